@@ -3,6 +3,8 @@ module github.com/gale-stream/gale
 go 1.26.0
 
 require (
+	go.uber.org/goleak v1.3.0
+	go.yaml.in/yaml/v3 v3.0.6
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
 )

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/gale-stream/gale/router"
+)
+
+// acker is one acker task: Storm's XOR tracking of tuple trees.
+//
+// Every tuple in a tree has a random 53-bit edge id. The spout sends INIT
+// with the xor of its root tuple's edges; every bolt that acks an input
+// sends ACK with the input's edge id xored with the ids of the tuples it
+// emitted anchored to it. Each edge id thus enters the xor exactly twice
+// (once when created, once when acked), and the tree is complete when the
+// xor returns to zero, whatever order the operations arrive in (an ACK may
+// overtake its INIT). A FAIL fails the tree at once.
+//
+// Timeouts are progress-aware. Storm fails any tree older than the message
+// timeout, so under backpressure (a long queue before a slow bolt) it
+// replays trees that were merely waiting, which adds load and makes the
+// queue longer. Here a tree's clock is its last progress (the last
+// operation on it), and a tree that has made no progress for the timeout
+// still waits while any task holds work at least that old: a tuple of the
+// tree was emitted no later than the tree's last progress, so if it is
+// still queued or executing somewhere, some task's oldest batch is at least
+// as old (Runtime.maxBacklog). A task that itself made no progress for the
+// timeout (stuck) does not hold timeouts back. Lost tuples and tuples a
+// bolt never acks therefore still time out, once the queues have turned
+// over.
+type acker struct {
+	rt    *Runtime
+	t     *task
+	table *ackerTable
+
+	tickDur  int64 // the coarse clock's tick: MessageTimeout/16
+	timeout  uint16
+	margin   int64
+	results  map[int32][]router.AckOp // per spout task, sent after each batch
+	expired  uint64
+	complete uint64
+}
+
+const ackerTicksPerTimeout = 16
+
+func newAcker(rt *Runtime, t *task) *acker {
+	a := &acker{rt: rt, t: t, table: newAckerTable(rt.settings.MaxSpoutPending * 2), results: map[int32][]router.AckOp{}}
+	a.tickDur = max(int64(rt.settings.MessageTimeout)/ackerTicksPerTimeout, 1)
+	a.timeout = ackerTicksPerTimeout
+	// Batches fill and linger for a little while before they are queued,
+	// so a waiting tuple may be slightly older than the batch that shows
+	// it; the margin absorbs that.
+	a.margin = max(int64(rt.settings.MessageTimeout)/10, int64(100*time.Millisecond))
+	return a
+}
+
+func (a *acker) epoch(now int64) uint16 { return uint16((now - a.rt.started) / a.tickDur) }
+
+func (a *acker) run(ctx context.Context) {
+	sweep := time.NewTicker(time.Duration(2 * a.tickDur))
+	defer sweep.Stop()
+	in := a.t.inbox.C()
+	var stats taskStats
+	for {
+		select {
+		case b, ok := <-in:
+			if !ok {
+				return
+			}
+			now := router.Nanotime()
+			a.t.headBorn.Store(b.Born)
+			a.process(b.Acks, a.epoch(now), &stats)
+			b.Release()
+			a.flushResults()
+			a.t.lastProgress.Store(now)
+			if len(in) == 0 {
+				a.t.headBorn.Store(0)
+			}
+			stats.executed = a.complete
+			stats.failed = a.expired
+			stats.publish(&a.t.counters)
+		case <-sweep.C:
+			a.sweep(router.Nanotime())
+			a.flushResults()
+			stats.failed = a.expired
+			stats.publish(&a.t.counters)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (a *acker) process(ops []router.AckOp, ep uint16, stats *taskStats) {
+	tb := a.table
+	for i := range ops {
+		op := &ops[i]
+		stats.acked++
+		switch op.Kind {
+		case router.AckInit:
+			s := tb.find(op.Root)
+			tb.xors[s] ^= op.Value
+			m := tb.metas[s]&metaFailedBit | uint32(op.Task)&metaTaskMask
+			tb.metas[s] = withEpoch(m, ep)
+			a.settle(s)
+		case router.AckAck:
+			s := tb.find(op.Root)
+			tb.xors[s] ^= op.Value
+			tb.metas[s] = withEpoch(tb.metas[s], ep)
+			if metaTask(tb.metas[s]) != 0 {
+				a.settle(s)
+			}
+		case router.AckFail:
+			s := tb.find(op.Root)
+			tb.metas[s] = withEpoch(tb.metas[s]|metaFailedBit, ep)
+			if metaTask(tb.metas[s]) != 0 {
+				a.finish(s, router.AckFailed)
+			}
+		}
+	}
+}
+
+// settle finishes an initialised tree whose xor is zero, or a failed one.
+func (a *acker) settle(s int) {
+	tb := a.table
+	switch {
+	case tb.metas[s]&metaFailedBit != 0:
+		a.finish(s, router.AckFailed)
+	case tb.xors[s] == 0:
+		a.finish(s, router.AckCompleted)
+	}
+}
+
+func (a *acker) finish(s int, kind router.AckKind) {
+	tb := a.table
+	task := metaTask(tb.metas[s])
+	a.results[task] = append(a.results[task], router.AckOp{Kind: kind, Root: tb.keys[s], Task: task})
+	if kind == router.AckCompleted {
+		a.complete++
+	}
+	tb.deleteAt(s)
+}
+
+func (a *acker) flushResults() {
+	for task, ops := range a.results {
+		if len(ops) == 0 {
+			continue
+		}
+		a.rt.tasks[task].ctrl.push(ops)
+		a.results[task] = ops[:0]
+	}
+}
+
+// sweep fails the trees that made no progress for the message timeout and
+// are not waiting behind older work.
+func (a *acker) sweep(now int64) {
+	tb := a.table
+	if tb.len() == 0 {
+		return
+	}
+	ep := a.epoch(now)
+	backlog := a.rt.maxBacklog(now)
+	for s := 0; s < len(tb.keys); {
+		if tb.keys[s] == 0 {
+			s++
+			continue
+		}
+		idle := ep - metaEpoch(tb.metas[s]) // wraps correctly
+		// idle-1 ticks is a lower bound of the real idle time.
+		if idle <= a.timeout || int64(idle-1)*a.tickDur <= backlog+a.margin {
+			s++
+			continue
+		}
+		if metaTask(tb.metas[s]) == 0 {
+			// Acks of a tree whose INIT never came (or of a tree that
+			// already failed): drop them quietly.
+			tb.deleteAt(s)
+		} else {
+			a.expired++
+			a.finish(s, router.AckFailed)
+		}
+		// deleteAt may have shifted another entry into slot s: look again.
+	}
+}

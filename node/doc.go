@@ -1,0 +1,42 @@
+// Package node is Gale's task runtime: the executors that run spout and
+// bolt tasks, the XOR acker, and (in later issues) the peer process with
+// membership, etcd registration and the gRPC server.
+//
+// # Data path
+//
+// Each task runs on its own goroutine. An emit is routed by the
+// subscription's grouper (package router) to destination tasks and
+// appended to a per-destination batch in the task's Outbox; values are
+// copied into the batch's arena, so a warm emit allocates nothing. A batch
+// is delivered to the destination's bounded queue when it is full (size
+// bound) or when its first tuple has waited for the linger bound; a task
+// whose input runs dry sleeps until then instead of flushing tiny batches
+// at once, which keeps an idle topology nearly free. A full queue blocks
+// the emitter: backpressure slows the spouts and nothing is dropped.
+//
+// # Reliability
+//
+// Storm's model: a spout's reliable emit starts a tuple tree with a random
+// root id; every tuple carries (root, edge id) anchors; bolts anchor their
+// emits to inputs and ack or fail inputs; acker tasks, chosen by root id,
+// xor the edge ids and report completion or failure to the spout task,
+// which calls the spout's Ack or Fail. The acker holds about 20 bytes per
+// in-flight tree in an open-addressing table. Timeouts are progress-aware
+// (see acker.go): a tree that waits behind older queued work is not
+// replayed. With topology.acker.executors = 0 acking is off (at-most-once):
+// tuples are unanchored and reliable emits are acked at once.
+//
+// # End of input
+//
+// A finite spout declares end of input (SpoutCollector.End). Once none of
+// its trees is pending and it emits nothing more, the task sends an
+// end-of-input marker after its last batch to every downstream task; a bolt
+// that has the markers of all its upstream tasks has executed everything
+// they sent, calls its Finish (sdk.Finisher), and passes the marker on.
+// Runtime.Run returns nil when every task has ended.
+//
+// # Settings
+//
+// The topology.* config keys the runtime reads are listed in
+// sdk/CONFIG.md and in Settings.
+package node

@@ -1,0 +1,669 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// executor runs one spout or bolt task on its own goroutine. It is the
+// sdk.Emitter behind the task's collector: emits are routed by the
+// subscriptions' groupers into the outbox, which batches per destination
+// task and delivers full or lingering batches to the destinations' queues
+// (blocking while they are full: backpressure).
+type executor struct {
+	rt   *Runtime
+	t    *task
+	comp *component
+	tc   *sdk.TaskContext
+	ctx  context.Context
+
+	out    *router.Outbox
+	routes map[string]*route
+	defRt  *route
+	dst    []int
+	anch   []sdk.Anchor
+	rng    uint64
+	now    int64
+	stats  taskStats
+	hist   Histogram
+	nAck   uint64
+	ackers []int32
+
+	// spout state
+	spout      sdk.Spout
+	pending    *pendingTable
+	ended      bool
+	emits      uint64
+	immediate  []uint64 // reliable emits to ack at once (acking off)
+	ctrlSpare  []router.AckOp
+	wasActive  bool
+	maxPending int
+
+	// bolt state
+	bolt sdk.Bolt
+}
+
+type route struct {
+	s        *outStream
+	groupers []router.Grouper
+}
+
+func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string][]int32) *executor {
+	e := &executor{rt: rt, t: t, comp: t.comp, ctx: ctx, routes: map[string]*route{}, ackers: rt.ackers}
+	e.nAck = uint64(len(rt.ackers))
+	e.rng = seed(uint64(t.id))
+	e.tc = &sdk.TaskContext{
+		Topology:       rt.spec.GetName(),
+		TopologyID:     rt.id,
+		Component:      t.comp.id,
+		TaskID:         t.id,
+		TaskIndex:      t.index,
+		Config:         t.comp.cfg,
+		ComponentTasks: compTasks,
+		Log:            rt.log.With("component", t.comp.id, "task", t.id),
+	}
+	e.out = router.NewOutbox(int32(len(rt.tasks)-1), rt.settings.BatchSize, rt.settings.BatchLinger, e.deliver)
+	e.maxPending = rt.settings.MaxSpoutPending
+	if mp, err := t.comp.cfg.Int(KeyMaxSpoutPend, int64(e.maxPending)); err == nil && mp >= 0 {
+		e.maxPending = int(mp) // a spout may override the topology's bound
+	}
+	return e
+}
+
+// deliver pushes a batch into a local task's queue, blocking while it is
+// full. An acker's queue is never full for long: ackers never block.
+func (e *executor) deliver(dest int32, b *router.Batch) error {
+	if err := e.rt.tasks[dest].inbox.Push(e.ctx, b); err != nil {
+		b.Release()
+		return err
+	}
+	return nil
+}
+
+// buildRoutes makes this task's groupers: one per subscription of each of
+// its output streams, seeded per task.
+func (e *executor) buildRoutes() error {
+	for id, os := range e.comp.streams {
+		r := &route{s: os}
+		for _, sub := range os.subs {
+			local := make([]bool, len(sub.comp.tasks))
+			for i := range local {
+				local[i] = true // local mode: every task is in this process
+			}
+			g, err := router.New(sub.grouping, router.Config{
+				NumTasks: len(sub.comp.tasks),
+				FieldIdx: sub.fieldIdx,
+				Local:    local,
+				Seed:     uint64(e.t.id)*0x9e3779b97f4a7c15 + uint64(len(r.groupers)),
+			})
+			if err != nil {
+				return fmt.Errorf("stream %s to %s: %w", id, sub.comp.id, err)
+			}
+			r.groupers = append(r.groupers, g)
+		}
+		e.routes[id] = r
+		if id == sdk.DefaultStream {
+			e.defRt = r
+		}
+	}
+	return nil
+}
+
+func (e *executor) run(ctx context.Context) (err error) {
+	if err := e.buildRoutes(); err != nil {
+		return e.taskErr("start", err)
+	}
+	if e.comp.spout {
+		err = e.runSpout(ctx)
+	} else {
+		err = e.runBolt(ctx)
+	}
+	e.stats.publish(&e.t.counters)
+	e.t.latency.merge(&e.hist)
+	return err
+}
+
+func (e *executor) taskErr(what string, err error) error {
+	return fmt.Errorf("component %s task %d: %s: %w", e.comp.id, e.t.id, what, err)
+}
+
+// safely calls f, turning a panic into an error with the panic value (the
+// stack goes to the log, never to the user's terminal as a crash).
+func (e *executor) safely(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e.tc.Log.Error("panic", "in", what, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
+}
+
+// ---- emitting (sdk.Emitter) ----
+
+func (e *executor) route(stream string) *route {
+	if stream == "" || stream == sdk.DefaultStream {
+		if e.defRt != nil {
+			return e.defRt
+		}
+		stream = sdk.DefaultStream
+	}
+	if r := e.routes[stream]; r != nil {
+		return r
+	}
+	e.ReportError(fmt.Errorf("emit to undeclared stream %q (declared: %v)", stream, streamNames(e.comp)))
+	return nil
+}
+
+func streamNames(c *component) []string {
+	var out []string
+	for id := range c.streams {
+		out = append(out, id)
+	}
+	return out
+}
+
+// checkEmit validates the field count and the direct task of an emit.
+func (e *executor) checkEmit(r *route, values []sdk.Value, direct int32) bool {
+	if len(values) != len(r.s.src.Fields) {
+		e.ReportError(fmt.Errorf("emit on stream %q: %d values for fields %v", r.s.src.Stream, len(values), r.s.src.Fields))
+		return false
+	}
+	if r.s.direct != (direct > 0) {
+		if r.s.direct {
+			e.ReportError(fmt.Errorf("emit on direct stream %q must name a task (EmitDirect)", r.s.src.Stream))
+		} else {
+			e.ReportError(fmt.Errorf("EmitDirect on stream %q, which is not declared direct", r.s.src.Stream))
+		}
+		return false
+	}
+	return true
+}
+
+// destinations appends the destination task ids of a tuple on one
+// subscription.
+func (e *executor) destinations(r *route, i int, values []sdk.Value, direct int32) []int {
+	sub := r.s.subs[i]
+	di := -1
+	if direct > 0 {
+		di = int(direct - sub.comp.tasks[0])
+		if di < 0 || di >= len(sub.comp.tasks) {
+			e.ReportError(fmt.Errorf("EmitDirect to task %d, which is not a task of %s (tasks %d..%d)", direct, sub.comp.id, sub.comp.tasks[0], sub.comp.tasks[len(sub.comp.tasks)-1]))
+			return e.dst[:0]
+		}
+	}
+	e.dst = r.groupers[i].Choose(e.dst[:0], values, di)
+	return e.dst
+}
+
+// EmitBolt implements sdk.Emitter.
+func (e *executor) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Value, direct int32) {
+	r := e.route(stream)
+	if r == nil || !e.checkEmit(r, values, direct) {
+		return
+	}
+	e.stats.emitted++
+	anchored := e.nAck > 0 && hasAnchors(anchors)
+	for i := range r.s.subs {
+		sub := r.s.subs[i]
+		for _, d := range e.destinations(r, i, values, direct) {
+			dest := sub.comp.tasks[d]
+			b := e.out.Batch(dest, e.now)
+			if !anchored {
+				b.AddTuple(r.s.src, e.t.id, values, 0)
+			} else if len(anchors) == 1 && len(anchors[0].Anchors) == 1 {
+				// The common case: one input tuple from one tree.
+				edge := e.nextID()
+				a := &anchors[0].Anchors[0]
+				a.ID ^= edge
+				t := b.AddTuple(r.s.src, e.t.id, values, 1)
+				t.Anchors[0] = sdk.Anchor{Root: a.Root, ID: edge}
+			} else {
+				e.anch = e.anch[:0]
+				for _, in := range anchors {
+					if in == nil || len(in.Anchors) == 0 {
+						continue
+					}
+					edge := e.nextID()
+					for j := range in.Anchors {
+						in.Anchors[j].ID ^= edge
+						e.anch = xorAnchor(e.anch, in.Anchors[j].Root, edge)
+					}
+				}
+				t := b.AddTuple(r.s.src, e.t.id, values, len(e.anch))
+				copy(t.Anchors, e.anch)
+			}
+			e.stats.transferred++
+			if err := e.out.Added(dest); err != nil {
+				return // stopping
+			}
+		}
+	}
+}
+
+func hasAnchors(anchors []*sdk.Tuple) bool {
+	for _, a := range anchors {
+		if a != nil && len(a.Anchors) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// xorAnchor adds edge to root's entry, merging anchors of the same tree
+// (Storm's anchors-to-ids map).
+func xorAnchor(as []sdk.Anchor, root, edge uint64) []sdk.Anchor {
+	for i := range as {
+		if as[i].Root == root {
+			as[i].ID ^= edge
+			return as
+		}
+	}
+	return append(as, sdk.Anchor{Root: root, ID: edge})
+}
+
+// EmitSpout implements sdk.Emitter.
+func (e *executor) EmitSpout(stream string, msgID uint64, reliable bool, values []sdk.Value, direct int32) {
+	r := e.route(stream)
+	if r == nil || !e.checkEmit(r, values, direct) {
+		return
+	}
+	e.stats.emitted++
+	e.emits++
+	tracked := reliable && e.nAck > 0
+	var root, xor uint64
+	if tracked {
+		root = e.nextID()
+	}
+	for i := range r.s.subs {
+		sub := r.s.subs[i]
+		for _, d := range e.destinations(r, i, values, direct) {
+			dest := sub.comp.tasks[d]
+			b := e.out.Batch(dest, e.now)
+			if tracked {
+				edge := e.nextID()
+				xor ^= edge
+				t := b.AddTuple(r.s.src, e.t.id, values, 1)
+				t.Anchors[0] = sdk.Anchor{Root: root, ID: edge}
+			} else {
+				b.AddTuple(r.s.src, e.t.id, values, 0)
+			}
+			e.stats.transferred++
+			if err := e.out.Added(dest); err != nil {
+				return
+			}
+		}
+	}
+	switch {
+	case tracked:
+		e.pending.put(root, pendingMsg{msgID: msgID, start: e.now})
+		e.sendAck(router.AckOp{Kind: router.AckInit, Root: root, Value: xor, Task: e.t.id})
+	case reliable:
+		// Acking is off: at-most-once, the message counts as done now.
+		e.immediate = append(e.immediate, msgID)
+	}
+}
+
+func (e *executor) sendAck(op router.AckOp) {
+	dest := e.ackers[op.Root%e.nAck]
+	e.out.Batch(dest, e.now).AddAck(op)
+	_ = e.out.Added(dest)
+}
+
+// Ack implements sdk.Emitter.
+func (e *executor) Ack(t *sdk.Tuple) {
+	e.stats.acked++
+	if e.nAck == 0 {
+		return
+	}
+	for _, a := range t.Anchors {
+		e.sendAck(router.AckOp{Kind: router.AckAck, Root: a.Root, Value: a.ID})
+	}
+}
+
+// Fail implements sdk.Emitter.
+func (e *executor) Fail(t *sdk.Tuple) {
+	e.stats.failed++
+	if e.nAck == 0 {
+		return
+	}
+	for _, a := range t.Anchors {
+		e.sendAck(router.AckOp{Kind: router.AckFail, Root: a.Root})
+	}
+}
+
+// ReportError implements sdk.Emitter.
+func (e *executor) ReportError(err error) { e.rt.reportError(e.t, err) }
+
+// EndOfInput implements sdk.Emitter.
+func (e *executor) EndOfInput() {
+	if !e.comp.spout {
+		e.ReportError(errors.New("End is for spouts"))
+		return
+	}
+	e.ended = true
+}
+
+// nextID returns a random id in [1, 2^53): exact as a JavaScript number.
+func (e *executor) nextID() uint64 {
+	for {
+		// splitmix64: fast, and good enough to make xor collisions of
+		// unrelated edges (a false completion) a 2^-53 event.
+		e.rng += 0x9e3779b97f4a7c15
+		z := e.rng
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		z ^= z >> 31
+		if id := z >> 11; id != 0 {
+			return id
+		}
+	}
+}
+
+func seed(x uint64) uint64 {
+	return uint64(time.Now().UnixNano())*0x9e3779b97f4a7c15 ^ x<<32 ^ x
+}
+
+// ---- end of input ----
+
+// sendEndOfInput flushes everything and tells every downstream task that
+// this task will send nothing more.
+func (e *executor) sendEndOfInput() error {
+	if err := e.out.FlushAll(); err != nil {
+		return err
+	}
+	for _, d := range e.comp.downTasks {
+		b := router.NewBatch()
+		b.Born = router.Nanotime()
+		b.EndOfInput = e.t.id
+		if err := e.deliver(d, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- bolts ----
+
+func (e *executor) runBolt(ctx context.Context) error {
+	e.bolt = e.comp.newBolt()
+	collector := sdk.NewBoltCollector(e)
+	if err := e.safely("prepare", func() error { return e.bolt.Prepare(ctx, e.tc, collector) }); err != nil {
+		return e.taskErr("prepare", err)
+	}
+	defer func() {
+		if err := e.safely("cleanup", e.bolt.Cleanup); err != nil {
+			e.ReportError(fmt.Errorf("cleanup: %w", err))
+		}
+	}()
+	var tickC <-chan time.Time
+	freq, err := e.comp.cfg.Duration(KeyTickFreq, time.Second, 0)
+	if err != nil {
+		return e.taskErr("prepare", err)
+	}
+	if freq > 0 {
+		tk := time.NewTicker(freq)
+		defer tk.Stop()
+		tickC = tk.C
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	in := e.t.inbox.C()
+	eofLeft := len(e.comp.upstream)
+	for eofLeft > 0 {
+		var b *router.Batch
+		var ok bool
+		select {
+		case b, ok = <-in:
+			if !ok {
+				return nil // queue closed: stopping
+			}
+		default:
+			// Input ran dry: publish, send what has lingered long enough,
+			// then sleep until input, a tick, or the next linger deadline.
+			e.t.headBorn.Store(0)
+			e.stats.publish(&e.t.counters)
+			e.now = router.Nanotime()
+			if err := e.out.Flush(e.now); err != nil {
+				return nil // stopping
+			}
+			var timerC <-chan time.Time
+			if dl := e.out.NextDeadline(); dl != 0 {
+				timer.Reset(time.Duration(dl - e.now))
+				timerC = timer.C
+			}
+			select {
+			case b, ok = <-in:
+				if !ok {
+					return nil
+				}
+			case <-timerC:
+			case <-tickC:
+				e.tick()
+			case <-ctx.Done():
+				return nil
+			}
+			if timerC != nil {
+				timer.Stop() // Go 1.23+ timers: no stale fire after Stop
+			}
+			if b == nil {
+				continue
+			}
+		}
+		e.now = router.Nanotime()
+		e.t.headBorn.Store(b.Born)
+		if b.EndOfInput != 0 {
+			eofLeft--
+			b.Release()
+			continue
+		}
+		e.executeBatch(b)
+		b.Release()
+		e.t.lastProgress.Store(e.now)
+		if err := e.out.Flush(router.Nanotime()); err != nil {
+			return nil
+		}
+		if tickC != nil {
+			select {
+			case <-tickC:
+				e.tick()
+			default:
+			}
+		}
+	}
+	// Every upstream task has ended and everything it sent was executed.
+	if f, ok := e.bolt.(sdk.Finisher); ok {
+		e.now = router.Nanotime()
+		if err := e.safely("finish", f.Finish); err != nil {
+			return e.taskErr("finish", err)
+		}
+	}
+	if err := e.sendEndOfInput(); err != nil {
+		return nil
+	}
+	e.t.headBorn.Store(0)
+	e.t.done.Store(true)
+	return nil
+}
+
+func (e *executor) tick() {
+	e.now = router.Nanotime()
+	t := sdk.Tuple{Source: sdk.TickSource}
+	_ = e.safely("execute tick", func() error {
+		e.bolt.Execute(&t)
+		return nil
+	})
+}
+
+// executeBatch runs Execute over a batch. A panic fails the tuple that
+// caused it and execution resumes with the next one; recovering per batch
+// rather than per tuple keeps the hot loop free of deferred calls.
+func (e *executor) executeBatch(b *router.Batch) {
+	for i := 0; i < len(b.Tuples); {
+		i = e.executeFrom(b, i)
+	}
+}
+
+func (e *executor) executeFrom(b *router.Batch, i int) (next int) {
+	defer func() {
+		if r := recover(); r != nil {
+			t := &b.Tuples[next]
+			e.ReportError(fmt.Errorf("panic in Execute (tuple from %s/%s, failed): %v", t.Component(), t.Stream(), r))
+			e.Fail(t)
+			next++
+		}
+	}()
+	for next = i; next < len(b.Tuples); next++ {
+		e.stats.executed++
+		e.bolt.Execute(&b.Tuples[next])
+	}
+	return next
+}
+
+// ---- spouts ----
+
+func (e *executor) runSpout(ctx context.Context) error {
+	e.spout = e.comp.newSpout()
+	e.pending = newPendingTable(e.maxPending)
+	collector := sdk.NewSpoutCollector(e)
+	if err := e.safely("open", func() error { return e.spout.Open(ctx, e.tc, collector) }); err != nil {
+		return e.taskErr("open", err)
+	}
+	defer func() {
+		if err := e.safely("close", e.spout.Close); err != nil {
+			e.ReportError(fmt.Errorf("close: %w", err))
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	e.wasActive = true
+	iter := 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		e.now = router.Nanotime()
+		e.drainCtrl()
+		active := e.rt.active.Load()
+		if active != e.wasActive {
+			e.wasActive = active
+			if a, ok := e.spout.(sdk.Activator); ok {
+				if active {
+					a.Activate()
+				} else {
+					a.Deactivate()
+				}
+			}
+		}
+		canEmit := active && (e.nAck == 0 || e.maxPending == 0 || e.pending.len() < e.maxPending)
+		before := e.emits
+		if canEmit {
+			if err := e.safely("next tuple", func() error { e.spout.NextTuple(); return nil }); err != nil {
+				e.ReportError(err)
+			}
+			e.ackImmediate()
+		}
+		emitted := e.emits != before
+		if canEmit && !emitted && e.ended && e.pending.len() == 0 {
+			// End of input, nothing in flight, and no replay was emitted.
+			if err := e.sendEndOfInput(); err != nil {
+				return nil
+			}
+			e.t.done.Store(true)
+			return nil
+		}
+		e.now = router.Nanotime()
+		if err := e.out.Flush(e.now); err != nil {
+			return nil
+		}
+		if iter++; iter&63 == 0 {
+			e.stats.publish(&e.t.counters)
+			e.t.latency.merge(&e.hist)
+		}
+		if canEmit && emitted {
+			continue
+		}
+		// Idle: wait for acker results, the spout wait, or a linger
+		// deadline.
+		e.stats.publish(&e.t.counters)
+		e.t.latency.merge(&e.hist)
+		wait := time.Duration(-1)
+		if canEmit {
+			wait = e.rt.settings.SpoutWait
+		} else if !active {
+			wait = 10 * time.Millisecond // poll for activation
+		}
+		if dl := e.out.NextDeadline(); dl != 0 {
+			if d := time.Duration(dl - e.now); wait < 0 || d < wait {
+				wait = max(d, 0)
+			}
+		}
+		var timerC <-chan time.Time
+		if wait >= 0 {
+			timer.Reset(wait)
+			timerC = timer.C
+		}
+		select {
+		case <-e.t.ctrl.notify:
+		case <-timerC:
+		case <-ctx.Done():
+			return nil
+		}
+		if timerC != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// drainCtrl hands completed and failed trees to the spout.
+func (e *executor) drainCtrl() {
+	ops := e.t.ctrl.take(e.ctrlSpare)
+	for _, op := range ops {
+		p, ok := e.pending.take(op.Root)
+		if !ok {
+			continue
+		}
+		if op.Kind == router.AckCompleted {
+			e.stats.acked++
+			e.hist.Record(e.now - p.start)
+			e.callAck(p.msgID)
+		} else {
+			e.stats.failed++
+			e.callFail(p.msgID)
+		}
+	}
+	e.ctrlSpare = ops[:0]
+}
+
+func (e *executor) ackImmediate() {
+	for len(e.immediate) > 0 {
+		ids := e.immediate
+		e.immediate = nil
+		for _, id := range ids {
+			e.stats.acked++
+			e.callAck(id)
+		}
+	}
+}
+
+func (e *executor) callAck(id uint64) {
+	if err := e.safely("ack", func() error { e.spout.Ack(id); return nil }); err != nil {
+		e.ReportError(err)
+	}
+}
+
+func (e *executor) callFail(id uint64) {
+	if err := e.safely("fail", func() error { e.spout.Fail(id); return nil }); err != nil {
+		e.ReportError(err)
+	}
+}
+
+var _ sdk.Emitter = (*executor)(nil)
+var _ = galev1.ComponentKind_COMPONENT_KIND_SPOUT

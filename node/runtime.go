@@ -1,0 +1,418 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// Errors returned by the runtime.
+var (
+	// ErrTooManyTasks means the topology has more tasks than the acker can
+	// address (MaxTaskID).
+	ErrTooManyTasks = errors.New("too many tasks")
+	// ErrUnknownClass means a component's Go class is not registered in
+	// this binary.
+	ErrUnknownClass = errors.New("unknown component class")
+	// ErrExternalUnsupported means a component needs an external process,
+	// which this runtime does not host yet.
+	ErrExternalUnsupported = errors.New("external components are not supported by this runtime yet")
+	// ErrStopped means the run was stopped before it finished.
+	ErrStopped = errors.New("topology stopped")
+)
+
+// Runtime runs one topology's tasks in this process. In local mode it runs
+// every task; a cluster node runs the tasks its assignment gives it (later
+// issues). Tasks talk through bounded queues of pooled batches; acker
+// tasks track tuple trees with Storm's XOR scheme.
+type Runtime struct {
+	spec     *galev1.TopologySpec
+	id       string
+	cfg      sdk.Config
+	settings Settings
+	log      *slog.Logger
+
+	comps   []*component
+	byID    map[string]*component
+	tasks   []*task // by global task id; index 0 unused
+	ackers  []int32
+	active  atomic.Bool
+	started int64 // Nanotime at start
+
+	errMu  sync.Mutex
+	errors []TaskError
+}
+
+// TaskError is an error a task reported.
+type TaskError struct {
+	Component string
+	Task      int32
+	Err       error
+	At        time.Time
+}
+
+type component struct {
+	spec      *galev1.ComponentSpec
+	id        string
+	spout     bool
+	system    bool // the acker
+	tasks     []int32
+	cfg       sdk.Config
+	streams   map[string]*outStream
+	upstream  []int32 // distinct upstream task ids (end-of-input markers expected)
+	downTasks []int32 // distinct downstream task ids (end-of-input markers sent)
+	newSpout  sdk.SpoutFactory
+	newBolt   sdk.BoltFactory
+}
+
+type outStream struct {
+	src    *sdk.Source
+	direct bool
+	subs   []*subscription
+}
+
+type subscription struct {
+	comp     *component
+	grouping galev1.GroupingType
+	fieldIdx []int
+}
+
+type task struct {
+	id    int32
+	index int32
+	comp  *component
+	inbox *router.Queue[*router.Batch]
+	ctrl  *ctrlQueue // spouts: completions from ackers
+
+	counters Counters
+	latency  sharedHistogram
+
+	// Backlog tracking for the acker's timeout (acker.go): headBorn is the
+	// Born time of the batch being executed, or of the last one dequeued
+	// while more wait; 0 when the task's input is empty. lastProgress is
+	// the Nanotime of the last executed batch.
+	headBorn     atomic.Int64
+	lastProgress atomic.Int64
+	// done is set when the task ran to its end (end of input).
+	done atomic.Bool
+}
+
+// Options tune a Runtime.
+type Options struct {
+	// Logger receives the runtime's and the tasks' logs; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// ID identifies this run (TaskContext.TopologyID); empty means
+	// "<name>-<unix nanos>".
+	ID string
+}
+
+// New plans a topology run: task ids, streams, subscriptions and queues.
+// The spec must be valid (spec.Validate); New checks what only the runtime
+// knows (registered classes, runtime config).
+func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
+	rt := &Runtime{spec: spec, id: opts.ID, log: opts.Logger, byID: map[string]*component{}}
+	if rt.log == nil {
+		rt.log = slog.Default()
+	}
+	if rt.id == "" {
+		rt.id = spec.GetName() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	rt.cfg = configFromProto(spec.GetConfig())
+	var err error
+	if rt.settings, err = SettingsFromConfig(rt.cfg); err != nil {
+		return nil, fmt.Errorf("topology %s: %w", spec.GetName(), err)
+	}
+	rt.tasks = []*task{nil}
+	for _, cs := range spec.GetComponents() {
+		c := &component{spec: cs, id: cs.GetId(), spout: cs.GetKind() == galev1.ComponentKind_COMPONENT_KIND_SPOUT, streams: map[string]*outStream{}}
+		c.cfg = rt.cfg.Clone()
+		for k, v := range cs.GetConfig() {
+			c.cfg[k] = valueFromProto(v)
+		}
+		switch impl := cs.GetImplementation().(type) {
+		case *galev1.ComponentSpec_Class:
+			if c.spout {
+				f, ok := sdk.LookupSpout(impl.Class)
+				if !ok {
+					return nil, fmt.Errorf("component %s: %w %q", c.id, ErrUnknownClass, impl.Class)
+				}
+				c.newSpout = f
+			} else {
+				f, ok := sdk.LookupBolt(impl.Class)
+				if !ok {
+					return nil, fmt.Errorf("component %s: %w %q", c.id, ErrUnknownClass, impl.Class)
+				}
+				c.newBolt = f
+			}
+		default:
+			return nil, fmt.Errorf("component %s: %w", c.id, ErrExternalUnsupported)
+		}
+		for _, os := range cs.GetOutputs() {
+			c.streams[os.GetId()] = &outStream{src: sdk.NewSource(c.id, os.GetId(), os.GetFields()), direct: os.GetDirect()}
+		}
+		rt.addTasks(c, int(cs.GetParallelism()))
+	}
+	if rt.settings.Ackers > 0 {
+		ack := &component{id: sdk.AckerComponent, system: true, cfg: rt.cfg, streams: map[string]*outStream{}}
+		rt.addTasks(ack, rt.settings.Ackers)
+		rt.ackers = ack.tasks
+		if last := int32(len(rt.tasks) - 1); last > MaxTaskID {
+			return nil, fmt.Errorf("topology %s has %d tasks, the acker tracks at most %d: %w", spec.GetName(), last, MaxTaskID, ErrTooManyTasks)
+		}
+	}
+	// Wire subscriptions.
+	for _, c := range rt.comps {
+		if c.system {
+			continue
+		}
+		up := map[int32]bool{}
+		for _, in := range c.spec.GetInputs() {
+			src := rt.byID[in.GetComponent()]
+			stream := in.GetStream()
+			if stream == "" {
+				stream = sdk.DefaultStream
+			}
+			if src == nil || src.streams[stream] == nil {
+				return nil, fmt.Errorf("component %s: input %s/%s does not exist (validate the spec first)", c.id, in.GetComponent(), stream)
+			}
+			os := src.streams[stream]
+			sub := &subscription{comp: c, grouping: in.GetGrouping().GetType()}
+			for _, f := range in.GetGrouping().GetFields() {
+				i := os.src.FieldIndex(f)
+				if i < 0 {
+					return nil, fmt.Errorf("component %s: grouping field %q not in %s/%s", c.id, f, src.id, stream)
+				}
+				sub.fieldIdx = append(sub.fieldIdx, i)
+			}
+			os.subs = append(os.subs, sub)
+			for _, t := range src.tasks {
+				up[t] = true
+			}
+		}
+		for t := range up {
+			c.upstream = append(c.upstream, t)
+		}
+		sort.Slice(c.upstream, func(i, j int) bool { return c.upstream[i] < c.upstream[j] })
+	}
+	for _, c := range rt.comps {
+		down := map[int32]bool{}
+		for _, os := range c.streams {
+			for _, s := range os.subs {
+				for _, t := range s.comp.tasks {
+					down[t] = true
+				}
+			}
+		}
+		for t := range down {
+			c.downTasks = append(c.downTasks, t)
+		}
+		sort.Slice(c.downTasks, func(i, j int) bool { return c.downTasks[i] < c.downTasks[j] })
+	}
+	rt.active.Store(true)
+	return rt, nil
+}
+
+func (rt *Runtime) addTasks(c *component, n int) {
+	for i := 0; i < n; i++ {
+		t := &task{id: int32(len(rt.tasks)), index: int32(i), comp: c}
+		if c.spout {
+			t.ctrl = newCtrlQueue()
+		}
+		t.inbox = router.NewQueue[*router.Batch](rt.settings.QueueSize)
+		rt.tasks = append(rt.tasks, t)
+		c.tasks = append(c.tasks, t.id)
+	}
+	rt.comps = append(rt.comps, c)
+	rt.byID[c.id] = c
+}
+
+// ID returns the run id.
+func (rt *Runtime) ID() string { return rt.id }
+
+// Settings returns the runtime settings in force.
+func (rt *Runtime) Settings() Settings { return rt.settings }
+
+// SetActive activates or deactivates the spouts.
+func (rt *Runtime) SetActive(active bool) { rt.active.Store(active) }
+
+// Run runs every task until all spouts have declared end of input and every
+// tree completed or failed for good (then it returns nil), until a task
+// fails to start or finish (an error naming it), or until ctx is cancelled
+// (ErrStopped). It stops every task before it returns.
+func (rt *Runtime) Run(ctx context.Context) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rt.started = router.Nanotime()
+	compTasks := map[string][]int32{}
+	for _, c := range rt.comps {
+		compTasks[c.id] = c.tasks
+	}
+
+	var ackWG, workWG sync.WaitGroup
+	var failOnce sync.Once
+	var taskErr error
+	fail := func(err error) {
+		failOnce.Do(func() { taskErr = err })
+		cancel()
+	}
+	for _, id := range rt.ackers {
+		a := newAcker(rt, rt.tasks[id])
+		ackWG.Add(1)
+		go func() {
+			defer ackWG.Done()
+			a.run(ctx)
+		}()
+	}
+	for _, t := range rt.tasks[1:] {
+		if t.comp.system {
+			continue
+		}
+		e := newExecutor(ctx, rt, t, compTasks)
+		workWG.Add(1)
+		go func() {
+			defer workWG.Done()
+			if err := e.run(ctx); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	workWG.Wait()
+	for _, id := range rt.ackers {
+		rt.tasks[id].inbox.Close()
+	}
+	cancel() // ackers may wait on timers; everything they had is settled
+	ackWG.Wait()
+	switch {
+	case taskErr != nil:
+		return taskErr
+	case parent.Err() != nil && !rt.finished():
+		return ErrStopped
+	}
+	return nil
+}
+
+// finished reports whether every non-system task ran to its end.
+func (rt *Runtime) finished() bool {
+	for _, t := range rt.tasks[1:] {
+		if !t.comp.system && !t.done.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+func (rt *Runtime) reportError(t *task, err error) {
+	rt.errMu.Lock()
+	rt.errors = append(rt.errors, TaskError{Component: t.comp.id, Task: t.id, Err: err, At: time.Now()})
+	if len(rt.errors) > 100 {
+		rt.errors = append(rt.errors[:0], rt.errors[len(rt.errors)-100:]...)
+	}
+	rt.errMu.Unlock()
+	rt.log.Error("task error", "component", t.comp.id, "task", t.id, "err", err)
+}
+
+// Errors returns the most recent task errors, oldest first.
+func (rt *Runtime) Errors() []TaskError {
+	rt.errMu.Lock()
+	defer rt.errMu.Unlock()
+	return append([]TaskError(nil), rt.errors...)
+}
+
+// ComponentStats is the status of one component.
+type ComponentStats struct {
+	ID       string
+	Spout    bool
+	System   bool
+	Tasks    []int32
+	Counters CounterSnapshot
+	// Latency is the complete-latency histogram (spouts).
+	Latency Histogram
+}
+
+// Stats returns the counters of every component, in spec order, the ackers
+// last.
+func (rt *Runtime) Stats() []ComponentStats {
+	out := make([]ComponentStats, 0, len(rt.comps))
+	for _, c := range rt.comps {
+		cs := ComponentStats{ID: c.id, Spout: c.spout, System: c.system, Tasks: c.tasks}
+		for _, id := range c.tasks {
+			t := rt.tasks[id]
+			cs.Counters = cs.Counters.Add(t.counters.Snapshot())
+			h := t.latency.snapshot()
+			cs.Latency.Merge(&h)
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+// maxBacklog returns the age of the oldest work waiting in or executing on
+// any task that made progress within the message timeout (a stuck task
+// does not hold timeouts back).
+func (rt *Runtime) maxBacklog(now int64) int64 {
+	var m int64
+	limit := int64(rt.settings.MessageTimeout)
+	for _, t := range rt.tasks[1:] {
+		born := t.headBorn.Load()
+		if born == 0 {
+			continue
+		}
+		if p := t.lastProgress.Load(); p > 0 && now-p > limit {
+			continue
+		}
+		if age := now - born; age > m {
+			m = age
+		}
+	}
+	return m
+}
+
+// ctrlQueue carries acker results to a spout task. It is unbounded on
+// purpose and never blocks the acker: a blocking acker could deadlock with
+// a spout blocked on the acker's queue. Its length is bounded anyway by the
+// spout's pending trees (max spout pending).
+type ctrlQueue struct {
+	mu     sync.Mutex
+	ops    []router.AckOp
+	n      atomic.Int32
+	notify chan struct{}
+}
+
+func newCtrlQueue() *ctrlQueue { return &ctrlQueue{notify: make(chan struct{}, 1)} }
+
+func (q *ctrlQueue) push(ops []router.AckOp) {
+	q.mu.Lock()
+	q.ops = append(q.ops, ops...)
+	q.n.Store(int32(len(q.ops)))
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take swaps the queued operations out, giving the caller's spare slice to
+// the queue for reuse.
+func (q *ctrlQueue) take(spare []router.AckOp) []router.AckOp {
+	if q.n.Load() == 0 {
+		return spare[:0]
+	}
+	q.mu.Lock()
+	ops := q.ops
+	q.ops = spare[:0]
+	q.n.Store(0)
+	q.mu.Unlock()
+	return ops
+}

@@ -1,0 +1,247 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+// Test components, registered once for the package's tests. Their shared
+// state lives in a testState found through the config key "test.id".
+
+type testState struct {
+	mu        sync.Mutex
+	acked     map[uint64]int // msgID -> acks
+	failed    map[uint64]int // msgID -> fails
+	sunk      map[int64]int  // value -> times seen by sinks
+	sinkOrder []int64
+	ticks     atomic.Int64
+	inFlight  atomic.Int64 // spout-side pending, for max-pending checks
+	maxFlight atomic.Int64
+	dropped   map[uint64]bool // ids whose first delivery a bolt swallowed
+}
+
+var states sync.Map // test.id -> *testState
+
+func newState(id string) *testState {
+	s := &testState{acked: map[uint64]int{}, failed: map[uint64]int{}, sunk: map[int64]int{}, dropped: map[uint64]bool{}}
+	states.Store(id, s)
+	return s
+}
+
+func stateOf(tc *sdk.TaskContext) *testState {
+	v, ok := states.Load(tc.Config.String("test.id", ""))
+	if !ok {
+		panic("no test state for " + tc.Config.String("test.id", ""))
+	}
+	return v.(*testState)
+}
+
+func mustInt(c sdk.Config, key string, def int64) int64 {
+	v, err := c.Int(key, def)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// seqSpout emits ids 0..count-1 (msgID id+1) split over its tasks, replays
+// failures (up to test.max_replays times each, -1 unlimited), then ends.
+type seqSpout struct {
+	st       *testState
+	out      *sdk.SpoutCollector
+	next     int64
+	step     int64
+	count    int64
+	retry    []uint64
+	replays  map[uint64]int
+	maxRe    int
+	perCall  int
+	unreliab bool
+}
+
+func (s *seqSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (s *seqSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutCollector) error {
+	s.st, s.out = stateOf(tc), out
+	s.next = int64(tc.TaskIndex)
+	s.step = int64(len(tc.ComponentTasks[tc.Component]))
+	s.count = mustInt(tc.Config, "test.count", 100)
+	s.maxRe = int(mustInt(tc.Config, "test.max_replays", -1))
+	s.perCall = int(mustInt(tc.Config, "test.per_call", 16))
+	s.unreliab, _ = tc.Config.Bool("test.unreliable", false)
+	s.replays = map[uint64]int{}
+	return nil
+}
+func (s *seqSpout) NextTuple() {
+	for i := 0; i < s.perCall; i++ {
+		var id uint64
+		switch {
+		case len(s.retry) > 0:
+			id = s.retry[0]
+			s.retry = s.retry[1:]
+		case s.next < s.count:
+			id = uint64(s.next) + 1
+			s.next += s.step
+			if s.next >= s.count {
+				s.out.End()
+			}
+		default:
+			if s.count == 0 || s.next >= s.count {
+				s.out.End()
+			}
+			return
+		}
+		f := s.st.inFlight.Add(1)
+		for {
+			m := s.st.maxFlight.Load()
+			if f <= m || s.st.maxFlight.CompareAndSwap(m, f) {
+				break
+			}
+		}
+		if s.unreliab {
+			s.out.EmitUnreliable(sdk.Int(int64(id - 1)))
+			s.st.inFlight.Add(-1)
+		} else {
+			s.out.Emit(id, sdk.Int(int64(id-1)))
+		}
+	}
+}
+func (s *seqSpout) Ack(id uint64) {
+	s.st.inFlight.Add(-1)
+	s.st.mu.Lock()
+	s.st.acked[id]++
+	s.st.mu.Unlock()
+}
+func (s *seqSpout) Fail(id uint64) {
+	s.st.inFlight.Add(-1)
+	s.st.mu.Lock()
+	s.st.failed[id]++
+	s.st.mu.Unlock()
+	if s.maxRe < 0 || s.replays[id] < s.maxRe {
+		s.replays[id]++
+		s.retry = append(s.retry, id)
+	}
+}
+func (s *seqSpout) Close() error { return nil }
+
+// passBolt re-emits its input anchored; with test.fail_rate / test.panic_rate
+// it fails or panics on a random share of tuples; with test.drop_first it
+// swallows (never acks) the first delivery of every id divisible by 10; with
+// test.sleep it sleeps per tuple; with test.fanout it emits n copies.
+type passBolt struct {
+	st        *testState
+	out       *sdk.BoltCollector
+	failRate  float64
+	panicRate float64
+	dropFirst bool
+	sleep     time.Duration
+	fanout    int
+	rng       *rand.Rand
+}
+
+func (b *passBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.st, b.out = stateOf(tc), out
+	b.failRate, _ = tc.Config.Float("test.fail_rate", 0)
+	b.panicRate, _ = tc.Config.Float("test.panic_rate", 0)
+	b.dropFirst, _ = tc.Config.Bool("test.drop_first", false)
+	b.sleep, _ = tc.Config.Duration("test.sleep", time.Millisecond, 0)
+	b.fanout = int(mustInt(tc.Config, "test.fanout", 1))
+	b.rng = rand.New(rand.NewPCG(uint64(tc.TaskID), 7))
+	return nil
+}
+func (b *passBolt) Execute(t *sdk.Tuple) {
+	if t.IsTick() {
+		b.st.ticks.Add(1)
+		return
+	}
+	if b.sleep > 0 {
+		time.Sleep(b.sleep)
+	}
+	id := uint64(t.Int(0))
+	if b.dropFirst && id%10 == 0 {
+		b.st.mu.Lock()
+		first := !b.st.dropped[id]
+		b.st.dropped[id] = true
+		b.st.mu.Unlock()
+		if first {
+			return // neither ack nor fail: only the timeout can save it
+		}
+	}
+	if b.rng.Float64() < b.panicRate {
+		panic(fmt.Sprintf("test panic on %d", id))
+	}
+	if b.rng.Float64() < b.failRate {
+		b.out.Fail(t)
+		return
+	}
+	for i := 0; i < b.fanout; i++ {
+		b.out.Emit(t, t.Value(0))
+	}
+	b.out.Ack(t)
+}
+func (b *passBolt) Cleanup() error { return nil }
+
+// sinkBolt records every id it sees and acks.
+type sinkBolt struct {
+	st  *testState
+	out *sdk.BoltCollector
+}
+
+func (b *sinkBolt) DeclareOutputFields(*sdk.OutputDeclarer) {}
+func (b *sinkBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.st, b.out = stateOf(tc), out
+	return nil
+}
+func (b *sinkBolt) Execute(t *sdk.Tuple) {
+	if t.IsTick() {
+		b.st.ticks.Add(1)
+		return
+	}
+	b.st.mu.Lock()
+	b.st.sunk[t.Int(0)]++
+	b.st.sinkOrder = append(b.st.sinkOrder, t.Int(0))
+	b.st.mu.Unlock()
+	b.out.Ack(t)
+}
+func (b *sinkBolt) Cleanup() error { return nil }
+
+// pairBolt multi-anchors: it holds every even id until the next odd id
+// arrives (ids 2k and 2k+1 from a fields grouping on id/2 ... here simply a
+// global grouping) and emits one tuple anchored to both.
+type pairBolt struct {
+	out  *sdk.BoltCollector
+	held map[int64]*sdk.Tuple
+}
+
+func (b *pairBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (b *pairBolt) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out, b.held = out, map[int64]*sdk.Tuple{}
+	return nil
+}
+func (b *pairBolt) Execute(t *sdk.Tuple) {
+	id := t.Int(0)
+	mate := id ^ 1
+	if m, ok := b.held[mate]; ok {
+		delete(b.held, mate)
+		c := t.Clone()
+		b.out.EmitAnchored(sdk.DefaultStream, []*sdk.Tuple{m, c}, sdk.Int(min(id, mate)))
+		b.out.Ack(m)
+		b.out.Ack(c)
+		return
+	}
+	b.held[id] = t.Clone()
+}
+func (b *pairBolt) Cleanup() error { return nil }
+
+func init() {
+	sdk.MustRegisterSpout("test.Seq", func() sdk.Spout { return &seqSpout{} })
+	sdk.MustRegisterBolt("test.Pass", func() sdk.Bolt { return &passBolt{} })
+	sdk.MustRegisterBolt("test.Sink", func() sdk.Bolt { return &sinkBolt{} })
+	sdk.MustRegisterBolt("test.Pair", func() sdk.Bolt { return &pairBolt{} })
+}

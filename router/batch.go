@@ -1,0 +1,116 @@
+package router
+
+import (
+	"sync"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+// AckKind says what an acker operation does (gale.v1.AckKind, one for one).
+type AckKind uint8
+
+// The acker operations.
+const (
+	AckInit      AckKind = 1 // start a tree: Value = xor of the root's edges, Task = spout task
+	AckAck       AckKind = 2 // xor Value into the tree
+	AckFail      AckKind = 3 // fail the tree now
+	AckCompleted AckKind = 4 // acker -> spout: the tree completed
+	AckFailed    AckKind = 5 // acker -> spout: the tree failed or timed out
+)
+
+// AckOp is one acker operation. 24 bytes, no pointers: slices of them cost
+// the garbage collector nothing to scan.
+type AckOp struct {
+	Root  uint64
+	Value uint64
+	Task  int32
+	Kind  AckKind
+}
+
+// Batch is a group of tuples (or acker operations) for one destination task.
+// It carries its own arenas for values and anchors, so once a pooled batch is
+// warm, adding a tuple allocates nothing. Batches are recycled through a
+// sync.Pool (NewBatch / Release): the prototype spent its time in the
+// garbage collector otherwise.
+//
+// A batch is owned by one goroutine at a time: the emitter fills it, hands
+// it to the destination's queue, and the consumer releases it after use.
+type Batch struct {
+	// Tuples are the tuples, in emission order.
+	Tuples []sdk.Tuple
+	// Acks are acker operations (batches for acker and spout tasks).
+	Acks []AckOp
+	// Born is the monotonic time (nanoseconds, see Nanotime) when the first
+	// item was added. Linger bounds and the acker's backlog-aware timeout
+	// read it.
+	Born int64
+	// EndOfInput, when nonzero, makes this batch an end-of-input marker from
+	// that task: it sent everything it will ever send to this destination.
+	EndOfInput int32
+
+	vals    []sdk.Value
+	anchors []sdk.Anchor
+}
+
+var batchPool = sync.Pool{New: func() any {
+	return &Batch{
+		Tuples:  make([]sdk.Tuple, 0, 128),
+		vals:    make([]sdk.Value, 0, 256),
+		anchors: make([]sdk.Anchor, 0, 128),
+	}
+}}
+
+// NewBatch returns an empty batch from the pool.
+func NewBatch() *Batch { return batchPool.Get().(*Batch) }
+
+// Release returns the batch to the pool. The batch and every *sdk.Tuple
+// pointing into it must not be used afterwards.
+func (b *Batch) Release() {
+	b.Tuples = b.Tuples[:0]
+	b.Acks = b.Acks[:0]
+	b.vals = b.vals[:0]
+	b.anchors = b.anchors[:0]
+	b.Born = 0
+	b.EndOfInput = 0
+	batchPool.Put(b)
+}
+
+// Len returns the number of items (tuples and acker operations).
+func (b *Batch) Len() int { return len(b.Tuples) + len(b.Acks) }
+
+// AddTuple appends a tuple whose values are copied into the batch's arena and
+// which gets nAnchors zeroed anchors for the caller to fill. It returns a
+// pointer to the new tuple, valid until the next AddTuple.
+func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAnchors int) *sdk.Tuple {
+	vs := len(b.vals)
+	b.vals = append(b.vals, values...)
+	b.Tuples = append(b.Tuples, sdk.Tuple{
+		Values:     b.vals[vs:len(b.vals):len(b.vals)],
+		Source:     src,
+		SourceTask: task,
+	})
+	t := &b.Tuples[len(b.Tuples)-1]
+	if nAnchors > 0 {
+		as := len(b.anchors)
+		for i := 0; i < nAnchors; i++ {
+			b.anchors = append(b.anchors, sdk.Anchor{})
+		}
+		t.Anchors = b.anchors[as:len(b.anchors):len(b.anchors)]
+	}
+	return t
+}
+
+// AddAck appends an acker operation. An ACK on the same root as the
+// previous operation is xor-combined into it: a bolt acking the words of one
+// sentence in a row sends one operation instead of six (the prototype gained
+// ~1.5x from this).
+func (b *Batch) AddAck(op AckOp) {
+	if n := len(b.Acks); n > 0 && op.Kind == AckAck {
+		last := &b.Acks[n-1]
+		if last.Kind == AckAck && last.Root == op.Root {
+			last.Value ^= op.Value
+			return
+		}
+	}
+	b.Acks = append(b.Acks, op)
+}
