@@ -25,8 +25,8 @@ import (
 // still waits while any task holds work at least that old: a tuple of the
 // tree was emitted no later than the tree's last progress, so if it is
 // still queued or executing somewhere, some task's oldest batch is at least
-// as old (Runtime.maxBacklog). A task that itself made no progress for the
-// timeout (stuck) does not hold timeouts back. Lost tuples and tuples a
+// as old (Runtime.maxBacklog). A task that itself made no progress for
+// three timeouts (stuck) does not hold timeouts back. Lost tuples and tuples a
 // bolt never acks therefore still time out, once the queues have turned
 // over.
 type acker struct {
@@ -38,7 +38,8 @@ type acker struct {
 	timeout  uint16
 	margin   int64
 	results  map[int32][]router.AckOp // per spout task, sent after each batch
-	expired  uint64
+	expired  uint64                   // trees failed by the timeout
+	failed   uint64                   // trees failed, timeouts included
 	complete uint64
 }
 
@@ -77,13 +78,27 @@ func (a *acker) run(ctx context.Context) {
 			if len(in) == 0 {
 				a.t.headBorn.Store(0)
 			}
-			stats.executed = a.complete
-			stats.failed = a.expired
+			stats.acked = a.complete
+			stats.failed = a.failed
 			stats.publish(&a.t.counters)
 		case <-sweep.C:
+			// Apply what is already queued first: an ack waiting in this
+			// queue is progress the sweep must see.
+			for drained := false; !drained; {
+				select {
+				case b, ok := <-in:
+					if !ok {
+						return
+					}
+					a.process(b.Acks, a.epoch(router.Nanotime()), &stats)
+					b.Release()
+				default:
+					drained = true
+				}
+			}
 			a.sweep(router.Nanotime())
 			a.flushResults()
-			stats.failed = a.expired
+			stats.failed = a.failed
 			stats.publish(&a.t.counters)
 		case <-ctx.Done():
 			return
@@ -95,7 +110,7 @@ func (a *acker) process(ops []router.AckOp, ep uint16, stats *taskStats) {
 	tb := a.table
 	for i := range ops {
 		op := &ops[i]
-		stats.acked++
+		stats.executed++
 		switch op.Kind {
 		case router.AckInit:
 			s := tb.find(op.Root)
@@ -137,6 +152,8 @@ func (a *acker) finish(s int, kind router.AckKind) {
 	a.results[task] = append(a.results[task], router.AckOp{Kind: kind, Root: tb.keys[s], Task: task})
 	if kind == router.AckCompleted {
 		a.complete++
+	} else {
+		a.failed++
 	}
 	tb.deleteAt(s)
 }

@@ -128,7 +128,7 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 	if rt.id == "" {
 		rt.id = spec.GetName() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
-	rt.cfg = configFromProto(spec.GetConfig())
+	rt.cfg = sdk.ConfigFromProto(spec.GetConfig())
 	var err error
 	if rt.settings, err = SettingsFromConfig(rt.cfg); err != nil {
 		return nil, fmt.Errorf("topology %s: %w", spec.GetName(), err)
@@ -138,7 +138,7 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 		c := &component{spec: cs, id: cs.GetId(), spout: cs.GetKind() == galev1.ComponentKind_COMPONENT_KIND_SPOUT, streams: map[string]*outStream{}}
 		c.cfg = rt.cfg.Clone()
 		for k, v := range cs.GetConfig() {
-			c.cfg[k] = valueFromProto(v)
+			c.cfg[k] = sdk.ValueFromProto(v)
 		}
 		switch impl := cs.GetImplementation().(type) {
 		case *galev1.ComponentSpec_Class:
@@ -359,11 +359,13 @@ func (rt *Runtime) Stats() []ComponentStats {
 }
 
 // maxBacklog returns the age of the oldest work waiting in or executing on
-// any task that made progress within the message timeout (a stuck task
-// does not hold timeouts back).
+// any task that is not stuck (a stuck task does not hold timeouts back).
 func (rt *Runtime) maxBacklog(now int64) int64 {
 	var m int64
-	limit := int64(rt.settings.MessageTimeout)
+	// A task is stuck when it made no progress for three message timeouts
+	// (at least 5s): long enough that a live task starved of CPU for a
+	// while is not mistaken for a stuck one.
+	limit := max(3*int64(rt.settings.MessageTimeout), int64(5*time.Second))
 	for _, t := range rt.tasks[1:] {
 		born := t.headBorn.Load()
 		if born == 0 {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gale-stream/gale/node"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
+
+	_ "github.com/gale-stream/gale/examples/wordcount" // built-in example components
+	_ "github.com/gale-stream/gale/node/bench"         // benchmark components
+)
+
+func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gale local", flag.ContinueOnError)
+	var confs multiFlag
+	fs.Var(&confs, "conf", "override a config key: key=value (repeatable)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	quiet := fs.Bool("quiet", false, "do not print the component summary at the end")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gale local FILE.yaml [--conf key=value ...] [--log-level L] [--quiet]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one topology file, got %d arguments (see gale local -h)", len(pos))
+	}
+	overrides := map[string]*galev1.Value{}
+	for _, c := range confs {
+		k, v, err := spec.ParseConfFlag(c)
+		if err != nil {
+			return usagef("--conf %s: %v", c, err)
+		}
+		overrides[k] = v
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	ts, err := sdk.LoadTopology(pos[0], overrides)
+	if err != nil {
+		return usageError{err}
+	}
+	rt, err := node.New(ts, node.Options{Logger: logger})
+	if err != nil {
+		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
+	}
+	start := time.Now()
+	err = rt.Run(ctx)
+	if !*quiet {
+		printSummary(stderr, rt, time.Since(start))
+	}
+	if errors.Is(err, node.ErrStopped) {
+		return errStopped
+	}
+	return err
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// printSummary prints one line per component: what `gale status` shows for
+// a cluster topology.
+func printSummary(w io.Writer, rt *node.Runtime, took time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "topology %s finished in %v\n", rt.ID(), took.Round(time.Millisecond))
+	fmt.Fprintln(tw, "component\ttasks\temitted\ttransferred\texecuted\tacked\tfailed\tcomplete p50\tp99")
+	for _, c := range rt.Stats() {
+		p50, p99 := "", ""
+		if c.Latency.Count() > 0 {
+			p50 = time.Duration(c.Latency.Quantile(0.5)).String()
+			p99 = time.Duration(c.Latency.Quantile(0.99)).String()
+		}
+		k := c.Counters
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", c.ID, len(c.Tasks), k.Emitted, k.Transferred, k.Executed, k.Acked, k.Failed, p50, p99)
+	}
+	tw.Flush()
+	if errs := rt.Errors(); len(errs) > 0 {
+		fmt.Fprintf(w, "%d task errors, the last ones:\n", len(errs))
+		for _, e := range errs[max(0, len(errs)-5):] {
+			fmt.Fprintf(w, "  %s task %d: %v\n", e.Component, e.Task, e.Err)
+		}
+	}
+}
+
+var _ = os.Stderr

@@ -1,0 +1,104 @@
+// Command gale is Gale's one binary: it runs topologies in one process
+// (local), measures the runtime (bench), and, as the cluster issues land,
+// runs peer nodes and talks to the Coordinator API.
+//
+// main stays thin: it picks the subcommand, and each subcommand parses its
+// flags, builds a config, runs, and turns errors into one clear line on
+// stderr and an exit code (never a stack trace).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the job failed at run time
+	exitUsage   = 2 // bad command line or bad topology file
+	exitStopped = 130
+)
+
+// usageError marks errors that are the user's input (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"local", "run a topology in this process: gale local FILE.yaml [--conf key=value ...]", runLocal},
+	{"bench", "measure the runtime against a plain channel pipeline and print a table", runBench},
+	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
+		fmt.Fprintln(out, "gale", Version)
+		return nil
+	}},
+}
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err := c.run(ctx, args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, errHelp):
+			return exitOK
+		case errors.Is(err, errStopped):
+			fmt.Fprintln(stderr, "gale: stopped")
+			return exitStopped
+		}
+		fmt.Fprintf(stderr, "gale %s: %v\n", c.name, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "gale: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: gale COMMAND [ARGS]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'gale COMMAND -h' for a command's flags.")
+}
+
+var (
+	errHelp    = errors.New("help shown")
+	errStopped = errors.New("stopped")
+)

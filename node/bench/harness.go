@@ -1,0 +1,268 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/gale-stream/gale/examples/wordcount" // the real split and count bolts
+	"github.com/gale-stream/gale/node"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+// Options say what to measure and for how long.
+type Options struct {
+	// Window is the measured time of each run, after Warmup.
+	Window, Warmup time.Duration
+	// Scenarios to run: "wordcount", "passthrough"; empty means both.
+	Scenarios []string
+	// Loads to run: "max", "half", "tenth"; empty means all three. "half"
+	// and "tenth" need "max" first (they are shares of it).
+	Loads []string
+	// Logger for the runtimes; nil discards.
+	Logger *slog.Logger
+	// Progress, if set, gets a line per finished run.
+	Progress io.Writer
+}
+
+// DefaultOptions measure 3 s per run after 1 s of warm-up.
+func DefaultOptions() Options {
+	return Options{Window: 3 * time.Second, Warmup: time.Second}
+}
+
+// Result is one measured run.
+type Result struct {
+	Scenario string
+	Acking   bool
+	Load     string  // max, half, tenth
+	Rate     float64 // tuples/s in the scenario's unit
+	P50, P99 time.Duration
+	CPU      float64 // cores used by the process
+	Baseline float64 // the channel pipeline's tuples/s (max runs)
+}
+
+// Ratio is Rate over Baseline (max runs), or 0.
+func (r Result) Ratio() float64 {
+	if r.Baseline == 0 {
+		return 0
+	}
+	return r.Rate / r.Baseline
+}
+
+// Run measures the chosen scenarios.
+func Run(ctx context.Context, o Options) ([]Result, error) {
+	if o.Window <= 0 {
+		o.Window = DefaultOptions().Window
+	}
+	if o.Warmup <= 0 {
+		o.Warmup = DefaultOptions().Warmup
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	scen := o.Scenarios
+	if len(scen) == 0 {
+		scen = []string{"wordcount", "passthrough"}
+	}
+	loads := o.Loads
+	if len(loads) == 0 {
+		loads = []string{"max", "half", "tenth"}
+	}
+	var out []Result
+	for _, sc := range scen {
+		var baseline float64
+		switch sc {
+		case "wordcount":
+			baseline = baselineWordCount(o.Window)
+		case "passthrough":
+			baseline = baselinePassThrough(o.Window)
+		default:
+			return out, fmt.Errorf("unknown scenario %q (want wordcount or passthrough)", sc)
+		}
+		for _, acking := range []bool{true, false} {
+			var maxRate float64
+			for _, load := range loads {
+				share := map[string]float64{"max": 0, "half": 0.5, "tenth": 0.1}[load]
+				if load != "max" && maxRate == 0 {
+					return out, fmt.Errorf("load %q needs the max load measured first", load)
+				}
+				r, err := measure(ctx, o, sc, acking, share*maxRate)
+				if err != nil {
+					return out, err
+				}
+				r.Load = load
+				if load == "max" {
+					maxRate = r.Rate
+					r.Baseline = baseline
+				}
+				out = append(out, r)
+				if o.Progress != nil {
+					fmt.Fprintf(o.Progress, "%s acking=%v %s: %.0f tuples/s, p99 %v, %.2f cores\n", sc, acking, load, r.Rate, r.P99, r.CPU)
+				}
+				if ctx.Err() != nil {
+					return out, ctx.Err()
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Spec returns the benchmark topology of a scenario. rate is the target in
+// the scenario's unit per second (0: unlimited).
+func Spec(scenario string, acking bool, rate float64) *galev1.TopologySpec {
+	ackers := int64(0)
+	if acking {
+		ackers = 1
+	}
+	conf := map[string]*galev1.Value{
+		node.KeyAckers: intv(ackers),
+	}
+	spout := func(class, field string, perTask float64) *galev1.ComponentSpec {
+		return &galev1.ComponentSpec{
+			Id: "spout", Kind: galev1.ComponentKind_COMPONENT_KIND_SPOUT, Parallelism: 1,
+			Implementation: &galev1.ComponentSpec_Class{Class: class},
+			Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{field}}},
+			Config:         map[string]*galev1.Value{"bench.rate": {Kind: &galev1.Value_DoubleValue{DoubleValue: perTask}}},
+		}
+	}
+	bolt := func(id, class string, n int32, from string, g *galev1.Grouping, fields ...string) *galev1.ComponentSpec {
+		c := &galev1.ComponentSpec{
+			Id: id, Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Parallelism: n,
+			Implementation: &galev1.ComponentSpec_Class{Class: class},
+			Inputs:         []*galev1.InputSpec{{Component: from, Stream: "default", Grouping: g}},
+		}
+		if len(fields) > 0 {
+			c.Outputs = []*galev1.StreamSpec{{Id: "default", Fields: fields}}
+		}
+		return c
+	}
+	shuffle := &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}
+	s := &galev1.TopologySpec{Name: "bench-" + scenario, Config: conf}
+	switch scenario {
+	case "wordcount":
+		s.Components = []*galev1.ComponentSpec{
+			spout(ClassSentences, "sentence", rate/corpusWords()),
+			bolt("split", "wordcount.SplitSentence", 2, "spout", shuffle, "word"),
+			bolt("count", "wordcount.WordCount", 2, "split", &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_FIELDS, Fields: []string{"word"}}, "word", "count"),
+		}
+	default:
+		s.Components = []*galev1.ComponentSpec{
+			spout(ClassSequence, "n", rate),
+			bolt("pass", ClassPass, 1, "spout", shuffle, "n"),
+			bolt("null", ClassNull, 1, "pass", shuffle),
+		}
+	}
+	return s
+}
+
+func intv(i int64) *galev1.Value { return &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: i}} }
+
+// sink is the component whose executed count is the scenario's rate.
+func sink(scenario string) string {
+	if scenario == "wordcount" {
+		return "count"
+	}
+	return "null"
+}
+
+func measure(ctx context.Context, o Options, scenario string, acking bool, rate float64) (Result, error) {
+	rt, err := node.New(Spec(scenario, acking, rate), node.Options{Logger: o.Logger})
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	stop := func() error {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, node.ErrStopped) {
+			return err
+		}
+		return nil
+	}
+	select {
+	case <-time.After(o.Warmup):
+	case err := <-done:
+		cancel()
+		return Result{}, fmt.Errorf("benchmark topology ended early: %v", err)
+	}
+	c0, h0 := snapshot(rt, scenario)
+	cpu0, t0 := cpuTime(), time.Now()
+	time.Sleep(o.Window)
+	c1, h1 := snapshot(rt, scenario)
+	cpu1, t1 := cpuTime(), time.Now()
+	if err := stop(); err != nil {
+		return Result{}, err
+	}
+	wall := t1.Sub(t0)
+	h1.Sub(&h0)
+	return Result{
+		Scenario: scenario, Acking: acking,
+		Rate: float64(c1-c0) / wall.Seconds(),
+		P50:  time.Duration(h1.Quantile(0.5)),
+		P99:  time.Duration(h1.Quantile(0.99)),
+		CPU:  (cpu1 - cpu0).Seconds() / wall.Seconds(),
+	}, nil
+}
+
+func snapshot(rt *node.Runtime, scenario string) (uint64, node.Histogram) {
+	var n uint64
+	var h node.Histogram
+	for _, c := range rt.Stats() {
+		if c.ID == sink(scenario) {
+			n = c.Counters.Executed
+		}
+		if c.Spout {
+			h.Merge(&c.Latency)
+		}
+	}
+	return n, h
+}
+
+// cpuTime is the process's user plus system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// PrintTable writes results as an aligned table.
+func PrintTable(w io.Writer, rs []Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tacking\tload\ttuples/s\tbaseline/s\tratio\tp50\tp99\tCPU cores\t")
+	for _, r := range rs {
+		base, ratio, p50, p99 := "", "", "", ""
+		if r.Baseline > 0 {
+			base = fmt.Sprintf("%.0f", r.Baseline)
+			ratio = fmt.Sprintf("%.2f", r.Ratio())
+		}
+		if r.Acking {
+			p50, p99 = fmtDur(r.P50), fmtDur(r.P99)
+		}
+		ack := "off"
+		if r.Acking {
+			ack = "on"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.2f\t\n", r.Scenario, ack, r.Load, r.Rate, base, ratio, p50, p99, r.CPU)
+	}
+	tw.Flush()
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	default:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	}
+}
