@@ -36,6 +36,11 @@ type executor struct {
 	nAck   uint64
 	ackers []int32
 
+	idleGap    int64   // Settings.IdleFlushGap
+	idleMin    int     // batches this full go at once when idle
+	idleCredit float64 // idle-flush tokens
+	creditAt   int64   // when idleCredit was last refilled
+
 	// spout state
 	spout      sdk.Spout
 	pending    *pendingTable
@@ -71,6 +76,8 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 	}
 	e.out = router.NewOutbox(int32(len(rt.tasks)-1), rt.settings.BatchSize, rt.settings.BatchLinger, e.deliver)
 	e.maxPending = rt.settings.MaxSpoutPending
+	e.idleGap = int64(rt.settings.IdleFlushGap)
+	e.idleMin = max(rt.settings.BatchSize/8, 1)
 	if mp, err := t.comp.cfg.Int(KeyMaxSpoutPend, int64(e.maxPending)); err == nil && mp >= 0 {
 		e.maxPending = int(mp) // a spout may override the topology's bound
 	}
@@ -371,6 +378,47 @@ func seed(x uint64) uint64 {
 	return uint64(time.Now().UnixNano())*0x9e3779b97f4a7c15 ^ x<<32 ^ x
 }
 
+// idleFlush is called when the task runs out of work. It sends its partial
+// batches at once, which keeps latency low, but only while it has idle-flush
+// credit: a token bucket refilled at one token per IdleFlushGap, holding at
+// most idleBurst tokens. A task fed by a trickle would otherwise send one
+// tiny batch (and wake a consumer) per tuple and burn the machine while
+// nearly idle; the bucket caps that at 1/IdleFlushGap flushes a second,
+// while the burst capacity lets the residue of a burst go out at once
+// (waiting for a timer instead costs ~1ms: Go's timers are that coarse when
+// the process is idle). Without credit, batches that are worth a wake-up
+// (idleMin items) still go, and the rest wait for credit or the linger
+// bound. It returns when the task should wake to flush again (0: nothing
+// pending).
+func (e *executor) idleFlush() (deadline int64, err error) {
+	if !e.out.Pending() {
+		return 0, nil
+	}
+	if e.idleGap <= 0 {
+		return 0, e.out.FlushAll()
+	}
+	e.idleCredit += float64(e.now-e.creditAt) / float64(e.idleGap)
+	e.creditAt = e.now
+	if e.idleCredit > idleBurst {
+		e.idleCredit = idleBurst
+	}
+	if e.idleCredit >= 1 {
+		e.idleCredit--
+		return 0, e.out.FlushAll()
+	}
+	if err := e.out.FlushFull(e.idleMin); err != nil {
+		return 0, err
+	}
+	if err := e.out.Flush(e.now); err != nil || !e.out.Pending() {
+		return 0, err
+	}
+	nextCredit := e.now + int64((1-e.idleCredit)*float64(e.idleGap))
+	return min(e.out.NextDeadline(), nextCredit), nil
+}
+
+// idleBurst is the idle-flush credit a task can save up.
+const idleBurst = 16
+
 // ---- end of input ----
 
 // sendEndOfInput flushes everything and tells every downstream task that
@@ -426,16 +474,17 @@ func (e *executor) runBolt(ctx context.Context) error {
 				return nil // queue closed: stopping
 			}
 		default:
-			// Input ran dry: publish, send what has lingered long enough,
-			// then sleep until input, a tick, or the next linger deadline.
+			// Input ran dry: publish, send partial batches (idleFlush), then
+			// sleep until input, a tick, or the next flush deadline.
 			e.t.headBorn.Store(0)
 			e.stats.publish(&e.t.counters)
 			e.now = router.Nanotime()
-			if err := e.out.Flush(e.now); err != nil {
+			dl, err := e.idleFlush()
+			if err != nil {
 				return nil // stopping
 			}
 			var timerC <-chan time.Time
-			if dl := e.out.NextDeadline(); dl != 0 {
+			if dl != 0 {
 				timer.Reset(time.Duration(dl - e.now))
 				timerC = timer.C
 			}
@@ -600,7 +649,11 @@ func (e *executor) runSpout(ctx context.Context) error {
 		} else if !active {
 			wait = 10 * time.Millisecond // poll for activation
 		}
-		if dl := e.out.NextDeadline(); dl != 0 {
+		dl, err := e.idleFlush()
+		if err != nil {
+			return nil
+		}
+		if dl != 0 {
 			if d := time.Duration(dl - e.now); wait < 0 || d < wait {
 				wait = max(d, 0)
 			}

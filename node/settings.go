@@ -18,6 +18,7 @@ const (
 	KeyBatchLinger    = "topology.batch.linger"
 	KeyQueueSize      = "topology.queue.size"
 	KeySpoutWait      = "topology.spout.wait"
+	KeyIdleFlushGap   = "topology.batch.idle.gap"
 )
 
 // Settings are the runtime knobs of one topology, read from its config.
@@ -37,6 +38,9 @@ type Settings struct {
 	// BatchLinger is the linger bound: the longest a tuple waits in a
 	// partial batch before it is sent.
 	BatchLinger time.Duration
+	// IdleFlushGap is the least time between two flushes of partial
+	// batches by a task that ran out of work (see executor.idleFlush).
+	IdleFlushGap time.Duration
 	// QueueSize is the capacity of a task's input queue, in batches.
 	QueueSize int
 	// SpoutWait is how long a spout task waits after a NextTuple call that
@@ -54,6 +58,7 @@ func DefaultSettings() Settings {
 		MaxSpoutPending: 8192,
 		BatchSize:       128,
 		BatchLinger:     200 * time.Microsecond,
+		IdleFlushGap:    50 * time.Microsecond,
 		QueueSize:       64,
 		SpoutWait:       time.Millisecond,
 	}
@@ -91,6 +96,7 @@ func SettingsFromConfig(c sdk.Config) (Settings, error) {
 	geti(KeyMaxSpoutPend, &s.MaxSpoutPending, 0)
 	geti(KeyBatchSize, &s.BatchSize, 1)
 	getd(KeyBatchLinger, time.Millisecond, &s.BatchLinger, 0)
+	getd(KeyIdleFlushGap, time.Millisecond, &s.IdleFlushGap, 0)
 	geti(KeyQueueSize, &s.QueueSize, 1)
 	getd(KeySpoutWait, time.Millisecond, &s.SpoutWait, 0)
 	return s, err

@@ -128,6 +128,22 @@ func (o *Outbox) Flush(now int64) error {
 	return first
 }
 
+// FlushFull sends every open batch holding at least n items.
+func (o *Outbox) FlushFull(n int) error {
+	var first error
+	for i := 0; i < len(o.active); {
+		d := o.active[i]
+		if o.open[d].Len() >= n {
+			if err := o.send(d); err != nil && first == nil {
+				first = err
+			}
+			continue
+		}
+		i++
+	}
+	return first
+}
+
 // FlushAll sends every open batch.
 func (o *Outbox) FlushAll() error {
 	var first error
