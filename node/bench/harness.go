@@ -125,7 +125,7 @@ func Spec(scenario string, acking bool, rate float64) *galev1.TopologySpec {
 	}
 	spout := func(class, field string, perTask float64) *galev1.ComponentSpec {
 		return &galev1.ComponentSpec{
-			Id: "spout", Kind: galev1.ComponentKind_COMPONENT_KIND_SPOUT, Parallelism: 1,
+			Id: "spout", Kind: galev1.ComponentKind_COMPONENT_KIND_SPOUT, Parallelism: Shape.Spout,
 			Implementation: &galev1.ComponentSpec_Class{Class: class},
 			Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{field}}},
 			Config:         map[string]*galev1.Value{"bench.rate": {Kind: &galev1.Value_DoubleValue{DoubleValue: perTask}}},
@@ -147,13 +147,13 @@ func Spec(scenario string, acking bool, rate float64) *galev1.TopologySpec {
 	switch scenario {
 	case "wordcount":
 		s.Components = []*galev1.ComponentSpec{
-			spout(ClassSentences, "sentence", rate/corpusWords()),
+			spout(ClassSentences, "sentence", rate/corpusWords()/float64(Shape.Spout)),
 			bolt("split", "wordcount.SplitSentence", Shape.Split, "spout", shuffle, "word"),
 			bolt("count", "wordcount.WordCount", Shape.Count, "split", &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_FIELDS, Fields: []string{"word"}}, "word", "count"),
 		}
 	default:
 		s.Components = []*galev1.ComponentSpec{
-			spout(ClassSequence, "n", rate),
+			spout(ClassSequence, "n", rate/float64(Shape.Spout)),
 			bolt("pass", ClassPass, 1, "spout", shuffle, "n"),
 			bolt("null", ClassNull, 1, "pass", shuffle),
 		}
@@ -161,9 +161,9 @@ func Spec(scenario string, acking bool, rate float64) *galev1.TopologySpec {
 	return s
 }
 
-// Shape is the word count topology's parallelism (split, count tasks): two
-// of each on two cores measured best at half load (README, Benchmarks).
-var Shape = struct{ Split, Count int32 }{2, 2}
+// Shape is the word count topology's parallelism (spout, split and count
+// tasks). One spout and two of each bolt measured best on two cores.
+var Shape = struct{ Spout, Split, Count int32 }{1, 2, 2}
 
 func intv(i int64) *galev1.Value { return &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: i}} }
 
