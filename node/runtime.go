@@ -105,6 +105,10 @@ type task struct {
 	lastProgress atomic.Int64
 	// done is set when the task ran to its end (end of input).
 	done atomic.Bool
+
+	// Error log rate limit, guarded by Runtime.errMu.
+	logSecond          int64
+	logged, suppressed int
 }
 
 // Options tune a Runtime.
@@ -314,14 +318,38 @@ func (rt *Runtime) finished() bool {
 }
 
 func (rt *Runtime) reportError(t *task, err error) {
+	now := time.Now()
 	rt.errMu.Lock()
-	rt.errors = append(rt.errors, TaskError{Component: t.comp.id, Task: t.id, Err: err, At: time.Now()})
-	if len(rt.errors) > 100 {
-		rt.errors = append(rt.errors[:0], rt.errors[len(rt.errors)-100:]...)
+	rt.errors = append(rt.errors, TaskError{Component: t.comp.id, Task: t.id, Err: err, At: now})
+	if len(rt.errors) > maxKeptErrors {
+		rt.errors = append(rt.errors[:0], rt.errors[len(rt.errors)-maxKeptErrors:]...)
+	}
+	// A bolt that fails on every tuple must not flood the log at tuple
+	// rate: log the first few errors of each task per second and count
+	// the rest.
+	sec := now.Unix()
+	if t.logSecond != sec {
+		if t.suppressed > 0 {
+			rt.log.Error("task errors suppressed", "component", t.comp.id, "task", t.id, "count", t.suppressed)
+		}
+		t.logSecond, t.logged, t.suppressed = sec, 0, 0
+	}
+	logIt := t.logged < maxLoggedErrorsPerSecond
+	if logIt {
+		t.logged++
+	} else {
+		t.suppressed++
 	}
 	rt.errMu.Unlock()
-	rt.log.Error("task error", "component", t.comp.id, "task", t.id, "err", err)
+	if logIt {
+		rt.log.Error("task error", "component", t.comp.id, "task", t.id, "err", err)
+	}
 }
+
+const (
+	maxKeptErrors            = 100
+	maxLoggedErrorsPerSecond = 10
+)
 
 // Errors returns the most recent task errors, oldest first.
 func (rt *Runtime) Errors() []TaskError {
