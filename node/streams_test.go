@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -206,26 +207,13 @@ func TestEmitErrorsAreReportedNotFatal(t *testing.T) {
 	for _, e := range rt.Errors() {
 		msg := e.Err.Error()
 		switch {
-		case contains(msg, "1 values for fields [id extra]"):
+		case strings.Contains(msg, "1 values for fields [id extra]"):
 			wrongCount++
-		case contains(msg, "must name a task"):
+		case strings.Contains(msg, "must name a task"):
 			notDirect++
 		}
 	}
 	if wrongCount != n || notDirect != n/2 {
 		t.Fatalf("reported %d field-count errors (want %d) and %d direct-stream errors (want %d)", wrongCount, n, notDirect, n/2)
 	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
