@@ -37,6 +37,7 @@ type acker struct {
 	tickDur  int64 // the coarse clock's tick: MessageTimeout/16
 	timeout  uint16
 	margin   int64
+	now      int64 // Nanotime of the batch or sweep being processed
 	results  map[int32][]router.AckOp // per spout task, sent after each batch
 	expired  uint64                   // trees failed by the timeout
 	failed   uint64                   // trees failed, timeouts included
@@ -70,6 +71,7 @@ func (a *acker) run(ctx context.Context) {
 				return
 			}
 			now := router.Nanotime()
+			a.now = now
 			a.t.headBorn.Store(b.Born)
 			a.process(b.Acks, a.epoch(now), &stats)
 			b.Release()
@@ -90,13 +92,15 @@ func (a *acker) run(ctx context.Context) {
 					if !ok {
 						return
 					}
-					a.process(b.Acks, a.epoch(router.Nanotime()), &stats)
+					a.now = router.Nanotime()
+					a.process(b.Acks, a.epoch(a.now), &stats)
 					b.Release()
 				default:
 					drained = true
 				}
 			}
-			a.sweep(router.Nanotime())
+			a.now = router.Nanotime()
+			a.sweep(a.now)
 			a.flushResults()
 			stats.failed = a.failed
 			stats.publish(&a.t.counters)
@@ -149,7 +153,10 @@ func (a *acker) settle(s int) {
 func (a *acker) finish(s int, kind router.AckKind) {
 	tb := a.table
 	task := metaTask(tb.metas[s])
-	a.results[task] = append(a.results[task], router.AckOp{Kind: kind, Root: tb.keys[s], Task: task})
+	// Value carries the completion time, so that the complete latency the
+	// spout records does not include how long the result waited for the
+	// spout task to wake up.
+	a.results[task] = append(a.results[task], router.AckOp{Kind: kind, Root: tb.keys[s], Task: task, Value: uint64(a.now)})
 	if kind == router.AckCompleted {
 		a.complete++
 	} else {

@@ -685,7 +685,7 @@ func (e *executor) drainCtrl() {
 		}
 		if op.Kind == router.AckCompleted {
 			e.stats.acked++
-			e.hist.Record(e.now - p.start)
+			e.hist.Record(int64(op.Value) - p.start)
 			e.callAck(p.msgID)
 		} else {
 			e.stats.failed++
