@@ -37,7 +37,7 @@ type acker struct {
 	tickDur  int64 // the coarse clock's tick: MessageTimeout/16
 	timeout  uint16
 	margin   int64
-	now      int64 // Nanotime of the batch or sweep being processed
+	now      int64                    // Nanotime of the batch or sweep being processed
 	results  map[int32][]router.AckOp // per spout task, sent after each batch
 	expired  uint64                   // trees failed by the timeout
 	failed   uint64                   // trees failed, timeouts included
