@@ -12,7 +12,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 
 # Packages whose concurrency matters run under the race detector.
-RACE_PKGS := ./router/... ./node/... ./sdk/... ./examples/...
+RACE_PKGS := ./router/... ./node/... ./sdk/... ./examples/... ./coordinator/...
 
 .PHONY: all build test test-go lint generate check-generate tools bench clean
 

@@ -14,6 +14,7 @@ import (
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -364,3 +365,28 @@ func TestBadSettingsNameTheKey(t *testing.T) {
 }
 
 var _ = sdk.Int
+
+func TestTaskLayoutMatchesSpec(t *testing.T) {
+	// The scheduler numbers tasks with spec.Tasks; the runtime must agree.
+	tp := newTopo(t, map[string]any{KeyAckers: 2}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, err := New(tp.s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := spec.Tasks(tp.s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []spec.Task
+	for _, c := range rt.Stats() {
+		for i, id := range c.Tasks {
+			got = append(got, spec.Task{ID: id, Component: c.ID, Index: int32(i)})
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("runtime tasks %v, spec.Tasks %v", got, want)
+	}
+}

@@ -1,0 +1,91 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// Embedded is an etcd server running inside this process: what `gale node`
+// starts when it is given no --etcd and no --join, so that one command
+// makes a working one-node cluster.
+type Embedded struct {
+	e *embed.Etcd
+}
+
+// EmbeddedConfig says where the embedded etcd keeps its data and listens.
+type EmbeddedConfig struct {
+	// Dir is the data directory (created if missing).
+	Dir string
+	// ClientAddr and PeerAddr are HOST:PORT to listen on; port 0 picks a
+	// free port (see Endpoints).
+	ClientAddr, PeerAddr string
+	// Name is the etcd member name; empty means "gale".
+	Name string
+}
+
+// StartEmbedded starts an embedded single-member etcd and waits until it
+// serves, or ctx ends.
+func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
+	if c.Dir == "" {
+		return nil, errors.New("embedded etcd: Dir is empty")
+	}
+	if c.Name == "" {
+		c.Name = "gale"
+	}
+	cu, err := url.Parse("http://" + c.ClientAddr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd: client address %q: %w", c.ClientAddr, err)
+	}
+	pu, err := url.Parse("http://" + c.PeerAddr)
+	if err != nil {
+		return nil, fmt.Errorf("embedded etcd: peer address %q: %w", c.PeerAddr, err)
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = c.Name
+	cfg.Dir = c.Dir
+	cfg.ListenClientUrls = []url.URL{*cu}
+	cfg.AdvertiseClientUrls = []url.URL{*cu}
+	cfg.ListenPeerUrls = []url.URL{*pu}
+	cfg.AdvertisePeerUrls = []url.URL{*pu}
+	cfg.InitialCluster = cfg.InitialClusterFromName(c.Name)
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{"stderr"}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", c.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+		return &Embedded{e: e}, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	case <-ctx.Done():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd not ready: %w", ctx.Err())
+	case <-time.After(30 * time.Second):
+		e.Close()
+		return nil, errors.New("embedded etcd not ready after 30s")
+	}
+}
+
+// Endpoints returns the client URLs to dial.
+func (m *Embedded) Endpoints() []string {
+	var out []string
+	for _, l := range m.e.Clients {
+		out = append(out, "http://"+l.Addr().String())
+	}
+	return out
+}
+
+// Close stops the server; safe to call twice.
+func (m *Embedded) Close() {
+	if m.e != nil {
+		m.e.Close()
+	}
+}

@@ -1,0 +1,294 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/spec"
+)
+
+// LeaderConfig configures a node's part in leader election.
+type LeaderConfig struct {
+	// Name is this node's name, the election's value.
+	Name string
+	// SessionTTL is the election session's lease TTL: how long a dead
+	// leader keeps the leadership. Whole seconds, at least 1.
+	SessionTTL time.Duration
+	// Resync is how often the leader reconciles even without a change
+	// (a safety net against missed watch events).
+	Resync time.Duration
+	// Log receives the leader's log; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// DefaultLeaderConfig returns settings tuned for failover within a few
+// seconds: a 2 s session TTL (etcd's lease granularity is a second) and a
+// 10 s resync.
+func DefaultLeaderConfig(name string) LeaderConfig {
+	return LeaderConfig{Name: name, SessionTTL: 2 * time.Second, Resync: 10 * time.Second}
+}
+
+// Validate names the first bad field.
+func (c LeaderConfig) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("leader config: Name is empty")
+	case c.SessionTTL < time.Second:
+		return fmt.Errorf("leader config: SessionTTL %v is below etcd's 1s lease granularity", c.SessionTTL)
+	case c.Resync <= 0:
+		return fmt.Errorf("leader config: Resync %v must be positive", c.Resync)
+	}
+	return nil
+}
+
+// Leader campaigns for leadership and, while elected, reconciles desired
+// state (topologies, live nodes) into assignments.
+type Leader struct {
+	cfg    LeaderConfig
+	store  *Store
+	log    *slog.Logger
+	leader atomic.Bool
+	// reconciles counts completed reconciliations (tests, status).
+	reconciles atomic.Int64
+}
+
+// NewLeader makes a Leader; Run starts it.
+func NewLeader(store *Store, cfg LeaderConfig) (*Leader, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Leader{cfg: cfg, store: store, log: cfg.Log}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	l.log = l.log.With("node", cfg.Name)
+	return l, nil
+}
+
+// IsLeader reports whether this node leads right now.
+func (l *Leader) IsLeader() bool { return l.leader.Load() }
+
+// Reconciles returns how many reconciliations this node completed as
+// leader.
+func (l *Leader) Reconciles() int64 { return l.reconciles.Load() }
+
+// CurrentLeader returns the name of the elected leader, if any.
+func (l *Leader) CurrentLeader(ctx context.Context) (string, error) {
+	resp, err := l.store.c.Get(ctx, electionPrefix+"/", clientv3.WithFirstCreate()...)
+	if err != nil {
+		return "", fmt.Errorf("read leader: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", nil
+	}
+	return string(resp.Kvs[0].Value), nil
+}
+
+// Run campaigns until ctx ends. While elected it reconciles on every change
+// of topologies or nodes and every Resync; when its session is lost (the
+// node stalled past the TTL, or etcd was unreachable) it stops acting as
+// leader at once and campaigns again.
+func (l *Leader) Run(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.term(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			l.log.Warn("leadership term ended", "err", err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+	return nil
+}
+
+// term is one campaign and, if won, one period of leadership.
+func (l *Leader) term(ctx context.Context) error {
+	sess, err := concurrency.NewSession(l.store.c, concurrency.WithTTL(int(l.cfg.SessionTTL/time.Second)), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("open election session: %w", err)
+	}
+	defer sess.Close()
+	el := concurrency.NewElection(sess, electionPrefix)
+	if err := el.Campaign(ctx, l.cfg.Name); err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	l.leader.Store(true)
+	defer l.leader.Store(false)
+	l.log.Info("elected leader")
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = el.Resign(rctx) // best effort: the lease expiry resigns anyway
+	}()
+	return l.lead(ctx, sess, el)
+}
+
+func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concurrency.Election) error {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watch := l.store.c.Watch(wctx, keyPrefix, clientv3.WithPrefix())
+	resync := time.NewTicker(l.cfg.Resync)
+	defer resync.Stop()
+	for {
+		if err := l.Reconcile(ctx, el); err != nil {
+			if errors.Is(err, ErrNotLeader) {
+				return err
+			}
+			l.log.Warn("reconcile failed; will retry", "err", err)
+		}
+		select {
+		case <-sess.Done():
+			return errors.New("election session expired")
+		case <-ctx.Done():
+			return nil
+		case <-resync.C:
+		case wr, ok := <-watch:
+			if !ok {
+				return errors.New("watch closed")
+			}
+			if err := wr.Err(); err != nil {
+				return fmt.Errorf("watch: %w", err)
+			}
+			if !relevant(wr) {
+				// Only our own assignment writes (or the election):
+				// nothing to do.
+				select {
+				case <-sess.Done():
+					return errors.New("election session expired")
+				default:
+				}
+				continue
+			}
+		}
+	}
+}
+
+// relevant reports whether a watch response touches desired state or
+// membership (not just assignments or the election).
+func relevant(wr clientv3.WatchResponse) bool {
+	for _, ev := range wr.Events {
+		k := string(ev.Kv.Key)
+		if strings.HasPrefix(k, topologiesPrefix) || strings.HasPrefix(k, nodesPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Reconcile computes assignments for every live topology over the live
+// nodes and writes those that changed, fenced by el. It returns
+// ErrNotLeader when el no longer holds the leadership.
+func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error {
+	topos, _, err := l.store.Topologies(ctx)
+	if err != nil {
+		return err
+	}
+	nodes, _, err := l.store.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	current, _, err := l.store.Assignments(ctx)
+	if err != nil {
+		return err
+	}
+	var slots []NodeSlots
+	for _, n := range nodes {
+		if n.GetState() == galev1.NodeState_NODE_STATE_LEAVING {
+			continue // draining: its tasks move elsewhere
+		}
+		slots = append(slots, NodeSlots{Name: n.GetName(), Slots: max(int(n.GetSlots()), 1)})
+	}
+	live := map[string]*galev1.TopologyRecord{}
+	var tasks []TaskRef
+	prev := map[TaskRef]string{}
+	for _, rec := range topos {
+		if rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+			continue
+		}
+		name := rec.GetSpec().GetName()
+		ts, err := spec.Tasks(rec.GetSpec())
+		if err != nil {
+			l.log.Error("topology cannot be scheduled", "topology", name, "err", err)
+			continue
+		}
+		live[name] = rec
+		for _, t := range ts {
+			tasks = append(tasks, TaskRef{Topology: name, Task: t.ID})
+		}
+		if a := current[name]; a.GetTopologyId() == rec.GetId() {
+			for task, node := range a.GetTasks() {
+				prev[TaskRef{Topology: name, Task: task}] = node
+			}
+		}
+	}
+	var ops []clientv3.Op
+	if len(slots) > 0 {
+		next, err := Schedule(tasks, slots, prev)
+		if err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		byTopo := map[string]map[int32]string{}
+		for ref, node := range next {
+			m := byTopo[ref.Topology]
+			if m == nil {
+				m = map[int32]string{}
+				byTopo[ref.Topology] = m
+			}
+			m[ref.Task] = node
+		}
+		for name, rec := range live {
+			old := current[name]
+			if old.GetTopologyId() == rec.GetId() && maps.Equal(old.GetTasks(), byTopo[name]) {
+				continue
+			}
+			a := &galev1.Assignment{TopologyId: rec.GetId(), Tasks: byTopo[name], Leader: l.cfg.Name, Version: old.GetVersion() + 1}
+			ops = append(ops, clientv3.OpPut(assignmentsPrefix+name, marshal(a)))
+		}
+	}
+	for name := range current {
+		if live[name] == nil {
+			ops = append(ops, clientv3.OpDelete(assignmentsPrefix+name))
+		}
+	}
+	if len(ops) > 0 {
+		if err := l.fencedWrite(ctx, el, ops...); err != nil {
+			return err
+		}
+		l.log.Info("assignments written", "changes", len(ops))
+	}
+	l.reconciles.Add(1)
+	return nil
+}
+
+// fencedWrite applies ops only if el's key still exists with the create
+// revision it campaigned with (see the package doc, Fencing).
+func (l *Leader) fencedWrite(ctx context.Context, el *concurrency.Election, ops ...clientv3.Op) error {
+	resp, err := l.store.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())).
+		Then(ops...).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("write assignments: %w", err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("write assignments as %s: %w", l.cfg.Name, ErrNotLeader)
+	}
+	return nil
+}

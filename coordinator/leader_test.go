@@ -1,0 +1,230 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func startLeader(t *testing.T, s *Store, name string) (*Leader, context.CancelFunc) {
+	t.Helper()
+	cfg := DefaultLeaderConfig(name)
+	cfg.Log = quietLog()
+	l, err := NewLeader(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = l.Run(ctx)
+	}()
+	stop := func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	return l, stop
+}
+
+func assignment(s *Store, name string) (*galev1.Assignment, error) {
+	all, _, err := s.Assignments(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	a := all[name]
+	if a == nil {
+		return nil, fmt.Errorf("no assignment for %s", name)
+	}
+	return a, nil
+}
+
+func perNode(a *galev1.Assignment) map[string]int {
+	m := map[string]int{}
+	for _, n := range a.GetTasks() {
+		m[n]++
+	}
+	return m
+}
+
+func TestLeaderAssignsStablyAsNodesComeAndGo(t *testing.T) {
+	s := NewStore(startEtcd(t))
+	ctx := context.Background()
+	l1 := registerNode(t, s, "n1", 1)
+	registerNode(t, s, "n2", 1)
+	startLeader(t, s, "n1")
+	// 2+2+2 tasks and 1 acker: 7 tasks.
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("wc", 2, 2, 2), Id: "wc-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
+		t.Fatal(err)
+	}
+	var first *galev1.Assignment
+	waitFor(t, 10*time.Second, func() error {
+		a, err := assignment(s, "wc")
+		if err != nil {
+			return err
+		}
+		if len(a.GetTasks()) != 7 {
+			return fmt.Errorf("%d tasks assigned", len(a.GetTasks()))
+		}
+		first = a
+		return nil
+	})
+	if c := perNode(first); c["n1"]+c["n2"] != 7 || c["n1"] < 3 || c["n2"] < 3 {
+		t.Fatalf("unbalanced: %v", c)
+	}
+	if first.GetTopologyId() != "wc-1" || first.GetLeader() != "n1" {
+		t.Fatalf("assignment %v", first)
+	}
+
+	// A third node joins: it takes its share, nothing else moves.
+	registerNode(t, s, "n3", 1)
+	var second *galev1.Assignment
+	waitFor(t, 10*time.Second, func() error {
+		a, err := assignment(s, "wc")
+		if err != nil {
+			return err
+		}
+		if perNode(a)["n3"] == 0 {
+			return errors.New("n3 got nothing yet")
+		}
+		second = a
+		return nil
+	})
+	for task, node := range second.GetTasks() {
+		if node != "n3" && first.GetTasks()[task] != node {
+			t.Fatalf("task %d moved from %s to %s, not to the new node", task, first.GetTasks()[task], node)
+		}
+	}
+	if c := perNode(second); c["n3"] < 2 || c["n1"] > 3 || c["n2"] > 3 {
+		t.Fatalf("after join: %v", c)
+	}
+
+	// n1's lease ends (the node died): only its tasks move.
+	if _, err := s.Client().Revoke(ctx, l1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		a, err := assignment(s, "wc")
+		if err != nil {
+			return err
+		}
+		if perNode(a)["n1"] != 0 {
+			return errors.New("n1 still has tasks")
+		}
+		for task, node := range a.GetTasks() {
+			if was := second.GetTasks()[task]; was != "n1" && was != node {
+				return fmt.Errorf("task %d moved from live node %s to %s", task, was, node)
+			}
+		}
+		return nil
+	})
+
+	// Killing the topology removes its assignment.
+	if err := s.UpdateTopology(ctx, "wc", func(r *galev1.TopologyRecord) error {
+		r.State = galev1.TopologyState_TOPOLOGY_STATE_KILLED
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if _, err := assignment(s, "wc"); err == nil {
+			return errors.New("assignment still there")
+		}
+		return nil
+	})
+}
+
+func TestFencedWriteFailsOnceDeposed(t *testing.T) {
+	s := NewStore(startEtcd(t))
+	ctx := context.Background()
+	registerNode(t, s, "a", 1)
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("t", 1), Id: "t-1"}); err != nil {
+		t.Fatal(err)
+	}
+	la, err := NewLeader(s, LeaderConfig{Name: "a", SessionTTL: time.Second, Resync: time.Hour, Log: quietLog()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessA, err := concurrency.NewSession(s.Client(), concurrency.WithTTL(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	elA := concurrency.NewElection(sessA, electionPrefix)
+	if err := elA.Campaign(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := la.Reconcile(ctx, elA); err != nil {
+		t.Fatalf("reconcile as leader: %v", err)
+	}
+	// a's session ends (as if it stalled past its TTL) and b is elected.
+	sessA.Close()
+	sessB, err := concurrency.NewSession(s.Client(), concurrency.WithTTL(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sessB.Close()
+	elB := concurrency.NewElection(sessB, electionPrefix)
+	if err := elB.Campaign(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	// a still believes it leads; its write must be refused.
+	registerNode(t, s, "c", 1) // a change, so a would write
+	err = la.Reconcile(ctx, elA)
+	if !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("deposed leader's reconcile = %v, want ErrNotLeader", err)
+	}
+	lb, _ := NewLeader(s, LeaderConfig{Name: "b", SessionTTL: time.Second, Resync: time.Hour, Log: quietLog()})
+	if err := lb.Reconcile(ctx, elB); err != nil {
+		t.Fatalf("new leader's reconcile: %v", err)
+	}
+	a, err := assignment(s, "t")
+	if err != nil || a.GetLeader() != "b" {
+		t.Fatalf("assignment %v, %v: want one written by b", a, err)
+	}
+}
+
+func TestOneLeaderAtATimeAndFailover(t *testing.T) {
+	s := NewStore(startEtcd(t))
+	leaders := map[string]*Leader{}
+	stops := map[string]context.CancelFunc{}
+	for _, n := range []string{"x", "y", "z"} {
+		leaders[n], stops[n] = startLeader(t, s, n)
+	}
+	current := func() (string, error) {
+		var who []string
+		for n, l := range leaders {
+			if l.IsLeader() {
+				who = append(who, n)
+			}
+		}
+		if len(who) != 1 {
+			return "", fmt.Errorf("%d leaders: %v", len(who), who)
+		}
+		return who[0], nil
+	}
+	var first string
+	waitFor(t, 10*time.Second, func() (err error) { first, err = current(); return err })
+	if got, err := leaders["x"].CurrentLeader(context.Background()); err != nil || got != first {
+		t.Fatalf("CurrentLeader = %q, %v; want %q", got, err, first)
+	}
+	stops[first]()
+	delete(leaders, first)
+	start := time.Now()
+	var second string
+	waitFor(t, 10*time.Second, func() (err error) { second, err = current(); return err })
+	if second == first {
+		t.Fatalf("leadership did not move")
+	}
+	t.Logf("leadership moved from %s to %s in %v", first, second, time.Since(start).Round(time.Millisecond))
+}

@@ -1,0 +1,205 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/protobuf/proto"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+// Key layout in etcd.
+const (
+	keyPrefix         = "/gale/v1/"
+	topologiesPrefix  = keyPrefix + "topologies/"
+	assignmentsPrefix = keyPrefix + "assignments/"
+	nodesPrefix       = keyPrefix + "nodes/"
+	electionPrefix    = keyPrefix + "leader"
+)
+
+// Errors of the coordinator: store, leader and scheduler.
+var (
+	// ErrNotFound means the topology or node does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means a topology of that name exists already.
+	ErrExists = errors.New("already exists")
+	// ErrNotLeader means a fenced write failed: this node is no longer the
+	// leader it campaigned as.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrConflict means a record changed under a read-modify-write too
+	// many times in a row.
+	ErrConflict = errors.New("concurrent update")
+	// ErrNoNodes means there is no live node to assign tasks to.
+	ErrNoNodes = errors.New("no live nodes to schedule on")
+	// ErrBadSlots means a node cannot be scheduled on: its Slots is below
+	// 1, its name is empty or repeated, or the slots of all nodes add up
+	// to 2^64 or more. The error names the node.
+	ErrBadSlots = errors.New("invalid node slots")
+)
+
+// Store reads and writes Gale's state in etcd. It is safe for concurrent
+// use.
+type Store struct {
+	c *clientv3.Client
+}
+
+// NewStore wraps an etcd client.
+func NewStore(c *clientv3.Client) *Store { return &Store{c: c} }
+
+// Client returns the etcd client.
+func (s *Store) Client() *clientv3.Client { return s.c }
+
+func marshal(m proto.Message) string {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		// Marshalling our own well-formed messages cannot fail; a failure
+		// here is a programming error in this package.
+		panic(fmt.Sprintf("coordinator: marshal %T: %v", m, err))
+	}
+	return string(b)
+}
+
+// CreateTopology stores a new topology record; ErrExists if the name is
+// taken.
+func (s *Store) CreateTopology(ctx context.Context, rec *galev1.TopologyRecord) error {
+	name := rec.GetSpec().GetName()
+	key := topologiesPrefix + name
+	resp, err := s.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, marshal(rec))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("store topology %s: %w", name, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("topology %s: %w", name, ErrExists)
+	}
+	return nil
+}
+
+// Topology reads one topology record.
+func (s *Store) Topology(ctx context.Context, name string) (*galev1.TopologyRecord, error) {
+	rec, _, err := s.topology(ctx, name)
+	return rec, err
+}
+
+func (s *Store) topology(ctx context.Context, name string) (*galev1.TopologyRecord, int64, error) {
+	resp, err := s.c.Get(ctx, topologiesPrefix+name)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read topology %s: %w", name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, fmt.Errorf("topology %s: %w", name, ErrNotFound)
+	}
+	rec := &galev1.TopologyRecord{}
+	if err := proto.Unmarshal(resp.Kvs[0].Value, rec); err != nil {
+		return nil, 0, fmt.Errorf("decode topology %s: %w", name, err)
+	}
+	return rec, resp.Kvs[0].ModRevision, nil
+}
+
+// Topologies reads every topology record, sorted by name, and the etcd
+// revision they were read at.
+func (s *Store) Topologies(ctx context.Context) ([]*galev1.TopologyRecord, int64, error) {
+	resp, err := s.c.Get(ctx, topologiesPrefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list topologies: %w", err)
+	}
+	out := make([]*galev1.TopologyRecord, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		rec := &galev1.TopologyRecord{}
+		if err := proto.Unmarshal(kv.Value, rec); err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		out = append(out, rec)
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// UpdateTopology applies f to the stored record and writes it back if it
+// did not change meanwhile, retrying a few times on conflict.
+func (s *Store) UpdateTopology(ctx context.Context, name string, f func(*galev1.TopologyRecord) error) error {
+	for attempt := 0; attempt < 10; attempt++ {
+		rec, rev, err := s.topology(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := f(rec); err != nil {
+			return err
+		}
+		key := topologiesPrefix + name
+		resp, err := s.c.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+			Then(clientv3.OpPut(key, marshal(rec))).
+			Commit()
+		if err != nil {
+			return fmt.Errorf("update topology %s: %w", name, err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
+	}
+	return fmt.Errorf("update topology %s: %w", name, ErrConflict)
+}
+
+// DeleteTopology removes a topology record and its assignment.
+func (s *Store) DeleteTopology(ctx context.Context, name string) error {
+	resp, err := s.c.Txn(ctx).Then(
+		clientv3.OpDelete(topologiesPrefix+name),
+		clientv3.OpDelete(assignmentsPrefix+name),
+	).Commit()
+	if err != nil {
+		return fmt.Errorf("delete topology %s: %w", name, err)
+	}
+	if resp.Responses[0].GetResponseDeleteRange().GetDeleted() == 0 {
+		return fmt.Errorf("topology %s: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// Assignments reads every assignment, by topology name.
+func (s *Store) Assignments(ctx context.Context) (map[string]*galev1.Assignment, int64, error) {
+	resp, err := s.c.Get(ctx, assignmentsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("list assignments: %w", err)
+	}
+	out := make(map[string]*galev1.Assignment, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		a := &galev1.Assignment{}
+		if err := proto.Unmarshal(kv.Value, a); err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		out[strings.TrimPrefix(string(kv.Key), assignmentsPrefix)] = a
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// RegisterNode writes a node's info under its lease: the key disappears
+// when the lease expires, which is how the cluster learns a node is gone.
+func (s *Store) RegisterNode(ctx context.Context, info *galev1.NodeInfo, lease clientv3.LeaseID) error {
+	if _, err := s.c.Put(ctx, nodesPrefix+info.GetName(), marshal(info), clientv3.WithLease(lease)); err != nil {
+		return fmt.Errorf("register node %s: %w", info.GetName(), err)
+	}
+	return nil
+}
+
+// Nodes reads the live nodes, sorted by name.
+func (s *Store) Nodes(ctx context.Context) ([]*galev1.NodeInfo, int64, error) {
+	resp, err := s.c.Get(ctx, nodesPrefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, 0, fmt.Errorf("list nodes: %w", err)
+	}
+	out := make([]*galev1.NodeInfo, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		n := &galev1.NodeInfo{}
+		if err := proto.Unmarshal(kv.Value, n); err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		out = append(out, n)
+	}
+	return out, resp.Header.Revision, nil
+}

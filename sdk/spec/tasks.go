@@ -1,0 +1,76 @@
+package spec
+
+import (
+	"fmt"
+	"strconv"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+// AckerComponent is the id of the system component whose tasks are the
+// ackers; AckersKey is the config key that sets how many there are.
+const (
+	AckerComponent = "__acker"
+	AckersKey      = "topology.acker.executors"
+	DefaultAckers  = 1
+)
+
+// Task is one task of a topology.
+type Task struct {
+	ID        int32
+	Component string
+	Index     int32 // among its component's tasks
+}
+
+// Tasks lays out a topology's task ids: the components' tasks in spec
+// order, numbered from 1, then the acker tasks. The runtime, the scheduler
+// and the status API all number tasks with this one function.
+func Tasks(s *galev1.TopologySpec) ([]Task, error) {
+	var out []Task
+	id := int32(1)
+	for _, c := range s.GetComponents() {
+		for i := int32(0); i < c.GetParallelism(); i++ {
+			out = append(out, Task{ID: id, Component: c.GetId(), Index: i})
+			id++
+		}
+	}
+	n, err := Ackers(s)
+	if err != nil {
+		return nil, err
+	}
+	for i := int32(0); i < int32(n); i++ {
+		out = append(out, Task{ID: id, Component: AckerComponent, Index: i})
+		id++
+	}
+	return out, nil
+}
+
+// Ackers returns the number of acker tasks the spec's config asks for.
+func Ackers(s *galev1.TopologySpec) (int, error) {
+	v, ok := s.GetConfig()[AckersKey]
+	if !ok || v.GetKind() == nil {
+		return DefaultAckers, nil
+	}
+	var n int64
+	switch k := v.GetKind().(type) {
+	case *galev1.Value_IntValue:
+		n = k.IntValue
+	case *galev1.Value_DoubleValue:
+		if k.DoubleValue != float64(int64(k.DoubleValue)) {
+			return 0, fmt.Errorf("config %s: want an integer, got %v", AckersKey, k.DoubleValue)
+		}
+		n = int64(k.DoubleValue)
+	case *galev1.Value_StringValue:
+		i, err := strconv.ParseInt(k.StringValue, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("config %s: want an integer, got %q", AckersKey, k.StringValue)
+		}
+		n = i
+	default:
+		return 0, fmt.Errorf("config %s: want an integer", AckersKey)
+	}
+	if n < 0 || n > MaxParallelism {
+		return 0, fmt.Errorf("config %s: must be between 0 and %d, got %d", AckersKey, MaxParallelism, n)
+	}
+	return int(n), nil
+}
