@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Embedded is an etcd server running inside this process: what `gale node`
 // starts when it is given no --etcd and no --join, so that one command
 // makes a working one-node cluster.
 type Embedded struct {
-	e *embed.Etcd
+	e     *embed.Etcd
+	level zap.AtomicLevel
 }
 
 // EmbeddedConfig says where the embedded etcd keeps its data and listens.
@@ -53,15 +57,20 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 	cfg.ListenPeerUrls = []url.URL{*pu}
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(c.Name)
-	cfg.LogLevel = "error"
-	cfg.LogOutputs = []string{"stderr"}
+	// etcd logs through zap. Keep it to errors, in plain text without stack
+	// traces (no stack trace reaches a user), and silence it while closing,
+	// when etcd reports its own listeners closing as errors.
+	level := zap.NewAtomicLevelAt(zap.ErrorLevel)
+	enc := zap.NewDevelopmentEncoderConfig()
+	lg := zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(zapcore.AddSync(os.Stderr)), level)).Named("etcd")
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", c.Dir, err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Embedded{e: e}, nil
+		return &Embedded{e: e, level: level}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd: %w", err)
@@ -86,6 +95,7 @@ func (m *Embedded) Endpoints() []string {
 // Close stops the server; safe to call twice.
 func (m *Embedded) Close() {
 	if m.e != nil {
+		m.level.SetLevel(zap.FatalLevel)
 		m.e.Close()
 	}
 }

@@ -218,8 +218,12 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	live := map[string]*galev1.TopologyRecord{}
 	var tasks []TaskRef
 	prev := map[TaskRef]string{}
+	var ops []clientv3.Op
 	for _, rec := range topos {
 		if rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+			// Removing the assignment stops the tasks on every node;
+			// removing the record frees the name.
+			ops = append(ops, clientv3.OpDelete(topologiesPrefix+rec.GetSpec().GetName()))
 			continue
 		}
 		name := rec.GetSpec().GetName()
@@ -238,7 +242,6 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 			}
 		}
 	}
-	var ops []clientv3.Op
 	if len(slots) > 0 {
 		next, err := Schedule(tasks, slots, prev)
 		if err != nil {

@@ -141,6 +141,9 @@ func TestLeaderAssignsStablyAsNodesComeAndGo(t *testing.T) {
 		if _, err := assignment(s, "wc"); err == nil {
 			return errors.New("assignment still there")
 		}
+		if _, err := s.Topology(ctx, "wc"); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("killed topology record: %v", err)
+		}
 		return nil
 	})
 }

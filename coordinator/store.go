@@ -203,3 +203,9 @@ func (s *Store) Nodes(ctx context.Context) ([]*galev1.NodeInfo, int64, error) {
 	}
 	return out, resp.Header.Revision, nil
 }
+
+// Watch watches every key of Gale's state (topologies, assignments, nodes)
+// from the current revision on.
+func (s *Store) Watch(ctx context.Context) clientv3.WatchChan {
+	return s.c.Watch(ctx, keyPrefix, clientv3.WithPrefix())
+}

@@ -386,6 +386,26 @@ func (rt *Runtime) Stats() []ComponentStats {
 	return out
 }
 
+// TaskStats is one task's counters and, for spout tasks, its
+// complete-latency histogram.
+type TaskStats struct {
+	Component string
+	Counters  CounterSnapshot
+	Latency   Histogram
+}
+
+// TaskStats returns the stats of every task, by task id.
+func (rt *Runtime) TaskStats() map[int32]TaskStats {
+	out := make(map[int32]TaskStats, len(rt.tasks)-1)
+	for _, t := range rt.tasks[1:] {
+		out[t.id] = TaskStats{Component: t.comp.id, Counters: t.counters.Snapshot(), Latency: t.latency.snapshot()}
+	}
+	return out
+}
+
+// Finished reports whether every task ran to its end of input.
+func (rt *Runtime) Finished() bool { return rt.finished() }
+
 // maxBacklog returns the age of the oldest work waiting in or executing on
 // any task that is not stuck (a stuck task does not hold timeouts back).
 func (rt *Runtime) maxBacklog(now int64) int64 {

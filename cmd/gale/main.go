@@ -39,7 +39,16 @@ type command struct {
 }
 
 var commands = []command{
+	{"node", "run a Gale node (one command, a one-node cluster on an embedded etcd): gale node [--name N] [--grpc-addr HOST:PORT]", runNode},
 	{"local", "run a topology in this process: gale local FILE.yaml [--conf key=value ...]", runLocal},
+	{"submit", "check a topology file and submit it to the cluster: gale submit FILE.yaml [--conf key=value ...] [--inactive]", runSubmit},
+	{"list", "list the cluster's topologies", runList},
+	{"status", "show a topology's components, tasks, nodes, counters and errors: gale status NAME", runStatus},
+	{"kill", "stop and remove a topology: gale kill NAME [--wait SECONDS]", runKill},
+	{"activate", "let a topology's spouts emit again: gale activate NAME", runActivate},
+	{"deactivate", "pause a topology's spouts: gale deactivate NAME", runDeactivate},
+	{"rebalance", "change parallelism or spread tasks anew: gale rebalance NAME [--parallelism COMPONENT=N ...]", runRebalance},
+	{"nodes", "list the cluster's nodes; * marks the leader", runNodes},
 	{"bench", "measure the runtime against a plain channel pipeline and print a table", runBench},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 		fmt.Fprintln(out, "gale", Version)
@@ -93,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: gale COMMAND [ARGS]\n\ncommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'gale COMMAND -h' for a command's flags.")
 }

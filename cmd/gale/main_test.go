@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 )
 
@@ -224,5 +225,113 @@ bolts:
 				t.Fatalf("stack trace or panic reached the user:\n%s", stderr)
 			}
 		})
+	}
+}
+
+// startNode runs `gale node` on free ports and returns its gRPC address.
+func startNode(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(galeBin, "node", "--name", "n1", "--grpc-addr", "127.0.0.1:0",
+		"--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gale node exited with %v; stderr:\n%s", err, stderr.String())
+			}
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("gale node did not stop on SIGINT; stderr:\n%s", stderr.String())
+		}
+	})
+	sc := bufio.NewScanner(out)
+	addrc := make(chan string, 1)
+	go func() {
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 5 && f[3] == "serving" {
+				addrc <- f[5]
+			}
+		}
+	}()
+	select {
+	case a := <-addrc:
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gale node did not start; stderr:\n%s", stderr.String())
+	}
+	return ""
+}
+
+func TestClusterCommandsAgainstARealNode(t *testing.T) {
+	addr := startNode(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.tsv")
+	text := randomText(3000, 99)
+	if err := os.WriteFile(in, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		stdout, stderr, code := gale(t, append(args, "--addr", addr)...)
+		if code != 0 {
+			t.Fatalf("gale %v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	if s := run("nodes"); !strings.Contains(s, "n1") || !strings.Contains(s, "*") {
+		t.Fatalf("nodes:\n%s", s)
+	}
+	if s := run("submit", "examples/wordcount/topology.yaml", "--conf", "wordcount.input="+in, "--conf", "wordcount.output="+out); !strings.Contains(s, "submitted wordcount") {
+		t.Fatalf("submit:\n%s", s)
+	}
+	_, stderr, code := gale(t, "submit", "examples/wordcount/topology.yaml", "--addr", addr)
+	if code != 1 || !strings.Contains(stderr, "already exists") {
+		t.Fatalf("duplicate submit: exit %d\n%s", code, stderr)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s := run("list"); strings.Contains(s, "finished") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("word count did not finish:\n%s", run("status", "wordcount"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := formatCounts(referenceCounts(text)); string(got) != want {
+		t.Fatalf("cluster word count differs from the reference")
+	}
+	if s := run("status", "wordcount"); !strings.Contains(s, "split") || !strings.Contains(s, "n1") {
+		t.Fatalf("status:\n%s", s)
+	}
+	_, stderr, code = gale(t, "status", "nope", "--addr", addr)
+	if code != 1 || !strings.Contains(stderr, "topology nope not found") {
+		t.Fatalf("status of unknown: exit %d\n%s", code, stderr)
+	}
+	run("kill", "wordcount")
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(run("list"), "no topologies") {
+		if time.Now().After(deadline) {
+			t.Fatalf("killed topology still listed:\n%s", run("list"))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,0 +1,616 @@
+package main
+
+// The cluster commands talk to a running `gale node` through the
+// Coordinator API (proto/gale/v1/coordinator.proto): submit, list, status,
+// kill, activate, deactivate, rebalance and nodes.
+//
+// Decisions:
+//   - Every command takes --addr (default 127.0.0.1:7070, the default gRPC
+//     address of `gale node`; $GALE_ADDR when the flag is not given) and
+//     --timeout (default 5s), which bounds connecting and, separately, each
+//     call. Connections are made with coordinator.DialCoordinator, so that
+//     an unreachable node is one clear line ("no Gale node answers at ...").
+//   - `gale submit` loads and checks the YAML locally, with the same loader
+//     as `gale local`, before any network call: a bad spec fails with
+//     file:line and exit 2 whether or not a node runs.
+//   - gRPC status codes become one line each: NotFound and AlreadyExists
+//     name the topology, InvalidArgument is the server's message as a usage
+//     error (exit 2), Unimplemented says the node does not support the call
+//     yet, anything else is "<Call> failed: <message>" (exit 1). A status
+//     never reaches the user as "rpc error: code = ...".
+//   - `gale rebalance NAME` without --parallelism asks the coordinator to
+//     spread the tasks anew over the current nodes (the API allows it).
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/gale-stream/gale/coordinator"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
+)
+
+const (
+	defaultAddr    = "127.0.0.1:7070"
+	defaultTimeout = 5 * time.Second
+	addrEnv        = "GALE_ADDR"
+)
+
+// clusterCmd holds what every cluster command shares: its flag set, the
+// node address and the timeout.
+type clusterCmd struct {
+	name    string // the subcommand, e.g. "kill"
+	fs      *flag.FlagSet
+	addr    string
+	timeout time.Duration
+}
+
+// newClusterCmd makes the flag set of `gale NAME` with --addr and
+// --timeout; the caller adds its own flags before parse. synopsis is the
+// usage line after "gale NAME", about what the command does.
+func newClusterCmd(name, synopsis, about string, stderr io.Writer) *clusterCmd {
+	c := &clusterCmd{name: name, fs: flag.NewFlagSet("gale "+name, flag.ContinueOnError)}
+	c.fs.StringVar(&c.addr, "addr", defaultAddr, "gRPC address HOST:PORT of a Gale node ($"+addrEnv+" when not given)")
+	c.fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "timeout for connecting and for each call")
+	c.fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: gale %s %s\n\n%s\n\nflags:\n", name, synopsis, about)
+		c.fs.PrintDefaults()
+	}
+	return c
+}
+
+// parse parses args (flags may come after the positionals), applies
+// $GALE_ADDR, checks the common flags and returns the positionals.
+func (c *clusterCmd) parse(args []string, stderr io.Writer) ([]string, error) {
+	pos, err := parseInterspersed(c.fs, args, stderr)
+	if err != nil {
+		return nil, err
+	}
+	addrSet := false
+	c.fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
+	if !addrSet {
+		if env := strings.TrimSpace(os.Getenv(addrEnv)); env != "" {
+			c.addr = env
+		}
+	}
+	if strings.TrimSpace(c.addr) == "" {
+		return nil, usagef("--addr is empty: want HOST:PORT of a Gale node")
+	}
+	if c.timeout <= 0 {
+		return nil, usagef("--timeout %v: want a positive duration such as 5s", c.timeout)
+	}
+	return pos, nil
+}
+
+// nameArg returns the one topology NAME the command takes.
+func (c *clusterCmd) nameArg(pos []string) (string, error) {
+	if len(pos) != 1 {
+		return "", usagef("want one topology NAME, got %d arguments (see gale %s -h)", len(pos), c.name)
+	}
+	if strings.TrimSpace(pos[0]) == "" {
+		return "", usagef("the topology NAME is empty (see gale %s -h)", c.name)
+	}
+	return pos[0], nil
+}
+
+// noArgs checks that the command got no positional arguments.
+func (c *clusterCmd) noArgs(pos []string) error {
+	if len(pos) != 0 {
+		return usagef("unexpected arguments %q (see gale %s -h)", pos, c.name)
+	}
+	return nil
+}
+
+// dial connects to the node at c.addr and runs call on its Coordinator
+// API with a per-call timeout of c.timeout plus extra. rpc names the call
+// and topo the topology it is about ("" if none), for error messages.
+func (c *clusterCmd) dial(ctx context.Context, rpc, topo string, extra time.Duration, call func(context.Context, galev1.CoordinatorServiceClient) error) error {
+	client, conn, err := coordinator.DialCoordinator(ctx, c.addr, c.timeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		inner := errors.Unwrap(err)
+		s, isStatus := status.FromError(inner)
+		if inner == nil || !isStatus {
+			return err // not a gRPC status: the address itself is bad
+		}
+		switch {
+		case s.Code() == codes.Unavailable, s.Code() == codes.DeadlineExceeded, s.Code() == codes.Canceled:
+			return errors.New(tidyDialError(err))
+		case notGRPC(s):
+			return errors.New(tidyDialError(err))
+		}
+		// Something answered the probe with an error of its own (a node
+		// that does not serve ListNodes yet, say): it is reachable, so go
+		// on and let the call itself report what it has to.
+		conn, err = grpc.NewClient(c.addr, coordinator.DialOptions()...)
+		if err != nil {
+			return fmt.Errorf("connect to %s: %v", c.addr, err)
+		}
+		client = galev1.NewCoordinatorServiceClient(conn)
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, c.timeout+extra)
+	defer cancel()
+	if err := call(cctx, client); err != nil {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return rpcError(err, rpc, topo, c.addr, c.timeout+extra)
+	}
+	return nil
+}
+
+// tidyDialError is DialCoordinator's message with the wrapped gRPC status
+// shown as its message only (no "rpc error: code = ... desc =").
+func tidyDialError(err error) string {
+	msg := err.Error()
+	inner := errors.Unwrap(err)
+	if inner == nil {
+		return msg
+	}
+	if s, ok := status.FromError(inner); ok && s.Message() != "" && strings.HasSuffix(msg, inner.Error()) {
+		return strings.TrimSuffix(msg, inner.Error()) + s.Message()
+	}
+	return msg
+}
+
+// notGRPC tells whether a status is grpc-go's translation of a plain HTTP
+// answer (a web server or proxy at the address, not a Gale node): a 404
+// becomes Unimplemented, which must not read as "does not support X yet".
+func notGRPC(s *status.Status) bool {
+	m := s.Message()
+	return strings.Contains(m, "unexpected HTTP status code") || strings.Contains(m, "missing HTTP content-type")
+}
+
+// rpcError turns the error of a Coordinator call into one clear line.
+func rpcError(err error, rpc, topo, addr string, timeout time.Duration) error {
+	s := status.Convert(err)
+	msg := s.Message()
+	switch s.Code() {
+	case codes.NotFound:
+		if topo != "" {
+			return fmt.Errorf("topology %s not found", topo)
+		}
+	case codes.AlreadyExists:
+		if topo != "" {
+			return fmt.Errorf("a topology named %s already exists", topo)
+		}
+	case codes.InvalidArgument:
+		return usageError{errors.New(msg)}
+	case codes.Unimplemented:
+		if notGRPC(s) {
+			return fmt.Errorf("%s failed: the server at %s is not a Gale node: %s", rpc, addr, msg)
+		}
+		return fmt.Errorf("the node at %s does not support %s yet", addr, rpc)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s failed: the node at %s did not answer within %v (see --timeout)", rpc, addr, timeout)
+	}
+	return fmt.Errorf("%s failed: %s", rpc, msg)
+}
+
+// runSubmit is `gale submit FILE.yaml`.
+func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("submit", "FILE.yaml [--conf key=value ...] [--inactive] [--addr HOST:PORT] [--timeout D]",
+		"Check a topology file locally, then submit it to the cluster.", stderr)
+	var confs multiFlag
+	c.fs.Var(&confs, "conf", "override a config key: key=value (repeatable)")
+	inactive := c.fs.Bool("inactive", false, "submit with the spouts paused (start them with gale activate NAME)")
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one topology file, got %d arguments (see gale submit -h)", len(pos))
+	}
+	overrides := map[string]*galev1.Value{}
+	for _, cf := range confs {
+		k, v, err := spec.ParseConfFlag(cf)
+		if err != nil {
+			return usageError{err}
+		}
+		overrides[k] = v
+	}
+	ts, err := sdk.LoadTopology(pos[0], overrides)
+	if err != nil {
+		return usageError{err}
+	}
+	var id string
+	err = c.dial(ctx, "SubmitTopology", ts.GetName(), 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
+		resp, err := cl.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: ts, Config: overrides, StartInactive: *inactive})
+		id = resp.GetId()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if *inactive {
+		fmt.Fprintf(stdout, "submitted %s (id %s), inactive: start it with gale activate %s\n", ts.GetName(), id, ts.GetName())
+	} else {
+		fmt.Fprintf(stdout, "submitted %s (id %s)\n", ts.GetName(), id)
+	}
+	return nil
+}
+
+// runList is `gale list`.
+func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("list", "[--addr HOST:PORT] [--timeout D]", "List the topologies of the cluster.", stderr)
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := c.noArgs(pos); err != nil {
+		return err
+	}
+	var resp *galev1.ListTopologiesResponse
+	err = c.dial(ctx, "ListTopologies", "", 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) (err error) {
+		resp, err = cl.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(resp.GetTopologies()) == 0 {
+		fmt.Fprintln(stdout, "no topologies")
+		return nil
+	}
+	tw := newTable(stdout)
+	fmt.Fprintln(tw, "NAME\tID\tSTATE\tTASKS\tNODES\tUPTIME")
+	for _, t := range resp.GetTopologies() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.GetName(), t.GetId(), topologyState(t.GetState()), t.GetTasks(), t.GetNodes(), formatUptime(t.GetUptimeSeconds()))
+	}
+	return tw.Flush()
+}
+
+// runStatus is `gale status NAME`.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("status", "NAME [--addr HOST:PORT] [--timeout D]",
+		"Show a topology's components, tasks, the nodes running them, counters and recent errors.", stderr)
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	name, err := c.nameArg(pos)
+	if err != nil {
+		return err
+	}
+	var resp *galev1.GetTopologyStatusResponse
+	err = c.dial(ctx, "GetTopologyStatus", name, 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) (err error) {
+		resp, err = cl.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	printStatus(stdout, name, resp)
+	return nil
+}
+
+// printStatus prints the summary line, the component table, the task
+// table and the recent errors.
+func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusResponse) {
+	s := resp.GetSummary()
+	if s.GetName() != "" {
+		name = s.GetName()
+	}
+	fmt.Fprintf(w, "topology %s (id %s): %s, %d tasks on %s, up %s\n", name, s.GetId(), topologyState(s.GetState()),
+		s.GetTasks(), plural(int(s.GetNodes()), "node"), formatUptime(s.GetUptimeSeconds()))
+	comps := resp.GetComponents()
+	if len(comps) == 0 {
+		return
+	}
+
+	fmt.Fprintln(w)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "COMPONENT\tKIND\tTASKS\tEMITTED\tTRANSFERRED\tEXECUTED\tACKED\tFAILED\tCOMPLETE P50/P99\tPROCESS P50/P99")
+	for _, cs := range comps {
+		k := cs.GetCounters()
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", cs.GetId(), componentKind(cs.GetKind()), len(cs.GetTasks()),
+			k.GetEmitted(), k.GetTransferred(), k.GetExecuted(), k.GetAcked(), k.GetFailed(),
+			formatLatency(k.GetCompleteLatency()), formatLatency(k.GetProcessLatency()))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "TASK\tCOMPONENT\tNODE\tEMITTED\tEXECUTED\tACKED\tFAILED")
+	for _, cs := range comps {
+		for _, t := range cs.GetTasks() {
+			node := t.GetNode()
+			if node == "" {
+				node = "(unassigned)"
+			}
+			k := t.GetCounters()
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\n", t.GetTaskId(), cs.GetId(), node, k.GetEmitted(), k.GetExecuted(), k.GetAcked(), k.GetFailed())
+		}
+	}
+	tw.Flush()
+
+	var n int
+	for _, cs := range comps {
+		n += len(cs.GetErrors())
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nrecent errors:\n")
+	for _, cs := range comps {
+		for _, e := range cs.GetErrors() {
+			when := ""
+			if e.GetUnixMillis() > 0 {
+				when = time.UnixMilli(e.GetUnixMillis()).Format(time.DateTime) + " "
+			}
+			msg := strings.Join(strings.Fields(e.GetMessage()), " ")
+			fmt.Fprintf(w, "  %s%s task %d: %s\n", when, cs.GetId(), e.GetTaskId(), msg)
+		}
+	}
+}
+
+// runKill is `gale kill NAME`.
+func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("kill", "NAME [--wait SECONDS] [--addr HOST:PORT] [--timeout D]",
+		"Deactivate a topology's spouts, wait for in-flight tuples, then remove it.", stderr)
+	wait := c.fs.Int("wait", 0, "seconds the spouts stay deactivated before the tasks stop (0: the topology's message timeout)")
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	name, err := c.nameArg(pos)
+	if err != nil {
+		return err
+	}
+	if *wait < 0 || *wait > math.MaxInt32 {
+		return usagef("--wait %d: want a number of seconds >= 0", *wait)
+	}
+	// The call may take as long as the wait if the node waits before
+	// answering: give it that much more time.
+	extra := time.Duration(*wait) * time.Second
+	err = c.dial(ctx, "KillTopology", name, extra, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
+		_, err := cl.KillTopology(ctx, &galev1.KillTopologyRequest{Name: name, WaitSeconds: int32(*wait)})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "killed %s\n", name)
+	return nil
+}
+
+// runActivate is `gale activate NAME`.
+func runActivate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("activate", "NAME [--addr HOST:PORT] [--timeout D]", "Let a topology's spouts emit again.", stderr)
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	name, err := c.nameArg(pos)
+	if err != nil {
+		return err
+	}
+	err = c.dial(ctx, "ActivateTopology", name, 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
+		_, err := cl.ActivateTopology(ctx, &galev1.ActivateTopologyRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "activated %s\n", name)
+	return nil
+}
+
+// runDeactivate is `gale deactivate NAME`.
+func runDeactivate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("deactivate", "NAME [--addr HOST:PORT] [--timeout D]",
+		"Pause a topology's spouts; the bolts finish what is in flight.", stderr)
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	name, err := c.nameArg(pos)
+	if err != nil {
+		return err
+	}
+	err = c.dial(ctx, "DeactivateTopology", name, 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
+		_, err := cl.DeactivateTopology(ctx, &galev1.DeactivateTopologyRequest{Name: name})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deactivated %s\n", name)
+	return nil
+}
+
+// runRebalance is `gale rebalance NAME`.
+func runRebalance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("rebalance", "NAME [--parallelism COMPONENT=N ...] [--addr HOST:PORT] [--timeout D]",
+		"Change the number of tasks of components; without --parallelism, spread the tasks anew over the current nodes.", stderr)
+	var pars multiFlag
+	c.fs.Var(&pars, "parallelism", "set a component's number of tasks: COMPONENT=N (repeatable)")
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	name, err := c.nameArg(pos)
+	if err != nil {
+		return err
+	}
+	par, err := parseParallelism(pars)
+	if err != nil {
+		return err
+	}
+	err = c.dial(ctx, "RebalanceTopology", name, 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
+		_, err := cl.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: name, Parallelism: par})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(par) == 0 {
+		fmt.Fprintf(stdout, "rebalanced %s\n", name)
+		return nil
+	}
+	ids := make([]string, 0, len(par))
+	for id := range par {
+		ids = append(ids, fmt.Sprintf("%s=%d", id, par[id]))
+	}
+	sort.Strings(ids)
+	fmt.Fprintf(stdout, "rebalanced %s (%s)\n", name, strings.Join(ids, ", "))
+	return nil
+}
+
+// parseParallelism reads the --parallelism COMPONENT=N flags. Every error
+// is a usage error naming the flag.
+func parseParallelism(flags []string) (map[string]int32, error) {
+	out := make(map[string]int32, len(flags))
+	for _, f := range flags {
+		comp, num, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, usagef("--parallelism %q: want COMPONENT=N", f)
+		}
+		comp = strings.TrimSpace(comp)
+		if comp == "" {
+			return nil, usagef("--parallelism %q: the component before '=' is empty", f)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 32)
+		if err != nil || n < 1 {
+			return nil, usagef("--parallelism %q: the number of tasks must be an integer >= 1", f)
+		}
+		if _, dup := out[comp]; dup {
+			return nil, usagef("--parallelism %q: component %s is given more than once", f, comp)
+		}
+		out[comp] = int32(n)
+	}
+	return out, nil
+}
+
+// runNodes is `gale nodes`.
+func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := newClusterCmd("nodes", "[--addr HOST:PORT] [--timeout D]", "List the nodes of the cluster; * marks the leader.", stderr)
+	pos, err := c.parse(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := c.noArgs(pos); err != nil {
+		return err
+	}
+	var resp *galev1.ListNodesResponse
+	err = c.dial(ctx, "ListNodes", "", 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) (err error) {
+		resp, err = cl.ListNodes(ctx, &galev1.ListNodesRequest{})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if len(resp.GetNodes()) == 0 {
+		fmt.Fprintln(stdout, "no nodes")
+		return nil
+	}
+	tw := newTable(stdout)
+	fmt.Fprintln(tw, "NAME\tGRPC ADDR\tGOSSIP ADDR\tSLOTS\tTASKS\tSTATE\tLEADER\tVERSION")
+	for _, n := range resp.GetNodes() {
+		leader := ""
+		if n.GetLeader() {
+			leader = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", n.GetName(), n.GetGrpcAddr(), n.GetGossipAddr(), n.GetSlots(), n.GetTasks(),
+			strings.ToLower(strings.TrimPrefix(n.GetState().String(), "NODE_STATE_")), leader, n.GetVersion())
+	}
+	return tw.Flush()
+}
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func topologyState(s galev1.TopologyState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "TOPOLOGY_STATE_"))
+}
+
+func componentKind(k galev1.ComponentKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "COMPONENT_KIND_"))
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// formatUptime rounds an uptime for a table: 42s, 5m3s, 3h25m, 2d3h.
+func formatUptime(sec int64) string {
+	switch {
+	case sec < 0:
+		return "-"
+	case sec < 3600:
+		return (time.Duration(sec) * time.Second).String()
+	case sec < 86400:
+		return fmt.Sprintf("%dh%dm", sec/3600, sec%3600/60)
+	default:
+		return fmt.Sprintf("%dd%dh", sec/86400, sec%86400/3600)
+	}
+}
+
+// formatLatency formats a histogram's p50 and p99 as "p50/p99", e.g.
+// "1.2ms/850µs", or "-" when it has no observations.
+func formatLatency(h *galev1.LatencyHistogram) string {
+	var n uint64
+	for _, c := range h.GetCounts() {
+		n += c
+	}
+	if n == 0 {
+		return "-"
+	}
+	return formatMicros(h.GetP50Micros()) + "/" + formatMicros(h.GetP99Micros())
+}
+
+// formatMicros formats a duration given in microseconds with at most three
+// significant digits and the unit that suits it: 850ns, 12.5µs, 1.2ms, 3s;
+// a minute or more as a Go duration rounded to the second (2m5s).
+func formatMicros(us float64) string {
+	if math.IsNaN(us) || math.IsInf(us, 0) || us < 0 {
+		return "?"
+	}
+	if us == 0 {
+		return "0s"
+	}
+	// Round to three significant digits first, so that 999.7µs becomes
+	// 1ms rather than 1000µs.
+	p := math.Pow(10, math.Floor(math.Log10(us))-2)
+	us = math.Round(us/p) * p
+	var v float64
+	var unit string
+	switch {
+	case us < 1:
+		v, unit = us*1e3, "ns"
+	case us < 1e3:
+		v, unit = us, "µs"
+	case us < 1e6:
+		v, unit = us/1e3, "ms"
+	case us < 60e6:
+		v, unit = us/1e6, "s"
+	default:
+		return time.Duration(us * float64(time.Microsecond)).Round(time.Second).String()
+	}
+	decimals := max(0, 2-int(math.Floor(math.Log10(v)+1e-9)))
+	s := strconv.FormatFloat(v, 'f', decimals, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s + unit
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gale-stream/gale/node"
+)
+
+func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := node.DefaultPeerConfig()
+	fs := flag.NewFlagSet("gale node", flag.ContinueOnError)
+	fs.StringVar(&cfg.Name, "name", cfg.Name, "node name, unique in the cluster")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "HOST:PORT for gRPC (Coordinator API, health, reflection)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data directory (the embedded etcd lives in DIR/etcd)")
+	etcd := fs.String("etcd", "", "external etcd endpoints URL[,URL...]; empty starts an embedded etcd")
+	fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cfg.EtcdClientAddr, "HOST:PORT the embedded etcd serves clients on")
+	fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cfg.EtcdPeerAddr, "HOST:PORT the embedded etcd serves peers on")
+	fs.IntVar(&cfg.Slots, "slots", cfg.Slots, "task slots: this node's weight when tasks are balanced")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--data-dir DIR] [--etcd URL,...]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *etcd != "" {
+		cfg.Etcd = strings.Split(*etcd, ",")
+	}
+	cfg.Version = Version
+	if cfg.Log, err = newLogger(stderr, *logLevel); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	p, err := node.NewPeer(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := p.Start(startCtx); err != nil {
+		return err
+	}
+	where := "external etcd " + *etcd
+	if eps := p.EtcdEndpoints(); len(eps) > 0 {
+		where = "embedded etcd at " + strings.Join(eps, ",")
+	}
+	fmt.Fprintf(stdout, "gale node %s serving on %s (%s)\n", cfg.Name, p.Addr(), where)
+	<-ctx.Done()
+	fmt.Fprintf(stdout, "gale node %s shutting down\n", cfg.Name)
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	return p.Shutdown(sctx)
+}

@@ -1,0 +1,320 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/spec"
+)
+
+// StatsSource gives the live state of the tasks this node runs. The node
+// implements it; it is called from gRPC handlers concurrently, so it must
+// be safe for concurrent use.
+type StatsSource interface {
+	// TaskCounters returns the counters of the local tasks of a topology
+	// run, by task id.
+	TaskCounters(topologyID string) map[int32]*galev1.Counters
+	// TaskErrors returns the recent errors of the local tasks of a run.
+	TaskErrors(topologyID string) []*galev1.ComponentError
+	// Finished reports whether the run ended here (end of input).
+	Finished(topologyID string) bool
+}
+
+// Service implements the Coordinator gRPC API on top of the store. Every
+// node serves it; calls that change desired state write to etcd, and the
+// elected leader does the rest.
+type Service struct {
+	galev1.UnimplementedCoordinatorServiceServer
+	store    *Store
+	leader   *Leader
+	stats    StatsSource
+	resolver spec.Resolver
+	now      func() time.Time
+}
+
+// NewService makes the API. resolver checks component classes at submit
+// time (every node runs the same binary, so the receiving node's registry
+// speaks for all); stats may be nil.
+func NewService(store *Store, leader *Leader, stats StatsSource, resolver spec.Resolver) *Service {
+	return &Service{store: store, leader: leader, stats: stats, resolver: resolver, now: time.Now}
+}
+
+// storeErr maps store errors to gRPC status codes.
+func storeErr(err error, name string) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return status.Errorf(codes.NotFound, "topology %s not found", name)
+	case errors.Is(err, ErrExists):
+		return status.Errorf(codes.AlreadyExists, "a topology named %s already exists", name)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return status.FromContextError(err).Err()
+	}
+	return status.Errorf(codes.Unavailable, "cluster state: %v", err)
+}
+
+// SubmitTopology implements the API.
+func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopologyRequest) (*galev1.SubmitTopologyResponse, error) {
+	ts := proto.Clone(req.GetSpec()).(*galev1.TopologySpec)
+	if ts.Config == nil {
+		ts.Config = map[string]*galev1.Value{}
+	}
+	for k, v := range req.GetConfig() {
+		ts.Config[k] = v
+	}
+	if errs := spec.Check(ts, s.resolver); len(errs) > 0 {
+		return nil, status.Error(codes.InvalidArgument, errs.Error())
+	}
+	if _, err := spec.Tasks(ts); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	now := s.now()
+	rec := &galev1.TopologyRecord{
+		Spec:                ts,
+		Id:                  ts.GetName() + "-" + strconv.FormatInt(now.UnixNano(), 36),
+		State:               galev1.TopologyState_TOPOLOGY_STATE_ACTIVE,
+		SubmittedUnixMillis: now.UnixMilli(),
+	}
+	if req.GetStartInactive() {
+		rec.State = galev1.TopologyState_TOPOLOGY_STATE_INACTIVE
+	}
+	if err := s.store.CreateTopology(ctx, rec); err != nil {
+		return nil, storeErr(err, ts.GetName())
+	}
+	return &galev1.SubmitTopologyResponse{Id: rec.GetId()}, nil
+}
+
+func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyState) error {
+	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
+		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+			return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
+		}
+		r.State = st
+		return nil
+	})
+	if err != nil {
+		return storeErr(err, name)
+	}
+	return nil
+}
+
+// KillTopology implements the API: the topology is marked killed, the
+// leader removes its assignment (the nodes stop its tasks) and its record.
+func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequest) (*galev1.KillTopologyResponse, error) {
+	if err := s.setState(ctx, req.GetName(), galev1.TopologyState_TOPOLOGY_STATE_KILLED); err != nil {
+		return nil, err
+	}
+	return &galev1.KillTopologyResponse{}, nil
+}
+
+// ActivateTopology implements the API.
+func (s *Service) ActivateTopology(ctx context.Context, req *galev1.ActivateTopologyRequest) (*galev1.ActivateTopologyResponse, error) {
+	if err := s.setState(ctx, req.GetName(), galev1.TopologyState_TOPOLOGY_STATE_ACTIVE); err != nil {
+		return nil, err
+	}
+	return &galev1.ActivateTopologyResponse{}, nil
+}
+
+// DeactivateTopology implements the API.
+func (s *Service) DeactivateTopology(ctx context.Context, req *galev1.DeactivateTopologyRequest) (*galev1.DeactivateTopologyResponse, error) {
+	if err := s.setState(ctx, req.GetName(), galev1.TopologyState_TOPOLOGY_STATE_INACTIVE); err != nil {
+		return nil, err
+	}
+	return &galev1.DeactivateTopologyResponse{}, nil
+}
+
+// RebalanceTopology implements the API. Changing parallelism means moving
+// live task state, which needs the node-to-node data plane; until it
+// exists the call says so instead of pretending.
+func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTopologyRequest) (*galev1.RebalanceTopologyResponse, error) {
+	if _, err := s.store.Topology(ctx, req.GetName()); err != nil {
+		return nil, storeErr(err, req.GetName())
+	}
+	return nil, status.Error(codes.Unimplemented, "rebalance is not implemented yet (it needs the node-to-node data plane)")
+}
+
+func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment) *galev1.TopologySummary {
+	nodes := map[string]bool{}
+	for _, n := range a.GetTasks() {
+		nodes[n] = true
+	}
+	st := rec.GetState()
+	if st == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE && s.stats != nil && s.stats.Finished(rec.GetId()) {
+		st = galev1.TopologyState_TOPOLOGY_STATE_FINISHED
+	}
+	tasks, _ := spec.Tasks(rec.GetSpec())
+	return &galev1.TopologySummary{
+		Name:          rec.GetSpec().GetName(),
+		Id:            rec.GetId(),
+		State:         st,
+		Tasks:         int32(len(tasks)),
+		Nodes:         int32(len(nodes)),
+		UptimeSeconds: int64(s.now().Sub(time.UnixMilli(rec.GetSubmittedUnixMillis())).Seconds()),
+	}
+}
+
+// ListTopologies implements the API.
+func (s *Service) ListTopologies(ctx context.Context, _ *galev1.ListTopologiesRequest) (*galev1.ListTopologiesResponse, error) {
+	recs, _, err := s.store.Topologies(ctx)
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
+	as, _, err := s.store.Assignments(ctx)
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
+	out := &galev1.ListTopologiesResponse{}
+	for _, r := range recs {
+		out.Topologies = append(out.Topologies, s.summary(r, as[r.GetSpec().GetName()]))
+	}
+	return out, nil
+}
+
+// GetTopologyStatus implements the API. Counters cover the tasks this node
+// runs; tasks on other nodes show their node and no counters until the
+// nodes report to each other.
+func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopologyStatusRequest) (*galev1.GetTopologyStatusResponse, error) {
+	rec, err := s.store.Topology(ctx, req.GetName())
+	if err != nil {
+		return nil, storeErr(err, req.GetName())
+	}
+	as, _, err := s.store.Assignments(ctx)
+	if err != nil {
+		return nil, storeErr(err, req.GetName())
+	}
+	a := as[req.GetName()]
+	if a.GetTopologyId() != rec.GetId() {
+		a = nil
+	}
+	tasks, err := spec.Tasks(rec.GetSpec())
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	var counters map[int32]*galev1.Counters
+	var taskErrs []*galev1.ComponentError
+	if s.stats != nil {
+		counters = s.stats.TaskCounters(rec.GetId())
+		taskErrs = s.stats.TaskErrors(rec.GetId())
+	}
+	kinds := map[string]galev1.ComponentKind{spec.AckerComponent: galev1.ComponentKind_COMPONENT_KIND_BOLT}
+	for _, c := range rec.GetSpec().GetComponents() {
+		kinds[c.GetId()] = c.GetKind()
+	}
+	resp := &galev1.GetTopologyStatusResponse{Summary: s.summary(rec, a)}
+	byComp := map[string]*galev1.ComponentStatus{}
+	compOf := map[int32]string{}
+	for _, t := range tasks {
+		cs := byComp[t.Component]
+		if cs == nil {
+			cs = &galev1.ComponentStatus{Id: t.Component, Kind: kinds[t.Component], Counters: &galev1.Counters{}}
+			byComp[t.Component] = cs
+			resp.Components = append(resp.Components, cs)
+		}
+		compOf[t.ID] = t.Component
+		ts := &galev1.TaskStatus{TaskId: t.ID, Node: a.GetTasks()[t.ID], Counters: counters[t.ID]}
+		cs.Tasks = append(cs.Tasks, ts)
+		addCounters(cs.Counters, ts.GetCounters())
+	}
+	for _, e := range taskErrs {
+		if cs := byComp[compOf[e.GetTaskId()]]; cs != nil {
+			cs.Errors = append(cs.Errors, e)
+		}
+	}
+	return resp, nil
+}
+
+// addCounters adds b into a; latency histograms are merged bucket by bucket
+// (all tasks use the same bucket bounds).
+func addCounters(a, b *galev1.Counters) {
+	if b == nil {
+		return
+	}
+	a.Emitted += b.GetEmitted()
+	a.Transferred += b.GetTransferred()
+	a.Executed += b.GetExecuted()
+	a.Acked += b.GetAcked()
+	a.Failed += b.GetFailed()
+	if h := b.GetCompleteLatency(); h != nil {
+		a.CompleteLatency = mergeHist(a.GetCompleteLatency(), h)
+	}
+}
+
+func mergeHist(a, b *galev1.LatencyHistogram) *galev1.LatencyHistogram {
+	if a == nil {
+		return proto.Clone(b).(*galev1.LatencyHistogram)
+	}
+	if len(b.GetCounts()) > len(a.GetCounts()) {
+		a, b = proto.Clone(b).(*galev1.LatencyHistogram), a
+	}
+	for i, c := range b.GetCounts() {
+		a.Counts[i] += c
+	}
+	a.SumMicros += b.GetSumMicros()
+	a.P50Micros = quantile(a, 0.5)
+	a.P99Micros = quantile(a, 0.99)
+	return a
+}
+
+func quantile(h *galev1.LatencyHistogram, q float64) float64 {
+	var n uint64
+	for _, c := range h.GetCounts() {
+		n += c
+	}
+	if n == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(n) + 0.5)
+	rank = max(rank, 1)
+	var seen uint64
+	for i, c := range h.GetCounts() {
+		seen += c
+		if seen >= rank {
+			if i < len(h.GetUpperBoundsMicros()) {
+				return h.GetUpperBoundsMicros()[i]
+			}
+			break
+		}
+	}
+	if b := h.GetUpperBoundsMicros(); len(b) > 0 {
+		return b[len(b)-1]
+	}
+	return 0
+}
+
+// ListNodes implements the API.
+func (s *Service) ListNodes(ctx context.Context, _ *galev1.ListNodesRequest) (*galev1.ListNodesResponse, error) {
+	nodes, _, err := s.store.Nodes(ctx)
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
+	as, _, err := s.store.Assignments(ctx)
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
+	load := map[string]int32{}
+	for _, a := range as {
+		for _, n := range a.GetTasks() {
+			load[n]++
+		}
+	}
+	leader := ""
+	if s.leader != nil {
+		leader, _ = s.leader.CurrentLeader(ctx)
+	}
+	out := &galev1.ListNodesResponse{}
+	for _, n := range nodes {
+		n.Tasks = load[n.GetName()]
+		n.Leader = n.GetName() == leader
+		out.Nodes = append(out.Nodes, n)
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].GetName() < out.Nodes[j].GetName() })
+	return out, nil
+}

@@ -1,0 +1,487 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/gale-stream/gale/coordinator"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// PeerConfig configures a Gale node process (`gale node`).
+type PeerConfig struct {
+	// Name is the node's unique name in the cluster.
+	Name string
+	// GRPCAddr is where the node serves gRPC (Coordinator API, health,
+	// reflection; later Transfer and Attach). Port 0 picks a free port.
+	GRPCAddr string
+	// DataDir holds the embedded etcd's data.
+	DataDir string
+	// Etcd lists external etcd endpoints; empty starts an embedded etcd.
+	Etcd []string
+	// EtcdClientAddr and EtcdPeerAddr are where the embedded etcd listens.
+	EtcdClientAddr, EtcdPeerAddr string
+	// Slots weighs how many tasks the scheduler gives this node.
+	Slots int
+	// LeaseTTL is how long the node's liveness key outlives the node.
+	LeaseTTL time.Duration
+	// Version is reported in the node's info.
+	Version string
+	// Log receives the node's log; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// DefaultPeerConfig returns a config for a one-node cluster on this host:
+// gRPC on 127.0.0.1:7070, an embedded etcd on 127.0.0.1:2379/2380 with its
+// data in ./gale-data, slots = CPUs, a 3 s lease.
+func DefaultPeerConfig() PeerConfig {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "gale"
+	}
+	return PeerConfig{
+		Name:           host,
+		GRPCAddr:       "127.0.0.1:7070",
+		DataDir:        "gale-data",
+		EtcdClientAddr: "127.0.0.1:2379",
+		EtcdPeerAddr:   "127.0.0.1:2380",
+		Slots:          runtime.NumCPU(),
+		LeaseTTL:       3 * time.Second,
+		Version:        "dev",
+	}
+}
+
+// Validate names the first bad field.
+func (c PeerConfig) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("node config: Name is empty")
+	case c.GRPCAddr == "":
+		return errors.New("node config: GRPCAddr is empty")
+	case len(c.Etcd) == 0 && c.DataDir == "":
+		return errors.New("node config: DataDir is empty (needed for the embedded etcd)")
+	case c.Slots < 1:
+		return fmt.Errorf("node config: Slots %d must be at least 1", c.Slots)
+	case c.LeaseTTL < time.Second:
+		return fmt.Errorf("node config: LeaseTTL %v is below etcd's 1s granularity", c.LeaseTTL)
+	}
+	return nil
+}
+
+// Peer is one Gale node: it keeps a leased liveness key in etcd, takes part
+// in the leader election, serves the Coordinator API, and runs the tasks
+// the current assignments give it.
+//
+// This first version runs a topology when all of its tasks are assigned to
+// this node (a one-node cluster). Tasks of a topology spread over several
+// nodes need the node-to-node Transfer stream, which is not built yet: such
+// tasks are reported and not started, rather than run half-connected.
+type Peer struct {
+	cfg    PeerConfig
+	log    *slog.Logger
+	etcd   *coordinator.Embedded
+	client *clientv3.Client
+	store  *coordinator.Store
+	leader *coordinator.Leader
+	server *grpc.Server
+	lis    net.Listener
+	lease  clientv3.LeaseID
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	runs    map[string]*localRun // by topology name
+	warned  map[string]bool      // topology ids reported as spanning nodes
+	stopped sync.Once
+}
+
+type localRun struct {
+	id       string
+	rt       *Runtime
+	cancel   context.CancelFunc
+	done     chan struct{}
+	finished atomic.Bool
+	err      error
+}
+
+// NewPeer checks the config.
+func NewPeer(cfg PeerConfig) (*Peer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, warned: map[string]bool{}}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.log = p.log.With("node", cfg.Name)
+	return p, nil
+}
+
+// Start brings the node up: etcd (embedded unless external endpoints are
+// given), the liveness lease, the gRPC server, the election and the
+// assignment watcher. On error everything started is stopped again.
+func (p *Peer) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = p.Shutdown(sctx)
+		}
+	}()
+	endpoints := p.cfg.Etcd
+	if len(endpoints) == 0 {
+		p.etcd, err = coordinator.StartEmbedded(ctx, coordinator.EmbeddedConfig{
+			Dir:        filepath.Join(p.cfg.DataDir, "etcd"),
+			ClientAddr: p.cfg.EtcdClientAddr,
+			PeerAddr:   p.cfg.EtcdPeerAddr,
+			Name:       p.cfg.Name,
+		})
+		if err != nil {
+			return err
+		}
+		endpoints = p.etcd.Endpoints()
+	}
+	// The etcd client logs retries at warn level through zap; the node logs
+	// what matters itself.
+	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
+	}
+	p.store = coordinator.NewStore(p.client)
+	p.lis, err = net.Listen("tcp", p.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on %s: %w", p.cfg.GRPCAddr, err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	if err := p.register(ctx); err != nil {
+		return err
+	}
+	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
+	lcfg.Log = p.log
+	p.leader, err = coordinator.NewLeader(p.store, lcfg)
+	if err != nil {
+		return err
+	}
+	p.server = grpc.NewServer(coordinator.ServerOptions()...)
+	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}))
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(p.server, hs)
+	reflection.Register(p.server)
+	p.goRun(func() {
+		if err := p.server.Serve(p.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			p.log.Error("gRPC server stopped", "err", err)
+		}
+	})
+	p.goRun(func() { _ = p.leader.Run(runCtx) })
+	p.goRun(func() { p.keepAlive(runCtx) })
+	p.goRun(func() { p.watch(runCtx) })
+	p.log.Info("node started", "grpc", p.Addr(), "etcd", endpoints)
+	return nil
+}
+
+func (p *Peer) goRun(f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+// Addr returns the address the gRPC server listens on.
+func (p *Peer) Addr() string {
+	if p.lis == nil {
+		return ""
+	}
+	return p.lis.Addr().String()
+}
+
+// EtcdEndpoints returns the embedded etcd's client URLs (nil with an
+// external etcd).
+func (p *Peer) EtcdEndpoints() []string {
+	if p.etcd == nil {
+		return nil
+	}
+	return p.etcd.Endpoints()
+}
+
+func (p *Peer) register(ctx context.Context) error {
+	l, err := p.client.Grant(ctx, int64(p.cfg.LeaseTTL/time.Second))
+	if err != nil {
+		return fmt.Errorf("grant node lease: %w", err)
+	}
+	p.lease = l.ID
+	info := &galev1.NodeInfo{
+		Name: p.cfg.Name, GrpcAddr: p.Addr(), Slots: int32(p.cfg.Slots),
+		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_ALIVE,
+	}
+	return p.store.RegisterNode(ctx, info, p.lease)
+}
+
+// keepAlive keeps the liveness lease; if it is lost (etcd unreachable for
+// longer than the TTL) the node registers again once etcd answers.
+func (p *Peer) keepAlive(ctx context.Context) {
+	for ctx.Err() == nil {
+		ch, err := p.client.KeepAlive(ctx, p.lease)
+		if err == nil {
+			for range ch {
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("node lease lost; registering again")
+		for ctx.Err() == nil {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := p.register(rctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			p.log.Warn("register node", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// watch keeps the local runs in line with the assignments.
+func (p *Peer) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		wch := p.store.Watch(ctx)
+		if err := p.sync(ctx); err != nil {
+			p.log.Warn("sync with assignments", "err", err)
+		}
+		for wr := range wch {
+			if wr.Err() != nil {
+				break
+			}
+			if err := p.sync(ctx); err != nil {
+				p.log.Warn("sync with assignments", "err", err)
+			}
+		}
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// sync starts the topologies assigned wholly to this node, stops those no
+// longer assigned, and applies activation.
+func (p *Peer) sync(ctx context.Context) error {
+	recs, _, err := p.store.Topologies(ctx)
+	if err != nil {
+		return err
+	}
+	as, _, err := p.store.Assignments(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[string]*galev1.TopologyRecord{}
+	for _, rec := range recs {
+		name := rec.GetSpec().GetName()
+		a := as[name]
+		if a.GetTopologyId() != rec.GetId() || rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+			continue
+		}
+		mine, total := 0, len(a.GetTasks())
+		for _, n := range a.GetTasks() {
+			if n == p.cfg.Name {
+				mine++
+			}
+		}
+		switch {
+		case mine == 0:
+		case mine == total:
+			want[name] = rec
+		default:
+			p.mu.Lock()
+			if !p.warned[rec.GetId()] {
+				p.warned[rec.GetId()] = true
+				p.log.Error("topology spans several nodes; its tasks here are not started: the node-to-node data plane is not implemented yet",
+					"topology", name, "tasks_here", mine, "tasks", total)
+			}
+			p.mu.Unlock()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name, run := range p.runs {
+		if rec := want[name]; rec == nil || rec.GetId() != run.id {
+			p.stopRun(name, run)
+		}
+	}
+	for name, rec := range want {
+		run := p.runs[name]
+		if run == nil {
+			p.startRun(name, rec)
+			continue
+		}
+		run.rt.SetActive(rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
+	}
+	return nil
+}
+
+// startRun starts a local run; called with p.mu held.
+func (p *Peer) startRun(name string, rec *galev1.TopologyRecord) {
+	run := &localRun{id: rec.GetId(), done: make(chan struct{})}
+	rt, err := New(rec.GetSpec(), Options{Logger: p.log.With("topology", name), ID: rec.GetId()})
+	if err != nil {
+		p.log.Error("cannot run topology", "topology", name, "err", err)
+		run.err = err
+		close(run.done)
+		p.runs[name] = run
+		return
+	}
+	rt.SetActive(rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
+	run.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	run.cancel = cancel
+	p.runs[name] = run
+	p.log.Info("topology started", "topology", name, "id", rec.GetId())
+	go func() {
+		defer close(run.done)
+		err := rt.Run(ctx)
+		switch {
+		case err == nil:
+			run.finished.Store(true)
+			p.log.Info("topology finished", "topology", name, "id", run.id)
+		case errors.Is(err, ErrStopped):
+		default:
+			run.err = err
+			p.log.Error("topology failed", "topology", name, "err", err)
+		}
+	}()
+}
+
+// stopRun stops a local run and waits for it; called with p.mu held.
+func (p *Peer) stopRun(name string, run *localRun) {
+	if run.cancel != nil {
+		run.cancel()
+	}
+	<-run.done
+	delete(p.runs, name)
+	p.log.Info("topology stopped here", "topology", name, "id", run.id)
+}
+
+func (p *Peer) runByID(id string) *localRun {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.runs {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// TaskCounters implements coordinator.StatsSource.
+func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
+	run := p.runByID(id)
+	if run == nil || run.rt == nil {
+		return nil
+	}
+	out := map[int32]*galev1.Counters{}
+	for tid, st := range run.rt.TaskStats() {
+		c := &galev1.Counters{
+			Emitted: st.Counters.Emitted, Transferred: st.Counters.Transferred,
+			Executed: st.Counters.Executed, Acked: st.Counters.Acked, Failed: st.Counters.Failed,
+		}
+		if st.Latency.Count() > 0 {
+			c.CompleteLatency = st.Latency.Proto()
+		}
+		out[tid] = c
+	}
+	return out
+}
+
+// TaskErrors implements coordinator.StatsSource.
+func (p *Peer) TaskErrors(id string) []*galev1.ComponentError {
+	run := p.runByID(id)
+	if run == nil {
+		return nil
+	}
+	var out []*galev1.ComponentError
+	if run.err != nil {
+		out = append(out, &galev1.ComponentError{Message: run.err.Error(), UnixMillis: time.Now().UnixMilli()})
+	}
+	if run.rt != nil {
+		for _, e := range run.rt.Errors() {
+			out = append(out, &galev1.ComponentError{TaskId: e.Task, Message: e.Err.Error(), UnixMillis: e.At.UnixMilli()})
+		}
+	}
+	return out
+}
+
+// Finished implements coordinator.StatsSource.
+func (p *Peer) Finished(id string) bool {
+	run := p.runByID(id)
+	return run != nil && run.finished.Load()
+}
+
+// Shutdown stops the node: its runs, the gRPC server (gracefully, forced
+// when ctx ends), the election and the lease, and the embedded etcd. Safe
+// to call twice.
+func (p *Peer) Shutdown(ctx context.Context) error {
+	p.stopped.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+		}
+		p.mu.Lock()
+		for name, run := range p.runs {
+			p.stopRun(name, run)
+		}
+		p.mu.Unlock()
+		if p.server != nil {
+			done := make(chan struct{})
+			go func() {
+				p.server.GracefulStop()
+				close(done)
+			}()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				p.server.Stop()
+			}
+		} else if p.lis != nil {
+			p.lis.Close()
+		}
+		if p.client != nil && p.lease != 0 {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, _ = p.client.Revoke(rctx, p.lease) // leave at once instead of after the TTL
+			cancel()
+		}
+		p.wg.Wait()
+		if p.client != nil {
+			p.client.Close()
+		}
+		if p.etcd != nil {
+			p.etcd.Close()
+		}
+	})
+	return nil
+}
+
+var _ coordinator.StatsSource = (*Peer)(nil)

@@ -1,0 +1,214 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/gale-stream/gale/coordinator"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+func waitFor(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func startPeer(t *testing.T, name string) *Peer {
+	t.Helper()
+	cfg := DefaultPeerConfig()
+	cfg.Name = name
+	cfg.GRPCAddr = "127.0.0.1:0"
+	cfg.EtcdClientAddr, cfg.EtcdPeerAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		p.Shutdown(ctx)
+		p.Shutdown(ctx) // safe twice
+	})
+	return p
+}
+
+func code(err error) codes.Code { return status.Code(err) }
+
+func TestPeerRunsSubmittedTopologies(t *testing.T) {
+	p := startPeer(t, "solo")
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: galev1.CoordinatorService_ServiceDesc.ServiceName})
+	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", h, err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(nodes.GetNodes()) != 1 || !nodes.GetNodes()[0].GetLeader() {
+			return fmt.Errorf("nodes %v", nodes.GetNodes())
+		}
+		return nil
+	})
+
+	const n = 3000
+	finite := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	finite.s.Name = "finite"
+	resp, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: finite.s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: finite.s}); code(err) != codes.AlreadyExists {
+		t.Fatalf("duplicate submit = %v", err)
+	}
+	waitFor(t, 20*time.Second, func() error {
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "finite"})
+		if err != nil {
+			return err
+		}
+		if st.GetSummary().GetState() != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			return fmt.Errorf("state %v", st.GetSummary().GetState())
+		}
+		for _, c := range st.GetComponents() {
+			if c.GetId() == "seq" && c.GetCounters().GetAcked() != n {
+				return fmt.Errorf("spout acked %d", c.GetCounters().GetAcked())
+			}
+			for _, task := range c.GetTasks() {
+				if task.GetNode() != "solo" {
+					return fmt.Errorf("task %d on %q", task.GetTaskId(), task.GetNode())
+				}
+			}
+		}
+		return nil
+	})
+	checkAllAcked(t, stateFor(t), n)
+	if resp.GetId() == "" {
+		t.Fatal("no run id")
+	}
+
+	// Bad input gets clear codes.
+	bad := newTopo(t, nil).spout("s", "no.Such", 1, "id")
+	bad.s.Name = "bad"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: bad.s}); code(err) != codes.InvalidArgument {
+		t.Fatalf("invalid submit = %v", err)
+	}
+	if _, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "nope"}); code(err) != codes.NotFound {
+		t.Fatalf("status of unknown = %v", err)
+	}
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "nope"}); code(err) != codes.NotFound {
+		t.Fatalf("kill unknown = %v", err)
+	}
+
+	// Kill removes it; the name is free again.
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "finite"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		l, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(l.GetTopologies()) != 0 {
+			return fmt.Errorf("still listed: %v", l.GetTopologies())
+		}
+		return nil
+	})
+}
+
+func TestPeerActivatesAndDeactivates(t *testing.T) {
+	p := startPeer(t, "solo")
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 1}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	endless.s.Name = "endless"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless.s, StartInactive: true}); err != nil {
+		t.Fatal(err)
+	}
+	emitted := func() uint64 {
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "endless"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range st.GetComponents() {
+			if c.GetId() == "seq" {
+				return c.GetCounters().GetEmitted()
+			}
+		}
+		return 0
+	}
+	time.Sleep(300 * time.Millisecond) // let it run, inactive
+	if e := emitted(); e != 0 {
+		t.Fatalf("inactive topology emitted %d tuples", e)
+	}
+	if _, err := client.ActivateTopology(ctx, &galev1.ActivateTopologyRequest{Name: "endless"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if emitted() == 0 {
+			return errors.New("nothing emitted after activation")
+		}
+		return nil
+	})
+	if _, err := client.DeactivateTopology(ctx, &galev1.DeactivateTopologyRequest{Name: "endless"}); err != nil {
+		t.Fatal(err)
+	}
+	var last uint64
+	waitFor(t, 10*time.Second, func() error {
+		e := emitted()
+		if e != last {
+			last = e
+			return fmt.Errorf("still emitting (%d)", e)
+		}
+		return nil
+	})
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "endless"}); code(err) != codes.Unimplemented {
+		t.Fatalf("rebalance = %v", err)
+	}
+}
+
+func stateFor(t *testing.T) *testState {
+	v, _ := states.Load(t.Name())
+	return v.(*testState)
+}
