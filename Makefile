@@ -14,16 +14,28 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 # Packages whose concurrency matters run under the race detector.
 RACE_PKGS := ./router/... ./node/... ./sdk/... ./examples/... ./coordinator/...
 
-.PHONY: all build test test-go lint generate check-generate tools bench clean
+.PHONY: all build deps test test-go lint generate check-generate tools bench clean
 
 all: build
 
 build:
 	$(GO) build -o gale ./cmd/gale
 
-## test: lint, check generated code, and run every test suite.
-test: lint check-generate test-go
+## deps: install what the tests need besides Go (idempotent): Debian's
+## etcd-server, for the tests that run against a real external etcd.
+deps:
+	@if ! command -v etcd >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing etcd-server (Debian)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; \
+		else echo "etcd is not installed and cannot be installed here: install Debian's etcd-server"; exit 1; fi; \
+	fi
 
+## test: install deps, lint, check generated code, and run every test suite.
+test: deps lint check-generate test-go
+
+# The etcd tests must not skip the external server in `make test`.
+test-go: export GALE_REQUIRE_EXTERNAL_ETCD = 1
 test-go:
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"io"
 	"log/slog"
 	"testing"
@@ -59,7 +60,11 @@ func perNode(a *galev1.Assignment) map[string]int {
 }
 
 func TestLeaderAssignsStablyAsNodesComeAndGo(t *testing.T) {
-	s := NewStore(startEtcd(t))
+	forEachEtcd(t, testLeaderAssignsStablyAsNodesComeAndGo)
+}
+
+func testLeaderAssignsStablyAsNodesComeAndGo(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
 	ctx := context.Background()
 	l1 := registerNode(t, s, "n1", 1)
 	registerNode(t, s, "n2", 1)
@@ -148,8 +153,10 @@ func TestLeaderAssignsStablyAsNodesComeAndGo(t *testing.T) {
 	})
 }
 
-func TestFencedWriteFailsOnceDeposed(t *testing.T) {
-	s := NewStore(startEtcd(t))
+func TestFencedWriteFailsOnceDeposed(t *testing.T) { forEachEtcd(t, testFencedWriteFailsOnceDeposed) }
+
+func testFencedWriteFailsOnceDeposed(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
 	ctx := context.Background()
 	registerNode(t, s, "a", 1)
 	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("t", 1), Id: "t-1"}); err != nil {
@@ -197,8 +204,10 @@ func TestFencedWriteFailsOnceDeposed(t *testing.T) {
 	}
 }
 
-func TestOneLeaderAtATimeAndFailover(t *testing.T) {
-	s := NewStore(startEtcd(t))
+func TestOneLeaderAtATimeAndFailover(t *testing.T) { forEachEtcd(t, testOneLeaderAtATimeAndFailover) }
+
+func testOneLeaderAtATimeAndFailover(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
 	leaders := map[string]*Leader{}
 	stops := map[string]context.CancelFunc{}
 	for _, n := range []string{"x", "y", "z"} {

@@ -36,8 +36,10 @@ func testSpec(name string, parallelism ...int32) *galev1.TopologySpec {
 	return s
 }
 
-func TestStoreTopologies(t *testing.T) {
-	s := NewStore(startEtcd(t))
+func TestStoreTopologies(t *testing.T) { forEachEtcd(t, testStoreTopologies) }
+
+func testStoreTopologies(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
 	ctx := context.Background()
 	rec := &galev1.TopologyRecord{Spec: testSpec("b", 1), Id: "b-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}
 	if err := s.CreateTopology(ctx, rec); err != nil {
@@ -91,8 +93,10 @@ func registerNode(t *testing.T, s *Store, name string, slots int32) clientv3.Lea
 	return l.ID
 }
 
-func TestStoreNodesFollowLeases(t *testing.T) {
-	s := NewStore(startEtcd(t))
+func TestStoreNodesFollowLeases(t *testing.T) { forEachEtcd(t, testStoreNodesFollowLeases) }
+
+func testStoreNodesFollowLeases(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
 	ctx := context.Background()
 	l1 := registerNode(t, s, "n1", 1)
 	registerNode(t, s, "n2", 2)

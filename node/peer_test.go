@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/coordinator/etcdtest"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
@@ -32,9 +33,10 @@ func waitFor(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
-func startPeer(t *testing.T, name string) *Peer {
+func startPeer(t *testing.T, name string, etcd ...string) *Peer {
 	t.Helper()
 	cfg := DefaultPeerConfig()
+	cfg.Etcd = etcd
 	cfg.Name = name
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.EtcdClientAddr, cfg.EtcdPeerAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -61,7 +63,11 @@ func startPeer(t *testing.T, name string) *Peer {
 func code(err error) codes.Code { return status.Code(err) }
 
 func TestPeerRunsSubmittedTopologies(t *testing.T) {
-	p := startPeer(t, "solo")
+	t.Run("embedded-etcd", func(t *testing.T) { testPeerRuns(t, startPeer(t, "solo")) })
+	t.Run("external-etcd", func(t *testing.T) { testPeerRuns(t, startPeer(t, "solo", etcdtest.Start(t)...)) })
+}
+
+func testPeerRuns(t *testing.T, p *Peer) {
 	ctx := context.Background()
 	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
 	if err != nil {
