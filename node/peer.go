@@ -38,6 +38,12 @@ type PeerConfig struct {
 	Etcd []string
 	// EtcdClientAddr and EtcdPeerAddr are where the embedded etcd listens.
 	EtcdClientAddr, EtcdPeerAddr string
+	// GossipAddr is HOST:PORT for gossip (memberlist, UDP and TCP); port 0
+	// picks a free port.
+	GossipAddr string
+	// Join lists gossip addresses of nodes to join. A node that joins
+	// without Etcd learns the etcd endpoints from their gossip metadata.
+	Join []string
 	// Slots weighs how many tasks the scheduler gives this node.
 	Slots int
 	// LeaseTTL is how long the node's liveness key outlives the node.
@@ -62,6 +68,7 @@ func DefaultPeerConfig() PeerConfig {
 		DataDir:        "gale-data",
 		EtcdClientAddr: "127.0.0.1:2379",
 		EtcdPeerAddr:   "127.0.0.1:2380",
+		GossipAddr:     "127.0.0.1:7946",
 		Slots:          runtime.NumCPU(),
 		LeaseTTL:       3 * time.Second,
 		Version:        "dev",
@@ -75,7 +82,9 @@ func (c PeerConfig) Validate() error {
 		return errors.New("node config: Name is empty")
 	case c.GRPCAddr == "":
 		return errors.New("node config: GRPCAddr is empty")
-	case len(c.Etcd) == 0 && c.DataDir == "":
+	case c.GossipAddr == "":
+		return errors.New("node config: GossipAddr is empty")
+	case len(c.Etcd) == 0 && len(c.Join) == 0 && c.DataDir == "":
 		return errors.New("node config: DataDir is empty (needed for the embedded etcd)")
 	case c.Slots < 1:
 		return fmt.Errorf("node config: Slots %d must be at least 1", c.Slots)
@@ -102,6 +111,7 @@ type Peer struct {
 	leader *coordinator.Leader
 	server *grpc.Server
 	lis    net.Listener
+	gossip *Membership
 	lease  clientv3.LeaseID
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -145,8 +155,32 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			_ = p.Shutdown(sctx)
 		}
 	}()
+	p.lis, err = net.Listen("tcp", p.cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on %s: %w", p.cfg.GRPCAddr, err)
+	}
+	meta := MemberMeta{GRPCAddr: p.Addr(), Slots: p.cfg.Slots, Version: p.cfg.Version}
+	p.gossip, err = StartMembership(MembershipConfig{Name: p.cfg.Name, BindAddr: p.cfg.GossipAddr, Meta: meta, Log: p.log})
+	if err != nil {
+		return err
+	}
+	if err := p.gossip.Join(p.cfg.Join); err != nil {
+		return err
+	}
 	endpoints := p.cfg.Etcd
-	if len(endpoints) == 0 {
+	switch {
+	case len(endpoints) > 0:
+	case len(p.cfg.Join) > 0:
+		// Learn the cluster's etcd from the nodes we joined.
+		for endpoints = p.gossip.EtcdEndpoints(); len(endpoints) == 0; endpoints = p.gossip.EtcdEndpoints() {
+			select {
+			case <-p.gossip.Changed():
+			case <-time.After(200 * time.Millisecond):
+			case <-ctx.Done():
+				return fmt.Errorf("no member of %v advertises etcd endpoints: %w", p.cfg.Join, ctx.Err())
+			}
+		}
+	default:
 		p.etcd, err = coordinator.StartEmbedded(ctx, coordinator.EmbeddedConfig{
 			Dir:        filepath.Join(p.cfg.DataDir, "etcd"),
 			ClientAddr: p.cfg.EtcdClientAddr,
@@ -158,6 +192,10 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		}
 		endpoints = p.etcd.Endpoints()
 	}
+	meta.Etcd = endpoints
+	if err := p.gossip.SetMeta(meta); err != nil {
+		return err
+	}
 	// The etcd client logs retries at warn level through zap; the node logs
 	// what matters itself.
 	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
@@ -165,17 +203,13 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
 	p.store = coordinator.NewStore(p.client)
-	p.lis, err = net.Listen("tcp", p.cfg.GRPCAddr)
-	if err != nil {
-		return fmt.Errorf("listen for gRPC on %s: %w", p.cfg.GRPCAddr, err)
-	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	if err := p.register(ctx); err != nil {
 		return err
 	}
 	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
-	lcfg.Log = p.log
+	lcfg.Log = p.cfg.Log // the leader adds the node name itself
 	p.leader, err = coordinator.NewLeader(p.store, lcfg)
 	if err != nil {
 		return err
@@ -215,6 +249,14 @@ func (p *Peer) Addr() string {
 	return p.lis.Addr().String()
 }
 
+// GossipAddr returns the address other nodes --join.
+func (p *Peer) GossipAddr() string {
+	if p.gossip == nil {
+		return ""
+	}
+	return p.gossip.Addr()
+}
+
 // EtcdEndpoints returns the embedded etcd's client URLs (nil with an
 // external etcd).
 func (p *Peer) EtcdEndpoints() []string {
@@ -231,7 +273,7 @@ func (p *Peer) register(ctx context.Context) error {
 	}
 	p.lease = l.ID
 	info := &galev1.NodeInfo{
-		Name: p.cfg.Name, GrpcAddr: p.Addr(), Slots: int32(p.cfg.Slots),
+		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
 		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_ALIVE,
 	}
 	return p.store.RegisterNode(ctx, info, p.lease)
@@ -467,6 +509,9 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 			}
 		} else if p.lis != nil {
 			p.lis.Close()
+		}
+		if p.gossip != nil {
+			_ = p.gossip.Leave(time.Second)
 		}
 		if p.client != nil && p.lease != 0 {
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)

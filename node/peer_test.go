@@ -35,13 +35,19 @@ func waitFor(t *testing.T, timeout time.Duration, f func() error) {
 
 func startPeer(t *testing.T, name string, etcd ...string) *Peer {
 	t.Helper()
+	return startPeerWith(t, name, func(cfg *PeerConfig) { cfg.Etcd = etcd })
+}
+
+func startPeerWith(t *testing.T, name string, edit func(*PeerConfig)) *Peer {
+	t.Helper()
 	cfg := DefaultPeerConfig()
-	cfg.Etcd = etcd
+	cfg.GossipAddr = "127.0.0.1:0"
 	cfg.Name = name
 	cfg.GRPCAddr = "127.0.0.1:0"
 	cfg.EtcdClientAddr, cfg.EtcdPeerAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	edit(&cfg)
 	p, err := NewPeer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -217,4 +223,51 @@ func TestPeerActivatesAndDeactivates(t *testing.T) {
 func stateFor(t *testing.T) *testState {
 	v, _ := states.Load(t.Name())
 	return v.(*testState)
+}
+
+func TestSecondNodeJoinsThroughGossip(t *testing.T) {
+	a := startPeer(t, "a")
+	// b is given only a's gossip address: it learns etcd from gossip.
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, b.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("nodes %v", nodes.GetNodes())
+		}
+		for _, n := range nodes.GetNodes() {
+			if n.GetGossipAddr() == "" || n.GetGrpcAddr() == "" {
+				return fmt.Errorf("node without addresses: %v", n)
+			}
+		}
+		return nil
+	})
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	aclient, aconn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer aconn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := aclient.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(nodes.GetNodes()) != 1 || nodes.GetNodes()[0].GetName() != "a" || !nodes.GetNodes()[0].GetLeader() {
+			return fmt.Errorf("after b left: %v", nodes.GetNodes())
+		}
+		return nil
+	})
 }

@@ -232,7 +232,7 @@ bolts:
 func startNode(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(galeBin, "node", "--name", "n1", "--grpc-addr", "127.0.0.1:0",
+	cmd := exec.Command(galeBin, "node", "--name", "n1", "--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
 		"--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
 	cmd.Dir = repoRoot(t)
 	out, err := cmd.StdoutPipe()

@@ -20,10 +20,12 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	etcd := fs.String("etcd", "", "external etcd endpoints URL[,URL...]; empty starts an embedded etcd")
 	fs.StringVar(&cfg.EtcdClientAddr, "etcd-client-addr", cfg.EtcdClientAddr, "HOST:PORT the embedded etcd serves clients on")
 	fs.StringVar(&cfg.EtcdPeerAddr, "etcd-peer-addr", cfg.EtcdPeerAddr, "HOST:PORT the embedded etcd serves peers on")
+	fs.StringVar(&cfg.GossipAddr, "gossip-addr", cfg.GossipAddr, "HOST:PORT for gossip (memberlist, UDP and TCP)")
+	join := fs.String("join", "", "gossip addresses HOST:PORT[,...] of nodes to join; without --etcd, etcd is learned from them")
 	fs.IntVar(&cfg.Slots, "slots", cfg.Slots, "task slots: this node's weight when tasks are balanced")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--data-dir DIR] [--etcd URL,...]")
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -35,6 +37,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *etcd != "" {
 		cfg.Etcd = strings.Split(*etcd, ",")
+	}
+	if *join != "" {
+		cfg.Join = strings.Split(*join, ",")
 	}
 	cfg.Version = Version
 	if cfg.Log, err = newLogger(stderr, *logLevel); err != nil {
@@ -52,11 +57,14 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := p.Start(startCtx); err != nil {
 		return err
 	}
-	where := "external etcd " + *etcd
+	where := "etcd " + strings.Join(cfg.Etcd, ",")
+	if len(cfg.Etcd) == 0 && len(cfg.Join) > 0 {
+		where = "etcd learned through gossip"
+	}
 	if eps := p.EtcdEndpoints(); len(eps) > 0 {
 		where = "embedded etcd at " + strings.Join(eps, ",")
 	}
-	fmt.Fprintf(stdout, "gale node %s serving on %s (%s)\n", cfg.Name, p.Addr(), where)
+	fmt.Fprintf(stdout, "gale node %s serving on %s (gossip %s, %s)\n", cfg.Name, p.Addr(), p.GossipAddr(), where)
 	<-ctx.Done()
 	fmt.Fprintf(stdout, "gale node %s shutting down\n", cfg.Name)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -1,0 +1,243 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// MemberMeta is what a node tells the others through gossip. It has to fit
+// memberlist's 512-byte metadata limit, so it holds addresses only.
+type MemberMeta struct {
+	// GRPCAddr is where the node serves gRPC.
+	GRPCAddr string `json:"g"`
+	// Slots is the node's scheduling weight.
+	Slots int `json:"s"`
+	// Version is the gale version.
+	Version string `json:"v"`
+	// Etcd lists the etcd client URLs the node uses, so that a node that
+	// joins with --join and no --etcd can find the cluster's etcd.
+	Etcd []string `json:"e,omitempty"`
+}
+
+// Member is a node as gossip sees it.
+type Member struct {
+	Name       string
+	GossipAddr string
+	Meta       MemberMeta
+	// Suspect is true while gossip suspects the node of having failed.
+	Suspect bool
+}
+
+// MembershipConfig configures gossip.
+type MembershipConfig struct {
+	// Name is the node name (unique).
+	Name string
+	// BindAddr is HOST:PORT for gossip (UDP and TCP); port 0 picks one.
+	BindAddr string
+	// Meta is this node's metadata.
+	Meta MemberMeta
+	// Log receives membership events; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Membership is this node's view of the cluster through
+// hashicorp/memberlist (SWIM gossip). Gossip gives fast suspicion of a
+// failed node and carries node metadata; the authoritative liveness is the
+// node's leased key in etcd, which the scheduler uses.
+//
+// Settings (tuned from memberlist's LAN defaults for failover well within
+// 5 seconds on a LAN): probe every 500 ms with a 250 ms timeout, suspicion
+// multiplier 3 (a failed node in a cluster of 3 to 10 is declared dead
+// after about 1.5-2 s), gossip every 100 ms to 3 nodes, full state push
+// every 10 s.
+type Membership struct {
+	ml  *memberlist.Memberlist
+	log *slog.Logger
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every membership change
+	stop    sync.Once
+	meta    *metaDelegate
+}
+
+// StartMembership starts gossip on cfg.BindAddr.
+func StartMembership(cfg MembershipConfig) (*Membership, error) {
+	host, portStr, err := net.SplitHostPort(cfg.BindAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.BindAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: bad port", cfg.BindAddr)
+	}
+	meta, err := json.Marshal(cfg.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("gossip metadata: %w", err)
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("gossip metadata is %d bytes, memberlist allows %d", len(meta), memberlist.MetaMaxSize)
+	}
+	m := &Membership{log: cfg.Log, changed: make(chan struct{})}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertisePort = port
+	mc.ProbeInterval = 500 * time.Millisecond
+	mc.ProbeTimeout = 250 * time.Millisecond
+	mc.SuspicionMult = 3
+	mc.GossipInterval = 100 * time.Millisecond
+	mc.GossipNodes = 3
+	mc.PushPullInterval = 10 * time.Second
+	m.meta = &metaDelegate{b: meta}
+	mc.Delegate = m.meta
+	mc.Events = &eventDelegate{m: m}
+	mc.Logger = log.New(io.Discard, "", 0) // memberlist's chatter; events are logged below
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.BindAddr, err)
+	}
+	m.ml = ml
+	return m, nil
+}
+
+// Addr returns the gossip address others join.
+func (m *Membership) Addr() string {
+	n := m.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Join contacts the given gossip addresses; it succeeds if any answers.
+func (m *Membership) Join(addrs []string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	n, err := m.ml.Join(addrs)
+	if n == 0 {
+		return fmt.Errorf("join gossip via %v: %w", addrs, err)
+	}
+	return nil
+}
+
+// Members returns the live (and suspect) members, sorted by name.
+func (m *Membership) Members() []Member {
+	var out []Member
+	for _, n := range m.ml.Members() {
+		var meta MemberMeta
+		_ = json.Unmarshal(n.Meta, &meta) // a bad peer's metadata reads as empty
+		out = append(out, Member{
+			Name:       n.Name,
+			GossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
+			Meta:       meta,
+			Suspect:    n.State == memberlist.StateSuspect,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Changed returns a channel closed at the next membership change.
+func (m *Membership) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+func (m *Membership) notify() {
+	m.mu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// EtcdEndpoints returns the etcd endpoints some member advertises.
+func (m *Membership) EtcdEndpoints() []string {
+	for _, mem := range m.Members() {
+		if len(mem.Meta.Etcd) > 0 {
+			return mem.Meta.Etcd
+		}
+	}
+	return nil
+}
+
+// Leave tells the others this node is leaving, then stops gossip. Safe to
+// call twice, and after Shutdown.
+func (m *Membership) Leave(timeout time.Duration) error {
+	var err error
+	m.stop.Do(func() {
+		err = m.ml.Leave(timeout)
+		if serr := m.ml.Shutdown(); serr != nil && err == nil {
+			err = serr
+		}
+	})
+	return err
+}
+
+// Shutdown stops gossip without telling anyone, as a crash would: the
+// others detect the failure by probing.
+func (m *Membership) Shutdown() error {
+	var err error
+	m.stop.Do(func() { err = m.ml.Shutdown() })
+	return err
+}
+
+// metaDelegate serves this node's metadata to memberlist.
+type metaDelegate struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (d *metaDelegate) NodeMeta(limit int) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.b) > limit {
+		return nil
+	}
+	return d.b
+}
+func (*metaDelegate) NotifyMsg([]byte)                {}
+func (*metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (*metaDelegate) LocalState(bool) []byte          { return nil }
+func (*metaDelegate) MergeRemoteState([]byte, bool)   {}
+
+// SetMeta changes this node's metadata and gossips it.
+func (m *Membership) SetMeta(meta MemberMeta) error {
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return fmt.Errorf("gossip metadata: %w", err)
+	}
+	if len(b) > memberlist.MetaMaxSize {
+		return fmt.Errorf("gossip metadata is %d bytes, memberlist allows %d", len(b), memberlist.MetaMaxSize)
+	}
+	m.meta.mu.Lock()
+	m.meta.b = b
+	m.meta.mu.Unlock()
+	return m.ml.UpdateNode(time.Second)
+}
+
+type eventDelegate struct{ m *Membership }
+
+func (e *eventDelegate) NotifyJoin(n *memberlist.Node) {
+	e.m.log.Info("gossip: node joined", "member", n.Name, "addr", n.Address())
+	e.m.notify()
+}
+
+func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
+	e.m.log.Info("gossip: node left or failed", "member", n.Name, "addr", n.Address())
+	e.m.notify()
+}
+
+func (e *eventDelegate) NotifyUpdate(n *memberlist.Node) { e.m.notify() }

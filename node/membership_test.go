@@ -1,0 +1,65 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+func startMember(t *testing.T, name string, meta MemberMeta) *Membership {
+	t.Helper()
+	m, err := StartMembership(MembershipConfig{Name: name, BindAddr: "127.0.0.1:0", Meta: meta, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Leave(time.Second) })
+	return m
+}
+
+func TestGossipCarriesMetadataAndNoticesFailures(t *testing.T) {
+	a := startMember(t, "a", MemberMeta{GRPCAddr: "127.0.0.1:7001", Slots: 2, Version: "v", Etcd: []string{"http://127.0.0.1:2379"}})
+	b := startMember(t, "b", MemberMeta{GRPCAddr: "127.0.0.1:7002", Slots: 1})
+	c := startMember(t, "c", MemberMeta{GRPCAddr: "127.0.0.1:7003", Slots: 1})
+	if err := b.Join([]string{a.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Join([]string{b.Addr()}); err != nil { // learns a through b
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		ms := c.Members()
+		if len(ms) != 3 {
+			return fmt.Errorf("c sees %d members", len(ms))
+		}
+		if ms[0].Name != "a" || ms[0].Meta.GRPCAddr != "127.0.0.1:7001" || ms[0].Meta.Slots != 2 {
+			return fmt.Errorf("c sees a as %+v", ms[0])
+		}
+		return nil
+	})
+	if eps := c.EtcdEndpoints(); len(eps) != 1 || eps[0] != "http://127.0.0.1:2379" {
+		t.Fatalf("etcd endpoints through gossip: %v", eps)
+	}
+	// b stops without leaving (as if killed): the others notice.
+	changed := a.Changed()
+	start := time.Now()
+	b.Shutdown()
+	waitFor(t, 10*time.Second, func() error {
+		for _, m := range a.Members() {
+			if m.Name == "b" {
+				return fmt.Errorf("a still sees b (suspect=%v)", m.Suspect)
+			}
+		}
+		return nil
+	})
+	t.Logf("failure of b noticed in %v", time.Since(start).Round(time.Millisecond))
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed was not signalled")
+	}
+	if err := a.Join([]string{"127.0.0.1:1"}); err == nil {
+		t.Fatal("joining a dead address succeeded")
+	}
+}
