@@ -271,3 +271,69 @@ func TestSecondNodeJoinsThroughGossip(t *testing.T) {
 		return nil
 	})
 }
+
+func TestNodeRecoversFromEtcdRestart(t *testing.T) {
+	srv := etcdtest.StartServer(t)
+	p := startPeer(t, "solo", srv.Endpoints()...)
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 4}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	endless.s.Name = "endless"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless.s}); err != nil {
+		t.Fatal(err)
+	}
+	sunk := func() int {
+		st := stateFor(t)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.sunk)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if sunk() == 0 {
+			return errors.New("nothing flowing yet")
+		}
+		return nil
+	})
+	// etcd dies for longer than the node's lease and comes back.
+	srv.Stop()
+	before := sunk()
+	time.Sleep(4 * time.Second)
+	if sunk() == before {
+		t.Fatal("the topology stopped while etcd was down; running tasks should not depend on etcd")
+	}
+	srv.Restart(t)
+	waitFor(t, 20*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(nodes.GetNodes()) != 1 || !nodes.GetNodes()[0].GetLeader() {
+			return fmt.Errorf("nodes after the etcd restart: %v", nodes.GetNodes())
+		}
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "endless"})
+		if err != nil {
+			return err
+		}
+		for _, c := range st.GetComponents() {
+			for _, task := range c.GetTasks() {
+				if task.GetNode() != "solo" {
+					return fmt.Errorf("task %d assigned to %q", task.GetTaskId(), task.GetNode())
+				}
+			}
+		}
+		return nil
+	})
+	before = sunk()
+	waitFor(t, 10*time.Second, func() error {
+		if sunk() == before {
+			return errors.New("not flowing after the etcd restart")
+		}
+		return nil
+	})
+}

@@ -32,9 +32,22 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
+// Server is an etcd server process run by a test.
+type Server struct {
+	bin, dir, client, peer string
+	cmd                    *exec.Cmd
+	out                    *bytes.Buffer
+}
+
 // Start starts an etcd server process on free 127.0.0.1 ports, waits until
 // it serves, stops it when the test ends, and returns its client URLs.
 func Start(t testing.TB) []string {
+	return StartServer(t).Endpoints()
+}
+
+// StartServer is Start returning the server, so a test can stop and
+// restart it.
+func StartServer(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
@@ -43,22 +56,28 @@ func Start(t testing.TB) []string {
 		}
 		t.Skip("no etcd binary on PATH; `make test` installs one")
 	}
-	client, peer := "http://"+freeAddr(t), "http://"+freeAddr(t)
-	cmd := exec.Command(bin,
-		"--name", "ext", "--data-dir", t.TempDir(),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "ext="+peer, "--log-level", "error")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+	s := &Server{bin: bin, dir: t.TempDir(), client: "http://" + freeAddr(t), peer: "http://" + freeAddr(t)}
+	t.Cleanup(s.Stop)
+	s.start(t)
+	return s
+}
+
+// Endpoints returns the client URLs.
+func (s *Server) Endpoints() []string { return []string{s.client} }
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin,
+		"--name", "ext", "--data-dir", s.dir,
+		"--listen-client-urls", s.client, "--advertise-client-urls", s.client,
+		"--listen-peer-urls", s.peer, "--initial-advertise-peer-urls", s.peer,
+		"--initial-cluster", "ext="+s.peer, "--log-level", "error")
+	s.out = &bytes.Buffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", s.bin, err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,13 +88,29 @@ func Start(t testing.TB) []string {
 		_, err := c.Put(ctx, "/gale-test/ready", "1")
 		cancel()
 		if err == nil {
-			return []string{client}
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("external etcd at %s not ready: %v\n%s", client, err, out.String())
+			t.Fatalf("external etcd at %s not ready: %v\n%s", s.client, err, s.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Stop kills the server (SIGKILL: no graceful shutdown); its data stays.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Restart starts the server again on the same ports and data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
 }
 
 // Client starts a server with Start and returns a client for it, closed
