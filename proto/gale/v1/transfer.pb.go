@@ -31,6 +31,7 @@ type TransferRequest struct {
 	//	*TransferRequest_Hello
 	//	*TransferRequest_Tuples
 	//	*TransferRequest_Acks
+	//	*TransferRequest_EndOfInput
 	Frame         isTransferRequest_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -100,6 +101,15 @@ func (x *TransferRequest) GetAcks() *AckBatch {
 	return nil
 }
 
+func (x *TransferRequest) GetEndOfInput() *TaskEndOfInput {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferRequest_EndOfInput); ok {
+			return x.EndOfInput
+		}
+	}
+	return nil
+}
+
 type isTransferRequest_Frame interface {
 	isTransferRequest_Frame()
 }
@@ -119,11 +129,74 @@ type TransferRequest_Acks struct {
 	Acks *AckBatch `protobuf:"bytes,3,opt,name=acks,proto3,oneof"`
 }
 
+type TransferRequest_EndOfInput struct {
+	// end_of_input passes a finished task's end-of-input marker, after its
+	// last tuples, to its downstream tasks on the receiving node.
+	EndOfInput *TaskEndOfInput `protobuf:"bytes,4,opt,name=end_of_input,json=endOfInput,proto3,oneof"`
+}
+
 func (*TransferRequest_Hello) isTransferRequest_Frame() {}
 
 func (*TransferRequest_Tuples) isTransferRequest_Frame() {}
 
 func (*TransferRequest_Acks) isTransferRequest_Frame() {}
+
+func (*TransferRequest_EndOfInput) isTransferRequest_Frame() {}
+
+// TaskEndOfInput says that from_task will send nothing more to to_tasks.
+type TaskEndOfInput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// from_task is the task that ended.
+	FromTask int32 `protobuf:"varint,1,opt,name=from_task,json=fromTask,proto3" json:"from_task,omitempty"`
+	// to_tasks are its downstream tasks on the receiving node.
+	ToTasks       []int32 `protobuf:"varint,2,rep,packed,name=to_tasks,json=toTasks,proto3" json:"to_tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskEndOfInput) Reset() {
+	*x = TaskEndOfInput{}
+	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskEndOfInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskEndOfInput) ProtoMessage() {}
+
+func (x *TaskEndOfInput) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskEndOfInput.ProtoReflect.Descriptor instead.
+func (*TaskEndOfInput) Descriptor() ([]byte, []int) {
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TaskEndOfInput) GetFromTask() int32 {
+	if x != nil {
+		return x.FromTask
+	}
+	return 0
+}
+
+func (x *TaskEndOfInput) GetToTasks() []int32 {
+	if x != nil {
+		return x.ToTasks
+	}
+	return nil
+}
 
 // TransferHello identifies the sending node.
 type TransferHello struct {
@@ -138,7 +211,7 @@ type TransferHello struct {
 
 func (x *TransferHello) Reset() {
 	*x = TransferHello{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	mi := &file_gale_v1_transfer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +223,7 @@ func (x *TransferHello) String() string {
 func (*TransferHello) ProtoMessage() {}
 
 func (x *TransferHello) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	mi := &file_gale_v1_transfer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +236,7 @@ func (x *TransferHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferHello.ProtoReflect.Descriptor instead.
 func (*TransferHello) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TransferHello) GetNode() string {
@@ -196,7 +269,7 @@ type TransferResponse struct {
 
 func (x *TransferResponse) Reset() {
 	*x = TransferResponse{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[2]
+	mi := &file_gale_v1_transfer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +281,7 @@ func (x *TransferResponse) String() string {
 func (*TransferResponse) ProtoMessage() {}
 
 func (x *TransferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[2]
+	mi := &file_gale_v1_transfer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +294,7 @@ func (x *TransferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferResponse.ProtoReflect.Descriptor instead.
 func (*TransferResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{2}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TransferResponse) GetFrame() isTransferResponse_Frame {
@@ -281,7 +354,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[3]
+	mi := &file_gale_v1_transfer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +366,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[3]
+	mi := &file_gale_v1_transfer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,7 +379,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{3}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Credit) GetTuples() int64 {
@@ -329,7 +402,7 @@ type TaskMoved struct {
 
 func (x *TaskMoved) Reset() {
 	*x = TaskMoved{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[4]
+	mi := &file_gale_v1_transfer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +414,7 @@ func (x *TaskMoved) String() string {
 func (*TaskMoved) ProtoMessage() {}
 
 func (x *TaskMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[4]
+	mi := &file_gale_v1_transfer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +427,7 @@ func (x *TaskMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMoved.ProtoReflect.Descriptor instead.
 func (*TaskMoved) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{4}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TaskMoved) GetTasks() []int32 {
@@ -375,12 +448,17 @@ var File_gale_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_gale_v1_transfer_proto_rawDesc = "" +
 	"\n" +
-	"\x16gale/v1/transfer.proto\x12\agale.v1\x1a\x13gale/v1/tuple.proto\"\xa2\x01\n" +
+	"\x16gale/v1/transfer.proto\x12\agale.v1\x1a\x13gale/v1/tuple.proto\"\xdf\x01\n" +
 	"\x0fTransferRequest\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.gale.v1.TransferHelloH\x00R\x05hello\x12-\n" +
 	"\x06tuples\x18\x02 \x01(\v2\x13.gale.v1.TupleBatchH\x00R\x06tuples\x12'\n" +
-	"\x04acks\x18\x03 \x01(\v2\x11.gale.v1.AckBatchH\x00R\x04acksB\a\n" +
-	"\x05frame\"D\n" +
+	"\x04acks\x18\x03 \x01(\v2\x11.gale.v1.AckBatchH\x00R\x04acks\x12;\n" +
+	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputH\x00R\n" +
+	"endOfInputB\a\n" +
+	"\x05frame\"H\n" +
+	"\x0eTaskEndOfInput\x12\x1b\n" +
+	"\tfrom_task\x18\x01 \x01(\x05R\bfromTask\x12\x19\n" +
+	"\bto_tasks\x18\x02 \x03(\x05R\atoTasks\"D\n" +
 	"\rTransferHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1f\n" +
 	"\vtopology_id\x18\x02 \x01(\tR\n" +
@@ -409,29 +487,31 @@ func file_gale_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_gale_v1_transfer_proto_rawDescData
 }
 
-var file_gale_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_gale_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_gale_v1_transfer_proto_goTypes = []any{
 	(*TransferRequest)(nil),  // 0: gale.v1.TransferRequest
-	(*TransferHello)(nil),    // 1: gale.v1.TransferHello
-	(*TransferResponse)(nil), // 2: gale.v1.TransferResponse
-	(*Credit)(nil),           // 3: gale.v1.Credit
-	(*TaskMoved)(nil),        // 4: gale.v1.TaskMoved
-	(*TupleBatch)(nil),       // 5: gale.v1.TupleBatch
-	(*AckBatch)(nil),         // 6: gale.v1.AckBatch
+	(*TaskEndOfInput)(nil),   // 1: gale.v1.TaskEndOfInput
+	(*TransferHello)(nil),    // 2: gale.v1.TransferHello
+	(*TransferResponse)(nil), // 3: gale.v1.TransferResponse
+	(*Credit)(nil),           // 4: gale.v1.Credit
+	(*TaskMoved)(nil),        // 5: gale.v1.TaskMoved
+	(*TupleBatch)(nil),       // 6: gale.v1.TupleBatch
+	(*AckBatch)(nil),         // 7: gale.v1.AckBatch
 }
 var file_gale_v1_transfer_proto_depIdxs = []int32{
-	1, // 0: gale.v1.TransferRequest.hello:type_name -> gale.v1.TransferHello
-	5, // 1: gale.v1.TransferRequest.tuples:type_name -> gale.v1.TupleBatch
-	6, // 2: gale.v1.TransferRequest.acks:type_name -> gale.v1.AckBatch
-	3, // 3: gale.v1.TransferResponse.credit:type_name -> gale.v1.Credit
-	4, // 4: gale.v1.TransferResponse.rejected:type_name -> gale.v1.TaskMoved
-	0, // 5: gale.v1.TransferService.Transfer:input_type -> gale.v1.TransferRequest
-	2, // 6: gale.v1.TransferService.Transfer:output_type -> gale.v1.TransferResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2, // 0: gale.v1.TransferRequest.hello:type_name -> gale.v1.TransferHello
+	6, // 1: gale.v1.TransferRequest.tuples:type_name -> gale.v1.TupleBatch
+	7, // 2: gale.v1.TransferRequest.acks:type_name -> gale.v1.AckBatch
+	1, // 3: gale.v1.TransferRequest.end_of_input:type_name -> gale.v1.TaskEndOfInput
+	4, // 4: gale.v1.TransferResponse.credit:type_name -> gale.v1.Credit
+	5, // 5: gale.v1.TransferResponse.rejected:type_name -> gale.v1.TaskMoved
+	0, // 6: gale.v1.TransferService.Transfer:input_type -> gale.v1.TransferRequest
+	3, // 7: gale.v1.TransferService.Transfer:output_type -> gale.v1.TransferResponse
+	7, // [7:8] is the sub-list for method output_type
+	6, // [6:7] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_gale_v1_transfer_proto_init() }
@@ -444,8 +524,9 @@ func file_gale_v1_transfer_proto_init() {
 		(*TransferRequest_Hello)(nil),
 		(*TransferRequest_Tuples)(nil),
 		(*TransferRequest_Acks)(nil),
+		(*TransferRequest_EndOfInput)(nil),
 	}
-	file_gale_v1_transfer_proto_msgTypes[2].OneofWrappers = []any{
+	file_gale_v1_transfer_proto_msgTypes[3].OneofWrappers = []any{
 		(*TransferResponse_Credit)(nil),
 		(*TransferResponse_Rejected)(nil),
 	}
@@ -455,7 +536,7 @@ func file_gale_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_transfer_proto_rawDesc), len(file_gale_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

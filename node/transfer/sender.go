@@ -1,0 +1,149 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+)
+
+// Sender sends one topology run's frames to one remote node over one
+// Transfer stream. It is safe for concurrent use: the executors of all
+// local tasks that emit to that node share it, and frames are sent whole,
+// one at a time, in the order Send calls obtain the lock.
+type Sender struct {
+	conn       *grpc.ClientConn
+	localNode  string
+	topologyID string
+	onMoved    func(*galev1.TaskMoved)
+
+	mu       sync.Mutex
+	stream   galev1.TransferService_TransferClient
+	cancel   context.CancelFunc
+	failedAt time.Time
+	backoff  time.Duration
+	closed   bool
+}
+
+// ErrUnavailable means the remote node cannot be reached right now; the
+// caller fails the trees of what it tried to send.
+var ErrUnavailable = errors.New("remote node unavailable")
+
+// NewSender makes a sender over conn (the connection may be shared with
+// other runs). onMoved, if set, is called with the trees of tuples the
+// remote node rejected because it does not run their task.
+func NewSender(conn *grpc.ClientConn, localNode, topologyID string, onMoved func(*galev1.TaskMoved)) *Sender {
+	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved}
+}
+
+// open opens the stream; called with s.mu held. After a failure it waits
+// out a backoff (doubling to 1s) before trying again, failing fast
+// meanwhile, so that a dead node costs its senders nothing per batch.
+func (s *Sender) open() error {
+	if s.closed {
+		return fmt.Errorf("%w: sender closed", ErrUnavailable)
+	}
+	if s.stream != nil {
+		return nil
+	}
+	if !s.failedAt.IsZero() && time.Since(s.failedAt) < s.backoff {
+		return fmt.Errorf("%w: reconnecting to %s", ErrUnavailable, s.conn.Target())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := galev1.NewTransferServiceClient(s.conn).Transfer(ctx)
+	if err == nil {
+		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID}}})
+	}
+	if err != nil {
+		cancel()
+		s.fail()
+		return fmt.Errorf("%w: open Transfer stream to %s: %v", ErrUnavailable, s.conn.Target(), err)
+	}
+	s.stream, s.cancel = st, cancel
+	s.backoff = 0
+	go s.readResponses(st, cancel)
+	return nil
+}
+
+func (s *Sender) fail() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.stream, s.cancel = nil, nil
+	s.failedAt = time.Now()
+	s.backoff = min(max(2*s.backoff, 50*time.Millisecond), time.Second)
+}
+
+func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel context.CancelFunc) {
+	defer cancel()
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			s.mu.Lock()
+			if s.stream == st {
+				s.fail()
+			}
+			s.mu.Unlock()
+			return
+		}
+		if m := resp.GetRejected(); m != nil && s.onMoved != nil {
+			s.onMoved(m)
+		}
+	}
+}
+
+func (s *Sender) send(req *galev1.TransferRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.open(); err != nil {
+		return err
+	}
+	if err := s.stream.Send(req); err != nil {
+		s.fail()
+		return fmt.Errorf("%w: send to %s: %v", ErrUnavailable, s.conn.Target(), err)
+	}
+	return nil
+}
+
+// SendTuples sends the tuples of b, addressed to dest, as one frame. The
+// caller keeps b (and releases it); on error, none of it may be assumed
+// delivered.
+func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
+	tb := &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, len(b.Tuples))}
+	AppendTuples(tb, dest, b)
+	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: tb}})
+}
+
+// SendAcks sends acker operations as one frame.
+func (s *Sender) SendAcks(ops []router.AckOp) error {
+	ab := &galev1.AckBatch{}
+	AppendAcks(ab, ops)
+	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: ab}})
+}
+
+// SendEndOfInput sends a task's end-of-input marker to remote tasks.
+func (s *Sender) SendEndOfInput(from int32, to []int32) error {
+	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_EndOfInput{EndOfInput: &galev1.TaskEndOfInput{FromTask: from, ToTasks: to}}})
+}
+
+// Close ends the stream (the receiver sees a clean end); safe to call
+// twice.
+func (s *Sender) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.stream != nil {
+		// CloseSend flushes; the receiver then ends the stream, and
+		// readResponses, seeing that, releases the stream's context.
+		err := s.stream.CloseSend()
+		s.stream, s.cancel = nil, nil
+		return err
+	}
+	return nil
+}

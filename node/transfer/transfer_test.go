@@ -1,0 +1,361 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	srcWords = sdk.NewSource("split", "default", []string{"word", "n"})
+	srcOdd   = sdk.NewSource("split", "odd", []string{"n"})
+)
+
+// recorder is a Receiver that keeps what arrives; tasks >= 100 are "not
+// here"; block, when set, holds Deliver until closed.
+type recorder struct {
+	mu     sync.Mutex
+	tuples map[int32][]sdk.Tuple
+	acks   []router.AckOp
+	eoi    [][2]int32
+	block  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{tuples: map[int32][]sdk.Tuple{}} }
+
+func (r *recorder) Sources() Sources {
+	return func(task int32, stream string) *sdk.Source {
+		if task < 1 || task > 10 {
+			return nil
+		}
+		switch stream {
+		case "default":
+			return srcWords
+		case "odd":
+			return srcOdd
+		}
+		return nil
+	}
+}
+
+func (r *recorder) Deliver(ctx context.Context, dest int32, b *router.Batch) error {
+	defer b.Release()
+	if dest >= 100 {
+		return ErrTaskNotHere
+	}
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range b.Tuples {
+		r.tuples[dest] = append(r.tuples[dest], *b.Tuples[i].Clone())
+	}
+	return nil
+}
+
+func (r *recorder) Acks(_ context.Context, ops []router.AckOp) error {
+	r.mu.Lock()
+	r.acks = append(r.acks, ops...)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) EndOfInput(_ context.Context, from int32, to []int32) error {
+	r.mu.Lock()
+	for _, t := range to {
+		r.eoi = append(r.eoi, [2]int32{from, t})
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) count(dest int32) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.tuples[dest])
+}
+
+type endpoint struct {
+	srv  *grpc.Server
+	ts   *Server
+	addr string
+	conn *grpc.ClientConn
+}
+
+func serve(t *testing.T, addr string, r *recorder) *endpoint {
+	t.Helper()
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &endpoint{srv: grpc.NewServer(), ts: NewServer(), addr: lis.Addr().String()}
+	e.ts.Register("run-1", r)
+	galev1.RegisterTransferServiceServer(e.srv, e.ts)
+	go e.srv.Serve(lis)
+	t.Cleanup(e.srv.Stop)
+	return e
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func waitFor(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func batchOf(from, n int, src *sdk.Source, anchored bool) *router.Batch {
+	b := router.NewBatch()
+	for i := from; i < from+n; i++ {
+		vals := []sdk.Value{sdk.String(fmt.Sprintf("w%d", i)), sdk.Int(int64(i))}
+		if src == srcOdd {
+			vals = vals[1:]
+		}
+		na := 0
+		if anchored {
+			na = 2
+		}
+		tp := b.AddTuple(src, 3, vals, na)
+		for j := range tp.Anchors {
+			tp.Anchors[j] = sdk.Anchor{Root: uint64(i*10 + j + 1), ID: uint64(i*100 + j)}
+		}
+	}
+	return b
+}
+
+func TestTuplesAcksAndMarkersCrossTheStream(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	defer s.Close()
+	const batches, per = 50, 128
+	for i := 0; i < batches; i++ {
+		b := batchOf(i*per, per, srcWords, true)
+		if err := s.SendTuples(int32(1+i%2), b); err != nil {
+			t.Fatal(err)
+		}
+		b.Release()
+	}
+	odd := batchOf(0, 3, srcOdd, false)
+	if err := s.SendTuples(5, odd); err != nil {
+		t.Fatal(err)
+	}
+	odd.Release()
+	ops := []router.AckOp{{Kind: router.AckInit, Root: 7, Value: 9, Task: 2}, {Kind: router.AckCompleted, Root: 8, Task: 1}}
+	if err := s.SendAcks(ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendEndOfInput(3, []int32{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.eoi) != 2 || len(r.acks) != 2 {
+			return fmt.Errorf("%d markers, %d acks", len(r.eoi), len(r.acks))
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for dest := int32(1); dest <= 2; dest++ {
+		ts := r.tuples[dest]
+		if len(ts) != batches*per/2 {
+			t.Fatalf("task %d got %d tuples", dest, len(ts))
+		}
+		for k, tp := range ts {
+			i := (k/per)*2*per + int(dest-1)*per + k%per // order kept per destination
+			if tp.Str(0) != fmt.Sprintf("w%d", i) || tp.Int(1) != int64(i) || tp.Source != srcWords || tp.SourceTask != 3 {
+				t.Fatalf("task %d tuple %d = %v %v from %d", dest, k, tp.Values, tp.Source.Stream, tp.SourceTask)
+			}
+			if len(tp.Anchors) != 2 || tp.Anchors[1] != (sdk.Anchor{Root: uint64(i*10 + 2), ID: uint64(i*100 + 1)}) {
+				t.Fatalf("anchors %v", tp.Anchors)
+			}
+		}
+	}
+	if o := r.tuples[5]; len(o) != 3 || o[2].Source != srcOdd || o[2].Int(0) != 2 {
+		t.Fatalf("odd stream: %v", o)
+	}
+	if r.acks[0] != ops[0] || r.acks[1] != ops[1] {
+		t.Fatalf("acks %v", r.acks)
+	}
+	if r.eoi[0] != [2]int32{3, 1} || r.eoi[1] != [2]int32{3, 2} {
+		t.Fatalf("markers %v", r.eoi)
+	}
+}
+
+func TestTuplesForMovedTasksComeBackAsRejected(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	moved := make(chan *galev1.TaskMoved, 1)
+	s := NewSender(dial(t, e.addr), "a", "run-1", func(m *galev1.TaskMoved) { moved <- m })
+	defer s.Close()
+	b := batchOf(0, 4, srcWords, true)
+	defer b.Release()
+	if err := s.SendTuples(100, b); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-moved:
+		if len(m.GetTasks()) != 1 || m.GetTasks()[0] != 100 || len(m.GetRoots()) != 8 {
+			t.Fatalf("rejected %v", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no TaskMoved answer")
+	}
+}
+
+func TestSenderReportsADeadNodeAndReconnects(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	defer s.Close()
+	b := batchOf(0, 10, srcWords, false)
+	defer b.Release()
+	if err := s.SendTuples(1, b); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if r.count(1) != 10 {
+			return errors.New("not delivered yet")
+		}
+		return nil
+	})
+	e.srv.Stop()
+	// Sends fail (possibly after one buffered send) with ErrUnavailable.
+	waitFor(t, 10*time.Second, func() error {
+		if err := s.SendTuples(1, b); !errors.Is(err, ErrUnavailable) {
+			return fmt.Errorf("send to a stopped node = %v", err)
+		}
+		return nil
+	})
+	// The node comes back on the same address: the sender reconnects.
+	serve(t, e.addr, r)
+	before := r.count(1)
+	waitFor(t, 10*time.Second, func() error {
+		if err := s.SendTuples(1, b); err != nil {
+			return err
+		}
+		if r.count(1) <= before {
+			return errors.New("nothing delivered after the restart")
+		}
+		return nil
+	})
+}
+
+func TestBackpressureHoldsTheSender(t *testing.T) {
+	r := newRecorder()
+	r.block = make(chan struct{})
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	defer s.Close()
+	// The receiver blocks: the sender must eventually block too (HTTP/2
+	// flow control), not buffer without bound.
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		b := batchOf(0, 128, srcWords, false)
+		defer b.Release()
+		for i := 0; i < 2000; i++ {
+			if err := s.SendTuples(1, b); err != nil {
+				break
+			}
+			n++
+		}
+		sent <- n
+	}()
+	select {
+	case n := <-sent:
+		t.Fatalf("sent all %d batches to a receiver that reads nothing", n)
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(r.block)
+	select {
+	case n := <-sent:
+		waitFor(t, 10*time.Second, func() error {
+			if got := r.count(1); got != n*128 {
+				return fmt.Errorf("delivered %d of %d", got, n*128)
+			}
+			return nil
+		})
+	case <-time.After(20 * time.Second):
+		t.Fatal("sender still blocked after the receiver resumed")
+	}
+}
+
+func TestBadFramesGetClearErrors(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	conn := dial(t, e.addr)
+	cases := []struct {
+		name  string
+		hello *galev1.TransferHello
+		frame *galev1.TransferRequest
+		want  string
+	}{
+		{"no hello", nil, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{}}}, "must be a hello"},
+		{"unknown run", &galev1.TransferHello{TopologyId: "nope"}, nil, "not hosted"},
+		{"unknown stream", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1, Stream: "zzz"}}}}}, `no stream "zzz"`},
+		{"wrong arity", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1}}}}}, "0 values for fields"},
+		{"roots without edges", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 5, Stream: "odd", Values: []*galev1.Value{{}}, Roots: []uint64{1}}}}}}, "1 roots but 0 edges"},
+		{"ragged acks", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{galev1.AckKind_ACK_KIND_ACK}}}}, "differ in length"},
+		{"bad ack kind", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{0}, Roots: []uint64{1}, Values: []uint64{1}, Tasks: []int32{1}}}}, "has kind"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			st, err := galev1.NewTransferServiceClient(conn).Transfer(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.hello != nil {
+				st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: tc.hello}})
+			}
+			if tc.frame != nil {
+				st.Send(tc.frame)
+			}
+			_, err = st.Recv()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("stream ended with %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
