@@ -170,7 +170,13 @@ func (a *acker) flushResults() {
 		if len(ops) == 0 {
 			continue
 		}
-		a.rt.tasks[task].ctrl.push(ops)
+		if t := a.rt.tasks[task]; t.local {
+			t.ctrl.push(ops)
+		} else {
+			// A lost result leaves the tree pending at the spout, whose
+			// own sweep fails it eventually.
+			_ = a.rt.remote.SendAcks(task, ops)
+		}
 		a.results[task] = ops[:0]
 	}
 }

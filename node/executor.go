@@ -36,10 +36,12 @@ type executor struct {
 	nAck   uint64
 	ackers []int32
 
-	idleGap    int64   // Settings.IdleFlushGap
-	idleMin    int     // batches this full go at once when idle
-	idleCredit float64 // idle-flush tokens
-	creditAt   int64   // when idleCredit was last refilled
+	failRoots  []uint64 // trees to fail: their tuples could not be sent
+	lastSweep  int64    // spouts: last sweep for lost acker results
+	idleGap    int64    // Settings.IdleFlushGap
+	idleMin    int      // batches this full go at once when idle
+	idleCredit float64  // idle-flush tokens
+	creditAt   int64    // when idleCredit was last refilled
 
 	// spout state
 	spout      sdk.Spout
@@ -87,11 +89,52 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 // deliver pushes a batch into a local task's queue, blocking while it is
 // full. An acker's queue is never full for long: ackers never block.
 func (e *executor) deliver(dest int32, b *router.Batch) error {
-	if err := e.rt.tasks[dest].inbox.Push(e.ctx, b); err != nil {
+	t := e.rt.tasks[dest]
+	if !t.local {
+		e.deliverRemote(dest, b)
+		return nil
+	}
+	if err := t.inbox.Push(e.ctx, b); err != nil {
 		b.Release()
 		return err
 	}
 	return nil
+}
+
+// deliverRemote sends a batch to a task in another process. If it cannot
+// be sent, the trees of its tuples are failed at once (they replay) rather
+// than left to time out; lost acker operations are covered by the
+// timeouts.
+func (e *executor) deliverRemote(dest int32, b *router.Batch) {
+	var err error
+	switch {
+	case b.EndOfInput != 0:
+		err = e.rt.remote.SendEndOfInput(b.EndOfInput, []int32{dest})
+	case len(b.Acks) > 0:
+		err = e.rt.remote.SendAcks(dest, b.Acks)
+	default:
+		err = e.rt.remote.SendTuples(dest, b)
+	}
+	if err != nil && e.nAck > 0 {
+		for i := range b.Tuples {
+			for _, a := range b.Tuples[i].Anchors {
+				e.failRoots = append(e.failRoots, a.Root)
+			}
+		}
+	}
+	b.Release()
+}
+
+// flushFailures fails the trees of tuples that could not be sent; called
+// where the outbox may be used again.
+func (e *executor) flushFailures() {
+	for len(e.failRoots) > 0 {
+		roots := e.failRoots
+		e.failRoots = nil
+		for _, r := range roots {
+			e.sendAck(router.AckOp{Kind: router.AckFail, Root: r})
+		}
+	}
 }
 
 // buildRoutes makes this task's groupers: one per subscription of each of
@@ -101,8 +144,8 @@ func (e *executor) buildRoutes() error {
 		r := &route{s: os}
 		for _, sub := range os.subs {
 			local := make([]bool, len(sub.comp.tasks))
-			for i := range local {
-				local[i] = true // local mode: every task is in this process
+			for i, id := range sub.comp.tasks {
+				local[i] = e.rt.tasks[id].local
 			}
 			g, err := router.New(sub.grouping, router.Config{
 				NumTasks: len(sub.comp.tasks),
@@ -515,6 +558,7 @@ func (e *executor) runBolt(ctx context.Context) error {
 		}
 		e.executeBatch(b)
 		b.Release()
+		e.flushFailures()
 		e.t.lastProgress.Store(e.now)
 		if err := e.out.Flush(router.Nanotime()); err != nil {
 			return nil
@@ -620,6 +664,10 @@ func (e *executor) runSpout(ctx context.Context) error {
 			e.ackImmediate()
 		}
 		emitted := e.emits != before
+		e.flushFailures()
+		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
+			e.sweepLostResults()
+		}
 		if canEmit && !emitted && e.ended && e.pending.len() == 0 {
 			// End of input, nothing in flight, and no replay was emitted.
 			if err := e.sendEndOfInput(); err != nil {
@@ -671,6 +719,28 @@ func (e *executor) runSpout(ctx context.Context) error {
 		}
 		if timerC != nil {
 			timer.Stop()
+		}
+	}
+}
+
+// sweepLostResults fails trees pending for much longer than the message
+// timeout. In a distributed run an acker's result can be lost with the
+// connection that carried it; the acker has already forgotten the tree, so
+// without this the message would stay pending forever. Storm's spout
+// executors keep such a timeout of their own too.
+func (e *executor) sweepLostResults() {
+	e.lastSweep = e.now
+	limit := e.now - 3*int64(e.rt.settings.MessageTimeout)
+	var lost []uint64
+	e.pending.each(func(root uint64, p pendingMsg) {
+		if p.start < limit {
+			lost = append(lost, root)
+		}
+	})
+	for _, root := range lost {
+		if p, ok := e.pending.take(root); ok {
+			e.stats.failed++
+			e.callFail(p.msgID)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
 )
@@ -98,10 +100,9 @@ func (c PeerConfig) Validate() error {
 // in the leader election, serves the Coordinator API, and runs the tasks
 // the current assignments give it.
 //
-// This first version runs a topology when all of its tasks are assigned to
-// this node (a one-node cluster). Tasks of a topology spread over several
-// nodes need the node-to-node Transfer stream, which is not built yet: such
-// tasks are reported and not started, rather than run half-connected.
+// A topology spread over several nodes runs as one Runtime per node with
+// the node's own tasks; tuples, acker operations and end-of-input markers
+// for tasks elsewhere go over the Transfer streams (package transfer).
 type Peer struct {
 	cfg    PeerConfig
 	log    *slog.Logger
@@ -116,15 +117,20 @@ type Peer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	transfer *transfer.Server
+	connMu   sync.Mutex
+	conns    map[string]*grpc.ClientConn // by address
+
 	mu      sync.Mutex
 	runs    map[string]*localRun // by topology name
-	warned  map[string]bool      // topology ids reported as spanning nodes
 	stopped sync.Once
 }
 
 type localRun struct {
 	id       string
 	rt       *Runtime
+	mine     map[int32]bool // the tasks this node runs
+	routes   *remoteRoutes  // nil when every task runs here
 	cancel   context.CancelFunc
 	done     chan struct{}
 	finished atomic.Bool
@@ -136,7 +142,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, warned: map[string]bool{}}
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer()}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -220,6 +226,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(p.server, hs)
+	galev1.RegisterTransferServiceServer(p.server, p.transfer)
 	reflection.Register(p.server)
 	p.goRun(func() {
 		if err := p.server.Serve(p.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -330,8 +337,9 @@ func (p *Peer) watch(ctx context.Context) {
 	}
 }
 
-// sync starts the topologies assigned wholly to this node, stops those no
-// longer assigned, and applies activation.
+// sync starts the topologies that have tasks assigned to this node, stops
+// those that have none any more, restarts those whose set of local tasks
+// changed, and applies activation and routing changes.
 func (p *Peer) sync(ctx context.Context) error {
 	recs, _, err := p.store.Topologies(ctx)
 	if err != nil {
@@ -341,55 +349,63 @@ func (p *Peer) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]*galev1.TopologyRecord{}
+	type wanted struct {
+		rec    *galev1.TopologyRecord
+		mine   map[int32]bool
+		nodeOf map[int32]string
+	}
+	want := map[string]wanted{}
 	for _, rec := range recs {
 		name := rec.GetSpec().GetName()
 		a := as[name]
 		if a.GetTopologyId() != rec.GetId() || rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
 			continue
 		}
-		mine, total := 0, len(a.GetTasks())
-		for _, n := range a.GetTasks() {
+		mine := map[int32]bool{}
+		for task, n := range a.GetTasks() {
 			if n == p.cfg.Name {
-				mine++
+				mine[task] = true
 			}
 		}
-		switch {
-		case mine == 0:
-		case mine == total:
-			want[name] = rec
-		default:
-			p.mu.Lock()
-			if !p.warned[rec.GetId()] {
-				p.warned[rec.GetId()] = true
-				p.log.Error("topology spans several nodes; its tasks here are not started: the node-to-node data plane is not implemented yet",
-					"topology", name, "tasks_here", mine, "tasks", total)
-			}
-			p.mu.Unlock()
+		if len(mine) > 0 {
+			want[name] = wanted{rec: rec, mine: mine, nodeOf: a.GetTasks()}
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name, run := range p.runs {
-		if rec := want[name]; rec == nil || rec.GetId() != run.id {
+		w, ok := want[name]
+		if !ok || w.rec.GetId() != run.id || !maps.Equal(w.mine, run.mine) {
 			p.stopRun(name, run)
 		}
 	}
-	for name, rec := range want {
+	for name, w := range want {
 		run := p.runs[name]
 		if run == nil {
-			p.startRun(name, rec)
+			p.startRun(name, w.rec, w.mine, w.nodeOf)
 			continue
 		}
-		run.rt.SetActive(rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
+		if run.routes != nil {
+			nodeOf := w.nodeOf
+			run.routes.nodeOf.Store(&nodeOf)
+		}
+		if run.rt != nil {
+			run.rt.SetActive(w.rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
+		}
 	}
 	return nil
 }
 
-// startRun starts a local run; called with p.mu held.
-func (p *Peer) startRun(name string, rec *galev1.TopologyRecord) {
-	run := &localRun{id: rec.GetId(), done: make(chan struct{})}
-	rt, err := New(rec.GetSpec(), Options{Logger: p.log.With("topology", name), ID: rec.GetId()})
+// startRun starts a local run of the tasks in mine; called with p.mu held.
+func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string) {
+	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{})}
+	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId()}
+	if len(mine) < len(nodeOf) {
+		run.routes = newRemoteRoutes(p, rec.GetId(), nodeOf)
+		opts.Local = func(t int32) bool { return mine[t] }
+		opts.Remote = run.routes
+	}
+	rt, err := New(rec.GetSpec(), opts)
 	if err != nil {
 		p.log.Error("cannot run topology", "topology", name, "err", err)
 		run.err = err
@@ -399,10 +415,14 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord) {
 	}
 	rt.SetActive(rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
 	run.rt = rt
+	if run.routes != nil {
+		run.routes.rt = rt
+	}
+	p.transfer.Register(run.id, rt)
 	ctx, cancel := context.WithCancel(context.Background())
 	run.cancel = cancel
 	p.runs[name] = run
-	p.log.Info("topology started", "topology", name, "id", rec.GetId())
+	p.log.Info("topology started", "topology", name, "id", rec.GetId(), "tasks_here", len(mine), "tasks", len(nodeOf))
 	go func() {
 		defer close(run.done)
 		err := rt.Run(ctx)
@@ -420,10 +440,14 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord) {
 
 // stopRun stops a local run and waits for it; called with p.mu held.
 func (p *Peer) stopRun(name string, run *localRun) {
+	p.transfer.Unregister(run.id)
 	if run.cancel != nil {
 		run.cancel()
 	}
 	<-run.done
+	if run.routes != nil {
+		run.routes.close()
+	}
 	delete(p.runs, name)
 	p.log.Info("topology stopped here", "topology", name, "id", run.id)
 }
@@ -519,6 +543,11 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 			cancel()
 		}
 		p.wg.Wait()
+		p.connMu.Lock()
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.connMu.Unlock()
 		if p.client != nil {
 			p.client.Close()
 		}

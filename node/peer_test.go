@@ -337,3 +337,57 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 		return nil
 	})
 }
+
+func TestTopologySpreadOverTwoNodes(t *testing.T) {
+	a := startPeer(t, "a")
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("%d nodes", len(nodes.GetNodes()))
+		}
+		return nil
+	})
+	const n = 5000
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 2, nil, "pass:fields:id")
+	tp.s.Name = "spread"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitFor(t, 30*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.acked) != n {
+			return fmt.Errorf("%d of %d messages acked (%d failed)", len(st.acked), n, len(st.failed))
+		}
+		return nil
+	})
+	status, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "spread"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status.GetSummary().GetNodes() != 2 {
+		t.Fatalf("topology on %d nodes, want 2", status.GetSummary().GetNodes())
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i := int64(0); i < n; i++ {
+		if st.sunk[i] < 1 {
+			t.Fatalf("id %d never reached a sink", i)
+		}
+	}
+	_ = b
+}

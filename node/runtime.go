@@ -46,6 +46,7 @@ type Runtime struct {
 	byID    map[string]*component
 	tasks   []*task // by global task id; index 0 unused
 	ackers  []int32
+	remote  Remote
 	active  atomic.Bool
 	started int64 // Nanotime at start
 
@@ -91,6 +92,7 @@ type task struct {
 	id    int32
 	index int32
 	comp  *component
+	local bool // runs in this process
 	inbox *router.Queue[*router.Batch]
 	ctrl  *ctrlQueue // spouts: completions from ackers
 
@@ -119,6 +121,26 @@ type Options struct {
 	// ID identifies this run (TaskContext.TopologyID); empty means
 	// "<name>-<unix nanos>".
 	ID string
+	// Local says which tasks run in this process; nil means all of them
+	// (local mode).
+	Local func(task int32) bool
+	// Remote reaches the tasks that run elsewhere; required when Local
+	// leaves any task out.
+	Remote Remote
+}
+
+// Remote is how a runtime reaches tasks in other processes (the node's
+// Transfer streams). Its methods are called by the executors of local
+// tasks concurrently and may block (backpressure); an error means the
+// frame was not sent, and the caller fails the affected trees.
+type Remote interface {
+	// SendTuples sends the tuples of b to task dest; b stays the caller's.
+	SendTuples(dest int32, b *router.Batch) error
+	// SendAcks sends acker operations to task dest (an acker, or for
+	// results the spout that owns the trees).
+	SendAcks(dest int32, ops []router.AckOp) error
+	// SendEndOfInput tells tasks elsewhere that task from has ended.
+	SendEndOfInput(from int32, to []int32) error
 }
 
 // New plans a topology run: task ids, streams, subscriptions and queues.
@@ -132,6 +154,7 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 	if rt.id == "" {
 		rt.id = spec.GetName() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
+	rt.remote = opts.Remote
 	rt.cfg = sdk.ConfigFromProto(spec.GetConfig())
 	var err error
 	if rt.settings, err = SettingsFromConfig(rt.cfg); err != nil {
@@ -223,6 +246,12 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 		}
 		sort.Slice(c.downTasks, func(i, j int) bool { return c.downTasks[i] < c.downTasks[j] })
 	}
+	for _, t := range rt.tasks[1:] {
+		t.local = opts.Local == nil || opts.Local(t.id)
+		if !t.local && rt.remote == nil {
+			return nil, fmt.Errorf("topology %s: task %d runs elsewhere but no Remote was given", spec.GetName(), t.id)
+		}
+	}
 	rt.active.Store(true)
 	return rt, nil
 }
@@ -272,6 +301,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		cancel()
 	}
 	for _, id := range rt.ackers {
+		if !rt.tasks[id].local {
+			continue
+		}
 		a := newAcker(rt, rt.tasks[id])
 		ackWG.Add(1)
 		go func() {
@@ -280,7 +312,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		}()
 	}
 	for _, t := range rt.tasks[1:] {
-		if t.comp.system {
+		if t.comp.system || !t.local {
 			continue
 		}
 		e := newExecutor(ctx, rt, t, compTasks)
@@ -293,10 +325,24 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		}()
 	}
 	workWG.Wait()
+	if rt.remote != nil && taskErr == nil {
+		// Part of a distributed run: the local tasks ended, but local
+		// ackers still serve trees of spouts elsewhere, and remote tasks
+		// may still send here. The run ends when it is stopped.
+		<-ctx.Done()
+	}
 	for _, id := range rt.ackers {
 		rt.tasks[id].inbox.Close()
 	}
 	cancel() // ackers may wait on timers; everything they had is settled
+	ackWG.Wait()
+	// Frames from other nodes may still be waiting to push into a full
+	// queue whose task is gone: closing the queues releases them.
+	for _, t := range rt.tasks[1:] {
+		if t.local {
+			t.inbox.Close()
+		}
+	}
 	ackWG.Wait()
 	switch {
 	case taskErr != nil:
@@ -307,10 +353,10 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	return nil
 }
 
-// finished reports whether every non-system task ran to its end.
+// finished reports whether every local non-system task ran to its end.
 func (rt *Runtime) finished() bool {
 	for _, t := range rt.tasks[1:] {
-		if !t.comp.system && !t.done.Load() {
+		if t.local && !t.comp.system && !t.done.Load() {
 			return false
 		}
 	}

@@ -263,9 +263,10 @@ type AckBatch struct {
 	Roots []uint64 `protobuf:"varint,2,rep,packed,name=roots,proto3" json:"roots,omitempty"`
 	// values are the xor values (INIT and ACK); zero otherwise.
 	Values []uint64 `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"`
-	// tasks are the global task ids the operations are addressed to: the
-	// acker task for INIT, ACK and FAIL, the spout task for COMPLETED and
-	// FAILED.
+	// tasks are the spout tasks that own the trees: set for INIT (the acker
+	// remembers it) and for COMPLETED and FAILED (they are addressed to it);
+	// zero for ACK and FAIL. INIT, ACK and FAIL go to the acker task chosen
+	// by the root id (root modulo the number of ackers, in task order).
 	Tasks         []int32 `protobuf:"varint,4,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

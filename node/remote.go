@@ -1,0 +1,165 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/node/transfer"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+)
+
+// remoteRoutes is a run's Remote on a node: it finds the node of a task in
+// the current assignment and sends over that node's Transfer stream. The
+// task-to-node map is swapped atomically when the assignment changes
+// without changing this node's own tasks.
+type remoteRoutes struct {
+	p      *Peer
+	runID  string
+	rt     *Runtime
+	nodeOf atomic.Pointer[map[int32]string]
+
+	mu      sync.Mutex
+	senders map[string]*transfer.Sender // by node name
+}
+
+func newRemoteRoutes(p *Peer, runID string, nodeOf map[int32]string) *remoteRoutes {
+	r := &remoteRoutes{p: p, runID: runID, senders: map[string]*transfer.Sender{}}
+	r.nodeOf.Store(&nodeOf)
+	return r
+}
+
+func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
+	node := (*r.nodeOf.Load())[task]
+	if node == "" {
+		return nil, fmt.Errorf("%w: task %d is not assigned", transfer.ErrUnavailable, task)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.senders[node]; s != nil {
+		return s, nil
+	}
+	conn, err := r.p.connTo(node)
+	if err != nil {
+		return nil, err
+	}
+	s := transfer.NewSender(conn, r.p.cfg.Name, r.runID, r.rejected)
+	r.senders[node] = s
+	return s, nil
+}
+
+// SendTuples implements Remote.
+func (r *remoteRoutes) SendTuples(dest int32, b *router.Batch) error {
+	s, err := r.senderFor(dest)
+	if err != nil {
+		return err
+	}
+	return s.SendTuples(dest, b)
+}
+
+// SendAcks implements Remote.
+func (r *remoteRoutes) SendAcks(dest int32, ops []router.AckOp) error {
+	s, err := r.senderFor(dest)
+	if err != nil {
+		return err
+	}
+	return s.SendAcks(ops)
+}
+
+// SendEndOfInput implements Remote: one frame per node.
+func (r *remoteRoutes) SendEndOfInput(from int32, to []int32) error {
+	byNode := map[string][]int32{}
+	nodes := *r.nodeOf.Load()
+	for _, t := range to {
+		byNode[nodes[t]] = append(byNode[nodes[t]], t)
+	}
+	var first error
+	for _, tasks := range byNode {
+		s, err := r.senderFor(tasks[0])
+		if err == nil {
+			err = s.SendEndOfInput(from, tasks)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// rejected fails the trees of tuples a node refused because it does not
+// run their task (the assignment moved it): they replay at once instead of
+// timing out.
+func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
+	rt := r.rt
+	if rt == nil || len(rt.ackers) == 0 {
+		return
+	}
+	byAcker := map[int32][]router.AckOp{}
+	for _, root := range m.GetRoots() {
+		a := rt.ackers[root%uint64(len(rt.ackers))]
+		byAcker[a] = append(byAcker[a], router.AckOp{Kind: router.AckFail, Root: root})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for a, ops := range byAcker {
+		if rt.tasks[a].local {
+			_ = rt.Acks(ctx, ops)
+		} else {
+			_ = r.SendAcks(a, ops)
+		}
+	}
+}
+
+func (r *remoteRoutes) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.senders {
+		s.Close()
+	}
+}
+
+// connTo returns a shared connection to a node's gRPC address, found
+// through gossip (or etcd when gossip does not know it yet).
+func (p *Peer) connTo(node string) (*grpc.ClientConn, error) {
+	addr := ""
+	for _, m := range p.gossip.Members() {
+		if m.Name == node {
+			addr = m.Meta.GRPCAddr
+		}
+	}
+	if addr == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		nodes, _, err := p.store.Nodes(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%w: find node %s: %v", transfer.ErrUnavailable, node, err)
+		}
+		for _, n := range nodes {
+			if n.GetName() == node {
+				addr = n.GetGrpcAddr()
+			}
+		}
+	}
+	if addr == "" {
+		return nil, fmt.Errorf("%w: node %s is not known", transfer.ErrUnavailable, node)
+	}
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	if c := p.conns[addr]; c != nil {
+		return c, nil
+	}
+	c, err := grpc.NewClient(addr, coordinator.DialOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: connect to %s at %s: %v", transfer.ErrUnavailable, node, addr, err)
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+var _ Remote = (*remoteRoutes)(nil)
