@@ -507,6 +507,57 @@ func (p *Peer) Finished(id string) bool {
 	return run != nil && run.finished.Load()
 }
 
+// Drain prepares a graceful exit (SIGTERM): the node marks itself leaving
+// in etcd, so the leader moves its tasks to other nodes, and waits until it
+// runs none (or only finished ones), or until ctx ends. In-flight trees
+// through this node replay from their spouts. Shutdown follows.
+func (p *Peer) Drain(ctx context.Context) error {
+	info := &galev1.NodeInfo{
+		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
+		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_LEAVING,
+	}
+	if err := p.store.RegisterNode(ctx, info, p.lease); err != nil {
+		return fmt.Errorf("mark node leaving: %w", err)
+	}
+	nodes, _, err := p.store.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("drain: list nodes: %w", err)
+	}
+	others := 0
+	for _, n := range nodes {
+		if n.GetName() != p.cfg.Name && n.GetState() != galev1.NodeState_NODE_STATE_LEAVING {
+			others++
+		}
+	}
+	if others == 0 {
+		p.log.Info("draining: no other node can take the tasks; stopping them here")
+		return nil
+	}
+	p.log.Info("draining: waiting for the leader to move this node's tasks")
+	for {
+		if p.idle() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("drain: tasks still here: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// idle reports whether the node runs no unfinished topology.
+func (p *Peer) idle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.runs {
+		if !r.finished.Load() && r.err == nil {
+			return false
+		}
+	}
+	return true
+}
+
 // Shutdown stops the node: its runs, the gRPC server (gracefully, forced
 // when ctx ends), the election and the lease, and the embedded etcd. Safe
 // to call twice.

@@ -480,3 +480,68 @@ func TestTasksOfACrashedNodeMoveAndEveryMessageCompletes(t *testing.T) {
 		return nil
 	})
 }
+
+func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
+	a := startPeer(t, "a")
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	const n = 2000
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2, KeyMessageTimeout: 2, "test.per_call": 1}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 0.5})
+	tp.s.Name = "drain"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	acked := func() int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.acked)
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if acked() < n/10 {
+			return fmt.Errorf("%d acked so far", acked())
+		}
+		return nil
+	})
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := b.Drain(dctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "drain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range s.GetComponents() {
+		for _, task := range c.GetTasks() {
+			if task.GetNode() != "a" {
+				t.Fatalf("after the drain, task %d is on %q", task.GetTaskId(), task.GetNode())
+			}
+		}
+	}
+	if err := b.Shutdown(dctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, func() error {
+		if got := acked(); got != n {
+			return fmt.Errorf("%d of %d messages completed", got, n)
+		}
+		return nil
+	})
+}

@@ -24,6 +24,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	join := fs.String("join", "", "gossip addresses HOST:PORT[,...] of nodes to join; without --etcd, etcd is learned from them")
 	fs.IntVar(&cfg.Slots, "slots", cfg.Slots, "task slots: this node's weight when tasks are balanced")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for this node's tasks to move elsewhere")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...]")
 		fs.PrintDefaults()
@@ -66,6 +67,12 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "gale node %s serving on %s (gossip %s, %s)\n", cfg.Name, p.Addr(), p.GossipAddr(), where)
 	<-ctx.Done()
+	fmt.Fprintf(stdout, "gale node %s draining (up to %v)\n", cfg.Name, *drain)
+	dctx, dcancel := context.WithTimeout(context.Background(), *drain)
+	defer dcancel()
+	if err := p.Drain(dctx); err != nil {
+		fmt.Fprintf(stderr, "gale node %s: %v; leaving anyway\n", cfg.Name, err)
+	}
 	fmt.Fprintf(stdout, "gale node %s shutting down\n", cfg.Name)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
