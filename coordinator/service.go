@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -198,11 +200,16 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
-	var counters map[int32]*galev1.Counters
+	counters := map[int32]*galev1.Counters{}
 	var taskErrs []*galev1.ComponentError
 	if s.stats != nil {
-		counters = s.stats.TaskCounters(rec.GetId())
+		for id, c := range s.stats.TaskCounters(rec.GetId()) {
+			counters[id] = c
+		}
 		taskErrs = s.stats.TaskErrors(rec.GetId())
+	}
+	if !req.GetLocalOnly() {
+		taskErrs = append(taskErrs, s.gather(ctx, req.GetName(), a, counters)...)
 	}
 	kinds := map[string]galev1.ComponentKind{spec.AckerComponent: galev1.ComponentKind_COMPONENT_KIND_BOLT}
 	for _, c := range rec.GetSpec().GetComponents() {
@@ -229,6 +236,67 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 		}
 	}
 	return resp, nil
+}
+
+// gather asks the other nodes that run tasks of the topology for their
+// tasks' counters and errors (local_only), and adds the counters to
+// counters. A node that does not answer in time leaves its tasks without
+// counters.
+func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, counters map[int32]*galev1.Counters) []*galev1.ComponentError {
+	if s.leader == nil {
+		return nil
+	}
+	self := s.leader.cfg.Name
+	others := map[string]bool{}
+	for _, n := range a.GetTasks() {
+		if n != self {
+			others[n] = true
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	nodes, _, err := s.store.Nodes(ctx)
+	if err != nil {
+		return nil
+	}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []*galev1.ComponentError
+	)
+	for _, n := range nodes {
+		if !others[n.GetName()] {
+			continue
+		}
+		wg.Add(1)
+		go func(addr string) {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			conn, err := grpc.NewClient(addr, DialOptions()...)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			resp, err := galev1.NewCoordinatorServiceClient(conn).GetTopologyStatus(cctx, &galev1.GetTopologyStatusRequest{Name: name, LocalOnly: true})
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range resp.GetComponents() {
+				for _, t := range c.GetTasks() {
+					if a.GetTasks()[t.GetTaskId()] != self && t.GetCounters() != nil {
+						counters[t.GetTaskId()] = t.GetCounters()
+					}
+				}
+				errs = append(errs, c.GetErrors()...)
+			}
+		}(n.GetGrpcAddr())
+	}
+	wg.Wait()
+	return errs
 }
 
 // addCounters adds b into a; latency histograms are merged bucket by bucket

@@ -382,6 +382,27 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 	if status.GetSummary().GetNodes() != 2 {
 		t.Fatalf("topology on %d nodes, want 2", status.GetSummary().GetNodes())
 	}
+	// The status gathers the counters of the tasks on both nodes.
+	waitFor(t, 10*time.Second, func() error {
+		status, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "spread"})
+		if err != nil {
+			return err
+		}
+		for _, c := range status.GetComponents() {
+			if c.GetId() == "sink" && c.GetCounters().GetExecuted() < n {
+				return fmt.Errorf("sinks executed %d of %d", c.GetCounters().GetExecuted(), n)
+			}
+			if c.GetId() == "seq" && c.GetCounters().GetAcked() != n {
+				return fmt.Errorf("spouts acked %d of %d", c.GetCounters().GetAcked(), n)
+			}
+			for _, task := range c.GetTasks() {
+				if task.GetCounters() == nil {
+					return fmt.Errorf("task %d on %s has no counters", task.GetTaskId(), task.GetNode())
+				}
+			}
+		}
+		return nil
+	})
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for i := int64(0); i < n; i++ {

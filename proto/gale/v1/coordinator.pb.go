@@ -529,7 +529,10 @@ func (x *TopologySummary) GetUptimeSeconds() int64 {
 type GetTopologyStatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is the topology name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// local_only asks for the counters of the answering node's own tasks
+	// only; nodes set it when they gather a status from each other.
+	LocalOnly     bool `protobuf:"varint,2,opt,name=local_only,json=localOnly,proto3" json:"local_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +572,13 @@ func (x *GetTopologyStatusRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *GetTopologyStatusRequest) GetLocalOnly() bool {
+	if x != nil {
+		return x.LocalOnly
+	}
+	return false
 }
 
 // GetTopologyStatusResponse is the full status of one topology.
@@ -1500,9 +1510,11 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x05state\x18\x03 \x01(\x0e2\x16.gale.v1.TopologyStateR\x05state\x12\x14\n" +
 	"\x05tasks\x18\x04 \x01(\x05R\x05tasks\x12\x14\n" +
 	"\x05nodes\x18\x05 \x01(\x05R\x05nodes\x12%\n" +
-	"\x0euptime_seconds\x18\x06 \x01(\x03R\ruptimeSeconds\".\n" +
+	"\x0euptime_seconds\x18\x06 \x01(\x03R\ruptimeSeconds\"M\n" +
 	"\x18GetTopologyStatusRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x89\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"local_only\x18\x02 \x01(\bR\tlocalOnly\"\x89\x01\n" +
 	"\x19GetTopologyStatusResponse\x122\n" +
 	"\asummary\x18\x01 \x01(\v2\x18.gale.v1.TopologySummaryR\asummary\x128\n" +
 	"\n" +
