@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 	"unicode"
@@ -228,52 +230,106 @@ bolts:
 	}
 }
 
-// startNode runs `gale node` on free ports and returns its gRPC address.
+// startNode runs a one-node cluster (embedded etcd) and returns its gRPC
+// address.
 func startNode(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command(galeBin, "node", "--name", "n1", "--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
-		"--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "warn")
+	return startNodeProc(t, "n1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0").grpc
+}
+
+// nodeProc is a `gale node` process run by a test.
+type nodeProc struct {
+	name, grpc, gossip string
+	cmd                *exec.Cmd
+	stderr             *syncBuffer
+	done               chan error
+	exited             bool // set by kill9, on the test goroutine
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startNodeProc starts `gale node` on free ports with extra flags, waits
+// until it serves, and stops it (SIGINT) when the test ends unless the test
+// killed it.
+func startNodeProc(t *testing.T, name string, extra ...string) *nodeProc {
+	t.Helper()
+	args := append([]string{"node", "--name", name, "--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
+		"--data-dir", t.TempDir(), "--log-level", "warn", "--drain-timeout", "2s"}, extra...)
+	cmd := exec.Command(galeBin, args...)
 	cmd.Dir = repoRoot(t)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	n := &nodeProc{name: name, cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = n.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gale node exited with %v; stderr:\n%s", err, stderr.String())
+	ready := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			// gale node NAME serving on ADDR (gossip GOSSIP, ...)
+			if f := strings.Fields(sc.Text()); len(f) > 7 && f[3] == "serving" {
+				ready <- [2]string{f[5], strings.TrimSuffix(f[7], ",")}
 			}
-		case <-time.After(15 * time.Second):
+		}
+		n.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if n.exited {
+			return
+		}
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-n.done:
+			if err != nil {
+				t.Errorf("gale node %s exited with %v; stderr:\n%s", name, err, n.stderr.String())
+			}
+		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
-			t.Errorf("gale node did not stop on SIGINT; stderr:\n%s", stderr.String())
+			t.Errorf("gale node %s did not stop on SIGINT; stderr:\n%s", name, n.stderr.String())
 		}
 	})
-	sc := bufio.NewScanner(out)
-	addrc := make(chan string, 1)
-	go func() {
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) > 5 && f[3] == "serving" {
-				addrc <- f[5]
-			}
-		}
-	}()
 	select {
-	case a := <-addrc:
-		return a
+	case a := <-ready:
+		n.grpc, n.gossip = a[0], a[1]
+		return n
 	case <-time.After(30 * time.Second):
-		t.Fatalf("gale node did not start; stderr:\n%s", stderr.String())
+		t.Fatalf("gale node %s did not start; stderr:\n%s", name, n.stderr.String())
 	}
-	return ""
+	return nil
+}
+
+// kill9 kills the node with SIGKILL and waits for it to be gone.
+func (n *nodeProc) kill9(t *testing.T) {
+	t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.done:
+		n.exited = true
+	case <-time.After(10 * time.Second):
+		t.Fatalf("node %s survived SIGKILL", n.name)
+	}
 }
 
 func TestClusterCommandsAgainstARealNode(t *testing.T) {
