@@ -133,14 +133,59 @@ func (s *Service) DeactivateTopology(ctx context.Context, req *galev1.Deactivate
 	return &galev1.DeactivateTopologyResponse{}, nil
 }
 
-// RebalanceTopology implements the API. Changing parallelism means moving
-// live task state, which needs the node-to-node data plane; until it
-// exists the call says so instead of pretending.
+// RebalanceTopology implements the API. A topology's parts cannot change
+// their number of tasks in place, so a rebalance starts a new run of the
+// topology with the new parallelism, and the leader schedules it afresh over
+// the current nodes (with no change of parallelism, that just spreads the
+// tasks anew). Like Storm's rebalance, it restarts the tasks: in-flight
+// trees replay from the spouts.
 func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTopologyRequest) (*galev1.RebalanceTopologyResponse, error) {
-	if _, err := s.store.Topology(ctx, req.GetName()); err != nil {
-		return nil, storeErr(err, req.GetName())
+	name := req.GetName()
+	var invalid error
+	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
+		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+			return fmt.Errorf("topology %s: %w", name, ErrNotFound)
+		}
+		ts := proto.Clone(r.GetSpec()).(*galev1.TopologySpec)
+		for comp, n := range req.GetParallelism() {
+			if n < 1 || n > spec.MaxParallelism {
+				invalid = fmt.Errorf("parallelism of %s must be between 1 and %d, got %d", comp, spec.MaxParallelism, n)
+				return invalid
+			}
+			if comp == spec.AckerComponent {
+				if ts.Config == nil {
+					ts.Config = map[string]*galev1.Value{}
+				}
+				ts.Config[spec.AckersKey] = &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: int64(n)}}
+				continue
+			}
+			found := false
+			for _, c := range ts.GetComponents() {
+				if c.GetId() == comp {
+					c.Parallelism = n
+					found = true
+				}
+			}
+			if !found {
+				invalid = fmt.Errorf("topology %s has no component %q", name, comp)
+				return invalid
+			}
+		}
+		if errs := spec.Validate(ts); len(errs) > 0 {
+			invalid = errs
+			return invalid
+		}
+		r.Spec = ts
+		r.Id = name + "-" + strconv.FormatInt(s.now().UnixNano(), 36)
+		return nil
+	})
+	if invalid != nil {
+		return nil, status.Error(codes.InvalidArgument, invalid.Error())
 	}
-	return nil, status.Error(codes.Unimplemented, "rebalance is not implemented yet (it needs the node-to-node data plane)")
+	if err != nil {
+		return nil, storeErr(err, name)
+	}
+	return &galev1.RebalanceTopologyResponse{}, nil
 }
 
 func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment) *galev1.TopologySummary {

@@ -215,9 +215,47 @@ func TestPeerActivatesAndDeactivates(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "endless"}); code(err) != codes.Unimplemented {
-		t.Fatalf("rebalance = %v", err)
+	// Rebalance: a bad component or count is refused; a good one restarts
+	// the run with the new parallelism.
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "endless", Parallelism: map[string]int32{"nope": 2}}); code(err) != codes.InvalidArgument {
+		t.Fatalf("rebalance of an unknown component = %v", err)
 	}
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "endless", Parallelism: map[string]int32{"sink": 0}}); code(err) != codes.InvalidArgument {
+		t.Fatalf("rebalance to 0 tasks = %v", err)
+	}
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "nope"}); code(err) != codes.NotFound {
+		t.Fatalf("rebalance of an unknown topology = %v", err)
+	}
+	if _, err := client.ActivateTopology(ctx, &galev1.ActivateTopologyRequest{Name: "endless"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "endless", Parallelism: map[string]int32{"sink": 3}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "endless"})
+		if err != nil {
+			return err
+		}
+		for _, c := range st.GetComponents() {
+			if c.GetId() != "sink" {
+				continue
+			}
+			if len(c.GetTasks()) != 3 {
+				return fmt.Errorf("sink has %d tasks", len(c.GetTasks()))
+			}
+			busy := 0
+			for _, task := range c.GetTasks() {
+				if task.GetCounters().GetExecuted() > 0 {
+					busy++
+				}
+			}
+			if busy != 3 {
+				return fmt.Errorf("%d of 3 sink tasks executed tuples", busy)
+			}
+		}
+		return nil
+	})
 }
 
 func stateFor(t *testing.T) *testState {

@@ -382,6 +382,13 @@ func TestClusterCommandsAgainstARealNode(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "topology nope not found") {
 		t.Fatalf("status of unknown: exit %d\n%s", code, stderr)
 	}
+	if s := run("rebalance", "wordcount", "--parallelism", "count=3"); !strings.Contains(s, "rebalanced wordcount") {
+		t.Fatalf("rebalance:\n%s", s)
+	}
+	_, stderr, code = gale(t, "rebalance", "wordcount", "--parallelism", "nope=3", "--addr", addr)
+	if code != 2 || !strings.Contains(stderr, `no component "nope"`) {
+		t.Fatalf("rebalance of an unknown component: exit %d\n%s", code, stderr)
+	}
 	run("kill", "wordcount")
 	deadline = time.Now().Add(10 * time.Second)
 	for !strings.Contains(run("list"), "no topologies") {
