@@ -64,6 +64,9 @@ func Int(i int64) Value { return Value{kind: KindInt, num: uint64(i)} }
 // Double makes a floating-point value.
 func Double(f float64) Value { return Value{kind: KindDouble, num: math.Float64bits(f)} }
 
+// DoubleBits makes a double value from its IEEE 754 bits, exactly.
+func DoubleBits(bits uint64) Value { return Value{kind: KindDouble, num: bits} }
+
 // Bool makes a boolean value.
 func Bool(b bool) Value {
 	v := Value{kind: KindBool}

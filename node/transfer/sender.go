@@ -115,9 +115,9 @@ func (s *Sender) send(req *galev1.TransferRequest) error {
 // caller keeps b (and releases it); on error, none of it may be assumed
 // delivered.
 func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
-	tb := &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, len(b.Tuples))}
-	AppendTuples(tb, dest, b)
-	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: tb}})
+	p := &galev1.PackedTuples{}
+	AppendPacked(p, dest, b)
+	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: p}})
 }
 
 // SendAcks sends acker operations as one frame.

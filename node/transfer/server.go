@@ -95,10 +95,10 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			return status.Errorf(codes.NotFound, "topology run %q stopped on this node", id)
 		}
 		switch f := req.GetFrame().(type) {
-		case *galev1.TransferRequest_Tuples:
+		case *galev1.TransferRequest_Tuples, *galev1.TransferRequest_Packed:
 			clear(batches)
 			order = order[:0]
-			err := DecodeTuples(f.Tuples, r.Sources(), func(dest int32) *router.Batch {
+			batchFor := func(dest int32) *router.Batch {
 				b := batches[dest]
 				if b == nil {
 					b = router.NewBatch()
@@ -107,7 +107,13 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 					order = append(order, dest)
 				}
 				return b
-			})
+			}
+			var err error
+			if p := req.GetPacked(); p != nil {
+				err = DecodePacked(p, r.Sources(), batchFor)
+			} else {
+				err = DecodeTuples(req.GetTuples(), r.Sources(), batchFor)
+			}
 			if err != nil {
 				for _, b := range batches {
 					b.Release()

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -359,3 +360,5 @@ func TestBadFramesGetClearErrors(t *testing.T) {
 		})
 	}
 }
+
+func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }

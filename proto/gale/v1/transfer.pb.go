@@ -32,6 +32,7 @@ type TransferRequest struct {
 	//	*TransferRequest_Tuples
 	//	*TransferRequest_Acks
 	//	*TransferRequest_EndOfInput
+	//	*TransferRequest_Packed
 	Frame         isTransferRequest_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -110,6 +111,15 @@ func (x *TransferRequest) GetEndOfInput() *TaskEndOfInput {
 	return nil
 }
 
+func (x *TransferRequest) GetPacked() *PackedTuples {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferRequest_Packed); ok {
+			return x.Packed
+		}
+	}
+	return nil
+}
+
 type isTransferRequest_Frame interface {
 	isTransferRequest_Frame()
 }
@@ -135,6 +145,11 @@ type TransferRequest_EndOfInput struct {
 	EndOfInput *TaskEndOfInput `protobuf:"bytes,4,opt,name=end_of_input,json=endOfInput,proto3,oneof"`
 }
 
+type TransferRequest_Packed struct {
+	// packed are tuples in the packed layout (what Gale nodes send).
+	Packed *PackedTuples `protobuf:"bytes,5,opt,name=packed,proto3,oneof"`
+}
+
 func (*TransferRequest_Hello) isTransferRequest_Frame() {}
 
 func (*TransferRequest_Tuples) isTransferRequest_Frame() {}
@@ -142,6 +157,132 @@ func (*TransferRequest_Tuples) isTransferRequest_Frame() {}
 func (*TransferRequest_Acks) isTransferRequest_Frame() {}
 
 func (*TransferRequest_EndOfInput) isTransferRequest_Frame() {}
+
+func (*TransferRequest_Packed) isTransferRequest_Frame() {}
+
+// PackedTuples is a batch of tuples laid out in columns, without a message
+// per tuple or per value, so that a node encodes and decodes a batch with a
+// handful of allocations. Every repeated field has one entry per tuple,
+// except values (concatenated), roots and edges (concatenated anchors) and
+// stream_names (the batch's distinct streams).
+type PackedTuples struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// source_tasks are the emitting tasks.
+	SourceTasks []int32 `protobuf:"varint,1,rep,packed,name=source_tasks,json=sourceTasks,proto3" json:"source_tasks,omitempty"`
+	// dest_tasks are the destination tasks.
+	DestTasks []int32 `protobuf:"varint,2,rep,packed,name=dest_tasks,json=destTasks,proto3" json:"dest_tasks,omitempty"`
+	// streams index stream_names.
+	Streams []uint32 `protobuf:"varint,3,rep,packed,name=streams,proto3" json:"streams,omitempty"`
+	// stream_names are the distinct stream ids of the batch.
+	StreamNames []string `protobuf:"bytes,4,rep,name=stream_names,json=streamNames,proto3" json:"stream_names,omitempty"`
+	// value_counts are the number of values of each tuple.
+	ValueCounts []uint32 `protobuf:"varint,5,rep,packed,name=value_counts,json=valueCounts,proto3" json:"value_counts,omitempty"`
+	// values are all values, each a kind byte and a payload as in
+	// router/HASHING.md (gale-fields-v1), except that doubles keep their
+	// exact bits (no normalisation of -0 and NaN).
+	Values []byte `protobuf:"bytes,6,opt,name=values,proto3" json:"values,omitempty"`
+	// anchor_counts are the number of (root, edge) pairs of each tuple.
+	AnchorCounts []uint32 `protobuf:"varint,7,rep,packed,name=anchor_counts,json=anchorCounts,proto3" json:"anchor_counts,omitempty"`
+	// roots are the anchors' root ids, concatenated.
+	Roots []uint64 `protobuf:"varint,8,rep,packed,name=roots,proto3" json:"roots,omitempty"`
+	// edges are the anchors' edge ids, matching roots.
+	Edges         []uint64 `protobuf:"varint,9,rep,packed,name=edges,proto3" json:"edges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PackedTuples) Reset() {
+	*x = PackedTuples{}
+	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PackedTuples) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PackedTuples) ProtoMessage() {}
+
+func (x *PackedTuples) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PackedTuples.ProtoReflect.Descriptor instead.
+func (*PackedTuples) Descriptor() ([]byte, []int) {
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PackedTuples) GetSourceTasks() []int32 {
+	if x != nil {
+		return x.SourceTasks
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetDestTasks() []int32 {
+	if x != nil {
+		return x.DestTasks
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetStreams() []uint32 {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetStreamNames() []string {
+	if x != nil {
+		return x.StreamNames
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetValueCounts() []uint32 {
+	if x != nil {
+		return x.ValueCounts
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetValues() []byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetAnchorCounts() []uint32 {
+	if x != nil {
+		return x.AnchorCounts
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetRoots() []uint64 {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
+func (x *PackedTuples) GetEdges() []uint64 {
+	if x != nil {
+		return x.Edges
+	}
+	return nil
+}
 
 // TaskEndOfInput says that from_task will send nothing more to to_tasks.
 type TaskEndOfInput struct {
@@ -156,7 +297,7 @@ type TaskEndOfInput struct {
 
 func (x *TaskEndOfInput) Reset() {
 	*x = TaskEndOfInput{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	mi := &file_gale_v1_transfer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +309,7 @@ func (x *TaskEndOfInput) String() string {
 func (*TaskEndOfInput) ProtoMessage() {}
 
 func (x *TaskEndOfInput) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	mi := &file_gale_v1_transfer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +322,7 @@ func (x *TaskEndOfInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEndOfInput.ProtoReflect.Descriptor instead.
 func (*TaskEndOfInput) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TaskEndOfInput) GetFromTask() int32 {
@@ -211,7 +352,7 @@ type TransferHello struct {
 
 func (x *TransferHello) Reset() {
 	*x = TransferHello{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[2]
+	mi := &file_gale_v1_transfer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +364,7 @@ func (x *TransferHello) String() string {
 func (*TransferHello) ProtoMessage() {}
 
 func (x *TransferHello) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[2]
+	mi := &file_gale_v1_transfer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +377,7 @@ func (x *TransferHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferHello.ProtoReflect.Descriptor instead.
 func (*TransferHello) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{2}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TransferHello) GetNode() string {
@@ -269,7 +410,7 @@ type TransferResponse struct {
 
 func (x *TransferResponse) Reset() {
 	*x = TransferResponse{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[3]
+	mi := &file_gale_v1_transfer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +422,7 @@ func (x *TransferResponse) String() string {
 func (*TransferResponse) ProtoMessage() {}
 
 func (x *TransferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[3]
+	mi := &file_gale_v1_transfer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +435,7 @@ func (x *TransferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferResponse.ProtoReflect.Descriptor instead.
 func (*TransferResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{3}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TransferResponse) GetFrame() isTransferResponse_Frame {
@@ -354,7 +495,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[4]
+	mi := &file_gale_v1_transfer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +507,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[4]
+	mi := &file_gale_v1_transfer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +520,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{4}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Credit) GetTuples() int64 {
@@ -402,7 +543,7 @@ type TaskMoved struct {
 
 func (x *TaskMoved) Reset() {
 	*x = TaskMoved{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[5]
+	mi := &file_gale_v1_transfer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +555,7 @@ func (x *TaskMoved) String() string {
 func (*TaskMoved) ProtoMessage() {}
 
 func (x *TaskMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[5]
+	mi := &file_gale_v1_transfer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +568,7 @@ func (x *TaskMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMoved.ProtoReflect.Descriptor instead.
 func (*TaskMoved) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{5}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TaskMoved) GetTasks() []int32 {
@@ -448,14 +589,26 @@ var File_gale_v1_transfer_proto protoreflect.FileDescriptor
 
 const file_gale_v1_transfer_proto_rawDesc = "" +
 	"\n" +
-	"\x16gale/v1/transfer.proto\x12\agale.v1\x1a\x13gale/v1/tuple.proto\"\xdf\x01\n" +
+	"\x16gale/v1/transfer.proto\x12\agale.v1\x1a\x13gale/v1/tuple.proto\"\x90\x02\n" +
 	"\x0fTransferRequest\x12.\n" +
 	"\x05hello\x18\x01 \x01(\v2\x16.gale.v1.TransferHelloH\x00R\x05hello\x12-\n" +
 	"\x06tuples\x18\x02 \x01(\v2\x13.gale.v1.TupleBatchH\x00R\x06tuples\x12'\n" +
 	"\x04acks\x18\x03 \x01(\v2\x11.gale.v1.AckBatchH\x00R\x04acks\x12;\n" +
 	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputH\x00R\n" +
-	"endOfInputB\a\n" +
-	"\x05frame\"H\n" +
+	"endOfInput\x12/\n" +
+	"\x06packed\x18\x05 \x01(\v2\x15.gale.v1.PackedTuplesH\x00R\x06packedB\a\n" +
+	"\x05frame\"\x99\x02\n" +
+	"\fPackedTuples\x12!\n" +
+	"\fsource_tasks\x18\x01 \x03(\x05R\vsourceTasks\x12\x1d\n" +
+	"\n" +
+	"dest_tasks\x18\x02 \x03(\x05R\tdestTasks\x12\x18\n" +
+	"\astreams\x18\x03 \x03(\rR\astreams\x12!\n" +
+	"\fstream_names\x18\x04 \x03(\tR\vstreamNames\x12!\n" +
+	"\fvalue_counts\x18\x05 \x03(\rR\vvalueCounts\x12\x16\n" +
+	"\x06values\x18\x06 \x01(\fR\x06values\x12#\n" +
+	"\ranchor_counts\x18\a \x03(\rR\fanchorCounts\x12\x14\n" +
+	"\x05roots\x18\b \x03(\x04R\x05roots\x12\x14\n" +
+	"\x05edges\x18\t \x03(\x04R\x05edges\"H\n" +
 	"\x0eTaskEndOfInput\x12\x1b\n" +
 	"\tfrom_task\x18\x01 \x01(\x05R\bfromTask\x12\x19\n" +
 	"\bto_tasks\x18\x02 \x03(\x05R\atoTasks\"D\n" +
@@ -487,31 +640,33 @@ func file_gale_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_gale_v1_transfer_proto_rawDescData
 }
 
-var file_gale_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_gale_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_gale_v1_transfer_proto_goTypes = []any{
 	(*TransferRequest)(nil),  // 0: gale.v1.TransferRequest
-	(*TaskEndOfInput)(nil),   // 1: gale.v1.TaskEndOfInput
-	(*TransferHello)(nil),    // 2: gale.v1.TransferHello
-	(*TransferResponse)(nil), // 3: gale.v1.TransferResponse
-	(*Credit)(nil),           // 4: gale.v1.Credit
-	(*TaskMoved)(nil),        // 5: gale.v1.TaskMoved
-	(*TupleBatch)(nil),       // 6: gale.v1.TupleBatch
-	(*AckBatch)(nil),         // 7: gale.v1.AckBatch
+	(*PackedTuples)(nil),     // 1: gale.v1.PackedTuples
+	(*TaskEndOfInput)(nil),   // 2: gale.v1.TaskEndOfInput
+	(*TransferHello)(nil),    // 3: gale.v1.TransferHello
+	(*TransferResponse)(nil), // 4: gale.v1.TransferResponse
+	(*Credit)(nil),           // 5: gale.v1.Credit
+	(*TaskMoved)(nil),        // 6: gale.v1.TaskMoved
+	(*TupleBatch)(nil),       // 7: gale.v1.TupleBatch
+	(*AckBatch)(nil),         // 8: gale.v1.AckBatch
 }
 var file_gale_v1_transfer_proto_depIdxs = []int32{
-	2, // 0: gale.v1.TransferRequest.hello:type_name -> gale.v1.TransferHello
-	6, // 1: gale.v1.TransferRequest.tuples:type_name -> gale.v1.TupleBatch
-	7, // 2: gale.v1.TransferRequest.acks:type_name -> gale.v1.AckBatch
-	1, // 3: gale.v1.TransferRequest.end_of_input:type_name -> gale.v1.TaskEndOfInput
-	4, // 4: gale.v1.TransferResponse.credit:type_name -> gale.v1.Credit
-	5, // 5: gale.v1.TransferResponse.rejected:type_name -> gale.v1.TaskMoved
-	0, // 6: gale.v1.TransferService.Transfer:input_type -> gale.v1.TransferRequest
-	3, // 7: gale.v1.TransferService.Transfer:output_type -> gale.v1.TransferResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3, // 0: gale.v1.TransferRequest.hello:type_name -> gale.v1.TransferHello
+	7, // 1: gale.v1.TransferRequest.tuples:type_name -> gale.v1.TupleBatch
+	8, // 2: gale.v1.TransferRequest.acks:type_name -> gale.v1.AckBatch
+	2, // 3: gale.v1.TransferRequest.end_of_input:type_name -> gale.v1.TaskEndOfInput
+	1, // 4: gale.v1.TransferRequest.packed:type_name -> gale.v1.PackedTuples
+	5, // 5: gale.v1.TransferResponse.credit:type_name -> gale.v1.Credit
+	6, // 6: gale.v1.TransferResponse.rejected:type_name -> gale.v1.TaskMoved
+	0, // 7: gale.v1.TransferService.Transfer:input_type -> gale.v1.TransferRequest
+	4, // 8: gale.v1.TransferService.Transfer:output_type -> gale.v1.TransferResponse
+	8, // [8:9] is the sub-list for method output_type
+	7, // [7:8] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_gale_v1_transfer_proto_init() }
@@ -525,8 +680,9 @@ func file_gale_v1_transfer_proto_init() {
 		(*TransferRequest_Tuples)(nil),
 		(*TransferRequest_Acks)(nil),
 		(*TransferRequest_EndOfInput)(nil),
+		(*TransferRequest_Packed)(nil),
 	}
-	file_gale_v1_transfer_proto_msgTypes[3].OneofWrappers = []any{
+	file_gale_v1_transfer_proto_msgTypes[4].OneofWrappers = []any{
 		(*TransferResponse_Credit)(nil),
 		(*TransferResponse_Rejected)(nil),
 	}
@@ -536,7 +692,7 @@ func file_gale_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_transfer_proto_rawDesc), len(file_gale_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
