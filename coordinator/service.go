@@ -315,7 +315,7 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 			continue
 		}
 		wg.Add(1)
-		go func(addr string) {
+		go func(node, addr string) {
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -332,13 +332,15 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 			defer mu.Unlock()
 			for _, c := range resp.GetComponents() {
 				for _, t := range c.GetTasks() {
-					if a.GetTasks()[t.GetTaskId()] != self && t.GetCounters() != nil {
+					// Only the tasks that node runs: it reports zeros for
+					// the others.
+					if a.GetTasks()[t.GetTaskId()] == node && t.GetCounters() != nil {
 						counters[t.GetTaskId()] = t.GetCounters()
 					}
 				}
 				errs = append(errs, c.GetErrors()...)
 			}
-		}(n.GetGrpcAddr())
+		}(n.GetName(), n.GetGrpcAddr())
 	}
 	wg.Wait()
 	return errs

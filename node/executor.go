@@ -508,6 +508,7 @@ func (e *executor) runBolt(ctx context.Context) error {
 	timer.Stop()
 	in := e.t.inbox.C()
 	eofLeft := len(e.comp.upstream)
+	batches := 0
 	for eofLeft > 0 {
 		var b *router.Batch
 		var ok bool
@@ -560,6 +561,10 @@ func (e *executor) runBolt(ctx context.Context) error {
 		b.Release()
 		e.flushFailures()
 		e.t.lastProgress.Store(e.now)
+		if batches++; batches&15 == 0 {
+			// A task that never runs dry still publishes its counters.
+			e.stats.publish(&e.t.counters)
+		}
 		if err := e.out.Flush(router.Nanotime()); err != nil {
 			return nil
 		}

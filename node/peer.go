@@ -471,6 +471,9 @@ func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
 	}
 	out := map[int32]*galev1.Counters{}
 	for tid, st := range run.rt.TaskStats() {
+		if run.mine != nil && !run.mine[tid] {
+			continue // another node's task: not counted here
+		}
 		c := &galev1.Counters{
 			Emitted: st.Counters.Emitted, Transferred: st.Counters.Transferred,
 			Executed: st.Counters.Executed, Acked: st.Counters.Acked, Failed: st.Counters.Failed,

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +23,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "warm-up time per run")
 	scen := fs.String("scenarios", "wordcount,passthrough", "comma-separated: wordcount, passthrough")
 	loads := fs.String("loads", "max,half,tenth", "comma-separated: max, half, tenth")
+	cluster := fs.Bool("cluster", false, "measure on three local node processes instead of in one process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth]")
 		fs.PrintDefaults()
@@ -35,6 +41,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o.Scenarios = strings.Split(*scen, ",")
 	o.Loads = strings.Split(*loads, ",")
 	o.Progress = stderr
+	if *cluster {
+		dir, err := os.MkdirTemp("", "gale-bench-cluster")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		rs, err := bench.RunCluster(ctx, bench.ClusterOptions{
+			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Progress: stderr,
+			Start: func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
+				return startBenchNode(ctx, filepath.Join(dir, name), name, args...)
+			},
+		})
+		bench.PrintTable(stdout, rs)
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return err
+	}
 	rs, err := bench.Run(ctx, o)
 	bench.PrintTable(stdout, rs)
 	if ctx.Err() != nil {
@@ -44,4 +68,56 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	return nil
+}
+
+// startBenchNode starts this binary as `gale node` on free ports.
+func startBenchNode(ctx context.Context, dir, name string, args ...string) (bench.ClusterNode, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return bench.ClusterNode{}, err
+	}
+	all := append([]string{"node", "--name", name, "--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
+		"--data-dir", dir, "--log-level", "error", "--drain-timeout", "1s"}, args...)
+	cmd := exec.Command(exe, all...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return bench.ClusterNode{}, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return bench.ClusterNode{}, fmt.Errorf("start node %s: %w", name, err)
+	}
+	done := make(chan struct{})
+	ready := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) > 7 && f[3] == "serving" {
+				ready <- [2]string{f[5], strings.TrimSuffix(f[7], ",")}
+			}
+		}
+		cmd.Wait()
+		close(done)
+	}()
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	select {
+	case a := <-ready:
+		return bench.ClusterNode{Name: name, GRPC: a[0], Gossip: a[1], Stop: stop}, nil
+	case <-done:
+		return bench.ClusterNode{}, errors.New("node " + name + " exited before serving")
+	case <-time.After(30 * time.Second):
+		stop()
+		return bench.ClusterNode{}, errors.New("node " + name + " did not start in 30s")
+	case <-ctx.Done():
+		stop()
+		return bench.ClusterNode{}, ctx.Err()
+	}
 }

@@ -265,7 +265,11 @@ func PrintTable(w io.Writer, rs []Result) {
 		if r.Acking {
 			ack = "on"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%.2f\t\n", r.Scenario, ack, r.Load, r.Rate, base, ratio, p50, p99, r.CPU)
+		cpu := "-"
+		if r.CPU >= 0 {
+			cpu = fmt.Sprintf("%.2f", r.CPU)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, ack, r.Load, r.Rate, base, ratio, p50, p99, cpu)
 	}
 	tw.Flush()
 }

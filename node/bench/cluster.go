@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/node/transfer"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+// ClusterNode is a node process started for the cluster benchmark.
+type ClusterNode struct {
+	Name, GRPC, Gossip string
+	// Stop stops the process and waits for it.
+	Stop func()
+}
+
+// StartNode starts a `gale node` process with the given extra flags (the
+// binary supplies it: a library cannot start itself).
+type StartNode func(ctx context.Context, name string, args ...string) (ClusterNode, error)
+
+// ClusterOptions say how to run the cluster benchmark.
+type ClusterOptions struct {
+	Window, Warmup time.Duration
+	Scenarios      []string
+	Start          StartNode
+	Progress       io.Writer
+}
+
+// RunCluster measures the scenarios on three local node processes (an
+// embedded etcd in the first), with acking on and off, at the maximum rate
+// and (acking on) at half of it, and in the same run the raw gRPC stream
+// baseline (transfer.MeasureRawStream) with the same batch size. Rates are
+// counted at the sink component across all nodes through the Coordinator
+// API; latency is the spouts' complete latency over the window.
+func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
+	if len(o.Scenarios) == 0 {
+		o.Scenarios = []string{"passthrough", "wordcount"}
+	}
+	n1, err := o.Start(ctx, "bench1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer n1.Stop()
+	for _, name := range []string{"bench2", "bench3"} {
+		n, err := o.Start(ctx, name, "--join", n1.Gossip)
+		if err != nil {
+			return nil, err
+		}
+		defer n.Stop()
+	}
+	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		ns, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		return err == nil && len(ns.GetNodes()) == 3, err
+	}); err != nil {
+		return nil, fmt.Errorf("three nodes did not form a cluster: %w", err)
+	}
+	baseline, err := transfer.MeasureRawStream(ctx, o.Window, 128)
+	if err != nil {
+		return nil, fmt.Errorf("raw stream baseline: %w", err)
+	}
+	var out []Result
+	run := 0
+	for _, sc := range o.Scenarios {
+		for _, acking := range []bool{true, false} {
+			loads := []string{"max"}
+			if acking {
+				loads = append(loads, "half")
+			}
+			var maxRate float64
+			for _, load := range loads {
+				rate := 0.0
+				if load == "half" {
+					rate = maxRate / 2
+				}
+				run++
+				spec := Spec(sc, acking, rate)
+				spec.Name = fmt.Sprintf("bench%d", run)
+				r, err := measureCluster(ctx, client, o, sc, spec)
+				if err != nil {
+					return out, fmt.Errorf("%s acking=%v %s: %w", sc, acking, load, err)
+				}
+				r.Acking, r.Load = acking, load
+				if load == "max" {
+					maxRate = r.Rate
+					r.Baseline = baseline
+				}
+				out = append(out, r)
+				if o.Progress != nil {
+					fmt.Fprintf(o.Progress, "cluster %s acking=%v %s: %.0f tuples/s, p99 %v\n", sc, acking, load, r.Rate, r.P99)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func waitUntil(ctx context.Context, d time.Duration, f func() (bool, error)) error {
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := f()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("not after %v", d)
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// clusterSample reads the sink's executed count and the spouts' latency
+// histogram from the status.
+func clusterSample(ctx context.Context, client galev1.CoordinatorServiceClient, name, sinkID string) (uint64, *galev1.LatencyHistogram, error) {
+	st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: name})
+	if err != nil {
+		return 0, nil, err
+	}
+	var n uint64
+	var h *galev1.LatencyHistogram
+	for _, c := range st.GetComponents() {
+		if c.GetId() == sinkID {
+			n = c.GetCounters().GetExecuted()
+		}
+		if c.GetKind() == galev1.ComponentKind_COMPONENT_KIND_SPOUT {
+			h = c.GetCounters().GetCompleteLatency()
+		}
+	}
+	return n, h, nil
+}
+
+func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient, o ClusterOptions, scenario string, spec *galev1.TopologySpec) (Result, error) {
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: spec}); err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		_, _ = client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: spec.Name})
+		_ = waitUntil(ctx, 20*time.Second, func() (bool, error) {
+			l, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
+			return err == nil && len(l.GetTopologies()) == 0, err
+		})
+	}()
+	sinkID := sink(scenario)
+	// Wait until tuples flow, then warm up.
+	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		n, _, err := clusterSample(ctx, client, spec.Name, sinkID)
+		return n > 0, err
+	}); err != nil {
+		return Result{}, fmt.Errorf("no tuples reached %s: %w", sinkID, err)
+	}
+	time.Sleep(o.Warmup)
+	n0, h0, err := clusterSample(ctx, client, spec.Name, sinkID)
+	if err != nil {
+		return Result{}, err
+	}
+	t0 := time.Now()
+	time.Sleep(o.Window)
+	n1, h1, err := clusterSample(ctx, client, spec.Name, sinkID)
+	if err != nil {
+		return Result{}, err
+	}
+	if n1 < n0 {
+		return Result{}, fmt.Errorf("the %s counter went back from %d to %d (a node did not report)", sinkID, n0, n1)
+	}
+	// CPU is not measured across processes here (-1 prints as "-").
+	r := Result{Scenario: "cluster " + scenario, Rate: float64(n1-n0) / time.Since(t0).Seconds(), CPU: -1}
+	r.P50, r.P99 = histDelta(h0, h1)
+	return r, nil
+}
+
+// histDelta returns the p50 and p99 of the observations made between two
+// snapshots of a wire histogram.
+func histDelta(a, b *galev1.LatencyHistogram) (time.Duration, time.Duration) {
+	if b == nil {
+		return 0, 0
+	}
+	counts := append([]uint64(nil), b.GetCounts()...)
+	for i, c := range a.GetCounts() {
+		if i < len(counts) {
+			counts[i] -= c
+		}
+	}
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	q := func(p float64) time.Duration {
+		if n == 0 {
+			return 0
+		}
+		rank := uint64(p*float64(n) + 0.5)
+		rank = max(rank, 1)
+		var seen uint64
+		for i, c := range counts {
+			seen += c
+			if seen >= rank && i < len(b.GetUpperBoundsMicros()) {
+				return time.Duration(b.GetUpperBoundsMicros()[i] * float64(time.Microsecond))
+			}
+		}
+		return 0
+	}
+	return q(0.5), q(0.99)
+}
