@@ -475,43 +475,10 @@ func (p *Peer) crash() {
 }
 
 func TestTasksOfACrashedNodeMoveAndEveryMessageCompletes(t *testing.T) {
-	a := startPeer(t, "a")
-	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	_, b, client := twoNodes(t)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
 	const n = 3000
-	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2, KeyMessageTimeout: 2, "test.per_call": 1}).
-		spout("seq", "test.Seq", 2, "id").
-		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
-		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").
-		conf("pass", map[string]any{"test.sleep": 0.5})
-	tp.s.Name = "failover"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
-		t.Fatal(err)
-	}
-	st := stateFor(t)
-	acked := func() int {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return len(st.acked)
-	}
-	waitFor(t, 20*time.Second, func() error {
-		if acked() < n/10 {
-			return fmt.Errorf("%d acked so far", acked())
-		}
-		return nil
-	})
+	acked := slowSpread(t, client, "failover", n)
 	b.crash()
 	crashed := time.Now()
 	waitFor(t, 20*time.Second, func() error {
@@ -541,43 +508,10 @@ func TestTasksOfACrashedNodeMoveAndEveryMessageCompletes(t *testing.T) {
 }
 
 func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
-	a := startPeer(t, "a")
-	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	_, b, client := twoNodes(t)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
 	const n = 2000
-	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2, KeyMessageTimeout: 2, "test.per_call": 1}).
-		spout("seq", "test.Seq", 2, "id").
-		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
-		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").
-		conf("pass", map[string]any{"test.sleep": 0.5})
-	tp.s.Name = "drain"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
-		t.Fatal(err)
-	}
-	st := stateFor(t)
-	acked := func() int {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return len(st.acked)
-	}
-	waitFor(t, 20*time.Second, func() error {
-		if acked() < n/10 {
-			return fmt.Errorf("%d acked so far", acked())
-		}
-		return nil
-	})
+	acked := slowSpread(t, client, "drain", n)
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := b.Drain(dctx); err != nil {
@@ -603,4 +537,54 @@ func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// twoNodes starts nodes a and b (b joins a through gossip), waits until
+// both are registered, and returns a and b and a client of a.
+func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
+	t.Helper()
+	a := startPeer(t, "a")
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	return a, b, client
+}
+
+// slowSpread submits a topology over two nodes whose pass bolt takes
+// 0.5ms a tuple, and returns a func counting completed messages once at
+// least a tenth completed.
+func slowSpread(t *testing.T, client galev1.CoordinatorServiceClient, name string, n int) func() int {
+	t.Helper()
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2, KeyMessageTimeout: 2, "test.per_call": 1}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 0.5})
+	tp.s.Name = name
+	if _, err := client.SubmitTopology(context.Background(), &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	acked := func() int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.acked)
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if acked() < n/10 {
+			return fmt.Errorf("%d acked so far", acked())
+		}
+		return nil
+	})
+	return acked
 }

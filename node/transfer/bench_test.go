@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"context"
-	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -29,26 +28,6 @@ func (c *countingReceiver) Deliver(_ context.Context, _ int32, b *router.Batch) 
 func (c *countingReceiver) Acks(context.Context, []router.AckOp) error       { return nil }
 func (c *countingReceiver) EndOfInput(context.Context, int32, []int32) error { return nil }
 
-// rawServer is the baseline: a bare TransferService that reads frames and
-// counts tuples without decoding them into batches.
-type rawServer struct {
-	galev1.UnimplementedTransferServiceServer
-	n atomic.Int64
-}
-
-func (r *rawServer) Transfer(st galev1.TransferService_TransferServer) error {
-	for {
-		req, err := st.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		r.n.Add(int64(len(req.GetTuples().GetTuples()) + len(req.GetPacked().GetSourceTasks())))
-	}
-}
-
 func listen(b *testing.B, register func(*grpc.Server)) string {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -74,7 +53,7 @@ func BenchmarkTransfer(b *testing.B) {
 		ts.Register("run", recv)
 		galev1.RegisterTransferServiceServer(s, ts)
 	})
-	raw := &rawServer{}
+	raw := &rawCounter{}
 	rawAddr := listen(b, func(s *grpc.Server) { galev1.RegisterTransferServiceServer(s, raw) })
 
 	batch := router.NewBatch()
