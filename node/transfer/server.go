@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,10 +38,13 @@ type Server struct {
 	galev1.UnimplementedTransferServiceServer
 	mu        sync.RWMutex
 	receivers map[string]Receiver
+	// RegisterWait is how long a stream for a run that is not (yet)
+	// hosted here waits for it to be registered; set before serving.
+	RegisterWait time.Duration
 }
 
 // NewServer makes a server with no receivers.
-func NewServer() *Server { return &Server{receivers: map[string]Receiver{}} }
+func NewServer() *Server { return &Server{receivers: map[string]Receiver{}, RegisterWait: 10 * time.Second} }
 
 // Register makes a topology run's receiver reachable.
 func (s *Server) Register(topologyID string, r Receiver) {
@@ -74,8 +78,19 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		return status.Error(codes.InvalidArgument, "the first Transfer frame must be a hello")
 	}
 	id := hello.GetTopologyId()
-	if s.receiver(id) == nil {
-		return status.Errorf(codes.NotFound, "topology run %q is not hosted on this node", id)
+	// A node starts its part of a run when it sees the assignment; a
+	// faster node may already be sending. Wait a little for the run to be
+	// registered rather than refuse the stream and lose what follows it.
+	deadline := time.Now().Add(s.RegisterWait)
+	for s.receiver(id) == nil {
+		if time.Now().After(deadline) {
+			return status.Errorf(codes.NotFound, "topology run %q is not hosted on this node", id)
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	var (
 		ops     []router.AckOp

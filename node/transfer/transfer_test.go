@@ -324,6 +324,7 @@ func TestBackpressureHoldsTheSender(t *testing.T) {
 func TestBadFramesGetClearErrors(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
+	e.ts.RegisterWait = 100 * time.Millisecond
 	conn := dial(t, e.addr)
 	cases := []struct {
 		name  string
@@ -332,7 +333,7 @@ func TestBadFramesGetClearErrors(t *testing.T) {
 		want  string
 	}{
 		{"no hello", nil, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{}}}, "must be a hello"},
-		{"unknown run", &galev1.TransferHello{TopologyId: "nope"}, nil, "not hosted"},
+		{"unknown run", &galev1.TransferHello{TopologyId: "nope"}, nil, "not hosted"}, // after RegisterWait
 		{"unknown stream", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1, Stream: "zzz"}}}}}, `no stream "zzz"`},
 		{"wrong arity", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1}}}}}, "0 values for fields"},
 		{"roots without edges", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 5, Stream: "odd", Values: []*galev1.Value{{}}, Roots: []uint64{1}}}}}}, "1 roots but 0 edges"},
@@ -362,3 +363,24 @@ func TestBadFramesGetClearErrors(t *testing.T) {
 }
 
 func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
+
+func TestStreamWaitsForARunThatIsStarting(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	e.ts.Unregister("run-1")
+	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	defer s.Close()
+	b := batchOf(0, 10, srcWords, false)
+	defer b.Release()
+	if err := s.SendTuples(1, b); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	e.ts.Register("run-1", r) // the node's part of the run starts late
+	waitFor(t, 10*time.Second, func() error {
+		if r.count(1) != 10 {
+			return fmt.Errorf("%d of 10 delivered", r.count(1))
+		}
+		return nil
+	})
+}
