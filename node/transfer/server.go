@@ -44,7 +44,9 @@ type Server struct {
 }
 
 // NewServer makes a server with no receivers.
-func NewServer() *Server { return &Server{receivers: map[string]Receiver{}, RegisterWait: 10 * time.Second} }
+func NewServer() *Server {
+	return &Server{receivers: map[string]Receiver{}, RegisterWait: 10 * time.Second}
+}
 
 // Register makes a topology run's receiver reachable.
 func (s *Server) Register(topologyID string, r Receiver) {
