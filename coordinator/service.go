@@ -276,7 +276,13 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 		addCounters(cs.Counters, ts.GetCounters())
 	}
 	for _, e := range taskErrs {
-		if cs := byComp[compOf[e.GetTaskId()]]; cs != nil {
+		cs := byComp[compOf[e.GetTaskId()]]
+		if cs == nil && len(resp.Components) > 0 {
+			// A run-level failure (task 0) is shown on the first component
+			// rather than dropped.
+			cs = resp.Components[0]
+		}
+		if cs != nil {
 			cs.Errors = append(cs.Errors, e)
 		}
 	}

@@ -113,7 +113,7 @@ type Peer struct {
 	server *grpc.Server
 	lis    net.Listener
 	gossip *Membership
-	lease  clientv3.LeaseID
+	lease  atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -127,6 +127,8 @@ type Peer struct {
 }
 
 type localRun struct {
+	// err is written by the run's goroutine before it closes done; read it
+	// through failure().
 	id       string
 	rt       *Runtime
 	mine     map[int32]bool // the tasks this node runs
@@ -135,6 +137,16 @@ type localRun struct {
 	done     chan struct{}
 	finished atomic.Bool
 	err      error
+}
+
+// failure returns the run's error once the run has ended.
+func (r *localRun) failure() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
 }
 
 // NewPeer checks the config.
@@ -278,19 +290,19 @@ func (p *Peer) register(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("grant node lease: %w", err)
 	}
-	p.lease = l.ID
+	p.lease.Store(int64(l.ID))
 	info := &galev1.NodeInfo{
 		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
 		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_ALIVE,
 	}
-	return p.store.RegisterNode(ctx, info, p.lease)
+	return p.store.RegisterNode(ctx, info, clientv3.LeaseID(p.lease.Load()))
 }
 
 // keepAlive keeps the liveness lease; if it is lost (etcd unreachable for
 // longer than the TTL) the node registers again once etcd answers.
 func (p *Peer) keepAlive(ctx context.Context) {
 	for ctx.Err() == nil {
-		ch, err := p.client.KeepAlive(ctx, p.lease)
+		ch, err := p.client.KeepAlive(ctx, clientv3.LeaseID(p.lease.Load()))
 		if err == nil {
 			for range ch {
 			}
@@ -444,6 +456,11 @@ func (p *Peer) stopRun(name string, run *localRun) {
 	if run.cancel != nil {
 		run.cancel()
 	}
+	if run.routes != nil {
+		// Executors blocked sending to a node that does not read must not
+		// keep the run from stopping.
+		run.routes.abort()
+	}
 	<-run.done
 	if run.routes != nil {
 		run.routes.close()
@@ -493,8 +510,8 @@ func (p *Peer) TaskErrors(id string) []*galev1.ComponentError {
 		return nil
 	}
 	var out []*galev1.ComponentError
-	if run.err != nil {
-		out = append(out, &galev1.ComponentError{Message: run.err.Error(), UnixMillis: time.Now().UnixMilli()})
+	if err := run.failure(); err != nil {
+		out = append(out, &galev1.ComponentError{Message: "the run failed on node " + p.cfg.Name + ": " + err.Error(), UnixMillis: time.Now().UnixMilli()})
 	}
 	if run.rt != nil {
 		for _, e := range run.rt.Errors() {
@@ -519,7 +536,7 @@ func (p *Peer) Drain(ctx context.Context) error {
 		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
 		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_LEAVING,
 	}
-	if err := p.store.RegisterNode(ctx, info, p.lease); err != nil {
+	if err := p.store.RegisterNode(ctx, info, clientv3.LeaseID(p.lease.Load())); err != nil {
 		return fmt.Errorf("mark node leaving: %w", err)
 	}
 	nodes, _, err := p.store.Nodes(ctx)
@@ -554,7 +571,7 @@ func (p *Peer) idle() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range p.runs {
-		if !r.finished.Load() && r.err == nil {
+		if !r.finished.Load() && r.failure() == nil {
 			return false
 		}
 	}
@@ -591,9 +608,9 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 		if p.gossip != nil {
 			_ = p.gossip.Leave(time.Second)
 		}
-		if p.client != nil && p.lease != 0 {
+		if id := clientv3.LeaseID(p.lease.Load()); p.client != nil && id != 0 {
 			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, _ = p.client.Revoke(rctx, p.lease) // leave at once instead of after the TTL
+			_, _ = p.client.Revoke(rctx, id) // leave at once instead of after the TTL
 			cancel()
 		}
 		p.wg.Wait()

@@ -116,6 +116,19 @@ func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
 	}
 }
 
+// abort breaks every stream at once, without waiting for blocked sends.
+func (r *remoteRoutes) abort() {
+	r.mu.Lock()
+	senders := make([]*transfer.Sender, 0, len(r.senders))
+	for _, s := range r.senders {
+		senders = append(senders, s)
+	}
+	r.mu.Unlock()
+	for _, s := range senders {
+		s.Abort()
+	}
+}
+
 func (r *remoteRoutes) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -288,6 +288,11 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rt.started = router.Nanotime()
+	for _, t := range rt.tasks[1:] {
+		// A task that never finishes its first batch must count as stuck
+		// after a while too, not hold every timeout back forever.
+		t.lastProgress.Store(rt.started)
+	}
 	compTasks := map[string][]int32{}
 	for _, c := range rt.comps {
 		compTasks[c.id] = c.tasks
@@ -465,7 +470,7 @@ func (rt *Runtime) maxBacklog(now int64) int64 {
 		if born == 0 {
 			continue
 		}
-		if p := t.lastProgress.Load(); p > 0 && now-p > limit {
+		if now-t.lastProgress.Load() > limit {
 			continue
 		}
 		if age := now - born; age > m {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,6 +23,10 @@ type Sender struct {
 	localNode  string
 	topologyID string
 	onMoved    func(*galev1.TaskMoved)
+
+	aborted  atomic.Bool
+	cancelMu sync.Mutex         // guards cancelFn, which Abort uses without mu
+	cancelFn context.CancelFunc // the current stream's, for Abort
 
 	mu       sync.Mutex
 	stream   galev1.TransferService_TransferClient
@@ -46,7 +51,7 @@ func NewSender(conn *grpc.ClientConn, localNode, topologyID string, onMoved func
 // out a backoff (doubling to 1s) before trying again, failing fast
 // meanwhile, so that a dead node costs its senders nothing per batch.
 func (s *Sender) open() error {
-	if s.closed {
+	if s.closed || s.aborted.Load() {
 		return fmt.Errorf("%w: sender closed", ErrUnavailable)
 	}
 	if s.stream != nil {
@@ -66,6 +71,9 @@ func (s *Sender) open() error {
 		return fmt.Errorf("%w: open Transfer stream to %s: %v", ErrUnavailable, s.conn.Target(), err)
 	}
 	s.stream, s.cancel = st, cancel
+	s.cancelMu.Lock()
+	s.cancelFn = cancel
+	s.cancelMu.Unlock()
 	s.backoff = 0
 	go s.readResponses(st, cancel)
 	return nil
@@ -99,6 +107,9 @@ func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel 
 }
 
 func (s *Sender) send(req *galev1.TransferRequest) error {
+	if s.aborted.Load() {
+		return fmt.Errorf("%w: sender aborted", ErrUnavailable)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.open(); err != nil {
@@ -130,6 +141,18 @@ func (s *Sender) SendAcks(ops []router.AckOp) error {
 // SendEndOfInput sends a task's end-of-input marker to remote tasks.
 func (s *Sender) SendEndOfInput(from int32, to []int32) error {
 	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_EndOfInput{EndOfInput: &galev1.TaskEndOfInput{FromTask: from, ToTasks: to}}})
+}
+
+// Abort breaks the stream at once, unblocking a send waiting on a receiver
+// that does not read, and makes every later send fail. It does not wait
+// for the lock a blocked send holds.
+func (s *Sender) Abort() {
+	s.aborted.Store(true)
+	s.cancelMu.Lock()
+	if s.cancelFn != nil {
+		s.cancelFn()
+	}
+	s.cancelMu.Unlock()
 }
 
 // Close ends the stream (the receiver sees a clean end); safe to call
