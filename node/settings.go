@@ -69,14 +69,18 @@ func DefaultSettings() Settings {
 func SettingsFromConfig(c sdk.Config) (Settings, error) {
 	s := DefaultSettings()
 	var err error
-	geti := func(key string, dst *int, min int64) {
+	geti := func(key string, dst *int, min, max int64) {
 		if err != nil {
 			return
 		}
 		var v int64
 		v, err = c.Int(key, int64(*dst))
-		if err == nil && v < min {
+		switch {
+		case err != nil:
+		case v < min:
 			err = fmt.Errorf("config %s: must be at least %d, got %d", key, min, v)
+		case v > max:
+			err = fmt.Errorf("config %s: must be at most %d, got %d", key, max, v)
 		}
 		*dst = int(v)
 	}
@@ -86,18 +90,23 @@ func SettingsFromConfig(c sdk.Config) (Settings, error) {
 		}
 		var v time.Duration
 		v, err = c.Duration(key, unit, *dst)
-		if err == nil && v < min {
-			err = fmt.Errorf("config %s: must be at least %v, got %v", key, min, v)
+		switch {
+		case err != nil:
+		case v < min:
+			err = fmt.Errorf("config %s: must be at least %v", key, min)
+		case v > 24*time.Hour:
+			err = fmt.Errorf("config %s: must be at most 24h", key)
 		}
 		*dst = v
 	}
-	geti(KeyAckers, &s.Ackers, 0)
+	// Upper bounds keep a typo from allocating the machine away.
+	geti(KeyAckers, &s.Ackers, 0, 10000)
 	getd(KeyMessageTimeout, time.Second, &s.MessageTimeout, 10*time.Millisecond)
-	geti(KeyMaxSpoutPend, &s.MaxSpoutPending, 0)
-	geti(KeyBatchSize, &s.BatchSize, 1)
+	geti(KeyMaxSpoutPend, &s.MaxSpoutPending, 0, 1<<24)
+	geti(KeyBatchSize, &s.BatchSize, 1, 1<<16)
 	getd(KeyBatchLinger, time.Millisecond, &s.BatchLinger, 0)
 	getd(KeyIdleFlushGap, time.Millisecond, &s.IdleFlushGap, 0)
-	geti(KeyQueueSize, &s.QueueSize, 1)
+	geti(KeyQueueSize, &s.QueueSize, 1, 1<<16)
 	getd(KeySpoutWait, time.Millisecond, &s.SpoutWait, 0)
 	return s, err
 }
