@@ -41,6 +41,12 @@ func TestGossipCarriesMetadataAndNoticesFailures(t *testing.T) {
 	if eps := c.EtcdEndpoints(); len(eps) != 1 || eps[0] != "http://127.0.0.1:2379" {
 		t.Fatalf("etcd endpoints through gossip: %v", eps)
 	}
+	waitFor(t, 10*time.Second, func() error {
+		if n := len(a.Members()); n != 3 {
+			return fmt.Errorf("a sees %d members", n)
+		}
+		return nil
+	})
 	// b stops without leaving (as if killed): the others notice.
 	changed := a.Changed()
 	start := time.Now()
