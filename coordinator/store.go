@@ -33,6 +33,8 @@ var (
 	// ErrConflict means a record changed under a read-modify-write too
 	// many times in a row.
 	ErrConflict = errors.New("concurrent update")
+	// ErrNameTaken means another live node uses that node name.
+	ErrNameTaken = errors.New("already used by another live node")
 	// ErrNoNodes means there is no live node to assign tasks to.
 	ErrNoNodes = errors.New("no live nodes to schedule on")
 	// ErrBadSlots means a node cannot be scheduled on: its Slots is below
@@ -180,11 +182,24 @@ func (s *Store) Assignments(ctx context.Context) (map[string]*galev1.Assignment,
 
 // RegisterNode writes a node's info under its lease: the key disappears
 // when the lease expires, which is how the cluster learns a node is gone.
+// A name held by another live node (another lease) is refused with
+// ErrNameTaken, so two processes cannot run as one node.
 func (s *Store) RegisterNode(ctx context.Context, info *galev1.NodeInfo, lease clientv3.LeaseID) error {
-	if _, err := s.c.Put(ctx, nodesPrefix+info.GetName(), marshal(info), clientv3.WithLease(lease)); err != nil {
-		return fmt.Errorf("register node %s: %w", info.GetName(), err)
+	key := nodesPrefix + info.GetName()
+	val := marshal(info)
+	for _, cmp := range []clientv3.Cmp{
+		clientv3.Compare(clientv3.CreateRevision(key), "=", 0), // a new name
+		clientv3.Compare(clientv3.LeaseValue(key), "=", lease), // our own key
+	} {
+		resp, err := s.c.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, val, clientv3.WithLease(lease))).Commit()
+		if err != nil {
+			return fmt.Errorf("register node %s: %w", info.GetName(), err)
+		}
+		if resp.Succeeded {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("node name %s: %w", info.GetName(), ErrNameTaken)
 }
 
 // Nodes reads the live nodes, sorted by name.

@@ -100,6 +100,18 @@ func testStoreNodesFollowLeases(t *testing.T, c *clientv3.Client) {
 	ctx := context.Background()
 	l1 := registerNode(t, s, "n1", 1)
 	registerNode(t, s, "n2", 2)
+	// The same name under another live lease is refused; under its own
+	// lease it is updated.
+	other, err := s.Client().Grant(ctx, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: "n1"}, other.ID); !errors.Is(err, ErrNameTaken) {
+		t.Fatalf("duplicate name = %v, want ErrNameTaken", err)
+	}
+	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: "n1", Slots: 1, State: galev1.NodeState_NODE_STATE_LEAVING}, l1); err != nil {
+		t.Fatalf("re-register under the own lease: %v", err)
+	}
 	nodes, _, err := s.Nodes(ctx)
 	if err != nil || len(nodes) != 2 || nodes[0].GetName() != "n1" || nodes[1].GetSlots() != 2 {
 		t.Fatalf("Nodes = %v, %v", nodes, err)

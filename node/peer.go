@@ -223,8 +223,24 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	p.store = coordinator.NewStore(p.client)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	if err := p.register(ctx); err != nil {
-		return err
+	// A node restarted right after a crash finds its old key still held by
+	// the dead process's lease: wait for that lease to expire rather than
+	// fail. Another live node of the same name keeps renewing it, so the
+	// name stays taken and the start fails.
+	deadline := time.Now().Add(p.cfg.LeaseTTL + 2*time.Second)
+	for {
+		err := p.register(ctx)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, coordinator.ErrNameTaken) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
 	lcfg.Log = p.cfg.Log // the leader adds the node name itself

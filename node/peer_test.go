@@ -588,3 +588,23 @@ func slowSpread(t *testing.T, client galev1.CoordinatorServiceClient, name strin
 	})
 	return acked
 }
+
+func TestASecondNodeWithTheSameNameIsRefused(t *testing.T) {
+	a := startPeer(t, "a")
+	cfg := DefaultPeerConfig()
+	cfg.Name = "a"
+	cfg.GRPCAddr, cfg.GossipAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Etcd = a.EtcdEndpoints()
+	cfg.LeaseTTL = time.Second
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	dup, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = dup.Start(ctx)
+	if !errors.Is(err, coordinator.ErrNameTaken) {
+		t.Fatalf("second node named a: Start = %v, want ErrNameTaken", err)
+	}
+}
