@@ -14,7 +14,18 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 # Packages whose concurrency matters run under the race detector.
 RACE_PKGS := ./router/... ./node/... ./sdk/... ./examples/... ./coordinator/...
 
-.PHONY: all build deps test test-go lint generate check-generate tools bench clean
+.PHONY: all build deps test test-go test-python test-typescript lint generate check-generate tools bench clean
+
+# The SDKs in other languages have their own Makefiles with the targets
+# deps, generate and test; this one calls them.
+SDK_DIRS := $(wildcard sdk/python/Makefile sdk/typescript/Makefile)
+SDK_DIRS := $(patsubst %/Makefile,%,$(SDK_DIRS))
+# Generated code checked by check-generate.
+GENERATED := proto $(wildcard sdk/python/src/gale/v1) $(wildcard sdk/typescript/src/gen)
+
+# Tests start external components by their commands (python3, node): the
+# SDKs' own environments come first on PATH.
+export PATH := $(CURDIR)/sdk/python/.venv/bin:$(PATH)
 
 all: build
 
@@ -30,9 +41,13 @@ deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server >/dev/null; \
 		else echo "etcd is not installed and cannot be installed here: install Debian's etcd-server"; exit 1; fi; \
 	fi
+	@for d in $(SDK_DIRS); do $(MAKE) --no-print-directory -C $$d deps || exit 1; done
 
 ## test: install deps, lint, check generated code, and run every test suite.
-test: deps lint check-generate test-go
+test: deps lint check-generate test-go test-python test-typescript
+
+test-python test-typescript: test-%: deps
+	@if [ -f sdk/$*/Makefile ]; then $(MAKE) --no-print-directory -C sdk/$* test; fi
 
 # The etcd tests must not skip the external server in `make test`.
 test-go: export GALE_REQUIRE_EXTERNAL_ETCD = 1
@@ -58,11 +73,12 @@ $(BIN)/protoc-gen-go-grpc:
 ## generate: regenerate the protobuf code from proto/.
 generate: tools
 	$(BIN)/buf generate
+	@for d in $(SDK_DIRS); do $(MAKE) --no-print-directory -C $$d generate || exit 1; done
 
 ## check-generate: fail if the committed generated code differs from a fresh generation.
 check-generate: generate
-	@if ! git diff --quiet -- proto || [ -n "$$(git ls-files --others --exclude-standard proto)" ]; then \
-		echo "generated code is out of date: run 'make generate' and commit"; git status --short proto; exit 1; fi
+	@if ! git diff --quiet -- $(GENERATED) || [ -n "$$(git ls-files --others --exclude-standard $(GENERATED))" ]; then \
+		echo "generated code is out of date: run 'make generate' and commit"; git status --short $(GENERATED); exit 1; fi
 
 bench: build
 	./gale bench

@@ -96,6 +96,7 @@ type AttachRequest struct {
 	//	*AttachRequest_Heartbeat
 	//	*AttachRequest_NextDone
 	//	*AttachRequest_Error
+	//	*AttachRequest_Finished
 	Frame         isAttachRequest_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -201,6 +202,15 @@ func (x *AttachRequest) GetError() *LogRecord {
 	return nil
 }
 
+func (x *AttachRequest) GetFinished() *Finished {
+	if x != nil {
+		if x, ok := x.Frame.(*AttachRequest_Finished); ok {
+			return x.Finished
+		}
+	}
+	return nil
+}
+
 type isAttachRequest_Frame interface {
 	isAttachRequest_Frame()
 }
@@ -240,6 +250,12 @@ type AttachRequest_Error struct {
 	Error *LogRecord `protobuf:"bytes,7,opt,name=error,proto3,oneof"`
 }
 
+type AttachRequest_Finished struct {
+	// finished answers EndOfInput: the bolt ran its finish hook and sent
+	// every emit and ack it will send.
+	Finished *Finished `protobuf:"bytes,8,opt,name=finished,proto3,oneof"`
+}
+
 func (*AttachRequest_Hello) isAttachRequest_Frame() {}
 
 func (*AttachRequest_Emits) isAttachRequest_Frame() {}
@@ -253,6 +269,8 @@ func (*AttachRequest_Heartbeat) isAttachRequest_Frame() {}
 func (*AttachRequest_NextDone) isAttachRequest_Frame() {}
 
 func (*AttachRequest_Error) isAttachRequest_Frame() {}
+
+func (*AttachRequest_Finished) isAttachRequest_Frame() {}
 
 // AttachHello names the task the process wants to run.
 type AttachHello struct {
@@ -697,6 +715,7 @@ type AttachResponse struct {
 	//	*AttachResponse_Activate
 	//	*AttachResponse_Deactivate
 	//	*AttachResponse_EndOfInput
+	//	*AttachResponse_Error
 	Frame         isAttachResponse_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -811,6 +830,15 @@ func (x *AttachResponse) GetEndOfInput() *EndOfInput {
 	return nil
 }
 
+func (x *AttachResponse) GetError() *LogRecord {
+	if x != nil {
+		if x, ok := x.Frame.(*AttachResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
 type isAttachResponse_Frame interface {
 	isAttachResponse_Frame()
 }
@@ -856,6 +884,12 @@ type AttachResponse_EndOfInput struct {
 	EndOfInput *EndOfInput `protobuf:"bytes,8,opt,name=end_of_input,json=endOfInput,proto3,oneof"`
 }
 
+type AttachResponse_Error struct {
+	// error says the node rejected something the process sent (an emit to
+	// an undeclared stream, an unknown anchor...); the stream goes on.
+	Error *LogRecord `protobuf:"bytes,9,opt,name=error,proto3,oneof"`
+}
+
 func (*AttachResponse_Welcome) isAttachResponse_Frame() {}
 
 func (*AttachResponse_Inputs) isAttachResponse_Frame() {}
@@ -871,6 +905,8 @@ func (*AttachResponse_Activate) isAttachResponse_Frame() {}
 func (*AttachResponse_Deactivate) isAttachResponse_Frame() {}
 
 func (*AttachResponse_EndOfInput) isAttachResponse_Frame() {}
+
+func (*AttachResponse_Error) isAttachResponse_Frame() {}
 
 // TaskContext is what a task knows about itself and its topology.
 type TaskContext struct {
@@ -1315,11 +1351,48 @@ func (*EndOfInput) Descriptor() ([]byte, []int) {
 	return file_gale_v1_attach_proto_rawDescGZIP(), []int{16}
 }
 
+// Finished answers EndOfInput.
+type Finished struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Finished) Reset() {
+	*x = Finished{}
+	mi := &file_gale_v1_attach_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Finished) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Finished) ProtoMessage() {}
+
+func (x *Finished) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_attach_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Finished.ProtoReflect.Descriptor instead.
+func (*Finished) Descriptor() ([]byte, []int) {
+	return file_gale_v1_attach_proto_rawDescGZIP(), []int{17}
+}
+
 var File_gale_v1_attach_proto protoreflect.FileDescriptor
 
 const file_gale_v1_attach_proto_rawDesc = "" +
 	"\n" +
-	"\x14gale/v1/attach.proto\x12\agale.v1\x1a\x16gale/v1/topology.proto\x1a\x13gale/v1/tuple.proto\x1a\x13gale/v1/value.proto\"\xd6\x02\n" +
+	"\x14gale/v1/attach.proto\x12\agale.v1\x1a\x16gale/v1/topology.proto\x1a\x13gale/v1/tuple.proto\x1a\x13gale/v1/value.proto\"\x87\x03\n" +
 	"\rAttachRequest\x12,\n" +
 	"\x05hello\x18\x01 \x01(\v2\x14.gale.v1.AttachHelloH\x00R\x05hello\x12*\n" +
 	"\x05emits\x18\x02 \x01(\v2\x12.gale.v1.EmitBatchH\x00R\x05emits\x12(\n" +
@@ -1327,7 +1400,8 @@ const file_gale_v1_attach_proto_rawDesc = "" +
 	"\x03log\x18\x04 \x01(\v2\x12.gale.v1.LogRecordH\x00R\x03log\x122\n" +
 	"\theartbeat\x18\x05 \x01(\v2\x12.gale.v1.HeartbeatH\x00R\theartbeat\x120\n" +
 	"\tnext_done\x18\x06 \x01(\v2\x11.gale.v1.NextDoneH\x00R\bnextDone\x12*\n" +
-	"\x05error\x18\a \x01(\v2\x12.gale.v1.LogRecordH\x00R\x05errorB\a\n" +
+	"\x05error\x18\a \x01(\v2\x12.gale.v1.LogRecordH\x00R\x05error\x12/\n" +
+	"\bfinished\x18\b \x01(\v2\x11.gale.v1.FinishedH\x00R\bfinishedB\a\n" +
 	"\x05frame\"\xb7\x01\n" +
 	"\vAttachHello\x12\x1a\n" +
 	"\btopology\x18\x01 \x01(\tR\btopology\x12\x1c\n" +
@@ -1356,7 +1430,7 @@ const file_gale_v1_attach_proto_rawDesc = "" +
 	"\tHeartbeat\",\n" +
 	"\bNextDone\x12 \n" +
 	"\fend_of_input\x18\x01 \x01(\bR\n" +
-	"endOfInput\"\xb0\x03\n" +
+	"endOfInput\"\xdc\x03\n" +
 	"\x0eAttachResponse\x120\n" +
 	"\awelcome\x18\x01 \x01(\v2\x14.gale.v1.TaskContextH\x00R\awelcome\x12-\n" +
 	"\x06inputs\x18\x02 \x01(\v2\x13.gale.v1.TupleBatchH\x00R\x06inputs\x12*\n" +
@@ -1369,7 +1443,8 @@ const file_gale_v1_attach_proto_rawDesc = "" +
 	"deactivate\x18\a \x01(\v2\x13.gale.v1.DeactivateH\x00R\n" +
 	"deactivate\x127\n" +
 	"\fend_of_input\x18\b \x01(\v2\x13.gale.v1.EndOfInputH\x00R\n" +
-	"endOfInputB\a\n" +
+	"endOfInput\x12*\n" +
+	"\x05error\x18\t \x01(\v2\x12.gale.v1.LogRecordH\x00R\x05errorB\a\n" +
 	"\x05frame\"\xf2\x05\n" +
 	"\vTaskContext\x12\x1a\n" +
 	"\btopology\x18\x01 \x01(\tR\btopology\x12\x1f\n" +
@@ -1409,7 +1484,9 @@ const file_gale_v1_attach_proto_rawDesc = "" +
 	"\n" +
 	"Deactivate\"\f\n" +
 	"\n" +
-	"EndOfInput*w\n" +
+	"EndOfInput\"\n" +
+	"\n" +
+	"\bFinished*w\n" +
 	"\bLogLevel\x12\x19\n" +
 	"\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n" +
@@ -1432,7 +1509,7 @@ func file_gale_v1_attach_proto_rawDescGZIP() []byte {
 }
 
 var file_gale_v1_attach_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_gale_v1_attach_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_gale_v1_attach_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_gale_v1_attach_proto_goTypes = []any{
 	(LogLevel)(0),          // 0: gale.v1.LogLevel
 	(*AttachRequest)(nil),  // 1: gale.v1.AttachRequest
@@ -1452,13 +1529,14 @@ var file_gale_v1_attach_proto_goTypes = []any{
 	(*Activate)(nil),       // 15: gale.v1.Activate
 	(*Deactivate)(nil),     // 16: gale.v1.Deactivate
 	(*EndOfInput)(nil),     // 17: gale.v1.EndOfInput
-	nil,                    // 18: gale.v1.TaskContext.ConfigEntry
-	nil,                    // 19: gale.v1.TaskContext.ComponentTasksEntry
-	nil,                    // 20: gale.v1.TaskContext.SourceFieldsEntry
-	(*Value)(nil),          // 21: gale.v1.Value
-	(*TupleBatch)(nil),     // 22: gale.v1.TupleBatch
-	(*StreamSpec)(nil),     // 23: gale.v1.StreamSpec
-	(*InputSpec)(nil),      // 24: gale.v1.InputSpec
+	(*Finished)(nil),       // 18: gale.v1.Finished
+	nil,                    // 19: gale.v1.TaskContext.ConfigEntry
+	nil,                    // 20: gale.v1.TaskContext.ComponentTasksEntry
+	nil,                    // 21: gale.v1.TaskContext.SourceFieldsEntry
+	(*Value)(nil),          // 22: gale.v1.Value
+	(*TupleBatch)(nil),     // 23: gale.v1.TupleBatch
+	(*StreamSpec)(nil),     // 24: gale.v1.StreamSpec
+	(*InputSpec)(nil),      // 25: gale.v1.InputSpec
 }
 var file_gale_v1_attach_proto_depIdxs = []int32{
 	2,  // 0: gale.v1.AttachRequest.hello:type_name -> gale.v1.AttachHello
@@ -1468,32 +1546,34 @@ var file_gale_v1_attach_proto_depIdxs = []int32{
 	7,  // 4: gale.v1.AttachRequest.heartbeat:type_name -> gale.v1.Heartbeat
 	8,  // 5: gale.v1.AttachRequest.next_done:type_name -> gale.v1.NextDone
 	6,  // 6: gale.v1.AttachRequest.error:type_name -> gale.v1.LogRecord
-	4,  // 7: gale.v1.EmitBatch.emits:type_name -> gale.v1.Emit
-	21, // 8: gale.v1.Emit.values:type_name -> gale.v1.Value
-	0,  // 9: gale.v1.LogRecord.level:type_name -> gale.v1.LogLevel
-	10, // 10: gale.v1.AttachResponse.welcome:type_name -> gale.v1.TaskContext
-	22, // 11: gale.v1.AttachResponse.inputs:type_name -> gale.v1.TupleBatch
-	13, // 12: gale.v1.AttachResponse.next:type_name -> gale.v1.NextRequest
-	14, // 13: gale.v1.AttachResponse.spout_acks:type_name -> gale.v1.SpoutAcks
-	7,  // 14: gale.v1.AttachResponse.heartbeat:type_name -> gale.v1.Heartbeat
-	15, // 15: gale.v1.AttachResponse.activate:type_name -> gale.v1.Activate
-	16, // 16: gale.v1.AttachResponse.deactivate:type_name -> gale.v1.Deactivate
-	17, // 17: gale.v1.AttachResponse.end_of_input:type_name -> gale.v1.EndOfInput
-	18, // 18: gale.v1.TaskContext.config:type_name -> gale.v1.TaskContext.ConfigEntry
-	19, // 19: gale.v1.TaskContext.component_tasks:type_name -> gale.v1.TaskContext.ComponentTasksEntry
-	23, // 20: gale.v1.TaskContext.outputs:type_name -> gale.v1.StreamSpec
-	24, // 21: gale.v1.TaskContext.inputs:type_name -> gale.v1.InputSpec
-	20, // 22: gale.v1.TaskContext.source_fields:type_name -> gale.v1.TaskContext.SourceFieldsEntry
-	21, // 23: gale.v1.TaskContext.ConfigEntry.value:type_name -> gale.v1.Value
-	11, // 24: gale.v1.TaskContext.ComponentTasksEntry.value:type_name -> gale.v1.TaskIds
-	12, // 25: gale.v1.TaskContext.SourceFieldsEntry.value:type_name -> gale.v1.Fields
-	1,  // 26: gale.v1.AttachService.Attach:input_type -> gale.v1.AttachRequest
-	9,  // 27: gale.v1.AttachService.Attach:output_type -> gale.v1.AttachResponse
-	27, // [27:28] is the sub-list for method output_type
-	26, // [26:27] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	18, // 7: gale.v1.AttachRequest.finished:type_name -> gale.v1.Finished
+	4,  // 8: gale.v1.EmitBatch.emits:type_name -> gale.v1.Emit
+	22, // 9: gale.v1.Emit.values:type_name -> gale.v1.Value
+	0,  // 10: gale.v1.LogRecord.level:type_name -> gale.v1.LogLevel
+	10, // 11: gale.v1.AttachResponse.welcome:type_name -> gale.v1.TaskContext
+	23, // 12: gale.v1.AttachResponse.inputs:type_name -> gale.v1.TupleBatch
+	13, // 13: gale.v1.AttachResponse.next:type_name -> gale.v1.NextRequest
+	14, // 14: gale.v1.AttachResponse.spout_acks:type_name -> gale.v1.SpoutAcks
+	7,  // 15: gale.v1.AttachResponse.heartbeat:type_name -> gale.v1.Heartbeat
+	15, // 16: gale.v1.AttachResponse.activate:type_name -> gale.v1.Activate
+	16, // 17: gale.v1.AttachResponse.deactivate:type_name -> gale.v1.Deactivate
+	17, // 18: gale.v1.AttachResponse.end_of_input:type_name -> gale.v1.EndOfInput
+	6,  // 19: gale.v1.AttachResponse.error:type_name -> gale.v1.LogRecord
+	19, // 20: gale.v1.TaskContext.config:type_name -> gale.v1.TaskContext.ConfigEntry
+	20, // 21: gale.v1.TaskContext.component_tasks:type_name -> gale.v1.TaskContext.ComponentTasksEntry
+	24, // 22: gale.v1.TaskContext.outputs:type_name -> gale.v1.StreamSpec
+	25, // 23: gale.v1.TaskContext.inputs:type_name -> gale.v1.InputSpec
+	21, // 24: gale.v1.TaskContext.source_fields:type_name -> gale.v1.TaskContext.SourceFieldsEntry
+	22, // 25: gale.v1.TaskContext.ConfigEntry.value:type_name -> gale.v1.Value
+	11, // 26: gale.v1.TaskContext.ComponentTasksEntry.value:type_name -> gale.v1.TaskIds
+	12, // 27: gale.v1.TaskContext.SourceFieldsEntry.value:type_name -> gale.v1.Fields
+	1,  // 28: gale.v1.AttachService.Attach:input_type -> gale.v1.AttachRequest
+	9,  // 29: gale.v1.AttachService.Attach:output_type -> gale.v1.AttachResponse
+	29, // [29:30] is the sub-list for method output_type
+	28, // [28:29] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_gale_v1_attach_proto_init() }
@@ -1512,6 +1592,7 @@ func file_gale_v1_attach_proto_init() {
 		(*AttachRequest_Heartbeat)(nil),
 		(*AttachRequest_NextDone)(nil),
 		(*AttachRequest_Error)(nil),
+		(*AttachRequest_Finished)(nil),
 	}
 	file_gale_v1_attach_proto_msgTypes[8].OneofWrappers = []any{
 		(*AttachResponse_Welcome)(nil),
@@ -1522,6 +1603,7 @@ func file_gale_v1_attach_proto_init() {
 		(*AttachResponse_Activate)(nil),
 		(*AttachResponse_Deactivate)(nil),
 		(*AttachResponse_EndOfInput)(nil),
+		(*AttachResponse_Error)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1529,7 +1611,7 @@ func file_gale_v1_attach_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_attach_proto_rawDesc), len(file_gale_v1_attach_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
