@@ -170,9 +170,12 @@ func (e *executor) run(ctx context.Context) (err error) {
 	if err := e.buildRoutes(); err != nil {
 		return e.taskErr("start", err)
 	}
-	if e.comp.spout {
+	switch {
+	case e.comp.external:
+		err = e.runExternal(ctx)
+	case e.comp.spout:
 		err = e.runSpout(ctx)
-	} else {
+	default:
 		err = e.runBolt(ctx)
 	}
 	e.stats.publish(&e.t.counters)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gale-stream/gale/node/external"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
@@ -24,9 +25,9 @@ var (
 	// ErrUnknownClass means a component's Go class is not registered in
 	// this binary.
 	ErrUnknownClass = errors.New("unknown component class")
-	// ErrExternalUnsupported means a component needs an external process,
-	// which this runtime does not host yet.
-	ErrExternalUnsupported = errors.New("external components are not supported by this runtime yet")
+	// ErrExternalUnsupported means a component runs in an external process
+	// but the runtime was given no Attach endpoint to host it.
+	ErrExternalUnsupported = errors.New("external components need an Attach endpoint (Options.Attach)")
 	// ErrStopped means the run was stopped before it finished.
 	ErrStopped = errors.New("topology stopped")
 )
@@ -42,13 +43,16 @@ type Runtime struct {
 	settings Settings
 	log      *slog.Logger
 
-	comps   []*component
-	byID    map[string]*component
-	tasks   []*task // by global task id; index 0 unused
-	ackers  []int32
-	remote  Remote
-	active  atomic.Bool
-	started int64 // Nanotime at start
+	comps  []*component
+	byID   map[string]*component
+	tasks  []*task // by global task id; index 0 unused
+	ackers []int32
+	remote Remote
+	hub    *external.Hub
+	// attachAddr is where managed processes attach (GALE_ATTACH_ADDR).
+	attachAddr string
+	active     atomic.Bool
+	started    int64 // Nanotime at start
 
 	errMu  sync.Mutex
 	errors []TaskError
@@ -74,6 +78,7 @@ type component struct {
 	downTasks []int32 // distinct downstream task ids (end-of-input markers sent)
 	newSpout  sdk.SpoutFactory
 	newBolt   sdk.BoltFactory
+	external  bool // runs in another process (command or attached)
 }
 
 type outStream struct {
@@ -127,6 +132,12 @@ type Options struct {
 	// Remote reaches the tasks that run elsewhere; required when Local
 	// leaves any task out.
 	Remote Remote
+	// Attach hosts the external components' processes; required when the
+	// topology has any (run: or attached:).
+	Attach *external.Hub
+	// AttachAddr is the HOST:PORT where Attach is served, given to managed
+	// processes.
+	AttachAddr string
 }
 
 // Remote is how a runtime reaches tasks in other processes (the node's
@@ -155,6 +166,7 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 		rt.id = spec.GetName() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	rt.remote = opts.Remote
+	rt.hub, rt.attachAddr = opts.Attach, opts.AttachAddr
 	rt.cfg = sdk.ConfigFromProto(spec.GetConfig())
 	var err error
 	if rt.settings, err = SettingsFromConfig(rt.cfg); err != nil {
@@ -182,8 +194,19 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 				}
 				c.newBolt = f
 			}
+		case *galev1.ComponentSpec_Command, *galev1.ComponentSpec_Attached:
+			if rt.hub == nil {
+				return nil, fmt.Errorf("component %s: %w", c.id, ErrExternalUnsupported)
+			}
+			if cmd := cs.GetCommand(); cmd != nil && len(cmd.GetArgv()) == 0 {
+				return nil, fmt.Errorf("component %s: run has no command", c.id)
+			}
+			if cs.GetCommand().GetProtocol() == galev1.ExternalProtocol_EXTERNAL_PROTOCOL_STORM_MULTILANG {
+				return nil, fmt.Errorf("component %s: the storm-multilang protocol is not supported yet", c.id)
+			}
+			c.external = true
 		default:
-			return nil, fmt.Errorf("component %s: %w", c.id, ErrExternalUnsupported)
+			return nil, fmt.Errorf("component %s: no implementation (class, run or attached)", c.id)
 		}
 		for _, os := range cs.GetOutputs() {
 			c.streams[os.GetId()] = &outStream{src: sdk.NewSource(c.id, os.GetId(), os.GetFields()), direct: os.GetDirect()}

@@ -19,6 +19,10 @@ const (
 	KeyQueueSize      = "topology.queue.size"
 	KeySpoutWait      = "topology.spout.wait"
 	KeyIdleFlushGap   = "topology.batch.idle.gap"
+
+	// Keys of external components (sdk/ATTACH.md), read per component.
+	KeyExternalHeartbeat   = "topology.external.heartbeat.ms"
+	KeyExternalMaxInflight = "topology.external.max.inflight"
 )
 
 // Settings are the runtime knobs of one topology, read from its config.

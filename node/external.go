@@ -1,0 +1,670 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gale-stream/gale/node/external"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// External tasks (sdk/ATTACH.md): the executor of a task whose component
+// runs in another process drives that process's Attach session from its
+// own goroutine, as it would drive an in-process spout or bolt. Inputs go
+// to the process in batches while fewer than maxInflight of them are
+// unacked (the window that carries backpressure into the process); its
+// emits are routed exactly like a Go component's; when a process ends, the
+// inputs it held fail (and replay) and the task waits for the next one.
+
+// Defaults of the external task settings (component config keys).
+const (
+	defaultExternalHeartbeat   = time.Second
+	defaultExternalMaxInflight = 2048
+	defaultExternalMaxBatch    = 512
+	maxExternalMaxBatch        = 8192
+	// maxQuickExits is how many times in a row a managed process may exit
+	// without ever attaching before the task fails: a command that cannot
+	// start (a typo, a missing module) should stop `gale local` with its
+	// error rather than restart forever.
+	maxQuickExits = 5
+)
+
+// externalTask is the per-task state of an external component.
+type externalTask struct {
+	hb          time.Duration
+	maxInflight int
+	slot        *external.Slot
+	sup         *external.Supervisor
+
+	// exits counts process exits since the last session began; exitErr is
+	// the last exit's reason. Written by the supervisor's goroutine.
+	exits   chan error
+	lastErr error
+	quick   int
+
+	// bolt state
+	eofLeft  int // upstream tasks that have not ended yet
+	inflight map[uint64]*sdk.Tuple
+	lastID   uint64
+	cur      *router.Batch // batch being sent to the process
+	curIdx   int
+	ticks    int64
+
+	// spout state
+	proxy *spoutProxy
+}
+
+// spoutProxy stands in for the spout in the executor's shared spout code
+// (drainCtrl, sweeps): acks and fails it is given go to the process.
+type spoutProxy struct {
+	acked, failed []uint64
+}
+
+func (p *spoutProxy) DeclareOutputFields(*sdk.OutputDeclarer)                           {}
+func (p *spoutProxy) Open(context.Context, *sdk.TaskContext, *sdk.SpoutCollector) error { return nil }
+func (p *spoutProxy) NextTuple()                                                        {}
+func (p *spoutProxy) Ack(id uint64)                                                     { p.acked = append(p.acked, id) }
+func (p *spoutProxy) Fail(id uint64)                                                    { p.failed = append(p.failed, id) }
+func (p *spoutProxy) Close() error                                                      { return nil }
+
+// welcome builds the task context sent to the process.
+func (e *executor) welcome(hb time.Duration) *galev1.TaskContext {
+	rt := e.rt
+	w := &galev1.TaskContext{
+		Topology:        rt.spec.GetName(),
+		TopologyId:      rt.id,
+		Component:       e.comp.id,
+		TaskId:          e.t.id,
+		TaskIndex:       e.t.index,
+		Config:          map[string]*galev1.Value{},
+		ComponentTasks:  map[string]*galev1.TaskIds{},
+		Outputs:         e.comp.spec.GetOutputs(),
+		Inputs:          e.comp.spec.GetInputs(),
+		SourceFields:    map[string]*galev1.Fields{},
+		HeartbeatMillis: int32(hb / time.Millisecond),
+	}
+	for k, v := range e.comp.cfg {
+		w.Config[k] = sdk.ValueToProto(v)
+	}
+	for _, c := range rt.comps {
+		if !c.system {
+			w.ComponentTasks[c.id] = &galev1.TaskIds{Ids: c.tasks}
+		}
+	}
+	for _, in := range e.comp.spec.GetInputs() {
+		stream := in.GetStream()
+		if stream == "" {
+			stream = sdk.DefaultStream
+		}
+		if src := rt.byID[in.GetComponent()]; src != nil && src.streams[stream] != nil {
+			w.SourceFields[in.GetComponent()+":"+stream] = &galev1.Fields{Names: src.streams[stream].src.Fields}
+		}
+	}
+	return w
+}
+
+// runExternal runs an external task until it ends (end of input) or ctx is
+// cancelled.
+func (e *executor) runExternal(ctx context.Context) error {
+	hb, err := e.comp.cfg.Duration(KeyExternalHeartbeat, time.Millisecond, defaultExternalHeartbeat)
+	if err == nil && (hb < 10*time.Millisecond || hb > time.Hour) {
+		err = fmt.Errorf("config %s: must be between 10ms and 1h, got %v", KeyExternalHeartbeat, hb)
+	}
+	if err != nil {
+		return e.taskErr("start", err)
+	}
+	mi, err := e.comp.cfg.Int(KeyExternalMaxInflight, defaultExternalMaxInflight)
+	if err == nil && (mi < 1 || mi > 1<<20) {
+		err = fmt.Errorf("config %s: must be between 1 and %d, got %d", KeyExternalMaxInflight, 1<<20, mi)
+	}
+	if err != nil {
+		return e.taskErr("start", err)
+	}
+	x := &externalTask{hb: hb, maxInflight: int(mi), exits: make(chan error, 8), inflight: map[uint64]*sdk.Tuple{}, eofLeft: len(e.comp.upstream)}
+	opts := external.SlotOptions{Welcome: e.welcome(hb)}
+	if a := e.comp.spec.GetAttached(); a != nil {
+		opts.Attached = true
+		opts.Token = a.GetToken()
+	}
+	if x.slot, err = e.rt.hub.Register(opts); err != nil {
+		return e.taskErr("start", err)
+	}
+	defer x.slot.Unregister()
+	if e.comp.spout {
+		x.proxy = &spoutProxy{}
+		e.spout = x.proxy
+		e.pending = newPendingTable(e.maxPending)
+		e.wasActive = true
+	}
+	if cmd := e.comp.spec.GetCommand(); cmd != nil {
+		supCtx, stopSup := context.WithCancel(context.Background())
+		supDone := make(chan struct{})
+		x.sup = external.NewSupervisor(external.Supervisor{
+			Cmd: external.Command{Argv: cmd.GetArgv(), Dir: cmd.GetDir(), Env: cmd.GetEnv()},
+			Env: map[string]string{
+				external.EnvAttachAddr: e.rt.attachAddr,
+				external.EnvTopology:   e.rt.spec.GetName(),
+				external.EnvComponent:  e.comp.id,
+				external.EnvTaskID:     strconv.Itoa(int(e.t.id)),
+			},
+			Slot: x.slot,
+			Log:  e.tc.Log,
+			OnExit: func(err error) {
+				select {
+				case x.exits <- err:
+				default:
+				}
+			},
+		})
+		go func() {
+			defer close(supDone)
+			x.sup.Run(supCtx)
+		}()
+		// Stop the process after its session was closed (below), so that
+		// it can end cleanly first.
+		defer func() {
+			stopSup()
+			<-supDone
+		}()
+	} else {
+		e.tc.Log.Info("waiting for a process to attach", "attach", e.rt.attachAddr)
+	}
+	for {
+		sess, err := e.awaitSession(ctx, x)
+		if err != nil || sess == nil {
+			return err
+		}
+		var finished bool
+		if e.comp.spout {
+			finished = e.serveSpout(ctx, x, sess)
+		} else {
+			finished = e.serveBolt(ctx, x, sess)
+		}
+		x.slot.Release()
+		if finished || ctx.Err() != nil {
+			return nil
+		}
+		if x.sup != nil {
+			// The session ended but the process may live on (it broke the
+			// protocol or stopped heartbeating): replace it.
+			x.sup.Restart()
+		}
+	}
+}
+
+// awaitSession waits for a process to attach. It returns nil when ctx is
+// cancelled, and an error when a managed process keeps exiting without
+// attaching.
+func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.Session, error) {
+	e.t.headBorn.Store(0)
+	for {
+		select {
+		case s := <-x.slot.Sessions():
+			x.quick = 0
+			h := s.Hello()
+			e.tc.Log.Info("external process attached", "sdk", h.GetSdk(), "pid", h.GetPid())
+			return s, nil
+		case err := <-x.exits:
+			x.quick++
+			x.lastErr = err
+			e.ReportError(err)
+			if x.quick >= maxQuickExits {
+				return nil, e.taskErr("external process", fmt.Errorf("exited %d times without attaching; last: %w", x.quick, err))
+			}
+		case <-ctx.Done():
+			return nil, nil
+		}
+	}
+}
+
+// endSession reports why a session ended, unless the task is stopping.
+func (e *executor) endSession(ctx context.Context, s external.Session, what string) {
+	if ctx.Err() != nil {
+		return
+	}
+	err := s.Err()
+	if err == nil {
+		err = errors.New("the process ended its stream")
+	}
+	e.ReportError(fmt.Errorf("external process (pid %d) %s: %w", s.Hello().GetPid(), what, err))
+}
+
+// protocolError tells the process what it did wrong, and records it.
+func (e *executor) protocolError(s external.Session, err error) {
+	e.ReportError(fmt.Errorf("external process (pid %d): %w", s.Hello().GetPid(), err))
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Error{Error: &galev1.LogRecord{Level: galev1.LogLevel_LOG_LEVEL_ERROR, Message: err.Error()}}})
+}
+
+// logRecord writes a process's log record to the task's log.
+func (e *executor) logRecord(r *galev1.LogRecord) {
+	level := slog.LevelInfo
+	switch r.GetLevel() {
+	case galev1.LogLevel_LOG_LEVEL_DEBUG:
+		level = slog.LevelDebug
+	case galev1.LogLevel_LOG_LEVEL_WARN:
+		level = slog.LevelWarn
+	case galev1.LogLevel_LOG_LEVEL_ERROR:
+		level = slog.LevelError
+	}
+	e.tc.Log.Log(context.Background(), level, r.GetMessage(), "source", "process")
+}
+
+// checkExternalEmit validates an emit from a process before it is routed,
+// so the process can be told what was wrong.
+func (e *executor) checkExternalEmit(em *galev1.Emit) (*route, error) {
+	stream := em.GetStream()
+	if stream == "" {
+		stream = sdk.DefaultStream
+	}
+	r := e.routes[stream]
+	if r == nil {
+		return nil, fmt.Errorf("emit to undeclared stream %q (declared: %v)", stream, streamNames(e.comp))
+	}
+	if n := len(em.GetValues()); n != len(r.s.src.Fields) {
+		return nil, fmt.Errorf("emit on stream %q: %d values for fields %v", stream, n, r.s.src.Fields)
+	}
+	direct := em.GetDirectTask()
+	if r.s.direct && direct <= 0 {
+		return nil, fmt.Errorf("emit on direct stream %q must name a task (direct_task)", stream)
+	}
+	if !r.s.direct && direct != 0 {
+		return nil, fmt.Errorf("emit with direct_task %d on stream %q, which is not declared direct", direct, stream)
+	}
+	if direct > 0 {
+		for _, sub := range r.s.subs {
+			if direct < sub.comp.tasks[0] || direct > sub.comp.tasks[len(sub.comp.tasks)-1] {
+				return nil, fmt.Errorf("emit on direct stream %q to task %d, which is not a task of subscriber %s", stream, direct, sub.comp.id)
+			}
+		}
+	}
+	return r, nil
+}
+
+func valuesFromProto(dst []sdk.Value, vs []*galev1.Value) []sdk.Value {
+	dst = dst[:0]
+	for _, v := range vs {
+		dst = append(dst, sdk.ValueFromProto(v))
+	}
+	return dst
+}
+
+// ---- bolts ----
+
+// serveBolt drives a bolt process until its session ends (false) or the
+// task finished (true).
+func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Session) (finished bool) {
+	maxBatch := int(s.Hello().GetMaxBatch())
+	if maxBatch <= 0 {
+		maxBatch = defaultExternalMaxBatch
+	}
+	maxBatch = min(maxBatch, maxExternalMaxBatch)
+	var tickC <-chan time.Time
+	if freq, _ := e.comp.cfg.Duration(KeyTickFreq, time.Second, 0); freq > 0 {
+		tk := time.NewTicker(freq)
+		defer tk.Stop()
+		tickC = tk.C
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	in := e.t.inbox.C()
+	eofSent, gotFinished := false, false
+	var vals []sdk.Value
+	var anchors []*sdk.Tuple
+	defer func() {
+		if !finished {
+			e.failInflight(x)
+		}
+	}()
+	for {
+		e.now = router.Nanotime()
+		e.sendInputs(x, s, maxBatch)
+		if !eofSent && x.eofLeft == 0 && x.cur == nil && len(in) == 0 {
+			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_EndOfInput{EndOfInput: &galev1.EndOfInput{}}})
+			eofSent = true
+		}
+		if gotFinished {
+			if n := len(x.inflight); n > 0 {
+				e.protocolError(s, fmt.Errorf("finished with %d inputs neither acked nor failed: they fail now", n))
+				e.failInflight(x)
+			}
+			if err := e.sendEndOfInput(); err != nil {
+				s.Close(nil)
+				return false
+			}
+			e.t.headBorn.Store(0)
+			e.t.done.Store(true)
+			s.Close(nil)
+			return true
+		}
+		if err := e.out.Flush(e.now); err != nil {
+			s.Close(nil)
+			return false
+		}
+		inC := in
+		if x.cur != nil || len(x.inflight) >= x.maxInflight || x.eofLeft == 0 {
+			inC = nil
+		}
+		var timerC <-chan time.Time
+		if len(s.Frames()) == 0 && (inC == nil || len(inC) == 0) {
+			// Nothing more to do at once: publish and send partial batches.
+			e.stats.publish(&e.t.counters)
+			if x.cur == nil && len(x.inflight) == 0 {
+				e.t.headBorn.Store(0)
+			}
+			dl, err := e.idleFlush()
+			if err != nil {
+				s.Close(nil)
+				return false
+			}
+			if dl != 0 {
+				timer.Reset(time.Duration(dl - e.now))
+				timerC = timer.C
+			}
+		}
+		select {
+		case b, ok := <-inC:
+			if !ok {
+				s.Close(nil)
+				return false
+			}
+			if b.EndOfInput != 0 {
+				x.eofLeft--
+				b.Release()
+				break
+			}
+			e.t.headBorn.Store(b.Born)
+			x.cur, x.curIdx = b, 0
+		case f, ok := <-s.Frames():
+			if !ok {
+				e.endSession(ctx, s, "ended")
+				return false
+			}
+			switch fr := f.GetFrame().(type) {
+			case *galev1.AttachRequest_Emits:
+				for _, em := range fr.Emits.GetEmits() {
+					r, err := e.checkExternalEmit(em)
+					if err != nil {
+						e.protocolError(s, err)
+						continue
+					}
+					anchors = anchors[:0]
+					bad := false
+					for _, id := range em.GetAnchors() {
+						t := x.inflight[id]
+						if t == nil {
+							e.protocolError(s, fmt.Errorf("emit on stream %q anchored to input %d, which the process does not hold (never sent, or already acked or failed): emit dropped", r.s.src.Stream, id))
+							bad = true
+							break
+						}
+						anchors = append(anchors, t)
+					}
+					if bad {
+						continue
+					}
+					vals = valuesFromProto(vals, em.GetValues())
+					e.EmitBolt(r.s.src.Stream, anchors, vals, em.GetDirectTask())
+				}
+			case *galev1.AttachRequest_Acks:
+				for _, id := range fr.Acks.GetAcked() {
+					if t := x.take(id); t != nil {
+						e.Ack(t)
+					} else {
+						e.protocolError(s, fmt.Errorf("ack of input %d, which the process does not hold (never sent, or already acked or failed)", id))
+					}
+				}
+				for _, id := range fr.Acks.GetFailed() {
+					if t := x.take(id); t != nil {
+						e.Fail(t)
+					} else {
+						e.protocolError(s, fmt.Errorf("fail of input %d, which the process does not hold (never sent, or already acked or failed)", id))
+					}
+				}
+				e.t.lastProgress.Store(e.now)
+			case *galev1.AttachRequest_Log:
+				e.logRecord(fr.Log)
+			case *galev1.AttachRequest_Error:
+				e.ReportError(fmt.Errorf("external process (pid %d): %s", s.Hello().GetPid(), fr.Error.GetMessage()))
+			case *galev1.AttachRequest_Finished:
+				if !eofSent {
+					e.protocolError(s, errors.New("finished before end_of_input: ignored"))
+				} else {
+					gotFinished = true
+				}
+			default:
+				e.protocolError(s, fmt.Errorf("unexpected %s frame from a bolt process", external.FrameName(f)))
+			}
+			e.flushFailures()
+		case <-tickC:
+			x.ticks++
+			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
+		case <-timerC:
+		case <-s.Done():
+			e.endSession(ctx, s, "ended")
+			return false
+		case <-ctx.Done():
+			s.Close(nil)
+			return false
+		}
+		if timerC != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// take removes an input from the window.
+func (x *externalTask) take(id uint64) *sdk.Tuple {
+	t := x.inflight[id]
+	if t != nil {
+		delete(x.inflight, id)
+	}
+	return t
+}
+
+// sendInputs sends the current batch's tuples to the process while the
+// window has room, in frames of at most maxBatch tuples.
+func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int) {
+	for x.cur != nil && len(x.inflight) < x.maxInflight {
+		b := x.cur
+		n := min(len(b.Tuples)-x.curIdx, maxBatch, x.maxInflight-len(x.inflight))
+		tb := &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, n)}
+		for i := range n {
+			t := &b.Tuples[x.curIdx+i]
+			x.lastID++
+			id := x.lastID
+			x.inflight[id] = t.Clone()
+			pt := &galev1.Tuple{Stream: t.Source.Stream, SourceTask: t.SourceTask, Id: id, Values: make([]*galev1.Value, len(t.Values))}
+			for j, v := range t.Values {
+				pt.Values[j] = sdk.ValueToProto(v)
+			}
+			tb.Tuples[i] = pt
+		}
+		e.stats.executed += uint64(n)
+		x.curIdx += n
+		if x.curIdx == len(b.Tuples) {
+			b.Release()
+			x.cur = nil
+		}
+		s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
+	}
+}
+
+// failInflight fails every input the process held, and the batch it was
+// being fed: their trees replay.
+func (e *executor) failInflight(x *externalTask) {
+	for id, t := range x.inflight {
+		e.Fail(t)
+		delete(x.inflight, id)
+	}
+	if b := x.cur; b != nil {
+		for i := x.curIdx; i < len(b.Tuples); i++ {
+			e.Fail(&b.Tuples[i])
+		}
+		b.Release()
+		x.cur = nil
+	}
+	e.flushFailures()
+}
+
+// ---- spouts ----
+
+// serveSpout drives a spout process until its session ends (false) or the
+// spout ran to its end (true).
+func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.Session) (finished bool) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	outstanding := false // a next request awaits next_done
+	roundEmits := 0      // emits since the last next request
+	lastRoundEmits := -1 // emits of the last completed round (-1: none yet)
+	var waitUntil int64  // no next request before this (the spout had nothing)
+	var vals []sdk.Value
+	// The process's view of activation starts as active.
+	e.wasActive = true
+	defer func() {
+		if !finished {
+			// The process that owned the pending messages is gone; a new
+			// one cannot replay them, so they count as failed here.
+			var lost []uint64
+			e.pending.each(func(root uint64, _ pendingMsg) { lost = append(lost, root) })
+			for _, r := range lost {
+				if _, ok := e.pending.take(r); ok {
+					e.stats.failed++
+				}
+			}
+			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
+		}
+	}()
+	for {
+		e.now = router.Nanotime()
+		e.drainCtrl()
+		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
+			e.sweepLostResults()
+		}
+		if len(x.proxy.acked)+len(x.proxy.failed) > 0 {
+			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_SpoutAcks{SpoutAcks: &galev1.SpoutAcks{Acked: x.proxy.acked, Failed: x.proxy.failed}}})
+			x.proxy.acked, x.proxy.failed = nil, nil
+		}
+		active := e.rt.active.Load()
+		if active != e.wasActive {
+			e.wasActive = active
+			if active {
+				s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Activate{Activate: &galev1.Activate{}}})
+			} else {
+				s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Deactivate{Deactivate: &galev1.Deactivate{}}})
+			}
+		}
+		room := e.rt.settings.BatchSize
+		if e.nAck > 0 && e.maxPending > 0 {
+			room = min(room, e.maxPending-e.pending.len())
+		}
+		if !outstanding && e.ended && lastRoundEmits == 0 && e.pending.len() == 0 {
+			// End of input, nothing in flight, and the last round replayed
+			// nothing.
+			if err := e.sendEndOfInput(); err != nil {
+				s.Close(nil)
+				return false
+			}
+			e.t.done.Store(true)
+			s.Close(nil)
+			return true
+		}
+		if active && !outstanding && room > 0 && e.now >= waitUntil {
+			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: int32(room)}}})
+			outstanding = true
+			roundEmits = 0
+		}
+		if err := e.out.Flush(e.now); err != nil {
+			s.Close(nil)
+			return false
+		}
+		var timerC <-chan time.Time
+		if len(s.Frames()) == 0 {
+			e.stats.publish(&e.t.counters)
+			e.t.latency.merge(&e.hist)
+			dl, err := e.idleFlush()
+			if err != nil {
+				s.Close(nil)
+				return false
+			}
+			wait := time.Duration(-1)
+			if dl != 0 {
+				wait = time.Duration(dl - e.now)
+			}
+			if !outstanding && waitUntil > e.now {
+				if d := time.Duration(waitUntil - e.now); wait < 0 || d < wait {
+					wait = d
+				}
+			}
+			if !active {
+				wait = 10 * time.Millisecond // poll for activation
+			}
+			if wait >= 0 {
+				timer.Reset(max(wait, 0))
+				timerC = timer.C
+			}
+		}
+		select {
+		case f, ok := <-s.Frames():
+			if !ok {
+				e.endSession(ctx, s, "ended")
+				return false
+			}
+			switch fr := f.GetFrame().(type) {
+			case *galev1.AttachRequest_Emits:
+				for _, em := range fr.Emits.GetEmits() {
+					r, err := e.checkExternalEmit(em)
+					if err != nil {
+						e.protocolError(s, err)
+						continue
+					}
+					if len(em.GetAnchors()) > 0 {
+						e.protocolError(s, fmt.Errorf("a spout emit has anchors %v: spouts emit with a message id, not anchors", em.GetAnchors()))
+						continue
+					}
+					vals = valuesFromProto(vals, em.GetValues())
+					e.EmitSpout(r.s.src.Stream, em.GetMessageId(), em.GetMessageId() != 0, vals, em.GetDirectTask())
+					roundEmits++
+				}
+				e.ackImmediate()
+			case *galev1.AttachRequest_NextDone:
+				if !outstanding {
+					e.protocolError(s, errors.New("next_done without a next request: ignored"))
+					break
+				}
+				outstanding = false
+				lastRoundEmits = roundEmits
+				if fr.NextDone.GetEndOfInput() {
+					e.ended = true
+				}
+				if roundEmits == 0 {
+					waitUntil = e.now + int64(e.rt.settings.SpoutWait)
+				}
+			case *galev1.AttachRequest_Log:
+				e.logRecord(fr.Log)
+			case *galev1.AttachRequest_Error:
+				e.ReportError(fmt.Errorf("external process (pid %d): %s", s.Hello().GetPid(), fr.Error.GetMessage()))
+			default:
+				e.protocolError(s, fmt.Errorf("unexpected %s frame from a spout process", external.FrameName(f)))
+			}
+			e.flushFailures()
+		case <-e.t.ctrl.notify:
+		case <-timerC:
+		case <-s.Done():
+			e.endSession(ctx, s, "ended")
+			return false
+		case <-ctx.Done():
+			s.Close(nil)
+			return false
+		}
+		if timerC != nil {
+			timer.Stop()
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package external
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Environment variables a managed process is started with (sdk/ATTACH.md).
+const (
+	EnvAttachAddr = "GALE_ATTACH_ADDR"
+	EnvTopology   = "GALE_TOPOLOGY"
+	EnvComponent  = "GALE_COMPONENT"
+	EnvTaskID     = "GALE_TASK_ID"
+	EnvToken      = "GALE_TOKEN"
+)
+
+// Restart backoff of managed processes.
+const (
+	backoffMin   = 100 * time.Millisecond
+	backoffMax   = 10 * time.Second
+	healthyAfter = 30 * time.Second // a run this long resets the backoff
+	stopGrace    = 5 * time.Second  // to exit after its stream ended cleanly
+	termGrace    = 2 * time.Second  // to exit after SIGTERM
+)
+
+// Command is how to start a managed process.
+type Command struct {
+	// Argv is the program and its arguments.
+	Argv []string
+	// Dir is the working directory; empty means the node's.
+	Dir string
+	// Env adds variables to the node's environment.
+	Env map[string]string
+}
+
+// Supervisor keeps one managed process running for a task: it starts it
+// with the task's identity in its environment, logs its output, and starts
+// it again, with backoff, whenever it exits while the task runs.
+type Supervisor struct {
+	Cmd Command
+	// Env is the task's identity (GALE_ATTACH_ADDR, GALE_TOPOLOGY, ...);
+	// the supervisor adds a fresh GALE_TOKEN at each start.
+	Env map[string]string
+	// Slot is the task's hub slot; it gets each process's token.
+	Slot *Slot
+	// Log receives the process's output, one record per line.
+	Log *slog.Logger
+	// OnExit is called when a process exits while the task runs.
+	OnExit func(err error)
+	// Stdio, when set, replaces the output logging: the caller talks to the
+	// process over its standard input and output (Storm multilang). Its
+	// stderr is still logged.
+	Stdio func(ctx context.Context, stdin io.WriteCloser, stdout io.Reader)
+
+	restart chan struct{}
+}
+
+// NewSupervisor returns a supervisor ready to Run.
+func NewSupervisor(s Supervisor) *Supervisor {
+	s.restart = make(chan struct{}, 1)
+	return &s
+}
+
+// Restart kills the current process (it stopped heartbeating, say); the
+// supervisor then starts a new one after its backoff.
+func (s *Supervisor) Restart() {
+	select {
+	case s.restart <- struct{}{}:
+	default:
+	}
+}
+
+// Run (of a supervisor made by NewSupervisor) runs processes until ctx is cancelled, then stops the last one: it
+// waits stopGrace for it to exit on its own (its stream was ended), then
+// sends SIGTERM and, termGrace later, SIGKILL.
+func (s *Supervisor) Run(ctx context.Context) {
+	backoff := backoffMin
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := s.runOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if s.OnExit != nil {
+			s.OnExit(err)
+		}
+		if time.Since(started) > healthyAfter {
+			backoff = backoffMin
+		}
+		s.Log.Warn("external process will be restarted", "after", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, backoffMax)
+	}
+}
+
+// runOnce starts one process and waits for it to end. It returns why the
+// process ended.
+func (s *Supervisor) runOnce(ctx context.Context) error {
+	if len(s.Cmd.Argv) == 0 {
+		return errors.New("no command to run")
+	}
+	token := newToken()
+	if s.Slot != nil {
+		s.Slot.SetToken(token)
+	}
+	cmd := exec.Command(s.Cmd.Argv[0], s.Cmd.Argv[1:]...)
+	cmd.Dir = s.Cmd.Dir
+	cmd.Env = s.environ(token)
+	// Its own process group, so that stopping it stops its children; and
+	// killed with the node, even by kill -9.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	tail := &lastLines{max: 5}
+	var wg sync.WaitGroup
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return fmt.Errorf("starting %s: %w", s.Cmd.Argv[0], err)
+	}
+	var stdout io.ReadCloser
+	var stdin io.WriteCloser
+	if s.Stdio != nil {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			return fmt.Errorf("starting %s: %w", s.Cmd.Argv[0], err)
+		}
+	}
+	if stdout, err = cmd.StdoutPipe(); err != nil {
+		return fmt.Errorf("starting %s: %w", s.Cmd.Argv[0], err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", strings.Join(s.Cmd.Argv, " "), err)
+	}
+	log := s.Log.With("pid", cmd.Process.Pid)
+	log.Info("external process started", "argv", s.Cmd.Argv)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.pipeLines(stderr, log, slog.LevelWarn, tail)
+	}()
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	if s.Stdio != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.Stdio(runCtx, stdin, stdout)
+			// The protocol is over: drain what is left so the process
+			// does not block writing.
+			_, _ = io.Copy(io.Discard, stdout)
+		}()
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.pipeLines(stdout, log, slog.LevelInfo, nil)
+		}()
+	}
+	exited := make(chan error, 1)
+	go func() {
+		wg.Wait() // pipes first: Wait closes them
+		exited <- cmd.Wait()
+	}()
+	select {
+	case err := <-exited:
+		return describeExit(err, tail)
+	case <-s.restart:
+		log.Warn("killing external process to restart it")
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		err := <-exited
+		return describeExit(err, tail)
+	case <-ctx.Done():
+	}
+	// The task stopped: its stream was ended, so the process should exit.
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(stopGrace):
+	}
+	log.Warn("external process did not exit after its stream ended; sending SIGTERM")
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(termGrace):
+	}
+	log.Warn("external process ignored SIGTERM; killing it")
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-exited
+	return nil
+}
+
+func (s *Supervisor) environ(token string) []string {
+	env := os.Environ()
+	keys := make([]string, 0, len(s.Cmd.Env))
+	for k := range s.Cmd.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+s.Cmd.Env[k])
+	}
+	for k, v := range s.Env {
+		env = append(env, k+"="+v)
+	}
+	return append(env, EnvToken+"="+token)
+}
+
+func (s *Supervisor) pipeLines(r io.Reader, log *slog.Logger, level slog.Level, tail *lastLines) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	for sc.Scan() {
+		line := sc.Text()
+		if tail != nil {
+			tail.add(line)
+		}
+		log.Log(context.Background(), level, line, "stream", streamName(level))
+	}
+}
+
+func streamName(level slog.Level) string {
+	if level == slog.LevelInfo {
+		return "stdout"
+	}
+	return "stderr"
+}
+
+func describeExit(err error, tail *lastLines) error {
+	var msg string
+	if err == nil {
+		msg = "external process exited with status 0 while its task was running"
+	} else {
+		msg = "external process " + err.Error() // "exit status 1", "signal: killed"
+	}
+	if lines := tail.String(); lines != "" {
+		msg += "; its last output: " + lines
+	}
+	return errors.New(msg)
+}
+
+// lastLines keeps the last few lines of a process's stderr for the error
+// that reports its exit.
+type lastLines struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+}
+
+func (l *lastLines) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	l.lines = append(l.lines, s)
+	if len(l.lines) > l.max {
+		l.lines = l.lines[1:]
+	}
+}
+
+func (l *lastLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, " | ")
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

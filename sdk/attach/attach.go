@@ -1,0 +1,705 @@
+package attach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// Version is this SDK's version, sent in the hello.
+const Version = "gale-go/0.1.0"
+
+// Environment variables read by OptionsFromEnv (sdk/ATTACH.md).
+const (
+	EnvAttachAddr = "GALE_ATTACH_ADDR"
+	EnvTopology   = "GALE_TOPOLOGY"
+	EnvComponent  = "GALE_COMPONENT"
+	EnvTaskID     = "GALE_TASK_ID"
+	EnvToken      = "GALE_TOKEN"
+)
+
+// Limits of one outgoing frame: far below gRPC's 4 MiB message limit.
+const (
+	maxFrameItems = 1024
+	maxFrameBytes = 1 << 20
+)
+
+// Options say where to attach and as what.
+type Options struct {
+	// Addr is the node's HOST:PORT.
+	Addr string
+	// Topology and Component name the component this process serves.
+	Topology, Component string
+	// TaskID is the task (managed processes); 0 lets the node pick a free
+	// task of the component (attached processes).
+	TaskID int32
+	// Token is presented in the hello.
+	Token string
+	// MaxBatch is the largest input batch wanted; 0 is the node's choice.
+	MaxBatch int
+	// Log receives the SDK's own messages (not the component's, which go
+	// to the node); nil means a text logger on stderr.
+	Log *slog.Logger
+	// DialOptions replace the default (plaintext) dial options.
+	DialOptions []grpc.DialOption
+}
+
+// OptionsFromEnv reads the GALE_* variables.
+func OptionsFromEnv() (Options, error) {
+	o := Options{
+		Addr:      os.Getenv(EnvAttachAddr),
+		Topology:  os.Getenv(EnvTopology),
+		Component: os.Getenv(EnvComponent),
+		Token:     os.Getenv(EnvToken),
+	}
+	if s := os.Getenv(EnvTaskID); s != "" {
+		id, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || id < 0 {
+			return o, fmt.Errorf("%s=%q: not a task id (a non-negative integer)", EnvTaskID, s)
+		}
+		o.TaskID = int32(id)
+	}
+	for name, v := range map[string]string{EnvAttachAddr: o.Addr, EnvTopology: o.Topology, EnvComponent: o.Component} {
+		if v == "" {
+			return o, fmt.Errorf("%s is not set: a node sets it for the processes it starts; set it to attach by hand", name)
+		}
+	}
+	return o, nil
+}
+
+// Main runs c with OptionsFromEnv until the node ends the task, then exits
+// the process: 0 when the node ended the stream, 1 with the error on
+// stderr otherwise.
+func Main(c sdk.Component) {
+	o, err := OptionsFromEnv()
+	if err == nil {
+		err = Run(context.Background(), c, o)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gale attach: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// Run attaches c (an sdk.Spout or sdk.Bolt) to a node and runs it until the
+// node ends the stream (nil), ctx is cancelled, or something breaks.
+func Run(ctx context.Context, c sdk.Component, o Options) error {
+	spout, isSpout := c.(sdk.Spout)
+	bolt, isBolt := c.(sdk.Bolt)
+	if !isSpout && !isBolt {
+		return fmt.Errorf("%T is neither an sdk.Spout nor an sdk.Bolt", c)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	dial := o.DialOptions
+	if dial == nil {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	conn, err := grpc.NewClient(o.Addr, dial...)
+	if err != nil {
+		return fmt.Errorf("connecting to node %s: %w", o.Addr, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := galev1.NewAttachServiceClient(conn).Attach(ctx)
+	if err != nil {
+		return fmt.Errorf("attaching to node %s: %w", o.Addr, err)
+	}
+	hello := &galev1.AttachHello{
+		Topology: o.Topology, Component: o.Component, TaskId: o.TaskID, Token: o.Token,
+		Sdk: Version, Pid: int32(os.Getpid()), MaxBatch: int32(o.MaxBatch),
+	}
+	if err := stream.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Hello{Hello: hello}}); err != nil {
+		return fmt.Errorf("attaching to node %s: %w", o.Addr, recvErr(stream, err))
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return fmt.Errorf("attaching to node %s as %s/%s: %w", o.Addr, o.Topology, o.Component, describe(err))
+	}
+	w := first.GetWelcome()
+	if w == nil {
+		return fmt.Errorf("attaching to node %s: the node's first frame was not a welcome", o.Addr)
+	}
+	p := newProcess(ctx, stream, w, o.Log)
+	if isSpout {
+		p.spout = spout
+	} else {
+		p.bolt = bolt
+	}
+	return p.run(ctx, cancel)
+}
+
+func recvErr(stream galev1.AttachService_AttachClient, err error) error {
+	if errors.Is(err, io.EOF) {
+		// The real reason is the stream's status.
+		if _, rerr := stream.Recv(); rerr != nil {
+			return describe(rerr)
+		}
+	}
+	return err
+}
+
+// describe turns a stream error into a message without gRPC's prefix.
+func describe(err error) error {
+	if s, ok := status.FromError(err); ok {
+		return fmt.Errorf("%s (%s)", s.Message(), s.Code())
+	}
+	return err
+}
+
+// process is the SDK side of one Attach session.
+type process struct {
+	stream galev1.AttachService_AttachClient
+	log    *slog.Logger
+	hb     time.Duration
+	tc     *sdk.TaskContext
+
+	outputs  map[string]*galev1.StreamSpec
+	sources  map[string]*sdk.Source // "component:stream"
+	taskComp map[int32]string
+
+	spout sdk.Spout
+	bolt  sdk.Bolt
+	ended bool // spout declared end of input
+
+	out    outbox
+	sendq  chan []*galev1.AttachRequest
+	frames chan *galev1.AttachResponse
+	recvEr chan error
+
+	vals []*galev1.Value
+}
+
+func newProcess(ctx context.Context, stream galev1.AttachService_AttachClient, w *galev1.TaskContext, log *slog.Logger) *process {
+	p := &process{
+		stream:   stream,
+		log:      log,
+		hb:       time.Duration(w.GetHeartbeatMillis()) * time.Millisecond,
+		outputs:  map[string]*galev1.StreamSpec{},
+		sources:  map[string]*sdk.Source{},
+		taskComp: map[int32]string{},
+		sendq:    make(chan []*galev1.AttachRequest, 4),
+		frames:   make(chan *galev1.AttachResponse, 16),
+		recvEr:   make(chan error, 1),
+	}
+	if p.hb <= 0 {
+		p.hb = time.Second
+	}
+	for _, s := range w.GetOutputs() {
+		p.outputs[s.GetId()] = s
+	}
+	for key, f := range w.GetSourceFields() {
+		comp, stream := splitSourceKey(key)
+		p.sources[key] = sdk.NewSource(comp, stream, f.GetNames())
+	}
+	compTasks := map[string][]int32{}
+	for comp, ids := range w.GetComponentTasks() {
+		compTasks[comp] = ids.GetIds()
+		for _, id := range ids.GetIds() {
+			p.taskComp[id] = comp
+		}
+	}
+	p.tc = &sdk.TaskContext{
+		Topology:       w.GetTopology(),
+		TopologyID:     w.GetTopologyId(),
+		Component:      w.GetComponent(),
+		TaskID:         w.GetTaskId(),
+		TaskIndex:      w.GetTaskIndex(),
+		Config:         sdk.ConfigFromProto(w.GetConfig()),
+		ComponentTasks: compTasks,
+		Log:            slog.New(&frameLogHandler{p: p}),
+	}
+	return p
+}
+
+func splitSourceKey(key string) (comp, stream string) {
+	for i := len(key) - 1; i >= 0; i-- {
+		if key[i] == ':' {
+			return key[:i], key[i+1:]
+		}
+	}
+	return key, sdk.DefaultStream
+}
+
+func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error) {
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- p.write(ctx) }()
+	go p.read()
+	defer func() {
+		// Cleanup runs however the session ended.
+		var cerr error
+		if p.spout != nil {
+			cerr = safely(p.spout.Close)
+		} else {
+			cerr = safely(p.bolt.Cleanup)
+		}
+		if err == nil && cerr != nil {
+			err = fmt.Errorf("cleanup: %w", cerr)
+		}
+	}()
+	var openErr error
+	if p.spout != nil {
+		openErr = safely(func() error { return p.spout.Open(ctx, p.tc, sdk.NewSpoutCollector(p)) })
+	} else {
+		openErr = safely(func() error { return p.bolt.Prepare(ctx, p.tc, sdk.NewBoltCollector(p)) })
+	}
+	if openErr != nil {
+		p.ReportError(fmt.Errorf("open: %w", openErr))
+		p.flush()
+		cancel()
+		return fmt.Errorf("open: %w", openErr)
+	}
+	lastRecv := time.Now()
+	watch := time.NewTicker(p.hb / 4)
+	defer watch.Stop()
+	for {
+		select {
+		case f := <-p.frames:
+			lastRecv = time.Now()
+			if err := p.handle(f); err != nil {
+				return err
+			}
+			if err := p.flushCtx(ctx); err != nil {
+				return err
+			}
+		case err := <-p.recvEr:
+			if errors.Is(err, io.EOF) {
+				return nil // the node ended the stream: done
+			}
+			return fmt.Errorf("node ended the stream: %w", describe(err))
+		case err := <-writeErr:
+			return fmt.Errorf("sending to the node: %w", recvErr(p.stream, err))
+		case <-watch.C:
+			// Log records from other goroutines wait at most this long.
+			if err := p.flushCtx(ctx); err != nil {
+				return err
+			}
+			if silent := time.Since(lastRecv); silent > 3*p.hb {
+				cancel()
+				return fmt.Errorf("no frame from the node for %v (heartbeat interval %v): giving up", silent.Round(time.Millisecond), p.hb)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// read receives frames; heartbeats count as frames (they reset the node
+// silence timer) but do nothing else.
+func (p *process) read() {
+	for {
+		f, err := p.stream.Recv()
+		if err != nil {
+			p.recvEr <- err
+			return
+		}
+		p.frames <- f
+	}
+}
+
+// write sends flushed frames in order, and heartbeats when idle.
+func (p *process) write(ctx context.Context) error {
+	tick := time.NewTicker(p.hb / 4)
+	defer tick.Stop()
+	last := time.Now()
+	hb := []*galev1.AttachRequest{{Frame: &galev1.AttachRequest_Heartbeat{Heartbeat: &galev1.Heartbeat{}}}}
+	for {
+		var frames []*galev1.AttachRequest
+		select {
+		case frames = <-p.sendq:
+		case <-tick.C:
+			if time.Since(last) < p.hb*3/4 {
+				continue
+			}
+			frames = hb
+		case <-ctx.Done():
+			return nil
+		}
+		for _, f := range frames {
+			if err := p.stream.Send(f); err != nil {
+				return err
+			}
+		}
+		last = time.Now()
+	}
+}
+
+// flush hands what the outbox holds to the writer.
+func (p *process) flush() { _ = p.flushCtx(context.Background()) }
+
+func (p *process) flushCtx(ctx context.Context) error {
+	frames := p.out.take()
+	if len(frames) == 0 {
+		return nil
+	}
+	select {
+	case p.sendq <- frames:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *process) protocolError(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.log.Warn(msg)
+	p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Error{Error: &galev1.LogRecord{Level: galev1.LogLevel_LOG_LEVEL_ERROR, Message: msg}}})
+}
+
+// handle runs one frame from the node.
+func (p *process) handle(f *galev1.AttachResponse) error {
+	switch fr := f.GetFrame().(type) {
+	case *galev1.AttachResponse_Inputs:
+		if p.bolt == nil {
+			p.protocolError("inputs sent to a spout: a spout has no inputs (frame ignored)")
+			return nil
+		}
+		for _, t := range fr.Inputs.GetTuples() {
+			p.execute(t)
+		}
+	case *galev1.AttachResponse_Next:
+		if p.spout == nil {
+			p.protocolError("next sent to a bolt: only spouts answer next (frame ignored)")
+			return nil
+		}
+		p.next(int(fr.Next.GetMax()))
+	case *galev1.AttachResponse_SpoutAcks:
+		if p.spout == nil {
+			p.protocolError("spout_acks sent to a bolt (frame ignored)")
+			return nil
+		}
+		for _, id := range fr.SpoutAcks.GetAcked() {
+			p.call("ack", func() { p.spout.Ack(id) })
+		}
+		for _, id := range fr.SpoutAcks.GetFailed() {
+			p.call("fail", func() { p.spout.Fail(id) })
+		}
+	case *galev1.AttachResponse_Activate, *galev1.AttachResponse_Deactivate:
+		if p.spout == nil {
+			p.protocolError("activate/deactivate sent to a bolt (frame ignored)")
+			return nil
+		}
+		if a, ok := p.spout.(sdk.Activator); ok {
+			if _, on := fr.(*galev1.AttachResponse_Activate); on {
+				p.call("activate", a.Activate)
+			} else {
+				p.call("deactivate", a.Deactivate)
+			}
+		}
+	case *galev1.AttachResponse_EndOfInput:
+		if p.bolt == nil {
+			p.protocolError("end_of_input sent to a spout: only bolts have inputs to end (frame ignored)")
+			return nil
+		}
+		if fin, ok := p.bolt.(sdk.Finisher); ok {
+			if err := safely(fin.Finish); err != nil {
+				p.ReportError(fmt.Errorf("finish: %w", err))
+			}
+		}
+		p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
+	case *galev1.AttachResponse_Heartbeat:
+	case *galev1.AttachResponse_Error:
+		p.log.Warn("the node rejected something this process sent", "error", fr.Error.GetMessage())
+	case *galev1.AttachResponse_Welcome:
+		p.protocolError("a second welcome (frame ignored)")
+	case nil:
+		p.protocolError("an empty frame from the node (no frame set; ignored)")
+	default:
+		p.protocolError("an unknown frame from the node (%T; ignored): is this SDK older than the node?", fr)
+	}
+	return nil
+}
+
+// call runs a component method, reporting a panic.
+func (p *process) call(what string, f func()) {
+	if err := safely(func() error { f(); return nil }); err != nil {
+		p.ReportError(fmt.Errorf("%s: %w", what, err))
+	}
+}
+
+// execute runs one input tuple through the bolt.
+func (p *process) execute(pt *galev1.Tuple) {
+	t := &sdk.Tuple{SourceTask: pt.GetSourceTask()}
+	id := pt.GetId()
+	if pt.GetStream() == sdk.TickStream {
+		t.Source = sdk.TickSource
+	} else {
+		comp := p.taskComp[pt.GetSourceTask()]
+		src := p.sources[comp+":"+pt.GetStream()]
+		if src == nil {
+			p.protocolError("input %d: stream %q of task %d (component %q) is unknown to this task (it subscribes to %v): failed", id, pt.GetStream(), pt.GetSourceTask(), comp, keys(p.sources))
+			p.failID(id)
+			return
+		}
+		if n := len(pt.GetValues()); n != len(src.Fields) {
+			p.protocolError("input %d on %s/%s: %d values for %d fields %v: failed", id, comp, pt.GetStream(), n, len(src.Fields), src.Fields)
+			p.failID(id)
+			return
+		}
+		t.Source = src
+	}
+	t.Values = make([]sdk.Value, len(pt.GetValues()))
+	for i, v := range pt.GetValues() {
+		t.Values[i] = sdk.ValueFromProto(v)
+	}
+	if id != 0 {
+		// The input id rides in the anchor: anchoring to or acking t
+		// names it.
+		t.Anchors = []sdk.Anchor{{Root: id}}
+	}
+	if err := safely(func() error { p.bolt.Execute(t); return nil }); err != nil {
+		p.ReportError(fmt.Errorf("execute (input %d, failed): %w", id, err))
+		if id != 0 {
+			p.failID(id)
+		}
+	}
+}
+
+// next answers a next request: NextTuple until max tuples or a call that
+// emitted nothing, then next_done.
+func (p *process) next(max int) {
+	for emitted := 0; emitted < max; {
+		before := p.out.emits
+		p.call("next tuple", p.spout.NextTuple)
+		n := p.out.emits - before
+		if n == 0 {
+			break
+		}
+		emitted += n
+	}
+	p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_NextDone{NextDone: &galev1.NextDone{EndOfInput: p.ended}}})
+}
+
+func (p *process) failID(id uint64) {
+	p.out.ack(id, false)
+}
+
+func keys(m map[string]*sdk.Source) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// ---- sdk.Emitter ----
+
+func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) string {
+	if stream == "" {
+		stream = sdk.DefaultStream
+	}
+	s := p.outputs[stream]
+	if s == nil {
+		declared := make([]string, 0, len(p.outputs))
+		for id := range p.outputs {
+			declared = append(declared, id)
+		}
+		panic(fmt.Errorf("emit to undeclared stream %q (declared: %v)", stream, declared))
+	}
+	if len(values) != len(s.GetFields()) {
+		panic(fmt.Errorf("emit on stream %q: %d values for fields %v", stream, len(values), s.GetFields()))
+	}
+	if s.GetDirect() != (direct > 0) {
+		if s.GetDirect() {
+			panic(fmt.Errorf("emit on direct stream %q must name a task (EmitDirect)", stream))
+		}
+		panic(fmt.Errorf("EmitDirect on stream %q, which is not declared direct", stream))
+	}
+	return stream
+}
+
+func (p *process) protoValues(values []sdk.Value) []*galev1.Value {
+	vs := make([]*galev1.Value, len(values))
+	for i, v := range values {
+		vs[i] = sdk.ValueToProto(v)
+	}
+	return vs
+}
+
+// EmitBolt implements sdk.Emitter.
+func (p *process) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Value, direct int32) {
+	stream = p.checkEmit(stream, values, direct)
+	em := &galev1.Emit{Stream: stream, Values: p.protoValues(values), DirectTask: direct}
+	for _, a := range anchors {
+		if a != nil && len(a.Anchors) > 0 {
+			em.Anchors = append(em.Anchors, a.Anchors[0].Root)
+		}
+	}
+	p.out.emit(em, values)
+}
+
+// EmitSpout implements sdk.Emitter. Message id 0 is sent unreliable: the
+// wire reserves it for that.
+func (p *process) EmitSpout(stream string, msgID uint64, reliable bool, values []sdk.Value, direct int32) {
+	stream = p.checkEmit(stream, values, direct)
+	em := &galev1.Emit{Stream: stream, Values: p.protoValues(values), DirectTask: direct}
+	if reliable {
+		em.MessageId = msgID
+	}
+	p.out.emit(em, values)
+}
+
+// Ack implements sdk.Emitter.
+func (p *process) Ack(t *sdk.Tuple) {
+	if t != nil && len(t.Anchors) > 0 {
+		p.out.ack(t.Anchors[0].Root, true)
+	}
+}
+
+// Fail implements sdk.Emitter.
+func (p *process) Fail(t *sdk.Tuple) {
+	if t != nil && len(t.Anchors) > 0 {
+		p.out.ack(t.Anchors[0].Root, false)
+	}
+}
+
+// ReportError implements sdk.Emitter.
+func (p *process) ReportError(err error) {
+	p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Error{Error: &galev1.LogRecord{Level: galev1.LogLevel_LOG_LEVEL_ERROR, Message: err.Error()}}})
+}
+
+// EndOfInput implements sdk.Emitter.
+func (p *process) EndOfInput() { p.ended = true }
+
+// safely calls f, turning a panic into an error.
+func safely(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}
+	}()
+	return f()
+}
+
+// ---- the outgoing buffer ----
+
+// outbox is the ordered buffer of frames to send. Consecutive emits share
+// one emits frame and consecutive acks and fails one acks frame, so order
+// between an anchored emit and its input's ack is kept.
+type outbox struct {
+	mu     sync.Mutex
+	frames []*galev1.AttachRequest
+	items  int // in the last frame
+	bytes  int // of values in the last frame, roughly
+	emits  int // emits ever added (spouts: did NextTuple emit?)
+}
+
+func (o *outbox) add(f *galev1.AttachRequest) {
+	o.mu.Lock()
+	o.frames = append(o.frames, f)
+	o.items, o.bytes = 0, 0
+	o.mu.Unlock()
+}
+
+func (o *outbox) full() bool { return o.items >= maxFrameItems || o.bytes >= maxFrameBytes }
+
+func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.emits++
+	var batch *galev1.EmitBatch
+	if n := len(o.frames); n > 0 && !o.full() {
+		batch = o.frames[n-1].GetEmits()
+	}
+	if batch == nil {
+		batch = &galev1.EmitBatch{}
+		o.frames = append(o.frames, &galev1.AttachRequest{Frame: &galev1.AttachRequest_Emits{Emits: batch}})
+		o.items, o.bytes = 0, 0
+	}
+	batch.Emits = append(batch.Emits, em)
+	o.items++
+	for _, v := range values {
+		o.bytes += 16
+		if v.Kind() == sdk.KindString {
+			o.bytes += len(v.Str())
+		} else if v.Kind() == sdk.KindBytes {
+			o.bytes += len(v.BytesValue())
+		}
+	}
+}
+
+func (o *outbox) ack(id uint64, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var acks *galev1.InputAcks
+	if n := len(o.frames); n > 0 && o.items < maxFrameItems {
+		acks = o.frames[n-1].GetAcks()
+	}
+	if acks == nil {
+		acks = &galev1.InputAcks{}
+		o.frames = append(o.frames, &galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: acks}})
+		o.items, o.bytes = 0, 0
+	}
+	if ok {
+		acks.Acked = append(acks.Acked, id)
+	} else {
+		acks.Failed = append(acks.Failed, id)
+	}
+	o.items++
+}
+
+func (o *outbox) take() []*galev1.AttachRequest {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f := o.frames
+	o.frames = nil
+	o.items, o.bytes = 0, 0
+	return f
+}
+
+// frameLogHandler sends the component's log records to the node.
+type frameLogHandler struct {
+	p     *process
+	attrs []slog.Attr
+}
+
+func (h *frameLogHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *frameLogHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	add := func(a slog.Attr) bool {
+		msg += " " + a.Key + "=" + a.Value.String()
+		return true
+	}
+	for _, a := range h.attrs {
+		add(a)
+	}
+	r.Attrs(add)
+	level := galev1.LogLevel_LOG_LEVEL_INFO
+	switch {
+	case r.Level >= slog.LevelError:
+		level = galev1.LogLevel_LOG_LEVEL_ERROR
+	case r.Level >= slog.LevelWarn:
+		level = galev1.LogLevel_LOG_LEVEL_WARN
+	case r.Level < slog.LevelInfo:
+		level = galev1.LogLevel_LOG_LEVEL_DEBUG
+	}
+	h.p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Log{Log: &galev1.LogRecord{Level: level, Message: msg}}})
+	return nil
+}
+
+func (h *frameLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &frameLogHandler{p: h.p, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *frameLogHandler) WithGroup(string) slog.Handler { return h }

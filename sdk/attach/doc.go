@@ -1,0 +1,28 @@
+// Package attach runs a Go spout or bolt as an external process that speaks
+// Gale's Attach protocol (sdk/ATTACH.md) to a node, the way the Python and
+// TypeScript SDKs do. Most Go components run inside the node (registered
+// with sdk.RegisterBolt); this is for Go components that must live in a
+// process of their own: their own binary, release cycle or resources.
+//
+//	func main() { attach.Main(&MyBolt{}) }
+//
+// and in the topology:
+//
+//   - id: enrich
+//     run: [./enrich]
+//     outputs: {default: [user, country]}
+//
+// The process reads its identity from the environment the node gives a
+// managed process (GALE_ATTACH_ADDR, GALE_TOPOLOGY, GALE_COMPONENT,
+// GALE_TASK_ID, GALE_TOKEN); an attached process started by hand sets the
+// first three (and GALE_TOKEN if the component has one) and leaves the task
+// to the node.
+//
+// Component methods are called from one goroutine, as in the node. Emits
+// are checked against the declared outputs from the welcome: an emit to an
+// undeclared stream or with the wrong number of values panics inside
+// Execute, which fails that input and reports the error to the node.
+// Outgoing emits and acks go in one ordered buffer (an anchored emit must
+// reach the node before its input's ack), sent as one frame per run of the
+// same kind at the end of each input batch.
+package attach
