@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"time"
 
@@ -667,4 +668,17 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			timer.Stop()
 		}
 	}
+}
+
+// LoopbackAddr turns a listen address whose host is unspecified (":7070",
+// "0.0.0.0:7070", "[::]:7070") into one a process on this host can dial.
+func LoopbackAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
 }

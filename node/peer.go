@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/node/external"
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
@@ -118,6 +119,7 @@ type Peer struct {
 	wg     sync.WaitGroup
 
 	transfer *transfer.Server
+	hub      *external.Hub
 	connMu   sync.Mutex
 	conns    map[string]*grpc.ClientConn // by address
 
@@ -154,7 +156,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer()}
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -255,6 +257,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	hs.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(p.server, hs)
 	galev1.RegisterTransferServiceServer(p.server, p.transfer)
+	galev1.RegisterAttachServiceServer(p.server, p.hub)
 	reflection.Register(p.server)
 	p.goRun(func() {
 		if err := p.server.Serve(p.lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -427,7 +430,7 @@ func (p *Peer) sync(ctx context.Context) error {
 // startRun starts a local run of the tasks in mine; called with p.mu held.
 func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string) {
 	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{})}
-	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId()}
+	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
 	if len(mine) < len(nodeOf) {
 		run.routes = newRemoteRoutes(p, rec.GetId(), nodeOf)
 		opts.Local = func(t int32) bool { return mine[t] }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if name := os.Getenv(externalEnv); name != "" {
+		runExternalTestComponent(name) // a re-executed external component
+		return
+	}
 	goleak.VerifyTestMain(m,
 		// memberlist's Shutdown does not wait for an in-flight probe, which
 		// ends by itself within the probe timeout (250ms).

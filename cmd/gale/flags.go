@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 )
 
@@ -36,4 +38,21 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]str
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// checkHostPort validates a HOST:PORT flag value up front, so that a typo
+// fails at once with the flag's name instead of as a dial timeout later.
+func checkHostPort(flagName, v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return usagef("%s %q: want HOST:PORT, e.g. 127.0.0.1:7070", flagName, v)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return usagef("%s %q: port %q is not a number from 0 to 65535", flagName, v, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return usagef("%s %q: %q is not a host name or address", flagName, v, host)
+	}
+	return nil
 }

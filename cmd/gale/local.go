@@ -6,12 +6,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"log/slog"
 	"os"
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node"
+	"github.com/gale-stream/gale/node/external"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/spec"
@@ -27,8 +35,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&confs, "conf", "override a config key: key=value (repeatable)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	quiet := fs.Bool("quiet", false, "do not print the component summary at the end")
+	attachAddr := fs.String("attach-addr", "127.0.0.1:0", "HOST:PORT where external components attach (port 0: any free port)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale local FILE.yaml [--conf key=value ...] [--log-level L] [--quiet]")
+		fmt.Fprintln(stderr, "usage: gale local FILE.yaml [--conf key=value ...] [--attach-addr HOST:PORT] [--log-level L] [--quiet]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -54,7 +63,32 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
-	rt, err := node.New(ts, node.Options{Logger: logger})
+	if err := checkHostPort("--attach-addr", *attachAddr); err != nil {
+		return err
+	}
+	// External components (run:, attached:) attach here, over the same
+	// Attach service a node serves.
+	hub := external.NewHub()
+	lis, err := net.Listen("tcp", *attachAddr)
+	if err != nil {
+		return fmt.Errorf("--attach-addr %s: %w", *attachAddr, err)
+	}
+	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	galev1.RegisterAttachServiceServer(srv, hub)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+	addr := node.LoopbackAddr(lis.Addr().String())
+	for _, c := range ts.GetComponents() {
+		if c.GetAttached() != nil {
+			fmt.Fprintf(stderr, "component %s: waiting for %d process(es) to attach at %s (GALE_ATTACH_ADDR=%s GALE_TOPOLOGY=%s GALE_COMPONENT=%s)\n",
+				c.GetId(), c.GetParallelism(), addr, addr, ts.GetName(), c.GetId())
+		}
+	}
+	rt, err := node.New(ts, node.Options{Logger: logger, Attach: hub, AttachAddr: addr})
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
 	}

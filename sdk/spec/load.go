@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -75,7 +76,33 @@ func Load(path string, r Resolver, overrides map[string]*galev1.Value) (*galev1.
 	if err != nil {
 		return nil, fmt.Errorf("topology file: %w", err)
 	}
-	return Parse(path, data, r, overrides)
+	s, err := Parse(path, data, r, overrides)
+	if err != nil {
+		return nil, err
+	}
+	if err := resolveDirs(s, filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// resolveDirs makes the working directories of external commands absolute:
+// relative to the topology file's folder, which is also the default. A
+// spec submitted to a cluster then says where the code is without the
+// file.
+func resolveDirs(s *galev1.TopologySpec, base string) error {
+	for _, c := range s.GetComponents() {
+		cmd := c.GetCommand()
+		if cmd == nil || filepath.IsAbs(cmd.GetDir()) {
+			continue
+		}
+		dir, err := filepath.Abs(filepath.Join(base, cmd.GetDir()))
+		if err != nil {
+			return fmt.Errorf("component %s: dir %q: %w", c.GetId(), cmd.GetDir(), err)
+		}
+		cmd.Dir = dir
+	}
+	return nil
 }
 
 // Parse reads a topology from YAML (the format is in FORMAT.md); file names

@@ -1,0 +1,403 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/gale-stream/gale/node/external"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/attach"
+)
+
+// External components in these tests are this test binary, re-executed
+// with GALE_TEST_EXTERNAL naming the component (see TestMain), speaking
+// Attach through the Go SDK: real processes over a real socket.
+
+const externalEnv = "GALE_TEST_EXTERNAL"
+
+// runExternalTestComponent runs the component a re-executed test binary was
+// started for.
+func runExternalTestComponent(name string) {
+	switch name {
+	case "pass":
+		attach.Main(&extPass{})
+	case "seq":
+		attach.Main(&extSeq{})
+	default:
+		os.Stderr.WriteString("unknown test component " + name + "\n")
+		os.Exit(2)
+	}
+}
+
+// extPass re-emits each input anchored and acks it. GALE_TEST_CRASH_AFTER=k
+// makes the first process (per marker file GALE_TEST_MARKER) exit after k
+// inputs; GALE_TEST_STOP_AFTER=k makes it stop itself (SIGSTOP) instead.
+type extPass struct {
+	out   *sdk.BoltCollector
+	seen  int
+	crash int
+	stop  int
+}
+
+func (b *extPass) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (b *extPass) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out = out
+	b.crash, _ = strconv.Atoi(os.Getenv("GALE_TEST_CRASH_AFTER"))
+	b.stop, _ = strconv.Atoi(os.Getenv("GALE_TEST_STOP_AFTER"))
+	return nil
+}
+func (b *extPass) Execute(t *sdk.Tuple) {
+	b.seen++
+	if (b.crash > 0 && b.seen == b.crash) || (b.stop > 0 && b.seen == b.stop) {
+		marker := os.Getenv("GALE_TEST_MARKER")
+		if f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+			f.Close()
+			if b.crash > 0 {
+				os.Exit(3) // mid-batch: inputs held by this process are lost
+			}
+			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+	}
+	b.out.Emit(t, t.Value(0))
+	b.out.Ack(t)
+}
+func (b *extPass) Cleanup() error { return nil }
+
+// extSeq emits ids 0..count-1 (message id id+1), replays failures, ends.
+type extSeq struct {
+	out    *sdk.SpoutCollector
+	next   int64
+	count  int64
+	replay []uint64
+}
+
+func (s *extSeq) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (s *extSeq) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutCollector) error {
+	s.out = out
+	var err error
+	s.count, err = tc.Config.Int("test.count", 100)
+	return err
+}
+func (s *extSeq) NextTuple() {
+	if len(s.replay) > 0 {
+		id := s.replay[0]
+		s.replay = s.replay[1:]
+		s.out.Emit(id, sdk.Int(int64(id-1)))
+		return
+	}
+	if s.next < s.count {
+		s.out.Emit(uint64(s.next+1), sdk.Int(s.next))
+		s.next++
+	}
+	if s.next == s.count {
+		s.out.End()
+	}
+}
+func (s *extSeq) Ack(uint64)     {}
+func (s *extSeq) Fail(id uint64) { s.replay = append(s.replay, id) }
+func (s *extSeq) Close() error   { return nil }
+
+// ext adds an external component run by this test binary.
+func (tp *topo) ext(id string, kind galev1.ComponentKind, n int, component string, env map[string]string, inputs ...string) *topo {
+	exe, _ := os.Executable()
+	if env == nil {
+		env = map[string]string{}
+	}
+	env[externalEnv] = component
+	tp.s.Components = append(tp.s.Components, &galev1.ComponentSpec{
+		Id: id, Kind: kind, Parallelism: int32(n),
+		Implementation: &galev1.ComponentSpec_Command{Command: &galev1.ExternalCommand{Argv: []string{exe, "-test.run=^$"}, Env: env}},
+		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"id"}}},
+	})
+	c := tp.s.Components[len(tp.s.Components)-1]
+	for _, in := range inputs {
+		c.Inputs = append(c.Inputs, &galev1.InputSpec{Component: in, Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}})
+	}
+	return tp
+}
+
+// attachServer serves a hub on 127.0.0.1:0 for one test.
+func attachServer(t *testing.T) (*external.Hub, string) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := external.NewHub()
+	srv := grpc.NewServer()
+	galev1.RegisterAttachServiceServer(srv, hub)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return hub, lis.Addr().String()
+}
+
+// runWithHub runs the topology with an Attach endpoint to its end.
+func (tp *topo) runWithHub(t *testing.T, timeout time.Duration) (*Runtime, *testState, error) {
+	t.Helper()
+	hub, addr := attachServer(t)
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err = rt.Run(ctx)
+	v, _ := states.Load(t.Name())
+	return rt, v.(*testState), err
+}
+
+func errorsText(rt *Runtime) string {
+	var b strings.Builder
+	for _, e := range rt.Errors() {
+		b.WriteString(e.Component + ": " + e.Err.Error() + "\n")
+	}
+	return b.String()
+}
+
+func TestExternalBoltManaged(t *testing.T) {
+	const n = 20000
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 2, "pass", nil, "seq").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	checkAllAcked(t, st, n)
+	for i := int64(0); i < n; i++ {
+		if st.sunk[i] != 1 {
+			t.Fatalf("sink saw id %d %d times", i, st.sunk[i])
+		}
+	}
+	if p := stats(rt, "pass").Counters; p.Executed != n || p.Acked != n || p.Emitted != n {
+		t.Fatalf("pass counters %+v", p)
+	}
+	if errs := rt.Errors(); len(errs) != 0 {
+		t.Fatalf("task errors:\n%s", errorsText(rt))
+	}
+}
+
+func TestExternalSpoutManaged(t *testing.T) {
+	const n = 5000
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		ext("seq", galev1.ComponentKind_COMPONENT_KIND_SPOUT, 1, "seq", nil).
+		bolt("sink", "test.Sink", 2, nil, "seq:shuffle")
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	for i := int64(0); i < n; i++ {
+		if st.sunk[i] != 1 {
+			t.Fatalf("sink saw id %d %d times", i, st.sunk[i])
+		}
+	}
+	if s := stats(rt, "seq").Counters; s.Acked != n || s.Emitted != n {
+		t.Fatalf("spout counters %+v", s)
+	}
+}
+
+// A process that dies mid-batch is restarted, and what it held replays.
+func TestExternalCrashReplays(t *testing.T) {
+	const n = 5000
+	marker := filepath.Join(t.TempDir(), "crashed")
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", map[string]string{"GALE_TEST_CRASH_AFTER": "700", "GALE_TEST_MARKER": marker}, "seq").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	checkAllAcked(t, st, n)
+	if len(st.failed) == 0 {
+		t.Fatalf("no message failed: the crash lost nothing in flight?")
+	}
+	if !strings.Contains(errorsText(rt), "exit status 3") {
+		t.Fatalf("the crash is not reported; errors:\n%s", errorsText(rt))
+	}
+}
+
+// A process that stops heartbeating (SIGSTOP) is dropped after 3 intervals
+// and replaced; what it held replays.
+func TestExternalHeartbeatTimeout(t *testing.T) {
+	const n = 3000
+	marker := filepath.Join(t.TempDir(), "stopped")
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", map[string]string{"GALE_TEST_STOP_AFTER": "500", "GALE_TEST_MARKER": marker}, "seq").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
+		conf("pass", map[string]any{KeyExternalHeartbeat: 100})
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	checkAllAcked(t, st, n)
+	if !strings.Contains(errorsText(rt), "no heartbeat") {
+		t.Fatalf("the silence is not reported; errors:\n%s", errorsText(rt))
+	}
+}
+
+// A command that cannot start fails the run with its reason, after a few
+// tries, instead of restarting forever.
+func TestExternalCommandNotFound(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 10}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "seq")
+	tp.s.Components[1].GetCommand().Argv = []string{"/nonexistent/gale-test-bolt"}
+	_, _, err := tp.runWithHub(t, 60*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "without attaching") || !strings.Contains(err.Error(), "/nonexistent/gale-test-bolt") {
+		t.Fatalf("Run: %v, want a failure naming the command", err)
+	}
+}
+
+// rawAttach opens an Attach stream by hand, to send what no SDK would.
+func rawAttach(t *testing.T, addr string, hello *galev1.AttachHello) (galev1.AttachService_AttachClient, *galev1.TaskContext, error) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s, err := galev1.NewAttachServiceClient(conn).Attach(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Hello{Hello: hello}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Recv()
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, f.GetWelcome(), nil
+}
+
+// An attached component: processes attach by themselves; the node checks
+// tokens, hands out free tasks, and answers protocol mistakes with errors
+// while the task goes on.
+func TestAttachedComponent(t *testing.T) {
+	const n = 200
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil)
+	tp.s.Components = append(tp.s.Components[:1], &galev1.ComponentSpec{
+		Id: "ext", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Parallelism: 1,
+		Implementation: &galev1.ComponentSpec_Attached{Attached: &galev1.AttachedComponent{Token: "s3cret"}},
+		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"id"}}},
+		Inputs:         []*galev1.InputSpec{{Component: "seq", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}},
+	}, tp.s.Components[1])
+	tp.s.Components[2].Inputs = []*galev1.InputSpec{{Component: "ext", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}}
+
+	hub, addr := attachServer(t)
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- rt.Run(ctx) }()
+
+	hello := &galev1.AttachHello{Topology: "t", Component: "ext", Token: "wrong", Sdk: "raw-test", Pid: 1}
+	var err2 error
+	waitFor(t, 10*time.Second, func() error {
+		if _, _, err2 = rawAttach(t, addr, hello); status.Code(err2) == codes.NotFound {
+			return err2
+		}
+		return nil
+	})
+	if status.Code(err2) != codes.PermissionDenied {
+		t.Fatalf("wrong token: %v, want PermissionDenied", err2)
+	}
+	hello.Token = "s3cret"
+	s, w, err := rawAttach(t, addr, hello)
+	if err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	if w.GetTaskId() == 0 || w.GetComponent() != "ext" || len(w.GetSourceFields()["seq:default"].GetNames()) != 1 {
+		t.Fatalf("welcome %v", w)
+	}
+	if _, _, err := rawAttach(t, addr, hello); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("second process: %v, want ResourceExhausted", err)
+	}
+
+	// Mistakes first: each gets an error frame; the stream goes on.
+	send := func(f *galev1.AttachRequest) {
+		if err := s.Send(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: []*galev1.Emit{
+		{Stream: "nope", Values: []*galev1.Value{{}}},
+		{Values: []*galev1.Value{{}, {}}},
+		{Values: []*galev1.Value{{}}, Anchors: []uint64{999}},
+	}}}})
+	send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: []uint64{12345}}}})
+	send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_NextDone{NextDone: &galev1.NextDone{}}})
+	wantErrors := []string{`undeclared stream "nope"`, "2 values for fields [id]", "anchored to input 999", "ack of input 12345", "unexpected next_done"}
+	got := 0
+	seen := map[uint64]bool{}
+	for got < len(wantErrors) || len(seen) < n {
+		f, err := s.Recv()
+		if err != nil {
+			t.Fatalf("recv: %v (errors so far %d)", err, got)
+		}
+		switch fr := f.GetFrame().(type) {
+		case *galev1.AttachResponse_Error:
+			if !strings.Contains(fr.Error.GetMessage(), wantErrors[got]) {
+				t.Fatalf("error %d %q, want it to mention %q", got, fr.Error.GetMessage(), wantErrors[got])
+			}
+			got++
+		case *galev1.AttachResponse_Inputs:
+			// Behave: pass every input on, anchored, and ack it.
+			var emits []*galev1.Emit
+			var acks []uint64
+			for _, tu := range fr.Inputs.GetTuples() {
+				seen[tu.GetId()] = true
+				emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
+				acks = append(acks, tu.GetId())
+			}
+			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}})
+			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}})
+		}
+	}
+	// End of input comes; answer finished; the node ends the stream OK.
+	for {
+		f, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("recv: %v", err)
+		}
+		if f.GetEndOfInput() != nil {
+			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
+		}
+	}
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	v, _ := states.Load(t.Name())
+	st := v.(*testState)
+	checkAllAcked(t, st, n)
+	if e := errorsText(rt); strings.Count(e, "\n") < len(wantErrors) {
+		t.Fatalf("errors not in the status:\n%s", e)
+	}
+}
