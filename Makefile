@@ -11,6 +11,14 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 
+# Apache Storm's own multilang libraries (storm.py, storm.js), fetched from
+# Maven Central for the Storm multilang compatibility tests and examples.
+STORM_VERSION    := 2.8.4
+STORM_MAVEN      := https://repo1.maven.org/maven2/org/apache/storm
+STORM_PY_SHA256  := e44370b132ff19b20efd0304646064a234612d29f621dbab9e24792b4be77d8e
+STORM_JS_SHA256  := a00d5ba1ccd3d3de47ab229993ca50545bb1a0e3e91ccceb545ce3049034e5db
+MULTILANG_DIR    := examples/wordcount/multilang
+
 # Packages whose concurrency matters run under the race detector.
 RACE_PKGS := ./router/... ./node/... ./sdk/... ./examples/... ./coordinator/...
 
@@ -42,6 +50,25 @@ deps:
 		else echo "etcd is not installed and cannot be installed here: install Debian's etcd-server"; exit 1; fi; \
 	fi
 	@for d in $(SDK_DIRS); do $(MAKE) --no-print-directory -C $$d deps || exit 1; done
+	@$(MAKE) --no-print-directory $(MULTILANG_DIR)/storm.py $(MULTILANG_DIR)/storm.js
+
+# fetch-storm-lib ARTIFACT SHA256 FILE OUT: download a multilang jar, check
+# its checksum, and extract one file of it.
+define fetch-storm-lib
+	@mkdir -p .deps
+	@if ! echo "$(2)  .deps/$(1).jar" | sha256sum -c --status 2>/dev/null; then \
+		echo "fetching $(1) $(STORM_VERSION) (Apache Storm's multilang library)"; \
+		curl -fsSL -o .deps/$(1).jar.tmp $(STORM_MAVEN)/$(1)/$(STORM_VERSION)/$(1)-$(STORM_VERSION).jar && \
+		mv .deps/$(1).jar.tmp .deps/$(1).jar; \
+	fi
+	@echo "$(2)  .deps/$(1).jar" | sha256sum -c --status || { echo ".deps/$(1).jar: checksum mismatch"; exit 1; }
+	@python3 -c 'import sys, zipfile; open(sys.argv[3], "wb").write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' .deps/$(1).jar $(3) $(4)
+endef
+
+$(MULTILANG_DIR)/storm.py:
+	$(call fetch-storm-lib,multilang-python,$(STORM_PY_SHA256),resources/storm.py,$@)
+$(MULTILANG_DIR)/storm.js:
+	$(call fetch-storm-lib,multilang-javascript,$(STORM_JS_SHA256),resources/storm.js,$@)
 
 ## test: install deps, lint, check generated code, and run every test suite.
 test: deps lint check-generate test-go test-python test-typescript
@@ -51,6 +78,7 @@ test-python test-typescript: test-%: deps
 
 # The etcd tests must not skip the external server in `make test`.
 test-go: export GALE_REQUIRE_EXTERNAL_ETCD = 1
+test-go: export GALE_REQUIRE_DEPS = 1
 test-go:
 	$(GO) test -count=1 -timeout 15m ./...
 	$(GO) test -count=1 -race -timeout 15m $(RACE_PKGS)

@@ -36,12 +36,16 @@ type executor struct {
 	nAck   uint64
 	ackers []int32
 
-	failRoots  []uint64 // trees to fail: their tuples could not be sent
-	lastSweep  int64    // spouts: last sweep for lost acker results
-	idleGap    int64    // Settings.IdleFlushGap
-	idleMin    int      // batches this full go at once when idle
-	idleCredit float64  // idle-flush tokens
-	creditAt   int64    // when idleCredit was last refilled
+	failRoots []uint64 // trees to fail: their tuples could not be sent
+	// trackRoutes makes emits record their destination tasks in routed
+	// (Storm multilang scripts are told where each emit went).
+	trackRoutes bool
+	routed      []int32
+	lastSweep   int64   // spouts: last sweep for lost acker results
+	idleGap     int64   // Settings.IdleFlushGap
+	idleMin     int     // batches this full go at once when idle
+	idleCredit  float64 // idle-flush tokens
+	creditAt    int64   // when idleCredit was last refilled
 
 	// spout state
 	spout      sdk.Spout
@@ -268,6 +272,9 @@ func (e *executor) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Va
 		sub := r.s.subs[i]
 		for _, d := range e.destinations(r, i, values, direct) {
 			dest := sub.comp.tasks[d]
+			if e.trackRoutes {
+				e.routed = append(e.routed, dest)
+			}
 			b := e.out.Batch(dest, e.now)
 			if !anchored {
 				b.AddTuple(r.s.src, e.t.id, values, 0)
@@ -339,6 +346,9 @@ func (e *executor) EmitSpout(stream string, msgID uint64, reliable bool, values 
 		sub := r.s.subs[i]
 		for _, d := range e.destinations(r, i, values, direct) {
 			dest := sub.comp.tasks[d]
+			if e.trackRoutes {
+				e.routed = append(e.routed, dest)
+			}
 			b := e.out.Batch(dest, e.now)
 			if tracked {
 				edge := e.nextID()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -163,6 +164,22 @@ func (e *executor) runExternal(ctx context.Context) error {
 				}
 			},
 		})
+		if cmd.GetProtocol() == galev1.ExternalProtocol_EXTERNAL_PROTOCOL_STORM_MULTILANG {
+			timeout, err := e.comp.cfg.Duration(KeySubprocessTimeout, time.Second, 30*time.Second)
+			if err == nil && (timeout < 100*time.Millisecond || timeout > 24*time.Hour) {
+				err = fmt.Errorf("config %s: must be between 0.1s and 24h, got %v", KeySubprocessTimeout, timeout)
+			}
+			if err != nil {
+				stopSup()
+				return e.taskErr("start", err)
+			}
+			x.sup.Stdio = func(_ context.Context, stdin io.WriteCloser, stdout io.Reader) {
+				err := external.ServeMultilang(x.slot, stdin, stdout, e.comp.spout, timeout)
+				if err != nil && !errors.Is(err, external.ErrProcessEnded) && supCtx.Err() == nil {
+					e.ReportError(fmt.Errorf("storm multilang process: %w", err))
+				}
+			}
+		}
 		go func() {
 			defer close(supDone)
 			x.sup.Run(supCtx)
@@ -389,28 +406,14 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			}
 			switch fr := f.GetFrame().(type) {
 			case *galev1.AttachRequest_Emits:
+				router, _ := s.(external.MultilangRouter)
+				e.trackRoutes = router != nil
 				for _, em := range fr.Emits.GetEmits() {
-					r, err := e.checkExternalEmit(em)
-					if err != nil {
-						e.protocolError(s, err)
-						continue
+					e.routed = e.routed[:0]
+					e.boltEmit(x, s, em, &anchors, &vals)
+					if router != nil {
+						router.Routed(e.routed)
 					}
-					anchors = anchors[:0]
-					bad := false
-					for _, id := range em.GetAnchors() {
-						t := x.inflight[id]
-						if t == nil {
-							e.protocolError(s, fmt.Errorf("emit on stream %q anchored to input %d, which the process does not hold (never sent, or already acked or failed): emit dropped", r.s.src.Stream, id))
-							bad = true
-							break
-						}
-						anchors = append(anchors, t)
-					}
-					if bad {
-						continue
-					}
-					vals = valuesFromProto(vals, em.GetValues())
-					e.EmitBolt(r.s.src.Stream, anchors, vals, em.GetDirectTask())
 				}
 			case *galev1.AttachRequest_Acks:
 				for _, id := range fr.Acks.GetAcked() {
@@ -457,6 +460,27 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			timer.Stop()
 		}
 	}
+}
+
+// boltEmit routes one emit of a bolt process, or tells the process why
+// not.
+func (e *executor) boltEmit(x *externalTask, s external.Session, em *galev1.Emit, anchors *[]*sdk.Tuple, vals *[]sdk.Value) {
+	r, err := e.checkExternalEmit(em)
+	if err != nil {
+		e.protocolError(s, err)
+		return
+	}
+	*anchors = (*anchors)[:0]
+	for _, id := range em.GetAnchors() {
+		t := x.inflight[id]
+		if t == nil {
+			e.protocolError(s, fmt.Errorf("emit on stream %q anchored to input %d, which the process does not hold (never sent, or already acked or failed): emit dropped", r.s.src.Stream, id))
+			return
+		}
+		*anchors = append(*anchors, t)
+	}
+	*vals = valuesFromProto(*vals, em.GetValues())
+	e.EmitBolt(r.s.src.Stream, *anchors, *vals, em.GetDirectTask())
 }
 
 // take removes an input from the window.
@@ -514,6 +538,23 @@ func (e *executor) failInflight(x *externalTask) {
 }
 
 // ---- spouts ----
+
+// spoutEmit routes one emit of a spout process, or tells the process why
+// not.
+func (e *executor) spoutEmit(s external.Session, em *galev1.Emit, vals *[]sdk.Value) bool {
+	r, err := e.checkExternalEmit(em)
+	if err != nil {
+		e.protocolError(s, err)
+		return false
+	}
+	if len(em.GetAnchors()) > 0 {
+		e.protocolError(s, fmt.Errorf("a spout emit has anchors %v: spouts emit with a message id, not anchors", em.GetAnchors()))
+		return false
+	}
+	*vals = valuesFromProto(*vals, em.GetValues())
+	e.EmitSpout(r.s.src.Stream, em.GetMessageId(), em.GetMessageId() != 0, *vals, em.GetDirectTask())
+	return true
+}
 
 // serveSpout drives a spout process until its session ends (false) or the
 // spout ran to its end (true).
@@ -619,19 +660,16 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			}
 			switch fr := f.GetFrame().(type) {
 			case *galev1.AttachRequest_Emits:
+				router, _ := s.(external.MultilangRouter)
+				e.trackRoutes = router != nil
 				for _, em := range fr.Emits.GetEmits() {
-					r, err := e.checkExternalEmit(em)
-					if err != nil {
-						e.protocolError(s, err)
-						continue
+					e.routed = e.routed[:0]
+					if e.spoutEmit(s, em, &vals) {
+						roundEmits++
 					}
-					if len(em.GetAnchors()) > 0 {
-						e.protocolError(s, fmt.Errorf("a spout emit has anchors %v: spouts emit with a message id, not anchors", em.GetAnchors()))
-						continue
+					if router != nil {
+						router.Routed(e.routed)
 					}
-					vals = valuesFromProto(vals, em.GetValues())
-					e.EmitSpout(r.s.src.Stream, em.GetMessageId(), em.GetMessageId() != 0, vals, em.GetDirectTask())
-					roundEmits++
 				}
 				e.ackImmediate()
 			case *galev1.AttachRequest_NextDone:

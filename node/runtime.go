@@ -201,9 +201,6 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 			if cmd := cs.GetCommand(); cmd != nil && len(cmd.GetArgv()) == 0 {
 				return nil, fmt.Errorf("component %s: run has no command", c.id)
 			}
-			if cs.GetCommand().GetProtocol() == galev1.ExternalProtocol_EXTERNAL_PROTOCOL_STORM_MULTILANG {
-				return nil, fmt.Errorf("component %s: the storm-multilang protocol is not supported yet", c.id)
-			}
 			c.external = true
 		default:
 			return nil, fmt.Errorf("component %s: no implementation (class, run or attached)", c.id)

@@ -23,6 +23,9 @@ const (
 	// Keys of external components (sdk/ATTACH.md), read per component.
 	KeyExternalHeartbeat   = "topology.external.heartbeat.ms"
 	KeyExternalMaxInflight = "topology.external.max.inflight"
+	// KeySubprocessTimeout is Storm's key for how long a multilang
+	// process may leave a command unanswered.
+	KeySubprocessTimeout = "topology.subprocess.timeout.secs"
 )
 
 // Settings are the runtime knobs of one topology, read from its config.

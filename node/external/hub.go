@@ -104,6 +104,20 @@ func (s *Slot) SetToken(token string) {
 // Sessions delivers each process that attached for this task.
 func (s *Slot) Sessions() <-chan Session { return s.sessions }
 
+// Offer hands a session that did not come through the hub's gRPC service
+// (a Storm multilang process) to the slot's executor.
+func (s *Slot) Offer(sess Session) error {
+	s.hub.mu.Lock()
+	if s.busy {
+		s.hub.mu.Unlock()
+		return fmt.Errorf("task %d of %s already has a process", s.key.task, s.key.component)
+	}
+	s.busy = true
+	s.hub.mu.Unlock()
+	s.sessions <- sess
+	return nil
+}
+
 // Release marks the slot free again after its session ended, so that
 // another process may attach.
 func (s *Slot) Release() {

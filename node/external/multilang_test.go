@@ -1,0 +1,197 @@
+package external
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+)
+
+// fakeScript plays a Storm multilang process over pipes.
+type fakeScript struct {
+	t   *testing.T
+	in  *bufio.Reader // what the node wrote to the process's stdin
+	out io.Writer     // the process's stdout
+}
+
+func (f *fakeScript) read() any {
+	f.t.Helper()
+	raw, err := readMultilang(f.in)
+	if err != nil {
+		f.t.Fatalf("script read: %v", err)
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		f.t.Fatalf("script read %s: %v", raw, err)
+	}
+	return v
+}
+
+func (f *fakeScript) write(s string) {
+	f.t.Helper()
+	if _, err := io.WriteString(f.out, s+"\nend\n"); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func startMultilang(t *testing.T, spout bool) (*fakeScript, Session, chan error) {
+	t.Helper()
+	hub := NewHub()
+	w := &galev1.TaskContext{
+		Topology: "t", Component: "c", TaskId: 3, HeartbeatMillis: 1000,
+		ComponentTasks: map[string]*galev1.TaskIds{"src": {Ids: []int32{1}}, "c": {Ids: []int32{3}}},
+		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"word"}}},
+		SourceFields:   map[string]*galev1.Fields{"src:default": {Names: []string{"sentence"}}},
+		Config:         map[string]*galev1.Value{"k": {Kind: &galev1.Value_StringValue{StringValue: "v"}}},
+	}
+	slot, err := hub.Register(SlotOptions{Welcome: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// OS pipes, as with a real process: writes are buffered.
+	nodeToProc, procIn, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	procOut, procToNode, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ServeMultilang(slot, procIn, procOut, spout, 2*time.Second) }()
+	f := &fakeScript{t: t, in: bufio.NewReader(nodeToProc), out: procToNode}
+	setup := f.read().(map[string]any)
+	ctx := setup["context"].(map[string]any)
+	if ctx["componentid"] != "c" || ctx["taskid"].(float64) != 3 || setup["conf"].(map[string]any)["k"] != "v" || setup["pidDir"] == "" {
+		t.Fatalf("setup message %v", setup)
+	}
+	f.write(`{"pid": 4242}`)
+	var s Session
+	select {
+	case s = <-slot.Sessions():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no session offered")
+	}
+	if s.Hello().GetPid() != 4242 {
+		t.Fatalf("hello %v", s.Hello())
+	}
+	t.Cleanup(func() { procToNode.Close(); nodeToProc.Close() })
+	return f, s, done
+}
+
+func nextFrame(t *testing.T, s Session) *galev1.AttachRequest {
+	t.Helper()
+	select {
+	case f := <-s.Frames():
+		return f
+	case <-time.After(5 * time.Second):
+		t.Fatal("no frame")
+		return nil
+	}
+}
+
+func TestMultilangBolt(t *testing.T) {
+	f, s, _ := startMultilang(t, false)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{
+		{Id: 7, Stream: "default", SourceTask: 1, Values: []*galev1.Value{{Kind: &galev1.Value_StringValue{StringValue: "a b"}}}},
+	}}}})
+	tup := f.read().(map[string]any)
+	if tup["id"] != "7" || tup["comp"] != "src" || tup["stream"] != "default" || tup["task"].(float64) != 1 || tup["tuple"].([]any)[0] != "a b" {
+		t.Fatalf("tuple message %v", tup)
+	}
+	// An emit waits for its task ids; the executor answers through Routed.
+	f.write(`{"command": "emit", "anchors": ["7"], "tuple": ["a"]}`)
+	fr := nextFrame(t, s)
+	em := fr.GetEmits().GetEmits()[0]
+	if em.GetStream() != "default" || em.GetAnchors()[0] != 7 || em.GetValues()[0].GetStringValue() != "a" {
+		t.Fatalf("emit frame %v", fr)
+	}
+	s.(MultilangRouter).Routed([]int32{5, 6})
+	if ids := f.read().([]any); len(ids) != 2 || ids[0].(float64) != 5 {
+		t.Fatalf("task ids %v", ids)
+	}
+	// Bad values are rejected with an error, and the script still gets
+	// its (empty) task ids.
+	f.write(`{"command": "emit", "anchors": ["7"], "tuple": [[1, 2]]}`)
+	if e := nextFrame(t, s).GetError().GetMessage(); !strings.Contains(e, "JSON list") {
+		t.Fatalf("error %q", e)
+	}
+	if ids := f.read().([]any); len(ids) != 0 {
+		t.Fatalf("task ids %v, want []", ids)
+	}
+	for _, c := range []struct{ msg, want string }{
+		{`not json`, "not a JSON object"},
+		{`{"command": "dance"}`, `unknown command "dance"`},
+		{`{"command": "ack", "id": "99"}`, "does not hold"},
+		{`{"command": "error", "msg": "boom"}`, "boom"},
+	} {
+		f.write(c.msg)
+		if e := nextFrame(t, s).GetError().GetMessage(); !strings.Contains(e, c.want) {
+			t.Fatalf("%s: error %q, want %q", c.msg, e, c.want)
+		}
+	}
+	f.write(`{"command": "log", "msg": "hi", "level": 3}`)
+	if l := nextFrame(t, s).GetLog(); l.GetMessage() != "hi" || l.GetLevel() != galev1.LogLevel_LOG_LEVEL_WARN {
+		t.Fatalf("log %v", l)
+	}
+	// Heartbeats are tuples on __heartbeat answered by sync.
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Heartbeat{Heartbeat: &galev1.Heartbeat{}}})
+	if hb := f.read().(map[string]any); hb["stream"] != "__heartbeat" || hb["task"].(float64) != -1 {
+		t.Fatalf("heartbeat %v", hb)
+	}
+	f.write(`{"command": "sync"}`)
+	// End of input: finished once every input is acked.
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_EndOfInput{EndOfInput: &galev1.EndOfInput{}}})
+	f.write(`{"command": "ack", "id": "7"}`)
+	if a := nextFrame(t, s).GetAcks(); len(a.GetAcked()) != 1 || a.GetAcked()[0] != 7 {
+		t.Fatalf("acks %v", a)
+	}
+	if nextFrame(t, s).GetFinished() == nil {
+		t.Fatal("no finished after the last ack")
+	}
+}
+
+func TestMultilangSpout(t *testing.T) {
+	f, s, _ := startMultilang(t, true)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 10}}})
+	if m := f.read().(map[string]any); m["command"] != "next" {
+		t.Fatalf("%v", m)
+	}
+	f.write(`{"command": "emit", "id": "msg-a", "tuple": ["x"]}`)
+	em := nextFrame(t, s).GetEmits().GetEmits()[0]
+	if em.GetMessageId() == 0 {
+		t.Fatalf("reliable emit without a message id: %v", em)
+	}
+	s.(MultilangRouter).Routed([]int32{4})
+	f.read() // task ids
+	f.write(`{"command": "sync"}`)
+	if nextFrame(t, s).GetNextDone() == nil {
+		t.Fatal("sync after next is not next_done")
+	}
+	// The tree's outcome goes back under the script's own id.
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_SpoutAcks{SpoutAcks: &galev1.SpoutAcks{Failed: []uint64{em.GetMessageId()}}}})
+	if m := f.read().(map[string]any); m["command"] != "fail" || m["id"] != "msg-a" {
+		t.Fatalf("fail message %v", m)
+	}
+	f.write(`{"command": "sync"}`)
+}
+
+func TestMultilangUnansweredCommandTimesOut(t *testing.T) {
+	f, s, _ := startMultilang(t, true)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 1}}})
+	f.read()
+	// The session ends (the executor then has the process killed).
+	select {
+	case <-s.Done():
+		if err := s.Err(); err == nil || !strings.Contains(err.Error(), "did not answer next") {
+			t.Fatalf("session ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an unanswered next did not end the session")
+	}
+}
