@@ -138,7 +138,7 @@ class AttachOptions:
         return cls(addr=addr, topology=topology, component=component, task_id=task_id, token=token, max_batch=max_batch)
 
 
-def serve(component: Component, options: Optional[AttachOptions] = None, **kwargs: Any) -> None:
+def serve(component: Component, /, options: Optional[AttachOptions] = None, **kwargs: Any) -> None:
     """Runs component as one Gale task until the node ends the stream.
 
     Returns when the node ended the stream with an OK status (after the
@@ -156,7 +156,7 @@ def serve(component: Component, options: Optional[AttachOptions] = None, **kwarg
     _Session(component, options).serve()
 
 
-def run(component: Component, **kwargs: Any) -> NoReturn:
+def run(component: Component, /, **kwargs: Any) -> NoReturn:
     """Runs component as a Gale task and exits the process: 0 when the node
     ended the stream normally, 1 with a one-line reason on stderr when it
     did not, 130 on Ctrl-C. Takes the keyword arguments of serve."""
