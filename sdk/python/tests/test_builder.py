@@ -14,7 +14,7 @@ def wordcount():
     b.set_spout("sentences", class_name="wordcount.SentenceSpout")
     b.set_bolt("split", run=["python3", "split.py"], parallelism=2).output("default", ["word"]).shuffle_grouping(
         "sentences"
-    ).dir("python").env("PYTHONUNBUFFERED", "1").config("split.lower", True)
+    ).dir("python").env("PYTHONUNBUFFERED", "1").protocol("storm-multilang").config("split.lower", True)
     b.set_bolt("count", attached=True, token="s3cret", parallelism=3).outputs(
         gale.Stream("totals", ["word", "count"])
     ).fields_grouping("split", ["word"])
@@ -29,6 +29,7 @@ def test_build_produces_the_spec():
     assert sentences.kind == T.COMPONENT_KIND_SPOUT and getattr(sentences, "class") == "wordcount.SentenceSpout"
     assert split.kind == T.COMPONENT_KIND_BOLT and split.parallelism == 2
     assert list(split.command.argv) == ["python3", "split.py"] and split.command.dir == "python"
+    assert split.command.protocol == T.EXTERNAL_PROTOCOL_STORM_MULTILANG
     assert split.command.env["PYTHONUNBUFFERED"] == "1" and split.config["split.lower"].bool_value is True
     assert [(o.id, list(o.fields), o.direct) for o in split.outputs] == [("default", ["word"], False)]
     assert split.inputs[0].component == "sentences" and split.inputs[0].grouping.type == T.GROUPING_TYPE_SHUFFLE

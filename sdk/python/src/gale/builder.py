@@ -64,6 +64,7 @@ GROUPINGS = {
 _GROUPING_NAME = {v: k for k, v in GROUPINGS.items()}
 _KEYED = (_G.GROUPING_TYPE_FIELDS, _G.GROUPING_TYPE_PARTIAL_KEY)
 _PROTOCOLS = {
+    "gale": _G.EXTERNAL_PROTOCOL_ATTACH,
     "attach": _G.EXTERNAL_PROTOCOL_ATTACH,
     "storm_multilang": _G.EXTERNAL_PROTOCOL_STORM_MULTILANG,
 }
@@ -137,13 +138,13 @@ class _Declarer:
         return self
 
     def protocol(self, name: str):
-        """Sets what an external component's processes speak: "attach" (the
-        default, Gale's SDKs) or "storm_multilang"."""
+        """Sets what an external component's processes speak: "gale" (the
+        Attach protocol, the default) or "storm-multilang", as in YAML."""
         cmd = self._command("protocol")
         if cmd is not None:
             p = _PROTOCOLS.get(name.lower().replace("-", "_"))
             if p is None:
-                self._misuse(f"unknown protocol '{name}'; use attach or storm_multilang")
+                self._misuse(f"unknown protocol '{name}'; use gale or storm-multilang")
             else:
                 cmd.protocol = p
         return self
