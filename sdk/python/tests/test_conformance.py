@@ -1,0 +1,201 @@
+"""The shared Attach conformance suite (sdk/conformance), every case file.
+
+The harness plays the node as sdk/conformance/README.md specifies: a real
+gRPC server on 127.0.0.1:0, the conformance component started as a real
+subprocess with the managed-process environment, the case's steps played
+against its stream.
+
+Every case runs as the README says ("strict"). The bolt cases run a second
+time with Bolt.defer_acks on ("defer_acks"), compared by the weaker rule
+that mode promises (fakenode.compare_deferred): same events, acks and
+fails possibly later, but never before an emit anchored to their input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+
+from gale.v1 import attach_pb2
+from fakenode import FakeNode, compare_deferred, compare_strict, events_of, json_frame
+
+HERE = Path(__file__).resolve().parent
+CONFORMANCE = HERE.parent.parent / "conformance"
+CASES = sorted((CONFORMANCE / "cases").glob("*.json"))
+WELCOME = json.loads((CONFORMANCE / "welcome.json").read_text())
+COMPONENTS = {"bolt": HERE / "components" / "conf_bolt.py", "spout": HERE / "components" / "conf_spout.py"}
+TOKEN = "conformance-token"
+EXPECT_TIMEOUT = 5.0
+# Until the hello: a fresh interpreter importing grpc and protobuf.
+HELLO_TIMEOUT = 15.0
+
+# Deferred acks change nothing in these (no acks, or no interleaving).
+_NOT_ABOUT_ACKS = {"heartbeat", "node-silent", "node-closes"}
+
+
+def _params():
+    out = []
+    for path in CASES:
+        case = json.loads(path.read_text())
+        out.append(pytest.param(path, "strict", id=path.stem))
+        if case["component"] == "bolt" and case["name"] not in _NOT_ABOUT_ACKS:
+            out.append(pytest.param(path, "defer_acks", id=f"{path.stem}-defer_acks"))
+    return out
+
+
+def test_every_case_file_is_run():
+    assert len(CASES) >= 17, f"expected the conformance cases in {CONFORMANCE / 'cases'}"
+
+
+class CaseRun:
+    """One case: the fake node, the component process, and the step player."""
+
+    def __init__(self, case: dict, mode: str, node: FakeNode, tmp: Path):
+        self.case = case
+        self.mode = mode
+        self.node = node
+        kind = case["component"]
+        welcome = dict(WELCOME[kind])
+        welcome.update(case.get("welcome", {}))
+        self.welcome = json_format.ParseDict(welcome, attach_pb2.TaskContext())
+        self.hb = (self.welcome.heartbeat_millis or 1000) / 1000.0
+        self.stderr_path = tmp / "stderr.txt"
+        env = dict(os.environ)
+        env.update(
+            GALE_ATTACH_ADDR=node.addr,
+            GALE_TOPOLOGY="conformance",
+            GALE_COMPONENT=self.welcome.component,
+            GALE_TASK_ID=str(self.welcome.task_id),
+            GALE_TOKEN=TOKEN,
+            GALE_CONF_DEFER_ACKS="1" if mode == "defer_acks" else "0",
+            PYTHONUNBUFFERED="1",
+        )
+        self.stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(COMPONENTS[kind])], env=env, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr
+        )
+        self.ended = False  # the process's end was checked
+        self.closed = False  # the harness ended the stream
+
+    def fail(self, msg: str) -> None:
+        pytest.fail(f"{self.case['name']} [{self.mode}]: {msg}\n--- component output ---\n{self.output()}", pytrace=False)
+
+    def output(self) -> str:
+        self.stderr.flush()
+        return self.stderr_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.stderr.close()
+
+    # -- steps -----------------------------------------------------------------
+
+    def hello(self) -> None:
+        r = self.node.recv(HELLO_TIMEOUT)
+        if r is None or r.frame is None:
+            self.fail("no hello from the component")
+        f = r.frame
+        if f.WhichOneof("frame") != "hello":
+            self.fail(f"first frame is {f.WhichOneof('frame')}, want hello")
+        h = f.hello
+        want = ("conformance", self.welcome.component, self.welcome.task_id, TOKEN)
+        if (h.topology, h.component, h.task_id, h.token) != want:
+            self.fail(f"hello names {(h.topology, h.component, h.task_id, h.token)}, want {want}")
+        if not h.sdk or h.pid <= 0:
+            self.fail(f"hello needs a non-empty sdk and pid > 0, got sdk={h.sdk!r} pid={h.pid}")
+        self.node.send(attach_pb2.AttachResponse(welcome=self.welcome))
+
+    def expect(self, expected: list[dict]) -> None:
+        got: list[tuple] = []
+        deadline = time.monotonic() + EXPECT_TIMEOUT
+        while len(got) < len(expected):
+            r = self.node.recv(deadline - time.monotonic())
+            if r is None:
+                self.fail(f"timed out after {EXPECT_TIMEOUT} s with events {got}, want {expected}")
+            if r.frame is None:
+                self.fail(f"the component ended its stream ({r.end_reason}) with events {got}, want {expected}")
+            got.extend(events_of(r.frame))
+        compare = compare_deferred if self.mode == "defer_acks" else compare_strict
+        diff = compare(expected, got)
+        if diff:
+            self.fail(f"events differ: {diff}\n got:  {got}\n want: {expected}")
+
+    def expect_heartbeat(self) -> None:
+        r = self.node.recv(3 * self.hb)
+        if r is None:
+            self.fail(f"no heartbeat within 3 x {self.hb * 1000:.0f} ms")
+        if r.frame is None or r.frame.WhichOneof("frame") != "heartbeat":
+            self.fail(f"want a heartbeat, got {r.frame!r} {r.end_reason}")
+
+    def silence(self, ms: int) -> None:
+        deadline = time.monotonic() + ms / 1000.0
+        while True:
+            r = self.node.recv(deadline - time.monotonic())
+            if r is None:
+                return
+            if r.frame is None:
+                self.fail(f"the component ended its stream ({r.end_reason}) during silence_ms {ms}")
+            if r.frame.WhichOneof("frame") != "heartbeat":
+                self.fail(f"want silence for {ms} ms, got {events_of(r.frame)}")
+
+    def expect_end(self, how: str) -> None:
+        self.ended = True
+        limit = EXPECT_TIMEOUT if how == "ok" else 5 * self.hb + 2.0
+        try:
+            rc = self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            self.fail(f"the component did not end within {limit:g} s (want {how})")
+        out = self.output()
+        if how == "ok":
+            if rc != 0:
+                self.fail(f"the component exited {rc}, want a clean end (0)")
+        else:
+            if rc == 0:
+                self.fail("the component exited 0, want an error")
+            if "Traceback" in out or not out.strip():
+                self.fail("an error end must say what went wrong in one message, not a traceback or nothing")
+
+    def play(self) -> None:
+        self.hello()
+        for step in self.case["steps"]:
+            (op, arg), = step.items()
+            if op == "send":
+                self.node.send(json_frame(arg))
+            elif op == "expect":
+                self.expect(arg)
+            elif op == "expect_heartbeat":
+                self.expect_heartbeat()
+            elif op == "silence_ms":
+                self.silence(arg)
+            elif op == "close":
+                self.closed = True
+                self.node.close()
+            elif op == "expect_end":
+                self.expect_end(arg)
+            else:
+                raise ValueError(f"unknown step {op!r}")
+        if not self.ended:
+            if not self.closed:
+                self.node.close()
+            self.expect_end("ok")
+
+
+@pytest.mark.parametrize("path,mode", _params())
+def test_conformance(path: Path, mode: str):
+    case = json.loads(path.read_text())
+    with FakeNode() as node, tempfile.TemporaryDirectory() as tmp:
+        run = CaseRun(case, mode, node, Path(tmp))
+        try:
+            run.play()
+        finally:
+            run.close()

@@ -1,0 +1,219 @@
+"""Error paths of the runner: each ends with a message that says what is
+wrong (never a raw traceback for a protocol problem), or, inside a hook,
+becomes an error frame while the task goes on."""
+
+import subprocess
+import sys
+import threading
+from concurrent import futures
+
+import grpc
+import pytest
+
+import gale
+from gale.v1 import attach_pb2, attach_pb2_grpc
+from fakenode import FakeNode, events_of, json_frame
+
+
+def opts(addr, **kw):
+    return gale.AttachOptions(addr=addr, topology="t", component="c", task_id=3, **kw)
+
+
+def test_missing_environment_names_the_variables():
+    with pytest.raises(gale.AttachError, match="GALE_ATTACH_ADDR, GALE_TOPOLOGY, GALE_COMPONENT not set"):
+        gale.AttachOptions.resolve({})
+
+
+def test_bad_task_id():
+    env = {"GALE_ATTACH_ADDR": "h:1", "GALE_TOPOLOGY": "t", "GALE_COMPONENT": "c", "GALE_TASK_ID": "x1"}
+    with pytest.raises(gale.AttachError, match="GALE_TASK_ID='x1' is not a task id"):
+        gale.AttachOptions.resolve(env)
+    o = gale.AttachOptions.resolve(dict(env, GALE_TASK_ID="7", GALE_TOKEN="tok"))
+    assert (o.addr, o.task_id, o.token) == ("h:1", 7, "tok")
+    assert gale.AttachOptions.resolve(env, task_id=0, addr="a:2").addr == "a:2"
+
+
+def test_unreachable_node():
+    with pytest.raises(gale.AttachError, match=r"cannot connect to the node at 127.0.0.1:1 within 0.3 s"):
+        gale.serve(gale.Bolt(), opts("127.0.0.1:1", connect_timeout=0.3))
+
+
+class Refusing(attach_pb2_grpc.AttachServiceServicer):
+    def Attach(self, request_iterator, context):  # noqa: N802
+        next(request_iterator)
+        context.abort(grpc.StatusCode.NOT_FOUND, "topology 't' has no component 'c' on this node")
+
+
+def test_refused_hello_says_why():
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    attach_pb2_grpc.add_AttachServiceServicer_to_server(Refusing(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with pytest.raises(gale.AttachError, match=r"refused the hello \(NOT_FOUND\): topology 't' has no component 'c'"):
+            gale.serve(gale.Bolt(), opts(f"127.0.0.1:{port}"))
+    finally:
+        server.stop(0)
+
+
+def test_run_exits_1_with_one_line_and_no_traceback():
+    p = subprocess.run(
+        [sys.executable, "-c", "import gale; gale.run(gale.Bolt())"],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr
+    assert p.stderr.startswith("gale: Bolt: GALE_ATTACH_ADDR, GALE_TOPOLOGY, GALE_COMPONENT not set")
+
+
+WELCOME = attach_pb2.TaskContext(topology="t", topology_id="t-1", component="c", task_id=3, heartbeat_millis=1000)
+WELCOME.component_tasks["src"].ids.append(1)
+WELCOME.component_tasks["c"].ids.append(3)
+WELCOME.outputs.add(id="default", fields=["word"])
+WELCOME.outputs.add(id="direct", fields=["word"], direct=True)
+WELCOME.source_fields["src:default"].names.append("cmd")
+
+
+class Session:
+    """serve() in a thread against the fake node."""
+
+    def __init__(self, component, welcome=WELCOME):
+        self.node = FakeNode().__enter__()
+        self.error = None
+        self.thread = threading.Thread(target=self._serve, args=(component,), daemon=True)
+        self.thread.start()
+        r = self.node.recv(10)
+        assert r.frame.WhichOneof("frame") == "hello"
+        assert r.frame.hello.sdk.startswith("gale-python/") and r.frame.hello.task_id == 3
+        self.node.send(attach_pb2.AttachResponse(welcome=welcome))
+
+    def _serve(self, component):
+        try:
+            gale.serve(component, opts(self.node.addr))
+        except gale.AttachError as e:
+            self.error = e
+
+    def events(self, n, timeout=5):
+        got = []
+        while len(got) < n:
+            r = self.node.recv(timeout)
+            assert r is not None, f"timed out with {got}"
+            assert r.frame is not None, f"stream ended with {got}"
+            got.extend(events_of(r.frame))
+        return got
+
+    def end(self):
+        self.node.close()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+        self.node.__exit__()
+
+
+class Misbehaving(gale.Bolt):
+    def prepare(self, context):
+        self.acked = None
+        self.cleaned = False
+
+    def execute(self, tup):
+        cmd = tup["cmd"]
+        if cmd == "bad-value":
+            self.emit([[1, 2]], tup)
+        elif cmd == "no-direct-task":
+            self.emit(["x"], tup, stream="direct")
+        elif cmd == "direct-on-plain":
+            self.emit(["x"], tup, direct_task=4)
+        elif cmd == "string-values":
+            self.emit("word", tup)
+        elif cmd == "ack-twice":
+            self.ack(tup)
+            self.ack(tup)
+        elif cmd == "anchor-after-ack":
+            self.ack(tup)
+            self.emit(["late"], tup)
+        elif cmd == "ok":
+            self.emit(["fine"], tup)
+            self.ack(tup)
+
+    def cleanup(self):
+        self.cleaned = True
+
+
+@pytest.mark.parametrize(
+    "cmd,message,fails",
+    [
+        ("bad-value", "stream 'default', field 0 ('word'): a list cannot be a Gale value", True),
+        ("no-direct-task", "direct stream 'direct' needs direct_task", True),
+        ("direct-on-plain", "stream 'default' with direct_task 4, but the stream is not direct", True),
+        ("string-values", "values must be a list of field values, e.g. ['word'], not a str", True),
+        ("ack-twice", "ack of input 1, which this task does not hold", False),
+        ("anchor-after-ack", "anchored to input 1, which this task no longer holds", False),
+    ],
+)
+def test_mistakes_in_execute_become_error_frames(cmd, message, fails):
+    bolt = Misbehaving()
+    s = Session(bolt)
+    try:
+        s.node.send(json_frame({"inputs": [{"id": 1, "stream": "default", "source_task": 1, "values": [cmd]}]}))
+        s.node.send(json_frame({"inputs": [{"id": 2, "stream": "default", "source_task": 1, "values": ["ok"]}]}))
+        got = s.events(4 if fails else 4)
+        errors = [e for e in got if e[0] == "error"]
+        assert len(errors) == 1 and message in errors[0][1], got
+        assert ("fail", 1) in got if fails else ("ack", 1) in got
+        assert got[-2:] == [("emit", "default", (("string_value", "fine"),), frozenset({2}), 0, 0), ("ack", 2)]
+    finally:
+        s.end()
+    assert s.error is None and bolt.cleaned
+
+
+class FailingPrepare(gale.Bolt):
+    def prepare(self, context):
+        raise OSError("cannot open model.bin")
+
+
+def test_prepare_failure_is_reported_and_ends_the_task():
+    s = Session(FailingPrepare())
+    got = s.events(1)
+    assert got[0][0] == "error" and "prepare failed: OSError: cannot open model.bin" in got[0][1]
+    s.thread.join(5)
+    assert isinstance(s.error, gale.AttachError) and "prepare failed" in str(s.error)
+    s.node.__exit__()
+
+
+def test_cleanup_runs_once_and_its_failure_is_the_process_failure():
+    class BadCleanup(gale.Bolt):
+        def execute(self, tup):
+            self.ack(tup)
+
+        def cleanup(self):
+            raise RuntimeError("flush to disk failed")
+
+    s = Session(BadCleanup())
+    s.end()
+    assert isinstance(s.error, gale.AttachError) and "cleanup failed: RuntimeError: flush to disk failed" in str(s.error)
+
+
+def test_log_levels_and_other_threads():
+    class Logger(gale.Bolt):
+        def execute(self, tup):
+            self.log.warning("careful: %s", tup["cmd"])
+            t = threading.Thread(target=self.report_error, args=(ValueError("from a thread"),))
+            t.start()
+            t.join()
+            self.ack(tup)
+
+    s = Session(Logger())
+    try:
+        s.node.send(json_frame({"inputs": [{"id": 1, "stream": "default", "source_task": 1, "values": ["x"]}]}))
+        got = s.events(3)
+        assert ("log", "warn", "careful: x") in got and ("ack", 1) in got
+        assert ("error", "ValueError: from a thread") in got
+    finally:
+        s.end()
+
+
+def test_emit_outside_a_running_task_says_so():
+    with pytest.raises(gale.EmitError, match="before the component was started"):
+        gale.Bolt().emit(["x"])
