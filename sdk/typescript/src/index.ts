@@ -8,3 +8,16 @@ export { Tuple, Source, DEFAULT_STREAM, TICK_STREAM, SYSTEM_COMPONENT } from "./
 export { type Value, valueToProto, valueFromProto, toNumber } from "./values";
 export { type AckOrder } from "./outbox";
 export { run, runTask, AttachError, SDK_NAME, type RunOptions } from "./run";
+export {
+  TopologyBuilder,
+  SpoutDeclarer,
+  BoltDeclarer,
+  BuildError,
+  submit,
+  BUILDER_SOURCE,
+  type Implementation,
+  type StreamDecl,
+  type GroupingName,
+  type SubmitOptions,
+} from "./builder";
+export type { TopologySpec } from "./gen/gale/v1/topology";
