@@ -1,0 +1,382 @@
+// TopologyBuilder builds a gale.v1.TopologySpec in TypeScript, in the
+// manner of Storm's TopologyBuilder and the Go SDK's (sdk/builder.go):
+//
+//   const b = new TopologyBuilder("wordcount");
+//   b.setSpout("sentences", { className: "wordcount.SentenceSpout" }, 1);
+//   b.setBolt("split", { run: ["node", "dist/split.js"] }, 2)
+//     .outputs({ id: "default", fields: ["word"] })
+//     .shuffleGrouping("sentences");
+//   b.setBolt("count", { run: ["node", "dist/count.js"] }, 2)
+//     .fieldsGrouping("split", ["word"]);
+//   const spec = b.build();
+//   const id = await submit("127.0.0.1:7700", spec);
+//
+// The setters never throw: mistakes are collected and build() reports them
+// all at once in one BuildError, each naming the component and field. The
+// node validates the spec again on submit (and knows the outputs of Go
+// classes, which this builder cannot check).
+
+import * as grpc from "@grpc/grpc-js";
+import {
+  ComponentKind,
+  ExternalProtocol,
+  GroupingType,
+  type ComponentSpec,
+  type StreamSpec,
+  type TopologySpec,
+} from "./gen/gale/v1/topology";
+import { CoordinatorServiceClient } from "./gen/gale/v1/coordinator";
+import type { Value as ProtoValue } from "./gen/gale/v1/value";
+import { type Value, valueToProto, invalidValue } from "./values";
+
+/** The spec's source for specs made by this builder. */
+export const BUILDER_SOURCE = "ts-builder";
+
+/** How a component's tasks run. */
+export type Implementation =
+  /** A Go component registered in the gale binary under this class name. */
+  | { className: string }
+  /** One external process per task, started by the node with argv `run`. */
+  | { run: string[]; dir?: string; env?: Record<string, string>; protocol?: "attach" | "storm-multilang" }
+  /** Tasks served by processes that attach to a node by themselves. */
+  | { attached: true | { token?: string } };
+
+/** An output stream declaration. */
+export interface StreamDecl {
+  id: string;
+  fields: string[];
+  direct?: boolean;
+}
+
+/** Stream groupings by name (GroupingType without its prefix). */
+export type GroupingName = "shuffle" | "fields" | "all" | "global" | "direct" | "local_or_shuffle" | "partial_key" | "none";
+
+const GROUPINGS: Record<GroupingName, GroupingType> = {
+  shuffle: GroupingType.GROUPING_TYPE_SHUFFLE,
+  fields: GroupingType.GROUPING_TYPE_FIELDS,
+  all: GroupingType.GROUPING_TYPE_ALL,
+  global: GroupingType.GROUPING_TYPE_GLOBAL,
+  direct: GroupingType.GROUPING_TYPE_DIRECT,
+  local_or_shuffle: GroupingType.GROUPING_TYPE_LOCAL_OR_SHUFFLE,
+  partial_key: GroupingType.GROUPING_TYPE_PARTIAL_KEY,
+  none: GroupingType.GROUPING_TYPE_NONE,
+};
+
+/** Thrown by build() with every problem found. */
+export class BuildError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid topology: ${problems.length} problem${problems.length === 1 ? "" : "s"}:\n  ${problems.join("\n  ")}`);
+    this.name = "BuildError";
+  }
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+export class TopologyBuilder {
+  private readonly components: ComponentSpec[] = [];
+  private readonly config: Record<string, ProtoValue> = {};
+  /** @internal problems found by the setters. */
+  readonly problems: string[] = [];
+
+  /** Starts a topology with the given name (1 to 64 characters of [A-Za-z0-9._-]). */
+  constructor(readonly name: string) {}
+
+  /** Sets a topology config key, read by every component (and by Gale for topology.* keys). */
+  setConfig(key: string, value: Value): this {
+    const v = this.value(`config ${key}`, value);
+    if (v !== undefined) this.config[key] = v;
+    return this;
+  }
+
+  /** Adds a spout with the given number of tasks. */
+  setSpout(id: string, impl: Implementation, parallelism = 1): SpoutDeclarer {
+    return new SpoutDeclarer(this, this.add(id, ComponentKind.COMPONENT_KIND_SPOUT, impl, parallelism));
+  }
+
+  /** Adds a bolt with the given number of tasks; subscribe it with the grouping methods. */
+  setBolt(id: string, impl: Implementation, parallelism = 1): BoltDeclarer {
+    return new BoltDeclarer(this, this.add(id, ComponentKind.COMPONENT_KIND_BOLT, impl, parallelism));
+  }
+
+  /** @internal */
+  value(what: string, v: Value): ProtoValue | undefined {
+    const bad = invalidValue(v);
+    if (bad !== undefined) {
+      this.problems.push(`${what}: ${bad}`);
+      return undefined;
+    }
+    return valueToProto(v);
+  }
+
+  private add(id: string, kind: ComponentKind, impl: Implementation, parallelism: number): ComponentSpec {
+    const c: ComponentSpec = {
+      id,
+      kind,
+      parallelism: Number.isInteger(parallelism) && parallelism <= 2147483647 ? parallelism : 0,
+      implementation: undefined,
+      outputs: [],
+      inputs: [],
+      config: {},
+    };
+    const who = `${kind === ComponentKind.COMPONENT_KIND_SPOUT ? "spout" : "bolt"} '${id}'`;
+    if (!(Number.isInteger(parallelism) && parallelism >= 1 && parallelism <= 2147483647)) {
+      this.problems.push(`${who}: parallelism ${parallelism} is not an integer of at least 1`);
+    }
+    if ("className" in impl) {
+      c.implementation = { $case: "class", value: impl.className };
+      if (!impl.className) this.problems.push(`${who}: className is empty`);
+    } else if ("run" in impl) {
+      if (!Array.isArray(impl.run) || impl.run.length === 0 || impl.run.some((a) => typeof a !== "string" || a === "")) {
+        this.problems.push(`${who}: run must be a non-empty argv of non-empty strings, e.g. ["node", "dist/split.js"]`);
+      }
+      c.implementation = {
+        $case: "command",
+        value: {
+          argv: [...(impl.run ?? [])],
+          dir: impl.dir ?? "",
+          env: { ...(impl.env ?? {}) },
+          protocol:
+            impl.protocol === "storm-multilang"
+              ? ExternalProtocol.EXTERNAL_PROTOCOL_STORM_MULTILANG
+              : ExternalProtocol.EXTERNAL_PROTOCOL_ATTACH,
+        },
+      };
+    } else if ("attached" in impl) {
+      const token = impl.attached === true ? "" : (impl.attached.token ?? "");
+      c.implementation = { $case: "attached", value: { token } };
+    } else {
+      this.problems.push(`${who}: implementation must be { className }, { run } or { attached }`);
+    }
+    this.components.push(c);
+    return c;
+  }
+
+  /**
+   * Checks the topology and returns its spec (source "ts-builder"). Throws
+   * a BuildError listing every problem. Each call returns a new spec.
+   */
+  build(): TopologySpec {
+    const problems = [...this.problems];
+    if (!NAME.test(this.name)) problems.push(`topology name ${JSON.stringify(this.name)}: want 1 to 64 characters of [A-Za-z0-9._-]`);
+    if (this.components.length === 0) problems.push("the topology has no components");
+    const byId = new Map<string, ComponentSpec>();
+    for (const c of this.components) {
+      const who = whoOf(c);
+      if (!NAME.test(c.id) || c.id.startsWith("__")) {
+        problems.push(`${who}: id: want 1 to 64 characters of [A-Za-z0-9._-], not starting with "__"`);
+      }
+      if (byId.has(c.id)) problems.push(`${who}: id is used by another component`);
+      byId.set(c.id, c);
+      const seen = new Set<string>();
+      for (const s of c.outputs) {
+        if (seen.has(s.id)) problems.push(`${who}: outputs: stream '${s.id}' is declared twice`);
+        seen.add(s.id);
+        if (!NAME.test(s.id) || s.id.startsWith("__")) problems.push(`${who}: outputs: stream id '${s.id}' is not a valid name`);
+        const fields = new Set<string>();
+        for (const f of s.fields) {
+          if (f === "") problems.push(`${who}: outputs: stream '${s.id}' has an empty field name`);
+          if (fields.has(f)) problems.push(`${who}: outputs: stream '${s.id}' declares field '${f}' twice`);
+          fields.add(f);
+        }
+      }
+    }
+    if (this.components.length > 0 && !this.components.some((c) => c.kind === ComponentKind.COMPONENT_KIND_SPOUT)) {
+      problems.push("the topology has no spout");
+    }
+    for (const c of this.components) {
+      const who = whoOf(c);
+      c.inputs.forEach((in_, i) => {
+        const where = `${who}: inputs[${i}] (${in_.component}:${in_.stream || "default"})`;
+        const from = byId.get(in_.component);
+        if (from === undefined) {
+          problems.push(`${where}: no component '${in_.component}'`);
+          return;
+        }
+        const type = in_.grouping!.type;
+        const keyed = type === GroupingType.GROUPING_TYPE_FIELDS || type === GroupingType.GROUPING_TYPE_PARTIAL_KEY;
+        if (keyed && in_.grouping!.fields.length === 0) problems.push(`${where}: a ${groupingName(type)} grouping needs fields`);
+        if (!keyed && in_.grouping!.fields.length > 0) problems.push(`${where}: a ${groupingName(type)} grouping takes no fields`);
+        // A Go class declares its streams itself: only the node can check them.
+        if (from.implementation?.$case === "class") return;
+        const stream = from.outputs.find((s) => s.id === (in_.stream || "default"));
+        if (stream === undefined) {
+          const declared = from.outputs.map((s) => s.id).join(", ") || "none";
+          problems.push(`${where}: '${in_.component}' declares no stream '${in_.stream || "default"}' (declared: ${declared})`);
+          return;
+        }
+        for (const f of in_.grouping!.fields) {
+          if (!stream.fields.includes(f)) problems.push(`${where}: grouping field '${f}' is not a field of the stream (${stream.fields.join(", ")})`);
+        }
+        if (stream.direct !== (type === GroupingType.GROUPING_TYPE_DIRECT)) {
+          problems.push(
+            stream.direct
+              ? `${where}: direct stream '${stream.id}' must be subscribed with a direct grouping`
+              : `${where}: a direct grouping needs a stream declared direct`,
+          );
+        }
+      });
+    }
+    if (problems.length > 0) throw new BuildError(problems);
+    return structuredClone({
+      name: this.name,
+      components: this.components,
+      config: this.config,
+      source: BUILDER_SOURCE,
+    });
+  }
+}
+
+function whoOf(c: ComponentSpec): string {
+  return `${c.kind === ComponentKind.COMPONENT_KIND_SPOUT ? "spout" : "bolt"} '${c.id}'`;
+}
+
+function groupingName(t: GroupingType): string {
+  return (Object.keys(GROUPINGS) as GroupingName[]).find((k) => GROUPINGS[k] === t) ?? String(t);
+}
+
+class Declarer {
+  /** @internal */
+  constructor(
+    protected readonly b: TopologyBuilder,
+    protected readonly c: ComponentSpec,
+  ) {}
+
+  protected get who(): string {
+    return whoOf(this.c);
+  }
+
+  protected addOutputs(streams: StreamDecl[]): void {
+    if (this.c.implementation?.$case === "class") {
+      this.b.problems.push(`${this.who}: outputs are only for external and attached components; class '${this.c.implementation.value}' declares its own`);
+      return;
+    }
+    for (const s of streams) {
+      this.c.outputs.push({ id: s.id, fields: [...s.fields], direct: s.direct ?? false } satisfies StreamSpec);
+    }
+  }
+
+  protected addConfig(key: string, value: Value): void {
+    const v = this.b.value(`${this.who}: config ${key}`, value);
+    if (v !== undefined) this.c.config[key] = v;
+  }
+}
+
+/** Configures a spout; methods chain. */
+export class SpoutDeclarer extends Declarer {
+  /** Declares the streams of an external or attached spout. */
+  outputs(...streams: StreamDecl[]): this {
+    this.addOutputs(streams);
+    return this;
+  }
+
+  /** Sets a config key for this spout's tasks, overriding the topology's. */
+  setConfig(key: string, value: Value): this {
+    this.addConfig(key, value);
+    return this;
+  }
+}
+
+/** Configures a bolt and subscribes it to streams; methods chain. An omitted stream is "default". */
+export class BoltDeclarer extends Declarer {
+  /** Declares the streams of an external or attached bolt. */
+  outputs(...streams: StreamDecl[]): this {
+    this.addOutputs(streams);
+    return this;
+  }
+
+  /** Sets a config key for this bolt's tasks, overriding the topology's. */
+  setConfig(key: string, value: Value): this {
+    this.addConfig(key, value);
+    return this;
+  }
+
+  /** Subscribes to a stream of `from` with any grouping. */
+  grouping(from: string, stream: string, type: GroupingName, fields: string[] = []): this {
+    if (this.c.kind === ComponentKind.COMPONENT_KIND_SPOUT) {
+      this.b.problems.push(`${this.who}: a spout has no inputs`);
+      return this;
+    }
+    this.c.inputs.push({ component: from, stream: stream === "default" ? "" : stream, grouping: { type: GROUPINGS[type], fields: [...fields] } });
+    return this;
+  }
+
+  /** Spreads the tuples evenly over this bolt's tasks. */
+  shuffleGrouping(from: string, stream = ""): this {
+    return this.grouping(from, stream, "shuffle");
+  }
+
+  /** Sends tuples with equal values of fields to the same task. */
+  fieldsGrouping(from: string, fields: string[], stream = ""): this {
+    return this.grouping(from, stream, "fields", fields);
+  }
+
+  /** Sends each key to the less loaded of two candidate tasks (skewed keys). */
+  partialKeyGrouping(from: string, fields: string[], stream = ""): this {
+    return this.grouping(from, stream, "partial_key", fields);
+  }
+
+  /** Replicates every tuple to every task. */
+  allGrouping(from: string, stream = ""): this {
+    return this.grouping(from, stream, "all");
+  }
+
+  /** Sends every tuple to the task with the lowest id. */
+  globalGrouping(from: string, stream = ""): this {
+    return this.grouping(from, stream, "global");
+  }
+
+  /** Lets the emitter choose the task; the stream must be declared direct. */
+  directGrouping(from: string, stream = ""): this {
+    return this.grouping(from, stream, "direct");
+  }
+
+  /** Prefers tasks in the emitter's process, else shuffles. */
+  localOrShuffleGrouping(from: string, stream = ""): this {
+    return this.grouping(from, stream, "local_or_shuffle");
+  }
+
+  /** No preference (Gale shuffles). */
+  noneGrouping(from: string, stream = ""): this {
+    return this.grouping(from, stream, "none");
+  }
+}
+
+/** Options of submit. */
+export interface SubmitOptions {
+  /** Overrides of the spec's config (the CLI's --conf key=value). */
+  config?: Record<string, Value>;
+  /** Submits without activating the spouts. */
+  startInactive?: boolean;
+  /** Channel credentials; insecure by default. */
+  credentials?: grpc.ChannelCredentials;
+  /** Deadline of the call in ms (default 30 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Submits a spec through gale.v1.CoordinatorService/SubmitTopology of the
+ * node at addr (HOST:PORT) and resolves to the run id. Rejects with the
+ * node's status and message (INVALID_ARGUMENT names the component and
+ * field; ALREADY_EXISTS for a name in use).
+ */
+export function submit(addr: string, spec: TopologySpec, options: SubmitOptions = {}): Promise<string> {
+  const config: Record<string, ProtoValue> = {};
+  for (const [k, v] of Object.entries(options.config ?? {})) {
+    const bad = invalidValue(v);
+    if (bad !== undefined) return Promise.reject(new TypeError(`submit: config ${k}: ${bad}`));
+    config[k] = valueToProto(v);
+  }
+  const client = new CoordinatorServiceClient(addr, options.credentials ?? grpc.credentials.createInsecure());
+  return new Promise<string>((resolve, reject) => {
+    client.submitTopology(
+      { spec, config, startInactive: options.startInactive ?? false },
+      new grpc.Metadata(),
+      { deadline: Date.now() + (options.timeoutMs ?? 30_000) },
+      (err, res) => {
+        client.close();
+        if (err) reject(new Error(`submit ${spec.name} to ${addr}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
+        else resolve(res!.id);
+      },
+    );
+  });
+}

@@ -1,0 +1,23 @@
+// Gale's TypeScript SDK: spouts and bolts that run as Gale tasks over the
+// Attach protocol (sdk/ATTACH.md), and a builder for topology specs.
+
+export { Bolt, Spout, type MaybePromise } from "./component";
+export { BoltCollector, SpoutCollector, EmitError, type Anchors } from "./collector";
+export { Config, TaskContext, type Logger, type LogLevel, type OutputStream } from "./context";
+export { Tuple, Source, DEFAULT_STREAM, TICK_STREAM, SYSTEM_COMPONENT } from "./tuple";
+export { type Value, valueToProto, valueFromProto, toNumber } from "./values";
+export { type AckOrder } from "./outbox";
+export { run, runTask, AttachError, SDK_NAME, type RunOptions } from "./run";
+export {
+  TopologyBuilder,
+  SpoutDeclarer,
+  BoltDeclarer,
+  BuildError,
+  submit,
+  BUILDER_SOURCE,
+  type Implementation,
+  type StreamDecl,
+  type GroupingName,
+  type SubmitOptions,
+} from "./builder";
+export type { TopologySpec } from "./gen/gale/v1/topology";

@@ -1,0 +1,672 @@
+// The process side of the Attach protocol (sdk/ATTACH.md): one
+// bidirectional gRPC stream runs one task.
+//
+// Incoming frames are queued and handled one at a time, in order; a hook
+// that returns a promise holds the queue until it settles. Outgoing items
+// go through the Outbox (one ordered queue, merged into frames) and are
+// written at the flush points ATTACH.md names: after each handled frame
+// (the end of an inputs batch, a next_done...) and on the heartbeat timer,
+// at least every heartbeat_millis / 4.
+
+import * as grpc from "@grpc/grpc-js";
+import { AttachHello, AttachRequest, AttachServiceService, TaskContext as ProtoTaskContext } from "./gen/gale/v1/attach";
+import { Bolt, Spout, type MaybePromise } from "./component";
+import { BoltCollector, SpoutCollector, errorMessage } from "./collector";
+import { TaskContext, type Logger, type LogLevel } from "./context";
+import { Outbox, LOG_LEVELS, type AckOrder } from "./outbox";
+import { Reader, readTupleBatch, readTwoIdLists, type RawTuple } from "./wire";
+import { Source, Tuple, TICK_SOURCE, TICK_STREAM, DEFAULT_STREAM } from "./tuple";
+
+/** The SDK's name and version, sent in hello. */
+export const SDK_NAME = "gale-typescript/0.1.0";
+
+/** How long the node may take to answer hello. */
+const WELCOME_TIMEOUT_MS = 10_000;
+
+/** How long the end of a task waits for a hook still running before cleanup. */
+const CLOSE_WAIT_MS = 5_000;
+
+/** Options of run and runTask; unset ones come from the GALE_* environment. */
+export interface RunOptions {
+  /** HOST:PORT of the node (GALE_ATTACH_ADDR). */
+  addr?: string;
+  /** Topology name (GALE_TOPOLOGY). */
+  topology?: string;
+  /** Component id (GALE_COMPONENT). */
+  component?: string;
+  /** Task id (GALE_TASK_ID); 0 asks for any free task (attached processes). */
+  taskId?: number;
+  /** Token presented in hello (GALE_TOKEN). */
+  token?: string;
+  /** Largest input batch wanted; 0 lets the node choose (GALE_MAX_BATCH). */
+  maxBatch?: number;
+  /** Ack ordering (GALE_ACK_ORDER): "strict" (default) or "batch"; see AckOrder. */
+  ackOrder?: AckOrder;
+  /** Where unset options are read from; process.env by default. */
+  env?: Record<string, string | undefined>;
+  /** Channel credentials; insecure by default. */
+  credentials?: grpc.ChannelCredentials;
+}
+
+/** Thrown (rejected) when a task ends with an error. */
+export class AttachError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AttachError";
+  }
+}
+
+interface Settings {
+  addr: string;
+  topology: string;
+  component: string;
+  taskId: number;
+  token: string;
+  maxBatch: number;
+  ackOrder: AckOrder;
+  credentials: grpc.ChannelCredentials;
+}
+
+function settings(o: RunOptions): Settings {
+  const env = o.env ?? process.env;
+  const need = (v: string | undefined, name: string, what: string): string => {
+    if (v === undefined || v === "") {
+      throw new AttachError(`${name} is not set: the ${what} (a managed process gets it from its node; an attached one needs it set or passed as an option)`);
+    }
+    return v;
+  };
+  const int = (v: string | undefined, name: string, def: number): number => {
+    if (v === undefined || v === "") return def;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 2147483647) throw new AttachError(`${name}=${JSON.stringify(v)} is not a non-negative integer`);
+    return n;
+  };
+  const ackOrder = o.ackOrder ?? ((env.GALE_ACK_ORDER || "strict") as AckOrder);
+  if (ackOrder !== "strict" && ackOrder !== "batch") {
+    throw new AttachError(`ack order ${JSON.stringify(ackOrder)} is not "strict" or "batch" (GALE_ACK_ORDER)`);
+  }
+  return {
+    addr: o.addr ?? need(env.GALE_ATTACH_ADDR, "GALE_ATTACH_ADDR", "node address HOST:PORT"),
+    topology: o.topology ?? need(env.GALE_TOPOLOGY, "GALE_TOPOLOGY", "topology name"),
+    component: o.component ?? need(env.GALE_COMPONENT, "GALE_COMPONENT", "component id"),
+    taskId: o.taskId ?? int(env.GALE_TASK_ID, "GALE_TASK_ID", 0),
+    token: o.token ?? env.GALE_TOKEN ?? "",
+    maxBatch: o.maxBatch ?? int(env.GALE_MAX_BATCH, "GALE_MAX_BATCH", 0),
+    ackOrder,
+    credentials: o.credentials ?? grpc.credentials.createInsecure(),
+  };
+}
+
+const identity = (b: Buffer): Buffer => b;
+
+function isBolt(c: unknown): c is Bolt {
+  return c instanceof Bolt || (typeof c === "object" && c !== null && typeof (c as Bolt).execute === "function");
+}
+
+function isSpout(c: unknown): c is Spout {
+  return c instanceof Spout || (typeof c === "object" && c !== null && typeof (c as Spout).nextTuple === "function");
+}
+
+function isPromise(r: unknown): r is Promise<void> {
+  return typeof r === "object" && r !== null && typeof (r as Promise<void>).then === "function";
+}
+
+/**
+ * Runs a component as one Gale task and resolves when the node ends the
+ * stream normally (after the component's cleanup/close). It rejects with an
+ * AttachError when the task ends with an error: the node refused the hello,
+ * the connection broke, the node went silent, or prepare/open threw. It
+ * never exits the process; see run for that.
+ */
+export function runTask(component: Bolt | Spout, options: RunOptions = {}): Promise<void> {
+  let s: Settings;
+  try {
+    s = settings(options);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  return new Session(component, s).start();
+}
+
+/**
+ * Runs a component as one Gale task, the main of a component process:
+ * exits 0 when the node ends the stream normally, and otherwise prints the
+ * error to stderr and exits 1. SIGINT or SIGTERM end the stream, run the
+ * cleanup hook and exit 0 (the node fails and replays what the task held).
+ */
+export function run(component: Bolt | Spout, options: RunOptions = {}): void {
+  const name = options.component ?? (options.env ?? process.env).GALE_COMPONENT ?? "component";
+  let session: Session | undefined;
+  let s: Settings;
+  try {
+    s = settings(options);
+  } catch (e) {
+    process.stderr.write(`gale: ${name}: ${errorMessage(e)}\n`);
+    process.exit(1);
+  }
+  session = new Session(component, s);
+  const stop = () => session?.stop();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  session.start().then(
+    () => process.exit(0),
+    (e) => {
+      const who = session?.context ? `${session.context.component} task ${session.context.taskId}` : name;
+      process.stderr.write(`gale: ${who}: ${errorMessage(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+/** One Attach stream: the protocol's state machine for one task. */
+class Session {
+  context: TaskContext | undefined;
+  private readonly bolt: Bolt | undefined;
+  private readonly spout: Spout | undefined;
+  private readonly outbox: Outbox;
+  private boltOut: BoltCollector | undefined;
+  private spoutOut: SpoutCollector | undefined;
+  private client: grpc.Client | undefined;
+  private call: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
+  private readonly queue: Buffer[] = [];
+  private busy = false;
+  // The promise of the hook that holds the queue, while busy.
+  private current: Promise<void> | undefined;
+  private done = false;
+  private stopping = false;
+  private lastRecv = Date.now();
+  private lastSent = Date.now();
+  private lastTick = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private welcomeTimer: NodeJS.Timeout | undefined;
+  private resolve!: () => void;
+  private reject!: (e: Error) => void;
+  // Sources by source task, then stream: built on first use from the welcome.
+  private readonly sources = new Map<number, Map<string, Source | string>>();
+
+  constructor(
+    component: Bolt | Spout,
+    private readonly s: Settings,
+  ) {
+    if (isBolt(component)) this.bolt = component;
+    else if (isSpout(component)) this.spout = component;
+    else throw new AttachError("run takes a Bolt (with execute) or a Spout (with nextTuple)");
+    this.outbox = new Outbox(s.ackOrder);
+  }
+
+  private get who(): string {
+    return `${this.s.component} task ${this.context?.taskId ?? this.s.taskId}`;
+  }
+
+  start(): Promise<void> {
+    const p = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // Send tuple frames as written (no per-message delay) and allow large
+    // input batches: the node sends up to max_batch tuples per frame.
+    this.client = new grpc.Client(this.s.addr, this.s.credentials, {
+      "grpc.max_receive_message_length": 64 << 20,
+      "grpc.max_send_message_length": 64 << 20,
+    });
+    const call = this.client.makeBidiStreamRequest(AttachServiceService.attach.path, identity, identity);
+    this.call = call;
+    call.on("data", (b: Buffer) => this.onData(b));
+    call.on("status", (st: grpc.StatusObject) => {
+      if (st.code === grpc.status.OK) this.end(undefined);
+      else this.end(new AttachError(`the node ended the stream: ${grpc.status[st.code]}: ${st.details}`));
+    });
+    call.on("error", (e: grpc.ServiceError) => {
+      const addr = this.s.addr;
+      if (this.context === undefined) {
+        this.end(new AttachError(`attach to ${addr} failed: ${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
+      } else {
+        this.end(new AttachError(`the node ended the stream: ${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
+      }
+    });
+    call.on("drain", () => call.resume());
+    const hello = AttachHello.create({
+      topology: this.s.topology,
+      component: this.s.component,
+      taskId: this.s.taskId,
+      token: this.s.token,
+      sdk: SDK_NAME,
+      pid: process.pid,
+      maxBatch: this.s.maxBatch,
+    });
+    this.write(Buffer.from(AttachRequest.encode({ frame: { $case: "hello", value: hello } }).finish()));
+    this.welcomeTimer = setTimeout(() => {
+      this.fatal(`no welcome from the node at ${this.s.addr} within ${WELCOME_TIMEOUT_MS / 1000} s`);
+    }, WELCOME_TIMEOUT_MS);
+    return p;
+  }
+
+  /** Ends the stream from this side (a signal): cleanup, then resolve. */
+  stop(): void {
+    if (this.done) return;
+    this.stopping = true;
+    this.flush();
+    this.call?.end();
+    this.call?.cancel();
+  }
+
+  private write(b: Buffer): void {
+    const call = this.call;
+    if (call === undefined || this.done) return;
+    this.lastSent = Date.now();
+    // A full write buffer means the node is not reading (its queues are
+    // full): stop reading inputs until it drains, so that backpressure
+    // reaches the node's side of this task too.
+    if (!call.write(b)) call.pause();
+  }
+
+  private flush(): void {
+    if (!this.outbox.pending) return;
+    const frames = this.outbox.take();
+    for (let i = 0; i < frames.length; i++) this.write(frames[i]);
+  }
+
+  private onData(b: Buffer): void {
+    this.lastRecv = Date.now();
+    if (this.done) return;
+    this.queue.push(b);
+    if (!this.busy) this.pump();
+  }
+
+  /** Handles queued frames in order until one returns a promise. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.done) {
+      const b = this.queue.shift()!;
+      let r: MaybePromise;
+      try {
+        r = this.handle(b);
+      } catch (e) {
+        this.fatal(errorMessage(e));
+        return;
+      }
+      if (isPromise(r)) {
+        this.busy = true;
+        this.current = r;
+        r.then(
+          () => {
+            this.busy = false;
+            this.current = undefined;
+            this.flush();
+            this.pump();
+          },
+          (e) => this.fatal(errorMessage(e)),
+        );
+        return;
+      }
+    }
+    this.flush();
+  }
+
+  /** Handles one AttachResponse frame. */
+  private handle(b: Buffer): MaybePromise {
+    const r = new Reader(b);
+    // A oneof: the last frame field wins, as protobuf parsing has it.
+    let field = 0;
+    let start = 0;
+    let end = 0;
+    while (r.pos < r.end) {
+      const tag = r.varint();
+      if ((tag & 7) === 2) {
+        field = tag >>> 3;
+        end = r.lenEnd();
+        start = r.pos;
+        r.pos = end;
+      } else {
+        r.skip(tag & 7);
+      }
+    }
+    if (this.context === undefined) {
+      if (field !== 1) {
+        throw new AttachError(`the node broke the protocol: the first frame must be welcome, got ${frameName(field)}`);
+      }
+      return this.welcome(ProtoTaskContext.decode(b.subarray(start, end)));
+    }
+    const kind = this.bolt ? "bolt" : "spout";
+    const wrongKind = () => {
+      this.outbox.error(`${frameName(field)} frame sent to a ${kind} task (${this.who}): ignored`);
+    };
+    r.pos = start;
+    switch (field) {
+      case 0:
+        this.outbox.error("empty AttachResponse frame (no frame set): ignored");
+        return;
+      case 1:
+        this.outbox.error("a second welcome frame: ignored");
+        return;
+      case 2:
+        if (!this.bolt) return wrongKind();
+        return this.inputs(readTupleBatch(r, end), 0);
+      case 3: {
+        if (!this.spout) return wrongKind();
+        let max = 0;
+        while (r.pos < end) {
+          const tag = r.varint();
+          if (tag === 0x08) max = r.int32();
+          else r.skip(tag & 7);
+        }
+        return this.next(max);
+      }
+      case 4: {
+        if (!this.spout) return wrongKind();
+        const [acked, failed] = readTwoIdLists(r, end);
+        return this.spoutAcks(acked, failed, 0);
+      }
+      case 5:
+        return; // heartbeat: lastRecv is updated already
+      case 6:
+        if (!this.spout) return wrongKind();
+        return this.spoutHook(() => this.spout!.activate(), "activate");
+      case 7:
+        if (!this.spout) return wrongKind();
+        return this.spoutHook(() => this.spout!.deactivate(), "deactivate");
+      case 8:
+        if (!this.bolt) return wrongKind();
+        return this.endOfInput();
+      case 9: {
+        // The node refused something this process sent: say so where a
+        // person looks (stderr goes to the node log for managed processes).
+        let msg = "";
+        while (r.pos < end) {
+          const tag = r.varint();
+          if (tag === 0x12) msg = r.string();
+          else r.skip(tag & 7);
+        }
+        process.stderr.write(`gale: ${this.who}: the node refused a frame: ${msg}\n`);
+        return;
+      }
+      default:
+        this.outbox.error(`unknown AttachResponse frame (field ${field}): ignored`);
+        return;
+    }
+  }
+
+  private welcome(p: ProtoTaskContext): MaybePromise {
+    clearTimeout(this.welcomeTimer);
+    const ctx = new TaskContext(p, this.logger());
+    this.context = ctx;
+    const hb = ctx.heartbeatMillis;
+    this.lastRecv = this.lastTick = Date.now();
+    this.timer = setInterval(() => this.tick(hb), Math.max(5, Math.floor(hb / 4)));
+    const started = (r: MaybePromise): MaybePromise => {
+      const failed = (e: unknown) => {
+        const what = this.bolt ? "prepare" : "open";
+        const msg = `${what} failed: ${errorMessage(e)}`;
+        this.outbox.error(msg);
+        this.flush();
+        throw new AttachError(msg);
+      };
+      if (isPromise(r)) return r.catch(failed);
+      return r;
+    };
+    try {
+      if (this.bolt) {
+        const out = new BoltCollector(this.outbox, ctx.outputs);
+        this.boltOut = out;
+        this.bolt.context = ctx;
+        this.bolt.collector = out;
+        return started(this.bolt.prepare(ctx, out));
+      }
+      const out = new SpoutCollector(this.outbox, ctx.outputs);
+      this.spoutOut = out;
+      this.spout!.context = ctx;
+      this.spout!.collector = out;
+      return started(this.spout!.open(ctx, out));
+    } catch (e) {
+      const msg = `${this.bolt ? "prepare" : "open"} failed: ${errorMessage(e)}`;
+      this.outbox.error(msg);
+      this.flush();
+      throw new AttachError(msg);
+    }
+  }
+
+  private logger(): Logger {
+    const send = (level: LogLevel, message: string) => {
+      if (this.done || this.context === undefined) {
+        process.stderr.write(`gale: ${this.who}: ${level}: ${message}\n`);
+        return;
+      }
+      this.outbox.log(LOG_LEVELS[level], message);
+    };
+    return {
+      debug: (m) => send("debug", m),
+      info: (m) => send("info", m),
+      warn: (m) => send("warn", m),
+      error: (m) => send("error", m),
+    };
+  }
+
+  /** Executes inputs from index i on, one at a time. */
+  private inputs(batch: RawTuple[], i: number): MaybePromise {
+    const bolt = this.bolt!;
+    const out = this.boltOut!;
+    for (; i < batch.length; i++) {
+      const t = this.tuple(batch[i]);
+      if (t === undefined) continue;
+      if (t.id !== 0) out.held++;
+      let r: MaybePromise;
+      try {
+        r = bolt.execute(t);
+      } catch (e) {
+        this.executeFailed(t, e);
+        continue;
+      }
+      if (isPromise(r)) {
+        const next = i + 1;
+        return r.then(
+          () => this.inputs(batch, next),
+          (e) => {
+            this.executeFailed(t, e);
+            return this.inputs(batch, next);
+          },
+        );
+      }
+    }
+  }
+
+  /** Turns a raw input into a Tuple, or answers an unreadable one with an error and a fail. */
+  private tuple(raw: RawTuple): Tuple | undefined {
+    const stream = raw.stream || DEFAULT_STREAM;
+    if (stream === TICK_STREAM) return new Tuple(raw.id, raw.values, TICK_SOURCE, raw.sourceTask);
+    let byStream = this.sources.get(raw.sourceTask);
+    if (byStream === undefined) {
+      byStream = new Map();
+      this.sources.set(raw.sourceTask, byStream);
+    }
+    let src = byStream.get(stream);
+    if (src === undefined) {
+      src = this.resolveSource(raw.sourceTask, stream);
+      byStream.set(stream, src);
+    }
+    let problem: string | undefined;
+    if (typeof src === "string") problem = src;
+    else if (raw.values.length !== src.fields.length) {
+      problem =
+        `input ${raw.id} from ${src.component}:${stream} (task ${raw.sourceTask}) has ` +
+        `${raw.values.length} value${raw.values.length === 1 ? "" : "s"} for ${src.fields.length} ` +
+        `field${src.fields.length === 1 ? "" : "s"} (${src.fields.join(", ")})`;
+    }
+    if (problem === undefined) return new Tuple(raw.id, raw.values, src as Source, raw.sourceTask);
+    this.outbox.error(`${problem}: failed without calling the bolt`);
+    if (raw.id !== 0) this.outbox.fail(raw.id);
+    return undefined;
+  }
+
+  private resolveSource(task: number, stream: string): Source | string {
+    const ctx = this.context!;
+    const component = ctx.componentOf(task);
+    if (component === undefined) {
+      return `input from unknown task ${task} on stream '${stream}' (no component has that task in the welcome)`;
+    }
+    const fields = ctx.sourceFields.get(`${component}:${stream}`);
+    if (fields === undefined) {
+      const known = [...ctx.sourceFields.keys()].join(", ") || "none";
+      return `input on unknown stream '${component}:${stream}' from task ${task} (source streams: ${known})`;
+    }
+    return new Source(component, stream, fields);
+  }
+
+  private executeFailed(t: Tuple, e: unknown): void {
+    if (e instanceof Error && e.stack) process.stderr.write(`gale: ${this.who}: execute threw on ${t.describe()}:\n${e.stack}\n`);
+    this.outbox.error(`execute failed on ${t.describe()}: ${errorMessage(e)}`);
+    if (t.id !== 0 && t.state === 0) this.boltOut!.fail(t);
+  }
+
+  private endOfInput(): MaybePromise {
+    const done = () => {
+      const held = this.boltOut!.held;
+      if (held > 0) {
+        this.context!.log.warn(`finish left ${held} input${held === 1 ? "" : "s"} neither acked nor failed; they will time out and replay`);
+      }
+      this.outbox.finished();
+    };
+    const failed = (e: unknown) => this.outbox.error(`finish failed: ${errorMessage(e)}`);
+    let r: MaybePromise;
+    try {
+      r = this.bolt!.finish();
+    } catch (e) {
+      failed(e);
+      return done();
+    }
+    if (isPromise(r)) return r.then(done, (e) => (failed(e), done()));
+    done();
+  }
+
+  private next(max: number): MaybePromise {
+    const out = this.spoutOut!;
+    out.emitted = 0;
+    const loop = (): MaybePromise => {
+      while (out.emitted < max) {
+        const before = out.emitted;
+        let r: MaybePromise;
+        try {
+          r = this.spout!.nextTuple(max - out.emitted);
+        } catch (e) {
+          this.outbox.error(`nextTuple failed: ${errorMessage(e)}`);
+          break;
+        }
+        if (isPromise(r)) {
+          return r.then(
+            () => (out.emitted === before ? this.outbox.nextDone(out.ended) : loop()),
+            (e) => {
+              this.outbox.error(`nextTuple failed: ${errorMessage(e)}`);
+              this.outbox.nextDone(out.ended);
+            },
+          );
+        }
+        if (out.emitted === before) break;
+      }
+      this.outbox.nextDone(out.ended);
+    };
+    return loop();
+  }
+
+  private spoutAcks(acked: number[], failed: number[], i: number): MaybePromise {
+    const spout = this.spout!;
+    const n = acked.length + failed.length;
+    for (; i < n; i++) {
+      const ok = i < acked.length;
+      const id = ok ? acked[i] : failed[i - acked.length];
+      let r: MaybePromise;
+      try {
+        r = ok ? spout.ack(id) : spout.fail(id);
+      } catch (e) {
+        this.outbox.error(`${ok ? "ack" : "fail"}(${id}) failed: ${errorMessage(e)}`);
+        continue;
+      }
+      if (isPromise(r)) {
+        const next = i + 1;
+        return r.then(
+          () => this.spoutAcks(acked, failed, next),
+          (e) => {
+            this.outbox.error(`${ok ? "ack" : "fail"}(${id}) failed: ${errorMessage(e)}`);
+            return this.spoutAcks(acked, failed, next);
+          },
+        );
+      }
+    }
+  }
+
+  private spoutHook(f: () => MaybePromise, name: string): MaybePromise {
+    const failed = (e: unknown) => this.outbox.error(`${name} failed: ${errorMessage(e)}`);
+    try {
+      const r = f();
+      if (isPromise(r)) return r.catch(failed);
+    } catch (e) {
+      failed(e);
+    }
+  }
+
+  /** The timer: silence check, periodic flush, heartbeat. */
+  private tick(hb: number): void {
+    const now = Date.now();
+    const late = now - this.lastTick > hb;
+    this.lastTick = now;
+    // A timer that fires late means this process was busy (a long
+    // synchronous hook): frames may be waiting unread, so silence is
+    // only judged on a timer that ran on time.
+    if (!late && now - this.lastRecv > 3 * hb) {
+      this.fatal(`no frame from the node for ${now - this.lastRecv} ms (3 x heartbeat_millis = ${3 * hb} ms): giving up`);
+      return;
+    }
+    this.flush();
+    if (now - this.lastSent >= hb) {
+      this.outbox.heartbeat();
+      this.flush();
+    }
+  }
+
+  /** Ends the task with an error from this side. */
+  private fatal(message: string): void {
+    if (this.done) return;
+    this.flush();
+    this.end(new AttachError(message));
+    this.call?.cancel();
+  }
+
+  /** Ends the session once: stop timers, run the component's close hook, settle. */
+  private end(err: Error | undefined): void {
+    if (this.done) return;
+    if (this.stopping && err !== undefined) err = undefined; // cancelled by stop()
+    this.done = true;
+    clearInterval(this.timer);
+    clearTimeout(this.welcomeTimer);
+    if (err === undefined) this.call?.end(); // half-close our side too
+    const finish = () => {
+      this.client?.close();
+      if (err) this.reject(err);
+      else this.resolve();
+    };
+    if (this.context === undefined) return finish();
+    // The close hook waits for a hook still running (busy), so that
+    // cleanup never overlaps execute.
+    const close = async () => {
+      const running = this.current;
+      if (running !== undefined) {
+        // Bounded: a hook that never settles must not keep the process up.
+        let t: NodeJS.Timeout | undefined;
+        const bound = new Promise<void>((r) => (t = setTimeout(r, CLOSE_WAIT_MS)));
+        await Promise.race([running.catch(() => {}), bound]);
+        clearTimeout(t);
+      }
+      try {
+        await (this.bolt ? this.bolt.cleanup() : this.spout!.close());
+      } catch (e) {
+        process.stderr.write(`gale: ${this.who}: ${this.bolt ? "cleanup" : "close"} failed: ${errorMessage(e)}\n`);
+        if (!err) err = new AttachError(`${this.bolt ? "cleanup" : "close"} failed: ${errorMessage(e)}`);
+      }
+    };
+    close().then(finish, finish);
+  }
+}
+
+function frameName(field: number): string {
+  return (
+    ["empty", "welcome", "inputs", "next", "spout_acks", "heartbeat", "activate", "deactivate", "end_of_input", "error"][field] ??
+    `field ${field}`
+  );
+}

@@ -1,0 +1,115 @@
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { TopologyBuilder, BuildError, submit } from "../src";
+import { CoordinatorServiceService, type SubmitTopologyRequest } from "../src/gen/gale/v1/coordinator";
+import { TopologySpec } from "../src/gen/gale/v1/topology";
+
+function wordcount(): TopologyBuilder {
+  const b = new TopologyBuilder("wordcount");
+  b.setConfig("topology.acker.executors", 1n).setConfig("wordcount.output", "/tmp/out.tsv");
+  b.setSpout("sentences", { className: "wordcount.SentenceSpout" }, 1);
+  b.setBolt("split", { run: ["node", "dist/split.js"], dir: "ts", env: { A: "1" } }, 2)
+    .outputs({ id: "default", fields: ["word"] })
+    .shuffleGrouping("sentences");
+  b.setBolt("count", { attached: { token: "s3cret" } }, 2)
+    .outputs({ id: "default", fields: ["word", "count"] }, { id: "top", fields: ["word"], direct: true })
+    .setConfig("wordcount.batch", 64n)
+    .fieldsGrouping("split", ["word"]);
+  return b;
+}
+
+test("the builder makes the spec, as canonical protobuf JSON", () => {
+  const spec = wordcount().build();
+  assert.deepEqual(TopologySpec.toJSON(spec), {
+    name: "wordcount",
+    source: "ts-builder",
+    config: {
+      "topology.acker.executors": { intValue: "1" },
+      "wordcount.output": { stringValue: "/tmp/out.tsv" },
+    },
+    components: [
+      { id: "sentences", kind: "COMPONENT_KIND_SPOUT", parallelism: 1, class: "wordcount.SentenceSpout" },
+      {
+        id: "split",
+        kind: "COMPONENT_KIND_BOLT",
+        parallelism: 2,
+        command: { argv: ["node", "dist/split.js"], dir: "ts", env: { A: "1" }, protocol: "EXTERNAL_PROTOCOL_ATTACH" },
+        outputs: [{ id: "default", fields: ["word"] }],
+        inputs: [{ component: "sentences", grouping: { type: "GROUPING_TYPE_SHUFFLE" } }],
+      },
+      {
+        id: "count",
+        kind: "COMPONENT_KIND_BOLT",
+        parallelism: 2,
+        attached: { token: "s3cret" },
+        outputs: [
+          { id: "default", fields: ["word", "count"] },
+          { id: "top", fields: ["word"], direct: true },
+        ],
+        inputs: [{ component: "split", grouping: { type: "GROUPING_TYPE_FIELDS", fields: ["word"] } }],
+        config: { "wordcount.batch": { intValue: "64" } },
+      },
+    ],
+  });
+  // The spec survives the wire.
+  assert.deepEqual(TopologySpec.decode(TopologySpec.encode(spec).finish()), spec);
+});
+
+test("build reports every mistake at once, naming component and field", () => {
+  const b = new TopologyBuilder("bad name!");
+  b.setSpout("s", { className: "x.S" }, 0).outputs({ id: "default", fields: ["a"] });
+  b.setBolt("__b", { run: [] }, 1).shuffleGrouping("missing");
+  b.setBolt("c", { run: ["node", "c.js"] }, 1)
+    .outputs({ id: "default", fields: ["a", "a"] })
+    .fieldsGrouping("d", ["nope"])
+    .shuffleGrouping("d", "direct");
+  b.setBolt("d", { attached: true }, 1)
+    .outputs({ id: "default", fields: ["w"] }, { id: "direct", fields: ["w"], direct: true })
+    .setConfig("bad", {} as never);
+  let err: unknown;
+  try {
+    b.build();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof BuildError);
+  const want = [
+    /spout 's': parallelism 0/,
+    /spout 's': outputs are only for external and attached components; class 'x.S'/,
+    /bolt '__b': run must be a non-empty argv/,
+    /bolt 'd': config bad: Object is not a tuple value/,
+    /topology name "bad name!"/,
+    /bolt '__b': id: want 1 to 64/,
+    /bolt 'c': outputs: stream 'default' declares field 'a' twice/,
+    /bolt '__b': inputs\[0\] \(missing:default\): no component 'missing'/,
+    /bolt 'c': inputs\[0\] \(d:default\): grouping field 'nope' is not a field of the stream \(w\)/,
+    /bolt 'c': inputs\[1\] \(d:direct\): direct stream 'direct' must be subscribed with a direct grouping/,
+  ];
+  for (const w of want) assert.ok(err.problems.some((p) => w.test(p)), `no problem matches ${w}:\n${err.problems.join("\n")}`);
+  assert.equal(err.problems.length, want.length, err.problems.join("\n"));
+});
+
+test("submit sends the spec to CoordinatorService and returns the run id", async () => {
+  let got: SubmitTopologyRequest | undefined;
+  const server = new grpc.Server();
+  server.addService(CoordinatorServiceService, {
+    submitTopology: (call: grpc.ServerUnaryCall<SubmitTopologyRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      got = call.request;
+      if (call.request.spec?.name === "taken") cb({ code: grpc.status.ALREADY_EXISTS, details: "topology taken exists" });
+      else cb(null, { id: "wordcount-1" });
+    },
+  } as unknown as grpc.UntypedServiceImplementation);
+  const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  try {
+    const spec = wordcount().build();
+    const id = await submit(`127.0.0.1:${port}`, spec, { config: { "wordcount.rate": 10n }, startInactive: true });
+    assert.equal(id, "wordcount-1");
+    assert.deepEqual(got?.spec, spec);
+    assert.equal(got?.startInactive, true);
+    assert.deepEqual(got?.config, { "wordcount.rate": { kind: { $case: "intValue", value: 10n } } });
+    await assert.rejects(submit(`127.0.0.1:${port}`, { ...spec, name: "taken" }), /submit taken to .*: ALREADY_EXISTS: topology taken exists/);
+  } finally {
+    server.forceShutdown();
+  }
+});
