@@ -42,6 +42,9 @@ func TestWordCountInOtherLanguages(t *testing.T) {
 	}{
 		{"topology-multilang-python.yaml", []string{"examples/wordcount/multilang/storm.py"}, []string{"python3"}},
 		{"topology-multilang-javascript.yaml", []string{"examples/wordcount/multilang/storm.js"}, []string{"node"}},
+		{"topology-python.yaml", []string{"sdk/python/.venv/bin/python3"}, []string{"python3"}},
+		{"topology-typescript.yaml", []string{"examples/wordcount/typescript/dist/split.js", "examples/wordcount/typescript/dist/count.js"}, []string{"node"}},
+		{"topology-mixed.yaml", []string{"sdk/python/.venv/bin/python3", "examples/wordcount/typescript/dist/count.js"}, []string{"python3", "node"}},
 	}
 	// Letters and digits beyond ASCII, and the characters whose lowercase
 	// differs between Go's simple case mapping and full ones.

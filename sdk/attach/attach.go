@@ -177,6 +177,9 @@ type process struct {
 	spout sdk.Spout
 	bolt  sdk.Bolt
 	ended bool // spout declared end of input
+	// held are the inputs given to the bolt and not yet acked or failed:
+	// an emit may only be anchored to those.
+	held map[uint64]bool
 
 	out    outbox
 	sendq  chan []*galev1.AttachRequest
@@ -194,6 +197,7 @@ func newProcess(ctx context.Context, stream galev1.AttachService_AttachClient, w
 		outputs:  map[string]*galev1.StreamSpec{},
 		sources:  map[string]*sdk.Source{},
 		taskComp: map[int32]string{},
+		held:     map[uint64]bool{},
 		sendq:    make(chan []*galev1.AttachRequest, 4),
 		frames:   make(chan *galev1.AttachResponse, 16),
 		recvEr:   make(chan error, 1),
@@ -412,6 +416,9 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 				p.ReportError(fmt.Errorf("finish: %w", err))
 			}
 		}
+		if n := len(p.held); n > 0 {
+			p.tc.Log.Warn(fmt.Sprintf("finished with %d inputs neither acked nor failed: the node fails them", n))
+		}
 		p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
 	case *galev1.AttachResponse_Heartbeat:
 	case *galev1.AttachResponse_Error:
@@ -462,10 +469,12 @@ func (p *process) execute(pt *galev1.Tuple) {
 		// The input id rides in the anchor: anchoring to or acking t
 		// names it.
 		t.Anchors = []sdk.Anchor{{Root: id}}
+		p.held[id] = true
 	}
 	if err := safely(func() error { p.bolt.Execute(t); return nil }); err != nil {
 		p.ReportError(fmt.Errorf("execute (input %d, failed): %w", id, err))
-		if id != 0 {
+		if id != 0 && p.held[id] {
+			delete(p.held, id)
 			p.failID(id)
 		}
 	}
@@ -538,7 +547,11 @@ func (p *process) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Val
 	em := &galev1.Emit{Stream: stream, Values: p.protoValues(values), DirectTask: direct}
 	for _, a := range anchors {
 		if a != nil && len(a.Anchors) > 0 {
-			em.Anchors = append(em.Anchors, a.Anchors[0].Root)
+			id := a.Anchors[0].Root
+			if !p.held[id] {
+				panic(fmt.Errorf("emit on stream %q anchored to input %d, which was already acked or failed", stream, id))
+			}
+			em.Anchors = append(em.Anchors, id)
 		}
 	}
 	p.out.emit(em, values)
@@ -555,18 +568,23 @@ func (p *process) EmitSpout(stream string, msgID uint64, reliable bool, values [
 	p.out.emit(em, values)
 }
 
-// Ack implements sdk.Emitter.
-func (p *process) Ack(t *sdk.Tuple) {
-	if t != nil && len(t.Anchors) > 0 {
-		p.out.ack(t.Anchors[0].Root, true)
-	}
-}
+// Ack implements sdk.Emitter. Acking an input twice panics: the second
+// ack would be refused by the node.
+func (p *process) Ack(t *sdk.Tuple) { p.settle(t, true) }
 
 // Fail implements sdk.Emitter.
-func (p *process) Fail(t *sdk.Tuple) {
-	if t != nil && len(t.Anchors) > 0 {
-		p.out.ack(t.Anchors[0].Root, false)
+func (p *process) Fail(t *sdk.Tuple) { p.settle(t, false) }
+
+func (p *process) settle(t *sdk.Tuple, ok bool) {
+	if t == nil || len(t.Anchors) == 0 {
+		return // a tick, or not an input
 	}
+	id := t.Anchors[0].Root
+	if !p.held[id] {
+		panic(fmt.Errorf("input %d was already acked or failed", id))
+	}
+	delete(p.held, id)
+	p.out.ack(id, ok)
 }
 
 // ReportError implements sdk.Emitter.
@@ -593,12 +611,17 @@ func safely(f func() error) (err error) {
 
 // ---- the outgoing buffer ----
 
-// outbox is the ordered buffer of frames to send. Consecutive emits share
-// one emits frame and consecutive acks and fails one acks frame, so order
-// between an anchored emit and its input's ack is kept.
+// outbox is the buffer of frames to send. Emits, logs and errors keep their
+// order (consecutive emits share one frame); acks and fails are held back in
+// one acks frame sent after them, at the end of the flush or before a
+// next_done or finished. Holding acks back keeps the protocol's rule (an
+// anchored emit reaches the node before its input's ack) and makes an input
+// batch cost two frames, not two per input.
 type outbox struct {
 	mu     sync.Mutex
 	frames []*galev1.AttachRequest
+	acks   *galev1.InputAcks
+	nacks  int
 	items  int // in the last frame
 	bytes  int // of values in the last frame, roughly
 	emits  int // emits ever added (spouts: did NextTuple emit?)
@@ -606,9 +629,22 @@ type outbox struct {
 
 func (o *outbox) add(f *galev1.AttachRequest) {
 	o.mu.Lock()
+	switch f.GetFrame().(type) {
+	case *galev1.AttachRequest_NextDone, *galev1.AttachRequest_Finished:
+		o.moveAcks()
+	}
 	o.frames = append(o.frames, f)
 	o.items, o.bytes = 0, 0
 	o.mu.Unlock()
+}
+
+// moveAcks appends the held acks to the frames; called with mu held.
+func (o *outbox) moveAcks() {
+	if o.acks != nil {
+		o.frames = append(o.frames, &galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: o.acks}})
+		o.acks, o.nacks = nil, 0
+		o.items, o.bytes = 0, 0
+	}
 }
 
 func (o *outbox) full() bool { return o.items >= maxFrameItems || o.bytes >= maxFrameBytes }
@@ -641,26 +677,23 @@ func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
 func (o *outbox) ack(id uint64, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var acks *galev1.InputAcks
-	if n := len(o.frames); n > 0 && o.items < maxFrameItems {
-		acks = o.frames[n-1].GetAcks()
-	}
-	if acks == nil {
-		acks = &galev1.InputAcks{}
-		o.frames = append(o.frames, &galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: acks}})
-		o.items, o.bytes = 0, 0
+	if o.acks == nil {
+		o.acks = &galev1.InputAcks{}
 	}
 	if ok {
-		acks.Acked = append(acks.Acked, id)
+		o.acks.Acked = append(o.acks.Acked, id)
 	} else {
-		acks.Failed = append(acks.Failed, id)
+		o.acks.Failed = append(o.acks.Failed, id)
 	}
-	o.items++
+	if o.nacks++; o.nacks >= 64*maxFrameItems {
+		o.moveAcks()
+	}
 }
 
 func (o *outbox) take() []*galev1.AttachRequest {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.moveAcks()
 	f := o.frames
 	o.frames = nil
 	o.items, o.bytes = 0, 0

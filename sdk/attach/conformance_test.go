@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -353,34 +354,90 @@ func describeEvents(es []event) string {
 	return "[" + strings.Join(parts, "; ") + "]"
 }
 
-// matchEvents compares in order, except that runs of ack/fail compare as
-// multisets.
+// matchEvents compares events other than acks and fails in order; acks
+// and fails as a multiset, each after every emit anchored to its input and
+// before the next_done or finished that follows it in want (the README's
+// rule).
 func matchEvents(want []map[string]json.RawMessage, got []event) error {
-	for i := 0; i < len(want); {
-		if isAckish(want[i]) {
-			j := i
-			for j < len(want) && isAckish(want[j]) {
-				j++
+	var wantOther []map[string]json.RawMessage
+	var gotOther []event
+	var wantAcks, gotAcks []string
+	for _, w := range want {
+		if isAckish(w) {
+			for kind, v := range w {
+				wantAcks = append(wantAcks, kind+" "+string(v))
 			}
-			var w, g []string
-			for k := i; k < j; k++ {
-				for kind, v := range want[k] {
-					w = append(w, kind+" "+string(v))
-				}
-				g = append(g, fmt.Sprintf("%s %d", got[k].kind, got[k].id))
-			}
-			sort.Strings(w)
-			sort.Strings(g)
-			if strings.Join(w, ",") != strings.Join(g, ",") {
-				return fmt.Errorf("events %d..%d: acks/fails %v, want %v", i, j-1, g, w)
-			}
-			i = j
+		} else {
+			wantOther = append(wantOther, w)
+		}
+	}
+	for _, g := range got {
+		if g.kind == "ack" || g.kind == "fail" {
+			gotAcks = append(gotAcks, fmt.Sprintf("%s %d", g.kind, g.id))
+		} else {
+			gotOther = append(gotOther, g)
+		}
+	}
+	if len(gotOther) != len(wantOther) {
+		return fmt.Errorf("%d events besides acks and fails, want %d", len(gotOther), len(wantOther))
+	}
+	for i := range wantOther {
+		if err := matchEvent(wantOther[i], gotOther[i]); err != nil {
+			return fmt.Errorf("event %d (acks aside): %w", i, err)
+		}
+	}
+	sort.Strings(wantAcks)
+	sort.Strings(gotAcks)
+	if strings.Join(wantAcks, ",") != strings.Join(gotAcks, ",") {
+		return fmt.Errorf("acks/fails %v, want %v", gotAcks, wantAcks)
+	}
+	// Each ack after every emit anchored to its input.
+	for i, g := range got {
+		if g.kind != "ack" && g.kind != "fail" {
 			continue
 		}
-		if err := matchEvent(want[i], got[i]); err != nil {
-			return fmt.Errorf("event %d: %w", i, err)
+		for _, later := range got[i+1:] {
+			if later.kind == "emit" && slices.Contains(later.emit.GetAnchors(), g.id) {
+				return fmt.Errorf("%s %d was sent before an emit anchored to it", g.kind, g.id)
+			}
 		}
-		i++
+	}
+	// Each ack before the next_done/finished that follows it in want.
+	for i, w := range want {
+		if !isAckish(w) {
+			continue
+		}
+		barrier := -1
+		others := 0
+		for j, x := range want {
+			if j > i && barrier < 0 && !isAckish(x) && (x["finished"] != nil || x["next_done"] != nil) {
+				barrier = others
+			}
+			if !isAckish(x) && (barrier < 0) {
+				others++
+			}
+		}
+		if barrier < 0 {
+			continue
+		}
+		var kind string
+		var id uint64
+		for k, v := range w {
+			kind = k
+			_ = json.Unmarshal(v, &id)
+		}
+		before := 0
+		for _, g := range got {
+			if g.kind == kind && g.id == id {
+				break
+			}
+			if g.kind != "ack" && g.kind != "fail" {
+				before++
+			}
+		}
+		if before > barrier {
+			return fmt.Errorf("%s %d was sent after the next_done/finished it must precede", kind, id)
+		}
 	}
 	return nil
 }

@@ -5,10 +5,12 @@ gRPC server on 127.0.0.1:0, the conformance component started as a real
 subprocess with the managed-process environment, the case's steps played
 against its stream.
 
-Every case runs as the README says ("strict"). The bolt cases run a second
-time with Bolt.defer_acks on ("defer_acks"), compared by the weaker rule
-that mode promises (fakenode.compare_deferred): same events, acks and
-fails possibly later, but never before an emit anchored to their input.
+Every case runs in the SDK's default mode (Bolt.defer_acks on) and is
+compared by the README's rule (fakenode.compare_deferred): events in order,
+acks and fails possibly later, but never before an emit anchored to their
+input nor after the next_done/finished that follows them. The bolt cases
+run a second time with defer_acks off ("strict"), compared in the cases'
+exact order, which that mode promises.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ EXPECT_TIMEOUT = 5.0
 # Until the hello: a fresh interpreter importing grpc and protobuf.
 HELLO_TIMEOUT = 15.0
 
-# Deferred acks change nothing in these (no acks, or no interleaving).
+# The ack order changes nothing in these (no acks, or no interleaving).
 _NOT_ABOUT_ACKS = {"heartbeat", "node-silent", "node-closes"}
 
 
@@ -45,9 +47,9 @@ def _params():
     out = []
     for path in CASES:
         case = json.loads(path.read_text())
-        out.append(pytest.param(path, "strict", id=path.stem))
+        out.append(pytest.param(path, "defer_acks", id=path.stem))
         if case["component"] == "bolt" and case["name"] not in _NOT_ABOUT_ACKS:
-            out.append(pytest.param(path, "defer_acks", id=f"{path.stem}-defer_acks"))
+            out.append(pytest.param(path, "strict", id=f"{path.stem}-strict"))
     return out
 
 

@@ -13,10 +13,10 @@ import type { Tuple } from "./tuple";
 /**
  * How acks are ordered relative to emits.
  *
- * - "strict" (the default): every item keeps its place; a bolt that emits
- *   and acks per input (emit, emit, ack, emit, ack...) sends two frames per
- *   input. This is what the conformance suite checks.
- * - "batch": acks and fails are held back and sent after the emits queued
+ * - "strict": every item keeps its place; a bolt that emits and acks per
+ *   input (emit, emit, ack, emit, ack...) sends two frames per input.
+ * - "batch" (the default; sdk/ATTACH.md and the conformance suite allow
+ *   it): acks and fails are held back and sent after the emits queued
  *   up to the next flush point (the end of the input batch). That still
  *   obeys ATTACH.md's ordering rule (every emit anchored to an input goes
  *   before its ack, since an emit anchored to an acked input is refused
@@ -68,7 +68,7 @@ export class Outbox {
   private frames: Buffer[] = [];
   private readonly deferAcks: boolean;
 
-  constructor(order: AckOrder = "strict") {
+  constructor(order: AckOrder = "batch") {
     this.deferAcks = order === "batch";
   }
 

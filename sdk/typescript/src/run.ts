@@ -40,7 +40,7 @@ export interface RunOptions {
   token?: string;
   /** Largest input batch wanted; 0 lets the node choose (GALE_MAX_BATCH). */
   maxBatch?: number;
-  /** Ack ordering (GALE_ACK_ORDER): "strict" (default) or "batch"; see AckOrder. */
+  /** Ack ordering (GALE_ACK_ORDER): "batch" (default) or "strict"; see AckOrder. */
   ackOrder?: AckOrder;
   /** Where unset options are read from; process.env by default. */
   env?: Record<string, string | undefined>;
@@ -81,7 +81,7 @@ function settings(o: RunOptions): Settings {
     if (!Number.isInteger(n) || n < 0 || n > 2147483647) throw new AttachError(`${name}=${JSON.stringify(v)} is not a non-negative integer`);
     return n;
   };
-  const ackOrder = o.ackOrder ?? ((env.GALE_ACK_ORDER || "strict") as AckOrder);
+  const ackOrder = o.ackOrder ?? ((env.GALE_ACK_ORDER || "batch") as AckOrder);
   if (ackOrder !== "strict" && ackOrder !== "batch") {
     throw new AttachError(`ack order ${JSON.stringify(ackOrder)} is not "strict" or "batch" (GALE_ACK_ORDER)`);
   }

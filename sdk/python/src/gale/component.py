@@ -361,9 +361,10 @@ class Bolt(Component):
     #: sends two frames per batch instead of two per input, which is what
     #: makes a Python bolt fast (see the README's benchmark). The only
     #: visible difference is the interleaving of acks with emits, logs and
-    #: errors within a batch. Off by default because the conformance suite
-    #: checks the strict order.
-    defer_acks: bool = False
+    #: errors within a batch. On by default (sdk/ATTACH.md allows it, and
+    #: the conformance suite checks the ordering rule); set it to False for
+    #: the strict interleaving.
+    defer_acks: bool = True
 
     _pending: set = set()
 

@@ -12,7 +12,7 @@ import gale
 
 
 class ConfBolt(gale.Bolt):
-    defer_acks = os.environ.get("GALE_CONF_DEFER_ACKS") == "1"
+    defer_acks = os.environ.get("GALE_CONF_DEFER_ACKS", "1") == "1"
 
     def prepare(self, context):
         self.held = []

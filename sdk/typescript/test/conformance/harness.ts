@@ -322,7 +322,7 @@ export const DEFAULT_COMMAND: ComponentCommand = {
 export async function runCase(
   c: Case,
   cmd: ComponentCommand = DEFAULT_COMMAND,
-  compare: (want: Json[], got: Event[]) => string | undefined = compareEvents,
+  compare: (want: Json[], got: Event[]) => string | undefined = byOrderingRule,
 ): Promise<void> {
   const welcome = welcomeOf(c);
   const hb = welcome.heartbeatMillis || 1000;
@@ -479,3 +479,40 @@ export async function runCase(
     server.forceShutdown();
   }
 }
+
+const idOf = (e: object): number => ("ack" in e ? (e as { ack: number }).ack : (e as { fail: number }).fail);
+
+/**
+ * The suite's comparison (sdk/conformance/README.md): every event but acks
+ * and fails in order; the same acks and fails, each after every emit
+ * anchored to its input and before the next_done/finished listed after it.
+ */
+export function byOrderingRule(want: Json[], got: Event[]): string | undefined {
+  const show = `\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`;
+  const rest = compareEvents(want.filter((e) => !isAckFail(e)), got.filter((e) => !isAckFail(e)));
+  if (rest !== undefined) return `without acks: ${rest}`;
+  const key = (e: object) => `${"ack" in e ? "ack" : "fail"}:${idOf(e)}`;
+  const a = want.filter(isAckFail).map(key).sort().join();
+  const b = got.filter(isAckFail).map(key).sort().join();
+  if (a !== b) return `acks/fails ${b}, want ${a}${show}`;
+  for (let p = 0; p < got.length; p++) {
+    if (!isAckFail(got[p])) continue;
+    const id = idOf(got[p]);
+    for (let q = p + 1; q < got.length; q++) {
+      const e = got[q];
+      if ("emit" in e && e.emit.anchors.includes(id)) return `input ${id} settled at event ${p}, before an emit anchored to it (event ${q})${show}`;
+    }
+  }
+  // An ack or fail listed before a next_done or finished comes before it.
+  const barrier = (e: object) => "next_done" in e || "finished" in e;
+  for (let i = 0; i < want.length; i++) {
+    if (!isAckFail(want[i])) continue;
+    const j = want.findIndex((e, k) => k > i && barrier(e));
+    if (j < 0) continue;
+    const allowed = want.slice(0, j).filter((e) => !isAckFail(e)).length;
+    const p = got.findIndex((e) => isAckFail(e) && key(e) === key(want[i]));
+    if (got.slice(0, p).filter((e) => !isAckFail(e)).length > allowed) return `${key(want[i])} came after the next_done/finished it must precede${show}`;
+  }
+  return undefined;
+}
+
