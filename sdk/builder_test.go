@@ -151,6 +151,13 @@ func TestBuilderMatchesYAML(t *testing.T) {
 		t.Errorf("loaded source = %q, want %q", loaded.Source, path)
 	}
 	loaded.Source = BuilderSource
+	// The loader resolves command dirs against the file's folder; a
+	// builder's relative dir is relative to wherever the topology runs.
+	for _, c := range built.Components {
+		if cmd := c.GetCommand(); cmd != nil {
+			cmd.Dir = filepath.Join(filepath.Dir(path), cmd.Dir)
+		}
+	}
 	if !proto.Equal(built, loaded) {
 		t.Errorf("builder and YAML differ:\nbuilder:\n%s\nyaml:\n%s", prototext.Format(built), prototext.Format(loaded))
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,8 +25,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	scen := fs.String("scenarios", "wordcount,passthrough", "comma-separated: wordcount, passthrough")
 	loads := fs.String("loads", "max,half,tenth", "comma-separated: max, half, tenth")
 	cluster := fs.Bool("cluster", false, "measure on three local node processes instead of in one process")
+	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
+	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--cluster] [--external all|LANG,...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -41,6 +44,23 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o.Scenarios = strings.Split(*scen, ",")
 	o.Loads = strings.Split(*loads, ",")
 	o.Progress = stderr
+	if *ext != "" {
+		var variants []string
+		if *ext != "all" {
+			variants = strings.Split(*ext, ",")
+			for _, v := range variants {
+				if !slices.Contains(bench.SplitVariants, v) {
+					return usagef("--external %s: unknown split bolt %q (want all or some of %s)", *ext, v, strings.Join(bench.SplitVariants, ", "))
+				}
+			}
+		}
+		rs, err := bench.RunExternal(ctx, bench.ExternalOptions{Window: o.Window, Warmup: o.Warmup, Variants: variants, Root: *root, Progress: stderr})
+		bench.PrintExternalTable(stdout, rs)
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return err
+	}
 	if *cluster {
 		dir, err := os.MkdirTemp("", "gale-bench-cluster")
 		if err != nil {
