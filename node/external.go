@@ -52,7 +52,15 @@ type externalTask struct {
 
 	// bolt state
 	eofLeft  int // upstream tasks that have not ended yet
-	inflight map[uint64]*sdk.Tuple
+	inflight map[uint64]inflightInput
+	// frames counts the unsettled inputs of each inputs frame in flight.
+	// At most maxFrames frames are in flight: while the process works
+	// through them, inputs gather in the queue and leave as one bigger
+	// frame. That keeps a slow process fed with full batches (a frame per
+	// spout batch at a modest rate would cost it far more per tuple) and a
+	// fast one with fresh ones.
+	frames    map[uint64]int
+	lastFrame uint64
 	lastID   uint64
 	cur      *router.Batch // batch being sent to the process
 	curIdx   int
@@ -61,6 +69,15 @@ type externalTask struct {
 	// spout state
 	proxy *spoutProxy
 }
+
+// inflightInput is an input the process holds.
+type inflightInput struct {
+	t     *sdk.Tuple
+	frame uint64
+}
+
+// maxFrames is how many inputs frames a process may hold at once.
+const maxFrames = 2
 
 // spoutProxy stands in for the spout in the executor's shared spout code
 // (drainCtrl, sweeps): acks and fails it is given go to the process.
@@ -128,7 +145,7 @@ func (e *executor) runExternal(ctx context.Context) error {
 	if err != nil {
 		return e.taskErr("start", err)
 	}
-	x := &externalTask{hb: hb, maxInflight: int(mi), exits: make(chan error, 8), inflight: map[uint64]*sdk.Tuple{}, eofLeft: len(e.comp.upstream)}
+	x := &externalTask{hb: hb, maxInflight: int(mi), exits: make(chan error, 8), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
 	opts := external.SlotOptions{Welcome: e.welcome(hb)}
 	if a := e.comp.spec.GetAttached(); a != nil {
 		opts.Attached = true
@@ -472,7 +489,7 @@ func (e *executor) boltEmit(x *externalTask, s external.Session, em *galev1.Emit
 	}
 	*anchors = (*anchors)[:0]
 	for _, id := range em.GetAnchors() {
-		t := x.inflight[id]
+		t := x.inflight[id].t
 		if t == nil {
 			e.protocolError(s, fmt.Errorf("emit on stream %q anchored to input %d, which the process does not hold (never sent, or already acked or failed): emit dropped", r.s.src.Stream, id))
 			return
@@ -485,48 +502,93 @@ func (e *executor) boltEmit(x *externalTask, s external.Session, em *galev1.Emit
 
 // take removes an input from the window.
 func (x *externalTask) take(id uint64) *sdk.Tuple {
-	t := x.inflight[id]
-	if t != nil {
-		delete(x.inflight, id)
+	in, ok := x.inflight[id]
+	if !ok {
+		return nil
 	}
-	return t
+	delete(x.inflight, id)
+	if x.frames[in.frame]--; x.frames[in.frame] <= 0 {
+		delete(x.frames, in.frame)
+	}
+	return in.t
 }
 
-// sendInputs sends the current batch's tuples to the process while the
-// window has room, in frames of at most maxBatch tuples.
+// sendInputs sends queued inputs to the process while the window and the
+// frame limit allow, gathering batches from the queue into frames of up to
+// maxBatch tuples.
 func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int) {
-	for x.cur != nil && len(x.inflight) < x.maxInflight {
-		b := x.cur
-		n := min(len(b.Tuples)-x.curIdx, maxBatch, x.maxInflight-len(x.inflight))
-		tb := &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, n)}
-		for i := range n {
-			t := &b.Tuples[x.curIdx+i]
-			x.lastID++
-			id := x.lastID
-			x.inflight[id] = t.Clone()
-			pt := &galev1.Tuple{Stream: t.Source.Stream, SourceTask: t.SourceTask, Id: id, Values: make([]*galev1.Value, len(t.Values))}
-			for j, v := range t.Values {
-				pt.Values[j] = sdk.ValueToProto(v)
+	for len(x.frames) < maxFrames && len(x.inflight) < x.maxInflight {
+		n := min(maxBatch, x.maxInflight-len(x.inflight))
+		var tb *galev1.TupleBatch
+		for (tb == nil || len(tb.Tuples) < n) && e.nextInputBatch(x) {
+			if tb == nil {
+				x.lastFrame++
+				tb = &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, min(n, len(x.cur.Tuples)-x.curIdx))}
 			}
-			tb.Tuples[i] = pt
+			b := x.cur
+			k := min(len(b.Tuples)-x.curIdx, n-len(tb.Tuples))
+			for i := range k {
+				t := &b.Tuples[x.curIdx+i]
+				x.lastID++
+				id := x.lastID
+				x.inflight[id] = inflightInput{t: t.Clone(), frame: x.lastFrame}
+				pt := &galev1.Tuple{Stream: t.Source.Stream, SourceTask: t.SourceTask, Id: id, Values: make([]*galev1.Value, len(t.Values))}
+				for j, v := range t.Values {
+					pt.Values[j] = sdk.ValueToProto(v)
+				}
+				tb.Tuples = append(tb.Tuples, pt)
+			}
+			x.curIdx += k
+			if x.curIdx == len(b.Tuples) {
+				b.Release()
+				x.cur = nil
+			}
 		}
-		e.stats.executed += uint64(n)
-		x.curIdx += n
-		if x.curIdx == len(b.Tuples) {
-			b.Release()
-			x.cur = nil
+		if tb == nil {
+			return
 		}
+		x.frames[x.lastFrame] = len(tb.Tuples)
+		e.stats.executed += uint64(len(tb.Tuples))
 		s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
 	}
+}
+
+// nextInputBatch makes sure x.cur holds unsent tuples, taking batches from
+// the queue without waiting (and counting end-of-input markers on the
+// way). It reports whether there are tuples to send.
+func (e *executor) nextInputBatch(x *externalTask) bool {
+	for x.cur == nil {
+		select {
+		case b, ok := <-e.t.inbox.C():
+			if !ok {
+				return false
+			}
+			if b.EndOfInput != 0 {
+				x.eofLeft--
+				b.Release()
+				continue
+			}
+			if len(b.Tuples) == 0 {
+				b.Release()
+				continue
+			}
+			e.t.headBorn.Store(b.Born)
+			x.cur, x.curIdx = b, 0
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // failInflight fails every input the process held, and the batch it was
 // being fed: their trees replay.
 func (e *executor) failInflight(x *externalTask) {
-	for id, t := range x.inflight {
-		e.Fail(t)
+	for id, in := range x.inflight {
+		e.Fail(in.t)
 		delete(x.inflight, id)
 	}
+	clear(x.frames)
 	if b := x.cur; b != nil {
 		for i := x.curIdx; i < len(b.Tuples); i++ {
 			e.Fail(&b.Tuples[i])

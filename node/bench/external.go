@@ -133,6 +133,11 @@ func RunExternal(ctx context.Context, o ExternalOptions) ([]ExternalResult, erro
 	if o.Warmup <= 0 {
 		o.Warmup = DefaultOptions().Warmup
 	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	o.Root = root
 	variants := o.Variants
 	if len(variants) == 0 {
 		variants = SplitVariants
@@ -225,12 +230,12 @@ func measureExternal(ctx context.Context, o ExternalOptions, spec *galev1.Topolo
 		}
 		if time.Now().After(deadline) {
 			_ = stop()
-			return ExternalResult{}, fmt.Errorf("no sentence completed within 30s; task errors: %v", rt.Errors())
+			return ExternalResult{}, fmt.Errorf("no sentence completed within 30s%s", lastError(rt))
 		}
 		select {
 		case err := <-done:
 			cancel()
-			return ExternalResult{}, fmt.Errorf("benchmark topology ended early: %v (task errors: %v)", err, rt.Errors())
+			return ExternalResult{}, fmt.Errorf("benchmark topology ended early: %v", err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -263,4 +268,13 @@ func PrintExternalTable(w io.Writer, rs []ExternalResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t\n", r.Variant, r.Load, r.Rate, r.Rate*corpusWords(), ratio, fmtDur(r.P50), fmtDur(r.P99))
 	}
 	tw.Flush()
+}
+
+// lastError describes a run's last task error, if any.
+func lastError(rt *node.Runtime) string {
+	errs := rt.Errors()
+	if len(errs) == 0 {
+		return ""
+	}
+	return "; last task error: " + errs[len(errs)-1].Err.Error()
 }
