@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // requireDeps skips a test whose external dependencies (installed by
@@ -107,4 +109,93 @@ func splitLines(s string) []string {
 		}
 	}
 	return lines
+}
+
+// The Python and TypeScript builders submit topologies through the
+// Coordinator API to a real node, which runs their external bolts as
+// managed processes; the result is the Go word count's.
+func TestSDKBuildersSubmitToANode(t *testing.T) {
+	root := repoRoot(t)
+	requireDeps(t, []string{"sdk/python/.venv/bin/python3", "sdk/typescript/dist/src/index.js", "examples/wordcount/typescript/dist/split.js"}, "python3", "node")
+	addr := startNode(t)
+	text := randomText(2000, 11)
+	cases := []struct {
+		name   string
+		prog   []string
+		script string
+	}{
+		{"python", []string{filepath.Join(root, "sdk/python/.venv/bin/python3"), "-c"}, `
+import sys, gale
+addr, inp, out, root = sys.argv[1:5]
+b = gale.TopologyBuilder("wc-python")
+b.set_config("topology.acker.executors", 1)
+b.set_spout("sentences", class_name="wordcount.SentenceSpout")
+b.set_bolt("split", run=[sys.executable, root + "/examples/wordcount/python/split.py"], parallelism=2) \
+    .output("default", ["word"]).shuffle_grouping("sentences")
+b.set_bolt("count", class_name="wordcount.WordCount", parallelism=2).fields_grouping("split", ["word"])
+print(gale.submit(addr, b.build(), config={"wordcount.input": inp, "wordcount.output": out}))
+`},
+		{"typescript", []string{"node", "-e"}, `
+const [addr, inp, out, root] = process.argv.slice(1);
+const { TopologyBuilder, submit } = require(root + "/sdk/typescript/dist/src/index.js");
+const b = new TopologyBuilder("wc-typescript");
+b.setConfig("topology.acker.executors", 1n);
+b.setSpout("sentences", { className: "wordcount.SentenceSpout" }, 1);
+b.setBolt("split", { run: ["node", root + "/examples/wordcount/typescript/dist/split.js"] }, 2)
+  .outputs({ id: "default", fields: ["word"] })
+  .shuffleGrouping("sentences");
+b.setBolt("count", { className: "wordcount.WordCount" }, 2).fieldsGrouping("split", ["word"]);
+submit(addr, b.build(), { config: { "wordcount.input": inp, "wordcount.output": out } })
+  .then((id) => console.log(id), (e) => { console.error(e.message); process.exit(1); });
+`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.tsv")
+			if err := os.WriteFile(in, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := append(append([]string(nil), tc.prog[1:]...), tc.script)
+			if tc.prog[0] == "node" {
+				args = append(args, "--")
+			}
+			args = append(args, addr, in, out, root)
+			cmd := exec.Command(tc.prog[0], args...)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("submitting from %s: %v\n%s", tc.name, err, b)
+			}
+			// The count tasks merge into the output one after the other:
+			// read it once the topology has finished.
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				list, _, _ := gale(t, "list", "--addr", addr)
+				if finishedIn(list, "wc-"+tc.name) {
+					break
+				}
+				if time.Now().After(deadline) {
+					status, stderr, _ := gale(t, "status", "wc-"+tc.name, "--addr", addr)
+					t.Fatalf("not finished after 60s; list:\n%s\nstatus:\n%s%s", list, status, stderr)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			got, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := formatCounts(referenceCounts(text)); string(got) != want {
+				t.Fatalf("output differs from the reference:\n%s", diffLines(want, string(got)))
+			}
+		})
+	}
+}
+
+// finishedIn reports whether `gale list` output shows the topology finished.
+func finishedIn(list, name string) bool {
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
+			return strings.Contains(line, "finished")
+		}
+	}
+	return false
 }
