@@ -61,10 +61,10 @@ type externalTask struct {
 	// fast one with fresh ones.
 	frames    map[uint64]int
 	lastFrame uint64
-	lastID   uint64
-	cur      *router.Batch // batch being sent to the process
-	curIdx   int
-	ticks    int64
+	lastID    uint64
+	cur       *router.Batch // batch being sent to the process
+	curIdx    int
+	ticks     int64
 
 	// spout state
 	proxy *spoutProxy

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node/external"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
@@ -400,4 +402,92 @@ func TestAttachedComponent(t *testing.T) {
 	if e := errorsText(rt); strings.Count(e, "\n") < len(wantErrors) {
 		t.Fatalf("errors not in the status:\n%s", e)
 	}
+}
+
+// An attached process may connect to any node: one that hosts no task of
+// the component relays it to one that does.
+func TestAttachedProcessIsRelayedToTheNodeWithTheTask(t *testing.T) {
+	a := startPeer(t, "a")
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	const n = 300
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil)
+	tp.s.Name = "relay"
+	tp.s.Components = append(tp.s.Components[:1], &galev1.ComponentSpec{
+		Id: "ext", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Parallelism: 1,
+		Implementation: &galev1.ComponentSpec_Attached{Attached: &galev1.AttachedComponent{}},
+		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"id"}}},
+		Inputs:         []*galev1.InputSpec{{Component: "seq", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}},
+	}, tp.s.Components[1])
+	tp.s.Components[2].Inputs = []*galev1.InputSpec{{Component: "ext", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}}
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	// Find the node that hosts ext, and attach to the other one.
+	var other string
+	waitFor(t, 20*time.Second, func() error {
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "relay"})
+		if err != nil {
+			return err
+		}
+		for _, c := range st.GetComponents() {
+			if c.GetId() == "ext" && len(c.GetTasks()) == 1 && c.GetTasks()[0].GetNode() != "" {
+				other = a.Addr()
+				if c.GetTasks()[0].GetNode() == "a" {
+					other = b.Addr()
+				}
+				return nil
+			}
+		}
+		return errors.New("ext not assigned yet")
+	})
+	hello := &galev1.AttachHello{Topology: "relay", Component: "ext", Sdk: "raw-test", Pid: 1}
+	var s galev1.AttachService_AttachClient
+	waitFor(t, 20*time.Second, func() error {
+		var err error
+		s, _, err = rawAttach(t, other, hello)
+		return err
+	})
+	seen := 0
+	for {
+		f, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("recv through the relay: %v", err)
+		}
+		switch fr := f.GetFrame().(type) {
+		case *galev1.AttachResponse_Inputs:
+			var emits []*galev1.Emit
+			var acks []uint64
+			for _, tu := range fr.Inputs.GetTuples() {
+				seen++
+				emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
+				acks = append(acks, tu.GetId())
+			}
+			_ = s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}})
+			_ = s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}})
+		case *galev1.AttachResponse_EndOfInput:
+			_ = s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
+		}
+	}
+	if seen < n {
+		t.Fatalf("the relayed process saw %d inputs, want %d", seen, n)
+	}
+	checkAllAcked(t, stateFor(t), n)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
 // PeerConfig configures a Gale node process (`gale node`).
@@ -257,6 +258,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	hs.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(p.server, hs)
 	galev1.RegisterTransferServiceServer(p.server, p.transfer)
+	p.hub.Candidates = p.attachCandidates
 	galev1.RegisterAttachServiceServer(p.server, p.hub)
 	reflection.Register(p.server)
 	p.goRun(func() {
@@ -425,6 +427,37 @@ func (p *Peer) sync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// attachCandidates lists connections to the other nodes that host tasks
+// of a component, for attached processes that connected here (the hub
+// relays them).
+func (p *Peer) attachCandidates(ctx context.Context, topology, component string) []*grpc.ClientConn {
+	rec, err := p.store.Topology(ctx, topology)
+	if err != nil {
+		return nil
+	}
+	as, _, err := p.store.Assignments(ctx)
+	if err != nil || as[topology].GetTopologyId() != rec.GetId() {
+		return nil
+	}
+	tasks, err := spec.Tasks(rec.GetSpec())
+	if err != nil {
+		return nil
+	}
+	seen := map[string]bool{p.cfg.Name: true}
+	var conns []*grpc.ClientConn
+	for _, t := range tasks {
+		n := as[topology].GetTasks()[t.ID]
+		if t.Component != component || seen[n] || n == "" {
+			continue
+		}
+		seen[n] = true
+		if c, err := p.connTo(n); err == nil {
+			conns = append(conns, c)
+		}
+	}
+	return conns
 }
 
 // startRun starts a local run of the tasks in mine; called with p.mu held.

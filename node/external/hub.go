@@ -27,6 +27,11 @@ type Hub struct {
 
 	mu    sync.Mutex
 	slots map[slotKey]*Slot
+
+	// Candidates, when set (a cluster node), lets processes that ask for a
+	// component this node has no free task of be relayed to a node that
+	// has (forward.go). Set it before serving.
+	Candidates Candidates
 }
 
 type slotKey struct {
@@ -134,6 +139,11 @@ func (h *Hub) Attach(stream galev1.AttachService_AttachServer) error {
 	}
 	slot, err := h.claim(hello)
 	if err != nil {
+		if c := status.Code(err); h.Candidates != nil && hello.GetTaskId() == 0 && (c == codes.NotFound || c == codes.ResourceExhausted) {
+			if ferr := h.forward(stream, hello); !errors.Is(ferr, errNoCandidate) {
+				return ferr
+			}
+		}
 		return err
 	}
 	sess := newStreamSession(hello, stream, slot.heartbeat)
