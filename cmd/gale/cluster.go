@@ -91,6 +91,9 @@ func (c *clusterCmd) parse(args []string, stderr io.Writer) ([]string, error) {
 	if strings.TrimSpace(c.addr) == "" {
 		return nil, usagef("--addr is empty: want HOST:PORT of a Gale node")
 	}
+	if err := checkHostPort("--addr", c.addr); err != nil {
+		return nil, err
+	}
 	if c.timeout <= 0 {
 		return nil, usagef("--timeout %v: want a positive duration such as 5s", c.timeout)
 	}

@@ -77,6 +77,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		go func() {
+			// The first signal asks the command to stop cleanly (a node
+			// drains); from then on the default action applies, so a
+			// second Ctrl-C ends the process at once.
+			<-ctx.Done()
+			stop()
+		}()
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
 		case err == nil:

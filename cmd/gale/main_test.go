@@ -32,6 +32,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building gale: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	// External components run with `python3`: use the Python SDK's
+	// environment from `make deps` when there is one, as `make test` does.
+	if venv, err := filepath.Abs("../../sdk/python/.venv/bin"); err == nil {
+		if _, err := os.Stat(venv); err == nil {
+			os.Setenv("PATH", venv+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

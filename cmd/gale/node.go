@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gale-stream/gale/node"
@@ -36,11 +41,29 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
+	if err := checkNodeName(cfg.Name); err != nil {
+		return err
+	}
+	for flagName, v := range map[string]string{"--grpc-addr": cfg.GRPCAddr, "--gossip-addr": cfg.GossipAddr, "--etcd-client-addr": cfg.EtcdClientAddr, "--etcd-peer-addr": cfg.EtcdPeerAddr} {
+		if err := checkHostPort(flagName, v); err != nil {
+			return err
+		}
+	}
 	if *etcd != "" {
 		cfg.Etcd = strings.Split(*etcd, ",")
+		for _, u := range cfg.Etcd {
+			if err := checkEtcdURL(u); err != nil {
+				return err
+			}
+		}
 	}
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
+		for _, a := range cfg.Join {
+			if err := checkHostPort("--join", a); err != nil {
+				return err
+			}
+		}
 	}
 	cfg.Version = Version
 	if cfg.Log, err = newLogger(stderr, *logLevel); err != nil {
@@ -48,6 +71,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
+	}
+	if len(cfg.Etcd) == 0 && len(cfg.Join) == 0 {
+		// The embedded etcd would wait forever for the lock of a data dir
+		// another node holds: say so at once instead.
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
 	p, err := node.NewPeer(cfg)
 	if err != nil {
@@ -67,7 +99,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "gale node %s serving on %s (gossip %s, %s)\n", cfg.Name, p.Addr(), p.GossipAddr(), where)
 	<-ctx.Done()
-	fmt.Fprintf(stdout, "gale node %s draining (up to %v)\n", cfg.Name, *drain)
+	fmt.Fprintf(stdout, "gale node %s draining (up to %v; Ctrl-C again to quit at once)\n", cfg.Name, *drain)
 	dctx, dcancel := context.WithTimeout(context.Background(), *drain)
 	defer dcancel()
 	if err := p.Drain(dctx); err != nil {
@@ -77,4 +109,51 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	return p.Shutdown(sctx)
+}
+
+// checkNodeName validates --name: it is a key in etcd, a gossip member name
+// and shown in every status table.
+func checkNodeName(name string) error {
+	if name == "" || len(name) > 64 {
+		return usagef("--name %q: want 1 to 64 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return usagef("--name %q: %q is not allowed; use letters, digits, '-', '_' and '.'", name, r)
+		}
+	}
+	return nil
+}
+
+// checkEtcdURL validates one --etcd endpoint.
+func checkEtcdURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--etcd %q: want a URL like http://HOST:PORT (comma-separated for several)", s)
+	}
+	if u.Port() == "" {
+		return usagef("--etcd %q: the URL has no port (etcd's client port is usually 2379)", s)
+	}
+	return nil
+}
+
+// lockDataDir takes an exclusive lock on DIR/gale.lock for the node's
+// lifetime, so a second node on the same data dir fails at once.
+func lockDataDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, "gale.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data dir %s is in use by another gale node (lock %s); give this one its own --data-dir", dir, path)
+		}
+		return nil, fmt.Errorf("locking data dir %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
 }
