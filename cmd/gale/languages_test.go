@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/client"
 )
 
 // requireDeps skips a test whose external dependencies (installed by
@@ -109,6 +113,59 @@ func splitLines(s string) []string {
 		}
 	}
 	return lines
+}
+
+// The Go builder submits through sdk/client, and a bad spec gets the
+// node's message.
+func TestGoBuilderSubmitsToANode(t *testing.T) {
+	addr := startNode(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.tsv")
+	text := randomText(1000, 13)
+	if err := os.WriteFile(in, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := sdk.NewTopologyBuilder("wc-go")
+	b.SetSpout("sentences", "wordcount.SentenceSpout", 1)
+	b.SetBolt("split", "wordcount.SplitSentence", 2).ShuffleGrouping("sentences")
+	b.SetBolt("count", "wordcount.WordCount", 2).FieldsGrouping("split", sdk.DefaultStream, "word")
+	spec, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id, err := client.Submit(ctx, addr, spec, &client.Options{Config: sdk.Config{"wordcount.input": sdk.String(in), "wordcount.output": sdk.String(out)}})
+	if err != nil || id == "" {
+		t.Fatalf("Submit: %q, %v", id, err)
+	}
+	if _, err := client.Submit(ctx, addr, spec, nil); err == nil || !strings.Contains(err.Error(), "already") {
+		t.Fatalf("duplicate Submit: %v", err)
+	}
+	waitFinished(t, addr, "wc-go")
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := formatCounts(referenceCounts(text)); string(got) != want {
+		t.Fatalf("output differs from the reference:\n%s", diffLines(want, string(got)))
+	}
+}
+
+// waitFinished polls `gale list` until the topology has finished.
+func waitFinished(t *testing.T, addr, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		list, _, _ := gale(t, "list", "--addr", addr)
+		if finishedIn(list, name) {
+			return
+		}
+		if time.Now().After(deadline) {
+			status, stderr, _ := gale(t, "status", name, "--addr", addr)
+			t.Fatalf("%s not finished after 60s; list:\n%s\nstatus:\n%s%s", name, list, status, stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // The Python and TypeScript builders submit topologies through the
