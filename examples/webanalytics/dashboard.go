@@ -1,0 +1,309 @@
+package webanalytics
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+//go:embed dashboard
+var dashboardFiles embed.FS
+
+// Dashboard is the live marketing dashboard: a bolt (parallelism 1) that
+// serves a web page and a Server-Sent Events stream on dashboard.addr
+// (default 127.0.0.1:8090). It takes page snapshots (tuples with a
+// "snapshot" field, from PageStats) and closed sessions (tuples with a
+// "session" field: the session's metrics as JSON, from the sessionizer),
+// and pushes the state to every open page at most every dashboard.push_ms
+// (default 250) when it changed. dashboard.page_url is the page shown under
+// the heatmap (default http://127.0.0.1:8080/static/index.html).
+//
+// The page needs no build step: dashboard/index.html is plain HTML, CSS
+// and JavaScript, embedded in the binary.
+type Dashboard struct {
+	out    *sdk.BoltCollector
+	srv    *http.Server
+	lis    net.Listener
+	push   time.Duration
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// cancelled is set when Cleanup begins: stream handlers end.
+	cancelled atomic.Bool
+
+	mu       sync.Mutex
+	version  uint64 // bumped on every change; SSE clients send when it moved
+	changed  *sync.Cond
+	pages    map[string]json.RawMessage
+	sessions sessionStats
+	pageURL  string
+	lagMS    []int64 // event-to-push lags of recent pushes, for the p99
+}
+
+// sessionStats summarizes closed sessions.
+type sessionStats struct {
+	Closed     int64   `json:"closed"`
+	TotalMS    int64   `json:"total_ms"`
+	Buckets    []int64 `json:"buckets"` // by lengthBuckets
+	Converted  int64   `json:"converted"`
+	AvgClicks  float64 `json:"avg_clicks"`
+	clicks     int64
+	Open       int64 `json:"open"` // open sessions, as last reported
+	openByTask map[int32]int64
+}
+
+// lengthBuckets are the upper bounds (ms) of the session length
+// histogram; the last bucket is everything longer.
+var lengthBuckets = []int64{10_000, 30_000, 60_000, 180_000, 600_000}
+
+// Component classes of the web-analytics topology.
+const (
+	ClassPageStats = "webanalytics.PageStats"
+	ClassDashboard = "webanalytics.Dashboard"
+)
+
+func init() {
+	sdk.MustRegisterBolt(ClassPageStats, func() sdk.Bolt { return NewPageStats() })
+	sdk.MustRegisterBolt(ClassDashboard, func() sdk.Bolt { return NewDashboard() })
+}
+
+// NewDashboard returns a dashboard bolt to be prepared.
+func NewDashboard() *Dashboard { return &Dashboard{} }
+
+// DeclareOutputFields: the dashboard emits nothing.
+func (d *Dashboard) DeclareOutputFields(*sdk.OutputDeclarer) {}
+
+// Prepare starts the web server.
+func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
+	if n := len(tc.ComponentTasks[tc.Component]); n != 1 {
+		return fmt.Errorf("the dashboard serves one page: give component %s parallelism 1, not %d", tc.Component, n)
+	}
+	d.out = out
+	d.pages = map[string]json.RawMessage{}
+	d.sessions.Buckets = make([]int64, len(lengthBuckets)+1)
+	d.sessions.openByTask = map[int32]int64{}
+	d.changed = sync.NewCond(&d.mu)
+	ms, err := tc.Config.Int("dashboard.push_ms", 250)
+	if err != nil {
+		return err
+	}
+	if ms < 10 || ms > 60_000 {
+		return fmt.Errorf("config dashboard.push_ms: must be between 10 and 60000, got %d", ms)
+	}
+	d.push = time.Duration(ms) * time.Millisecond
+	d.pageURL = tc.Config.String("dashboard.page_url", "http://127.0.0.1:8080/static/index.html")
+	addr := tc.Config.String("dashboard.addr", "127.0.0.1:8090")
+	d.lis, err = net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dashboard: listen on %s (config dashboard.addr): %w", addr, err)
+	}
+	static, _ := fs.Sub(dashboardFiles, "dashboard")
+	mux := http.NewServeMux()
+	mux.Handle("GET /", http.FileServer(http.FS(static)))
+	mux.HandleFunc("GET /api/state", d.serveState)
+	mux.HandleFunc("GET /api/stream", d.serveStream)
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var sctx context.Context
+	sctx, d.cancel = context.WithCancel(context.Background())
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		if err := d.srv.Serve(d.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			out.ReportError(fmt.Errorf("dashboard server: %w", err))
+		}
+	}()
+	go func() {
+		// Wake SSE writers when the dashboard stops.
+		defer d.wg.Done()
+		<-sctx.Done()
+		d.mu.Lock()
+		d.changed.Broadcast()
+		d.mu.Unlock()
+	}()
+	tc.Log.Info("dashboard serving", "url", "http://"+d.lis.Addr().String()+"/")
+	a := d.lis.Addr().String()
+	lastDashboardAddr.Store(&a)
+	return nil
+}
+
+// lastDashboardAddr is where the most recently started dashboard serves
+// (with dashboard.addr port 0, the port is only known here): for tests and
+// `gale dev`, which print it.
+var lastDashboardAddr atomic.Pointer[string]
+
+// LastAddr returns the address of the most recently started dashboard in
+// this process, or "".
+func LastAddr() string {
+	if a := lastDashboardAddr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// Execute takes a snapshot or a session.
+func (d *Dashboard) Execute(t *sdk.Tuple) {
+	defer d.out.Ack(t)
+	if t.IsTick() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if v, ok := t.Field("snapshot"); ok {
+		page, _ := t.Field("page")
+		d.pages[page.Str()] = json.RawMessage(v.Str())
+	} else if v, ok := t.Field("session"); ok {
+		var s struct {
+			DurationMS int64 `json:"duration_ms"`
+			Clicks     int64 `json:"clicks"`
+			Converted  bool  `json:"converted"`
+		}
+		if err := json.Unmarshal([]byte(v.Str()), &s); err != nil {
+			d.out.ReportError(fmt.Errorf("dashboard: session from %s is not JSON: %w", t.Component(), err))
+			return
+		}
+		d.sessions.Closed++
+		d.sessions.TotalMS += s.DurationMS
+		d.sessions.clicks += s.Clicks
+		d.sessions.AvgClicks = float64(d.sessions.clicks) / float64(d.sessions.Closed)
+		if s.Converted {
+			d.sessions.Converted++
+		}
+		i := sort.Search(len(lengthBuckets), func(i int) bool { return s.DurationMS <= lengthBuckets[i] })
+		d.sessions.Buckets[i]++
+	} else if v, ok := t.Field("open"); ok {
+		d.sessions.openByTask[t.SourceTask] = v.Int()
+		var n int64
+		for _, c := range d.sessions.openByTask {
+			n += c
+		}
+		d.sessions.Open = n
+	} else {
+		d.out.ReportError(fmt.Errorf("dashboard: a tuple from %s/%s has no snapshot, session or open field", t.Component(), t.Stream()))
+		return
+	}
+	d.version++
+	d.changed.Broadcast()
+}
+
+// state is the JSON the page gets.
+func (d *Dashboard) state() ([]byte, uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now().UnixMilli()
+	var newest int64
+	for _, raw := range d.pages {
+		var p struct {
+			NewestTS int64 `json:"newest_ts"`
+		}
+		if json.Unmarshal(raw, &p) == nil && p.NewestTS > newest {
+			newest = p.NewestTS
+		}
+	}
+	if newest > 0 {
+		d.lagMS = append(d.lagMS, now-newest)
+		if len(d.lagMS) > 1024 {
+			d.lagMS = d.lagMS[len(d.lagMS)-1024:]
+		}
+	}
+	data, _ := json.Marshal(map[string]any{
+		"now":           now,
+		"page_url":      d.pageURL,
+		"pages":         d.pages,
+		"sessions":      d.sessions,
+		"length_bounds": lengthBuckets,
+		"lag_p99_ms":    p99(d.lagMS),
+	})
+	return data, d.version
+}
+
+func p99(xs []int64) int64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]int64(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)*99)/100]
+}
+
+func (d *Dashboard) serveState(w http.ResponseWriter, _ *http.Request) {
+	data, _ := d.state()
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(data)
+}
+
+// serveStream sends the state as Server-Sent Events whenever it changed,
+// at most every push interval.
+func (d *Dashboard) serveStream(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Connection", "keep-alive")
+	ctx := r.Context()
+	stop := context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		d.changed.Broadcast()
+		d.mu.Unlock()
+	})
+	defer stop()
+	var sent uint64 = ^uint64(0)
+	for {
+		data, v := d.state()
+		if v != sent {
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+				return
+			}
+			flusher.Flush()
+			sent = v
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.push):
+		}
+		d.mu.Lock()
+		for d.version == sent && ctx.Err() == nil && !d.stopped() {
+			d.changed.Wait()
+		}
+		d.mu.Unlock()
+		if d.stopped() {
+			return
+		}
+	}
+}
+
+// stopped reports whether Cleanup has begun.
+func (d *Dashboard) stopped() bool {
+	return d.srv == nil || d.cancelled.Load()
+}
+
+// Cleanup stops the web server.
+func (d *Dashboard) Cleanup() error {
+	if d.srv == nil {
+		return nil
+	}
+	d.cancelled.Store(true)
+	d.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := d.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = d.srv.Close()
+	}
+	d.wg.Wait()
+	return err
+}

@@ -1,0 +1,156 @@
+package webanalytics
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-stream/gale/node"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// scriptSpout emits a fixed list of events (EVENTS.md fields), then keeps
+// the topology alive until the test ends it.
+type scriptSpout struct {
+	out  *sdk.SpoutCollector
+	next int
+}
+
+var script = []struct {
+	visitor, typ, page, target string
+	x, y, vw, vh               int64
+}{
+	{"v1", "pageview", "/", "", 0, 0, 1280, 720},
+	{"v1", "move", "/", "", 10, 10, 1280, 720},
+	{"v1", "move", "/", "", 12, 12, 1280, 720},
+	{"v1", "click", "/", "#cta", 640, 400, 1280, 720},
+	{"v2", "pageview", "/", "", 0, 0, 1280, 720},
+	{"v2", "move", "/", "", 1279, 719, 1280, 720},
+	{"v3", "move", "/pricing", "", 100, 100, 1000, 800},
+}
+
+func (s *scriptSpout) DeclareOutputFields(d *sdk.OutputDeclarer) {
+	d.Declare("visitor", "ts", "type", "page", "x", "y", "vw", "vh", "target", "value")
+}
+func (s *scriptSpout) Open(_ context.Context, _ *sdk.TaskContext, out *sdk.SpoutCollector) error {
+	s.out = out
+	return nil
+}
+func (s *scriptSpout) NextTuple() {
+	if s.next >= len(script) {
+		return
+	}
+	e := script[s.next]
+	s.next++
+	target := sdk.Null()
+	if e.target != "" {
+		target = sdk.String(e.target)
+	}
+	s.out.Emit(uint64(s.next), sdk.String(e.visitor), sdk.Int(time.Now().UnixMilli()), sdk.String(e.typ), sdk.String(e.page),
+		sdk.Int(e.x), sdk.Int(e.y), sdk.Int(e.vw), sdk.Int(e.vh), target, sdk.Null())
+}
+func (s *scriptSpout) Ack(uint64)   {}
+func (s *scriptSpout) Fail(uint64)  {}
+func (s *scriptSpout) Close() error { return nil }
+
+func init() {
+	sdk.MustRegisterSpout("webanalytics.testScript", func() sdk.Spout { return &scriptSpout{} })
+}
+
+func TestPageStatsReachTheDashboard(t *testing.T) {
+	b := sdk.NewTopologyBuilder("dash")
+	b.SetSpout("events", "webanalytics.testScript", 1)
+	b.SetBolt("pages", ClassPageStats, 2).FieldsGrouping("events", sdk.DefaultStream, "page").
+		SetConfig("topology.tick.tuple.freq.secs", sdk.Double(0.05))
+	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").
+		SetConfig("dashboard.addr", sdk.String("127.0.0.1:0")).SetConfig("dashboard.push_ms", sdk.Int(20))
+	spec, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := node.New(spec, node.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	addr := waitDashboardAddr(t, rt)
+	var got map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/api/state")
+		if err == nil {
+			var st struct {
+				Pages map[string]PageSnapshot `json:"pages"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			home, pricing := st.Pages["/"], st.Pages["/pricing"]
+			if err == nil && home.Events == 6 && pricing.Events == 1 {
+				if home.Viewers != 2 || home.Converted != 1 || home.Conversion != 0.5 || home.Active != 2 {
+					t.Fatalf("home page %+v", home)
+				}
+				// (10,10) and (12,12) share the top-left cell; (1279,719)
+				// is the last cell of the first screen.
+				if home.Heat[0] != 2 || home.Heat[(heatRowsScreen-1)*heatCols+heatCols-1] != 1 {
+					t.Fatalf("heat %v", home.Heat[:heatCols])
+				}
+				if c := cell(640, 400, 1280, 720); home.Clicks[c] != 1 {
+					t.Fatalf("click heat at cell %d = %d", c, home.Clicks[c])
+				}
+				break
+			}
+			got = map[string]any{"pages": st.Pages, "err": err}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dashboard state never complete: %v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The page and the event stream are served.
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "EventSource") {
+		t.Fatalf("dashboard page: %.200s", page)
+	}
+	resp, err = http.Get("http://" + addr + "/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, _ := resp.Body.Read(buf)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(buf[:n]), "data: {") {
+		t.Fatalf("stream: %.200s", buf[:n])
+	}
+}
+
+// waitDashboardAddr waits for the dashboard to serve (it listens on port 0)
+// and returns its address.
+func waitDashboardAddr(t *testing.T, rt *node.Runtime) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if a := LastAddr(); a != "" {
+			return a
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the dashboard did not start; errors: %v", rt.Errors())
+	return ""
+}
+

@@ -1,0 +1,196 @@
+package webanalytics
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+// Fields of the ingest spout's tuples (EVENTS.md), by index.
+const (
+	fVisitor = iota
+	fTS
+	fType
+	fPage
+	fX
+	fY
+	fVW
+	fVH
+	fTarget
+	fValue
+)
+
+// Heatmap grid: columns across the viewport's width, rows per viewport
+// height, and at most maxScreens viewports down the page.
+const (
+	heatCols       = 24
+	heatRowsScreen = 16
+	maxScreens     = 4
+	heatRows       = heatRowsScreen * maxScreens
+)
+
+// PageStats keeps live aggregates per page (subscribe it with fields
+// grouping on "page"): the visitors seen in the last
+// webanalytics.active_ms (default 30000), an attention heatmap from cursor
+// positions and a click heatmap (cells of a 24-column grid, 16 rows per
+// viewport height), and the conversion of the call-to-action (visitors who
+// clicked an element whose selector is webanalytics.cta, default "#cta",
+// over visitors who viewed the page). On each tick tuple
+// (topology.tick.tuple.freq.secs) it emits a snapshot of every page that
+// changed, as JSON, on fields [page, snapshot].
+//
+// Its inputs are acked at once: the aggregates are live views, and a
+// replayed event counts again (at-least-once).
+type PageStats struct {
+	out      *sdk.BoltCollector
+	pages    map[string]*pageState
+	activeMS int64
+	cta      string
+}
+
+type pageState struct {
+	lastSeen  map[string]int64 // visitor -> arrival (unix ms)
+	viewers   map[string]bool
+	converted map[string]bool
+	heat      [heatRows * heatCols]uint32
+	clicks    [heatRows * heatCols]uint32
+	events    uint64
+	newestTS  int64 // event time of the newest event
+	dirty     bool
+}
+
+// NewPageStats returns a PageStats bolt to be prepared.
+func NewPageStats() *PageStats { return &PageStats{} }
+
+// DeclareOutputFields declares [page, snapshot].
+func (b *PageStats) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("page", "snapshot") }
+
+// Prepare reads the config.
+func (b *PageStats) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out = out
+	b.pages = map[string]*pageState{}
+	var err error
+	if b.activeMS, err = tc.Config.Int("webanalytics.active_ms", 30000); err != nil {
+		return err
+	}
+	if b.activeMS < 1 {
+		return fmt.Errorf("config webanalytics.active_ms: must be at least 1, got %d", b.activeMS)
+	}
+	b.cta = tc.Config.String("webanalytics.cta", "#cta")
+	return nil
+}
+
+// cell maps a document position to a heatmap cell, or -1.
+func cell(x, y, vw, vh int64) int {
+	if vw <= 0 || vh <= 0 || x < 0 || y < 0 {
+		return -1
+	}
+	col := x * heatCols / vw
+	row := y * heatRowsScreen / vh
+	if col >= heatCols {
+		col = heatCols - 1
+	}
+	if row >= heatRows {
+		return -1 // below the part of the page the map covers
+	}
+	return int(row)*heatCols + int(col)
+}
+
+// Execute folds one event into its page's aggregates, or emits the
+// snapshots on a tick.
+func (b *PageStats) Execute(t *sdk.Tuple) {
+	if t.IsTick() {
+		b.flush(time.Now().UnixMilli())
+		return
+	}
+	page := t.Str(fPage)
+	p := b.pages[page]
+	if p == nil {
+		p = &pageState{lastSeen: map[string]int64{}, viewers: map[string]bool{}, converted: map[string]bool{}}
+		b.pages[page] = p
+	}
+	visitor := t.Str(fVisitor)
+	p.lastSeen[visitor] = time.Now().UnixMilli()
+	p.viewers[visitor] = true
+	p.events++
+	p.dirty = true
+	if ts := t.Int(fTS); ts > p.newestTS {
+		p.newestTS = ts
+	}
+	switch t.Str(fType) {
+	case "move":
+		if c := cell(t.Int(fX), t.Int(fY), t.Int(fVW), t.Int(fVH)); c >= 0 {
+			p.heat[c]++
+		}
+	case "click":
+		if c := cell(t.Int(fX), t.Int(fY), t.Int(fVW), t.Int(fVH)); c >= 0 {
+			p.clicks[c]++
+		}
+		if t.Str(fTarget) == b.cta {
+			p.converted[visitor] = true
+		}
+	}
+	b.out.Ack(t)
+}
+
+// PageSnapshot is what the dashboard shows of one page.
+type PageSnapshot struct {
+	Page       string   `json:"page"`
+	Active     int      `json:"active"`
+	Viewers    int      `json:"viewers"`
+	Converted  int      `json:"converted"`
+	Conversion float64  `json:"conversion"`
+	Events     uint64   `json:"events"`
+	NewestTS   int64    `json:"newest_ts"`
+	Cols       int      `json:"cols"`
+	Rows       int      `json:"rows"`
+	Heat       []uint32 `json:"heat"`
+	Clicks     []uint32 `json:"clicks"`
+}
+
+// flush emits a snapshot of every page that changed, and forgets visitors
+// idle for longer than the active window.
+func (b *PageStats) flush(now int64) {
+	pages := make([]string, 0, len(b.pages))
+	for page := range b.pages {
+		pages = append(pages, page)
+	}
+	sort.Strings(pages)
+	for _, page := range pages {
+		p := b.pages[page]
+		active := 0
+		for v, seen := range p.lastSeen {
+			if now-seen <= b.activeMS {
+				active++
+			} else {
+				delete(p.lastSeen, v)
+				p.dirty = true // the active count fell
+			}
+		}
+		if !p.dirty {
+			continue
+		}
+		p.dirty = false
+		s := PageSnapshot{
+			Page: page, Active: active, Viewers: len(p.viewers), Converted: len(p.converted),
+			Events: p.events, NewestTS: p.newestTS, Cols: heatCols, Rows: heatRows,
+			Heat: p.heat[:], Clicks: p.clicks[:],
+		}
+		if s.Viewers > 0 {
+			s.Conversion = float64(s.Converted) / float64(s.Viewers)
+		}
+		data, err := json.Marshal(s)
+		if err != nil {
+			b.out.ReportError(fmt.Errorf("page %s: snapshot: %w", page, err))
+			continue
+		}
+		b.out.Emit(nil, sdk.String(page), sdk.String(string(data)))
+	}
+}
+
+// Cleanup does nothing: the aggregates live in memory only.
+func (b *PageStats) Cleanup() error { return nil }
