@@ -200,14 +200,22 @@ func (d *Dashboard) state() ([]byte, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now().UnixMilli()
-	var newest int64
+	var newest, active int64
 	for _, raw := range d.pages {
 		var p struct {
 			NewestTS int64 `json:"newest_ts"`
+			Active   int64 `json:"active"`
 		}
-		if json.Unmarshal(raw, &p) == nil && p.NewestTS > newest {
-			newest = p.NewestTS
+		if json.Unmarshal(raw, &p) == nil {
+			newest = max(newest, p.NewestTS)
+			active += p.Active
 		}
+	}
+	sessions := d.sessions
+	if len(d.sessions.openByTask) == 0 {
+		// No sessionizer reports open sessions: a visitor active on a page
+		// is in an open session.
+		sessions.Open = active
 	}
 	if newest > 0 {
 		d.lagMS = append(d.lagMS, now-newest)
@@ -219,7 +227,7 @@ func (d *Dashboard) state() ([]byte, uint64) {
 		"now":           now,
 		"page_url":      d.pageURL,
 		"pages":         d.pages,
-		"sessions":      d.sessions,
+		"sessions":      sessions,
 		"length_bounds": lengthBuckets,
 		"lag_p99_ms":    p99(d.lagMS),
 	})
