@@ -259,8 +259,7 @@ func (b *Bolt) Execute(t *sdk.Tuple) {
 		b.tick()
 		b.out.Ack(t)
 	case t.Stream() == b.cfg.PunctuationStream:
-		b.punctuate(t)
-		b.out.Ack(t)
+		b.punctuate(t) // acks t
 	default:
 		b.event(t)
 	}
@@ -412,9 +411,10 @@ func (b *Bolt) punctuate(t *sdk.Tuple) {
 	if least == EndOfEventTime {
 		b.wm = EndOfEventTime
 		b.eng.flush()
-		return
+	} else {
+		b.advance(least)
 	}
-	b.advance(least)
+	b.out.Ack(t)
 }
 
 // fire calls the window function, then (AckOnFire) the engine releases
