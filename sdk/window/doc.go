@@ -103,6 +103,7 @@
 //     so a result that fails downstream fails the inputs' trees and they
 //     replay. A panic in the function is reported and fails the window's
 //     inputs.
+//
 //   - A node failure loses the task's open windows, but not their inputs:
 //     none of them was acked, so their trees time out and the spouts replay
 //     them to the task's new home, which rebuilds the windows from them.
@@ -111,10 +112,12 @@
 //     the replay delay (in event time); otherwise they are delivered on the
 //     late stream. Either way every input ends up in a result or on the
 //     late stream: none is lost (TestAckOnFireReplay*).
+//
 //   - Duplicates: a window whose result was emitted but whose inputs were
 //     then replayed (the result failed downstream, or the node died after
 //     emitting and before the acks reached the acker) is produced again.
 //     Make downstream writes idempotent by (key, start).
+//
 //   - The message timeout must exceed the time an input is held, or its
 //     tree times out while the window is merely open, and it replays as a
 //     duplicate. For the last event of a window that is the event-time span
@@ -131,8 +134,10 @@
 //     last longer than the timeout in wall-clock time replay their first
 //     events. A runtime ability to reset a tree's timeout (Storm's
 //     resetTimeout) would lift that limit; the runtime has none yet.
+//
 //   - Without IdleTimeout, a quiet input holds open windows (and their
 //     inputs) until the next event: set IdleTimeout for live sources.
+//
 //   - The spouts' topology.max.spout.pending must exceed the events held in
 //     open windows, or the spouts stop before the watermark can advance.
 //

@@ -199,7 +199,7 @@ func TestTumblingTime(t *testing.T) {
 	if f := h.take(); len(f) != 0 {
 		t.Fatalf("fired %v before the watermark passed 9", f)
 	}
-	h.event("a", 6) // late: behind watermark 7
+	h.event("a", 6)         // late: behind watermark 7
 	a15 := h.event("a", 15) // wm 10: [0,10) fires for a and b, key order
 	want := []fired{
 		{Window{KindTumblingTime, "a", 0, 10}, []int64{a0, a9}},
