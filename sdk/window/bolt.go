@@ -21,7 +21,7 @@ const (
 	keyAckers     = "topology.acker.executors"
 	keyTimeout    = "topology.message.timeout.secs"
 	keyTickFreq   = "topology.tick.tuple.freq.secs"
-	defaultTimout = 30 * time.Second
+	defaultTimeout = 30 * time.Second
 )
 
 // Window describes a window as the window function sees it.
@@ -218,7 +218,7 @@ func (b *Bolt) checkTimeout(conf sdk.Config) error {
 	if !b.hold || b.cfg.TimeoutCheck == CheckOff {
 		return nil
 	}
-	timeout, err := conf.Duration(keyTimeout, time.Second, defaultTimout)
+	timeout, err := conf.Duration(keyTimeout, time.Second, defaultTimeout)
 	if err != nil {
 		return err
 	}
