@@ -18,9 +18,9 @@ const EndOfEventTime int64 = math.MaxInt64
 
 // Config keys of the runtime that Prepare reads to check the timeout.
 const (
-	keyAckers     = "topology.acker.executors"
-	keyTimeout    = "topology.message.timeout.secs"
-	keyTickFreq   = "topology.tick.tuple.freq.secs"
+	keyAckers      = "topology.acker.executors"
+	keyTimeout     = "topology.message.timeout.secs"
+	keyTickFreq    = "topology.tick.tuple.freq.secs"
 	defaultTimeout = 30 * time.Second
 )
 
