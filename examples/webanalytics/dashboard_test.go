@@ -67,7 +67,10 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 	b.SetSpout("events", "webanalytics.testScript", 1)
 	b.SetBolt("pages", ClassPageStats, 2).FieldsGrouping("events", sdk.DefaultStream, "page").
 		SetConfig("topology.tick.tuple.freq.secs", sdk.Double(0.05))
-	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").
+	b.SetBolt("sessions", ClassSessions, 2).FieldsGrouping("events", sdk.DefaultStream, "visitor").
+		SetConfig("topology.tick.tuple.freq.secs", sdk.Double(0.05)).
+		SetConfig(KeySessionGapMS, sdk.Int(100)).SetConfig(KeyOutOfOrderMS, sdk.Int(0)).SetConfig(KeySessionIdleMS, sdk.Int(50))
+	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").GlobalGrouping("sessions").
 		SetConfig("dashboard.addr", sdk.String("127.0.0.1:0")).SetConfig("dashboard.push_ms", sdk.Int(20))
 	spec, err := b.Build()
 	if err != nil {
@@ -91,12 +94,19 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 		resp, err := http.Get("http://" + addr + "/api/state")
 		if err == nil {
 			var st struct {
-				Pages map[string]PageSnapshot `json:"pages"`
+				Pages    map[string]PageSnapshot `json:"pages"`
+				Sessions struct {
+					Closed    int64 `json:"closed"`
+					Converted int64 `json:"converted"`
+				} `json:"sessions"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
 			home, pricing := st.Pages["/"], st.Pages["/pricing"]
-			if err == nil && home.Events == 6 && pricing.Events == 1 {
+			if err == nil && home.Events == 6 && pricing.Events == 1 && st.Sessions.Closed == 3 {
+				if st.Sessions.Converted != 1 {
+					t.Fatalf("sessions %+v", st.Sessions)
+				}
 				if home.Viewers != 2 || home.Converted != 1 || home.Conversion != 0.5 || home.Active != 2 {
 					t.Fatalf("home page %+v", home)
 				}
@@ -110,7 +120,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 				}
 				break
 			}
-			got = map[string]any{"pages": st.Pages, "err": err}
+			got = map[string]any{"home events": home.Events, "pricing events": pricing.Events, "sessions": st.Sessions, "err": err}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("dashboard state never complete: %v", got)
@@ -153,4 +163,3 @@ func waitDashboardAddr(t *testing.T, rt *node.Runtime) string {
 	t.Fatalf("the dashboard did not start; errors: %v", rt.Errors())
 	return ""
 }
-
