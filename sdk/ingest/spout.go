@@ -85,11 +85,11 @@ type Spout struct {
 	mu    sync.Mutex
 	inbox []*batch // guarded by mu
 
-	pendingN                               atomic.Int64
-	accepted, rejected                     atomic.Uint64
-	emitted, replayed, ackedN, failedN     atomic.Uint64
-	batches                                sync.Pool
-	bodies                                 sync.Pool
+	pendingN                           atomic.Int64
+	accepted, rejected                 atomic.Uint64
+	emitted, replayed, ackedN, failedN atomic.Uint64
+	batches                            sync.Pool
+	bodies                             sync.Pool
 
 	// The runtime goroutine's state.
 	local     []*batch
