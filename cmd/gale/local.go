@@ -25,8 +25,9 @@ import (
 	"github.com/gale-stream/gale/sdk/spec"
 
 	_ "github.com/gale-stream/gale/examples/failover"
-	_ "github.com/gale-stream/gale/examples/wordcount" // built-in example components
-	_ "github.com/gale-stream/gale/node/bench"         // benchmark components
+	_ "github.com/gale-stream/gale/examples/webanalytics" // the tracker and demo page for gale.HTTPIngest
+	_ "github.com/gale-stream/gale/examples/wordcount"    // built-in example components
+	_ "github.com/gale-stream/gale/node/bench"            // benchmark components
 )
 
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {

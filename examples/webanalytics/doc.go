@@ -1,0 +1,15 @@
+// Package webanalytics is Gale's real-time web-analytics example. Its
+// contract is EVENTS.md: what the tracker sends, what the ingest spout
+// (package sdk/ingest, class gale.HTTPIngest) accepts and emits, and what
+// the traffic generator (`gale demo traffic`) imitates.
+//
+// Importing the package (the gale binary does) registers its static files
+// with the ingest spout under the asset set "webanalytics": a spout with
+// ingest.assets: webanalytics serves
+//
+//	GET /            the demo landing page (static/index.html), which loads
+//	GET /tracker.js  the tracker (tracker.js), posting to /events
+//
+// The traffic generator lives in this package too (Generator), so that
+// tests and the CLI share one implementation of a realistic visitor.
+package webanalytics
