@@ -215,8 +215,8 @@ func (g *generator) run(ctx context.Context, jobs chan<- job, start time.Time) {
 	g.visitors = make([]*visitor, g.cfg.Visitors)
 	for i := range g.visitors {
 		v := &visitor{}
-		// Stagger the first arrivals over the first second.
-		v.nextAt = start.Add(time.Duration(g.rng.Int64N(int64(time.Second))))
+		// Stagger the first arrivals over the first second (or Away).
+		v.nextAt = start.Add(time.Duration(g.rng.Int64N(int64(min(time.Second, g.cfg.Away)))))
 		v.away = true
 		g.visitors[i] = v
 	}

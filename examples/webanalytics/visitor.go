@@ -99,13 +99,13 @@ func (g *generator) step(v *visitor, now time.Time) int {
 			g.ctaClicks++
 		}
 		g.emit(v, now, g.pointer(v, ingest.TypeClick, el.sel))
-		v.nextAt = now.Add(g.uniform(300*time.Millisecond, 2*time.Second))
+		v.nextAt = now.Add(g.pause(300*time.Millisecond, 2*time.Second))
 		return 1
 	}
 	switch p := r.Float64(); {
 	case p < 0.004: // switches tabs for a while
 		v.hidden = true
-		v.nextAt = now.Add(g.uniform(2*time.Second, 10*time.Second))
+		v.nextAt = now.Add(g.pause(2*time.Second, 10*time.Second))
 		g.emit(v, now, ingest.Event{Type: ingest.TypeVisibility, Visible: false, Has: ingest.HasVisible})
 		return 1
 	case p < 0.04: // scrolls, mostly down
@@ -136,9 +136,9 @@ func (g *generator) step(v *visitor, now time.Time) int {
 		v.heading = false
 		if v.target != nil && r.Float64() < v.target.clickP {
 			v.click = v.target
-			v.nextAt = now.Add(g.uniform(80*time.Millisecond, 400*time.Millisecond))
+			v.nextAt = now.Add(g.pause(80*time.Millisecond, 400*time.Millisecond))
 		} else {
-			v.nextAt = now.Add(g.uniform(400*time.Millisecond, 3*time.Second)) // dwell, reading
+			v.nextAt = now.Add(g.pause(400*time.Millisecond, 3*time.Second)) // dwell, reading
 		}
 		return 0
 	}
@@ -227,8 +227,20 @@ func (g *generator) emit(v *visitor, now time.Time, e ingest.Event) {
 	g.generated++
 }
 
-func (g *generator) uniform(lo, hi time.Duration) time.Duration {
-	return lo + time.Duration(g.rng.Int64N(int64(hi-lo)))
+// naturalPace is the events per second of a visitor whose cursor moves:
+// the tracker sends at most one move per 50-100 ms.
+const naturalPace = 12.0
+
+// pause draws a pause of a visitor (dwelling, a tab switch) from
+// [lo, hi), shortened when the rate asks each visitor for more than
+// naturalPace events per second: time runs faster for everyone, so that
+// the visitors due can carry the rate.
+func (g *generator) pause(lo, hi time.Duration) time.Duration {
+	d := lo + time.Duration(g.rng.Int64N(int64(hi-lo)))
+	if perVisitor := g.cfg.Rate / float64(g.cfg.Visitors); perVisitor > naturalPace {
+		d = time.Duration(float64(d) * naturalPace / perVisitor)
+	}
+	return d
 }
 
 // expDuration draws from an exponential distribution of the given mean,
