@@ -227,9 +227,10 @@ func (g *generator) emit(v *visitor, now time.Time, e ingest.Event) {
 	g.generated++
 }
 
-// naturalPace is the events per second of a visitor whose cursor moves:
-// the tracker sends at most one move per 50-100 ms.
-const naturalPace = 12.0
+// naturalPace is about the events per second of a visitor at a natural
+// pace: cursor movements at ~12 moves a second (the tracker sends at most
+// one per 100 ms) between pauses to read and dwell.
+const naturalPace = 6.0
 
 // pause draws a pause of a visitor (dwelling, a tab switch) from
 // [lo, hi), shortened when the rate asks each visitor for more than
