@@ -26,9 +26,9 @@ import (
 
 	_ "github.com/gale-stream/gale/examples/failover"
 	_ "github.com/gale-stream/gale/examples/sessions"
-	_ "github.com/gale-stream/gale/examples/webanalytics"
-	_ "github.com/gale-stream/gale/examples/wordcount" // built-in example components
-	_ "github.com/gale-stream/gale/node/bench"         // benchmark components
+	_ "github.com/gale-stream/gale/examples/webanalytics" // the web-analytics components, tracker and demo page
+	_ "github.com/gale-stream/gale/examples/wordcount"    // built-in example components
+	_ "github.com/gale-stream/gale/node/bench"            // benchmark components
 )
 
 func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -49,6 +49,7 @@ var commands = []command{
 	{"deactivate", "pause a topology's spouts: gale deactivate NAME", runDeactivate},
 	{"rebalance", "change parallelism or spread tasks anew: gale rebalance NAME [--parallelism COMPONENT=N ...]", runRebalance},
 	{"nodes", "list the cluster's nodes; * marks the leader", runNodes},
+	{"demo", "demo tools: gale demo traffic --visitors N --rate R [--target URL] [--duration D]", runDemo},
 	{"bench", "measure the runtime against a plain channel pipeline and print a table", runBench},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 		fmt.Fprintln(out, "gale", Version)

@@ -19,9 +19,9 @@ func ev(ts int64, typ, page string, x, y int64, target string, value sdk.Value) 
 func TestSessionMetrics(t *testing.T) {
 	events := []*sdk.Tuple{
 		ev(1000, "pageview", "/", 0, 0, "", sdk.Null()),
-		ev(1100, "move", "/", 0, 0, "", sdk.Null()),      // above the fold
-		ev(1600, "move", "/", 300, 400, "", sdk.Null()),  // 500 px away; still above the fold
-		ev(9600, "move", "/", 300, 700, "", sdk.Null()),  // after 8 s idle; second screen
+		ev(1100, "move", "/", 0, 0, "", sdk.Null()),     // above the fold
+		ev(1600, "move", "/", 300, 400, "", sdk.Null()), // 500 px away; still above the fold
+		ev(9600, "move", "/", 300, 700, "", sdk.Null()), // after 8 s idle; second screen
 		ev(9700, "click", "/", 300, 700, "#cta", sdk.Null()),
 		ev(9800, "scroll", "/pricing", 0, 0, "", sdk.Double(0.75)),
 	}

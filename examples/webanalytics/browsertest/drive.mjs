@@ -1,0 +1,37 @@
+// Opens the demo page in headless Chromium, moves the mouse, clicks the
+// call to action and scrolls, then prints what the page knows as JSON:
+// {visitor, cta: {x, y, w, h}, pending}. Usage:
+//   node drive.mjs URL CHROMIUM_PATH
+import { chromium } from "playwright-core";
+
+const [url, executablePath] = process.argv.slice(2);
+if (!url || !executablePath) {
+  console.error("usage: node drive.mjs URL CHROMIUM_PATH");
+  process.exit(2);
+}
+const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("console", (m) => console.error("page:", m.text()));
+  await page.goto(url, { waitUntil: "load" });
+  await page.waitForFunction(() => window.GaleTracker && window.GaleTracker.visitor);
+  // A path across the hero, in small steps (each a mousemove).
+  await page.mouse.move(100, 100);
+  await page.mouse.move(600, 300, { steps: 25 });
+  await page.waitForTimeout(150);
+  const box = await page.locator("#cta").boundingBox();
+  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+  await page.mouse.move(cx, cy, { steps: 20 });
+  await page.waitForTimeout(150);
+  await page.mouse.click(cx, cy);
+  await page.mouse.wheel(0, 900);
+  await page.waitForTimeout(400);
+  await page.evaluate(() => window.GaleTracker.flush());
+  await page.waitForFunction(() => window.GaleTracker.pending() === 0, null, { timeout: 10000 });
+  await page.waitForTimeout(300); // the last request's answer
+  const out = await page.evaluate(() => ({ visitor: window.GaleTracker.visitor, pending: window.GaleTracker.pending(), dropped: window.GaleTracker.dropped(), scrollY: window.scrollY }));
+  out.cta = { x: box.x, y: box.y, w: box.width, h: box.height };
+  console.log(JSON.stringify(out));
+} finally {
+  await browser.close();
+}

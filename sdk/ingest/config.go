@@ -1,0 +1,109 @@
+package ingest
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+// Config keys read by the spout (see the package documentation).
+const (
+	KeyAddr       = "ingest.addr"
+	KeyMaxBody    = "ingest.max_body"
+	KeyMaxPending = "ingest.max_pending"
+	KeyCORSOrigin = "ingest.cors_origin"
+	KeyAssets     = "ingest.assets"
+)
+
+// Config is the configuration of one spout task.
+type Config struct {
+	// Addr is HOST:PORT of the first task; task i listens on PORT+i (or on
+	// any free port when PORT is 0). Key ingest.addr, default 127.0.0.1:8080.
+	Addr string
+	// MaxBody is the largest request body in bytes; larger ones get 413.
+	// Key ingest.max_body, default 1 MiB.
+	MaxBody int64
+	// MaxPending is how many accepted events a task holds until their
+	// trees are acked; a request that would exceed it gets 503 with
+	// Retry-After. Key ingest.max_pending, default 65536.
+	MaxPending int64
+	// CORSOrigin is the Access-Control-Allow-Origin answer: "*", one
+	// origin, or a comma-separated list (the request's Origin is echoed
+	// when listed). Key ingest.cors_origin, default "*".
+	CORSOrigin string
+	// Assets names a set of static files registered with RegisterAssets,
+	// served at GET /; empty serves none. Key ingest.assets.
+	Assets string
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Addr: "127.0.0.1:8080", MaxBody: 1 << 20, MaxPending: 65536, CORSOrigin: "*"}
+}
+
+// Validate reports the first bad setting by its key.
+func (c Config) Validate() error {
+	if _, _, err := splitAddr(c.Addr); err != nil {
+		return err
+	}
+	switch {
+	case c.MaxBody < 2 || c.MaxBody > 1<<30:
+		return fmt.Errorf("config %s: must be from 2 bytes to 1 GiB, got %d", KeyMaxBody, c.MaxBody)
+	case c.MaxPending < 1:
+		return fmt.Errorf("config %s: must be at least 1, got %d", KeyMaxPending, c.MaxPending)
+	case strings.TrimSpace(c.CORSOrigin) == "":
+		return fmt.Errorf(`config %s: must not be empty (use "*" for any origin)`, KeyCORSOrigin)
+	case strings.ContainsAny(c.CORSOrigin, "\r\n"):
+		return fmt.Errorf("config %s: must not contain line breaks", KeyCORSOrigin)
+	}
+	return nil
+}
+
+// ConfigFrom reads a Config from a task's config, starting from
+// DefaultConfig, and validates it.
+func ConfigFrom(conf sdk.Config) (Config, error) {
+	c := DefaultConfig()
+	c.Addr = conf.String(KeyAddr, c.Addr)
+	var err error
+	if c.MaxBody, err = conf.Int(KeyMaxBody, c.MaxBody); err != nil {
+		return c, err
+	}
+	if c.MaxPending, err = conf.Int(KeyMaxPending, c.MaxPending); err != nil {
+		return c, err
+	}
+	c.CORSOrigin = conf.String(KeyCORSOrigin, c.CORSOrigin)
+	c.Assets = conf.String(KeyAssets, c.Assets)
+	return c, c.Validate()
+}
+
+func splitAddr(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("config %s: want HOST:PORT, e.g. 127.0.0.1:8080, got %q", KeyAddr, addr)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("config %s: port %q is not a number from 0 to 65535", KeyAddr, port)
+	}
+	return host, p, nil
+}
+
+// TaskAddr returns the address task index listens on: the port of addr
+// plus index, or port 0 (any free port) when addr's port is 0.
+func TaskAddr(addr string, index int) (string, error) {
+	host, port, err := splitAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	if port == 0 {
+		return addr, nil
+	}
+	if index < 0 || port+index > math.MaxUint16 {
+		return "", fmt.Errorf("config %s: task %d would listen on port %d, above 65535", KeyAddr, index, port+index)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port+index)), nil
+}

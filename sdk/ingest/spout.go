@@ -1,0 +1,479 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+// ClassHTTPIngest is the class name the spout is registered under.
+const ClassHTTPIngest = "gale.HTTPIngest"
+
+// EventsPath is where events are posted.
+const EventsPath = "/events"
+
+// Sentinel errors.
+var (
+	// ErrAssets is wrapped by errors about asset sets: registering one
+	// twice, or a spout naming one that is not registered.
+	ErrAssets = errors.New("ingest asset set")
+)
+
+const (
+	// emitPerCall bounds the tuples one NextTuple call emits, replays
+	// included, so that it returns quickly and acks flow in between.
+	emitPerCall = 256
+	// retryAfter is the Retry-After answer of a 503, in seconds.
+	retryAfter = "1"
+	// shutdownGrace is how long Close lets requests in progress finish.
+	shutdownGrace = 3 * time.Second
+	// maxPooledBody is the largest body buffer kept for reuse.
+	maxPooledBody = 256 << 10
+)
+
+func init() {
+	sdk.MustRegisterSpout(ClassHTTPIngest, func() sdk.Spout { return New() })
+}
+
+var _ sdk.Spout = (*Spout)(nil)
+
+// Stats are a spout task's counters since Open.
+type Stats struct {
+	// Accepted counts events answered 202; Rejected counts requests
+	// answered 4xx or 503.
+	Accepted, Rejected uint64
+	// Emitted counts first emits, Replayed the emits of failed events,
+	// Acked and Failed the trees' outcomes.
+	Emitted, Replayed, Acked, Failed uint64
+	// Pending is the number of accepted events not yet acked.
+	Pending int64
+}
+
+// Spout is the HTTP ingest spout (see the package documentation). The
+// runtime calls its sdk.Spout methods from one goroutine; the HTTP server
+// runs on its own goroutines between Open and Close and hands validated
+// batches over through a mutex-guarded inbox, so NextTuple never waits on
+// the network.
+type Spout struct {
+	cfg     Config
+	log     *slog.Logger
+	out     *sdk.SpoutCollector
+	origins []string // the CORS allow-list when it is not "*"
+	assets  fs.FS
+
+	srv       *http.Server
+	ln        net.Listener
+	serveErr  error
+	serveDone chan struct{}
+	closeOnce sync.Once
+	closing   atomic.Bool
+
+	mu    sync.Mutex
+	inbox []*batch // guarded by mu
+
+	pendingN                           atomic.Int64
+	accepted, rejected                 atomic.Uint64
+	emitted, replayed, ackedN, failedN atomic.Uint64
+	batches                            sync.Pool
+	bodies                             sync.Pool
+
+	// The runtime goroutine's state.
+	local     []*batch
+	localHead int
+	cur       *batch
+	curPos    int
+	nextID    uint64
+	pending   map[uint64]pendingEvent
+	retry     []uint64
+	retryHead int
+	vals      []sdk.Value
+}
+
+type batch struct{ events []Event }
+
+type pendingEvent struct {
+	Event
+	queued bool // in the retry queue
+}
+
+// New returns a spout to be configured by Open.
+func New() *Spout { return &Spout{} }
+
+// DeclareOutputFields declares the default stream with Fields.
+func (s *Spout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare(Fields...) }
+
+// Open reads the config, binds the task's address and starts the HTTP
+// server. A bad setting or a taken port fails here, with the key or the
+// address.
+func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutCollector) error {
+	cfg, err := ConfigFrom(tc.Config)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ClassHTTPIngest, err)
+	}
+	if cfg.Assets != "" {
+		if s.assets, err = lookupAssets(cfg.Assets); err != nil {
+			return fmt.Errorf("%s: %w", ClassHTTPIngest, err)
+		}
+	}
+	addr, err := TaskAddr(cfg.Addr, int(tc.TaskIndex))
+	if err != nil {
+		return fmt.Errorf("%s: %w", ClassHTTPIngest, err)
+	}
+	s.cfg, s.out = cfg, out
+	s.log = tc.Log
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if o := strings.TrimSpace(cfg.CORSOrigin); o != "*" {
+		for _, p := range strings.Split(o, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				s.origins = append(s.origins, p)
+			}
+		}
+	}
+	s.pending = make(map[uint64]pendingEvent)
+	s.batches.New = func() any { return &batch{events: make([]Event, 0, 32)} }
+	s.bodies.New = func() any { return new(bytes.Buffer) }
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s (%s, task index %d): %w", ClassHTTPIngest, addr, KeyAddr, tc.TaskIndex, err)
+	}
+	s.ln = ln
+	s.srv = &http.Server{
+		Handler:           s.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.serveDone = make(chan struct{})
+	go func() {
+		defer close(s.serveDone)
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr = err
+		}
+	}()
+	s.log.Info("HTTP ingest listening", "addr", ln.Addr().String(), "events", "http://"+ln.Addr().String()+EventsPath)
+	return nil
+}
+
+// Addr returns the address the task listens on (after Open).
+func (s *Spout) Addr() net.Addr { return s.ln.Addr() }
+
+// Stats returns the task's counters; safe to call from any goroutine.
+func (s *Spout) Stats() Stats {
+	return Stats{
+		Accepted: s.accepted.Load(), Rejected: s.rejected.Load(),
+		Emitted: s.emitted.Load(), Replayed: s.replayed.Load(),
+		Acked: s.ackedN.Load(), Failed: s.failedN.Load(),
+		Pending: s.pendingN.Load(),
+	}
+}
+
+// NextTuple emits up to emitPerCall events: failed ones first, oldest
+// failure first, then accepted ones in arrival order. It never blocks.
+func (s *Spout) NextTuple() {
+	budget := emitPerCall
+	for budget > 0 && s.retryHead < len(s.retry) {
+		id := s.retry[s.retryHead]
+		s.retryHead++
+		if s.retryHead == len(s.retry) {
+			s.retry, s.retryHead = s.retry[:0], 0
+		}
+		p, ok := s.pending[id]
+		if !ok {
+			continue // acked after it failed
+		}
+		p.queued = false
+		s.pending[id] = p
+		s.emit(id, &p.Event)
+		s.replayed.Add(1)
+		budget--
+	}
+	for budget > 0 {
+		if s.cur == nil || s.curPos == len(s.cur.events) {
+			if s.cur != nil {
+				s.release(s.cur)
+				s.cur = nil
+			}
+			if !s.nextBatch() {
+				break
+			}
+		}
+		ev := &s.cur.events[s.curPos]
+		s.curPos++
+		s.nextID++
+		s.pending[s.nextID] = pendingEvent{Event: *ev}
+		s.emit(s.nextID, ev)
+		budget--
+	}
+	if n := emitPerCall - budget; n > 0 {
+		s.emitted.Add(uint64(n))
+	}
+}
+
+func (s *Spout) emit(id uint64, ev *Event) {
+	s.vals = ev.AppendValues(s.vals[:0])
+	s.out.Emit(id, s.vals...)
+}
+
+// nextBatch makes the next accepted batch current, taking the inbox when
+// the local queue is empty.
+func (s *Spout) nextBatch() bool {
+	if s.localHead == len(s.local) {
+		s.local, s.localHead = s.local[:0], 0
+		s.mu.Lock()
+		s.local, s.inbox = s.inbox, s.local
+		s.mu.Unlock()
+		if len(s.local) == 0 {
+			return false
+		}
+	}
+	s.cur, s.curPos = s.local[s.localHead], 0
+	s.local[s.localHead] = nil
+	s.localHead++
+	return true
+}
+
+func (s *Spout) release(b *batch) {
+	if cap(b.events) > 4096 {
+		return // a rare huge batch: let it go
+	}
+	clear(b.events) // drop the strings
+	b.events = b.events[:0]
+	s.batches.Put(b)
+}
+
+// Ack forgets an event whose tree completed.
+func (s *Spout) Ack(msgID uint64) {
+	if _, ok := s.pending[msgID]; ok {
+		delete(s.pending, msgID)
+		s.pendingN.Add(-1)
+		s.ackedN.Add(1)
+	}
+}
+
+// Fail queues an event for replay; it is replayed until acked. Unknown ids
+// (already acked) are ignored.
+func (s *Spout) Fail(msgID uint64) {
+	p, ok := s.pending[msgID]
+	if !ok {
+		return
+	}
+	s.failedN.Add(1)
+	if p.queued {
+		return
+	}
+	p.queued = true
+	s.pending[msgID] = p
+	if s.retryHead >= 1024 && 2*s.retryHead >= len(s.retry) {
+		s.retry = s.retry[:copy(s.retry, s.retry[s.retryHead:])]
+		s.retryHead = 0
+	}
+	s.retry = append(s.retry, msgID)
+}
+
+// Close stops the HTTP server: requests in progress get a few seconds to
+// finish, then connections are closed. Accepted events that were not acked
+// are lost with the task (they live in memory only) and logged. Safe to
+// call more than once.
+func (s *Spout) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		if s.srv == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if e := s.srv.Shutdown(ctx); e != nil {
+			s.srv.Close()
+		}
+		<-s.serveDone
+		err = s.serveErr
+		if n := s.pendingN.Load(); n > 0 {
+			s.log.Warn("HTTP ingest closed with accepted events not yet acked; they are not replayed", "events", n)
+		}
+	})
+	return err
+}
+
+// ---- HTTP ----
+
+func (s *Spout) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+EventsPath, s.handleEvents)
+	mux.HandleFunc("OPTIONS "+EventsPath, s.handlePreflight)
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	if s.assets != nil {
+		mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+			s.cors(w, r)
+			serveAsset(w, r, s.assets)
+		})
+	}
+	return mux
+}
+
+// cors sets the CORS answer headers for a request from origin.
+func (s *Spout) cors(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if s.origins == nil {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Add("Vary", "Origin")
+		origin := r.Header.Get("Origin")
+		for _, o := range s.origins {
+			if o == origin {
+				h.Set("Access-Control-Allow-Origin", origin)
+				break
+			}
+		}
+	}
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
+}
+
+func (s *Spout) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", req)
+	} else {
+		h.Set("Access-Control-Allow-Headers", "Content-Type")
+	}
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Spout) handleHealth(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	status, code := "ok", http.StatusOK
+	if s.closing.Load() {
+		status, code = "closing", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `{"status":%q,"pending":%d,"accepted":%d}`+"\n", status, s.pendingN.Load(), s.accepted.Load())
+}
+
+func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/plain") {
+			s.reject(w, http.StatusUnsupportedMediaType, -1, fmt.Sprintf("Content-Type %q: send application/json or text/plain", ct))
+			return
+		}
+	}
+	if r.ContentLength > s.cfg.MaxBody {
+		s.reject(w, http.StatusRequestEntityTooLarge, -1, s.tooLarge())
+		return
+	}
+	body := s.bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if body.Cap() <= maxPooledBody {
+			body.Reset()
+			s.bodies.Put(body)
+		}
+	}()
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength) + 1)
+	}
+	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.reject(w, http.StatusRequestEntityTooLarge, -1, s.tooLarge())
+		} else {
+			s.reject(w, http.StatusBadRequest, -1, "reading the body failed: "+err.Error())
+		}
+		return
+	}
+	b := s.batches.Get().(*batch)
+	events, err := Decode(b.events[:0], body.Bytes())
+	b.events = events
+	if err != nil {
+		s.release(b)
+		var de *DecodeError
+		errors.As(err, &de)
+		s.reject(w, http.StatusBadRequest, de.Index, de.Msg)
+		return
+	}
+	n := int64(len(events))
+	if n == 0 {
+		s.release(b)
+		s.answerAccepted(w, 0)
+		return
+	}
+	if n > s.cfg.MaxPending {
+		s.release(b)
+		s.reject(w, http.StatusRequestEntityTooLarge, -1, fmt.Sprintf("a batch of %d events is more than %s (%d): send smaller batches", n, KeyMaxPending, s.cfg.MaxPending))
+		return
+	}
+	if s.closing.Load() {
+		s.release(b)
+		w.Header().Set("Retry-After", retryAfter)
+		s.reject(w, http.StatusServiceUnavailable, -1, "the ingest is shutting down; retry later")
+		return
+	}
+	if p := s.pendingN.Add(n); p > s.cfg.MaxPending {
+		s.pendingN.Add(-n)
+		s.release(b)
+		w.Header().Set("Retry-After", retryAfter)
+		s.reject(w, http.StatusServiceUnavailable, -1, fmt.Sprintf("too many events waiting to be processed (%s = %d); retry later", KeyMaxPending, s.cfg.MaxPending))
+		return
+	}
+	s.mu.Lock()
+	s.inbox = append(s.inbox, b)
+	s.mu.Unlock()
+	s.accepted.Add(uint64(n))
+	s.answerAccepted(w, n)
+}
+
+func (s *Spout) tooLarge() string {
+	return fmt.Sprintf("body larger than %s (%d bytes): send smaller batches", KeyMaxBody, s.cfg.MaxBody)
+}
+
+func (s *Spout) answerAccepted(w http.ResponseWriter, n int64) {
+	var buf [40]byte
+	out := append(buf[:0], `{"accepted":`...)
+	out = strconv.AppendInt(out, n, 10)
+	out = append(out, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(out)
+}
+
+// reject answers an error as {"error": msg, "index": i}, without index
+// when it is negative.
+func (s *Spout) reject(w http.ResponseWriter, code, index int, msg string) {
+	s.rejected.Add(1)
+	resp := struct {
+		Error string `json:"error"`
+		Index *int   `json:"index,omitempty"`
+	}{Error: msg}
+	if index >= 0 {
+		resp.Index = &index
+	}
+	out, _ := json.Marshal(resp)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write(append(out, '\n'))
+}

@@ -1,0 +1,643 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gale-stream/gale/sdk"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// emitted is one recorded EmitSpout call.
+type emitted struct {
+	msgID    uint64
+	reliable bool
+	values   []sdk.Value
+}
+
+// fakeEmitter is the runtime in these tests. The spout calls it from the
+// test goroutine (NextTuple) only.
+type fakeEmitter struct {
+	emits []emitted
+	errs  []error
+}
+
+func (f *fakeEmitter) EmitBolt(string, []*sdk.Tuple, []sdk.Value, int32) {
+	panic("spout emitted as a bolt")
+}
+func (f *fakeEmitter) EmitSpout(stream string, msgID uint64, reliable bool, values []sdk.Value, direct int32) {
+	if stream != "" || direct != 0 {
+		panic("unexpected stream or direct emit")
+	}
+	f.emits = append(f.emits, emitted{msgID, reliable, slices.Clone(values)})
+}
+func (f *fakeEmitter) Ack(*sdk.Tuple)        {}
+func (f *fakeEmitter) Fail(*sdk.Tuple)       {}
+func (f *fakeEmitter) ReportError(err error) { f.errs = append(f.errs, err) }
+func (f *fakeEmitter) EndOfInput()           { panic("the ingest never ends its input") }
+
+func (f *fakeEmitter) take() []emitted {
+	e := f.emits
+	f.emits = nil
+	return e
+}
+
+func taskContext(index int, conf map[string]any) *sdk.TaskContext {
+	c := sdk.Config{}
+	for k, v := range conf {
+		val, ok := sdk.Of(v)
+		if !ok {
+			panic(fmt.Sprintf("config %s: unsupported %T", k, v))
+		}
+		c[k] = val
+	}
+	return &sdk.TaskContext{
+		Topology: "ingest-test", Component: "ingest", TaskID: int32(1 + index), TaskIndex: int32(index),
+		Config: c, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+type harness struct {
+	t      *testing.T
+	spout  *Spout
+	em     *fakeEmitter
+	url    string
+	client *http.Client
+}
+
+// open starts a spout on 127.0.0.1:0 with conf and closes it at cleanup.
+func open(t *testing.T, conf map[string]any) *harness {
+	t.Helper()
+	if conf == nil {
+		conf = map[string]any{}
+	}
+	if _, ok := conf[KeyAddr]; !ok {
+		conf[KeyAddr] = "127.0.0.1:0"
+	}
+	h := &harness{t: t, spout: New(), em: &fakeEmitter{}}
+	if err := h.spout.Open(t.Context(), taskContext(0, conf), sdk.NewSpoutCollector(h.em)); err != nil {
+		t.Fatal(err)
+	}
+	h.url = "http://" + h.spout.Addr().String()
+	h.client = &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	t.Cleanup(func() {
+		h.client.CloseIdleConnections()
+		if err := h.spout.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return h
+}
+
+type response struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func (h *harness) do(method, path, contentType, body string, header map[string]string) response {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, strings.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+func (h *harness) post(body string) response {
+	h.t.Helper()
+	return h.do("POST", EventsPath, "application/json", body, nil)
+}
+
+// pump calls NextTuple until n tuples were emitted (or fails the test).
+func (h *harness) pump(n int) []emitted {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.em.emits) < n {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("emitted %d tuples, want %d", len(h.em.emits), n)
+		}
+		before := len(h.em.emits)
+		h.spout.NextTuple()
+		if len(h.em.emits) == before {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	h.spout.NextTuple()
+	if len(h.em.emits) != n {
+		h.t.Fatalf("emitted %d tuples, want exactly %d", len(h.em.emits), n)
+	}
+	return h.em.take()
+}
+
+func event(visitor string, ts int64, typ string, extra string) string {
+	return fmt.Sprintf(`{"visitor":%q,"ts":%d,"type":%q,"page":"/"%s}`, visitor, ts, typ, extra)
+}
+
+func TestValidBatchEmitsTypedTuples(t *testing.T) {
+	h := open(t, nil)
+	body := "[" + strings.Join([]string{
+		event("v1", 1000, "pageview", `,"vw":1280,"vh":800,"dw":1280,"dh":3000`),
+		event("v1", 1050, "move", `,"x":10,"y":20,"vw":1280,"vh":800`),
+		event("v1", 1100, "click", `,"x":11,"y":21,"vw":1280,"vh":800,"target":"#cta"`),
+		event("v1", 1200, "scroll", `,"depth":0.5`),
+		event("v1", 1300, "visibility", `,"visible":false`),
+	}, ",") + "]"
+	r := h.post(body)
+	if r.code != http.StatusAccepted || strings.TrimSpace(r.body) != `{"accepted":5}` {
+		t.Fatalf("got %d %s", r.code, r.body)
+	}
+	if r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("no CORS header on the answer: %v", r.header)
+	}
+	got := h.pump(5)
+	n := sdk.Null()
+	S, I, D := sdk.String, func(i int64) sdk.Value { return sdk.Int(i) }, sdk.Double
+	want := [][]sdk.Value{
+		{S("v1"), I(1000), S("pageview"), S("/"), n, n, I(1280), I(800), n, n, I(1280), I(3000)},
+		{S("v1"), I(1050), S("move"), S("/"), I(10), I(20), I(1280), I(800), n, n, n, n},
+		{S("v1"), I(1100), S("click"), S("/"), I(11), I(21), I(1280), I(800), S("#cta"), n, n, n},
+		{S("v1"), I(1200), S("scroll"), S("/"), n, n, n, n, n, D(0.5), n, n},
+		{S("v1"), I(1300), S("visibility"), S("/"), n, n, n, n, n, D(0), n, n},
+	}
+	ids := map[uint64]bool{}
+	for i, e := range got {
+		if !e.reliable || e.msgID == 0 || ids[e.msgID] {
+			t.Errorf("tuple %d: reliable=%v msgID=%d (ids must be unique and nonzero)", i, e.reliable, e.msgID)
+		}
+		ids[e.msgID] = true
+		if len(e.values) != len(Fields) {
+			t.Fatalf("tuple %d has %d values, want %d (Fields)", i, len(e.values), len(Fields))
+		}
+		for j := range want[i] {
+			if !e.values[j].Equal(want[i][j]) {
+				t.Errorf("tuple %d field %s: got %s %v, want %s %v", i, Fields[j], e.values[j].Kind(), e.values[j], want[i][j].Kind(), want[i][j])
+			}
+		}
+	}
+	// The object form, text/plain as sendBeacon sends it.
+	r = h.do("POST", EventsPath, "text/plain;charset=UTF-8", `{"events":[`+event("v2", 5, "scroll", `,"depth":1`)+`]}`, nil)
+	if r.code != http.StatusAccepted {
+		t.Fatalf("text/plain object body: %d %s", r.code, r.body)
+	}
+	if e := h.pump(1); e[0].values[IdxVisitor].Str() != "v2" || e[0].values[IdxValue].Double() != 1 {
+		t.Fatalf("got %v", e[0].values)
+	}
+	st := h.spout.Stats()
+	if st.Accepted != 6 || st.Emitted != 6 || st.Pending != 6 || st.Rejected != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBadInputAnswers(t *testing.T) {
+	h := open(t, map[string]any{KeyMaxBody: 4096})
+	good := event("v", 1, "scroll", `,"depth":0.1`)
+	cases := []struct {
+		name, ctype, body string
+		code              int
+		index             *int
+		msg               string
+	}{
+		{"malformed", "application/json", `[` + good + `,{"visitor":}]`, 400, ptr(1), "malformed JSON"},
+		{"missing-field", "application/json", `[` + good + `,` + good + `,{"visitor":"v","ts":1,"type":"move","page":"/","x":1,"y":2,"vw":3}]`, 400, ptr(2), `missing field "vh"`},
+		{"mistyped", "application/json", `[{"visitor":"v","ts":"now","type":"scroll","page":"/","depth":0.1}]`, 400, ptr(0), `field "ts": want an integer, got a string`},
+		{"not-an-array", "application/json", `{"visitor":"v"}`, 400, nil, `no "events" member`},
+		{"empty", "application/json", ``, 400, nil, "empty body"},
+		{"content-type", "application/x-www-form-urlencoded", `[]`, 415, nil, "Content-Type"},
+		{"oversized", "application/json", `[` + strings.Repeat(good+",", 100) + good + `]`, 413, nil, "ingest.max_body"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := h.post(tc.body)
+			if tc.ctype != "application/json" {
+				r = h.do("POST", EventsPath, tc.ctype, tc.body, nil)
+			}
+			if r.code != tc.code {
+				t.Fatalf("got %d %s, want %d", r.code, r.body, tc.code)
+			}
+			var got struct {
+				Error string
+				Index *int
+			}
+			if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+				t.Fatalf("answer is not JSON: %q", r.body)
+			}
+			if !strings.Contains(got.Error, tc.msg) {
+				t.Errorf("error %q does not say %q", got.Error, tc.msg)
+			}
+			if (got.Index == nil) != (tc.index == nil) || got.Index != nil && *got.Index != *tc.index {
+				t.Errorf("index %v, want %v", deref(got.Index), deref(tc.index))
+			}
+			if r.header.Get("Access-Control-Allow-Origin") != "*" {
+				t.Errorf("no CORS header on an error answer")
+			}
+		})
+	}
+	// A chunked body (no Content-Length) over the limit is cut off too.
+	req, _ := http.NewRequest("POST", h.url+EventsPath, io.MultiReader(strings.NewReader("["), strings.NewReader(strings.Repeat(" ", 5000)+"]")))
+	req.ContentLength = -1
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 413 {
+		t.Fatalf("chunked oversized body: %d", resp.StatusCode)
+	}
+	// Wrong methods and paths.
+	if r := h.do("GET", EventsPath, "", "", nil); r.code != 405 {
+		t.Errorf("GET /events: %d", r.code)
+	}
+	if r := h.do("GET", "/tracker.js", "", "", nil); r.code != 404 {
+		t.Errorf("GET /tracker.js without assets: %d", r.code)
+	}
+	h.spout.NextTuple()
+	if st := h.spout.Stats(); st.Accepted != 0 || len(h.em.emits) != 0 || st.Pending != 0 {
+		t.Fatalf("rejected bodies emitted or held events: %+v, %d emits", st, len(h.em.emits))
+	}
+}
+
+func ptr(i int) *int { return &i }
+
+func deref(p *int) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
+}
+
+func TestCORS(t *testing.T) {
+	h := open(t, nil)
+	r := h.do("OPTIONS", EventsPath, "", "", map[string]string{
+		"Origin": "https://shop.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type",
+	})
+	if r.code != http.StatusNoContent {
+		t.Fatalf("preflight: %d", r.code)
+	}
+	for k, v := range map[string]string{
+		"Access-Control-Allow-Origin":  "*",
+		"Access-Control-Allow-Methods": "POST, OPTIONS",
+		"Access-Control-Allow-Headers": "content-type",
+		"Access-Control-Max-Age":       "86400",
+	} {
+		if got := r.header.Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+
+	// An allow-list echoes listed origins only.
+	h2 := open(t, map[string]any{KeyCORSOrigin: "https://a.example, https://b.example"})
+	r = h2.do("OPTIONS", EventsPath, "", "", map[string]string{"Origin": "https://b.example", "Access-Control-Request-Method": "POST"})
+	if r.header.Get("Access-Control-Allow-Origin") != "https://b.example" || r.header.Get("Vary") != "Origin" {
+		t.Errorf("listed origin: %v", r.header)
+	}
+	r = h2.do("POST", EventsPath, "text/plain", "[]", map[string]string{"Origin": "https://evil.example"})
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("unlisted origin allowed: %q", got)
+	}
+}
+
+func TestHealthAndAssets(t *testing.T) {
+	if err := RegisterAssets("ingest-test", fstest.MapFS{
+		"index.html": {Data: []byte("<html>hi</html>")},
+		"tracker.js": {Data: []byte("console.log(1)")},
+		"dir/a.css":  {Data: []byte("a{}")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterAssets("ingest-test", fstest.MapFS{}); err == nil {
+		t.Fatal("a duplicate asset set was registered")
+	}
+	h := open(t, map[string]any{KeyAssets: "ingest-test"})
+	if r := h.do("GET", "/healthz", "", "", nil); r.code != 200 || !strings.Contains(r.body, `"status":"ok"`) {
+		t.Fatalf("healthz: %d %s", r.code, r.body)
+	}
+	for path, want := range map[string]string{"/": "<html>hi</html>", "/index.html": "<html>hi</html>", "/tracker.js": "console.log(1)", "/dir/a.css": "a{}"} {
+		r := h.do("GET", path, "", "", nil)
+		if r.code != 200 || r.body != want {
+			t.Errorf("GET %s: %d %q", path, r.code, r.body)
+		}
+		if path == "/tracker.js" && !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") {
+			t.Errorf("tracker.js served as %q", r.header.Get("Content-Type"))
+		}
+	}
+	for _, path := range []string{"/dir", "/dir/", "/missing.js", "/../x"} {
+		if r := h.do("GET", path, "", "", nil); r.code != 404 {
+			t.Errorf("GET %s: %d, want 404", path, r.code)
+		}
+	}
+	// An unknown asset set fails Open with the names that exist.
+	err := New().Open(t.Context(), taskContext(0, map[string]any{KeyAddr: "127.0.0.1:0", KeyAssets: "nope"}), sdk.NewSpoutCollector(&fakeEmitter{}))
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "ingest-test") {
+		t.Fatalf("unknown assets: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cases := []struct {
+		conf map[string]any
+		msg  string
+	}{
+		{map[string]any{KeyAddr: ln.Addr().String()}, "listen on " + ln.Addr().String()},
+		{map[string]any{KeyAddr: "localhost"}, "ingest.addr: want HOST:PORT"},
+		{map[string]any{KeyAddr: "127.0.0.1:70000"}, "ingest.addr: port"},
+		{map[string]any{KeyMaxBody: 0}, "ingest.max_body"},
+		{map[string]any{KeyMaxBody: "big"}, "ingest.max_body"},
+		{map[string]any{KeyMaxPending: 0}, "ingest.max_pending"},
+		{map[string]any{KeyCORSOrigin: " "}, "ingest.cors_origin"},
+	}
+	for _, tc := range cases {
+		if _, ok := tc.conf[KeyAddr]; !ok {
+			tc.conf[KeyAddr] = "127.0.0.1:0"
+		}
+		s := New()
+		err := s.Open(t.Context(), taskContext(0, tc.conf), sdk.NewSpoutCollector(&fakeEmitter{}))
+		if err == nil || !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), ClassHTTPIngest) {
+			t.Errorf("%v: got %v, want an error with %q", tc.conf, err, tc.msg)
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("close after a failed open: %v", err)
+		}
+	}
+	// Task i listens on port+i.
+	if a, err := TaskAddr("127.0.0.1:8080", 3); err != nil || a != "127.0.0.1:8083" {
+		t.Errorf("TaskAddr: %q %v", a, err)
+	}
+	if _, err := TaskAddr("127.0.0.1:65535", 1); err == nil {
+		t.Errorf("TaskAddr beyond 65535 accepted")
+	}
+	if a, _ := TaskAddr("[::1]:0", 5); a != "[::1]:0" {
+		t.Errorf("TaskAddr port 0: %q", a)
+	}
+}
+
+func TestMaxPending(t *testing.T) {
+	h := open(t, map[string]any{KeyMaxPending: 3})
+	ev := event("v", 1, "scroll", `,"depth":0.1`)
+	if r := h.post("[" + ev + "," + ev + "]"); r.code != 202 {
+		t.Fatalf("first batch: %d %s", r.code, r.body)
+	}
+	r := h.post("[" + ev + "," + ev + "]")
+	if r.code != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "ingest.max_pending") {
+		t.Fatalf("over max_pending: %d %v %s", r.code, r.header, r.body)
+	}
+	if r := h.post("[" + ev + "," + ev + "," + ev + "," + ev + "]"); r.code != 413 {
+		t.Fatalf("a batch larger than max_pending: %d %s", r.code, r.body)
+	}
+	if r := h.post("[" + ev + "]"); r.code != 202 {
+		t.Fatalf("one more fits: %d %s", r.code, r.body)
+	}
+	got := h.pump(3)
+	// Emitted but not acked still counts: still full.
+	if r := h.post("[" + ev + "]"); r.code != 503 {
+		t.Fatalf("emitted, unacked events must still count: %d", r.code)
+	}
+	h.spout.Ack(got[0].msgID)
+	h.spout.Ack(got[0].msgID) // a duplicate ack changes nothing
+	if r := h.post("[" + ev + "]"); r.code != 202 {
+		t.Fatalf("after an ack: %d %s", r.code, r.body)
+	}
+	if r := h.post("[" + ev + "]"); r.code != 503 {
+		t.Fatalf("full again: %d", r.code)
+	}
+	if st := h.spout.Stats(); st.Pending != 3 || st.Rejected != 4 || st.Accepted != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestReplayAfterFail(t *testing.T) {
+	h := open(t, nil)
+	var evs []string
+	for i := range 10 {
+		evs = append(evs, event(fmt.Sprint("v", i), int64(i), "scroll", `,"depth":0.5`))
+	}
+	if r := h.post("[" + strings.Join(evs, ",") + "]"); r.code != 202 {
+		t.Fatal(r.code, r.body)
+	}
+	first := h.pump(10)
+	byID := map[uint64]string{}
+	for _, e := range first {
+		byID[e.msgID] = e.values[IdxVisitor].Str()
+	}
+	// Fail 3 and 7 (twice: queued once), ack the rest.
+	failed := []uint64{first[3].msgID, first[7].msgID}
+	for _, e := range first {
+		if e.msgID != failed[0] && e.msgID != failed[1] {
+			h.spout.Ack(e.msgID)
+		}
+	}
+	h.spout.Fail(failed[0])
+	h.spout.Fail(failed[1])
+	h.spout.Fail(failed[0])
+	h.spout.Fail(12345) // unknown: ignored
+	// New events arrive meanwhile; replays come first.
+	if r := h.post("[" + event("new", 99, "scroll", `,"depth":0.5`) + "]"); r.code != 202 {
+		t.Fatal(r.code)
+	}
+	again := h.pump(3)
+	if again[0].msgID != failed[0] || again[1].msgID != failed[1] {
+		t.Fatalf("replays: got ids %d %d, want %v first", again[0].msgID, again[1].msgID, failed)
+	}
+	for _, e := range again[:2] {
+		if e.values[IdxVisitor].Str() != byID[e.msgID] {
+			t.Fatalf("replay of %d carries %v, want visitor %s", e.msgID, e.values, byID[e.msgID])
+		}
+	}
+	if again[2].values[IdxVisitor].Str() != "new" {
+		t.Fatalf("new event after the replays: %v", again[2].values)
+	}
+	// Ack after a fail that is queued: the queued replay is skipped.
+	h.spout.Fail(again[2].msgID)
+	h.spout.Ack(again[2].msgID)
+	h.spout.NextTuple()
+	if len(h.em.emits) != 0 {
+		t.Fatalf("an acked event was replayed: %v", h.em.emits)
+	}
+	st := h.spout.Stats()
+	if st.Replayed != 2 || st.Failed != 4 || st.Pending != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestNothingLost posts from several clients at once while the spout fails
+// a third of its tuples at random; every accepted event must be acked
+// exactly once in the end, and nothing else.
+func TestNothingLost(t *testing.T) {
+	h := open(t, map[string]any{KeyMaxPending: 60})
+	const clients, batches, per = 4, 40, 25
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	rejected := 0
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}}
+			defer client.CloseIdleConnections()
+			for b := 0; b < batches; {
+				var evs []string
+				var ids []string
+				for i := range per {
+					id := fmt.Sprintf("c%d-b%d-e%d", c, b, i)
+					ids = append(ids, id)
+					evs = append(evs, event(id, int64(i), "scroll", `,"depth":0.5`))
+				}
+				resp, err := client.Post(h.url+EventsPath, "application/json", strings.NewReader("["+strings.Join(evs, ",")+"]"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				switch resp.StatusCode {
+				case 202:
+					for _, id := range ids {
+						accepted[id] = true
+					}
+					b++
+				case 503:
+					rejected++
+				default:
+					t.Errorf("status %d", resp.StatusCode)
+				}
+				mu.Unlock()
+				if resp.StatusCode == 503 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	acked := map[string]int{}
+	inflight := map[uint64]string{}
+	rnd := uint64(1)
+	settle := func() {
+		for id, v := range inflight {
+			rnd = rnd*6364136223846793005 + 1442695040888963407
+			if rnd>>62 == 0 { // a quarter fail
+				h.spout.Fail(id)
+			} else {
+				h.spout.Ack(id)
+				acked[v]++
+			}
+			delete(inflight, id)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h.spout.NextTuple()
+		for _, e := range h.em.take() {
+			if prev, ok := inflight[e.msgID]; ok {
+				t.Fatalf("message %d emitted twice while in flight (%s)", e.msgID, prev)
+			}
+			inflight[e.msgID] = e.values[IdxVisitor].Str()
+		}
+		settle()
+		finished := false
+		select {
+		case <-done:
+			finished = h.spout.Stats().Pending == 0
+		default:
+		}
+		if finished {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not done: %+v", h.spout.Stats())
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if len(accepted) != clients*batches*per {
+		t.Fatalf("accepted %d events, want %d", len(accepted), clients*batches*per)
+	}
+	for id := range accepted {
+		if acked[id] != 1 {
+			t.Fatalf("event %s acked %d times", id, acked[id])
+		}
+	}
+	if len(acked) != len(accepted) {
+		t.Fatalf("acked %d distinct events, accepted %d", len(acked), len(accepted))
+	}
+	st := h.spout.Stats()
+	if st.Replayed == 0 || st.Failed != st.Replayed {
+		t.Fatalf("stats %+v: every failure must be replayed once", st)
+	}
+	t.Logf("%d events, %d replays, %d requests answered 503", len(accepted), st.Replayed, rejected)
+}
+
+func TestCloseStopsServerWithoutLeaks(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s := New()
+	em := &fakeEmitter{}
+	if err := s.Open(t.Context(), taskContext(0, map[string]any{KeyAddr: "127.0.0.1:0"}), sdk.NewSpoutCollector(em)); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + s.Addr().String()
+	// A keep-alive connection left open, and a slow request in progress.
+	tr := &http.Transport{}
+	client := &http.Client{Transport: tr}
+	resp, err := client.Post(url+EventsPath, "application/json", strings.NewReader("[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	conn, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[")
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal("second close:", err)
+	}
+	if d := time.Since(start); d > shutdownGrace+2*time.Second {
+		t.Fatalf("close took %v", d)
+	}
+	conn.Close()
+	tr.CloseIdleConnections()
+	if _, err := client.Post(url+EventsPath, "application/json", strings.NewReader("[]")); err == nil {
+		t.Fatal("the server still answers after Close")
+	}
+	tr.CloseIdleConnections()
+}
