@@ -51,6 +51,7 @@ deps:
 	fi
 	@for d in $(SDK_DIRS); do $(MAKE) --no-print-directory -C $$d deps || exit 1; done
 	@$(MAKE) --no-print-directory $(MULTILANG_DIR)/storm.py $(MULTILANG_DIR)/storm.js
+	@$(MAKE) --no-print-directory -C examples/webanalytics/browsertest deps
 
 # fetch-storm-lib ARTIFACT SHA256 FILE OUT: download a multilang jar, check
 # its checksum, and extract one file of it.

@@ -39,6 +39,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"dev", "the main job: a one-node cluster running web analytics with generated traffic, and its dashboard: gale dev", runDev},
 	{"node", "run a Gale node (one command, a one-node cluster on an embedded etcd): gale node [--name N] [--grpc-addr HOST:PORT]", runNode},
 	{"local", "run a topology in this process: gale local FILE.yaml [--conf key=value ...]", runLocal},
 	{"submit", "check a topology file and submit it to the cluster: gale submit FILE.yaml [--conf key=value ...] [--inactive]", runSubmit},

@@ -161,6 +161,17 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 	if v, ok := t.Field("snapshot"); ok {
 		page, _ := t.Field("page")
 		d.pages[page.Str()] = json.RawMessage(v.Str())
+		// The lag of a snapshot is from the time of the newest event in it
+		// (the page's clock: it includes the tracker's batching) to now.
+		var p struct {
+			NewestTS int64 `json:"newest_ts"`
+		}
+		if json.Unmarshal([]byte(v.Str()), &p) == nil && p.NewestTS > 0 {
+			d.lagMS = append(d.lagMS, time.Now().UnixMilli()-p.NewestTS)
+			if len(d.lagMS) > 1024 {
+				d.lagMS = d.lagMS[len(d.lagMS)-1024:]
+			}
+		}
 	} else if v, ok := t.Field("session"); ok {
 		var s struct {
 			DurationMS int64 `json:"duration_ms"`
@@ -200,14 +211,12 @@ func (d *Dashboard) state() ([]byte, uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now().UnixMilli()
-	var newest, active int64
+	var active int64
 	for _, raw := range d.pages {
 		var p struct {
-			NewestTS int64 `json:"newest_ts"`
-			Active   int64 `json:"active"`
+			Active int64 `json:"active"`
 		}
 		if json.Unmarshal(raw, &p) == nil {
-			newest = max(newest, p.NewestTS)
 			active += p.Active
 		}
 	}
@@ -216,12 +225,6 @@ func (d *Dashboard) state() ([]byte, uint64) {
 		// No sessionizer reports open sessions: a visitor active on a page
 		// is in an open session.
 		sessions.Open = active
-	}
-	if newest > 0 {
-		d.lagMS = append(d.lagMS, now-newest)
-		if len(d.lagMS) > 1024 {
-			d.lagMS = d.lagMS[len(d.lagMS)-1024:]
-		}
 	}
 	data, _ := json.Marshal(map[string]any{
 		"now":           now,
@@ -315,3 +318,8 @@ func (d *Dashboard) Cleanup() error {
 	d.wg.Wait()
 	return err
 }
+
+// TopologyYAML is topology.yaml, built in for `gale dev`.
+//
+//go:embed topology.yaml
+var TopologyYAML []byte

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gale-stream/gale/examples/webanalytics"
+	"github.com/gale-stream/gale/node"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/client"
+	"github.com/gale-stream/gale/sdk/ingest"
+	"github.com/gale-stream/gale/sdk/spec"
+)
+
+// runDev is the main job in one command: a one-node cluster on an embedded
+// etcd, the web-analytics topology submitted to it, and generated traffic,
+// with the dashboard's address printed.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gale dev", flag.ContinueOnError)
+	grpcAddr := fs.String("grpc-addr", "127.0.0.1:7070", "HOST:PORT of the node's gRPC API (gale status --addr)")
+	ingestAddr := fs.String("ingest-addr", "127.0.0.1:8080", "HOST:PORT of the HTTP ingest (the tracker and the demo page)")
+	dashAddr := fs.String("dashboard-addr", "127.0.0.1:8090", "HOST:PORT of the dashboard")
+	visitors := fs.Int("visitors", 200, "generated visitors on the page at once (0: no generated traffic)")
+	rate := fs.Float64("rate", 2000, "generated events per second")
+	dataDir := fs.String("data-dir", "", "node data directory (default: a temporary one, removed at the end)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT]")
+		fmt.Fprintln(stderr, "\nStarts a one-node cluster (embedded etcd), submits the web-analytics topology, generates traffic, and prints the dashboard URL.")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	for name, v := range map[string]string{"--grpc-addr": *grpcAddr, "--ingest-addr": *ingestAddr, "--dashboard-addr": *dashAddr} {
+		if err := checkHostPort(name, v); err != nil {
+			return err
+		}
+	}
+	if *visitors < 0 || *rate < 0 {
+		return usagef("--visitors and --rate must not be negative")
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	dir := *dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "gale-dev-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// The topology first: a bad setting fails before anything starts.
+	overrides := map[string]*galev1.Value{
+		"ingest.addr":        sdk.ValueToProto(sdk.String(*ingestAddr)),
+		"dashboard.addr":     sdk.ValueToProto(sdk.String(*dashAddr)),
+		"dashboard.page_url": sdk.ValueToProto(sdk.String("http://" + *ingestAddr + "/")),
+	}
+	ts, err := spec.Parse("examples/webanalytics/topology.yaml", webanalytics.TopologyYAML, sdk.RegistryResolver{}, overrides)
+	if err != nil {
+		return err
+	}
+
+	cfg := node.DefaultPeerConfig()
+	cfg.Name = "dev"
+	cfg.GRPCAddr = *grpcAddr
+	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.EtcdClientAddr, cfg.EtcdPeerAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DataDir = dir
+	cfg.Version = Version
+	cfg.Log = logger
+	p, err := node.NewPeer(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := p.Start(startCtx); err != nil {
+		return fmt.Errorf("starting the node: %w", err)
+	}
+	defer func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		_ = p.Shutdown(sctx)
+	}()
+	if _, err := client.Submit(ctx, p.Addr(), ts, nil); err != nil {
+		return err
+	}
+	ingestURL := "http://" + *ingestAddr
+	if err := waitHTTP(ctx, ingestURL+"/healthz", 30*time.Second); err != nil {
+		return fmt.Errorf("the ingest did not come up at %s: %w (see gale status webanalytics --addr %s)", ingestURL, err, p.Addr())
+	}
+	dashURL := "http://" + *dashAddr + "/"
+	if err := waitHTTP(ctx, dashURL+"api/state", 30*time.Second); err != nil {
+		return fmt.Errorf("the dashboard did not come up at %s: %w", dashURL, err)
+	}
+	fmt.Fprintf(stdout, "Gale dev: a one-node cluster (gRPC %s) runs the web-analytics topology.\n\n", p.Addr())
+	fmt.Fprintf(stdout, "  dashboard   %s\n", dashURL)
+	fmt.Fprintf(stdout, "  demo page   %s/   (tracked: move the mouse, click the button)\n", ingestURL)
+	fmt.Fprintf(stdout, "  status      gale status webanalytics --addr %s\n\n", p.Addr())
+	if *visitors > 0 && *rate > 0 {
+		fmt.Fprintf(stdout, "Generating traffic: %d visitors, %.0f events/s. Ctrl-C stops.\n", *visitors, *rate)
+		tc := webanalytics.DefaultTrafficConfig()
+		tc.Target, tc.Visitors, tc.Rate = ingestURL+ingest.EventsPath, *visitors, *rate
+		if err := tc.Validate(); err != nil {
+			return usageError{err}
+		}
+		go func() {
+			if _, err := webanalytics.Traffic(ctx, tc); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(stderr, "gale dev: traffic generator: %v\n", err)
+			}
+		}()
+	} else {
+		fmt.Fprintln(stdout, "No generated traffic. Ctrl-C stops.")
+	}
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "gale dev: stopping")
+	return nil
+}
+
+// waitHTTP polls url until it answers 200.
+func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error = errors.New("no answer")
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("HTTP %d", resp.StatusCode)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return last
+}
