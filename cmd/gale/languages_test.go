@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,4 +258,68 @@ func finishedIn(list, name string) bool {
 		}
 	}
 	return false
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// gale dev runs the whole application: the dashboard shows generated
+// traffic, sessions and conversion within seconds, and Ctrl-C stops it
+// cleanly.
+func TestDevRunsWebAnalytics(t *testing.T) {
+	grpcAddr, ingestAddr, dashAddr := freePort(t), freePort(t), freePort(t)
+	cmd := exec.Command(galeBin, "dev", "--grpc-addr", grpcAddr, "--ingest-addr", ingestAddr, "--dashboard-addr", dashAddr,
+		"--visitors", "30", "--rate", "300")
+	cmd.Dir = repoRoot(t)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gale dev exited with %v:\n%s", err, out.String())
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("gale dev did not stop on SIGINT:\n%s", out.String())
+		}
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + dashAddr + "/api/state")
+		if err == nil {
+			var st struct {
+				Pages map[string]struct {
+					Events int64 `json:"events"`
+					Active int64 `json:"active"`
+				} `json:"pages"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			if err == nil && st.Pages["/"].Events > 100 && st.Pages["/"].Active > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard shows no traffic after 60s:\n%s", out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "http://"+dashAddr+"/") {
+		t.Fatalf("gale dev did not print the dashboard URL:\n%s", out.String())
+	}
 }
