@@ -465,7 +465,7 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{})}
 	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
 	if len(mine) < len(nodeOf) {
-		run.routes = newRemoteRoutes(p, rec.GetId(), nodeOf)
+		run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)
 		opts.Local = func(t int32) bool { return mine[t] }
 		opts.Remote = run.routes
 	}

@@ -20,7 +20,8 @@ import (
 // task-to-node map is swapped atomically when the assignment changes
 // without changing this node's own tasks.
 type remoteRoutes struct {
-	p      *Peer
+	local  string // this node's name
+	dial   func(node string) (*grpc.ClientConn, error)
 	runID  string
 	rt     *Runtime
 	nodeOf atomic.Pointer[map[int32]string]
@@ -29,8 +30,10 @@ type remoteRoutes struct {
 	senders map[string]*transfer.Sender // by node name
 }
 
-func newRemoteRoutes(p *Peer, runID string, nodeOf map[int32]string) *remoteRoutes {
-	r := &remoteRoutes{p: p, runID: runID, senders: map[string]*transfer.Sender{}}
+// newRemoteRoutes makes the routes of run runID on node local; dial
+// returns a (shared) connection to a node by name.
+func newRemoteRoutes(local string, dial func(node string) (*grpc.ClientConn, error), runID string, nodeOf map[int32]string) *remoteRoutes {
+	r := &remoteRoutes{local: local, dial: dial, runID: runID, senders: map[string]*transfer.Sender{}}
 	r.nodeOf.Store(&nodeOf)
 	return r
 }
@@ -45,11 +48,11 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 	if s := r.senders[node]; s != nil {
 		return s, nil
 	}
-	conn, err := r.p.connTo(node)
+	conn, err := r.dial(node)
 	if err != nil {
 		return nil, err
 	}
-	s := transfer.NewSender(conn, r.p.cfg.Name, r.runID, r.rejected)
+	s := transfer.NewSender(conn, r.local, r.runID, r.rejected)
 	r.senders[node] = s
 	return s, nil
 }
