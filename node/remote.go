@@ -52,9 +52,18 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := transfer.NewSender(conn, r.local, r.runID, r.rejected)
+	s := transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
 	r.senders[node] = s
 	return s, nil
+}
+
+// window is the credit per destination task: a full queue's worth of
+// full batches, what the task could hold if the tuples came from here.
+func (r *remoteRoutes) window() int64 {
+	if r.rt == nil {
+		return int64(DefaultSettings().QueueSize * DefaultSettings().BatchSize)
+	}
+	return int64(r.rt.settings.QueueSize) * int64(r.rt.settings.BatchSize)
 }
 
 // SendTuples implements Remote.
@@ -108,11 +117,9 @@ func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
 		a := rt.ackers[root%uint64(len(rt.ackers))]
 		byAcker[a] = append(byAcker[a], router.AckOp{Kind: router.AckFail, Root: root})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for a, ops := range byAcker {
 		if rt.tasks[a].local {
-			_ = rt.Acks(ctx, ops)
+			_ = rt.Acks(ops)
 		} else {
 			_ = r.SendAcks(a, ops)
 		}

@@ -99,6 +99,7 @@ type task struct {
 	comp  *component
 	local bool // runs in this process
 	inbox *router.Queue[*router.Batch]
+	lane  lane       // overflow of inbox for what other nodes send
 	ctrl  *ctrlQueue // spouts: completions from ackers
 
 	counters Counters
@@ -142,8 +143,10 @@ type Options struct {
 
 // Remote is how a runtime reaches tasks in other processes (the node's
 // Transfer streams). Its methods are called by the executors of local
-// tasks concurrently and may block (backpressure); an error means the
-// frame was not sent, and the caller fails the affected trees.
+// tasks concurrently. SendTuples may block while the destination task has
+// no credit (backpressure, per task); SendAcks and SendEndOfInput do not
+// wait for any task's queue. An error means the frame was not sent, and
+// the caller fails the affected trees.
 type Remote interface {
 	// SendTuples sends the tuples of b to task dest; b stays the caller's.
 	SendTuples(dest int32, b *router.Batch) error

@@ -17,12 +17,15 @@ import (
 // Sender sends one topology run's frames to one remote node over one
 // Transfer stream. It is safe for concurrent use: the executors of all
 // local tasks that emit to that node share it, and frames are sent whole,
-// one at a time, in the order Send calls obtain the lock.
+// one at a time, in the order Send calls obtain the lock. SendTuples waits
+// for credit for its destination task first (see credit.go), outside that
+// lock, so acker operations and markers never wait behind tuples.
 type Sender struct {
 	conn       *grpc.ClientConn
 	localNode  string
 	topologyID string
 	onMoved    func(*galev1.TaskMoved)
+	credits    *credits
 
 	aborted  atomic.Bool
 	cancelMu sync.Mutex         // guards cancelFn, which Abort uses without mu
@@ -41,10 +44,13 @@ type Sender struct {
 var ErrUnavailable = errors.New("remote node unavailable")
 
 // NewSender makes a sender over conn (the connection may be shared with
-// other runs). onMoved, if set, is called with the trees of tuples the
-// remote node rejected because it does not run their task.
-func NewSender(conn *grpc.ClientConn, localNode, topologyID string, onMoved func(*galev1.TaskMoved)) *Sender {
-	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved}
+// other runs). window is the credit per destination task, in tuples (at
+// least 1; Gale uses the run's queue size times its batch size). onMoved,
+// if set, is called with the trees of tuples the remote node rejected
+// because it does not run their task; it must not block for long (it
+// runs on the goroutine that reads credit).
+func NewSender(conn *grpc.ClientConn, localNode, topologyID string, window int64, onMoved func(*galev1.TaskMoved)) *Sender {
+	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved, credits: newCredits(max(window, 1))}
 }
 
 // open opens the stream; called with s.mu held. After a failure it waits
@@ -63,7 +69,7 @@ func (s *Sender) open() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := galev1.NewTransferServiceClient(s.conn).Transfer(ctx)
 	if err == nil {
-		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID}}})
+		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID, CreditWindow: s.credits.window}}})
 	}
 	if err != nil {
 		cancel()
@@ -86,6 +92,9 @@ func (s *Sender) fail() {
 	s.stream, s.cancel = nil, nil
 	s.failedAt = time.Now()
 	s.backoff = min(max(2*s.backoff, 50*time.Millisecond), time.Second)
+	// Senders waiting for credit of the broken stream go on: their sends
+	// fail fast, or open the next stream with a fresh window.
+	s.credits.reset()
 }
 
 func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel context.CancelFunc) {
@@ -100,8 +109,13 @@ func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel 
 			s.mu.Unlock()
 			return
 		}
-		if m := resp.GetRejected(); m != nil && s.onMoved != nil {
-			s.onMoved(m)
+		switch f := resp.GetFrame().(type) {
+		case *galev1.TransferResponse_Credit:
+			s.credits.grant(f.Credit)
+		case *galev1.TransferResponse_Rejected:
+			if s.onMoved != nil {
+				s.onMoved(f.Rejected)
+			}
 		}
 	}
 }
@@ -122,10 +136,13 @@ func (s *Sender) send(req *galev1.TransferRequest) error {
 	return nil
 }
 
-// SendTuples sends the tuples of b, addressed to dest, as one frame. The
-// caller keeps b (and releases it); on error, none of it may be assumed
-// delivered.
+// SendTuples sends the tuples of b, addressed to dest, as one frame,
+// waiting while dest has no credit left. The caller keeps b (and releases
+// it); on error, none of it may be assumed delivered.
 func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
+	if !s.credits.acquire(dest, len(b.Tuples)) {
+		return fmt.Errorf("%w: sender closed", ErrUnavailable)
+	}
 	p := &galev1.PackedTuples{}
 	AppendPacked(p, dest, b)
 	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: p}})
@@ -148,6 +165,7 @@ func (s *Sender) SendEndOfInput(from int32, to []int32) error {
 // for the lock a blocked send holds.
 func (s *Sender) Abort() {
 	s.aborted.Store(true)
+	s.credits.breakAll()
 	s.cancelMu.Lock()
 	if s.cancelFn != nil {
 		s.cancelFn()
@@ -158,6 +176,7 @@ func (s *Sender) Abort() {
 // Close ends the stream (the receiver sees a clean end); safe to call
 // twice.
 func (s *Sender) Close() error {
+	s.credits.breakAll()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
