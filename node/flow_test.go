@@ -16,6 +16,8 @@ import (
 
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
 )
 
 // wiredRun is one topology run split over in-process "nodes" that talk
@@ -187,4 +189,64 @@ func TestCrossingFlowsDoNotDeadlock(t *testing.T) {
 			t.Fatalf("id %d never reached a sink", i)
 		}
 	}
+}
+
+// noCredit is a transfer.Credits for tests that inject batches.
+type noCredit struct{}
+
+func (noCredit) Return(int32, int) {}
+
+// TestRepeatedMarkersCountOnce: markers from other nodes are sent again
+// on every new stream, so a task may see one twice; it must still wait
+// for the marker of every upstream task before it ends.
+func TestRepeatedMarkersCountOnce(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40}).
+		spout("seq", "test.Seq", 3, "id"). // tasks 1-3, kept inactive
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.SetActive(false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	const sink = 4
+	for _, from := range []int32{1, 1, 2} {
+		if err := rt.EndOfInput(from, []int32{sink}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tuple behind the markers: the sink executes it only if it did not
+	// take the repeated marker for task 3's.
+	b := router.NewBatch()
+	b.AddTuple(rt.tasks[1].comp.streams["default"].src, 1, []sdk.Value{sdk.Int(42)}, 0)
+	if err := rt.Deliver(sink, b, noCredit{}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitFor(t, 10*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.sunk[42] != 1 {
+			return errors.New("the sink ended before the tuple behind the markers")
+		}
+		return nil
+	})
+	if rt.tasks[sink].done.Load() {
+		t.Fatal("the sink ended with task 3's marker missing")
+	}
+	if err := rt.EndOfInput(3, []int32{sink}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if !rt.tasks[sink].done.Load() {
+			return errors.New("the sink has not ended after every marker came")
+		}
+		return nil
+	})
 }

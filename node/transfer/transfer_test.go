@@ -466,3 +466,51 @@ func TestStreamWaitsForARunThatIsStarting(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMarkersLostWithAStreamAreSentAgain: an end-of-input marker sent
+// while the receiving node is unreachable (or lost with a broken stream)
+// reaches it once it is back, without any further send: a marker lost for
+// good would leave its downstream tasks waiting for ever.
+func TestMarkersLostWithAStreamAreSentAgain(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	defer s.Close()
+	b := batchOf(0, 10, srcWords, false)
+	defer b.Release()
+	if err := s.SendTuples(1, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendEndOfInput(3, []int32{1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.eoi) != 1 {
+			return errors.New("first marker not delivered yet")
+		}
+		return nil
+	})
+	e.srv.Stop()
+	// Task 4 ends while the node is down: the send fails (or the frame is
+	// lost in the dying stream).
+	waitFor(t, 10*time.Second, func() error {
+		if err := s.SendTuples(1, b); !errors.Is(err, ErrUnavailable) {
+			return fmt.Errorf("send to a stopped node = %v", err)
+		}
+		return nil
+	})
+	_ = s.SendEndOfInput(4, []int32{2})
+	serve(t, e.addr, r) // back, on the same address; nothing more is sent
+	waitFor(t, 10*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, m := range r.eoi {
+			if m == [2]int32{4, 2} {
+				return nil
+			}
+		}
+		return fmt.Errorf("markers %v: task 4's is lost", r.eoi)
+	})
+}
