@@ -7,9 +7,21 @@
 //	/gale/v1/topologies/<name>   TopologyRecord: spec, run id, desired state
 //	/gale/v1/assignments/<name>  Assignment: task id -> node, written by the leader
 //	/gale/v1/nodes/<name>        NodeInfo, under the node's lease (liveness)
+//	/gale/v1/finished/<name>/<node>  FinishedTasks: tasks of a run that ended on that node
 //	/gale/v1/leader/...          the election (concurrency.Election)
 //
 // Nothing tells a node what to run except the assignment it watches.
+//
+// # Finished topologies
+//
+// A finite run ends when every spout and bolt task has ended. Nodes report
+// the tasks that ended on them (not under their lease: a finished task
+// stays finished if its node goes); once the reports for the current run
+// cover every task, the leader writes state FINISHED, fenced like its
+// assignments and by the record's revision. A finished topology is no
+// longer scheduled: its last assignment stays as the record of where it
+// ran, and nodes joining or leaving start none of its tasks. Activating it
+// is refused (ErrFinished); a rebalance runs it again as a new run.
 //
 // # Fencing
 //

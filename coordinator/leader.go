@@ -180,12 +180,13 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 	}
 }
 
-// relevant reports whether a watch response touches desired state or
-// membership (not just assignments or the election).
+// relevant reports whether a watch response touches desired state,
+// membership or the finished tasks (not just assignments or the
+// election).
 func relevant(wr clientv3.WatchResponse) bool {
 	for _, ev := range wr.Events {
 		k := string(ev.Kv.Key)
-		if strings.HasPrefix(k, topologiesPrefix) || strings.HasPrefix(k, nodesPrefix) {
+		if strings.HasPrefix(k, topologiesPrefix) || strings.HasPrefix(k, nodesPrefix) || strings.HasPrefix(k, finishedPrefix) {
 			return true
 		}
 	}
@@ -208,6 +209,10 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	if err != nil {
 		return err
 	}
+	reports, err := l.store.FinishedReports(ctx)
+	if err != nil {
+		return err
+	}
 	var slots []NodeSlots
 	for _, n := range nodes {
 		if n.GetState() == galev1.NodeState_NODE_STATE_LEAVING {
@@ -219,18 +224,40 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	var tasks []TaskRef
 	prev := map[TaskRef]string{}
 	var ops []clientv3.Op
+	recorded := map[string]bool{}
+	finished := map[string]bool{}
 	for _, rec := range topos {
-		if rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+		name := rec.GetSpec().GetName()
+		recorded[name] = true
+		switch rec.GetState() {
+		case galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			// Removing the assignment stops the tasks on every node;
 			// removing the record frees the name.
-			ops = append(ops, clientv3.OpDelete(topologiesPrefix+rec.GetSpec().GetName()))
+			ops = append(ops, clientv3.OpDelete(topologiesPrefix+name),
+				clientv3.OpDelete(finishedPrefix+name+"/", clientv3.WithPrefix()))
+			continue
+		case galev1.TopologyState_TOPOLOGY_STATE_FINISHED:
+			// Nothing runs any more, wherever nodes come or go: nodes run
+			// no task of a finished topology, and its last assignment
+			// stays as it is, a record of where the tasks ran (status
+			// shows it and gathers the final counters from those nodes).
+			finished[name] = true
 			continue
 		}
-		name := rec.GetSpec().GetName()
 		ts, err := spec.Tasks(rec.GetSpec())
 		if err != nil {
 			l.log.Error("topology cannot be scheduled", "topology", name, "err", err)
 			continue
+		}
+		if allFinished(rec.GetId(), ts, reports[name]) {
+			done, err := l.finish(ctx, el, name, rec.GetId())
+			if err != nil {
+				return err
+			}
+			if done {
+				finished[name] = true
+				continue
+			}
 		}
 		live[name] = rec
 		for _, t := range ts {
@@ -266,8 +293,14 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 		}
 	}
 	for name := range current {
-		if live[name] == nil {
+		if live[name] == nil && !finished[name] {
 			ops = append(ops, clientv3.OpDelete(assignmentsPrefix+name))
+		}
+	}
+	for name := range reports {
+		if !recorded[name] {
+			// Reports that came in after their topology was removed.
+			ops = append(ops, clientv3.OpDelete(finishedPrefix+name+"/", clientv3.WithPrefix()))
 		}
 	}
 	if len(ops) > 0 {
@@ -278,6 +311,74 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	}
 	l.reconciles.Add(1)
 	return nil
+}
+
+// allFinished reports whether the nodes' reports for run id cover every
+// spout and bolt task (ackers serve until the run is stopped and never
+// end by themselves).
+func allFinished(id string, tasks []spec.Task, reports []*galev1.FinishedTasks) bool {
+	done := map[int32]bool{}
+	for _, r := range reports {
+		if r.GetTopologyId() != id {
+			continue
+		}
+		for _, t := range r.GetTasks() {
+			done[t] = true
+		}
+	}
+	if len(done) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		if t.Component != spec.AckerComponent && !done[t.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// finish marks run id of topology name FINISHED, in a write fenced by el
+// and by the record's revision, so that neither a deposed leader nor a
+// kill or rebalance that came in meanwhile is overwritten. It reports
+// whether it did. The nodes then stop the run's tasks (its ackers) and
+// never start them again.
+func (l *Leader) finish(ctx context.Context, el *concurrency.Election, name, id string) (bool, error) {
+	rec, rev, err := l.store.topology(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	switch rec.GetState() {
+	case galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE:
+	default:
+		return false, nil
+	}
+	if rec.GetId() != id {
+		return false, nil
+	}
+	rec.State = galev1.TopologyState_TOPOLOGY_STATE_FINISHED
+	key := topologiesPrefix + name
+	resp, err := l.store.c.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())).
+		Then(clientv3.OpTxn(
+			[]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)},
+			[]clientv3.Op{clientv3.OpPut(key, marshal(rec))},
+			nil,
+		)).
+		Commit()
+	if err != nil {
+		return false, fmt.Errorf("mark %s finished: %w", name, err)
+	}
+	if !resp.Succeeded {
+		return false, fmt.Errorf("mark %s finished as %s: %w", name, l.cfg.Name, ErrNotLeader)
+	}
+	if !resp.Responses[0].GetResponseTxn().GetSucceeded() {
+		return false, nil // the record changed: look again next time
+	}
+	l.log.Info("topology finished", "topology", name, "id", id)
+	return true, nil
 }
 
 // fencedWrite applies ops only if el's key still exists with the create

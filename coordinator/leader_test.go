@@ -7,6 +7,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 
@@ -239,4 +240,88 @@ func testOneLeaderAtATimeAndFailover(t *testing.T, c *clientv3.Client) {
 		t.Fatalf("leadership did not move")
 	}
 	t.Logf("leadership moved from %s to %s in %v", first, second, time.Since(start).Round(time.Millisecond))
+}
+
+func TestLeaderMarksAFinishedRunFinished(t *testing.T) {
+	forEachEtcd(t, testLeaderMarksAFinishedRunFinished)
+}
+
+// testLeaderMarksAFinishedRunFinished: once the nodes' reports for the
+// current run cover every spout and bolt task (ackers never end), the
+// leader marks the topology FINISHED and its assignment no longer changes:
+// a node joining later gets none of its tasks. Reports of another run, or
+// that leave a task out, change nothing.
+func testLeaderMarksAFinishedRunFinished(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
+	ctx := context.Background()
+	registerNode(t, s, "n1", 1)
+	registerNode(t, s, "n2", 1)
+	l, _ := startLeader(t, s, "n1")
+	// Tasks 1-2 and 3 are c0 and c1; task 4 is the acker.
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("fin", 2, 1), Id: "fin-2", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error { _, err := assignment(s, "fin"); return err })
+	state := func() galev1.TopologyState {
+		rec, err := s.Topology(ctx, "fin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.GetState()
+	}
+	// A stale run's report and an incomplete one.
+	if err := s.ReportFinished(ctx, "fin", "n2", "fin-1", []int32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReportFinished(ctx, "fin", "n1", "fin-2", []int32{1}); err != nil {
+		t.Fatal(err)
+	}
+	// A node joining makes the leader reconcile: still running.
+	registerNode(t, s, "n3", 1)
+	waitFor(t, 10*time.Second, func() error {
+		a, err := assignment(s, "fin")
+		if err != nil {
+			return err
+		}
+		if perNode(a)["n3"] == 0 {
+			return fmt.Errorf("n3 got no task: %v", a.GetTasks())
+		}
+		return nil
+	})
+	if st := state(); st != galev1.TopologyState_TOPOLOGY_STATE_ACTIVE {
+		t.Fatalf("state %v before every task finished", st)
+	}
+	// n1 reports again (reports add up), n2 for this run: all done.
+	if err := s.ReportFinished(ctx, "fin", "n1", "fin-2", []int32{2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReportFinished(ctx, "fin", "n2", "fin-2", []int32{3}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if st := state(); st != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			return fmt.Errorf("state %v", st)
+		}
+		return nil
+	})
+	last, err := assignment(s, "fin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := l.Reconciles()
+	registerNode(t, s, "n4", 1)
+	waitFor(t, 10*time.Second, func() error {
+		if l.Reconciles() == before {
+			return errors.New("no reconcile yet")
+		}
+		return nil
+	})
+	// The last assignment stays as it was: where the tasks ran.
+	a, err := assignment(s, "fin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(a.GetTasks(), last.GetTasks()) || a.GetVersion() != last.GetVersion() || state() != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+		t.Fatalf("after n4 joined: assignment %v (was %v), state %v", a.GetTasks(), last.GetTasks(), state())
+	}
 }

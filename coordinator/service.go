@@ -57,6 +57,8 @@ func storeErr(err error, name string) error {
 		return status.Errorf(codes.NotFound, "topology %s not found", name)
 	case errors.Is(err, ErrExists):
 		return status.Errorf(codes.AlreadyExists, "a topology named %s already exists", name)
+	case errors.Is(err, ErrFinished):
+		return status.Errorf(codes.FailedPrecondition, "topology %s has finished; rebalance it to run it again", name)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return status.FromContextError(err).Err()
 	}
@@ -96,8 +98,12 @@ func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopology
 
 func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyState) error {
 	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
-		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+		switch {
+		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
+		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED && st != galev1.TopologyState_TOPOLOGY_STATE_KILLED:
+			// Activating it would schedule its tasks again.
+			return fmt.Errorf("topology %s: %w", name, ErrFinished)
 		}
 		r.State = st
 		return nil
@@ -177,6 +183,9 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 		}
 		r.Spec = ts
 		r.Id = name + "-" + strconv.FormatInt(s.now().UnixNano(), 36)
+		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			r.State = galev1.TopologyState_TOPOLOGY_STATE_ACTIVE // a new run
+		}
 		return nil
 	})
 	if invalid != nil {
@@ -419,6 +428,15 @@ func (s *Service) ListNodes(ctx context.Context, _ *galev1.ListNodesRequest) (*g
 	as, _, err := s.store.Assignments(ctx)
 	if err != nil {
 		return nil, storeErr(err, "")
+	}
+	recs, _, err := s.store.Topologies(ctx)
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
+	for _, r := range recs {
+		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			delete(as, r.GetSpec().GetName()) // where it ran, not load
+		}
 	}
 	load := map[string]int32{}
 	for _, a := range as {

@@ -18,6 +18,7 @@ const (
 	topologiesPrefix  = keyPrefix + "topologies/"
 	assignmentsPrefix = keyPrefix + "assignments/"
 	nodesPrefix       = keyPrefix + "nodes/"
+	finishedPrefix    = keyPrefix + "finished/"
 	electionPrefix    = keyPrefix + "leader"
 )
 
@@ -35,6 +36,9 @@ var (
 	ErrConflict = errors.New("concurrent update")
 	// ErrNameTaken means another live node uses that node name.
 	ErrNameTaken = errors.New("already used by another live node")
+	// ErrFinished means the topology ran to its end; it cannot be
+	// activated or deactivated (a rebalance runs it again).
+	ErrFinished = errors.New("topology finished")
 	// ErrNoNodes means there is no live node to assign tasks to.
 	ErrNoNodes = errors.New("no live nodes to schedule on")
 	// ErrBadSlots means a node cannot be scheduled on: its Slots is below
@@ -148,11 +152,13 @@ func (s *Store) UpdateTopology(ctx context.Context, name string, f func(*galev1.
 	return fmt.Errorf("update topology %s: %w", name, ErrConflict)
 }
 
-// DeleteTopology removes a topology record and its assignment.
+// DeleteTopology removes a topology record, its assignment and its
+// finished-task reports.
 func (s *Store) DeleteTopology(ctx context.Context, name string) error {
 	resp, err := s.c.Txn(ctx).Then(
 		clientv3.OpDelete(topologiesPrefix+name),
 		clientv3.OpDelete(assignmentsPrefix+name),
+		clientv3.OpDelete(finishedPrefix+name+"/", clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return fmt.Errorf("delete topology %s: %w", name, err)
@@ -178,6 +184,59 @@ func (s *Store) Assignments(ctx context.Context) (map[string]*galev1.Assignment,
 		out[strings.TrimPrefix(string(kv.Key), assignmentsPrefix)] = a
 	}
 	return out, resp.Header.Revision, nil
+}
+
+// ReportFinished records that tasks of run topologyID of topology name
+// finished on node, adding them to what the node reported for that run
+// before (a report for another run is replaced). Only the node writes its
+// report, so a plain read-modify-write is enough. The report outlives the
+// node (no lease): a finished task has finished, wherever it ran.
+func (s *Store) ReportFinished(ctx context.Context, name, node, topologyID string, tasks []int32) error {
+	key := finishedPrefix + name + "/" + node
+	resp, err := s.c.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read finished tasks of %s on %s: %w", name, node, err)
+	}
+	rep := &galev1.FinishedTasks{TopologyId: topologyID, Node: node}
+	seen := map[int32]bool{}
+	if len(resp.Kvs) > 0 {
+		old := &galev1.FinishedTasks{}
+		if err := proto.Unmarshal(resp.Kvs[0].Value, old); err == nil && old.GetTopologyId() == topologyID {
+			for _, t := range old.GetTasks() {
+				seen[t] = true
+			}
+			rep.Tasks = old.GetTasks()
+		}
+	}
+	for _, t := range tasks {
+		if !seen[t] {
+			seen[t] = true
+			rep.Tasks = append(rep.Tasks, t)
+		}
+	}
+	if _, err := s.c.Put(ctx, key, marshal(rep)); err != nil {
+		return fmt.Errorf("report finished tasks of %s on %s: %w", name, node, err)
+	}
+	return nil
+}
+
+// FinishedReports reads every node's finished-task reports, by topology
+// name.
+func (s *Store) FinishedReports(ctx context.Context) (map[string][]*galev1.FinishedTasks, error) {
+	resp, err := s.c.Get(ctx, finishedPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list finished tasks: %w", err)
+	}
+	out := map[string][]*galev1.FinishedTasks{}
+	for _, kv := range resp.Kvs {
+		rep := &galev1.FinishedTasks{}
+		if err := proto.Unmarshal(kv.Value, rep); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), finishedPrefix), "/")
+		out[name] = append(out[name], rep)
+	}
+	return out, nil
 }
 
 // RegisterNode writes a node's info under its lease: the key disappears

@@ -33,7 +33,25 @@
 // end-of-input marker after its last batch to every downstream task; a bolt
 // that has the markers of all its upstream tasks has executed everything
 // they sent, calls its Finish (sdk.Finisher), and passes the marker on.
-// Runtime.Run returns nil when every task has ended.
+// Runtime.Run returns nil when every task has ended. A task counts each
+// upstream task's marker once (markers from other nodes are sent again on
+// every new Transfer stream, since one may be lost with a broken stream).
+//
+// # Distributed runs
+//
+// A Peer runs the tasks its node's assignment gives it; tuples, acker
+// operations and markers for tasks elsewhere go over one Transfer stream
+// per pair of nodes (package transfer). Flow control is per destination
+// task, by credit: an emitter waits only while its destination task has no
+// credit, and a node never stops reading a stream, so acks and markers
+// never wait behind tuples and flows crossing between two nodes cannot
+// deadlock. What arrives while a task's queue is full waits in the task's
+// overflow lane (receiver.go), bounded by the credit its senders hold.
+//
+// When every local spout and bolt of a run has ended (Runtime.LocalDone),
+// the node reports those tasks in etcd; the elected leader marks the
+// topology FINISHED once the reports cover every task, and from then on no
+// node runs it, whatever nodes join or leave (package coordinator).
 //
 // # Settings
 //

@@ -58,7 +58,23 @@ type executor struct {
 	maxPending int
 
 	// bolt state
-	bolt sdk.Bolt
+	bolt    sdk.Bolt
+	upEnded map[int32]bool // upstream tasks whose end-of-input marker came
+}
+
+// firstMarker records the end-of-input marker of upstream task from and
+// reports whether it is the first from that task. Markers from other
+// nodes are sent again whenever a stream is reopened (one may have been
+// lost with the old stream), so a task can see a marker twice.
+func (e *executor) firstMarker(from int32) bool {
+	if e.upEnded == nil {
+		e.upEnded = map[int32]bool{}
+	}
+	if e.upEnded[from] {
+		return false
+	}
+	e.upEnded[from] = true
+	return true
 }
 
 type route struct {
@@ -566,7 +582,9 @@ func (e *executor) runBolt(ctx context.Context) error {
 		e.now = router.Nanotime()
 		e.t.headBorn.Store(b.Born)
 		if b.EndOfInput != 0 {
-			eofLeft--
+			if e.firstMarker(b.EndOfInput) {
+				eofLeft--
+			}
 			b.Release()
 			continue
 		}

@@ -410,7 +410,9 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				return false
 			}
 			if b.EndOfInput != 0 {
-				x.eofLeft--
+				if e.firstMarker(b.EndOfInput) {
+					x.eofLeft--
+				}
 				b.Release()
 				break
 			}
@@ -564,7 +566,9 @@ func (e *executor) nextInputBatch(x *externalTask) bool {
 				return false
 			}
 			if b.EndOfInput != 0 {
-				x.eofLeft--
+				if e.firstMarker(b.EndOfInput) {
+					x.eofLeft--
+				}
 				b.Release()
 				continue
 			}

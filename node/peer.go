@@ -124,8 +124,11 @@ type Peer struct {
 	connMu   sync.Mutex
 	conns    map[string]*grpc.ClientConn // by address
 
-	mu      sync.Mutex
-	runs    map[string]*localRun // by topology name
+	mu   sync.Mutex
+	runs map[string]*localRun // by topology name
+	// retired are stopped runs of finished topologies, kept for their
+	// counters until the topology is removed or run anew.
+	retired map[string]*localRun
 	stopped sync.Once
 }
 
@@ -140,6 +143,7 @@ type localRun struct {
 	done     chan struct{}
 	finished atomic.Bool
 	err      error
+	reporter sync.WaitGroup // reports the finished tasks to etcd
 }
 
 // failure returns the run's error once the run has ended.
@@ -157,7 +161,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -388,8 +392,13 @@ func (p *Peer) sync(ctx context.Context) error {
 		nodeOf map[int32]string
 	}
 	want := map[string]wanted{}
+	finished := map[string]string{} // name -> id of finished runs
 	for _, rec := range recs {
 		name := rec.GetSpec().GetName()
+		if rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			finished[name] = rec.GetId()
+			continue
+		}
 		a := as[name]
 		if a.GetTopologyId() != rec.GetId() || rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
 			continue
@@ -410,6 +419,17 @@ func (p *Peer) sync(ctx context.Context) error {
 		w, ok := want[name]
 		if !ok || w.rec.GetId() != run.id || !maps.Equal(w.mine, run.mine) {
 			p.stopRun(name, run)
+			if finished[name] == run.id {
+				// Every task of the run ended: the leader marked it
+				// FINISHED, and it never runs again. Keep its counters.
+				run.finished.Store(true)
+				p.retired[name] = run
+			}
+		}
+	}
+	for name, run := range p.retired {
+		if finished[name] != run.id {
+			delete(p.retired, name)
 		}
 	}
 	for name, w := range want {
@@ -465,7 +485,7 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{})}
 	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
 	if len(mine) < len(nodeOf) {
-		run.routes = newRemoteRoutes(p, rec.GetId(), nodeOf)
+		run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)
 		opts.Local = func(t int32) bool { return mine[t] }
 		opts.Remote = run.routes
 	}
@@ -487,6 +507,11 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	run.cancel = cancel
 	p.runs[name] = run
 	p.log.Info("topology started", "topology", name, "id", rec.GetId(), "tasks_here", len(mine), "tasks", len(nodeOf))
+	run.reporter.Add(1)
+	go func() {
+		defer run.reporter.Done()
+		p.reportFinished(ctx, name, run)
+	}()
 	go func() {
 		defer close(run.done)
 		err := rt.Run(ctx)
@@ -502,6 +527,39 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	}()
 }
 
+// reportFinished waits until every local spout and bolt of the run ended
+// and records them in etcd, retrying until it succeeds or the run stops.
+// The leader marks the topology FINISHED once all nodes' parts ended.
+func (p *Peer) reportFinished(ctx context.Context, name string, run *localRun) {
+	select {
+	case <-run.rt.LocalDone():
+	case <-ctx.Done():
+		return
+	}
+	tasks := run.rt.FinishedTasks()
+	if len(tasks) == 0 {
+		return // only ackers here
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := p.store.ReportFinished(rctx, name, p.cfg.Name, run.id, tasks)
+		cancel()
+		if err == nil {
+			p.log.Info("tasks finished", "topology", name, "id", run.id, "tasks", len(tasks))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("report finished tasks", "topology", name, "err", err)
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // stopRun stops a local run and waits for it; called with p.mu held.
 func (p *Peer) stopRun(name string, run *localRun) {
 	p.transfer.Unregister(run.id)
@@ -514,6 +572,7 @@ func (p *Peer) stopRun(name string, run *localRun) {
 		run.routes.abort()
 	}
 	<-run.done
+	run.reporter.Wait()
 	if run.routes != nil {
 		run.routes.close()
 	}
@@ -525,6 +584,11 @@ func (p *Peer) runByID(id string) *localRun {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range p.runs {
+		if r.id == id {
+			return r
+		}
+	}
+	for _, r := range p.retired {
 		if r.id == id {
 			return r
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 
@@ -607,4 +608,137 @@ func TestASecondNodeWithTheSameNameIsRefused(t *testing.T) {
 	if !errors.Is(err, coordinator.ErrNameTaken) {
 		t.Fatalf("second node named a: Start = %v, want ErrNameTaken", err)
 	}
+}
+
+// TestFinishedTopologyStaysFinished: a finite topology spread over two
+// nodes ends by itself; its state becomes FINISHED in etcd (written by the
+// leader), and later nodes joining and leaving do not start its tasks
+// again: the sinks see every id exactly as often as when it finished.
+func TestFinishedTopologyStaysFinished(t *testing.T) {
+	a, b, client := twoNodes(t)
+	ctx := context.Background()
+	const n = 2000
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 2, nil, "pass:shuffle")
+	tp.s.Name = "once"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	finished := func() error {
+		rec, err := a.store.Topology(ctx, "once")
+		if err != nil {
+			return err
+		}
+		if rec.GetState() != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			return fmt.Errorf("stored state %v", rec.GetState())
+		}
+		l, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
+		if err != nil {
+			return err
+		}
+		for _, s := range l.GetTopologies() {
+			if s.GetName() == "once" && s.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+				return nil
+			}
+		}
+		return fmt.Errorf("listed as %v", l.GetTopologies())
+	}
+	waitFor(t, 30*time.Second, finished)
+	st := stateFor(t)
+	snapshot := func() map[int64]int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return maps.Clone(st.sunk)
+	}
+	before := snapshot()
+	for i := int64(0); i < n; i++ {
+		if before[i] < 1 {
+			t.Fatalf("id %d never reached a sink", i)
+		}
+	}
+	// A finished run keeps nothing running, on any node.
+	nothingRuns := func(peers ...*Peer) error {
+		for _, p := range peers {
+			p.mu.Lock()
+			run := p.runs["once"]
+			p.mu.Unlock()
+			if run != nil {
+				return fmt.Errorf("node %s still runs the finished topology", p.cfg.Name)
+			}
+		}
+		return nil
+	}
+	waitFor(t, 10*time.Second, func() error { return nothingRuns(a, b) })
+	// Activating it again would run it again: refused.
+	if _, err := client.ActivateTopology(ctx, &galev1.ActivateTopologyRequest{Name: "once"}); code(err) != codes.FailedPrecondition {
+		t.Fatalf("activate a finished topology = %v", err)
+	}
+
+	// Another topology makes sure the leader has scheduled with the new
+	// membership before the checks.
+	other := t.Name() + "/other"
+	newState(other)
+	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 1}).
+		spout("seq", "test.Seq", 3, "id").
+		bolt("sink", "test.Sink", 3, nil, "seq:shuffle")
+	endless.s.Config["test.id"] = protoValue(other)
+	endless.s.Name = "endless"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless.s}); err != nil {
+		t.Fatal(err)
+	}
+	as, _, err := a.store.Assignments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := as["once"] // where it ran; it never changes again
+	scheduledOn := func(want ...string) error {
+		as, _, err := a.store.Assignments(ctx)
+		if err != nil {
+			return err
+		}
+		if a := as["once"]; !maps.Equal(a.GetTasks(), last.GetTasks()) || a.GetVersion() != last.GetVersion() {
+			return fmt.Errorf("the finished topology was scheduled again: %v, was %v", a.GetTasks(), last.GetTasks())
+		}
+		on := map[string]bool{}
+		for _, node := range as["endless"].GetTasks() {
+			on[node] = true
+		}
+		if len(on) != len(want) {
+			return fmt.Errorf("endless runs on %v, want %v", on, want)
+		}
+		for _, w := range want {
+			if !on[w] {
+				return fmt.Errorf("endless runs on %v, want %v", on, want)
+			}
+		}
+		return nil
+	}
+	check := func(peers ...*Peer) {
+		t.Helper()
+		if err := finished(); err != nil {
+			t.Fatal(err)
+		}
+		if err := nothingRuns(peers...); err != nil {
+			t.Fatal(err)
+		}
+		if after := snapshot(); !maps.Equal(after, before) {
+			t.Fatalf("the sinks saw more after the topology finished: %d distinct ids, %d before", len(after), len(before))
+		}
+	}
+
+	// A node joins.
+	c := startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	waitFor(t, 20*time.Second, func() error { return scheduledOn("a", "b", "c") })
+	check(a, b, c)
+
+	// A node leaves.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, func() error { return scheduledOn("a", "c") })
+	check(a, c)
 }

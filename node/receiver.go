@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gale-stream/gale/node/transfer"
 	"github.com/gale-stream/gale/router"
@@ -32,24 +34,25 @@ func (rt *Runtime) localTask(id int32) *task {
 	return rt.tasks[id]
 }
 
-// Deliver implements transfer.Receiver: it blocks while the task's queue
-// is full, which stops the stream and so the sender.
-func (rt *Runtime) Deliver(ctx context.Context, dest int32, b *router.Batch) error {
+// Deliver implements transfer.Receiver. It never blocks: a batch goes
+// into the task's queue if there is room and nothing from other nodes is
+// waiting before it, or else into the task's overflow lane, which a pump
+// goroutine empties into the queue in order (see lane). The batch's
+// tuples go back to c once they are in the queue.
+func (rt *Runtime) Deliver(dest int32, b *router.Batch, c transfer.Credits) error {
 	t := rt.localTask(dest)
 	if t == nil || t.comp.system {
-		b.Release()
 		return fmt.Errorf("task %d: %w", dest, transfer.ErrTaskNotHere)
 	}
-	if err := t.inbox.Push(ctx, b); err != nil {
-		b.Release()
-		return err
-	}
-	return nil
+	return rt.offer(t, b, c)
 }
 
 // Acks implements transfer.Receiver: tree operations go to the acker the
-// root id picks, results to the spout task that owns the tree.
-func (rt *Runtime) Acks(ctx context.Context, ops []router.AckOp) error {
+// root id picks, results to the spout task that owns the tree. It never
+// blocks: results go to the spouts' unbounded control queues, operations
+// through the ackers' lanes (they take no credit; the spouts' pending
+// bounds limit them).
+func (rt *Runtime) Acks(ops []router.AckOp) error {
 	if len(rt.ackers) == 0 {
 		return nil
 	}
@@ -80,20 +83,16 @@ func (rt *Runtime) Acks(ctx context.Context, ops []router.AckOp) error {
 	}
 	var first error
 	for dest, b := range batches {
-		if first != nil {
-			b.Release()
-			continue
-		}
-		if err := rt.tasks[dest].inbox.Push(ctx, b); err != nil {
-			b.Release()
+		if err := rt.offer(rt.tasks[dest], b, nil); err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
 }
 
-// EndOfInput implements transfer.Receiver.
-func (rt *Runtime) EndOfInput(ctx context.Context, from int32, to []int32) error {
+// EndOfInput implements transfer.Receiver: the marker takes the same lane
+// as the tuples before it, so it cannot overtake them.
+func (rt *Runtime) EndOfInput(from int32, to []int32) error {
 	for _, id := range to {
 		t := rt.localTask(id)
 		if t == nil {
@@ -102,12 +101,84 @@ func (rt *Runtime) EndOfInput(ctx context.Context, from int32, to []int32) error
 		b := router.NewBatch()
 		b.Born = router.Nanotime()
 		b.EndOfInput = from
-		if err := t.inbox.Push(ctx, b); err != nil {
-			b.Release()
+		if err := rt.offer(t, b, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// lane is the overflow of a local task's queue for what arrives from other
+// nodes while the queue is full. The Transfer streams must never wait for
+// a queue (see package transfer), so they append here and a pump
+// goroutine, started when the lane fills and ending when it is empty,
+// pushes the batches into the queue in order, blocking as local emitters
+// do. What a lane holds is bounded by the credit the task's senders got:
+// each sending node has at most a window of tuples for the task that are
+// not yet in its queue. Acker operations and markers take no credit; they
+// are bounded by the spouts' pending trees and the number of upstream
+// tasks.
+type lane struct {
+	mu      sync.Mutex
+	items   []laneItem
+	pumping bool
+}
+
+type laneItem struct {
+	b *router.Batch
+	c transfer.Credits // nil: takes no credit
+	n int              // tuples to return to c
+}
+
+// offer queues b for t without blocking: into the queue when it has room
+// and the lane is empty (the fast path), or else into the lane.
+func (rt *Runtime) offer(t *task, b *router.Batch, c transfer.Credits) error {
+	n := len(b.Tuples)
+	l := &t.lane
+	l.mu.Lock()
+	if !l.pumping {
+		err := t.inbox.TryPush(b)
+		if !errors.Is(err, router.ErrFull) {
+			l.mu.Unlock()
+			if err != nil { // closed: the run is stopping here
+				b.Release()
+			}
+			if c != nil {
+				c.Return(t.id, n)
+			}
+			return err
+		}
+		l.pumping = true
+		go rt.pump(t)
+	}
+	l.items = append(l.items, laneItem{b: b, c: c, n: n})
+	l.mu.Unlock()
+	return nil
+}
+
+// pump empties t's lane into its queue. It ends when the lane is empty;
+// once the queue is closed (the run stopped), it drops what is left.
+func (rt *Runtime) pump(t *task) {
+	l := &t.lane
+	for {
+		l.mu.Lock()
+		if len(l.items) == 0 {
+			l.pumping = false
+			l.items = l.items[:0:0] // let a burst's backing array go
+			l.mu.Unlock()
+			return
+		}
+		it := l.items[0]
+		l.items[0] = laneItem{}
+		l.items = l.items[1:]
+		l.mu.Unlock()
+		if err := t.inbox.Push(context.Background(), it.b); err != nil {
+			it.b.Release()
+		}
+		if it.c != nil {
+			it.c.Return(t.id, it.n)
+		}
+	}
 }
 
 var _ transfer.Receiver = (*Runtime)(nil)

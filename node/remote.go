@@ -20,7 +20,8 @@ import (
 // task-to-node map is swapped atomically when the assignment changes
 // without changing this node's own tasks.
 type remoteRoutes struct {
-	p      *Peer
+	local  string // this node's name
+	dial   func(node string) (*grpc.ClientConn, error)
 	runID  string
 	rt     *Runtime
 	nodeOf atomic.Pointer[map[int32]string]
@@ -29,8 +30,10 @@ type remoteRoutes struct {
 	senders map[string]*transfer.Sender // by node name
 }
 
-func newRemoteRoutes(p *Peer, runID string, nodeOf map[int32]string) *remoteRoutes {
-	r := &remoteRoutes{p: p, runID: runID, senders: map[string]*transfer.Sender{}}
+// newRemoteRoutes makes the routes of run runID on node local; dial
+// returns a (shared) connection to a node by name.
+func newRemoteRoutes(local string, dial func(node string) (*grpc.ClientConn, error), runID string, nodeOf map[int32]string) *remoteRoutes {
+	r := &remoteRoutes{local: local, dial: dial, runID: runID, senders: map[string]*transfer.Sender{}}
 	r.nodeOf.Store(&nodeOf)
 	return r
 }
@@ -45,13 +48,22 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 	if s := r.senders[node]; s != nil {
 		return s, nil
 	}
-	conn, err := r.p.connTo(node)
+	conn, err := r.dial(node)
 	if err != nil {
 		return nil, err
 	}
-	s := transfer.NewSender(conn, r.p.cfg.Name, r.runID, r.rejected)
+	s := transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
 	r.senders[node] = s
 	return s, nil
+}
+
+// window is the credit per destination task: a full queue's worth of
+// full batches, what the task could hold if the tuples came from here.
+func (r *remoteRoutes) window() int64 {
+	if r.rt == nil {
+		return int64(DefaultSettings().QueueSize * DefaultSettings().BatchSize)
+	}
+	return int64(r.rt.settings.QueueSize) * int64(r.rt.settings.BatchSize)
 }
 
 // SendTuples implements Remote.
@@ -105,11 +117,9 @@ func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
 		a := rt.ackers[root%uint64(len(rt.ackers))]
 		byAcker[a] = append(byAcker[a], router.AckOp{Kind: router.AckFail, Root: root})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	for a, ops := range byAcker {
 		if rt.tasks[a].local {
-			_ = rt.Acks(ctx, ops)
+			_ = rt.Acks(ops)
 		} else {
 			_ = r.SendAcks(a, ops)
 		}

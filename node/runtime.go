@@ -53,6 +53,8 @@ type Runtime struct {
 	attachAddr string
 	active     atomic.Bool
 	started    int64 // Nanotime at start
+	// localDone is closed once every local spout and bolt ran to its end.
+	localDone chan struct{}
 
 	errMu  sync.Mutex
 	errors []TaskError
@@ -99,6 +101,7 @@ type task struct {
 	comp  *component
 	local bool // runs in this process
 	inbox *router.Queue[*router.Batch]
+	lane  lane       // overflow of inbox for what other nodes send
 	ctrl  *ctrlQueue // spouts: completions from ackers
 
 	counters Counters
@@ -142,8 +145,10 @@ type Options struct {
 
 // Remote is how a runtime reaches tasks in other processes (the node's
 // Transfer streams). Its methods are called by the executors of local
-// tasks concurrently and may block (backpressure); an error means the
-// frame was not sent, and the caller fails the affected trees.
+// tasks concurrently. SendTuples may block while the destination task has
+// no credit (backpressure, per task); SendAcks and SendEndOfInput do not
+// wait for any task's queue. An error means the frame was not sent, and
+// the caller fails the affected trees.
 type Remote interface {
 	// SendTuples sends the tuples of b to task dest; b stays the caller's.
 	SendTuples(dest int32, b *router.Batch) error
@@ -158,7 +163,7 @@ type Remote interface {
 // The spec must be valid (spec.Validate); New checks what only the runtime
 // knows (registered classes, runtime config).
 func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
-	rt := &Runtime{spec: spec, id: opts.ID, log: opts.Logger, byID: map[string]*component{}}
+	rt := &Runtime{spec: spec, id: opts.ID, log: opts.Logger, byID: map[string]*component{}, localDone: make(chan struct{})}
 	if rt.log == nil {
 		rt.log = slog.Default()
 	}
@@ -350,6 +355,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		}()
 	}
 	workWG.Wait()
+	if taskErr == nil && rt.finished() {
+		close(rt.localDone)
+	}
 	if rt.remote != nil && taskErr == nil {
 		// Part of a distributed run: the local tasks ended, but local
 		// ackers still serve trees of spouts elsewhere, and remote tasks
@@ -474,8 +482,28 @@ func (rt *Runtime) TaskStats() map[int32]TaskStats {
 	return out
 }
 
-// Finished reports whether every task ran to its end of input.
+// Finished reports whether every local spout and bolt ran to its end of
+// input.
 func (rt *Runtime) Finished() bool { return rt.finished() }
+
+// LocalDone is closed once every local spout and bolt ran to its end of
+// input. In a distributed run Run goes on after that (local ackers may
+// still serve trees of spouts elsewhere) until it is stopped; the node
+// reports the finished tasks, and the leader marks the topology FINISHED
+// once every node's part is done.
+func (rt *Runtime) LocalDone() <-chan struct{} { return rt.localDone }
+
+// FinishedTasks returns the local spout and bolt tasks that ran to their
+// end of input.
+func (rt *Runtime) FinishedTasks() []int32 {
+	var out []int32
+	for _, t := range rt.tasks[1:] {
+		if t.local && !t.comp.system && t.done.Load() {
+			out = append(out, t.id)
+		}
+	}
+	return out
+}
 
 // maxBacklog returns the age of the oldest work waiting in or executing on
 // any task that is not stuck (a stuck task does not hold timeouts back).

@@ -20,13 +20,14 @@ type countingReceiver struct{ n atomic.Int64 }
 func (c *countingReceiver) Sources() Sources {
 	return func(int32, string) *sdk.Source { return srcOdd }
 }
-func (c *countingReceiver) Deliver(_ context.Context, _ int32, b *router.Batch) error {
+func (c *countingReceiver) Deliver(dest int32, b *router.Batch, cr Credits) error {
 	c.n.Add(int64(len(b.Tuples)))
+	cr.Return(dest, len(b.Tuples))
 	b.Release()
 	return nil
 }
-func (c *countingReceiver) Acks(context.Context, []router.AckOp) error       { return nil }
-func (c *countingReceiver) EndOfInput(context.Context, int32, []int32) error { return nil }
+func (c *countingReceiver) Acks([]router.AckOp) error       { return nil }
+func (c *countingReceiver) EndOfInput(int32, []int32) error { return nil }
 
 func listen(b *testing.B, register func(*grpc.Server)) string {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -67,7 +68,7 @@ func BenchmarkTransfer(b *testing.B) {
 
 	// Gale's path.
 	conn := dial2(b, addr)
-	s := NewSender(conn, "a", "run", nil)
+	s := NewSender(conn, "a", "run", 64*benchBatch, nil) // Gale's default window
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		if err := s.SendTuples(1, batch); err != nil {

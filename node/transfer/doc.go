@@ -7,9 +7,17 @@
 // open, reopening it after a failure; a send that fails reports an error so
 // that the caller can fail the affected tuple trees at once (they replay)
 // instead of losing them silently. The Server decodes frames and hands
-// them to the Receiver registered for the topology run. A Receiver blocks
-// while the destination task's queue is full; the stream then stops being
-// read, HTTP/2 flow control stops the sender, and backpressure crosses the
-// network. Tuples for a task the receiving node does not run are answered
-// with a TaskMoved frame naming their trees, so the sender fails them fast.
+// them to the Receiver registered for the topology run.
+//
+// Flow control is per destination task, by credit (credit.go): the
+// receiver never stops reading a stream, so one full task queue cannot
+// hold up the other tasks' tuples, the acker operations and the markers on
+// the same stream (which, with flows crossing between two nodes, used to
+// deadlock them). Each sender has a window of tuples per destination task;
+// SendTuples waits while its task has no credit left, and the receiver
+// grants tuples back once they are in the task's queue. So a slow task
+// slows exactly the emitters of its tuples, across the network, and
+// nothing is dropped. Acker operations and markers take no credit. Tuples
+// for a task the receiving node does not run are answered with a TaskMoved
+// frame naming their trees, so the sender fails them fast.
 package transfer

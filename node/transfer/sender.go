@@ -17,12 +17,15 @@ import (
 // Sender sends one topology run's frames to one remote node over one
 // Transfer stream. It is safe for concurrent use: the executors of all
 // local tasks that emit to that node share it, and frames are sent whole,
-// one at a time, in the order Send calls obtain the lock.
+// one at a time, in the order Send calls obtain the lock. SendTuples waits
+// for credit for its destination task first (see credit.go), outside that
+// lock, so acker operations and markers never wait behind tuples.
 type Sender struct {
 	conn       *grpc.ClientConn
 	localNode  string
 	topologyID string
 	onMoved    func(*galev1.TaskMoved)
+	credits    *credits
 
 	aborted  atomic.Bool
 	cancelMu sync.Mutex         // guards cancelFn, which Abort uses without mu
@@ -34,6 +37,16 @@ type Sender struct {
 	failedAt time.Time
 	backoff  time.Duration
 	closed   bool
+	// markers are the end-of-input markers sent so far. A marker lost
+	// with a broken stream would leave its downstream tasks waiting for
+	// ever, so every new stream carries them all again (receivers ignore
+	// repeats), and while there are any, a broken stream is reopened at
+	// once (reconnect) rather than at the next send, which may never come.
+	markers      []*galev1.TaskEndOfInput
+	reconnecting bool
+	quit         chan struct{} // closed by Close and Abort
+	quitOnce     sync.Once
+	wg           sync.WaitGroup // the reconnect goroutine
 }
 
 // ErrUnavailable means the remote node cannot be reached right now; the
@@ -41,10 +54,13 @@ type Sender struct {
 var ErrUnavailable = errors.New("remote node unavailable")
 
 // NewSender makes a sender over conn (the connection may be shared with
-// other runs). onMoved, if set, is called with the trees of tuples the
-// remote node rejected because it does not run their task.
-func NewSender(conn *grpc.ClientConn, localNode, topologyID string, onMoved func(*galev1.TaskMoved)) *Sender {
-	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved}
+// other runs). window is the credit per destination task, in tuples (at
+// least 1; Gale uses the run's queue size times its batch size). onMoved,
+// if set, is called with the trees of tuples the remote node rejected
+// because it does not run their task; it must not block for long (it
+// runs on the goroutine that reads credit).
+func NewSender(conn *grpc.ClientConn, localNode, topologyID string, window int64, onMoved func(*galev1.TaskMoved)) *Sender {
+	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved, credits: newCredits(max(window, 1)), quit: make(chan struct{})}
 }
 
 // open opens the stream; called with s.mu held. After a failure it waits
@@ -63,7 +79,13 @@ func (s *Sender) open() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := galev1.NewTransferServiceClient(s.conn).Transfer(ctx)
 	if err == nil {
-		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID}}})
+		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID, CreditWindow: s.credits.window}}})
+	}
+	for _, m := range s.markers {
+		if err != nil {
+			break
+		}
+		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_EndOfInput{EndOfInput: m}})
 	}
 	if err != nil {
 		cancel()
@@ -86,6 +108,56 @@ func (s *Sender) fail() {
 	s.stream, s.cancel = nil, nil
 	s.failedAt = time.Now()
 	s.backoff = min(max(2*s.backoff, 50*time.Millisecond), time.Second)
+	// Senders waiting for credit of the broken stream go on: their sends
+	// fail fast, or open the next stream with a fresh window.
+	s.credits.reset()
+	s.kick()
+}
+
+// kick starts the reconnect goroutine if the sender owes markers and has
+// no stream; called with s.mu held.
+func (s *Sender) kick() {
+	if len(s.markers) > 0 && s.stream == nil && !s.reconnecting && !s.closed && !s.aborted.Load() {
+		s.reconnecting = true
+		s.wg.Add(1)
+		go s.reconnect()
+	}
+}
+
+// reconnect reopens a broken stream that owes markers, after the backoff,
+// until it is open again or the sender is closed.
+func (s *Sender) reconnect() {
+	defer s.wg.Done()
+	for {
+		s.mu.Lock()
+		wait := s.backoff - time.Since(s.failedAt)
+		s.mu.Unlock()
+		select {
+		case <-s.quit:
+			s.mu.Lock()
+			s.reconnecting = false
+			s.mu.Unlock()
+			return
+		case <-time.After(max(wait, 0)):
+		}
+		s.mu.Lock()
+		if s.stream != nil || s.closed || s.aborted.Load() {
+			s.reconnecting = false
+			s.mu.Unlock()
+			return
+		}
+		// open may fail through fail, whose kick must not start a
+		// second goroutine: this one tries again.
+		err := s.open()
+		again := err != nil && !s.closed && !s.aborted.Load()
+		if !again {
+			s.reconnecting = false
+		}
+		s.mu.Unlock()
+		if !again {
+			return
+		}
+	}
 }
 
 func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel context.CancelFunc) {
@@ -100,8 +172,13 @@ func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel 
 			s.mu.Unlock()
 			return
 		}
-		if m := resp.GetRejected(); m != nil && s.onMoved != nil {
-			s.onMoved(m)
+		switch f := resp.GetFrame().(type) {
+		case *galev1.TransferResponse_Credit:
+			s.credits.grant(f.Credit)
+		case *galev1.TransferResponse_Rejected:
+			if s.onMoved != nil {
+				s.onMoved(f.Rejected)
+			}
 		}
 	}
 }
@@ -122,10 +199,13 @@ func (s *Sender) send(req *galev1.TransferRequest) error {
 	return nil
 }
 
-// SendTuples sends the tuples of b, addressed to dest, as one frame. The
-// caller keeps b (and releases it); on error, none of it may be assumed
-// delivered.
+// SendTuples sends the tuples of b, addressed to dest, as one frame,
+// waiting while dest has no credit left. The caller keeps b (and releases
+// it); on error, none of it may be assumed delivered.
 func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
+	if !s.credits.acquire(dest, len(b.Tuples)) {
+		return fmt.Errorf("%w: sender closed", ErrUnavailable)
+	}
 	p := &galev1.PackedTuples{}
 	AppendPacked(p, dest, b)
 	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: p}})
@@ -138,9 +218,31 @@ func (s *Sender) SendAcks(ops []router.AckOp) error {
 	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: ab}})
 }
 
-// SendEndOfInput sends a task's end-of-input marker to remote tasks.
+// SendEndOfInput sends a task's end-of-input marker to remote tasks. The
+// sender keeps it and sends it again on every new stream, so it arrives
+// (perhaps more than once) even if this send fails: the error only tells
+// that it did not go out now.
 func (s *Sender) SendEndOfInput(from int32, to []int32) error {
-	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_EndOfInput{EndOfInput: &galev1.TaskEndOfInput{FromTask: from, ToTasks: to}}})
+	m := &galev1.TaskEndOfInput{FromTask: from, ToTasks: append([]int32(nil), to...)}
+	if s.aborted.Load() {
+		return fmt.Errorf("%w: sender aborted", ErrUnavailable)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.markers = append(s.markers, m)
+	if s.stream == nil {
+		// open sends every marker, this one included.
+		if err := s.open(); err != nil {
+			s.kick() // the reconnect goroutine takes it from here
+			return err
+		}
+		return nil
+	}
+	if err := s.stream.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_EndOfInput{EndOfInput: m}}); err != nil {
+		s.fail()
+		return fmt.Errorf("%w: send to %s: %v", ErrUnavailable, s.conn.Target(), err)
+	}
+	return nil
 }
 
 // Abort breaks the stream at once, unblocking a send waiting on a receiver
@@ -148,6 +250,8 @@ func (s *Sender) SendEndOfInput(from int32, to []int32) error {
 // for the lock a blocked send holds.
 func (s *Sender) Abort() {
 	s.aborted.Store(true)
+	s.quitOnce.Do(func() { close(s.quit) })
+	s.credits.breakAll()
 	s.cancelMu.Lock()
 	if s.cancelFn != nil {
 		s.cancelFn()
@@ -155,12 +259,17 @@ func (s *Sender) Abort() {
 	s.cancelMu.Unlock()
 }
 
-// Close ends the stream (the receiver sees a clean end); safe to call
-// twice.
+// Close ends the stream (the receiver sees a clean end) and waits for a
+// reconnect in progress to give up; safe to call twice.
 func (s *Sender) Close() error {
+	s.credits.breakAll()
+	s.mu.Lock()
+	s.closed = true // no reconnect starts from now on
+	s.mu.Unlock()
+	s.quitOnce.Do(func() { close(s.quit) })
+	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
 	if s.stream != nil {
 		// CloseSend flushes; the receiver then ends the stream, and
 		// readResponses, seeing that, releases the stream's context.

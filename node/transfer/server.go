@@ -16,20 +16,36 @@ import (
 )
 
 // Receiver takes what arrives for one topology run on this node. Its
-// methods are called from the stream's goroutine, one frame at a time, and
-// may block: that is how backpressure reaches the sender. It must be safe
-// for use by several streams (one per sending node) at once.
+// methods are called from the streams' goroutines, one frame at a time per
+// stream, and must not block: a stream that stops being read holds up
+// everything on it (other tasks' tuples, acker operations, end-of-input
+// markers), and two nodes whose streams wait on each other deadlock. Flow
+// control is by credit instead: the Receiver returns a batch's tuples to
+// the stream's Credits once the batch is in its task's queue (or has been
+// dropped), and senders wait for credit per destination task. It must be
+// safe for use by several streams (one per sending node) at once.
 type Receiver interface {
 	// Sources resolves streams for decoding.
 	Sources() Sources
-	// Deliver hands a batch to a local task, taking ownership of it; it
-	// returns ErrTaskNotHere (and releases the batch) if dest does not run
-	// here.
-	Deliver(ctx context.Context, dest int32, b *router.Batch) error
-	// Acks hands acker operations (to local ackers or spouts) over.
-	Acks(ctx context.Context, ops []router.AckOp) error
-	// EndOfInput passes a task's end-of-input marker to local tasks.
-	EndOfInput(ctx context.Context, from int32, to []int32) error
+	// Deliver hands a batch to a local task, taking ownership of it, and
+	// returns its tuples to c once they are in the task's queue (or
+	// dropped because the run is stopping). If dest does not run here it
+	// returns ErrTaskNotHere and leaves the batch, and its credit, to the
+	// caller; any other error ends the stream (the batch is released).
+	Deliver(dest int32, b *router.Batch, c Credits) error
+	// Acks hands acker operations (to local ackers or spouts) over. They
+	// take no credit: acker traffic never waits behind tuples.
+	Acks(ops []router.AckOp) error
+	// EndOfInput passes a task's end-of-input marker to local tasks, after
+	// the tuples that task sent them before; markers take no credit.
+	EndOfInput(from int32, to []int32) error
+}
+
+// Credits takes tuples back into a stream's flow-control window. Return
+// is safe for concurrent use and never blocks; it may be called after the
+// stream ended (it then does nothing).
+type Credits interface {
+	Return(task int32, tuples int)
 }
 
 // Server is the TransferService: it routes each stream to the Receiver of
@@ -94,6 +110,32 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+	window := hello.GetCreditWindow()
+	if window <= 0 {
+		return status.Error(codes.InvalidArgument, "the Transfer hello must set credit_window: this node takes tuples only from senders that wait for credit")
+	}
+	// Grants go out from their own goroutine: tuples in a task's queue
+	// overflow are taken back by that queue's pump, not by this one.
+	var (
+		sendMu sync.Mutex // stream.Send is not safe for concurrent use
+		wg     sync.WaitGroup
+	)
+	sctx, cancel := context.WithCancel(ctx)
+	g := newGrants(window)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		g.run(sctx, func(resp *galev1.TransferResponse) error {
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			return stream.Send(resp)
+		})
+	}()
+	defer func() {
+		g.close()
+		cancel()
+		wg.Wait()
+	}()
 	var (
 		ops     []router.AckOp
 		batches = map[int32]*router.Batch{}
@@ -137,26 +179,33 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 				}
 				return status.Error(codes.InvalidArgument, err.Error())
 			}
-			moved := &galev1.TaskMoved{}
-			for _, dest := range order {
+			var moved *galev1.TaskMoved
+			for i, dest := range order {
 				b := batches[dest]
-				var roots []uint64
-				for i := range b.Tuples {
-					for _, a := range b.Tuples[i].Anchors {
-						roots = append(roots, a.Root)
+				if err := r.Deliver(dest, b, g); errors.Is(err, ErrTaskNotHere) {
+					if moved == nil {
+						moved = &galev1.TaskMoved{}
 					}
-				}
-				err := r.Deliver(ctx, dest, b)
-				switch {
-				case errors.Is(err, ErrTaskNotHere):
 					moved.Tasks = append(moved.Tasks, dest)
-					moved.Roots = append(moved.Roots, roots...)
-				case err != nil:
+					for i := range b.Tuples {
+						for _, a := range b.Tuples[i].Anchors {
+							moved.Roots = append(moved.Roots, a.Root)
+						}
+					}
+					g.Return(dest, len(b.Tuples))
+					b.Release()
+				} else if err != nil {
+					for _, d := range order[i+1:] {
+						batches[d].Release()
+					}
 					return status.FromContextError(err).Err()
 				}
 			}
-			if len(moved.GetTasks()) > 0 {
-				if err := stream.Send(&galev1.TransferResponse{Frame: &galev1.TransferResponse_Rejected{Rejected: moved}}); err != nil {
+			if moved != nil {
+				sendMu.Lock()
+				err := stream.Send(&galev1.TransferResponse{Frame: &galev1.TransferResponse_Rejected{Rejected: moved}})
+				sendMu.Unlock()
+				if err != nil {
 					return err
 				}
 			}
@@ -165,11 +214,11 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			if err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
 			}
-			if err := r.Acks(ctx, ops); err != nil {
+			if err := r.Acks(ops); err != nil {
 				return status.FromContextError(err).Err()
 			}
 		case *galev1.TransferRequest_EndOfInput:
-			if err := r.EndOfInput(ctx, f.EndOfInput.GetFromTask(), f.EndOfInput.GetToTasks()); err != nil {
+			if err := r.EndOfInput(f.EndOfInput.GetFromTask(), f.EndOfInput.GetToTasks()); err != nil {
 				return status.FromContextError(err).Err()
 			}
 		default:

@@ -28,14 +28,20 @@ var (
 )
 
 // recorder is a Receiver that keeps what arrives; tasks >= 100 are "not
-// here"; block, when set, holds Deliver until closed.
+// here"; block, when set, holds back the credit of tasks below blockBelow
+// (default: all) until closed, as a full queue would.
 type recorder struct {
 	mu     sync.Mutex
 	tuples map[int32][]sdk.Tuple
 	acks   []router.AckOp
 	eoi    [][2]int32
 	block  chan struct{}
+	// blockBelow limits block to tasks below it (0: every task).
+	blockBelow int32
 }
+
+// testWindow is the credit window of the tests' senders, in tuples.
+const testWindow = 1024
 
 func newRecorder() *recorder { return &recorder{tuples: map[int32][]sdk.Tuple{}} }
 
@@ -54,34 +60,37 @@ func (r *recorder) Sources() Sources {
 	}
 }
 
-func (r *recorder) Deliver(ctx context.Context, dest int32, b *router.Batch) error {
-	defer b.Release()
+func (r *recorder) Deliver(dest int32, b *router.Batch, c Credits) error {
 	if dest >= 100 {
 		return ErrTaskNotHere
 	}
-	if r.block != nil {
-		select {
-		case <-r.block:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	for i := range b.Tuples {
 		r.tuples[dest] = append(r.tuples[dest], *b.Tuples[i].Clone())
 	}
+	r.mu.Unlock()
+	n := len(b.Tuples)
+	b.Release()
+	if r.block != nil && (r.blockBelow == 0 || dest < r.blockBelow) {
+		// The task's queue is full: credit comes back once it drains.
+		go func() {
+			<-r.block
+			c.Return(dest, n)
+		}()
+		return nil
+	}
+	c.Return(dest, n)
 	return nil
 }
 
-func (r *recorder) Acks(_ context.Context, ops []router.AckOp) error {
+func (r *recorder) Acks(ops []router.AckOp) error {
 	r.mu.Lock()
 	r.acks = append(r.acks, ops...)
 	r.mu.Unlock()
 	return nil
 }
 
-func (r *recorder) EndOfInput(_ context.Context, from int32, to []int32) error {
+func (r *recorder) EndOfInput(from int32, to []int32) error {
 	r.mu.Lock()
 	for _, t := range to {
 		r.eoi = append(r.eoi, [2]int32{from, t})
@@ -164,7 +173,7 @@ func batchOf(from, n int, src *sdk.Source, anchored bool) *router.Batch {
 func TestTuplesAcksAndMarkersCrossTheStream(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
 	defer s.Close()
 	const batches, per = 50, 128
 	for i := 0; i < batches; i++ {
@@ -226,7 +235,7 @@ func TestTuplesForMovedTasksComeBackAsRejected(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
 	moved := make(chan *galev1.TaskMoved, 1)
-	s := NewSender(dial(t, e.addr), "a", "run-1", func(m *galev1.TaskMoved) { moved <- m })
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, func(m *galev1.TaskMoved) { moved <- m })
 	defer s.Close()
 	b := batchOf(0, 4, srcWords, true)
 	defer b.Release()
@@ -246,7 +255,7 @@ func TestTuplesForMovedTasksComeBackAsRejected(t *testing.T) {
 func TestSenderReportsADeadNodeAndReconnects(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
 	defer s.Close()
 	b := batchOf(0, 10, srcWords, false)
 	defer b.Release()
@@ -285,7 +294,7 @@ func TestBackpressureHoldsTheSender(t *testing.T) {
 	r := newRecorder()
 	r.block = make(chan struct{})
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
 	defer s.Close()
 	// The receiver blocks: the sender must eventually block too (HTTP/2
 	// flow control), not buffer without bound.
@@ -321,6 +330,78 @@ func TestBackpressureHoldsTheSender(t *testing.T) {
 	}
 }
 
+// TestAFullTaskHoldsOnlyItsOwnTuples: while one destination task gives no
+// credit back (its queue is full), its senders wait, but tuples for other
+// tasks, acker operations and end-of-input markers on the same stream go
+// through. A receiver that stopped reading the stream held all of them.
+func TestAFullTaskHoldsOnlyItsOwnTuples(t *testing.T) {
+	r := newRecorder()
+	r.block, r.blockBelow = make(chan struct{}), 2 // task 1 is full
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	defer s.Close()
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		b := batchOf(0, 128, srcWords, false)
+		defer b.Release()
+		for i := 0; i < 100; i++ {
+			if err := s.SendTuples(1, b); err != nil {
+				break
+			}
+			n++
+		}
+		sent <- n
+	}()
+	waitFor(t, 10*time.Second, func() error {
+		if got := r.count(1); got < testWindow {
+			return fmt.Errorf("task 1 got %d tuples", got)
+		}
+		return nil
+	})
+	b := batchOf(0, 128, srcWords, false)
+	defer b.Release()
+	for i := 0; i < 50; i++ { // far more than a window: task 2 has room
+		if err := s.SendTuples(2, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SendAcks([]router.AckOp{{Kind: router.AckAck, Root: 3, Value: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendEndOfInput(3, []int32{2}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.tuples[2]) != 50*128 || len(r.acks) != 1 || len(r.eoi) != 1 {
+			return fmt.Errorf("behind the full task: %d of %d tuples, %d acks, %d markers", len(r.tuples[2]), 50*128, len(r.acks), len(r.eoi))
+		}
+		return nil
+	})
+	select {
+	case n := <-sent:
+		t.Fatalf("all %d batches went to a task that gave no credit back", n)
+	default:
+	}
+	if got := r.count(1); got > testWindow+128 {
+		t.Fatalf("task 1 got %d tuples with a window of %d", got, testWindow)
+	}
+	close(r.block)
+	select {
+	case n := <-sent:
+		waitFor(t, 10*time.Second, func() error {
+			if got := r.count(1); got != n*128 {
+				return fmt.Errorf("task 1 got %d of %d", got, n*128)
+			}
+			return nil
+		})
+	case <-time.After(20 * time.Second):
+		t.Fatal("the sender to task 1 still waits after its queue drained")
+	}
+}
+
 func TestBadFramesGetClearErrors(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
@@ -334,11 +415,12 @@ func TestBadFramesGetClearErrors(t *testing.T) {
 	}{
 		{"no hello", nil, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{}}}, "must be a hello"},
 		{"unknown run", &galev1.TransferHello{TopologyId: "nope"}, nil, "not hosted"}, // after RegisterWait
-		{"unknown stream", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1, Stream: "zzz"}}}}}, `no stream "zzz"`},
-		{"wrong arity", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1}}}}}, "0 values for fields"},
-		{"roots without edges", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 5, Stream: "odd", Values: []*galev1.Value{{}}, Roots: []uint64{1}}}}}}, "1 roots but 0 edges"},
-		{"ragged acks", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{galev1.AckKind_ACK_KIND_ACK}}}}, "differ in length"},
-		{"bad ack kind", &galev1.TransferHello{TopologyId: "run-1"}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{0}, Roots: []uint64{1}, Values: []uint64{1}, Tasks: []int32{1}}}}, "has kind"},
+		{"no credit window", &galev1.TransferHello{TopologyId: "run-1"}, nil, "credit_window"},
+		{"unknown stream", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1, Stream: "zzz"}}}}}, `no stream "zzz"`},
+		{"wrong arity", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1}}}}}, "0 values for fields"},
+		{"roots without edges", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 5, Stream: "odd", Values: []*galev1.Value{{}}, Roots: []uint64{1}}}}}}, "1 roots but 0 edges"},
+		{"ragged acks", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{galev1.AckKind_ACK_KIND_ACK}}}}, "differ in length"},
+		{"bad ack kind", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{0}, Roots: []uint64{1}, Values: []uint64{1}, Tasks: []int32{1}}}}, "has kind"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -368,7 +450,7 @@ func TestStreamWaitsForARunThatIsStarting(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
 	e.ts.Unregister("run-1")
-	s := NewSender(dial(t, e.addr), "a", "run-1", nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
 	defer s.Close()
 	b := batchOf(0, 10, srcWords, false)
 	defer b.Release()
@@ -382,5 +464,53 @@ func TestStreamWaitsForARunThatIsStarting(t *testing.T) {
 			return fmt.Errorf("%d of 10 delivered", r.count(1))
 		}
 		return nil
+	})
+}
+
+// TestMarkersLostWithAStreamAreSentAgain: an end-of-input marker sent
+// while the receiving node is unreachable (or lost with a broken stream)
+// reaches it once it is back, without any further send: a marker lost for
+// good would leave its downstream tasks waiting for ever.
+func TestMarkersLostWithAStreamAreSentAgain(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	defer s.Close()
+	b := batchOf(0, 10, srcWords, false)
+	defer b.Release()
+	if err := s.SendTuples(1, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SendEndOfInput(3, []int32{1}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.eoi) != 1 {
+			return errors.New("first marker not delivered yet")
+		}
+		return nil
+	})
+	e.srv.Stop()
+	// Task 4 ends while the node is down: the send fails (or the frame is
+	// lost in the dying stream).
+	waitFor(t, 10*time.Second, func() error {
+		if err := s.SendTuples(1, b); !errors.Is(err, ErrUnavailable) {
+			return fmt.Errorf("send to a stopped node = %v", err)
+		}
+		return nil
+	})
+	_ = s.SendEndOfInput(4, []int32{2})
+	serve(t, e.addr, r) // back, on the same address; nothing more is sent
+	waitFor(t, 10*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, m := range r.eoi {
+			if m == [2]int32{4, 2} {
+				return nil
+			}
+		}
+		return fmt.Errorf("markers %v: task 4's is lost", r.eoi)
 	})
 }

@@ -30,7 +30,9 @@ type TopologyRecord struct {
 	Spec *TopologySpec `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
 	// id identifies this run of the topology (name plus a unique suffix).
 	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	// state is the desired life-cycle state: ACTIVE, INACTIVE or KILLED.
+	// state is the desired life-cycle state: ACTIVE, INACTIVE or KILLED, or
+	// FINISHED once every task of the run ended (set by the leader; nothing
+	// is scheduled for a finished topology any more).
 	State TopologyState `protobuf:"varint,3,opt,name=state,proto3,enum=gale.v1.TopologyState" json:"state,omitempty"`
 	// submitted_unix_millis is when the topology was submitted.
 	SubmittedUnixMillis int64 `protobuf:"varint,4,opt,name=submitted_unix_millis,json=submittedUnixMillis,proto3" json:"submitted_unix_millis,omitempty"`
@@ -173,6 +175,74 @@ func (x *Assignment) GetVersion() int64 {
 	return 0
 }
 
+// FinishedTasks is what one node reports when its part of a topology run
+// has run to its end of input, under /gale/v1/finished/<name>/<node>: the
+// tasks (spouts and bolts; ackers never end) that finished there. The
+// elected leader marks the topology FINISHED once the reports for its
+// current run cover every task.
+type FinishedTasks struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// topology_id is the run the tasks belong to.
+	TopologyId string `protobuf:"bytes,1,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
+	// node is the reporting node.
+	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	// tasks are the task ids that finished on that node, in this run.
+	Tasks         []int32 `protobuf:"varint,3,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinishedTasks) Reset() {
+	*x = FinishedTasks{}
+	mi := &file_gale_v1_cluster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinishedTasks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinishedTasks) ProtoMessage() {}
+
+func (x *FinishedTasks) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_cluster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinishedTasks.ProtoReflect.Descriptor instead.
+func (*FinishedTasks) Descriptor() ([]byte, []int) {
+	return file_gale_v1_cluster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FinishedTasks) GetTopologyId() string {
+	if x != nil {
+		return x.TopologyId
+	}
+	return ""
+}
+
+func (x *FinishedTasks) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *FinishedTasks) GetTasks() []int32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
 var File_gale_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gale_v1_cluster_proto_rawDesc = "" +
@@ -193,7 +263,12 @@ const file_gale_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"TasksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\x05R\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B2Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3"
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +
+	"\rFinishedTasks\x12\x1f\n" +
+	"\vtopology_id\x18\x01 \x01(\tR\n" +
+	"topologyId\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
+	"\x05tasks\x18\x03 \x03(\x05R\x05tasksB2Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3"
 
 var (
 	file_gale_v1_cluster_proto_rawDescOnce sync.Once
@@ -207,18 +282,19 @@ func file_gale_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_gale_v1_cluster_proto_rawDescData
 }
 
-var file_gale_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_gale_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_gale_v1_cluster_proto_goTypes = []any{
 	(*TopologyRecord)(nil), // 0: gale.v1.TopologyRecord
 	(*Assignment)(nil),     // 1: gale.v1.Assignment
-	nil,                    // 2: gale.v1.Assignment.TasksEntry
-	(*TopologySpec)(nil),   // 3: gale.v1.TopologySpec
-	(TopologyState)(0),     // 4: gale.v1.TopologyState
+	(*FinishedTasks)(nil),  // 2: gale.v1.FinishedTasks
+	nil,                    // 3: gale.v1.Assignment.TasksEntry
+	(*TopologySpec)(nil),   // 4: gale.v1.TopologySpec
+	(TopologyState)(0),     // 5: gale.v1.TopologyState
 }
 var file_gale_v1_cluster_proto_depIdxs = []int32{
-	3, // 0: gale.v1.TopologyRecord.spec:type_name -> gale.v1.TopologySpec
-	4, // 1: gale.v1.TopologyRecord.state:type_name -> gale.v1.TopologyState
-	2, // 2: gale.v1.Assignment.tasks:type_name -> gale.v1.Assignment.TasksEntry
+	4, // 0: gale.v1.TopologyRecord.spec:type_name -> gale.v1.TopologySpec
+	5, // 1: gale.v1.TopologyRecord.state:type_name -> gale.v1.TopologyState
+	3, // 2: gale.v1.Assignment.tasks:type_name -> gale.v1.Assignment.TasksEntry
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -239,7 +315,7 @@ func file_gale_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_cluster_proto_rawDesc), len(file_gale_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

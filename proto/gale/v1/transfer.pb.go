@@ -345,7 +345,13 @@ type TransferHello struct {
 	// node is the sender's node name.
 	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
 	// topology_id is the topology run the stream carries.
-	TopologyId    string `protobuf:"bytes,2,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
+	TopologyId string `protobuf:"bytes,2,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
+	// credit_window is the credit, in tuples, that the sender starts with
+	// for every destination task (see Credit); both nodes derive it from the
+	// run's settings (topology.queue.size times topology.batch.size). A
+	// receiver refuses a stream without it: it must never stop reading a
+	// stream, which only senders that wait for credit make safe.
+	CreditWindow  int64 `protobuf:"varint,3,opt,name=credit_window,json=creditWindow,proto3" json:"credit_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -392,6 +398,13 @@ func (x *TransferHello) GetTopologyId() string {
 		return x.TopologyId
 	}
 	return ""
+}
+
+func (x *TransferHello) GetCreditWindow() int64 {
+	if x != nil {
+		return x.CreditWindow
+	}
+	return 0
 }
 
 // TransferResponse is one frame from the receiving node.
@@ -482,13 +495,22 @@ func (*TransferResponse_Credit) isTransferResponse_Frame() {}
 
 func (*TransferResponse_Rejected) isTransferResponse_Frame() {}
 
-// Credit is flow control: the sender may have at most the granted number of
-// tuples unconfirmed. Receivers grant credit as their task queues drain, so
-// a slow task slows its senders across the network.
+// Credit is flow control per destination task: for each task, the sender
+// may have at most its credit window of tuples sent to that task and not
+// yet granted back (it may overdraw by one batch, so a batch is never
+// split). The receiver grants tuples back once they are in the task's
+// queue, so a slow task slows only the senders of its own tuples, and the
+// receiver never stops reading the stream: acker operations and
+// end-of-input markers, which take no credit, never wait behind tuples.
 type Credit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// tuples is the number of additional tuples the sender may send.
-	Tuples        int64 `protobuf:"varint,1,opt,name=tuples,proto3" json:"tuples,omitempty"`
+	// tuples is credit for the stream as a whole, from before credit was
+	// kept per task; Gale's nodes neither send nor read it.
+	Tuples int64 `protobuf:"varint,1,opt,name=tuples,proto3" json:"tuples,omitempty"`
+	// tasks are the destination tasks granted credit.
+	Tasks []int32 `protobuf:"varint,2,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
+	// task_tuples are the tuples granted to tasks, one entry per task.
+	TaskTuples    []int64 `protobuf:"varint,3,rep,packed,name=task_tuples,json=taskTuples,proto3" json:"task_tuples,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,6 +550,20 @@ func (x *Credit) GetTuples() int64 {
 		return x.Tuples
 	}
 	return 0
+}
+
+func (x *Credit) GetTasks() []int32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *Credit) GetTaskTuples() []int64 {
+	if x != nil {
+		return x.TaskTuples
+	}
+	return nil
 }
 
 // TaskMoved reports tuples addressed to tasks the receiver does not run.
@@ -611,17 +647,21 @@ const file_gale_v1_transfer_proto_rawDesc = "" +
 	"\x05edges\x18\t \x03(\x04R\x05edges\"H\n" +
 	"\x0eTaskEndOfInput\x12\x1b\n" +
 	"\tfrom_task\x18\x01 \x01(\x05R\bfromTask\x12\x19\n" +
-	"\bto_tasks\x18\x02 \x03(\x05R\atoTasks\"D\n" +
+	"\bto_tasks\x18\x02 \x03(\x05R\atoTasks\"i\n" +
 	"\rTransferHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1f\n" +
 	"\vtopology_id\x18\x02 \x01(\tR\n" +
-	"topologyId\"x\n" +
+	"topologyId\x12#\n" +
+	"\rcredit_window\x18\x03 \x01(\x03R\fcreditWindow\"x\n" +
 	"\x10TransferResponse\x12)\n" +
 	"\x06credit\x18\x01 \x01(\v2\x0f.gale.v1.CreditH\x00R\x06credit\x120\n" +
 	"\brejected\x18\x02 \x01(\v2\x12.gale.v1.TaskMovedH\x00R\brejectedB\a\n" +
-	"\x05frame\" \n" +
+	"\x05frame\"W\n" +
 	"\x06Credit\x12\x16\n" +
-	"\x06tuples\x18\x01 \x01(\x03R\x06tuples\"7\n" +
+	"\x06tuples\x18\x01 \x01(\x03R\x06tuples\x12\x14\n" +
+	"\x05tasks\x18\x02 \x03(\x05R\x05tasks\x12\x1f\n" +
+	"\vtask_tuples\x18\x03 \x03(\x03R\n" +
+	"taskTuples\"7\n" +
 	"\tTaskMoved\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\x05R\x05tasks\x12\x14\n" +
 	"\x05roots\x18\x02 \x03(\x04R\x05roots2V\n" +

@@ -3,7 +3,7 @@ from gale.v1 import topology_pb2 as _topology_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -38,3 +38,13 @@ class Assignment(_message.Message):
     leader: str
     version: int
     def __init__(self, topology_id: _Optional[str] = ..., tasks: _Optional[_Mapping[int, str]] = ..., leader: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class FinishedTasks(_message.Message):
+    __slots__ = ("topology_id", "node", "tasks")
+    TOPOLOGY_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    topology_id: str
+    node: str
+    tasks: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, topology_id: _Optional[str] = ..., node: _Optional[str] = ..., tasks: _Optional[_Iterable[int]] = ...) -> None: ...

@@ -25,7 +25,11 @@ export interface TopologyRecord {
     | undefined;
   /** id identifies this run of the topology (name plus a unique suffix). */
   id: string;
-  /** state is the desired life-cycle state: ACTIVE, INACTIVE or KILLED. */
+  /**
+   * state is the desired life-cycle state: ACTIVE, INACTIVE or KILLED, or
+   * FINISHED once every task of the run ended (set by the leader; nothing
+   * is scheduled for a finished topology any more).
+   */
   state: TopologyState;
   /** submitted_unix_millis is when the topology was submitted. */
   submittedUnixMillis: bigint;
@@ -54,6 +58,22 @@ export interface Assignment {
 export interface Assignment_TasksEntry {
   key: number;
   value: string;
+}
+
+/**
+ * FinishedTasks is what one node reports when its part of a topology run
+ * has run to its end of input, under /gale/v1/finished/<name>/<node>: the
+ * tasks (spouts and bolts; ackers never end) that finished there. The
+ * elected leader marks the topology FINISHED once the reports for its
+ * current run cover every task.
+ */
+export interface FinishedTasks {
+  /** topology_id is the run the tasks belong to. */
+  topologyId: string;
+  /** node is the reporting node. */
+  node: string;
+  /** tasks are the task ids that finished on that node, in this run. */
+  tasks: number[];
 }
 
 function createBaseTopologyRecord(): TopologyRecord {
@@ -419,6 +439,125 @@ export const Assignment_TasksEntry: MessageFns<Assignment_TasksEntry> = {
     const message = createBaseAssignment_TasksEntry();
     message.key = object.key ?? 0;
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseFinishedTasks(): FinishedTasks {
+  return { topologyId: "", node: "", tasks: [] };
+}
+
+export const FinishedTasks: MessageFns<FinishedTasks> = {
+  encode(message: FinishedTasks, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.topologyId !== "") {
+      writer.uint32(10).string(message.topologyId);
+    }
+    if (message.node !== "") {
+      writer.uint32(18).string(message.node);
+    }
+    if (message.tasks.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.tasks) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FinishedTasks {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFinishedTasks();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.topologyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.tasks.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.tasks.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FinishedTasks {
+    return {
+      topologyId: isSet(object.topologyId)
+        ? globalThis.String(object.topologyId)
+        : isSet(object.topology_id)
+        ? globalThis.String(object.topology_id)
+        : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: FinishedTasks): unknown {
+    const obj: any = {};
+    if (message.topologyId !== "") {
+      obj.topologyId = message.topologyId;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FinishedTasks>): FinishedTasks {
+    return FinishedTasks.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FinishedTasks>): FinishedTasks {
+    const message = createBaseFinishedTasks();
+    message.topologyId = object.topologyId ?? "";
+    message.node = object.node ?? "";
+    message.tasks = object.tasks?.map((e) => e) || [];
     return message;
   },
 };

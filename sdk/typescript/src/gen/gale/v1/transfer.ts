@@ -94,6 +94,14 @@ export interface TransferHello {
   node: string;
   /** topology_id is the topology run the stream carries. */
   topologyId: string;
+  /**
+   * credit_window is the credit, in tuples, that the sender starts with
+   * for every destination task (see Credit); both nodes derive it from the
+   * run's settings (topology.queue.size times topology.batch.size). A
+   * receiver refuses a stream without it: it must never stop reading a
+   * stream, which only senders that wait for credit make safe.
+   */
+  creditWindow: bigint;
 }
 
 /** TransferResponse is one frame from the receiving node. */
@@ -113,13 +121,24 @@ export interface TransferResponse {
 }
 
 /**
- * Credit is flow control: the sender may have at most the granted number of
- * tuples unconfirmed. Receivers grant credit as their task queues drain, so
- * a slow task slows its senders across the network.
+ * Credit is flow control per destination task: for each task, the sender
+ * may have at most its credit window of tuples sent to that task and not
+ * yet granted back (it may overdraw by one batch, so a batch is never
+ * split). The receiver grants tuples back once they are in the task's
+ * queue, so a slow task slows only the senders of its own tuples, and the
+ * receiver never stops reading the stream: acker operations and
+ * end-of-input markers, which take no credit, never wait behind tuples.
  */
 export interface Credit {
-  /** tuples is the number of additional tuples the sender may send. */
+  /**
+   * tuples is credit for the stream as a whole, from before credit was
+   * kept per task; Gale's nodes neither send nor read it.
+   */
   tuples: bigint;
+  /** tasks are the destination tasks granted credit. */
+  tasks: number[];
+  /** task_tuples are the tuples granted to tasks, one entry per task. */
+  taskTuples: bigint[];
 }
 
 /** TaskMoved reports tuples addressed to tasks the receiver does not run. */
@@ -737,7 +756,7 @@ export const TaskEndOfInput: MessageFns<TaskEndOfInput> = {
 };
 
 function createBaseTransferHello(): TransferHello {
-  return { node: "", topologyId: "" };
+  return { node: "", topologyId: "", creditWindow: 0n };
 }
 
 export const TransferHello: MessageFns<TransferHello> = {
@@ -747,6 +766,12 @@ export const TransferHello: MessageFns<TransferHello> = {
     }
     if (message.topologyId !== "") {
       writer.uint32(18).string(message.topologyId);
+    }
+    if (message.creditWindow !== 0n) {
+      if (BigInt.asIntN(64, message.creditWindow) !== message.creditWindow) {
+        throw new globalThis.Error("value provided for field message.creditWindow of type int64 too large");
+      }
+      writer.uint32(24).int64(message.creditWindow);
     }
     return writer;
   },
@@ -780,6 +805,14 @@ export const TransferHello: MessageFns<TransferHello> = {
             message.topologyId = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.creditWindow = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -800,6 +833,11 @@ export const TransferHello: MessageFns<TransferHello> = {
         : isSet(object.topology_id)
         ? globalThis.String(object.topology_id)
         : "",
+      creditWindow: isSet(object.creditWindow)
+        ? BigInt(object.creditWindow)
+        : isSet(object.credit_window)
+        ? BigInt(object.credit_window)
+        : 0n,
     };
   },
 
@@ -811,6 +849,9 @@ export const TransferHello: MessageFns<TransferHello> = {
     if (message.topologyId !== "") {
       obj.topologyId = message.topologyId;
     }
+    if (message.creditWindow !== 0n) {
+      obj.creditWindow = message.creditWindow.toString();
+    }
     return obj;
   },
 
@@ -821,6 +862,9 @@ export const TransferHello: MessageFns<TransferHello> = {
     const message = createBaseTransferHello();
     message.node = object.node ?? "";
     message.topologyId = object.topologyId ?? "";
+    message.creditWindow = (object.creditWindow !== undefined && object.creditWindow !== null)
+      ? BigInt(object.creditWindow)
+      : 0n;
     return message;
   },
 };
@@ -927,7 +971,7 @@ export const TransferResponse: MessageFns<TransferResponse> = {
 };
 
 function createBaseCredit(): Credit {
-  return { tuples: 0n };
+  return { tuples: 0n, tasks: [], taskTuples: [] };
 }
 
 export const Credit: MessageFns<Credit> = {
@@ -937,6 +981,23 @@ export const Credit: MessageFns<Credit> = {
         throw new globalThis.Error("value provided for field message.tuples of type int64 too large");
       }
       writer.uint32(8).int64(message.tuples);
+    }
+    if (message.tasks.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.tasks) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.taskTuples.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.taskTuples) {
+        if (BigInt.asIntN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field taskTuples of type int64 is too large");
+        }
+        writer.int64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -962,6 +1023,42 @@ export const Credit: MessageFns<Credit> = {
             message.tuples = reader.int64() as bigint;
             continue;
           }
+          case 2: {
+            if (tag === 16) {
+              message.tasks.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.tasks.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.taskTuples.push(reader.int64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.taskTuples.push(reader.int64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -975,13 +1072,27 @@ export const Credit: MessageFns<Credit> = {
   },
 
   fromJSON(object: any): Credit {
-    return { tuples: isSet(object.tuples) ? BigInt(object.tuples) : 0n };
+    return {
+      tuples: isSet(object.tuples) ? BigInt(object.tuples) : 0n,
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => globalThis.Number(e)) : [],
+      taskTuples: globalThis.Array.isArray(object?.taskTuples)
+        ? object.taskTuples.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.task_tuples)
+        ? object.task_tuples.map((e: any) => BigInt(e))
+        : [],
+    };
   },
 
   toJSON(message: Credit): unknown {
     const obj: any = {};
     if (message.tuples !== 0n) {
       obj.tuples = message.tuples.toString();
+    }
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => Math.round(e));
+    }
+    if (message.taskTuples?.length) {
+      obj.taskTuples = message.taskTuples.map((e) => e.toString());
     }
     return obj;
   },
@@ -992,6 +1103,8 @@ export const Credit: MessageFns<Credit> = {
   fromPartial(object: DeepPartial<Credit>): Credit {
     const message = createBaseCredit();
     message.tuples = (object.tuples !== undefined && object.tuples !== null) ? BigInt(object.tuples) : 0n;
+    message.tasks = object.tasks?.map((e) => e) || [];
+    message.taskTuples = object.taskTuples?.map((e) => BigInt(e)) || [];
     return message;
   },
 };
