@@ -11,9 +11,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gale-stream/gale/examples/webanalytics"
 	"github.com/gale-stream/gale/node/bench"
 )
 
@@ -27,6 +29,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cluster := fs.Bool("cluster", false, "measure on three local node processes instead of in one process")
 	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
 	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
+	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
+	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--cluster] [--external all|LANG,...]")
 		fs.PrintDefaults()
@@ -44,6 +48,22 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o.Scenarios = strings.Split(*scen, ",")
 	o.Loads = strings.Split(*loads, ",")
 	o.Progress = stderr
+	if *app {
+		var rs []float64
+		for _, f := range strings.Split(*rates, ",") {
+			r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || r <= 0 {
+				return usagef("--rates %s: %q is not a positive number", *rates, f)
+			}
+			rs = append(rs, r)
+		}
+		res, err := webanalytics.Bench(ctx, webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr})
+		webanalytics.PrintBench(stdout, res)
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		return err
+	}
 	if *ext != "" {
 		var variants []string
 		if *ext != "all" {

@@ -47,8 +47,14 @@ type Dashboard struct {
 	pages    map[string]json.RawMessage
 	sessions sessionStats
 	pageURL  string
-	lagMS    []int64 // event-to-push lags of recent pushes, for the p99
+	lags     []lagSample // event-to-dashboard lags of recent snapshots
 }
+
+// lagSample is the lag of one snapshot, and when it arrived.
+type lagSample struct{ at, lag int64 }
+
+// lagWindowMS is how far back lag_p99_ms looks.
+const lagWindowMS = 10_000
 
 // sessionStats summarizes closed sessions.
 type sessionStats struct {
@@ -167,10 +173,13 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 			NewestTS int64 `json:"newest_ts"`
 		}
 		if json.Unmarshal([]byte(v.Str()), &p) == nil && p.NewestTS > 0 {
-			d.lagMS = append(d.lagMS, time.Now().UnixMilli()-p.NewestTS)
-			if len(d.lagMS) > 1024 {
-				d.lagMS = d.lagMS[len(d.lagMS)-1024:]
+			now := time.Now().UnixMilli()
+			d.lags = append(d.lags, lagSample{now, now - p.NewestTS})
+			i := 0
+			for i < len(d.lags) && now-d.lags[i].at > lagWindowMS {
+				i++
 			}
+			d.lags = d.lags[i:]
 		}
 	} else if v, ok := t.Field("session"); ok {
 		var s struct {
@@ -232,16 +241,22 @@ func (d *Dashboard) state() ([]byte, uint64) {
 		"pages":         d.pages,
 		"sessions":      sessions,
 		"length_bounds": lengthBuckets,
-		"lag_p99_ms":    p99(d.lagMS),
+		"lag_p99_ms":    p99(d.lags, now),
 	})
 	return data, d.version
 }
 
-func p99(xs []int64) int64 {
-	if len(xs) == 0 {
+// p99 is the 99th percentile of the lags of the last lagWindowMS.
+func p99(samples []lagSample, now int64) int64 {
+	var s []int64
+	for _, x := range samples {
+		if now-x.at <= lagWindowMS {
+			s = append(s, x.lag)
+		}
+	}
+	if len(s) == 0 {
 		return 0
 	}
-	s := append([]int64(nil), xs...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[(len(s)*99)/100]
 }

@@ -315,6 +315,12 @@ class _Session:
         self._send(frames)
         self._close_sender()
         self.sender_done.wait(2.0)
+        # The sender handed the frames to gRPC, which may not have written
+        # them yet: cancelling the call now could drop them. The node ends
+        # the call once it sees the half-close, after the frames.
+        deadline = time.monotonic() + 2.0
+        while not self._call_done() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _recv(self, it: Iterator) -> Optional[attach_pb2.AttachResponse]:
         self.waiting_since = time.monotonic()

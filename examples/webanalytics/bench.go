@@ -1,0 +1,203 @@
+package webanalytics
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gale-stream/gale/node"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/ingest"
+	"github.com/gale-stream/gale/sdk/spec"
+)
+
+// BenchOptions say how to measure the application.
+type BenchOptions struct {
+	// Rates are the offered loads, events/s, measured one after another.
+	Rates []float64
+	// Window is the measured time at each rate, after Warmup.
+	Window, Warmup time.Duration
+	// Progress, if set, gets a line per rate.
+	Progress io.Writer
+}
+
+// BenchResult is one measured load.
+type BenchResult struct {
+	Offered  float64 // events/s the generator aimed at
+	Accepted float64 // events/s the ingest accepted (202)
+	Refused  uint64  // events refused (503 when the ingest is saturated)
+	Done     float64 // events/s the topology finished (page aggregates executed)
+	// LagP99 is the p99 of the event-to-dashboard lag over the window:
+	// from an event's timestamp to the dashboard receiving the snapshot
+	// that includes it (the generator stamps events when it makes them, so
+	// this includes its batching: up to a second).
+	LagP99 time.Duration
+}
+
+// Bench runs the web-analytics topology in this process (the same runtime
+// a node uses) and the traffic generator beside it, on free ports, and
+// measures each offered rate: both share the machine's cores, as they
+// would on one node with a local load generator.
+func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
+	ingestAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dashAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	overrides := map[string]*galev1.Value{
+		"ingest.addr":         sdk.ValueToProto(sdk.String(ingestAddr)),
+		"dashboard.addr":      sdk.ValueToProto(sdk.String(dashAddr)),
+		"ingest.max_pending":  sdk.ValueToProto(sdk.Int(1 << 20)),
+		"topology.batch.size": sdk.ValueToProto(sdk.Int(256)),
+	}
+	ts, err := spec.Parse("examples/webanalytics/topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := node.New(ts, node.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(runCtx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	if err := waitOK(ctx, "http://"+ingestAddr+"/healthz"); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if err := waitOK(ctx, "http://"+dashAddr+"/api/state"); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	var out []BenchResult
+	for _, rate := range o.Rates {
+		r, err := benchRate(ctx, rt, ingestAddr, dashAddr, rate, o)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "web analytics at %.0f events/s offered: %.0f accepted, %.0f done, lag p99 %v\n", rate, r.Accepted, r.Done, r.LagP99)
+		}
+	}
+	return out, nil
+}
+
+func benchRate(ctx context.Context, rt *node.Runtime, ingestAddr, dashAddr string, rate float64, o BenchOptions) (BenchResult, error) {
+	tc := DefaultTrafficConfig()
+	tc.Target = "http://" + ingestAddr + ingest.EventsPath
+	tc.Rate = rate
+	tc.Visitors = max(10, int(rate/20))
+	tc.Batch, tc.Senders = 50, 8
+	tc.Duration = o.Warmup + o.Window
+	if err := tc.Validate(); err != nil {
+		return BenchResult{}, err
+	}
+	type result struct {
+		rep TrafficReport
+		err error
+	}
+	gen := make(chan result, 1)
+	go func() {
+		rep, err := Traffic(ctx, tc)
+		gen <- result{rep, err}
+	}()
+	time.Sleep(o.Warmup)
+	d0 := pagesExecuted(rt)
+	t0 := time.Now()
+	time.Sleep(o.Window)
+	d1 := pagesExecuted(rt)
+	wall := time.Since(t0)
+	lag, err := dashboardLag(dashAddr)
+	if err != nil {
+		return BenchResult{}, err
+	}
+	g := <-gen
+	if g.err != nil {
+		return BenchResult{}, g.err
+	}
+	return BenchResult{
+		Offered:  rate,
+		Accepted: g.rep.Rate(),
+		Refused:  g.rep.Rejected,
+		Done:     float64(d1-d0) / wall.Seconds(),
+		LagP99:   lag,
+	}, nil
+}
+
+// pagesExecuted is how many events the page aggregates have executed.
+func pagesExecuted(rt *node.Runtime) uint64 {
+	for _, c := range rt.Stats() {
+		if c.ID == "pages" {
+			return c.Counters.Executed
+		}
+	}
+	return 0
+}
+
+// dashboardLag reads the dashboard's recent event-to-dashboard p99.
+func dashboardLag(addr string) (time.Duration, error) {
+	resp, err := http.Get("http://" + addr + "/api/state")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var st struct {
+		LagP99 int64 `json:"lag_p99_ms"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return time.Duration(st.LagP99) * time.Millisecond, nil
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func waitOK(ctx context.Context, url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("no answer within 30s")
+}
+
+// PrintBench writes the results as a table.
+func PrintBench(w io.Writer, rs []BenchResult) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "offered/s\taccepted/s\tdone/s\trefused\tlag p99\t")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%v\t\n", r.Offered, r.Accepted, r.Done, r.Refused, r.LagP99)
+	}
+	tw.Flush()
+}
