@@ -115,7 +115,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 				if home.Heat[0] != 2 || home.Heat[(heatRowsScreen-1)*heatCols+heatCols-1] != 1 {
 					t.Fatalf("heat %v", home.Heat[:heatCols])
 				}
-				if c := cell(640, 400, 1280, 720); home.Clicks[c] != 1 {
+				if c := cell(640, 400, 1280); home.Clicks[c] != 1 {
 					t.Fatalf("click heat at cell %d = %d", c, home.Clicks[c])
 				}
 				break
