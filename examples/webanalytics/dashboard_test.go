@@ -70,7 +70,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 	b.SetBolt("sessions", ClassSessions, 2).FieldsGrouping("events", sdk.DefaultStream, "visitor").
 		SetConfig("topology.tick.tuple.freq.secs", sdk.Double(0.05)).
 		SetConfig(KeySessionGapMS, sdk.Int(100)).SetConfig(KeyOutOfOrderMS, sdk.Int(0)).SetConfig(KeySessionIdleMS, sdk.Int(50))
-	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").GlobalGrouping("sessions").
+	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").GlobalGrouping("sessions").GlobalGroupingStream("sessions", OpenStream).
 		SetConfig("dashboard.addr", sdk.String("127.0.0.1:0")).SetConfig("dashboard.push_ms", sdk.Int(20))
 	spec, err := b.Build()
 	if err != nil {
