@@ -35,6 +35,7 @@ type Dashboard struct {
 	out    *sdk.BoltCollector
 	srv    *http.Server
 	lis    net.Listener
+	addr   *string // what LastAddr reports while this dashboard serves
 	push   time.Duration
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -138,7 +139,8 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	}()
 	tc.Log.Info("dashboard serving", "url", "http://"+d.lis.Addr().String()+"/")
 	a := d.lis.Addr().String()
-	lastDashboardAddr.Store(&a)
+	d.addr = &a
+	lastDashboardAddr.Store(d.addr)
 	return nil
 }
 
@@ -148,7 +150,7 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 var lastDashboardAddr atomic.Pointer[string]
 
 // LastAddr returns the address of the most recently started dashboard in
-// this process, or "".
+// this process, or "" (also once that dashboard stopped).
 func LastAddr() string {
 	if a := lastDashboardAddr.Load(); a != nil {
 		return *a
@@ -323,6 +325,7 @@ func (d *Dashboard) Cleanup() error {
 		return nil
 	}
 	d.cancelled.Store(true)
+	lastDashboardAddr.CompareAndSwap(d.addr, nil)
 	d.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

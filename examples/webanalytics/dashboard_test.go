@@ -70,7 +70,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 	b.SetBolt("sessions", ClassSessions, 2).FieldsGrouping("events", sdk.DefaultStream, "visitor").
 		SetConfig("topology.tick.tuple.freq.secs", sdk.Double(0.05)).
 		SetConfig(KeySessionGapMS, sdk.Int(100)).SetConfig(KeyOutOfOrderMS, sdk.Int(0)).SetConfig(KeySessionIdleMS, sdk.Int(50))
-	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").GlobalGrouping("sessions").
+	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").GlobalGrouping("sessions").GlobalGroupingStream("sessions", OpenStream).
 		SetConfig("dashboard.addr", sdk.String("127.0.0.1:0")).SetConfig("dashboard.push_ms", sdk.Int(20))
 	spec, err := b.Build()
 	if err != nil {
@@ -115,7 +115,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 				if home.Heat[0] != 2 || home.Heat[(heatRowsScreen-1)*heatCols+heatCols-1] != 1 {
 					t.Fatalf("heat %v", home.Heat[:heatCols])
 				}
-				if c := cell(640, 400, 1280, 720); home.Clicks[c] != 1 {
+				if c := cell(640, 400, 1280); home.Clicks[c] != 1 {
 					t.Fatalf("click heat at cell %d = %d", c, home.Clicks[c])
 				}
 				break

@@ -24,8 +24,13 @@ const (
 	fValue
 )
 
-// Heatmap grid: columns across the viewport's width, rows per viewport
-// height, and at most maxScreens viewports down the page.
+// Heatmap grid: columns across the viewport's width, and rows of a fixed
+// height in proportion to it: heatRowsScreen rows make a 16:9 screen of
+// the viewport's width (45 px rows at 1280 px), for at most maxScreens
+// such screens down the page. Rows follow the width, not the viewport's
+// height, because the page's layout does: the dashboard draws the grid
+// over the page rendered at one width, where a row is the same height for
+// every visitor.
 const (
 	heatCols       = 24
 	heatRowsScreen = 16
@@ -36,8 +41,8 @@ const (
 // PageStats keeps live aggregates per page (subscribe it with fields
 // grouping on "page"): the visitors seen in the last
 // webanalytics.active_ms (default 30000), an attention heatmap from cursor
-// positions and a click heatmap (cells of a 24-column grid, 16 rows per
-// viewport height), and the conversion of the call-to-action (visitors who
+// positions and a click heatmap (cells of a 24-column grid, rows 9/256 of
+// the viewport's width high: 16 per 16:9 screen), and the conversion of the call-to-action (visitors who
 // clicked an element whose selector is webanalytics.cta, default "#cta",
 // over visitors who viewed the page). On each tick tuple
 // (topology.tick.tuple.freq.secs) it emits a snapshot of every page that
@@ -84,13 +89,14 @@ func (b *PageStats) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bol
 	return nil
 }
 
-// cell maps a document position to a heatmap cell, or -1.
-func cell(x, y, vw, vh int64) int {
-	if vw <= 0 || vh <= 0 || x < 0 || y < 0 {
+// cell maps a document position, seen in a viewport vw pixels wide, to a
+// heatmap cell, or -1.
+func cell(x, y, vw int64) int {
+	if vw <= 0 || x < 0 || y < 0 {
 		return -1
 	}
 	col := x * heatCols / vw
-	row := y * heatRowsScreen / vh
+	row := y * heatRowsScreen * 16 / (vw * 9)
 	if col >= heatCols {
 		col = heatCols - 1
 	}
@@ -123,11 +129,11 @@ func (b *PageStats) Execute(t *sdk.Tuple) {
 	}
 	switch t.Str(fType) {
 	case "move":
-		if c := cell(t.Int(fX), t.Int(fY), t.Int(fVW), t.Int(fVH)); c >= 0 {
+		if c := cell(t.Int(fX), t.Int(fY), t.Int(fVW)); c >= 0 {
 			p.heat[c]++
 		}
 	case "click":
-		if c := cell(t.Int(fX), t.Int(fY), t.Int(fVW), t.Int(fVH)); c >= 0 {
+		if c := cell(t.Int(fX), t.Int(fY), t.Int(fVW)); c >= 0 {
 			p.clicks[c]++
 		}
 		if t.Str(fTarget) == b.cta {

@@ -47,8 +47,40 @@ type SessionMetrics struct {
 	DwellMS [3]int64 `json:"dwell_ms"`
 }
 
+// OpenStream is the sessionizer's stream of open-session counts: on each
+// tick, one tuple [open] with the number of sessions the task holds open.
+const OpenStream = "open"
+
 func init() {
-	sdk.MustRegisterBolt(ClassSessions, func() sdk.Bolt { return NewSessions() })
+	sdk.MustRegisterBolt(ClassSessions, func() sdk.Bolt { return &sessionsBolt{Bolt: NewSessions()} })
+}
+
+// sessionsBolt is the sessionizer that also reports, on each tick, how
+// many sessions it holds open (stream OpenStream), for the dashboard.
+type sessionsBolt struct {
+	*window.Bolt
+	out  *sdk.BoltCollector
+	last int64
+}
+
+func (b *sessionsBolt) DeclareOutputFields(d *sdk.OutputDeclarer) {
+	b.Bolt.DeclareOutputFields(d)
+	d.DeclareStream(OpenStream, "open")
+}
+
+func (b *sessionsBolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out, b.last = out, -1
+	return b.Bolt.Prepare(ctx, tc, out)
+}
+
+func (b *sessionsBolt) Execute(t *sdk.Tuple) {
+	b.Bolt.Execute(t)
+	if t.IsTick() {
+		if n := int64(b.Stats().OpenWindows); n != b.last {
+			b.last = n
+			b.out.EmitTo(OpenStream, nil, sdk.Int(n))
+		}
+	}
 }
 
 // NewSessions returns the sessionizer: event-time session windows (package
