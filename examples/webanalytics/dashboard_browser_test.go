@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,17 +24,16 @@ import (
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
-// freeAddr returns a loopback address with a port that was free a moment
+// testAddr returns a loopback address with a port that was free a moment
 // ago (the topology needs the ingest's address before it starts: the
 // dashboard shows the page it serves).
-func freeAddr(t *testing.T) string {
+func testAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return a
 }
 
 // canvasSamples is the dashboard's heat canvas sampled at page coordinates
@@ -129,7 +127,7 @@ func cellName(c int) string { return fmt.Sprintf("r%dc%d", c/heatCols, c%heatCol
 // there (`make -C browsertest screenshot` updates ../dashboard.png).
 func TestDashboardInBrowser(t *testing.T) {
 	chromium, nodeBin := browserDeps(t)
-	ingestAddr, dashAddr := freeAddr(t), freeAddr(t)
+	ingestAddr, dashAddr := testAddr(t), testAddr(t)
 	conf := map[string]sdk.Value{
 		"ingest.addr":            sdk.String(ingestAddr),
 		"dashboard.addr":         sdk.String(dashAddr),
