@@ -25,6 +25,7 @@ import (
 	"github.com/gale-stream/gale/sdk/spec"
 
 	_ "github.com/gale-stream/gale/examples/failover"
+	_ "github.com/gale-stream/gale/examples/sessions"
 	_ "github.com/gale-stream/gale/examples/wordcount" // built-in example components
 	_ "github.com/gale-stream/gale/node/bench"         // benchmark components
 )

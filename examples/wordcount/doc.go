@@ -65,6 +65,10 @@
 //  3. Update the sidecar (also by rename). The last task (merged ==
 //     number of count tasks) removes the sidecar and the lock file instead.
 //
+// The protocol lives in examples/internal/mergefile (shared with
+// examples/sessions); this package supplies the streaming merge of
+// word<TAB>count lines.
+//
 // Finish is therefore not idempotent across restarts of a task within one
 // run: a task that merged and then ran Finish again would add its totals
 // twice. The two-line sidecar format is part of the contract, so it does

@@ -18,10 +18,10 @@ const EndOfEventTime int64 = math.MaxInt64
 
 // Config keys of the runtime that Prepare reads to check the timeout.
 const (
-	keyAckers     = "topology.acker.executors"
-	keyTimeout    = "topology.message.timeout.secs"
-	keyTickFreq   = "topology.tick.tuple.freq.secs"
-	defaultTimout = 30 * time.Second
+	keyAckers      = "topology.acker.executors"
+	keyTimeout     = "topology.message.timeout.secs"
+	keyTickFreq    = "topology.tick.tuple.freq.secs"
+	defaultTimeout = 30 * time.Second
 )
 
 // Window describes a window as the window function sees it.
@@ -218,7 +218,7 @@ func (b *Bolt) checkTimeout(conf sdk.Config) error {
 	if !b.hold || b.cfg.TimeoutCheck == CheckOff {
 		return nil
 	}
-	timeout, err := conf.Duration(keyTimeout, time.Second, defaultTimout)
+	timeout, err := conf.Duration(keyTimeout, time.Second, defaultTimeout)
 	if err != nil {
 		return err
 	}
@@ -259,8 +259,7 @@ func (b *Bolt) Execute(t *sdk.Tuple) {
 		b.tick()
 		b.out.Ack(t)
 	case t.Stream() == b.cfg.PunctuationStream:
-		b.punctuate(t)
-		b.out.Ack(t)
+		b.punctuate(t) // acks t
 	default:
 		b.event(t)
 	}
@@ -412,9 +411,10 @@ func (b *Bolt) punctuate(t *sdk.Tuple) {
 	if least == EndOfEventTime {
 		b.wm = EndOfEventTime
 		b.eng.flush()
-		return
+	} else {
+		b.advance(least)
 	}
-	b.advance(least)
+	b.out.Ack(t)
 }
 
 // fire calls the window function, then (AckOnFire) the engine releases

@@ -392,18 +392,15 @@ func (e *countEngine) add(key string, ev event) {
 	k.buf = append(k.buf, ev)
 	e.events++
 	k.since++
-	if len(k.buf) > e.count {
-		e.drop(k, 1)
-	}
 	if k.since == e.every {
 		e.fireKey(key, k)
-		// The next window holds the last count events after every more
-		// arrivals: anything older than that is done.
-		if n := len(k.buf) + e.every - e.count; n > 0 {
-			e.drop(k, min(n, len(k.buf)))
-		}
 	}
-	if len(k.buf) == 0 {
+	// The next window fires after every - since more arrivals and holds
+	// the last count events then: anything older is done now.
+	if n := len(k.buf) + e.every - k.since - e.count; n > 0 {
+		e.drop(k, min(n, len(k.buf)))
+	}
+	if len(k.buf) == 0 && k.since == 0 {
 		delete(e.keys, key)
 	}
 }
@@ -437,7 +434,7 @@ func (e *countEngine) fireDue(int64) {}
 func (e *countEngine) flush() {
 	for _, key := range slices.Sorted(maps.Keys(e.keys)) {
 		k := e.keys[key]
-		if k.since > 0 {
+		if k.since > 0 && len(k.buf) > 0 {
 			e.fireKey(key, k)
 		}
 		e.drop(k, len(k.buf))
