@@ -245,8 +245,8 @@ class _SessionEngine:
         self.live = 0
         self.events = 0
         self.serial = 0
-        self._fire = fire
-        self._release = release
+        self._win_fire = fire
+        self._win_release = release
 
     def _push(self, s: _Session) -> None:
         self.serial += 1
@@ -340,8 +340,8 @@ class _SessionEngine:
         s.events = []
         self.events -= len(evs)
         evs.sort(key=lambda e: (e[0], e[1]))
-        self._fire(Window(KIND_SESSION, s.key, s.start, s.end), evs)
-        self._release(evs)
+        self._win_fire(Window(KIND_SESSION, s.key, s.start, s.end), evs)
+        self._win_release(evs)
 
     def open(self) -> tuple[int, int]:
         return self.live, self.events
@@ -404,8 +404,8 @@ class SessionBolt(Bolt):
                 f"'{context.component}': declare it in the topology with the input's fields, "
                 "or set late_stream to \"\" to drop late events"
             )
-        self._check_timeout(conf)
-        self._engine = _SessionEngine(cfg.gap_ms, cfg.allowed_lateness_ms, self._fire, self._release)
+        self._win_check_timeout(conf)
+        self._engine = _SessionEngine(cfg.gap_ms, cfg.allowed_lateness_ms, self._win_fire, self._win_release)
         self._gap = cfg.gap_ms
         self._lateness = cfg.allowed_lateness_ms
         self._ooo = cfg.out_of_orderness_ms
@@ -422,7 +422,7 @@ class SessionBolt(Bolt):
         self._output = Output(self)
         self._stats = Stats()
 
-    def _check_timeout(self, conf: Config) -> None:
+    def _win_check_timeout(self, conf: Config) -> None:
         cfg = self.window_config
         if not self._hold or cfg.timeout_check == CHECK_OFF:
             return
@@ -453,11 +453,11 @@ class SessionBolt(Bolt):
 
     def execute(self, tup: Tuple) -> None:
         if tup.is_tick:
-            self._tick()
+            self._win_tick()
         elif tup.source.stream == self._punct_stream:
-            self._punctuate(tup)
+            self._win_punctuate(tup)
         else:
-            self._event(tup)
+            self._win_event(tup)
 
     def finish(self) -> None:
         """Fires every open session (the end of input is the end of event
@@ -485,7 +485,7 @@ class SessionBolt(Bolt):
 
     # -- inputs --------------------------------------------------------------
 
-    def _fields(self, src: Any) -> tuple:
+    def _win_fields(self, src: Any) -> tuple:
         ix = self._ix.get(src)
         if ix is None:
             cfg = self.window_config
@@ -493,7 +493,7 @@ class SessionBolt(Bolt):
             ix = self._ix[src] = (k, src.index.get(cfg.time_field, -1))
         return ix
 
-    def _invalid(self, tup: Tuple, reason: str) -> None:
+    def _win_invalid(self, tup: Tuple, reason: str) -> None:
         """Acks an input that cannot be windowed; reports the first ten and
         then every thousandth."""
         self._stats.invalid += 1
@@ -502,18 +502,18 @@ class SessionBolt(Bolt):
             self.report_error(f"window: skipping input {n} from {tup.component}/{tup.stream}: not a windowable event: {reason}")
         self.ack(tup)
 
-    def _event(self, tup: Tuple) -> None:
+    def _win_event(self, tup: Tuple) -> None:
         cfg = self.window_config
-        ki, ti = self._fields(tup.source)
+        ki, ti = self._win_fields(tup.source)
         values = tup.values
         key = ""
         if cfg.key_field:
             if ki < 0 or ki >= len(values):
-                self._invalid(tup, f"no key field {cfg.key_field!r} (fields {list(tup.fields)})")
+                self._win_invalid(tup, f"no key field {cfg.key_field!r} (fields {list(tup.fields)})")
                 return
             key = key_text(values[ki])
         if ti < 0 or ti >= len(values):
-            self._invalid(tup, f"no time field {cfg.time_field!r} (fields {list(tup.fields)})")
+            self._win_invalid(tup, f"no time field {cfg.time_field!r} (fields {list(tup.fields)})")
             return
         v = values[ti]
         t = type(v)
@@ -522,12 +522,12 @@ class SessionBolt(Bolt):
         elif t is float and v == v and v.is_integer() and abs(v) < 1 << 62:
             ts = int(v)
         else:
-            self._invalid(tup, f"time field {cfg.time_field!r} is {_kind(v)} {key_text(v)!r}, want integer milliseconds")
+            self._win_invalid(tup, f"time field {cfg.time_field!r} is {_kind(v)} {key_text(v)!r}, want integer milliseconds")
             return
         self._stats.events += 1
         self._last_event_ns = self._clock_ns()
         if ts < _clamp(self._wm - self._lateness):
-            self._late(key, ts, tup)
+            self._win_late(key, ts, tup)
             return
         if not self._hold:
             self.ack(tup)
@@ -535,9 +535,9 @@ class SessionBolt(Bolt):
         self._engine.add(key, (ts, self._seq, tup))
         if not self._have_ts or ts > self._max_ts:
             self._max_ts, self._have_ts = ts, True
-        self._advance(_clamp(self._max_ts - self._ooo))
+        self._win_advance(_clamp(self._max_ts - self._ooo))
 
-    def _late(self, key: str, ts: int, tup: Tuple) -> None:
+    def _win_late(self, key: str, ts: int, tup: Tuple) -> None:
         self._stats.late += 1
         if self._on_late is not None:
             self._on_late(key, ts, tup)
@@ -545,28 +545,28 @@ class SessionBolt(Bolt):
             self.emit(list(tup.values), tup, stream=self.window_config.late_stream)
         self.ack(tup)
 
-    def _advance(self, wm: int) -> None:
+    def _win_advance(self, wm: int) -> None:
         """Raises the watermark (it never goes back) and fires what became due."""
         if wm > self._wm:
             self._wm = wm
             self._engine.fire_due(wm)
 
-    def _tick(self) -> None:
+    def _win_tick(self) -> None:
         if self._idle_ns <= 0 or not self._have_ts:
             return
         quiet = self._clock_ns() - self._last_event_ns
         if quiet < self._idle_ns:
             return
         base = _clamp(self._max_ts - self._ooo)
-        self._advance(_clamp(base + quiet // _MS))
+        self._win_advance(_clamp(base + quiet // _MS))
 
-    def _punctuate(self, tup: Tuple) -> None:
+    def _win_punctuate(self, tup: Tuple) -> None:
         """Records a source task's watermark. The punctuated watermark is the
         least over every task of every component that sent one (tasks not
         heard from yet count as minus infinity)."""
         v = tup.values[0] if tup.values else None
         if type(v) is not int:
-            self._invalid(
+            self._win_invalid(
                 tup, f"punctuation on stream {tup.stream!r}: field 0 is {_kind(v)} {key_text(v)!r}, want integer milliseconds"
             )
             return
@@ -585,12 +585,12 @@ class SessionBolt(Bolt):
             self._wm = END_OF_EVENT_TIME
             self._engine.flush()
         else:
-            self._advance(least)
+            self._win_advance(least)
         self.ack(tup)
 
     # -- firing --------------------------------------------------------------
 
-    def _fire(self, w: Window, evs: list) -> None:
+    def _win_fire(self, w: Window, evs: list) -> None:
         self._stats.fired += 1
         tuples = [e[2] for e in evs]
         out = self._output
@@ -611,7 +611,7 @@ class SessionBolt(Bolt):
         finally:
             out._anchors = None
 
-    def _release(self, evs: list) -> None:
+    def _win_release(self, evs: list) -> None:
         """Acks the events of a session that fired (ACK_ON_FIRE)."""
         if not self._hold:
             return
