@@ -195,3 +195,31 @@ func TestLocalSessionsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// The Python topology (examples/sessions/python on the Python SDK's
+// session windows) gives exactly the Go topology's file.
+func TestLocalSessionsInPython(t *testing.T) {
+	requireDeps(t, []string{"sdk/python/.venv/bin/python3"}, "python3")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	text, _, _ := randomVisits(11, 3000, 40, 30_000, 15_000)
+	if err := os.WriteFile(in, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var outs [2][]byte
+	for i, topo := range []string{"topology.yaml", "topology-python.yaml"} {
+		out := filepath.Join(dir, fmt.Sprintf("out%d.tsv", i))
+		_, stderr, code := gale(t, "local", "examples/sessions/"+topo, "--conf", "sessions.input="+in,
+			"--conf", "sessions.gap_ms=30000", "--conf", "sessions.output="+out)
+		if code != 0 {
+			t.Fatalf("%s: exit %d, stderr:\n%s", topo, code, stderr)
+		}
+		var err error
+		if outs[i], err = os.ReadFile(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if string(outs[0]) != string(outs[1]) {
+		t.Fatalf("the Python topology's output differs from the Go one's:\n%s", diffLines(string(outs[0]), string(outs[1])))
+	}
+}

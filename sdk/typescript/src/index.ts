@@ -20,4 +20,23 @@ export {
   type GroupingName,
   type SubmitOptions,
 } from "./builder";
+export {
+  SessionBolt,
+  WindowOutput,
+  WindowConfigError,
+  TimeoutTooShortError,
+  validateSessionConfig,
+  valueText,
+  compareUtf8,
+  END_OF_EVENT_TIME,
+  DEFAULT_LATE_STREAM,
+  DEFAULT_PUNCTUATION_STREAM,
+  type SessionConfig,
+  type SessionBoltOptions,
+  type Window,
+  type WindowFunction,
+  type WindowStats,
+  type AckMode,
+  type TimeoutCheck,
+} from "./window";
 export type { TopologySpec } from "./gen/gale/v1/topology";
