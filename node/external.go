@@ -53,13 +53,17 @@ type externalTask struct {
 	// bolt state
 	eofLeft  int // upstream tasks that have not ended yet
 	inflight map[uint64]inflightInput
-	// frames counts the unsettled inputs of each inputs frame in flight.
-	// At most maxFrames frames are in flight: while the process works
-	// through them, inputs gather in the queue and leave as one bigger
-	// frame. That keeps a slow process fed with full batches (a frame per
-	// spout batch at a modest rate would cost it far more per tuple) and a
-	// fast one with fresh ones.
+	// frames counts the unsettled inputs of each inputs frame in flight,
+	// and sent lists the frames in the order they were sent. At most
+	// maxFrames frames younger than frameHold are in flight: while the
+	// process works through them, inputs gather in the queue and leave as
+	// one bigger frame. That keeps a slow process fed with full batches (a
+	// frame per spout batch at a modest rate would cost it far more per
+	// tuple) and a fast one with fresh ones. A frame older than frameHold
+	// stops counting even if the process holds its inputs (a windowed bolt
+	// keeps them until its window fires): it must get more input to fire.
 	frames    map[uint64]int
+	sent      []sentFrame
 	lastFrame uint64
 	lastID    uint64
 	cur       *router.Batch // batch being sent to the process
@@ -76,8 +80,31 @@ type inflightInput struct {
 	frame uint64
 }
 
-// maxFrames is how many inputs frames a process may hold at once.
-const maxFrames = 2
+// sentFrame is when an inputs frame was sent.
+type sentFrame struct {
+	id uint64
+	at int64 // Nanotime
+}
+
+// Frame pacing of external bolts (see externalTask.frames).
+const (
+	maxFrames = 2
+	frameHold = int64(25 * time.Millisecond)
+)
+
+// framesInFlight drops settled and old frames from x.sent and returns how
+// many remain, and when the oldest of them stops counting (0: none).
+func (x *externalTask) framesInFlight(now int64) (n int, until int64) {
+	i := 0
+	for i < len(x.sent) && (x.frames[x.sent[i].id] == 0 || now-x.sent[i].at >= frameHold) {
+		i++
+	}
+	x.sent = x.sent[i:]
+	if len(x.sent) == 0 {
+		return 0, 0
+	}
+	return len(x.sent), x.sent[0].at + frameHold
+}
 
 // spoutProxy stands in for the spout in the executor's shared spout code
 // (drainCtrl, sweeps): acks and fails it is given go to the process.
@@ -398,8 +425,11 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				s.Close(nil)
 				return false
 			}
+			if n, until := x.framesInFlight(e.now); n >= maxFrames && (x.cur != nil || len(in) > 0) && (dl == 0 || until < dl) {
+				dl = until // input waits for the frame limit: wake when it eases
+			}
 			if dl != 0 {
-				timer.Reset(time.Duration(dl - e.now))
+				timer.Reset(time.Duration(max(dl-e.now, 0)))
 				timerC = timer.C
 			}
 		}
@@ -519,7 +549,10 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 // frame limit allow, gathering batches from the queue into frames of up to
 // maxBatch tuples.
 func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int) {
-	for len(x.frames) < maxFrames && len(x.inflight) < x.maxInflight {
+	for len(x.inflight) < x.maxInflight {
+		if n, _ := x.framesInFlight(e.now); n >= maxFrames {
+			return
+		}
 		n := min(maxBatch, x.maxInflight-len(x.inflight))
 		var tb *galev1.TupleBatch
 		for (tb == nil || len(tb.Tuples) < n) && e.nextInputBatch(x) {
@@ -550,6 +583,7 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 			return
 		}
 		x.frames[x.lastFrame] = len(tb.Tuples)
+		x.sent = append(x.sent, sentFrame{id: x.lastFrame, at: e.now})
 		e.stats.executed += uint64(len(tb.Tuples))
 		s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
 	}
@@ -593,6 +627,7 @@ func (e *executor) failInflight(x *externalTask) {
 		delete(x.inflight, id)
 	}
 	clear(x.frames)
+	x.sent = x.sent[:0]
 	if b := x.cur; b != nil {
 		for i := x.curIdx; i < len(b.Tuples); i++ {
 			e.Fail(&b.Tuples[i])

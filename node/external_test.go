@@ -41,6 +41,8 @@ func runExternalTestComponent(name string) {
 		attach.Main(&extPass{})
 	case "seq":
 		attach.Main(&extSeq{})
+	case "hold":
+		attach.Main(&extHold{})
 	default:
 		os.Stderr.WriteString("unknown test component " + name + "\n")
 		os.Exit(2)
@@ -80,6 +82,34 @@ func (b *extPass) Execute(t *sdk.Tuple) {
 	b.out.Ack(t)
 }
 func (b *extPass) Cleanup() error { return nil }
+
+// extHold holds its inputs until it has 1500 of them (or the input ends),
+// like a count window, then passes them on and acks them.
+type extHold struct {
+	out  *sdk.BoltCollector
+	held []*sdk.Tuple
+}
+
+func (b *extHold) release() {
+	for _, t := range b.held {
+		b.out.Emit(t, t.Value(0))
+		b.out.Ack(t)
+	}
+	b.held = b.held[:0]
+}
+
+func (b *extHold) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (b *extHold) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out = out
+	return nil
+}
+func (b *extHold) Execute(t *sdk.Tuple) {
+	if b.held = append(b.held, t.Clone()); len(b.held) == 1500 {
+		b.release()
+	}
+}
+func (b *extHold) Finish() error  { b.release(); return nil }
+func (b *extHold) Cleanup() error { return nil }
 
 // extSeq emits ids 0..count-1 (message id id+1), replays failures, ends.
 type extSeq struct {
@@ -253,6 +283,27 @@ func TestExternalHeartbeatTimeout(t *testing.T) {
 	checkAllAcked(t, st, n)
 	if !strings.Contains(errorsText(rt), "no heartbeat") {
 		t.Fatalf("the silence is not reported; errors:\n%s", errorsText(rt))
+	}
+}
+
+// A process that holds its inputs (a window) keeps getting input: the
+// frame limit that batches inputs for a busy process must not starve it.
+func TestExternalBoltThatHoldsInputs(t *testing.T) {
+	const n = 4500 // three windows of 1500: more than two frames of 512 each
+	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 0}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
+		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
+		conf("hold", map[string]any{KeyExternalMaxInflight: 2 * n})
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	checkAllAcked(t, st, n)
+	for i := int64(0); i < n; i++ {
+		if st.sunk[i] != 1 {
+			t.Fatalf("sink saw id %d %d times", i, st.sunk[i])
+		}
 	}
 }
 
