@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -34,7 +35,9 @@ type BenchResult struct {
 	Offered  float64 // events/s the generator aimed at
 	Accepted float64 // events/s the ingest accepted (202)
 	Refused  uint64  // events refused (503 when the ingest is saturated)
-	Done     float64 // events/s the topology finished (page aggregates executed)
+	Done     float64 // events/s the page aggregates executed
+	Sessions float64 // events/s the sessionizer executed
+	HeapMiB  float64 // Go heap in use at the end of the window
 	// LagP99 is the p99 of the event-to-dashboard lag over the window:
 	// from an event's timestamp to the dashboard receiving the snapshot
 	// that includes it (the generator stamps events when it makes them, so
@@ -116,11 +119,13 @@ func benchRate(ctx context.Context, rt *node.Runtime, ingestAddr, dashAddr strin
 		gen <- result{rep, err}
 	}()
 	time.Sleep(o.Warmup)
-	d0 := pagesExecuted(rt)
+	d0, s0 := executed(rt, "pages"), executed(rt, "sessions")
 	t0 := time.Now()
 	time.Sleep(o.Window)
-	d1 := pagesExecuted(rt)
+	d1, s1 := executed(rt, "pages"), executed(rt, "sessions")
 	wall := time.Since(t0)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	lag, err := dashboardLag(dashAddr)
 	if err != nil {
 		return BenchResult{}, err
@@ -134,14 +139,16 @@ func benchRate(ctx context.Context, rt *node.Runtime, ingestAddr, dashAddr strin
 		Accepted: g.rep.Rate(),
 		Refused:  g.rep.Rejected,
 		Done:     float64(d1-d0) / wall.Seconds(),
+		Sessions: float64(s1-s0) / wall.Seconds(),
+		HeapMiB:  float64(ms.HeapInuse) / (1 << 20),
 		LagP99:   lag,
 	}, nil
 }
 
-// pagesExecuted is how many events the page aggregates have executed.
-func pagesExecuted(rt *node.Runtime) uint64 {
+// executed is how many events a component has executed.
+func executed(rt *node.Runtime, component string) uint64 {
 	for _, c := range rt.Stats() {
-		if c.ID == "pages" {
+		if c.ID == component {
 			return c.Counters.Executed
 		}
 	}
@@ -195,9 +202,9 @@ func waitOK(ctx context.Context, url string) error {
 // PrintBench writes the results as a table.
 func PrintBench(w io.Writer, rs []BenchResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "offered/s\taccepted/s\tdone/s\trefused\tlag p99\t")
+	fmt.Fprintln(tw, "offered/s\taccepted/s\tpages/s\tsessions/s\trefused\tlag p99\theap MiB\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%v\t\n", r.Offered, r.Accepted, r.Done, r.Refused, r.LagP99)
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.0f\t%d\t%v\t%.0f\t\n", r.Offered, r.Accepted, r.Done, r.Sessions, r.Refused, r.LagP99, r.HeapMiB)
 	}
 	tw.Flush()
 }
