@@ -28,6 +28,7 @@ type remoteRoutes struct {
 
 	mu      sync.Mutex
 	senders map[string]*transfer.Sender // by node name
+	closed  bool                        // no new senders once the run stops
 }
 
 // newRemoteRoutes makes the routes of run runID on node local; dial
@@ -44,15 +45,29 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 		return nil, fmt.Errorf("%w: task %d is not assigned", transfer.ErrUnavailable, task)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s := r.senders[node]; s != nil {
+	s, closed := r.senders[node], r.closed
+	r.mu.Unlock()
+	switch {
+	case closed:
+		return nil, fmt.Errorf("%w: the run is stopping", transfer.ErrUnavailable)
+	case s != nil:
 		return s, nil
 	}
+	// Finding a node's address may ask etcd: not under the lock, which
+	// every task's sends take.
 	conn, err := r.dial(node)
 	if err != nil {
 		return nil, err
 	}
-	s := transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, fmt.Errorf("%w: the run is stopping", transfer.ErrUnavailable)
+	}
+	if s := r.senders[node]; s != nil {
+		return s, nil
+	}
+	s = transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
 	r.senders[node] = s
 	return s, nil
 }
@@ -129,6 +144,7 @@ func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
 // abort breaks every stream at once, without waiting for blocked sends.
 func (r *remoteRoutes) abort() {
 	r.mu.Lock()
+	r.closed = true
 	senders := make([]*transfer.Sender, 0, len(r.senders))
 	for _, s := range r.senders {
 		senders = append(senders, s)
@@ -142,6 +158,7 @@ func (r *remoteRoutes) abort() {
 func (r *remoteRoutes) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	for _, s := range r.senders {
 		s.Close()
 	}
