@@ -174,6 +174,13 @@ func TestLocalSessionsLateEvents(t *testing.T) {
 
 func TestLocalSessionsBadConfig(t *testing.T) {
 	dir := t.TempDir()
+	// The sessionize cases give a valid input, so that the spout does not
+	// fail first (tasks start concurrently; the first error ends the run).
+	good := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(good, []byte(`{"visitor":"v1","ts":1,"type":"move","page":"/","x":1,"y":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := "sessions.input=" + good
 	for _, tc := range []struct {
 		conf []string
 		want string
@@ -181,9 +188,9 @@ func TestLocalSessionsBadConfig(t *testing.T) {
 		{nil, "sessions.input"},
 		{[]string{"sessions.input=" + filepath.Join(dir, "absent.jsonl")}, "absent.jsonl"},
 		{[]string{"sessions.input=" + dir}, "directory"},
-		{[]string{"sessions.gap_ms=-5"}, "must be >= 0"},
-		{[]string{"sessions.gap_ms=soon"}, "sessions.gap_ms"},
-		{[]string{"sessions.timeout_check=maybe"}, "sessions.timeout_check"},
+		{[]string{in, "sessions.gap_ms=-5"}, "must be >= 0"},
+		{[]string{in, "sessions.gap_ms=soon"}, "sessions.gap_ms"},
+		{[]string{in, "sessions.timeout_check=maybe"}, "sessions.timeout_check"},
 	} {
 		args := []string{"local", "examples/sessions/topology.yaml"}
 		for _, c := range tc.conf {
