@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
@@ -46,6 +48,12 @@ type SessionMetrics struct {
 	// height, and further down; from each cursor event to the next event.
 	DwellMS [3]int64 `json:"dwell_ms"`
 }
+
+// CursorPx, IdleMS and DwellMS depend on the order of the events; the
+// sessionizer computes them incrementally, in arrival order (see
+// sessionAcc), so they are exact when a visitor's events arrive in time
+// order (one browser, batches sent in order) and approximate otherwise;
+// the other metrics are exact whatever the order.
 
 // OpenStream is the sessionizer's stream of open-session counts: on each
 // tick, one tuple [open] with the number of sessions the task holds open.
@@ -96,6 +104,11 @@ func (b *sessionsBolt) Execute(t *sdk.Tuple) {
 // timeout, and holding every input until its session closes would replay
 // long sessions spuriously; so a node failure loses its open sessions (the
 // dashboard's counts dip), and nothing is counted twice.
+//
+// Memory: the metrics are aggregated incrementally (window.NewAggregate),
+// so an open session costs a small accumulator (plus its distinct pages),
+// not its events: the heap depends on the number of open sessions, not on
+// the event rate times the gap.
 func NewSessions() *window.Bolt {
 	cfg := window.DefaultConfig()
 	cfg.Window = window.Session(30 * time.Second)
@@ -105,7 +118,7 @@ func NewSessions() *window.Bolt {
 	cfg.TimeoutCheck = window.CheckOff // nothing is held: acked on receipt
 	cfg.LateStream = ""                // late events only count
 	s := &sessionizer{}
-	return window.New(cfg, s.session, window.WithPrepare(s.prepare))
+	return window.NewAggregate[*sessionAcc](cfg, s, window.WithPrepare(s.prepare))
 }
 
 type sessionizer struct {
@@ -141,10 +154,141 @@ func (s *sessionizer) prepare(_ context.Context, tc *sdk.TaskContext, cfg *windo
 	return err
 }
 
-// session computes a closed session's metrics and emits them.
-func (s *sessionizer) session(w window.Window, events []*sdk.Tuple, out *window.Output) {
-	m := Metrics(w.Key, events, s.idleThreshold, s.cta)
-	data, err := json.Marshal(m)
+// sessionAcc is a session's metrics in the making. The events are folded
+// in arrival order; the order-dependent metrics (idle, dwell, cursor
+// distance) follow the sequence of events as they arrive, with time
+// advancing to each event that is newer than every earlier one: an event
+// that arrives after a newer one (out of order) counts in Events, Pages,
+// Clicks, Converted and ScrollDepth, moves the cursor (CursorPx, dwell
+// region) but adds no time (idle or dwell). When events arrive in time
+// order this is exactly the definition over the sorted events. Merging two
+// sessions concatenates them as if b's events arrived after a's (the
+// window engine merges in time order, so that is the time order):
+// Merge(fold(A), fold(B)) = fold(A then B).
+type sessionAcc struct {
+	events         int
+	minTS, maxTS   int64 // event times seen; maxTS is where time is
+	firstTS        int64 // the time of the first event to arrive
+	pages          []string
+	clicks         int
+	converted      bool
+	scroll         float64
+	cursorPx       float64
+	idle           int64
+	dwell          [3]int64
+	firstX, firstY int64 // the first cursor position (for merges)
+	lastX, lastY   int64
+	haveCursor     bool
+	region         int   // region of the last cursor event, -1: none yet
+	preDwell       int64 // time advanced before the first region (credited on merge)
+}
+
+func (s *sessionizer) New() *sessionAcc { return &sessionAcc{region: -1} }
+
+// Add folds an event (the fields of EVENTS.md) into the session.
+func (s *sessionizer) Add(a *sessionAcc, ts int64, e *sdk.Tuple) *sessionAcc {
+	if a.events == 0 {
+		a.minTS, a.maxTS, a.firstTS = ts, ts, ts
+	} else {
+		a.minTS = min(a.minTS, ts)
+		if d := ts - a.maxTS; d > 0 {
+			a.advance(d, s.idleThreshold)
+			a.maxTS = ts
+		}
+	}
+	a.events++
+	if p := e.Str(fPage); !slices.Contains(a.pages, p) {
+		a.pages = append(a.pages, strings.Clone(p)) // the tuple's strings may alias its batch
+	}
+	switch typ := e.Str(fType); typ {
+	case "move", "click":
+		x, y := e.Int(fX), e.Int(fY)
+		if a.haveCursor {
+			a.cursorPx += math.Hypot(float64(x-a.lastX), float64(y-a.lastY))
+		} else {
+			a.firstX, a.firstY = x, y
+		}
+		a.lastX, a.lastY, a.haveCursor = x, y, true
+		if vh := e.Int(fVH); vh > 0 && y >= 0 {
+			a.region = int(min(y/vh, 2))
+		}
+		if typ == "click" {
+			a.clicks++
+			if e.Str(fTarget) == s.cta {
+				a.converted = true
+			}
+		}
+	case "scroll":
+		if v := e.Value(fValue); v.Kind() == sdk.KindDouble {
+			a.scroll = math.Max(a.scroll, v.Double())
+		}
+	}
+	return a
+}
+
+// advance accounts d ms of time passing before the next event.
+func (a *sessionAcc) advance(d, idleThreshold int64) {
+	if d > idleThreshold {
+		a.idle += d
+	}
+	if a.region >= 0 {
+		a.dwell[a.region] += d
+	} else {
+		a.preDwell += d
+	}
+}
+
+// Merge appends session b, all of whose events are later than a's.
+func (s *sessionizer) Merge(a, b *sessionAcc) *sessionAcc {
+	if b.events == 0 {
+		return a
+	}
+	if a.events == 0 {
+		c := *b
+		c.pages = slices.Clone(b.pages)
+		return &c
+	}
+	// As if b's events arrived after a's: time advances to b's first
+	// arrival, then b's time before its first cursor region is spent in
+	// a's last region.
+	a.advance(b.firstTS-a.maxTS, s.idleThreshold)
+	if a.region >= 0 {
+		a.dwell[a.region] += b.preDwell
+	} else {
+		a.preDwell += b.preDwell
+	}
+	a.idle += b.idle
+	for i := range a.dwell {
+		a.dwell[i] += b.dwell[i]
+	}
+	if b.haveCursor {
+		if a.haveCursor {
+			a.cursorPx += math.Hypot(float64(b.firstX-a.lastX), float64(b.firstY-a.lastY))
+		} else {
+			a.firstX, a.firstY = b.firstX, b.firstY
+		}
+		a.lastX, a.lastY, a.haveCursor = b.lastX, b.lastY, true
+		a.cursorPx += b.cursorPx
+	}
+	if b.region >= 0 {
+		a.region = b.region
+	}
+	a.events += b.events
+	a.minTS, a.maxTS = min(a.minTS, b.minTS), max(a.maxTS, b.maxTS)
+	for _, p := range b.pages {
+		if !slices.Contains(a.pages, p) {
+			a.pages = append(a.pages, p)
+		}
+	}
+	a.clicks += b.clicks
+	a.converted = a.converted || b.converted
+	a.scroll = math.Max(a.scroll, b.scroll)
+	return a
+}
+
+// Result emits a closed session's metrics.
+func (s *sessionizer) Result(w window.Window, a *sessionAcc, out *window.Output) {
+	data, err := json.Marshal(a.metrics(w.Key))
 	if err != nil {
 		out.ReportError(fmt.Errorf("session of %s: %w", w.Key, err))
 		return
@@ -152,53 +296,26 @@ func (s *sessionizer) session(w window.Window, events []*sdk.Tuple, out *window.
 	out.Emit(sdk.String(w.Key), sdk.String(string(data)))
 }
 
-// Metrics computes a session's metrics from its events (sorted by time,
-// with the fields of EVENTS.md); cta is the call-to-action's selector.
-func Metrics(visitor string, events []*sdk.Tuple, idleThreshold int64, cta string) SessionMetrics {
-	m := SessionMetrics{Visitor: visitor, Events: len(events)}
-	if len(events) == 0 {
+func (a *sessionAcc) metrics(visitor string) SessionMetrics {
+	m := SessionMetrics{Visitor: visitor, Events: a.events}
+	if a.events == 0 {
 		return m
 	}
-	m.Start, m.End = events[0].Int(fTS), events[len(events)-1].Int(fTS)
-	m.DurationMS = m.End - m.Start
-	pages := map[string]bool{}
-	var lastX, lastY int64
-	haveCursor := false
-	dwellRegion := -1 // region of the last move, -1: none
-	for i, e := range events {
-		ts := e.Int(fTS)
-		if i > 0 {
-			d := ts - events[i-1].Int(fTS)
-			if d > idleThreshold {
-				m.IdleMS += d
-			}
-			if dwellRegion >= 0 {
-				m.DwellMS[dwellRegion] += d
-			}
-		}
-		pages[e.Str(fPage)] = true
-		switch e.Str(fType) {
-		case "move", "click":
-			x, y := e.Int(fX), e.Int(fY)
-			if haveCursor {
-				m.CursorPx += math.Hypot(float64(x-lastX), float64(y-lastY))
-			}
-			lastX, lastY, haveCursor = x, y, true
-			if vh := e.Int(fVH); vh > 0 && y >= 0 {
-				dwellRegion = int(min(y/vh, 2))
-			}
-			if e.Str(fType) == "click" {
-				m.Clicks++
-				if e.Str(fTarget) == cta {
-					m.Converted = true
-				}
-			}
-		case "scroll":
-			if v := e.Value(fValue); v.Kind() == sdk.KindDouble {
-				m.ScrollDepth = math.Max(m.ScrollDepth, v.Double())
-			}
-		}
-	}
-	m.Pages = len(pages)
+	m.Start, m.End, m.DurationMS = a.minTS, a.maxTS, a.maxTS-a.minTS
+	m.Pages, m.Clicks, m.Converted = len(a.pages), a.clicks, a.converted
+	m.ScrollDepth, m.CursorPx, m.IdleMS, m.DwellMS = a.scroll, a.cursorPx, a.idle, a.dwell
 	return m
+}
+
+// Metrics computes a session's metrics from its events (with the fields
+// of EVENTS.md), folded in the given order as the sessionizer folds them
+// in arrival order: exact for events sorted by time (see sessionAcc for
+// events out of order); cta is the call-to-action's selector.
+func Metrics(visitor string, events []*sdk.Tuple, idleThreshold int64, cta string) SessionMetrics {
+	s := &sessionizer{idleThreshold: idleThreshold, cta: cta}
+	a := s.New()
+	for _, e := range events {
+		a = s.Add(a, e.Int(fTS), e)
+	}
+	return a.metrics(visitor)
 }

@@ -87,17 +87,21 @@ func WithLate(f func(key string, ts int64, t *sdk.Tuple)) Option {
 // Stats are a task's counters, for tests and tools.
 type Stats struct {
 	Events, Late, Invalid, Fired int64
-	// OpenWindows and HeldEvents are what is buffered now.
+	// OpenWindows and HeldEvents are what is buffered now: the open
+	// windows (keys, for count windows) and the inputs they retain (0
+	// with an Aggregate in AckOnReceipt mode).
 	OpenWindows, HeldEvents int
 	Watermark               int64
 }
 
 // Bolt is a windowed bolt: an sdk.Bolt and sdk.Finisher that buffers its
-// inputs in windows and calls a Func when a window fires. Make one with
-// New, one per task (in the registered factory).
+// inputs in windows and calls a Func when a window fires, or folds them
+// into an Aggregate. Make one with New or NewAggregate, one per task (in
+// the registered factory).
 type Bolt struct {
 	cfg       Config
 	fn        Func
+	agg       aggOps
 	onPrepare func(context.Context, *sdk.TaskContext, *Config) error
 	onFinish  func() error
 	onCleanup func() error
@@ -172,7 +176,7 @@ func (b *Bolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCo
 	if b.log == nil {
 		b.log = slog.Default()
 	}
-	if b.fn == nil {
+	if b.fn == nil && b.agg == nil {
 		return fmt.Errorf("%w: nil window function", ErrConfig)
 	}
 	if b.onPrepare != nil {
@@ -192,7 +196,10 @@ func (b *Bolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCo
 		return err
 	}
 	w := b.cfg.Window
-	s := sinks{fire: b.fire, release: b.release}
+	if b.agg != nil && !w.Kind.timeBased() {
+		return configErr("Window", "%s windows take a Func (New), not an Aggregate", w.Kind)
+	}
+	s := sinks{fire: b.fire, release: b.release, agg: b.agg, keep: b.agg == nil || b.hold}
 	lateness := b.cfg.AllowedLateness.Milliseconds()
 	switch w.Kind {
 	case KindSession:
@@ -328,18 +335,54 @@ func (b *Bolt) event(t *sdk.Tuple) {
 			return
 		}
 	}
-	c := t.Clone()
-	if !b.hold {
-		b.out.Ack(t)
-	}
 	b.seq++
-	b.eng.add(key, event{ts: ts, seq: b.seq, t: c})
+	ev := event{ts: ts, seq: b.seq}
+	if b.agg == nil {
+		ev.t = t.Clone()
+		if !b.hold {
+			b.out.Ack(t)
+		}
+		b.eng.add(key, ev, nil)
+	} else {
+		if b.hold {
+			ev.t = t.Clone()
+		}
+		if !b.addAgg(key, ev, t) {
+			return
+		}
+		if !b.hold {
+			b.out.Ack(t) // after Add, which reads t
+		}
+	}
 	if b.cfg.Window.Kind.timeBased() {
 		if !b.haveTs || ts > b.maxTs {
 			b.maxTs, b.haveTs = ts, true
 		}
 		b.advance(satSub(b.maxTs, b.cfg.OutOfOrderness.Milliseconds()))
 	}
+}
+
+// addAgg adds an event to the engine with an aggregate. A panic in Add or
+// Merge is reported and drops the event, which is failed in AckOnFire
+// mode (it replays) and acked otherwise; the window keeps what it had
+// (but an accumulator updated in place may be partly updated).
+func (b *Bolt) addAgg(key string, ev event, t *sdk.Tuple) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.stats.Invalid++
+			if n := b.stats.Invalid; n <= 10 || n%1000 == 0 {
+				b.out.ReportError(aggPanic(r, key, ev.ts))
+			}
+			if b.hold {
+				b.out.Fail(t)
+			} else {
+				b.out.Ack(t)
+			}
+			ok = false
+		}
+	}()
+	b.eng.add(key, ev, t)
+	return true
 }
 
 func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
@@ -417,9 +460,9 @@ func (b *Bolt) punctuate(t *sdk.Tuple) {
 	b.out.Ack(t)
 }
 
-// fire calls the window function, then (AckOnFire) the engine releases
-// the events, which acks them.
-func (b *Bolt) fire(w Window, evs []event) {
+// fire calls the window function (or the aggregate's Result with acc),
+// then (AckOnFire) the engine releases the events, which acks them.
+func (b *Bolt) fire(w Window, evs []event, acc any) {
 	b.stats.Fired++
 	b.scratch = b.scratch[:0]
 	for _, ev := range evs {
@@ -429,7 +472,7 @@ func (b *Bolt) fire(w Window, evs []event) {
 	if b.hold {
 		b.output.anchors = b.scratch
 	}
-	if err := b.call(w, b.scratch); err != nil {
+	if err := b.call(w, b.scratch, acc); err != nil {
 		b.out.ReportError(err)
 		if b.hold {
 			// The events replay; a deterministic bug replays forever, so
@@ -448,12 +491,16 @@ func (b *Bolt) fire(w Window, evs []event) {
 	b.output.anchors = nil
 }
 
-func (b *Bolt) call(w Window, events []*sdk.Tuple) (err error) {
+func (b *Bolt) call(w Window, events []*sdk.Tuple, acc any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("window: panic in the window function for key %q [%d, %d] (%d events): %v", w.Key, w.Start, w.End, len(events), r)
 		}
 	}()
+	if b.agg != nil {
+		b.agg.result(w, acc, &b.output)
+		return nil
+	}
 	b.fn(w, events, &b.output)
 	return nil
 }

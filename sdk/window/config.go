@@ -96,6 +96,7 @@ const (
 	// AckOnReceipt acks every input as soon as it is buffered and emits
 	// results unanchored: at-most-once results, no constraint on the
 	// message timeout, and a failure loses the open windows of the task.
+	// With NewAggregate, the mode in which windows retain no input.
 	AckOnReceipt
 )
 

@@ -14,6 +14,10 @@
 //		})
 //	})
 //
+// For large windows aggregate incrementally instead (NewAggregate, see
+// "Incremental aggregation"): the bolt then keeps an accumulator per
+// window, not its events.
+//
 // Subscribe the bolt with fields grouping on the key field, so that each
 // key lives in one task. Config.Validate names the bad field of a bad
 // configuration; Prepare runs it (after the WithPrepare hook, which may
@@ -92,6 +96,43 @@
 // of input (or EndOfEventTime) a key with arrivals since its last window
 // fires it early with the events it holds.
 //
+// # Incremental aggregation
+//
+// NewAggregate takes an Aggregate (New, Add, Merge, Result; as Flink's
+// AggregateFunction with its merge for session windows) instead of a
+// Func. Each event is folded into its window's accumulator on arrival
+// (for time windows, into its pane's: a sliding window's accumulator is
+// the Merge of its panes', in time order, computed when it fires), and
+// Result gets the accumulator when the window fires. Everything else is
+// as with New: the same windows fire at the same moment in the same
+// order, with the same lateness, late stream, merging and acking
+// (TestAggregateSessionCases runs the shared cases; a random test compares
+// sessions, tumbling and sliding windows with the event-holding engine).
+// Count windows take a Func only.
+//
+// Order: Add sees events in arrival order, not sorted; within the
+// out-of-orderness bound (and AllowedLateness) they may come out of time
+// order. An aggregate that depends on the order of events (the distance
+// between consecutive positions, the time between consecutive events) is
+// then exact only for events that arrive in time order: make it
+// order-insensitive, or document its approximation. Merges, however,
+// are in time order: Merge(a, b) gets a's events all earlier than b's; an
+// event that bridges two sessions is added to the earlier first.
+//
+// Memory: in AckOnReceipt mode (or with acking off) the bolt retains no
+// input: t passed to Add is valid during the call only, and an open
+// window costs its accumulator plus about 100 bytes (TestAggregateRetainsNoInput).
+// In AckOnFire mode the bolt must still hold every input (a Clone) until
+// its window fires, to anchor the result to it and then ack it, so memory
+// is that of New plus the accumulators: incremental aggregation saves
+// memory only with AckOnReceipt (it still saves the window function's pass
+// over the events).
+//
+// A panic in Add or Merge is reported and drops the event (failed in
+// AckOnFire mode, so it replays; acked otherwise); an accumulator updated
+// in place may then be partly updated. A panic in Result is handled as
+// one in a Func.
+//
 // # Delivery guarantee
 //
 // AckOnFire (the default) is at-least-once for the windows' results, with
@@ -159,7 +200,9 @@
 //
 // # Memory
 //
-// Per open window the bolt holds its events: a Clone per event (the
+// With an Aggregate in AckOnReceipt mode, per open window the bolt holds
+// its accumulator (per pane for time windows) and the bookkeeping below,
+// no events. Otherwise, per open window the bolt holds its events: a Clone per event (the
 // tuple's values, 32 bytes each plus their strings, and its anchors) and
 // 24 bytes of bookkeeping, plus about 100 bytes per session or per (key,
 // window) and map entries per key with open windows. Nothing is kept for

@@ -10,8 +10,9 @@ import (
 	"github.com/gale-stream/gale/sdk"
 )
 
-// event is one buffered input: its event time, its arrival number (ties in
-// event time keep arrival order), and the tuple (a Clone).
+// event is one input: its event time, its arrival number (ties in event
+// time keep arrival order), and the tuple (a Clone) when the window keeps
+// it (nil otherwise: see sinks.keep).
 type event struct {
 	ts  int64
 	seq uint64
@@ -28,18 +29,28 @@ func sortEvents(evs []event) {
 }
 
 // sinks are what an engine calls: fire runs the window function over a
-// window's events (sorted by time, then arrival); release hands back
-// events that no later window contains (the bolt acks them in AckOnFire).
+// window's events (sorted by time, then arrival) or the aggregate's Result
+// over its accumulator; release hands back events that no later window
+// contains (the bolt acks them in AckOnFire).
 type sinks struct {
-	fire    func(w Window, evs []event)
+	fire    func(w Window, evs []event, acc any)
 	release func(evs []event)
+	// agg, when set, is folded over the events on arrival: windows keep
+	// an accumulator (acc) each.
+	agg aggOps
+	// keep: windows keep their events (a Func needs them; AckOnFire holds
+	// them to anchor and ack). With an aggregate in AckOnReceipt mode
+	// windows keep none.
+	keep bool
 }
 
 // engine is the state of one kind of window over all keys of a task.
 // Engines are driven from the bolt's goroutine only.
 type engine interface {
-	// add buffers a non-late event (for count windows it may fire).
-	add(key string, ev event)
+	// add buffers a non-late event (for count windows it may fire); t is
+	// the input, for the aggregate's Add (valid during the call only). A
+	// panic in the aggregate leaves the engine's structure unchanged.
+	add(key string, ev event, t *sdk.Tuple)
 	// fireDue fires, in deadline order, every window whose deadline is
 	// before the watermark wm.
 	fireDue(wm int64)
@@ -165,7 +176,8 @@ func (h *minHeap[T]) down(i int) bool {
 type session struct {
 	key        string
 	start, end int64
-	events     []event
+	events     []event // if sinks.keep
+	acc        any     // if sinks.agg != nil
 	index      int
 }
 
@@ -198,28 +210,51 @@ func newSessionEngine(gap, lateness int64, s sinks) *sessionEngine {
 // add puts ev into the session it touches, merging the sessions it
 // bridges: an event at t joins a session [start, end] when
 // start - gap <= t <= end + gap.
-func (e *sessionEngine) add(key string, ev event) {
+func (e *sessionEngine) add(key string, ev event, t *sdk.Tuple) {
 	list := e.keys[key]
 	i := sort.Search(len(list), func(i int) bool { return satAdd(list[i].end, e.gap) >= ev.ts })
 	j := i
 	for j < len(list) && satSub(list[j].start, e.gap) <= ev.ts {
 		j++
 	}
-	e.events++
+	// The aggregate first: if it panics nothing has changed. A bridging
+	// event lies between the sessions it merges (sessions are more than
+	// gap apart), so it joins the earlier one before the merge: the
+	// accumulators concatenate in time order.
+	var acc any
+	if e.agg != nil {
+		if i == j {
+			acc = e.agg.add(e.agg.newAcc(), ev.ts, t)
+		} else {
+			acc = e.agg.add(list[i].acc, ev.ts, t)
+			for _, o := range list[i+1 : j] {
+				acc = e.agg.merge(acc, o.acc)
+			}
+		}
+	}
+	if e.keep {
+		e.events++
+	}
 	if i == j {
-		s := &session{key: key, start: ev.ts, end: ev.ts, events: []event{ev}}
+		s := &session{key: key, start: ev.ts, end: ev.ts, acc: acc}
+		if e.keep {
+			s.events = []event{ev}
+		}
 		list = slices.Insert(list, i, s)
 		e.keys[key] = list
 		e.heap.push(s)
 		return
 	}
 	s := list[i]
+	s.acc = acc
 	for _, o := range list[i+1 : j] {
 		s.events = append(s.events, o.events...)
 		s.start, s.end = min(s.start, o.start), max(s.end, o.end)
 		e.heap.remove(o.index)
 	}
-	s.events = append(s.events, ev)
+	if e.keep {
+		s.events = append(s.events, ev)
+	}
 	s.start, s.end = min(s.start, ev.ts), max(s.end, ev.ts)
 	e.keys[key] = slices.Delete(list, i+1, j)
 	e.heap.fix(s.index)
@@ -253,7 +288,7 @@ func (e *sessionEngine) fireOne(s *session) {
 	}
 	e.events -= len(s.events)
 	sortEvents(s.events)
-	e.fire(Window{Kind: KindSession, Key: s.key, Start: s.start, End: s.end}, s.events)
+	e.fire(Window{Kind: KindSession, Key: s.key, Start: s.start, End: s.end}, s.events, s.acc)
 	e.release(s.events)
 }
 
@@ -270,14 +305,24 @@ type timeWin struct {
 
 func (w *timeWin) setIndex(i int) { w.index = i }
 
+// pane is the content of one slide of a key's event time: its events (if
+// sinks.keep) and its accumulator (with an aggregate). A pane exists only
+// once an event fell in it.
+type pane struct {
+	events []event
+	acc    any
+}
+
 type timeKey struct {
-	panes map[int64][]event // pane start -> events
-	sched map[int64]bool    // window starts in the heap
+	panes map[int64]*pane // pane start -> content
+	sched map[int64]bool  // window starts in the heap
 }
 
 // timeEngine cuts event time into panes of slide; a window is size/slide
 // consecutive panes. An event is stored once, in its pane, and released
 // when the last window containing it (the one starting at its pane) fires.
+// With an aggregate each pane has an accumulator; a window's is the merge
+// of its panes' (the pane's own for tumbling windows).
 type timeEngine struct {
 	size, slide, lateness int64
 	keys                  map[string]*timeKey
@@ -297,15 +342,35 @@ func newTimeEngine(size, slide, lateness int64, s sinks) *timeEngine {
 	return e
 }
 
-func (e *timeEngine) add(key string, ev event) {
+func (e *timeEngine) add(key string, ev event, t *sdk.Tuple) {
 	k := e.keys[key]
+	p := floorDiv(ev.ts, e.slide) * e.slide
+	var pn *pane
+	if k != nil {
+		pn = k.panes[p]
+	}
+	var acc any
+	if e.agg != nil { // first: if it panics nothing has changed
+		if pn != nil {
+			acc = pn.acc
+		} else {
+			acc = e.agg.newAcc()
+		}
+		acc = e.agg.add(acc, ev.ts, t)
+	}
 	if k == nil {
-		k = &timeKey{panes: map[int64][]event{}, sched: map[int64]bool{}}
+		k = &timeKey{panes: map[int64]*pane{}, sched: map[int64]bool{}}
 		e.keys[key] = k
 	}
-	p := floorDiv(ev.ts, e.slide) * e.slide
-	k.panes[p] = append(k.panes[p], ev)
-	e.events++
+	if pn == nil {
+		pn = &pane{}
+		k.panes[p] = pn
+	}
+	pn.acc = acc
+	if e.keep {
+		pn.events = append(pn.events, ev)
+		e.events++
+	}
 	for ws := p - e.size + e.slide; ws <= p; ws += e.slide {
 		if !k.sched[ws] {
 			k.sched[ws] = true
@@ -335,15 +400,35 @@ func (e *timeEngine) flush() {
 func (e *timeEngine) fireOne(w *timeWin) {
 	k := e.keys[w.key]
 	var evs []event
+	var acc any
+	panes := 0
 	for p := w.start; p < w.start+e.size; p += e.slide {
-		evs = append(evs, k.panes[p]...)
+		pn := k.panes[p]
+		if pn == nil {
+			continue
+		}
+		panes++
+		evs = append(evs, pn.events...)
+		if e.agg != nil {
+			if e.size == e.slide {
+				acc = pn.acc // tumbling: the window is the pane
+			} else {
+				if acc == nil {
+					acc = e.agg.newAcc()
+				}
+				acc = e.agg.merge(acc, pn.acc)
+			}
+		}
 	}
 	sortEvents(evs)
-	if len(evs) > 0 {
-		e.fire(Window{Kind: e.kind(), Key: w.key, Start: w.start, End: w.start + e.size}, evs)
+	if panes > 0 {
+		e.fire(Window{Kind: e.kind(), Key: w.key, Start: w.start, End: w.start + e.size}, evs, acc)
 	}
 	// No later window contains the pane at w.start.
-	done := k.panes[w.start]
+	var done []event
+	if pn := k.panes[w.start]; pn != nil {
+		done = pn.events
+	}
 	delete(k.panes, w.start)
 	delete(k.sched, w.start)
 	if len(k.sched) == 0 {
@@ -383,7 +468,7 @@ func newCountEngine(count, every int, s sinks) *countEngine {
 	return &countEngine{count: count, every: every, keys: map[string]*countKey{}, sinks: s}
 }
 
-func (e *countEngine) add(key string, ev event) {
+func (e *countEngine) add(key string, ev event, _ *sdk.Tuple) {
 	k := e.keys[key]
 	if k == nil {
 		k = &countKey{}
@@ -423,7 +508,7 @@ func (e *countEngine) fireKey(key string, k *countKey) {
 	for _, ev := range evs {
 		w.Start, w.End = min(w.Start, ev.ts), max(w.End, ev.ts)
 	}
-	e.fire(w, evs)
+	e.fire(w, evs, nil)
 }
 
 // Count windows do not depend on the watermark.

@@ -102,6 +102,16 @@ var (
 // what it emitted, in the file's terms.
 func runCase(t *testing.T, c sessionCase, mode AckMode) (sessions []caseSession, late []caseLate, fe *fakeEmitter, b *Bolt) {
 	t.Helper()
+	return runCaseWith(t, c, mode, nil, nil)
+}
+
+// runCaseWith is runCase; with newBolt set it makes the bolt with it
+// (record is to be called with each fired window's event indexes in
+// order), and after, if set, runs after each input.
+func runCaseWith(t *testing.T, c sessionCase, mode AckMode,
+	newBolt func(cfg Config, record func(w Window, idx []int64, out *Output)) *Bolt,
+	after func(b *Bolt)) (sessions []caseSession, late []caseLate, fe *fakeEmitter, b *Bolt) {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Window = Session(time.Duration(*c.Params.GapMS) * time.Millisecond)
 	cfg.KeyField, cfg.TimeField = "key", "ts"
@@ -114,14 +124,21 @@ func runCase(t *testing.T, c sessionCase, mode AckMode) (sessions []caseSession,
 	cfg.TimeoutCheck = CheckOff
 
 	at := 0
-	b = New(cfg, func(w Window, events []*sdk.Tuple, out *Output) {
-		s := caseSession{Key: w.Key, Start: w.Start, End: w.End, FiredAt: at}
-		for _, e := range events {
-			s.Events = append(s.Events, e.Int(2))
-		}
-		sessions = append(sessions, s)
-		out.Emit(sdk.String(w.Key), sdk.Int(w.Start), sdk.Int(w.End), sdk.Int(int64(len(events))))
-	})
+	record := func(w Window, idx []int64, out *Output) {
+		sessions = append(sessions, caseSession{Key: w.Key, Start: w.Start, End: w.End, Events: idx, FiredAt: at})
+		out.Emit(sdk.String(w.Key), sdk.Int(w.Start), sdk.Int(w.End), sdk.Int(int64(len(idx))))
+	}
+	if newBolt != nil {
+		b = newBolt(cfg, record)
+	} else {
+		b = New(cfg, func(w Window, events []*sdk.Tuple, out *Output) {
+			var idx []int64
+			for _, e := range events {
+				idx = append(idx, e.Int(2))
+			}
+			record(w, idx, out)
+		})
+	}
 	wall := time.Unix(1_000_000, 0)
 	var clock int64
 	b.now = func() time.Time { return wall.Add(time.Duration(clock) * time.Millisecond) }
@@ -149,6 +166,9 @@ func runCase(t *testing.T, c sessionCase, mode AckMode) (sessions []caseSession,
 			if err := b.Finish(); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if after != nil {
+			after(b)
 		}
 	}
 	for _, e := range fe.bolt {
