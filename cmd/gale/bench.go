@@ -57,7 +57,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			rs = append(rs, r)
 		}
-		res, err := webanalytics.Bench(ctx, webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr})
+		bo := webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr}
+		var res []webanalytics.BenchResult
+		if *cluster {
+			dir, derr := os.MkdirTemp("", "gale-bench-webanalytics")
+			if derr != nil {
+				return derr
+			}
+			defer os.RemoveAll(dir)
+			res, err = webanalytics.BenchCluster(ctx, bo, func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
+				return startBenchNode(ctx, filepath.Join(dir, name), name, args...)
+			})
+		} else {
+			res, err = webanalytics.Bench(ctx, bo)
+		}
 		webanalytics.PrintBench(stdout, res)
 		if ctx.Err() != nil {
 			return errStopped

@@ -13,7 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node"
+	"github.com/gale-stream/gale/node/bench"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/ingest"
@@ -58,13 +60,7 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	overrides := map[string]*galev1.Value{
-		"ingest.addr":         sdk.ValueToProto(sdk.String(ingestAddr)),
-		"dashboard.addr":      sdk.ValueToProto(sdk.String(dashAddr)),
-		"ingest.max_pending":  sdk.ValueToProto(sdk.Int(1 << 20)),
-		"topology.batch.size": sdk.ValueToProto(sdk.Int(256)),
-	}
-	ts, err := spec.Parse("examples/webanalytics/topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
+	ts, err := benchSpec(ingestAddr, dashAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -85,21 +81,28 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if err := waitOK(ctx, "http://"+dashAddr+"/api/state"); err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
+	exec := func(component string) uint64 { return executed(rt, component) }
+	return benchRates(ctx, exec, ingestAddr, dashAddr, o, "")
+}
+
+// benchRates measures each offered rate; exec reads a component's executed
+// counter.
+func benchRates(ctx context.Context, exec func(string) uint64, ingestAddr, dashAddr string, o BenchOptions, where string) ([]BenchResult, error) {
 	var out []BenchResult
 	for _, rate := range o.Rates {
-		r, err := benchRate(ctx, rt, ingestAddr, dashAddr, rate, o)
+		r, err := benchRate(ctx, exec, ingestAddr, dashAddr, rate, o)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, r)
 		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "web analytics at %.0f events/s offered: %.0f accepted, %.0f done, lag p99 %v\n", rate, r.Accepted, r.Done, r.LagP99)
+			fmt.Fprintf(o.Progress, "web analytics%s at %.0f events/s offered: %.0f accepted, %.0f done, lag p99 %v\n", where, rate, r.Accepted, r.Done, r.LagP99)
 		}
 	}
 	return out, nil
 }
 
-func benchRate(ctx context.Context, rt *node.Runtime, ingestAddr, dashAddr string, rate float64, o BenchOptions) (BenchResult, error) {
+func benchRate(ctx context.Context, exec func(string) uint64, ingestAddr, dashAddr string, rate float64, o BenchOptions) (BenchResult, error) {
 	tc := DefaultTrafficConfig()
 	tc.Target = "http://" + ingestAddr + ingest.EventsPath
 	tc.Rate = rate
@@ -119,10 +122,10 @@ func benchRate(ctx context.Context, rt *node.Runtime, ingestAddr, dashAddr strin
 		gen <- result{rep, err}
 	}()
 	time.Sleep(o.Warmup)
-	d0, s0 := executed(rt, "pages"), executed(rt, "sessions")
+	d0, s0 := exec("pages"), exec("sessions")
 	t0 := time.Now()
 	time.Sleep(o.Window)
-	d1, s1 := executed(rt, "pages"), executed(rt, "sessions")
+	d1, s1 := exec("pages"), exec("sessions")
 	wall := time.Since(t0)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -171,6 +174,18 @@ func dashboardLag(addr string) (time.Duration, error) {
 	return time.Duration(st.LagP99) * time.Millisecond, nil
 }
 
+// benchSpec is the topology with the benchmark's ports and settings.
+func benchSpec(ingestAddr, dashAddr string) (*galev1.TopologySpec, error) {
+	overrides := map[string]*galev1.Value{
+		"ingest.addr":         sdk.ValueToProto(sdk.String(ingestAddr)),
+		"dashboard.addr":      sdk.ValueToProto(sdk.String(dashAddr)),
+		"ingest.max_pending":  sdk.ValueToProto(sdk.Int(1 << 20)),
+		"topology.batch.size": sdk.ValueToProto(sdk.Int(256)),
+	}
+	return spec.Parse("examples/webanalytics/topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -207,4 +222,75 @@ func PrintBench(w io.Writer, rs []BenchResult) {
 		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%.0f\t%d\t%v\t%.0f\t\n", r.Offered, r.Accepted, r.Done, r.Sessions, r.Refused, r.LagP99, r.HeapMiB)
 	}
 	tw.Flush()
+}
+
+// BenchCluster measures the application on three `gale node` processes
+// on this machine (started by start, as `gale bench --cluster` does), the
+// topology submitted through the Coordinator API and spread over them by
+// the scheduler; the generator runs in this process. The heap column is
+// this process's (the generator's), not the nodes'.
+func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([]BenchResult, error) {
+	n1, err := start(ctx, "wa1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer n1.Stop()
+	for _, name := range []string{"wa2", "wa3"} {
+		n, err := start(ctx, name, "--join", n1.Gossip)
+		if err != nil {
+			return nil, err
+		}
+		defer n.Stop()
+	}
+	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ns, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err == nil && len(ns.GetNodes()) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("three nodes did not form a cluster: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ingestAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	dashAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	ts, err := benchSpec(ingestAddr, dashAddr)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: ts}); err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	defer client.KillTopology(context.Background(), &galev1.KillTopologyRequest{Name: ts.GetName()})
+	if err := waitOK(ctx, "http://"+ingestAddr+"/healthz"); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if err := waitOK(ctx, "http://"+dashAddr+"/api/state"); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	exec := func(component string) uint64 {
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: ts.GetName()})
+		if err != nil {
+			return 0
+		}
+		for _, c := range st.GetComponents() {
+			if c.GetId() == component {
+				return c.GetCounters().GetExecuted()
+			}
+		}
+		return 0
+	}
+	return benchRates(ctx, exec, ingestAddr, dashAddr, o, " on 3 nodes")
 }
