@@ -207,14 +207,30 @@ func TestLocalSessionsBadConfig(t *testing.T) {
 // session windows) gives exactly the Go topology's file.
 func TestLocalSessionsInPython(t *testing.T) {
 	requireDeps(t, []string{"sdk/python/.venv/bin/python3"}, "python3")
+	sameSessionsAsGo(t, "topology-python.yaml", 11)
+}
+
+// The TypeScript topology (examples/sessions/typescript on the TypeScript
+// SDK's SessionBolt, built by `make deps`) gives exactly the Go topology's
+// file.
+func TestLocalSessionsInTypeScript(t *testing.T) {
+	requireDeps(t, []string{"examples/sessions/typescript/dist/sessionize.js"}, "node", "flock")
+	sameSessionsAsGo(t, "topology-typescript.yaml", 12)
+}
+
+// sameSessionsAsGo runs examples/sessions/topology.yaml and topo on the
+// same random input (out of order within bounds, with malformed lines) and
+// fails unless both write the same file and leave nothing beside it.
+func sameSessionsAsGo(t *testing.T, topo string, seed uint64) {
+	t.Helper()
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.jsonl")
-	text, _, _ := randomVisits(11, 3000, 40, 30_000, 15_000)
+	text, _, _ := randomVisits(seed, 3000, 40, 30_000, 15_000)
 	if err := os.WriteFile(in, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var outs [2][]byte
-	for i, topo := range []string{"topology.yaml", "topology-python.yaml"} {
+	for i, topo := range []string{"topology.yaml", topo} {
 		out := filepath.Join(dir, fmt.Sprintf("out%d.tsv", i))
 		_, stderr, code := gale(t, "local", "examples/sessions/"+topo, "--conf", "sessions.input="+in,
 			"--conf", "sessions.gap_ms=30000", "--conf", "sessions.output="+out)
@@ -226,7 +242,13 @@ func TestLocalSessionsInPython(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if len(outs[0]) == 0 {
+		t.Fatal("the Go topology wrote no sessions")
+	}
 	if string(outs[0]) != string(outs[1]) {
-		t.Fatalf("the Python topology's output differs from the Go one's:\n%s", diffLines(string(outs[0]), string(outs[1])))
+		t.Fatalf("%s: the output differs from the Go topology's:\n%s", topo, diffLines(string(outs[0]), string(outs[1])))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Fatalf("leftover files next to the outputs: %v", entries)
 	}
 }
