@@ -31,10 +31,12 @@ const (
 	defaultExternalMaxBatch    = 512
 	maxExternalMaxBatch        = 8192
 	// maxQuickExits is how many times in a row a managed process may exit
-	// without ever attaching before the task fails: a command that cannot
-	// start (a typo, a missing module) should stop `gale local` with its
-	// error rather than restart forever.
+	// without running for healthyRun (without attaching at all, or failing
+	// its prepare) before the task fails: a command that cannot start (a
+	// typo, a missing module, a bad config key) should stop `gale local`
+	// with its error rather than restart forever.
 	maxQuickExits = 5
+	healthyRun    = 5 * time.Second
 )
 
 // externalTask is the per-task state of an external component.
@@ -243,12 +245,16 @@ func (e *executor) runExternal(ctx context.Context) error {
 			return err
 		}
 		var finished bool
+		started := time.Now()
 		if e.comp.spout {
 			finished = e.serveSpout(ctx, x, sess)
 		} else {
 			finished = e.serveBolt(ctx, x, sess)
 		}
 		x.slot.Release()
+		if time.Since(started) >= healthyRun {
+			x.quick = 0 // it ran: a later exit starts a new count
+		}
 		if finished || ctx.Err() != nil {
 			return nil
 		}
@@ -268,7 +274,6 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 	for {
 		select {
 		case s := <-x.slot.Sessions():
-			x.quick = 0
 			h := s.Hello()
 			e.tc.Log.Info("external process attached", "sdk", h.GetSdk(), "pid", h.GetPid())
 			return s, nil
@@ -277,7 +282,7 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 			x.lastErr = err
 			e.ReportError(err)
 			if x.quick >= maxQuickExits {
-				return nil, e.taskErr("external process", fmt.Errorf("exited %d times without attaching; last: %w", x.quick, err))
+				return nil, e.taskErr("external process", fmt.Errorf("exited %d times in a row without running for %v; last: %w", x.quick, healthyRun, err))
 			}
 		case <-ctx.Done():
 			return nil, nil

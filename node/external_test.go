@@ -62,6 +62,9 @@ type extPass struct {
 func (b *extPass) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
 func (b *extPass) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.out = out
+	if msg := os.Getenv("GALE_TEST_FAIL_PREPARE"); msg != "" {
+		return errors.New(msg)
+	}
 	b.crash, _ = strconv.Atoi(os.Getenv("GALE_TEST_CRASH_AFTER"))
 	b.stop, _ = strconv.Atoi(os.Getenv("GALE_TEST_STOP_AFTER"))
 	return nil
@@ -315,8 +318,24 @@ func TestExternalCommandNotFound(t *testing.T) {
 		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "seq")
 	tp.s.Components[1].GetCommand().Argv = []string{"/nonexistent/gale-test-bolt"}
 	_, _, err := tp.runWithHub(t, 60*time.Second)
-	if err == nil || !strings.Contains(err.Error(), "without attaching") || !strings.Contains(err.Error(), "/nonexistent/gale-test-bolt") {
+	if err == nil || !strings.Contains(err.Error(), "in a row") || !strings.Contains(err.Error(), "/nonexistent/gale-test-bolt") {
 		t.Fatalf("Run: %v, want a failure naming the command", err)
+	}
+}
+
+// A process that attaches but fails in prepare (a bad config value, say)
+// fails the run with its message after a few tries, like one that cannot
+// start.
+func TestExternalPrepareFailureFailsTheRun(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 10}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", map[string]string{"GALE_TEST_FAIL_PREPARE": "config pass.mode: want fast or slow"}, "seq")
+	rt, _, err := tp.runWithHub(t, 60*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "in a row") {
+		t.Fatalf("Run: %v, want the task to fail", err)
+	}
+	if !strings.Contains(errorsText(rt), "config pass.mode: want fast or slow") {
+		t.Fatalf("the process's own message is not in the task errors:\n%s", errorsText(rt))
 	}
 }
 

@@ -252,3 +252,31 @@ func sameSessionsAsGo(t *testing.T, topo string, seed uint64) {
 		t.Fatalf("leftover files next to the outputs: %v", entries)
 	}
 }
+
+// A bad config value in an external bolt stops the run with the bolt's
+// own message (the node gives up on a process that keeps failing at
+// start) instead of restarting it forever.
+func TestLocalSessionsBadConfigInOtherLanguages(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "events.jsonl")
+	if err := os.WriteFile(good, []byte(`{"visitor":"v1","ts":1,"type":"move","page":"/","x":1,"y":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		topology string
+		files    []string
+		program  string
+	}{
+		{"topology-python.yaml", []string{"sdk/python/.venv/bin/python3"}, "python3"},
+		{"topology-typescript.yaml", []string{"examples/sessions/typescript/dist/sessionize.js"}, "node"},
+	} {
+		t.Run(tc.topology, func(t *testing.T) {
+			t.Parallel()
+			requireDeps(t, tc.files, tc.program)
+			_, stderr, code := gale(t, "local", "examples/sessions/"+tc.topology, "--conf", "sessions.input="+good, "--conf", "sessions.gap_ms=-5")
+			if code == 0 || !strings.Contains(stderr, "sessions.gap_ms") || !strings.Contains(stderr, "in a row") {
+				t.Fatalf("exit %d, want a failure naming sessions.gap_ms:\n%s", code, stderr)
+			}
+		})
+	}
+}
