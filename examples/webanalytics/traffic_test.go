@@ -142,7 +142,7 @@ func TestTrafficRefusals(t *testing.T) {
 	addr, stop := startIngest(t, sdk.Config{ingest.KeyMaxPending: sdk.Int(1)})
 	cfg := DefaultTrafficConfig()
 	cfg.Target = "http://" + addr + ingest.EventsPath
-	cfg.Visitors, cfg.Rate, cfg.Duration, cfg.Batch = 5, 500, 300*time.Millisecond, 5
+	cfg.Visitors, cfg.Rate, cfg.Duration, cfg.Batch = 5, 500, 2*time.Second, 5 // long enough on a loaded machine
 	rep, err := Traffic(t.Context(), cfg)
 	stop()
 	if err == nil || rep.Rejected == 0 || !strings.Contains(err.Error(), "413") {
