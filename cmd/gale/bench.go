@@ -17,6 +17,8 @@ import (
 
 	"github.com/gale-stream/gale/examples/webanalytics"
 	"github.com/gale-stream/gale/node/bench"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,6 +31,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cluster := fs.Bool("cluster", false, "measure on three local node processes instead of in one process")
 	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
 	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
+	var confs multiFlag
+	fs.Var(&confs, "conf", "override a runtime setting of the in-process benchmark topologies: key=value (repeatable)")
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	fs.Usage = func() {
@@ -44,6 +48,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.Window < 100*time.Millisecond {
 		return usagef("--window %v: at least 100ms", o.Window)
+	}
+	for _, c := range confs {
+		k, v, err := spec.ParseConfFlag(c)
+		if err != nil {
+			return usagef("--conf %s: %v", c, err)
+		}
+		if o.Conf == nil {
+			o.Conf = map[string]*galev1.Value{}
+		}
+		o.Conf[k] = v
 	}
 	o.Scenarios = strings.Split(*scen, ",")
 	o.Loads = strings.Split(*loads, ",")

@@ -28,6 +28,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, if set, gets a line per finished run.
 	Progress io.Writer
+	// Conf overrides topology config of every benchmark topology (like
+	// --conf), for trying runtime settings.
+	Conf map[string]*galev1.Value
 }
 
 // DefaultOptions measure 3 s per run after 1 s of warm-up.
@@ -176,7 +179,11 @@ func sink(scenario string) string {
 }
 
 func measure(ctx context.Context, o Options, scenario string, acking bool, rate float64) (Result, error) {
-	r, err := measureSpec(ctx, o, scenario, Spec(scenario, acking, rate))
+	spec := Spec(scenario, acking, rate)
+	for k, v := range o.Conf {
+		spec.Config[k] = v
+	}
+	r, err := measureSpec(ctx, o, scenario, spec)
 	r.Acking = acking
 	return r, err
 }
