@@ -460,15 +460,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			}
 			switch fr := f.GetFrame().(type) {
 			case *galev1.AttachRequest_Emits:
-				router, _ := s.(external.MultilangRouter)
-				e.trackRoutes = router != nil
-				for _, em := range fr.Emits.GetEmits() {
-					e.routed = e.routed[:0]
-					e.boltEmit(x, s, em, &anchors, &vals)
-					if router != nil {
-						router.Routed(e.routed)
-					}
-				}
+				e.emitAll(s, fr.Emits.GetEmits(), func(em *galev1.Emit) bool { return e.boltEmit(x, s, em, &anchors, &vals) })
 			case *galev1.AttachRequest_Acks:
 				for _, id := range fr.Acks.GetAcked() {
 					if t := x.take(id); t != nil {
@@ -518,23 +510,43 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 
 // boltEmit routes one emit of a bolt process, or tells the process why
 // not.
-func (e *executor) boltEmit(x *externalTask, s external.Session, em *galev1.Emit, anchors *[]*sdk.Tuple, vals *[]sdk.Value) {
+func (e *executor) boltEmit(x *externalTask, s external.Session, em *galev1.Emit, anchors *[]*sdk.Tuple, vals *[]sdk.Value) bool {
 	r, err := e.checkExternalEmit(em)
 	if err != nil {
 		e.protocolError(s, err)
-		return
+		return false
 	}
 	*anchors = (*anchors)[:0]
 	for _, id := range em.GetAnchors() {
 		t := x.inflight[id].t
 		if t == nil {
 			e.protocolError(s, fmt.Errorf("emit on stream %q anchored to input %d, which the process does not hold (never sent, or already acked or failed): emit dropped", r.s.src.Stream, id))
-			return
+			return false
 		}
 		*anchors = append(*anchors, t)
 	}
 	*vals = valuesFromProto(*vals, em.GetValues())
 	e.EmitBolt(r.s.src.Stream, *anchors, *vals, em.GetDirectTask())
+	return true
+}
+
+// emitAll routes a process's emits with emit and tells a Storm multilang
+// session where each went (its script waits for the task ids). It returns
+// how many were routed.
+func (e *executor) emitAll(s external.Session, emits []*galev1.Emit, emit func(*galev1.Emit) bool) int {
+	router, _ := s.(external.MultilangRouter)
+	e.trackRoutes = router != nil
+	n := 0
+	for _, em := range emits {
+		e.routed = e.routed[:0]
+		if emit(em) {
+			n++
+		}
+		if router != nil {
+			router.Routed(e.routed)
+		}
+	}
+	return n
 }
 
 // take removes an input from the window.
@@ -766,17 +778,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			}
 			switch fr := f.GetFrame().(type) {
 			case *galev1.AttachRequest_Emits:
-				router, _ := s.(external.MultilangRouter)
-				e.trackRoutes = router != nil
-				for _, em := range fr.Emits.GetEmits() {
-					e.routed = e.routed[:0]
-					if e.spoutEmit(s, em, &vals) {
-						roundEmits++
-					}
-					if router != nil {
-						router.Routed(e.routed)
-					}
-				}
+				roundEmits += e.emitAll(s, fr.Emits.GetEmits(), func(em *galev1.Emit) bool { return e.spoutEmit(s, em, &vals) })
 				e.ackImmediate()
 			case *galev1.AttachRequest_NextDone:
 				if !outstanding {

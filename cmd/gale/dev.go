@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"time"
 
@@ -105,11 +103,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	ingestURL := "http://" + *ingestAddr
-	if err := waitHTTP(ctx, ingestURL+"/healthz", 30*time.Second); err != nil {
+	if err := webanalytics.WaitHTTP(ctx, ingestURL+"/healthz", 30*time.Second); err != nil {
 		return fmt.Errorf("the ingest did not come up at %s: %w (see gale status webanalytics --addr %s)", ingestURL, err, p.Addr())
 	}
 	dashURL := "http://" + *dashAddr + "/"
-	if err := waitHTTP(ctx, dashURL+"api/state", 30*time.Second); err != nil {
+	if err := webanalytics.WaitHTTP(ctx, dashURL+"api/state", 30*time.Second); err != nil {
 		return fmt.Errorf("the dashboard did not come up at %s: %w", dashURL, err)
 	}
 	fmt.Fprintf(stdout, "Gale dev: a one-node cluster (gRPC %s) runs the web-analytics topology.\n\n", p.Addr())
@@ -134,29 +132,4 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "gale dev: stopping")
 	return nil
-}
-
-// waitHTTP polls url until it answers 200.
-func waitHTTP(ctx context.Context, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error = errors.New("no answer")
-	for time.Now().Before(deadline) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Errorf("HTTP %d", resp.StatusCode)
-		} else {
-			last = err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return last
 }

@@ -13,7 +13,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node"
 	"github.com/gale-stream/gale/node/bench"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -52,15 +51,7 @@ type BenchResult struct {
 // measures each offered rate: both share the machine's cores, as they
 // would on one node with a local load generator.
 func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
-	ingestAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	dashAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	ts, err := benchSpec(ingestAddr, dashAddr)
+	ts, ingestAddr, dashAddr, err := benchSpec()
 	if err != nil {
 		return nil, err
 	}
@@ -75,10 +66,10 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 		cancel()
 		<-done
 	}()
-	if err := waitOK(ctx, "http://"+ingestAddr+"/healthz"); err != nil {
+	if err := WaitHTTP(ctx, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if err := waitOK(ctx, "http://"+dashAddr+"/api/state"); err != nil {
+	if err := WaitHTTP(ctx, "http://"+dashAddr+"/api/state", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	exec := func(component string) uint64 { return executed(rt, component) }
@@ -174,15 +165,23 @@ func dashboardLag(addr string) (time.Duration, error) {
 	return time.Duration(st.LagP99) * time.Millisecond, nil
 }
 
-// benchSpec is the topology with the benchmark's ports and settings.
-func benchSpec(ingestAddr, dashAddr string) (*galev1.TopologySpec, error) {
+// benchSpec is the topology with the benchmark's settings, the ingest and
+// the dashboard on free ports.
+func benchSpec() (ts *galev1.TopologySpec, ingestAddr, dashAddr string, err error) {
+	if ingestAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	if dashAddr, err = freeAddr(); err != nil {
+		return nil, "", "", err
+	}
 	overrides := map[string]*galev1.Value{
 		"ingest.addr":         sdk.ValueToProto(sdk.String(ingestAddr)),
 		"dashboard.addr":      sdk.ValueToProto(sdk.String(dashAddr)),
 		"ingest.max_pending":  sdk.ValueToProto(sdk.Int(1 << 20)),
 		"topology.batch.size": sdk.ValueToProto(sdk.Int(256)),
 	}
-	return spec.Parse("examples/webanalytics/topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
+	ts, err = spec.Parse("examples/webanalytics/topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
+	return ts, ingestAddr, dashAddr, err
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.
@@ -195,15 +194,24 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func waitOK(ctx context.Context, url string) error {
-	deadline := time.Now().Add(30 * time.Second)
+// WaitHTTP polls url until it answers 200 OK, for up to timeout.
+func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error = errors.New("no answer")
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			last = fmt.Errorf("HTTP %d", resp.StatusCode)
+		} else {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
@@ -211,7 +219,7 @@ func waitOK(ctx context.Context, url string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return errors.New("no answer within 30s")
+	return fmt.Errorf("%s: %w (after %v)", url, last, timeout)
 }
 
 // PrintBench writes the results as a table.
@@ -230,43 +238,13 @@ func PrintBench(w io.Writer, rs []BenchResult) {
 // the scheduler; the generator runs in this process. The heap column is
 // this process's (the generator's), not the nodes'.
 func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([]BenchResult, error) {
-	n1, err := start(ctx, "wa1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
+	cl, err := bench.StartCluster(ctx, start, "wa")
 	if err != nil {
 		return nil, err
 	}
-	defer n1.Stop()
-	for _, name := range []string{"wa2", "wa3"} {
-		n, err := start(ctx, name, "--join", n1.Gossip)
-		if err != nil {
-			return nil, err
-		}
-		defer n.Stop()
-	}
-	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ns, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err == nil && len(ns.GetNodes()) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("three nodes did not form a cluster: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	ingestAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	dashAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	ts, err := benchSpec(ingestAddr, dashAddr)
+	defer cl.Close()
+	client := cl.Client
+	ts, ingestAddr, dashAddr, err := benchSpec()
 	if err != nil {
 		return nil, err
 	}
@@ -274,10 +252,10 @@ func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([
 		return nil, fmt.Errorf("submit: %w", err)
 	}
 	defer client.KillTopology(context.Background(), &galev1.KillTopologyRequest{Name: ts.GetName()})
-	if err := waitOK(ctx, "http://"+ingestAddr+"/healthz"); err != nil {
+	if err := WaitHTTP(ctx, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if err := waitOK(ctx, "http://"+dashAddr+"/api/state"); err != nil {
+	if err := WaitHTTP(ctx, "http://"+dashAddr+"/api/state", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	exec := func(component string) uint64 {

@@ -30,6 +30,57 @@ type ClusterOptions struct {
 	Progress       io.Writer
 }
 
+// Cluster is three local node processes formed into one cluster, and a
+// Coordinator client of the first.
+type Cluster struct {
+	Nodes  []ClusterNode
+	Client galev1.CoordinatorServiceClient
+	close  []func()
+}
+
+// Close stops the client and the nodes, the first last.
+func (c *Cluster) Close() {
+	for i := len(c.close) - 1; i >= 0; i-- {
+		c.close[i]()
+	}
+}
+
+// StartCluster starts three node processes named prefix1..3 (an embedded
+// etcd in the first, the others joining it by gossip) and waits until the
+// cluster lists all three.
+func StartCluster(ctx context.Context, start StartNode, prefix string) (_ *Cluster, err error) {
+	c := &Cluster{}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	n1, err := start(ctx, prefix+"1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c.Nodes, c.close = append(c.Nodes, n1), append(c.close, n1.Stop)
+	for _, name := range []string{prefix + "2", prefix + "3"} {
+		n, err := start(ctx, name, "--join", n1.Gossip)
+		if err != nil {
+			return nil, err
+		}
+		c.Nodes, c.close = append(c.Nodes, n), append(c.close, n.Stop)
+	}
+	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.Client, c.close = client, append(c.close, func() { conn.Close() })
+	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		ns, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		return err == nil && len(ns.GetNodes()) == 3, err
+	}); err != nil {
+		return nil, fmt.Errorf("three nodes did not form a cluster: %w", err)
+	}
+	return c, nil
+}
+
 // RunCluster measures the scenarios on three local node processes (an
 // embedded etcd in the first), with acking on and off, at the maximum rate
 // and (acking on) at half of it, and in the same run the raw gRPC stream
@@ -40,29 +91,12 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = []string{"passthrough", "wordcount"}
 	}
-	n1, err := o.Start(ctx, "bench1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
+	cl, err := StartCluster(ctx, o.Start, "bench")
 	if err != nil {
 		return nil, err
 	}
-	defer n1.Stop()
-	for _, name := range []string{"bench2", "bench3"} {
-		n, err := o.Start(ctx, name, "--join", n1.Gossip)
-		if err != nil {
-			return nil, err
-		}
-		defer n.Stop()
-	}
-	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if err := waitUntil(ctx, 30*time.Second, func() (bool, error) {
-		ns, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		return err == nil && len(ns.GetNodes()) == 3, err
-	}); err != nil {
-		return nil, fmt.Errorf("three nodes did not form a cluster: %w", err)
-	}
+	defer cl.Close()
+	client := cl.Client
 	baseline, err := transfer.MeasureRawStream(ctx, o.Window, 128)
 	if err != nil {
 		return nil, fmt.Errorf("raw stream baseline: %w", err)

@@ -16,15 +16,18 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gale-stream/gale/sdk/attach"
 )
 
-// Environment variables a managed process is started with (sdk/ATTACH.md).
+// Environment variables a managed process is started with (sdk/ATTACH.md):
+// the ones the Go SDK reads.
 const (
-	EnvAttachAddr = "GALE_ATTACH_ADDR"
-	EnvTopology   = "GALE_TOPOLOGY"
-	EnvComponent  = "GALE_COMPONENT"
-	EnvTaskID     = "GALE_TASK_ID"
-	EnvToken      = "GALE_TOKEN"
+	EnvAttachAddr = attach.EnvAttachAddr
+	EnvTopology   = attach.EnvTopology
+	EnvComponent  = attach.EnvComponent
+	EnvTaskID     = attach.EnvTaskID
+	EnvToken      = attach.EnvToken
 )
 
 // Restart backoff of managed processes.
