@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -46,11 +47,11 @@ type externalTask struct {
 	slot        *external.Slot
 	sup         *external.Supervisor
 
-	// exits counts process exits since the last session began; exitErr is
-	// the last exit's reason. Written by the supervisor's goroutine.
-	exits   chan error
-	lastErr error
-	quick   int
+	// exits carries why each managed process exited (from the
+	// supervisor's goroutine); quick counts exits in a row without a
+	// healthy run (maxQuickExits).
+	exits chan error
+	quick int
 
 	// bolt state
 	eofLeft  int // upstream tasks that have not ended yet
@@ -70,7 +71,6 @@ type externalTask struct {
 	lastID    uint64
 	cur       *router.Batch // batch being sent to the process
 	curIdx    int
-	ticks     int64
 
 	// spout state
 	proxy *spoutProxy
@@ -279,7 +279,6 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 			return s, nil
 		case err := <-x.exits:
 			x.quick++
-			x.lastErr = err
 			e.ReportError(err)
 			if x.quick >= maxQuickExits {
 				return nil, e.taskErr("external process", fmt.Errorf("exited %d times in a row without running for %v; last: %w", x.quick, healthyRun, err))
@@ -492,7 +491,6 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			}
 			e.flushFailures()
 		case <-tickC:
-			x.ticks++
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
 		case <-s.Done():
@@ -583,7 +581,9 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 				t := &b.Tuples[x.curIdx+i]
 				x.lastID++
 				id := x.lastID
-				x.inflight[id] = inflightInput{t: t.Clone(), frame: x.lastFrame}
+				// Acks, fails and anchoring read only the anchors (and
+				// the source, for errors): not the values.
+				x.inflight[id] = inflightInput{t: &sdk.Tuple{Source: t.Source, SourceTask: t.SourceTask, Anchors: slices.Clone(t.Anchors)}, frame: x.lastFrame}
 				pt := &galev1.Tuple{Stream: t.Source.Stream, SourceTask: t.SourceTask, Id: id, Values: make([]*galev1.Value, len(t.Values))}
 				for j, v := range t.Values {
 					pt.Values[j] = sdk.ValueToProto(v)

@@ -22,7 +22,8 @@ const ClassEventCounter = "webanalytics.EventCounter"
 const KeyCountsOutput = "webanalytics.counts"
 
 // EventCounter is the sink of ingest.yaml, the topology that runs the
-// ingest on its own until the web-analytics topology lands: it counts
+// ingest on its own (to try the tracker or the generator without the
+// rest of the application): it counts
 // events by type, acks them, logs the counts on every tick tuple
 // (topology.tick.tuple.freq.secs) and writes them at the end.
 type EventCounter struct {

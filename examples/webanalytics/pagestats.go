@@ -8,20 +8,21 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/ingest"
 )
 
 // Fields of the ingest spout's tuples (EVENTS.md), by index.
 const (
-	fVisitor = iota
-	fTS
-	fType
-	fPage
-	fX
-	fY
-	fVW
-	fVH
-	fTarget
-	fValue
+	fVisitor = ingest.IdxVisitor
+	fTS      = ingest.IdxTS
+	fType    = ingest.IdxType
+	fPage    = ingest.IdxPage
+	fX       = ingest.IdxX
+	fY       = ingest.IdxY
+	fVW      = ingest.IdxVW
+	fVH      = ingest.IdxVH
+	fTarget  = ingest.IdxTarget
+	fValue   = ingest.IdxValue
 )
 
 // Heatmap grid: columns across the viewport's width, and rows of a fixed
@@ -79,13 +80,13 @@ func (b *PageStats) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bol
 	b.out = out
 	b.pages = map[string]*pageState{}
 	var err error
-	if b.activeMS, err = tc.Config.Int("webanalytics.active_ms", 30000); err != nil {
+	if b.activeMS, err = tc.Config.Int(KeyActiveMS, 30000); err != nil {
 		return err
 	}
 	if b.activeMS < 1 {
-		return fmt.Errorf("config webanalytics.active_ms: must be at least 1, got %d", b.activeMS)
+		return fmt.Errorf("config %s: must be at least 1, got %d", KeyActiveMS, b.activeMS)
 	}
-	b.cta = tc.Config.String("webanalytics.cta", "#cta")
+	b.cta = tc.Config.String(KeyCTA, "#cta")
 	return nil
 }
 

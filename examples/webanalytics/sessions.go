@@ -23,6 +23,7 @@ const (
 	KeySessionIdleMS   = "webanalytics.session_idle_ms"   // default: the gap
 	KeyIdleThresholdMS = "webanalytics.idle_threshold_ms" // default 5000
 	KeyCTA             = "webanalytics.cta"               // default "#cta"
+	KeyActiveMS        = "webanalytics.active_ms"         // default 30000
 )
 
 // SessionMetrics are what the sessionizer emits per closed session (as

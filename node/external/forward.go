@@ -66,21 +66,19 @@ var errNoCandidate = errors.New("no other node hosts a free task of the componen
 // relay copies frames both ways until either side ends, and ends the
 // process's stream the way the node's ended.
 func relay(in galev1.AttachService_AttachServer, out galev1.AttachService_AttachClient) error {
-	up := make(chan error, 1)
 	go func() {
+		// Upstream: the process's frames to the node. It ends with the
+		// process's half-close (passed on) or with the call.
 		for {
 			f, err := in.Recv()
 			if err != nil {
 				if errors.Is(err, io.EOF) {
-					up <- out.CloseSend()
-				} else {
-					up <- err
+					_ = out.CloseSend()
 				}
 				return
 			}
 			if err := out.Send(f); err != nil {
-				up <- nil // the node's side ended: its status comes below
-				return
+				return // the node's side ended: its status comes below
 			}
 		}
 	}()

@@ -119,6 +119,12 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	if len(s.Cmd.Argv) == 0 {
 		return errors.New("no command to run")
 	}
+	// A restart asked for the previous process (its session ended while it
+	// was already exiting) must not kill this one.
+	select {
+	case <-s.restart:
+	default:
+	}
 	token := newToken()
 	if s.Slot != nil {
 		s.Slot.SetToken(token)

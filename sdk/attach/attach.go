@@ -185,8 +185,6 @@ type process struct {
 	sendq  chan []*galev1.AttachRequest
 	frames chan *galev1.AttachResponse
 	recvEr chan error
-
-	vals []*galev1.Value
 }
 
 func newProcess(ctx context.Context, stream galev1.AttachService_AttachClient, w *galev1.TaskContext, log *slog.Logger) *process {
@@ -244,7 +242,7 @@ func splitSourceKey(key string) (comp, stream string) {
 func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error) {
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- p.write(ctx) }()
-	go p.read()
+	go p.read(ctx)
 	defer func() {
 		// Cleanup runs however the session ended.
 		var cerr error
@@ -306,14 +304,21 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 
 // read receives frames; heartbeats count as frames (they reset the node
 // silence timer) but do nothing else.
-func (p *process) read() {
+func (p *process) read(ctx context.Context) {
 	for {
 		f, err := p.stream.Recv()
 		if err != nil {
-			p.recvEr <- err
+			select {
+			case p.recvEr <- err:
+			case <-ctx.Done():
+			}
 			return
 		}
-		p.frames <- f
+		select {
+		case p.frames <- f:
+		case <-ctx.Done():
+			return // run has returned: nobody takes frames any more
+		}
 	}
 }
 

@@ -329,7 +329,9 @@ func (b *Bolt) event(t *sdk.Tuple) {
 	}
 	b.stats.Events++
 	if b.cfg.Window.Kind.timeBased() {
-		b.lastEventAt = b.now()
+		if b.cfg.IdleTimeout > 0 { // only the idle advance reads it: no clock read per event otherwise
+			b.lastEventAt = b.now()
+		}
 		if ts < satSub(b.wm, b.cfg.AllowedLateness.Milliseconds()) {
 			b.late(key, ts, t)
 			return
