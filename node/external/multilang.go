@@ -65,7 +65,13 @@ type multilangSession struct {
 	msgIDs   map[uint64]json.RawMessage // spouts: Gale message id -> the script's id
 	byScript map[string]uint64
 	lastMsg  uint64
-	writeMu  sync.Mutex
+	// Writes to the process's stdin go through a queue and a writer
+	// goroutine: a script blocked writing its stdout (emits the node has
+	// not taken yet) must not block the node writing its stdin, or the
+	// two wait on each other.
+	outMu   sync.Mutex
+	out     [][]byte
+	outWake chan struct{}
 }
 
 // ServeMultilang runs the Storm multilang handshake with a process and, if
@@ -86,6 +92,7 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 		held:     map[string]bool{},
 		msgIDs:   map[uint64]json.RawMessage{},
 		byScript: map[string]uint64{},
+		outWake:  make(chan struct{}, 1),
 	}
 	for comp, ids := range s.welcome.GetComponentTasks() {
 		for _, id := range ids.GetIds() {
@@ -97,7 +104,7 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 		return fmt.Errorf("multilang handshake: %w", err)
 	}
 	defer os.RemoveAll(pidDir)
-	if err := s.write(s.setup(pidDir)); err != nil {
+	if err := s.writeNow(s.setup(pidDir)); err != nil {
 		return fmt.Errorf("multilang handshake: writing the setup message: %w", err)
 	}
 	type pidMsg struct {
@@ -130,6 +137,7 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 	if err := slot.Offer(s); err != nil {
 		return err
 	}
+	go s.writer()
 	go s.watch(timeout, slot.heartbeat)
 	err = s.read(r)
 	s.end(err)
@@ -211,15 +219,57 @@ func splitKey(key string) (comp, stream string) {
 
 // write sends one message followed by "end".
 func (s *multilangSession) write(msg any) error {
-	data, err := json.Marshal(msg)
+	data, err := encodeMultilang(msg)
 	if err != nil {
 		return err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	data = append(data, "\nend\n"...)
-	_, err = s.w.Write(data)
+	s.outMu.Lock()
+	s.out = append(s.out, data)
+	s.outMu.Unlock()
+	select {
+	case s.outWake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// writeNow writes a message at once (the handshake, before the writer
+// runs).
+func (s *multilangSession) writeNow(msg any) error {
+	data, err := encodeMultilang(msg)
+	if err == nil {
+		_, err = s.w.Write(data)
+	}
 	return err
+}
+
+func encodeMultilang(msg any) ([]byte, error) {
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	return append(data, "\nend\n"...), nil
+}
+
+// writer writes queued messages to the process's stdin, in order.
+func (s *multilangSession) writer() {
+	for {
+		select {
+		case <-s.outWake:
+		case <-s.done:
+			return
+		}
+		s.outMu.Lock()
+		batch := s.out
+		s.out = nil
+		s.outMu.Unlock()
+		for _, data := range batch {
+			if _, err := s.w.Write(data); err != nil {
+				s.end(fmt.Errorf("writing to the process: %w", err))
+				return
+			}
+		}
+	}
 }
 
 // expect records that the process owes a sync for a command.
@@ -374,16 +424,23 @@ func (s *multilangSession) deliver(f *galev1.AttachRequest) {
 	}
 }
 
-// watch ends the session when the process leaves a command unanswered for
+// watch sends a bolt a heartbeat tuple every heartbeat interval (Storm's
+// ShellBolt does the same; a spout proves itself by answering next), and
+// ends the session when the process leaves a command unanswered for
 // longer than timeout.
 func (s *multilangSession) watch(timeout, heartbeat time.Duration) {
 	tick := time.NewTicker(min(heartbeat, timeout/4))
 	defer tick.Stop()
+	lastBeat := time.Now()
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-tick.C:
+			if !s.spout && time.Since(lastBeat) >= heartbeat {
+				lastBeat = time.Now()
+				s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Heartbeat{Heartbeat: &galev1.Heartbeat{}}})
+			}
 			s.mu.Lock()
 			late := len(s.syncs) > 0 && time.Since(s.since) > timeout
 			what := ""

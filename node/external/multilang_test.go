@@ -40,10 +40,14 @@ func (f *fakeScript) write(s string) {
 }
 
 func startMultilang(t *testing.T, spout bool) (*fakeScript, Session, chan error) {
+	return startMultilangWith(t, spout, 60000, 2*time.Second)
+}
+
+func startMultilangWith(t *testing.T, spout bool, hbMillis int32, timeout time.Duration) (*fakeScript, Session, chan error) {
 	t.Helper()
 	hub := NewHub()
 	w := &galev1.TaskContext{
-		Topology: "t", Component: "c", TaskId: 3, HeartbeatMillis: 1000,
+		Topology: "t", Component: "c", TaskId: 3, HeartbeatMillis: hbMillis,
 		ComponentTasks: map[string]*galev1.TaskIds{"src": {Ids: []int32{1}}, "c": {Ids: []int32{3}}},
 		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"word"}}},
 		SourceFields:   map[string]*galev1.Fields{"src:default": {Names: []string{"sentence"}}},
@@ -63,7 +67,7 @@ func startMultilang(t *testing.T, spout bool) (*fakeScript, Session, chan error)
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- ServeMultilang(slot, procIn, procOut, spout, 2*time.Second) }()
+	go func() { done <- ServeMultilang(slot, procIn, procOut, spout, timeout) }()
 	f := &fakeScript{t: t, in: bufio.NewReader(nodeToProc), out: procToNode}
 	setup := f.read().(map[string]any)
 	ctx := setup["context"].(map[string]any)
@@ -193,5 +197,24 @@ func TestMultilangUnansweredCommandTimesOut(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("an unanswered next did not end the session")
+	}
+}
+
+// A bolt gets heartbeat tuples by itself; one that stops answering them
+// (hung in its process loop) is dropped after the timeout.
+func TestMultilangHungBoltIsDropped(t *testing.T) {
+	f, s, _ := startMultilangWith(t, false, 50, 400*time.Millisecond)
+	hb := f.read().(map[string]any)
+	if hb["stream"] != "__heartbeat" {
+		t.Fatalf("first message after the handshake %v, want a heartbeat tuple", hb)
+	}
+	f.write(`{"command": "sync"}`) // alive once, then hangs
+	select {
+	case <-s.Done():
+		if err := s.Err(); err == nil || !strings.Contains(err.Error(), "did not answer heartbeat") {
+			t.Fatalf("session ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a hung bolt was not dropped")
 	}
 }
