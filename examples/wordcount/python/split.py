@@ -100,14 +100,9 @@ def words(sentence: str) -> list[str]:
 
 class SplitSentence(gale.Bolt):
     """Splits field 0 ("sentence") into words, each emitted anchored to the
-    sentence, then acks the sentence.
-
-    defer_acks: this bolt emits and acks per sentence and never anchors to
-    an acked input, so its acks may travel after the batch's emits (two
-    frames per input batch instead of two per sentence; see
-    gale.Bolt.defer_acks)."""
-
-    defer_acks = True
+    sentence, then acks the sentence. Its acks travel after each input
+    batch's emits (gale.Bolt.defer_acks, the default): two frames per
+    input batch instead of two per sentence."""
 
     def execute(self, tup: gale.Tuple) -> None:
         s = tup.values[0] if tup.values else None

@@ -204,7 +204,7 @@ export function writeAtomic(file: string, data: string): void {
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const fd = fs.openSync(tmp, "wx", 0o644);
   try {
-    fs.writeSync(fd, data);
+    fs.writeFileSync(fd, data); // writeSync may write only part of it
     fs.fchmodSync(fd, 0o644);
     fs.fsyncSync(fd);
   } catch (e) {

@@ -4,6 +4,8 @@
 // every maximal run of letters or digits (unicode.IsLetter: category L;
 // unicode.IsDigit: category Nd only, so "²" or "Ⅻ" are not digits).
 
+import { compareUtf8 } from "@gale-stream/gale";
+
 // JavaScript's toLowerCase applies two mappings that Go's simple per-rune
 // mapping does not: "İ" (U+0130) becomes "i̇" (two code points) instead of
 // "i", and a final capital sigma becomes "ς" instead of "σ". Both are
@@ -52,25 +54,5 @@ export function words(sentence: string): string[] {
   return out;
 }
 
-/**
- * Compares strings by their UTF-8 bytes, as Go's < on strings does.
- * JavaScript's < compares UTF-16 code units, which puts U+E000..U+FFFF
- * after the surrogates of U+10000 and up; code point order (= UTF-8 byte
- * order) needs the first differing unit adjusted.
- */
-export function compareBytes(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800 && y >= 0xd800) {
-      // Surrogates (D800-DFFF) stand for code points above FFFF: move
-      // them above E000-FFFF; the rest keep their order.
-      x = x < 0xe000 ? x + 0x2000 : x - 0x800;
-      y = y < 0xe000 ? y + 0x2000 : y - 0x800;
-    }
-    return x - y;
-  }
-  return a.length - b.length;
-}
+/** Compares strings by their UTF-8 bytes, as Go's < on strings does (the SDK's compareUtf8). */
+export const compareBytes = compareUtf8;

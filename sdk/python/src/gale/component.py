@@ -87,11 +87,6 @@ class _Outbox:
         if self.emit_bytes >= MAX_FRAME_BYTES:
             self.close_emits()
 
-    def add_ack(self, input_id: int) -> None:
-        if self.emits and not self.defer:
-            self.close_emits()
-        self.acked.append(input_id)
-
     def add_fail(self, input_id: int) -> None:
         if self.emits and not self.defer:
             self.close_emits()

@@ -406,7 +406,6 @@ class SessionBolt(Bolt):
             )
         self._win_check_timeout(conf)
         self._engine = _SessionEngine(cfg.gap_ms, cfg.allowed_lateness_ms, self._win_fire, self._win_release)
-        self._gap = cfg.gap_ms
         self._lateness = cfg.allowed_lateness_ms
         self._ooo = cfg.out_of_orderness_ms
         self._idle_ns = cfg.idle_timeout_ms * _MS
