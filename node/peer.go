@@ -129,7 +129,10 @@ type Peer struct {
 	// retired are stopped runs of finished topologies, kept for their
 	// counters until the topology is removed or run anew.
 	retired map[string]*localRun
-	stopped sync.Once
+	// stopping is set (under mu) when the node stops its runs for good: a
+	// sync that read etcd before the stop must not start them again.
+	stopping bool
+	stopped  sync.Once
 }
 
 type localRun struct {
@@ -415,6 +418,9 @@ func (p *Peer) sync(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopping {
+		return nil
+	}
 	for name, run := range p.runs {
 		w, ok := want[name]
 		if !ok || w.rec.GetId() != run.id || !maps.Equal(w.mine, run.mine) {
@@ -580,6 +586,16 @@ func (p *Peer) stopRun(name string, run *localRun) {
 	p.log.Info("topology stopped here", "topology", name, "id", run.id)
 }
 
+// stopRuns stops every local run for good: no later sync starts one.
+func (p *Peer) stopRuns() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopping = true
+	for name, run := range p.runs {
+		p.stopRun(name, run)
+	}
+}
+
 func (p *Peer) runByID(id string) *localRun {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -702,11 +718,7 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 		if p.cancel != nil {
 			p.cancel()
 		}
-		p.mu.Lock()
-		for name, run := range p.runs {
-			p.stopRun(name, run)
-		}
-		p.mu.Unlock()
+		p.stopRuns()
 		if p.server != nil {
 			done := make(chan struct{})
 			go func() {

@@ -459,11 +459,7 @@ func (p *Peer) crash() {
 	p.stopped.Do(func() {
 		p.server.Stop()
 		p.gossip.Shutdown()
-		p.mu.Lock()
-		for name, run := range p.runs {
-			p.stopRun(name, run)
-		}
-		p.mu.Unlock()
+		p.stopRuns()
 		p.cancel()
 		p.wg.Wait()
 		p.connMu.Lock()
