@@ -170,7 +170,7 @@ func (a *acker) flushResults() {
 		if len(ops) == 0 {
 			continue
 		}
-		if t := a.rt.tasks[task]; t.local {
+		if t := a.rt.tasks[task]; t.here.Load() {
 			t.ctrl.push(ops)
 		} else {
 			// A lost result leaves the tree pending at the spout, whose

@@ -48,10 +48,21 @@
 // deadlock. What arrives while a task's queue is full waits in the task's
 // overflow lane (receiver.go), bounded by the credit its senders hold.
 //
-// When every local spout and bolt of a run has ended (Runtime.LocalDone),
-// the node reports those tasks in etcd; the elected leader marks the
-// topology FINISHED once the reports cover every task, and from then on no
-// node runs it, whatever nodes join or leave (package coordinator).
+// When the assignment changes while a run goes on (a node joined, left or
+// died, or a rebalance), each node moves only the tasks that move
+// (Runtime.Reassign): it starts the tasks it gains and stops the ones it
+// loses, failing the trees of tuples still queued for them so they replay
+// at once, and every other task keeps running with its state and its
+// in-flight trees. Tuples on their way to a task that left are refused by
+// its old node and replayed (transfer.ErrTaskNotHere). Trees whose acker
+// moved time out and replay.
+//
+// As each local spout and bolt runs to its end of input, the node reports
+// it in etcd. A node given a task that ended elsewhere does not run it
+// again: it only sends the task's end-of-input markers again. The elected
+// leader marks the topology FINISHED once the reports cover every task,
+// and from then on no node runs it, whatever nodes join or leave (package
+// coordinator).
 //
 // # Settings
 //

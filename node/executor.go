@@ -110,7 +110,7 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 // full. An acker's queue is never full for long: ackers never block.
 func (e *executor) deliver(dest int32, b *router.Batch) error {
 	t := e.rt.tasks[dest]
-	if !t.local {
+	if !t.here.Load() {
 		e.deliverRemote(dest, b)
 		return nil
 	}
@@ -165,7 +165,7 @@ func (e *executor) buildRoutes() error {
 		for _, sub := range os.subs {
 			local := make([]bool, len(sub.comp.tasks))
 			for i, id := range sub.comp.tasks {
-				local[i] = e.rt.tasks[id].local
+				local[i] = e.rt.tasks[id].here.Load()
 			}
 			g, err := router.New(sub.grouping, router.Config{
 				NumTasks: len(sub.comp.tasks),
@@ -593,8 +593,12 @@ func (e *executor) runBolt(ctx context.Context) error {
 		e.flushFailures()
 		e.t.lastProgress.Store(e.now)
 		if batches++; batches&15 == 0 {
-			// A task that never runs dry still publishes its counters.
+			// A task that never runs dry still publishes its counters,
+			// and stops when asked (its task moved to another node).
 			e.stats.publish(&e.t.counters)
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
 		if err := e.out.Flush(router.Nanotime()); err != nil {
 			return nil
@@ -680,6 +684,11 @@ func (e *executor) runSpout(ctx context.Context) error {
 		}
 		e.now = router.Nanotime()
 		e.drainCtrl()
+		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
+			// Before NextTuple, which may replay what this fails: the
+			// end-of-input check below must see those replays.
+			e.sweepLostResults()
+		}
 		active := e.rt.active.Load()
 		if active != e.wasActive {
 			e.wasActive = active
@@ -701,9 +710,6 @@ func (e *executor) runSpout(ctx context.Context) error {
 		}
 		emitted := e.emits != before
 		e.flushFailures()
-		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
-			e.sweepLostResults()
-		}
 		if canEmit && !emitted && e.ended && e.pending.len() == 0 {
 			// End of input, nothing in flight, and no replay was emitted.
 			if err := e.sendEndOfInput(); err != nil {

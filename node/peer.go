@@ -416,6 +416,38 @@ func (p *Peer) sync(ctx context.Context) error {
 			want[name] = wanted{rec: rec, mine: mine, nodeOf: a.GetTasks()}
 		}
 	}
+	// Tasks that ran to their end on some node are not run again where
+	// they land next; read only when a run starts or changes here.
+	var reports map[string][]*galev1.FinishedTasks
+	ended := func(name, id string) map[int32]bool {
+		if reports == nil {
+			var err error
+			if reports, err = p.store.FinishedReports(ctx); err != nil {
+				p.log.Warn("read finished tasks", "err", err)
+				reports = map[string][]*galev1.FinishedTasks{}
+			}
+		}
+		out := map[int32]bool{}
+		for _, r := range reports[name] {
+			if r.GetTopologyId() == id {
+				for _, t := range r.GetTasks() {
+					out[t] = true
+				}
+			}
+		}
+		return out
+	}
+	p.mu.Lock()
+	changed := false
+	for name, w := range want {
+		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) {
+			changed = true
+		}
+	}
+	p.mu.Unlock()
+	if changed {
+		ended("", "") // read etcd now, not under the lock
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopping {
@@ -423,7 +455,19 @@ func (p *Peer) sync(ctx context.Context) error {
 	}
 	for name, run := range p.runs {
 		w, ok := want[name]
-		if !ok || w.rec.GetId() != run.id || !maps.Equal(w.mine, run.mine) {
+		switch {
+		case ok && w.rec.GetId() == run.id && maps.Equal(w.mine, run.mine):
+		case ok && w.rec.GetId() == run.id && run.rt != nil:
+			// The same run with other tasks here: move only those.
+			nodeOf := w.nodeOf
+			run.routes.nodeOf.Store(&nodeOf)
+			if err := run.rt.Reassign(w.mine, ended(name, run.id)); err != nil {
+				p.log.Error("reassign tasks", "topology", name, "err", err)
+			}
+			run.rt.ResendEndOfInput()
+			p.log.Info("tasks reassigned", "topology", name, "id", run.id, "tasks_here", len(w.mine), "tasks", len(w.nodeOf))
+			run.mine = w.mine
+		default:
 			p.stopRun(name, run)
 			if finished[name] == run.id {
 				// Every task of the run ended: the leader marked it
@@ -441,12 +485,17 @@ func (p *Peer) sync(ctx context.Context) error {
 	for name, w := range want {
 		run := p.runs[name]
 		if run == nil {
-			p.startRun(name, w.rec, w.mine, w.nodeOf)
+			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, w.rec.GetId()))
 			continue
 		}
-		if run.routes != nil {
+		if run.routes != nil && !maps.Equal(*run.routes.nodeOf.Load(), w.nodeOf) {
 			nodeOf := w.nodeOf
 			run.routes.nodeOf.Store(&nodeOf)
+			if run.rt != nil {
+				// Tasks moved between other nodes: those downstream of
+				// tasks that ended here need their markers again.
+				run.rt.ResendEndOfInput()
+			}
 		}
 		if run.rt != nil {
 			run.rt.SetActive(w.rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
@@ -487,14 +536,15 @@ func (p *Peer) attachCandidates(ctx context.Context, topology, component string)
 }
 
 // startRun starts a local run of the tasks in mine; called with p.mu held.
-func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string) {
+func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool) {
 	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{})}
 	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
-	if len(mine) < len(nodeOf) {
-		run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)
-		opts.Local = func(t int32) bool { return mine[t] }
-		opts.Remote = run.routes
-	}
+	// Every run on a node is distributed, even one that has all its
+	// tasks here for now: later assignments may move some of them.
+	run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)
+	opts.Local = func(t int32) bool { return mine[t] }
+	opts.Remote = run.routes
+	opts.Done = func(t int32) bool { return ended[t] }
 	rt, err := New(rec.GetSpec(), opts)
 	if err != nil {
 		p.log.Error("cannot run topology", "topology", name, "err", err)
@@ -533,35 +583,45 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	}()
 }
 
-// reportFinished waits until every local spout and bolt of the run ended
-// and records them in etcd, retrying until it succeeds or the run stops.
-// The leader marks the topology FINISHED once all nodes' parts ended.
+// reportFinished records in etcd each local spout and bolt of the run that
+// ran to its end of input, as they end, retrying until it succeeds or the
+// run stops. The leader marks the topology FINISHED once every task of it
+// ended; a node that is given a task that ended elsewhere does not run it
+// again (finishedTasks).
 func (p *Peer) reportFinished(ctx context.Context, name string, run *localRun) {
-	select {
-	case <-run.rt.LocalDone():
-	case <-ctx.Done():
-		return
-	}
-	tasks := run.rt.FinishedTasks()
-	if len(tasks) == 0 {
-		return // only ackers here
-	}
+	reported := map[int32]bool{}
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := p.store.ReportFinished(rctx, name, p.cfg.Name, run.id, tasks)
-		cancel()
-		if err == nil {
-			p.log.Info("tasks finished", "topology", name, "id", run.id, "tasks", len(tasks))
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		p.log.Warn("report finished tasks", "topology", name, "err", err)
 		select {
-		case <-time.After(500 * time.Millisecond):
+		case <-run.rt.Progress():
 		case <-ctx.Done():
 			return
+		}
+		var fresh []int32
+		for _, t := range run.rt.FinishedTasks() {
+			if !reported[t] {
+				fresh = append(fresh, t)
+			}
+		}
+		for len(fresh) > 0 {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := p.store.ReportFinished(rctx, name, p.cfg.Name, run.id, fresh)
+			cancel()
+			if err == nil {
+				for _, t := range fresh {
+					reported[t] = true
+				}
+				p.log.Info("tasks finished", "topology", name, "id", run.id, "tasks", fresh)
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Warn("report finished tasks", "topology", name, "err", err)
+			select {
+			case <-time.After(500 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/coordinator/etcdtest"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
 )
 
 func waitFor(t *testing.T, timeout time.Duration, f func() error) {
@@ -504,6 +506,137 @@ func TestTasksOfACrashedNodeMoveAndEveryMessageCompletes(t *testing.T) {
 	})
 }
 
+// TestANodeJoiningMovesOnlyTheTasksThatMove: when a third node joins a
+// running topology, the leader moves some tasks to it; those start there,
+// and every other task keeps running where it was (it is not restarted,
+// so its in-flight trees do not replay). Every message still completes.
+func TestANodeJoiningMovesOnlyTheTasksThatMove(t *testing.T) {
+	a, _, client := twoNodes(t)
+	ctx := context.Background()
+	const n = 6000
+	// One acker: of the tasks the new node takes (a third of 7), at
+	// least one is a spout or a bolt.
+	acked := slowSpreadWith(t, client, "join", n, 1)
+	st := stateFor(t)
+	nodeOf := func() map[int32]string {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "join"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]string{}
+		for _, c := range s.GetComponents() {
+			if c.GetId() == sdk.AckerComponent {
+				continue // ackers move too, but have no Open to count
+			}
+			for _, task := range c.GetTasks() {
+				out[task.GetTaskId()] = task.GetNode()
+			}
+		}
+		return out
+	}
+	before := nodeOf()
+	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	var after map[int32]string
+	waitFor(t, 20*time.Second, func() error {
+		after = nodeOf()
+		for _, node := range after {
+			if node == "c" {
+				return nil
+			}
+		}
+		return errors.New("no task moved to c yet")
+	})
+	moved := 0
+	waitFor(t, 10*time.Second, func() error {
+		if after = nodeOf(); len(after) == 0 {
+			return errors.New("no tasks")
+		}
+		starts := st.startCounts()
+		moved = 0
+		for task, node := range after {
+			want := 1
+			if node != before[task] {
+				want, moved = 2, moved+1
+			}
+			if starts[task] != want {
+				return fmt.Errorf("task %d (%s -> %s) started %d times, want %d", task, before[task], node, starts[task], want)
+			}
+		}
+		if moved == 0 {
+			return errors.New("no spout or bolt moved to c yet")
+		}
+		return nil
+	})
+	t.Logf("%d of %d tasks moved to the new node", moved, len(after))
+	waitFor(t, 60*time.Second, func() error {
+		if got := acked(); got != n {
+			return fmt.Errorf("%d of %d messages completed", got, n)
+		}
+		return nil
+	})
+}
+
+// TestAMovedTaskGetsTheMarkersOfTasksThatEnded: a bolt task that moves to
+// a new node after one of its upstream tasks ended still gets that task's
+// end-of-input marker (its old node got the first one), so the topology
+// still finishes.
+func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
+	a, _, client := twoNodes(t)
+	ctx := context.Background()
+	// Without acking, and with the pass tasks last, the tasks the new node
+	// takes (the highest ids of the nodes above their share) include a
+	// pass task.
+	tp := newTopo(t, map[string]any{KeyAckers: 0}).
+		spout("quick", "test.Seq", 1, "id").
+		spout("long", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
+		bolt("pass", "test.Pass", 4, []string{"id"}, "quick:shuffle", "long:shuffle").
+		conf("quick", map[string]any{"test.count": 10}).
+		conf("long", map[string]any{"test.count": 30000}).
+		conf("pass", map[string]any{"test.sleep": 0.5})
+	tp.s.Name = "markers"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitFor(t, 20*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.sunk) < 100 {
+			return fmt.Errorf("%d values sunk so far", len(st.sunk))
+		}
+		return nil
+	})
+	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	state := func() (galev1.TopologyState, string) {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "markers"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		onC := ""
+		for _, c := range s.GetComponents() {
+			for _, task := range c.GetTasks() {
+				if task.GetNode() == "c" {
+					onC += fmt.Sprintf(" %s/%d", c.GetId(), task.GetTaskId())
+				}
+			}
+		}
+		return s.GetSummary().GetState(), onC
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if _, onC := state(); !strings.Contains(onC, "pass/") {
+			return fmt.Errorf("no pass task on c yet (c has%s)", onC)
+		}
+		return nil
+	})
+	waitFor(t, 60*time.Second, func() error {
+		if s, onC := state(); s != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			return fmt.Errorf("state %v (c has%s)", s, onC)
+		}
+		return nil
+	})
+}
+
 func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
 	_, b, client := twoNodes(t)
 	ctx := context.Background()
@@ -561,8 +694,12 @@ func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
 // 0.5ms a tuple, and returns a func counting completed messages once at
 // least a tenth completed.
 func slowSpread(t *testing.T, client galev1.CoordinatorServiceClient, name string, n int) func() int {
+	return slowSpreadWith(t, client, name, n, 2)
+}
+
+func slowSpreadWith(t *testing.T, client galev1.CoordinatorServiceClient, name string, n, ackers int) func() int {
 	t.Helper()
-	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2, KeyMessageTimeout: 2, "test.per_call": 1}).
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: ackers, KeyMessageTimeout: 2, "test.per_call": 1}).
 		spout("seq", "test.Seq", 2, "id").
 		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
 		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").

@@ -28,7 +28,7 @@ func (rt *Runtime) Sources() transfer.Sources {
 }
 
 func (rt *Runtime) localTask(id int32) *task {
-	if id < 1 || int(id) >= len(rt.tasks) || !rt.tasks[id].local {
+	if id < 1 || int(id) >= len(rt.tasks) || !rt.tasks[id].here.Load() {
 		return nil
 	}
 	return rt.tasks[id]

@@ -123,21 +123,8 @@ func (r *remoteRoutes) SendEndOfInput(from int32, to []int32) error {
 // run their task (the assignment moved it): they replay at once instead of
 // timing out.
 func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
-	rt := r.rt
-	if rt == nil || len(rt.ackers) == 0 {
-		return
-	}
-	byAcker := map[int32][]router.AckOp{}
-	for _, root := range m.GetRoots() {
-		a := rt.ackers[root%uint64(len(rt.ackers))]
-		byAcker[a] = append(byAcker[a], router.AckOp{Kind: router.AckFail, Root: root})
-	}
-	for a, ops := range byAcker {
-		if rt.tasks[a].local {
-			_ = rt.Acks(ops)
-		} else {
-			_ = r.SendAcks(a, ops)
-		}
+	if rt := r.rt; rt != nil {
+		rt.failTrees(m.GetRoots())
 	}
 }
 

@@ -56,6 +56,8 @@ type Runtime struct {
 	// localDone is closed once every local spout and bolt ran to its end.
 	localDone chan struct{}
 
+	ctl taskControl
+
 	errMu  sync.Mutex
 	errors []TaskError
 }
@@ -99,7 +101,7 @@ type task struct {
 	id    int32
 	index int32
 	comp  *component
-	local bool // runs in this process
+	here  atomic.Bool // runs in this process (Reassign may change it)
 	inbox *router.Queue[*router.Batch]
 	lane  lane       // overflow of inbox for what other nodes send
 	ctrl  *ctrlQueue // spouts: completions from ackers
@@ -133,8 +135,13 @@ type Options struct {
 	// (local mode).
 	Local func(task int32) bool
 	// Remote reaches the tasks that run elsewhere; required when Local
-	// leaves any task out.
+	// leaves any task out. A run with a Remote is distributed: see Run
+	// and Reassign.
 	Remote Remote
+	// Done says which tasks already ran to their end of input (on another
+	// node, before the assignment moved them here): they only send their
+	// end-of-input markers again. Nil means none.
+	Done func(task int32) bool
 	// Attach hosts the external components' processes; required when the
 	// topology has any (run: or attached:).
 	Attach *external.Hub
@@ -164,6 +171,7 @@ type Remote interface {
 // knows (registered classes, runtime config).
 func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 	rt := &Runtime{spec: spec, id: opts.ID, log: opts.Logger, byID: map[string]*component{}, localDone: make(chan struct{})}
+	rt.ctl.progress = make(chan struct{}, 1)
 	if rt.log == nil {
 		rt.log = slog.Default()
 	}
@@ -272,8 +280,11 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 		sort.Slice(c.downTasks, func(i, j int) bool { return c.downTasks[i] < c.downTasks[j] })
 	}
 	for _, t := range rt.tasks[1:] {
-		t.local = opts.Local == nil || opts.Local(t.id)
-		if !t.local && rt.remote == nil {
+		t.here.Store(opts.Local == nil || opts.Local(t.id))
+		if opts.Done != nil && opts.Done(t.id) && !t.comp.system {
+			t.done.Store(true)
+		}
+		if !t.here.Load() && rt.remote == nil {
 			return nil, fmt.Errorf("topology %s: task %d runs elsewhere but no Remote was given", spec.GetName(), t.id)
 		}
 	}
@@ -308,6 +319,10 @@ func (rt *Runtime) SetActive(active bool) { rt.active.Store(active) }
 // tree completed or failed for good (then it returns nil), until a task
 // fails to start or finish (an error naming it), or until ctx is cancelled
 // (ErrStopped). It stops every task before it returns.
+//
+// In a distributed run (Options.Remote) Run goes on after the local tasks
+// ended, until ctx is cancelled: local ackers still serve trees of spouts
+// elsewhere, and Reassign may give this process more tasks.
 func (rt *Runtime) Run(ctx context.Context) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
@@ -318,78 +333,278 @@ func (rt *Runtime) Run(ctx context.Context) error {
 		// after a while too, not hold every timeout back forever.
 		t.lastProgress.Store(rt.started)
 	}
-	compTasks := map[string][]int32{}
+	ctl := &rt.ctl
+	ctl.mu.Lock()
+	ctl.ctx, ctl.cancel = ctx, cancel
+	ctl.compTasks = map[string][]int32{}
 	for _, c := range rt.comps {
-		compTasks[c.id] = c.tasks
+		ctl.compTasks[c.id] = c.tasks
 	}
-
-	var ackWG, workWG sync.WaitGroup
-	var failOnce sync.Once
-	var taskErr error
-	fail := func(err error) {
-		failOnce.Do(func() { taskErr = err })
-		cancel()
-	}
-	for _, id := range rt.ackers {
-		if !rt.tasks[id].local {
-			continue
-		}
-		a := newAcker(rt, rt.tasks[id])
-		ackWG.Add(1)
-		go func() {
-			defer ackWG.Done()
-			a.run(ctx)
-		}()
-	}
+	ctl.running = true
 	for _, t := range rt.tasks[1:] {
-		if t.comp.system || !t.local {
-			continue
+		if t.here.Load() {
+			rt.startTaskLocked(t)
 		}
-		e := newExecutor(ctx, rt, t, compTasks)
-		workWG.Add(1)
-		go func() {
-			defer workWG.Done()
-			if err := e.run(ctx); err != nil {
-				fail(err)
-			}
-		}()
 	}
-	workWG.Wait()
-	if taskErr == nil && rt.finished() {
-		close(rt.localDone)
-	}
-	if rt.remote != nil && taskErr == nil {
-		// Part of a distributed run: the local tasks ended, but local
-		// ackers still serve trees of spouts elsewhere, and remote tasks
-		// may still send here. The run ends when it is stopped.
+	ctl.mu.Unlock()
+
+	if rt.remote == nil {
+		ctl.work.Wait()
+		if ctl.failure() == nil && rt.finished() {
+			rt.closeLocalDone()
+		}
+	} else {
 		<-ctx.Done()
 	}
+	ctl.mu.Lock()
+	ctl.stopping = true // Reassign starts nothing from now on
+	ctl.mu.Unlock()
 	for _, id := range rt.ackers {
 		rt.tasks[id].inbox.Close()
 	}
 	cancel() // ackers may wait on timers; everything they had is settled
-	ackWG.Wait()
+	ctl.acks.Wait()
+	ctl.work.Wait()
 	// Frames from other nodes may still be waiting to push into a full
 	// queue whose task is gone: closing the queues releases them.
 	for _, t := range rt.tasks[1:] {
-		if t.local {
-			t.inbox.Close()
-		}
+		t.inbox.Close()
 	}
-	ackWG.Wait()
-	switch {
-	case taskErr != nil:
-		return taskErr
+	switch err := ctl.failure(); {
+	case err != nil:
+		return err
 	case parent.Err() != nil && !rt.finished():
 		return ErrStopped
 	}
 	return nil
 }
 
+// taskControl starts and stops the local tasks of a run: all of them at
+// the start, and in a distributed run the ones Reassign adds or removes
+// while it runs.
+type taskControl struct {
+	mu        sync.Mutex
+	ctx       context.Context // the run's
+	cancel    context.CancelFunc
+	compTasks map[string][]int32
+	running   bool // Run started the tasks
+	stopping  bool // Run is stopping them
+	// stops cancels each running task; exited is closed when its
+	// goroutine is gone, so that a task given back to this process
+	// does not run twice at once.
+	stops  map[int32]context.CancelFunc
+	exited map[int32]chan struct{}
+	work   sync.WaitGroup // spouts and bolts
+	acks   sync.WaitGroup // ackers
+
+	failOnce sync.Once
+	err      error // the first task failure
+	errSet   atomic.Bool
+	// doneOnce closes localDone; progress is signalled whenever a local
+	// task ends.
+	doneOnce sync.Once
+	progress chan struct{}
+}
+
+func (c *taskControl) failure() error {
+	if !c.errSet.Load() {
+		return nil
+	}
+	return c.err
+}
+
+// fail records the first task failure and stops the run.
+func (rt *Runtime) fail(err error) {
+	c := &rt.ctl
+	c.failOnce.Do(func() {
+		c.err = err
+		c.errSet.Store(true)
+	})
+	c.cancel()
+}
+
+func (rt *Runtime) closeLocalDone() { rt.ctl.doneOnce.Do(func() { close(rt.localDone) }) }
+
+// startTaskLocked starts the goroutine of local task t; called with
+// ctl.mu held.
+func (rt *Runtime) startTaskLocked(t *task) {
+	c := &rt.ctl
+	if c.stops == nil {
+		c.stops, c.exited = map[int32]context.CancelFunc{}, map[int32]chan struct{}{}
+	}
+	prev := c.exited[t.id]
+	tctx, stop := context.WithCancel(c.ctx)
+	exited := make(chan struct{})
+	c.stops[t.id], c.exited[t.id] = stop, exited
+	wg := &c.work
+	if t.comp.system {
+		wg = &c.acks
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(exited)
+		defer stop()
+		if prev != nil {
+			<-prev // the task's last run here has not wound down yet
+		}
+		if tctx.Err() != nil {
+			return
+		}
+		t.lastProgress.Store(router.Nanotime())
+		if t.comp.system {
+			newAcker(rt, t).run(tctx)
+		} else {
+			e := newExecutor(tctx, rt, t, c.compTasks)
+			var err error
+			if t.done.Load() {
+				// The task ran to its end before (here or on another
+				// node): it only tells its downstream tasks again.
+				err = e.sendEndOfInput()
+				if err != nil && tctx.Err() != nil {
+					err = nil
+				}
+			} else {
+				err = e.run(tctx)
+			}
+			if err != nil {
+				rt.fail(err)
+			}
+		}
+		if !t.here.Load() {
+			rt.failQueued(t) // the task moved away while this ran
+		}
+		if rt.remote != nil && rt.finished() {
+			rt.closeLocalDone()
+		}
+		select {
+		case c.progress <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// Reassign makes the local tasks of a distributed run those in mine: it
+// starts the tasks it gains and stops the ones it loses, leaving the
+// others running, so that a change of assignment moves only the tasks
+// that move. done lists tasks that ran to their end of input (on any
+// node): gained, they only send their end-of-input markers again instead
+// of running anew. The remote routes must already reach the new owners of
+// the tasks it loses. Tuples still queued for a task that leaves have
+// their trees failed (they replay); acker state leaves with an acker task,
+// and its trees time out.
+func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
+	if rt.remote == nil {
+		return errors.New("reassign: not a distributed run")
+	}
+	c := &rt.ctl
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range rt.tasks[1:] {
+		want := mine[t.id]
+		switch {
+		case want && !t.here.Load():
+			if done[t.id] && !t.comp.system {
+				t.done.Store(true)
+			}
+			t.here.Store(true)
+			if c.running && !c.stopping {
+				rt.startTaskLocked(t)
+			}
+		case !want && t.here.Load():
+			t.here.Store(false)
+			if stop := c.stops[t.id]; stop != nil {
+				stop()
+			}
+		}
+	}
+	return nil
+}
+
+// ResendEndOfInput sends the end-of-input markers of the local tasks that
+// ended again, to every downstream task that has not ended: a task that
+// moved to another node since has a new executor there, which never got
+// them. Receivers count each upstream task's marker once. The node calls
+// it whenever the assignment of a run changes.
+func (rt *Runtime) ResendEndOfInput() {
+	if rt.remote == nil {
+		return
+	}
+	for _, t := range rt.tasks[1:] {
+		if t.comp.system || !t.here.Load() || !t.done.Load() {
+			continue
+		}
+		var remote []int32
+		for _, id := range t.comp.downTasks {
+			switch d := rt.tasks[id]; {
+			case !d.here.Load():
+				remote = append(remote, id)
+			case !d.done.Load():
+				_ = rt.EndOfInput(t.id, []int32{id})
+			}
+		}
+		if len(remote) > 0 {
+			// An error means the stream is down: the sender keeps the
+			// marker and sends it on the next stream.
+			_ = rt.remote.SendEndOfInput(t.id, remote)
+		}
+	}
+}
+
+// failQueued empties the queue of a task that left this process and fails
+// the trees of the tuples in it, so that they replay at once instead of
+// timing out.
+func (rt *Runtime) failQueued(t *task) {
+	var roots []uint64
+	in := t.inbox.C()
+	for drained := false; !drained; {
+		var b *router.Batch
+		var ok bool
+		select {
+		case b, ok = <-in:
+		default:
+		}
+		if !ok {
+			drained = true
+			continue
+		}
+		for i := range b.Tuples {
+			for _, a := range b.Tuples[i].Anchors {
+				roots = append(roots, a.Root)
+			}
+		}
+		b.Release()
+	}
+	rt.failTrees(roots)
+}
+
+// failTrees tells the ackers of roots, here or elsewhere, to fail them.
+func (rt *Runtime) failTrees(roots []uint64) {
+	if len(rt.ackers) == 0 || len(roots) == 0 {
+		return
+	}
+	byAcker := map[int32][]router.AckOp{}
+	for _, root := range roots {
+		a := rt.ackers[root%uint64(len(rt.ackers))]
+		byAcker[a] = append(byAcker[a], router.AckOp{Kind: router.AckFail, Root: root})
+	}
+	for a, ops := range byAcker {
+		if rt.tasks[a].here.Load() || rt.remote == nil {
+			_ = rt.Acks(ops)
+		} else {
+			_ = rt.remote.SendAcks(a, ops)
+		}
+	}
+}
+
+// Progress is signalled whenever a local task ends (it may have run to its
+// end of input: see FinishedTasks).
+func (rt *Runtime) Progress() <-chan struct{} { return rt.ctl.progress }
+
 // finished reports whether every local non-system task ran to its end.
 func (rt *Runtime) finished() bool {
 	for _, t := range rt.tasks[1:] {
-		if t.local && !t.comp.system && !t.done.Load() {
+		if t.here.Load() && !t.comp.system && !t.done.Load() {
 			return false
 		}
 	}
@@ -498,7 +713,7 @@ func (rt *Runtime) LocalDone() <-chan struct{} { return rt.localDone }
 func (rt *Runtime) FinishedTasks() []int32 {
 	var out []int32
 	for _, t := range rt.tasks[1:] {
-		if t.local && !t.comp.system && t.done.Load() {
+		if t.here.Load() && !t.comp.system && t.done.Load() {
 			out = append(out, t.id)
 		}
 	}

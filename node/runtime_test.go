@@ -175,6 +175,40 @@ func TestPassThroughCompletesEveryTree(t *testing.T) {
 	}
 }
 
+// TestTaskThatEndedElsewhereIsNotRunAgain: a task the options mark as
+// done (it ran to its end on another node before the assignment moved it)
+// does not open its spout again; it only sends its end-of-input markers, so
+// the run still ends.
+func TestTaskThatEndedElsewhereIsNotRunAgain(t *testing.T) {
+	const n = 1000
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Done: func(task int32) bool { return task == 1 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := rt.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	st := stateFor(t)
+	if got := st.startCounts(); got[1] != 0 || got[2] != 1 {
+		t.Fatalf("spout tasks started %v, want task 1 never and task 2 once", got)
+	}
+	// Task 1 (index 0) has the even values; only task 2's odd ones flow.
+	for i := int64(0); i < n; i++ {
+		if want := int(i % 2); st.sunk[i] != want {
+			t.Fatalf("sink saw %d %d times, want %d", i, st.sunk[i], want)
+		}
+	}
+	if !rt.Finished() {
+		t.Fatal("run not finished")
+	}
+}
+
 func TestBranchingTreesComplete(t *testing.T) {
 	// Each id fans out 3x in pass1 and 2x in pass2 (6 leaves), and an
 	// all-grouping to 3 sink tasks triples them again.

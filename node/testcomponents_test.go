@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -24,12 +25,26 @@ type testState struct {
 	inFlight  atomic.Int64 // spout-side pending, for max-pending checks
 	maxFlight atomic.Int64
 	dropped   map[uint64]bool // ids whose first delivery a bolt swallowed
+	starts    map[int32]int   // task id -> Open or Prepare calls
+}
+
+// started counts a start of task id (Open or Prepare).
+func (s *testState) started(id int32) {
+	s.mu.Lock()
+	s.starts[id]++
+	s.mu.Unlock()
+}
+
+func (s *testState) startCounts() map[int32]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.starts)
 }
 
 var states sync.Map // test.id -> *testState
 
 func newState(id string) *testState {
-	s := &testState{acked: map[uint64]int{}, failed: map[uint64]int{}, sunk: map[int64]int{}, dropped: map[uint64]bool{}}
+	s := &testState{acked: map[uint64]int{}, failed: map[uint64]int{}, sunk: map[int64]int{}, dropped: map[uint64]bool{}, starts: map[int32]int{}}
 	states.Store(id, s)
 	return s
 }
@@ -68,6 +83,7 @@ type seqSpout struct {
 func (s *seqSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
 func (s *seqSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutCollector) error {
 	s.st, s.out = stateOf(tc), out
+	s.st.started(tc.TaskID)
 	s.next = int64(tc.TaskIndex)
 	s.step = int64(len(tc.ComponentTasks[tc.Component]))
 	s.count = mustInt(tc.Config, "test.count", 100)
@@ -147,6 +163,7 @@ type passBolt struct {
 func (b *passBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
 func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.st, b.out = stateOf(tc), out
+	b.st.started(tc.TaskID)
 	b.failRate, _ = tc.Config.Float("test.fail_rate", 0)
 	b.panicRate, _ = tc.Config.Float("test.panic_rate", 0)
 	b.dropFirst, _ = tc.Config.Bool("test.drop_first", false)
@@ -196,6 +213,7 @@ type sinkBolt struct {
 func (b *sinkBolt) DeclareOutputFields(*sdk.OutputDeclarer) {}
 func (b *sinkBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.st, b.out = stateOf(tc), out
+	b.st.started(tc.TaskID)
 	return nil
 }
 func (b *sinkBolt) Execute(t *sdk.Tuple) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -229,7 +230,15 @@ func (s *Sender) SendEndOfInput(from int32, to []int32) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.markers = append(s.markers, m)
+	known := false
+	for _, k := range s.markers {
+		if k.GetFromTask() == m.GetFromTask() && slices.Equal(k.GetToTasks(), m.GetToTasks()) {
+			known = true // sent again (the task moved): kept once
+		}
+	}
+	if !known {
+		s.markers = append(s.markers, m)
+	}
 	if s.stream == nil {
 		// open sends every marker, this one included.
 		if err := s.open(); err != nil {
