@@ -105,9 +105,31 @@ func (a *acker) run(ctx context.Context) {
 			stats.failed = a.failed
 			stats.publish(&a.t.counters)
 		case <-ctx.Done():
+			if !a.t.here.Load() {
+				a.handOver()
+			}
 			return
 		}
 	}
+}
+
+// handOver fails every tree this acker tracks, when its task moved to
+// another node: the acker there knows none of them and could not complete
+// them, and their spouts would wait for their own sweep (three message
+// timeouts) to find out. Failed now, they replay at once.
+func (a *acker) handOver() {
+	tb := a.table
+	a.now = router.Nanotime()
+	for s, k := range tb.keys {
+		if k == 0 || metaTask(tb.metas[s]) == 0 {
+			continue
+		}
+		task := metaTask(tb.metas[s])
+		a.results[task] = append(a.results[task], router.AckOp{Kind: router.AckFailed, Root: k, Task: task, Value: uint64(a.now)})
+		a.failed++
+	}
+	tb.alloc(16)
+	a.flushResults()
 }
 
 func (a *acker) process(ops []router.AckOp, ep uint16, stats *taskStats) {

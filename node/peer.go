@@ -147,6 +147,29 @@ type localRun struct {
 	finished atomic.Bool
 	err      error
 	reporter sync.WaitGroup // reports the finished tasks to etcd
+
+	// A run that fails is started again after a backoff (restartDue):
+	// started and endedAt time it, restarts counts the restarts in a row
+	// and lastErr keeps the failure that caused the latest one.
+	started  time.Time
+	endedAt  time.Time // written before done is closed
+	restarts int
+	lastErr  error
+}
+
+// restartDue reports whether a failed run is due to start again: after
+// 1s, doubling with each restart in a row up to a minute. A run that
+// failed to start at all (New: an unknown class, a bad setting) fails the
+// same way every time and is not restarted.
+func (r *localRun) restartDue(now time.Time) bool {
+	if r.rt == nil || r.failure() == nil {
+		return false
+	}
+	return now.Sub(r.endedAt) >= restartBackoff(r.restarts)
+}
+
+func restartBackoff(restarts int) time.Duration {
+	return min(time.Second<<min(restarts, 6), time.Minute)
 }
 
 // failure returns the run's error once the run has ended.
@@ -362,14 +385,26 @@ func (p *Peer) watch(ctx context.Context) {
 		if err := p.sync(ctx); err != nil {
 			p.log.Warn("sync with assignments", "err", err)
 		}
-		for wr := range wch {
-			if wr.Err() != nil {
-				break
+		// Failed runs restart after a backoff: look for due ones every
+		// second too, not only when etcd changes.
+		tick := time.NewTicker(time.Second)
+	events:
+		for {
+			select {
+			case wr, ok := <-wch:
+				if !ok || wr.Err() != nil {
+					break events
+				}
+			case <-tick.C:
+				if !p.restartsDue() {
+					continue
+				}
 			}
 			if err := p.sync(ctx); err != nil {
 				p.log.Warn("sync with assignments", "err", err)
 			}
 		}
+		tick.Stop()
 		select {
 		case <-time.After(500 * time.Millisecond):
 		case <-ctx.Done():
@@ -378,8 +413,9 @@ func (p *Peer) watch(ctx context.Context) {
 }
 
 // sync starts the topologies that have tasks assigned to this node, stops
-// those that have none any more, restarts those whose set of local tasks
-// changed, and applies activation and routing changes.
+// those that have none any more, moves tasks in and out of those whose set
+// of local tasks changed, restarts failed runs whose backoff is over, and
+// applies activation and routing changes.
 func (p *Peer) sync(ctx context.Context) error {
 	recs, _, err := p.store.Topologies(ctx)
 	if err != nil {
@@ -439,8 +475,9 @@ func (p *Peer) sync(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	changed := false
+	now := time.Now()
 	for name, w := range want {
-		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) {
+		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.restartDue(now) {
 			changed = true
 		}
 	}
@@ -456,6 +493,17 @@ func (p *Peer) sync(ctx context.Context) error {
 	for name, run := range p.runs {
 		w, ok := want[name]
 		switch {
+		case ok && w.rec.GetId() == run.id && run.failure() != nil && run.rt != nil:
+			if !run.restartDue(time.Now()) {
+				break
+			}
+			p.stopRun(name, run)
+			next := p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, run.id))
+			next.restarts, next.lastErr = run.restarts+1, run.err
+			if run.endedAt.Sub(run.started) > time.Minute {
+				next.restarts = 1 // it ran for a while: not a crash loop
+			}
+			p.log.Warn("restarted a failed run", "topology", name, "id", run.id, "restarts", next.restarts, "err", run.err)
 		case ok && w.rec.GetId() == run.id && maps.Equal(w.mine, run.mine):
 		case ok && w.rec.GetId() == run.id && run.rt != nil:
 			// The same run with other tasks here: move only those.
@@ -536,8 +584,8 @@ func (p *Peer) attachCandidates(ctx context.Context, topology, component string)
 }
 
 // startRun starts a local run of the tasks in mine; called with p.mu held.
-func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool) {
-	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{})}
+func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool) *localRun {
+	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now()}
 	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
 	// Every run on a node is distributed, even one that has all its
 	// tasks here for now: later assignments may move some of them.
@@ -549,9 +597,10 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	if err != nil {
 		p.log.Error("cannot run topology", "topology", name, "err", err)
 		run.err = err
+		run.endedAt = time.Now()
 		close(run.done)
 		p.runs[name] = run
-		return
+		return run
 	}
 	rt.SetActive(rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
 	run.rt = rt
@@ -578,9 +627,11 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 		case errors.Is(err, ErrStopped):
 		default:
 			run.err = err
-			p.log.Error("topology failed", "topology", name, "err", err)
+			p.log.Error("topology failed", "topology", name, "err", err, "restart_in", restartBackoff(run.restarts))
 		}
+		run.endedAt = time.Now()
 	}()
+	return run
 }
 
 // reportFinished records in etcd each local spout and bolt of the run that
@@ -646,6 +697,19 @@ func (p *Peer) stopRun(name string, run *localRun) {
 	p.log.Info("topology stopped here", "topology", name, "id", run.id)
 }
 
+// restartsDue reports whether a failed run is due to start again.
+func (p *Peer) restartsDue() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	for _, r := range p.runs {
+		if r.restartDue(now) {
+			return true
+		}
+	}
+	return false
+}
+
 // stopRuns stops every local run for good: no later sync starts one.
 func (p *Peer) stopRuns() {
 	p.mu.Lock()
@@ -703,7 +767,13 @@ func (p *Peer) TaskErrors(id string) []*galev1.ComponentError {
 	}
 	var out []*galev1.ComponentError
 	if err := run.failure(); err != nil {
-		out = append(out, &galev1.ComponentError{Message: "the run failed on node " + p.cfg.Name + ": " + err.Error(), UnixMillis: time.Now().UnixMilli()})
+		msg := "the run failed on node " + p.cfg.Name + ": " + err.Error()
+		if run.rt != nil {
+			msg += fmt.Sprintf(" (restarting in %v)", max(restartBackoff(run.restarts)-time.Since(run.endedAt), 0).Round(time.Second))
+		}
+		out = append(out, &galev1.ComponentError{Message: msg, UnixMillis: run.endedAt.UnixMilli()})
+	} else if run.lastErr != nil {
+		out = append(out, &galev1.ComponentError{Message: fmt.Sprintf("the run on node %s was restarted (%d in a row) after: %v", p.cfg.Name, run.restarts, run.lastErr), UnixMillis: run.started.UnixMilli()})
 	}
 	if run.rt != nil {
 		for _, e := range run.rt.Errors() {

@@ -516,7 +516,7 @@ func TestANodeJoiningMovesOnlyTheTasksThatMove(t *testing.T) {
 	const n = 6000
 	// One acker: of the tasks the new node takes (a third of 7), at
 	// least one is a spout or a bolt.
-	acked := slowSpreadWith(t, client, "join", n, 1)
+	acked := slowSpreadWith(t, client, "join", n, 1, 2)
 	st := stateFor(t)
 	nodeOf := func() map[int32]string {
 		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "join"})
@@ -637,6 +637,90 @@ func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
 	})
 }
 
+// TestTreesOfAMovedAckerReplayAtOnce: when an acker task moves to a node
+// that joined, the trees it tracked fail at once and replay; their spouts
+// do not wait for a timeout (here a minute, and the spouts' own sweep
+// would wait three).
+func TestTreesOfAMovedAckerReplayAtOnce(t *testing.T) {
+	a, _, client := twoNodes(t)
+	ctx := context.Background()
+	const n = 3000
+	// The ackers have the highest task ids, which move first.
+	acked := slowSpreadWith(t, client, "ackers", n, 2, 60)
+	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	waitFor(t, 20*time.Second, func() error {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "ackers"})
+		if err != nil {
+			return err
+		}
+		for _, c := range s.GetComponents() {
+			for _, task := range c.GetTasks() {
+				if c.GetId() == sdk.AckerComponent && task.GetNode() == "c" {
+					return nil
+				}
+			}
+		}
+		return errors.New("no acker on c yet")
+	})
+	waitFor(t, 40*time.Second, func() error {
+		if got := acked(); got != n {
+			return fmt.Errorf("%d of %d messages completed", got, n)
+		}
+		return nil
+	})
+}
+
+// TestAFailedRunRestarts: a run that fails on a node (here a bolt's first
+// Prepare fails) is started again after a backoff, the status says so, and
+// the topology then completes.
+func TestAFailedRunRestarts(t *testing.T) {
+	a := startPeer(t, "a")
+	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	const n = 500
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.fail_prepare_once": true})
+	tp.s.Name = "restart"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitFor(t, 30*time.Second, func() error {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "restart"})
+		if err != nil {
+			return err
+		}
+		if s.GetSummary().GetState() != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			return fmt.Errorf("state %v", s.GetSummary().GetState())
+		}
+		return nil
+	})
+	checkAllAcked(t, st, n)
+	if !st.prepareFailed.Load() {
+		t.Fatal("the first Prepare did not fail")
+	}
+	s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "restart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, c := range s.GetComponents() {
+		for _, e := range c.GetErrors() {
+			msgs = append(msgs, e.GetMessage())
+		}
+	}
+	if all := strings.Join(msgs, "\n"); !strings.Contains(all, "was restarted (1 in a row) after") || !strings.Contains(all, "the first Prepare fails") {
+		t.Fatalf("status errors do not tell of the restart: %q", msgs)
+	}
+}
+
 func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
 	_, b, client := twoNodes(t)
 	ctx := context.Background()
@@ -694,12 +778,12 @@ func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
 // 0.5ms a tuple, and returns a func counting completed messages once at
 // least a tenth completed.
 func slowSpread(t *testing.T, client galev1.CoordinatorServiceClient, name string, n int) func() int {
-	return slowSpreadWith(t, client, name, n, 2)
+	return slowSpreadWith(t, client, name, n, 2, 2)
 }
 
-func slowSpreadWith(t *testing.T, client galev1.CoordinatorServiceClient, name string, n, ackers int) func() int {
+func slowSpreadWith(t *testing.T, client galev1.CoordinatorServiceClient, name string, n, ackers, timeoutSecs int) func() int {
 	t.Helper()
-	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: ackers, KeyMessageTimeout: 2, "test.per_call": 1}).
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: ackers, KeyMessageTimeout: timeoutSecs, "test.per_call": 1}).
 		spout("seq", "test.Seq", 2, "id").
 		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
 		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").

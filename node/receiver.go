@@ -52,12 +52,20 @@ func (rt *Runtime) Deliver(dest int32, b *router.Batch, c transfer.Credits) erro
 // blocks: results go to the spouts' unbounded control queues, operations
 // through the ackers' lanes (they take no credit; the spouts' pending
 // bounds limit them).
-func (rt *Runtime) Acks(ops []router.AckOp) error {
+//
+// Operations for an acker task that moved away are passed on to its node
+// once; when that is not possible, an INIT fails its tree at the spout
+// that owns it (it replays), and the rest are dropped (the tree times out).
+func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 	if len(rt.ackers) == 0 {
 		return nil
 	}
+	if meta.Backlog > 0 {
+		rt.remoteWork.report(router.Nanotime(), int64(meta.Backlog))
+	}
 	batches := map[int32]*router.Batch{}
 	results := map[int32][]router.AckOp{}
+	var elsewhere map[int32][]router.AckOp
 	for _, op := range ops {
 		switch op.Kind {
 		case router.AckCompleted, router.AckFailed:
@@ -67,7 +75,12 @@ func (rt *Runtime) Acks(ops []router.AckOp) error {
 		default:
 			dest := rt.ackers[op.Root%uint64(len(rt.ackers))]
 			if rt.localTask(dest) == nil {
-				continue // the sender's assignment is stale; the tree times out
+				// The sender's view of the assignment is stale.
+				if elsewhere == nil {
+					elsewhere = map[int32][]router.AckOp{}
+				}
+				elsewhere[dest] = append(elsewhere[dest], op)
+				continue
 			}
 			b := batches[dest]
 			if b == nil {
@@ -81,6 +94,9 @@ func (rt *Runtime) Acks(ops []router.AckOp) error {
 	for task, r := range results {
 		rt.tasks[task].ctrl.push(r)
 	}
+	for dest, ops := range elsewhere {
+		rt.passOn(dest, ops, meta.Forwarded)
+	}
 	var first error
 	for dest, b := range batches {
 		if err := rt.offer(rt.tasks[dest], b, nil); err != nil && first == nil {
@@ -88,6 +104,34 @@ func (rt *Runtime) Acks(ops []router.AckOp) error {
 		}
 	}
 	return first
+}
+
+// passOn forwards operations for acker task dest, which does not run here,
+// to its node, once. What cannot go fails: an INIT's tree at its spout.
+func (rt *Runtime) passOn(dest int32, ops []router.AckOp, forwarded bool) {
+	if !forwarded && rt.remote != nil && rt.remote.ForwardAcks(dest, ops) == nil {
+		return
+	}
+	var failed []router.AckOp
+	for _, op := range ops {
+		if op.Kind == router.AckInit && op.Task != 0 {
+			failed = append(failed, router.AckOp{Kind: router.AckFailed, Root: op.Root, Task: op.Task, Value: uint64(router.Nanotime())})
+		}
+	}
+	if len(failed) == 0 {
+		return
+	}
+	byTask := map[int32][]router.AckOp{}
+	for _, op := range failed {
+		byTask[op.Task] = append(byTask[op.Task], op)
+	}
+	for task, r := range byTask {
+		if t := rt.localTask(task); t != nil && t.ctrl != nil {
+			t.ctrl.push(r)
+		} else if rt.remote != nil {
+			_ = rt.remote.SendAcks(task, r)
+		}
+	}
 }
 
 // EndOfInput implements transfer.Receiver: the marker takes the same lane

@@ -96,7 +96,20 @@ func (r *remoteRoutes) SendAcks(dest int32, ops []router.AckOp) error {
 	if err != nil {
 		return err
 	}
-	return s.SendAcks(ops)
+	var backlog time.Duration
+	if rt := r.rt; rt != nil {
+		backlog = time.Duration(rt.localBacklog(router.Nanotime()))
+	}
+	return s.SendAcks(ops, transfer.AckMeta{Backlog: backlog})
+}
+
+// ForwardAcks implements Remote.
+func (r *remoteRoutes) ForwardAcks(dest int32, ops []router.AckOp) error {
+	s, err := r.senderFor(dest)
+	if err != nil {
+		return err
+	}
+	return s.SendAcks(ops, transfer.AckMeta{Forwarded: true})
 }
 
 // SendEndOfInput implements Remote: one frame per node.

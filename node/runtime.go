@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/node/external"
+	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
@@ -57,6 +58,8 @@ type Runtime struct {
 	localDone chan struct{}
 
 	ctl taskControl
+	// remoteWork is the backlog other nodes report (distributed runs).
+	remoteWork remoteBacklog
 
 	errMu  sync.Mutex
 	errors []TaskError
@@ -162,6 +165,10 @@ type Remote interface {
 	// SendAcks sends acker operations to task dest (an acker, or for
 	// results the spout that owns the trees).
 	SendAcks(dest int32, ops []router.AckOp) error
+	// ForwardAcks passes on acker operations that arrived here for an
+	// acker task that runs elsewhere (it moved); the receiving node does
+	// not pass them on again.
+	ForwardAcks(dest int32, ops []router.AckOp) error
 	// SendEndOfInput tells tasks elsewhere that task from has ended.
 	SendEndOfInput(from int32, to []int32) error
 }
@@ -491,8 +498,8 @@ func (rt *Runtime) startTaskLocked(t *task) {
 // node): gained, they only send their end-of-input markers again instead
 // of running anew. The remote routes must already reach the new owners of
 // the tasks it loses. Tuples still queued for a task that leaves have
-// their trees failed (they replay); acker state leaves with an acker task,
-// and its trees time out.
+// their trees failed (they replay), and so do the trees an acker task
+// that leaves tracked.
 func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 	if rt.remote == nil {
 		return errors.New("reassign: not a distributed run")
@@ -590,7 +597,7 @@ func (rt *Runtime) failTrees(roots []uint64) {
 	}
 	for a, ops := range byAcker {
 		if rt.tasks[a].here.Load() || rt.remote == nil {
-			_ = rt.Acks(ops)
+			_ = rt.Acks(ops, transfer.AckMeta{})
 		} else {
 			_ = rt.remote.SendAcks(a, ops)
 		}
@@ -721,8 +728,16 @@ func (rt *Runtime) FinishedTasks() []int32 {
 }
 
 // maxBacklog returns the age of the oldest work waiting in or executing on
-// any task that is not stuck (a stuck task does not hold timeouts back).
+// any local task that is not stuck (a stuck task does not hold timeouts
+// back), or that other nodes of a distributed run reported recently
+// (remoteBacklog), whichever is older.
 func (rt *Runtime) maxBacklog(now int64) int64 {
+	return max(rt.localBacklog(now), rt.remoteWork.backlog(now))
+}
+
+// localBacklog is maxBacklog for the tasks of this process; it goes to
+// other nodes with acker operations.
+func (rt *Runtime) localBacklog(now int64) int64 {
 	var m int64
 	// A task is stuck when it made no progress for three message timeouts
 	// (at least 5s): long enough that a live task starved of CPU for a
@@ -730,7 +745,7 @@ func (rt *Runtime) maxBacklog(now int64) int64 {
 	limit := max(3*int64(rt.settings.MessageTimeout), int64(5*time.Second))
 	for _, t := range rt.tasks[1:] {
 		born := t.headBorn.Load()
-		if born == 0 {
+		if born == 0 || !t.here.Load() {
 			continue
 		}
 		if now-t.lastProgress.Load() > limit {
@@ -741,6 +756,54 @@ func (rt *Runtime) maxBacklog(now int64) int64 {
 		}
 	}
 	return m
+}
+
+// remoteBacklog keeps the oldest work other nodes of a distributed run
+// reported with their acker operations (galev1.AckBatch.backlog_nanos), as
+// its birth time, over the last one to two windows: a tree whose tuples
+// wait in another node's queue must not time out here, and the acker
+// cannot see those queues. Old reports age out, so a backlog that cleared
+// stops holding timeouts back after at most two windows.
+type remoteBacklog struct {
+	mu        sync.Mutex
+	start     int64 // Nanotime the current window began
+	cur, prev int64 // oldest birth time reported in each window; 0: none
+}
+
+const remoteBacklogWindow = int64(time.Second)
+
+func (r *remoteBacklog) rotate(now int64) {
+	if d := now - r.start; d >= remoteBacklogWindow {
+		r.prev = r.cur
+		if d >= 2*remoteBacklogWindow {
+			r.prev = 0
+		}
+		r.cur, r.start = 0, now
+	}
+}
+
+func (r *remoteBacklog) report(now, age int64) {
+	born := now - age
+	r.mu.Lock()
+	r.rotate(now)
+	if r.cur == 0 || born < r.cur {
+		r.cur = born
+	}
+	r.mu.Unlock()
+}
+
+func (r *remoteBacklog) backlog(now int64) int64 {
+	r.mu.Lock()
+	r.rotate(now)
+	oldest := r.cur
+	if r.prev != 0 && (oldest == 0 || r.prev < oldest) {
+		oldest = r.prev
+	}
+	r.mu.Unlock()
+	if oldest == 0 {
+		return 0
+	}
+	return now - oldest
 }
 
 // ctrlQueue carries acker results to a spout task. It is unbounded on

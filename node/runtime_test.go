@@ -435,3 +435,30 @@ func TestTaskLayoutMatchesSpec(t *testing.T) {
 		t.Fatalf("runtime tasks %v, spec.Tasks %v", got, want)
 	}
 }
+
+// TestRemoteBacklogAgesOut: the oldest work other nodes reported holds
+// timeouts back, growing with time while it is fresh, and stops counting
+// two windows after the last report of it.
+func TestRemoteBacklogAgesOut(t *testing.T) {
+	const w = remoteBacklogWindow
+	var r remoteBacklog
+	t0 := int64(1_000_000_000_000)
+	if got := r.backlog(t0); got != 0 {
+		t.Fatalf("empty backlog = %d", got)
+	}
+	r.report(t0, 3*w)     // born at t0-3w
+	r.report(t0+w/2, w/4) // younger: does not lower it
+	for _, c := range []struct {
+		at   int64
+		want int64
+	}{
+		{t0, 3 * w},
+		{t0 + w/2, 3*w + w/2},
+		{t0 + w + w/2, 4*w + w/2}, // previous window still counts
+		{t0 + 3*w, 0},             // two windows without a report
+	} {
+		if got := r.backlog(c.at); got != c.want {
+			t.Fatalf("backlog at t0+%v = %v, want %v", time.Duration(c.at-t0), time.Duration(got), time.Duration(c.want))
+		}
+	}
+}

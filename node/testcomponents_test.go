@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -26,6 +27,8 @@ type testState struct {
 	maxFlight atomic.Int64
 	dropped   map[uint64]bool // ids whose first delivery a bolt swallowed
 	starts    map[int32]int   // task id -> Open or Prepare calls
+	// prepareFailed: a pass bolt with test.fail_prepare_once failed once.
+	prepareFailed atomic.Bool
 }
 
 // started counts a start of task id (Open or Prepare).
@@ -170,6 +173,9 @@ func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bolt
 	b.sleep, _ = tc.Config.Duration("test.sleep", time.Millisecond, 0)
 	b.fanout = int(mustInt(tc.Config, "test.fanout", 1))
 	b.rng = rand.New(rand.NewPCG(uint64(tc.TaskID), 7))
+	if failOnce, _ := tc.Config.Bool("test.fail_prepare_once", false); failOnce && b.st.prepareFailed.CompareAndSwap(false, true) {
+		return errors.New("test: the first Prepare fails")
+	}
 	return nil
 }
 func (b *passBolt) Execute(t *sdk.Tuple) {

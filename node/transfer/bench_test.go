@@ -26,8 +26,8 @@ func (c *countingReceiver) Deliver(dest int32, b *router.Batch, cr Credits) erro
 	b.Release()
 	return nil
 }
-func (c *countingReceiver) Acks([]router.AckOp) error       { return nil }
-func (c *countingReceiver) EndOfInput(int32, []int32) error { return nil }
+func (c *countingReceiver) Acks([]router.AckOp, AckMeta) error { return nil }
+func (c *countingReceiver) EndOfInput(int32, []int32) error    { return nil }
 
 func listen(b *testing.B, register func(*grpc.Server)) string {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

@@ -212,9 +212,10 @@ func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
 	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: p}})
 }
 
-// SendAcks sends acker operations as one frame.
-func (s *Sender) SendAcks(ops []router.AckOp) error {
-	ab := &galev1.AckBatch{}
+// SendAcks sends acker operations as one frame, with what meta says (see
+// galev1.AckBatch).
+func (s *Sender) SendAcks(ops []router.AckOp, meta AckMeta) error {
+	ab := &galev1.AckBatch{BacklogNanos: int64(meta.Backlog), Forwarded: meta.Forwarded}
 	AppendAcks(ab, ops)
 	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: ab}})
 }

@@ -35,10 +35,20 @@ type Receiver interface {
 	Deliver(dest int32, b *router.Batch, c Credits) error
 	// Acks hands acker operations (to local ackers or spouts) over. They
 	// take no credit: acker traffic never waits behind tuples.
-	Acks(ops []router.AckOp) error
+	Acks(ops []router.AckOp, meta AckMeta) error
 	// EndOfInput passes a task's end-of-input marker to local tasks, after
 	// the tuples that task sent them before; markers take no credit.
 	EndOfInput(from int32, to []int32) error
+}
+
+// AckMeta is what an ack frame tells besides its operations (see
+// galev1.AckBatch).
+type AckMeta struct {
+	// Backlog is the age of the oldest work on the sending node.
+	Backlog time.Duration
+	// Forwarded marks operations a node passed on because their acker
+	// moved; they are not passed on again.
+	Forwarded bool
 }
 
 // Credits takes tuples back into a stream's flow-control window. Return
@@ -214,7 +224,7 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			if err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
 			}
-			if err := r.Acks(ops); err != nil {
+			if err := r.Acks(ops, AckMeta{Backlog: time.Duration(f.Acks.GetBacklogNanos()), Forwarded: f.Acks.GetForwarded()}); err != nil {
 				return status.FromContextError(err).Err()
 			}
 		case *galev1.TransferRequest_EndOfInput:

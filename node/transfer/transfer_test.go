@@ -83,7 +83,7 @@ func (r *recorder) Deliver(dest int32, b *router.Batch, c Credits) error {
 	return nil
 }
 
-func (r *recorder) Acks(ops []router.AckOp) error {
+func (r *recorder) Acks(ops []router.AckOp, _ AckMeta) error {
 	r.mu.Lock()
 	r.acks = append(r.acks, ops...)
 	r.mu.Unlock()
@@ -189,7 +189,7 @@ func TestTuplesAcksAndMarkersCrossTheStream(t *testing.T) {
 	}
 	odd.Release()
 	ops := []router.AckOp{{Kind: router.AckInit, Root: 7, Value: 9, Task: 2}, {Kind: router.AckCompleted, Root: 8, Task: 1}}
-	if err := s.SendAcks(ops); err != nil {
+	if err := s.SendAcks(ops, AckMeta{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SendEndOfInput(3, []int32{1, 2}); err != nil {
@@ -366,7 +366,7 @@ func TestAFullTaskHoldsOnlyItsOwnTuples(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.SendAcks([]router.AckOp{{Kind: router.AckAck, Root: 3, Value: 4}}); err != nil {
+	if err := s.SendAcks([]router.AckOp{{Kind: router.AckAck, Root: 3, Value: 4}}, AckMeta{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SendEndOfInput(3, []int32{2}); err != nil {

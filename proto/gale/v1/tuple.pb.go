@@ -267,7 +267,19 @@ type AckBatch struct {
 	// remembers it) and for COMPLETED and FAILED (they are addressed to it);
 	// zero for ACK and FAIL. INIT, ACK and FAIL go to the acker task chosen
 	// by the root id (root modulo the number of ackers, in task order).
-	Tasks         []int32 `protobuf:"varint,4,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
+	Tasks []int32 `protobuf:"varint,4,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
+	// backlog_nanos is how long the oldest work held by a task of the
+	// sending node in this run (queued or executing) had waited when the
+	// frame was sent, in nanoseconds; zero when none waits. Trees may have
+	// tuples in those queues, so an acker holds their timeouts back by the
+	// largest backlog nodes reported recently, as it does for its own
+	// node's queues.
+	BacklogNanos int64 `protobuf:"varint,5,opt,name=backlog_nanos,json=backlogNanos,proto3" json:"backlog_nanos,omitempty"`
+	// forwarded is set when a node passes operations on because the acker
+	// task they are for moved to another node; forwarded operations are
+	// not passed on again (no loops while nodes' views of the assignment
+	// differ).
+	Forwarded     bool `protobuf:"varint,6,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +342,20 @@ func (x *AckBatch) GetTasks() []int32 {
 	return nil
 }
 
+func (x *AckBatch) GetBacklogNanos() int64 {
+	if x != nil {
+		return x.BacklogNanos
+	}
+	return 0
+}
+
+func (x *AckBatch) GetForwarded() bool {
+	if x != nil {
+		return x.Forwarded
+	}
+	return false
+}
+
 var File_gale_v1_tuple_proto protoreflect.FileDescriptor
 
 const file_gale_v1_tuple_proto_rawDesc = "" +
@@ -346,12 +372,14 @@ const file_gale_v1_tuple_proto_rawDesc = "" +
 	"\x02id\x18\a \x01(\x04R\x02id\"4\n" +
 	"\n" +
 	"TupleBatch\x12&\n" +
-	"\x06tuples\x18\x01 \x03(\v2\x0e.gale.v1.TupleR\x06tuples\"v\n" +
+	"\x06tuples\x18\x01 \x03(\v2\x0e.gale.v1.TupleR\x06tuples\"\xb9\x01\n" +
 	"\bAckBatch\x12&\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\x10.gale.v1.AckKindR\x05kinds\x12\x14\n" +
 	"\x05roots\x18\x02 \x03(\x04R\x05roots\x12\x16\n" +
 	"\x06values\x18\x03 \x03(\x04R\x06values\x12\x14\n" +
-	"\x05tasks\x18\x04 \x03(\x05R\x05tasks*\x88\x01\n" +
+	"\x05tasks\x18\x04 \x03(\x05R\x05tasks\x12#\n" +
+	"\rbacklog_nanos\x18\x05 \x01(\x03R\fbacklogNanos\x12\x1c\n" +
+	"\tforwarded\x18\x06 \x01(\bR\tforwarded*\x88\x01\n" +
 	"\aAckKind\x12\x18\n" +
 	"\x14ACK_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACK_KIND_INIT\x10\x01\x12\x10\n" +

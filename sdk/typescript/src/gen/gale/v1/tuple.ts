@@ -163,6 +163,22 @@ export interface AckBatch {
    * by the root id (root modulo the number of ackers, in task order).
    */
   tasks: number[];
+  /**
+   * backlog_nanos is how long the oldest work held by a task of the
+   * sending node in this run (queued or executing) had waited when the
+   * frame was sent, in nanoseconds; zero when none waits. Trees may have
+   * tuples in those queues, so an acker holds their timeouts back by the
+   * largest backlog nodes reported recently, as it does for its own
+   * node's queues.
+   */
+  backlogNanos: bigint;
+  /**
+   * forwarded is set when a node passes operations on because the acker
+   * task they are for moved to another node; forwarded operations are
+   * not passed on again (no loops while nodes' views of the assignment
+   * differ).
+   */
+  forwarded: boolean;
 }
 
 function createBaseTuple(): Tuple {
@@ -443,7 +459,7 @@ export const TupleBatch: MessageFns<TupleBatch> = {
 };
 
 function createBaseAckBatch(): AckBatch {
-  return { kinds: [], roots: [], values: [], tasks: [] };
+  return { kinds: [], roots: [], values: [], tasks: [], backlogNanos: 0n, forwarded: false };
 }
 
 export const AckBatch: MessageFns<AckBatch> = {
@@ -481,6 +497,15 @@ export const AckBatch: MessageFns<AckBatch> = {
         writer.int32(v);
       }
       writer.join();
+    }
+    if (message.backlogNanos !== 0n) {
+      if (BigInt.asIntN(64, message.backlogNanos) !== message.backlogNanos) {
+        throw new globalThis.Error("value provided for field message.backlogNanos of type int64 too large");
+      }
+      writer.uint32(40).int64(message.backlogNanos);
+    }
+    if (message.forwarded !== false) {
+      writer.uint32(48).bool(message.forwarded);
     }
     return writer;
   },
@@ -570,6 +595,22 @@ export const AckBatch: MessageFns<AckBatch> = {
 
             break;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.backlogNanos = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.forwarded = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -588,6 +629,12 @@ export const AckBatch: MessageFns<AckBatch> = {
       roots: globalThis.Array.isArray(object?.roots) ? object.roots.map((e: any) => BigInt(e)) : [],
       values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => BigInt(e)) : [],
       tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => globalThis.Number(e)) : [],
+      backlogNanos: isSet(object.backlogNanos)
+        ? BigInt(object.backlogNanos)
+        : isSet(object.backlog_nanos)
+        ? BigInt(object.backlog_nanos)
+        : 0n,
+      forwarded: isSet(object.forwarded) ? globalThis.Boolean(object.forwarded) : false,
     };
   },
 
@@ -605,6 +652,12 @@ export const AckBatch: MessageFns<AckBatch> = {
     if (message.tasks?.length) {
       obj.tasks = message.tasks.map((e) => Math.round(e));
     }
+    if (message.backlogNanos !== 0n) {
+      obj.backlogNanos = message.backlogNanos.toString();
+    }
+    if (message.forwarded !== false) {
+      obj.forwarded = message.forwarded;
+    }
     return obj;
   },
 
@@ -617,6 +670,10 @@ export const AckBatch: MessageFns<AckBatch> = {
     message.roots = object.roots?.map((e) => BigInt(e)) || [];
     message.values = object.values?.map((e) => BigInt(e)) || [];
     message.tasks = object.tasks?.map((e) => e) || [];
+    message.backlogNanos = (object.backlogNanos !== undefined && object.backlogNanos !== null)
+      ? BigInt(object.backlogNanos)
+      : 0n;
+    message.forwarded = object.forwarded ?? false;
     return message;
   },
 };
