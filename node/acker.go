@@ -113,22 +113,45 @@ func (a *acker) run(ctx context.Context) {
 	}
 }
 
-// handOver fails every tree this acker tracks, when its task moved to
-// another node: the acker there knows none of them and could not complete
-// them, and their spouts would wait for their own sweep (three message
-// timeouts) to find out. Failed now, they replay at once.
+// handOver passes the state of every tree this acker tracks to the node
+// its task moved to, as operations that rebuild it there (XOR is
+// commutative, so they combine with whatever reached that node first): an
+// INIT carrying the tree's xor and owner, an ACK carrying the xor of a tree
+// whose INIT has not come, a FAIL for a failed one. The trees go on
+// without a replay. If they cannot be sent, the trees with an owner fail
+// now and replay, rather than wait for their spouts' sweep (three message
+// timeouts). What is still queued for this acker goes on too (failQueued).
 func (a *acker) handOver() {
 	tb := a.table
 	a.now = router.Nanotime()
+	var ops []router.AckOp
 	for s, k := range tb.keys {
-		if k == 0 || metaTask(tb.metas[s]) == 0 {
+		if k == 0 {
 			continue
 		}
-		task := metaTask(tb.metas[s])
-		a.results[task] = append(a.results[task], router.AckOp{Kind: router.AckFailed, Root: k, Task: task, Value: uint64(a.now)})
-		a.failed++
+		m := tb.metas[s]
+		switch task := metaTask(m); {
+		case m&metaFailedBit != 0:
+			ops = append(ops, router.AckOp{Kind: router.AckFail, Root: k})
+		case task != 0:
+			ops = append(ops, router.AckOp{Kind: router.AckInit, Root: k, Value: tb.xors[s], Task: task})
+		default:
+			ops = append(ops, router.AckOp{Kind: router.AckAck, Root: k, Value: tb.xors[s]})
+		}
 	}
 	tb.alloc(16)
+	if len(ops) == 0 || a.rt.remote == nil {
+		return
+	}
+	if a.rt.remote.ForwardAcks(a.t.id, ops) == nil {
+		return
+	}
+	for _, op := range ops {
+		if op.Kind == router.AckInit {
+			a.results[op.Task] = append(a.results[op.Task], router.AckOp{Kind: router.AckFailed, Root: op.Root, Task: op.Task, Value: uint64(a.now)})
+			a.failed++
+		}
+	}
 	a.flushResults()
 }
 

@@ -55,7 +55,8 @@
 // at once, and every other task keeps running with its state and its
 // in-flight trees. Tuples on their way to a task that left are refused by
 // its old node and replayed (transfer.ErrTaskNotHere). An acker task that
-// moves fails the trees it tracked, so they replay at once.
+// moves hands the state of its trees over to its new node, and acker
+// operations that reach the old node later are passed on (once).
 //
 // As each local spout and bolt runs to its end of input, the node reports
 // it in etcd. A node given a task that ended elsewhere does not run it

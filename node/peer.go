@@ -475,9 +475,10 @@ func (p *Peer) sync(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	changed := false
-	now := time.Now()
 	for name, w := range want {
-		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.restartDue(now) {
+		// A failed run may come due for its restart before the lock is
+		// taken again: read the reports for it too.
+		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.failure() != nil {
 			changed = true
 		}
 	}
@@ -485,6 +486,14 @@ func (p *Peer) sync(ctx context.Context) error {
 	if changed {
 		ended("", "") // read etcd now, not under the lock
 	}
+	// Markers go over the network: sent once the lock is released, so that
+	// a slow peer cannot hold the node's lock (Shutdown needs it).
+	var resend []*Runtime
+	defer func() {
+		for _, rt := range resend {
+			rt.ResendEndOfInput()
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopping {
@@ -498,12 +507,12 @@ func (p *Peer) sync(ctx context.Context) error {
 				break
 			}
 			p.stopRun(name, run)
-			next := p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, run.id))
-			next.restarts, next.lastErr = run.restarts+1, run.err
+			restarts := run.restarts + 1
 			if run.endedAt.Sub(run.started) > time.Minute {
-				next.restarts = 1 // it ran for a while: not a crash loop
+				restarts = 1 // it ran for a while: not a crash loop
 			}
-			p.log.Warn("restarted a failed run", "topology", name, "id", run.id, "restarts", next.restarts, "err", run.err)
+			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, run.id), restarts, run.err)
+			p.log.Warn("restarted a failed run", "topology", name, "id", run.id, "restarts", restarts, "err", run.err)
 		case ok && w.rec.GetId() == run.id && maps.Equal(w.mine, run.mine):
 		case ok && w.rec.GetId() == run.id && run.rt != nil:
 			// The same run with other tasks here: move only those.
@@ -512,7 +521,7 @@ func (p *Peer) sync(ctx context.Context) error {
 			if err := run.rt.Reassign(w.mine, ended(name, run.id)); err != nil {
 				p.log.Error("reassign tasks", "topology", name, "err", err)
 			}
-			run.rt.ResendEndOfInput()
+			resend = append(resend, run.rt)
 			p.log.Info("tasks reassigned", "topology", name, "id", run.id, "tasks_here", len(w.mine), "tasks", len(w.nodeOf))
 			run.mine = w.mine
 		default:
@@ -533,7 +542,7 @@ func (p *Peer) sync(ctx context.Context) error {
 	for name, w := range want {
 		run := p.runs[name]
 		if run == nil {
-			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, w.rec.GetId()))
+			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, w.rec.GetId()), 0, nil)
 			continue
 		}
 		if run.routes != nil && !maps.Equal(*run.routes.nodeOf.Load(), w.nodeOf) {
@@ -542,7 +551,7 @@ func (p *Peer) sync(ctx context.Context) error {
 			if run.rt != nil {
 				// Tasks moved between other nodes: those downstream of
 				// tasks that ended here need their markers again.
-				run.rt.ResendEndOfInput()
+				resend = append(resend, run.rt)
 			}
 		}
 		if run.rt != nil {
@@ -584,8 +593,8 @@ func (p *Peer) attachCandidates(ctx context.Context, topology, component string)
 }
 
 // startRun starts a local run of the tasks in mine; called with p.mu held.
-func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool) *localRun {
-	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now()}
+func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool, restarts int, lastErr error) *localRun {
+	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now(), restarts: restarts, lastErr: lastErr}
 	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
 	// Every run on a node is distributed, even one that has all its
 	// tasks here for now: later assignments may move some of them.
@@ -742,9 +751,12 @@ func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
 	if run == nil || run.rt == nil {
 		return nil
 	}
+	p.mu.Lock()
+	mine := run.mine // replaced, never changed in place, under p.mu
+	p.mu.Unlock()
 	out := map[int32]*galev1.Counters{}
 	for tid, st := range run.rt.TaskStats() {
-		if run.mine != nil && !run.mine[tid] {
+		if mine != nil && !mine[tid] {
 			continue // another node's task: not counted here
 		}
 		c := &galev1.Counters{

@@ -637,11 +637,11 @@ func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
 	})
 }
 
-// TestTreesOfAMovedAckerReplayAtOnce: when an acker task moves to a node
-// that joined, the trees it tracked fail at once and replay; their spouts
-// do not wait for a timeout (here a minute, and the spouts' own sweep
-// would wait three).
-func TestTreesOfAMovedAckerReplayAtOnce(t *testing.T) {
+// TestTreesOfAMovedAckerStillComplete: when an acker task moves to a node
+// that joined, the trees it tracked go on there (their state is handed
+// over, and what was queued for it passed on); their spouts do not wait for
+// a timeout (here a minute, and the spouts' own sweep would wait three).
+func TestTreesOfAMovedAckerStillComplete(t *testing.T) {
 	a, _, client := twoNodes(t)
 	ctx := context.Background()
 	const n = 3000

@@ -95,7 +95,9 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 		rt.tasks[task].ctrl.push(r)
 	}
 	for dest, ops := range elsewhere {
-		rt.passOn(dest, ops, meta.Forwarded)
+		// Not on this goroutine: it reads a Transfer stream, which must
+		// never wait for a send (see package transfer).
+		go rt.passOn(dest, ops, meta.Forwarded)
 	}
 	var first error
 	for dest, b := range batches {
@@ -136,10 +138,19 @@ func (rt *Runtime) passOn(dest int32, ops []router.AckOp, forwarded bool) {
 
 // EndOfInput implements transfer.Receiver: the marker takes the same lane
 // as the tuples before it, so it cannot overtake them.
+//
+// Every task keeps the markers it was sent, here or not: a task that comes
+// here later (Reassign) gets them then, since the node that sent them sends
+// them only once more, when the assignment changes, and that may reach
+// this node before the task does.
 func (rt *Runtime) EndOfInput(from int32, to []int32) error {
 	for _, id := range to {
-		t := rt.localTask(id)
-		if t == nil {
+		if id < 1 || int(id) >= len(rt.tasks) {
+			continue
+		}
+		t := rt.tasks[id]
+		t.noteMarker(from)
+		if !t.here.Load() {
 			continue
 		}
 		b := router.NewBatch()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -120,6 +121,10 @@ type task struct {
 	lastProgress atomic.Int64
 	// done is set when the task ran to its end (end of input).
 	done atomic.Bool
+	// markers are the upstream tasks whose end-of-input marker reached
+	// this process for the task, whether it ran here then or not.
+	markerMu sync.Mutex
+	markers  []int32
 
 	// Error log rate limit, guarded by Runtime.errMu.
 	logSecond          int64
@@ -432,6 +437,28 @@ func (rt *Runtime) fail(err error) {
 
 func (rt *Runtime) closeLocalDone() { rt.ctl.doneOnce.Do(func() { close(rt.localDone) }) }
 
+func (t *task) noteMarker(from int32) {
+	t.markerMu.Lock()
+	if !slices.Contains(t.markers, from) {
+		t.markers = append(t.markers, from)
+	}
+	t.markerMu.Unlock()
+}
+
+// replayMarkers queues the markers t was sent before it came here (its
+// executor counts each upstream task once).
+func (rt *Runtime) replayMarkers(t *task) {
+	t.markerMu.Lock()
+	from := slices.Clone(t.markers)
+	t.markerMu.Unlock()
+	for _, f := range from {
+		b := router.NewBatch()
+		b.Born = router.Nanotime()
+		b.EndOfInput = f
+		_ = rt.offer(t, b, nil)
+	}
+}
+
 // startTaskLocked starts the goroutine of local task t; called with
 // ctl.mu held.
 func (rt *Runtime) startTaskLocked(t *task) {
@@ -498,8 +525,8 @@ func (rt *Runtime) startTaskLocked(t *task) {
 // node): gained, they only send their end-of-input markers again instead
 // of running anew. The remote routes must already reach the new owners of
 // the tasks it loses. Tuples still queued for a task that leaves have
-// their trees failed (they replay), and so do the trees an acker task
-// that leaves tracked.
+// their trees failed (they replay); an acker task that leaves hands its
+// trees over to its new node.
 func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 	if rt.remote == nil {
 		return errors.New("reassign: not a distributed run")
@@ -515,6 +542,9 @@ func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 				t.done.Store(true)
 			}
 			t.here.Store(true)
+			if !t.comp.system {
+				rt.replayMarkers(t)
+			}
 			if c.running && !c.stopping {
 				rt.startTaskLocked(t)
 			}
@@ -579,6 +609,10 @@ func (rt *Runtime) failQueued(t *task) {
 			for _, a := range b.Tuples[i].Anchors {
 				roots = append(roots, a.Root)
 			}
+		}
+		if len(b.Acks) > 0 {
+			// An acker's queue: its operations go on to its new node.
+			rt.passOn(t.id, slices.Clone(b.Acks), false)
 		}
 		b.Release()
 	}
@@ -715,12 +749,13 @@ func (rt *Runtime) Finished() bool { return rt.finished() }
 // once every node's part is done.
 func (rt *Runtime) LocalDone() <-chan struct{} { return rt.localDone }
 
-// FinishedTasks returns the local spout and bolt tasks that ran to their
-// end of input.
+// FinishedTasks returns the spout and bolt tasks known here to have run to
+// their end of input: here (even if they moved away since) or, as
+// Options.Done and Reassign said, elsewhere.
 func (rt *Runtime) FinishedTasks() []int32 {
 	var out []int32
 	for _, t := range rt.tasks[1:] {
-		if t.here.Load() && !t.comp.system && t.done.Load() {
+		if !t.comp.system && t.done.Load() {
 			out = append(out, t.id)
 		}
 	}

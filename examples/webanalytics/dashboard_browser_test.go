@@ -24,6 +24,34 @@ import (
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
+// waitServing polls the URLs until each answers 200 OK (for up to 10 s
+// each), or the run ends (its error).
+func waitServing(ctx context.Context, done <-chan error, urls ...string) error {
+	for _, u := range urls {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get(u)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			select {
+			case runErr := <-done:
+				return fmt.Errorf("the run ended before %s answered: %v", u, runErr)
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s does not answer: %v", u, err)
+			}
+		}
+	}
+	return nil
+}
+
 // testAddr returns a loopback address with a port that was free a moment
 // ago (the topology needs the ingest's address before it starts: the
 // dashboard shows the page it serves).
@@ -128,53 +156,55 @@ func cellName(c int) string { return fmt.Sprintf("r%dc%d", c/heatCols, c%heatCol
 // there (`make -C browsertest screenshot` updates ../dashboard.png).
 func TestDashboardInBrowser(t *testing.T) {
 	chromium, nodeBin := browserDeps(t)
-	ingestAddr, dashAddr := testAddr(t), testAddr(t)
-	conf := map[string]sdk.Value{
-		"ingest.addr":            sdk.String(ingestAddr),
-		"dashboard.addr":         sdk.String(dashAddr),
-		"dashboard.page_url":     sdk.String("http://" + ingestAddr + "/"),
-		"dashboard.push_ms":      sdk.Int(50),
-		KeySessionGapMS:          sdk.Int(4000),
-		KeyOutOfOrderMS:          sdk.Int(0),
-		"webanalytics.active_ms": sdk.Int(60000),
-	}
-	overrides := map[string]*galev1.Value{}
-	for k, v := range conf {
-		overrides[k] = sdk.ValueToProto(v)
-	}
-	ts, err := spec.Parse("topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := node.New(ts, node.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	for _, u := range []string{"http://" + ingestAddr + "/healthz", "http://" + dashAddr + "/api/state"} {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			resp, err := http.Get(u)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s does not answer: %v; runtime errors: %v", u, err, rt.Errors())
-			}
-			time.Sleep(20 * time.Millisecond)
+	// The ports were free a moment ago; another process may take one
+	// before the topology listens on it. Then the run ends at once, and
+	// the test starts it again on other ports.
+	var ingestAddr, dashAddr string
+	var ctx context.Context
+	for attempt := 1; ; attempt++ {
+		ingestAddr, dashAddr = testAddr(t), testAddr(t)
+		conf := map[string]sdk.Value{
+			"ingest.addr":            sdk.String(ingestAddr),
+			"dashboard.addr":         sdk.String(dashAddr),
+			"dashboard.page_url":     sdk.String("http://" + ingestAddr + "/"),
+			"dashboard.push_ms":      sdk.Int(50),
+			KeySessionGapMS:          sdk.Int(4000),
+			KeyOutOfOrderMS:          sdk.Int(0),
+			"webanalytics.active_ms": sdk.Int(60000),
 		}
+		overrides := map[string]*galev1.Value{}
+		for k, v := range conf {
+			overrides[k] = sdk.ValueToProto(v)
+		}
+		ts, err := spec.Parse("topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := node.New(ts, node.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(t.Context(), 60*time.Second)
+		done := make(chan error, 1)
+		go func() { done <- rt.Run(ctx) }()
+		stop := func() {
+			cancel()
+			<-done
+		}
+		err = waitServing(ctx, done, "http://"+ingestAddr+"/healthz", "http://"+dashAddr+"/api/state")
+		if err == nil {
+			defer stop()
+			break
+		}
+		stop()
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatalf("%v; runtime errors: %v", err, rt.Errors())
+		}
+		t.Logf("attempt %d: %v", attempt, err)
 	}
 
+	var err error
 	shot := os.Getenv("GALE_DASHBOARD_SCREENSHOT")
 	if shot == "" {
 		shot = filepath.Join(t.TempDir(), "dashboard.png")

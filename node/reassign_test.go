@@ -1,0 +1,60 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// TestMarkersSentBeforeATaskArrivesAreKept: an end-of-input marker for a
+// task that does not run here yet (it is on its way from another node) is
+// kept, and the task gets it when Reassign brings it here, so it can end.
+// The node that sent the marker does not send it again.
+func TestMarkersSentBeforeATaskArrivesAreKept(t *testing.T) {
+	tp := newTopo(t, map[string]any{KeyAckers: 0}).
+		spout("seq", "test.Seq", 1, "id").                           // task 1, on another node
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2, arrives later
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, here
+	// The other node is unreachable: nothing here needs it.
+	noNet := func(string) (*grpc.ClientConn, error) { return nil, errors.New("no network in this test") }
+	routes := newRemoteRoutes("here", noNet, "run", map[int32]string{1: "there", 2: "there", 3: "here"})
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id == 3 },
+		Remote: routes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	// The spout ended on the other node; its marker for pass arrives
+	// before pass does.
+	if err := rt.EndOfInput(1, []int32{2}); err != nil {
+		t.Fatal(err)
+	}
+	routes.nodeOf.Store(&map[int32]string{1: "there", 2: "here", 3: "here"})
+	if err := rt.Reassign(map[int32]bool{2: true, 3: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if got := rt.FinishedTasks(); !slices.Contains(got, 2) || !slices.Contains(got, 3) {
+			return fmt.Errorf("finished tasks %v, want 2 and 3", got)
+		}
+		return nil
+	})
+}
