@@ -37,6 +37,7 @@ type executor struct {
 	ackers []int32
 
 	failRoots []uint64 // trees to fail: their tuples could not be sent
+	localGen  uint64   // Runtime.localGen the groupers were built for
 	// trackRoutes makes emits record their destination tasks in routed
 	// (Storm multilang scripts are told where each emit went).
 	trackRoutes bool
@@ -187,6 +188,7 @@ func (e *executor) buildRoutes() error {
 }
 
 func (e *executor) run(ctx context.Context) (err error) {
+	e.localGen = e.rt.localGen.Load()
 	if err := e.buildRoutes(); err != nil {
 		return e.taskErr("start", err)
 	}
@@ -221,7 +223,17 @@ func (e *executor) safely(what string, f func() error) (err error) {
 
 // ---- emitting (sdk.Emitter) ----
 
+// refreshRoutes rebuilds the groupers after Reassign moved tasks: a
+// local-or-shuffle grouping prefers the tasks that run here now.
+func (e *executor) refreshRoutes() {
+	if g := e.rt.localGen.Load(); g != e.localGen {
+		e.localGen = g
+		_ = e.buildRoutes() // it succeeded at the start with the same subscriptions
+	}
+}
+
 func (e *executor) route(stream string) *route {
+	e.refreshRoutes()
 	if stream == "" || stream == sdk.DefaultStream {
 		if e.defRt != nil {
 			return e.defRt
@@ -772,7 +784,10 @@ func (e *executor) runSpout(ctx context.Context) error {
 // executors keep such a timeout of their own too.
 func (e *executor) sweepLostResults() {
 	e.lastSweep = e.now
-	limit := e.now - 3*int64(e.rt.settings.MessageTimeout)
+	// Work waiting in queues, here or on nodes that reported it, may
+	// still be these trees' tuples: the ackers hold their timeouts back
+	// by it, and so does this sweep.
+	limit := e.now - 3*int64(e.rt.settings.MessageTimeout) - e.rt.maxBacklog(e.now)
 	var lost []uint64
 	e.pending.each(func(root uint64, p pendingMsg) {
 		if p.start < limit {

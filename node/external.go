@@ -328,6 +328,7 @@ func (e *executor) checkExternalEmit(em *galev1.Emit) (*route, error) {
 	if stream == "" {
 		stream = sdk.DefaultStream
 	}
+	e.refreshRoutes()
 	r := e.routes[stream]
 	if r == nil {
 		return nil, fmt.Errorf("emit to undeclared stream %q (declared: %v)", stream, streamNames(e.comp))

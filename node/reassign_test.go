@@ -58,3 +58,48 @@ func TestMarkersSentBeforeATaskArrivesAreKept(t *testing.T) {
 		return nil
 	})
 }
+
+// TestLocalOrShuffleFollowsReassign: a local-or-shuffle grouping sends to
+// the tasks that run here now, not to those that ran here when the emitter
+// started.
+func TestLocalOrShuffleFollowsReassign(t *testing.T) {
+	tp := newTopo(t, map[string]any{KeyAckers: 0, "test.count": 1 << 40}).
+		spout("seq", "test.Seq", 1, "id").             // task 1
+		bolt("sink", "test.Sink", 2, nil, "seq:local") // tasks 2 and 3
+	noNet := func(string) (*grpc.ClientConn, error) { return nil, errors.New("no network in this test") }
+	routes := newRemoteRoutes("here", noNet, "run", map[int32]string{1: "here", 2: "here", 3: "there"})
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id != 3 },
+		Remote: routes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	executed := func(task int32) uint64 { return rt.TaskStats()[task].Counters.Executed }
+	waitFor(t, 10*time.Second, func() error {
+		if executed(2) == 0 {
+			return errors.New("task 2 executed nothing yet")
+		}
+		return nil
+	})
+	// Task 2 leaves and task 3 comes: the spout's tuples must follow.
+	routes.nodeOf.Store(&map[int32]string{1: "here", 2: "there", 3: "here"})
+	if err := rt.Reassign(map[int32]bool{1: true, 3: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if executed(3) == 0 {
+			return errors.New("task 3 executed nothing since it came here")
+		}
+		return nil
+	})
+}

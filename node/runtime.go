@@ -61,6 +61,9 @@ type Runtime struct {
 	ctl taskControl
 	// remoteWork is the backlog other nodes report (distributed runs).
 	remoteWork remoteBacklog
+	// localGen counts the changes of which tasks run here (Reassign);
+	// executors rebuild their groupers when it moves.
+	localGen atomic.Uint64
 
 	errMu  sync.Mutex
 	errors []TaskError
@@ -534,6 +537,7 @@ func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 	c := &rt.ctl
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer rt.localGen.Add(1)
 	for _, t := range rt.tasks[1:] {
 		want := mine[t.id]
 		switch {

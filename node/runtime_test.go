@@ -88,6 +88,8 @@ func (tp *topo) bolt(id, class string, n int, fields []string, inputs ...string)
 			g.Type = galev1.GroupingType_GROUPING_TYPE_GLOBAL
 		case "all":
 			g.Type = galev1.GroupingType_GROUPING_TYPE_ALL
+		case "local":
+			g.Type = galev1.GroupingType_GROUPING_TYPE_LOCAL_OR_SHUFFLE
 		}
 		cs.Inputs = append(cs.Inputs, &galev1.InputSpec{Component: p[0], Stream: "default", Grouping: g})
 	}
