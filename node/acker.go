@@ -143,10 +143,18 @@ func (a *acker) handOver() {
 	if len(ops) == 0 || a.rt.remote == nil {
 		return
 	}
-	if a.rt.remote.ForwardAcks(a.t.id, ops) == nil {
-		return
+	// In frames well under gRPC's default 4 MiB message limit (an
+	// operation takes about 18 bytes).
+	const perFrame = 32 << 10
+	sent := 0
+	for sent < len(ops) {
+		n := min(len(ops)-sent, perFrame)
+		if a.rt.remote.ForwardAcks(a.t.id, ops[sent:sent+n]) != nil {
+			break
+		}
+		sent += n
 	}
-	for _, op := range ops {
+	for _, op := range ops[sent:] {
 		if op.Kind == router.AckInit {
 			a.results[op.Task] = append(a.results[op.Task], router.AckOp{Kind: router.AckFailed, Root: op.Root, Task: op.Task, Value: uint64(a.now)})
 			a.failed++

@@ -488,6 +488,11 @@ func (rt *Runtime) startTaskLocked(t *task) {
 		if tctx.Err() != nil {
 			return
 		}
+		if !t.comp.system {
+			// After the last run's goroutine emptied the queue (if the
+			// task had left meanwhile), so they cannot be dropped there.
+			rt.replayMarkers(t)
+		}
 		t.lastProgress.Store(router.Nanotime())
 		if t.comp.system {
 			newAcker(rt, t).run(tctx)
@@ -546,9 +551,6 @@ func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 				t.done.Store(true)
 			}
 			t.here.Store(true)
-			if !t.comp.system {
-				rt.replayMarkers(t)
-			}
 			if c.running && !c.stopping {
 				rt.startTaskLocked(t)
 			}

@@ -25,8 +25,8 @@ import (
 )
 
 // waitServing polls the URLs until each answers 200 OK (for up to 10 s
-// each), or the run ends (its error).
-func waitServing(ctx context.Context, done <-chan error, urls ...string) error {
+// each), or the run ends (its error, which it puts back in done).
+func waitServing(ctx context.Context, done chan error, urls ...string) error {
 	for _, u := range urls {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -39,6 +39,7 @@ func waitServing(ctx context.Context, done <-chan error, urls ...string) error {
 			}
 			select {
 			case runErr := <-done:
+				done <- runErr // for whoever stops the run (capacity 1)
 				return fmt.Errorf("the run ended before %s answered: %v", u, runErr)
 			case <-ctx.Done():
 				return ctx.Err()
