@@ -223,13 +223,7 @@ func (a *acker) flushResults() {
 		if len(ops) == 0 {
 			continue
 		}
-		if t := a.rt.tasks[task]; t.here.Load() {
-			t.ctrl.push(ops)
-		} else {
-			// A lost result leaves the tree pending at the spout, whose
-			// own sweep fails it eventually.
-			_ = a.rt.remote.SendAcks(task, ops)
-		}
+		a.rt.sendResults(task, ops)
 		a.results[task] = ops[:0]
 	}
 }

@@ -453,16 +453,25 @@ func (p *Peer) sync(ctx context.Context) error {
 		}
 	}
 	// Tasks that ran to their end on some node are not run again where
-	// they land next; read only when a run starts or changes here.
-	var reports map[string][]*galev1.FinishedTasks
-	ended := func(name, id string) map[int32]bool {
-		if reports == nil {
-			var err error
-			if reports, err = p.store.FinishedReports(ctx); err != nil {
-				p.log.Warn("read finished tasks", "err", err)
-				reports = map[string][]*galev1.FinishedTasks{}
-			}
+	// they land next. The reports are read from etcd only when a run here
+	// starts, changes or may restart, and before the lock is taken: only
+	// this goroutine changes p.runs, and Shutdown, the one other writer,
+	// only stops runs.
+	p.mu.Lock()
+	changed := false
+	for name, w := range want {
+		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.failure() != nil {
+			changed = true
 		}
+	}
+	p.mu.Unlock()
+	var reports map[string][]*galev1.FinishedTasks
+	if changed {
+		if reports, err = p.store.FinishedReports(ctx); err != nil {
+			p.log.Warn("read finished tasks", "err", err)
+		}
+	}
+	ended := func(name, id string) map[int32]bool {
 		out := map[int32]bool{}
 		for _, r := range reports[name] {
 			if r.GetTopologyId() == id {
@@ -472,19 +481,6 @@ func (p *Peer) sync(ctx context.Context) error {
 			}
 		}
 		return out
-	}
-	p.mu.Lock()
-	changed := false
-	for name, w := range want {
-		// A failed run may come due for its restart before the lock is
-		// taken again: read the reports for it too.
-		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.failure() != nil {
-			changed = true
-		}
-	}
-	p.mu.Unlock()
-	if changed {
-		ended("", "") // read etcd now, not under the lock
 	}
 	// Markers go over the network: sent once the lock is released, so that
 	// a slow peer cannot hold the node's lock (Shutdown needs it).

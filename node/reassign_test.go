@@ -22,25 +22,7 @@ func TestMarkersSentBeforeATaskArrivesAreKept(t *testing.T) {
 		spout("seq", "test.Seq", 1, "id").                           // task 1, on another node
 		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2, arrives later
 		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, here
-	// The other node is unreachable: nothing here needs it.
-	noNet := func(string) (*grpc.ClientConn, error) { return nil, errors.New("no network in this test") }
-	routes := newRemoteRoutes("here", noNet, "run", map[int32]string{1: "there", 2: "there", 3: "here"})
-	rt, err := New(tp.s, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Local:  func(id int32) bool { return id == 3 },
-		Remote: routes,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes.rt = rt
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	rt, routes := runOnNode(t, tp, map[int32]string{1: "there", 2: "there", 3: "here"})
 
 	// The spout ended on the other node; its marker for pass arrives
 	// before pass does.
@@ -66,24 +48,7 @@ func TestLocalOrShuffleFollowsReassign(t *testing.T) {
 	tp := newTopo(t, map[string]any{KeyAckers: 0, "test.count": 1 << 40}).
 		spout("seq", "test.Seq", 1, "id").             // task 1
 		bolt("sink", "test.Sink", 2, nil, "seq:local") // tasks 2 and 3
-	noNet := func(string) (*grpc.ClientConn, error) { return nil, errors.New("no network in this test") }
-	routes := newRemoteRoutes("here", noNet, "run", map[int32]string{1: "here", 2: "here", 3: "there"})
-	rt, err := New(tp.s, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Local:  func(id int32) bool { return id != 3 },
-		Remote: routes,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes.rt = rt
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	rt, routes := runOnNode(t, tp, map[int32]string{1: "here", 2: "here", 3: "there"})
 	executed := func(task int32) uint64 { return rt.TaskStats()[task].Counters.Executed }
 	waitFor(t, 10*time.Second, func() error {
 		if executed(2) == 0 {
@@ -102,4 +67,30 @@ func TestLocalOrShuffleFollowsReassign(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// runOnNode runs tp as node "here" of a distributed run with the tasks
+// nodeOf gives it, until the test ends. The other node is unreachable:
+// nothing the tests check needs it.
+func runOnNode(t *testing.T, tp *topo, nodeOf map[int32]string) (*Runtime, *remoteRoutes) {
+	t.Helper()
+	noNet := func(string) (*grpc.ClientConn, error) { return nil, errors.New("no network in this test") }
+	routes := newRemoteRoutes("here", noNet, "run", nodeOf)
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return nodeOf[id] == "here" },
+		Remote: routes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return rt, routes
 }

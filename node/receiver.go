@@ -114,25 +114,31 @@ func (rt *Runtime) passOn(dest int32, ops []router.AckOp, forwarded bool) {
 	if !forwarded && rt.remote != nil && rt.remote.ForwardAcks(dest, ops) == nil {
 		return
 	}
-	var failed []router.AckOp
+	now := uint64(router.Nanotime())
+	byTask := map[int32][]router.AckOp{}
 	for _, op := range ops {
 		if op.Kind == router.AckInit && op.Task != 0 {
-			failed = append(failed, router.AckOp{Kind: router.AckFailed, Root: op.Root, Task: op.Task, Value: uint64(router.Nanotime())})
+			byTask[op.Task] = append(byTask[op.Task], router.AckOp{Kind: router.AckFailed, Root: op.Root, Task: op.Task, Value: now})
 		}
-	}
-	if len(failed) == 0 {
-		return
-	}
-	byTask := map[int32][]router.AckOp{}
-	for _, op := range failed {
-		byTask[op.Task] = append(byTask[op.Task], op)
 	}
 	for task, r := range byTask {
-		if t := rt.localTask(task); t != nil && t.ctrl != nil {
-			t.ctrl.push(r)
-		} else if rt.remote != nil {
-			_ = rt.remote.SendAcks(task, r)
+		rt.sendResults(task, r)
+	}
+}
+
+// sendResults hands tree results (completed, failed) to the spout task
+// that owns the trees, here or on its node. The caller keeps ops. A result
+// lost on the way leaves the tree pending at the spout, whose own sweep
+// fails it eventually.
+func (rt *Runtime) sendResults(task int32, ops []router.AckOp) {
+	if t := rt.localTask(task); t != nil {
+		if t.ctrl != nil {
+			t.ctrl.push(ops)
 		}
+		return
+	}
+	if rt.remote != nil {
+		_ = rt.remote.SendAcks(task, ops)
 	}
 }
 

@@ -20,6 +20,7 @@ import {
   compareUtf8,
   run,
   SessionBolt,
+  valueKind,
   valueText,
   type Config,
   type SessionConfig,
@@ -143,21 +144,6 @@ function configure(context: TaskContext, cfg: SessionConfig): string {
   return configString(conf, KEY_OUTPUT, "");
 }
 
-function kindOf(v: Value): string {
-  if (v === null) return "null";
-  switch (typeof v) {
-    case "bigint":
-      return "int";
-    case "number":
-      return "double";
-    case "boolean":
-      return "bool";
-    case "string":
-      return "string";
-  }
-  return "bytes";
-}
-
 /** Go's sdk.Config.Int: an int, an integral double or a decimal string; def when unset. */
 function configInt(conf: Config, key: string, def: bigint): bigint {
   const v = conf.get(key);
@@ -168,7 +154,7 @@ function configInt(conf: Config, key: string, def: bigint): bigint {
     const n = BigInt(v);
     if (n >= INT64_MIN && n <= INT64_MAX) return n;
   }
-  throw new Error(`${CLASS}: config ${key}: want an integer, got ${kindOf(v)} ${JSON.stringify(valueText(v))}`);
+  throw new Error(`${CLASS}: config ${key}: want an integer, got ${valueKind(v)} ${JSON.stringify(valueText(v))}`);
 }
 
 /** Go's sdk.Config.String: the value's text; def when unset. */

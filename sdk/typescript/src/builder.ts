@@ -245,51 +245,31 @@ class Declarer {
     return whoOf(this.c);
   }
 
-  protected addOutputs(streams: StreamDecl[]): void {
+  /** Declares the streams of an external or attached component. */
+  outputs(...streams: StreamDecl[]): this {
     if (this.c.implementation?.$case === "class") {
       this.b.problems.push(`${this.who}: outputs are only for external and attached components; class '${this.c.implementation.value}' declares its own`);
-      return;
+      return this;
     }
     for (const s of streams) {
       this.c.outputs.push({ id: s.id, fields: [...s.fields], direct: s.direct ?? false } satisfies StreamSpec);
     }
+    return this;
   }
 
-  protected addConfig(key: string, value: Value): void {
+  /** Sets a config key for this component's tasks, overriding the topology's. */
+  setConfig(key: string, value: Value): this {
     const v = this.b.value(`${this.who}: config ${key}`, value);
     if (v !== undefined) this.c.config[key] = v;
+    return this;
   }
 }
 
 /** Configures a spout; methods chain. */
-export class SpoutDeclarer extends Declarer {
-  /** Declares the streams of an external or attached spout. */
-  outputs(...streams: StreamDecl[]): this {
-    this.addOutputs(streams);
-    return this;
-  }
-
-  /** Sets a config key for this spout's tasks, overriding the topology's. */
-  setConfig(key: string, value: Value): this {
-    this.addConfig(key, value);
-    return this;
-  }
-}
+export class SpoutDeclarer extends Declarer {}
 
 /** Configures a bolt and subscribes it to streams; methods chain. An omitted stream is "default". */
 export class BoltDeclarer extends Declarer {
-  /** Declares the streams of an external or attached bolt. */
-  outputs(...streams: StreamDecl[]): this {
-    this.addOutputs(streams);
-    return this;
-  }
-
-  /** Sets a config key for this bolt's tasks, overriding the topology's. */
-  setConfig(key: string, value: Value): this {
-    this.addConfig(key, value);
-    return this;
-  }
-
   /** Subscribes to a stream of `from` with any grouping. */
   grouping(from: string, stream: string, type: GroupingName, fields: string[] = []): this {
     if (this.c.kind === ComponentKind.COMPONENT_KIND_SPOUT) {

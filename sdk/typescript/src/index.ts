@@ -27,6 +27,7 @@ export {
   TimeoutTooShortError,
   validateSessionConfig,
   valueText,
+  valueKind,
   compareUtf8,
   END_OF_EVENT_TIME,
   DEFAULT_LATE_STREAM,

@@ -577,7 +577,7 @@ export class SessionBolt extends Bolt {
     if (typeof v === "bigint") ts = v;
     else if (typeof v === "number" && Number.isInteger(v) && Math.abs(v) < 2 ** 62) ts = BigInt(v);
     else {
-      this.invalid(t, `time field "${s.timeField}" is ${kindOf(v)} ${JSON.stringify(valueText(v))}, want integer milliseconds`);
+      this.invalid(t, `time field "${s.timeField}" is ${valueKind(v)} ${JSON.stringify(valueText(v))}, want integer milliseconds`);
       return;
     }
     this.counters.events++;
@@ -626,7 +626,7 @@ export class SessionBolt extends Bolt {
   private punctuate(t: Tuple): void {
     const v = t.values.length > 0 ? t.values[0] : null;
     if (typeof v !== "bigint") {
-      this.invalid(t, `punctuation on stream "${t.stream}": field 0 is ${kindOf(v)} ${JSON.stringify(valueText(v))}, want integer milliseconds`);
+      this.invalid(t, `punctuation on stream "${t.stream}": field 0 is ${valueKind(v)} ${JSON.stringify(valueText(v))}, want integer milliseconds`);
       return;
     }
     let m = this.punct.get(t.source.component);
@@ -689,7 +689,8 @@ export class SessionBolt extends Bolt {
 
 // ---- helpers ----
 
-function kindOf(v: Value | undefined): string {
+/** The kind of a value as error messages name it: int, double, bool, string, bytes or null. */
+export function valueKind(v: Value | undefined): string {
   if (v === null || v === undefined) return "null";
   switch (typeof v) {
     case "bigint":
@@ -826,6 +827,6 @@ function durationMs(conf: Config, key: string, def: number): number {
     const f = Number(str);
     if (str !== "" && Number.isFinite(f)) return f * 1000;
   }
-  throw new WindowConfigError(`config ${key}: want a duration such as 30s, got ${kindOf(v)} ${JSON.stringify(valueText(v))}`);
+  throw new WindowConfigError(`config ${key}: want a duration such as 30s, got ${valueKind(v)} ${JSON.stringify(valueText(v))}`);
 }
 
