@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&confs, "conf", "override a runtime setting of the in-process benchmark topologies: key=value (repeatable)")
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
+	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--cluster] [--external all|LANG,...]")
 		fs.PrintDefaults()
@@ -108,15 +109,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
+	if *debugPort < 0 || *debugPort > 65533 {
+		return usagef("--node-debug-port %d: want a port from 1 to 65533", *debugPort)
+	}
 	if *cluster {
 		dir, err := os.MkdirTemp("", "gale-bench-cluster")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
+		started := 0
 		rs, err := bench.RunCluster(ctx, bench.ClusterOptions{
 			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Progress: stderr,
 			Start: func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
+				if *debugPort > 0 {
+					addr := fmt.Sprintf("127.0.0.1:%d", *debugPort+started)
+					fmt.Fprintf(stderr, "node %s: profiler on http://%s/debug/pprof/\n", name, addr)
+					args = append(args, "--debug-addr", addr)
+				}
+				started++
 				return startBenchNode(ctx, filepath.Join(dir, name), name, args...)
 			},
 		})

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +32,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	join := fs.String("join", "", "gossip addresses HOST:PORT[,...] of nodes to join; without --etcd, etcd is learned from them")
 	fs.IntVar(&cfg.Slots, "slots", cfg.Slots, "task slots: this node's weight when tasks are balanced")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	debugAddr := fs.String("debug-addr", "", "HOST:PORT to serve Go's profiler on (/debug/pprof/); empty: off. Keep it on loopback")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for this node's tasks to move elsewhere")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...]")
@@ -80,6 +84,16 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		defer unlock()
+	}
+	if *debugAddr != "" {
+		if err := checkHostPort("--debug-addr", *debugAddr); err != nil {
+			return err
+		}
+		stop, err := serveDebug(*debugAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	p, err := node.NewPeer(cfg)
 	if err != nil {
@@ -156,4 +170,22 @@ func lockDataDir(dir string) (unlock func(), err error) {
 		return nil, fmt.Errorf("locking data dir %s: %w", dir, err)
 	}
 	return func() { f.Close() }, nil
+}
+
+// serveDebug serves net/http/pprof's handlers on addr, for profiling a
+// node under load (go tool pprof http://ADDR/debug/pprof/profile).
+func serveDebug(addr string) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--debug-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(lis)
+	return func() { srv.Close() }, nil
 }

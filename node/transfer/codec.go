@@ -79,29 +79,3 @@ func DecodeTuples(tb *galev1.TupleBatch, sources Sources, batchFor func(dest int
 	}
 	return nil
 }
-
-// AppendAcks appends acker operations to ab.
-func AppendAcks(ab *galev1.AckBatch, ops []router.AckOp) {
-	for _, op := range ops {
-		ab.Kinds = append(ab.Kinds, galev1.AckKind(op.Kind))
-		ab.Roots = append(ab.Roots, op.Root)
-		ab.Values = append(ab.Values, op.Value)
-		ab.Tasks = append(ab.Tasks, op.Task)
-	}
-}
-
-// DecodeAcks appends the operations of ab to out.
-func DecodeAcks(ab *galev1.AckBatch, out []router.AckOp) ([]router.AckOp, error) {
-	n := len(ab.GetKinds())
-	if len(ab.GetRoots()) != n || len(ab.GetValues()) != n || len(ab.GetTasks()) != n {
-		return out, fmt.Errorf("%w: ack batch arrays differ in length (%d kinds, %d roots, %d values, %d tasks)",
-			ErrBadFrame, n, len(ab.GetRoots()), len(ab.GetValues()), len(ab.GetTasks()))
-	}
-	for i, k := range ab.GetKinds() {
-		if k < galev1.AckKind_ACK_KIND_INIT || k > galev1.AckKind_ACK_KIND_FAILED {
-			return out, fmt.Errorf("%w: ack %d has kind %v", ErrBadFrame, i, k)
-		}
-		out = append(out, router.AckOp{Kind: router.AckKind(k), Root: ab.GetRoots()[i], Value: ab.GetValues()[i], Task: ab.GetTasks()[i]})
-	}
-	return out, nil
-}

@@ -2,12 +2,15 @@
 // Transfer stream per ordered pair of nodes and topology run, carrying
 // batches of tuples, acker operations and end-of-input markers.
 //
-// A Sender turns the runtime's batches into TransferRequest frames, one
-// frame per batch (never one message per tuple), and keeps the stream
-// open, reopening it after a failure; a send that fails reports an error so
+// A Sender turns the runtime's batches into frames, one frame per batch
+// (never one message per tuple), and keeps the stream open, reopening it
+// after a failure; a send that fails reports an error so
 // that the caller can fail the affected tuple trees at once (they replay)
 // instead of losing them silently. The Server decodes frames and hands
-// them to the Receiver registered for the topology run.
+// them to the Receiver registered for the topology run. Frames travel as
+// galev1.TransferFrame, TransferRequest's twin on the wire whose tuples
+// and acks stay bytes: wire.go encodes batches straight into those bytes
+// and decodes them straight back, byte for byte what protobuf would write.
 //
 // Flow control is per destination task, by credit (credit.go): the
 // receiver never stops reading a stream, so one full task queue cannot

@@ -14,35 +14,8 @@ import (
 // a batch is a few packed arrays and one buffer of values, so encoding and
 // decoding allocate per batch, not per tuple (the per-tuple message layout
 // measured ~1.8M tuples/s on a raw stream here, below the 2M target).
-
-// AppendPacked appends the tuples of b, all for dest, to p.
-func AppendPacked(p *galev1.PackedTuples, dest int32, b *router.Batch) {
-	for i := range b.Tuples {
-		t := &b.Tuples[i]
-		p.SourceTasks = append(p.SourceTasks, t.SourceTask)
-		p.DestTasks = append(p.DestTasks, dest)
-		p.Streams = append(p.Streams, streamIndex(p, t.Source.Stream))
-		p.ValueCounts = append(p.ValueCounts, uint32(len(t.Values)))
-		for _, v := range t.Values {
-			p.Values = appendValue(p.Values, v)
-		}
-		p.AnchorCounts = append(p.AnchorCounts, uint32(len(t.Anchors)))
-		for _, a := range t.Anchors {
-			p.Roots = append(p.Roots, a.Root)
-			p.Edges = append(p.Edges, a.ID)
-		}
-	}
-}
-
-func streamIndex(p *galev1.PackedTuples, stream string) uint32 {
-	for i, s := range p.StreamNames {
-		if s == stream {
-			return uint32(i)
-		}
-	}
-	p.StreamNames = append(p.StreamNames, stream)
-	return uint32(len(p.StreamNames) - 1)
-}
+// wire.go writes and reads its encoding; this file has the values' layout
+// and the checks every decoded batch goes through.
 
 func appendValue(dst []byte, v sdk.Value) []byte {
 	s, bits := v.Raw()
@@ -60,35 +33,47 @@ func appendValue(dst []byte, v sdk.Value) []byte {
 }
 
 // DecodePacked decodes p into batches per destination, like DecodeTuples.
-// String and bytes values share one string made from p.Values: no copy per
-// value.
+// String and bytes values point into p.Values: no copy per value.
 func DecodePacked(p *galev1.PackedTuples, sources Sources, batchFor func(dest int32) *router.Batch) error {
-	n := len(p.GetSourceTasks())
-	if len(p.GetDestTasks()) != n || len(p.GetStreams()) != n || len(p.GetValueCounts()) != n || len(p.GetAnchorCounts()) != n {
+	var c packedColumns
+	c.ofMessage(p)
+	return c.decode(sources, batchFor)
+}
+
+// decode checks the columns against each other and the streams they name,
+// and adds their tuples to the batches batchFor gives. String and bytes
+// values point into c.values, which must not change afterwards.
+func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *router.Batch) error {
+	n := len(c.sourceTasks)
+	if len(c.destTasks) != n || len(c.streams) != n || len(c.valueCounts) != n || len(c.anchorCounts) != n {
 		return fmt.Errorf("%w: packed tuple columns differ in length", ErrBadFrame)
 	}
-	if len(p.GetRoots()) != len(p.GetEdges()) {
-		return fmt.Errorf("%w: %d roots but %d edges", ErrBadFrame, len(p.GetRoots()), len(p.GetEdges()))
+	if len(c.roots) != len(c.edges) {
+		return fmt.Errorf("%w: %d roots but %d edges", ErrBadFrame, len(c.roots), len(c.edges))
 	}
-	raw := p.GetValues()
-	// The message is not used after decoding, so its buffer can back the
-	// decoded strings directly.
-	buf := unsafe.String(unsafe.SliceData(raw), len(raw))
+	buf := unsafe.String(unsafe.SliceData(c.values), len(c.values))
 	off, anchor := 0, 0
 	var vals []sdk.Value
+	var (
+		lastTask   int32 = -1
+		lastStream uint32
+		src        *sdk.Source
+	)
 	for i := 0; i < n; i++ {
-		si := p.GetStreams()[i]
-		if int(si) >= len(p.GetStreamNames()) {
+		si, task := c.streams[i], c.sourceTasks[i]
+		if int(si) >= len(c.streamNames) {
 			return fmt.Errorf("%w: tuple %d: stream index %d out of range", ErrBadFrame, i, si)
 		}
-		stream := p.GetStreamNames()[si]
-		src := sources(p.GetSourceTasks()[i], stream)
-		if src == nil {
-			return fmt.Errorf("%w: tuple %d: task %d has no stream %q", ErrBadFrame, i, p.GetSourceTasks()[i], stream)
+		// A batch mostly comes from one task and stream: resolve it once.
+		if src == nil || task != lastTask || si != lastStream {
+			if src = sources(task, c.streamNames[si]); src == nil {
+				return fmt.Errorf("%w: tuple %d: task %d has no stream %q", ErrBadFrame, i, task, c.streamNames[si])
+			}
+			lastTask, lastStream = task, si
 		}
-		nv := int(p.GetValueCounts()[i])
+		nv := int(c.valueCounts[i])
 		if nv != len(src.Fields) {
-			return fmt.Errorf("%w: tuple %d on %s/%s: %d values for fields %v", ErrBadFrame, i, src.Component, stream, nv, src.Fields)
+			return fmt.Errorf("%w: tuple %d on %s/%s: %d values for fields %v", ErrBadFrame, i, src.Component, src.Stream, nv, src.Fields)
 		}
 		vals = vals[:0]
 		for j := 0; j < nv; j++ {
@@ -99,13 +84,13 @@ func DecodePacked(p *galev1.PackedTuples, sources Sources, batchFor func(dest in
 			vals = append(vals, v)
 			off = next
 		}
-		na := int(p.GetAnchorCounts()[i])
-		if anchor+na > len(p.GetRoots()) {
-			return fmt.Errorf("%w: tuple %d: anchors beyond the %d given", ErrBadFrame, i, len(p.GetRoots()))
+		na := int(c.anchorCounts[i])
+		if na > len(c.roots)-anchor {
+			return fmt.Errorf("%w: tuple %d: anchors beyond the %d given", ErrBadFrame, i, len(c.roots))
 		}
-		t := batchFor(p.GetDestTasks()[i]).AddTuple(src, p.GetSourceTasks()[i], vals, na)
+		t := batchFor(c.destTasks[i]).AddTuple(src, task, vals, na)
 		for j := range t.Anchors {
-			t.Anchors[j] = sdk.Anchor{Root: p.GetRoots()[anchor+j], ID: p.GetEdges()[anchor+j]}
+			t.Anchors[j] = sdk.Anchor{Root: c.roots[anchor+j], ID: c.edges[anchor+j]}
 		}
 		anchor += na
 	}

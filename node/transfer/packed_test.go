@@ -35,7 +35,7 @@ func TestPackedRoundTripsEveryKind(t *testing.T) {
 	}
 	b.AddTuple(srcOdd, 2, []sdk.Value{sdk.Int(9)}, 0)
 	p := &galev1.PackedTuples{}
-	AppendPacked(p, 7, b)
+	appendPackedMessage(p, 7, b)
 	got := router.NewBatch()
 	defer got.Release()
 	if err := DecodePacked(p, sources, func(dest int32) *router.Batch {
@@ -71,7 +71,7 @@ func TestPackedRejectsBadFrames(t *testing.T) {
 		defer b.Release()
 		b.AddTuple(srcOdd, 2, []sdk.Value{sdk.String("abc")}, 0)
 		p := &galev1.PackedTuples{}
-		AppendPacked(p, 1, b)
+		appendPackedMessage(p, 1, b)
 		return p
 	}
 	sources := func(int32, string) *sdk.Source { return srcOdd }

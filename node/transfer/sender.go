@@ -184,7 +184,7 @@ func (s *Sender) readResponses(st galev1.TransferService_TransferClient, cancel 
 	}
 }
 
-func (s *Sender) send(req *galev1.TransferRequest) error {
+func (s *Sender) send(frame *galev1.TransferFrame) error {
 	if s.aborted.Load() {
 		return fmt.Errorf("%w: sender aborted", ErrUnavailable)
 	}
@@ -193,11 +193,27 @@ func (s *Sender) send(req *galev1.TransferRequest) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	if err := s.stream.Send(req); err != nil {
+	// SendMsg encodes the frame before it returns, so the caller may
+	// reuse the frame's buffers afterwards.
+	if err := s.stream.SendMsg(frame); err != nil {
 		s.fail()
 		return fmt.Errorf("%w: send to %s: %v", ErrUnavailable, s.conn.Target(), err)
 	}
 	return nil
+}
+
+// encoders are shared by all senders: a frame is encoded outside the
+// sender's lock, by the executor that sends it.
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+func getEncoder() *encoder { return encoders.Get().(*encoder) }
+
+// putEncoder returns e to the pool, unless a rare huge frame (an acker
+// handing its trees over) grew its buffers past what batches need.
+func putEncoder(e *encoder) {
+	if cap(e.body) <= 1<<20 && cap(e.column) <= 1<<20 {
+		encoders.Put(e)
+	}
 }
 
 // SendTuples sends the tuples of b, addressed to dest, as one frame,
@@ -207,17 +223,17 @@ func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
 	if !s.credits.acquire(dest, len(b.Tuples)) {
 		return fmt.Errorf("%w: sender closed", ErrUnavailable)
 	}
-	p := &galev1.PackedTuples{}
-	AppendPacked(p, dest, b)
-	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: p}})
+	e := getEncoder()
+	defer putEncoder(e)
+	return s.send(e.packedFrame(dest, b))
 }
 
 // SendAcks sends acker operations as one frame, with what meta says (see
 // galev1.AckBatch).
 func (s *Sender) SendAcks(ops []router.AckOp, meta AckMeta) error {
-	ab := &galev1.AckBatch{BacklogNanos: int64(meta.Backlog), Forwarded: meta.Forwarded}
-	AppendAcks(ab, ops)
-	return s.send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: ab}})
+	e := getEncoder()
+	defer putEncoder(e)
+	return s.send(e.acksFrame(ops, meta))
 }
 
 // SendEndOfInput sends a task's end-of-input marker to remote tasks. The

@@ -97,8 +97,11 @@ func (s *Server) receiver(id string) Receiver {
 // Transfer implements the TransferService.
 func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 	ctx := stream.Context()
-	first, err := stream.Recv()
-	if err != nil {
+	// Frames are read as TransferFrame, TransferRequest's twin on the
+	// wire, so that packed tuples and acks are decoded from their bytes
+	// straight into batches and operations (wire.go).
+	first := &galev1.TransferFrame{}
+	if err := stream.RecvMsg(first); err != nil {
 		return err
 	}
 	hello := first.GetHello()
@@ -148,11 +151,25 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 	}()
 	var (
 		ops     []router.AckOp
+		packed  packedColumns
+		acks    ackColumns
 		batches = map[int32]*router.Batch{}
 		order   []int32
 	)
+	batchFor := func(dest int32) *router.Batch {
+		b := batches[dest]
+		if b == nil {
+			b = router.NewBatch()
+			b.Born = router.Nanotime()
+			batches[dest] = b
+			order = append(order, dest)
+		}
+		return b
+	}
 	for {
-		req, err := stream.Recv()
+		// A new frame each time: decoded strings point into its bytes.
+		req := &galev1.TransferFrame{}
+		err := stream.RecvMsg(req)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -164,22 +181,14 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			return status.Errorf(codes.NotFound, "topology run %q stopped on this node", id)
 		}
 		switch f := req.GetFrame().(type) {
-		case *galev1.TransferRequest_Tuples, *galev1.TransferRequest_Packed:
+		case *galev1.TransferFrame_Tuples, *galev1.TransferFrame_Packed:
 			clear(batches)
 			order = order[:0]
-			batchFor := func(dest int32) *router.Batch {
-				b := batches[dest]
-				if b == nil {
-					b = router.NewBatch()
-					b.Born = router.Nanotime()
-					batches[dest] = b
-					order = append(order, dest)
-				}
-				return b
-			}
 			var err error
-			if p := req.GetPacked(); p != nil {
-				err = DecodePacked(p, r.Sources(), batchFor)
+			if f, ok := f.(*galev1.TransferFrame_Packed); ok {
+				if err = packed.parse(f.Packed); err == nil {
+					err = packed.decode(r.Sources(), batchFor)
+				}
 			} else {
 				err = DecodeTuples(req.GetTuples(), r.Sources(), batchFor)
 			}
@@ -219,15 +228,18 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 					return err
 				}
 			}
-		case *galev1.TransferRequest_Acks:
-			ops, err = DecodeAcks(f.Acks, ops[:0])
+		case *galev1.TransferFrame_Acks:
+			err := acks.parse(f.Acks)
+			if err == nil {
+				ops, err = acks.ops(ops[:0])
+			}
 			if err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
 			}
-			if err := r.Acks(ops, AckMeta{Backlog: time.Duration(f.Acks.GetBacklogNanos()), Forwarded: f.Acks.GetForwarded()}); err != nil {
+			if err := r.Acks(ops, AckMeta{Backlog: time.Duration(acks.backlog), Forwarded: acks.forwarded}); err != nil {
 				return status.FromContextError(err).Err()
 			}
-		case *galev1.TransferRequest_EndOfInput:
+		case *galev1.TransferFrame_EndOfInput:
 			if err := r.EndOfInput(f.EndOfInput.GetFromTask(), f.EndOfInput.GetToTasks()); err != nil {
 				return status.FromContextError(err).Err()
 			}

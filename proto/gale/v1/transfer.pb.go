@@ -160,6 +160,151 @@ func (*TransferRequest_EndOfInput) isTransferRequest_Frame() {}
 
 func (*TransferRequest_Packed) isTransferRequest_Frame() {}
 
+// TransferFrame is TransferRequest as Gale nodes write and read it. It has
+// the same fields with the same numbers and wire types, so the two are one
+// wire format and either decodes what the other encodes; but packed and
+// acks are kept as encoded bytes (a PackedTuples and an AckBatch). A node
+// encodes a batch straight from its tuples into those bytes and decodes
+// them straight into its tuples, without building a Go message and its
+// column slices per frame on either side. Other clients may send
+// TransferRequest as declared.
+type TransferFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// frame is what this message carries.
+	//
+	// Types that are valid to be assigned to Frame:
+	//
+	//	*TransferFrame_Hello
+	//	*TransferFrame_Tuples
+	//	*TransferFrame_Acks
+	//	*TransferFrame_EndOfInput
+	//	*TransferFrame_Packed
+	Frame         isTransferFrame_Frame `protobuf_oneof:"frame"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferFrame) Reset() {
+	*x = TransferFrame{}
+	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferFrame) ProtoMessage() {}
+
+func (x *TransferFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferFrame.ProtoReflect.Descriptor instead.
+func (*TransferFrame) Descriptor() ([]byte, []int) {
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TransferFrame) GetFrame() isTransferFrame_Frame {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *TransferFrame) GetHello() *TransferHello {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferFrame_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *TransferFrame) GetTuples() *TupleBatch {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferFrame_Tuples); ok {
+			return x.Tuples
+		}
+	}
+	return nil
+}
+
+func (x *TransferFrame) GetAcks() []byte {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferFrame_Acks); ok {
+			return x.Acks
+		}
+	}
+	return nil
+}
+
+func (x *TransferFrame) GetEndOfInput() *TaskEndOfInput {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferFrame_EndOfInput); ok {
+			return x.EndOfInput
+		}
+	}
+	return nil
+}
+
+func (x *TransferFrame) GetPacked() []byte {
+	if x != nil {
+		if x, ok := x.Frame.(*TransferFrame_Packed); ok {
+			return x.Packed
+		}
+	}
+	return nil
+}
+
+type isTransferFrame_Frame interface {
+	isTransferFrame_Frame()
+}
+
+type TransferFrame_Hello struct {
+	// hello is TransferRequest.hello.
+	Hello *TransferHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
+}
+
+type TransferFrame_Tuples struct {
+	// tuples is TransferRequest.tuples.
+	Tuples *TupleBatch `protobuf:"bytes,2,opt,name=tuples,proto3,oneof"`
+}
+
+type TransferFrame_Acks struct {
+	// acks is TransferRequest.acks, an encoded AckBatch.
+	Acks []byte `protobuf:"bytes,3,opt,name=acks,proto3,oneof"`
+}
+
+type TransferFrame_EndOfInput struct {
+	// end_of_input is TransferRequest.end_of_input.
+	EndOfInput *TaskEndOfInput `protobuf:"bytes,4,opt,name=end_of_input,json=endOfInput,proto3,oneof"`
+}
+
+type TransferFrame_Packed struct {
+	// packed is TransferRequest.packed, an encoded PackedTuples.
+	Packed []byte `protobuf:"bytes,5,opt,name=packed,proto3,oneof"`
+}
+
+func (*TransferFrame_Hello) isTransferFrame_Frame() {}
+
+func (*TransferFrame_Tuples) isTransferFrame_Frame() {}
+
+func (*TransferFrame_Acks) isTransferFrame_Frame() {}
+
+func (*TransferFrame_EndOfInput) isTransferFrame_Frame() {}
+
+func (*TransferFrame_Packed) isTransferFrame_Frame() {}
+
 // PackedTuples is a batch of tuples laid out in columns, without a message
 // per tuple or per value, so that a node encodes and decodes a batch with a
 // handful of allocations. Every repeated field has one entry per tuple,
@@ -193,7 +338,7 @@ type PackedTuples struct {
 
 func (x *PackedTuples) Reset() {
 	*x = PackedTuples{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	mi := &file_gale_v1_transfer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +350,7 @@ func (x *PackedTuples) String() string {
 func (*PackedTuples) ProtoMessage() {}
 
 func (x *PackedTuples) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[1]
+	mi := &file_gale_v1_transfer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +363,7 @@ func (x *PackedTuples) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PackedTuples.ProtoReflect.Descriptor instead.
 func (*PackedTuples) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PackedTuples) GetSourceTasks() []int32 {
@@ -297,7 +442,7 @@ type TaskEndOfInput struct {
 
 func (x *TaskEndOfInput) Reset() {
 	*x = TaskEndOfInput{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[2]
+	mi := &file_gale_v1_transfer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +454,7 @@ func (x *TaskEndOfInput) String() string {
 func (*TaskEndOfInput) ProtoMessage() {}
 
 func (x *TaskEndOfInput) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[2]
+	mi := &file_gale_v1_transfer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +467,7 @@ func (x *TaskEndOfInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskEndOfInput.ProtoReflect.Descriptor instead.
 func (*TaskEndOfInput) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{2}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TaskEndOfInput) GetFromTask() int32 {
@@ -358,7 +503,7 @@ type TransferHello struct {
 
 func (x *TransferHello) Reset() {
 	*x = TransferHello{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[3]
+	mi := &file_gale_v1_transfer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +515,7 @@ func (x *TransferHello) String() string {
 func (*TransferHello) ProtoMessage() {}
 
 func (x *TransferHello) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[3]
+	mi := &file_gale_v1_transfer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +528,7 @@ func (x *TransferHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferHello.ProtoReflect.Descriptor instead.
 func (*TransferHello) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{3}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TransferHello) GetNode() string {
@@ -423,7 +568,7 @@ type TransferResponse struct {
 
 func (x *TransferResponse) Reset() {
 	*x = TransferResponse{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[4]
+	mi := &file_gale_v1_transfer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +580,7 @@ func (x *TransferResponse) String() string {
 func (*TransferResponse) ProtoMessage() {}
 
 func (x *TransferResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[4]
+	mi := &file_gale_v1_transfer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +593,7 @@ func (x *TransferResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferResponse.ProtoReflect.Descriptor instead.
 func (*TransferResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{4}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *TransferResponse) GetFrame() isTransferResponse_Frame {
@@ -517,7 +662,7 @@ type Credit struct {
 
 func (x *Credit) Reset() {
 	*x = Credit{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[5]
+	mi := &file_gale_v1_transfer_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +674,7 @@ func (x *Credit) String() string {
 func (*Credit) ProtoMessage() {}
 
 func (x *Credit) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[5]
+	mi := &file_gale_v1_transfer_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +687,7 @@ func (x *Credit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credit.ProtoReflect.Descriptor instead.
 func (*Credit) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{5}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Credit) GetTuples() int64 {
@@ -579,7 +724,7 @@ type TaskMoved struct {
 
 func (x *TaskMoved) Reset() {
 	*x = TaskMoved{}
-	mi := &file_gale_v1_transfer_proto_msgTypes[6]
+	mi := &file_gale_v1_transfer_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +736,7 @@ func (x *TaskMoved) String() string {
 func (*TaskMoved) ProtoMessage() {}
 
 func (x *TaskMoved) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_transfer_proto_msgTypes[6]
+	mi := &file_gale_v1_transfer_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +749,7 @@ func (x *TaskMoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskMoved.ProtoReflect.Descriptor instead.
 func (*TaskMoved) Descriptor() ([]byte, []int) {
-	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{6}
+	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TaskMoved) GetTasks() []int32 {
@@ -633,6 +778,14 @@ const file_gale_v1_transfer_proto_rawDesc = "" +
 	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputH\x00R\n" +
 	"endOfInput\x12/\n" +
 	"\x06packed\x18\x05 \x01(\v2\x15.gale.v1.PackedTuplesH\x00R\x06packedB\a\n" +
+	"\x05frame\"\xe4\x01\n" +
+	"\rTransferFrame\x12.\n" +
+	"\x05hello\x18\x01 \x01(\v2\x16.gale.v1.TransferHelloH\x00R\x05hello\x12-\n" +
+	"\x06tuples\x18\x02 \x01(\v2\x13.gale.v1.TupleBatchH\x00R\x06tuples\x12\x14\n" +
+	"\x04acks\x18\x03 \x01(\fH\x00R\x04acks\x12;\n" +
+	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputH\x00R\n" +
+	"endOfInput\x12\x18\n" +
+	"\x06packed\x18\x05 \x01(\fH\x00R\x06packedB\a\n" +
 	"\x05frame\"\x99\x02\n" +
 	"\fPackedTuples\x12!\n" +
 	"\fsource_tasks\x18\x01 \x03(\x05R\vsourceTasks\x12\x1d\n" +
@@ -680,33 +833,37 @@ func file_gale_v1_transfer_proto_rawDescGZIP() []byte {
 	return file_gale_v1_transfer_proto_rawDescData
 }
 
-var file_gale_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_gale_v1_transfer_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_gale_v1_transfer_proto_goTypes = []any{
 	(*TransferRequest)(nil),  // 0: gale.v1.TransferRequest
-	(*PackedTuples)(nil),     // 1: gale.v1.PackedTuples
-	(*TaskEndOfInput)(nil),   // 2: gale.v1.TaskEndOfInput
-	(*TransferHello)(nil),    // 3: gale.v1.TransferHello
-	(*TransferResponse)(nil), // 4: gale.v1.TransferResponse
-	(*Credit)(nil),           // 5: gale.v1.Credit
-	(*TaskMoved)(nil),        // 6: gale.v1.TaskMoved
-	(*TupleBatch)(nil),       // 7: gale.v1.TupleBatch
-	(*AckBatch)(nil),         // 8: gale.v1.AckBatch
+	(*TransferFrame)(nil),    // 1: gale.v1.TransferFrame
+	(*PackedTuples)(nil),     // 2: gale.v1.PackedTuples
+	(*TaskEndOfInput)(nil),   // 3: gale.v1.TaskEndOfInput
+	(*TransferHello)(nil),    // 4: gale.v1.TransferHello
+	(*TransferResponse)(nil), // 5: gale.v1.TransferResponse
+	(*Credit)(nil),           // 6: gale.v1.Credit
+	(*TaskMoved)(nil),        // 7: gale.v1.TaskMoved
+	(*TupleBatch)(nil),       // 8: gale.v1.TupleBatch
+	(*AckBatch)(nil),         // 9: gale.v1.AckBatch
 }
 var file_gale_v1_transfer_proto_depIdxs = []int32{
-	3, // 0: gale.v1.TransferRequest.hello:type_name -> gale.v1.TransferHello
-	7, // 1: gale.v1.TransferRequest.tuples:type_name -> gale.v1.TupleBatch
-	8, // 2: gale.v1.TransferRequest.acks:type_name -> gale.v1.AckBatch
-	2, // 3: gale.v1.TransferRequest.end_of_input:type_name -> gale.v1.TaskEndOfInput
-	1, // 4: gale.v1.TransferRequest.packed:type_name -> gale.v1.PackedTuples
-	5, // 5: gale.v1.TransferResponse.credit:type_name -> gale.v1.Credit
-	6, // 6: gale.v1.TransferResponse.rejected:type_name -> gale.v1.TaskMoved
-	0, // 7: gale.v1.TransferService.Transfer:input_type -> gale.v1.TransferRequest
-	4, // 8: gale.v1.TransferService.Transfer:output_type -> gale.v1.TransferResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4,  // 0: gale.v1.TransferRequest.hello:type_name -> gale.v1.TransferHello
+	8,  // 1: gale.v1.TransferRequest.tuples:type_name -> gale.v1.TupleBatch
+	9,  // 2: gale.v1.TransferRequest.acks:type_name -> gale.v1.AckBatch
+	3,  // 3: gale.v1.TransferRequest.end_of_input:type_name -> gale.v1.TaskEndOfInput
+	2,  // 4: gale.v1.TransferRequest.packed:type_name -> gale.v1.PackedTuples
+	4,  // 5: gale.v1.TransferFrame.hello:type_name -> gale.v1.TransferHello
+	8,  // 6: gale.v1.TransferFrame.tuples:type_name -> gale.v1.TupleBatch
+	3,  // 7: gale.v1.TransferFrame.end_of_input:type_name -> gale.v1.TaskEndOfInput
+	6,  // 8: gale.v1.TransferResponse.credit:type_name -> gale.v1.Credit
+	7,  // 9: gale.v1.TransferResponse.rejected:type_name -> gale.v1.TaskMoved
+	0,  // 10: gale.v1.TransferService.Transfer:input_type -> gale.v1.TransferRequest
+	5,  // 11: gale.v1.TransferService.Transfer:output_type -> gale.v1.TransferResponse
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_gale_v1_transfer_proto_init() }
@@ -722,7 +879,14 @@ func file_gale_v1_transfer_proto_init() {
 		(*TransferRequest_EndOfInput)(nil),
 		(*TransferRequest_Packed)(nil),
 	}
-	file_gale_v1_transfer_proto_msgTypes[4].OneofWrappers = []any{
+	file_gale_v1_transfer_proto_msgTypes[1].OneofWrappers = []any{
+		(*TransferFrame_Hello)(nil),
+		(*TransferFrame_Tuples)(nil),
+		(*TransferFrame_Acks)(nil),
+		(*TransferFrame_EndOfInput)(nil),
+		(*TransferFrame_Packed)(nil),
+	}
+	file_gale_v1_transfer_proto_msgTypes[5].OneofWrappers = []any{
 		(*TransferResponse_Credit)(nil),
 		(*TransferResponse_Rejected)(nil),
 	}
@@ -732,7 +896,7 @@ func file_gale_v1_transfer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_transfer_proto_rawDesc), len(file_gale_v1_transfer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

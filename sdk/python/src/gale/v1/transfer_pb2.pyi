@@ -21,6 +21,20 @@ class TransferRequest(_message.Message):
     packed: PackedTuples
     def __init__(self, hello: _Optional[_Union[TransferHello, _Mapping]] = ..., tuples: _Optional[_Union[_tuple_pb2.TupleBatch, _Mapping]] = ..., acks: _Optional[_Union[_tuple_pb2.AckBatch, _Mapping]] = ..., end_of_input: _Optional[_Union[TaskEndOfInput, _Mapping]] = ..., packed: _Optional[_Union[PackedTuples, _Mapping]] = ...) -> None: ...
 
+class TransferFrame(_message.Message):
+    __slots__ = ("hello", "tuples", "acks", "end_of_input", "packed")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    TUPLES_FIELD_NUMBER: _ClassVar[int]
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    END_OF_INPUT_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    hello: TransferHello
+    tuples: _tuple_pb2.TupleBatch
+    acks: bytes
+    end_of_input: TaskEndOfInput
+    packed: bytes
+    def __init__(self, hello: _Optional[_Union[TransferHello, _Mapping]] = ..., tuples: _Optional[_Union[_tuple_pb2.TupleBatch, _Mapping]] = ..., acks: _Optional[bytes] = ..., end_of_input: _Optional[_Union[TaskEndOfInput, _Mapping]] = ..., packed: _Optional[bytes] = ...) -> None: ...
+
 class PackedTuples(_message.Message):
     __slots__ = ("source_tasks", "dest_tasks", "streams", "stream_names", "value_counts", "values", "anchor_counts", "roots", "edges")
     SOURCE_TASKS_FIELD_NUMBER: _ClassVar[int]

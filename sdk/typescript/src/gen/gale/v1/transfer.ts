@@ -49,6 +49,37 @@ export interface TransferRequest {
 }
 
 /**
+ * TransferFrame is TransferRequest as Gale nodes write and read it. It has
+ * the same fields with the same numbers and wire types, so the two are one
+ * wire format and either decodes what the other encodes; but packed and
+ * acks are kept as encoded bytes (a PackedTuples and an AckBatch). A node
+ * encodes a batch straight from its tuples into those bytes and decodes
+ * them straight into its tuples, without building a Go message and its
+ * column slices per frame on either side. Other clients may send
+ * TransferRequest as declared.
+ */
+export interface TransferFrame {
+  /** frame is what this message carries. */
+  frame:
+    | //
+    /** hello is TransferRequest.hello. */
+    { $case: "hello"; value: TransferHello }
+    | //
+    /** tuples is TransferRequest.tuples. */
+    { $case: "tuples"; value: TupleBatch }
+    | //
+    /** acks is TransferRequest.acks, an encoded AckBatch. */
+    { $case: "acks"; value: Buffer }
+    | //
+    /** end_of_input is TransferRequest.end_of_input. */
+    { $case: "endOfInput"; value: TaskEndOfInput }
+    | //
+    /** packed is TransferRequest.packed, an encoded PackedTuples. */
+    { $case: "packed"; value: Buffer }
+    | undefined;
+}
+
+/**
  * PackedTuples is a batch of tuples laid out in columns, without a message
  * per tuple or per value, so that a node encodes and decodes a batch with a
  * handful of allocations. Every repeated field has one entry per tuple,
@@ -307,6 +338,172 @@ export const TransferRequest: MessageFns<TransferRequest> = {
       case "packed": {
         if (object.frame?.value !== undefined && object.frame?.value !== null) {
           message.frame = { $case: "packed", value: PackedTuples.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseTransferFrame(): TransferFrame {
+  return { frame: undefined };
+}
+
+export const TransferFrame: MessageFns<TransferFrame> = {
+  encode(message: TransferFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.frame?.$case) {
+      case "hello":
+        TransferHello.encode(message.frame.value, writer.uint32(10).fork()).join();
+        break;
+      case "tuples":
+        TupleBatch.encode(message.frame.value, writer.uint32(18).fork()).join();
+        break;
+      case "acks":
+        writer.uint32(26).bytes(message.frame.value);
+        break;
+      case "endOfInput":
+        TaskEndOfInput.encode(message.frame.value, writer.uint32(34).fork()).join();
+        break;
+      case "packed":
+        writer.uint32(42).bytes(message.frame.value);
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransferFrame {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransferFrame();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.frame = { $case: "hello", value: TransferHello.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.frame = { $case: "tuples", value: TupleBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.frame = { $case: "acks", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.frame = { $case: "endOfInput", value: TaskEndOfInput.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.frame = { $case: "packed", value: Buffer.from(reader.bytes()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransferFrame {
+    return {
+      frame: isSet(object.hello)
+        ? { $case: "hello", value: TransferHello.fromJSON(object.hello) }
+        : isSet(object.tuples)
+        ? { $case: "tuples", value: TupleBatch.fromJSON(object.tuples) }
+        : isSet(object.acks)
+        ? { $case: "acks", value: Buffer.from(bytesFromBase64(object.acks)) }
+        : isSet(object.endOfInput)
+        ? { $case: "endOfInput", value: TaskEndOfInput.fromJSON(object.endOfInput) }
+        : isSet(object.end_of_input)
+        ? { $case: "endOfInput", value: TaskEndOfInput.fromJSON(object.end_of_input) }
+        : isSet(object.packed)
+        ? { $case: "packed", value: Buffer.from(bytesFromBase64(object.packed)) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransferFrame): unknown {
+    const obj: any = {};
+    if (message.frame?.$case === "hello") {
+      obj.hello = TransferHello.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "tuples") {
+      obj.tuples = TupleBatch.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "acks") {
+      obj.acks = base64FromBytes(message.frame.value);
+    } else if (message.frame?.$case === "endOfInput") {
+      obj.endOfInput = TaskEndOfInput.toJSON(message.frame.value);
+    } else if (message.frame?.$case === "packed") {
+      obj.packed = base64FromBytes(message.frame.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TransferFrame>): TransferFrame {
+    return TransferFrame.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TransferFrame>): TransferFrame {
+    const message = createBaseTransferFrame();
+    switch (object.frame?.$case) {
+      case "hello": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "hello", value: TransferHello.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "tuples": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "tuples", value: TupleBatch.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "acks": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "acks", value: object.frame.value };
+        }
+        break;
+      }
+      case "endOfInput": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "endOfInput", value: TaskEndOfInput.fromPartial(object.frame.value) };
+        }
+        break;
+      }
+      case "packed": {
+        if (object.frame?.value !== undefined && object.frame?.value !== null) {
+          message.frame = { $case: "packed", value: object.frame.value };
         }
         break;
       }
