@@ -1,6 +1,8 @@
 package router
 
 import (
+	"sync"
+
 	"github.com/gale-stream/gale/sdk"
 )
 
@@ -58,7 +60,18 @@ type Batch struct {
 // collection's mark phase takes a core of two away for milliseconds, which
 // showed as the p99 latency tail. The free list keeps the batches across
 // collections; its bound caps what an idle topology holds on to.
-var freeBatches = make(chan *Batch, 4096)
+//
+// It is a stack: the batch released last is reused first, while its
+// memory is still in the CPU's caches. (A FIFO channel, its first form,
+// handed out the batch idle the longest, cold: filling a batch's tuples
+// then took 15% of a node's CPU in the cluster benchmark.)
+var freeBatches struct {
+	mu   sync.Mutex
+	list []*Batch
+}
+
+// maxFreeBatches bounds the free list.
+const maxFreeBatches = 4096
 
 func newBatch() *Batch {
 	return &Batch{
@@ -70,12 +83,16 @@ func newBatch() *Batch {
 
 // NewBatch returns an empty batch, recycled when one is free.
 func NewBatch() *Batch {
-	select {
-	case b := <-freeBatches:
+	freeBatches.mu.Lock()
+	if n := len(freeBatches.list); n > 0 {
+		b := freeBatches.list[n-1]
+		freeBatches.list[n-1] = nil
+		freeBatches.list = freeBatches.list[:n-1]
+		freeBatches.mu.Unlock()
 		return b
-	default:
-		return newBatch()
 	}
+	freeBatches.mu.Unlock()
+	return newBatch()
 }
 
 // Release returns the batch for reuse. The batch and every *sdk.Tuple
@@ -89,10 +106,11 @@ func (b *Batch) Release() {
 	b.anchors = b.anchors[:0]
 	b.Born = 0
 	b.EndOfInput = 0
-	select {
-	case freeBatches <- b:
-	default: // the free list is full: let the collector have it
-	}
+	freeBatches.mu.Lock()
+	if len(freeBatches.list) < maxFreeBatches {
+		freeBatches.list = append(freeBatches.list, b)
+	} // else the free list is full: let the collector have it
+	freeBatches.mu.Unlock()
 }
 
 // Len returns the number of items (tuples and acker operations).
