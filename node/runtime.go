@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -482,6 +483,10 @@ func (rt *Runtime) startTaskLocked(t *task) {
 		defer wg.Done()
 		defer close(exited)
 		defer stop()
+		// Profiles (gale node --debug-addr) tell tasks apart by these
+		// labels; goroutines the task starts inherit them.
+		pprof.SetGoroutineLabels(pprof.WithLabels(tctx, pprof.Labels(
+			"topology", rt.spec.GetName(), "component", t.comp.id, "task", strconv.Itoa(int(t.id)))))
 		if prev != nil {
 			<-prev // the task's last run here has not wound down yet
 		}

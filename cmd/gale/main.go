@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/gale-stream/gale/node/gcfloor"
 )
 
 // Exit codes.
@@ -37,6 +39,10 @@ type command struct {
 	name, summary string
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
+
+// runsTopologies are the commands that run tasks in this process: they
+// tune the collector for a small heap (node/gcfloor).
+var runsTopologies = map[string]bool{"dev": true, "node": true, "local": true, "bench": true}
 
 var commands = []command{
 	{"dev", "the main job: a one-node cluster running web analytics with generated traffic, and its dashboard: gale dev", runDev},
@@ -86,6 +92,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			<-ctx.Done()
 			stop()
 		}()
+		if runsTopologies[c.name] {
+			gcCtx, gcStop := context.WithCancel(context.Background())
+			gcDone := make(chan struct{})
+			go func() {
+				defer close(gcDone)
+				gcfloor.Run(gcCtx, gcfloor.DefaultFloor)
+			}()
+			defer func() {
+				gcStop()
+				<-gcDone
+			}()
+		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
 		case err == nil:

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -403,5 +406,24 @@ func TestClusterCommandsAgainstARealNode(t *testing.T) {
 			t.Fatalf("killed topology still listed:\n%s", run("list"))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestNodeServesTheProfilerOnDebugAddr(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close() // a free port for the node to take
+	startNodeProc(t, "profiled", "--debug-addr", addr)
+	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile:") {
+		t.Fatalf("GET /debug/pprof/goroutine: %s\n%.300s", resp.Status, body)
 	}
 }

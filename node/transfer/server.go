@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -109,6 +110,9 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		return status.Error(codes.InvalidArgument, "the first Transfer frame must be a hello")
 	}
 	id := hello.GetTopologyId()
+	// Profiles tell the streams' decoding apart by these labels.
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("transfer-run", id, "transfer-from", hello.GetNode())))
+	defer pprof.SetGoroutineLabels(ctx)
 	// A node starts its part of a run when it sees the assignment; a
 	// faster node may already be sending. Wait a little for the run to be
 	// registered rather than refuse the stream and lose what follows it.
