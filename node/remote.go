@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,7 +195,23 @@ func (p *Peer) connTo(node string) (*grpc.ClientConn, error) {
 	if c := p.conns[addr]; c != nil {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, coordinator.DialOptions()...)
+	var (
+		c    *grpc.ClientConn
+		err  error
+		made = make(chan struct{})
+	)
+	go func() {
+		defer close(made)
+		// The connection's goroutines inherit the profiler labels of the
+		// goroutine that makes and first uses it: not those of the task
+		// that happened to send first, since they carry every run's
+		// traffic to that node.
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("transfer-to", node)))
+		if c, err = grpc.NewClient(addr, coordinator.DialOptions()...); err == nil {
+			c.Connect()
+		}
+	}()
+	<-made
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect to %s at %s: %v", transfer.ErrUnavailable, node, addr, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -79,16 +78,7 @@ func (s *Sender) open() error {
 		return fmt.Errorf("%w: reconnecting to %s", ErrUnavailable, s.conn.Target())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var (
-		st  galev1.TransferService_TransferClient
-		err error
-	)
-	// Opening the first stream of a connection starts its transport
-	// goroutines, which would inherit the profiler labels of the task
-	// sending here; they carry every run's traffic, so label them thus.
-	pprof.Do(context.Background(), pprof.Labels("transfer-to", s.conn.Target()), func(context.Context) {
-		st, err = galev1.NewTransferServiceClient(s.conn).Transfer(ctx)
-	})
+	st, err := galev1.NewTransferServiceClient(s.conn).Transfer(ctx)
 	if err == nil {
 		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID, CreditWindow: s.credits.window}}})
 	}

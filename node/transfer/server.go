@@ -3,7 +3,6 @@ package transfer
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"runtime/pprof"
 	"sync"
@@ -184,13 +183,15 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		if r == nil {
 			return status.Errorf(codes.NotFound, "topology run %q stopped on this node", id)
 		}
-		switch f := req.GetFrame().(type) {
-		case *galev1.TransferFrame_Tuples, *galev1.TransferFrame_Packed:
+		// A frame sets one field, as TransferRequest's oneof would; one
+		// that sets none (an empty ack batch) carries nothing.
+		switch {
+		case req.Packed != nil || req.Tuples != nil:
 			clear(batches)
 			order = order[:0]
 			var err error
-			if f, ok := f.(*galev1.TransferFrame_Packed); ok {
-				if err = packed.parse(f.Packed); err == nil {
+			if req.Packed != nil {
+				if err = packed.parse(req.Packed); err == nil {
 					err = packed.decode(r.Sources(), batchFor)
 				}
 			} else {
@@ -232,8 +233,8 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 					return err
 				}
 			}
-		case *galev1.TransferFrame_Acks:
-			err := acks.parse(f.Acks)
+		case req.Acks != nil:
+			err := acks.parse(req.Acks)
 			if err == nil {
 				ops, err = acks.ops(ops[:0])
 			}
@@ -243,12 +244,12 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			if err := r.Acks(ops, AckMeta{Backlog: time.Duration(acks.backlog), Forwarded: acks.forwarded}); err != nil {
 				return status.FromContextError(err).Err()
 			}
-		case *galev1.TransferFrame_EndOfInput:
-			if err := r.EndOfInput(f.EndOfInput.GetFromTask(), f.EndOfInput.GetToTasks()); err != nil {
+		case req.EndOfInput != nil:
+			if err := r.EndOfInput(req.EndOfInput.GetFromTask(), req.EndOfInput.GetToTasks()); err != nil {
 				return status.FromContextError(err).Err()
 			}
-		default:
-			return status.Error(codes.InvalidArgument, fmt.Sprintf("unexpected Transfer frame %T", f))
+		case req.Hello != nil:
+			return status.Error(codes.InvalidArgument, "a second Transfer hello on one stream")
 		}
 	}
 }

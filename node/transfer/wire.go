@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -52,16 +53,13 @@ type encoder struct {
 	column []byte   // one packed column while it is written
 	names  []string // the stream names of the batch being encoded
 	frame  galev1.TransferFrame
-	packed galev1.TransferFrame_Packed
-	acks   galev1.TransferFrame_Acks
 }
 
 // packedFrame encodes the tuples of b, all for dest, as a packed frame.
 // The frame is valid until the encoder is used again.
 func (e *encoder) packedFrame(dest int32, b *router.Batch) *galev1.TransferFrame {
 	e.body = e.appendPacked(e.body[:0], dest, b)
-	e.packed.Packed = e.body
-	e.frame.Frame = &e.packed
+	e.frame.Packed, e.frame.Acks = e.body, nil
 	return &e.frame
 }
 
@@ -69,8 +67,7 @@ func (e *encoder) packedFrame(dest int32, b *router.Batch) *galev1.TransferFrame
 // encoder is used again.
 func (e *encoder) acksFrame(ops []router.AckOp, meta AckMeta) *galev1.TransferFrame {
 	e.body = e.appendAcks(e.body[:0], ops, meta)
-	e.acks.Acks = e.body
-	e.frame.Frame = &e.acks
+	e.frame.Packed, e.frame.Acks = nil, e.body
 	return &e.frame
 }
 
@@ -383,18 +380,69 @@ func consumeBytes(typ protowire.Type, buf []byte) ([]byte, int, error) {
 	return v, n, nil
 }
 
-// consumeVarints appends the values of a repeated varint field, packed (a
-// length-delimited run of varints) or not (one varint), to dst, converted
-// by conv.
-func consumeVarints[T any](dst []T, typ protowire.Type, buf []byte, conv func(uint64) T) ([]T, int, error) {
+// varintRun returns the varints of a repeated varint field: one (not
+// packed) or a packed run, and the field's length in buf.
+func varintRun(typ protowire.Type, buf []byte) (run []byte, n int, err error) {
 	if typ == protowire.VarintType {
-		v, n, err := consumeVarint(typ, buf)
-		if err != nil {
-			return dst, 0, err
+		if _, n = protowire.ConsumeVarint(buf); n < 0 {
+			return nil, 0, protowire.ParseError(n)
 		}
-		return append(dst, conv(v)), n, nil
+		return buf[:n], n, nil
 	}
-	run, n, err := consumeBytes(typ, buf)
+	return consumeBytes(typ, buf)
+}
+
+// The consumers below append the values of a repeated varint field, packed
+// or not, to dst. They are written out per type, with a fast path for
+// one-byte varints (tasks, counts and stream indexes mostly are), since a
+// generic version with a conversion function cost twice as much.
+
+func consumeInt32s(dst []int32, typ protowire.Type, buf []byte) ([]int32, int, error) {
+	run, n, err := varintRun(typ, buf)
+	if err != nil {
+		return dst, 0, err
+	}
+	dst = slices.Grow(dst, len(run))
+	for len(run) > 0 {
+		if b := run[0]; b < 0x80 {
+			dst = append(dst, int32(b))
+			run = run[1:]
+			continue
+		}
+		v, k := protowire.ConsumeVarint(run)
+		if k < 0 {
+			return dst, 0, protowire.ParseError(k)
+		}
+		dst = append(dst, int32(v))
+		run = run[k:]
+	}
+	return dst, n, nil
+}
+
+func consumeUint32s(dst []uint32, typ protowire.Type, buf []byte) ([]uint32, int, error) {
+	run, n, err := varintRun(typ, buf)
+	if err != nil {
+		return dst, 0, err
+	}
+	dst = slices.Grow(dst, len(run))
+	for len(run) > 0 {
+		if b := run[0]; b < 0x80 {
+			dst = append(dst, uint32(b))
+			run = run[1:]
+			continue
+		}
+		v, k := protowire.ConsumeVarint(run)
+		if k < 0 {
+			return dst, 0, protowire.ParseError(k)
+		}
+		dst = append(dst, uint32(v))
+		run = run[k:]
+	}
+	return dst, n, nil
+}
+
+func consumeUint64s(dst []uint64, typ protowire.Type, buf []byte) ([]uint64, int, error) {
+	run, n, err := varintRun(typ, buf)
 	if err != nil {
 		return dst, 0, err
 	}
@@ -403,20 +451,8 @@ func consumeVarints[T any](dst []T, typ protowire.Type, buf []byte, conv func(ui
 		if k < 0 {
 			return dst, 0, protowire.ParseError(k)
 		}
-		dst = append(dst, conv(v))
+		dst = append(dst, v)
 		run = run[k:]
 	}
 	return dst, n, nil
-}
-
-func consumeInt32s(dst []int32, typ protowire.Type, buf []byte) ([]int32, int, error) {
-	return consumeVarints(dst, typ, buf, func(v uint64) int32 { return int32(v) })
-}
-
-func consumeUint32s(dst []uint32, typ protowire.Type, buf []byte) ([]uint32, int, error) {
-	return consumeVarints(dst, typ, buf, func(v uint64) uint32 { return uint32(v) })
-}
-
-func consumeUint64s(dst []uint64, typ protowire.Type, buf []byte) ([]uint64, int, error) {
-	return consumeVarints(dst, typ, buf, func(v uint64) uint64 { return v })
 }

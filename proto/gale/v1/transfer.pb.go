@@ -166,20 +166,22 @@ func (*TransferRequest_Packed) isTransferRequest_Frame() {}
 // acks are kept as encoded bytes (a PackedTuples and an AckBatch). A node
 // encodes a batch straight from its tuples into those bytes and decodes
 // them straight into its tuples, without building a Go message and its
-// column slices per frame on either side. Other clients may send
+// column slices per frame on either side. The fields are not a oneof, which
+// the wire does not show, so that decoding sets them without reflection; a
+// frame sets one of them, as in TransferRequest. Other clients may send
 // TransferRequest as declared.
 type TransferFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// frame is what this message carries.
-	//
-	// Types that are valid to be assigned to Frame:
-	//
-	//	*TransferFrame_Hello
-	//	*TransferFrame_Tuples
-	//	*TransferFrame_Acks
-	//	*TransferFrame_EndOfInput
-	//	*TransferFrame_Packed
-	Frame         isTransferFrame_Frame `protobuf_oneof:"frame"`
+	// hello is TransferRequest.hello.
+	Hello *TransferHello `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	// tuples is TransferRequest.tuples.
+	Tuples *TupleBatch `protobuf:"bytes,2,opt,name=tuples,proto3" json:"tuples,omitempty"`
+	// acks is TransferRequest.acks, an encoded AckBatch.
+	Acks []byte `protobuf:"bytes,3,opt,name=acks,proto3" json:"acks,omitempty"`
+	// end_of_input is TransferRequest.end_of_input.
+	EndOfInput *TaskEndOfInput `protobuf:"bytes,4,opt,name=end_of_input,json=endOfInput,proto3" json:"end_of_input,omitempty"`
+	// packed is TransferRequest.packed, an encoded PackedTuples.
+	Packed        []byte `protobuf:"bytes,5,opt,name=packed,proto3" json:"packed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,96 +216,40 @@ func (*TransferFrame) Descriptor() ([]byte, []int) {
 	return file_gale_v1_transfer_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *TransferFrame) GetFrame() isTransferFrame_Frame {
-	if x != nil {
-		return x.Frame
-	}
-	return nil
-}
-
 func (x *TransferFrame) GetHello() *TransferHello {
 	if x != nil {
-		if x, ok := x.Frame.(*TransferFrame_Hello); ok {
-			return x.Hello
-		}
+		return x.Hello
 	}
 	return nil
 }
 
 func (x *TransferFrame) GetTuples() *TupleBatch {
 	if x != nil {
-		if x, ok := x.Frame.(*TransferFrame_Tuples); ok {
-			return x.Tuples
-		}
+		return x.Tuples
 	}
 	return nil
 }
 
 func (x *TransferFrame) GetAcks() []byte {
 	if x != nil {
-		if x, ok := x.Frame.(*TransferFrame_Acks); ok {
-			return x.Acks
-		}
+		return x.Acks
 	}
 	return nil
 }
 
 func (x *TransferFrame) GetEndOfInput() *TaskEndOfInput {
 	if x != nil {
-		if x, ok := x.Frame.(*TransferFrame_EndOfInput); ok {
-			return x.EndOfInput
-		}
+		return x.EndOfInput
 	}
 	return nil
 }
 
 func (x *TransferFrame) GetPacked() []byte {
 	if x != nil {
-		if x, ok := x.Frame.(*TransferFrame_Packed); ok {
-			return x.Packed
-		}
+		return x.Packed
 	}
 	return nil
 }
-
-type isTransferFrame_Frame interface {
-	isTransferFrame_Frame()
-}
-
-type TransferFrame_Hello struct {
-	// hello is TransferRequest.hello.
-	Hello *TransferHello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
-}
-
-type TransferFrame_Tuples struct {
-	// tuples is TransferRequest.tuples.
-	Tuples *TupleBatch `protobuf:"bytes,2,opt,name=tuples,proto3,oneof"`
-}
-
-type TransferFrame_Acks struct {
-	// acks is TransferRequest.acks, an encoded AckBatch.
-	Acks []byte `protobuf:"bytes,3,opt,name=acks,proto3,oneof"`
-}
-
-type TransferFrame_EndOfInput struct {
-	// end_of_input is TransferRequest.end_of_input.
-	EndOfInput *TaskEndOfInput `protobuf:"bytes,4,opt,name=end_of_input,json=endOfInput,proto3,oneof"`
-}
-
-type TransferFrame_Packed struct {
-	// packed is TransferRequest.packed, an encoded PackedTuples.
-	Packed []byte `protobuf:"bytes,5,opt,name=packed,proto3,oneof"`
-}
-
-func (*TransferFrame_Hello) isTransferFrame_Frame() {}
-
-func (*TransferFrame_Tuples) isTransferFrame_Frame() {}
-
-func (*TransferFrame_Acks) isTransferFrame_Frame() {}
-
-func (*TransferFrame_EndOfInput) isTransferFrame_Frame() {}
-
-func (*TransferFrame_Packed) isTransferFrame_Frame() {}
 
 // PackedTuples is a batch of tuples laid out in columns, without a message
 // per tuple or per value, so that a node encodes and decodes a batch with a
@@ -778,15 +724,14 @@ const file_gale_v1_transfer_proto_rawDesc = "" +
 	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputH\x00R\n" +
 	"endOfInput\x12/\n" +
 	"\x06packed\x18\x05 \x01(\v2\x15.gale.v1.PackedTuplesH\x00R\x06packedB\a\n" +
-	"\x05frame\"\xe4\x01\n" +
-	"\rTransferFrame\x12.\n" +
-	"\x05hello\x18\x01 \x01(\v2\x16.gale.v1.TransferHelloH\x00R\x05hello\x12-\n" +
-	"\x06tuples\x18\x02 \x01(\v2\x13.gale.v1.TupleBatchH\x00R\x06tuples\x12\x14\n" +
-	"\x04acks\x18\x03 \x01(\fH\x00R\x04acks\x12;\n" +
-	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputH\x00R\n" +
-	"endOfInput\x12\x18\n" +
-	"\x06packed\x18\x05 \x01(\fH\x00R\x06packedB\a\n" +
-	"\x05frame\"\x99\x02\n" +
+	"\x05frame\"\xd1\x01\n" +
+	"\rTransferFrame\x12,\n" +
+	"\x05hello\x18\x01 \x01(\v2\x16.gale.v1.TransferHelloR\x05hello\x12+\n" +
+	"\x06tuples\x18\x02 \x01(\v2\x13.gale.v1.TupleBatchR\x06tuples\x12\x12\n" +
+	"\x04acks\x18\x03 \x01(\fR\x04acks\x129\n" +
+	"\fend_of_input\x18\x04 \x01(\v2\x17.gale.v1.TaskEndOfInputR\n" +
+	"endOfInput\x12\x16\n" +
+	"\x06packed\x18\x05 \x01(\fR\x06packed\"\x99\x02\n" +
 	"\fPackedTuples\x12!\n" +
 	"\fsource_tasks\x18\x01 \x03(\x05R\vsourceTasks\x12\x1d\n" +
 	"\n" +
@@ -878,13 +823,6 @@ func file_gale_v1_transfer_proto_init() {
 		(*TransferRequest_Acks)(nil),
 		(*TransferRequest_EndOfInput)(nil),
 		(*TransferRequest_Packed)(nil),
-	}
-	file_gale_v1_transfer_proto_msgTypes[1].OneofWrappers = []any{
-		(*TransferFrame_Hello)(nil),
-		(*TransferFrame_Tuples)(nil),
-		(*TransferFrame_Acks)(nil),
-		(*TransferFrame_EndOfInput)(nil),
-		(*TransferFrame_Packed)(nil),
 	}
 	file_gale_v1_transfer_proto_msgTypes[5].OneofWrappers = []any{
 		(*TransferResponse_Credit)(nil),

@@ -55,28 +55,28 @@ export interface TransferRequest {
  * acks are kept as encoded bytes (a PackedTuples and an AckBatch). A node
  * encodes a batch straight from its tuples into those bytes and decodes
  * them straight into its tuples, without building a Go message and its
- * column slices per frame on either side. Other clients may send
+ * column slices per frame on either side. The fields are not a oneof, which
+ * the wire does not show, so that decoding sets them without reflection; a
+ * frame sets one of them, as in TransferRequest. Other clients may send
  * TransferRequest as declared.
  */
 export interface TransferFrame {
-  /** frame is what this message carries. */
-  frame:
-    | //
-    /** hello is TransferRequest.hello. */
-    { $case: "hello"; value: TransferHello }
-    | //
-    /** tuples is TransferRequest.tuples. */
-    { $case: "tuples"; value: TupleBatch }
-    | //
-    /** acks is TransferRequest.acks, an encoded AckBatch. */
-    { $case: "acks"; value: Buffer }
-    | //
-    /** end_of_input is TransferRequest.end_of_input. */
-    { $case: "endOfInput"; value: TaskEndOfInput }
-    | //
-    /** packed is TransferRequest.packed, an encoded PackedTuples. */
-    { $case: "packed"; value: Buffer }
+  /** hello is TransferRequest.hello. */
+  hello:
+    | TransferHello
     | undefined;
+  /** tuples is TransferRequest.tuples. */
+  tuples:
+    | TupleBatch
+    | undefined;
+  /** acks is TransferRequest.acks, an encoded AckBatch. */
+  acks: Buffer;
+  /** end_of_input is TransferRequest.end_of_input. */
+  endOfInput:
+    | TaskEndOfInput
+    | undefined;
+  /** packed is TransferRequest.packed, an encoded PackedTuples. */
+  packed: Buffer;
 }
 
 /**
@@ -347,27 +347,25 @@ export const TransferRequest: MessageFns<TransferRequest> = {
 };
 
 function createBaseTransferFrame(): TransferFrame {
-  return { frame: undefined };
+  return { hello: undefined, tuples: undefined, acks: Buffer.alloc(0), endOfInput: undefined, packed: Buffer.alloc(0) };
 }
 
 export const TransferFrame: MessageFns<TransferFrame> = {
   encode(message: TransferFrame, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    switch (message.frame?.$case) {
-      case "hello":
-        TransferHello.encode(message.frame.value, writer.uint32(10).fork()).join();
-        break;
-      case "tuples":
-        TupleBatch.encode(message.frame.value, writer.uint32(18).fork()).join();
-        break;
-      case "acks":
-        writer.uint32(26).bytes(message.frame.value);
-        break;
-      case "endOfInput":
-        TaskEndOfInput.encode(message.frame.value, writer.uint32(34).fork()).join();
-        break;
-      case "packed":
-        writer.uint32(42).bytes(message.frame.value);
-        break;
+    if (message.hello !== undefined) {
+      TransferHello.encode(message.hello, writer.uint32(10).fork()).join();
+    }
+    if (message.tuples !== undefined) {
+      TupleBatch.encode(message.tuples, writer.uint32(18).fork()).join();
+    }
+    if (message.acks.length !== 0) {
+      writer.uint32(26).bytes(message.acks);
+    }
+    if (message.endOfInput !== undefined) {
+      TaskEndOfInput.encode(message.endOfInput, writer.uint32(34).fork()).join();
+    }
+    if (message.packed.length !== 0) {
+      writer.uint32(42).bytes(message.packed);
     }
     return writer;
   },
@@ -390,7 +388,7 @@ export const TransferFrame: MessageFns<TransferFrame> = {
               break;
             }
 
-            message.frame = { $case: "hello", value: TransferHello.decode(reader, reader.uint32()) };
+            message.hello = TransferHello.decode(reader, reader.uint32());
             continue;
           }
           case 2: {
@@ -398,7 +396,7 @@ export const TransferFrame: MessageFns<TransferFrame> = {
               break;
             }
 
-            message.frame = { $case: "tuples", value: TupleBatch.decode(reader, reader.uint32()) };
+            message.tuples = TupleBatch.decode(reader, reader.uint32());
             continue;
           }
           case 3: {
@@ -406,7 +404,7 @@ export const TransferFrame: MessageFns<TransferFrame> = {
               break;
             }
 
-            message.frame = { $case: "acks", value: Buffer.from(reader.bytes()) };
+            message.acks = Buffer.from(reader.bytes());
             continue;
           }
           case 4: {
@@ -414,7 +412,7 @@ export const TransferFrame: MessageFns<TransferFrame> = {
               break;
             }
 
-            message.frame = { $case: "endOfInput", value: TaskEndOfInput.decode(reader, reader.uint32()) };
+            message.endOfInput = TaskEndOfInput.decode(reader, reader.uint32());
             continue;
           }
           case 5: {
@@ -422,7 +420,7 @@ export const TransferFrame: MessageFns<TransferFrame> = {
               break;
             }
 
-            message.frame = { $case: "packed", value: Buffer.from(reader.bytes()) };
+            message.packed = Buffer.from(reader.bytes());
             continue;
           }
         }
@@ -439,34 +437,34 @@ export const TransferFrame: MessageFns<TransferFrame> = {
 
   fromJSON(object: any): TransferFrame {
     return {
-      frame: isSet(object.hello)
-        ? { $case: "hello", value: TransferHello.fromJSON(object.hello) }
-        : isSet(object.tuples)
-        ? { $case: "tuples", value: TupleBatch.fromJSON(object.tuples) }
-        : isSet(object.acks)
-        ? { $case: "acks", value: Buffer.from(bytesFromBase64(object.acks)) }
-        : isSet(object.endOfInput)
-        ? { $case: "endOfInput", value: TaskEndOfInput.fromJSON(object.endOfInput) }
+      hello: isSet(object.hello) ? TransferHello.fromJSON(object.hello) : undefined,
+      tuples: isSet(object.tuples) ? TupleBatch.fromJSON(object.tuples) : undefined,
+      acks: isSet(object.acks) ? Buffer.from(bytesFromBase64(object.acks)) : Buffer.alloc(0),
+      endOfInput: isSet(object.endOfInput)
+        ? TaskEndOfInput.fromJSON(object.endOfInput)
         : isSet(object.end_of_input)
-        ? { $case: "endOfInput", value: TaskEndOfInput.fromJSON(object.end_of_input) }
-        : isSet(object.packed)
-        ? { $case: "packed", value: Buffer.from(bytesFromBase64(object.packed)) }
+        ? TaskEndOfInput.fromJSON(object.end_of_input)
         : undefined,
+      packed: isSet(object.packed) ? Buffer.from(bytesFromBase64(object.packed)) : Buffer.alloc(0),
     };
   },
 
   toJSON(message: TransferFrame): unknown {
     const obj: any = {};
-    if (message.frame?.$case === "hello") {
-      obj.hello = TransferHello.toJSON(message.frame.value);
-    } else if (message.frame?.$case === "tuples") {
-      obj.tuples = TupleBatch.toJSON(message.frame.value);
-    } else if (message.frame?.$case === "acks") {
-      obj.acks = base64FromBytes(message.frame.value);
-    } else if (message.frame?.$case === "endOfInput") {
-      obj.endOfInput = TaskEndOfInput.toJSON(message.frame.value);
-    } else if (message.frame?.$case === "packed") {
-      obj.packed = base64FromBytes(message.frame.value);
+    if (message.hello !== undefined) {
+      obj.hello = TransferHello.toJSON(message.hello);
+    }
+    if (message.tuples !== undefined) {
+      obj.tuples = TupleBatch.toJSON(message.tuples);
+    }
+    if (message.acks.length !== 0) {
+      obj.acks = base64FromBytes(message.acks);
+    }
+    if (message.endOfInput !== undefined) {
+      obj.endOfInput = TaskEndOfInput.toJSON(message.endOfInput);
+    }
+    if (message.packed.length !== 0) {
+      obj.packed = base64FromBytes(message.packed);
     }
     return obj;
   },
@@ -476,38 +474,17 @@ export const TransferFrame: MessageFns<TransferFrame> = {
   },
   fromPartial(object: DeepPartial<TransferFrame>): TransferFrame {
     const message = createBaseTransferFrame();
-    switch (object.frame?.$case) {
-      case "hello": {
-        if (object.frame?.value !== undefined && object.frame?.value !== null) {
-          message.frame = { $case: "hello", value: TransferHello.fromPartial(object.frame.value) };
-        }
-        break;
-      }
-      case "tuples": {
-        if (object.frame?.value !== undefined && object.frame?.value !== null) {
-          message.frame = { $case: "tuples", value: TupleBatch.fromPartial(object.frame.value) };
-        }
-        break;
-      }
-      case "acks": {
-        if (object.frame?.value !== undefined && object.frame?.value !== null) {
-          message.frame = { $case: "acks", value: object.frame.value };
-        }
-        break;
-      }
-      case "endOfInput": {
-        if (object.frame?.value !== undefined && object.frame?.value !== null) {
-          message.frame = { $case: "endOfInput", value: TaskEndOfInput.fromPartial(object.frame.value) };
-        }
-        break;
-      }
-      case "packed": {
-        if (object.frame?.value !== undefined && object.frame?.value !== null) {
-          message.frame = { $case: "packed", value: object.frame.value };
-        }
-        break;
-      }
-    }
+    message.hello = (object.hello !== undefined && object.hello !== null)
+      ? TransferHello.fromPartial(object.hello)
+      : undefined;
+    message.tuples = (object.tuples !== undefined && object.tuples !== null)
+      ? TupleBatch.fromPartial(object.tuples)
+      : undefined;
+    message.acks = object.acks ?? Buffer.alloc(0);
+    message.endOfInput = (object.endOfInput !== undefined && object.endOfInput !== null)
+      ? TaskEndOfInput.fromPartial(object.endOfInput)
+      : undefined;
+    message.packed = object.packed ?? Buffer.alloc(0);
     return message;
   },
 };
