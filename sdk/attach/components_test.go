@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gale-stream/gale/sdk"
 )
@@ -60,6 +61,11 @@ func (b *confBolt) Execute(t *sdk.Tuple) {
 	case "split":
 		for _, w := range strings.Fields(arg) {
 			b.out.Emit(t, sdk.String(w))
+		}
+		b.out.Ack(t)
+	case "busy":
+		// Work without yielding for n ms (a slow, synchronous execute).
+		for until := time.Now().Add(time.Duration(nV.Int()) * time.Millisecond); time.Now().Before(until); {
 		}
 		b.out.Ack(t)
 	case "hold":

@@ -286,6 +286,43 @@ func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 		if err := matchEvents(want, got); err != nil {
 			t.Fatalf("step %d: %v\nexpected %s\ngot %s", i, err, arg, describeEvents(got))
 		}
+	case "expect_live":
+		// As expect, but the component must stay live meanwhile: no gap
+		// between its frames (heartbeats count) longer than 3 heartbeat
+		// intervals, after which a node gives it up. Like a node, the
+		// harness sends a heartbeat every interval meanwhile.
+		var want []map[string]json.RawMessage
+		if err := json.Unmarshal(arg, &want); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		var got []event
+		deadline := time.After(5 * time.Second)
+		beat := time.NewTicker(h.hb)
+		defer beat.Stop()
+		last := time.Now()
+		for len(got) < len(want) {
+			select {
+			case e := <-h.events:
+				if gap := time.Since(last); gap > 3*h.hb {
+					t.Fatalf("step %d: no frame for %v (3 x heartbeat = %v) with events %s so far", i, gap.Round(time.Millisecond), 3*h.hb, describeEvents(got))
+				}
+				last = time.Now()
+				if e.kind != "heartbeat" {
+					got = append(got, e)
+				}
+			case <-beat.C:
+				if err := h.stream.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Heartbeat{Heartbeat: &galev1.Heartbeat{}}}); err != nil {
+					t.Fatalf("step %d: send a heartbeat: %v", i, err)
+				}
+			case <-time.After(3*h.hb - time.Since(last)):
+				t.Fatalf("step %d: no frame for 3 x heartbeat = %v with events %s so far", i, 3*h.hb, describeEvents(got))
+			case <-deadline:
+				t.Fatalf("step %d: expected %s; got only %s", i, arg, describeEvents(got))
+			}
+		}
+		if err := matchEvents(want, got); err != nil {
+			t.Fatalf("step %d: %v\nexpected %s\ngot %s", i, err, arg, describeEvents(got))
+		}
 	case "expect_heartbeat":
 		select {
 		case e := <-h.events:

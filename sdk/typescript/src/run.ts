@@ -440,10 +440,18 @@ class Session {
     };
   }
 
-  /** Executes inputs from index i on, one at a time. */
+  /**
+   * Executes inputs from index i on, one at a time. A batch that takes
+   * longer than heartbeat_millis / 4 (a slow, synchronous execute) flushes
+   * what it produced and yields to the event loop at that pace, so that its
+   * frames go out and the heartbeat timer runs: a node gives up a process
+   * it hears nothing from for 3 x heartbeat_millis (case bolt-busy).
+   */
   private inputs(batch: RawTuple[], i: number): MaybePromise {
     const bolt = this.bolt!;
     const out = this.boltOut!;
+    const every = Math.max(1, Math.floor(this.context!.heartbeatMillis / 4));
+    const since = Date.now();
     for (; i < batch.length; i++) {
       const t = this.tuple(batch[i]);
       if (t === undefined) continue;
@@ -464,6 +472,11 @@ class Session {
             return this.inputs(batch, next);
           },
         );
+      }
+      if (i + 1 < batch.length && Date.now() - since >= every) {
+        this.flush();
+        const next = i + 1;
+        return new Promise<void>((resume) => setImmediate(resume)).then(() => this.inputs(batch, next));
       }
     }
   }

@@ -7,6 +7,7 @@ Bolt.defer_acks (the harness's deferred-acks mode).
 """
 
 import os
+import time
 
 import gale
 
@@ -44,6 +45,12 @@ class ConfBolt(gale.Bolt):
             for word in arg.split(" "):
                 if word:
                     self.emit([word], tup)
+            self.ack(tup)
+        elif cmd == "busy":
+            # Work without yielding for n ms (a slow, synchronous execute).
+            until = time.monotonic() + n / 1000.0
+            while time.monotonic() < until:
+                pass
             self.ack(tup)
         elif cmd == "hold":
             self.held.append(tup)

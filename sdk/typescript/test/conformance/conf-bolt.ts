@@ -43,6 +43,15 @@ class ConformanceBolt extends Bolt {
         for (const w of arg.split(" ")) if (w !== "") out.emit(t, [w]);
         out.ack(t);
         return;
+      case "busy": {
+        // Work without yielding for n ms (a slow, synchronous execute).
+        const until = Date.now() + (t.getNumber("n") ?? 0);
+        while (Date.now() < until) {
+          // spin
+        }
+        out.ack(t);
+        return;
+      }
       case "hold":
         this.held.push(t);
         return;
