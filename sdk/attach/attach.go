@@ -273,10 +273,13 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 	for {
 		select {
 		case f := <-p.frames:
-			lastRecv = time.Now()
 			if err := p.handle(f); err != nil {
 				return err
 			}
+			// Frames the node sent while a hook ran wait behind it (the
+			// reader hands over one at a time): the time spent in the
+			// component's hooks does not count as the node's silence.
+			lastRecv = time.Now()
 			if err := p.flushCtx(ctx); err != nil {
 				return err
 			}

@@ -122,6 +122,7 @@ type confSpout struct {
 	count  int64
 	nextID int64
 	replay []uint64
+	busy   time.Duration // each NextTuple works this long without yielding
 }
 
 func (s *confSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
@@ -129,11 +130,18 @@ func (s *confSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id")
 func (s *confSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutCollector) error {
 	s.tc, s.out = tc, out
 	var err error
-	s.count, err = tc.Config.Int("conformance.count", 5)
+	if s.count, err = tc.Config.Int("conformance.count", 5); err != nil {
+		return err
+	}
+	busy, err := tc.Config.Int("conformance.busy_ms", 0)
+	s.busy = time.Duration(busy) * time.Millisecond
 	return err
 }
 
 func (s *confSpout) NextTuple() {
+	for until := time.Now().Add(s.busy); time.Now().Before(until); {
+		// a slow, synchronous NextTuple
+	}
 	if len(s.replay) > 0 {
 		msg := s.replay[0]
 		s.replay = s.replay[1:]

@@ -552,7 +552,11 @@ class Session {
   private next(max: number): MaybePromise {
     const out = this.spoutOut!;
     out.emitted = 0;
+    const every = Math.max(1, Math.floor(this.context!.heartbeatMillis / 4));
     const loop = (): MaybePromise => {
+      // A slow, synchronous nextTuple yields at heartbeat_millis / 4, as
+      // inputs do (case spout-busy).
+      const since = Date.now();
       while (out.emitted < max) {
         const before = out.emitted;
         let r: MaybePromise;
@@ -572,6 +576,10 @@ class Session {
           );
         }
         if (out.emitted === before) break;
+        if (out.emitted < max && Date.now() - since >= every) {
+          this.flush();
+          return new Promise<void>((resume) => setImmediate(resume)).then(loop);
+        }
       }
       this.outbox.nextDone(out.ended);
     };

@@ -5,6 +5,7 @@ Emits ids 0..conformance.count-1 as [i] with message id i + 1, replays
 failed messages first, declares end of input once every new id is out.
 """
 
+import time
 from collections import deque
 
 import gale
@@ -13,10 +14,14 @@ import gale
 class ConfSpout(gale.Spout):
     def open(self, context):
         self.count = self.config.get_int("conformance.count", 5)
+        self.busy_s = self.config.get_int("conformance.busy_ms", 0) / 1000.0
         self.next_id = 0
         self.replay = deque()
 
     def next_tuple(self):
+        until = time.monotonic() + self.busy_s
+        while time.monotonic() < until:
+            pass  # a slow, synchronous next_tuple
         if self.replay:
             i = self.replay.popleft()
         elif self.next_id < self.count:

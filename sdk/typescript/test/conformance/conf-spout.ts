@@ -7,13 +7,18 @@ class ConformanceSpout extends Spout {
   private count = 5;
   private nextId = 0;
   private replay: number[] = []; // failed message ids, in the order they failed
+  private busyMs = 0; // each nextTuple works this long without yielding
 
   override open(ctx: TaskContext): void {
     this.count = Number(ctx.config.getInt("conformance.count", 5n));
+    this.busyMs = Number(ctx.config.getInt("conformance.busy_ms", 0n));
   }
 
   nextTuple(): void {
     // One tuple per call: the runtime calls again while the node wants more.
+    for (const until = Date.now() + this.busyMs; Date.now() < until; ) {
+      // spin: a slow, synchronous nextTuple
+    }
     const failed = this.replay.shift();
     if (failed !== undefined) {
       this.collector.emit([BigInt(failed - 1)], failed);
