@@ -10,6 +10,10 @@
 // small, so that the heap may grow to a floor (64 MiB by default) before
 // the next cycle, and gives the default back as the live heap grows past
 // half the floor: a large heap costs no more memory than with GOGC=100.
+// The live heap here is what a collection scans (heap, goroutine stacks
+// and globals), as the runtime counts it for its goal; and GOGC stays at
+// most floor / 4 MiB x 100, since the runtime's minimum heap (4 MiB at
+// GOGC=100) grows with GOGC too.
 // It does nothing when the user set GOGC, and GOMEMLIMIT still bounds the
 // heap as it always does.
 package gcfloor

@@ -11,21 +11,25 @@ import (
 // DefaultFloor is the heap size the collector may let a small heap grow to.
 const DefaultFloor = 64 << 20
 
-// maxPercent bounds the GOGC that Run sets for a tiny heap.
-const maxPercent = 5000
+// heapMinimum is the Go runtime's smallest heap goal at GOGC=100; it
+// scales with GOGC (4 MiB x GOGC/100), so a GOGC above floor/4 MiB x 100
+// would hold the first collections back past the floor.
+const heapMinimum = 4 << 20
 
-// Percent returns the GOGC that lets a heap of live bytes grow to floor
-// before the next collection, and never less than the default, 100.
+// Percent returns the GOGC that lets a heap whose collection scans live
+// bytes (the live heap plus goroutine stacks and globals, as the runtime
+// counts them) grow to floor before the next collection, and never less
+// than the default, 100.
 func Percent(live, floor uint64) int {
+	most := max(floor*100/heapMinimum, 100)
 	if live == 0 {
-		return maxPercent
+		return int(most)
 	}
 	if floor <= 2*live {
 		return 100
 	}
 	// The collector's goal is live * (1 + GOGC/100).
-	p := (floor - live) * 100 / live
-	return int(min(p, maxPercent))
+	return int(min((floor-live)*100/live, most))
 }
 
 // Run adjusts GOGC after each collection until ctx ends, then restores
@@ -35,7 +39,12 @@ func Run(ctx context.Context, floor uint64) {
 	if floor == 0 || os.Getenv("GOGC") != "" {
 		return
 	}
-	samples := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/heap/live:bytes"}}
+	samples := []metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/scan/stack:bytes"},
+		{Name: "/gc/scan/globals:bytes"},
+	}
 	orig := debug.SetGCPercent(Percent(0, floor)) // no live heap known yet
 	defer debug.SetGCPercent(orig)
 	current, lastCycle := Percent(0, floor), uint64(0)
@@ -48,15 +57,18 @@ func Run(ctx context.Context, floor uint64) {
 		case <-tick.C:
 		}
 		metrics.Read(samples)
-		if samples[0].Value.Kind() != metrics.KindUint64 || samples[1].Value.Kind() != metrics.KindUint64 {
-			return // a runtime without these metrics: leave GOGC alone
+		for _, m := range samples {
+			if m.Value.Kind() != metrics.KindUint64 {
+				return // a runtime without these metrics: leave GOGC alone
+			}
 		}
 		cycle := samples[0].Value.Uint64()
 		if cycle == lastCycle {
 			continue // the live heap is measured by a collection
 		}
 		lastCycle = cycle
-		if p := Percent(samples[1].Value.Uint64(), floor); p != current {
+		scanned := samples[1].Value.Uint64() + samples[2].Value.Uint64() + samples[3].Value.Uint64()
+		if p := Percent(scanned, floor); p != current {
 			debug.SetGCPercent(p)
 			current = p
 		}

@@ -14,13 +14,14 @@ func TestPercent(t *testing.T) {
 		live, floor uint64
 		want        int
 	}{
-		{0, 64 << 20, maxPercent},
-		{1 << 10, 64 << 20, maxPercent}, // tiny: bounded
-		{8 << 20, 64 << 20, 700},        // 8 MiB may grow to 64
-		{16 << 20, 64 << 20, 300},       // 16 to 64
-		{32 << 20, 64 << 20, 100},       // half the floor: the default
-		{500 << 20, 64 << 20, 100},      // large: the default
-		{10 << 20, 11 << 20, 100},       // the floor is within the default's goal
+		{0, 64 << 20, 1600},        // unknown yet: the runtime's minimum heap reaches the floor
+		{1 << 10, 64 << 20, 1600},  // tiny: the same bound
+		{2 << 20, 64 << 20, 1600},  // 3100 would set a minimum heap of 124 MiB
+		{8 << 20, 64 << 20, 700},   // 8 MiB may grow to 64
+		{16 << 20, 64 << 20, 300},  // 16 to 64
+		{32 << 20, 64 << 20, 100},  // half the floor: the default
+		{500 << 20, 64 << 20, 100}, // large: the default
+		{10 << 20, 11 << 20, 100},  // the floor is within the default's goal
 	} {
 		if got := Percent(tc.live, tc.floor); got != tc.want {
 			t.Errorf("Percent(%d, %d) = %d, want %d", tc.live, tc.floor, got, tc.want)
@@ -39,18 +40,18 @@ func TestRunSetsGOGCForTheLiveHeapAndRestoresIt(t *testing.T) {
 	orig := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(orig)
 
-	// A floor of ten times the live heap: GOGC 900, give or take what the
-	// live heap does between collections; a floor below it: 100.
-	var live runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&live)
+	// 16 MiB held live: with a floor of 64 MiB the heap may grow by about
+	// three times that (GOGC ~300, less what stacks and globals add); with
+	// a floor of 16 MiB, by the default.
+	ballast := make([]byte, 16<<20)
+	defer runtime.KeepAlive(ballast)
 	for _, tc := range []struct {
-		name  string
-		floor uint64
-		check func(uint64) bool
+		name     string
+		floor    uint64
+		low, top uint64
 	}{
-		{"small heap", 10 * live.HeapAlloc, func(p uint64) bool { return p >= 700 && p <= 1100 }},
-		{"large heap", live.HeapAlloc, func(p uint64) bool { return p == 100 }},
+		{"small heap", 64 << 20, 250, 300},
+		{"large heap", 16 << 20, 100, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			debug.SetGCPercent(100)
@@ -61,10 +62,9 @@ func TestRunSetsGOGCForTheLiveHeapAndRestoresIt(t *testing.T) {
 				Run(ctx, tc.floor)
 			}()
 			deadline := time.Now().Add(10 * time.Second)
-			runtime.GC()
-			for !tc.check(gogc()) || gogc() == maxPercent {
+			for p := gogc(); p < tc.low || p > tc.top; p = gogc() {
 				if time.Now().After(deadline) {
-					t.Fatalf("GOGC is %d with a floor of %d and %d live bytes", gogc(), tc.floor, live.HeapAlloc)
+					t.Fatalf("GOGC is %d with a floor of %d MiB and 16 MiB live, want %d to %d", p, tc.floor>>20, tc.low, tc.top)
 				}
 				runtime.GC()
 				time.Sleep(20 * time.Millisecond)

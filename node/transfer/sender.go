@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -98,7 +99,11 @@ func (s *Sender) open() error {
 	s.cancelFn = cancel
 	s.cancelMu.Unlock()
 	s.backoff = 0
-	go s.readResponses(st, cancel)
+	go func() {
+		// Not the labels of the task that happened to open the stream.
+		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("transfer-to", s.conn.Target(), "transfer-run", s.topologyID)))
+		s.readResponses(st, cancel)
+	}()
 	return nil
 }
 
@@ -194,7 +199,8 @@ func (s *Sender) send(frame *galev1.TransferFrame) error {
 		return err
 	}
 	// SendMsg encodes the frame before it returns, so the caller may
-	// reuse the frame's buffers afterwards.
+	// reuse the frame's buffers afterwards, as long as no stats handler
+	// or interceptor keeps messages (see coordinator.DialOptions).
 	if err := s.stream.SendMsg(frame); err != nil {
 		s.fail()
 		return fmt.Errorf("%w: send to %s: %v", ErrUnavailable, s.conn.Target(), err)

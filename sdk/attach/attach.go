@@ -182,6 +182,7 @@ type process struct {
 	held map[uint64]bool
 
 	out    outbox
+	runCtx context.Context // the session's, for flushes within a long batch
 	sendq  chan []*galev1.AttachRequest
 	frames chan *galev1.AttachResponse
 	recvEr chan error
@@ -240,6 +241,7 @@ func splitSourceKey(key string) (comp, stream string) {
 }
 
 func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error) {
+	p.runCtx = ctx
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- p.write(ctx) }()
 	go p.read(ctx)
@@ -295,7 +297,9 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 			if err := p.flushCtx(ctx); err != nil {
 				return err
 			}
-			if silent := time.Since(lastRecv); silent > 3*p.hb {
+			// Frames waiting to be handled are not silence (a flush or a
+			// hook held this loop up).
+			if silent := time.Since(lastRecv); silent > 3*p.hb && len(p.frames) == 0 {
 				cancel()
 				return fmt.Errorf("no frame from the node for %v (heartbeat interval %v): giving up", silent.Round(time.Millisecond), p.hb)
 			}
@@ -355,6 +359,17 @@ func (p *process) write(ctx context.Context) error {
 // flush hands what the outbox holds to the writer.
 func (p *process) flush() { _ = p.flushCtx(context.Background()) }
 
+// flushLongBatch flushes what a batch produced so far once every
+// heartbeat_millis / 4 of it (ATTACH.md: also within a long batch), since
+// *since.
+func (p *process) flushLongBatch(since *time.Time) {
+	if time.Since(*since) < p.hb/4 {
+		return
+	}
+	_ = p.flushCtx(p.runCtx) // a session that ended is noticed by run
+	*since = time.Now()
+}
+
 func (p *process) flushCtx(ctx context.Context) error {
 	frames := p.out.take()
 	if len(frames) == 0 {
@@ -382,8 +397,10 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 			p.protocolError("inputs sent to a spout: a spout has no inputs (frame ignored)")
 			return nil
 		}
+		since := time.Now()
 		for _, t := range fr.Inputs.GetTuples() {
 			p.execute(t)
+			p.flushLongBatch(&since)
 		}
 	case *galev1.AttachResponse_Next:
 		if p.spout == nil {
@@ -491,6 +508,7 @@ func (p *process) execute(pt *galev1.Tuple) {
 // next answers a next request: NextTuple until max tuples or a call that
 // emitted nothing, then next_done.
 func (p *process) next(max int) {
+	since := time.Now()
 	for emitted := 0; emitted < max; {
 		before := p.out.emits
 		p.call("next tuple", p.spout.NextTuple)
@@ -499,6 +517,7 @@ func (p *process) next(max int) {
 			break
 		}
 		emitted += n
+		p.flushLongBatch(&since)
 	}
 	p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_NextDone{NextDone: &galev1.NextDone{EndOfInput: p.ended}}})
 }

@@ -147,7 +147,7 @@ class CaseRun:
                 next_beat = now + self.hb
             if now >= deadline:
                 self.fail(f"timed out after {EXPECT_TIMEOUT} s with events {got}, want {expected}")
-            if now - last > 3 * self.hb:
+            if now - last >= 3 * self.hb:
                 self.fail(f"no frame for 3 x heartbeat = {3 * self.hb * 1000:.0f} ms with events {got} so far")
             r = self.node.recv(max(0.0, min(deadline, next_beat, last + 3 * self.hb) - now))
             if r is None:

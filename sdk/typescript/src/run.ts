@@ -448,11 +448,18 @@ class Session {
    * it hears nothing from for 3 x heartbeat_millis (case bolt-busy).
    */
   private inputs(batch: RawTuple[], i: number): MaybePromise {
+    if (this.done) return; // the session ended while this batch waited
     const bolt = this.bolt!;
     const out = this.boltOut!;
     const every = Math.max(1, Math.floor(this.context!.heartbeatMillis / 4));
+    const start = i;
     const since = Date.now();
     for (; i < batch.length; i++) {
+      if (i > start && Date.now() - since >= every) {
+        this.flush();
+        const next = i;
+        return new Promise<void>((resume) => setImmediate(resume)).then(() => this.inputs(batch, next));
+      }
       const t = this.tuple(batch[i]);
       if (t === undefined) continue;
       if (t.id !== 0) out.held++;
@@ -472,11 +479,6 @@ class Session {
             return this.inputs(batch, next);
           },
         );
-      }
-      if (i + 1 < batch.length && Date.now() - since >= every) {
-        this.flush();
-        const next = i + 1;
-        return new Promise<void>((resume) => setImmediate(resume)).then(() => this.inputs(batch, next));
       }
     }
   }
@@ -554,6 +556,7 @@ class Session {
     out.emitted = 0;
     const every = Math.max(1, Math.floor(this.context!.heartbeatMillis / 4));
     const loop = (): MaybePromise => {
+      if (this.done) return; // the session ended while this waited
       // A slow, synchronous nextTuple yields at heartbeat_millis / 4, as
       // inputs do (case spout-busy).
       const since = Date.now();

@@ -433,7 +433,7 @@ export async function runCase(
               nextBeat = now + hb;
             }
             if (now >= deadline) fail(`${where}: timed out after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);
-            if (now - last > 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
+            if (now - last >= 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
             const r = await inbox.next(Math.max(0, Math.min(deadline, nextBeat, last + 3 * hb) - now));
             if (r === "timeout") continue;
             if (r === "end") fail(`${where}: the process ended its stream after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);

@@ -50,8 +50,9 @@ export interface TransferRequest {
 
 /**
  * TransferFrame is TransferRequest as Gale nodes write and read it. It has
- * the same fields with the same numbers and wire types, so the two are one
- * wire format and either decodes what the other encodes; but packed and
+ * the same fields with the same numbers and wire types, so a frame that
+ * sets one field once (as every protobuf encoder writes a TransferRequest)
+ * reads the same as either message; but packed and
  * acks are kept as encoded bytes (a PackedTuples and an AckBatch). A node
  * encodes a batch straight from its tuples into those bytes and decodes
  * them straight into its tuples, without building a Go message and its
