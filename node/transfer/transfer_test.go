@@ -420,6 +420,7 @@ func TestBadFramesGetClearErrors(t *testing.T) {
 		{"wrong arity", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 1}}}}}, "0 values for fields"},
 		{"roots without edges", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Tuples{Tuples: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{SourceTask: 3, DestTask: 5, Stream: "odd", Values: []*galev1.Value{{}}, Roots: []uint64{1}}}}}}, "1 roots but 0 edges"},
 		{"ragged acks", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{galev1.AckKind_ACK_KIND_ACK}}}}, "differ in length"},
+		{"second hello", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}}}, "second Transfer hello"},
 		{"bad ack kind", &galev1.TransferHello{TopologyId: "run-1", CreditWindow: 1}, &galev1.TransferRequest{Frame: &galev1.TransferRequest_Acks{Acks: &galev1.AckBatch{Kinds: []galev1.AckKind{0}, Roots: []uint64{1}, Values: []uint64{1}, Tasks: []int32{1}}}}, "has kind"},
 	}
 	for _, tc := range cases {
