@@ -96,8 +96,9 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 	}
 	for dest, ops := range elsewhere {
 		// Not on this goroutine: it reads a Transfer stream, which must
-		// never wait for a send (see package transfer).
-		go rt.passOn(dest, ops, meta.Forwarded)
+		// never wait for a send (see package transfer). Once the run has
+		// ended, nothing waits for these operations any more.
+		rt.forwarders.goRun(func() { rt.passOn(dest, ops, meta.Forwarded) })
 	}
 	var first error
 	for dest, b := range batches {

@@ -62,6 +62,9 @@ type Runtime struct {
 	ctl taskControl
 	// remoteWork is the backlog other nodes report (distributed runs).
 	remoteWork remoteBacklog
+	// forwarders are the goroutines passing acker operations on to the
+	// node of a moved acker (Acks); Run waits for them before it returns.
+	forwarders goGroup
 	// localGen counts the changes of which tasks run here (Reassign);
 	// executors rebuild their groupers when it moves.
 	localGen atomic.Uint64
@@ -381,6 +384,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	cancel() // ackers may wait on timers; everything they had is settled
 	ctl.acks.Wait()
 	ctl.work.Wait()
+	// A forwarder blocked on a node that does not read is released by
+	// the node aborting the run's senders before it waits for Run.
+	rt.forwarders.closeAndWait()
 	// Frames from other nodes may still be waiting to push into a full
 	// queue whose task is gone: closing the queues releases them.
 	for _, t := range rt.tasks[1:] {
@@ -888,4 +894,36 @@ func (q *ctrlQueue) take(spare []router.AckOp) []router.AckOp {
 	q.n.Store(0)
 	q.mu.Unlock()
 	return ops
+}
+
+// goGroup runs goroutines that a closer waits for; once closed it starts
+// no more (a sync.WaitGroup must not grow while it is waited on).
+type goGroup struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// goRun runs f on a goroutine of the group, unless the group is closed;
+// it reports whether f runs.
+func (g *goGroup) goRun(f func()) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// closeAndWait starts no more goroutines and waits for the running ones.
+func (g *goGroup) closeAndWait() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.wg.Wait()
 }
