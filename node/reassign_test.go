@@ -7,10 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/gale-stream/gale/node/transfer"
+	"github.com/gale-stream/gale/router"
 )
 
 // TestMarkersSentBeforeATaskArrivesAreKept: an end-of-input marker for a
@@ -93,4 +97,109 @@ func runOnNode(t *testing.T, tp *topo, nodeOf map[int32]string) (*Runtime, *remo
 		<-done
 	})
 	return rt, routes
+}
+
+// sentAcks records the acker operations a run sends to other nodes; the
+// rest of Remote goes nowhere (these tests check what leaves this node).
+type sentAcks struct {
+	mu   sync.Mutex
+	sent []router.AckOp
+}
+
+func (s *sentAcks) SendTuples(int32, *router.Batch) error {
+	return errors.New("no network in this test")
+}
+func (s *sentAcks) SendAcks(_ int32, ops []router.AckOp) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = append(s.sent, ops...)
+	return nil
+}
+func (s *sentAcks) ForwardAcks(int32, []router.AckOp) error {
+	return errors.New("no network in this test")
+}
+func (s *sentAcks) SendEndOfInput(int32, []int32) error { return nil }
+
+func (s *sentAcks) results(root uint64) []router.AckKind {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var kinds []router.AckKind
+	for _, op := range s.sent {
+		if op.Root == root {
+			kinds = append(kinds, op.Kind)
+		}
+	}
+	return kinds
+}
+
+// TestAHandoverThatArrivesBeforeTheAckerIsKept: the node an acker task
+// leaves hands its trees over to the acker's new node, and that may arrive
+// before the new node has seen the assignment. The operations are kept
+// until the acker comes, so its trees complete instead of failing.
+func TestAHandoverThatArrivesBeforeTheAckerIsKept(t *testing.T) {
+	rt, remote := runWithNothingHere(t)
+	const root, edge = 42, 0x5eed
+	// The handover: the tree of root 42, owned by spout task 1.
+	if err := rt.Acks([]router.AckOp{{Kind: router.AckInit, Root: root, Value: edge, Task: 1}}, transfer.AckMeta{Forwarded: true}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the assignment comes a little later
+	if err := rt.Reassign(map[int32]bool{3: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The sink acks the last edge of the tree.
+	if err := rt.Acks([]router.AckOp{{Kind: router.AckAck, Root: root, Value: edge}}, transfer.AckMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		got := remote.results(root)
+		if !slices.Equal(got, []router.AckKind{router.AckCompleted}) {
+			return fmt.Errorf("spout task 1 was sent %v for the tree, want it completed", got)
+		}
+		return nil
+	})
+}
+
+// TestHeldOperationsFailWhenTheAckerDoesNotCome: operations kept for an
+// acker task that does not come here after all fail their trees after
+// earlyGrace, so that they replay instead of waiting for a timeout.
+func TestHeldOperationsFailWhenTheAckerDoesNotCome(t *testing.T) {
+	rt, remote := runWithNothingHere(t)
+	const root = 43
+	if err := rt.Acks([]router.AckOp{{Kind: router.AckInit, Root: root, Value: 7, Task: 1}}, transfer.AckMeta{Forwarded: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, earlyGrace+10*time.Second, func() error {
+		got := remote.results(root)
+		if !slices.Equal(got, []router.AckKind{router.AckFailed}) {
+			return fmt.Errorf("spout task 1 was sent %v for the tree, want it failed", got)
+		}
+		return nil
+	})
+}
+
+// runWithNothingHere runs a spout (task 1), a sink (task 2) and an acker
+// (task 3), none of them on this node yet, until the test ends.
+func runWithNothingHere(t *testing.T) (*Runtime, *sentAcks) {
+	t.Helper()
+	tp := newTopo(t, map[string]any{KeyAckers: 1}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	remote := &sentAcks{}
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(int32) bool { return false },
+		Remote: remote,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return rt, remote
 }

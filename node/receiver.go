@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/gale-stream/gale/node/transfer"
 	"github.com/gale-stream/gale/router"
@@ -95,6 +96,9 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 		rt.tasks[task].ctrl.push(r)
 	}
 	for dest, ops := range elsewhere {
+		if meta.Forwarded && rt.holdEarly(rt.tasks[dest], ops) {
+			continue
+		}
 		// Not on this goroutine: it reads a Transfer stream, which must
 		// never wait for a send (see package transfer). Once the run has
 		// ended, nothing waits for these operations any more.
@@ -107,6 +111,64 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 		}
 	}
 	return first
+}
+
+// earlyGrace is how long operations passed on to an acker task that is
+// not here yet wait for the assignment that brings it.
+const earlyGrace = 2 * time.Second
+
+// holdEarly keeps operations another node passed on to acker task t, which
+// does not run here: that node saw t move here, and this one will see it
+// soon (its handover often arrives first). Reassign queues them then; if t
+// has not come after earlyGrace, they fail as passOn fails them. It
+// reports false if the run is ending (the caller passes them on).
+func (rt *Runtime) holdEarly(t *task, ops []router.AckOp) bool {
+	t.markerMu.Lock()
+	first := len(t.early) == 0
+	t.early = append(t.early, ops...)
+	t.markerMu.Unlock()
+	if t.here.Load() {
+		// Reassign brought t here meanwhile (it sets here before it takes
+		// what is held): queue them now.
+		rt.queueEarly(t)
+		return true
+	}
+	if !first {
+		return true // the first one's timer covers these too
+	}
+	started := rt.forwarders.goRun(func() {
+		select {
+		case <-time.After(earlyGrace):
+		case <-rt.ending:
+		}
+		if late := t.takeEarly(); len(late) > 0 {
+			rt.passOn(t.id, late, true)
+		}
+	})
+	if !started {
+		t.takeEarly() // the run ended: nothing waits for them
+	}
+	return true
+}
+
+// queueEarly puts the operations held for acker task t, which runs here
+// now, in its queue.
+func (rt *Runtime) queueEarly(t *task) {
+	if early := t.takeEarly(); len(early) > 0 {
+		b := router.NewBatch()
+		b.Born = router.Nanotime()
+		b.Acks = append(b.Acks, early...)
+		_ = rt.offer(t, b, nil)
+	}
+}
+
+// takeEarly returns and forgets the operations held for t.
+func (t *task) takeEarly() []router.AckOp {
+	t.markerMu.Lock()
+	defer t.markerMu.Unlock()
+	early := t.early
+	t.early = nil
+	return early
 }
 
 // passOn forwards operations for acker task dest, which does not run here,

@@ -63,8 +63,10 @@ type Runtime struct {
 	// remoteWork is the backlog other nodes report (distributed runs).
 	remoteWork remoteBacklog
 	// forwarders are the goroutines passing acker operations on to the
-	// node of a moved acker (Acks); Run waits for them before it returns.
+	// node of a moved acker (Acks); Run waits for them before it returns,
+	// after closing ending.
 	forwarders goGroup
+	ending     chan struct{}
 	// localGen counts the changes of which tasks run here (Reassign);
 	// executors rebuild their groupers when it moves.
 	localGen atomic.Uint64
@@ -132,6 +134,11 @@ type task struct {
 	// this process for the task, whether it ran here then or not.
 	markerMu sync.Mutex
 	markers  []int32
+	// early are acker operations another node passed on to this acker
+	// task before the assignment that brings it here reached this node
+	// (its handover, mostly); Reassign queues them when it arrives, or
+	// they fail after earlyGrace (holdEarly). Guarded by markerMu.
+	early []router.AckOp
 
 	// Error log rate limit, guarded by Runtime.errMu.
 	logSecond          int64
@@ -189,7 +196,7 @@ type Remote interface {
 // The spec must be valid (spec.Validate); New checks what only the runtime
 // knows (registered classes, runtime config).
 func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
-	rt := &Runtime{spec: spec, id: opts.ID, log: opts.Logger, byID: map[string]*component{}, localDone: make(chan struct{})}
+	rt := &Runtime{spec: spec, id: opts.ID, log: opts.Logger, byID: map[string]*component{}, localDone: make(chan struct{}), ending: make(chan struct{})}
 	rt.ctl.progress = make(chan struct{}, 1)
 	if rt.log == nil {
 		rt.log = slog.Default()
@@ -386,6 +393,7 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	ctl.work.Wait()
 	// A forwarder blocked on a node that does not read is released by
 	// the node aborting the run's senders before it waits for Run.
+	close(rt.ending) // forwarders holding early operations give up
 	rt.forwarders.closeAndWait()
 	// Frames from other nodes may still be waiting to push into a full
 	// queue whose task is gone: closing the queues releases them.
@@ -562,6 +570,9 @@ func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 				t.done.Store(true)
 			}
 			t.here.Store(true)
+			// The handover of an acker may reach this node before the
+			// assignment does: its trees go on here.
+			rt.queueEarly(t)
 			if c.running && !c.stopping {
 				rt.startTaskLocked(t)
 			}
