@@ -143,7 +143,6 @@ func TestAHandoverThatArrivesBeforeTheAckerIsKept(t *testing.T) {
 	if err := rt.Acks([]router.AckOp{{Kind: router.AckInit, Root: root, Value: edge, Task: 1}}, transfer.AckMeta{Forwarded: true}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // the assignment comes a little later
 	if err := rt.Reassign(map[int32]bool{3: true}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +154,35 @@ func TestAHandoverThatArrivesBeforeTheAckerIsKept(t *testing.T) {
 		got := remote.results(root)
 		if !slices.Equal(got, []router.AckKind{router.AckCompleted}) {
 			return fmt.Errorf("spout task 1 was sent %v for the tree, want it completed", got)
+		}
+		return nil
+	})
+	// Nothing held for the acker fails later either.
+	time.Sleep(earlyGrace + 500*time.Millisecond)
+	if got := remote.results(root); !slices.Equal(got, []router.AckKind{router.AckCompleted}) {
+		t.Fatalf("spout task 1 was sent %v for the tree, want it completed only", got)
+	}
+}
+
+// TestHeldOperationsForAnAckerThatCameAndWentAreNotLost: an acker task
+// that comes and leaves again within the grace period does not strand the
+// operations held for it: they go on to its next node, or fail.
+func TestHeldOperationsForAnAckerThatCameAndWentAreNotLost(t *testing.T) {
+	rt, remote := runWithNothingHere(t)
+	const root = 44
+	if err := rt.Acks([]router.AckOp{{Kind: router.AckInit, Root: root, Value: 9, Task: 1}}, transfer.AckMeta{Forwarded: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Reassign(map[int32]bool{3: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Reassign(map[int32]bool{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Its new node cannot be reached here: the tree fails at its spout.
+	waitFor(t, 10*time.Second, func() error {
+		if got := remote.results(root); !slices.Equal(got, []router.AckKind{router.AckFailed}) {
+			return fmt.Errorf("spout task 1 was sent %v for the tree, want it failed (all sent: %v)", got, remote.sent)
 		}
 		return nil
 	})
@@ -200,6 +228,14 @@ func runWithNothingHere(t *testing.T) (*Runtime, *sentAcks) {
 	t.Cleanup(func() {
 		cancel()
 		<-done
+	})
+	waitFor(t, 10*time.Second, func() error {
+		rt.ctl.mu.Lock()
+		defer rt.ctl.mu.Unlock()
+		if !rt.ctl.running {
+			return errors.New("the run has not started")
+		}
+		return nil
 	})
 	return rt, remote
 }

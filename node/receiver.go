@@ -57,6 +57,8 @@ func (rt *Runtime) Deliver(dest int32, b *router.Batch, c transfer.Credits) erro
 // Operations for an acker task that moved away are passed on to its node
 // once; when that is not possible, an INIT fails its tree at the spout
 // that owns it (it replays), and the rest are dropped (the tree times out).
+// Operations passed on to this node for an acker that is not here yet are
+// held for it a while (holdEarly).
 func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 	if len(rt.ackers) == 0 {
 		return nil
@@ -96,7 +98,8 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 		rt.tasks[task].ctrl.push(r)
 	}
 	for dest, ops := range elsewhere {
-		if meta.Forwarded && rt.holdEarly(rt.tasks[dest], ops) {
+		if meta.Forwarded {
+			rt.holdEarly(rt.tasks[dest], ops)
 			continue
 		}
 		// Not on this goroutine: it reads a Transfer stream, which must
@@ -120,39 +123,53 @@ const earlyGrace = 2 * time.Second
 // holdEarly keeps operations another node passed on to acker task t, which
 // does not run here: that node saw t move here, and this one will see it
 // soon (its handover often arrives first). Reassign queues them then; if t
-// has not come after earlyGrace, they fail as passOn fails them. It
-// reports false if the run is ending (the caller passes them on).
-func (rt *Runtime) holdEarly(t *task, ops []router.AckOp) bool {
+// has not come after earlyGrace, they fail as passOn fails them; if the
+// run ends first, they are dropped (nothing waits for them any more).
+//
+// The sender's view may be the stale one instead (t moved on elsewhere):
+// its trees then fail earlyGrace later than they would have.
+func (rt *Runtime) holdEarly(t *task, ops []router.AckOp) {
 	t.markerMu.Lock()
 	first := len(t.early) == 0
 	t.early = append(t.early, ops...)
+	gen := t.earlyGen
 	t.markerMu.Unlock()
 	if t.here.Load() {
 		// Reassign brought t here meanwhile (it sets here before it takes
 		// what is held): queue them now.
 		rt.queueEarly(t)
-		return true
+		return
 	}
 	if !first {
-		return true // the first one's timer covers these too
+		return // the first one's timer covers these too
 	}
 	started := rt.forwarders.goRun(func() {
 		select {
 		case <-time.After(earlyGrace):
 		case <-rt.ending:
+			t.takeEarly()
+			return
 		}
-		if late := t.takeEarly(); len(late) > 0 {
+		t.markerMu.Lock()
+		var late []router.AckOp
+		if t.earlyGen == gen { // else they were taken, and others have their own timer
+			late, t.early = t.early, nil
+			t.earlyGen++
+		}
+		t.markerMu.Unlock()
+		if len(late) > 0 {
 			rt.passOn(t.id, late, true)
 		}
 	})
 	if !started {
 		t.takeEarly() // the run ended: nothing waits for them
 	}
-	return true
 }
 
 // queueEarly puts the operations held for acker task t, which runs here
-// now, in its queue.
+// now, in its queue. It never blocks (the Transfer reader calls it): a
+// full queue overflows into the task's lane, and a closed one means the
+// run is stopping, when nothing waits for them any more.
 func (rt *Runtime) queueEarly(t *task) {
 	if early := t.takeEarly(); len(early) > 0 {
 		b := router.NewBatch()
@@ -168,6 +185,7 @@ func (t *task) takeEarly() []router.AckOp {
 	defer t.markerMu.Unlock()
 	early := t.early
 	t.early = nil
+	t.earlyGen++
 	return early
 }
 

@@ -139,6 +139,9 @@ type task struct {
 	// (its handover, mostly); Reassign queues them when it arrives, or
 	// they fail after earlyGrace (holdEarly). Guarded by markerMu.
 	early []router.AckOp
+	// earlyGen counts takeEarly calls, so that the timer of operations
+	// taken already does not cut the grace of later ones short.
+	earlyGen uint64
 
 	// Error log rate limit, guarded by Runtime.errMu.
 	logSecond          int64
@@ -505,6 +508,11 @@ func (rt *Runtime) startTaskLocked(t *task) {
 			<-prev // the task's last run here has not wound down yet
 		}
 		if tctx.Err() != nil {
+			if !t.here.Load() {
+				// It left again before it started: what was queued for
+				// it meanwhile (a handover, say) goes on or fails.
+				rt.failQueued(t)
+			}
 			return
 		}
 		if !t.comp.system {
@@ -572,7 +580,9 @@ func (rt *Runtime) Reassign(mine, done map[int32]bool) error {
 			t.here.Store(true)
 			// The handover of an acker may reach this node before the
 			// assignment does: its trees go on here.
-			rt.queueEarly(t)
+			if !c.stopping {
+				rt.queueEarly(t)
+			}
 			if c.running && !c.stopping {
 				rt.startTaskLocked(t)
 			}

@@ -145,7 +145,7 @@ func nearest(samples []sample, x, y float64) sample {
 func cellName(c int) string { return fmt.Sprintf("r%dc%d", c/heatCols, c%heatCols) }
 
 // TestDashboardInBrowser runs the web-analytics topology (topology.yaml, in
-// process, with a 4 s session gap: long enough that a browser stalled by a
+// process, with an 8 s session gap: long enough that a browser stalled by a
 // loaded machine does not split the visit in two), visits the demo page served by the
 // ingest in headless Chromium (the mouse across the headline, a dwell on
 // the call to action, a click on it), then opens the dashboard in Chromium
@@ -169,7 +169,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			"dashboard.addr":         sdk.String(dashAddr),
 			"dashboard.page_url":     sdk.String("http://" + ingestAddr + "/"),
 			"dashboard.push_ms":      sdk.Int(50),
-			KeySessionGapMS:          sdk.Int(4000),
+			KeySessionGapMS:          sdk.Int(8000),
 			KeyOutOfOrderMS:          sdk.Int(0),
 			"webanalytics.active_ms": sdk.Int(60000),
 		}
