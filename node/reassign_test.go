@@ -89,6 +89,14 @@ func runOnNode(t *testing.T, tp *topo, nodeOf map[int32]string) (*Runtime, *remo
 		t.Fatal(err)
 	}
 	routes.rt = rt
+	runUntilTestEnds(t, rt)
+	return rt, routes
+}
+
+// runUntilTestEnds runs rt until the test ends, and returns once its tasks
+// were started (a Reassign before that would only mark tasks).
+func runUntilTestEnds(t *testing.T, rt *Runtime) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
@@ -96,7 +104,14 @@ func runOnNode(t *testing.T, tp *topo, nodeOf map[int32]string) (*Runtime, *remo
 		cancel()
 		<-done
 	})
-	return rt, routes
+	waitFor(t, 10*time.Second, func() error {
+		rt.ctl.mu.Lock()
+		defer rt.ctl.mu.Unlock()
+		if !rt.ctl.running {
+			return errors.New("the run has not started")
+		}
+		return nil
+	})
 }
 
 // sentAcks records the acker operations a run sends to other nodes; the
@@ -222,20 +237,6 @@ func runWithNothingHere(t *testing.T) (*Runtime, *sentAcks) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	waitFor(t, 10*time.Second, func() error {
-		rt.ctl.mu.Lock()
-		defer rt.ctl.mu.Unlock()
-		if !rt.ctl.running {
-			return errors.New("the run has not started")
-		}
-		return nil
-	})
+	runUntilTestEnds(t, rt)
 	return rt, remote
 }

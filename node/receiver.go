@@ -105,7 +105,7 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 		// Not on this goroutine: it reads a Transfer stream, which must
 		// never wait for a send (see package transfer). Once the run has
 		// ended, nothing waits for these operations any more.
-		rt.forwarders.goRun(func() { rt.passOn(dest, ops, meta.Forwarded) })
+		rt.forwarders.goRun(func() { rt.passOn(dest, ops, false) })
 	}
 	var first error
 	for dest, b := range batches {

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"fmt"
-	"slices"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -240,19 +239,19 @@ func (c *packedColumns) parse(buf []byte) error {
 		var err error
 		switch {
 		case num == packedSourceTasks && isScalar(typ):
-			c.sourceTasks, n, err = consumeInt32s(c.sourceTasks, typ, buf)
+			c.sourceTasks, n, err = consumeVarints(c.sourceTasks, typ, buf)
 		case num == packedDestTasks && isScalar(typ):
-			c.destTasks, n, err = consumeInt32s(c.destTasks, typ, buf)
+			c.destTasks, n, err = consumeVarints(c.destTasks, typ, buf)
 		case num == packedStreams && isScalar(typ):
-			c.streams, n, err = consumeUint32s(c.streams, typ, buf)
+			c.streams, n, err = consumeVarints(c.streams, typ, buf)
 		case num == packedValueCounts && isScalar(typ):
-			c.valueCounts, n, err = consumeUint32s(c.valueCounts, typ, buf)
+			c.valueCounts, n, err = consumeVarints(c.valueCounts, typ, buf)
 		case num == packedAnchorCounts && isScalar(typ):
-			c.anchorCounts, n, err = consumeUint32s(c.anchorCounts, typ, buf)
+			c.anchorCounts, n, err = consumeVarints(c.anchorCounts, typ, buf)
 		case num == packedRoots && isScalar(typ):
-			c.roots, n, err = consumeUint64s(c.roots, typ, buf)
+			c.roots, n, err = consumeVarints(c.roots, typ, buf)
 		case num == packedEdges && isScalar(typ):
-			c.edges, n, err = consumeUint64s(c.edges, typ, buf)
+			c.edges, n, err = consumeVarints(c.edges, typ, buf)
 		case (num == packedStreamNames || num == packedValues) && typ == protowire.BytesType:
 			var v []byte
 			if v, n, err = consumeBytes(typ, buf); err == nil {
@@ -297,13 +296,13 @@ func (c *ackColumns) parse(buf []byte) error {
 		)
 		switch {
 		case num == acksKinds && isScalar(typ):
-			c.kinds, n, err = consumeUint64s(c.kinds, typ, buf)
+			c.kinds, n, err = consumeVarints(c.kinds, typ, buf)
 		case num == acksRoots && isScalar(typ):
-			c.roots, n, err = consumeUint64s(c.roots, typ, buf)
+			c.roots, n, err = consumeVarints(c.roots, typ, buf)
 		case num == acksValues && isScalar(typ):
-			c.values, n, err = consumeUint64s(c.values, typ, buf)
+			c.values, n, err = consumeVarints(c.values, typ, buf)
 		case num == acksTasks && isScalar(typ):
-			c.tasks, n, err = consumeInt32s(c.tasks, typ, buf)
+			c.tasks, n, err = consumeVarints(c.tasks, typ, buf)
 		case (num == acksBacklog || num == acksForwarded) && typ == protowire.VarintType:
 			if v, n, err = consumeVarint(typ, buf); err == nil {
 				if num == acksBacklog {
@@ -392,20 +391,19 @@ func varintRun(typ protowire.Type, buf []byte) (run []byte, n int, err error) {
 	return consumeBytes(typ, buf)
 }
 
-// The consumers below append the values of a repeated varint field, packed
-// or not, to dst. They are written out per type, with a fast path for
-// one-byte varints (tasks, counts and stream indexes mostly are), since a
-// generic version with a conversion function cost twice as much.
-
-func consumeInt32s(dst []int32, typ protowire.Type, buf []byte) ([]int32, int, error) {
+// consumeVarints appends the values of a repeated varint field, packed or
+// not, to dst, converted to T as protobuf converts them (int32 and uint32
+// truncate). Each T gets its own code (they differ in shape), and one-byte
+// varints (tasks, counts and stream indexes mostly are) take a fast path;
+// a version converting through a function value cost twice as much.
+func consumeVarints[T int32 | uint32 | uint64](dst []T, typ protowire.Type, buf []byte) ([]T, int, error) {
 	run, n, err := varintRun(typ, buf)
 	if err != nil {
 		return dst, 0, err
 	}
-	dst = slices.Grow(dst, len(run))
 	for len(run) > 0 {
 		if b := run[0]; b < 0x80 {
-			dst = append(dst, int32(b))
+			dst = append(dst, T(b))
 			run = run[1:]
 			continue
 		}
@@ -413,45 +411,7 @@ func consumeInt32s(dst []int32, typ protowire.Type, buf []byte) ([]int32, int, e
 		if k < 0 {
 			return dst, 0, protowire.ParseError(k)
 		}
-		dst = append(dst, int32(v))
-		run = run[k:]
-	}
-	return dst, n, nil
-}
-
-func consumeUint32s(dst []uint32, typ protowire.Type, buf []byte) ([]uint32, int, error) {
-	run, n, err := varintRun(typ, buf)
-	if err != nil {
-		return dst, 0, err
-	}
-	dst = slices.Grow(dst, len(run))
-	for len(run) > 0 {
-		if b := run[0]; b < 0x80 {
-			dst = append(dst, uint32(b))
-			run = run[1:]
-			continue
-		}
-		v, k := protowire.ConsumeVarint(run)
-		if k < 0 {
-			return dst, 0, protowire.ParseError(k)
-		}
-		dst = append(dst, uint32(v))
-		run = run[k:]
-	}
-	return dst, n, nil
-}
-
-func consumeUint64s(dst []uint64, typ protowire.Type, buf []byte) ([]uint64, int, error) {
-	run, n, err := varintRun(typ, buf)
-	if err != nil {
-		return dst, 0, err
-	}
-	for len(run) > 0 {
-		v, k := protowire.ConsumeVarint(run)
-		if k < 0 {
-			return dst, 0, protowire.ParseError(k)
-		}
-		dst = append(dst, v)
+		dst = append(dst, T(v))
 		run = run[k:]
 	}
 	return dst, n, nil
