@@ -259,6 +259,49 @@ func (h *harness) next(timeout time.Duration) (event, bool) {
 	}
 }
 
+// readEvents reads n events (heartbeats are not events) within 5 s. With live
+// (step expect_live) the component must also stay live meanwhile: no gap
+// between its frames, heartbeats included, longer than 3 heartbeat
+// intervals, after which a node gives it up; and, like a node, the harness
+// sends a heartbeat every interval meanwhile.
+func (h *harness) readEvents(i int, arg json.RawMessage, n int, live bool) []event {
+	t := h.t
+	var got []event
+	deadline := time.After(5 * time.Second)
+	var beat <-chan time.Time
+	if live {
+		tick := time.NewTicker(h.hb)
+		defer tick.Stop()
+		beat = tick.C
+	}
+	last := time.Now()
+	for len(got) < n {
+		var silent <-chan time.Time
+		if live {
+			silent = time.After(3*h.hb - time.Since(last))
+		}
+		select {
+		case e := <-h.events:
+			if gap := time.Since(last); live && gap > 3*h.hb {
+				t.Fatalf("step %d: no frame for %v (3 x heartbeat = %v) with events %s so far", i, gap.Round(time.Millisecond), 3*h.hb, describeEvents(got))
+			}
+			last = time.Now()
+			if e.kind != "heartbeat" {
+				got = append(got, e)
+			}
+		case <-beat:
+			if err := h.stream.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Heartbeat{Heartbeat: &galev1.Heartbeat{}}}); err != nil {
+				t.Fatalf("step %d: send a heartbeat: %v", i, err)
+			}
+		case <-silent:
+			t.Fatalf("step %d: no frame for 3 x heartbeat = %v with events %s so far", i, 3*h.hb, describeEvents(got))
+		case <-deadline:
+			t.Fatalf("step %d: expected %s; got only %s", i, arg, describeEvents(got))
+		}
+	}
+	return got
+}
+
 func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 	t := h.t
 	switch kind {
@@ -270,56 +313,12 @@ func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 		if err := h.stream.Send(f); err != nil {
 			t.Fatalf("step %d: send: %v", i, err)
 		}
-	case "expect":
+	case "expect", "expect_live":
 		var want []map[string]json.RawMessage
 		if err := json.Unmarshal(arg, &want); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		var got []event
-		for range want {
-			e, ok := h.next(5 * time.Second)
-			if !ok {
-				t.Fatalf("step %d: expected %s; got only %s", i, arg, describeEvents(got))
-			}
-			got = append(got, e)
-		}
-		if err := matchEvents(want, got); err != nil {
-			t.Fatalf("step %d: %v\nexpected %s\ngot %s", i, err, arg, describeEvents(got))
-		}
-	case "expect_live":
-		// As expect, but the component must stay live meanwhile: no gap
-		// between its frames (heartbeats count) longer than 3 heartbeat
-		// intervals, after which a node gives it up. Like a node, the
-		// harness sends a heartbeat every interval meanwhile.
-		var want []map[string]json.RawMessage
-		if err := json.Unmarshal(arg, &want); err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		var got []event
-		deadline := time.After(5 * time.Second)
-		beat := time.NewTicker(h.hb)
-		defer beat.Stop()
-		last := time.Now()
-		for len(got) < len(want) {
-			select {
-			case e := <-h.events:
-				if gap := time.Since(last); gap > 3*h.hb {
-					t.Fatalf("step %d: no frame for %v (3 x heartbeat = %v) with events %s so far", i, gap.Round(time.Millisecond), 3*h.hb, describeEvents(got))
-				}
-				last = time.Now()
-				if e.kind != "heartbeat" {
-					got = append(got, e)
-				}
-			case <-beat.C:
-				if err := h.stream.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Heartbeat{Heartbeat: &galev1.Heartbeat{}}}); err != nil {
-					t.Fatalf("step %d: send a heartbeat: %v", i, err)
-				}
-			case <-time.After(3*h.hb - time.Since(last)):
-				t.Fatalf("step %d: no frame for 3 x heartbeat = %v with events %s so far", i, 3*h.hb, describeEvents(got))
-			case <-deadline:
-				t.Fatalf("step %d: expected %s; got only %s", i, arg, describeEvents(got))
-			}
-		}
+		got := h.readEvents(i, arg, len(want), kind == "expect_live")
 		if err := matchEvents(want, got); err != nil {
 			t.Fatalf("step %d: %v\nexpected %s\ngot %s", i, err, arg, describeEvents(got))
 		}

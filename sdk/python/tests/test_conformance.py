@@ -117,44 +117,33 @@ class CaseRun:
             self.fail(f"hello needs a non-empty sdk and pid > 0, got sdk={h.sdk!r} pid={h.pid}")
         self.node.send(attach_pb2.AttachResponse(welcome=self.welcome))
 
-    def expect(self, expected: list[dict]) -> None:
-        got: list[tuple] = []
-        deadline = time.monotonic() + EXPECT_TIMEOUT
-        while len(got) < len(expected):
-            r = self.node.recv(deadline - time.monotonic())
-            if r is None:
-                self.fail(f"timed out after {EXPECT_TIMEOUT} s with events {got}, want {expected}")
-            if r.frame is None:
-                self.fail(f"the component ended its stream ({r.end_reason}) with events {got}, want {expected}")
-            got.extend(events_of(r.frame))
-        compare = compare_deferred if self.mode == "defer_acks" else compare_strict
-        diff = compare(expected, got)
-        if diff:
-            self.fail(f"events differ: {diff}\n got:  {got}\n want: {expected}")
-
-    def expect_live(self, expected: list[dict]) -> None:
-        """As expect, but the component must stay live meanwhile: no gap
-        between its frames (heartbeats count) longer than 3 heartbeat
-        intervals, after which a node gives it up. Like a node, the harness
-        sends a heartbeat every interval meanwhile."""
+    def expect(self, expected: list[dict], live: bool = False) -> None:
+        """Reads events until it has as many as expected, within
+        EXPECT_TIMEOUT. With live (step expect_live) the component must also
+        stay live meanwhile: no gap between its frames (heartbeats count)
+        longer than 3 heartbeat intervals, after which a node gives it up;
+        and, like a node, the harness sends a heartbeat every interval."""
         got: list[tuple] = []
         deadline = time.monotonic() + EXPECT_TIMEOUT
         last = next_beat = time.monotonic()
         while len(got) < len(expected):
             now = time.monotonic()
-            if now >= next_beat:
-                self.node.send(attach_pb2.AttachResponse(heartbeat=attach_pb2.Heartbeat()))
-                next_beat = now + self.hb
             if now >= deadline:
                 self.fail(f"timed out after {EXPECT_TIMEOUT} s with events {got}, want {expected}")
-            if now - last >= 3 * self.hb:
-                self.fail(f"no frame for 3 x heartbeat = {3 * self.hb * 1000:.0f} ms with events {got} so far")
-            r = self.node.recv(max(0.0, min(deadline, next_beat, last + 3 * self.hb) - now))
+            wait = deadline - now
+            if live:
+                if now >= next_beat:
+                    self.node.send(attach_pb2.AttachResponse(heartbeat=attach_pb2.Heartbeat()))
+                    next_beat = now + self.hb
+                if now - last >= 3 * self.hb:
+                    self.fail(f"no frame for 3 x heartbeat = {3 * self.hb * 1000:.0f} ms with events {got} so far")
+                wait = max(0.0, min(deadline, next_beat, last + 3 * self.hb) - now)
+            r = self.node.recv(wait)
             if r is None:
                 continue
             if r.frame is None:
                 self.fail(f"the component ended its stream ({r.end_reason}) with events {got}, want {expected}")
-            if time.monotonic() - last > 3 * self.hb:
+            if live and time.monotonic() - last > 3 * self.hb:
                 self.fail(f"no frame for 3 x heartbeat = {3 * self.hb * 1000:.0f} ms with events {got} so far")
             last = time.monotonic()
             got.extend(events_of(r.frame))
@@ -207,7 +196,7 @@ class CaseRun:
             elif op == "expect":
                 self.expect(arg)
             elif op == "expect_live":
-                self.expect_live(arg)
+                self.expect(arg, live=True)
             elif op == "expect_heartbeat":
                 self.expect_heartbeat()
             elif op == "silence_ms":

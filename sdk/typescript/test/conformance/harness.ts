@@ -404,40 +404,33 @@ export async function runCase(
         case "send":
           stream!.write(responseOf(step.send));
           break;
-        case "expect": {
-          const want: Json[] = step.expect;
-          const deadline = Date.now() + EXPECT_MS;
-          while (pending.length < want.length) {
-            const r = await inbox.next(deadline - Date.now());
-            if (r === "end" || r === "timeout") fail(`${where}: ${r} after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);
-            pending.push(...eventsOf(r as AttachRequest));
-          }
-          const why = compare(want, pending.slice(0, want.length));
-          if (why !== undefined) fail(`${where}: ${why}`);
-          pending = pending.slice(want.length);
-          break;
-        }
+        case "expect":
         case "expect_live": {
-          // As expect, but the component must stay live meanwhile: no gap
-          // between its frames (heartbeats count) longer than 3 heartbeat
-          // intervals, after which a node gives it up. Like a node, the
-          // harness sends a heartbeat every interval meanwhile.
-          const want: Json[] = step.expect_live;
+          // expect_live: the component must also stay live meanwhile: no
+          // gap between its frames (heartbeats count) longer than 3
+          // heartbeat intervals, after which a node gives it up; and, like
+          // a node, the harness sends a heartbeat every interval.
+          const live = kind === "expect_live";
+          const want: Json[] = live ? step.expect_live : step.expect;
           const deadline = Date.now() + EXPECT_MS;
           let last = Date.now();
           let nextBeat = last;
           while (pending.length < want.length) {
             const now = Date.now();
-            if (now >= nextBeat) {
-              stream!.write({ frame: { $case: "heartbeat", value: {} } });
-              nextBeat = now + hb;
+            if (now >= deadline) fail(`${where}: timeout after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);
+            let wait = deadline - now;
+            if (live) {
+              if (now >= nextBeat) {
+                stream!.write({ frame: { $case: "heartbeat", value: {} } });
+                nextBeat = now + hb;
+              }
+              if (now - last >= 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
+              wait = Math.max(0, Math.min(deadline, nextBeat, last + 3 * hb) - now);
             }
-            if (now >= deadline) fail(`${where}: timed out after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);
-            if (now - last >= 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
-            const r = await inbox.next(Math.max(0, Math.min(deadline, nextBeat, last + 3 * hb) - now));
+            const r = await inbox.next(wait);
             if (r === "timeout") continue;
-            if (r === "end") fail(`${where}: the process ended its stream after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);
-            if (Date.now() - last > 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
+            if (r === "end") fail(`${where}: end after ${JSON.stringify(pending)}, want ${JSON.stringify(want)}`);
+            if (live && Date.now() - last > 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
             last = Date.now();
             pending.push(...eventsOf(r as AttachRequest));
           }
