@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gale-stream/gale/node"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
 )
@@ -18,13 +19,101 @@ import (
 
 const baseBatch = 128
 
-type strBatch struct{ v []string }
+// baselineRun is what one baseline run measured.
+type baselineRun struct {
+	// Rate is tuples/s arriving at the last stage.
+	Rate float64
+	// P50 and P99 are the latency from the spout's emit to the last stage,
+	// measured in paced runs only.
+	P50, P99 time.Duration
+}
+
+// A baseline run with a rate paces its spout the way the benchmark spout
+// does (what is due by the clock, at most a batch at a time) and, like a
+// careful hand-written pipeline that must not sit on tuples, sends a
+// partial batch as soon as a stage has nothing more to do. Each tuple
+// carries its emit time and the last stage times it. The harness runs it
+// at the same share of its own maximum as Gale's run (what the shape
+// itself gets on this machine at that load) and at Gale's rate (the same
+// work offered); Gale's complete latency also includes the trip to the
+// acker and back. Unpaced runs carry no times and never send partial
+// batches: they measure throughput only.
+
+// pacer says how many tuples are due at a fixed rate (0: unlimited).
+type pacer struct {
+	rate  float64
+	start int64
+	sent  uint64
+}
+
+func newPacer(rate float64) *pacer { return &pacer{rate: rate, start: router.Nanotime()} }
+
+// allow returns how many tuples may be emitted now, at most limit; 0 means
+// none is due yet.
+func (p *pacer) allow(now int64, limit int) int {
+	if p.rate <= 0 {
+		return limit
+	}
+	due := uint64(float64(now-p.start) * p.rate / 1e9)
+	if due <= p.sent {
+		return 0
+	}
+	return int(min(due-p.sent, uint64(limit)))
+}
+
+func (p *pacer) took(n int) { p.sent += uint64(n) }
+
+// wait sleeps until the next tuple is due.
+func (p *pacer) wait(now int64) {
+	next := p.start + int64(float64(p.sent+1)*1e9/p.rate)
+	if d := next - now; d > 0 {
+		time.Sleep(time.Duration(d))
+	}
+}
+
+// latencies collects the last stage's per-tuple latencies while measuring.
+type latencies struct {
+	measuring atomic.Bool
+	mu        sync.Mutex
+	h         node.Histogram
+}
+
+func (l *latencies) add(h *node.Histogram) {
+	l.mu.Lock()
+	l.h.Merge(h)
+	l.mu.Unlock()
+}
+
+// window warms up for d/4, measures for d, and returns the rate of counted
+// and the latency quantiles.
+func (l *latencies) window(d time.Duration, counted *atomic.Uint64) (float64, func() baselineRun) {
+	time.Sleep(d / 4) // warm up
+	l.measuring.Store(true)
+	c0, t0 := counted.Load(), time.Now()
+	time.Sleep(d)
+	c1, t1 := counted.Load(), time.Now()
+	l.measuring.Store(false)
+	rate := float64(c1-c0) / t1.Sub(t0).Seconds()
+	return rate, func() baselineRun {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return baselineRun{Rate: rate, P50: time.Duration(l.h.Quantile(0.5)), P99: time.Duration(l.h.Quantile(0.99))}
+	}
+}
+
+type strBatch struct {
+	v []string
+	t []int64 // emit times, paced runs only
+}
 
 // baselineWordCount runs sentences -> split x2 -> count x2 (fields routing
-// with the same hash Gale uses) for d and returns words counted per second.
-func baselineWordCount(d time.Duration) float64 {
+// with the same hash Gale uses) for d, at rate words/s (0: as fast as it
+// goes).
+func baselineWordCount(d time.Duration, rate float64) baselineRun {
+	paced := rate > 0
 	var stop atomic.Bool
 	var counted atomic.Uint64
+	var lat latencies
 	const splits, counts = 2, 2
 	toSplit := make([]chan *strBatch, splits)
 	toCount := make([]chan *strBatch, counts)
@@ -32,10 +121,10 @@ func baselineWordCount(d time.Duration) float64 {
 	get := func() *strBatch {
 		select {
 		case b := <-free:
-			b.v = b.v[:0]
+			b.v, b.t = b.v[:0], b.t[:0]
 			return b
 		default:
-			return &strBatch{v: make([]string, 0, baseBatch)}
+			return &strBatch{v: make([]string, 0, baseBatch), t: make([]int64, 0, baseBatch)}
 		}
 	}
 	put := func(b *strBatch) {
@@ -54,14 +143,38 @@ func baselineWordCount(d time.Duration) float64 {
 	wg.Add(1)
 	go func() { // spout
 		defer wg.Done()
-		n := 0
+		pace := newPacer(rate / corpusWords())
+		n, sent := 0, 0
+		var b *strBatch
+		send := func() {
+			toSplit[sent%splits] <- b
+			sent++
+			b = nil
+		}
 		for !stop.Load() {
-			b := get()
-			for len(b.v) < baseBatch {
+			if b == nil {
+				b = get()
+			}
+			now := router.Nanotime()
+			k := pace.allow(now, baseBatch-len(b.v))
+			if k == 0 {
+				if len(b.v) > 0 {
+					send()
+				}
+				pace.wait(now)
+				continue
+			}
+			pace.took(k)
+			for range k {
 				b.v = append(b.v, corpus[n%len(corpus)])
+				if paced {
+					b.t = append(b.t, now)
+				}
 				n++
 			}
-			toSplit[n/baseBatch%splits] <- b
+			if len(b.v) == baseBatch {
+				send()
+			}
 		}
 		for _, c := range toSplit {
 			close(c)
@@ -76,7 +189,7 @@ func baselineWordCount(d time.Duration) float64 {
 			var key [1]sdk.Value
 			idx := []int{0}
 			for b := range in {
-				for _, s := range b.v {
+				for i, s := range b.v {
 					s = strings.ToLower(s)
 					start := -1
 					for j := 0; j <= len(s); j++ {
@@ -94,6 +207,9 @@ func baselineWordCount(d time.Duration) float64 {
 								out[dst] = get()
 							}
 							out[dst].v = append(out[dst].v, w)
+							if paced {
+								out[dst].t = append(out[dst].t, b.t[i])
+							}
 							if len(out[dst].v) == baseBatch {
 								toCount[dst] <- out[dst]
 								out[dst] = nil
@@ -103,6 +219,14 @@ func baselineWordCount(d time.Duration) float64 {
 					}
 				}
 				put(b)
+				if paced && len(in) == 0 {
+					for i, o := range out {
+						if o != nil {
+							toCount[i] <- o
+							out[i] = nil
+						}
+					}
+				}
 			}
 			for i, b := range out {
 				if b != nil {
@@ -117,19 +241,24 @@ func baselineWordCount(d time.Duration) float64 {
 		go func(in chan *strBatch) { // count
 			defer countWG.Done()
 			m := map[string]int64{}
+			var h node.Histogram
+			defer lat.add(&h)
 			for b := range in {
 				for _, w := range b.v {
 					m[w]++
+				}
+				if paced && lat.measuring.Load() {
+					now := router.Nanotime()
+					for _, t := range b.t {
+						h.Record(now - t)
+					}
 				}
 				counted.Add(uint64(len(b.v)))
 				put(b)
 			}
 		}(toCount[i])
 	}
-	time.Sleep(d / 4) // warm up
-	c0, t0 := counted.Load(), time.Now()
-	time.Sleep(d)
-	c1, t1 := counted.Load(), time.Now()
+	_, result := lat.window(d, &counted)
 	stop.Store(true)
 	wg.Wait()
 	splitWG.Wait()
@@ -137,24 +266,35 @@ func baselineWordCount(d time.Duration) float64 {
 		close(c)
 	}
 	countWG.Wait()
-	return float64(c1-c0) / t1.Sub(t0).Seconds()
+	return result()
 }
 
-type valBatch struct{ v []sdk.Value }
+type valBatch struct {
+	v []sdk.Value
+	t []int64 // emit times, paced runs only
+}
 
-// baselinePassThrough runs spout -> pass -> null for d and returns tuples
-// per second arriving at the null stage.
-func baselinePassThrough(d time.Duration) float64 {
+// baselinePassThrough runs spout -> pass -> null for d, at rate tuples/s
+// (0: as fast as it goes).
+func baselinePassThrough(d time.Duration, rate float64) baselineRun {
+	paced := rate > 0
 	var stop atomic.Bool
 	var counted atomic.Uint64
+	var lat latencies
 	free := make(chan *valBatch, 1024)
 	get := func() *valBatch {
 		select {
 		case b := <-free:
-			b.v = b.v[:0]
+			b.v, b.t = b.v[:0], b.t[:0]
 			return b
 		default:
-			return &valBatch{v: make([]sdk.Value, 0, baseBatch)}
+			return &valBatch{v: make([]sdk.Value, 0, baseBatch), t: make([]int64, 0, baseBatch)}
+		}
+	}
+	put := func(b *valBatch) {
+		select {
+		case free <- b:
+		default:
 		}
 	}
 	a, z := make(chan *valBatch, 64), make(chan *valBatch, 64)
@@ -162,14 +302,35 @@ func baselinePassThrough(d time.Duration) float64 {
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
+		pace := newPacer(rate)
 		n := int64(0)
+		var b *valBatch
 		for !stop.Load() {
-			b := get()
-			for len(b.v) < baseBatch {
+			if b == nil {
+				b = get()
+			}
+			now := router.Nanotime()
+			k := pace.allow(now, baseBatch-len(b.v))
+			if k == 0 {
+				if len(b.v) > 0 {
+					a <- b
+					b = nil
+				}
+				pace.wait(now)
+				continue
+			}
+			pace.took(k)
+			for range k {
 				n++
 				b.v = append(b.v, sdk.Int(n))
+				if paced {
+					b.t = append(b.t, now)
+				}
 			}
-			a <- b
+			if len(b.v) == baseBatch {
+				a <- b
+				b = nil
+			}
 		}
 		close(a)
 	}()
@@ -178,10 +339,8 @@ func baselinePassThrough(d time.Duration) float64 {
 		for b := range a {
 			o := get()
 			o.v = append(o.v, b.v...)
-			select {
-			case free <- b:
-			default:
-			}
+			o.t = append(o.t, b.t...)
+			put(b)
 			z <- o
 		}
 		close(z)
@@ -189,23 +348,25 @@ func baselinePassThrough(d time.Duration) float64 {
 	go func() {
 		defer wg.Done()
 		var sum int64
+		var h node.Histogram
+		defer lat.add(&h)
 		for b := range z {
 			for _, v := range b.v {
 				sum += v.Int()
 			}
-			counted.Add(uint64(len(b.v)))
-			select {
-			case free <- b:
-			default:
+			if paced && lat.measuring.Load() {
+				now := router.Nanotime()
+				for _, t := range b.t {
+					h.Record(now - t)
+				}
 			}
+			counted.Add(uint64(len(b.v)))
+			put(b)
 		}
 		_ = sum
 	}()
-	time.Sleep(d / 4)
-	c0, t0 := counted.Load(), time.Now()
-	time.Sleep(d)
-	c1, t1 := counted.Load(), time.Now()
+	_, result := lat.window(d, &counted)
 	stop.Store(true)
 	wg.Wait()
-	return float64(c1-c0) / t1.Sub(t0).Seconds()
+	return result()
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,9 +25,37 @@ func TestHarnessSmoke(t *testing.T) {
 		if r.Acking && r.P99 <= 0 {
 			t.Fatalf("%+v: no complete latency with acking on", r)
 		}
+		if r.Acking && r.Load == "half" && (r.BaselineP50 <= 0 || r.BaselineP99 < r.BaselineP50 || r.AtRateP99 <= 0) {
+			t.Fatalf("%+v: no latency floor from the paced channel pipeline", r)
+		}
 	}
 	if testing.Verbose() {
 		PrintTable(os.Stdout, rs)
+	}
+}
+
+func TestPacerReleasesWhatIsDueByTheClock(t *testing.T) {
+	p := &pacer{rate: 1000, start: 0} // one tuple per millisecond
+	ms := int64(time.Millisecond)
+	steps := []struct {
+		now, limit, want int
+	}{
+		{0, 128, 0},      // nothing due at the start
+		{10, 128, 10},    // ten due after 10 ms
+		{10, 128, 0},     // and none again until the clock moves
+		{500, 128, 128},  // at most the limit at once
+		{500, 1000, 362}, // the rest that is due
+		{1000, 1, 1},     // a smaller limit
+	}
+	for i, s := range steps {
+		got := p.allow(int64(s.now)*ms, s.limit)
+		if got != s.want {
+			t.Fatalf("step %d: allow(%d ms, %d) = %d, want %d", i, s.now, s.limit, got, s.want)
+		}
+		p.took(got)
+	}
+	if u := (&pacer{}).allow(5, 64); u != 64 {
+		t.Fatalf("an unpaced pacer allows %d, want the limit 64", u)
 	}
 }
 
@@ -47,6 +76,7 @@ func benchmark(b *testing.B, scenario string, acking bool) {
 		case "half":
 			if acking {
 				b.ReportMetric(float64(r.P99.Microseconds()), "p99-µs@half")
+				b.ReportMetric(float64(r.BaselineP99.Microseconds()), "baseline-p99-µs@half")
 			}
 		}
 	}
@@ -56,3 +86,34 @@ func BenchmarkWordCountAcking(b *testing.B)     { benchmark(b, "wordcount", true
 func BenchmarkWordCountNoAcking(b *testing.B)   { benchmark(b, "wordcount", false) }
 func BenchmarkPassThroughAcking(b *testing.B)   { benchmark(b, "passthrough", true) }
 func BenchmarkPassThroughNoAcking(b *testing.B) { benchmark(b, "passthrough", false) }
+
+func TestPrintTableShowsTheLatencyBaselineOnlyWhenMeasured(t *testing.T) {
+	max := Result{Scenario: "wordcount", Acking: true, Load: "max", Rate: 100, Baseline: 400, P50: time.Millisecond, P99: 2 * time.Millisecond, CPU: 2}
+	half := Result{Scenario: "wordcount", Acking: true, Load: "half", Rate: 50, P50: 300 * time.Microsecond, P99: 3 * time.Millisecond, CPU: 1,
+		BaselineP50: 40 * time.Microsecond, BaselineP99: 4 * time.Millisecond, AtRateP50: 20 * time.Microsecond, AtRateP99: 500 * time.Microsecond}
+	for _, tc := range []struct {
+		name     string
+		rs       []Result
+		want     []string
+		dontWant []string
+	}{
+		{"cluster-like", []Result{max}, []string{"baseline/s", "0.25", "2.00ms"}, []string{"base p99", "at rate"}},
+		{"in process", []Result{max, half}, []string{"base p99", "at rate", "4.00ms", "500µs"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sb strings.Builder
+			PrintTable(&sb, tc.rs)
+			out := sb.String()
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("table lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.dontWant {
+				if strings.Contains(out, w) {
+					t.Errorf("table has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}

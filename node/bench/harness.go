@@ -47,6 +47,14 @@ type Result struct {
 	P50, P99 time.Duration
 	CPU      float64 // cores used by the process
 	Baseline float64 // the channel pipeline's tuples/s (max runs)
+	// BaselineP50 and BaselineP99 are the channel pipeline's emit-to-sink
+	// latency at the same share (half, tenth) of its own maximum rate:
+	// what the shape itself gets on this machine at that load. Measured
+	// for the paced runs with acking on (the only ones with a latency).
+	BaselineP50, BaselineP99 time.Duration
+	// AtRateP50 and AtRateP99 are the channel pipeline's latency at Gale's
+	// rate of the run: the same work offered, for Gale's overhead.
+	AtRateP50, AtRateP99 time.Duration
 }
 
 // Ratio is Rate over Baseline (max runs), or 0.
@@ -81,9 +89,9 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		var baseline float64
 		switch sc {
 		case "wordcount":
-			baseline = baselineWordCount(o.Window)
+			baseline = baselineWordCount(o.Window, 0).Rate
 		case "passthrough":
-			baseline = baselinePassThrough(o.Window)
+			baseline = baselinePassThrough(o.Window, 0).Rate
 		default:
 			return out, fmt.Errorf("unknown scenario %q (want wordcount or passthrough)", sc)
 		}
@@ -102,10 +110,20 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 				if load == "max" {
 					maxRate = r.Rate
 					r.Baseline = baseline
+				} else if acking {
+					// Complete latency is measured with acking on only.
+					b := pacedBaseline(sc, o.Window, share*baseline)
+					r.BaselineP50, r.BaselineP99 = b.P50, b.P99
+					b = pacedBaseline(sc, o.Window, share*maxRate)
+					r.AtRateP50, r.AtRateP99 = b.P50, b.P99
 				}
 				out = append(out, r)
 				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "%s acking=%v %s: %.0f tuples/s, p99 %v, %.2f cores\n", sc, acking, load, r.Rate, r.P99, r.CPU)
+					fmt.Fprintf(o.Progress, "%s acking=%v %s: %.0f tuples/s, p99 %v, %.2f cores", sc, acking, load, r.Rate, r.P99, r.CPU)
+					if r.BaselineP99 > 0 {
+						fmt.Fprintf(o.Progress, "; channel pipeline at %s its maximum: p50 %v, p99 %v; at this rate: p50 %v, p99 %v", load, r.BaselineP50, r.BaselineP99, r.AtRateP50, r.AtRateP99)
+					}
+					fmt.Fprintln(o.Progress)
 				}
 				if ctx.Err() != nil {
 					return out, ctx.Err()
@@ -176,6 +194,14 @@ func sink(scenario string) string {
 		return "count"
 	}
 	return "null"
+}
+
+// pacedBaseline runs the scenario's channel pipeline at rate.
+func pacedBaseline(scenario string, d time.Duration, rate float64) baselineRun {
+	if scenario == "wordcount" {
+		return baselineWordCount(d, rate)
+	}
+	return baselinePassThrough(d, rate)
 }
 
 func measure(ctx context.Context, o Options, scenario string, acking bool, rate float64) (Result, error) {
@@ -255,10 +281,20 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// PrintTable writes results as an aligned table.
+// PrintTable writes results as an aligned table. The latency baseline's
+// columns appear when some result has them (in-process runs at half or a
+// tenth of the maximum, acking on).
 func PrintTable(w io.Writer, rs []Result) {
+	latencyBase := false
+	for _, r := range rs {
+		latencyBase = latencyBase || r.BaselineP99 > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tacking\tload\ttuples/s\tbaseline/s\tratio\tp50\tp99\tCPU cores\t")
+	head := "scenario\tacking\tload\ttuples/s\tbaseline/s\tratio\tp50\tp99\t"
+	if latencyBase {
+		head += "base p99\tat rate\t"
+	}
+	fmt.Fprintln(tw, head+"CPU cores\t")
 	for _, r := range rs {
 		base, ratio, p50, p99 := "", "", "", ""
 		if r.Baseline > 0 {
@@ -276,7 +312,15 @@ func PrintTable(w io.Writer, rs []Result) {
 		if r.CPU >= 0 {
 			cpu = fmt.Sprintf("%.2f", r.CPU)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.Scenario, ack, r.Load, r.Rate, base, ratio, p50, p99, cpu)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t", r.Scenario, ack, r.Load, r.Rate, base, ratio, p50, p99)
+		if latencyBase {
+			baseP99, atRate := "", ""
+			if r.BaselineP99 > 0 {
+				baseP99, atRate = fmtDur(r.BaselineP99), fmtDur(r.AtRateP99)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t", baseP99, atRate)
+		}
+		fmt.Fprintf(tw, "%s\t\n", cpu)
 	}
 	tw.Flush()
 }
