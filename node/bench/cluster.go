@@ -85,7 +85,10 @@ func StartCluster(ctx context.Context, start StartNode, prefix string) (_ *Clust
 // embedded etcd in the first), with acking on and off, at the maximum rate
 // and (acking on) at half of it, and in the same run the raw gRPC stream
 // baseline (transfer.MeasureRawStream, RawMessages) with the same batch
-// size; the transport alone (RawBytes) goes to Progress. Rates are
+// size; the transport alone (RawBytes) goes to Progress. At half load the
+// raw stream is also timed, paced at half of its own maximum and at Gale's
+// rate (Result.BaselineP99, AtRateP99): the latency floor of one stream on
+// this machine. Rates are
 // counted at the sink component across all nodes through the Coordinator
 // API; latency is the spouts' complete latency over the window.
 func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
@@ -134,10 +137,27 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 				if load == "max" {
 					maxRate = r.Rate
 					r.Baseline = baseline
+				} else {
+					// The stream's own latency at half of its maximum, and
+					// at Gale's rate.
+					own, err := transfer.MeasureRawStreamAt(ctx, o.Window, 128, transfer.RawMessages, baseline/2)
+					if err != nil {
+						return out, fmt.Errorf("raw stream baseline at half its maximum: %w", err)
+					}
+					same, err := transfer.MeasureRawStreamAt(ctx, o.Window, 128, transfer.RawMessages, rate)
+					if err != nil {
+						return out, fmt.Errorf("raw stream baseline at %.0f tuples/s: %w", rate, err)
+					}
+					r.BaselineP50, r.BaselineP99 = own.P50, own.P99
+					r.AtRateP50, r.AtRateP99 = same.P50, same.P99
 				}
 				out = append(out, r)
 				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "cluster %s acking=%v %s: %.0f tuples/s, p99 %v\n", sc, acking, load, r.Rate, r.P99)
+					fmt.Fprintf(o.Progress, "cluster %s acking=%v %s: %.0f tuples/s, p99 %v", sc, acking, load, r.Rate, r.P99)
+					if r.BaselineP99 > 0 {
+						fmt.Fprintf(o.Progress, "; raw stream at half its maximum: p50 %v, p99 %v; at this rate: p50 %v, p99 %v", r.BaselineP50, r.BaselineP99, r.AtRateP50, r.AtRateP99)
+					}
+					fmt.Fprintln(o.Progress)
 				}
 			}
 		}

@@ -117,3 +117,24 @@ func dial2(b *testing.B, addr string) *grpc.ClientConn {
 	b.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+func TestRawStreamAtARateIsPacedAndTimed(t *testing.T) {
+	const rate = 200000
+	for _, mode := range []RawStream{RawMessages, RawBytes} {
+		r, err := MeasureRawStreamAt(context.Background(), 400*time.Millisecond, 128, mode, rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The pacer never sends ahead of the clock, so the count cannot
+		// run far over the rate; it may fall under it on a stalled host.
+		if r.Rate <= 0 || r.Rate > 1.5*rate {
+			t.Errorf("mode %d: %.0f tuples/s, want about %d", mode, r.Rate, rate)
+		}
+		if r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("mode %d: latency p50 %v, p99 %v: not timed", mode, r.P50, r.P99)
+		}
+	}
+	if _, err := MeasureRawStreamAt(context.Background(), time.Second, 128, RawMessages, 0); err == nil {
+		t.Error("a rate of 0 was accepted")
+	}
+}

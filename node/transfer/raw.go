@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +41,25 @@ type rawCounter struct {
 	mode     RawStream
 	perFrame int64
 	n        atomic.Int64
+
+	// Paced runs: the send time of each frame, in order, and the
+	// send-to-receipt times of the frames read while timing is on.
+	sent   chan int64
+	timing atomic.Bool
+	mu     sync.Mutex
+	lat    []time.Duration
+}
+
+// quantiles returns the p50 and p99 of the recorded latencies.
+func (r *rawCounter) quantiles() (time.Duration, time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(r.lat)
+	at := func(q float64) time.Duration { return r.lat[int(q*float64(len(r.lat)-1))] }
+	return at(0.5), at(0.99)
 }
 
 func (r *rawCounter) Transfer(st galev1.TransferService_TransferServer) error {
@@ -61,6 +82,15 @@ func (r *rawCounter) Transfer(st galev1.TransferService_TransferServer) error {
 		if err != nil {
 			return err
 		}
+		if r.sent != nil {
+			at := <-r.sent
+			if r.timing.Load() {
+				d := time.Duration(router.Nanotime() - at)
+				r.mu.Lock()
+				r.lat = append(r.lat, d)
+				r.mu.Unlock()
+			}
+		}
 	}
 }
 
@@ -82,25 +112,57 @@ func rawFrame(mode RawStream, dest int32, b *router.Batch) (any, error) {
 // on loopback to a server that only counts them, as mode says, and returns
 // tuples per second. Benchmarks measure it in the same run as Gale.
 func MeasureRawStream(ctx context.Context, d time.Duration, batch int, mode RawStream) (float64, error) {
+	r, err := measureRaw(ctx, d, batch, mode, 0)
+	return r.Rate, err
+}
+
+// RawResult is what a paced raw stream run measured.
+type RawResult struct {
+	// Rate is tuples per second counted by the server.
+	Rate float64
+	// P50 and P99 are the time from a frame's send to the server having
+	// it: the stream's latency floor at that load.
+	P50, P99 time.Duration
+}
+
+// MeasureRawStreamAt is MeasureRawStream sending at rate tuples per second:
+// a frame goes as soon as a frame's worth of tuples is due by the clock.
+// It times every frame from its send to the server's receipt.
+func MeasureRawStreamAt(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64) (RawResult, error) {
+	if rate <= 0 {
+		return RawResult{}, fmt.Errorf("raw stream at %v tuples/s: the rate must be positive", rate)
+	}
+	return measureRaw(ctx, d, batch, mode, rate)
+}
+
+// measureRaw runs the raw stream for d, at rate tuples/s (0: as fast as it
+// goes, untimed).
+func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64) (RawResult, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return RawResult{}, err
 	}
 	srv := grpc.NewServer()
 	raw := &rawCounter{mode: mode, perFrame: int64(batch)}
+	if rate > 0 {
+		// The stream keeps order, so the server matches the n-th frame
+		// it reads with the n-th send time.
+		raw.sent = make(chan int64, 1<<16)
+	}
 	galev1.RegisterTransferServiceServer(srv, raw)
-	go srv.Serve(lis)
-	defer srv.Stop()
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-served }()
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return 0, err
+		return RawResult{}, err
 	}
 	defer conn.Close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := galev1.NewTransferServiceClient(conn).Transfer(sctx)
 	if err != nil {
-		return 0, err
+		return RawResult{}, err
 	}
 	src := sdk.NewSource("c", "default", []string{"n"})
 	b := router.NewBatch()
@@ -111,23 +173,45 @@ func MeasureRawStream(ctx context.Context, d time.Duration, batch int, mode RawS
 	}
 	frame, err := rawFrame(mode, 2, b)
 	if err != nil {
-		return 0, err
+		return RawResult{}, err
 	}
-	deadline := time.Now().Add(d)
-	warm := time.Now().Add(d / 4)
+	start := time.Now()
+	deadline := start.Add(d)
+	warm := start.Add(d / 4)
 	var n0 int64
 	var t0 time.Time
+	frames := int64(0)
 	for time.Now().Before(deadline) {
 		if t0.IsZero() && time.Now().After(warm) {
 			n0, t0 = raw.n.Load(), time.Now()
+			raw.timing.Store(true)
 		}
-		for i := 0; i < 64; i++ {
-			if err := st.SendMsg(frame); err != nil {
-				return 0, err
+		if rate <= 0 {
+			for i := 0; i < 64; i++ {
+				if err := st.SendMsg(frame); err != nil {
+					return RawResult{}, err
+				}
 			}
+			continue
+		}
+		now := time.Now()
+		if due := int64(now.Sub(start).Seconds() * rate / float64(batch)); frames >= due {
+			next := start.Add(time.Duration(float64(frames+1) * float64(batch) / rate * 1e9))
+			time.Sleep(next.Sub(now))
+			continue
+		}
+		frames++
+		raw.sent <- router.Nanotime()
+		if err := st.SendMsg(frame); err != nil {
+			return RawResult{}, err
 		}
 	}
 	n1, t1 := raw.n.Load(), time.Now()
+	raw.timing.Store(false)
 	st.CloseSend()
-	return float64(n1-n0) / t1.Sub(t0).Seconds(), nil
+	res := RawResult{Rate: float64(n1-n0) / t1.Sub(t0).Seconds()}
+	if rate > 0 {
+		res.P50, res.P99 = raw.quantiles()
+	}
+	return res, nil
 }
