@@ -427,3 +427,33 @@ func TestNodeServesTheProfilerOnDebugAddr(t *testing.T) {
 		t.Fatalf("GET /debug/pprof/goroutine: %s\n%.300s", resp.Status, body)
 	}
 }
+
+// TestClusterBenchSmoke runs the cluster benchmark briefly (three node
+// processes, one scenario) so its harness cannot rot; it checks that the
+// table has every row and the raw stream's latency columns, not speed.
+func TestClusterBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three node processes")
+	}
+	stdout, stderr, code := gale(t, "bench", "--cluster", "--window", "300ms", "--warmup", "100ms", "--scenarios", "passthrough")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "base p99") || !strings.Contains(stdout, "at rate") {
+		t.Errorf("table lacks the latency baseline's columns:\n%s", stdout)
+	}
+	rows := map[string]bool{}
+	for _, line := range strings.Split(stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[0] == "cluster" {
+			rows[strings.Join(f[1:4], " ")] = true
+		}
+	}
+	for _, want := range []string{"passthrough on max", "passthrough on half", "passthrough off max"} {
+		if !rows[want] {
+			t.Errorf("table lacks the row %q:\n%s", want, stdout)
+		}
+	}
+	if !strings.Contains(stderr, "raw stream at half its maximum: p50") {
+		t.Errorf("progress lacks the raw stream's latency:\n%s", stderr)
+	}
+}
