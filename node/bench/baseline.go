@@ -63,11 +63,12 @@ func (p *pacer) allow(now int64, limit int) int {
 
 func (p *pacer) took(n int) { p.sent += uint64(n) }
 
-// wait sleeps until the next tuple is due.
+// wait sleeps until the next tuple is due, or 10 ms at most, so that a
+// very low rate does not keep a stopping run waiting.
 func (p *pacer) wait(now int64) {
 	next := p.start + int64(float64(p.sent+1)*1e9/p.rate)
 	if d := next - now; d > 0 {
-		time.Sleep(time.Duration(d))
+		time.Sleep(min(time.Duration(d), 10*time.Millisecond))
 	}
 }
 
@@ -161,7 +162,7 @@ func baselineWordCount(d time.Duration, rate float64) baselineRun {
 				if len(b.v) > 0 {
 					send()
 				}
-				pace.wait(now)
+				pace.wait(router.Nanotime()) // the send may have blocked
 				continue
 			}
 			pace.took(k)
@@ -316,7 +317,7 @@ func baselinePassThrough(d time.Duration, rate float64) baselineRun {
 					a <- b
 					b = nil
 				}
-				pace.wait(now)
+				pace.wait(router.Nanotime()) // the send may have blocked
 				continue
 			}
 			pace.took(k)

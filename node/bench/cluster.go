@@ -144,12 +144,14 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 					if err != nil {
 						return out, fmt.Errorf("raw stream baseline at half its maximum: %w", err)
 					}
-					same, err := transfer.MeasureRawStreamAt(ctx, o.Window, 128, transfer.RawMessages, rate)
-					if err != nil {
-						return out, fmt.Errorf("raw stream baseline at %.0f tuples/s: %w", rate, err)
-					}
 					r.BaselineP50, r.BaselineP99 = own.P50, own.P99
-					r.AtRateP50, r.AtRateP99 = same.P50, same.P99
+					if rate > 0 {
+						same, err := transfer.MeasureRawStreamAt(ctx, o.Window, 128, transfer.RawMessages, rate)
+						if err != nil {
+							return out, fmt.Errorf("raw stream baseline at %.0f tuples/s: %w", rate, err)
+						}
+						r.AtRateP50, r.AtRateP99 = same.P50, same.P99
+					}
 				}
 				out = append(out, r)
 				if o.Progress != nil {

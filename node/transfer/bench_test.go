@@ -137,4 +137,13 @@ func TestRawStreamAtARateIsPacedAndTimed(t *testing.T) {
 	if _, err := MeasureRawStreamAt(context.Background(), time.Second, 128, RawMessages, 0); err == nil {
 		t.Error("a rate of 0 was accepted")
 	}
+	// One frame in 128 s: none goes within the window, which must end on
+	// time with an error rather than sleep for the frame.
+	start := time.Now()
+	if _, err := MeasureRawStreamAt(context.Background(), 200*time.Millisecond, 128, RawMessages, 1); err == nil {
+		t.Error("a run that sent no frame after its warm-up gave a result")
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("a 200 ms run at 1 tuple/s took %v", took)
+	}
 }

@@ -197,7 +197,7 @@ func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream,
 		now := time.Now()
 		if due := int64(now.Sub(start).Seconds() * rate / float64(batch)); frames >= due {
 			next := start.Add(time.Duration(float64(frames+1) * float64(batch) / rate * 1e9))
-			time.Sleep(next.Sub(now))
+			time.Sleep(min(next.Sub(now), deadline.Sub(now)))
 			continue
 		}
 		frames++
@@ -209,6 +209,9 @@ func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream,
 	n1, t1 := raw.n.Load(), time.Now()
 	raw.timing.Store(false)
 	st.CloseSend()
+	if t0.IsZero() {
+		return RawResult{}, fmt.Errorf("raw stream at %v tuples/s: no frame went after the warm-up of %v; the window is too short for the rate", rate, d/4)
+	}
 	res := RawResult{Rate: float64(n1-n0) / t1.Sub(t0).Seconds()}
 	if rate > 0 {
 		res.P50, res.P99 = raw.quantiles()
