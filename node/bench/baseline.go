@@ -85,9 +85,10 @@ func (l *latencies) add(h *node.Histogram) {
 	l.mu.Unlock()
 }
 
-// window warms up for d/4, measures for d, and returns the rate of counted
-// and the latency quantiles.
-func (l *latencies) window(d time.Duration, counted *atomic.Uint64) (float64, func() baselineRun) {
+// window warms up for d/4 and measures for d. It returns a function to
+// call once the pipeline has stopped (its last stage has merged its
+// latencies): the rate of counted over the window and the quantiles.
+func (l *latencies) window(d time.Duration, counted *atomic.Uint64) func() baselineRun {
 	time.Sleep(d / 4) // warm up
 	l.measuring.Store(true)
 	c0, t0 := counted.Load(), time.Now()
@@ -95,7 +96,7 @@ func (l *latencies) window(d time.Duration, counted *atomic.Uint64) (float64, fu
 	c1, t1 := counted.Load(), time.Now()
 	l.measuring.Store(false)
 	rate := float64(c1-c0) / t1.Sub(t0).Seconds()
-	return rate, func() baselineRun {
+	return func() baselineRun {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return baselineRun{Rate: rate, P50: time.Duration(l.h.Quantile(0.5)), P99: time.Duration(l.h.Quantile(0.99))}
@@ -259,7 +260,7 @@ func baselineWordCount(d time.Duration, rate float64) baselineRun {
 			}
 		}(toCount[i])
 	}
-	_, result := lat.window(d, &counted)
+	result := lat.window(d, &counted)
 	stop.Store(true)
 	wg.Wait()
 	splitWG.Wait()
@@ -366,7 +367,7 @@ func baselinePassThrough(d time.Duration, rate float64) baselineRun {
 		}
 		_ = sum
 	}()
-	_, result := lat.window(d, &counted)
+	result := lat.window(d, &counted)
 	stop.Store(true)
 	wg.Wait()
 	return result()
