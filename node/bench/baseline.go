@@ -79,6 +79,18 @@ type latencies struct {
 	h         node.Histogram
 }
 
+// record times a batch's tuples from their emit times (none in unpaced
+// runs) into h, the last stage's own histogram, while measuring.
+func (l *latencies) record(h *node.Histogram, emitted []int64) {
+	if len(emitted) == 0 || !l.measuring.Load() {
+		return
+	}
+	now := router.Nanotime()
+	for _, t := range emitted {
+		h.Record(now - t)
+	}
+}
+
 func (l *latencies) add(h *node.Histogram) {
 	l.mu.Lock()
 	l.h.Merge(h)
@@ -249,12 +261,7 @@ func baselineWordCount(d time.Duration, rate float64) baselineRun {
 				for _, w := range b.v {
 					m[w]++
 				}
-				if paced && lat.measuring.Load() {
-					now := router.Nanotime()
-					for _, t := range b.t {
-						h.Record(now - t)
-					}
-				}
+				lat.record(&h, b.t)
 				counted.Add(uint64(len(b.v)))
 				put(b)
 			}
@@ -356,12 +363,7 @@ func baselinePassThrough(d time.Duration, rate float64) baselineRun {
 			for _, v := range b.v {
 				sum += v.Int()
 			}
-			if paced && lat.measuring.Load() {
-				now := router.Nanotime()
-				for _, t := range b.t {
-					h.Record(now - t)
-				}
-			}
+			lat.record(&h, b.t)
 			counted.Add(uint64(len(b.v)))
 			put(b)
 		}
