@@ -32,7 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
 	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
 	var confs multiFlag
-	fs.Var(&confs, "conf", "override a runtime setting of the in-process benchmark topologies: key=value (repeatable)")
+	fs.Var(&confs, "conf", "override a setting of the benchmark topologies (in process or --cluster): key=value (repeatable)")
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
@@ -120,7 +120,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		started := 0
 		rs, err := bench.RunCluster(ctx, bench.ClusterOptions{
-			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Progress: stderr,
+			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Conf: o.Conf, Progress: stderr,
 			Start: func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
 				if *debugPort > 0 {
 					addr := fmt.Sprintf("127.0.0.1:%d", *debugPort+started)

@@ -26,8 +26,11 @@ type StartNode func(ctx context.Context, name string, args ...string) (ClusterNo
 type ClusterOptions struct {
 	Window, Warmup time.Duration
 	Scenarios      []string
-	Start          StartNode
-	Progress       io.Writer
+	// Conf overrides settings of the benchmark topologies (gale bench
+	// --conf), as Options.Conf does in process.
+	Conf     map[string]*galev1.Value
+	Start    StartNode
+	Progress io.Writer
 }
 
 // Cluster is three local node processes formed into one cluster, and a
@@ -129,6 +132,9 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 				run++
 				spec := Spec(sc, acking, rate)
 				spec.Name = fmt.Sprintf("bench%d", run)
+				for k, v := range o.Conf {
+					spec.Config[k] = v
+				}
 				r, err := measureCluster(ctx, client, o, sc, spec)
 				if err != nil {
 					return out, fmt.Errorf("%s acking=%v %s: %w", sc, acking, load, err)

@@ -58,10 +58,7 @@ func BenchmarkTransfer(b *testing.B) {
 	})
 
 	batch := router.NewBatch()
-	for i := 0; i < benchBatch; i++ {
-		t := batch.AddTuple(srcOdd, 3, []sdk.Value{sdk.Int(int64(i))}, 1)
-		t.Anchors[0] = sdk.Anchor{Root: uint64(i + 1), ID: uint64(i + 7)}
-	}
+	fillRawBatch(batch, srcOdd, benchBatch)
 
 	// Gale's path.
 	conn := dial2(b, addr)

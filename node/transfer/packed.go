@@ -48,6 +48,9 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 	if len(c.destTasks) != n || len(c.streams) != n || len(c.valueCounts) != n || len(c.anchorCounts) != n {
 		return fmt.Errorf("%w: packed tuple columns differ in length", ErrBadFrame)
 	}
+	if c.varintIDs && c.fixedIDs {
+		return fmt.Errorf("%w: anchor ids both as varints and as fixed64", ErrBadFrame)
+	}
 	if len(c.roots) != len(c.edges) {
 		return fmt.Errorf("%w: %d roots but %d edges", ErrBadFrame, len(c.roots), len(c.edges))
 	}

@@ -84,6 +84,10 @@ func TestPackedRejectsBadFrames(t *testing.T) {
 		"bad kind":        func(p *galev1.PackedTuples) { p.Values[0] = 99 },
 		"anchors missing": func(p *galev1.PackedTuples) { p.AnchorCounts[0] = 1 },
 		"roots vs edges":  func(p *galev1.PackedTuples) { p.Roots = []uint64{1} },
+		"both encodings": func(p *galev1.PackedTuples) {
+			p.AnchorCounts[0] = 1
+			p.Roots, p.Edges, p.FixedRoots, p.FixedEdges = []uint64{1}, []uint64{2}, []uint64{1}, []uint64{2}
+		},
 	}
 	for name, breakIt := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -94,6 +95,16 @@ func (r *rawCounter) Transfer(st galev1.TransferService_TransferServer) error {
 	}
 }
 
+// fillRawBatch adds n one-field tuples from src to b, each anchored with
+// random 53-bit ids, like the runtime's (the same seed every time).
+func fillRawBatch(b *router.Batch, src *sdk.Source, n int) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < n; i++ {
+		t := b.AddTuple(src, 1, []sdk.Value{sdk.Int(int64(i))}, 1)
+		t.Anchors[0] = sdk.Anchor{Root: r.Uint64() >> 11, ID: r.Uint64() >> 11}
+	}
+}
+
 // rawFrame is the frame the baseline sends in mode.
 func rawFrame(mode RawStream, dest int32, b *router.Batch) (any, error) {
 	e := new(encoder)
@@ -167,10 +178,7 @@ func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream,
 	src := sdk.NewSource("c", "default", []string{"n"})
 	b := router.NewBatch()
 	defer b.Release()
-	for i := 0; i < batch; i++ {
-		t := b.AddTuple(src, 1, []sdk.Value{sdk.Int(int64(i))}, 1)
-		t.Anchors[0] = sdk.Anchor{Root: uint64(i + 1), ID: uint64(i + 2)}
-	}
+	fillRawBatch(b, src, batch)
 	frame, err := rawFrame(mode, 2, b)
 	if err != nil {
 		return RawResult{}, err

@@ -1,13 +1,16 @@
 package transfer
 
 import (
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
 )
 
 // Nodes send each other galev1.TransferFrame, whose packed and acks frames
@@ -33,16 +36,20 @@ const (
 	packedAnchorCounts protowire.Number = 7
 	packedRoots        protowire.Number = 8
 	packedEdges        protowire.Number = 9
+	packedFixedRoots   protowire.Number = 10
+	packedFixedEdges   protowire.Number = 11
 )
 
 // Field numbers of gale.v1.AckBatch.
 const (
-	acksKinds     protowire.Number = 1
-	acksRoots     protowire.Number = 2
-	acksValues    protowire.Number = 3
-	acksTasks     protowire.Number = 4
-	acksBacklog   protowire.Number = 5
-	acksForwarded protowire.Number = 6
+	acksKinds       protowire.Number = 1
+	acksRoots       protowire.Number = 2
+	acksValues      protowire.Number = 3
+	acksTasks       protowire.Number = 4
+	acksBacklog     protowire.Number = 5
+	acksForwarded   protowire.Number = 6
+	acksFixedRoots  protowire.Number = 7
+	acksFixedValues protowire.Number = 8
 )
 
 // encoder holds the buffers one frame is encoded with; senders take one
@@ -83,16 +90,32 @@ func (e *encoder) appendPacked(dst []byte, dest int32, b *router.Batch) []byte {
 	}
 	dst = appendPackedColumn(dst, packedSourceTasks, col)
 
-	col = col[:0]
-	for range ts {
-		col = appendInt32(col, dest)
+	// Every tuple has the same destination: encode it once.
+	col = appendInt32(col[:0], dest)
+	if one := len(col); one == 1 {
+		for b := col[0]; len(col) < len(ts); {
+			col = append(col, b)
+		}
+	} else {
+		for range len(ts) - 1 {
+			col = append(col, col[:one]...)
+		}
 	}
 	dst = appendPackedColumn(dst, packedDestTasks, col)
 
 	col = col[:0]
 	names := e.names[:0]
+	var (
+		lastSource *sdk.Source
+		lastIndex  uint64
+	)
 	for i := range ts {
-		col = protowire.AppendVarint(col, uint64(nameIndex(&names, ts[i].Source.Stream)))
+		// Tuples of a batch mostly share their stream: compare the
+		// pointer before the name.
+		if src := ts[i].Source; src != lastSource {
+			lastSource, lastIndex = src, uint64(nameIndex(&names, src.Stream))
+		}
+		col = appendUvarint(col, lastIndex)
 	}
 	dst = appendPackedColumn(dst, packedStreams, col)
 	for _, n := range names {
@@ -105,7 +128,7 @@ func (e *encoder) appendPacked(dst []byte, dest int32, b *router.Batch) []byte {
 	col = col[:0]
 	anchors := 0
 	for i := range ts {
-		col = protowire.AppendVarint(col, uint64(len(ts[i].Values)))
+		col = appendUvarint(col, uint64(len(ts[i].Values)))
 		anchors += len(ts[i].Anchors)
 	}
 	dst = appendPackedColumn(dst, packedValueCounts, col)
@@ -123,26 +146,24 @@ func (e *encoder) appendPacked(dst []byte, dest int32, b *router.Batch) []byte {
 
 	col = col[:0]
 	for i := range ts {
-		col = protowire.AppendVarint(col, uint64(len(ts[i].Anchors)))
+		col = appendUvarint(col, uint64(len(ts[i].Anchors)))
 	}
 	dst = appendPackedColumn(dst, packedAnchorCounts, col)
-	if anchors > 0 {
-		col = col[:0]
-		for i := range ts {
-			for _, a := range ts[i].Anchors {
-				col = protowire.AppendVarint(col, a.Root)
-			}
-		}
-		dst = appendPackedColumn(dst, packedRoots, col)
-		col = col[:0]
-		for i := range ts {
-			for _, a := range ts[i].Anchors {
-				col = protowire.AppendVarint(col, a.ID)
-			}
-		}
-		dst = appendPackedColumn(dst, packedEdges, col)
-	}
 	e.column = col[:0]
+	if anchors > 0 {
+		dst = appendFixedHeader(dst, packedFixedRoots, anchors)
+		for i := range ts {
+			for _, a := range ts[i].Anchors {
+				dst = binary.LittleEndian.AppendUint64(dst, a.Root)
+			}
+		}
+		dst = appendFixedHeader(dst, packedFixedEdges, anchors)
+		for i := range ts {
+			for _, a := range ts[i].Anchors {
+				dst = binary.LittleEndian.AppendUint64(dst, a.ID)
+			}
+		}
+	}
 	return dst
 }
 
@@ -152,19 +173,9 @@ func (e *encoder) appendAcks(dst []byte, ops []router.AckOp, meta AckMeta) []byt
 	if len(ops) > 0 {
 		col := e.column[:0]
 		for i := range ops {
-			col = protowire.AppendVarint(col, uint64(ops[i].Kind))
+			col = appendUvarint(col, uint64(ops[i].Kind))
 		}
 		dst = appendPackedColumn(dst, acksKinds, col)
-		col = col[:0]
-		for i := range ops {
-			col = protowire.AppendVarint(col, ops[i].Root)
-		}
-		dst = appendPackedColumn(dst, acksRoots, col)
-		col = col[:0]
-		for i := range ops {
-			col = protowire.AppendVarint(col, ops[i].Value)
-		}
-		dst = appendPackedColumn(dst, acksValues, col)
 		col = col[:0]
 		for i := range ops {
 			col = appendInt32(col, ops[i].Task)
@@ -180,7 +191,24 @@ func (e *encoder) appendAcks(dst []byte, ops []router.AckOp, meta AckMeta) []byt
 		dst = protowire.AppendTag(dst, acksForwarded, protowire.VarintType)
 		dst = protowire.AppendVarint(dst, 1)
 	}
+	if len(ops) > 0 {
+		dst = appendFixedHeader(dst, acksFixedRoots, len(ops))
+		for i := range ops {
+			dst = binary.LittleEndian.AppendUint64(dst, ops[i].Root)
+		}
+		dst = appendFixedHeader(dst, acksFixedValues, len(ops))
+		for i := range ops {
+			dst = binary.LittleEndian.AppendUint64(dst, ops[i].Value)
+		}
+	}
 	return dst
+}
+
+// appendFixedHeader starts a packed fixed64 field of n values, which the
+// caller appends (little-endian, eight bytes each).
+func appendFixedHeader(dst []byte, num protowire.Number, n int) []byte {
+	dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	return protowire.AppendVarint(dst, uint64(8*n))
 }
 
 func appendPackedColumn(dst []byte, num protowire.Number, col []byte) []byte {
@@ -191,7 +219,16 @@ func appendPackedColumn(dst []byte, num protowire.Number, col []byte) []byte {
 // appendInt32 writes an int32 as protobuf does: negative numbers as their
 // 64-bit two's complement.
 func appendInt32(dst []byte, v int32) []byte {
-	return protowire.AppendVarint(dst, uint64(int64(v)))
+	return appendUvarint(dst, uint64(int64(v)))
+}
+
+// appendUvarint is protowire.AppendVarint with the one-byte case (tasks,
+// counts, stream indexes) inlined at the caller.
+func appendUvarint(dst []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(dst, byte(v))
+	}
+	return protowire.AppendVarint(dst, v)
 }
 
 func nameIndex(names *[]string, s string) int {
@@ -212,6 +249,9 @@ type packedColumns struct {
 	streamNames                        []string
 	values                             []byte
 	roots, edges                       []uint64
+	// varintIDs and fixedIDs say in which encodings anchor ids came; a
+	// batch must use one.
+	varintIDs, fixedIDs bool
 }
 
 func (c *packedColumns) ofMessage(p *galev1.PackedTuples) {
@@ -219,6 +259,11 @@ func (c *packedColumns) ofMessage(p *galev1.PackedTuples) {
 		sourceTasks: p.GetSourceTasks(), destTasks: p.GetDestTasks(), streams: p.GetStreams(),
 		streamNames: p.GetStreamNames(), valueCounts: p.GetValueCounts(), values: p.GetValues(),
 		anchorCounts: p.GetAnchorCounts(), roots: p.GetRoots(), edges: p.GetEdges(),
+		varintIDs: len(p.GetRoots())+len(p.GetEdges()) > 0,
+		fixedIDs:  len(p.GetFixedRoots())+len(p.GetFixedEdges()) > 0,
+	}
+	if c.fixedIDs && !c.varintIDs {
+		c.roots, c.edges = p.GetFixedRoots(), p.GetFixedEdges()
 	}
 }
 
@@ -230,6 +275,7 @@ func (c *packedColumns) parse(buf []byte) error {
 	clear(c.streamNames)
 	c.streamNames, c.values = c.streamNames[:0], nil
 	c.roots, c.edges = c.roots[:0], c.edges[:0]
+	c.varintIDs, c.fixedIDs = false, false
 	for len(buf) > 0 {
 		num, typ, n := protowire.ConsumeTag(buf)
 		if n < 0 {
@@ -250,8 +296,16 @@ func (c *packedColumns) parse(buf []byte) error {
 			c.anchorCounts, n, err = consumeVarints(c.anchorCounts, typ, buf)
 		case num == packedRoots && isScalar(typ):
 			c.roots, n, err = consumeVarints(c.roots, typ, buf)
+			c.varintIDs = true
 		case num == packedEdges && isScalar(typ):
 			c.edges, n, err = consumeVarints(c.edges, typ, buf)
+			c.varintIDs = true
+		case num == packedFixedRoots && isFixed64(typ):
+			c.roots, n, err = consumeFixed64s(c.roots, typ, buf)
+			c.fixedIDs = true
+		case num == packedFixedEdges && isFixed64(typ):
+			c.edges, n, err = consumeFixed64s(c.edges, typ, buf)
+			c.fixedIDs = true
 		case (num == packedStreamNames || num == packedValues) && typ == protowire.BytesType:
 			var v []byte
 			if v, n, err = consumeBytes(typ, buf); err == nil {
@@ -278,12 +332,14 @@ type ackColumns struct {
 	tasks                []int32
 	backlog              int64
 	forwarded            bool
+	varintIDs, fixedIDs  bool // as in packedColumns
 }
 
 // parse reads an encoded AckBatch into c's buffers.
 func (c *ackColumns) parse(buf []byte) error {
 	c.kinds, c.roots, c.values, c.tasks = c.kinds[:0], c.roots[:0], c.values[:0], c.tasks[:0]
 	c.backlog, c.forwarded = 0, false
+	c.varintIDs, c.fixedIDs = false, false
 	for len(buf) > 0 {
 		num, typ, n := protowire.ConsumeTag(buf)
 		if n < 0 {
@@ -299,8 +355,16 @@ func (c *ackColumns) parse(buf []byte) error {
 			c.kinds, n, err = consumeVarints(c.kinds, typ, buf)
 		case num == acksRoots && isScalar(typ):
 			c.roots, n, err = consumeVarints(c.roots, typ, buf)
+			c.varintIDs = true
 		case num == acksValues && isScalar(typ):
 			c.values, n, err = consumeVarints(c.values, typ, buf)
+			c.varintIDs = true
+		case num == acksFixedRoots && isFixed64(typ):
+			c.roots, n, err = consumeFixed64s(c.roots, typ, buf)
+			c.fixedIDs = true
+		case num == acksFixedValues && isFixed64(typ):
+			c.values, n, err = consumeFixed64s(c.values, typ, buf)
+			c.fixedIDs = true
 		case num == acksTasks && isScalar(typ):
 			c.tasks, n, err = consumeVarints(c.tasks, typ, buf)
 		case (num == acksBacklog || num == acksForwarded) && typ == protowire.VarintType:
@@ -325,6 +389,9 @@ func (c *ackColumns) parse(buf []byte) error {
 // ops appends c's operations to out, checking them as DecodeAcks does.
 func (c *ackColumns) ops(out []router.AckOp) ([]router.AckOp, error) {
 	n := len(c.kinds)
+	if c.varintIDs && c.fixedIDs {
+		return out, fmt.Errorf("%w: ack batch gives roots or values both as varints and as fixed64", ErrBadFrame)
+	}
 	if len(c.roots) != n || len(c.values) != n || len(c.tasks) != n {
 		return out, fmt.Errorf("%w: ack batch arrays differ in length (%d kinds, %d roots, %d values, %d tasks)",
 			ErrBadFrame, n, len(c.roots), len(c.values), len(c.tasks))
@@ -344,6 +411,12 @@ func (c *ackColumns) ops(out []router.AckOp) ([]router.AckOp, error) {
 // wire type is an unknown field to protobuf, and skipped as such.
 func isScalar(typ protowire.Type) bool {
 	return typ == protowire.VarintType || typ == protowire.BytesType
+}
+
+// isFixed64 tells whether typ is a wire type a repeated fixed64 field may
+// have: one value, or a packed run.
+func isFixed64(typ protowire.Type) bool {
+	return typ == protowire.Fixed64Type || typ == protowire.BytesType
 }
 
 // skipField passes over a field the decoder does not read.
@@ -413,6 +486,30 @@ func consumeVarints[T int32 | uint32 | uint64](dst []T, typ protowire.Type, buf 
 		}
 		dst = append(dst, T(v))
 		run = run[k:]
+	}
+	return dst, n, nil
+}
+
+// consumeFixed64s appends the values of a repeated fixed64 field, packed or
+// not, to dst.
+func consumeFixed64s(dst []uint64, typ protowire.Type, buf []byte) ([]uint64, int, error) {
+	if typ == protowire.Fixed64Type {
+		v, n := protowire.ConsumeFixed64(buf)
+		if n < 0 {
+			return dst, 0, protowire.ParseError(n)
+		}
+		return append(dst, v), n, nil
+	}
+	run, n, err := consumeBytes(typ, buf)
+	if err != nil {
+		return dst, 0, err
+	}
+	if len(run)%8 != 0 {
+		return dst, 0, fmt.Errorf("packed fixed64 run of %d bytes", len(run))
+	}
+	dst = slices.Grow(dst, len(run)/8)
+	for ; len(run) > 0; run = run[8:] {
+		dst = append(dst, binary.LittleEndian.Uint64(run))
 	}
 	return dst, n, nil
 }

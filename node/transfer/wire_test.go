@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -41,8 +42,8 @@ func appendPackedMessage(p *galev1.PackedTuples, dest int32, b *router.Batch) {
 		}
 		p.AnchorCounts = append(p.AnchorCounts, uint32(len(t.Anchors)))
 		for _, a := range t.Anchors {
-			p.Roots = append(p.Roots, a.Root)
-			p.Edges = append(p.Edges, a.ID)
+			p.FixedRoots = append(p.FixedRoots, a.Root)
+			p.FixedEdges = append(p.FixedEdges, a.ID)
 		}
 	}
 }
@@ -52,8 +53,8 @@ func ackMessage(ops []router.AckOp, meta AckMeta) *galev1.AckBatch {
 	ab := &galev1.AckBatch{BacklogNanos: int64(meta.Backlog), Forwarded: meta.Forwarded}
 	for _, op := range ops {
 		ab.Kinds = append(ab.Kinds, galev1.AckKind(op.Kind))
-		ab.Roots = append(ab.Roots, op.Root)
-		ab.Values = append(ab.Values, op.Value)
+		ab.FixedRoots = append(ab.FixedRoots, op.Root)
+		ab.FixedValues = append(ab.FixedValues, op.Value)
 		ab.Tasks = append(ab.Tasks, op.Task)
 	}
 	return ab
@@ -101,19 +102,21 @@ func TestEncodedFramesMatchProtoMarshal(t *testing.T) {
 	for name, b := range wireBatches() {
 		t.Run(name, func(t *testing.T) {
 			defer b.Release()
-			want := &galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: &galev1.PackedTuples{}}}
-			appendPackedMessage(want.GetPacked(), 7, b)
-			wantBytes, err := proto.Marshal(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range 2 { // the second time with the encoder's buffers in use
-				got, err := proto.Marshal(e.packedFrame(7, b))
+			for _, dest := range []int32{7, 300} { // one-byte and two-byte varints
+				want := &galev1.TransferRequest{Frame: &galev1.TransferRequest_Packed{Packed: &galev1.PackedTuples{}}}
+				appendPackedMessage(want.GetPacked(), dest, b)
+				wantBytes, err := proto.Marshal(want)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !bytes.Equal(got, wantBytes) {
-					t.Fatalf("encoded frame differs from proto.Marshal's:\n got %x\nwant %x", got, wantBytes)
+				for range 2 { // the second time with the encoder's buffers in use
+					got, err := proto.Marshal(e.packedFrame(dest, b))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(got, wantBytes) {
+						t.Fatalf("dest %d: encoded frame differs from proto.Marshal's:\n got %x\nwant %x", dest, got, wantBytes)
+					}
 				}
 			}
 		})
@@ -211,7 +214,19 @@ func decodeBoth(t *testing.T, enc []byte) (wire, message string, wireErr, messag
 func TestWireDecoderReadsAnyValidEncoding(t *testing.T) {
 	// Tuples 0 and 1 of stream odd (task 3, 1 value), as a protobuf
 	// encoder may legally write them: fields out of order, repeated
-	// scalars unpacked or in several packed runs, unknown fields between.
+	// scalars unpacked or in several packed runs, unknown fields between;
+	// the anchor ids as varints (what nodes wrote before fixed_roots) or
+	// as fixed64.
+	fixed := func(num protowire.Number, v uint64) []byte {
+		return protowire.AppendFixed64(protowire.AppendTag(nil, num, protowire.Fixed64Type), v)
+	}
+	packedFixed := func(num protowire.Number, vs ...uint64) []byte {
+		var run []byte
+		for _, v := range vs {
+			run = protowire.AppendFixed64(run, v)
+		}
+		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), run)
+	}
 	varint := func(num protowire.Number, v uint64) []byte {
 		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
 	}
@@ -226,30 +241,66 @@ func TestWireDecoderReadsAnyValidEncoding(t *testing.T) {
 		return protowire.AppendString(protowire.AppendTag(nil, num, protowire.BytesType), s)
 	}
 	values := string(appendValue(appendValue(nil, sdk.Int(10)), sdk.Int(11)))
-	enc := bytes.Join([][]byte{
-		packed(packedEdges, 7, 8),
-		str(packedStreamNames, "odd"),
-		varint(packedSourceTasks, 3),
-		str(99, "an unknown field"),
-		varint(packedSourceTasks, 3),
-		packed(packedDestTasks, 1), packed(packedDestTasks, 2),
-		str(packedValues, "replaced by the next values field"),
-		str(packedValues, values),
-		varint(packedStreams, 0), varint(packedStreams, 0),
-		packed(packedValueCounts, 1, 1),
-		protowire.AppendFixed64(protowire.AppendTag(nil, 98, protowire.Fixed64Type), 1),
-		// A known field with a wire type it cannot have is an unknown field.
-		protowire.AppendFixed32(protowire.AppendTag(nil, packedRoots, protowire.Fixed32Type), 1),
-		packed(packedAnchorCounts, 1, 1),
-		varint(packedRoots, 5), varint(packedRoots, 6),
-	}, nil)
-	wire, message, werr, merr := decodeBoth(t, enc)
-	if werr != nil || merr != nil {
-		t.Fatalf("wire: %v, message: %v", werr, merr)
+	for name, ids := range map[string][2][]byte{
+		"varint ids": {packed(packedEdges, 7, 8), append(varint(packedRoots, 5), varint(packedRoots, 6)...)},
+		"fixed ids":  {packedFixed(packedFixedEdges, 7, 8), append(fixed(packedFixedRoots, 5), packedFixed(packedFixedRoots, 6)...)},
+	} {
+		enc := bytes.Join([][]byte{
+			ids[0],
+			str(packedStreamNames, "odd"),
+			varint(packedSourceTasks, 3),
+			str(99, "an unknown field"),
+			varint(packedSourceTasks, 3),
+			packed(packedDestTasks, 1), packed(packedDestTasks, 2),
+			str(packedValues, "replaced by the next values field"),
+			str(packedValues, values),
+			varint(packedStreams, 0), varint(packedStreams, 0),
+			packed(packedValueCounts, 1, 1),
+			protowire.AppendFixed64(protowire.AppendTag(nil, 98, protowire.Fixed64Type), 1),
+			// A known field with a wire type it cannot have is an unknown field.
+			protowire.AppendFixed32(protowire.AppendTag(nil, packedRoots, protowire.Fixed32Type), 1),
+			packed(packedAnchorCounts, 1, 1),
+			ids[1],
+		}, nil)
+		wire, message, werr, merr := decodeBoth(t, enc)
+		if werr != nil || merr != nil {
+			t.Fatalf("%s: wire: %v, message: %v", name, werr, merr)
+		}
+		want := "1<-3 odd [10] [{5 7}]\n2<-3 odd [11] [{6 8}]\n"
+		if wire != want || message != want {
+			t.Fatalf("%s: wire decoder gave\n%s\nmessage path gave\n%s\nwant\n%s", name, wire, message, want)
+		}
 	}
-	want := "1<-3 odd [10] [{5 7}]\n2<-3 odd [11] [{6 8}]\n"
-	if wire != want || message != want {
-		t.Fatalf("wire decoder gave\n%s\nmessage path gave\n%s\nwant\n%s", wire, message, want)
+}
+
+// TestAcksWithVarintIDsStillDecode reads an ack batch as nodes wrote it
+// before fixed_roots: roots and values as varints.
+func TestAcksWithVarintIDsStillDecode(t *testing.T) {
+	want := []router.AckOp{
+		{Kind: router.AckInit, Root: 1<<53 - 1, Value: 1 << 52, Task: 3},
+		{Kind: router.AckAck, Root: 7, Value: 9},
+	}
+	old := &galev1.AckBatch{BacklogNanos: 5}
+	for _, op := range want {
+		old.Kinds = append(old.Kinds, galev1.AckKind(op.Kind))
+		old.Roots = append(old.Roots, op.Root)
+		old.Values = append(old.Values, op.Value)
+		old.Tasks = append(old.Tasks, op.Task)
+	}
+	enc, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c ackColumns
+	if err := c.parse(enc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ops(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || c.backlog != 5 {
+		t.Fatalf("decoded %v (backlog %d), want %v (backlog 5)", got, c.backlog, want)
 	}
 }
 
@@ -264,6 +315,10 @@ func TestWireDecoderRejectsBrokenEncodings(t *testing.T) {
 		"bad varint in run":  protowire.AppendBytes(protowire.AppendTag(nil, packedRoots, protowire.BytesType), []byte{0x80}),
 		"ragged columns":     append(append([]byte{}, good...), protowire.AppendVarint(protowire.AppendTag(nil, packedDestTasks, protowire.VarintType), 1)...),
 		"stream index range": append(append([]byte{}, good...), protowire.AppendVarint(protowire.AppendTag(nil, packedStreams, protowire.VarintType), 9)...),
+		"fixed run of 7":     protowire.AppendBytes(protowire.AppendTag(nil, packedFixedRoots, protowire.BytesType), make([]byte, 7)),
+		"ids in both encodings": append(append([]byte{}, good...),
+			append(protowire.AppendVarint(protowire.AppendTag(nil, packedRoots, protowire.VarintType), 1),
+				protowire.AppendVarint(protowire.AppendTag(nil, packedEdges, protowire.VarintType), 2)...)...),
 	}
 	for name, enc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -284,6 +339,8 @@ func TestWireDecoderRejectsBrokenEncodings(t *testing.T) {
 		"acks truncated":   protowire.AppendTag(nil, acksRoots, protowire.BytesType),
 		"varint cut short": protowire.AppendBytes(protowire.AppendTag(nil, acksTasks, protowire.BytesType), []byte{0xff}),
 		"kind out of int":  protowire.AppendVarint(protowire.AppendTag(nil, acksKinds, protowire.VarintType), 1<<40),
+		"both encodings": append(protowire.AppendVarint(protowire.AppendTag(nil, acksRoots, protowire.VarintType), 1),
+			protowire.AppendFixed64(protowire.AppendTag(nil, acksFixedValues, protowire.Fixed64Type), 1)...),
 	} {
 		err := a.parse(enc)
 		if err == nil {
@@ -316,8 +373,20 @@ func FuzzWireDecoder(f *testing.F) {
 	})
 }
 
+// benchIDs gives b's anchors random 53-bit ids, as the runtime's (small
+// test ids are one-byte varints; real ones take eight bytes).
+func benchIDs(b *router.Batch) *router.Batch {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range b.Tuples {
+		for j := range b.Tuples[i].Anchors {
+			b.Tuples[i].Anchors[j] = sdk.Anchor{Root: r.Uint64() >> 11, ID: r.Uint64() >> 11}
+		}
+	}
+	return b
+}
+
 func BenchmarkEncodePacked(b *testing.B) {
-	batch := batchOf(0, benchBatch, srcWords, true)
+	batch := benchIDs(batchOf(0, benchBatch, srcWords, true))
 	defer batch.Release()
 	e := new(encoder)
 	b.Run("wire", func(b *testing.B) {
@@ -339,7 +408,7 @@ func BenchmarkEncodePacked(b *testing.B) {
 }
 
 func BenchmarkDecodePacked(b *testing.B) {
-	batch := batchOf(0, benchBatch, srcWords, true)
+	batch := benchIDs(batchOf(0, benchBatch, srcWords, true))
 	defer batch.Release()
 	enc := new(encoder).appendPacked(nil, 1, batch)
 	var out *router.Batch

@@ -254,14 +254,18 @@ func (x *TupleBatch) GetTuples() []*Tuple {
 // AckBatch carries acker operations as parallel arrays of equal length:
 // operation i is (kinds[i], roots[i], values[i], tasks[i]). Parallel packed
 // arrays cost one allocation per batch in every SDK instead of one per
-// operation.
+// operation. Roots and values come either as varints (roots, values: what
+// Gale nodes wrote before) or in eight bytes each (fixed_roots,
+// fixed_values: what they write now), not both; see
+// PackedTuples.fixed_roots for why.
 type AckBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// kinds says what each operation does.
 	Kinds []AckKind `protobuf:"varint,1,rep,packed,name=kinds,proto3,enum=gale.v1.AckKind" json:"kinds,omitempty"`
-	// roots are the root ids of the trees the operations apply to.
+	// roots are the root ids of the trees the operations apply to, as
+	// varints.
 	Roots []uint64 `protobuf:"varint,2,rep,packed,name=roots,proto3" json:"roots,omitempty"`
-	// values are the xor values (INIT and ACK); zero otherwise.
+	// values are the xor values (INIT and ACK; zero otherwise), as varints.
 	Values []uint64 `protobuf:"varint,3,rep,packed,name=values,proto3" json:"values,omitempty"`
 	// tasks are the spout tasks that own the trees: set for INIT (the acker
 	// remembers it) and for COMPLETED and FAILED (they are addressed to it);
@@ -279,7 +283,11 @@ type AckBatch struct {
 	// task they are for moved to another node; forwarded operations are
 	// not passed on again (no loops while nodes' views of the assignment
 	// differ).
-	Forwarded     bool `protobuf:"varint,6,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	Forwarded bool `protobuf:"varint,6,opt,name=forwarded,proto3" json:"forwarded,omitempty"`
+	// fixed_roots are roots in eight bytes each.
+	FixedRoots []uint64 `protobuf:"fixed64,7,rep,packed,name=fixed_roots,json=fixedRoots,proto3" json:"fixed_roots,omitempty"`
+	// fixed_values are values in eight bytes each.
+	FixedValues   []uint64 `protobuf:"fixed64,8,rep,packed,name=fixed_values,json=fixedValues,proto3" json:"fixed_values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -356,6 +364,20 @@ func (x *AckBatch) GetForwarded() bool {
 	return false
 }
 
+func (x *AckBatch) GetFixedRoots() []uint64 {
+	if x != nil {
+		return x.FixedRoots
+	}
+	return nil
+}
+
+func (x *AckBatch) GetFixedValues() []uint64 {
+	if x != nil {
+		return x.FixedValues
+	}
+	return nil
+}
+
 var File_gale_v1_tuple_proto protoreflect.FileDescriptor
 
 const file_gale_v1_tuple_proto_rawDesc = "" +
@@ -372,14 +394,17 @@ const file_gale_v1_tuple_proto_rawDesc = "" +
 	"\x02id\x18\a \x01(\x04R\x02id\"4\n" +
 	"\n" +
 	"TupleBatch\x12&\n" +
-	"\x06tuples\x18\x01 \x03(\v2\x0e.gale.v1.TupleR\x06tuples\"\xb9\x01\n" +
+	"\x06tuples\x18\x01 \x03(\v2\x0e.gale.v1.TupleR\x06tuples\"\xfd\x01\n" +
 	"\bAckBatch\x12&\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\x10.gale.v1.AckKindR\x05kinds\x12\x14\n" +
 	"\x05roots\x18\x02 \x03(\x04R\x05roots\x12\x16\n" +
 	"\x06values\x18\x03 \x03(\x04R\x06values\x12\x14\n" +
 	"\x05tasks\x18\x04 \x03(\x05R\x05tasks\x12#\n" +
 	"\rbacklog_nanos\x18\x05 \x01(\x03R\fbacklogNanos\x12\x1c\n" +
-	"\tforwarded\x18\x06 \x01(\bR\tforwarded*\x88\x01\n" +
+	"\tforwarded\x18\x06 \x01(\bR\tforwarded\x12\x1f\n" +
+	"\vfixed_roots\x18\a \x03(\x06R\n" +
+	"fixedRoots\x12!\n" +
+	"\ffixed_values\x18\b \x03(\x06R\vfixedValues*\x88\x01\n" +
 	"\aAckKind\x12\x18\n" +
 	"\x14ACK_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACK_KIND_INIT\x10\x01\x12\x10\n" +

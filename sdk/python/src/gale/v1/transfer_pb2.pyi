@@ -36,7 +36,7 @@ class TransferFrame(_message.Message):
     def __init__(self, hello: _Optional[_Union[TransferHello, _Mapping]] = ..., tuples: _Optional[_Union[_tuple_pb2.TupleBatch, _Mapping]] = ..., acks: _Optional[bytes] = ..., end_of_input: _Optional[_Union[TaskEndOfInput, _Mapping]] = ..., packed: _Optional[bytes] = ...) -> None: ...
 
 class PackedTuples(_message.Message):
-    __slots__ = ("source_tasks", "dest_tasks", "streams", "stream_names", "value_counts", "values", "anchor_counts", "roots", "edges")
+    __slots__ = ("source_tasks", "dest_tasks", "streams", "stream_names", "value_counts", "values", "anchor_counts", "roots", "edges", "fixed_roots", "fixed_edges")
     SOURCE_TASKS_FIELD_NUMBER: _ClassVar[int]
     DEST_TASKS_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,8 @@ class PackedTuples(_message.Message):
     ANCHOR_COUNTS_FIELD_NUMBER: _ClassVar[int]
     ROOTS_FIELD_NUMBER: _ClassVar[int]
     EDGES_FIELD_NUMBER: _ClassVar[int]
+    FIXED_ROOTS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_EDGES_FIELD_NUMBER: _ClassVar[int]
     source_tasks: _containers.RepeatedScalarFieldContainer[int]
     dest_tasks: _containers.RepeatedScalarFieldContainer[int]
     streams: _containers.RepeatedScalarFieldContainer[int]
@@ -55,7 +57,9 @@ class PackedTuples(_message.Message):
     anchor_counts: _containers.RepeatedScalarFieldContainer[int]
     roots: _containers.RepeatedScalarFieldContainer[int]
     edges: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, source_tasks: _Optional[_Iterable[int]] = ..., dest_tasks: _Optional[_Iterable[int]] = ..., streams: _Optional[_Iterable[int]] = ..., stream_names: _Optional[_Iterable[str]] = ..., value_counts: _Optional[_Iterable[int]] = ..., values: _Optional[bytes] = ..., anchor_counts: _Optional[_Iterable[int]] = ..., roots: _Optional[_Iterable[int]] = ..., edges: _Optional[_Iterable[int]] = ...) -> None: ...
+    fixed_roots: _containers.RepeatedScalarFieldContainer[int]
+    fixed_edges: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, source_tasks: _Optional[_Iterable[int]] = ..., dest_tasks: _Optional[_Iterable[int]] = ..., streams: _Optional[_Iterable[int]] = ..., stream_names: _Optional[_Iterable[str]] = ..., value_counts: _Optional[_Iterable[int]] = ..., values: _Optional[bytes] = ..., anchor_counts: _Optional[_Iterable[int]] = ..., roots: _Optional[_Iterable[int]] = ..., edges: _Optional[_Iterable[int]] = ..., fixed_roots: _Optional[_Iterable[int]] = ..., fixed_edges: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TaskEndOfInput(_message.Message):
     __slots__ = ("from_task", "to_tasks")

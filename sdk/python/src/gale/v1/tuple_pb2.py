@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from gale.v1 import value_pb2 as gale_dot_v1_dot_value__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13gale/v1/tuple.proto\x12\x07gale.v1\x1a\x13gale/v1/value.proto\"\x89\x01\n\x05Tuple\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x13\n\x0bsource_task\x18\x02 \x01(\x05\x12\x11\n\tdest_task\x18\x03 \x01(\x05\x12\x1e\n\x06values\x18\x04 \x03(\x0b\x32\x0e.gale.v1.Value\x12\r\n\x05roots\x18\x05 \x03(\x04\x12\r\n\x05\x65\x64ges\x18\x06 \x03(\x04\x12\n\n\x02id\x18\x07 \x01(\x04\",\n\nTupleBatch\x12\x1e\n\x06tuples\x18\x01 \x03(\x0b\x32\x0e.gale.v1.Tuple\"\x83\x01\n\x08\x41\x63kBatch\x12\x1f\n\x05kinds\x18\x01 \x03(\x0e\x32\x10.gale.v1.AckKind\x12\r\n\x05roots\x18\x02 \x03(\x04\x12\x0e\n\x06values\x18\x03 \x03(\x04\x12\r\n\x05tasks\x18\x04 \x03(\x05\x12\x15\n\rbacklog_nanos\x18\x05 \x01(\x03\x12\x11\n\tforwarded\x18\x06 \x01(\x08*\x88\x01\n\x07\x41\x63kKind\x12\x18\n\x14\x41\x43K_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rACK_KIND_INIT\x10\x01\x12\x10\n\x0c\x41\x43K_KIND_ACK\x10\x02\x12\x11\n\rACK_KIND_FAIL\x10\x03\x12\x16\n\x12\x41\x43K_KIND_COMPLETED\x10\x04\x12\x13\n\x0f\x41\x43K_KIND_FAILED\x10\x05\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13gale/v1/tuple.proto\x12\x07gale.v1\x1a\x13gale/v1/value.proto\"\x89\x01\n\x05Tuple\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x13\n\x0bsource_task\x18\x02 \x01(\x05\x12\x11\n\tdest_task\x18\x03 \x01(\x05\x12\x1e\n\x06values\x18\x04 \x03(\x0b\x32\x0e.gale.v1.Value\x12\r\n\x05roots\x18\x05 \x03(\x04\x12\r\n\x05\x65\x64ges\x18\x06 \x03(\x04\x12\n\n\x02id\x18\x07 \x01(\x04\",\n\nTupleBatch\x12\x1e\n\x06tuples\x18\x01 \x03(\x0b\x32\x0e.gale.v1.Tuple\"\xae\x01\n\x08\x41\x63kBatch\x12\x1f\n\x05kinds\x18\x01 \x03(\x0e\x32\x10.gale.v1.AckKind\x12\r\n\x05roots\x18\x02 \x03(\x04\x12\x0e\n\x06values\x18\x03 \x03(\x04\x12\r\n\x05tasks\x18\x04 \x03(\x05\x12\x15\n\rbacklog_nanos\x18\x05 \x01(\x03\x12\x11\n\tforwarded\x18\x06 \x01(\x08\x12\x13\n\x0b\x66ixed_roots\x18\x07 \x03(\x06\x12\x14\n\x0c\x66ixed_values\x18\x08 \x03(\x06*\x88\x01\n\x07\x41\x63kKind\x12\x18\n\x14\x41\x43K_KIND_UNSPECIFIED\x10\x00\x12\x11\n\rACK_KIND_INIT\x10\x01\x12\x10\n\x0c\x41\x43K_KIND_ACK\x10\x02\x12\x11\n\rACK_KIND_FAIL\x10\x03\x12\x16\n\x12\x41\x43K_KIND_COMPLETED\x10\x04\x12\x13\n\x0f\x41\x43K_KIND_FAILED\x10\x05\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,12 +33,12 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gale.v1.tuple_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z0github.com/gale-stream/gale/proto/gale/v1;galev1'
-  _globals['_ACKKIND']._serialized_start=374
-  _globals['_ACKKIND']._serialized_end=510
+  _globals['_ACKKIND']._serialized_start=417
+  _globals['_ACKKIND']._serialized_end=553
   _globals['_TUPLE']._serialized_start=54
   _globals['_TUPLE']._serialized_end=191
   _globals['_TUPLEBATCH']._serialized_start=193
   _globals['_TUPLEBATCH']._serialized_end=237
   _globals['_ACKBATCH']._serialized_start=240
-  _globals['_ACKBATCH']._serialized_end=371
+  _globals['_ACKBATCH']._serialized_end=414
 # @@protoc_insertion_point(module_scope)

@@ -48,17 +48,21 @@ class TupleBatch(_message.Message):
     def __init__(self, tuples: _Optional[_Iterable[_Union[Tuple, _Mapping]]] = ...) -> None: ...
 
 class AckBatch(_message.Message):
-    __slots__ = ("kinds", "roots", "values", "tasks", "backlog_nanos", "forwarded")
+    __slots__ = ("kinds", "roots", "values", "tasks", "backlog_nanos", "forwarded", "fixed_roots", "fixed_values")
     KINDS_FIELD_NUMBER: _ClassVar[int]
     ROOTS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     BACKLOG_NANOS_FIELD_NUMBER: _ClassVar[int]
     FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    FIXED_ROOTS_FIELD_NUMBER: _ClassVar[int]
+    FIXED_VALUES_FIELD_NUMBER: _ClassVar[int]
     kinds: _containers.RepeatedScalarFieldContainer[AckKind]
     roots: _containers.RepeatedScalarFieldContainer[int]
     values: _containers.RepeatedScalarFieldContainer[int]
     tasks: _containers.RepeatedScalarFieldContainer[int]
     backlog_nanos: int
     forwarded: bool
-    def __init__(self, kinds: _Optional[_Iterable[_Union[AckKind, str]]] = ..., roots: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[int]] = ..., tasks: _Optional[_Iterable[int]] = ..., backlog_nanos: _Optional[int] = ..., forwarded: _Optional[bool] = ...) -> None: ...
+    fixed_roots: _containers.RepeatedScalarFieldContainer[int]
+    fixed_values: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, kinds: _Optional[_Iterable[_Union[AckKind, str]]] = ..., roots: _Optional[_Iterable[int]] = ..., values: _Optional[_Iterable[int]] = ..., tasks: _Optional[_Iterable[int]] = ..., backlog_nanos: _Optional[int] = ..., forwarded: _Optional[bool] = ..., fixed_roots: _Optional[_Iterable[int]] = ..., fixed_values: _Optional[_Iterable[int]] = ...) -> None: ...

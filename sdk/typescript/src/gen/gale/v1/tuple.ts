@@ -147,14 +147,20 @@ export interface TupleBatch {
  * AckBatch carries acker operations as parallel arrays of equal length:
  * operation i is (kinds[i], roots[i], values[i], tasks[i]). Parallel packed
  * arrays cost one allocation per batch in every SDK instead of one per
- * operation.
+ * operation. Roots and values come either as varints (roots, values: what
+ * Gale nodes wrote before) or in eight bytes each (fixed_roots,
+ * fixed_values: what they write now), not both; see
+ * PackedTuples.fixed_roots for why.
  */
 export interface AckBatch {
   /** kinds says what each operation does. */
   kinds: AckKind[];
-  /** roots are the root ids of the trees the operations apply to. */
+  /**
+   * roots are the root ids of the trees the operations apply to, as
+   * varints.
+   */
   roots: bigint[];
-  /** values are the xor values (INIT and ACK); zero otherwise. */
+  /** values are the xor values (INIT and ACK; zero otherwise), as varints. */
   values: bigint[];
   /**
    * tasks are the spout tasks that own the trees: set for INIT (the acker
@@ -179,6 +185,10 @@ export interface AckBatch {
    * differ).
    */
   forwarded: boolean;
+  /** fixed_roots are roots in eight bytes each. */
+  fixedRoots: bigint[];
+  /** fixed_values are values in eight bytes each. */
+  fixedValues: bigint[];
 }
 
 function createBaseTuple(): Tuple {
@@ -459,7 +469,16 @@ export const TupleBatch: MessageFns<TupleBatch> = {
 };
 
 function createBaseAckBatch(): AckBatch {
-  return { kinds: [], roots: [], values: [], tasks: [], backlogNanos: 0n, forwarded: false };
+  return {
+    kinds: [],
+    roots: [],
+    values: [],
+    tasks: [],
+    backlogNanos: 0n,
+    forwarded: false,
+    fixedRoots: [],
+    fixedValues: [],
+  };
 }
 
 export const AckBatch: MessageFns<AckBatch> = {
@@ -506,6 +525,26 @@ export const AckBatch: MessageFns<AckBatch> = {
     }
     if (message.forwarded !== false) {
       writer.uint32(48).bool(message.forwarded);
+    }
+    if (message.fixedRoots.length !== 0) {
+      writer.uint32(58).fork();
+      for (const v of message.fixedRoots) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field fixedRoots of type fixed64 is too large");
+        }
+        writer.fixed64(v);
+      }
+      writer.join();
+    }
+    if (message.fixedValues.length !== 0) {
+      writer.uint32(66).fork();
+      for (const v of message.fixedValues) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field fixedValues of type fixed64 is too large");
+        }
+        writer.fixed64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -611,6 +650,42 @@ export const AckBatch: MessageFns<AckBatch> = {
             message.forwarded = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag === 57) {
+              message.fixedRoots.push(reader.fixed64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 58) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.fixedRoots.push(reader.fixed64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 8: {
+            if (tag === 65) {
+              message.fixedValues.push(reader.fixed64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 66) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.fixedValues.push(reader.fixed64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -635,6 +710,16 @@ export const AckBatch: MessageFns<AckBatch> = {
         ? BigInt(object.backlog_nanos)
         : 0n,
       forwarded: isSet(object.forwarded) ? globalThis.Boolean(object.forwarded) : false,
+      fixedRoots: globalThis.Array.isArray(object?.fixedRoots)
+        ? object.fixedRoots.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.fixed_roots)
+        ? object.fixed_roots.map((e: any) => BigInt(e))
+        : [],
+      fixedValues: globalThis.Array.isArray(object?.fixedValues)
+        ? object.fixedValues.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.fixed_values)
+        ? object.fixed_values.map((e: any) => BigInt(e))
+        : [],
     };
   },
 
@@ -658,6 +743,12 @@ export const AckBatch: MessageFns<AckBatch> = {
     if (message.forwarded !== false) {
       obj.forwarded = message.forwarded;
     }
+    if (message.fixedRoots?.length) {
+      obj.fixedRoots = message.fixedRoots.map((e) => e.toString());
+    }
+    if (message.fixedValues?.length) {
+      obj.fixedValues = message.fixedValues.map((e) => e.toString());
+    }
     return obj;
   },
 
@@ -674,6 +765,8 @@ export const AckBatch: MessageFns<AckBatch> = {
       ? BigInt(object.backlogNanos)
       : 0n;
     message.forwarded = object.forwarded ?? false;
+    message.fixedRoots = object.fixedRoots?.map((e) => BigInt(e)) || [];
+    message.fixedValues = object.fixedValues?.map((e) => BigInt(e)) || [];
     return message;
   },
 };
