@@ -98,6 +98,7 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 		Log:            rt.log.With("component", t.comp.id, "task", t.id),
 	}
 	e.out = router.NewOutbox(int32(len(rt.tasks)-1), rt.settings.BatchSize, rt.settings.BatchLinger, e.deliver)
+	e.sizeBatches()
 	e.maxPending = rt.settings.MaxSpoutPending
 	e.idleGap = int64(rt.settings.IdleFlushGap)
 	e.idleMin = max(rt.settings.BatchSize/8, 1)
@@ -229,6 +230,22 @@ func (e *executor) refreshRoutes() {
 	if g := e.rt.localGen.Load(); g != e.localGen {
 		e.localGen = g
 		_ = e.buildRoutes() // it succeeded at the start with the same subscriptions
+		e.sizeBatches()
+	}
+}
+
+// sizeBatches gives batches to tasks on other nodes their own size bound
+// (Settings.RemoteBatchSize): one batch is one network frame.
+func (e *executor) sizeBatches() {
+	for id, t := range e.rt.tasks {
+		if t == nil {
+			continue
+		}
+		n := e.rt.settings.BatchSize
+		if !t.here.Load() {
+			n = e.rt.settings.RemoteBatchSize
+		}
+		e.out.SetMaxSize(int32(id), n)
 	}
 }
 

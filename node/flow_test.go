@@ -145,7 +145,7 @@ func wireRun(t *testing.T, spec *galev1.TopologySpec, place map[int32]string) *w
 func TestCrossingFlowsDoNotDeadlock(t *testing.T) {
 	const n = 10000
 	tp := newTopo(t, map[string]any{
-		"test.count": n, KeyQueueSize: 1, KeyBatchSize: 1, KeyAckers: 1,
+		"test.count": n, KeyQueueSize: 1, KeyBatchSize: 1, KeyRemoteBatch: 1, KeyAckers: 1,
 		KeyMaxSpoutPend: n, KeyMessageTimeout: 60,
 	}).
 		spout("seq", "test.Seq", 2, "id").                           // tasks 1, 2

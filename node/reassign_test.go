@@ -240,3 +240,62 @@ func runWithNothingHere(t *testing.T) (*Runtime, *sentAcks) {
 	runUntilTestEnds(t, rt)
 	return rt, remote
 }
+
+// sentBatches records the size of every batch of tuples a run sends to
+// other nodes.
+type sentBatches struct {
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (s *sentBatches) SendTuples(_ int32, b *router.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sizes = append(s.sizes, len(b.Tuples))
+	return nil
+}
+func (s *sentBatches) SendAcks(int32, []router.AckOp) error    { return nil }
+func (s *sentBatches) ForwardAcks(int32, []router.AckOp) error { return nil }
+func (s *sentBatches) SendEndOfInput(int32, []int32) error     { return nil }
+
+// TestBatchesToOtherNodesHaveTheirOwnSizeBound: batches to a task on
+// another node (one network frame each) fill up to
+// topology.remote.batch.size, not topology.batch.size. Linger and idle
+// flushes are pushed out of the way, so only the size bound sends.
+func TestBatchesToOtherNodesHaveTheirOwnSizeBound(t *testing.T) {
+	const count, remoteSize = 320, 32
+	tp := newTopo(t, map[string]any{
+		KeyAckers: 0, KeyBatchSize: 4, KeyRemoteBatch: remoteSize,
+		KeyBatchLinger: 60000, KeyIdleFlushGap: 60000,
+		"test.count": count, "test.per_call": 64,
+	}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	remote := &sentBatches{}
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id == 1 }, // the spout here, the sink elsewhere
+		Remote: remote,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilTestEnds(t, rt)
+	waitFor(t, 10*time.Second, func() error {
+		remote.mu.Lock()
+		defer remote.mu.Unlock()
+		sum := 0
+		for _, n := range remote.sizes {
+			sum += n
+		}
+		if sum < count {
+			return fmt.Errorf("%d of %d tuples sent", sum, count)
+		}
+		return nil
+	})
+	remote.mu.Lock()
+	defer remote.mu.Unlock()
+	if slices.Max(remote.sizes) != remoteSize {
+		t.Fatalf("batches to the other node held %v tuples, want up to %d each, and some full", remote.sizes, remoteSize)
+	}
+}

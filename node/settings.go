@@ -15,6 +15,7 @@ const (
 	KeyMaxSpoutPend   = "topology.max.spout.pending"
 	KeyTickFreq       = "topology.tick.tuple.freq.secs"
 	KeyBatchSize      = "topology.batch.size"
+	KeyRemoteBatch    = "topology.remote.batch.size"
 	KeyBatchLinger    = "topology.batch.linger"
 	KeyQueueSize      = "topology.queue.size"
 	KeySpoutWait      = "topology.spout.wait"
@@ -40,8 +41,16 @@ type Settings struct {
 	// MaxSpoutPending bounds the in-flight trees per spout task (0:
 	// unbounded; only meaningful with acking on).
 	MaxSpoutPending int
-	// BatchSize is the size bound of a batch between two tasks.
+	// BatchSize is the size bound of a batch between two tasks of one
+	// node.
 	BatchSize int
+	// RemoteBatchSize is the size bound of a batch to a task on another
+	// node: one network frame. A frame costs a fixed few microseconds on
+	// each side (gRPC's framing, a wake-up of its writer and reader), so
+	// frames are larger than batches in memory, which stay small enough to
+	// stay in cache. The linger bound still sends a partial batch, so
+	// frames are only this large when the stream is busy.
+	RemoteBatchSize int
 	// BatchLinger is the linger bound: the longest a tuple waits in a
 	// partial batch before it is sent.
 	BatchLinger time.Duration
@@ -64,6 +73,7 @@ func DefaultSettings() Settings {
 		MessageTimeout:  30 * time.Second,
 		MaxSpoutPending: 8192,
 		BatchSize:       128,
+		RemoteBatchSize: 512,
 		BatchLinger:     200 * time.Microsecond,
 		IdleFlushGap:    50 * time.Microsecond,
 		QueueSize:       64,
@@ -111,6 +121,7 @@ func SettingsFromConfig(c sdk.Config) (Settings, error) {
 	getd(KeyMessageTimeout, time.Second, &s.MessageTimeout, 10*time.Millisecond)
 	geti(KeyMaxSpoutPend, &s.MaxSpoutPending, 0, 1<<24)
 	geti(KeyBatchSize, &s.BatchSize, 1, 1<<16)
+	geti(KeyRemoteBatch, &s.RemoteBatchSize, 1, 1<<16)
 	getd(KeyBatchLinger, time.Millisecond, &s.BatchLinger, 0)
 	getd(KeyIdleFlushGap, time.Millisecond, &s.IdleFlushGap, 0)
 	geti(KeyQueueSize, &s.QueueSize, 1, 1<<16)

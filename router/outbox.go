@@ -1,6 +1,7 @@
 package router
 
 import (
+	"math"
 	"time"
 	_ "unsafe" // for go:linkname nanotime
 )
@@ -19,12 +20,13 @@ func Nanotime() int64
 type Deliver func(dest int32, b *Batch) error
 
 // Outbox batches one emitting task's output per destination task, with a
-// size bound (a batch is sent when it holds MaxSize items) and a linger
+// size bound (a batch is sent when it holds MaxSize items; it may differ
+// by destination) and a linger
 // bound (a partial batch is sent once its first item is Linger old, checked
 // by Flush calls the task makes between inputs and when it runs idle). Used
 // by one goroutine only.
 type Outbox struct {
-	maxSize int
+	maxSize []int32 // size bound by destination task id
 	linger  int64
 	deliver Deliver
 	open    []*Batch // by destination task id
@@ -35,15 +37,22 @@ type Outbox struct {
 
 // NewOutbox makes an outbox for destination task ids 1..maxTask.
 func NewOutbox(maxTask int32, maxSize int, linger time.Duration, deliver Deliver) *Outbox {
-	if maxSize < 1 {
-		maxSize = 1
-	}
-	return &Outbox{
-		maxSize: maxSize,
+	o := &Outbox{
+		maxSize: make([]int32, maxTask+1),
 		linger:  int64(linger),
 		deliver: deliver,
 		open:    make([]*Batch, maxTask+1),
 	}
+	for d := range o.maxSize {
+		o.SetMaxSize(int32(d), maxSize)
+	}
+	return o
+}
+
+// SetMaxSize sets the size bound of dest's batches (at least 1; at most
+// 2^31-1). A batch already open is sent once it reaches the new bound.
+func (o *Outbox) SetMaxSize(dest int32, n int) {
+	o.maxSize[dest] = int32(min(max(n, 1), math.MaxInt32))
 }
 
 // Batch returns the open batch for dest, opening one if needed. The caller
@@ -65,7 +74,7 @@ func (o *Outbox) Batch(dest int32, now int64) *Batch {
 // Added sends dest's batch if it reached the size bound.
 func (o *Outbox) Added(dest int32) error {
 	b := o.open[dest]
-	if b.Len() < o.maxSize {
+	if b.Len() < int(o.maxSize[dest]) {
 		return nil
 	}
 	return o.send(dest)

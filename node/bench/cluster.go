@@ -7,8 +7,10 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/node"
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
 )
 
 // ClusterNode is a node process started for the cluster benchmark.
@@ -104,11 +106,18 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 	}
 	defer cl.Close()
 	client := cl.Client
-	baseline, err := transfer.MeasureRawStream(ctx, o.Window, 128, transfer.RawMessages)
+	// The baseline's frames hold as many tuples as Gale's frames at most
+	// do: its batches to tasks on other nodes.
+	settings, err := node.SettingsFromConfig(sdk.ConfigFromProto(o.Conf))
+	if err != nil {
+		return nil, err
+	}
+	batch := settings.RemoteBatchSize
+	baseline, err := transfer.MeasureRawStream(ctx, o.Window, batch, transfer.RawMessages)
 	if err != nil {
 		return nil, fmt.Errorf("raw stream baseline: %w", err)
 	}
-	transport, err := transfer.MeasureRawStream(ctx, o.Window, 128, transfer.RawBytes)
+	transport, err := transfer.MeasureRawStream(ctx, o.Window, batch, transfer.RawBytes)
 	if err != nil {
 		return nil, fmt.Errorf("raw stream of bytes: %w", err)
 	}
@@ -146,13 +155,13 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 				} else {
 					// The stream's own latency at half of its maximum, and
 					// at Gale's rate.
-					own, err := transfer.MeasureRawStreamAt(ctx, o.Window, 128, transfer.RawMessages, baseline/2)
+					own, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, baseline/2)
 					if err != nil {
 						return out, fmt.Errorf("raw stream baseline at half its maximum: %w", err)
 					}
 					r.BaselineP50, r.BaselineP99 = own.P50, own.P99
 					if rate > 0 {
-						same, err := transfer.MeasureRawStreamAt(ctx, o.Window, 128, transfer.RawMessages, rate)
+						same, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, rate)
 						if err != nil {
 							return out, fmt.Errorf("raw stream baseline at %.0f tuples/s: %w", rate, err)
 						}
