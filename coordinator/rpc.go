@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
@@ -20,13 +21,16 @@ import (
 // Adding a stats handler or interceptor that keeps sent messages to read
 // later would break node/transfer's Sender, which reuses a frame's buffers
 // once SendMsg has returned (gRPC has encoded the frame by then).
+// They include the HTTP/2 windows and buffers of node-to-node Transfer
+// streams (transfer.DialOptions), which share the nodes' one port.
 func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	return append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, transfer.DialOptions()...)
 }
 
-// ServerOptions are the options for every gRPC server Gale runs.
+// ServerOptions are the options for every gRPC server Gale runs, with the
+// HTTP/2 settings of Transfer streams (transfer.ServerOptions).
 func ServerOptions() []grpc.ServerOption {
-	return nil
+	return transfer.ServerOptions()
 }
 
 // DialCoordinator connects to the Coordinator API at addr and checks that

@@ -34,7 +34,7 @@ func listen(b *testing.B, register func(*grpc.Server)) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(ServerOptions()...)
 	register(srv)
 	go srv.Serve(lis)
 	b.Cleanup(srv.Stop)
@@ -107,7 +107,7 @@ func BenchmarkTransfer(b *testing.B) {
 }
 
 func dial2(b *testing.B, addr string) *grpc.ClientConn {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecureCreds()))
+	conn, err := grpc.NewClient(addr, append(DialOptions(), grpc.WithTransportCredentials(insecureCreds()))...)
 	if err != nil {
 		b.Fatal(err)
 	}

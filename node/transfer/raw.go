@@ -153,7 +153,7 @@ func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream,
 	if err != nil {
 		return RawResult{}, err
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(ServerOptions()...)
 	raw := &rawCounter{mode: mode, perFrame: int64(batch)}
 	if rate > 0 {
 		// The stream keeps order, so the server matches the n-th frame
@@ -164,7 +164,7 @@ func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream,
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
 	defer func() { srv.Stop(); <-served }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		return RawResult{}, err
 	}
