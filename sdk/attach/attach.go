@@ -184,22 +184,26 @@ type process struct {
 	out    outbox
 	runCtx context.Context // the session's, for flushes within a long batch
 	sendq  chan []*galev1.AttachRequest
-	frames chan *galev1.AttachResponse
-	recvEr chan error
+	// closeSend tells the writer to send what is queued, half-close the
+	// stream and stop (see hangUp).
+	closeSend chan struct{}
+	frames    chan *galev1.AttachResponse
+	recvEr    chan error
 }
 
 func newProcess(ctx context.Context, stream galev1.AttachService_AttachClient, w *galev1.TaskContext, log *slog.Logger) *process {
 	p := &process{
-		stream:   stream,
-		log:      log,
-		hb:       time.Duration(w.GetHeartbeatMillis()) * time.Millisecond,
-		outputs:  map[string]*galev1.StreamSpec{},
-		sources:  map[string]*sdk.Source{},
-		taskComp: map[int32]string{},
-		held:     map[uint64]bool{},
-		sendq:    make(chan []*galev1.AttachRequest, 4),
-		frames:   make(chan *galev1.AttachResponse, 16),
-		recvEr:   make(chan error, 1),
+		stream:    stream,
+		log:       log,
+		hb:        time.Duration(w.GetHeartbeatMillis()) * time.Millisecond,
+		outputs:   map[string]*galev1.StreamSpec{},
+		sources:   map[string]*sdk.Source{},
+		taskComp:  map[int32]string{},
+		held:      map[uint64]bool{},
+		sendq:     make(chan []*galev1.AttachRequest, 4),
+		closeSend: make(chan struct{}),
+		frames:    make(chan *galev1.AttachResponse, 16),
+		recvEr:    make(chan error, 1),
 	}
 	if p.hb <= 0 {
 		p.hb = time.Second
@@ -266,6 +270,7 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 	if openErr != nil {
 		p.ReportError(fmt.Errorf("open: %w", openErr))
 		p.flush()
+		p.hangUp(writeErr)
 		cancel()
 		return fmt.Errorf("open: %w", openErr)
 	}
@@ -344,6 +349,19 @@ func (p *process) write(ctx context.Context) error {
 				continue
 			}
 			frames = hb
+		case <-p.closeSend:
+			for {
+				select {
+				case frames := <-p.sendq:
+					for _, f := range frames {
+						if err := p.stream.Send(f); err != nil {
+							return err
+						}
+					}
+				default:
+					return p.stream.CloseSend()
+				}
+			}
 		case <-ctx.Done():
 			return nil
 		}
@@ -353,6 +371,30 @@ func (p *process) write(ctx context.Context) error {
 			}
 		}
 		last = time.Now()
+	}
+}
+
+// hangUpGrace bounds how long hangUp waits for the node to end the stream.
+const hangUpGrace = 2 * time.Second
+
+// hangUp ends the session from this side without losing what was flushed:
+// the writer sends it and half-closes the stream, and the node, having
+// read it, ends the RPC. Cancelling the stream at once instead would race
+// the last frames (the reset can overtake them at the node, or the writer
+// not have sent them yet), and the node would not learn why the process
+// gave up.
+func (p *process) hangUp(writeErr <-chan error) {
+	close(p.closeSend)
+	timeout := time.NewTimer(hangUpGrace)
+	defer timeout.Stop()
+	select {
+	case <-writeErr:
+	case <-timeout.C:
+		return
+	}
+	select {
+	case <-p.recvEr:
+	case <-timeout.C:
 	}
 }
 
