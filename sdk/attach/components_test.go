@@ -28,6 +28,9 @@ func (b *confBolt) DeclareOutputFields(d *sdk.OutputDeclarer) {
 
 func (b *confBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.tc, b.out = tc, out
+	if msg := tc.Config.String("fail.prepare", ""); msg != "" {
+		return errors.New(msg)
+	}
 	return nil
 }
 

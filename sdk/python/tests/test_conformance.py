@@ -184,8 +184,12 @@ class CaseRun:
         else:
             if rc == 0:
                 self.fail("the component exited 0, want an error")
-            if "Traceback" in out or not out.strip():
-                self.fail("an error end must say what went wrong in one message, not a traceback or nothing")
+            # The component's own exception may print its traceback (it
+            # shows where in the component), but the process's last word
+            # is one message that says what went wrong.
+            lines = out.strip().splitlines()
+            if not lines or not lines[-1].startswith("gale: "):
+                self.fail("an error end must say what went wrong in one last message (gale: ...), not a traceback or nothing")
 
     def play(self) -> None:
         self.hello()

@@ -26,6 +26,9 @@ const WELCOME_TIMEOUT_MS = 10_000;
 /** How long the end of a task waits for a hook still running before cleanup. */
 const CLOSE_WAIT_MS = 5_000;
 
+/** How long a process giving up waits for the node to end the stream. */
+const HANG_UP_GRACE_MS = 2_000;
+
 /** Options of run and runTask; unset ones come from the GALE_* environment. */
 export interface RunOptions {
   /** HOST:PORT of the node (GALE_ATTACH_ADDR). */
@@ -173,6 +176,9 @@ class Session {
   // The promise of the hook that holds the queue, while busy.
   private current: Promise<void> | undefined;
   private done = false;
+  /** Set while the process gives up: the error it will end with (see fatal). */
+  private hangUpErr: AttachError | undefined;
+  private hangUpTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private lastRecv = Date.now();
   private lastSent = Date.now();
@@ -252,7 +258,7 @@ class Session {
 
   private write(b: Buffer): void {
     const call = this.call;
-    if (call === undefined || this.done) return;
+    if (call === undefined || this.done || this.hangUpErr !== undefined) return;
     this.lastSent = Date.now();
     // A full write buffer means the node is not reading (its queues are
     // full): stop reading inputs until it drains, so that backpressure
@@ -268,14 +274,14 @@ class Session {
 
   private onData(b: Buffer): void {
     this.lastRecv = Date.now();
-    if (this.done) return;
+    if (this.done || this.hangUpErr !== undefined) return;
     this.queue.push(b);
     if (!this.busy) this.pump();
   }
 
   /** Handles queued frames in order until one returns a promise. */
   private pump(): void {
-    while (this.queue.length > 0 && !this.done) {
+    while (this.queue.length > 0 && !this.done && this.hangUpErr === undefined) {
       const b = this.queue.shift()!;
       let r: MaybePromise;
       try {
@@ -644,17 +650,35 @@ class Session {
     }
   }
 
-  /** Ends the task with an error from this side. */
+  /**
+   * Ends the task with an error from this side. It half-closes the stream
+   * after what it flushed (often the reason, as an error frame) and lets
+   * the node end the call, for at most HANG_UP_GRACE_MS: cancelling at once
+   * could overtake those frames (grpc-js writes them later), and the node
+   * would only learn that the stream was cancelled.
+   */
   private fatal(message: string): void {
-    if (this.done) return;
+    if (this.done || this.hangUpErr !== undefined) return;
     this.flush();
-    this.end(new AttachError(message));
-    this.call?.cancel();
+    const err = new AttachError(message);
+    const call = this.call;
+    if (call === undefined) return this.end(err);
+    this.hangUpErr = err;
+    call.end();
+    this.hangUpTimer = setTimeout(() => {
+      this.end(err);
+      call.cancel();
+    }, HANG_UP_GRACE_MS);
   }
 
   /** Ends the session once: stop timers, run the component's close hook, settle. */
   private end(err: Error | undefined): void {
     if (this.done) return;
+    if (this.hangUpErr !== undefined) {
+      // The node ended the call after our half-close: end with our reason.
+      err = this.hangUpErr;
+      clearTimeout(this.hangUpTimer);
+    }
     if (this.stopping && err !== undefined) err = undefined; // cancelled by stop()
     this.done = true;
     clearInterval(this.timer);

@@ -18,6 +18,9 @@ class ConfBolt(gale.Bolt):
     def prepare(self, context):
         self.held = []
         self.ticks = 0
+        fail = context.config.get_str("fail.prepare")
+        if fail:
+            raise RuntimeError(fail)
 
     def execute(self, tup):
         if tup.is_tick:

@@ -2,11 +2,16 @@
 // with the SDK's public API only. Run as a managed process by the
 // conformance harness (GALE_* environment).
 
-import { Bolt, run, type Tuple } from "../../src";
+import { Bolt, run, type Tuple, type TaskContext } from "../../src";
 
 class ConformanceBolt extends Bolt {
   private held: Tuple[] = [];
   private ticks = 0n;
+
+  override prepare(context: TaskContext): void {
+    const fail = context.config.getString("fail.prepare");
+    if (fail !== "") throw new Error(fail);
+  }
 
   execute(t: Tuple): void {
     const out = this.collector;
