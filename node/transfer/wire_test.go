@@ -220,23 +220,20 @@ func TestWireDecoderReadsAnyValidEncoding(t *testing.T) {
 	fixed := func(num protowire.Number, v uint64) []byte {
 		return protowire.AppendFixed64(protowire.AppendTag(nil, num, protowire.Fixed64Type), v)
 	}
-	packedFixed := func(num protowire.Number, vs ...uint64) []byte {
-		var run []byte
-		for _, v := range vs {
-			run = protowire.AppendFixed64(run, v)
-		}
-		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), run)
-	}
 	varint := func(num protowire.Number, v uint64) []byte {
 		return protowire.AppendVarint(protowire.AppendTag(nil, num, protowire.VarintType), v)
 	}
-	packed := func(num protowire.Number, vs ...uint64) []byte {
-		var run []byte
-		for _, v := range vs {
-			run = protowire.AppendVarint(run, v)
+	// run packs vs, each written by appendOne, into one field.
+	run := func(appendOne func([]byte, uint64) []byte) func(protowire.Number, ...uint64) []byte {
+		return func(num protowire.Number, vs ...uint64) []byte {
+			var r []byte
+			for _, v := range vs {
+				r = appendOne(r, v)
+			}
+			return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), r)
 		}
-		return protowire.AppendBytes(protowire.AppendTag(nil, num, protowire.BytesType), run)
 	}
+	packed, packedFixed := run(protowire.AppendVarint), run(protowire.AppendFixed64)
 	str := func(num protowire.Number, s string) []byte {
 		return protowire.AppendString(protowire.AppendTag(nil, num, protowire.BytesType), s)
 	}

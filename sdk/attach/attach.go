@@ -342,6 +342,7 @@ func (p *process) write(ctx context.Context) error {
 	hb := []*galev1.AttachRequest{{Frame: &galev1.AttachRequest_Heartbeat{Heartbeat: &galev1.Heartbeat{}}}}
 	for {
 		var frames []*galev1.AttachRequest
+		closing := false
 		select {
 		case frames = <-p.sendq:
 		case <-tick.C:
@@ -350,18 +351,8 @@ func (p *process) write(ctx context.Context) error {
 			}
 			frames = hb
 		case <-p.closeSend:
-			for {
-				select {
-				case frames := <-p.sendq:
-					for _, f := range frames {
-						if err := p.stream.Send(f); err != nil {
-							return err
-						}
-					}
-				default:
-					return p.stream.CloseSend()
-				}
-			}
+			// Everything flushed before hangUp is queued by now.
+			frames, closing = p.queued(), true
 		case <-ctx.Done():
 			return nil
 		}
@@ -370,7 +361,23 @@ func (p *process) write(ctx context.Context) error {
 				return err
 			}
 		}
+		if closing {
+			return p.stream.CloseSend()
+		}
 		last = time.Now()
+	}
+}
+
+// queued takes every batch of frames waiting in sendq, in order.
+func (p *process) queued() []*galev1.AttachRequest {
+	var frames []*galev1.AttachRequest
+	for {
+		select {
+		case fs := <-p.sendq:
+			frames = append(frames, fs...)
+		default:
+			return frames
+		}
 	}
 }
 
