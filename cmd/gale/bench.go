@@ -32,7 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
 	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
 	var confs multiFlag
-	fs.Var(&confs, "conf", "override a setting of the benchmark topologies (in process or --cluster): key=value (repeatable)")
+	fs.Var(&confs, "conf", "override a setting of the benchmark topologies (in process, --cluster or --webanalytics): key=value (repeatable)")
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
@@ -72,7 +72,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			rs = append(rs, r)
 		}
-		bo := webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr}
+		bo := webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr, Conf: o.Conf}
 		var res []webanalytics.BenchResult
 		if *cluster {
 			dir, derr := os.MkdirTemp("", "gale-bench-webanalytics")

@@ -209,6 +209,27 @@ func TestFileSinkBadInputs(t *testing.T) {
 	}
 }
 
+// filesink.field names another integer field to write.
+func TestFileSinkOtherField(t *testing.T) {
+	dir := t.TempDir()
+	s, fe, err := openSink(t, map[string]any{KeySinkDir: dir, KeySinkField: "ts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := sdk.NewSource("ingest", sdk.DefaultStream, []string{"visitor", "ts"})
+	s.Execute(&sdk.Tuple{Values: []sdk.Value{sdk.String("v"), sdk.Int(42)}, Source: events})
+	s.Execute(idTuple(passSource, 7, 1)) // no "ts": reported and dropped
+	if got := readFile(t, filepath.Join(dir, "10.txt")); got != "42\n" {
+		t.Errorf("file %q, want the ts 42", got)
+	}
+	if len(fe.acks) != 2 || len(fe.errs) != 1 || !strings.Contains(fe.errs[0].Error(), `has no "ts" field`) {
+		t.Errorf("acks %d, errors %v; want 2 acks and one error naming the field", len(fe.acks), fe.errs)
+	}
+	if _, _, err := openSink(t, map[string]any{KeySinkDir: dir, KeySinkField: " "}); err == nil || !strings.Contains(err.Error(), KeySinkField) {
+		t.Errorf("an empty %s: error %v, want one naming the key", KeySinkField, err)
+	}
+}
+
 // A file left with a partial last line (a crash mid-write) is cut back to
 // its last whole line when a task opens it, so no fragment glues onto the
 // next id.

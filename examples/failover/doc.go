@@ -27,6 +27,7 @@
 //	filesink.dir    directory of the sink files (required; created if
 //	                missing)
 //	filesink.sync   fsync every line before acking it (default false)
+//	filesink.field  the integer input field written (default "id")
 //
 // # The spout
 //
@@ -99,6 +100,8 @@ const (
 	KeyRate     = "seq.rate"
 	KeySinkDir  = "filesink.dir"
 	KeySinkSync = "filesink.sync"
+	// KeySinkField names the input field the sink writes.
+	KeySinkField = "filesink.field"
 )
 
 // FieldID is the one field of the tuples the spout and PassThrough emit.

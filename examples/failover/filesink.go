@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/gale-stream/gale/sdk"
 )
@@ -24,16 +25,23 @@ type SinkConfig struct {
 	// but not necessarily to disk (which only matters if the machine
 	// dies).
 	Sync bool
+	// Field is the name of the integer input field written. Key
+	// filesink.field, default "id" (FieldID); another name lets the sink
+	// record other sources, such as the ts of the HTTP ingest's events.
+	Field string
 }
 
 // DefaultSinkConfig returns the defaults: no directory (it is required),
 // no fsync.
-func DefaultSinkConfig() SinkConfig { return SinkConfig{} }
+func DefaultSinkConfig() SinkConfig { return SinkConfig{Field: FieldID} }
 
 // Validate reports the first setting that is missing or wrong, by its key.
 func (c SinkConfig) Validate() error {
 	if c.Dir == "" {
 		return fmt.Errorf("config %s: required: the directory the sink files are written to", KeySinkDir)
+	}
+	if strings.TrimSpace(c.Field) == "" {
+		return fmt.Errorf("config %s: must name an input field", KeySinkField)
 	}
 	return nil
 }
@@ -43,6 +51,7 @@ func (c SinkConfig) Validate() error {
 func SinkConfigFrom(conf sdk.Config) (SinkConfig, error) {
 	c := DefaultSinkConfig()
 	c.Dir = conf.String(KeySinkDir, c.Dir)
+	c.Field = conf.String(KeySinkField, c.Field)
 	var err error
 	if c.Sync, err = conf.Bool(KeySinkSync, c.Sync); err != nil {
 		return c, err
@@ -91,6 +100,7 @@ func (s *FileSink) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bolt
 		return fmt.Errorf("%s: %w", ClassFileSink, err)
 	}
 	s.cfg, s.out = cfg, out
+	s.ids = fieldIndex{name: cfg.Field}
 	s.log = tc.Log
 	if s.log == nil {
 		s.log = slog.Default()
@@ -138,7 +148,7 @@ func (s *FileSink) Execute(t *sdk.Tuple) {
 	}
 	v, ok := s.ids.get(t)
 	if !ok || v.Kind() != sdk.KindInt {
-		what := "has no " + strconv.Quote(FieldID) + " field"
+		what := "has no " + strconv.Quote(s.cfg.Field) + " field"
 		if ok {
 			what = fmt.Sprintf("has a %s %q, want an int", v.Kind(), v.String())
 		}

@@ -49,19 +49,25 @@ func (p *PassThrough) Execute(t *sdk.Tuple) {
 // Cleanup does nothing: the bolt holds no resources.
 func (p *PassThrough) Cleanup() error { return nil }
 
-// fieldIndex finds the "id" field of a tuple by name, remembering the
+// fieldIndex finds a field of a tuple by name (FieldID when name is
+// empty), remembering the
 // position for the last Source seen, so the common case (one input
 // stream) costs a pointer comparison rather than a map lookup.
 type fieldIndex struct {
-	src *sdk.Source
-	i   int
+	name string
+	src  *sdk.Source
+	i    int
 }
 
 func (f *fieldIndex) get(t *sdk.Tuple) (sdk.Value, bool) {
 	if t.Source != f.src || f.src == nil {
 		f.src, f.i = t.Source, -1
 		if t.Source != nil {
-			f.i = t.Source.FieldIndex(FieldID)
+			name := f.name
+			if name == "" {
+				name = FieldID
+			}
+			f.i = t.Source.FieldIndex(name)
 		}
 	}
 	if f.i < 0 || f.i >= len(t.Values) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
@@ -29,12 +30,15 @@ type BenchOptions struct {
 	Window, Warmup time.Duration
 	// Progress, if set, gets a line per rate.
 	Progress io.Writer
+	// Conf overrides settings of the topology (gale bench --conf), e.g.
+	// ingest.confirm=received.
+	Conf map[string]*galev1.Value
 }
 
 // BenchResult is one measured load.
 type BenchResult struct {
 	Offered  float64 // events/s the generator aimed at
-	Accepted float64 // events/s the ingest accepted (202)
+	Accepted float64 // events/s the ingest accepted (200, or 202 with ingest.confirm: received)
 	Refused  uint64  // events refused (503 when the ingest is saturated)
 	Done     float64 // events/s the page aggregates executed
 	Sessions float64 // events/s the sessionizer executed
@@ -51,7 +55,7 @@ type BenchResult struct {
 // measures each offered rate: both share the machine's cores, as they
 // would on one node with a local load generator.
 func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
-	ts, ingestAddr, dashAddr, err := benchSpec()
+	ts, ingestAddr, dashAddr, err := benchSpec(o.Conf)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +102,7 @@ func benchRate(ctx context.Context, exec func(string) uint64, ingestAddr, dashAd
 	tc.Target = "http://" + ingestAddr + ingest.EventsPath
 	tc.Rate = rate
 	tc.Visitors = max(10, int(rate/20))
-	tc.Batch, tc.Senders = 50, 8
+	tc.Batch, tc.Senders = 50, 256
 	tc.Duration = o.Warmup + o.Window
 	if err := tc.Validate(); err != nil {
 		return BenchResult{}, err
@@ -167,7 +171,7 @@ func dashboardLag(addr string) (time.Duration, error) {
 
 // benchSpec is the topology with the benchmark's settings, the ingest and
 // the dashboard on free ports.
-func benchSpec() (ts *galev1.TopologySpec, ingestAddr, dashAddr string, err error) {
+func benchSpec(conf map[string]*galev1.Value) (ts *galev1.TopologySpec, ingestAddr, dashAddr string, err error) {
 	if ingestAddr, err = freeAddr(); err != nil {
 		return nil, "", "", err
 	}
@@ -180,6 +184,7 @@ func benchSpec() (ts *galev1.TopologySpec, ingestAddr, dashAddr string, err erro
 		"ingest.max_pending":  sdk.ValueToProto(sdk.Int(1 << 20)),
 		"topology.batch.size": sdk.ValueToProto(sdk.Int(256)),
 	}
+	maps.Copy(overrides, conf)
 	ts, err = spec.Parse("examples/webanalytics/topology.yaml", TopologyYAML, sdk.RegistryResolver{}, overrides)
 	return ts, ingestAddr, dashAddr, err
 }
@@ -244,7 +249,7 @@ func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([
 	}
 	defer cl.Close()
 	client := cl.Client
-	ts, ingestAddr, dashAddr, err := benchSpec()
+	ts, ingestAddr, dashAddr, err := benchSpec(o.Conf)
 	if err != nil {
 		return nil, err
 	}

@@ -111,13 +111,16 @@ func (c *countingEmitter) EndOfInput()       {}
 
 // BenchmarkIngest measures events/s from HTTP requests to emitted (and
 // acked) tuples: "handler" calls the HTTP handler in-process, "loopback"
-// posts over real TCP connections from 4 clients. Batches of 50 events.
+// posts over real TCP connections from 4 clients, both answered on
+// receipt (ingest.confirm: received); "loopback-processed" is loopback
+// with every answer waiting for its events' acks, as by default.
+// Batches of 50 events.
 func BenchmarkIngest(b *testing.B) {
 	body := benchBody(50)
-	start := func(b *testing.B) (*Spout, *countingEmitter, func()) {
+	start := func(b *testing.B, confirm string) (*Spout, *countingEmitter, func()) {
 		s := New()
 		em := &countingEmitter{}
-		tc := taskContext(0, map[string]any{KeyAddr: "127.0.0.1:0", KeyMaxPending: 1 << 20})
+		tc := taskContext(0, map[string]any{KeyAddr: "127.0.0.1:0", KeyMaxPending: 1 << 20, KeyConfirm: confirm})
 		if err := s.Open(b.Context(), tc, sdk.NewSpoutCollector(em)); err != nil {
 			b.Fatal(err)
 		}
@@ -140,7 +143,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	b.Run("handler", func(b *testing.B) {
-		s, em, stop := start(b)
+		s, em, stop := start(b, ConfirmReceived)
 		defer stop()
 		h := s.handler()
 		b.SetBytes(int64(len(body)))
@@ -159,8 +162,8 @@ func BenchmarkIngest(b *testing.B) {
 		wait(b, em, int64(50*b.N))
 		b.ReportMetric(float64(50*b.N)/b.Elapsed().Seconds(), "events/s")
 	})
-	b.Run("loopback", func(b *testing.B) {
-		s, em, stop := start(b)
+	loopback := func(b *testing.B, confirm string, want int) {
+		s, em, stop := start(b, confirm)
 		defer stop()
 		url := "http://" + s.Addr().String() + EventsPath
 		tr := &http.Transport{MaxIdleConnsPerHost: 16}
@@ -177,15 +180,17 @@ func BenchmarkIngest(b *testing.B) {
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != 202 {
-					b.Errorf("status %d", resp.StatusCode)
+				if resp.StatusCode != want {
+					b.Errorf("status %d, want %d", resp.StatusCode, want)
 					return
 				}
 			}
 		})
 		wait(b, em, int64(50*b.N))
 		b.ReportMetric(float64(50*b.N)/b.Elapsed().Seconds(), "events/s")
-	})
+	}
+	b.Run("loopback", func(b *testing.B) { loopback(b, ConfirmReceived, http.StatusAccepted) })
+	b.Run("loopback-processed", func(b *testing.B) { loopback(b, ConfirmProcessed, http.StatusOK) })
 }
 
 func TestBenchBodyIsValid(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gale-stream/gale/sdk"
 )
@@ -17,6 +18,24 @@ const (
 	KeyMaxPending = "ingest.max_pending"
 	KeyCORSOrigin = "ingest.cors_origin"
 	KeyAssets     = "ingest.assets"
+	// KeyConfirm is when a request is answered: "processed" (default) or
+	// "received".
+	KeyConfirm = "ingest.confirm"
+	// KeyConfirmTimeout bounds, in milliseconds, how long a request waits
+	// for its events to be processed with ingest.confirm: processed.
+	KeyConfirmTimeout = "ingest.confirm_timeout_ms"
+)
+
+// The values of ingest.confirm.
+const (
+	// ConfirmProcessed answers 200 once every event of the request has
+	// been processed: its tuple tree completed (was acked). An answer is a
+	// promise that the events went through the topology.
+	ConfirmProcessed = "processed"
+	// ConfirmReceived answers 202 as soon as the events are validated and
+	// queued in the task. Faster for the client, but the events of a task
+	// that stops before they are processed are lost.
+	ConfirmReceived = "received"
 )
 
 // Config is the configuration of one spout task.
@@ -38,11 +57,27 @@ type Config struct {
 	// Assets names a set of static files registered with RegisterAssets,
 	// served at GET /; empty serves none. Key ingest.assets.
 	Assets string
+	// Confirm is when a request is answered: ConfirmProcessed or
+	// ConfirmReceived. Key ingest.confirm, default processed.
+	Confirm string
+	// ConfirmTimeout is the longest a request waits for its events to be
+	// processed (with ConfirmProcessed); it then gets 503 with
+	// Retry-After, and its events stay queued. Key
+	// ingest.confirm_timeout_ms, default 30 s.
+	ConfirmTimeout time.Duration
 }
+
+// maxConfirmTimeout is the largest ingest.confirm_timeout_ms: the HTTP
+// server's write timeout is derived from it, and a client that waits ten
+// minutes for an answer is better told to come back.
+const maxConfirmTimeout = 10 * time.Minute
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Addr: "127.0.0.1:8080", MaxBody: 1 << 20, MaxPending: 65536, CORSOrigin: "*"}
+	return Config{
+		Addr: "127.0.0.1:8080", MaxBody: 1 << 20, MaxPending: 65536, CORSOrigin: "*",
+		Confirm: ConfirmProcessed, ConfirmTimeout: 30 * time.Second,
+	}
 }
 
 // Validate reports the first bad setting by its key.
@@ -59,6 +94,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf(`config %s: must not be empty (use "*" for any origin)`, KeyCORSOrigin)
 	case strings.ContainsAny(c.CORSOrigin, "\r\n"):
 		return fmt.Errorf("config %s: must not contain line breaks", KeyCORSOrigin)
+	case c.Confirm != ConfirmProcessed && c.Confirm != ConfirmReceived:
+		return fmt.Errorf("config %s: want %q or %q, got %q", KeyConfirm, ConfirmProcessed, ConfirmReceived, c.Confirm)
+	case c.ConfirmTimeout < time.Millisecond || c.ConfirmTimeout > maxConfirmTimeout:
+		return fmt.Errorf("config %s: must be from 1 to %d ms, got %d", KeyConfirmTimeout, maxConfirmTimeout.Milliseconds(), c.ConfirmTimeout.Milliseconds())
 	}
 	return nil
 }
@@ -77,6 +116,10 @@ func ConfigFrom(conf sdk.Config) (Config, error) {
 	}
 	c.CORSOrigin = conf.String(KeyCORSOrigin, c.CORSOrigin)
 	c.Assets = conf.String(KeyAssets, c.Assets)
+	c.Confirm = strings.ToLower(strings.TrimSpace(conf.String(KeyConfirm, c.Confirm)))
+	if c.ConfirmTimeout, err = conf.Duration(KeyConfirmTimeout, time.Millisecond, c.ConfirmTimeout); err != nil {
+		return c, err
+	}
 	return c, c.Validate()
 }
 

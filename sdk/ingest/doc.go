@@ -28,16 +28,26 @@
 //	                                     RegisterAssets, served at GET / (index.html) and
 //	                                     GET /PATH; examples/webanalytics registers
 //	                                     "webanalytics" (tracker.js, the demo page)
+//	ingest.confirm      processed        when a POST is answered: "processed", 200 once
+//	                                     every event of it went through the topology (its
+//	                                     tuple tree was acked); "received", 202 as soon as
+//	                                     its events are validated and queued (see Reliability)
+//	ingest.confirm_timeout_ms  30000     with confirm: processed, the longest a request
+//	                                     waits before it is answered 503 (1 to 600000)
 //
 // # HTTP
 //
 //	POST /events     a JSON array of events, or {"events": [...]}; Content-Type
 //	                 application/json, text/plain (navigator.sendBeacon) or none.
-//	                 202 {"accepted": N}; 400 {"error": "...", "index": I} for the first
+//	                 200 {"processed": N} once all N events were processed (confirm:
+//	                 processed), or 202 {"accepted": N} once they are queued (confirm:
+//	                 received); 400 {"error": "...", "index": I} for the first
 //	                 bad event (index absent when the body as a whole is wrong); 413 for a
 //	                 body over ingest.max_body; 415 for another Content-Type; 503 with
-//	                 Retry-After when ingest.max_pending would be exceeded or the task is
-//	                 closing. A batch is accepted whole or not at all.
+//	                 Retry-After when ingest.max_pending would be exceeded, the task is
+//	                 closing, or (confirm: processed) the events were queued but not
+//	                 processed within ingest.confirm_timeout_ms or before the task
+//	                 stopped: send them again. A batch is accepted whole or not at all.
 //	OPTIONS /events  CORS preflight: 204 with Allow-Methods POST, OPTIONS, the requested
 //	                 headers allowed, Max-Age one day.
 //	GET /healthz     200 {"status": "ok", "pending": N, "accepted": N} (503 when closing).
@@ -47,16 +57,31 @@
 //
 // # Reliability
 //
-// Each accepted event gets the next message id of its task (1, 2, ...)
+// Each queued event gets the next message id of its task (1, 2, ...)
 // when it is first emitted, and stays in the task's memory until its tuple
 // tree is acked. A failed or timed-out event is emitted again, with the same
-// message id, before any new event, until it is acked: no accepted event is
-// dropped while the task lives. Since events live in memory only, the events
-// accepted but not yet acked when a task stops (killed, rebalanced, its node
-// lost) are lost: the guarantee is at-least-once from the 202 onwards for the
-// life of the task, not across task restarts. Clients that need more must
-// resend what they cannot confirm was processed. Replays mean the same event
-// can reach the bolts twice.
+// message id, before any new event, until it is acked: no queued event is
+// dropped while the task lives. Events live in memory only, so those not yet
+// acked when a task stops (killed, rebalanced, its node lost) go with it.
+//
+// With ingest.confirm: processed (the default) that loses nothing: a
+// request is answered 200 only after every one of its events was processed,
+// so an event whose task stops first was never confirmed, and its client
+// sends it again. A waiting request is answered 503 with Retry-After when
+// its task closes or ingest.confirm_timeout_ms passes; a killed task's node
+// breaks the connection instead. tracker.js and `gale demo traffic` resend
+// on both. The guarantee is at-least-once from the client: an event whose
+// request was answered 503 (or lost its connection) may have been processed
+// anyway and then arrives twice. The price is latency, not throughput: the
+// answer waits for the topology's complete latency (milliseconds), so a
+// client sends its batches one after another or keeps several in flight.
+//
+// With ingest.confirm: received, the 202 only says the events were
+// queued; those not processed when their task stops are lost (and counted
+// in a warning). Use it for clients that cannot resend, such as
+// navigator.sendBeacon, whose answer nobody reads anyway.
+//
+// Replays and resends mean the same event can reach the bolts twice.
 //
 // # Performance
 //

@@ -53,9 +53,15 @@ var _ sdk.Spout = (*Spout)(nil)
 
 // Stats are a spout task's counters since Open.
 type Stats struct {
-	// Accepted counts events answered 202; Rejected counts requests
-	// answered 4xx or 503.
+	// Accepted counts events validated and queued; Rejected counts
+	// requests answered 4xx or 503 before their events were queued.
 	Accepted, Rejected uint64
+	// Confirmed counts queued events whose request was answered 200 once
+	// they were processed (ingest.confirm: processed); Unconfirmed counts
+	// queued events whose request got 503 instead, because the wait hit
+	// ingest.confirm_timeout_ms or the task was closing (the client
+	// resends them, so they may be processed twice).
+	Confirmed, Unconfirmed uint64
 	// Emitted counts first emits, Replayed the emits of failed events,
 	// Acked and Failed the trees' outcomes.
 	Emitted, Replayed, Acked, Failed uint64
@@ -81,12 +87,14 @@ type Spout struct {
 	serveDone chan struct{}
 	closeOnce sync.Once
 	closing   atomic.Bool
+	closed    chan struct{} // closed when Close starts: waiting requests answer 503
 
 	mu    sync.Mutex
 	inbox []*batch // guarded by mu
 
 	pendingN                           atomic.Int64
 	accepted, rejected                 atomic.Uint64
+	confirmed, unconfirmed             atomic.Uint64
 	emitted, replayed, ackedN, failedN atomic.Uint64
 	batches                            sync.Pool
 	bodies                             sync.Pool
@@ -103,10 +111,21 @@ type Spout struct {
 	vals      []sdk.Value
 }
 
-type batch struct{ events []Event }
+type batch struct {
+	events []Event
+	conf   *confirmation // nil with ingest.confirm: received
+}
+
+// confirmation is what a request waits on with ingest.confirm: processed:
+// done is closed when the last of its events is acked.
+type confirmation struct {
+	left int // events not yet acked; the runtime goroutine's alone
+	done chan struct{}
+}
 
 type pendingEvent struct {
 	Event
+	conf   *confirmation
 	queued bool // in the retry queue
 }
 
@@ -146,6 +165,7 @@ func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColle
 		}
 	}
 	s.pending = make(map[uint64]pendingEvent)
+	s.closed = make(chan struct{})
 	s.batches.New = func() any { return &batch{events: make([]Event, 0, 32)} }
 	s.bodies.New = func() any { return new(bytes.Buffer) }
 
@@ -158,7 +178,7 @@ func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColle
 		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      cfg.ConfirmTimeout + 30*time.Second, // a confirmed answer is written after the wait
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
@@ -183,6 +203,7 @@ func (s *Spout) Stats() Stats {
 		Accepted: s.accepted.Load(), Rejected: s.rejected.Load(),
 		Emitted: s.emitted.Load(), Replayed: s.replayed.Load(),
 		Acked: s.ackedN.Load(), Failed: s.failedN.Load(),
+		Confirmed: s.confirmed.Load(), Unconfirmed: s.unconfirmed.Load(),
 		Pending: s.pendingN.Load(),
 	}
 }
@@ -220,7 +241,7 @@ func (s *Spout) NextTuple() {
 		ev := &s.cur.events[s.curPos]
 		s.curPos++
 		s.nextID++
-		s.pending[s.nextID] = pendingEvent{Event: *ev}
+		s.pending[s.nextID] = pendingEvent{Event: *ev, conf: s.cur.conf}
 		s.emit(s.nextID, ev)
 		budget--
 	}
@@ -258,15 +279,24 @@ func (s *Spout) release(b *batch) {
 	}
 	clear(b.events) // drop the strings
 	b.events = b.events[:0]
+	b.conf = nil
 	s.batches.Put(b)
 }
 
-// Ack forgets an event whose tree completed.
+// Ack forgets an event whose tree completed, and answers its request
+// when it was the request's last event waiting.
 func (s *Spout) Ack(msgID uint64) {
-	if _, ok := s.pending[msgID]; ok {
-		delete(s.pending, msgID)
-		s.pendingN.Add(-1)
-		s.ackedN.Add(1)
+	p, ok := s.pending[msgID]
+	if !ok {
+		return
+	}
+	delete(s.pending, msgID)
+	s.pendingN.Add(-1)
+	s.ackedN.Add(1)
+	if c := p.conf; c != nil {
+		if c.left--; c.left == 0 {
+			close(c.done)
+		}
 	}
 }
 
@@ -290,10 +320,13 @@ func (s *Spout) Fail(msgID uint64) {
 	s.retry = append(s.retry, msgID)
 }
 
-// Close stops the HTTP server: requests in progress get a few seconds to
-// finish, then connections are closed. Accepted events that were not acked
-// are lost with the task (they live in memory only) and logged. Safe to
-// call more than once.
+// Close stops the HTTP server: requests waiting for their events to be
+// processed are answered 503 at once (their clients resend), other
+// requests in progress get a few seconds to finish, then connections are
+// closed. Events queued but not yet acked are dropped with the task (they
+// live in memory only) and their number logged: with ingest.confirm:
+// processed, their requests were never answered 200. Safe to call more
+// than once.
 func (s *Spout) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
@@ -301,6 +334,7 @@ func (s *Spout) Close() error {
 		if s.srv == nil {
 			return
 		}
+		close(s.closed)
 		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		if e := s.srv.Shutdown(ctx); e != nil {
@@ -309,7 +343,7 @@ func (s *Spout) Close() error {
 		<-s.serveDone
 		err = s.serveErr
 		if n := s.pendingN.Load(); n > 0 {
-			s.log.Warn("HTTP ingest closed with accepted events not yet acked; they are not replayed", "events", n)
+			s.log.Warn("HTTP ingest closed with queued events not yet acked; they are not replayed here", "events", n, KeyConfirm, s.cfg.Confirm)
 		}
 	})
 	return err
@@ -418,7 +452,7 @@ func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
 	n := int64(len(events))
 	if n == 0 {
 		s.release(b)
-		s.answerAccepted(w, 0)
+		s.answer(w, 0)
 		return
 	}
 	if n > s.cfg.MaxPending {
@@ -439,24 +473,69 @@ func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusServiceUnavailable, -1, fmt.Sprintf("too many events waiting to be processed (%s = %d); retry later", KeyMaxPending, s.cfg.MaxPending))
 		return
 	}
+	var conf *confirmation
+	if s.cfg.Confirm == ConfirmProcessed {
+		conf = &confirmation{left: int(n), done: make(chan struct{})}
+		b.conf = conf
+	}
 	s.mu.Lock()
 	s.inbox = append(s.inbox, b)
 	s.mu.Unlock()
 	s.accepted.Add(uint64(n))
-	s.answerAccepted(w, n)
+	if conf == nil {
+		s.answer(w, n)
+		return
+	}
+	s.awaitProcessed(w, r, conf, n)
+}
+
+// awaitProcessed answers a request of n queued events once they are all
+// processed, or 503 when that takes longer than ingest.confirm_timeout_ms
+// or the task closes first. The events stay queued either way (and are
+// processed if the task lives); a client that resends after a 503 may
+// have them processed twice, never lost.
+func (s *Spout) awaitProcessed(w http.ResponseWriter, r *http.Request, conf *confirmation, n int64) {
+	timer := time.NewTimer(s.cfg.ConfirmTimeout)
+	defer timer.Stop()
+	var why string
+	select {
+	case <-conf.done:
+		s.confirmed.Add(uint64(n))
+		s.answer(w, n)
+		return
+	case <-r.Context().Done():
+		// The client left: nobody to answer; the events go on.
+		s.unconfirmed.Add(uint64(n))
+		return
+	case <-s.closed:
+		why = "the ingest task stopped before these events were processed; send them again"
+	case <-timer.C:
+		why = fmt.Sprintf("these events were not processed within %s (%d ms); send them again", KeyConfirmTimeout, s.cfg.ConfirmTimeout.Milliseconds())
+	}
+	s.unconfirmed.Add(uint64(n))
+	w.Header().Set("Retry-After", retryAfter)
+	writeError(w, http.StatusServiceUnavailable, -1, why)
 }
 
 func (s *Spout) tooLarge() string {
 	return fmt.Sprintf("body larger than %s (%d bytes): send smaller batches", KeyMaxBody, s.cfg.MaxBody)
 }
 
-func (s *Spout) answerAccepted(w http.ResponseWriter, n int64) {
+// answer answers a request whose n events were queued: 200 with
+// {"processed": n} under ingest.confirm: processed (called once they
+// are), 202 with {"accepted": n} under received.
+func (s *Spout) answer(w http.ResponseWriter, n int64) {
 	var buf [40]byte
+	code := http.StatusAccepted
 	out := append(buf[:0], `{"accepted":`...)
+	if s.cfg.Confirm == ConfirmProcessed {
+		code = http.StatusOK
+		out = append(buf[:0], `{"processed":`...)
+	}
 	out = strconv.AppendInt(out, n, 10)
 	out = append(out, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
+	w.WriteHeader(code)
 	w.Write(out)
 }
 
@@ -464,6 +543,12 @@ func (s *Spout) answerAccepted(w http.ResponseWriter, n int64) {
 // when it is negative.
 func (s *Spout) reject(w http.ResponseWriter, code, index int, msg string) {
 	s.rejected.Add(1)
+	writeError(w, code, index, msg)
+}
+
+// writeError writes {"error": msg, "index": i}, without index when it is
+// negative.
+func writeError(w http.ResponseWriter, code, index int, msg string) {
 	resp := struct {
 		Error string `json:"error"`
 		Index *int   `json:"index,omitempty"`

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -79,6 +80,10 @@ type harness struct {
 }
 
 // open starts a spout on 127.0.0.1:0 with conf and closes it at cleanup.
+// Unless conf says otherwise it answers on receipt (ingest.confirm:
+// received): these tests post and then drive NextTuple from one
+// goroutine, so an answer that waited for acks would never come. The
+// tests of confirm: processed set it.
 func open(t *testing.T, conf map[string]any) *harness {
 	t.Helper()
 	if conf == nil {
@@ -86,6 +91,9 @@ func open(t *testing.T, conf map[string]any) *harness {
 	}
 	if _, ok := conf[KeyAddr]; !ok {
 		conf[KeyAddr] = "127.0.0.1:0"
+	}
+	if _, ok := conf[KeyConfirm]; !ok {
+		conf[KeyConfirm] = ConfirmReceived
 	}
 	h := &harness{t: t, spout: New(), em: &fakeEmitter{}}
 	if err := h.spout.Open(t.Context(), taskContext(0, conf), sdk.NewSpoutCollector(h.em)); err != nil {
@@ -378,6 +386,10 @@ func TestOpenErrors(t *testing.T) {
 		{map[string]any{KeyMaxBody: "big"}, "ingest.max_body"},
 		{map[string]any{KeyMaxPending: 0}, "ingest.max_pending"},
 		{map[string]any{KeyCORSOrigin: " "}, "ingest.cors_origin"},
+		{map[string]any{KeyConfirm: "acked"}, `ingest.confirm: want "processed" or "received", got "acked"`},
+		{map[string]any{KeyConfirmTimeout: 0}, "ingest.confirm_timeout_ms: must be from 1 to 600000 ms, got 0"},
+		{map[string]any{KeyConfirmTimeout: "soon"}, "ingest.confirm_timeout_ms: want a duration"},
+		{map[string]any{KeyConfirmTimeout: "11m"}, "ingest.confirm_timeout_ms: must be from 1 to 600000 ms"},
 	}
 	for _, tc := range cases {
 		if _, ok := tc.conf[KeyAddr]; !ok {
@@ -493,14 +505,25 @@ func TestReplayAfterFail(t *testing.T) {
 }
 
 // TestNothingLost posts from several clients at once while the spout fails
-// a third of its tuples at random; every accepted event must be acked
-// exactly once in the end, and nothing else.
+// a quarter of its tuples at random; every accepted event must be acked
+// exactly once in the end, and nothing else. With confirm: processed, no
+// request may be answered before each of its events was acked.
 func TestNothingLost(t *testing.T) {
-	h := open(t, map[string]any{KeyMaxPending: 60})
+	for _, mode := range []struct {
+		confirm string
+		ok      int
+	}{{ConfirmReceived, http.StatusAccepted}, {ConfirmProcessed, http.StatusOK}} {
+		t.Run(mode.confirm, func(t *testing.T) { testNothingLost(t, mode.confirm, mode.ok) })
+	}
+}
+
+func testNothingLost(t *testing.T, confirm string, okCode int) {
+	h := open(t, map[string]any{KeyMaxPending: 60, KeyConfirm: confirm})
 	const clients, batches, per = 4, 40, 25
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var mu sync.Mutex // guards accepted, acked, rejected
 	accepted := map[string]bool{}
+	acked := map[string]int{}
 	rejected := 0
 	for c := range clients {
 		wg.Add(1)
@@ -525,9 +548,12 @@ func TestNothingLost(t *testing.T) {
 				resp.Body.Close()
 				mu.Lock()
 				switch resp.StatusCode {
-				case 202:
+				case okCode:
 					for _, id := range ids {
 						accepted[id] = true
+						if confirm == ConfirmProcessed && acked[id] == 0 {
+							t.Errorf("request answered %d before its event %s was acked", okCode, id)
+						}
 					}
 					b++
 				case 503:
@@ -545,7 +571,6 @@ func TestNothingLost(t *testing.T) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	acked := map[string]int{}
 	inflight := map[uint64]string{}
 	rnd := uint64(1)
 	settle := func() {
@@ -554,8 +579,10 @@ func TestNothingLost(t *testing.T) {
 			if rnd>>62 == 0 { // a quarter fail
 				h.spout.Fail(id)
 			} else {
+				mu.Lock()
+				acked[v]++ // before the ack that may answer the request
+				mu.Unlock()
 				h.spout.Ack(id)
-				acked[v]++
 			}
 			delete(inflight, id)
 		}
@@ -599,7 +626,119 @@ func TestNothingLost(t *testing.T) {
 	if st.Replayed == 0 || st.Failed != st.Replayed {
 		t.Fatalf("stats %+v: every failure must be replayed once", st)
 	}
+	if confirm == ConfirmProcessed && (st.Confirmed != uint64(len(accepted)) || st.Unconfirmed != 0) {
+		t.Fatalf("stats %+v: want every event confirmed", st)
+	}
 	t.Logf("%d events, %d replays, %d requests answered 503", len(accepted), st.Replayed, rejected)
+}
+
+// postAsync posts body from another goroutine; the answer arrives on the
+// returned channel.
+func (h *harness) postAsync(ctx context.Context, body string) <-chan response {
+	ch := make(chan response, 1)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, "POST", h.url+EventsPath, strings.NewReader(body))
+		if err != nil {
+			ch <- response{body: err.Error()}
+			return
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			ch <- response{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		ch <- response{resp.StatusCode, resp.Header, string(b)}
+	}()
+	return ch
+}
+
+// waitFor polls cond until it holds (or fails the test after 5 s).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestConfirmProcessed: by default a request is answered 200 once its last
+// event is acked, failures and replays included.
+func TestConfirmProcessed(t *testing.T) {
+	h := open(t, map[string]any{KeyConfirm: ConfirmProcessed})
+	evs := []string{event("a", 1, "scroll", `,"depth":0.1`), event("b", 2, "scroll", `,"depth":0.2`), event("c", 3, "scroll", `,"depth":0.3`)}
+	answer := h.postAsync(t.Context(), "["+strings.Join(evs, ",")+"]")
+	waitFor(t, "the events to be queued", func() bool { return h.spout.Stats().Accepted == 3 })
+	got := h.pump(3)
+	h.spout.Ack(got[0].msgID)
+	h.spout.Fail(got[1].msgID)
+	h.spout.Ack(got[2].msgID)
+	replay := h.pump(1)
+	select {
+	case r := <-answer:
+		t.Fatalf("answered %d %s with an event still in flight", r.code, r.body)
+	default:
+	}
+	h.spout.Ack(replay[0].msgID)
+	r := <-answer
+	if r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"processed":3}` {
+		t.Fatalf("got %d %s, want 200 {\"processed\":3}", r.code, r.body)
+	}
+	if st := h.spout.Stats(); st.Confirmed != 3 || st.Unconfirmed != 0 || st.Pending != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// An empty batch has nothing to wait for.
+	if r := h.post("[]"); r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"processed":0}` {
+		t.Fatalf("empty batch: %d %s", r.code, r.body)
+	}
+}
+
+// TestConfirmTimeoutAndClose: a request whose events are not processed in
+// time, or whose task closes first, gets 503 with Retry-After so that the
+// client sends them again; the events themselves stay queued.
+func TestConfirmTimeoutAndClose(t *testing.T) {
+	h := open(t, map[string]any{KeyConfirm: ConfirmProcessed, KeyConfirmTimeout: 50})
+	r := h.post("[" + event("slow", 1, "scroll", `,"depth":0.5`) + "]")
+	if r.code != 503 || r.header.Get("Retry-After") != "1" ||
+		!strings.Contains(r.body, "not processed within ingest.confirm_timeout_ms (50 ms); send them again") {
+		t.Fatalf("timeout: %d %v %s", r.code, r.header, r.body)
+	}
+	if got := h.pump(1); got[0].values[IdxVisitor].Str() != "slow" {
+		t.Fatalf("the event of a timed-out request must still be emitted: %v", got[0].values)
+	}
+	if st := h.spout.Stats(); st.Unconfirmed != 1 || st.Rejected != 0 || st.Accepted != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	h2 := open(t, map[string]any{KeyConfirm: ConfirmProcessed})
+	answer := h2.postAsync(t.Context(), "["+event("late", 1, "scroll", `,"depth":0.5`)+"]")
+	waitFor(t, "the event to be queued", func() bool { return h2.spout.Stats().Accepted == 1 })
+	if err := h2.spout.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r = <-answer
+	if r.code != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "the ingest task stopped before these events were processed") {
+		t.Fatalf("close: %d %v %s", r.code, r.header, r.body)
+	}
+}
+
+// TestConfirmClientGone: a client that leaves while waiting changes
+// nothing for its events.
+func TestConfirmClientGone(t *testing.T) {
+	h := open(t, map[string]any{KeyConfirm: ConfirmProcessed})
+	ctx, cancel := context.WithCancel(t.Context())
+	answer := h.postAsync(ctx, "["+event("gone", 1, "scroll", `,"depth":0.5`)+"]")
+	waitFor(t, "the event to be queued", func() bool { return h.spout.Stats().Accepted == 1 })
+	cancel()
+	<-answer
+	waitFor(t, "the handler to see the client leave", func() bool { return h.spout.Stats().Unconfirmed == 1 })
+	got := h.pump(1)
+	h.spout.Ack(got[0].msgID)
+	if st := h.spout.Stats(); st.Pending != 0 || st.Acked != 1 || st.Confirmed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }
 
 func TestCloseStopsServerWithoutLeaks(t *testing.T) {
