@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +37,8 @@ func freeAddr(t testing.TB) string {
 type Server struct {
 	bin, dir, client, peer string
 	cmd                    *exec.Cmd
-	out                    *bytes.Buffer
+	out                    *bytes.Buffer // read only once exited is closed
+	exited                 chan struct{} // closed when cmd has exited
 }
 
 // Start starts an etcd server process on free 127.0.0.1 ports, waits until
@@ -56,17 +58,29 @@ func StartServer(t testing.TB) *Server {
 		}
 		t.Skip("no etcd binary on PATH; `make test` installs one")
 	}
-	s := &Server{bin: bin, dir: t.TempDir(), client: "http://" + freeAddr(t), peer: "http://" + freeAddr(t)}
+	s := &Server{bin: bin, dir: t.TempDir()}
 	t.Cleanup(s.Stop)
-	s.start(t)
-	return s
+	// A port that was free a moment ago can be taken by another test
+	// process before etcd binds it: then try other ports.
+	for attempt := 1; ; attempt++ {
+		s.client, s.peer = "http://"+freeAddr(t), "http://"+freeAddr(t)
+		out, err := s.start()
+		if err == nil {
+			return s
+		}
+		if attempt == 5 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		os.RemoveAll(s.dir)
+	}
 }
 
 // Endpoints returns the client URLs.
 func (s *Server) Endpoints() []string { return []string{s.client} }
 
-func (s *Server) start(t testing.TB) {
-	t.Helper()
+// start starts the process and waits until it serves; on failure it
+// returns the error and what the process wrote, and leaves it stopped.
+func (s *Server) start() (string, error) {
 	s.cmd = exec.Command(s.bin,
 		"--name", "ext", "--data-dir", s.dir,
 		"--listen-client-urls", s.client, "--advertise-client-urls", s.client,
@@ -75,11 +89,21 @@ func (s *Server) start(t testing.TB) {
 	s.out = &bytes.Buffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", s.bin, err)
+		s.cmd = nil
+		return "", fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	s.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) {
+		cmd.Wait()
+		close(exited)
+	}(s.cmd, s.exited)
+	failed := func(err error) (string, error) {
+		s.Stop()
+		return s.out.String(), err // the process is gone: out is still
 	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
-		t.Fatal(err)
+		return failed(err)
 	}
 	defer c.Close()
 	deadline := time.Now().Add(20 * time.Second)
@@ -88,10 +112,15 @@ func (s *Server) start(t testing.TB) {
 		_, err := c.Put(ctx, "/gale-test/ready", "1")
 		cancel()
 		if err == nil {
-			return
+			return "", nil
+		}
+		select {
+		case <-s.exited:
+			return failed(fmt.Errorf("external etcd at %s exited before it served", s.client))
+		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("external etcd at %s not ready: %v\n%s", s.client, err, s.out.String())
+			return failed(fmt.Errorf("external etcd at %s not ready: %w", s.client, err))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -99,9 +128,9 @@ func (s *Server) start(t testing.TB) {
 
 // Stop kills the server (SIGKILL: no graceful shutdown); its data stays.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
+	if s.cmd != nil {
 		s.cmd.Process.Kill()
-		s.cmd.Wait()
+		<-s.exited
 		s.cmd = nil
 	}
 }
@@ -110,7 +139,9 @@ func (s *Server) Stop() {
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
-	s.start(t)
+	if out, err := s.start(); err != nil {
+		t.Fatalf("restart: %v\n%s", err, out)
+	}
 }
 
 // Client starts a server with Start and returns a client for it, closed
