@@ -65,8 +65,9 @@ type Settings struct {
 }
 
 // DefaultSettings returns the tuned defaults: they reach the throughput
-// targets on two cores while keeping the p99 complete latency under a
-// millisecond at half load (see README, Benchmarks).
+// targets on two cores with a p50 complete latency of a few hundred
+// microseconds at half load (the p99 is the machine's: see README,
+// Benchmarks).
 func DefaultSettings() Settings {
 	return Settings{
 		Ackers:          1,

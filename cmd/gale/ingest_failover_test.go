@@ -119,7 +119,7 @@ bolts:
 				resp.Body.Close()
 			}
 			switch {
-			case status == http.StatusOK:
+			case status == http.StatusOK || status == http.StatusAccepted: // 202: ingest.confirm: received
 				first += per
 				confirmed.Store(int64(first))
 				time.Sleep(10 * time.Millisecond) // a steady stream, not a burst

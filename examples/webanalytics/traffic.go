@@ -127,7 +127,9 @@ func Traffic(ctx context.Context, cfg TrafficConfig) (TrafficReport, error) {
 	if client == nil {
 		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Senders, IdleConnTimeout: 30 * time.Second}
 		defer tr.CloseIdleConnections()
-		client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+		// Longer than the ingest's default ingest.confirm_timeout_ms (30 s),
+		// which answers 503 itself.
+		client = &http.Client{Transport: tr, Timeout: 45 * time.Second}
 	}
 	g := &generator{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15)), statuses: map[int]uint64{}}
 	jobs := make(chan job, cfg.Senders*4)

@@ -72,9 +72,13 @@
 // breaks the connection instead. tracker.js and `gale demo traffic` resend
 // on both. The guarantee is at-least-once from the client: an event whose
 // request was answered 503 (or lost its connection) may have been processed
-// anyway and then arrives twice. The price is latency, not throughput: the
-// answer waits for the topology's complete latency (milliseconds), so a
-// client sends its batches one after another or keeps several in flight.
+// anyway and then arrives twice; while a topology is stalled (deactivated,
+// or its queues full), a client that resends after each timeout adds
+// copies up to ingest.max_pending. A client that closes its sending side
+// while it waits gets 503 too: net/http cannot tell it from one that left.
+// The price is latency, not throughput: the answer waits for the
+// topology's complete latency (milliseconds), so a client sends its
+// batches one after another or keeps several in flight.
 //
 // With ingest.confirm: received, the 202 only says the events were
 // queued; those not processed when their task stops are lost (and counted

@@ -43,6 +43,8 @@ const (
 	shutdownGrace = 3 * time.Second
 	// maxPooledBody is the largest body buffer kept for reuse.
 	maxPooledBody = 256 << 10
+	// readTimeout bounds reading a request, body included.
+	readTimeout = 60 * time.Second
 )
 
 func init() {
@@ -58,9 +60,10 @@ type Stats struct {
 	Accepted, Rejected uint64
 	// Confirmed counts queued events whose request was answered 200 once
 	// they were processed (ingest.confirm: processed); Unconfirmed counts
-	// queued events whose request got 503 instead, because the wait hit
-	// ingest.confirm_timeout_ms or the task was closing (the client
-	// resends them, so they may be processed twice).
+	// queued events whose request was not: it got 503 because the wait
+	// hit ingest.confirm_timeout_ms or the task was closing, or its
+	// client stopped waiting (the client resends them, so they may be
+	// processed twice).
 	Confirmed, Unconfirmed uint64
 	// Emitted counts first emits, Replayed the emits of failed events,
 	// Acked and Failed the trees' outcomes.
@@ -177,11 +180,13 @@ func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColle
 	s.srv = &http.Server{
 		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      cfg.ConfirmTimeout + 30*time.Second, // a confirmed answer is written after the wait
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ReadTimeout:       readTimeout,
+		// Go's write deadline starts when the headers are read: it covers
+		// reading the body and the wait for the events' processing.
+		WriteTimeout:   readTimeout + cfg.ConfirmTimeout + 30*time.Second,
+		IdleTimeout:    120 * time.Second,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.serveDone = make(chan struct{})
 	go func() {
@@ -504,9 +509,11 @@ func (s *Spout) awaitProcessed(w http.ResponseWriter, r *http.Request, conf *con
 		s.answer(w, n)
 		return
 	case <-r.Context().Done():
-		// The client left: nobody to answer; the events go on.
-		s.unconfirmed.Add(uint64(n))
-		return
+		// The client left, or only half-closed its side and still reads:
+		// answer 503 all the same (the write fails if it is gone), never
+		// the 200 net/http would send for a handler that wrote nothing.
+		// The events go on.
+		why = "the request ended before these events were processed; send them again"
 	case <-s.closed:
 		why = "the ingest task stopped before these events were processed; send them again"
 	case <-timer.C:

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -679,10 +680,10 @@ func TestConfirmProcessed(t *testing.T) {
 	select {
 	case r := <-answer:
 		t.Fatalf("answered %d %s with an event still in flight", r.code, r.body)
-	default:
+	case <-time.After(50 * time.Millisecond): // an early answer has had time to arrive
 	}
 	h.spout.Ack(replay[0].msgID)
-	r := <-answer
+	r := await(t, answer)
 	if r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"processed":3}` {
 		t.Fatalf("got %d %s, want 200 {\"processed\":3}", r.code, r.body)
 	}
@@ -718,9 +719,60 @@ func TestConfirmTimeoutAndClose(t *testing.T) {
 	if err := h2.spout.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r = <-answer
+	r = await(t, answer)
 	if r.code != 503 || r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "the ingest task stopped before these events were processed") {
 		t.Fatalf("close: %d %v %s", r.code, r.header, r.body)
+	}
+	if st := h2.spout.Stats(); st.Unconfirmed != 1 || st.Confirmed != 0 || st.Rejected != 0 {
+		t.Fatalf("stats after close %+v", st)
+	}
+}
+
+// await waits for an answer, for at most 10 s.
+func await(t *testing.T, answer <-chan response) response {
+	t.Helper()
+	select {
+	case r := <-answer:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer within 10 s")
+		return response{}
+	}
+}
+
+// TestConfirmDefault: without ingest.confirm, answers wait for processing.
+func TestConfirmDefault(t *testing.T) {
+	c, err := ConfigFrom(sdk.Config{})
+	if err != nil || c.Confirm != ConfirmProcessed || c.ConfirmTimeout != 30*time.Second {
+		t.Fatalf("defaults %+v, %v: want confirm processed, 30 s", c, err)
+	}
+}
+
+// TestConfirmHalfClosedClient: a client that closes its sending side while
+// it waits still reads the answer; net/http cancels the request's context
+// then, and a handler that wrote nothing would send 200. It must get 503.
+func TestConfirmHalfClosedClient(t *testing.T) {
+	h := open(t, map[string]any{KeyConfirm: ConfirmProcessed})
+	body := "[" + event("half", 1, "scroll", `,"depth":0.5`) + "]"
+	conn, err := net.Dial("tcp", h.spout.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", EventsPath, len(body), body)
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "the request ended before these events were processed") {
+		t.Fatalf("half-closed client got %d %s, want 503", resp.StatusCode, b)
+	}
+	if st := h.spout.Stats(); st.Unconfirmed != 1 || st.Confirmed != 0 || st.Pending != 1 {
+		t.Fatalf("stats %+v", st)
 	}
 }
 
@@ -732,7 +784,7 @@ func TestConfirmClientGone(t *testing.T) {
 	answer := h.postAsync(ctx, "["+event("gone", 1, "scroll", `,"depth":0.5`)+"]")
 	waitFor(t, "the event to be queued", func() bool { return h.spout.Stats().Accepted == 1 })
 	cancel()
-	<-answer
+	await(t, answer)
 	waitFor(t, "the handler to see the client leave", func() bool { return h.spout.Stats().Unconfirmed == 1 })
 	got := h.pump(1)
 	h.spout.Ack(got[0].msgID)
