@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -114,14 +115,64 @@ func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyS
 	return nil
 }
 
-// KillTopology implements the API: the topology is marked killed, the
-// leader removes its assignment (the nodes stop its tasks) and its record.
+// KillTopology implements the API, as Storm's kill: the spouts are
+// deactivated and the trees in flight get wait_seconds (absent: the
+// topology's message timeout) to complete; then the topology is marked
+// killed, and the leader removes its assignment (the nodes stop its tasks)
+// and its record. The wait runs in this call; a caller that stops waiting
+// does not stop the kill, which goes on at once.
 func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequest) (*galev1.KillTopologyResponse, error) {
-	if err := s.setState(ctx, req.GetName(), galev1.TopologyState_TOPOLOGY_STATE_KILLED); err != nil {
+	name := req.GetName()
+	if req.WaitSeconds != nil && req.GetWaitSeconds() < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "kill %s: wait_seconds %d: want 0 or more", name, req.GetWaitSeconds())
+	}
+	rec, err := s.store.Topology(ctx, name)
+	if err != nil {
+		return nil, storeErr(err, name)
+	}
+	wait := messageTimeout(rec.GetSpec())
+	if req.WaitSeconds != nil {
+		wait = time.Duration(req.GetWaitSeconds()) * time.Second
+	}
+	switch rec.GetState() {
+	case galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE:
+		if wait <= 0 {
+			break
+		}
+		if err := s.setState(ctx, name, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE); err != nil {
+			return nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	// Kill even when the caller gave up on the wait: it asked for it.
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
+	defer cancel()
+	if err := s.setState(kctx, name, galev1.TopologyState_TOPOLOGY_STATE_KILLED); err != nil {
 		return nil, err
 	}
 	return &galev1.KillTopologyResponse{}, nil
 }
+
+// killTimeout bounds the write that marks a topology killed.
+const killTimeout = 10 * time.Second
+
+// messageTimeout is a topology's topology.message.timeout.secs (default
+// 30 s), the default wait of a kill.
+func messageTimeout(ts *galev1.TopologySpec) time.Duration {
+	d, err := sdk.ConfigFromProto(ts.GetConfig()).Duration(keyMessageTimeout, time.Second, 30*time.Second)
+	if err != nil || d < 0 {
+		return 30 * time.Second // submit validated it; a record is not the place to fail
+	}
+	return d
+}
+
+// keyMessageTimeout is node.KeyMessageTimeout (node imports this package).
+const keyMessageTimeout = "topology.message.timeout.secs"
 
 // ActivateTopology implements the API.
 func (s *Service) ActivateTopology(ctx context.Context, req *galev1.ActivateTopologyRequest) (*galev1.ActivateTopologyResponse, error) {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/coordinator/etcdtest"
@@ -149,9 +150,12 @@ func testPeerRuns(t *testing.T, p *Peer) {
 	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "nope"}); code(err) != codes.NotFound {
 		t.Fatalf("kill unknown = %v", err)
 	}
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "finite", WaitSeconds: proto.Int32(-1)}); code(err) != codes.InvalidArgument {
+		t.Fatalf("kill with a negative wait = %v", err)
+	}
 
 	// Kill removes it; the name is free again.
-	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "finite"}); err != nil {
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "finite", WaitSeconds: proto.Int32(0)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() error {

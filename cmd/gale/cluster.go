@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/gale-stream/gale/coordinator"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -369,7 +370,7 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClusterCmd("kill", "NAME [--wait SECONDS] [--addr HOST:PORT] [--timeout D]",
 		"Deactivate a topology's spouts, wait for in-flight tuples, then remove it.", stderr)
-	wait := c.fs.Int("wait", 0, "seconds the spouts stay deactivated before the tasks stop (0: the topology's message timeout)")
+	wait := c.fs.Int("wait", 0, "seconds the spouts stay deactivated before the tasks stop (default: the topology's message timeout; 0: at once)")
 	pos, err := c.parse(args, stderr)
 	if err != nil {
 		return err
@@ -378,14 +379,22 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if *wait < 0 || *wait > math.MaxInt32 {
+	waitGiven := false
+	c.fs.Visit(func(f *flag.Flag) { waitGiven = waitGiven || f.Name == "wait" })
+	if waitGiven && (*wait < 0 || *wait > math.MaxInt32) {
 		return usagef("--wait %d: want a number of seconds >= 0", *wait)
 	}
-	// The call may take as long as the wait if the node waits before
-	// answering: give it that much more time.
-	extra := time.Duration(*wait) * time.Second
+	req := &galev1.KillTopologyRequest{Name: name}
+	// The node answers after the wait: give the call that much more time.
+	// Without --wait it is the topology's message timeout, which only the
+	// node knows; allow for the largest a topology may reasonably set.
+	extra := maxDefaultKillWait
+	if waitGiven {
+		req.WaitSeconds = proto.Int32(int32(*wait))
+		extra = time.Duration(*wait) * time.Second
+	}
 	err = c.dial(ctx, "KillTopology", name, extra, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
-		_, err := cl.KillTopology(ctx, &galev1.KillTopologyRequest{Name: name, WaitSeconds: int32(*wait)})
+		_, err := cl.KillTopology(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -394,6 +403,12 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "killed %s\n", name)
 	return nil
 }
+
+// maxDefaultKillWait is how long `gale kill` without --wait waits for the
+// node's answer beyond --timeout: the wait is the topology's message
+// timeout (30 s by default). If the call ends first, the kill still goes
+// on at the node.
+const maxDefaultKillWait = 5 * time.Minute
 
 // runActivate is `gale activate NAME`.
 func runActivate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

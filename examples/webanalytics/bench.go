@@ -14,6 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/gale-stream/gale/node"
 	"github.com/gale-stream/gale/node/bench"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -256,7 +258,7 @@ func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([
 	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: ts}); err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
-	defer client.KillTopology(context.Background(), &galev1.KillTopologyRequest{Name: ts.GetName()})
+	defer client.KillTopology(context.Background(), &galev1.KillTopologyRequest{Name: ts.GetName(), WaitSeconds: proto.Int32(0)})
 	if err := WaitHTTP(ctx, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}

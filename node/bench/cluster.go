@@ -6,6 +6,8 @@ import (
 	"io"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node"
 	"github.com/gale-stream/gale/node/transfer"
@@ -228,7 +230,7 @@ func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient,
 		return Result{}, err
 	}
 	defer func() {
-		_, _ = client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: spec.Name})
+		_, _ = client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: spec.Name, WaitSeconds: proto.Int32(0)})
 		_ = waitUntil(ctx, 20*time.Second, func() (bool, error) {
 			l, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
 			return err == nil && len(l.GetTopologies()) == 0, err

@@ -264,8 +264,10 @@ type KillTopologyRequest struct {
 	// name is the topology name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// wait_seconds is how long the spouts stay deactivated before the tasks
-	// stop; zero means the topology's message timeout.
-	WaitSeconds   int32 `protobuf:"varint,2,opt,name=wait_seconds,json=waitSeconds,proto3" json:"wait_seconds,omitempty"`
+	// stop: absent means the topology's message timeout (as Storm's kill),
+	// zero means at once. (Until this field had presence, a zero was never
+	// sent; old clients that leave it out still get the message timeout.)
+	WaitSeconds   *int32 `protobuf:"varint,2,opt,name=wait_seconds,json=waitSeconds,proto3,oneof" json:"wait_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,8 +310,8 @@ func (x *KillTopologyRequest) GetName() string {
 }
 
 func (x *KillTopologyRequest) GetWaitSeconds() int32 {
-	if x != nil {
-		return x.WaitSeconds
+	if x != nil && x.WaitSeconds != nil {
+		return *x.WaitSeconds
 	}
 	return 0
 }
@@ -1494,10 +1496,11 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
 	"\x05value\x18\x02 \x01(\v2\x0e.gale.v1.ValueR\x05value:\x028\x01\"(\n" +
 	"\x16SubmitTopologyResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"L\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"b\n" +
 	"\x13KillTopologyRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
-	"\fwait_seconds\x18\x02 \x01(\x05R\vwaitSeconds\"\x16\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\fwait_seconds\x18\x02 \x01(\x05H\x00R\vwaitSeconds\x88\x01\x01B\x0f\n" +
+	"\r_wait_seconds\"\x16\n" +
 	"\x14KillTopologyResponse\"\x17\n" +
 	"\x15ListTopologiesRequest\"R\n" +
 	"\x16ListTopologiesResponse\x128\n" +
@@ -1696,6 +1699,7 @@ func file_gale_v1_coordinator_proto_init() {
 	}
 	file_gale_v1_topology_proto_init()
 	file_gale_v1_value_proto_init()
+	file_gale_v1_coordinator_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

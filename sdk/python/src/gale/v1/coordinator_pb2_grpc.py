@@ -98,7 +98,9 @@ class CoordinatorServiceServicer:
 
     def KillTopology(self, request, context):
         """KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-        trees, then removes the topology. NOT_FOUND for an unknown name.
+        trees, then removes the topology; it answers once the topology is
+        removed (a caller that stops waiting does not stop the kill).
+        NOT_FOUND for an unknown name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -178,9 +178,11 @@ export interface KillTopologyRequest {
   name: string;
   /**
    * wait_seconds is how long the spouts stay deactivated before the tasks
-   * stop; zero means the topology's message timeout.
+   * stop: absent means the topology's message timeout (as Storm's kill),
+   * zero means at once. (Until this field had presence, a zero was never
+   * sent; old clients that leave it out still get the message timeout.)
    */
-  waitSeconds: number;
+  waitSeconds?: number | undefined;
 }
 
 /** KillTopologyResponse is empty. */
@@ -670,7 +672,7 @@ export const SubmitTopologyResponse: MessageFns<SubmitTopologyResponse> = {
 };
 
 function createBaseKillTopologyRequest(): KillTopologyRequest {
-  return { name: "", waitSeconds: 0 };
+  return { name: "", waitSeconds: undefined };
 }
 
 export const KillTopologyRequest: MessageFns<KillTopologyRequest> = {
@@ -678,7 +680,7 @@ export const KillTopologyRequest: MessageFns<KillTopologyRequest> = {
     if (message.name !== "") {
       writer.uint32(10).string(message.name);
     }
-    if (message.waitSeconds !== 0) {
+    if (message.waitSeconds !== undefined) {
       writer.uint32(16).int32(message.waitSeconds);
     }
     return writer;
@@ -732,7 +734,7 @@ export const KillTopologyRequest: MessageFns<KillTopologyRequest> = {
         ? globalThis.Number(object.waitSeconds)
         : isSet(object.wait_seconds)
         ? globalThis.Number(object.wait_seconds)
-        : 0,
+        : undefined,
     };
   },
 
@@ -741,7 +743,7 @@ export const KillTopologyRequest: MessageFns<KillTopologyRequest> = {
     if (message.name !== "") {
       obj.name = message.name;
     }
-    if (message.waitSeconds !== 0) {
+    if (message.waitSeconds !== undefined) {
       obj.waitSeconds = Math.round(message.waitSeconds);
     }
     return obj;
@@ -753,7 +755,7 @@ export const KillTopologyRequest: MessageFns<KillTopologyRequest> = {
   fromPartial(object: DeepPartial<KillTopologyRequest>): KillTopologyRequest {
     const message = createBaseKillTopologyRequest();
     message.name = object.name ?? "";
-    message.waitSeconds = object.waitSeconds ?? 0;
+    message.waitSeconds = object.waitSeconds ?? undefined;
     return message;
   },
 };
@@ -2833,7 +2835,9 @@ export const CoordinatorServiceService = {
   },
   /**
    * KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-   * trees, then removes the topology. NOT_FOUND for an unknown name.
+   * trees, then removes the topology; it answers once the topology is
+   * removed (a caller that stops waiting does not stop the kill).
+   * NOT_FOUND for an unknown name.
    */
   killTopology: {
     path: "/gale.v1.CoordinatorService/KillTopology" as const,
@@ -2932,7 +2936,9 @@ export interface CoordinatorServiceServer extends UntypedServiceImplementation {
   submitTopology: handleUnaryCall<SubmitTopologyRequest, SubmitTopologyResponse>;
   /**
    * KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-   * trees, then removes the topology. NOT_FOUND for an unknown name.
+   * trees, then removes the topology; it answers once the topology is
+   * removed (a caller that stops waiting does not stop the kill).
+   * NOT_FOUND for an unknown name.
    */
   killTopology: handleUnaryCall<KillTopologyRequest, KillTopologyResponse>;
   /** ListTopologies lists the topologies with a one-line summary each. */
@@ -2978,7 +2984,9 @@ export interface CoordinatorServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-   * trees, then removes the topology. NOT_FOUND for an unknown name.
+   * trees, then removes the topology; it answers once the topology is
+   * removed (a caller that stops waiting does not stop the kill).
+   * NOT_FOUND for an unknown name.
    */
   killTopology(
     request: KillTopologyRequest,

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKillWaitsWithSpoutsDeactivated: `gale kill NAME --wait N`, as
+// Storm's kill, deactivates the spouts, lets the trees in flight complete
+// for N seconds, and only then removes the topology; the command returns
+// when it is gone. --wait 0 kills at once.
+func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gale node process")
+	}
+	n := startNodeProc(t, "k1")
+	run := func(args ...string) string {
+		t.Helper()
+		stdout, stderr, code := gale(t, append(args, "--addr", n.grpc)...)
+		if code != 0 {
+			t.Fatalf("gale %v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+		return stdout
+	}
+	// state is the STATE column of the topology in `gale list` ("" if gone).
+	state := func(name string) string {
+		for _, line := range strings.Split(run("list"), "\n") {
+			if f := strings.Fields(line); len(f) > 2 && f[0] == name {
+				return f[2]
+			}
+		}
+		return ""
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	const name = "failover" // examples/failover/topology.yaml's
+	submit := func() {
+		run("submit", "examples/failover/topology.yaml", "--conf", "filesink.dir="+t.TempDir(),
+			"--conf", "seq.count=100000000", "--conf", "seq.rate=1000")
+		waitFor("the topology to run", func() bool { return state(name) == "active" })
+	}
+
+	submit()
+	killed := make(chan string, 1)
+	go func() {
+		stdout, stderr, code := gale(t, "kill", name, "--wait", "3", "--addr", n.grpc)
+		killed <- fmt.Sprintf("exit %d: %s%s", code, stdout, stderr)
+	}()
+	waitFor("the spouts to be deactivated during the wait", func() bool { return state(name) == "inactive" })
+	select {
+	case out := <-killed:
+		t.Fatalf("kill returned before its wait was over (%s)", out)
+	default:
+	}
+	if out := <-killed; !strings.HasPrefix(out, "exit 0: killed "+name) {
+		t.Fatalf("kill --wait 3: %s", out)
+	}
+	waitFor("the killed topology to go", func() bool { return state(name) == "" })
+
+	submit()
+	if out := run("kill", name, "--wait", "0"); !strings.Contains(out, "killed "+name) {
+		t.Fatalf("kill --wait 0: %s", out)
+	}
+	waitFor("the killed topology to go", func() bool { return state(name) == "" })
+}
