@@ -777,7 +777,7 @@ func (p *Peer) TaskErrors(id string) []*galev1.ComponentError {
 	if err := run.failure(); err != nil {
 		msg := "the run failed on node " + p.cfg.Name + ": " + err.Error()
 		if run.rt != nil {
-			msg += fmt.Sprintf(" (restarting in %v)", max(restartBackoff(run.restarts)-time.Since(run.endedAt), 0).Round(time.Second))
+			msg += fmt.Sprintf(" (restarting in %v)", max(restartBackoff(run.restarts)-time.Since(run.endedAt), 0).Round(100*time.Millisecond))
 		}
 		out = append(out, &galev1.ComponentError{Message: msg, UnixMillis: run.endedAt.UnixMilli()})
 	} else if run.lastErr != nil {

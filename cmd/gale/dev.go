@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -48,6 +50,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *visitors < 0 || *rate < 0 {
 		return usagef("--visitors and --rate must not be negative")
+	}
+	// The ingest and the dashboard bind their ports in tasks of the
+	// topology, which would retry a taken port with backoff and leave only
+	// a timeout to report: check them first, as the node does its own.
+	for _, a := range []struct{ flag, addr string }{{"--ingest-addr", *ingestAddr}, {"--dashboard-addr", *dashAddr}} {
+		if err := portFree(a.addr); err != nil {
+			return fmt.Errorf("%s %s: %w (another program listens there: stop it or pick another port with %s)", a.flag, a.addr, err, a.flag)
+		}
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
@@ -132,4 +142,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "gale dev: stopping")
 	return nil
+}
+
+// portFree reports whether addr can be listened on now (a port of 0
+// always can).
+func portFree(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			return op.Err
+		}
+		return err
+	}
+	return l.Close()
 }

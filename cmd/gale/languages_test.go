@@ -271,6 +271,27 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// gale dev with the ingest's or the dashboard's port taken says so at
+// once, naming the flag, instead of waiting for a task that cannot bind.
+func TestDevPortTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, flag := range []string{"--ingest-addr", "--dashboard-addr"} {
+		args := map[string]string{"--grpc-addr": freePort(t), "--ingest-addr": freePort(t), "--dashboard-addr": freePort(t)}
+		args[flag] = taken.Addr().String()
+		_, stderr, code := gale(t, "dev", "--grpc-addr", args["--grpc-addr"], "--ingest-addr", args["--ingest-addr"],
+			"--dashboard-addr", args["--dashboard-addr"])
+		want := flag + " " + taken.Addr().String() + ": bind: address already in use"
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("%s taken: exit %d, stderr %q; want exit 1 and %q", flag, code, stderr, want)
+		}
+		assertNoTrace(t, stderr)
+	}
+}
+
 // gale dev runs the whole application: the dashboard shows generated
 // traffic, sessions and conversion within seconds, and Ctrl-C stops it
 // cleanly.
