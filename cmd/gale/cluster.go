@@ -28,10 +28,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -124,6 +126,11 @@ func (c *clusterCmd) noArgs(pos []string) error {
 // API with a per-call timeout of c.timeout plus extra. rpc names the call
 // and topo the topology it is about ("" if none), for error messages.
 func (c *clusterCmd) dial(ctx context.Context, rpc, topo string, extra time.Duration, call func(context.Context, galev1.CoordinatorServiceClient) error) error {
+	// Nothing listening is the common mistake: say so at once rather than
+	// after gRPC's wait for a node that may be starting (--timeout).
+	if err := probeTCP(ctx, c.addr, c.timeout); errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): connection refused", c.addr)
+	}
 	client, conn, err := coordinator.DialCoordinator(ctx, c.addr, c.timeout)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -159,6 +166,16 @@ func (c *clusterCmd) dial(ctx context.Context, rpc, topo string, extra time.Dura
 		return rpcError(err, rpc, topo, c.addr, c.timeout+extra)
 	}
 	return nil
+}
+
+// probeTCP opens and closes a TCP connection to addr.
+func probeTCP(ctx context.Context, addr string, timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 // tidyDialError is DialCoordinator's message with the wrapped gRPC status
