@@ -151,6 +151,9 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 			if errors.Is(err, ErrNotLeader) {
 				return err
 			}
+			if ctx.Err() != nil {
+				return nil // stopping: the reconcile was cut short, not failed
+			}
 			l.log.Warn("reconcile failed; will retry", "err", err)
 		}
 		select {

@@ -426,6 +426,9 @@ func addCounters(a, b *galev1.Counters) {
 	if h := b.GetCompleteLatency(); h != nil {
 		a.CompleteLatency = mergeHist(a.GetCompleteLatency(), h)
 	}
+	if h := b.GetProcessLatency(); h != nil {
+		a.ProcessLatency = mergeHist(a.GetProcessLatency(), h)
+	}
 }
 
 func mergeHist(a, b *galev1.LatencyHistogram) *galev1.LatencyHistogram {

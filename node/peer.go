@@ -382,7 +382,7 @@ func (p *Peer) keepAlive(ctx context.Context) {
 func (p *Peer) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		wch := p.store.Watch(ctx)
-		if err := p.sync(ctx); err != nil {
+		if err := p.sync(ctx); err != nil && ctx.Err() == nil { // a stopping node's sync just ends
 			p.log.Warn("sync with assignments", "err", err)
 		}
 		// Failed runs restart after a backoff: look for due ones every
@@ -400,7 +400,7 @@ func (p *Peer) watch(ctx context.Context) {
 					continue
 				}
 			}
-			if err := p.sync(ctx); err != nil {
+			if err := p.sync(ctx); err != nil && ctx.Err() == nil {
 				p.log.Warn("sync with assignments", "err", err)
 			}
 		}
@@ -761,6 +761,9 @@ func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
 		}
 		if st.Latency.Count() > 0 {
 			c.CompleteLatency = st.Latency.Proto()
+		}
+		if st.Process.Count() > 0 {
+			c.ProcessLatency = st.Process.Proto()
 		}
 		out[tid] = c
 	}

@@ -437,8 +437,14 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 			if c.GetId() == "sink" && c.GetCounters().GetExecuted() < n {
 				return fmt.Errorf("sinks executed %d of %d", c.GetCounters().GetExecuted(), n)
 			}
+			if c.GetId() == "sink" && c.GetCounters().GetProcessLatency() == nil {
+				return errors.New("sinks have no process latency")
+			}
 			if c.GetId() == "seq" && c.GetCounters().GetAcked() != n {
 				return fmt.Errorf("spouts acked %d of %d", c.GetCounters().GetAcked(), n)
+			}
+			if c.GetId() == "seq" && c.GetCounters().GetCompleteLatency() == nil {
+				return errors.New("spouts have no complete latency")
 			}
 			for _, task := range c.GetTasks() {
 				if task.GetCounters() == nil {

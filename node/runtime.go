@@ -120,7 +120,8 @@ type task struct {
 	ctrl  *ctrlQueue // spouts: completions from ackers
 
 	counters Counters
-	latency  sharedHistogram
+	latency  sharedHistogram // spouts: complete latency
+	process  sharedHistogram // bolts: Execute time, sampled (executeBatch)
 
 	// Backlog tracking for the acker's timeout (acker.go): headBorn is the
 	// Born time of the batch being executed, or of the last one dequeued
@@ -740,6 +741,9 @@ type ComponentStats struct {
 	Counters CounterSnapshot
 	// Latency is the complete-latency histogram (spouts).
 	Latency Histogram
+	// Process is the histogram of Execute's time (Go bolts), one tuple
+	// sampled per input batch.
+	Process Histogram
 }
 
 // Stats returns the counters of every component, in spec order, the ackers
@@ -753,6 +757,8 @@ func (rt *Runtime) Stats() []ComponentStats {
 			cs.Counters = cs.Counters.Add(t.counters.Snapshot())
 			h := t.latency.snapshot()
 			cs.Latency.Merge(&h)
+			p := t.process.snapshot()
+			cs.Process.Merge(&p)
 		}
 		out = append(out, cs)
 	}
@@ -760,18 +766,19 @@ func (rt *Runtime) Stats() []ComponentStats {
 }
 
 // TaskStats is one task's counters and, for spout tasks, its
-// complete-latency histogram.
+// complete-latency histogram, for Go bolts its process-latency one.
 type TaskStats struct {
 	Component string
 	Counters  CounterSnapshot
 	Latency   Histogram
+	Process   Histogram
 }
 
 // TaskStats returns the stats of every task, by task id.
 func (rt *Runtime) TaskStats() map[int32]TaskStats {
 	out := make(map[int32]TaskStats, len(rt.tasks)-1)
 	for _, t := range rt.tasks[1:] {
-		out[t.id] = TaskStats{Component: t.comp.id, Counters: t.counters.Snapshot(), Latency: t.latency.snapshot()}
+		out[t.id] = TaskStats{Component: t.comp.id, Counters: t.counters.Snapshot(), Latency: t.latency.snapshot(), Process: t.process.snapshot()}
 	}
 	return out
 }

@@ -177,6 +177,29 @@ func TestPassThroughCompletesEveryTree(t *testing.T) {
 	}
 }
 
+// TestProcessLatencyIsSampled: a Go bolt's Execute time reaches its
+// process-latency histogram (one tuple sampled per batch); spouts have
+// none.
+func TestProcessLatencyIsSampled(t *testing.T) {
+	const n = 30
+	tp := newTopo(t, map[string]any{"test.count": n, "test.sleep": 2, KeyBatchSize: 1}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, _ := tp.run(t)
+	p := stats(rt, "pass").Process
+	if p.Count() == 0 || p.Count() > n || time.Duration(p.Quantile(0.5)) < 2*time.Millisecond {
+		t.Fatalf("pass: %d samples, p50 %v; want up to %d of at least the 2 ms it sleeps", p.Count(), time.Duration(p.Quantile(0.5)), n)
+	}
+	sink, seq := stats(rt, "sink").Process, stats(rt, "seq").Process
+	if sink.Count() == 0 {
+		t.Fatal("sink: no process latency")
+	}
+	if c := seq.Count(); c != 0 {
+		t.Fatalf("spout: %d process samples", c)
+	}
+}
+
 // TestTaskThatEndedElsewhereIsNotRunAgain: a task the options mark as
 // done (it ran to its end on another node before the assignment moved it)
 // does not open its spout again; it only sends its end-of-input markers, so

@@ -118,15 +118,17 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 func printSummary(w io.Writer, rt *node.Runtime, took time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "topology %s finished in %v\n", rt.ID(), took.Round(time.Millisecond))
-	fmt.Fprintln(tw, "component\ttasks\temitted\ttransferred\texecuted\tacked\tfailed\tcomplete p50\tp99")
-	for _, c := range rt.Stats() {
-		p50, p99 := "", ""
-		if c.Latency.Count() > 0 {
-			p50 = time.Duration(c.Latency.Quantile(0.5)).String()
-			p99 = time.Duration(c.Latency.Quantile(0.99)).String()
+	fmt.Fprintln(tw, "component\ttasks\temitted\ttransferred\texecuted\tacked\tfailed\tcomplete p50/p99\tprocess p50/p99")
+	quantiles := func(h *node.Histogram) string {
+		if h.Count() == 0 {
+			return "-"
 		}
+		return time.Duration(h.Quantile(0.5)).String() + "/" + time.Duration(h.Quantile(0.99)).String()
+	}
+	for _, c := range rt.Stats() {
 		k := c.Counters
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", c.ID, len(c.Tasks), k.Emitted, k.Transferred, k.Executed, k.Acked, k.Failed, p50, p99)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", c.ID, len(c.Tasks), k.Emitted, k.Transferred, k.Executed, k.Acked, k.Failed,
+			quantiles(&c.Latency), quantiles(&c.Process))
 	}
 	tw.Flush()
 	if errs := rt.Errors(); len(errs) > 0 {

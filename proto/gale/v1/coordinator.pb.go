@@ -865,7 +865,9 @@ type Counters struct {
 	Failed uint64 `protobuf:"varint,5,opt,name=failed,proto3" json:"failed,omitempty"`
 	// complete_latency is the spout's emit-to-completion time histogram.
 	CompleteLatency *LatencyHistogram `protobuf:"bytes,6,opt,name=complete_latency,json=completeLatency,proto3" json:"complete_latency,omitempty"`
-	// process_latency is the bolt's execute time histogram.
+	// process_latency is the bolt's execute time histogram: Go bolts time
+	// one tuple of each input batch (absent for external bolts, whose
+	// execute runs in another process, and for ackers).
 	ProcessLatency *LatencyHistogram `protobuf:"bytes,7,opt,name=process_latency,json=processLatency,proto3" json:"process_latency,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache

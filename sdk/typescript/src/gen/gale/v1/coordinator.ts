@@ -294,7 +294,11 @@ export interface Counters {
   completeLatency:
     | LatencyHistogram
     | undefined;
-  /** process_latency is the bolt's execute time histogram. */
+  /**
+   * process_latency is the bolt's execute time histogram: Go bolts time
+   * one tuple of each input batch (absent for external bolts, whose
+   * execute runs in another process, and for ackers).
+   */
   processLatency: LatencyHistogram | undefined;
 }
 
