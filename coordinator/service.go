@@ -98,10 +98,19 @@ func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopology
 }
 
 func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyState) error {
+	return s.setStateOf(ctx, name, 0, st)
+}
+
+// setStateOf is setState for the run of name submitted at submitted (Unix
+// ms; 0: whichever): a topology killed and submitted again meanwhile is
+// another one, and is left alone (NOT_FOUND).
+func (s *Service) setStateOf(ctx context.Context, name string, submitted int64, st galev1.TopologyState) error {
 	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
 		switch {
 		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
+		case submitted != 0 && r.GetSubmittedUnixMillis() != submitted:
+			return fmt.Errorf("topology %s (submitted again): %w", name, ErrNotFound)
 		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED && st != galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			// Activating it would schedule its tasks again.
 			return fmt.Errorf("topology %s: %w", name, ErrFinished)
@@ -119,8 +128,11 @@ func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyS
 // deactivated and the trees in flight get wait_seconds (absent: the
 // topology's message timeout) to complete; then the topology is marked
 // killed, and the leader removes its assignment (the nodes stop its tasks)
-// and its record. The wait runs in this call; a caller that stops waiting
-// does not stop the kill, which goes on at once.
+// and its record. The wait runs in this call, cut short to answer within
+// the caller's deadline; a caller that stops waiting does not stop the
+// kill, which goes on at once. The kill applies to the run that was there
+// when it was asked for: one submitted again under the name meanwhile is
+// left alone.
 func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequest) (*galev1.KillTopologyResponse, error) {
 	name := req.GetName()
 	if req.WaitSeconds != nil && req.GetWaitSeconds() < 0 {
@@ -130,16 +142,26 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 	if err != nil {
 		return nil, storeErr(err, name)
 	}
+	submitted := rec.GetSubmittedUnixMillis()
 	wait := messageTimeout(rec.GetSpec())
 	if req.WaitSeconds != nil {
 		wait = time.Duration(req.GetWaitSeconds()) * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// Answer before the caller gives up, or it would report a
+		// timeout for a kill that went through.
+		wait = min(wait, time.Until(dl)-killTimeout/4)
 	}
 	switch rec.GetState() {
 	case galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE:
 		if wait <= 0 {
 			break
 		}
-		if err := s.setState(ctx, name, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE); err != nil {
+		err := s.setStateOf(ctx, name, submitted, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE)
+		if status.Code(err) == codes.FailedPrecondition {
+			break // it finished meanwhile: nothing left to wait for
+		}
+		if err != nil {
 			return nil, err
 		}
 		t := time.NewTimer(wait)
@@ -152,7 +174,7 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 	// Kill even when the caller gave up on the wait: it asked for it.
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
 	defer cancel()
-	if err := s.setState(kctx, name, galev1.TopologyState_TOPOLOGY_STATE_KILLED); err != nil {
+	if err := s.setStateOf(kctx, name, submitted, galev1.TopologyState_TOPOLOGY_STATE_KILLED); err != nil {
 		return nil, err
 	}
 	return &galev1.KillTopologyResponse{}, nil

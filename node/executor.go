@@ -603,6 +603,7 @@ func (e *executor) runBolt(ctx context.Context) error {
 			e.t.headBorn.Store(0)
 			e.stats.publish(&e.t.counters)
 			e.now = router.Nanotime()
+			e.publishProcess(e.now)
 			dl, err := e.idleFlush()
 			if err != nil {
 				return nil // stopping
@@ -703,10 +704,17 @@ func (e *executor) executeBatch(b *router.Batch) {
 	for i < len(b.Tuples) {
 		i = e.executeFrom(b, i, len(b.Tuples))
 	}
-	if end-e.procPublished >= int64(time.Millisecond) {
-		e.procPublished = end
-		e.t.process.merge(&e.proc)
+	e.publishProcess(end)
+}
+
+// publishProcess merges the bolt's sampled Execute times into the task's
+// process histogram, at most once a millisecond (see publishLatency).
+func (e *executor) publishProcess(now int64) {
+	if e.proc.n == 0 || now-e.procPublished < int64(time.Millisecond) {
+		return
 	}
+	e.procPublished = now
+	e.t.process.merge(&e.proc)
 }
 
 // executeFrom executes tuples i to end-1, or up to one that panics.

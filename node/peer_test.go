@@ -969,3 +969,65 @@ func TestFinishedTopologyStaysFinished(t *testing.T) {
 	waitFor(t, 20*time.Second, func() error { return scheduledOn("a", "c") })
 	check(a, c)
 }
+
+// TestDelayedKillSparesAResubmittedTopology: a kill still waiting when its
+// topology is killed at once and submitted again under the same name ends
+// with NotFound when its wait is over: the new run keeps running.
+func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
+	p := startPeer(t, "solo")
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	endless := func() *galev1.TopologySpec {
+		tp := newTopo(t, map[string]any{"test.count": 1 << 40}).
+			spout("seq", "test.Seq", 1, "id").
+			bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+		tp.s.Name = "again"
+		return tp.s
+	}
+	state := func() galev1.TopologyState {
+		l, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range l.GetTopologies() {
+			if s.GetName() == "again" {
+				return s.GetState()
+			}
+		}
+		return galev1.TopologyState_TOPOLOGY_STATE_UNSPECIFIED
+	}
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless()}); err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan error, 1)
+	go func() {
+		_, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "again", WaitSeconds: proto.Int32(5)})
+		slow <- err
+	}()
+	waitFor(t, 10*time.Second, func() error {
+		if s := state(); s != galev1.TopologyState_TOPOLOGY_STATE_INACTIVE {
+			return fmt.Errorf("state %v, want inactive while the slow kill waits", s)
+		}
+		return nil
+	})
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "again", WaitSeconds: proto.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless()}); err != nil {
+			return err
+		}
+		return nil
+	})
+	// The slow kill ends its wait now, against the run it was asked for.
+	if err := <-slow; code(err) != codes.NotFound {
+		t.Fatalf("the slow kill: %v, want NotFound (its topology is gone)", err)
+	}
+	if s := state(); s != galev1.TopologyState_TOPOLOGY_STATE_ACTIVE {
+		t.Fatalf("the resubmitted topology is %v, want active", s)
+	}
+}

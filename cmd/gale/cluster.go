@@ -130,6 +130,9 @@ func (c *clusterCmd) dial(ctx context.Context, rpc, topo string, extra time.Dura
 	// after gRPC's wait for a node that may be starting (--timeout).
 	if err := probeTCP(ctx, c.addr, c.timeout); errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): connection refused", c.addr)
+	} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		// --timeout is spent: do not wait as long again for gRPC.
+		return fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): no connection within %v (see --timeout)", c.addr, c.timeout)
 	}
 	client, conn, err := coordinator.DialCoordinator(ctx, c.addr, c.timeout)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gale-stream/gale/examples/webanalytics"
@@ -54,9 +56,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// The ingest and the dashboard bind their ports in tasks of the
 	// topology, which would retry a taken port with backoff and leave only
 	// a timeout to report: check them first, as the node does its own.
+	if *ingestAddr == *dashAddr && !strings.HasSuffix(*ingestAddr, ":0") {
+		return usagef("--ingest-addr and --dashboard-addr are both %s: give them different ports", *ingestAddr)
+	}
 	for _, a := range []struct{ flag, addr string }{{"--ingest-addr", *ingestAddr}, {"--dashboard-addr", *dashAddr}} {
 		if err := portFree(a.addr); err != nil {
-			return fmt.Errorf("%s %s: %w (another program listens there: stop it or pick another port with %s)", a.flag, a.addr, err, a.flag)
+			hint := ""
+			if errors.Is(err, syscall.EADDRINUSE) {
+				hint = fmt.Sprintf(" (another program listens there: stop it or pick another port with %s)", a.flag)
+			}
+			return fmt.Errorf("%s %s: %w%s", a.flag, a.addr, err, hint)
 		}
 	}
 	logger, err := newLogger(stderr, *logLevel)

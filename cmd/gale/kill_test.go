@@ -50,6 +50,7 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 
 	submit()
 	killed := make(chan string, 1)
+	asked := time.Now()
 	go func() {
 		stdout, stderr, code := gale(t, "kill", name, "--wait", "3", "--addr", n.grpc)
 		killed <- fmt.Sprintf("exit %d: %s%s", code, stdout, stderr)
@@ -62,6 +63,9 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 	}
 	if out := <-killed; !strings.HasPrefix(out, "exit 0: killed "+name) {
 		t.Fatalf("kill --wait 3: %s", out)
+	}
+	if took := time.Since(asked); took < 3*time.Second {
+		t.Fatalf("kill --wait 3 returned after %v: the wait was cut short", took)
 	}
 	waitFor("the killed topology to go", func() bool { return state(name) == "" })
 

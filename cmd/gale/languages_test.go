@@ -290,6 +290,11 @@ func TestDevPortTaken(t *testing.T) {
 		}
 		assertNoTrace(t, stderr)
 	}
+	same := freePort(t)
+	_, stderr, code := gale(t, "dev", "--grpc-addr", freePort(t), "--ingest-addr", same, "--dashboard-addr", same)
+	if code != 2 || !strings.Contains(stderr, "--ingest-addr and --dashboard-addr are both "+same) {
+		t.Errorf("one port for both: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // gale dev runs the whole application: the dashboard shows generated

@@ -43,9 +43,11 @@ type CoordinatorServiceClient interface {
 	// and field), ALREADY_EXISTS for a duplicate name.
 	SubmitTopology(ctx context.Context, in *SubmitTopologyRequest, opts ...grpc.CallOption) (*SubmitTopologyResponse, error)
 	// KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-	// trees, then removes the topology; it answers once the topology is
-	// removed (a caller that stops waiting does not stop the kill).
-	// NOT_FOUND for an unknown name.
+	// trees, then marks the topology killed (the leader then removes it) and
+	// answers. The wait is cut short to answer within the caller's deadline;
+	// a caller that stops waiting does not stop the kill, which goes on at
+	// once. NOT_FOUND for an unknown name, and for a kill whose topology was
+	// killed and submitted again under its name during the wait.
 	KillTopology(ctx context.Context, in *KillTopologyRequest, opts ...grpc.CallOption) (*KillTopologyResponse, error)
 	// ListTopologies lists the topologies with a one-line summary each.
 	ListTopologies(ctx context.Context, in *ListTopologiesRequest, opts ...grpc.CallOption) (*ListTopologiesResponse, error)
@@ -165,9 +167,11 @@ type CoordinatorServiceServer interface {
 	// and field), ALREADY_EXISTS for a duplicate name.
 	SubmitTopology(context.Context, *SubmitTopologyRequest) (*SubmitTopologyResponse, error)
 	// KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-	// trees, then removes the topology; it answers once the topology is
-	// removed (a caller that stops waiting does not stop the kill).
-	// NOT_FOUND for an unknown name.
+	// trees, then marks the topology killed (the leader then removes it) and
+	// answers. The wait is cut short to answer within the caller's deadline;
+	// a caller that stops waiting does not stop the kill, which goes on at
+	// once. NOT_FOUND for an unknown name, and for a kill whose topology was
+	// killed and submitted again under its name during the wait.
 	KillTopology(context.Context, *KillTopologyRequest) (*KillTopologyResponse, error)
 	// ListTopologies lists the topologies with a one-line summary each.
 	ListTopologies(context.Context, *ListTopologiesRequest) (*ListTopologiesResponse, error)

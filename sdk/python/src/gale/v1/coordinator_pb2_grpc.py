@@ -98,9 +98,11 @@ class CoordinatorServiceServicer:
 
     def KillTopology(self, request, context):
         """KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-        trees, then removes the topology; it answers once the topology is
-        removed (a caller that stops waiting does not stop the kill).
-        NOT_FOUND for an unknown name.
+        trees, then marks the topology killed (the leader then removes it) and
+        answers. The wait is cut short to answer within the caller's deadline;
+        a caller that stops waiting does not stop the kill, which goes on at
+        once. NOT_FOUND for an unknown name, and for a kill whose topology was
+        killed and submitted again under its name during the wait.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -180,7 +180,8 @@ export interface KillTopologyRequest {
    * wait_seconds is how long the spouts stay deactivated before the tasks
    * stop: absent means the topology's message timeout (as Storm's kill),
    * zero means at once. (Until this field had presence, a zero was never
-   * sent; old clients that leave it out still get the message timeout.)
+   * sent; old clients that leave it out get the message timeout, cut to
+   * their deadline.)
    */
   waitSeconds?: number | undefined;
 }
@@ -2839,9 +2840,11 @@ export const CoordinatorServiceService = {
   },
   /**
    * KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-   * trees, then removes the topology; it answers once the topology is
-   * removed (a caller that stops waiting does not stop the kill).
-   * NOT_FOUND for an unknown name.
+   * trees, then marks the topology killed (the leader then removes it) and
+   * answers. The wait is cut short to answer within the caller's deadline;
+   * a caller that stops waiting does not stop the kill, which goes on at
+   * once. NOT_FOUND for an unknown name, and for a kill whose topology was
+   * killed and submitted again under its name during the wait.
    */
   killTopology: {
     path: "/gale.v1.CoordinatorService/KillTopology" as const,
@@ -2940,9 +2943,11 @@ export interface CoordinatorServiceServer extends UntypedServiceImplementation {
   submitTopology: handleUnaryCall<SubmitTopologyRequest, SubmitTopologyResponse>;
   /**
    * KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-   * trees, then removes the topology; it answers once the topology is
-   * removed (a caller that stops waiting does not stop the kill).
-   * NOT_FOUND for an unknown name.
+   * trees, then marks the topology killed (the leader then removes it) and
+   * answers. The wait is cut short to answer within the caller's deadline;
+   * a caller that stops waiting does not stop the kill, which goes on at
+   * once. NOT_FOUND for an unknown name, and for a kill whose topology was
+   * killed and submitted again under its name during the wait.
    */
   killTopology: handleUnaryCall<KillTopologyRequest, KillTopologyResponse>;
   /** ListTopologies lists the topologies with a one-line summary each. */
@@ -2988,9 +2993,11 @@ export interface CoordinatorServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
-   * trees, then removes the topology; it answers once the topology is
-   * removed (a caller that stops waiting does not stop the kill).
-   * NOT_FOUND for an unknown name.
+   * trees, then marks the topology killed (the leader then removes it) and
+   * answers. The wait is cut short to answer within the caller's deadline;
+   * a caller that stops waiting does not stop the kill, which goes on at
+   * once. NOT_FOUND for an unknown name, and for a kill whose topology was
+   * killed and submitted again under its name during the wait.
    */
   killTopology(
     request: KillTopologyRequest,
