@@ -348,7 +348,12 @@ func (s *Spout) Close() error {
 		<-s.serveDone
 		err = s.serveErr
 		if n := s.pendingN.Load(); n > 0 {
-			s.log.Warn("HTTP ingest closed with queued events not yet acked; they are not replayed here", "events", n, KeyConfirm, s.cfg.Confirm)
+			if s.cfg.Confirm == ConfirmProcessed {
+				// Never confirmed: their clients were told to send them again.
+				s.log.Info("HTTP ingest closed with queued events not yet processed; their requests were not confirmed", "events", n)
+			} else {
+				s.log.Warn("HTTP ingest closed with accepted events not yet processed; they are lost", "events", n, KeyConfirm, s.cfg.Confirm)
+			}
 		}
 	})
 	return err
