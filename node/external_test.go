@@ -337,6 +337,11 @@ func TestExternalPrepareFailureFailsTheRun(t *testing.T) {
 	if !strings.Contains(errorsText(rt), "config pass.mode: want fast or slow") {
 		t.Fatalf("the process's own message is not in the task errors:\n%s", errorsText(rt))
 	}
+	// The process exits on its own after it gave up: its exit status is
+	// what the final error reports, not the SIGKILL of a hasty restart.
+	if !strings.Contains(err.Error(), "last: external process exit status") {
+		t.Fatalf("Run: %v, want the process's own exit status as the last error", err)
+	}
 }
 
 // rawAttach opens an Attach stream by hand, to send what no SDK would.

@@ -36,6 +36,7 @@ const (
 	backoffMax   = 10 * time.Second
 	healthyAfter = 30 * time.Second // a run this long resets the backoff
 	stopGrace    = 5 * time.Second  // to exit after its stream ended cleanly
+	restartGrace = time.Second      // to exit after its stream ended in error, before a restart kills it
 	termGrace    = 2 * time.Second  // to exit after SIGTERM
 )
 
@@ -188,7 +189,15 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	case err := <-exited:
 		return describeExit(err, tail)
 	case <-s.restart:
-		log.Warn("killing external process to restart it")
+		// Its stream ended. A process that gave up (an error it sent, then
+		// a half-close) exits on its own right after: let it, so that its
+		// own exit status is what gets reported, not our SIGKILL.
+		select {
+		case err := <-exited:
+			return describeExit(err, tail)
+		case <-time.After(restartGrace):
+		}
+		log.Warn("killing external process to restart it: it did not exit after its stream ended", "grace", restartGrace)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		err := <-exited
 		return describeExit(err, tail)
