@@ -238,16 +238,62 @@ func (s *Supervisor) environ(token string) []string {
 	return append(env, EnvToken+"="+token)
 }
 
+// pipeLines logs a process's output line by line, at most logBurst lines
+// at once and logRate a second after that: a process that prints a
+// traceback for every failed input of a poison tuple replayed forever would
+// otherwise fill the node's log (hundreds of thousands of lines a minute).
+// Dropped lines are counted in a line of their own once output resumes
+// within the limit, and the tail kept for error reports sees every line.
 func (s *Supervisor) pipeLines(r io.Reader, log *slog.Logger, level slog.Level, tail *lastLines) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	limit := lineLimiter{tokens: logBurst, last: time.Now()}
 	for sc.Scan() {
 		line := sc.Text()
 		if tail != nil {
 			tail.add(line)
 		}
-		log.Log(context.Background(), level, line, "stream", streamName(level))
+		ok, dropped := limit.allow(time.Now())
+		if dropped > 0 {
+			log.Warn("external process output was rate-limited", "stream", streamName(level), "dropped_lines", dropped, "limit_per_second", logRate)
+		}
+		if ok {
+			log.Log(context.Background(), level, line, "stream", streamName(level))
+		}
 	}
+	if limit.dropped > 0 {
+		log.Warn("external process output was rate-limited", "stream", streamName(level), "dropped_lines", limit.dropped, "limit_per_second", logRate)
+	}
+}
+
+const (
+	logRate  = 200  // output lines a second a process may log, after the burst
+	logBurst = 2000 // output lines a process may log at once
+)
+
+// lineLimiter is a token bucket over output lines.
+type lineLimiter struct {
+	tokens     float64
+	last       time.Time
+	dropped    int       // lines dropped since the last report
+	reportedAt time.Time // when dropped lines were last reported
+}
+
+// allow says whether a line may be logged now, and how many lines were
+// dropped before it when that is to be reported now: with the line that
+// resumes logging, at most once a second.
+func (l *lineLimiter) allow(now time.Time) (ok bool, reportDropped int) {
+	l.tokens = min(logBurst, l.tokens+now.Sub(l.last).Seconds()*logRate)
+	l.last = now
+	if l.tokens < 1 {
+		l.dropped++
+		return false, 0
+	}
+	l.tokens--
+	if l.dropped > 0 && now.Sub(l.reportedAt) >= time.Second {
+		reportDropped, l.dropped, l.reportedAt = l.dropped, 0, now
+	}
+	return true, reportDropped
 }
 
 func streamName(level slog.Level) string {
