@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/internal/hint"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -84,6 +85,9 @@ func unknownClass(kind, class string) error {
 	list := strings.Join(mine[:min(len(mine), show)], ", ")
 	if len(mine) > show {
 		list += fmt.Sprintf(", ... (%d more)", len(mine)-show)
+	}
+	if guess := hint.Suggest(class, mine); guess != "" {
+		return fmt.Errorf("unknown %s class %q (did you mean %q?; registered %ss: %s)", kind, class, guess, kind, list)
 	}
 	return fmt.Errorf("unknown %s class %q (registered %ss: %s)", kind, class, kind, list)
 }

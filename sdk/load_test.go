@@ -116,6 +116,7 @@ func TestRegistryResolver(t *testing.T) {
 		{galev1.ComponentKind_COMPONENT_KIND_BOLT, "sdktest.Spout", `unknown bolt class "sdktest.Spout": it is registered as a spout`},
 		{galev1.ComponentKind_COMPONENT_KIND_SPOUT, "x.Nope", `unknown spout class "x.Nope" (registered spouts: `},
 		{galev1.ComponentKind_COMPONENT_KIND_BOLT, "x.Nope", `unknown bolt class "x.Nope" (registered bolts: `},
+		{galev1.ComponentKind_COMPONENT_KIND_BOLT, "sdktest.Splt", `unknown bolt class "sdktest.Splt" (did you mean "sdktest.Split"?; registered bolts: `},
 		{galev1.ComponentKind_COMPONENT_KIND_BOLT, "sdktest.DeclarePanics", `bolt class "sdktest.DeclarePanics": DeclareOutputFields panicked: declare exploded`},
 		{galev1.ComponentKind_COMPONENT_KIND_BOLT, "sdktest.FactoryPanics", `bolt class "sdktest.FactoryPanics": its factory panicked: factory exploded`},
 		{galev1.ComponentKind_COMPONENT_KIND_BOLT, "sdktest.FactoryNil", `its factory returned nil`},

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/internal/hint"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
 )
@@ -379,7 +380,7 @@ func (l *loader) component(n *yaml.Node, kind galev1.ComponentKind, idx, nth int
 		case "inputs":
 			c.Inputs = l.inputs(kv, p.Field("inputs"), who)
 		default:
-			if suggest(kv.key, componentKeys) == "outputs" || keyHints[kv.key] == "outputs" {
+			if hint.Suggest(kv.key, componentKeys) == "outputs" || keyHints[kv.key] == "outputs" {
 				l.unresolved[idx] = true
 			}
 			l.unknownKey(kv, p, "in "+who, componentKeys, map[string]Path{
@@ -686,7 +687,7 @@ func (l *loader) streams(n *yaml.Node, s *galev1.TopologySpec) {
 		ci, ok := ids[toID]
 		if !ok {
 			msg := fmt.Sprintf("%s: 'to' names unknown component '%s'", where, toID)
-			if g := suggest(toID, sortedKeys(ids)); g != "" {
+			if g := hint.Suggest(toID, sortedKeys(ids)); g != "" {
 				msg += fmt.Sprintf(" (did you mean '%s'?)", g)
 			}
 			l.report(to.v, sp.Field("to"), false, "%s", msg)
@@ -763,7 +764,7 @@ func (l *loader) unknownKey(kv pair, p Path, where string, allowed []string, gue
 	msg := fmt.Sprintf("unknown key '%s' %s; allowed: %s", kv.key, where, strings.Join(allowed, ", "))
 	guess := keyHints[kv.key]
 	if guess == "" || !slices.Contains(allowed, guess) {
-		guess = suggest(kv.key, allowed)
+		guess = hint.Suggest(kv.key, allowed)
 	}
 	if guess != "" && guess != kv.key {
 		msg += fmt.Sprintf(" (did you mean '%s'?)", guess)

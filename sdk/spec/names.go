@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/internal/hint"
 )
 
 // groupingNames are the user-facing grouping names, in enum order, as YAML,
@@ -40,7 +41,7 @@ func ParseGrouping(name string) (galev1.GroupingType, error) {
 	msg := fmt.Sprintf("unknown grouping '%s'; use one of %s", name, groupingList())
 	if norm == "custom" {
 		msg += " (custom groupings are not supported)"
-	} else if s := suggest(norm, groupingNamesOnly()); s != "" {
+	} else if s := hint.Suggest(norm, groupingNamesOnly()); s != "" {
 		msg += fmt.Sprintf(" (did you mean '%s'?)", s)
 	}
 	return galev1.GroupingType_GROUPING_TYPE_UNSPECIFIED, fmt.Errorf("%s", msg)
@@ -107,45 +108,6 @@ func validName(s string) bool {
 
 // nameRule is the charset rule for messages.
 const nameRule = "use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'"
-
-// suggest returns the candidate closest to s by edit distance, if it is
-// close enough to be a likely typo, for "did you mean" hints.
-func suggest(s string, candidates []string) string {
-	best, bestD := "", 3
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		d := editDistance(ls, strings.ToLower(c))
-		if d < bestD && d < max(len(c), len(ls)) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, capped in cost
-// by refusing long inputs (a hint is not worth quadratic time on junk).
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 // joinNames formats names as a comma-separated list for messages, showing
 // at most max of them so a huge topology does not flood the terminal.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/internal/hint"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -387,7 +388,7 @@ func (v *validator) inputs(i int) {
 		si, ok := v.byID[from]
 		if !ok {
 			msg := fmt.Sprintf("%s: input from unknown component '%s'", who, from)
-			if s := suggest(from, sortedKeys(v.byID)); s != "" {
+			if s := hint.Suggest(from, sortedKeys(v.byID)); s != "" {
 				msg += fmt.Sprintf(" (did you mean '%s'?)", s)
 			}
 			v.add(p.Field("component"), "%s", msg)
