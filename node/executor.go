@@ -447,8 +447,11 @@ func (e *executor) sendAck(op router.AckOp) {
 	_ = e.out.Added(dest)
 }
 
-// Ack implements sdk.Emitter.
+// Ack implements sdk.Emitter. Ticks are not counted (nor executed).
 func (e *executor) Ack(t *sdk.Tuple) {
+	if t.Source == sdk.TickSource {
+		return // no anchors either
+	}
 	e.stats.acked++
 	if e.nAck == 0 {
 		return
@@ -460,6 +463,9 @@ func (e *executor) Ack(t *sdk.Tuple) {
 
 // Fail implements sdk.Emitter.
 func (e *executor) Fail(t *sdk.Tuple) {
+	if t.Source == sdk.TickSource {
+		return
+	}
 	e.stats.failed++
 	if e.nAck == 0 {
 		return

@@ -373,9 +373,14 @@ func TestTickTuples(t *testing.T) {
 		bolt("sink", "test.Sink", 1, nil, "slow:shuffle").
 		conf("slow", map[string]any{"test.sleep": 20.0}).
 		conf("sink", map[string]any{KeyTickFreq: 0.01})
-	_, st := tp.run(t)
+	rt, st := tp.run(t)
 	if st.ticks.Load() < 3 {
 		t.Fatalf("%d ticks in a run of ~%v", st.ticks.Load(), 30*20*time.Millisecond)
+	}
+	// Ticks are not inputs: neither executed nor acked counts them, so
+	// the two agree for a bolt that acks everything.
+	if c := stats(rt, "sink").Counters; c.Executed != 30 || c.Acked != 30 {
+		t.Fatalf("sink counters %+v, want 30 executed and 30 acked (ticks not counted)", c)
 	}
 }
 

@@ -225,6 +225,7 @@ func (b *sinkBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bolt
 func (b *sinkBolt) Execute(t *sdk.Tuple) {
 	if t.IsTick() {
 		b.st.ticks.Add(1)
+		b.out.Ack(t) // as bolts that ack every input do
 		return
 	}
 	b.st.mu.Lock()

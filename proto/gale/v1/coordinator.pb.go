@@ -857,7 +857,8 @@ type Counters struct {
 	// transferred counts tuples sent to destination tasks (an emit to an
 	// all-grouped stream of n tasks counts n).
 	Transferred uint64 `protobuf:"varint,2,opt,name=transferred,proto3" json:"transferred,omitempty"`
-	// executed counts tuples given to a bolt's Execute.
+	// executed counts tuples given to a bolt's Execute (tick tuples are not
+	// counted, here or in acked and failed).
 	Executed uint64 `protobuf:"varint,3,opt,name=executed,proto3" json:"executed,omitempty"`
 	// acked counts acks: tuples acked by a bolt, trees completed for a spout.
 	Acked uint64 `protobuf:"varint,4,opt,name=acked,proto3" json:"acked,omitempty"`

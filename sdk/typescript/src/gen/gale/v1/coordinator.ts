@@ -282,7 +282,10 @@ export interface Counters {
    * all-grouped stream of n tasks counts n).
    */
   transferred: bigint;
-  /** executed counts tuples given to a bolt's Execute. */
+  /**
+   * executed counts tuples given to a bolt's Execute (tick tuples are not
+   * counted, here or in acked and failed).
+   */
   executed: bigint;
   /** acked counts acks: tuples acked by a bolt, trees completed for a spout. */
   acked: bigint;
