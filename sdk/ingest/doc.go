@@ -68,8 +68,9 @@
 // request is answered 200 only after every one of its events was processed,
 // so an event whose task stops first was never confirmed, and its client
 // sends it again. A waiting request is answered 503 with Retry-After when
-// its task closes or ingest.confirm_timeout_ms passes; a killed task's node
-// breaks the connection instead. tracker.js and `gale demo traffic` resend
+// its task closes (gale kill, a rebalance, a node draining) or
+// ingest.confirm_timeout_ms passes; a node that dies (kill -9) breaks the
+// connection instead. tracker.js and `gale demo traffic` resend
 // on both. The guarantee is at-least-once from the client: an event whose
 // request was answered 503 (or lost its connection) may have been processed
 // anyway and then arrives twice; while a topology is stalled (deactivated,
