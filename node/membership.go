@@ -34,8 +34,6 @@ type Member struct {
 	Name       string
 	GossipAddr string
 	Meta       MemberMeta
-	// Suspect is true while gossip suspects the node of having failed.
-	Suspect bool
 }
 
 // MembershipConfig configures gossip.
@@ -61,11 +59,16 @@ type MembershipConfig struct {
 // after about 1.5-2 s), gossip every 100 ms to 3 nodes, full state push
 // every 10 s.
 type Membership struct {
-	ml  *memberlist.Memberlist
-	log *slog.Logger
+	ml   *memberlist.Memberlist
+	name string
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every membership change
+	// members are copies made in the event callbacks, by name: the nodes
+	// memberlist.Members returns are its own state, which it changes
+	// under its lock while a reader would look at them (a data race).
+	members map[string]Member
 	stop    sync.Once
 	meta    *metaDelegate
 }
@@ -87,7 +90,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("gossip metadata is %d bytes, memberlist allows %d", len(meta), memberlist.MetaMaxSize)
 	}
-	m := &Membership{log: cfg.Log, changed: make(chan struct{})}
+	m := &Membership{name: cfg.Name, log: cfg.Log, changed: make(chan struct{}), members: map[string]Member{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -116,8 +119,9 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 
 // Addr returns the gossip address others join.
 func (m *Membership) Addr() string {
-	n := m.ml.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.members[m.name].GossipAddr // recorded at Create, when it joined itself
 }
 
 // Join contacts the given gossip addresses; it succeeds if any answers.
@@ -132,21 +136,28 @@ func (m *Membership) Join(addrs []string) error {
 	return nil
 }
 
-// Members returns the live (and suspect) members, sorted by name.
+// Members returns the members gossip has not declared dead (suspects
+// included), sorted by name.
 func (m *Membership) Members() []Member {
-	var out []Member
-	for _, n := range m.ml.Members() {
-		var meta MemberMeta
-		_ = json.Unmarshal(n.Meta, &meta) // a bad peer's metadata reads as empty
-		out = append(out, Member{
-			Name:       n.Name,
-			GossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))),
-			Meta:       meta,
-			Suspect:    n.State == memberlist.StateSuspect,
-		})
+	m.mu.Lock()
+	out := make([]Member, 0, len(m.members))
+	for _, mb := range m.members {
+		out = append(out, mb)
 	}
+	m.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// record copies what Members reports of n. memberlist calls the event
+// delegate with its lock held, so n is stable here.
+func (m *Membership) record(n *memberlist.Node) {
+	var meta MemberMeta
+	_ = json.Unmarshal(n.Meta, &meta) // a bad peer's metadata reads as empty
+	mb := Member{Name: n.Name, GossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Meta: meta}
+	m.mu.Lock()
+	m.members[n.Name] = mb
+	m.mu.Unlock()
 }
 
 // Changed returns a channel closed at the next membership change.
@@ -232,12 +243,19 @@ type eventDelegate struct{ m *Membership }
 
 func (e *eventDelegate) NotifyJoin(n *memberlist.Node) {
 	e.m.log.Info("gossip: node joined", "member", n.Name, "addr", n.Address())
+	e.m.record(n)
 	e.m.notify()
 }
 
 func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	e.m.log.Info("gossip: node left or failed", "member", n.Name, "addr", n.Address())
+	e.m.mu.Lock()
+	delete(e.m.members, n.Name)
+	e.m.mu.Unlock()
 	e.m.notify()
 }
 
-func (e *eventDelegate) NotifyUpdate(n *memberlist.Node) { e.m.notify() }
+func (e *eventDelegate) NotifyUpdate(n *memberlist.Node) {
+	e.m.record(n)
+	e.m.notify()
+}
