@@ -26,13 +26,7 @@ func TestFailoverWithKilledProcesses(t *testing.T) {
 	n3 := startNodeProc(t, "n3", "--etcd", etcd, "--join", n1.gossip)
 	nodes := map[string]*nodeProc{"n1": n1, "n2": n2, "n3": n3}
 
-	cli := func(addr string, args ...string) (string, error) {
-		stdout, stderr, code := gale(t, append(args, "--addr", addr)...)
-		if code != 0 {
-			return stdout, fmt.Errorf("gale %v: exit %d: %s", args, code, stderr)
-		}
-		return stdout, nil
-	}
+	cli := func(addr string, args ...string) (string, error) { return cliAt(t, addr, args...) }
 	must := func(addr string, args ...string) string {
 		t.Helper()
 		out, err := cli(addr, args...)

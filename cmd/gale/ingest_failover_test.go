@@ -31,21 +31,8 @@ func TestIngestLosesNothingWhenItsNodeIsKilled(t *testing.T) {
 	n1 := startNodeProc(t, "n1", "--etcd", etcd)
 	n2 := startNodeProc(t, "n2", "--etcd", etcd, "--join", n1.gossip)
 	nodes := map[string]*nodeProc{"n1": n1, "n2": n2}
-	cli := func(addr string, args ...string) (string, error) {
-		stdout, stderr, code := gale(t, append(args, "--addr", addr)...)
-		if code != 0 {
-			return stdout, fmt.Errorf("gale %v: exit %d: %s", args, code, stderr)
-		}
-		return stdout, nil
-	}
-	waitFor := func(what string, d time.Duration, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(d); !cond(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %v waiting for %s", d, what)
-			}
-		}
-	}
+	cli := func(addr string, args ...string) (string, error) { return cliAt(t, addr, args...) }
+	waitFor := func(what string, d time.Duration, cond func() bool) { t.Helper(); waitUntil(t, d, what, cond) }
 	waitFor("two nodes", 30*time.Second, func() bool {
 		out, err := cli(n1.grpc, "nodes")
 		return err == nil && strings.Count(strings.TrimSpace(out), "\n") == 2

@@ -18,11 +18,11 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 	n := startNodeProc(t, "k1")
 	run := func(args ...string) string {
 		t.Helper()
-		stdout, stderr, code := gale(t, append(args, "--addr", n.grpc)...)
-		if code != 0 {
-			t.Fatalf("gale %v: exit %d\n%s%s", args, code, stdout, stderr)
+		out, err := cliAt(t, n.grpc, args...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return stdout
+		return out
 	}
 	// state is the STATE column of the topology in `gale list` ("" if gone).
 	state := func(name string) string {
@@ -33,14 +33,7 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 		}
 		return ""
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-		}
-	}
+	waitFor := func(what string, cond func() bool) { t.Helper(); waitUntil(t, 20*time.Second, what, cond) }
 	const name = "failover" // examples/failover/topology.yaml's
 	submit := func() {
 		run("submit", "examples/failover/topology.yaml", "--conf", "filesink.dir="+t.TempDir(),

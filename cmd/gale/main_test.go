@@ -457,3 +457,24 @@ func TestClusterBenchSmoke(t *testing.T) {
 		t.Errorf("progress lacks the raw stream's latency:\n%s", stderr)
 	}
 }
+
+// cliAt runs gale with args against the node at addr; a nonzero exit is an
+// error carrying the exit code and stderr.
+func cliAt(t *testing.T, addr string, args ...string) (string, error) {
+	t.Helper()
+	stdout, stderr, code := gale(t, append(args, "--addr", addr)...)
+	if code != 0 {
+		return stdout, fmt.Errorf("gale %v: exit %d: %s", args, code, stderr)
+	}
+	return stdout, nil
+}
+
+// waitUntil polls cond until it holds, failing the test after d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
