@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
-	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -186,15 +185,12 @@ const killTimeout = 10 * time.Second
 // messageTimeout is a topology's topology.message.timeout.secs (default
 // 30 s), the default wait of a kill.
 func messageTimeout(ts *galev1.TopologySpec) time.Duration {
-	d, err := sdk.ConfigFromProto(ts.GetConfig()).Duration(keyMessageTimeout, time.Second, 30*time.Second)
+	d, err := spec.MustRuntimeKey(spec.KeyMessageTimeout).Duration(ts.GetConfig()[spec.KeyMessageTimeout], 30*time.Second)
 	if err != nil || d < 0 {
 		return 30 * time.Second // submit validated it; a record is not the place to fail
 	}
 	return d
 }
-
-// keyMessageTimeout is node.KeyMessageTimeout (node imports this package).
-const keyMessageTimeout = "topology.message.timeout.secs"
 
 // ActivateTopology implements the API.
 func (s *Service) ActivateTopology(ctx context.Context, req *galev1.ActivateTopologyRequest) (*galev1.ActivateTopologyResponse, error) {

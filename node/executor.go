@@ -109,7 +109,7 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 	e.maxPending = rt.settings.MaxSpoutPending
 	e.idleGap = int64(rt.settings.IdleFlushGap)
 	e.idleMin = max(rt.settings.BatchSize/8, 1)
-	if mp, err := t.comp.cfg.Int(KeyMaxSpoutPend, int64(e.maxPending)); err == nil && mp >= 0 {
+	if mp, err := configInt(t.comp.cfg, KeyMaxSpoutPend, int64(e.maxPending)); err == nil {
 		e.maxPending = int(mp) // a spout may override the topology's bound
 	}
 	return e
@@ -581,7 +581,7 @@ func (e *executor) runBolt(ctx context.Context) error {
 		}
 	}()
 	var tickC <-chan time.Time
-	freq, err := e.comp.cfg.Duration(KeyTickFreq, time.Second, 0)
+	freq, err := configDuration(e.comp.cfg, KeyTickFreq, 0)
 	if err != nil {
 		return e.taskErr("prepare", err)
 	}

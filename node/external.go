@@ -160,17 +160,11 @@ func (e *executor) welcome(hb time.Duration) *galev1.TaskContext {
 // runExternal runs an external task until it ends (end of input) or ctx is
 // cancelled.
 func (e *executor) runExternal(ctx context.Context) error {
-	hb, err := e.comp.cfg.Duration(KeyExternalHeartbeat, time.Millisecond, defaultExternalHeartbeat)
-	if err == nil && (hb < 10*time.Millisecond || hb > time.Hour) {
-		err = fmt.Errorf("config %s: must be between 10ms and 1h, got %v", KeyExternalHeartbeat, hb)
-	}
+	hb, err := configDuration(e.comp.cfg, KeyExternalHeartbeat, defaultExternalHeartbeat)
 	if err != nil {
 		return e.taskErr("start", err)
 	}
-	mi, err := e.comp.cfg.Int(KeyExternalMaxInflight, defaultExternalMaxInflight)
-	if err == nil && (mi < 1 || mi > 1<<20) {
-		err = fmt.Errorf("config %s: must be between 1 and %d, got %d", KeyExternalMaxInflight, 1<<20, mi)
-	}
+	mi, err := configInt(e.comp.cfg, KeyExternalMaxInflight, defaultExternalMaxInflight)
 	if err != nil {
 		return e.taskErr("start", err)
 	}
@@ -211,10 +205,7 @@ func (e *executor) runExternal(ctx context.Context) error {
 			},
 		})
 		if cmd.GetProtocol() == galev1.ExternalProtocol_EXTERNAL_PROTOCOL_STORM_MULTILANG {
-			timeout, err := e.comp.cfg.Duration(KeySubprocessTimeout, time.Second, 30*time.Second)
-			if err == nil && (timeout < 100*time.Millisecond || timeout > 24*time.Hour) {
-				err = fmt.Errorf("config %s: must be between 0.1s and 24h, got %v", KeySubprocessTimeout, timeout)
-			}
+			timeout, err := configDuration(e.comp.cfg, KeySubprocessTimeout, 30*time.Second)
 			if err != nil {
 				stopSup()
 				return e.taskErr("start", err)
@@ -372,7 +363,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 	}
 	maxBatch = min(maxBatch, maxExternalMaxBatch)
 	var tickC <-chan time.Time
-	if freq, _ := e.comp.cfg.Duration(KeyTickFreq, time.Second, 0); freq > 0 {
+	if freq, _ := configDuration(e.comp.cfg, KeyTickFreq, 0); freq > 0 {
 		tk := time.NewTicker(freq)
 		defer tk.Stop()
 		tickC = tk.C

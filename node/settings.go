@@ -1,32 +1,30 @@
 package node
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
-// Topology config keys read by the runtime. sdk/CONFIG.md documents them
+// Topology config keys read by the runtime: spec's table of Gale's keys
+// (spec.RuntimeKeys) has their bounds, and sdk/CONFIG.md documents them
 // for users; the defaults are in DefaultSettings.
 const (
-	KeyAckers         = "topology.acker.executors"
-	KeyMessageTimeout = "topology.message.timeout.secs"
-	KeyMaxSpoutPend   = "topology.max.spout.pending"
-	KeyTickFreq       = "topology.tick.tuple.freq.secs"
-	KeyBatchSize      = "topology.batch.size"
-	KeyRemoteBatch    = "topology.remote.batch.size"
-	KeyBatchLinger    = "topology.batch.linger"
-	KeyQueueSize      = "topology.queue.size"
-	KeySpoutWait      = "topology.spout.wait"
-	KeyIdleFlushGap   = "topology.batch.idle.gap"
+	KeyAckers         = spec.KeyAckers
+	KeyMessageTimeout = spec.KeyMessageTimeout
+	KeyMaxSpoutPend   = spec.KeyMaxSpoutPend
+	KeyTickFreq       = spec.KeyTickFreq
+	KeyBatchSize      = spec.KeyBatchSize
+	KeyRemoteBatch    = spec.KeyRemoteBatch
+	KeyBatchLinger    = spec.KeyBatchLinger
+	KeyQueueSize      = spec.KeyQueueSize
+	KeySpoutWait      = spec.KeySpoutWait
+	KeyIdleFlushGap   = spec.KeyIdleFlushGap
 
-	// Keys of external components (sdk/ATTACH.md), read per component.
-	KeyExternalHeartbeat   = "topology.external.heartbeat.ms"
-	KeyExternalMaxInflight = "topology.external.max.inflight"
-	// KeySubprocessTimeout is Storm's key for how long a multilang
-	// process may leave a command unanswered.
-	KeySubprocessTimeout = "topology.subprocess.timeout.secs"
+	KeyExternalHeartbeat   = spec.KeyExternalHeartbeat
+	KeyExternalMaxInflight = spec.KeyExternalMaxInflight
+	KeySubprocessTimeout   = spec.KeySubprocessTimeout
 )
 
 // Settings are the runtime knobs of one topology, read from its config.
@@ -87,45 +85,44 @@ func DefaultSettings() Settings {
 func SettingsFromConfig(c sdk.Config) (Settings, error) {
 	s := DefaultSettings()
 	var err error
-	geti := func(key string, dst *int, min, max int64) {
-		if err != nil {
-			return
+	geti := func(key string, dst *int) {
+		if err == nil {
+			var v int64
+			v, err = configInt(c, key, int64(*dst))
+			*dst = int(v)
 		}
-		var v int64
-		v, err = c.Int(key, int64(*dst))
-		switch {
-		case err != nil:
-		case v < min:
-			err = fmt.Errorf("config %s: must be at least %d, got %d", key, min, v)
-		case v > max:
-			err = fmt.Errorf("config %s: must be at most %d, got %d", key, max, v)
-		}
-		*dst = int(v)
 	}
-	getd := func(key string, unit time.Duration, dst *time.Duration, min time.Duration) {
-		if err != nil {
-			return
+	getd := func(key string, dst *time.Duration) {
+		if err == nil {
+			*dst, err = configDuration(c, key, *dst)
 		}
-		var v time.Duration
-		v, err = c.Duration(key, unit, *dst)
-		switch {
-		case err != nil:
-		case v < min:
-			err = fmt.Errorf("config %s: must be at least %v", key, min)
-		case v > 24*time.Hour:
-			err = fmt.Errorf("config %s: must be at most 24h", key)
-		}
-		*dst = v
 	}
-	// Upper bounds keep a typo from allocating the machine away.
-	geti(KeyAckers, &s.Ackers, 0, 10000)
-	getd(KeyMessageTimeout, time.Second, &s.MessageTimeout, 10*time.Millisecond)
-	geti(KeyMaxSpoutPend, &s.MaxSpoutPending, 0, 1<<24)
-	geti(KeyBatchSize, &s.BatchSize, 1, 1<<16)
-	geti(KeyRemoteBatch, &s.RemoteBatchSize, 1, 1<<16)
-	getd(KeyBatchLinger, time.Millisecond, &s.BatchLinger, 0)
-	getd(KeyIdleFlushGap, time.Millisecond, &s.IdleFlushGap, 0)
-	geti(KeyQueueSize, &s.QueueSize, 1, 1<<16)
-	getd(KeySpoutWait, time.Millisecond, &s.SpoutWait, 0)
+	geti(KeyAckers, &s.Ackers)
+	getd(KeyMessageTimeout, &s.MessageTimeout)
+	geti(KeyMaxSpoutPend, &s.MaxSpoutPending)
+	geti(KeyBatchSize, &s.BatchSize)
+	geti(KeyRemoteBatch, &s.RemoteBatchSize)
+	getd(KeyBatchLinger, &s.BatchLinger)
+	getd(KeyIdleFlushGap, &s.IdleFlushGap)
+	geti(KeyQueueSize, &s.QueueSize)
+	getd(KeySpoutWait, &s.SpoutWait)
 	return s, err
+}
+
+// configInt reads one of Gale's integer keys from c, bounds checked.
+func configInt(c sdk.Config, key string, def int64) (int64, error) {
+	v, ok := c[key]
+	if !ok {
+		return def, nil
+	}
+	return spec.MustRuntimeKey(key).Int(sdk.ValueToProto(v), def)
+}
+
+// configDuration reads one of Gale's duration keys from c, bounds checked.
+func configDuration(c sdk.Config, key string, def time.Duration) (time.Duration, error) {
+	v, ok := c[key]
+	if !ok {
+		return def, nil
+	}
+	return spec.MustRuntimeKey(key).Duration(sdk.ValueToProto(v), def)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
 // Config is a merged set of settings: topology config, overridden by
@@ -31,17 +33,8 @@ func (c Config) Int(key string, def int64) (int64, error) {
 	if !ok || v.IsNull() {
 		return def, nil
 	}
-	switch v.Kind() {
-	case KindInt:
-		return v.Int(), nil
-	case KindDouble:
-		if f := v.Double(); f == float64(int64(f)) {
-			return int64(f), nil
-		}
-	case KindString:
-		if i, err := strconv.ParseInt(v.Str(), 10, 64); err == nil {
-			return i, nil
-		}
+	if i, ok := spec.IntValue(ValueToProto(v)); ok {
+		return i, nil
 	}
 	return def, fmt.Errorf("config %s: want an integer, got %s %q", key, v.Kind(), v.String())
 }
@@ -89,16 +82,8 @@ func (c Config) Duration(key string, unit, def time.Duration) (time.Duration, er
 	if !ok || v.IsNull() {
 		return def, nil
 	}
-	switch v.Kind() {
-	case KindInt, KindDouble:
-		return time.Duration(v.Double() * float64(unit)), nil
-	case KindString:
-		if d, err := time.ParseDuration(v.Str()); err == nil {
-			return d, nil
-		}
-		if f, err := strconv.ParseFloat(v.Str(), 64); err == nil {
-			return time.Duration(f * float64(unit)), nil
-		}
+	if d, ok := spec.DurationValue(ValueToProto(v), unit); ok {
+		return d, nil
 	}
 	return def, fmt.Errorf("config %s: want a duration such as 30s, got %s %q", key, v.Kind(), v.String())
 }

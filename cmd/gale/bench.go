@@ -52,6 +52,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	for _, c := range confs {
 		k, v, err := spec.ParseConfFlag(c)
+		if err == nil {
+			err = spec.CheckConfigEntry(k, v)
+		}
 		if err != nil {
 			return usagef("--conf %s: %v", c, err)
 		}

@@ -219,7 +219,10 @@ bolts:
 		{"cycle", []string{"local", cycle}, 2, []string{"cycle.yaml:", "cycle"}},
 		{"missing-field", []string{"local", field}, 2, []string{"field.yaml:9:", "word"}},
 		{"bad-conf", []string{"local", "examples/wordcount/topology.yaml", "--conf", "novalue"}, 2, []string{"--conf novalue"}},
-		{"bad-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.batch.size=zero"}, 2, []string{"topology.batch.size"}},
+		{"bad-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.batch.size=zero"}, 2, []string{"--conf: config topology.batch.size: want an integer"}},
+		{"misspelled-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.max.spout.pendng=10"}, 2, []string{"unknown setting 'topology.max.spout.pendng' (did you mean 'topology.max.spout.pending'?)"}},
+		{"bench-misspelled-setting", []string{"bench", "--conf", "topology.batch.linger.ms=1"}, 2, []string{"--conf topology.batch.linger.ms=1: unknown setting", "did you mean 'topology.batch.linger'?"}},
+		{"submit-misspelled-setting", []string{"submit", "examples/wordcount/topology.yaml", "--conf", "topology.acker.executor=2", "--addr", "127.0.0.1:1"}, 2, []string{"did you mean 'topology.acker.executors'?"}},
 		{"missing-input", []string{"local", "examples/wordcount/topology.yaml", "--conf", "wordcount.input=" + filepath.Join(dir, "absent.txt")}, 1, []string{"absent.txt"}},
 	}
 	for _, tc := range cases {

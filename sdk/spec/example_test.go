@@ -89,12 +89,12 @@ func ExampleValidate() {
 }
 
 func ExampleParseConfFlag() {
-	for _, flag := range []string{"topology.workers=4", "app.ratio=0.5", "app.debug=true", "app.name=demo", "app.id='42'"} {
+	for _, flag := range []string{"topology.batch.size=4", "app.ratio=0.5", "app.debug=true", "app.name=demo", "app.id='42'"} {
 		k, v, _ := spec.ParseConfFlag(flag)
 		fmt.Println(k, v)
 	}
 	// Output:
-	// topology.workers int_value:4
+	// topology.batch.size int_value:4
 	// app.ratio double_value:0.5
 	// app.debug bool_value:true
 	// app.name string_value:"demo"

@@ -140,6 +140,12 @@ func Parse(file string, data []byte, r Resolver, overrides map[string]*galev1.Va
 			if l.tainted(e.Path) {
 				continue
 			}
+			if k, ok := configKey(e.Path); ok && overrides[k] != nil {
+				// The value came from the command line, not the file.
+				e.Msg = "--conf: " + e.Msg
+				l.errs = append(l.errs, e)
+				continue
+			}
 			l.locate(e)
 			l.errs = append(l.errs, e)
 		}
@@ -148,6 +154,14 @@ func Parse(file string, data []byte, r Resolver, overrides map[string]*galev1.Va
 		return nil, l.errs.finish(file)
 	}
 	return s, nil
+}
+
+// configKey returns the key of the topology config entry p points at.
+func configKey(p Path) (string, bool) {
+	if len(p) == 2 && p[0] == (Step{Kind: FieldStep, Name: "config"}) && p[1].Kind == KeyStep {
+		return p[1].Name, true
+	}
+	return "", false
 }
 
 // loader turns a YAML document into a TopologySpec. Along the way it
@@ -747,7 +761,7 @@ func (l *loader) fluxGrouping(kv pair, in *galev1.InputSpec, ip Path, where, who
 
 // sortedKeys returns the keys of m in order, so that hints do not depend
 // on map iteration order.
-func sortedKeys(m map[string]int) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

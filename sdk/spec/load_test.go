@@ -52,7 +52,7 @@ func wantWordcount() *galev1.TopologySpec {
 		Config: map[string]*galev1.Value{
 			"topology.acker.executors":      vInt(2),
 			"topology.message.timeout.secs": vDbl(1.5),
-			"topology.debug":                vBool(false),
+			"wordcount.debug":               vBool(false),
 			"wordcount.input":               vStr(""),
 			"wordcount.nothing":             vNull(),
 		},
@@ -218,8 +218,33 @@ func TestOverrides(t *testing.T) {
 
 	// Overrides are validated like file config.
 	_, err = Parse("t.yaml", data, newFakeResolver(), map[string]*galev1.Value{"": vInt(1)})
-	if err == nil || !strings.Contains(err.Error(), "t.yaml:2:1: config has an empty key") {
+	if err == nil || err.Error() != "--conf: config has an empty key" {
 		t.Errorf("empty override key: err = %v", err)
+	}
+
+	// An override's error names --conf, not the file's line of the key
+	// it replaced.
+	data = lines(
+		"name: t",
+		"config: {topology.batch.size: 64}",
+		"spouts: [{id: s, class: wordcount.SentenceSpout}]",
+	)
+	for _, tc := range []struct {
+		key  string
+		v    *galev1.Value
+		want string
+	}{
+		{"topology.batch.sise", vInt(8), "--conf: unknown setting 'topology.batch.sise' (did you mean 'topology.batch.size'?)"},
+		{"topology.batch.size", vStr("abc"), `--conf: config topology.batch.size: want an integer, got string "abc"`},
+		{"topology.batch.size", vInt(1 << 20), "--conf: config topology.batch.size: must be at most 65536, got 1048576"},
+	} {
+		_, err = Parse("t.yaml", data, newFakeResolver(), map[string]*galev1.Value{tc.key: tc.v})
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("--conf %s=%v: err = %v, want it to start with %q", tc.key, tc.v, err, tc.want)
+		}
+	}
+	if _, err = Parse("t.yaml", data, newFakeResolver(), map[string]*galev1.Value{"topology.batch.size": vStr("32")}); err != nil {
+		t.Errorf("a good override of a runtime key: %v", err)
 	}
 }
 
@@ -495,6 +520,20 @@ func badCases() []badCase {
 		{"config not a map", lines("name: t", "config: [a]", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 9, "config must be a map, got list"},
 		{"config bad int", lines("name: t", "config: {a: !!int x}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 13, "config 'a' has an integer x that does not fit"},
 		{"config empty key", lines("name: t", "config: {'': 1}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10, "config has an empty key"},
+		{"config misspelled runtime key", lines("name: t", "config:", "  topology.max.spout.pendng: 10", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 3, 3,
+			"unknown setting 'topology.max.spout.pendng' (did you mean 'topology.max.spout.pending'?): keys under 'topology.' are Gale's own, listed in sdk/CONFIG.md"},
+		{"config unknown runtime key", lines("name: t", "config: {topology.workers: 4}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10,
+			"unknown setting 'topology.workers': keys under 'topology.' are Gale's own"},
+		{"config runtime key not an int", lines("name: t", "config: {topology.batch.size: big}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10,
+			`config topology.batch.size: want an integer, got string "big"`},
+		{"config runtime key too small", lines("name: t", "config: {topology.queue.size: 0}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10,
+			"config topology.queue.size: must be at least 1, got 0"},
+		{"config runtime duration", lines("name: t", "config: {topology.message.timeout.secs: soon}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10,
+			`config topology.message.timeout.secs: want a duration (a number of seconds, or a string such as 250ms), got string "soon"`},
+		{"component sets a topology-wide key", withHead("    config: {topology.batch.size: 8}"), 5, 14,
+			"spout 's': 'topology.batch.size' is a setting of the whole topology: set it in the topology's config, not a component's"},
+		{"component runtime key out of range", withHead("    config: {topology.external.heartbeat.ms: 1}"), 5, 14,
+			"spout 's': config topology.external.heartbeat.ms: must be at least 10ms, got 1ms"},
 
 		{"streams not a list", withHead("streams: {from: s}"), 5, 10, "streams must be a list, got map"},
 		{"streams unknown to", withHead("bolts:", "  - {id: b, class: test.Sink}", "streams:", "  - {from: s, to: bb, grouping: {type: SHUFFLE}}"), 8, 19, "streams entry #1: 'to' names unknown component 'bb' (did you mean 'b'?)"},

@@ -1,17 +1,15 @@
 package spec
 
 import (
-	"fmt"
-	"strconv"
-
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
 // AckerComponent is the id of the system component whose tasks are the
-// ackers; AckersKey is the config key that sets how many there are.
+// ackers; AckersKey (KeyAckers) is the config key that sets how many
+// there are.
 const (
 	AckerComponent = "__acker"
-	AckersKey      = "topology.acker.executors"
+	AckersKey      = KeyAckers
 	DefaultAckers  = 1
 )
 
@@ -47,30 +45,6 @@ func Tasks(s *galev1.TopologySpec) ([]Task, error) {
 
 // Ackers returns the number of acker tasks the spec's config asks for.
 func Ackers(s *galev1.TopologySpec) (int, error) {
-	v, ok := s.GetConfig()[AckersKey]
-	if !ok || v.GetKind() == nil {
-		return DefaultAckers, nil
-	}
-	var n int64
-	switch k := v.GetKind().(type) {
-	case *galev1.Value_IntValue:
-		n = k.IntValue
-	case *galev1.Value_DoubleValue:
-		if k.DoubleValue != float64(int64(k.DoubleValue)) {
-			return 0, fmt.Errorf("config %s: want an integer, got %v", AckersKey, k.DoubleValue)
-		}
-		n = int64(k.DoubleValue)
-	case *galev1.Value_StringValue:
-		i, err := strconv.ParseInt(k.StringValue, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("config %s: want an integer, got %q", AckersKey, k.StringValue)
-		}
-		n = i
-	default:
-		return 0, fmt.Errorf("config %s: want an integer", AckersKey)
-	}
-	if n < 0 || n > MaxParallelism {
-		return 0, fmt.Errorf("config %s: must be between 0 and %d, got %d", AckersKey, MaxParallelism, n)
-	}
-	return int(n), nil
+	n, err := MustRuntimeKey(KeyAckers).Int(s.GetConfig()[KeyAckers], DefaultAckers)
+	return int(n), err
 }

@@ -191,10 +191,17 @@ func (v *validator) topology() {
 	}
 }
 
-// config checks the keys of a config map; values of any kind are fine.
+// config checks the keys of a config map (a component's when who is
+// not ""). Values of any kind are fine, but for Gale's own keys
+// (topology.*), which must exist and take values of their kind.
 func (v *validator) config(p Path, who string, cfg map[string]*galev1.Value) {
 	if _, ok := cfg[""]; ok {
 		v.add(p.Key(""), "%sconfig has an empty key", who)
+	}
+	for _, k := range sortedKeys(cfg) {
+		if msg := checkRuntimeKey(k, cfg[k], who != ""); msg != "" {
+			v.add(p.Key(k), "%s%s", who, msg)
+		}
 	}
 }
 

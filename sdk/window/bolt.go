@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
 // EndOfEventTime is the punctuated watermark a finite source sends when
@@ -18,9 +19,9 @@ const EndOfEventTime int64 = math.MaxInt64
 
 // Config keys of the runtime that Prepare reads to check the timeout.
 const (
-	keyAckers      = "topology.acker.executors"
-	keyTimeout     = "topology.message.timeout.secs"
-	keyTickFreq    = "topology.tick.tuple.freq.secs"
+	keyAckers      = spec.KeyAckers
+	keyTimeout     = spec.KeyMessageTimeout
+	keyTickFreq    = spec.KeyTickFreq
 	defaultTimeout = 30 * time.Second
 )
 

@@ -1,7 +1,7 @@
 // Local Attach benchmark: this process plays the node (a grpc-js server on
 // 127.0.0.1:0) and feeds a split bolt, started as a subprocess with the
 // GALE_* environment, with input batches of 512 sentences, keeping at most
-// 2048 inputs unacked (the node's default topology.external.max_inflight).
+// 2048 inputs unacked (the node's default topology.external.max.inflight).
 // It counts the emits and acks that come back and reports sentences/s.
 //
 // The node side is kept cheap on purpose (batches are encoded once and

@@ -1,0 +1,71 @@
+package node
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
+)
+
+func TestSettingsFromConfig(t *testing.T) {
+	def := DefaultSettings()
+	cases := []struct {
+		name    string
+		conf    sdk.Config
+		check   func(Settings) bool
+		wantErr string
+	}{
+		{"defaults", sdk.Config{}, func(s Settings) bool { return s == def }, ""},
+		{"ints and durations", sdk.Config{
+			KeyAckers: sdk.Int(0), KeyBatchSize: sdk.String("256"), KeyBatchLinger: sdk.String("1ms"),
+			KeyMessageTimeout: sdk.Double(2.5), KeyIdleFlushGap: sdk.Int(0),
+		}, func(s Settings) bool {
+			return s.Ackers == 0 && s.BatchSize == 256 && s.BatchLinger == time.Millisecond &&
+				s.MessageTimeout == 2500*time.Millisecond && s.IdleFlushGap == 0 && s.QueueSize == def.QueueSize
+		}, ""},
+		{"bounds", sdk.Config{KeyQueueSize: sdk.Int(0)}, nil, "config topology.queue.size: must be at least 1, got 0"},
+		{"kind", sdk.Config{KeySpoutWait: sdk.Bool(true)}, nil, "config topology.spout.wait: want a duration"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := SettingsFromConfig(tc.conf)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !tc.check(s) {
+				t.Fatalf("got %+v, %v", s, err)
+			}
+		})
+	}
+}
+
+// TestDefaultsAreValidSettings: every default is a value the spec
+// validator would accept for its key.
+func TestDefaultsAreValidSettings(t *testing.T) {
+	d := DefaultSettings()
+	durations := map[string]time.Duration{
+		KeyMessageTimeout: d.MessageTimeout, KeyBatchLinger: d.BatchLinger,
+		KeyIdleFlushGap: d.IdleFlushGap, KeySpoutWait: d.SpoutWait,
+		KeyExternalHeartbeat: defaultExternalHeartbeat,
+	}
+	for k, v := range durations {
+		if err := spec.MustRuntimeKey(k).Check(sdk.ValueToProto(sdk.String(v.String()))); err != nil {
+			t.Errorf("default of %s: %v", k, err)
+		}
+	}
+	ints := map[string]int{
+		KeyAckers: d.Ackers, KeyMaxSpoutPend: d.MaxSpoutPending, KeyBatchSize: d.BatchSize,
+		KeyRemoteBatch: d.RemoteBatchSize, KeyQueueSize: d.QueueSize,
+		KeyExternalMaxInflight: defaultExternalMaxInflight,
+	}
+	for k, v := range ints {
+		if err := spec.MustRuntimeKey(k).Check(sdk.ValueToProto(sdk.Int(int64(v)))); err != nil {
+			t.Errorf("default of %s: %v", k, err)
+		}
+	}
+}
