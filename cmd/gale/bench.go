@@ -37,7 +37,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--cluster [--node-debug-port PORT]] [--external all|LANG,...]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--conf key=value ...] [--cluster [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)

@@ -100,6 +100,10 @@ func TestDemoTrafficIntoIngest(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("gale local did not stop on SIGINT:\n%s", stderr.String())
 	}
+	// Stopped before its end of input: 130, as README documents.
+	if code := cmd.ProcessState.ExitCode(); code != exitStopped || !strings.Contains(stderr.String(), "gale: stopped") {
+		t.Fatalf("exit %d after SIGINT, want %d and \"gale: stopped\"; stderr:\n%s", code, exitStopped, stderr.String())
+	}
 	// The summary: the counting sink executed and acked every event.
 	row := regexp.MustCompile(`(?m)^count\s+1\s+\d+\s+\d+\s+(\d+)\s+(\d+)\s+0`).FindStringSubmatch(stderr.String())
 	if row == nil || row[1] != strconv.Itoa(accepted) {

@@ -34,7 +34,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	dataDir := fs.String("data-dir", "", "node data directory (default: a temporary one, removed at the end)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT]")
+		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L]")
 		fmt.Fprintln(stderr, "\nStarts a one-node cluster (embedded etcd), submits the web-analytics topology, generates traffic, and prints the dashboard URL.")
 		fs.PrintDefaults()
 	}

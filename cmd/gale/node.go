@@ -35,7 +35,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	debugAddr := fs.String("debug-addr", "", "HOST:PORT to serve Go's profiler on (/debug/pprof/); empty: off. Keep it on loopback")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for this node's tasks to move elsewhere")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--debug-addr HOST:PORT]")
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--slots N] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)

@@ -76,7 +76,8 @@ try {
   const shown = () => dash.evaluate(() => Object.fromEntries(
     ["status", "active", "open", "conv", "closed", "pageinfo", "avg"].map((id) => [id, document.getElementById(id).textContent])));
   let text;
-  for (const deadline = Date.now() + 20000; ;) {
+  // The session closes after the test's 15 s of quiet.
+  for (const deadline = Date.now() + 40000; ;) {
     text = await shown();
     if (text.pageinfo.startsWith(sent.length + " events") && text.closed === "1") break;
     if (Date.now() > deadline) {
