@@ -60,6 +60,9 @@ type Leader struct {
 	leader atomic.Bool
 	// reconciles counts completed reconciliations (tests, status).
 	reconciles atomic.Int64
+	// nextKill is when the earliest kill under way is due (Unix ns; 0:
+	// none), for the leader to finish it if its node does not.
+	nextKill atomic.Int64
 }
 
 // NewLeader makes a Leader; Run starts it.
@@ -146,6 +149,8 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 	watch := l.store.c.Watch(wctx, keyPrefix, clientv3.WithPrefix())
 	resync := time.NewTicker(l.cfg.Resync)
 	defer resync.Stop()
+	killDue := time.NewTimer(time.Hour)
+	defer killDue.Stop()
 	for {
 		if err := l.Reconcile(ctx, el); err != nil {
 			if errors.Is(err, ErrNotLeader) {
@@ -156,7 +161,13 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 			}
 			l.log.Warn("reconcile failed; will retry", "err", err)
 		}
+		// Wake when a kill under way is due, in case its node is gone.
+		killDue.Stop()
+		if next := l.nextKill.Load(); next != 0 {
+			killDue.Reset(time.Until(time.Unix(0, next)))
+		}
 		select {
+		case <-killDue.C:
 		case <-sess.Done():
 			return errors.New("election session expired")
 		case <-ctx.Done():
@@ -229,10 +240,24 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	var ops []clientv3.Op
 	recorded := map[string]bool{}
 	finished := map[string]bool{}
+	now := time.Now()
+	var nextKill time.Time
 	for _, rec := range topos {
 		name := rec.GetSpec().GetName()
 		recorded[name] = true
-		switch rec.GetState() {
+		state := rec.GetState()
+		if ms := rec.GetKillAtUnixMillis(); ms != 0 && state != galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+			// A kill under way: the node that took it marks the topology
+			// killed when its wait ends; if that node died meanwhile, the
+			// leader does it.
+			if at := time.UnixMilli(ms); !now.Before(at.Add(killGrace)) {
+				l.log.Info("finishing a kill whose node did not", "topology", name)
+				state = galev1.TopologyState_TOPOLOGY_STATE_KILLED
+			} else if nextKill.IsZero() || at.Add(killGrace).Before(nextKill) {
+				nextKill = at.Add(killGrace)
+			}
+		}
+		switch state {
 		case galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			// Removing the assignment stops the tasks on every node;
 			// removing the record frees the name.
@@ -312,9 +337,14 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 		}
 		l.log.Info("assignments written", "changes", len(ops))
 	}
+	l.nextKill.Store(nextKill.UnixNano())
 	l.reconciles.Add(1)
 	return nil
 }
+
+// killGrace is how long after a kill's end of wait the leader leaves it to
+// the node that took the request, which normally finishes it itself.
+const killGrace = time.Second
 
 // allFinished reports whether the nodes' reports for run id cover every
 // spout and bolt task (ackers serve until the run is stopped and never

@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
@@ -324,4 +327,77 @@ func testLeaderMarksAFinishedRunFinished(t *testing.T, c *clientv3.Client) {
 	if !maps.Equal(a.GetTasks(), last.GetTasks()) || a.GetVersion() != last.GetVersion() || state() != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
 		t.Fatalf("after n4 joined: assignment %v (was %v), state %v", a.GetTasks(), last.GetTasks(), state())
 	}
+}
+
+func TestLeaderFinishesAKillItsNodeLeft(t *testing.T) {
+	forEachEtcd(t, testLeaderFinishesAKillItsNodeLeft)
+}
+
+// testLeaderFinishesAKillItsNodeLeft: a kill with a wait is recorded in the
+// topology (deactivated, kill_at_unix_millis) by the node that took the
+// request, which then waits. If that node dies during the wait, nobody
+// marks the topology killed; the leader does once the wait is over (plus
+// killGrace), woken by the kill's time rather than its resync.
+func testLeaderFinishesAKillItsNodeLeft(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
+	ctx := context.Background()
+	registerNode(t, s, "n1", 2)
+	cfg := DefaultLeaderConfig("n1")
+	cfg.Log = quietLog()
+	cfg.Resync = time.Hour // only the kill's timer can finish it in time
+	l, err := NewLeader(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(lctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("doomed", 1, 1), Id: "doomed-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, SubmittedUnixMillis: 7}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error { _, err := assignment(s, "doomed"); return err })
+
+	// What KillTopology does before its wait; the node then "dies": no one
+	// marks the topology killed.
+	svc := NewService(s, l, nil, nil)
+	asked := time.Now()
+	if _, err := svc.startKill(ctx, "doomed", 7, asked.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Topology(ctx, "doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.GetState() != galev1.TopologyState_TOPOLOGY_STATE_INACTIVE || rec.GetKillAtUnixMillis() == 0 {
+		t.Fatalf("during the wait: state %v, kill at %d; want inactive with a kill time", rec.GetState(), rec.GetKillAtUnixMillis())
+	}
+	// A kill under way is not undone or changed by other commands.
+	for what, err := range map[string]error{
+		"activate":   svc.setState(ctx, "doomed", galev1.TopologyState_TOPOLOGY_STATE_ACTIVE),
+		"deactivate": svc.setState(ctx, "doomed", galev1.TopologyState_TOPOLOGY_STATE_INACTIVE),
+	} {
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "is being killed") {
+			t.Errorf("%s during a kill: %v, want FailedPrecondition: is being killed", what, err)
+		}
+	}
+	if _, err := svc.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "doomed"}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("rebalance during a kill: %v, want FailedPrecondition", err)
+	}
+
+	waitFor(t, 15*time.Second, func() error {
+		if _, err := s.Topology(ctx, "doomed"); !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("record still there (%v)", err)
+		}
+		if _, err := assignment(s, "doomed"); err == nil {
+			return errors.New("assignment still there")
+		}
+		return nil
+	})
+	took := time.Since(asked)
+	if took < 2*time.Second {
+		t.Fatalf("removed after %v, before the kill's wait of 2s was over", took)
+	}
+	t.Logf("the leader finished the kill %v after it was asked (wait 2s, grace %v)", took.Round(time.Millisecond), killGrace)
 }

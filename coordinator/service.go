@@ -59,6 +59,8 @@ func storeErr(err error, name string) error {
 		return status.Errorf(codes.AlreadyExists, "a topology named %s already exists", name)
 	case errors.Is(err, ErrFinished):
 		return status.Errorf(codes.FailedPrecondition, "topology %s has finished; rebalance it to run it again", name)
+	case errors.Is(err, ErrBeingKilled):
+		return status.Errorf(codes.FailedPrecondition, "topology %s is being killed", name)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return status.FromContextError(err).Err()
 	}
@@ -113,6 +115,8 @@ func (s *Service) setStateOf(ctx context.Context, name string, submitted int64, 
 		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED && st != galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			// Activating it would schedule its tasks again.
 			return fmt.Errorf("topology %s: %w", name, ErrFinished)
+		case r.GetKillAtUnixMillis() != 0 && st != galev1.TopologyState_TOPOLOGY_STATE_KILLED:
+			return fmt.Errorf("topology %s: %w", name, ErrBeingKilled)
 		}
 		r.State = st
 		return nil
@@ -129,9 +133,11 @@ func (s *Service) setStateOf(ctx context.Context, name string, submitted int64, 
 // killed, and the leader removes its assignment (the nodes stop its tasks)
 // and its record. The wait runs in this call, cut short to answer within
 // the caller's deadline; a caller that stops waiting does not stop the
-// kill, which goes on at once. The kill applies to the run that was there
-// when it was asked for: one submitted again under the name meanwhile is
-// left alone.
+// kill, which goes on at once. The record holds when the wait ends
+// (kill_at_unix_millis), so that the leader finishes the kill if this node
+// dies during the wait. The kill applies to the run that was there when it
+// was asked for: one submitted again under the name meanwhile is left
+// alone.
 func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequest) (*galev1.KillTopologyResponse, error) {
 	name := req.GetName()
 	if req.WaitSeconds != nil && req.GetWaitSeconds() < 0 {
@@ -156,14 +162,14 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 		if wait <= 0 {
 			break
 		}
-		err := s.setStateOf(ctx, name, submitted, galev1.TopologyState_TOPOLOGY_STATE_INACTIVE)
+		killAt, err := s.startKill(ctx, name, submitted, s.now().Add(wait))
 		if status.Code(err) == codes.FailedPrecondition {
 			break // it finished meanwhile: nothing left to wait for
 		}
 		if err != nil {
 			return nil, err
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(killAt.Sub(s.now()))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -177,6 +183,32 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 		return nil, err
 	}
 	return &galev1.KillTopologyResponse{}, nil
+}
+
+// startKill deactivates the run of name submitted at submitted and records
+// that it is to be killed at at (or earlier, if a kill under way already
+// ends sooner). It returns when the kill is due.
+func (s *Service) startKill(ctx context.Context, name string, submitted int64, at time.Time) (time.Time, error) {
+	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
+		switch {
+		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED:
+			return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
+		case r.GetSubmittedUnixMillis() != submitted:
+			return fmt.Errorf("topology %s (submitted again): %w", name, ErrNotFound)
+		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED:
+			return fmt.Errorf("topology %s: %w", name, ErrFinished)
+		}
+		if ms := r.GetKillAtUnixMillis(); ms != 0 && ms < at.UnixMilli() {
+			at = time.UnixMilli(ms)
+		}
+		r.State = galev1.TopologyState_TOPOLOGY_STATE_INACTIVE
+		r.KillAtUnixMillis = at.UnixMilli()
+		return nil
+	})
+	if err != nil {
+		return at, storeErr(err, name)
+	}
+	return at, nil
 }
 
 // killTimeout bounds the write that marks a topology killed.
@@ -220,6 +252,9 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
 		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
 			return fmt.Errorf("topology %s: %w", name, ErrNotFound)
+		}
+		if r.GetKillAtUnixMillis() != 0 {
+			return fmt.Errorf("topology %s: %w", name, ErrBeingKilled)
 		}
 		ts := proto.Clone(r.GetSpec()).(*galev1.TopologySpec)
 		for comp, n := range req.GetParallelism() {

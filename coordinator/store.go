@@ -39,6 +39,10 @@ var (
 	// ErrFinished means the topology ran to its end; it cannot be
 	// activated or deactivated (a rebalance runs it again).
 	ErrFinished = errors.New("topology finished")
+	// ErrBeingKilled means a kill of the topology is under way (its
+	// spouts deactivated, its removal due): it cannot be activated,
+	// deactivated or rebalanced any more.
+	ErrBeingKilled = errors.New("topology is being killed")
 	// ErrNoNodes means there is no live node to assign tasks to.
 	ErrNoNodes = errors.New("no live nodes to schedule on")
 	// ErrBadSlots means a node cannot be scheduled on: its Slots is below

@@ -36,8 +36,13 @@ type TopologyRecord struct {
 	State TopologyState `protobuf:"varint,3,opt,name=state,proto3,enum=gale.v1.TopologyState" json:"state,omitempty"`
 	// submitted_unix_millis is when the topology was submitted.
 	SubmittedUnixMillis int64 `protobuf:"varint,4,opt,name=submitted_unix_millis,json=submittedUnixMillis,proto3" json:"submitted_unix_millis,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// kill_at_unix_millis, when set, says the topology is being killed: its
+	// spouts are deactivated, and from this time on the leader removes it
+	// (state KILLED), whether or not the node that took the kill request is
+	// still there to finish it.
+	KillAtUnixMillis int64 `protobuf:"varint,5,opt,name=kill_at_unix_millis,json=killAtUnixMillis,proto3" json:"kill_at_unix_millis,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *TopologyRecord) Reset() {
@@ -94,6 +99,13 @@ func (x *TopologyRecord) GetState() TopologyState {
 func (x *TopologyRecord) GetSubmittedUnixMillis() int64 {
 	if x != nil {
 		return x.SubmittedUnixMillis
+	}
+	return 0
+}
+
+func (x *TopologyRecord) GetKillAtUnixMillis() int64 {
+	if x != nil {
+		return x.KillAtUnixMillis
 	}
 	return 0
 }
@@ -247,12 +259,13 @@ var File_gale_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gale_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x15gale/v1/cluster.proto\x12\agale.v1\x1a\x19gale/v1/coordinator.proto\x1a\x16gale/v1/topology.proto\"\xad\x01\n" +
+	"\x15gale/v1/cluster.proto\x12\agale.v1\x1a\x19gale/v1/coordinator.proto\x1a\x16gale/v1/topology.proto\"\xdc\x01\n" +
 	"\x0eTopologyRecord\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.gale.v1.TopologySpecR\x04spec\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12,\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x16.gale.v1.TopologyStateR\x05state\x122\n" +
-	"\x15submitted_unix_millis\x18\x04 \x01(\x03R\x13submittedUnixMillis\"\xcf\x01\n" +
+	"\x15submitted_unix_millis\x18\x04 \x01(\x03R\x13submittedUnixMillis\x12-\n" +
+	"\x13kill_at_unix_millis\x18\x05 \x01(\x03R\x10killAtUnixMillis\"\xcf\x01\n" +
 	"\n" +
 	"Assignment\x12\x1f\n" +
 	"\vtopology_id\x18\x01 \x01(\tR\n" +

@@ -46,8 +46,12 @@ type CoordinatorServiceClient interface {
 	// trees, then marks the topology killed (the leader then removes it) and
 	// answers. The wait is cut short to answer within the caller's deadline;
 	// a caller that stops waiting does not stop the kill, which goes on at
-	// once. NOT_FOUND for an unknown name, and for a kill whose topology was
-	// killed and submitted again under its name during the wait.
+	// once. The end of the wait is stored with the topology, so the leader
+	// finishes the kill if the node that took it dies during the wait; until
+	// then, activate, deactivate and rebalance of the topology answer
+	// FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
+	// whose topology was killed and submitted again under its name during
+	// the wait.
 	KillTopology(ctx context.Context, in *KillTopologyRequest, opts ...grpc.CallOption) (*KillTopologyResponse, error)
 	// ListTopologies lists the topologies with a one-line summary each.
 	ListTopologies(ctx context.Context, in *ListTopologiesRequest, opts ...grpc.CallOption) (*ListTopologiesResponse, error)
@@ -170,8 +174,12 @@ type CoordinatorServiceServer interface {
 	// trees, then marks the topology killed (the leader then removes it) and
 	// answers. The wait is cut short to answer within the caller's deadline;
 	// a caller that stops waiting does not stop the kill, which goes on at
-	// once. NOT_FOUND for an unknown name, and for a kill whose topology was
-	// killed and submitted again under its name during the wait.
+	// once. The end of the wait is stored with the topology, so the leader
+	// finishes the kill if the node that took it dies during the wait; until
+	// then, activate, deactivate and rebalance of the topology answer
+	// FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
+	// whose topology was killed and submitted again under its name during
+	// the wait.
 	KillTopology(context.Context, *KillTopologyRequest) (*KillTopologyResponse, error)
 	// ListTopologies lists the topologies with a one-line summary each.
 	ListTopologies(context.Context, *ListTopologiesRequest) (*ListTopologiesResponse, error)

@@ -101,8 +101,12 @@ class CoordinatorServiceServicer:
         trees, then marks the topology killed (the leader then removes it) and
         answers. The wait is cut short to answer within the caller's deadline;
         a caller that stops waiting does not stop the kill, which goes on at
-        once. NOT_FOUND for an unknown name, and for a kill whose topology was
-        killed and submitted again under its name during the wait.
+        once. The end of the wait is stored with the topology, so the leader
+        finishes the kill if the node that took it dies during the wait; until
+        then, activate, deactivate and rebalance of the topology answer
+        FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
+        whose topology was killed and submitted again under its name during
+        the wait.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

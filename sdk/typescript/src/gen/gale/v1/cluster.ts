@@ -33,6 +33,13 @@ export interface TopologyRecord {
   state: TopologyState;
   /** submitted_unix_millis is when the topology was submitted. */
   submittedUnixMillis: bigint;
+  /**
+   * kill_at_unix_millis, when set, says the topology is being killed: its
+   * spouts are deactivated, and from this time on the leader removes it
+   * (state KILLED), whether or not the node that took the kill request is
+   * still there to finish it.
+   */
+  killAtUnixMillis: bigint;
 }
 
 /**
@@ -77,7 +84,7 @@ export interface FinishedTasks {
 }
 
 function createBaseTopologyRecord(): TopologyRecord {
-  return { spec: undefined, id: "", state: 0, submittedUnixMillis: 0n };
+  return { spec: undefined, id: "", state: 0, submittedUnixMillis: 0n, killAtUnixMillis: 0n };
 }
 
 export const TopologyRecord: MessageFns<TopologyRecord> = {
@@ -96,6 +103,12 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
         throw new globalThis.Error("value provided for field message.submittedUnixMillis of type int64 too large");
       }
       writer.uint32(32).int64(message.submittedUnixMillis);
+    }
+    if (message.killAtUnixMillis !== 0n) {
+      if (BigInt.asIntN(64, message.killAtUnixMillis) !== message.killAtUnixMillis) {
+        throw new globalThis.Error("value provided for field message.killAtUnixMillis of type int64 too large");
+      }
+      writer.uint32(40).int64(message.killAtUnixMillis);
     }
     return writer;
   },
@@ -145,6 +158,14 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
             message.submittedUnixMillis = reader.int64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.killAtUnixMillis = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -167,6 +188,11 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
         : isSet(object.submitted_unix_millis)
         ? BigInt(object.submitted_unix_millis)
         : 0n,
+      killAtUnixMillis: isSet(object.killAtUnixMillis)
+        ? BigInt(object.killAtUnixMillis)
+        : isSet(object.kill_at_unix_millis)
+        ? BigInt(object.kill_at_unix_millis)
+        : 0n,
     };
   },
 
@@ -184,6 +210,9 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
     if (message.submittedUnixMillis !== 0n) {
       obj.submittedUnixMillis = message.submittedUnixMillis.toString();
     }
+    if (message.killAtUnixMillis !== 0n) {
+      obj.killAtUnixMillis = message.killAtUnixMillis.toString();
+    }
     return obj;
   },
 
@@ -199,6 +228,9 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
     message.state = object.state ?? 0;
     message.submittedUnixMillis = (object.submittedUnixMillis !== undefined && object.submittedUnixMillis !== null)
       ? BigInt(object.submittedUnixMillis)
+      : 0n;
+    message.killAtUnixMillis = (object.killAtUnixMillis !== undefined && object.killAtUnixMillis !== null)
+      ? BigInt(object.killAtUnixMillis)
       : 0n;
     return message;
   },

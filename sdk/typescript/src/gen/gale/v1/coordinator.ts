@@ -2846,8 +2846,12 @@ export const CoordinatorServiceService = {
    * trees, then marks the topology killed (the leader then removes it) and
    * answers. The wait is cut short to answer within the caller's deadline;
    * a caller that stops waiting does not stop the kill, which goes on at
-   * once. NOT_FOUND for an unknown name, and for a kill whose topology was
-   * killed and submitted again under its name during the wait.
+   * once. The end of the wait is stored with the topology, so the leader
+   * finishes the kill if the node that took it dies during the wait; until
+   * then, activate, deactivate and rebalance of the topology answer
+   * FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
+   * whose topology was killed and submitted again under its name during
+   * the wait.
    */
   killTopology: {
     path: "/gale.v1.CoordinatorService/KillTopology" as const,
@@ -2949,8 +2953,12 @@ export interface CoordinatorServiceServer extends UntypedServiceImplementation {
    * trees, then marks the topology killed (the leader then removes it) and
    * answers. The wait is cut short to answer within the caller's deadline;
    * a caller that stops waiting does not stop the kill, which goes on at
-   * once. NOT_FOUND for an unknown name, and for a kill whose topology was
-   * killed and submitted again under its name during the wait.
+   * once. The end of the wait is stored with the topology, so the leader
+   * finishes the kill if the node that took it dies during the wait; until
+   * then, activate, deactivate and rebalance of the topology answer
+   * FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
+   * whose topology was killed and submitted again under its name during
+   * the wait.
    */
   killTopology: handleUnaryCall<KillTopologyRequest, KillTopologyResponse>;
   /** ListTopologies lists the topologies with a one-line summary each. */
@@ -2999,8 +3007,12 @@ export interface CoordinatorServiceClient extends Client {
    * trees, then marks the topology killed (the leader then removes it) and
    * answers. The wait is cut short to answer within the caller's deadline;
    * a caller that stops waiting does not stop the kill, which goes on at
-   * once. NOT_FOUND for an unknown name, and for a kill whose topology was
-   * killed and submitted again under its name during the wait.
+   * once. The end of the wait is stored with the topology, so the leader
+   * finishes the kill if the node that took it dies during the wait; until
+   * then, activate, deactivate and rebalance of the topology answer
+   * FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
+   * whose topology was killed and submitted again under its name during
+   * the wait.
    */
   killTopology(
     request: KillTopologyRequest,
