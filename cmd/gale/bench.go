@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,9 +36,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&confs, "conf", "override a setting of the benchmark topologies (in process, --cluster or --webanalytics): key=value (repeatable)")
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
+	nodeProcs := fs.Int("node-procs", 0, fmt.Sprintf("with --cluster: GOMAXPROCS of each node process (0: this machine's cores shared among the %d nodes, at least 1: %d here)", bench.ClusterNodes, bench.NodeProcs(runtime.NumCPU())))
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--conf key=value ...] [--cluster [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--conf key=value ...] [--cluster [--node-procs N] [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -63,6 +65,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		o.Conf[k] = v
 	}
+	if *nodeProcs < 0 {
+		return usagef("--node-procs %d: want 0 (automatic) or more", *nodeProcs)
+	}
+	if *nodeProcs == 0 {
+		*nodeProcs = bench.NodeProcs(runtime.NumCPU())
+	}
 	o.Scenarios = strings.Split(*scen, ",")
 	o.Loads = strings.Split(*loads, ",")
 	o.Progress = stderr
@@ -84,7 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			defer os.RemoveAll(dir)
 			res, err = webanalytics.BenchCluster(ctx, bo, func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
-				return startBenchNode(ctx, filepath.Join(dir, name), name, args...)
+				return startBenchNode(ctx, filepath.Join(dir, name), *nodeProcs, name, args...)
 			})
 		} else {
 			res, err = webanalytics.Bench(ctx, bo)
@@ -131,7 +139,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					args = append(args, "--debug-addr", addr)
 				}
 				started++
-				return startBenchNode(ctx, filepath.Join(dir, name), name, args...)
+				return startBenchNode(ctx, filepath.Join(dir, name), *nodeProcs, name, args...)
 			},
 		})
 		bench.PrintTable(stdout, rs)
@@ -151,8 +159,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// startBenchNode starts this binary as `gale node` on free ports.
-func startBenchNode(ctx context.Context, dir, name string, args ...string) (bench.ClusterNode, error) {
+// startBenchNode starts this binary as `gale node` on free ports, with
+// GOMAXPROCS procs.
+func startBenchNode(ctx context.Context, dir string, procs int, name string, args ...string) (bench.ClusterNode, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return bench.ClusterNode{}, err
@@ -160,6 +169,7 @@ func startBenchNode(ctx context.Context, dir, name string, args ...string) (benc
 	all := append([]string{"node", "--name", name, "--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
 		"--data-dir", dir, "--log-level", "error", "--drain-timeout", "1s"}, args...)
 	cmd := exec.Command(exe, all...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return bench.ClusterNode{}, err

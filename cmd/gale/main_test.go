@@ -221,6 +221,7 @@ bolts:
 		{"bad-conf", []string{"local", "examples/wordcount/topology.yaml", "--conf", "novalue"}, 2, []string{"--conf novalue"}},
 		{"bad-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.batch.size=zero"}, 2, []string{"--conf: config topology.batch.size: want an integer"}},
 		{"misspelled-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.max.spout.pendng=10"}, 2, []string{"unknown setting 'topology.max.spout.pendng' (did you mean 'topology.max.spout.pending'?)"}},
+		{"bench-negative-node-procs", []string{"bench", "--cluster", "--node-procs", "-1"}, 2, []string{"--node-procs -1: want 0 (automatic) or more"}},
 		{"bench-misspelled-setting", []string{"bench", "--conf", "topology.batch.linger.ms=1"}, 2, []string{"--conf topology.batch.linger.ms=1: unknown setting", "did you mean 'topology.batch.linger'?"}},
 		{"submit-misspelled-setting", []string{"submit", "examples/wordcount/topology.yaml", "--conf", "topology.acker.executor=2", "--addr", "127.0.0.1:1"}, 2, []string{"did you mean 'topology.acker.executors'?"}},
 		{"missing-input", []string{"local", "examples/wordcount/topology.yaml", "--conf", "wordcount.input=" + filepath.Join(dir, "absent.txt")}, 1, []string{"absent.txt"}},

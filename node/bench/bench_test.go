@@ -117,3 +117,11 @@ func TestPrintTableShowsTheLatencyBaselineOnlyWhenMeasured(t *testing.T) {
 		})
 	}
 }
+
+func TestNodeProcsIsTheShareOfTheCores(t *testing.T) {
+	for cores, want := range map[int]int{1: 1, 2: 1, 3: 1, 5: 1, 6: 2, 8: 2, 12: 4, 64: 21} {
+		if got := NodeProcs(cores); got != want {
+			t.Errorf("NodeProcs(%d) = %d, want %d", cores, got, want)
+		}
+	}
+}

@@ -37,6 +37,17 @@ type ClusterOptions struct {
 	Progress io.Writer
 }
 
+// ClusterNodes is how many node processes StartCluster starts.
+const ClusterNodes = 3
+
+// NodeProcs is the GOMAXPROCS the benchmark gives each node process on a
+// machine of cores cores: its share of them, at least one. The nodes of a
+// real cluster run on machines of their own; here they share one, and a Go
+// process that schedules on more processors than its share of the cores
+// only adds context switches and idle spinning (what Go also does for a
+// container limited to its share: GOMAXPROCS follows the CPU limit).
+func NodeProcs(cores int) int { return max(1, cores/ClusterNodes) }
+
 // Cluster is three local node processes formed into one cluster, and a
 // Coordinator client of the first.
 type Cluster struct {
