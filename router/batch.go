@@ -121,7 +121,11 @@ func (b *Batch) Len() int { return len(b.Tuples) + len(b.Acks) }
 // pointer to the new tuple, valid until the next AddTuple.
 func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAnchors int) *sdk.Tuple {
 	vs := len(b.vals)
-	b.vals = append(b.vals, values...)
+	for i := range values {
+		// One at a time: append(b.vals, values...) calls the runtime's
+		// typed copy per tuple, several times slower for a few values.
+		b.vals = append(b.vals, values[i])
+	}
 	b.Tuples = append(b.Tuples, sdk.Tuple{
 		Values:     b.vals[vs:len(b.vals):len(b.vals)],
 		Source:     src,
