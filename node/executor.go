@@ -42,6 +42,7 @@ type executor struct {
 	procPublished int64
 	nAck          uint64
 	ackers        []int32
+	localAckers   []uint64 // indexes into ackers of the acker tasks here (sizeBatches)
 
 	failRoots []uint64 // trees to fail: their tuples could not be sent
 	localGen  uint64   // Runtime.localGen the groupers were built for
@@ -259,6 +260,12 @@ func (e *executor) refreshRoutes() {
 // sizeBatches gives batches to tasks on other nodes their own size bound
 // (Settings.RemoteBatchSize): one batch is one network frame.
 func (e *executor) sizeBatches() {
+	e.localAckers = e.localAckers[:0]
+	for k, id := range e.ackers {
+		if e.rt.tasks[id].here.Load() {
+			e.localAckers = append(e.localAckers, uint64(k))
+		}
+	}
 	for id, t := range e.rt.tasks {
 		if t == nil {
 			continue
@@ -407,7 +414,7 @@ func (e *executor) EmitSpout(stream string, msgID uint64, reliable bool, values 
 	tracked := reliable && e.nAck > 0
 	var root, xor uint64
 	if tracked {
-		root = e.nextID()
+		root = e.nextRoot()
 	}
 	for i := range r.s.subs {
 		sub := r.s.subs[i]
@@ -485,6 +492,25 @@ func (e *executor) EndOfInput() {
 		return
 	}
 	e.ended = true
+}
+
+// nextRoot returns a random root id for a new tree whose acker (the root
+// modulo the number of ackers) runs on this node when one does: the tree's
+// INIT and its completion then stay on this node, and of its operations
+// only the bolts' acks may cross the network. Which acker a tree has does
+// not matter otherwise; an acker that moves takes its trees along.
+func (e *executor) nextRoot() uint64 {
+	for {
+		id := e.nextID()
+		n := uint64(len(e.localAckers))
+		if n == 0 || n == e.nAck {
+			return id
+		}
+		k := e.localAckers[(id>>32)%n] // high bits: independent of id%nAck
+		if id = id - id%e.nAck + k; id != 0 && id < 1<<53 {
+			return id
+		}
+	}
 }
 
 // nextID returns a random id in [1, 2^53): exact as a JavaScript number.
