@@ -310,6 +310,9 @@ func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment) *gal
 	if st == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE && s.stats != nil && s.stats.Finished(rec.GetId()) {
 		st = galev1.TopologyState_TOPOLOGY_STATE_FINISHED
 	}
+	if rec.GetKillAtUnixMillis() != 0 && st != galev1.TopologyState_TOPOLOGY_STATE_KILLED {
+		st = galev1.TopologyState_TOPOLOGY_STATE_KILLING
+	}
 	tasks, _ := spec.Tasks(rec.GetSpec())
 	return &galev1.TopologySummary{
 		Name:          rec.GetSpec().GetName(),

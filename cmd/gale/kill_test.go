@@ -8,9 +8,10 @@ import (
 )
 
 // TestKillWaitsWithSpoutsDeactivated: `gale kill NAME --wait N`, as
-// Storm's kill, deactivates the spouts, lets the trees in flight complete
-// for N seconds, and only then removes the topology; the command returns
-// when it is gone. --wait 0 kills at once.
+// Storm's kill, deactivates the spouts (`gale list` shows the topology as
+// killing), lets the trees in flight complete for N seconds, and only then
+// removes the topology; the command returns when it is gone. --wait 0
+// kills at once.
 func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a gale node process")
@@ -48,7 +49,7 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 		stdout, stderr, code := gale(t, "kill", name, "--wait", "3", "--addr", n.grpc)
 		killed <- fmt.Sprintf("exit %d: %s%s", code, stdout, stderr)
 	}()
-	waitFor("the spouts to be deactivated during the wait", func() bool { return state(name) == "inactive" })
+	waitFor("the spouts to be deactivated during the wait", func() bool { return state(name) == "killing" })
 	select {
 	case out := <-killed:
 		t.Fatalf("kill returned before its wait was over (%s)", out)

@@ -38,6 +38,10 @@ const (
 	// TOPOLOGY_STATE_FINISHED means every spout declared end of input and
 	// every tree completed or failed for good.
 	TopologyState_TOPOLOGY_STATE_FINISHED TopologyState = 5
+	// TOPOLOGY_STATE_KILLING means a kill is waiting out its wait: the
+	// spouts are deactivated, and the topology is removed when the wait
+	// ends (reported by the API; a stored record stays INACTIVE meanwhile).
+	TopologyState_TOPOLOGY_STATE_KILLING TopologyState = 6
 )
 
 // Enum value maps for TopologyState.
@@ -49,6 +53,7 @@ var (
 		3: "TOPOLOGY_STATE_KILLED",
 		4: "TOPOLOGY_STATE_REBALANCING",
 		5: "TOPOLOGY_STATE_FINISHED",
+		6: "TOPOLOGY_STATE_KILLING",
 	}
 	TopologyState_value = map[string]int32{
 		"TOPOLOGY_STATE_UNSPECIFIED": 0,
@@ -57,6 +62,7 @@ var (
 		"TOPOLOGY_STATE_KILLED":      3,
 		"TOPOLOGY_STATE_REBALANCING": 4,
 		"TOPOLOGY_STATE_FINISHED":    5,
+		"TOPOLOGY_STATE_KILLING":     6,
 	}
 )
 
@@ -1585,14 +1591,15 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x05tasks\x18\x05 \x01(\x05R\x05tasks\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\tR\aversion\x12(\n" +
 	"\x05state\x18\a \x01(\x0e2\x12.gale.v1.NodeStateR\x05state\x12\x16\n" +
-	"\x06leader\x18\b \x01(\bR\x06leader*\xbf\x01\n" +
+	"\x06leader\x18\b \x01(\bR\x06leader*\xdb\x01\n" +
 	"\rTopologyState\x12\x1e\n" +
 	"\x1aTOPOLOGY_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TOPOLOGY_STATE_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17TOPOLOGY_STATE_INACTIVE\x10\x02\x12\x19\n" +
 	"\x15TOPOLOGY_STATE_KILLED\x10\x03\x12\x1e\n" +
 	"\x1aTOPOLOGY_STATE_REBALANCING\x10\x04\x12\x1b\n" +
-	"\x17TOPOLOGY_STATE_FINISHED\x10\x05*\x82\x01\n" +
+	"\x17TOPOLOGY_STATE_FINISHED\x10\x05\x12\x1a\n" +
+	"\x16TOPOLOGY_STATE_KILLING\x10\x06*\x82\x01\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_STATE_ALIVE\x10\x01\x12\x16\n" +

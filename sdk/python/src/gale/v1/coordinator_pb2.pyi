@@ -17,6 +17,7 @@ class TopologyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOPOLOGY_STATE_KILLED: _ClassVar[TopologyState]
     TOPOLOGY_STATE_REBALANCING: _ClassVar[TopologyState]
     TOPOLOGY_STATE_FINISHED: _ClassVar[TopologyState]
+    TOPOLOGY_STATE_KILLING: _ClassVar[TopologyState]
 
 class NodeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -31,6 +32,7 @@ TOPOLOGY_STATE_INACTIVE: TopologyState
 TOPOLOGY_STATE_KILLED: TopologyState
 TOPOLOGY_STATE_REBALANCING: TopologyState
 TOPOLOGY_STATE_FINISHED: TopologyState
+TOPOLOGY_STATE_KILLING: TopologyState
 NODE_STATE_UNSPECIFIED: NodeState
 NODE_STATE_ALIVE: NodeState
 NODE_STATE_SUSPECT: NodeState

@@ -42,6 +42,12 @@ export enum TopologyState {
    * every tree completed or failed for good.
    */
   TOPOLOGY_STATE_FINISHED = 5,
+  /**
+   * TOPOLOGY_STATE_KILLING - TOPOLOGY_STATE_KILLING means a kill is waiting out its wait: the
+   * spouts are deactivated, and the topology is removed when the wait
+   * ends (reported by the API; a stored record stays INACTIVE meanwhile).
+   */
+  TOPOLOGY_STATE_KILLING = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -65,6 +71,9 @@ export function topologyStateFromJSON(object: any): TopologyState {
     case 5:
     case "TOPOLOGY_STATE_FINISHED":
       return TopologyState.TOPOLOGY_STATE_FINISHED;
+    case 6:
+    case "TOPOLOGY_STATE_KILLING":
+      return TopologyState.TOPOLOGY_STATE_KILLING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -86,6 +95,8 @@ export function topologyStateToJSON(object: TopologyState): string {
       return "TOPOLOGY_STATE_REBALANCING";
     case TopologyState.TOPOLOGY_STATE_FINISHED:
       return "TOPOLOGY_STATE_FINISHED";
+    case TopologyState.TOPOLOGY_STATE_KILLING:
+      return "TOPOLOGY_STATE_KILLING";
     case TopologyState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
