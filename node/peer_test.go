@@ -1009,8 +1009,8 @@ func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
 		slow <- err
 	}()
 	waitFor(t, 10*time.Second, func() error {
-		if s := state(); s != galev1.TopologyState_TOPOLOGY_STATE_INACTIVE {
-			return fmt.Errorf("state %v, want inactive while the slow kill waits", s)
+		if s := state(); s != galev1.TopologyState_TOPOLOGY_STATE_KILLING {
+			return fmt.Errorf("state %v, want killing while the slow kill waits", s)
 		}
 		return nil
 	})
