@@ -86,6 +86,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		bo := webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr, Conf: o.Conf}
 		var res []webanalytics.BenchResult
 		if *cluster {
+			fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs)\n", bench.ClusterNodes, *nodeProcs)
 			dir, derr := os.MkdirTemp("", "gale-bench-webanalytics")
 			if derr != nil {
 				return derr
@@ -124,6 +125,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--node-debug-port %d: want a port from 1 to 65533", *debugPort)
 	}
 	if *cluster {
+		fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs)\n", bench.ClusterNodes, *nodeProcs)
 		dir, err := os.MkdirTemp("", "gale-bench-cluster")
 		if err != nil {
 			return err

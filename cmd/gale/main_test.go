@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/gale-stream/gale/node/bench"
 )
 
 // The CLI tests run the real binary as a subprocess, as a user would.
@@ -456,6 +459,9 @@ func TestClusterBenchSmoke(t *testing.T) {
 		if !rows[want] {
 			t.Errorf("table lacks the row %q:\n%s", want, stdout)
 		}
+	}
+	if want := fmt.Sprintf("3 node processes, GOMAXPROCS %d each", bench.NodeProcs(runtime.NumCPU())); !strings.Contains(stderr, want) {
+		t.Errorf("progress lacks %q:\n%s", want, stderr)
 	}
 	if !strings.Contains(stderr, "raw stream at half its maximum: p50") {
 		t.Errorf("progress lacks the raw stream's latency:\n%s", stderr)
