@@ -250,11 +250,11 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 			// A kill under way: the node that took it marks the topology
 			// killed when its wait ends; if that node died meanwhile, the
 			// leader does it.
-			if at := time.UnixMilli(ms); !now.Before(at.Add(killGrace)) {
+			if due := time.UnixMilli(ms).Add(killGrace); !now.Before(due) {
 				l.log.Info("finishing a kill whose node did not", "topology", name)
 				state = galev1.TopologyState_TOPOLOGY_STATE_KILLED
-			} else if nextKill.IsZero() || at.Add(killGrace).Before(nextKill) {
-				nextKill = at.Add(killGrace)
+			} else if nextKill.IsZero() || due.Before(nextKill) {
+				nextKill = due
 			}
 		}
 		switch state {

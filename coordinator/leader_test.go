@@ -23,7 +23,13 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 
 func startLeader(t *testing.T, s *Store, name string) (*Leader, context.CancelFunc) {
 	t.Helper()
-	cfg := DefaultLeaderConfig(name)
+	return startLeaderWith(t, s, DefaultLeaderConfig(name))
+}
+
+// startLeaderWith runs a leader with cfg (quiet) until the test ends or the
+// returned stop is called.
+func startLeaderWith(t *testing.T, s *Store, cfg LeaderConfig) (*Leader, context.CancelFunc) {
+	t.Helper()
 	cfg.Log = quietLog()
 	l, err := NewLeader(s, cfg)
 	if err != nil {
@@ -343,16 +349,8 @@ func testLeaderFinishesAKillItsNodeLeft(t *testing.T, c *clientv3.Client) {
 	ctx := context.Background()
 	registerNode(t, s, "n1", 2)
 	cfg := DefaultLeaderConfig("n1")
-	cfg.Log = quietLog()
 	cfg.Resync = time.Hour // only the kill's timer can finish it in time
-	l, err := NewLeader(s, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Run(lctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	l, _ := startLeaderWith(t, s, cfg)
 
 	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("doomed", 1, 1), Id: "doomed-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, SubmittedUnixMillis: 7}); err != nil {
 		t.Fatal(err)

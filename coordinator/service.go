@@ -107,11 +107,10 @@ func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyS
 // another one, and is left alone (NOT_FOUND).
 func (s *Service) setStateOf(ctx context.Context, name string, submitted int64, st galev1.TopologyState) error {
 	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
+		if err := sameRun(r, name, submitted); err != nil {
+			return err
+		}
 		switch {
-		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED:
-			return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
-		case submitted != 0 && r.GetSubmittedUnixMillis() != submitted:
-			return fmt.Errorf("topology %s (submitted again): %w", name, ErrNotFound)
 		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED && st != galev1.TopologyState_TOPOLOGY_STATE_KILLED:
 			// Activating it would schedule its tasks again.
 			return fmt.Errorf("topology %s: %w", name, ErrFinished)
@@ -185,17 +184,28 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 	return &galev1.KillTopologyResponse{}, nil
 }
 
+// sameRun refuses to change r unless it is the live run of name submitted
+// at submitted (Unix ms; 0: whichever): NOT_FOUND for one being removed or
+// submitted again meanwhile.
+func sameRun(r *galev1.TopologyRecord, name string, submitted int64) error {
+	switch {
+	case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED:
+		return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
+	case submitted != 0 && r.GetSubmittedUnixMillis() != submitted:
+		return fmt.Errorf("topology %s (submitted again): %w", name, ErrNotFound)
+	}
+	return nil
+}
+
 // startKill deactivates the run of name submitted at submitted and records
 // that it is to be killed at at (or earlier, if a kill under way already
 // ends sooner). It returns when the kill is due.
 func (s *Service) startKill(ctx context.Context, name string, submitted int64, at time.Time) (time.Time, error) {
 	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
-		switch {
-		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED:
-			return fmt.Errorf("topology %s: %w", name, ErrNotFound) // being removed
-		case r.GetSubmittedUnixMillis() != submitted:
-			return fmt.Errorf("topology %s (submitted again): %w", name, ErrNotFound)
-		case r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED:
+		if err := sameRun(r, name, submitted); err != nil {
+			return err
+		}
+		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
 			return fmt.Errorf("topology %s: %w", name, ErrFinished)
 		}
 		if ms := r.GetKillAtUnixMillis(); ms != 0 && ms < at.UnixMilli() {
@@ -266,7 +276,7 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 				if ts.Config == nil {
 					ts.Config = map[string]*galev1.Value{}
 				}
-				ts.Config[spec.AckersKey] = &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: int64(n)}}
+				ts.Config[spec.KeyAckers] = &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: int64(n)}}
 				continue
 			}
 			found := false

@@ -42,7 +42,7 @@ type executor struct {
 	procPublished int64
 	nAck          uint64
 	ackers        []int32
-	localAckers   []uint64 // indexes into ackers of the acker tasks here (sizeBatches)
+	localAckers   []uint64 // indexes into ackers of the acker tasks here (findLocalAckers)
 
 	failRoots []uint64 // trees to fail: their tuples could not be sent
 	localGen  uint64   // Runtime.localGen the groupers were built for
@@ -107,6 +107,7 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 	}
 	e.out = router.NewOutbox(int32(len(rt.tasks)-1), rt.settings.BatchSize, rt.settings.BatchLinger, e.deliver)
 	e.sizeBatches()
+	e.findLocalAckers()
 	e.maxPending = rt.settings.MaxSpoutPending
 	e.idleGap = int64(rt.settings.IdleFlushGap)
 	e.idleMin = max(rt.settings.BatchSize/8, 1)
@@ -254,18 +255,13 @@ func (e *executor) refreshRoutes() {
 		e.localGen = g
 		_ = e.buildRoutes() // it succeeded at the start with the same subscriptions
 		e.sizeBatches()
+		e.findLocalAckers()
 	}
 }
 
 // sizeBatches gives batches to tasks on other nodes their own size bound
 // (Settings.RemoteBatchSize): one batch is one network frame.
 func (e *executor) sizeBatches() {
-	e.localAckers = e.localAckers[:0]
-	for k, id := range e.ackers {
-		if e.rt.tasks[id].here.Load() {
-			e.localAckers = append(e.localAckers, uint64(k))
-		}
-	}
 	for id, t := range e.rt.tasks {
 		if t == nil {
 			continue
@@ -492,6 +488,16 @@ func (e *executor) EndOfInput() {
 		return
 	}
 	e.ended = true
+}
+
+// findLocalAckers notes which acker tasks run here, for nextRoot.
+func (e *executor) findLocalAckers() {
+	e.localAckers = e.localAckers[:0]
+	for k, id := range e.ackers {
+		if e.rt.tasks[id].here.Load() {
+			e.localAckers = append(e.localAckers, uint64(k))
+		}
+	}
 }
 
 // nextRoot returns a random root id for a new tree whose acker (the root

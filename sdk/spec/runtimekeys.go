@@ -209,7 +209,7 @@ func unitName(u time.Duration) string {
 	case time.Millisecond:
 		return "milliseconds"
 	}
-	return u.String() + "s"
+	return "units of " + u.String()
 }
 
 // checkRuntimeKey says what is wrong with setting key to v in a config

@@ -5,11 +5,9 @@ import (
 )
 
 // AckerComponent is the id of the system component whose tasks are the
-// ackers; AckersKey (KeyAckers) is the config key that sets how many
-// there are.
+// ackers (KeyAckers sets how many there are).
 const (
 	AckerComponent = "__acker"
-	AckersKey      = KeyAckers
 	DefaultAckers  = 1
 )
 

@@ -9,7 +9,7 @@ import (
 func TestTasksLayout(t *testing.T) {
 	s := &galev1.TopologySpec{
 		Components: []*galev1.ComponentSpec{{Id: "a", Parallelism: 2}, {Id: "b", Parallelism: 1}},
-		Config:     map[string]*galev1.Value{AckersKey: {Kind: &galev1.Value_IntValue{IntValue: 2}}},
+		Config:     map[string]*galev1.Value{KeyAckers: {Kind: &galev1.Value_IntValue{IntValue: 2}}},
 	}
 	got, err := Tasks(s)
 	if err != nil {
@@ -24,11 +24,11 @@ func TestTasksLayout(t *testing.T) {
 			t.Fatalf("task %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	delete(s.Config, AckersKey)
+	delete(s.Config, KeyAckers)
 	if got, _ := Tasks(s); len(got) != 4 {
 		t.Fatalf("default ackers: %v", got)
 	}
-	s.Config = map[string]*galev1.Value{AckersKey: {Kind: &galev1.Value_StringValue{StringValue: "x"}}}
+	s.Config = map[string]*galev1.Value{KeyAckers: {Kind: &galev1.Value_StringValue{StringValue: "x"}}}
 	if _, err := Tasks(s); err == nil {
 		t.Fatal("bad acker count accepted")
 	}
