@@ -141,12 +141,10 @@ func Parse(file string, data []byte, r Resolver, overrides map[string]*galev1.Va
 				continue
 			}
 			if k, ok := configKey(e.Path); ok && overrides[k] != nil {
-				// The value came from the command line, not the file.
-				e.Msg = "--conf: " + e.Msg
-				l.errs = append(l.errs, e)
-				continue
+				e.Msg = "--conf: " + e.Msg // the value came from the command line, not the file
+			} else {
+				l.locate(e)
 			}
-			l.locate(e)
 			l.errs = append(l.errs, e)
 		}
 	}

@@ -192,8 +192,8 @@ func (v *validator) topology() {
 }
 
 // config checks the keys of a config map (a component's when who is
-// not ""). Values of any kind are fine, but for Gale's own keys
-// (topology.*), which must exist and take values of their kind.
+// not ""). A key of the user's may hold any value; one of Gale's own
+// (topology.*) must be one Gale knows, with a value of its kind.
 func (v *validator) config(p Path, who string, cfg map[string]*galev1.Value) {
 	if _, ok := cfg[""]; ok {
 		v.add(p.Key(""), "%sconfig has an empty key", who)
