@@ -380,6 +380,12 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			e.failInflight(x)
 		}
 	}()
+	// A session ends only after its reader has queued every frame the
+	// process sent before the end (a process that stops on a signal sends
+	// its last acks and emits, then half-closes): those are handled before
+	// the session counts as ended, so that nothing it reported is lost.
+	// doneC is nil while they are.
+	doneC := s.Done()
 	for {
 		e.now = router.Nanotime()
 		e.sendInputs(x, s, maxBatch)
@@ -406,7 +412,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			return false
 		}
 		inC := in
-		if x.cur != nil || len(x.inflight) >= x.maxInflight || x.eofLeft == 0 {
+		if x.cur != nil || len(x.inflight) >= x.maxInflight || x.eofLeft == 0 || doneC == nil {
 			inC = nil
 		}
 		var timerC <-chan time.Time
@@ -485,15 +491,22 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 		case <-tickC:
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
-		case <-s.Done():
-			e.endSession(ctx, s, "ended")
-			return false
+		case <-doneC:
+			if len(s.Frames()) == 0 {
+				e.endSession(ctx, s, "ended")
+				return false
+			}
+			doneC = nil // handle what it sent before it ended first
 		case <-ctx.Done():
 			s.Close(nil)
 			return false
 		}
 		if timerC != nil {
 			timer.Stop()
+		}
+		if doneC == nil && len(s.Frames()) == 0 {
+			e.endSession(ctx, s, "ended")
+			return false
 		}
 	}
 }
@@ -693,6 +706,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
 		}
 	}()
+	doneC := s.Done() // nil while the last frames are handled (see serveBolt)
 	for {
 		e.now = router.Nanotime()
 		e.drainCtrl()
@@ -795,15 +809,22 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			e.flushFailures()
 		case <-e.t.ctrl.notify:
 		case <-timerC:
-		case <-s.Done():
-			e.endSession(ctx, s, "ended")
-			return false
+		case <-doneC:
+			if len(s.Frames()) == 0 {
+				e.endSession(ctx, s, "ended")
+				return false
+			}
+			doneC = nil // handle what it sent before it ended first
 		case <-ctx.Done():
 			s.Close(nil)
 			return false
 		}
 		if timerC != nil {
 			timer.Stop()
+		}
+		if doneC == nil && len(s.Frames()) == 0 {
+			e.endSession(ctx, s, "ended")
+			return false
 		}
 	}
 }

@@ -479,6 +479,136 @@ func TestAttachedComponent(t *testing.T) {
 	}
 }
 
+// A process that stops (a signal, sdk/ATTACH.md "Ending") sends its last
+// acks and emits and then half-closes its stream: the node handles them
+// before it fails what the process still held. Handling the stream's end
+// first would fail (and replay) trees that had completed.
+func TestAttachedProcessStopLosesNoAckItSent(t *testing.T) {
+	// Few trees in flight, so that the spout is far from its end (after
+	// which failed trees are not replayed) when the stopping rounds are over.
+	const n = 2000
+	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 40}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil)
+	tp.s.Components = append(tp.s.Components[:1], &galev1.ComponentSpec{
+		Id: "ext", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Parallelism: 1,
+		Implementation: &galev1.ComponentSpec_Attached{Attached: &galev1.AttachedComponent{}},
+		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"id"}}},
+		Inputs:         []*galev1.InputSpec{{Component: "seq", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}},
+	}, tp.s.Components[1])
+	tp.s.Components[2].Inputs = []*galev1.InputSpec{{Component: "ext", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}}
+	hub, addr := attachServer(t)
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- rt.Run(ctx) }()
+
+	hello := &galev1.AttachHello{Topology: "t", Component: "ext", Sdk: "raw-test", Pid: 1}
+	// pass answers an inputs frame as a bolt that passes each input on,
+	// anchored, and acks it; it returns the spout message ids.
+	pass := func(s galev1.AttachService_AttachClient, in *galev1.TupleBatch) []uint64 {
+		var emits []*galev1.Emit
+		var acks, msgs []uint64
+		for _, tu := range in.GetTuples() {
+			emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
+			acks = append(acks, tu.GetId())
+			msgs = append(msgs, uint64(tu.GetValues()[0].GetIntValue())+1)
+		}
+		for _, f := range []*galev1.AttachRequest{
+			{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}},
+			{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}},
+		} {
+			if err := s.Send(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return msgs
+	}
+	// Rounds of: attach, pass one inputs frame on, half-close at once. A
+	// message may have failed before (an earlier round's process held it):
+	// what counts is that it does not fail after this ack.
+	var stopped []uint64
+	failedBefore := map[uint64]int{}
+	failures := func(m uint64) int {
+		v, _ := states.Load(t.Name())
+		st := v.(*testState)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.failed[m]
+	}
+	for round := 0; round < 5; round++ {
+		var s galev1.AttachService_AttachClient
+		waitFor(t, 10*time.Second, func() error {
+			var err error
+			s, _, err = rawAttach(t, addr, hello)
+			return err // NotFound until the task runs, ResourceExhausted until the last round's session ended
+		})
+		for {
+			f, err := s.Recv()
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if in := f.GetInputs(); in != nil {
+				for _, m := range pass(s, in) {
+					stopped = append(stopped, m)
+					failedBefore[m] = failures(m)
+				}
+				break
+			}
+		}
+		if err := s.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		for { // the node ends the stream once it has read the half-close
+			if _, err := s.Recv(); err != nil {
+				break
+			}
+		}
+	}
+	// Then a process that runs to the end.
+	var s galev1.AttachService_AttachClient
+	waitFor(t, 10*time.Second, func() error {
+		var err error
+		s, _, err = rawAttach(t, addr, hello)
+		return err
+	})
+	for {
+		f, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("recv: %v", err)
+		}
+		if in := f.GetInputs(); in != nil {
+			pass(s, in)
+		}
+		if f.GetEndOfInput() != nil {
+			if err := s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	v, _ := states.Load(t.Name())
+	st := v.(*testState)
+	checkAllAcked(t, st, n)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t.Logf("%d messages acked by processes that stopped right after", len(stopped))
+	for _, m := range stopped {
+		if st.failed[m] != failedBefore[m] {
+			t.Fatalf("message %d failed after its ack, sent before the half-close: the ack was lost (%d messages acked by stopping processes)", m, len(stopped))
+		}
+	}
+}
+
 // An attached process may connect to any node: one that hosts no task of
 // the component relays it to one that does.
 func TestAttachedProcessIsRelayedToTheNodeWithTheTask(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -82,11 +84,31 @@ func OptionsFromEnv() (Options, error) {
 
 // Main runs c with OptionsFromEnv until the node ends the task, then exits
 // the process: 0 when the node ended the stream, 1 with the error on
-// stderr otherwise.
+// stderr otherwise. SIGTERM or SIGINT stop it gracefully (see Run) with
+// exit status 0 or 130; a second signal ends it at once.
 func Main(c sdk.Component) {
 	o, err := OptionsFromEnv()
-	if err == nil {
-		err = Run(context.Background(), c, o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gale attach: %v\n", err)
+		os.Exit(1)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	caught := make(chan os.Signal, 1)
+	go func() {
+		s := <-sigs
+		signal.Stop(sigs) // the next signal has its default effect: exit
+		caught <- s
+		stop()
+	}()
+	err = Run(ctx, c, o)
+	select {
+	case s := <-caught:
+		if err == nil || errors.Is(err, context.Canceled) {
+			os.Exit(signalExitCode(s))
+		}
+	default:
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gale attach: %v\n", err)
@@ -95,8 +117,23 @@ func Main(c sdk.Component) {
 	os.Exit(0)
 }
 
+// signalExitCode is the exit status after a graceful stop on s: 0 for
+// SIGTERM (a supervisor's stop request, met), 130 for SIGINT (the shell's
+// code for an interrupted program).
+func signalExitCode(s os.Signal) int {
+	if s == os.Interrupt {
+		return 130
+	}
+	return 0
+}
+
 // Run attaches c (an sdk.Spout or sdk.Bolt) to a node and runs it until the
 // node ends the stream (nil), ctx is cancelled, or something breaks.
+// Cancelling ctx stops the task gracefully (sdk/ATTACH.md, "Ending"): the
+// hook that runs finishes and no other starts, what it emitted and acked
+// is sent, the stream is half-closed and, once the node has ended it (at
+// most 2 s), Close or Cleanup runs; Run then returns ctx's error. The
+// hooks' context is cancelled with ctx or when Run returns.
 func Run(ctx context.Context, c sdk.Component, o Options) error {
 	spout, isSpout := c.(sdk.Spout)
 	bolt, isBolt := c.(sdk.Bolt)
@@ -115,9 +152,14 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 		return fmt.Errorf("connecting to node %s: %w", o.Addr, err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithCancel(ctx)
+	// The stream outlives ctx by the graceful stop; before the welcome,
+	// a cancelled ctx ends it at once.
+	sess, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
-	stream, err := galev1.NewAttachServiceClient(conn).Attach(ctx)
+	unwatch := context.AfterFunc(ctx, cancel)
+	hooks, cancelHooks := context.WithCancel(ctx)
+	defer cancelHooks()
+	stream, err := galev1.NewAttachServiceClient(conn).Attach(sess)
 	if err != nil {
 		return fmt.Errorf("attaching to node %s: %w", o.Addr, err)
 	}
@@ -129,6 +171,9 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 		return fmt.Errorf("attaching to node %s: %w", o.Addr, recvErr(stream, err))
 	}
 	first, err := stream.Recv()
+	if !unwatch() {
+		return ctx.Err()
+	}
 	if err != nil {
 		return fmt.Errorf("attaching to node %s as %s/%s: %w", o.Addr, o.Topology, o.Component, describe(err))
 	}
@@ -136,13 +181,14 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	if w == nil {
 		return fmt.Errorf("attaching to node %s: the node's first frame was not a welcome", o.Addr)
 	}
-	p := newProcess(ctx, stream, w, o.Log)
+	p := newProcess(stream, w, o.Log)
+	p.stop = ctx.Done()
 	if isSpout {
 		p.spout = spout
 	} else {
 		p.bolt = bolt
 	}
-	return p.run(ctx, cancel)
+	return p.run(sess, hooks, cancel, ctx.Err)
 }
 
 func recvErr(stream galev1.AttachService_AttachClient, err error) error {
@@ -183,7 +229,10 @@ type process struct {
 
 	out    outbox
 	runCtx context.Context // the session's, for flushes within a long batch
-	sendq  chan []*galev1.AttachRequest
+	// stop is closed when the caller asks the task to stop (Run's ctx):
+	// no hook starts after it.
+	stop  <-chan struct{}
+	sendq chan []*galev1.AttachRequest
 	// closeSend tells the writer to send what is queued, half-close the
 	// stream and stop (see hangUp).
 	closeSend chan struct{}
@@ -191,7 +240,7 @@ type process struct {
 	recvEr    chan error
 }
 
-func newProcess(ctx context.Context, stream galev1.AttachService_AttachClient, w *galev1.TaskContext, log *slog.Logger) *process {
+func newProcess(stream galev1.AttachService_AttachClient, w *galev1.TaskContext, log *slog.Logger) *process {
 	p := &process{
 		stream:    stream,
 		log:       log,
@@ -244,7 +293,9 @@ func splitSourceKey(key string) (comp, stream string) {
 	return key, sdk.DefaultStream
 }
 
-func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error) {
+// run serves the session: ctx is the stream's, hooks the components'
+// hooks', and stopErr says why the caller stopped the task.
+func (p *process) run(ctx, hooks context.Context, cancel context.CancelFunc, stopErr func() error) (err error) {
 	p.runCtx = ctx
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- p.write(ctx) }()
@@ -263,9 +314,9 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 	}()
 	var openErr error
 	if p.spout != nil {
-		openErr = safely(func() error { return p.spout.Open(ctx, p.tc, sdk.NewSpoutCollector(p)) })
+		openErr = safely(func() error { return p.spout.Open(hooks, p.tc, sdk.NewSpoutCollector(p)) })
 	} else {
-		openErr = safely(func() error { return p.bolt.Prepare(ctx, p.tc, sdk.NewBoltCollector(p)) })
+		openErr = safely(func() error { return p.bolt.Prepare(hooks, p.tc, sdk.NewBoltCollector(p)) })
 	}
 	if openErr != nil {
 		p.ReportError(fmt.Errorf("open: %w", openErr))
@@ -277,9 +328,19 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 	lastRecv := time.Now()
 	watch := time.NewTicker(p.hb / 4)
 	defer watch.Stop()
+	stop := func() error {
+		// A graceful stop: no hook runs now (this loop runs them).
+		p.flush()
+		p.hangUp(writeErr)
+		cancel()
+		return stopErr()
+	}
 	for {
 		select {
 		case f := <-p.frames:
+			if p.stopping() {
+				return stop() // not handled: the node fails what it carried
+			}
 			if err := p.handle(f); err != nil {
 				return err
 			}
@@ -308,9 +369,21 @@ func (p *process) run(ctx context.Context, cancel context.CancelFunc) (err error
 				cancel()
 				return fmt.Errorf("no frame from the node for %v (heartbeat interval %v): giving up", silent.Round(time.Millisecond), p.hb)
 			}
+		case <-p.stop:
+			return stop()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// stopping reports whether the caller asked the task to stop.
+func (p *process) stopping() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -399,9 +472,17 @@ func (p *process) hangUp(writeErr <-chan error) {
 	case <-timeout.C:
 		return
 	}
-	select {
-	case <-p.recvEr:
-	case <-timeout.C:
+	for {
+		select {
+		case <-p.recvEr:
+			return
+		case <-p.frames:
+			// Sent before the node saw the half-close: not handled (the
+			// node fails the inputs it carried), but taken so that the
+			// reader gets to the stream's end.
+		case <-timeout.C:
+			return
+		}
 	}
 }
 
@@ -448,6 +529,9 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 		}
 		since := time.Now()
 		for _, t := range fr.Inputs.GetTuples() {
+			if p.stopping() {
+				break // the node fails the inputs not executed
+			}
 			p.execute(t)
 			p.flushLongBatch(&since)
 		}
@@ -558,7 +642,7 @@ func (p *process) execute(pt *galev1.Tuple) {
 // emitted nothing, then next_done.
 func (p *process) next(max int) {
 	since := time.Now()
-	for emitted := 0; emitted < max; {
+	for emitted := 0; emitted < max && !p.stopping(); {
 		before := p.out.emits
 		p.call("next tuple", p.spout.NextTuple)
 		n := p.out.emits - before

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +102,7 @@ type harness struct {
 	events  chan event
 	pending []event
 	exited  chan error
+	proc    *os.Process
 }
 
 type event struct {
@@ -138,7 +141,7 @@ func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, node: node, hb: time.Duration(welcome.GetHeartbeatMillis()) * time.Millisecond, events: make(chan event, 1024), exited: make(chan error, 1)}
+	h := &harness{t: t, node: node, hb: time.Duration(welcome.GetHeartbeatMillis()) * time.Millisecond, events: make(chan event, 1024), exited: make(chan error, 1), proc: cmd.Process}
 	go func() { h.exited <- cmd.Wait() }()
 	defer func() {
 		_ = cmd.Process.Kill()
@@ -344,6 +347,25 @@ func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 		_ = json.Unmarshal(arg, &how)
 		h.expectEnd(how == "error")
 		return true
+	case "signal":
+		var name string
+		_ = json.Unmarshal(arg, &name)
+		sig, ok := map[string]os.Signal{"SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT}[name]
+		if !ok {
+			t.Fatalf("step %d: unknown signal %s", i, arg)
+		}
+		if err := h.proc.Signal(sig); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	case "expect_stop":
+		var want struct {
+			Exit int `json:"exit"`
+		}
+		if err := json.Unmarshal(arg, &want); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		h.expectStop(i, want.Exit)
+		return true
 	default:
 		t.Fatalf("step %d: unknown step %q", i, kind)
 	}
@@ -365,6 +387,38 @@ func (h *harness) expectEnd(wantErr bool) {
 		}
 	case <-time.After(limit):
 		t.Fatalf("process did not end within %v", limit)
+	}
+}
+
+// expectStop checks a graceful stop: the process half-closes its stream
+// with nothing but heartbeats after the last expect, and once the node has
+// ended the stream it exits with code.
+func (h *harness) expectStop(i, code int) {
+	t := h.t
+	e, ok := h.next(5 * time.Second)
+	switch {
+	case !ok:
+		t.Fatalf("step %d: the process did not half-close its stream within 5 s", i)
+	case e.kind != "end":
+		t.Fatalf("step %d: expected the stream's half-close, got %s", i, describeEvents([]event{e}))
+	case !errors.Is(e.err, io.EOF):
+		t.Fatalf("step %d: the stream ended with %v, want a half-close (EOF)", i, e.err)
+	}
+	h.node.end <- nil
+	select {
+	case err := <-h.exited:
+		got := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			got = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("step %d: waiting for the process: %v", i, err)
+		}
+		if got != code {
+			t.Fatalf("step %d: the process exited %d (%v), want %d", i, got, err, code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("step %d: the process did not exit within 5 s of the stream's end", i)
 	}
 }
 

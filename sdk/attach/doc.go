@@ -25,4 +25,10 @@
 // Outgoing emits and acks go in one ordered buffer (an anchored emit must
 // reach the node before its input's ack), sent as one frame per run of the
 // same kind at the end of each input batch.
+//
+// Main stops gracefully on SIGTERM or SIGINT (sdk/ATTACH.md, "Ending"): the
+// hook that runs finishes and no other starts, its acks and emits are sent,
+// the stream is half-closed, and once the node has ended it Close or
+// Cleanup runs; the process exits 0 after SIGTERM, 130 after SIGINT. Run
+// does the same when its context is cancelled.
 package attach

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -191,6 +192,37 @@ class CaseRun:
             if not lines or not lines[-1].startswith("gale: "):
                 self.fail("an error end must say what went wrong in one last message (gale: ...), not a traceback or nothing")
 
+    def signal(self, name: str) -> None:
+        signals = {"SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
+        if name not in signals:
+            raise ValueError(f"unknown signal {name!r}")
+        self.proc.send_signal(signals[name])
+
+    def expect_stop(self, exit_code: int) -> None:
+        """A graceful stop: the component half-closes its stream with nothing
+        but heartbeats first; the harness ends the stream, and the process
+        exits with exit_code."""
+        self.ended = True
+        deadline = time.monotonic() + EXPECT_TIMEOUT
+        while True:
+            r = self.node.recv(deadline - time.monotonic())
+            if r is None:
+                self.fail(f"the component did not half-close its stream within {EXPECT_TIMEOUT} s")
+            if r.frame is None:
+                if r.end_reason != "half-close":
+                    self.fail(f"the stream ended by {r.end_reason}, want a half-close")
+                break
+            if r.frame.WhichOneof("frame") != "heartbeat":
+                self.fail(f"got {events_of(r.frame)} before the half-close")
+        self.closed = True
+        self.node.close()
+        try:
+            rc = self.proc.wait(EXPECT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.fail(f"the component did not exit within {EXPECT_TIMEOUT} s of the stream's end")
+        if rc != exit_code:
+            self.fail(f"the component exited {rc}, want {exit_code}")
+
     def play(self) -> None:
         self.hello()
         for step in self.case["steps"]:
@@ -210,6 +242,10 @@ class CaseRun:
                 self.node.close()
             elif op == "expect_end":
                 self.expect_end(arg)
+            elif op == "signal":
+                self.signal(arg)
+            elif op == "expect_stop":
+                self.expect_stop(arg["exit"])
             else:
                 raise ValueError(f"unknown step {op!r}")
         if not self.ended:

@@ -134,8 +134,12 @@ export function runTask(component: Bolt | Spout, options: RunOptions = {}): Prom
 /**
  * Runs a component as one Gale task, the main of a component process:
  * exits 0 when the node ends the stream normally, and otherwise prints the
- * error to stderr and exits 1. SIGINT or SIGTERM end the stream, run the
- * cleanup hook and exit 0 (the node fails and replays what the task held).
+ * error to stderr and exits 1. SIGTERM or SIGINT stop it gracefully: the
+ * running hook finishes and no other starts, its acks and emits are sent,
+ * the stream is half-closed and, once the node has ended it, the cleanup
+ * hook runs; the process exits 0 after SIGTERM, 130 after SIGINT (the node
+ * fails and replays the inputs the task still held). A second signal ends
+ * the process at once.
  */
 export function run(component: Bolt | Spout, options: RunOptions = {}): void {
   const name = options.component ?? (options.env ?? process.env).GALE_COMPONENT ?? "component";
@@ -148,11 +152,19 @@ export function run(component: Bolt | Spout, options: RunOptions = {}): void {
     process.exit(1);
   }
   session = new Session(component, s);
-  const stop = () => session?.stop();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  let exitCode = 0;
+  const onSignal = (code: number) => () => {
+    // Without these listeners a second signal (either) has its default
+    // effect: the process ends at once.
+    process.removeListener("SIGINT", onInt).removeListener("SIGTERM", onTerm);
+    exitCode = code;
+    session?.stop();
+  };
+  const onInt = onSignal(130);
+  const onTerm = onSignal(0);
+  process.on("SIGINT", onInt).on("SIGTERM", onTerm);
   session.start().then(
-    () => process.exit(0),
+    () => process.exit(exitCode),
     (e) => {
       const who = session?.context ? `${session.context.component} task ${session.context.taskId}` : name;
       process.stderr.write(`gale: ${who}: ${errorMessage(e)}\n`);
@@ -247,13 +259,39 @@ class Session {
     return p;
   }
 
-  /** Ends the stream from this side (a signal): cleanup, then resolve. */
+  /**
+   * Stops the task gracefully (a signal): the running hook finishes (at
+   * most CLOSE_WAIT_MS) and no other starts, what it produced is sent, and
+   * the stream is half-closed; the node, having read it, ends the call
+   * (end, then the cleanup hook), or after HANG_UP_GRACE_MS it is
+   * cancelled.
+   */
   stop(): void {
-    if (this.done) return;
+    if (this.done || this.stopping || this.hangUpErr !== undefined) return;
     this.stopping = true;
-    this.flush();
-    this.call?.end();
-    this.call?.cancel();
+    const call = this.call;
+    if (call === undefined || this.context === undefined) {
+      // Not attached yet: nothing to finish or send.
+      call?.cancel();
+      return this.end(undefined);
+    }
+    const halfClose = () => {
+      if (this.done || this.hangUpErr !== undefined) return; // fatal() hangs up
+      this.flush();
+      call.end();
+      this.hangUpTimer = setTimeout(() => {
+        this.end(undefined);
+        call.cancel();
+      }, HANG_UP_GRACE_MS);
+    };
+    const running = this.current;
+    if (running === undefined) return halfClose();
+    let t: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (t = setTimeout(r, CLOSE_WAIT_MS)));
+    Promise.race([running.catch(() => {}), bound]).then(() => {
+      clearTimeout(t);
+      halfClose();
+    });
   }
 
   private write(b: Buffer): void {
@@ -281,7 +319,7 @@ class Session {
 
   /** Handles queued frames in order until one returns a promise. */
   private pump(): void {
-    while (this.queue.length > 0 && !this.done && this.hangUpErr === undefined) {
+    while (this.queue.length > 0 && !this.done && this.hangUpErr === undefined && !this.stopping) {
       const b = this.queue.shift()!;
       let r: MaybePromise;
       try {
@@ -461,10 +499,11 @@ class Session {
     const start = i;
     const since = Date.now();
     for (; i < batch.length; i++) {
+      if (this.stopping) return; // the node fails the inputs not executed
       if (i > start && Date.now() - since >= every) {
         this.flush();
         const next = i;
-        return new Promise<void>((resume) => setImmediate(resume)).then(() => this.inputs(batch, next));
+        return yieldToEvents().then(() => this.inputs(batch, next));
       }
       const t = this.tuple(batch[i]);
       if (t === undefined) continue;
@@ -566,7 +605,7 @@ class Session {
       // A slow, synchronous nextTuple yields at heartbeat_millis / 4, as
       // inputs do (case spout-busy).
       const since = Date.now();
-      while (out.emitted < max) {
+      while (out.emitted < max && !this.stopping) {
         const before = out.emitted;
         let r: MaybePromise;
         try {
@@ -587,7 +626,7 @@ class Session {
         if (out.emitted === before) break;
         if (out.emitted < max && Date.now() - since >= every) {
           this.flush();
-          return new Promise<void>((resume) => setImmediate(resume)).then(loop);
+          return yieldToEvents().then(loop);
         }
       }
       this.outbox.nextDone(out.ended);
@@ -678,8 +717,11 @@ class Session {
       // The node ended the call after our half-close: end with our reason.
       err = this.hangUpErr;
       clearTimeout(this.hangUpTimer);
+    } else if (this.stopping) {
+      // The node ended the call after stop()'s half-close, or it was cancelled.
+      err = undefined;
+      clearTimeout(this.hangUpTimer);
     }
-    if (this.stopping && err !== undefined) err = undefined; // cancelled by stop()
     this.done = true;
     clearInterval(this.timer);
     clearTimeout(this.welcomeTimer);
@@ -710,6 +752,16 @@ class Session {
     };
     close().then(finish, finish);
   }
+}
+
+/**
+ * Lets the event loop run timers, I/O and signals before resuming. Two
+ * turns: a signal that arrived while a hook ran is read in the poll phase,
+ * which comes after this turn's immediates and before the next turn's, so
+ * that stop() sees it before another input starts.
+ */
+function yieldToEvents(): Promise<void> {
+  return new Promise<void>((resume) => setImmediate(() => setImmediate(resume)));
 }
 
 function frameName(field: number): string {

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -66,6 +67,18 @@ _SEND_QUEUE_ITEMS = 64
 #: Buffered frames/items that trigger a flush in the middle of a batch.
 _FLUSH_ITEMS = 16384
 _CLOSE = object()
+#: How long a graceful stop waits for the node to end the stream after the
+#: half-close (sdk/ATTACH.md, "Ending").
+_HANG_UP_GRACE_S = 2.0
+#: Exit status after a graceful stop on each signal.
+_SIGNAL_EXIT = {signal.SIGTERM: 0, signal.SIGINT: 130}
+
+
+class _StopNow(BaseException):
+    """Raised by the signal handler into an idle frame loop (waiting for the
+    node): the graceful stop starts at once. A BaseException, like
+    KeyboardInterrupt, so that a component's ``except Exception`` cannot
+    swallow it."""
 
 
 def _identity(b: bytes) -> bytes:
@@ -147,28 +160,47 @@ def serve(component: Component, /, options: Optional[AttachOptions] = None, **kw
     AttachOptions.resolve (addr, topology, component, task_id, token,
     max_batch) and override the environment.
     """
+    _session(component, options, kwargs).serve()
+
+
+def _session(component: Component, options: Optional[AttachOptions], kwargs: dict) -> "_Session":
     if not isinstance(component, (Spout, Bolt)):
         raise TypeError(f"gale.run needs a gale.Spout or gale.Bolt instance, got {type(component).__name__}")
     if options is None:
         options = AttachOptions.resolve(**kwargs)
     elif kwargs:
         raise TypeError("pass either options or keyword arguments, not both")
-    _Session(component, options).serve()
+    return _Session(component, options)
 
 
 def run(component: Component, /, **kwargs: Any) -> NoReturn:
     """Runs component as a Gale task and exits the process: 0 when the node
     ended the stream normally, 1 with a one-line reason on stderr when it
-    did not, 130 on Ctrl-C. Takes the keyword arguments of serve."""
+    did not. SIGTERM or SIGINT (Ctrl-C) stop it gracefully (sdk/ATTACH.md,
+    "Ending"): the running hook finishes and no other starts, its acks and
+    emits are sent, the stream is half-closed and, once the node has ended
+    it, close/cleanup runs; the exit status is then 0 after SIGTERM, 130
+    after SIGINT. A second signal ends it at once (130). Takes the keyword
+    arguments of serve."""
     who = kwargs.get("component") or os.environ.get("GALE_COMPONENT") or type(component).__name__
+    previous = {}
     try:
-        serve(component, **kwargs)
+        session = _session(component, None, kwargs)
+        if threading.current_thread() is threading.main_thread():
+            for sig in _SIGNAL_EXIT:
+                previous[sig] = signal.signal(sig, session.request_stop)
+        session.serve()
     except AttachError as e:
         print(f"gale: {who}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _StopNow):
         print(f"gale: {who}: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if session.stop_signal is not None:
+        sys.exit(_SIGNAL_EXIT[session.stop_signal])
     sys.exit(0)
 
 
@@ -194,6 +226,19 @@ class _Session:
         self.sources: dict = {}
         self.started = False  # open/prepare ran: close/cleanup is due
         self.finished = False
+        #: The signal that asked for a graceful stop (request_stop), if any.
+        self.stop_signal: Optional[int] = None
+
+    def request_stop(self, signum: int, _frame: Any = None) -> None:
+        """The signal handler (main thread, between two bytecodes): asks for
+        a graceful stop, which the frame loop makes after the hook that
+        runs; when the loop is idle, waiting for the node, it starts now. A
+        second signal ends the process at once."""
+        if self.stop_signal is not None:
+            raise KeyboardInterrupt
+        self.stop_signal = signum
+        if self.waiting_since is not None:
+            raise _StopNow
 
     # -- sender ----------------------------------------------------------------
 
@@ -369,13 +414,41 @@ class _Session:
         self._welcome(first.welcome)
 
         handle = self._bolt_frame if self.is_bolt else self._spout_frame
-        while True:
-            resp = self._recv(it)
+        while self.stop_signal is None:
+            try:
+                resp = self._recv(it)
+            except _StopNow:
+                self._graceful_stop(None)
+                return
             if resp is None:
                 return  # the node ended the stream with an OK status
             handle(resp)
             if self.out.frames or self.out.emits or self.out.acked or self.out.failed:
                 self._flush()
+        self._graceful_stop(it)
+
+    def _graceful_stop(self, it: Optional[Iterator]) -> None:
+        """Sends what the hooks produced, half-closes the stream, and waits
+        (at most _HANG_UP_GRACE_S) for the node to end it: it handles every
+        frame sent before the half-close, then fails the inputs this task
+        still holds. it is None when the stop interrupted a read, which
+        cannot be resumed: the call's end is awaited instead."""
+        self._flush()
+        self._close_sender()
+        ended = threading.Event()
+        self.call.add_done_callback(lambda _call: ended.set())
+        if it is not None:
+            timer = threading.Timer(_HANG_UP_GRACE_S, self.call.cancel)
+            timer.daemon = True
+            timer.start()
+            try:
+                for _ in it:
+                    pass  # sent before the node saw the half-close: not handled
+            except grpc.RpcError:
+                pass  # the node's status, or the cancel after the grace
+            finally:
+                timer.cancel()
+        ended.wait(_HANG_UP_GRACE_S)
 
     def _welcome(self, pb: attach_pb2.TaskContext) -> None:
         ctx = TaskContext.from_proto(pb)
@@ -463,6 +536,8 @@ class _Session:
         last_flush = time.monotonic()
         n = 0
         for pt in tuples:
+            if self.stop_signal is not None:
+                break  # stopping: the node fails the inputs not executed
             st = pt.source_task
             key = (st, pt.stream)
             src = sources.get(key)
@@ -598,7 +673,7 @@ class _Session:
         sp._emitted = 0
         want = max_tuples if max_tuples > 0 else 1
         try:
-            while sp._emitted < want:
+            while sp._emitted < want and self.stop_signal is None:
                 before = sp._emitted
                 sp.next_tuple()
                 if sp._emitted == before:

@@ -263,13 +263,16 @@ class Inbox {
   private items: AttachRequest[] = [];
   private waiter: (() => void) | undefined;
   ended = false;
+  /** How the stream ended first: "half-close", "error", or "exit" (the process exited first). */
+  how: string | undefined;
 
   push(r: AttachRequest): void {
     this.items.push(r);
     this.waiter?.();
   }
 
-  end(): void {
+  end(how: string): void {
+    this.how ??= how;
     this.ended = true;
     this.waiter?.();
   }
@@ -339,8 +342,8 @@ export async function runCase(
       }
       stream = call;
       call.on("data", (r: AttachRequest) => inbox.push(r));
-      call.on("end", () => inbox.end());
-      call.on("error", () => inbox.end());
+      call.on("end", () => inbox.end("half-close"));
+      call.on("error", (e) => inbox.end(`error (${e.message})`));
       connected();
     },
   });
@@ -367,7 +370,7 @@ export async function runCase(
   const exited = new Promise<number | null>((resolve) =>
     child.on("exit", (code, signal) => {
       exitCode = code ?? (signal ? -1 : null);
-      inbox.end(); // a stream the node ended first sees no half-close
+      inbox.end("exit"); // a stream the node ended first sees no half-close
       resolve(exitCode);
     }),
   );
@@ -484,6 +487,29 @@ export async function runCase(
             if (code === undefined) fail(`${where}: the process did not end within ${5 * hb + 2000} ms`);
             if (code === 0) fail(`${where}: the process exited 0, want an error exit`);
           }
+          break;
+        }
+        case "signal":
+          if (step.signal !== "SIGTERM" && step.signal !== "SIGINT") fail(`${where}: unknown signal ${step.signal}`);
+          child.kill(step.signal);
+          break;
+        case "expect_stop": {
+          // A graceful stop: a half-close with nothing but heartbeats
+          // first; then the node ends the stream and the process exits
+          // with the code given.
+          endedByCase = true;
+          if (pending.length > 0) fail(`${where}: unexpected events ${JSON.stringify(pending)}`);
+          const deadline = Date.now() + EXPECT_MS;
+          for (;;) {
+            const r = await inbox.next(deadline - Date.now());
+            if (r === "end") break;
+            if (r === "timeout") fail(`${where}: the process did not half-close its stream within ${EXPECT_MS} ms`);
+            if ((r as AttachRequest).frame?.$case !== "heartbeat") fail(`${where}: got ${JSON.stringify(eventsOf(r as AttachRequest))} before the half-close`);
+          }
+          if (inbox.how !== "half-close") fail(`${where}: the stream ended by ${inbox.how}, want a half-close`);
+          stream!.end();
+          const code = await exitWithin(EXPECT_MS);
+          if (code !== step.expect_stop.exit) fail(`${where}: the process exited with ${code === undefined ? "nothing (still running)" : code}, want ${step.expect_stop.exit}`);
           break;
         }
         default:
