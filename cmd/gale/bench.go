@@ -37,9 +37,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	nodeProcs := fs.Int("node-procs", 0, fmt.Sprintf("with --cluster: GOMAXPROCS of each node process (0: this machine's cores shared among the %d nodes, at least 1: %d here)", bench.ClusterNodes, bench.NodeProcs(runtime.NumCPU())))
+	parallelism := fs.Int("parallelism", 0, "with --cluster: the tasks of every component of the benchmark topologies (0: one spout, two of each word count bolt, one of each pass-through bolt; the ackers: --conf "+spec.KeyAckers+"=N)")
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--conf key=value ...] [--cluster [--node-procs N] [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -64,6 +65,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			o.Conf = map[string]*galev1.Value{}
 		}
 		o.Conf[k] = v
+	}
+	if *parallelism < 0 || *parallelism > 1000 {
+		return usagef("--parallelism %d: want 1 to 1000 tasks (0: the default shape)", *parallelism)
+	}
+	if *parallelism > 0 && (!*cluster || *app || *ext != "") {
+		return usagef("--parallelism is for the word count and pass-through benchmarks with --cluster")
 	}
 	if *nodeProcs < 0 {
 		return usagef("--node-procs %d: want 0 (automatic) or more", *nodeProcs)
@@ -125,7 +132,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--node-debug-port %d: want a port from 1 to 65533", *debugPort)
 	}
 	if *cluster {
-		fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs)\n", bench.ClusterNodes, *nodeProcs)
+		shape := bench.ClusterShape
+		if *parallelism > 0 {
+			shape = bench.SpreadShape(int32(*parallelism))
+		}
+		fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs); tasks: spout %d, word count bolts %d each, pass-through bolts %d each (--parallelism)\n",
+			bench.ClusterNodes, *nodeProcs, shape.Spout, shape.Bolt, shape.PassBolt)
 		dir, err := os.MkdirTemp("", "gale-bench-cluster")
 		if err != nil {
 			return err
@@ -133,7 +145,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		started := 0
 		rs, err := bench.RunCluster(ctx, bench.ClusterOptions{
-			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Conf: o.Conf, Progress: stderr,
+			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Conf: o.Conf, Shape: shape, Progress: stderr,
 			Start: func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
 				if *debugPort > 0 {
 					addr := fmt.Sprintf("127.0.0.1:%d", *debugPort+started)

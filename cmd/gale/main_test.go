@@ -225,6 +225,8 @@ bolts:
 		{"bad-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.batch.size=zero"}, 2, []string{"--conf: config topology.batch.size: want an integer"}},
 		{"misspelled-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.max.spout.pendng=10"}, 2, []string{"unknown setting 'topology.max.spout.pendng' (did you mean 'topology.max.spout.pending'?)"}},
 		{"bench-negative-node-procs", []string{"bench", "--cluster", "--node-procs", "-1"}, 2, []string{"--node-procs -1: want 0 (automatic) or more"}},
+		{"bench-parallelism-range", []string{"bench", "--cluster", "--parallelism", "-2"}, 2, []string{"--parallelism -2: want 1 to 1000 tasks"}},
+		{"bench-parallelism-in-process", []string{"bench", "--parallelism", "3"}, 2, []string{"--parallelism is for the word count and pass-through benchmarks with --cluster"}},
 		{"bench-misspelled-setting", []string{"bench", "--conf", "topology.batch.linger.ms=1"}, 2, []string{"--conf topology.batch.linger.ms=1: unknown setting", "did you mean 'topology.batch.linger'?"}},
 		{"submit-misspelled-setting", []string{"submit", "examples/wordcount/topology.yaml", "--conf", "topology.acker.executor=2", "--addr", "127.0.0.1:1"}, 2, []string{"did you mean 'topology.acker.executors'?"}},
 		{"missing-input", []string{"local", "examples/wordcount/topology.yaml", "--conf", "wordcount.input=" + filepath.Join(dir, "absent.txt")}, 1, []string{"absent.txt"}},
@@ -442,7 +444,9 @@ func TestClusterBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three node processes")
 	}
-	stdout, stderr, code := gale(t, "bench", "--cluster", "--window", "300ms", "--warmup", "100ms", "--scenarios", "passthrough")
+	// Two tasks of every component: the shape flag, and tuples that cross
+	// nodes both ways.
+	stdout, stderr, code := gale(t, "bench", "--cluster", "--parallelism", "2", "--window", "300ms", "--warmup", "100ms", "--scenarios", "passthrough")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -460,7 +464,7 @@ func TestClusterBenchSmoke(t *testing.T) {
 			t.Errorf("table lacks the row %q:\n%s", want, stdout)
 		}
 	}
-	if want := fmt.Sprintf("3 node processes, GOMAXPROCS %d each", bench.NodeProcs(runtime.NumCPU())); !strings.Contains(stderr, want) {
+	if want := fmt.Sprintf("3 node processes, GOMAXPROCS %d each (--node-procs); tasks: spout 2, word count bolts 2 each, pass-through bolts 2 each", bench.NodeProcs(runtime.NumCPU())); !strings.Contains(stderr, want) {
 		t.Errorf("progress lacks %q:\n%s", want, stderr)
 	}
 	if !strings.Contains(stderr, "raw stream at half its maximum: p50") {

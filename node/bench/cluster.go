@@ -32,13 +32,26 @@ type ClusterOptions struct {
 	Scenarios      []string
 	// Conf overrides settings of the benchmark topologies (gale bench
 	// --conf), as Options.Conf does in process.
-	Conf     map[string]*galev1.Value
+	Conf map[string]*galev1.Value
+	// Shape is the topologies' parallelism (zero: ClusterShape).
+	Shape    Shape
 	Start    StartNode
 	Progress io.Writer
 }
 
 // ClusterNodes is how many node processes StartCluster starts.
 const ClusterNodes = 3
+
+// ClusterShape is the cluster benchmark's default parallelism: the
+// in-process shape, so that the tasks of a topology spread over the three
+// nodes as a pipeline (pass-through: spout, pass and null on a node each).
+// SpreadShape(n) gives every component n tasks instead.
+var ClusterShape = InProcessShape
+
+// SpreadShape is n tasks of every component (one acker): with n =
+// ClusterNodes, each node runs a task of each and shuffle grouping sends
+// two of three tuples to another node.
+func SpreadShape(n int32) Shape { return Shape{Spout: n, Bolt: n, PassBolt: n, Ackers: 1} }
 
 // NodeProcs is the GOMAXPROCS the benchmark gives each node process on a
 // machine of cores cores: its share of them, at least one. The nodes of a
@@ -113,6 +126,9 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = []string{"passthrough", "wordcount"}
 	}
+	if o.Shape == (Shape{}) {
+		o.Shape = ClusterShape
+	}
 	cl, err := StartCluster(ctx, o.Start, "bench")
 	if err != nil {
 		return nil, err
@@ -152,7 +168,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 					rate = maxRate / 2
 				}
 				run++
-				spec := Spec(sc, acking, rate)
+				spec := Spec(sc, acking, rate, o.Shape)
 				spec.Name = fmt.Sprintf("bench%d", run)
 				for k, v := range o.Conf {
 					spec.Config[k] = v

@@ -134,19 +134,20 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	return out, nil
 }
 
-// Spec returns the benchmark topology of a scenario. rate is the target in
-// the scenario's unit per second (0: unlimited).
-func Spec(scenario string, acking bool, rate float64) *galev1.TopologySpec {
+// Spec returns the benchmark topology of a scenario with the tasks of
+// shape. rate is the target in the scenario's unit per second, shared by
+// the spout tasks (0: unlimited).
+func Spec(scenario string, acking bool, rate float64, shape Shape) *galev1.TopologySpec {
 	ackers := int64(0)
 	if acking {
-		ackers = 1
+		ackers = int64(shape.Ackers)
 	}
 	conf := map[string]*galev1.Value{
 		node.KeyAckers: intv(ackers),
 	}
 	spout := func(class, field string, perTask float64) *galev1.ComponentSpec {
 		return &galev1.ComponentSpec{
-			Id: "spout", Kind: galev1.ComponentKind_COMPONENT_KIND_SPOUT, Parallelism: Shape.Spout,
+			Id: "spout", Kind: galev1.ComponentKind_COMPONENT_KIND_SPOUT, Parallelism: shape.Spout,
 			Implementation: &galev1.ComponentSpec_Class{Class: class},
 			Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{field}}},
 			Config:         map[string]*galev1.Value{"bench.rate": {Kind: &galev1.Value_DoubleValue{DoubleValue: perTask}}},
@@ -168,23 +169,29 @@ func Spec(scenario string, acking bool, rate float64) *galev1.TopologySpec {
 	switch scenario {
 	case "wordcount":
 		s.Components = []*galev1.ComponentSpec{
-			spout(ClassSentences, "sentence", rate/corpusWords()/float64(Shape.Spout)),
-			bolt("split", "wordcount.SplitSentence", Shape.Split, "spout", shuffle, "word"),
-			bolt("count", "wordcount.WordCount", Shape.Count, "split", &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_FIELDS, Fields: []string{"word"}}, "word", "count"),
+			spout(ClassSentences, "sentence", rate/corpusWords()/float64(shape.Spout)),
+			bolt("split", "wordcount.SplitSentence", shape.Bolt, "spout", shuffle, "word"),
+			bolt("count", "wordcount.WordCount", shape.Bolt, "split", &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_FIELDS, Fields: []string{"word"}}, "word", "count"),
 		}
 	default:
 		s.Components = []*galev1.ComponentSpec{
-			spout(ClassSequence, "n", rate/float64(Shape.Spout)),
-			bolt("pass", ClassPass, 1, "spout", shuffle, "n"),
-			bolt("null", ClassNull, 1, "pass", shuffle),
+			spout(ClassSequence, "n", rate/float64(shape.Spout)),
+			bolt("pass", ClassPass, shape.PassBolt, "spout", shuffle, "n"),
+			bolt("null", ClassNull, shape.PassBolt, "pass", shuffle),
 		}
 	}
 	return s
 }
 
-// Shape is the word count topology's parallelism (spout, split and count
-// tasks). One spout and two of each bolt measured best on two cores.
-var Shape = struct{ Spout, Split, Count int32 }{1, 2, 2}
+// Shape is the benchmark topologies' parallelism: the spout's tasks, the
+// tasks of each word count bolt (split, count), of each pass-through bolt
+// (pass, null), and the acker tasks when acking is on.
+type Shape struct{ Spout, Bolt, PassBolt, Ackers int32 }
+
+// InProcessShape is the shape of the in-process benchmark: one spout and
+// two of each word count bolt measured best on two cores; pass-through is a
+// chain of single tasks.
+var InProcessShape = Shape{Spout: 1, Bolt: 2, PassBolt: 1, Ackers: 1}
 
 func intv(i int64) *galev1.Value { return &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: i}} }
 
@@ -205,7 +212,7 @@ func pacedBaseline(scenario string, d time.Duration, rate float64) baselineRun {
 }
 
 func measure(ctx context.Context, o Options, scenario string, acking bool, rate float64) (Result, error) {
-	spec := Spec(scenario, acking, rate)
+	spec := Spec(scenario, acking, rate, InProcessShape)
 	for k, v := range o.Conf {
 		spec.Config[k] = v
 	}
