@@ -380,16 +380,18 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			e.failInflight(x)
 		}
 	}()
-	// A session ends only after its reader has queued every frame the
-	// process sent before the end (a process that stops on a signal sends
-	// its last acks and emits, then half-closes): those are handled before
-	// the session counts as ended, so that nothing it reported is lost.
-	// doneC is nil while they are.
+	// A process that ends its stream (one stopping on a signal sends its
+	// last acks and emits, then half-closes) has every frame it sent queued
+	// before its session ends, and Frames closed after them: those are
+	// handled before the session counts as ended (at the close), so that
+	// nothing it reported is lost. doneC is nil while they are.
 	doneC := s.Done()
 	for {
 		e.now = router.Nanotime()
-		e.sendInputs(x, s, maxBatch)
-		if !eofSent && x.eofLeft == 0 && x.cur == nil && len(in) == 0 {
+		if doneC != nil {
+			e.sendInputs(x, s, maxBatch)
+		}
+		if doneC != nil && !eofSent && x.eofLeft == 0 && x.cur == nil && len(in) == 0 {
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_EndOfInput{EndOfInput: &galev1.EndOfInput{}}})
 			eofSent = true
 		}
@@ -492,21 +494,17 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
 		case <-doneC:
-			if len(s.Frames()) == 0 {
+			if !errors.Is(s.Err(), external.ErrProcessEnded) {
 				e.endSession(ctx, s, "ended")
 				return false
 			}
-			doneC = nil // handle what it sent before it ended first
+			doneC = nil // its last frames first, up to the close of Frames
 		case <-ctx.Done():
 			s.Close(nil)
 			return false
 		}
 		if timerC != nil {
 			timer.Stop()
-		}
-		if doneC == nil && len(s.Frames()) == 0 {
-			e.endSession(ctx, s, "ended")
-			return false
 		}
 	}
 }
@@ -706,7 +704,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
 		}
 	}()
-	doneC := s.Done() // nil while the last frames are handled (see serveBolt)
+	doneC := s.Done() // nil while a process's last frames are handled (see serveBolt)
 	for {
 		e.now = router.Nanotime()
 		e.drainCtrl()
@@ -810,21 +808,17 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		case <-e.t.ctrl.notify:
 		case <-timerC:
 		case <-doneC:
-			if len(s.Frames()) == 0 {
+			if !errors.Is(s.Err(), external.ErrProcessEnded) {
 				e.endSession(ctx, s, "ended")
 				return false
 			}
-			doneC = nil // handle what it sent before it ended first
+			doneC = nil // its last frames first, up to the close of Frames
 		case <-ctx.Done():
 			s.Close(nil)
 			return false
 		}
 		if timerC != nil {
 			timer.Stop()
-		}
-		if doneC == nil && len(s.Frames()) == 0 {
-			e.endSession(ctx, s, "ended")
-			return false
 		}
 	}
 }

@@ -132,8 +132,10 @@ func signalExitCode(s os.Signal) int {
 // Cancelling ctx stops the task gracefully (sdk/ATTACH.md, "Ending"): the
 // hook that runs finishes and no other starts, what it emitted and acked
 // is sent, the stream is half-closed and, once the node has ended it (at
-// most 2 s), Close or Cleanup runs; Run then returns ctx's error. The
-// hooks' context is cancelled with ctx or when Run returns.
+// most 2 s), Close or Cleanup runs; Run then returns ctx's error, or the
+// cleanup's if it failed. The context Open or Prepare gets is not
+// cancelled by the stop, so that the running hook and the cleanup can
+// finish their work; it is cancelled when Run returns.
 func Run(ctx context.Context, c sdk.Component, o Options) error {
 	spout, isSpout := c.(sdk.Spout)
 	bolt, isBolt := c.(sdk.Bolt)
@@ -157,7 +159,8 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	sess, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	unwatch := context.AfterFunc(ctx, cancel)
-	hooks, cancelHooks := context.WithCancel(ctx)
+	defer unwatch()
+	hooks, cancelHooks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHooks()
 	stream, err := galev1.NewAttachServiceClient(conn).Attach(sess)
 	if err != nil {
@@ -296,6 +299,7 @@ func splitSourceKey(key string) (comp, stream string) {
 // run serves the session: ctx is the stream's, hooks the components'
 // hooks', and stopErr says why the caller stopped the task.
 func (p *process) run(ctx, hooks context.Context, cancel context.CancelFunc, stopErr func() error) (err error) {
+	stopped := false // a graceful stop: a cleanup error is the result
 	p.runCtx = ctx
 	writeErr := make(chan error, 1)
 	go func() { writeErr <- p.write(ctx) }()
@@ -308,7 +312,7 @@ func (p *process) run(ctx, hooks context.Context, cancel context.CancelFunc, sto
 		} else {
 			cerr = safely(p.bolt.Cleanup)
 		}
-		if err == nil && cerr != nil {
+		if cerr != nil && (err == nil || stopped) {
 			err = fmt.Errorf("cleanup: %w", cerr)
 		}
 	}()
@@ -329,8 +333,13 @@ func (p *process) run(ctx, hooks context.Context, cancel context.CancelFunc, sto
 	watch := time.NewTicker(p.hb / 4)
 	defer watch.Stop()
 	stop := func() error {
-		// A graceful stop: no hook runs now (this loop runs them).
-		p.flush()
+		// A graceful stop: no hook runs now (this loop runs them). The
+		// flush waits for room in the writer's queue for at most the
+		// grace too: a node that does not read must not hold the stop.
+		stopped = true
+		fctx, fcancel := context.WithTimeout(ctx, hangUpGrace)
+		_ = p.flushCtx(fctx)
+		fcancel()
 		p.hangUp(writeErr)
 		cancel()
 		return stopErr()

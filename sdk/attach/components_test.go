@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -116,7 +117,10 @@ func (b *confBolt) Finish() error {
 	return nil
 }
 
-func (b *confBolt) Cleanup() error { return nil }
+func (b *confBolt) Cleanup() error {
+	fmt.Fprintln(os.Stderr, "conformance: cleanup")
+	return nil
+}
 
 // confSpout is the suite's conf-spout.
 type confSpout struct {
@@ -162,6 +166,9 @@ func (s *confSpout) NextTuple() {
 
 func (s *confSpout) Ack(uint64)      {}
 func (s *confSpout) Fail(msg uint64) { s.replay = append(s.replay, msg) }
-func (s *confSpout) Close() error    { return nil }
-func (s *confSpout) Activate()       { s.tc.Log.Info("activated") }
-func (s *confSpout) Deactivate()     { s.tc.Log.Info("deactivated") }
+func (s *confSpout) Close() error {
+	fmt.Fprintln(os.Stderr, "conformance: close")
+	return nil
+}
+func (s *confSpout) Activate()   { s.tc.Log.Info("activated") }
+func (s *confSpout) Deactivate() { s.tc.Log.Info("deactivated") }

@@ -103,6 +103,8 @@ type harness struct {
 	pending []event
 	exited  chan error
 	proc    *os.Process
+	kind    string        // bolt or spout
+	stderr  *bytes.Buffer // the process's, complete once exited has fired
 }
 
 type event struct {
@@ -141,7 +143,7 @@ func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, node: node, hb: time.Duration(welcome.GetHeartbeatMillis()) * time.Millisecond, events: make(chan event, 1024), exited: make(chan error, 1), proc: cmd.Process}
+	h := &harness{t: t, node: node, hb: time.Duration(welcome.GetHeartbeatMillis()) * time.Millisecond, events: make(chan event, 1024), exited: make(chan error, 1), proc: cmd.Process, kind: c.Component, stderr: &stderr}
 	go func() { h.exited <- cmd.Wait() }()
 	defer func() {
 		_ = cmd.Process.Kill()
@@ -404,6 +406,11 @@ func (h *harness) expectStop(i, code int) {
 	case !errors.Is(e.err, io.EOF):
 		t.Fatalf("step %d: the stream ended with %v, want a half-close (EOF)", i, e.err)
 	}
+	select { // it waits for the node to end the stream
+	case err := <-h.exited:
+		t.Fatalf("step %d: the process exited (%v) before the node ended the stream", i, err)
+	case <-time.After(300 * time.Millisecond):
+	}
 	h.node.end <- nil
 	select {
 	case err := <-h.exited:
@@ -416,6 +423,9 @@ func (h *harness) expectStop(i, code int) {
 		}
 		if got != code {
 			t.Fatalf("step %d: the process exited %d (%v), want %d", i, got, err, code)
+		}
+		if hook := map[string]string{"bolt": "cleanup", "spout": "close"}[h.kind]; !strings.Contains(h.stderr.String(), "conformance: "+hook) {
+			t.Fatalf("step %d: the process exited without running its %s hook", i, hook)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("step %d: the process did not exit within 5 s of the stream's end", i)

@@ -214,6 +214,11 @@ class CaseRun:
                 break
             if r.frame.WhichOneof("frame") != "heartbeat":
                 self.fail(f"got {events_of(r.frame)} before the half-close")
+        try:
+            rc = self.proc.wait(0.3)
+            self.fail(f"the component exited {rc} before the node ended the stream")
+        except subprocess.TimeoutExpired:
+            pass  # it waits for the node, as it should
         self.closed = True
         self.node.close()
         try:
@@ -222,6 +227,9 @@ class CaseRun:
             self.fail(f"the component did not exit within {EXPECT_TIMEOUT} s of the stream's end")
         if rc != exit_code:
             self.fail(f"the component exited {rc}, want {exit_code}")
+        hook = "cleanup" if self.case["component"] == "bolt" else "close"
+        if f"conformance: {hook}" not in self.output():
+            self.fail(f"the component exited without running its {hook} hook")
 
     def play(self) -> None:
         self.hello()

@@ -192,6 +192,8 @@ class Session {
   private hangUpErr: AttachError | undefined;
   private hangUpTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Set once stop() half-closed the stream: nothing may be written after. */
+  private halfClosed = false;
   private lastRecv = Date.now();
   private lastSent = Date.now();
   private lastTick = Date.now();
@@ -278,6 +280,7 @@ class Session {
     const halfClose = () => {
       if (this.done || this.hangUpErr !== undefined) return; // fatal() hangs up
       this.flush();
+      this.halfClosed = true;
       call.end();
       this.hangUpTimer = setTimeout(() => {
         this.end(undefined);
@@ -296,7 +299,9 @@ class Session {
 
   private write(b: Buffer): void {
     const call = this.call;
-    if (call === undefined || this.done || this.hangUpErr !== undefined) return;
+    // After a half-close a write would destroy the stream (write after
+    // end) and with it what is still buffered: the frames the node awaits.
+    if (call === undefined || this.done || this.hangUpErr !== undefined || this.halfClosed) return;
     this.lastSent = Date.now();
     // A full write buffer means the node is not reading (its queues are
     // full): stop reading inputs until it drains, so that backpressure
@@ -725,7 +730,7 @@ class Session {
     this.done = true;
     clearInterval(this.timer);
     clearTimeout(this.welcomeTimer);
-    if (err === undefined) this.call?.end(); // half-close our side too
+    if (err === undefined && !this.halfClosed) this.call?.end(); // half-close our side too
     const finish = () => {
       this.client?.close();
       if (err) this.reject(err);

@@ -193,7 +193,7 @@ def run(component: Component, /, **kwargs: Any) -> NoReturn:
     except AttachError as e:
         print(f"gale: {who}: {e}", file=sys.stderr, flush=True)
         sys.exit(1)
-    except (KeyboardInterrupt, _StopNow):
+    except KeyboardInterrupt:  # no handler of ours (not the main thread)
         print(f"gale: {who}: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
     finally:
@@ -228,16 +228,21 @@ class _Session:
         self.finished = False
         #: The signal that asked for a graceful stop (request_stop), if any.
         self.stop_signal: Optional[int] = None
+        self.connecting = False  # in serve's wait for the channel
 
     def request_stop(self, signum: int, _frame: Any = None) -> None:
         """The signal handler (main thread, between two bytecodes): asks for
         a graceful stop, which the frame loop makes after the hook that
-        runs; when the loop is idle, waiting for the node, it starts now. A
-        second signal ends the process at once."""
+        runs; when the process is waiting (connecting, or for the node's
+        next frame) it starts now. A second signal ends the process at once,
+        by that signal's default action."""
         if self.stop_signal is not None:
-            raise KeyboardInterrupt
+            for sig in _SIGNAL_EXIT:
+                signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.stop_signal = signum
-        if self.waiting_since is not None:
+        if self.waiting_since is not None or self.connecting:
             raise _StopNow
 
     # -- sender ----------------------------------------------------------------
@@ -265,9 +270,10 @@ class _Session:
         finally:
             self.sender_done.set()
 
-    def _send(self, frames: list) -> None:
+    def _send(self, frames: list, deadline: Optional[float] = None) -> None:
         """Queues frames for the sender, blocking while the queue is full
-        (the node is not reading) unless the session is over."""
+        (the node is not reading) unless the session is over or the
+        deadline (time.monotonic) has passed."""
         while True:
             try:
                 self.sendq.put(frames, timeout=0.25)
@@ -275,16 +281,18 @@ class _Session:
             except queue.Full:
                 if self.stop.is_set() or self.sender_done.is_set():
                     return  # the stream is gone; nothing will be sent
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
 
     def _send_direct(self, frame: bytes) -> None:
         """For log and error frames from threads other than the task's."""
         if not self.sender_done.is_set():
             self._send([frame])
 
-    def _flush(self) -> None:
+    def _flush(self, deadline: Optional[float] = None) -> None:
         frames = self.out.take()
         if frames:
-            self._send(frames)
+            self._send(frames, deadline)
 
     # -- watchdog --------------------------------------------------------------
 
@@ -312,10 +320,17 @@ class _Session:
         )
         watchdog = threading.Thread(target=self._watch, name="gale-watchdog", daemon=True)
         try:
+            self.connecting = True
             try:
+                if self.stop_signal is not None:
+                    return
                 grpc.channel_ready_future(channel).result(timeout=o.connect_timeout)
             except grpc.FutureTimeoutError:
                 raise AttachError(f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s") from None
+            except _StopNow:
+                return  # stopped before anything started
+            finally:
+                self.connecting = False
             attach = channel.stream_stream(
                 ATTACH_METHOD, request_serializer=_identity, response_deserializer=attach_pb2.AttachResponse.FromString
             )
@@ -370,6 +385,8 @@ class _Session:
     def _recv(self, it: Iterator) -> Optional[attach_pb2.AttachResponse]:
         self.waiting_since = time.monotonic()
         try:
+            if self.stop_signal is not None:
+                raise _StopNow  # asked just before this wait began
             return next(it)
         except StopIteration:
             return None
@@ -403,7 +420,10 @@ class _Session:
         return AttachError(f"the node ended the stream with {name}: {details}")
 
     def _loop(self, it: Iterator) -> None:
-        first = self._recv(it)
+        try:
+            first = self._recv(it)
+        except _StopNow:
+            return  # stopped before the welcome: no hook ran, nothing to send
         if first is None:
             raise AttachError(f"the node at {self.opts.addr} ended the stream before sending a welcome")
         kind = first.WhichOneof("frame")
@@ -433,7 +453,7 @@ class _Session:
         frame sent before the half-close, then fails the inputs this task
         still holds. it is None when the stop interrupted a read, which
         cannot be resumed: the call's end is awaited instead."""
-        self._flush()
+        self._flush(time.monotonic() + _HANG_UP_GRACE_S)
         self._close_sender()
         ended = threading.Event()
         self.call.add_done_callback(lambda _call: ended.set())
@@ -460,6 +480,8 @@ class _Session:
         # The sender is waiting with the pre-welcome heartbeat interval:
         # wake it so the node's interval applies from now on.
         self._send([])
+        if self.stop_signal is not None:
+            return  # stopping: no hook starts (the loop stops next)
         comp = self.comp
         comp._bind(ctx, self.out, self._send_direct)
         hook = "prepare" if self.is_bolt else "open"

@@ -7,6 +7,7 @@ Bolt.defer_acks (the harness's deferred-acks mode).
 """
 
 import os
+import sys
 import time
 
 import gale
@@ -90,6 +91,9 @@ class ConfBolt(gale.Bolt):
         for held in self.held:
             self.ack(held)
         self.held = []
+
+    def cleanup(self):
+        print("conformance: cleanup", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Emits ids 0..conformance.count-1 as [i] with message id i + 1, replays
 failed messages first, declares end of input once every new id is out.
 """
 
+import sys
 import time
 from collections import deque
 
@@ -45,6 +46,9 @@ class ConfSpout(gale.Spout):
 
     def deactivate(self):
         self.log.info("deactivated")
+
+    def close(self):
+        print("conformance: close", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

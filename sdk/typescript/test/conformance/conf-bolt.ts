@@ -104,6 +104,10 @@ class ConformanceBolt extends Bolt {
     for (const h of this.held) this.collector.ack(h);
     this.held = [];
   }
+
+  override cleanup(): void {
+    process.stderr.write("conformance: cleanup\n");
+  }
 }
 
 run(new ConformanceBolt());

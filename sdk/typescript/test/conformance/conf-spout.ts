@@ -41,6 +41,10 @@ class ConformanceSpout extends Spout {
     this.log.info("activated");
   }
 
+  override close(): void {
+    process.stderr.write("conformance: close\n");
+  }
+
   override deactivate(): void {
     this.log.info("deactivated");
   }

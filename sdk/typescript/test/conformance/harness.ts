@@ -507,9 +507,13 @@ export async function runCase(
             if ((r as AttachRequest).frame?.$case !== "heartbeat") fail(`${where}: got ${JSON.stringify(eventsOf(r as AttachRequest))} before the half-close`);
           }
           if (inbox.how !== "half-close") fail(`${where}: the stream ended by ${inbox.how}, want a half-close`);
+          const early = await exitWithin(300); // it waits for the node to end the stream
+          if (early !== undefined) fail(`${where}: the process exited with ${early} before the node ended the stream`);
           stream!.end();
           const code = await exitWithin(EXPECT_MS);
           if (code !== step.expect_stop.exit) fail(`${where}: the process exited with ${code === undefined ? "nothing (still running)" : code}, want ${step.expect_stop.exit}`);
+          const hook = c.component === "bolt" ? "cleanup" : "close";
+          if (!output.includes(`conformance: ${hook}`)) fail(`${where}: the process exited without running its ${hook} hook`);
           break;
         }
         default:
