@@ -2,9 +2,11 @@
 wrong (never a raw traceback for a protocol problem), or, inside a hook,
 becomes an error frame while the task goes on."""
 
+import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -217,3 +219,46 @@ def test_log_levels_and_other_threads():
 def test_emit_outside_a_running_task_says_so():
     with pytest.raises(gale.EmitError, match="before the component was started"):
         gale.Bolt().emit(["x"])
+
+
+# A signal before the task has started: nothing to finish, so the process
+# ends at once with the signal's status (sdk/ATTACH.md, "Ending"), and no
+# hook runs.
+_SIGNAL_CHILD = """
+import sys, gale
+class B(gale.Bolt):
+    def prepare(self, context):
+        print("prepared", file=sys.stderr, flush=True)
+    def execute(self, tup):
+        pass
+gale.run(B())
+"""
+
+
+def _signal_child(addr):
+    env = {"PATH": "/usr/bin:/bin", "GALE_ATTACH_ADDR": addr, "GALE_TOPOLOGY": "t", "GALE_COMPONENT": "c"}
+    return subprocess.Popen([sys.executable, "-c", _SIGNAL_CHILD], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def test_signal_before_the_welcome_ends_at_once():
+    with FakeNode() as node:
+        p = _signal_child(node.addr)
+        try:
+            r = node.recv(15.0)
+            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
+            p.send_signal(signal.SIGTERM)
+            assert p.wait(3) == 0
+            assert "prepared" not in p.stderr.read()
+        finally:
+            p.kill()
+
+
+def test_signal_while_connecting_ends_at_once():
+    p = _signal_child("127.0.0.1:1")  # refuses: the runner keeps trying for 10 s
+    try:
+        time.sleep(1.0)  # past the interpreter's start and gale's import
+        p.send_signal(signal.SIGINT)
+        assert p.wait(3) == 130
+        assert "prepared" not in p.stderr.read()
+    finally:
+        p.kill()

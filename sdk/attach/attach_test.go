@@ -1,0 +1,69 @@
+package attach_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/attach"
+)
+
+// preparedBolt records whether Prepare ran.
+type preparedBolt struct{ prepared atomic.Bool }
+
+func (b *preparedBolt) DeclareOutputFields(*sdk.OutputDeclarer) {}
+func (b *preparedBolt) Prepare(context.Context, *sdk.TaskContext, *sdk.BoltCollector) error {
+	b.prepared.Store(true)
+	return nil
+}
+func (b *preparedBolt) Execute(*sdk.Tuple) {}
+func (b *preparedBolt) Cleanup() error     { return nil }
+
+// A stop before the welcome has nothing to finish: Run returns at once
+// with the context's error and no hook runs (sdk/ATTACH.md, "Ending").
+func TestRunStoppedBeforeTheWelcomeReturnsAtOnce(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &fakeNode{streams: make(chan galev1.AttachService_AttachServer, 1), end: make(chan error, 1)}
+	srv := grpc.NewServer()
+	galev1.RegisterAttachServiceServer(srv, node)
+	go func() { _ = srv.Serve(lis) }()
+	defer srv.Stop()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bolt := &preparedBolt{}
+	done := make(chan error, 1)
+	go func() {
+		done <- attach.Run(ctx, bolt, attach.Options{Addr: lis.Addr().String(), Topology: "t", Component: "c"})
+	}()
+	select {
+	case s := <-node.streams:
+		if f, err := s.Recv(); err != nil || f.GetHello() == nil {
+			t.Fatalf("first frame %v, %v; want a hello", f, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the process did not attach")
+	}
+	cancel() // no welcome was sent
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v, want context.Canceled", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Run did not return within 3 s of the stop")
+	}
+	if bolt.prepared.Load() {
+		t.Fatal("Prepare ran after the stop")
+	}
+}
