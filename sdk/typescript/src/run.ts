@@ -153,10 +153,17 @@ export function run(component: Bolt | Spout, options: RunOptions = {}): void {
   }
   session = new Session(component, s);
   let exitCode = 0;
-  const onSignal = (code: number) => () => {
-    // Without these listeners a second signal (either) has its default
-    // effect: the process ends at once.
-    process.removeListener("SIGINT", onInt).removeListener("SIGTERM", onTerm);
+  let stopping = false;
+  const onSignal = (code: number) => (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // The second signal ends the process at once, by the signal's
+      // default effect (two may arrive while one synchronous hook runs,
+      // and are then handled together here).
+      process.removeListener("SIGINT", onInt).removeListener("SIGTERM", onTerm);
+      process.kill(process.pid, signal);
+      return;
+    }
+    stopping = true;
     exitCode = code;
     session?.stop();
   };
