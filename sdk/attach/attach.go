@@ -85,7 +85,9 @@ func OptionsFromEnv() (Options, error) {
 // Main runs c with OptionsFromEnv until the node ends the task, then exits
 // the process: 0 when the node ended the stream, 1 with the error on
 // stderr otherwise. SIGTERM or SIGINT stop it gracefully (see Run) with
-// exit status 0 or 130; a second signal ends it at once.
+// exit status 0 or 130; a second signal ends it at once, by its default
+// effect (the same signal within DuplicateSignalWindow is taken for the
+// first delivered twice).
 func Main(c sdk.Component) {
 	o, err := OptionsFromEnv()
 	if err != nil {
@@ -97,10 +99,21 @@ func Main(c sdk.Component) {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	caught := make(chan os.Signal, 1)
 	go func() {
-		s := <-sigs
-		signal.Stop(sigs) // the next signal has its default effect: exit
-		caught <- s
+		first := <-sigs
+		at := time.Now()
+		caught <- first
 		stop()
+		for s := range sigs {
+			if s == first && time.Since(at) < DuplicateSignalWindow {
+				continue // one request delivered twice
+			}
+			// A second request: the signal's default effect, at once.
+			signal.Stop(sigs)
+			if self, err := os.FindProcess(os.Getpid()); err == nil {
+				_ = self.Signal(s)
+			}
+			return
+		}
 	}()
 	err = Run(ctx, c, o)
 	select {
@@ -116,6 +129,13 @@ func Main(c sdk.Component) {
 	}
 	os.Exit(0)
 }
+
+// DuplicateSignalWindow is how long after the signal that started a
+// graceful stop the same signal counts as the same request delivered again
+// (a wrapper such as npm or a shell script forwarding it to a process that
+// got it too, systemd signalling the whole control group), not as a second
+// request, which ends the process at once. The SDKs share it.
+const DuplicateSignalWindow = time.Second
 
 // signalExitCode is the exit status after a graceful stop on s: 0 for
 // SIGTERM (a supervisor's stop request, met), 130 for SIGINT (the shell's
@@ -164,6 +184,9 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	defer cancelHooks()
 	stream, err := galev1.NewAttachServiceClient(conn).Attach(sess)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // stopped while connecting
+		}
 		return fmt.Errorf("attaching to node %s: %w", o.Addr, err)
 	}
 	hello := &galev1.AttachHello{
@@ -171,6 +194,9 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 		Sdk: Version, Pid: int32(os.Getpid()), MaxBatch: int32(o.MaxBatch),
 	}
 	if err := stream.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Hello{Hello: hello}}); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("attaching to node %s: %w", o.Addr, recvErr(stream, err))
 	}
 	first, err := stream.Recv()
@@ -183,6 +209,9 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	w := first.GetWelcome()
 	if w == nil {
 		return fmt.Errorf("attaching to node %s: the node's first frame was not a welcome", o.Addr)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // stopped as the welcome came: no hook has run
 	}
 	p := newProcess(stream, w, o.Log)
 	p.stop = ctx.Done()

@@ -46,15 +46,18 @@ func TestRunStoppedBeforeTheWelcomeReturnsAtOnce(t *testing.T) {
 	go func() {
 		done <- attach.Run(ctx, bolt, attach.Options{Addr: lis.Addr().String(), Topology: "t", Component: "c"})
 	}()
+	var s galev1.AttachService_AttachServer
 	select {
-	case s := <-node.streams:
+	case s = <-node.streams:
 		if f, err := s.Recv(); err != nil || f.GetHello() == nil {
 			t.Fatalf("first frame %v, %v; want a hello", f, err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the process did not attach")
 	}
-	cancel() // no welcome was sent
+	cancel()
+	// A welcome right after the stop must not start the task.
+	_ = s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Welcome{Welcome: &galev1.TaskContext{Topology: "t", Component: "c", TaskId: 1, HeartbeatMillis: 1000}}})
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.Canceled) {

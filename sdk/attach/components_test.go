@@ -69,6 +69,7 @@ func (b *confBolt) Execute(t *sdk.Tuple) {
 		b.out.Ack(t)
 	case "busy":
 		// Work without yielding for n ms (a slow, synchronous execute).
+		fmt.Fprintln(os.Stderr, "conformance: busy")
 		for until := time.Now().Add(time.Duration(nV.Int()) * time.Millisecond); time.Now().Before(until); {
 		}
 		b.out.Ack(t)
@@ -146,6 +147,9 @@ func (s *confSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutC
 }
 
 func (s *confSpout) NextTuple() {
+	if s.busy > 0 {
+		fmt.Fprintln(os.Stderr, "conformance: busy")
+	}
 	for until := time.Now().Add(s.busy); time.Now().Before(until); {
 		// a slow, synchronous NextTuple
 	}

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -103,8 +104,8 @@ type harness struct {
 	pending []event
 	exited  chan error
 	proc    *os.Process
-	kind    string        // bolt or spout
-	stderr  *bytes.Buffer // the process's, complete once exited has fired
+	kind    string      // bolt or spout
+	stderr  *syncBuffer // the process's, complete once exited has fired
 }
 
 type event struct {
@@ -130,7 +131,7 @@ func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
 	welcome := mergeWelcome(t, baseWelcome, c.Welcome)
 	exe, _ := os.Executable()
 	cmd := exec.Command(exe, "-test.run=^$")
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	cmd.Env = append(os.Environ(),
 		roleEnv+"="+c.Component,
@@ -349,6 +350,16 @@ func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 		_ = json.Unmarshal(arg, &how)
 		h.expectEnd(how == "error")
 		return true
+	case "expect_output":
+		var line string
+		_ = json.Unmarshal(arg, &line)
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(h.stderr.String(), line) {
+			if time.Now().After(deadline) {
+				t.Fatalf("step %d: no %q on the process's stderr within 5 s", i, line)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	case "signal":
 		var name string
 		_ = json.Unmarshal(arg, &name)
@@ -392,6 +403,25 @@ func (h *harness) expectEnd(wantErr bool) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer that the harness may read while exec's
+// goroutine writes the process's stderr into it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // expectStop checks a graceful stop: the process half-closes its stream
 // with nothing but heartbeats after the last expect, and once the node has
 // ended the stream it exits with code.
@@ -406,10 +436,14 @@ func (h *harness) expectStop(i, code int) {
 	case !errors.Is(e.err, io.EOF):
 		t.Fatalf("step %d: the stream ended with %v, want a half-close (EOF)", i, e.err)
 	}
+	hook := map[string]string{"bolt": "cleanup", "spout": "close"}[h.kind]
 	select { // it waits for the node to end the stream
 	case err := <-h.exited:
 		t.Fatalf("step %d: the process exited (%v) before the node ended the stream", i, err)
 	case <-time.After(300 * time.Millisecond):
+	}
+	if strings.Contains(h.stderr.String(), "conformance: "+hook) {
+		t.Fatalf("step %d: the %s hook ran before the node ended the stream", i, hook)
 	}
 	h.node.end <- nil
 	select {
@@ -424,7 +458,7 @@ func (h *harness) expectStop(i, code int) {
 		if got != code {
 			t.Fatalf("step %d: the process exited %d (%v), want %d", i, got, err, code)
 		}
-		if hook := map[string]string{"bolt": "cleanup", "spout": "close"}[h.kind]; !strings.Contains(h.stderr.String(), "conformance: "+hook) {
+		if !strings.Contains(h.stderr.String(), "conformance: "+hook) {
 			t.Fatalf("step %d: the process exited without running its %s hook", i, hook)
 		}
 	case <-time.After(5 * time.Second):

@@ -214,11 +214,14 @@ class CaseRun:
                 break
             if r.frame.WhichOneof("frame") != "heartbeat":
                 self.fail(f"got {events_of(r.frame)} before the half-close")
+        hook = "cleanup" if self.case["component"] == "bolt" else "close"
         try:
             rc = self.proc.wait(0.3)
             self.fail(f"the component exited {rc} before the node ended the stream")
         except subprocess.TimeoutExpired:
             pass  # it waits for the node, as it should
+        if f"conformance: {hook}" in self.output():
+            self.fail(f"the component ran its {hook} hook before the node ended the stream")
         self.closed = True
         self.node.close()
         try:
@@ -227,9 +230,15 @@ class CaseRun:
             self.fail(f"the component did not exit within {EXPECT_TIMEOUT} s of the stream's end")
         if rc != exit_code:
             self.fail(f"the component exited {rc}, want {exit_code}")
-        hook = "cleanup" if self.case["component"] == "bolt" else "close"
         if f"conformance: {hook}" not in self.output():
             self.fail(f"the component exited without running its {hook} hook")
+
+    def expect_output(self, line: str) -> None:
+        deadline = time.monotonic() + EXPECT_TIMEOUT
+        while line not in self.output():
+            if time.monotonic() >= deadline:
+                self.fail(f"no {line!r} on the component's stderr within {EXPECT_TIMEOUT} s")
+            time.sleep(0.005)
 
     def play(self) -> None:
         self.hello()
@@ -250,6 +259,8 @@ class CaseRun:
                 self.node.close()
             elif op == "expect_end":
                 self.expect_end(arg)
+            elif op == "expect_output":
+                self.expect_output(arg)
             elif op == "signal":
                 self.signal(arg)
             elif op == "expect_stop":

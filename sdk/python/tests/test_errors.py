@@ -3,6 +3,7 @@ wrong (never a raw traceback for a protocol problem), or, inside a hook,
 becomes an error frame while the task goes on."""
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -247,6 +248,8 @@ def test_signal_before_the_welcome_ends_at_once():
             r = node.recv(15.0)
             assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
             p.send_signal(signal.SIGTERM)
+            # A welcome right after the stop must not start the task.
+            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
             assert p.wait(3) == 0
             assert "prepared" not in p.stderr.read()
         finally:
@@ -254,11 +257,17 @@ def test_signal_before_the_welcome_ends_at_once():
 
 
 def test_signal_while_connecting_ends_at_once():
-    p = _signal_child("127.0.0.1:1")  # refuses: the runner keeps trying for 10 s
+    # A listener that accepts and never answers: the runner waits in its
+    # connect (for the HTTP/2 handshake) once it has connected here, with
+    # its signal handlers installed.
+    lis = socket.create_server(("127.0.0.1", 0))
+    p = _signal_child(f"127.0.0.1:{lis.getsockname()[1]}")
     try:
-        time.sleep(1.0)  # past the interpreter's start and gale's import
+        lis.settimeout(15.0)
+        conn, _ = lis.accept()
         p.send_signal(signal.SIGINT)
         assert p.wait(3) == 130
-        assert "prepared" not in p.stderr.read()
+        conn.close()
     finally:
         p.kill()
+        lis.close()

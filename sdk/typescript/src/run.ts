@@ -28,6 +28,8 @@ const CLOSE_WAIT_MS = 5_000;
 
 /** How long a process giving up waits for the node to end the stream. */
 const HANG_UP_GRACE_MS = 2_000;
+/** The same signal again within this long is the first one delivered twice (see run). */
+const DUPLICATE_SIGNAL_MS = 1_000;
 
 /** Options of run and runTask; unset ones come from the GALE_* environment. */
 export interface RunOptions {
@@ -139,7 +141,8 @@ export function runTask(component: Bolt | Spout, options: RunOptions = {}): Prom
  * the stream is half-closed and, once the node has ended it, the cleanup
  * hook runs; the process exits 0 after SIGTERM, 130 after SIGINT (the node
  * fails and replays the inputs the task still held). A second signal ends
- * the process at once.
+ * the process at once (the same signal within a second counts as the
+ * first, delivered twice).
  */
 export function run(component: Bolt | Spout, options: RunOptions = {}): void {
   const name = options.component ?? (options.env ?? process.env).GALE_COMPONENT ?? "component";
@@ -153,17 +156,19 @@ export function run(component: Bolt | Spout, options: RunOptions = {}): void {
   }
   session = new Session(component, s);
   let exitCode = 0;
-  let stopping = false;
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
   const onSignal = (code: number) => (signal: NodeJS.Signals) => {
-    if (stopping) {
-      // The second signal ends the process at once, by the signal's
-      // default effect (two may arrive while one synchronous hook runs,
-      // and are then handled together here).
+    if (first !== undefined) {
+      // The same signal within DUPLICATE_SIGNAL_MS is the first request
+      // delivered twice (npm or a shell script forwarding it to a process
+      // that got it too, systemd signalling the control group). A second
+      // request ends the process at once, by the signal's default effect.
+      if (signal === first.signal && Date.now() - first.at < DUPLICATE_SIGNAL_MS) return;
       process.removeListener("SIGINT", onInt).removeListener("SIGTERM", onTerm);
       process.kill(process.pid, signal);
       return;
     }
-    stopping = true;
+    first = { signal, at: Date.now() };
     exitCode = code;
     session?.stop();
   };

@@ -72,6 +72,11 @@ _CLOSE = object()
 _HANG_UP_GRACE_S = 2.0
 #: Exit status after a graceful stop on each signal.
 _SIGNAL_EXIT = {signal.SIGTERM: 0, signal.SIGINT: 130}
+#: The same signal again within this many seconds is the first request
+#: delivered twice (a wrapper such as npm or a shell script forwarding it
+#: to a process that got it too, systemd signalling the control group),
+#: not a second request (which ends the process at once).
+_DUPLICATE_SIGNAL_S = 1.0
 
 
 class _StopNow(BaseException):
@@ -180,8 +185,9 @@ def run(component: Component, /, **kwargs: Any) -> NoReturn:
     "Ending"): the running hook finishes and no other starts, its acks and
     emits are sent, the stream is half-closed and, once the node has ended
     it, close/cleanup runs; the exit status is then 0 after SIGTERM, 130
-    after SIGINT. A second signal ends it at once (130). Takes the keyword
-    arguments of serve."""
+    after SIGINT. A second signal ends it at once, by that signal (the same
+    signal within a second is taken for the first delivered twice). Takes
+    the keyword arguments of serve."""
     who = kwargs.get("component") or os.environ.get("GALE_COMPONENT") or type(component).__name__
     previous = {}
     try:
@@ -196,6 +202,8 @@ def run(component: Component, /, **kwargs: Any) -> NoReturn:
     except KeyboardInterrupt:  # no handler of ours (not the main thread)
         print(f"gale: {who}: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
+    except _StopNow:  # a stop in a window serve does not cover: nothing ran
+        sys.exit(_SIGNAL_EXIT[session.stop_signal])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -228,6 +236,7 @@ class _Session:
         self.finished = False
         #: The signal that asked for a graceful stop (request_stop), if any.
         self.stop_signal: Optional[int] = None
+        self.stop_at = 0.0
         self.connecting = False  # in serve's wait for the channel
 
     def request_stop(self, signum: int, _frame: Any = None) -> None:
@@ -237,11 +246,14 @@ class _Session:
         next frame) it starts now. A second signal ends the process at once,
         by that signal's default action."""
         if self.stop_signal is not None:
+            if signum == self.stop_signal and time.monotonic() - self.stop_at < _DUPLICATE_SIGNAL_S:
+                return  # the same request, delivered twice
             for sig in _SIGNAL_EXIT:
                 signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
         self.stop_signal = signum
+        self.stop_at = time.monotonic()
         if self.waiting_since is not None or self.connecting:
             raise _StopNow
 

@@ -52,6 +52,7 @@ class ConfBolt(gale.Bolt):
             self.ack(tup)
         elif cmd == "busy":
             # Work without yielding for n ms (a slow, synchronous execute).
+            print("conformance: busy", file=sys.stderr, flush=True)
             until = time.monotonic() + n / 1000.0
             while time.monotonic() < until:
                 pass

@@ -20,6 +20,8 @@ class ConfSpout(gale.Spout):
         self.replay = deque()
 
     def next_tuple(self):
+        if self.busy_s > 0:
+            print("conformance: busy", file=sys.stderr, flush=True)
         until = time.monotonic() + self.busy_s
         while time.monotonic() < until:
             pass  # a slow, synchronous next_tuple

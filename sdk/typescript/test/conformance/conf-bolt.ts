@@ -50,6 +50,7 @@ class ConformanceBolt extends Bolt {
         return;
       case "busy": {
         // Work without yielding for n ms (a slow, synchronous execute).
+        process.stderr.write("conformance: busy\n");
         const until = Date.now() + (t.getNumber("n") ?? 0);
         while (Date.now() < until) {
           // spin

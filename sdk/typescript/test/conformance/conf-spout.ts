@@ -16,6 +16,7 @@ class ConformanceSpout extends Spout {
 
   nextTuple(): void {
     // One tuple per call: the runtime calls again while the node wants more.
+    if (this.busyMs > 0) process.stderr.write("conformance: busy\n");
     for (const until = Date.now() + this.busyMs; Date.now() < until; ) {
       // spin: a slow, synchronous nextTuple
     }

@@ -368,7 +368,9 @@ export async function runCase(
   child.stderr!.on("data", (d) => (output += d));
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code, signal) => {
+    // "close", not "exit": the process's last output (its cleanup line)
+    // may still be in the pipes when it exits.
+    child.on("close", (code, signal) => {
       exitCode = code ?? (signal ? -1 : null);
       inbox.end("exit"); // a stream the node ended first sees no half-close
       resolve(exitCode);
@@ -489,6 +491,14 @@ export async function runCase(
           }
           break;
         }
+        case "expect_output": {
+          const deadline = Date.now() + EXPECT_MS;
+          while (!output.includes(step.expect_output)) {
+            if (Date.now() >= deadline) fail(`${where}: no ${JSON.stringify(step.expect_output)} on the process's stderr within ${EXPECT_MS} ms`);
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          break;
+        }
         case "signal":
           if (step.signal !== "SIGTERM" && step.signal !== "SIGINT") fail(`${where}: unknown signal ${step.signal}`);
           child.kill(step.signal);
@@ -507,12 +517,13 @@ export async function runCase(
             if ((r as AttachRequest).frame?.$case !== "heartbeat") fail(`${where}: got ${JSON.stringify(eventsOf(r as AttachRequest))} before the half-close`);
           }
           if (inbox.how !== "half-close") fail(`${where}: the stream ended by ${inbox.how}, want a half-close`);
+          const hook = c.component === "bolt" ? "cleanup" : "close";
           const early = await exitWithin(300); // it waits for the node to end the stream
           if (early !== undefined) fail(`${where}: the process exited with ${early} before the node ended the stream`);
+          if (output.includes(`conformance: ${hook}`)) fail(`${where}: the ${hook} hook ran before the node ended the stream`);
           stream!.end();
           const code = await exitWithin(EXPECT_MS);
           if (code !== step.expect_stop.exit) fail(`${where}: the process exited with ${code === undefined ? "nothing (still running)" : code}, want ${step.expect_stop.exit}`);
-          const hook = c.component === "bolt" ? "cleanup" : "close";
           if (!output.includes(`conformance: ${hook}`)) fail(`${where}: the process exited without running its ${hook} hook`);
           break;
         }
