@@ -77,6 +77,10 @@ _SIGNAL_EXIT = {signal.SIGTERM: 0, signal.SIGINT: 130}
 #: to a process that got it too, systemd signalling the control group),
 #: not a second request (which ends the process at once).
 _DUPLICATE_SIGNAL_S = 1.0
+#: The longest the main thread blocks in one wait: a signal that the kernel
+#: delivers to another thread (gRPC's) runs its handler only when the main
+#: thread runs Python code again.
+_WAIT_SLICE_S = 0.1
 
 
 class _StopNow(BaseException):
@@ -336,9 +340,21 @@ class _Session:
             try:
                 if self.stop_signal is not None:
                     return
-                grpc.channel_ready_future(channel).result(timeout=o.connect_timeout)
-            except grpc.FutureTimeoutError:
-                raise AttachError(f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s") from None
+                # Waited in slices: a signal delivered to one of gRPC's
+                # threads only runs its handler once the main thread runs
+                # Python code again.
+                ready = grpc.channel_ready_future(channel)
+                deadline = time.monotonic() + o.connect_timeout
+                while True:
+                    try:
+                        ready.result(timeout=min(_WAIT_SLICE_S, max(deadline - time.monotonic(), 0)))
+                        break
+                    except grpc.FutureTimeoutError:
+                        if time.monotonic() >= deadline:
+                            ready.cancel()
+                            raise AttachError(
+                                f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s"
+                            ) from None
             except _StopNow:
                 return  # stopped before anything started
             finally:
@@ -480,7 +496,9 @@ class _Session:
                 pass  # the node's status, or the cancel after the grace
             finally:
                 timer.cancel()
-        ended.wait(_HANG_UP_GRACE_S)
+        deadline = time.monotonic() + _HANG_UP_GRACE_S
+        while not ended.wait(_WAIT_SLICE_S) and time.monotonic() < deadline:
+            pass  # in slices, so that a second signal is handled at once
 
     def _welcome(self, pb: attach_pb2.TaskContext) -> None:
         ctx = TaskContext.from_proto(pb)
