@@ -281,6 +281,21 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 }
 
 // endSession reports why a session ended, unless the task is stopping.
+// drainLast is called when session s has ended. A process that ended its
+// stream (one stopping on a signal sends its last acks and emits, then
+// half-closes) has every frame it sent queued before the session ends,
+// and Frames closed after them: drainLast reports true, and the caller
+// handles those frames until that close (which ends the session for it),
+// so that nothing the process reported is lost. Otherwise it reports the
+// end and false.
+func (e *executor) drainLast(ctx context.Context, s external.Session) bool {
+	if errors.Is(s.Err(), external.ErrProcessEnded) {
+		return true
+	}
+	e.endSession(ctx, s, "ended")
+	return false
+}
+
 func (e *executor) endSession(ctx context.Context, s external.Session, what string) {
 	if ctx.Err() != nil {
 		return
@@ -380,12 +395,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			e.failInflight(x)
 		}
 	}()
-	// A process that ends its stream (one stopping on a signal sends its
-	// last acks and emits, then half-closes) has every frame it sent queued
-	// before its session ends, and Frames closed after them: those are
-	// handled before the session counts as ended (at the close), so that
-	// nothing it reported is lost. doneC is nil while they are.
-	doneC := s.Done()
+	doneC := s.Done() // nil while the process's last frames are handled (see drainLast)
 	for {
 		e.now = router.Nanotime()
 		if doneC != nil {
@@ -494,11 +504,10 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
 		case <-doneC:
-			if !errors.Is(s.Err(), external.ErrProcessEnded) {
-				e.endSession(ctx, s, "ended")
+			if !e.drainLast(ctx, s) {
 				return false
 			}
-			doneC = nil // its last frames first, up to the close of Frames
+			doneC = nil
 		case <-ctx.Done():
 			s.Close(nil)
 			return false
@@ -704,7 +713,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
 		}
 	}()
-	doneC := s.Done() // nil while a process's last frames are handled (see serveBolt)
+	doneC := s.Done() // nil while the process's last frames are handled (see drainLast)
 	for {
 		e.now = router.Nanotime()
 		e.drainCtrl()
@@ -808,11 +817,10 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		case <-e.t.ctrl.notify:
 		case <-timerC:
 		case <-doneC:
-			if !errors.Is(s.Err(), external.ErrProcessEnded) {
-				e.endSession(ctx, s, "ended")
+			if !e.drainLast(ctx, s) {
 				return false
 			}
-			doneC = nil // its last frames first, up to the close of Frames
+			doneC = nil
 		case <-ctx.Done():
 			s.Close(nil)
 			return false

@@ -366,31 +366,85 @@ func rawAttach(t *testing.T, addr string, hello *galev1.AttachHello) (galev1.Att
 	return s, f.GetWelcome(), nil
 }
 
-// An attached component: processes attach by themselves; the node checks
-// tokens, hands out free tasks, and answers protocol mistakes with errors
-// while the task goes on.
-func TestAttachedComponent(t *testing.T) {
-	const n = 200
-	tp := newTopo(t, map[string]any{"test.count": n}).
+// runAttachedTopo runs seq -> ext -> sink until the test ends, ext being an
+// attached bolt (with token, if any) whose processes the test plays with
+// rawAttach. It returns the runtime, the Attach address and Run's result.
+func runAttachedTopo(t *testing.T, conf map[string]any, token string) (*Runtime, string, <-chan error) {
+	t.Helper()
+	tp := newTopo(t, conf).
 		spout("seq", "test.Seq", 1, "id").
 		bolt("sink", "test.Sink", 1, nil)
+	shuffle := &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}
 	tp.s.Components = append(tp.s.Components[:1], &galev1.ComponentSpec{
 		Id: "ext", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Parallelism: 1,
-		Implementation: &galev1.ComponentSpec_Attached{Attached: &galev1.AttachedComponent{Token: "s3cret"}},
+		Implementation: &galev1.ComponentSpec_Attached{Attached: &galev1.AttachedComponent{Token: token}},
 		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"id"}}},
-		Inputs:         []*galev1.InputSpec{{Component: "seq", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}},
+		Inputs:         []*galev1.InputSpec{{Component: "seq", Stream: "default", Grouping: shuffle}},
 	}, tp.s.Components[1])
-	tp.s.Components[2].Inputs = []*galev1.InputSpec{{Component: "ext", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}}
-
+	tp.s.Components[2].Inputs = []*galev1.InputSpec{{Component: "ext", Stream: "default", Grouping: shuffle}}
 	hub, addr := attachServer(t)
 	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	runErr := make(chan error, 1)
 	go func() { runErr <- rt.Run(ctx) }()
+	return rt, addr, runErr
+}
+
+// passOn answers an inputs frame as a pass-through bolt: each input
+// emitted again, anchored to itself, then acked.
+func passOn(t *testing.T, s galev1.AttachService_AttachClient, in *galev1.TupleBatch) {
+	t.Helper()
+	var emits []*galev1.Emit
+	var acks []uint64
+	for _, tu := range in.GetTuples() {
+		emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
+		acks = append(acks, tu.GetId())
+	}
+	for _, f := range []*galev1.AttachRequest{
+		{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}},
+		{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}},
+	} {
+		if err := s.Send(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// behaveToTheEnd plays a well-behaved pass-through process until the node
+// ends the stream: inputs passed on, end of input answered with finished.
+// It returns how many inputs it passed on.
+func behaveToTheEnd(t *testing.T, s galev1.AttachService_AttachClient) (inputs int) {
+	t.Helper()
+	for {
+		f, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return inputs
+		}
+		if err != nil {
+			t.Fatalf("recv: %v", err)
+		}
+		if in := f.GetInputs(); in != nil {
+			passOn(t, s, in)
+			inputs += len(in.GetTuples())
+		}
+		if f.GetEndOfInput() != nil {
+			if err := s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// An attached component: processes attach by themselves; the node checks
+// tokens, hands out free tasks, and answers protocol mistakes with errors
+// while the task goes on.
+func TestAttachedComponent(t *testing.T) {
+	const n = 200
+	rt, addr, runErr := runAttachedTopo(t, map[string]any{"test.count": n}, "s3cret")
 
 	hello := &galev1.AttachHello{Topology: "t", Component: "ext", Token: "wrong", Sdk: "raw-test", Pid: 1}
 	var err2 error
@@ -443,31 +497,14 @@ func TestAttachedComponent(t *testing.T) {
 			}
 			got++
 		case *galev1.AttachResponse_Inputs:
-			// Behave: pass every input on, anchored, and ack it.
-			var emits []*galev1.Emit
-			var acks []uint64
 			for _, tu := range fr.Inputs.GetTuples() {
 				seen[tu.GetId()] = true
-				emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
-				acks = append(acks, tu.GetId())
 			}
-			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}})
-			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}})
+			passOn(t, s, fr.Inputs)
 		}
 	}
 	// End of input comes; answer finished; the node ends the stream OK.
-	for {
-		f, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("recv: %v", err)
-		}
-		if f.GetEndOfInput() != nil {
-			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
-		}
-	}
+	behaveToTheEnd(t, s)
 	if err := <-runErr; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -487,47 +524,8 @@ func TestAttachedProcessStopLosesNoAckItSent(t *testing.T) {
 	// Few trees in flight, so that the spout is far from its end (after
 	// which failed trees are not replayed) when the stopping rounds are over.
 	const n = 2000
-	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 40}).
-		spout("seq", "test.Seq", 1, "id").
-		bolt("sink", "test.Sink", 1, nil)
-	tp.s.Components = append(tp.s.Components[:1], &galev1.ComponentSpec{
-		Id: "ext", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Parallelism: 1,
-		Implementation: &galev1.ComponentSpec_Attached{Attached: &galev1.AttachedComponent{}},
-		Outputs:        []*galev1.StreamSpec{{Id: "default", Fields: []string{"id"}}},
-		Inputs:         []*galev1.InputSpec{{Component: "seq", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}},
-	}, tp.s.Components[1])
-	tp.s.Components[2].Inputs = []*galev1.InputSpec{{Component: "ext", Stream: "default", Grouping: &galev1.Grouping{Type: galev1.GroupingType_GROUPING_TYPE_SHUFFLE}}}
-	hub, addr := attachServer(t)
-	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- rt.Run(ctx) }()
-
+	_, addr, runErr := runAttachedTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 40}, "")
 	hello := &galev1.AttachHello{Topology: "t", Component: "ext", Sdk: "raw-test", Pid: 1}
-	// pass answers an inputs frame as a bolt that passes each input on,
-	// anchored, and acks it; it returns the spout message ids.
-	pass := func(s galev1.AttachService_AttachClient, in *galev1.TupleBatch) []uint64 {
-		var emits []*galev1.Emit
-		var acks, msgs []uint64
-		for _, tu := range in.GetTuples() {
-			emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
-			acks = append(acks, tu.GetId())
-			msgs = append(msgs, uint64(tu.GetValues()[0].GetIntValue())+1)
-		}
-		for _, f := range []*galev1.AttachRequest{
-			{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}},
-			{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}},
-		} {
-			if err := s.Send(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return msgs
-	}
 	// Rounds of: attach, pass one inputs frame on, half-close at once. A
 	// message may have failed before (an earlier round's process held it):
 	// what counts is that it does not fail after this ack.
@@ -553,7 +551,9 @@ func TestAttachedProcessStopLosesNoAckItSent(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 			if in := f.GetInputs(); in != nil {
-				for _, m := range pass(s, in) {
+				passOn(t, s, in)
+				for _, tu := range in.GetTuples() {
+					m := uint64(tu.GetValues()[0].GetIntValue()) + 1 // test.Seq's message id
 					stopped = append(stopped, m)
 					failedBefore[m] = failures(m)
 				}
@@ -576,23 +576,7 @@ func TestAttachedProcessStopLosesNoAckItSent(t *testing.T) {
 		s, _, err = rawAttach(t, addr, hello)
 		return err
 	})
-	for {
-		f, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("recv: %v", err)
-		}
-		if in := f.GetInputs(); in != nil {
-			pass(s, in)
-		}
-		if f.GetEndOfInput() != nil {
-			if err := s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	behaveToTheEnd(t, s)
 	if err := <-runErr; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -667,31 +651,7 @@ func TestAttachedProcessIsRelayedToTheNodeWithTheTask(t *testing.T) {
 		s, _, err = rawAttach(t, other, hello)
 		return err
 	})
-	seen := 0
-	for {
-		f, err := s.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("recv through the relay: %v", err)
-		}
-		switch fr := f.GetFrame().(type) {
-		case *galev1.AttachResponse_Inputs:
-			var emits []*galev1.Emit
-			var acks []uint64
-			for _, tu := range fr.Inputs.GetTuples() {
-				seen++
-				emits = append(emits, &galev1.Emit{Values: tu.GetValues(), Anchors: []uint64{tu.GetId()}})
-				acks = append(acks, tu.GetId())
-			}
-			_ = s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Emits{Emits: &galev1.EmitBatch{Emits: emits}}})
-			_ = s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{Acked: acks}}})
-		case *galev1.AttachResponse_EndOfInput:
-			_ = s.Send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
-		}
-	}
-	if seen < n {
+	if seen := behaveToTheEnd(t, s); seen < n {
 		t.Fatalf("the relayed process saw %d inputs, want %d", seen, n)
 	}
 	checkAllAcked(t, stateFor(t), n)

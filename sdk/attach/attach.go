@@ -353,8 +353,7 @@ func (p *process) run(ctx, hooks context.Context, cancel context.CancelFunc, sto
 	}
 	if openErr != nil {
 		p.ReportError(fmt.Errorf("open: %w", openErr))
-		p.flush()
-		p.hangUp(writeErr)
+		p.hangUp(ctx, writeErr)
 		cancel()
 		return fmt.Errorf("open: %w", openErr)
 	}
@@ -362,14 +361,9 @@ func (p *process) run(ctx, hooks context.Context, cancel context.CancelFunc, sto
 	watch := time.NewTicker(p.hb / 4)
 	defer watch.Stop()
 	stop := func() error {
-		// A graceful stop: no hook runs now (this loop runs them). The
-		// flush waits for room in the writer's queue for at most the
-		// grace too: a node that does not read must not hold the stop.
+		// A graceful stop: no hook runs now (this loop runs them).
 		stopped = true
-		fctx, fcancel := context.WithTimeout(ctx, hangUpGrace)
-		_ = p.flushCtx(fctx)
-		fcancel()
-		p.hangUp(writeErr)
+		p.hangUp(ctx, writeErr)
 		cancel()
 		return stopErr()
 	}
@@ -495,13 +489,18 @@ func (p *process) queued() []*galev1.AttachRequest {
 // hangUpGrace bounds how long hangUp waits for the node to end the stream.
 const hangUpGrace = 2 * time.Second
 
-// hangUp ends the session from this side without losing what was flushed:
-// the writer sends it and half-closes the stream, and the node, having
-// read it, ends the RPC. Cancelling the stream at once instead would race
-// the last frames (the reset can overtake them at the node, or the writer
-// not have sent them yet), and the node would not learn why the process
-// gave up.
-func (p *process) hangUp(writeErr <-chan error) {
+// hangUp ends the session from this side (a graceful stop, or giving up)
+// without losing what the outbox holds: the writer sends it and
+// half-closes the stream, and the node, having read it, ends the RPC.
+// Cancelling the stream at once instead would race the last frames (the
+// reset can overtake them at the node, or the writer not have sent them
+// yet), and the node would not learn why the process gave up. The flush
+// waits for room in the writer's queue for at most hangUpGrace too: a node
+// that does not read must not hold the process.
+func (p *process) hangUp(ctx context.Context, writeErr <-chan error) {
+	fctx, fcancel := context.WithTimeout(ctx, hangUpGrace)
+	_ = p.flushCtx(fctx)
+	fcancel()
 	close(p.closeSend)
 	timeout := time.NewTimer(hangUpGrace)
 	defer timeout.Stop()
@@ -523,9 +522,6 @@ func (p *process) hangUp(writeErr <-chan error) {
 		}
 	}
 }
-
-// flush hands what the outbox holds to the writer.
-func (p *process) flush() { _ = p.flushCtx(context.Background()) }
 
 // flushLongBatch flushes what a batch produced so far once every
 // heartbeat_millis / 4 of it (ATTACH.md: also within a long batch), since

@@ -3,12 +3,9 @@ package attach_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"google.golang.org/grpc"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
@@ -29,22 +26,13 @@ func (b *preparedBolt) Cleanup() error     { return nil }
 // A stop before the welcome has nothing to finish: Run returns at once
 // with the context's error and no hook runs (sdk/ATTACH.md, "Ending").
 func TestRunStoppedBeforeTheWelcomeReturnsAtOnce(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := &fakeNode{streams: make(chan galev1.AttachService_AttachServer, 1), end: make(chan error, 1)}
-	srv := grpc.NewServer()
-	galev1.RegisterAttachServiceServer(srv, node)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-
+	node, addr := startFakeNode(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bolt := &preparedBolt{}
 	done := make(chan error, 1)
 	go func() {
-		done <- attach.Run(ctx, bolt, attach.Options{Addr: lis.Addr().String(), Topology: "t", Component: "c"})
+		done <- attach.Run(ctx, bolt, attach.Options{Addr: addr, Topology: "t", Component: "c"})
 	}()
 	var s galev1.AttachService_AttachServer
 	select {

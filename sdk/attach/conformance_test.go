@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -104,8 +103,9 @@ type harness struct {
 	pending []event
 	exited  chan error
 	proc    *os.Process
-	kind    string      // bolt or spout
-	stderr  *syncBuffer // the process's, complete once exited has fired
+	kind    string // bolt or spout
+	// stderrPath is the file of the process's stderr.
+	stderrPath string
 }
 
 type event struct {
@@ -117,7 +117,9 @@ type event struct {
 	err  error // end: the stream's end
 }
 
-func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
+// startFakeNode serves a fakeNode on 127.0.0.1:0 until the test ends.
+func startFakeNode(t *testing.T) (*fakeNode, string) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -126,16 +128,25 @@ func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
 	srv := grpc.NewServer()
 	galev1.RegisterAttachServiceServer(srv, node)
 	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
+	t.Cleanup(srv.Stop)
+	return node, lis.Addr().String()
+}
 
+func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
+	node, addr := startFakeNode(t)
 	welcome := mergeWelcome(t, baseWelcome, c.Welcome)
 	exe, _ := os.Executable()
 	cmd := exec.Command(exe, "-test.run=^$")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
+	// A file, which the harness may read while the process writes it.
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	cmd.Stderr = stderr
 	cmd.Env = append(os.Environ(),
 		roleEnv+"="+c.Component,
-		"GALE_ATTACH_ADDR="+lis.Addr().String(),
+		"GALE_ATTACH_ADDR="+addr,
 		"GALE_TOPOLOGY=conformance",
 		"GALE_COMPONENT="+welcome.GetComponent(),
 		"GALE_TASK_ID="+strconv.Itoa(int(welcome.GetTaskId())),
@@ -144,12 +155,12 @@ func runCase(t *testing.T, c confCase, baseWelcome json.RawMessage) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, node: node, hb: time.Duration(welcome.GetHeartbeatMillis()) * time.Millisecond, events: make(chan event, 1024), exited: make(chan error, 1), proc: cmd.Process, kind: c.Component, stderr: &stderr}
+	h := &harness{t: t, node: node, hb: time.Duration(welcome.GetHeartbeatMillis()) * time.Millisecond, events: make(chan event, 1024), exited: make(chan error, 1), proc: cmd.Process, kind: c.Component, stderrPath: stderr.Name()}
 	go func() { h.exited <- cmd.Wait() }()
 	defer func() {
 		_ = cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("component stderr:\n%s", stderr.String())
+			t.Logf("component stderr:\n%s", h.stderr())
 		}
 	}()
 	select {
@@ -354,7 +365,7 @@ func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 		var line string
 		_ = json.Unmarshal(arg, &line)
 		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(h.stderr.String(), line) {
+		for !strings.Contains(h.stderr(), line) {
 			if time.Now().After(deadline) {
 				t.Fatalf("step %d: no %q on the process's stderr within 5 s", i, line)
 			}
@@ -403,23 +414,10 @@ func (h *harness) expectEnd(wantErr bool) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that the harness may read while exec's
-// goroutine writes the process's stderr into it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// stderr is what the process has written to stderr so far.
+func (h *harness) stderr() string {
+	b, _ := os.ReadFile(h.stderrPath)
+	return string(b)
 }
 
 // expectStop checks a graceful stop: the process half-closes its stream
@@ -442,7 +440,7 @@ func (h *harness) expectStop(i, code int) {
 		t.Fatalf("step %d: the process exited (%v) before the node ended the stream", i, err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if strings.Contains(h.stderr.String(), "conformance: "+hook) {
+	if strings.Contains(h.stderr(), "conformance: "+hook) {
 		t.Fatalf("step %d: the %s hook ran before the node ended the stream", i, hook)
 	}
 	h.node.end <- nil
@@ -458,7 +456,7 @@ func (h *harness) expectStop(i, code int) {
 		if got != code {
 			t.Fatalf("step %d: the process exited %d (%v), want %d", i, got, err, code)
 		}
-		if !strings.Contains(h.stderr.String(), "conformance: "+hook) {
+		if !strings.Contains(h.stderr(), "conformance: "+hook) {
 			t.Fatalf("step %d: the process exited without running its %s hook", i, hook)
 		}
 	case <-time.After(5 * time.Second):

@@ -290,14 +290,7 @@ class Session {
       return this.end(undefined);
     }
     const halfClose = () => {
-      if (this.done || this.hangUpErr !== undefined) return; // fatal() hangs up
-      this.flush();
-      this.halfClosed = true;
-      call.end();
-      this.hangUpTimer = setTimeout(() => {
-        this.end(undefined);
-        call.cancel();
-      }, HANG_UP_GRACE_MS);
+      if (!this.done && this.hangUpErr === undefined) this.hangUp(call, undefined); // else fatal() hung up
     };
     const running = this.current;
     if (running === undefined) return halfClose();
@@ -313,7 +306,7 @@ class Session {
     const call = this.call;
     // After a half-close a write would destroy the stream (write after
     // end) and with it what is still buffered: the frames the node awaits.
-    if (call === undefined || this.done || this.hangUpErr !== undefined || this.halfClosed) return;
+    if (call === undefined || this.done || this.halfClosed) return;
     this.lastSent = Date.now();
     // A full write buffer means the node is not reading (its queues are
     // full): stop reading inputs until it drains, so that backpressure
@@ -706,20 +699,31 @@ class Session {
     }
   }
 
-  /**
-   * Ends the task with an error from this side. It half-closes the stream
-   * after what it flushed (often the reason, as an error frame) and lets
-   * the node end the call, for at most HANG_UP_GRACE_MS: cancelling at once
-   * could overtake those frames (grpc-js writes them later), and the node
-   * would only learn that the stream was cancelled.
-   */
+  /** Ends the task with an error from this side (see hangUp). */
   private fatal(message: string): void {
     if (this.done || this.hangUpErr !== undefined) return;
-    this.flush();
     const err = new AttachError(message);
     const call = this.call;
     if (call === undefined) return this.end(err);
+    if (this.halfClosed) {
+      this.hangUpErr = err; // stop() hung up already: end with this reason
+      return;
+    }
+    this.hangUp(call, err);
+  }
+
+  /**
+   * Half-closes the stream after what is flushed (for fatal, often the
+   * reason, as an error frame) and lets the node end the call, for at most
+   * HANG_UP_GRACE_MS: cancelling at once could overtake those frames
+   * (grpc-js writes them later), and the node would only learn that the
+   * stream was cancelled. The session then ends with err (undefined: a
+   * graceful stop). Nothing is written after.
+   */
+  private hangUp(call: grpc.ClientDuplexStream<Buffer, Buffer>, err: AttachError | undefined): void {
+    this.flush();
     this.hangUpErr = err;
+    this.halfClosed = true;
     call.end();
     this.hangUpTimer = setTimeout(() => {
       this.end(err);
@@ -730,15 +734,11 @@ class Session {
   /** Ends the session once: stop timers, run the component's close hook, settle. */
   private end(err: Error | undefined): void {
     if (this.done) return;
-    if (this.hangUpErr !== undefined) {
-      // The node ended the call after our half-close: end with our reason.
-      err = this.hangUpErr;
-      clearTimeout(this.hangUpTimer);
-    } else if (this.stopping) {
-      // The node ended the call after stop()'s half-close, or it was cancelled.
-      err = undefined;
-      clearTimeout(this.hangUpTimer);
-    }
+    clearTimeout(this.hangUpTimer);
+    // After our half-close the node ends the call, or it is cancelled: end
+    // with our reason (fatal), or cleanly (stop).
+    if (this.hangUpErr !== undefined) err = this.hangUpErr;
+    else if (this.stopping) err = undefined;
     this.done = true;
     clearInterval(this.timer);
     clearTimeout(this.welcomeTimer);

@@ -396,20 +396,6 @@ class _Session:
             # call is cancelled next, which ends it.
             pass
 
-    def _end_stream_after(self, frames: list) -> None:
-        """Sends frames, half-closes, and gives gRPC a moment to deliver
-        them before the session is torn down (for fatal errors whose
-        reason the node should see)."""
-        self._send(frames)
-        self._close_sender()
-        self.sender_done.wait(2.0)
-        # The sender handed the frames to gRPC, which may not have written
-        # them yet: cancelling the call now could drop them. The node ends
-        # the call once it sees the half-close, after the frames.
-        deadline = time.monotonic() + 2.0
-        while not self._call_done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-
     def _recv(self, it: Iterator) -> Optional[attach_pb2.AttachResponse]:
         self.waiting_since = time.monotonic()
         try:
@@ -457,7 +443,8 @@ class _Session:
         kind = first.WhichOneof("frame")
         if kind != "welcome":
             msg = f"the node's first frame was {kind or 'empty'}, not welcome: protocol mismatch"
-            self._end_stream_after([_wire.error_frame(msg)])
+            self.out.add_frame(_wire.error_frame(msg))
+            self._hang_up(None)
             raise AttachError(msg)
         self._welcome(first.welcome)
 
@@ -466,21 +453,25 @@ class _Session:
             try:
                 resp = self._recv(it)
             except _StopNow:
-                self._graceful_stop(None)
+                self._hang_up(None)
                 return
             if resp is None:
                 return  # the node ended the stream with an OK status
             handle(resp)
             if self.out.frames or self.out.emits or self.out.acked or self.out.failed:
                 self._flush()
-        self._graceful_stop(it)
+        self._hang_up(it)
 
-    def _graceful_stop(self, it: Optional[Iterator]) -> None:
-        """Sends what the hooks produced, half-closes the stream, and waits
-        (at most _HANG_UP_GRACE_S) for the node to end it: it handles every
-        frame sent before the half-close, then fails the inputs this task
-        still holds. it is None when the stop interrupted a read, which
-        cannot be resumed: the call's end is awaited instead."""
+    def _hang_up(self, it: Optional[Iterator]) -> None:
+        """Sends what the outbox holds, half-closes the stream, and waits
+        (at most _HANG_UP_GRACE_S) for the node to end it, for a graceful
+        stop or a fatal error whose reason the node should see. Cancelling
+        the call at once could drop frames gRPC has not written yet; the
+        node handles every frame sent before the half-close, then ends the
+        call (and fails the inputs this task still holds). With it, the
+        node's last frames are read (and not handled) meanwhile; without
+        (a stop that interrupted a read, which cannot be resumed, or no
+        read going on), the call's end is awaited."""
         self._flush(time.monotonic() + _HANG_UP_GRACE_S)
         self._close_sender()
         ended = threading.Event()
@@ -526,7 +517,7 @@ class _Session:
             traceback.print_exc(file=sys.stderr)
             msg = f"{hook} failed: {_describe_exc(e)}"
             self.out.add_frame(_wire.error_frame(f"{self.label}: {msg}"))
-            self._end_stream_after(self.out.take())
+            self._hang_up(None)
             raise AttachError(msg) from None
         self.started = True
         self._flush()
