@@ -161,18 +161,36 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 			}
 			l.log.Warn("reconcile failed; will retry", "err", err)
 		}
-		// Wake when a kill under way is due, in case its node is gone.
-		killDue.Stop()
-		if next := l.nextKill.Load(); next != 0 {
-			killDue.Reset(time.Until(time.Unix(0, next)))
+		if err := l.waitForChange(ctx, sess, watch, resync.C, killDue); err != nil {
+			return err
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// waitForChange returns when the leader has something to reconcile: a
+// change of desired state, membership or finished tasks, a resync tick,
+// or a kill under way falling due. Watch events of nothing but
+// assignments or the election (the leader's own writes) are consumed
+// without waking it, so an idle leader stays idle.
+func (l *Leader) waitForChange(ctx context.Context, sess *concurrency.Session, watch clientv3.WatchChan, resync <-chan time.Time, killDue *time.Timer) error {
+	// Wake when a kill under way is due, in case its node is gone.
+	killDue.Stop()
+	if next := l.nextKill.Load(); next != 0 {
+		killDue.Reset(time.Until(time.Unix(0, next)))
+	}
+	for {
 		select {
 		case <-killDue.C:
+			return nil
 		case <-sess.Done():
 			return errors.New("election session expired")
 		case <-ctx.Done():
 			return nil
-		case <-resync.C:
+		case <-resync:
+			return nil
 		case wr, ok := <-watch:
 			if !ok {
 				return errors.New("watch closed")
@@ -180,15 +198,8 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 			if err := wr.Err(); err != nil {
 				return fmt.Errorf("watch: %w", err)
 			}
-			if !relevant(wr) {
-				// Only our own assignment writes (or the election):
-				// nothing to do.
-				select {
-				case <-sess.Done():
-					return errors.New("election session expired")
-				default:
-				}
-				continue
+			if relevant(wr) {
+				return nil
 			}
 		}
 	}
@@ -337,7 +348,13 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 		}
 		l.log.Info("assignments written", "changes", len(ops))
 	}
-	l.nextKill.Store(nextKill.UnixNano())
+	// The zero time's UnixNano is not 0 (it is far in the past, so a timer
+	// set to it fires at once): store 0 for "no kill under way".
+	var nextKillNanos int64
+	if !nextKill.IsZero() {
+		nextKillNanos = nextKill.UnixNano()
+	}
+	l.nextKill.Store(nextKillNanos)
 	l.reconciles.Add(1)
 	return nil
 }
