@@ -79,6 +79,13 @@ func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopology
 	if errs := spec.Check(ts, s.resolver); len(errs) > 0 {
 		return nil, status.Error(codes.InvalidArgument, errs.Error())
 	}
+	if _, set := ts.Config[spec.KeyAckers]; !set {
+		n, err := s.ackersByDefault(ctx)
+		if err != nil {
+			return nil, status.Error(codes.Unavailable, err.Error())
+		}
+		ts.Config[spec.KeyAckers] = &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: int64(n)}}
+	}
 	if _, err := spec.Tasks(ts); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
@@ -96,6 +103,26 @@ func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopology
 		return nil, storeErr(err, ts.GetName())
 	}
 	return &galev1.SubmitTopologyResponse{Id: rec.GetId()}, nil
+}
+
+// ackersByDefault is the acker count of a topology that sets none: one per
+// live node at submit time, as Storm gives one per worker. A spout uses
+// the ackers on its own node (executor.nextRoot), so a tree's start and
+// completion stay there and the acking spreads with the spouts. The
+// number is written into the stored spec, so it stays fixed as nodes come
+// and go; gale rebalance NAME --parallelism __acker=N changes it.
+func (s *Service) ackersByDefault(ctx context.Context) (int, error) {
+	nodes, _, err := s.store.Nodes(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count the live nodes for the default number of ackers: %w", err)
+	}
+	n := 0
+	for _, node := range nodes {
+		if node.GetState() != galev1.NodeState_NODE_STATE_LEAVING {
+			n++
+		}
+	}
+	return max(n, spec.DefaultAckers), nil
 }
 
 func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyState) error {

@@ -1031,3 +1031,47 @@ func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
 		t.Fatalf("the resubmitted topology is %v, want active", s)
 	}
 }
+
+// TestAckersDefaultToOnePerNode: a topology that does not set
+// topology.acker.executors gets one acker per live node at submit time
+// (Storm's one per worker), written into its stored spec; one that sets
+// it keeps its own number.
+func TestAckersDefaultToOnePerNode(t *testing.T) {
+	_, _, client := twoNodes(t)
+	ctx := context.Background()
+	ackerTasks := func(name string) (int, error) {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: name})
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range s.GetComponents() {
+			if c.GetId() == sdk.AckerComponent {
+				return len(c.GetTasks()), nil
+			}
+		}
+		return 0, nil
+	}
+	for _, tc := range []struct {
+		name string
+		conf map[string]any
+		want int
+	}{
+		{"unset", nil, 2},
+		{"set", map[string]any{KeyAckers: 1}, 1},
+	} {
+		tp := newTopo(t, tc.conf).
+			spout("seq", "test.Seq", 1, "id").
+			bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+		tp.s.Name = tc.name
+		if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s, StartInactive: true}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, func() error {
+			n, err := ackerTasks(tc.name)
+			if err == nil && n != tc.want {
+				err = fmt.Errorf("%s: %d acker tasks, want %d", tc.name, n, tc.want)
+			}
+			return err
+		})
+	}
+}

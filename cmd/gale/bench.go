@@ -136,8 +136,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if *parallelism > 0 {
 			shape = bench.SpreadShape(int32(*parallelism))
 		}
-		fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs); tasks: spout %d, word count bolts %d each, pass-through bolts %d each (--parallelism)\n",
-			bench.ClusterNodes, *nodeProcs, shape.Spout, shape.Bolt, shape.PassBolt)
+		ackers := "one per node (the cluster's default; --conf " + spec.KeyAckers + "=N)"
+		if v, ok := o.Conf[spec.KeyAckers]; ok {
+			ackers = fmt.Sprint(v.GetIntValue())
+		}
+		fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs); tasks: spout %d, word count bolts %d each, pass-through bolts %d each (--parallelism), ackers %s\n",
+			bench.ClusterNodes, *nodeProcs, shape.Spout, shape.Bolt, shape.PassBolt, ackers)
 		dir, err := os.MkdirTemp("", "gale-bench-cluster")
 		if err != nil {
 			return err

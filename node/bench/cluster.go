@@ -44,14 +44,15 @@ const ClusterNodes = 3
 
 // ClusterShape is the cluster benchmark's default parallelism: the
 // in-process shape, so that the tasks of a topology spread over the three
-// nodes as a pipeline (pass-through: spout, pass and null on a node each).
-// SpreadShape(n) gives every component n tasks instead.
-var ClusterShape = InProcessShape
+// nodes as a pipeline (pass-through: spout, pass and null on a node each),
+// with the cluster's default ackers (one per node) as any topology that
+// does not set them. SpreadShape(n) gives every component n tasks instead.
+var ClusterShape = Shape{Spout: InProcessShape.Spout, Bolt: InProcessShape.Bolt, PassBolt: InProcessShape.PassBolt}
 
-// SpreadShape is n tasks of every component (one acker): with n =
-// ClusterNodes, each node runs a task of each and shuffle grouping sends
-// two of three tuples to another node.
-func SpreadShape(n int32) Shape { return Shape{Spout: n, Bolt: n, PassBolt: n, Ackers: 1} }
+// SpreadShape is n tasks of every component (and the cluster's default
+// ackers): with n = ClusterNodes, each node runs a task of each and
+// shuffle grouping sends two of three tuples to another node.
+func SpreadShape(n int32) Shape { return Shape{Spout: n, Bolt: n, PassBolt: n} }
 
 // NodeProcs is the GOMAXPROCS the benchmark gives each node process on a
 // machine of cores cores: its share of them, at least one. The nodes of a

@@ -138,12 +138,12 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 // shape. rate is the target in the scenario's unit per second, shared by
 // the spout tasks (0: unlimited).
 func Spec(scenario string, acking bool, rate float64, shape Shape) *galev1.TopologySpec {
-	ackers := int64(0)
-	if acking {
-		ackers = int64(shape.Ackers)
-	}
-	conf := map[string]*galev1.Value{
-		node.KeyAckers: intv(ackers),
+	conf := map[string]*galev1.Value{}
+	switch {
+	case !acking:
+		conf[node.KeyAckers] = intv(0)
+	case shape.Ackers > 0:
+		conf[node.KeyAckers] = intv(int64(shape.Ackers))
 	}
 	spout := func(class, field string, perTask float64) *galev1.ComponentSpec {
 		return &galev1.ComponentSpec{
@@ -185,7 +185,9 @@ func Spec(scenario string, acking bool, rate float64, shape Shape) *galev1.Topol
 
 // Shape is the benchmark topologies' parallelism: the spout's tasks, the
 // tasks of each word count bolt (split, count), of each pass-through bolt
-// (pass, null), and the acker tasks when acking is on.
+// (pass, null), and the acker tasks when acking is on (0: the setting is
+// left out, so the default applies: one acker per live node in a cluster,
+// one in a process).
 type Shape struct{ Spout, Bolt, PassBolt, Ackers int32 }
 
 // InProcessShape is the shape of the in-process benchmark: one spout and
