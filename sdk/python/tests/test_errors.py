@@ -237,8 +237,30 @@ gale.run(B())
 
 
 def _signal_child(addr):
-    env = {"PATH": "/usr/bin:/bin", "GALE_ATTACH_ADDR": addr, "GALE_TOPOLOGY": "t", "GALE_COMPONENT": "c"}
+    # faulthandler: a child that does not end dumps its threads' stacks on
+    # SIGABRT (_exit_status), so that a hang says where it hung.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GALE_ATTACH_ADDR": addr,
+        "GALE_TOPOLOGY": "t",
+        "GALE_COMPONENT": "c",
+        "PYTHONFAULTHANDLER": "1",
+    }
     return subprocess.Popen([sys.executable, "-c", _SIGNAL_CHILD], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def _exit_status(p, timeout):
+    """p's exit status once it ends within timeout; else fails with the
+    stacks of its threads."""
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGABRT)
+        try:
+            _, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            err = "(no stacks: the child did not end on SIGABRT either)"
+        pytest.fail(f"the child did not end within {timeout} s of the signal; its stderr:\n{err}")
 
 
 def test_signal_before_the_welcome_ends_at_once():
@@ -250,7 +272,7 @@ def test_signal_before_the_welcome_ends_at_once():
             p.send_signal(signal.SIGTERM)
             # A welcome right after the stop must not start the task.
             node.send(attach_pb2.AttachResponse(welcome=WELCOME))
-            assert p.wait(3) == 0
+            assert _exit_status(p, 3) == 0
             assert "prepared" not in p.stderr.read()
         finally:
             p.kill()
@@ -266,7 +288,7 @@ def test_signal_while_connecting_ends_at_once():
         lis.settimeout(15.0)
         conn, _ = lis.accept()
         p.send_signal(signal.SIGINT)
-        assert p.wait(3) == 130
+        assert _exit_status(p, 3) == 130
         conn.close()
     finally:
         p.kill()

@@ -27,6 +27,14 @@ How it is built, and why:
   even while a slow hook runs. The queue between the two is bounded: when
   the node stops reading, the hooks block, which is the backpressure the
   protocol promises.
+- A reader thread takes the node's frames from gRPC and hands them to the
+  hooks' thread through a small bounded queue (so a slow task still slows
+  the node through gRPC's flow control). The hooks' thread waits on it in
+  0.1 s slices and sees a stop request between two: the SIGTERM/SIGINT
+  handler only records the request. Raising from the handler into a
+  blocked read, as this runner once did, interrupted gRPC's code while it
+  held the call's lock in about 3% of stops, and the process then hung in
+  channel.close.
 - A watchdog ends the stream when the node sends nothing for 3 ×
   heartbeat_millis while the task waits for it (time spent in the
   component's own hooks does not count: a slow execute is not a silent
@@ -77,17 +85,24 @@ _SIGNAL_EXIT = {signal.SIGTERM: 0, signal.SIGINT: 130}
 #: to a process that got it too, systemd signalling the control group),
 #: not a second request (which ends the process at once).
 _DUPLICATE_SIGNAL_S = 1.0
-#: The longest the main thread blocks in one wait: a signal that the kernel
-#: delivers to another thread (gRPC's) runs its handler only when the main
-#: thread runs Python code again.
+#: The longest the main thread blocks in one wait before it looks for a stop
+#: request: a signal that the kernel delivers to another thread (gRPC's)
+#: runs its handler only when the main thread runs Python code again.
 _WAIT_SLICE_S = 0.1
+#: Frames the reader thread may hold for the frame loop: a slow task still
+#: slows the node's sends through gRPC's flow control.
+_RECV_QUEUE_ITEMS = 4
+#: Put by the reader thread after the node's last frame.
+_END = object()
 
 
 class _StopNow(BaseException):
-    """Raised by the signal handler into an idle frame loop (waiting for the
-    node): the graceful stop starts at once. A BaseException, like
-    KeyboardInterrupt, so that a component's ``except Exception`` cannot
-    swallow it."""
+    """Raised by the frame loop's own waits when a stop was requested: the
+    graceful stop starts at once. A BaseException, like KeyboardInterrupt,
+    so that a component's ``except Exception`` cannot swallow it. The signal
+    handler itself never raises: an exception raised into gRPC's code while
+    it holds a call's lock leaves that lock held, and gRPC's threads (and
+    channel.close) then wait for it forever."""
 
 
 def _identity(b: bytes) -> bytes:
@@ -241,14 +256,16 @@ class _Session:
         #: The signal that asked for a graceful stop (request_stop), if any.
         self.stop_signal: Optional[int] = None
         self.stop_at = 0.0
-        self.connecting = False  # in serve's wait for the channel
+        #: The node's frames, read from the call by the reader thread.
+        self.inq: queue.Queue = queue.Queue(maxsize=_RECV_QUEUE_ITEMS)
 
     def request_stop(self, signum: int, _frame: Any = None) -> None:
         """The signal handler (main thread, between two bytecodes): asks for
         a graceful stop, which the frame loop makes after the hook that
         runs; when the process is waiting (connecting, or for the node's
-        next frame) it starts now. A second signal ends the process at once,
-        by that signal's default action."""
+        next frame) it starts within one wait slice (_WAIT_SLICE_S). A
+        second signal ends the process at once, by that signal's default
+        action. It only sets the request, and never raises (_StopNow)."""
         if self.stop_signal is not None:
             if signum == self.stop_signal and time.monotonic() - self.stop_at < _DUPLICATE_SIGNAL_S:
                 return  # the same request, delivered twice
@@ -258,8 +275,6 @@ class _Session:
             return
         self.stop_signal = signum
         self.stop_at = time.monotonic()
-        if self.waiting_since is not None or self.connecting:
-            raise _StopNow
 
     # -- sender ----------------------------------------------------------------
 
@@ -336,16 +351,16 @@ class _Session:
         )
         watchdog = threading.Thread(target=self._watch, name="gale-watchdog", daemon=True)
         try:
-            self.connecting = True
             try:
-                if self.stop_signal is not None:
-                    return
                 # Waited in slices: a signal delivered to one of gRPC's
                 # threads only runs its handler once the main thread runs
-                # Python code again.
+                # Python code again, and a stop is seen between two slices.
                 ready = grpc.channel_ready_future(channel)
                 deadline = time.monotonic() + o.connect_timeout
                 while True:
+                    if self.stop_signal is not None:
+                        ready.cancel()
+                        raise _StopNow
                     try:
                         ready.result(timeout=min(_WAIT_SLICE_S, max(deadline - time.monotonic(), 0)))
                         break
@@ -357,15 +372,14 @@ class _Session:
                             ) from None
             except _StopNow:
                 return  # stopped before anything started
-            finally:
-                self.connecting = False
             attach = channel.stream_stream(
                 ATTACH_METHOD, request_serializer=_identity, response_deserializer=attach_pb2.AttachResponse.FromString
             )
             self.call = attach(self._requests())
+            threading.Thread(target=self._read, name="gale-reader", daemon=True).start()
             watchdog.start()
             try:
-                self._loop(iter(self.call))
+                self._loop()
             except grpc.RpcError as e:
                 err = self._rpc_error(e)
                 self._stop_hook_quietly()
@@ -396,14 +410,50 @@ class _Session:
             # call is cancelled next, which ends it.
             pass
 
-    def _recv(self, it: Iterator) -> Optional[attach_pb2.AttachResponse]:
+    def _read(self) -> None:
+        """The reader thread: hands the node's frames to the frame loop
+        through inq, then _END, or the error that ended the call. The frame
+        loop waits on inq in slices, so that it sees a stop request at once
+        without ever being interrupted inside gRPC's code."""
+        end: Any = _END
+        try:
+            for resp in self.call:
+                if not self._put_in(resp):
+                    return
+        except grpc.RpcError as e:
+            end = e
+        except Exception as e:  # a frame that does not parse
+            end = e
+        self._put_in(end)
+
+    def _put_in(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.inq.put(item, timeout=0.25)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _recv(self) -> Optional[attach_pb2.AttachResponse]:
+        """The node's next frame, or None once it ended the stream with an
+        OK status; raises the call's error, or _StopNow when a stop was
+        requested (frames that arrived meanwhile are not handled, as frames
+        the node sent after seeing the half-close would not be)."""
         self.waiting_since = time.monotonic()
         try:
-            if self.stop_signal is not None:
-                raise _StopNow  # asked just before this wait began
-            return next(it)
-        except StopIteration:
-            return None
+            while True:
+                if self.stop_signal is not None:
+                    raise _StopNow
+                try:
+                    item = self.inq.get(timeout=_WAIT_SLICE_S)
+                except queue.Empty:
+                    continue
+                if item is _END:
+                    return None
+                if isinstance(item, BaseException):
+                    raise item
+                return item
         finally:
             self.waiting_since = None
 
@@ -433,9 +483,9 @@ class _Session:
             return AttachError(f"the node refused the hello ({name}): {details}")
         return AttachError(f"the node ended the stream with {name}: {details}")
 
-    def _loop(self, it: Iterator) -> None:
+    def _loop(self) -> None:
         try:
-            first = self._recv(it)
+            first = self._recv()
         except _StopNow:
             return  # stopped before the welcome: no hook ran, nothing to send
         if first is None:
@@ -444,52 +494,44 @@ class _Session:
         if kind != "welcome":
             msg = f"the node's first frame was {kind or 'empty'}, not welcome: protocol mismatch"
             self.out.add_frame(_wire.error_frame(msg))
-            self._hang_up(None)
+            self._hang_up()
             raise AttachError(msg)
         self._welcome(first.welcome)
 
         handle = self._bolt_frame if self.is_bolt else self._spout_frame
         while self.stop_signal is None:
             try:
-                resp = self._recv(it)
+                resp = self._recv()
             except _StopNow:
-                self._hang_up(None)
-                return
+                break
             if resp is None:
                 return  # the node ended the stream with an OK status
             handle(resp)
             if self.out.frames or self.out.emits or self.out.acked or self.out.failed:
                 self._flush()
-        self._hang_up(it)
+        self._hang_up()
 
-    def _hang_up(self, it: Optional[Iterator]) -> None:
+    def _hang_up(self) -> None:
         """Sends what the outbox holds, half-closes the stream, and waits
         (at most _HANG_UP_GRACE_S) for the node to end it, for a graceful
         stop or a fatal error whose reason the node should see. Cancelling
         the call at once could drop frames gRPC has not written yet; the
         node handles every frame sent before the half-close, then ends the
-        call (and fails the inputs this task still holds). With it, the
-        node's last frames are read (and not handled) meanwhile; without
-        (a stop that interrupted a read, which cannot be resumed, or no
-        read going on), the call's end is awaited."""
+        call (and fails the inputs this task still holds). The node's last
+        frames are taken from the reader meanwhile (and not handled), so
+        that it can read on to the call's end; the wait is in slices, so
+        that a second signal is handled at once."""
         self._flush(time.monotonic() + _HANG_UP_GRACE_S)
         self._close_sender()
-        ended = threading.Event()
-        self.call.add_done_callback(lambda _call: ended.set())
-        if it is not None:
-            timer = threading.Timer(_HANG_UP_GRACE_S, self.call.cancel)
-            timer.daemon = True
-            timer.start()
-            try:
-                for _ in it:
-                    pass  # sent before the node saw the half-close: not handled
-            except grpc.RpcError:
-                pass  # the node's status, or the cancel after the grace
-            finally:
-                timer.cancel()
         deadline = time.monotonic() + _HANG_UP_GRACE_S
-        while not ended.wait(_WAIT_SLICE_S) and time.monotonic() < deadline:
-            pass  # in slices, so that a second signal is handled at once
+        while time.monotonic() < deadline:
+            try:
+                item = self.inq.get(timeout=_WAIT_SLICE_S)
+            except queue.Empty:
+                continue
+            if item is _END or isinstance(item, BaseException):
+                return  # the node's status, OK or not
+        self.call.cancel()  # the node did not end it within the grace
 
     def _welcome(self, pb: attach_pb2.TaskContext) -> None:
         ctx = TaskContext.from_proto(pb)
@@ -517,7 +559,7 @@ class _Session:
             traceback.print_exc(file=sys.stderr)
             msg = f"{hook} failed: {_describe_exc(e)}"
             self.out.add_frame(_wire.error_frame(f"{self.label}: {msg}"))
-            self._hang_up(None)
+            self._hang_up()
             raise AttachError(msg) from None
         self.started = True
         self._flush()
