@@ -7,7 +7,7 @@
 // machine each cycle's mark phase takes a core of two away for 10-20 ms:
 // in the cluster benchmark, turning the collector off halved the p99
 // complete latency at half load. Run raises GOGC while the live heap is
-// small, so that the heap may grow to a floor (64 MiB by default) before
+// small, so that the heap may grow to a floor (256 MiB by default) before
 // the next cycle, and gives the default back as the live heap grows past
 // half the floor: a large heap costs no more memory than with GOGC=100.
 // The live heap here is what a collection scans (heap, goroutine stacks
