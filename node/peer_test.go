@@ -1074,4 +1074,16 @@ func TestAckersDefaultToOnePerNode(t *testing.T) {
 			return err
 		})
 	}
+	// The default is a number in the spec like any other: rebalance
+	// changes it.
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "unset", Parallelism: map[string]int32{sdk.AckerComponent: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		n, err := ackerTasks("unset")
+		if err == nil && n != 3 {
+			err = fmt.Errorf("after rebalance: %d acker tasks, want 3", n)
+		}
+		return err
+	})
 }
