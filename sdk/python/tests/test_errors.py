@@ -236,7 +236,7 @@ gale.run(B())
 """
 
 
-def _signal_child(addr):
+def _signal_child(addr, script=_SIGNAL_CHILD):
     # faulthandler: a child that does not end dumps its threads' stacks on
     # SIGABRT (_exit_status), so that a hang says where it hung.
     env = {
@@ -246,7 +246,7 @@ def _signal_child(addr):
         "GALE_COMPONENT": "c",
         "PYTHONFAULTHANDLER": "1",
     }
-    return subprocess.Popen([sys.executable, "-c", _SIGNAL_CHILD], env=env, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
 
 
 def _exit_status(p, timeout):
@@ -272,7 +272,7 @@ def test_signal_before_the_welcome_ends_at_once():
             p.send_signal(signal.SIGTERM)
             # A welcome right after the stop must not start the task.
             node.send(attach_pb2.AttachResponse(welcome=WELCOME))
-            assert _exit_status(p, 3) == 0
+            assert _exit_status(p, 1.5) == 0
             assert "prepared" not in p.stderr.read()
         finally:
             p.kill()
@@ -288,8 +288,44 @@ def test_signal_while_connecting_ends_at_once():
         lis.settimeout(15.0)
         conn, _ = lis.accept()
         p.send_signal(signal.SIGINT)
-        assert _exit_status(p, 3) == 130
+        assert _exit_status(p, 1.5) == 130
         conn.close()
     finally:
         p.kill()
         lis.close()
+
+
+_SIGNAL_CHILD_SPOUT = """
+import sys, gale
+class S(gale.Spout):
+    def open(self, context):
+        print("opened", file=sys.stderr, flush=True)
+    def next_tuple(self):
+        pass
+    def ack(self, message_id):
+        print("acked", file=sys.stderr, flush=True)
+    def deactivate(self):
+        print("deactivated", file=sys.stderr, flush=True)
+gale.run(S())
+"""
+
+
+@pytest.mark.parametrize("frame", [{"spout_acks": {"acked": [1]}}, {"deactivate": {}}])
+def test_a_frame_right_after_the_signal_starts_no_hook(frame):
+    # The frame arrives while the runner waits, right after the stop
+    # request: its hook does not run (sdk/ATTACH.md, "Ending": no other hook
+    # starts), and the process stops gracefully.
+    with FakeNode() as node:
+        p = _signal_child(node.addr, _SIGNAL_CHILD_SPOUT)
+        try:
+            r = node.recv(15.0)
+            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
+            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
+            assert p.stderr.readline().strip() == "opened"
+            p.send_signal(signal.SIGTERM)
+            node.send(json_frame(frame))
+            assert _exit_status(p, 5) == 0
+            err = p.stderr.read()
+            assert "acked" not in err and "deactivated" not in err, err
+        finally:
+            p.kill()

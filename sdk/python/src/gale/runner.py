@@ -453,6 +453,10 @@ class _Session:
                     return None
                 if isinstance(item, BaseException):
                     raise item
+                if self.stop_signal is not None:
+                    # The handler ran while this wait went on (it does not
+                    # interrupt it): no hook starts after a stop request.
+                    raise _StopNow
                 return item
         finally:
             self.waiting_since = None
@@ -497,6 +501,8 @@ class _Session:
             self._hang_up()
             raise AttachError(msg)
         self._welcome(first.welcome)
+        if not self.started and self.stop_signal is not None:
+            return  # stopped as the welcome came: no hook ran, nothing to send
 
         handle = self._bolt_frame if self.is_bolt else self._spout_frame
         while self.stop_signal is None:
