@@ -151,6 +151,10 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 	defer resync.Stop()
 	killDue := time.NewTimer(time.Hour)
 	defer killDue.Stop()
+	// A failed reconcile is retried after a backoff: the change that
+	// caused it has been consumed, and the kill deadline it did not
+	// refresh may already be past.
+	var retry time.Duration
 	for {
 		if err := l.Reconcile(ctx, el); err != nil {
 			if errors.Is(err, ErrNotLeader) {
@@ -159,9 +163,12 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 			if ctx.Err() != nil {
 				return nil // stopping: the reconcile was cut short, not failed
 			}
-			l.log.Warn("reconcile failed; will retry", "err", err)
+			retry = min(max(2*retry, reconcileRetryMin), reconcileRetryMax)
+			l.log.Warn("reconcile failed; will retry", "err", err, "in", retry)
+		} else {
+			retry = 0
 		}
-		if err := l.waitForChange(ctx, sess, watch, resync.C, killDue); err != nil {
+		if err := l.waitForChange(ctx, sess, watch, resync.C, killDue, retry); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -170,15 +177,26 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 	}
 }
 
+// The backoff of a failed reconcile's retries.
+const (
+	reconcileRetryMin = 100 * time.Millisecond
+	reconcileRetryMax = 2 * time.Second
+)
+
 // waitForChange returns when the leader has something to reconcile: a
 // change of desired state, membership or finished tasks, a resync tick,
-// or a kill under way falling due. Watch events of nothing but
-// assignments or the election (the leader's own writes) are consumed
-// without waking it, so an idle leader stays idle.
-func (l *Leader) waitForChange(ctx context.Context, sess *concurrency.Session, watch clientv3.WatchChan, resync <-chan time.Time, killDue *time.Timer) error {
-	// Wake when a kill under way is due, in case its node is gone.
+// a kill under way falling due, or, after a failed reconcile (retry > 0),
+// its retry. Watch events of nothing but assignments or the election (the
+// leader's own writes) are consumed without waking it, so an idle leader
+// stays idle.
+func (l *Leader) waitForChange(ctx context.Context, sess *concurrency.Session, watch clientv3.WatchChan, resync <-chan time.Time, killDue *time.Timer, retry time.Duration) error {
 	killDue.Stop()
-	if next := l.nextKill.Load(); next != 0 {
+	switch next := l.nextKill.Load(); {
+	case retry > 0:
+		// The retry comes first; it reconciles any kill due meanwhile.
+		killDue.Reset(retry)
+	case next != 0:
+		// Wake when a kill under way is due, in case its node is gone.
 		killDue.Reset(time.Until(time.Unix(0, next)))
 	}
 	for {

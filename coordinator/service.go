@@ -79,10 +79,10 @@ func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopology
 	if errs := spec.Check(ts, s.resolver); len(errs) > 0 {
 		return nil, status.Error(codes.InvalidArgument, errs.Error())
 	}
-	if _, set := ts.Config[spec.KeyAckers]; !set {
+	if ts.Config[spec.KeyAckers].GetKind() == nil { // absent, or null as the runtime reads it
 		n, err := s.ackersByDefault(ctx)
 		if err != nil {
-			return nil, status.Error(codes.Unavailable, err.Error())
+			return nil, storeErr(err, ts.GetName())
 		}
 		ts.Config[spec.KeyAckers] = &galev1.Value{Kind: &galev1.Value_IntValue{IntValue: int64(n)}}
 	}

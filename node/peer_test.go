@@ -1057,6 +1057,7 @@ func TestAckersDefaultToOnePerNode(t *testing.T) {
 		want int
 	}{
 		{"unset", nil, 2},
+		{"null", map[string]any{KeyAckers: nil}, 2}, // YAML's "key: null" reads as unset
 		{"set", map[string]any{KeyAckers: 1}, 1},
 	} {
 		tp := newTopo(t, tc.conf).

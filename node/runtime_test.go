@@ -53,6 +53,8 @@ func protoValue(x any) *galev1.Value {
 		return &galev1.Value{Kind: &galev1.Value_BoolValue{BoolValue: v}}
 	case string:
 		return &galev1.Value{Kind: &galev1.Value_StringValue{StringValue: v}}
+	case nil:
+		return &galev1.Value{} // null
 	}
 	panic(fmt.Sprintf("protoValue %T", x))
 }

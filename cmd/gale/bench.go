@@ -137,8 +137,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			shape = bench.SpreadShape(int32(*parallelism))
 		}
 		ackers := "one per node (the cluster's default; --conf " + spec.KeyAckers + "=N)"
-		if v, ok := o.Conf[spec.KeyAckers]; ok {
-			ackers = fmt.Sprint(v.GetIntValue())
+		if n, ok := spec.IntValue(o.Conf[spec.KeyAckers]); ok {
+			ackers = fmt.Sprint(n)
 		}
 		fmt.Fprintf(stderr, "%d node processes, GOMAXPROCS %d each (--node-procs); tasks: spout %d, word count bolts %d each, pass-through bolts %d each (--parallelism), ackers %s\n",
 			bench.ClusterNodes, *nodeProcs, shape.Spout, shape.Bolt, shape.PassBolt, ackers)

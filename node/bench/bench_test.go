@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gale-stream/gale/node"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
 // TestHarnessSmoke runs every scenario briefly so the harness cannot rot;
@@ -122,6 +125,32 @@ func TestNodeProcsIsTheShareOfTheCores(t *testing.T) {
 	for cores, want := range map[int]int{1: 1, 2: 1, 3: 1, 5: 1, 6: 2, 8: 2, 12: 4, 64: 21} {
 		if got := NodeProcs(cores); got != want {
 			t.Errorf("NodeProcs(%d) = %d, want %d", cores, got, want)
+		}
+	}
+}
+
+// TestSpecWithConfKeepsAckingOff: gale bench --conf sets the ackers of the
+// acking runs; the runs without acking stay without it, and a cluster
+// shape without its own acker count leaves the cluster's default.
+func TestSpecWithConfKeepsAckingOff(t *testing.T) {
+	three := map[string]*galev1.Value{node.KeyAckers: intv(3)}
+	for _, tc := range []struct {
+		name   string
+		acking bool
+		shape  Shape
+		conf   map[string]*galev1.Value
+		want   *galev1.Value // nil: the key is absent
+	}{
+		{"in process, acking", true, InProcessShape, nil, intv(1)},
+		{"in process, no acking", false, InProcessShape, nil, intv(0)},
+		{"cluster, acking", true, ClusterShape, nil, nil},
+		{"cluster, no acking", false, ClusterShape, nil, intv(0)},
+		{"conf, acking", true, ClusterShape, three, intv(3)},
+		{"conf, no acking", false, ClusterShape, three, intv(0)},
+	} {
+		got, ok := SpecWithConf("passthrough", tc.acking, 0, tc.shape, tc.conf).GetConfig()[node.KeyAckers]
+		if (tc.want == nil) != !ok || (ok && got.GetIntValue() != tc.want.GetIntValue()) {
+			t.Errorf("%s: %s = %v (set: %v), want %v", tc.name, node.KeyAckers, got, ok, tc.want)
 		}
 	}
 }

@@ -169,11 +169,8 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 					rate = maxRate / 2
 				}
 				run++
-				spec := Spec(sc, acking, rate, o.Shape)
+				spec := SpecWithConf(sc, acking, rate, o.Shape, o.Conf)
 				spec.Name = fmt.Sprintf("bench%d", run)
-				for k, v := range o.Conf {
-					spec.Config[k] = v
-				}
 				r, err := measureCluster(ctx, client, o, sc, spec)
 				if err != nil {
 					return out, fmt.Errorf("%s acking=%v %s: %w", sc, acking, load, err)

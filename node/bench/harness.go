@@ -213,11 +213,22 @@ func pacedBaseline(scenario string, d time.Duration, rate float64) baselineRun {
 	return baselinePassThrough(d, rate)
 }
 
-func measure(ctx context.Context, o Options, scenario string, acking bool, rate float64) (Result, error) {
-	spec := Spec(scenario, acking, rate, InProcessShape)
-	for k, v := range o.Conf {
+// SpecWithConf is Spec with the settings of conf (gale bench --conf)
+// over the topology's own; a run without acking stays without it whatever
+// conf sets the ackers to.
+func SpecWithConf(scenario string, acking bool, rate float64, shape Shape, conf map[string]*galev1.Value) *galev1.TopologySpec {
+	spec := Spec(scenario, acking, rate, shape)
+	for k, v := range conf {
 		spec.Config[k] = v
 	}
+	if !acking {
+		spec.Config[node.KeyAckers] = intv(0)
+	}
+	return spec
+}
+
+func measure(ctx context.Context, o Options, scenario string, acking bool, rate float64) (Result, error) {
+	spec := SpecWithConf(scenario, acking, rate, InProcessShape, o.Conf)
 	r, err := measureSpec(ctx, o, scenario, spec)
 	r.Acking = acking
 	return r, err

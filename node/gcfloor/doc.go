@@ -15,5 +15,7 @@
 // most floor / 4 MiB x 100, since the runtime's minimum heap (4 MiB at
 // GOGC=100) grows with GOGC too.
 // It does nothing when the user set GOGC, and GOMEMLIMIT still bounds the
-// heap as it always does.
+// heap as it always does. In a container with a memory limit (cgroup v2)
+// the floor is at most a quarter of that limit, and with GOMEMLIMIT at
+// most half of it, so a small container collects as it would without Run.
 package gcfloor

@@ -2,9 +2,12 @@ package gcfloor
 
 import (
 	"context"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,10 +39,41 @@ func Percent(live, floor uint64) int {
 	return int(min((floor-live)*100/live, most))
 }
 
+// Capped returns floor, lowered to a quarter of limit (the container's
+// memory limit, 0: none) and to half of Go's memory limit (GOMEMLIMIT) if
+// one is set: a process in a small container collects as before rather
+// than grow towards its limit.
+func Capped(floor, limit uint64) uint64 {
+	if limit > 0 {
+		floor = min(floor, limit/4)
+	}
+	if goLimit := debug.SetMemoryLimit(-1); goLimit > 0 && goLimit < math.MaxInt64 {
+		floor = min(floor, uint64(goLimit)/2)
+	}
+	return floor
+}
+
+// CgroupMemoryLimit is the memory limit of this process's cgroup (v2:
+// /sys/fs/cgroup/memory.max), or 0 when there is none or it cannot be
+// read.
+func CgroupMemoryLimit() uint64 {
+	b, err := os.ReadFile("/sys/fs/cgroup/memory.max")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0 // "max": no limit
+	}
+	return n
+}
+
 // Run adjusts GOGC after each collection until ctx ends, then restores
 // it. It returns at once, doing nothing, if the GOGC environment variable
-// is set or floor is 0.
+// is set or floor is 0. The floor is first capped by the container's and
+// Go's memory limits (Capped).
 func Run(ctx context.Context, floor uint64) {
+	floor = Capped(floor, CgroupMemoryLimit())
 	if floor == 0 || os.Getenv("GOGC") != "" {
 		return
 	}

@@ -2,6 +2,7 @@ package gcfloor
 
 import (
 	"context"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -86,5 +87,25 @@ func TestRunLeavesAUsersGOGCAlone(t *testing.T) {
 	runtime.GC()
 	if gogc() != 150 {
 		t.Fatalf("GOGC is %d, want the user's 150", gogc())
+	}
+}
+
+func TestCappedByMemoryLimits(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	debug.SetMemoryLimit(math.MaxInt64) // none
+	for _, tc := range []struct {
+		floor, cgroup, want uint64
+	}{
+		{256 << 20, 0, 256 << 20},         // no container limit
+		{256 << 20, 8 << 30, 256 << 20},   // a large one
+		{256 << 20, 512 << 20, 128 << 20}, // a quarter of a small one
+	} {
+		if got := Capped(tc.floor, tc.cgroup); got != tc.want {
+			t.Errorf("Capped(%d, %d) = %d, want %d", tc.floor, tc.cgroup, got, tc.want)
+		}
+	}
+	debug.SetMemoryLimit(200 << 20) // GOMEMLIMIT=200MiB
+	if got := Capped(256<<20, 0); got != 100<<20 {
+		t.Errorf("with a 200 MiB GOMEMLIMIT: %d, want half of it", got)
 	}
 }
