@@ -306,6 +306,8 @@ class S(gale.Spout):
         print("acked", file=sys.stderr, flush=True)
     def deactivate(self):
         print("deactivated", file=sys.stderr, flush=True)
+    def close(self):
+        print("closed", file=sys.stderr, flush=True)
 gale.run(S())
 """
 
@@ -314,7 +316,9 @@ gale.run(S())
 def test_a_frame_right_after_the_signal_starts_no_hook(frame):
     # The frame arrives while the runner waits, right after the stop
     # request: its hook does not run (sdk/ATTACH.md, "Ending": no other hook
-    # starts), and the process stops gracefully.
+    # starts), and the process stops gracefully: it half-closes, and as this
+    # node never ends the stream, it gives up after the grace (2 s), runs
+    # close and exits 0.
     with FakeNode() as node:
         p = _signal_child(node.addr, _SIGNAL_CHILD_SPOUT)
         try:
@@ -327,5 +331,11 @@ def test_a_frame_right_after_the_signal_starts_no_hook(frame):
             assert _exit_status(p, 5) == 0
             err = p.stderr.read()
             assert "acked" not in err and "deactivated" not in err, err
+            assert "closed" in err, err
+            ends = []
+            while (r := node.recv(1.0)) is not None:
+                if r.frame is None:
+                    ends.append(r.end_reason)
+            assert ends[:1] == ["half-close"], ends
         finally:
             p.kill()
