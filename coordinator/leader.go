@@ -223,6 +223,12 @@ func (l *Leader) waitForChange(ctx context.Context, sess *concurrency.Session, w
 	}
 }
 
+// schedulable reports whether a registered node takes tasks: not one that
+// is leaving (draining: its tasks move elsewhere).
+func schedulable(n *galev1.NodeInfo) bool {
+	return n.GetState() != galev1.NodeState_NODE_STATE_LEAVING
+}
+
 // relevant reports whether a watch response touches desired state,
 // membership or the finished tasks (not just assignments or the
 // election).
@@ -258,10 +264,9 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	}
 	var slots []NodeSlots
 	for _, n := range nodes {
-		if n.GetState() == galev1.NodeState_NODE_STATE_LEAVING {
-			continue // draining: its tasks move elsewhere
+		if schedulable(n) {
+			slots = append(slots, NodeSlots{Name: n.GetName(), Slots: max(int(n.GetSlots()), 1)})
 		}
-		slots = append(slots, NodeSlots{Name: n.GetName(), Slots: max(int(n.GetSlots()), 1)})
 	}
 	live := map[string]*galev1.TopologyRecord{}
 	var tasks []TaskRef

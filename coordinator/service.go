@@ -118,7 +118,7 @@ func (s *Service) ackersByDefault(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, node := range nodes {
-		if node.GetState() != galev1.NodeState_NODE_STATE_LEAVING {
+		if schedulable(node) {
 			n++
 		}
 	}

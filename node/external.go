@@ -280,7 +280,6 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 	}
 }
 
-// endSession reports why a session ended, unless the task is stopping.
 // drainLast is called when session s has ended. A process that ended its
 // stream (one stopping on a signal sends its last acks and emits, then
 // half-closes) has every frame it sent queued before the session ends,
@@ -296,6 +295,7 @@ func (e *executor) drainLast(ctx context.Context, s external.Session) bool {
 	return false
 }
 
+// endSession reports why a session ended, unless the task is stopping.
 func (e *executor) endSession(ctx context.Context, s external.Session, what string) {
 	if ctx.Err() != nil {
 		return

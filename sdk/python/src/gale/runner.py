@@ -221,8 +221,6 @@ def run(component: Component, /, **kwargs: Any) -> NoReturn:
     except KeyboardInterrupt:  # no handler of ours (not the main thread)
         print(f"gale: {who}: interrupted", file=sys.stderr, flush=True)
         sys.exit(130)
-    except _StopNow:  # a stop in a window serve does not cover: nothing ran
-        sys.exit(_SIGNAL_EXIT[session.stop_signal])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -442,9 +440,7 @@ class _Session:
         the node sent after seeing the half-close would not be)."""
         self.waiting_since = time.monotonic()
         try:
-            while True:
-                if self.stop_signal is not None:
-                    raise _StopNow
+            while self.stop_signal is None:
                 try:
                     item = self.inq.get(timeout=_WAIT_SLICE_S)
                 except queue.Empty:
@@ -453,11 +449,11 @@ class _Session:
                     return None
                 if isinstance(item, BaseException):
                     raise item
-                if self.stop_signal is not None:
-                    # The handler ran while this wait went on (it does not
-                    # interrupt it): no hook starts after a stop request.
-                    raise _StopNow
-                return item
+                if self.stop_signal is None:
+                    return item
+                # The handler ran while this wait went on (it does not
+                # interrupt it): no hook starts after a stop request.
+            raise _StopNow
         finally:
             self.waiting_since = None
 
