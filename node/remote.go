@@ -73,13 +73,12 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 	return s, nil
 }
 
-// window is the credit per destination task: a full queue's worth of
-// full batches, what the task could hold if the tuples came from here.
+// window is the credit per destination task (Settings.CreditWindow).
 func (r *remoteRoutes) window() int64 {
 	if r.rt == nil {
-		return int64(DefaultSettings().QueueSize * DefaultSettings().BatchSize)
+		return DefaultSettings().CreditWindow()
 	}
-	return int64(r.rt.settings.QueueSize) * int64(r.rt.settings.BatchSize)
+	return r.rt.settings.CreditWindow()
 }
 
 // SendTuples implements Remote.

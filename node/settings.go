@@ -62,6 +62,20 @@ type Settings struct {
 	SpoutWait time.Duration
 }
 
+// CreditWindow is the flow-control credit a node gives another per
+// destination task, in tuples: what the task's queue holds when it is full
+// of batches from the network, QueueSize batches of RemoteBatchSize
+// tuples. The sender waits only with a whole window in flight, so the
+// window bounds what a receiver may have to hold beyond its queue. It
+// also bounds a stream's rate to a window per round trip of the credit
+// (a frame out, a grant back), and on a loaded machine such a round trip
+// takes milliseconds: a window of QueueSize batches of the smaller
+// in-memory BatchSize (16 frames) held pass-through without acking at
+// 0.8 of the rate this window gives (README, Cluster benchmark).
+func (s Settings) CreditWindow() int64 {
+	return int64(s.QueueSize) * int64(max(s.BatchSize, s.RemoteBatchSize))
+}
+
 // DefaultSettings returns the tuned defaults: they reach the throughput
 // targets on two cores with a p50 complete latency of a few hundred
 // microseconds at half load (the p99 is the machine's: see README,

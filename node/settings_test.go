@@ -69,3 +69,28 @@ func TestDefaultsAreValidSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestCreditWindowHoldsAQueueOfFrames: the credit a node gives per task
+// covers a full queue of the largest batches that arrive, so a stream of
+// full frames does not wait for credit while the task's queue has room.
+func TestCreditWindowHoldsAQueueOfFrames(t *testing.T) {
+	cases := []struct {
+		queue, batch, remote int
+		want                 int64
+	}{
+		{64, 128, 512, 64 * 512}, // the defaults: frames larger than local batches
+		{8, 128, 512, 8 * 512},
+		{8, 1024, 512, 8 * 1024}, // local batches larger than frames
+		{1, 1, 1, 1},
+	}
+	for _, tc := range cases {
+		s := DefaultSettings()
+		s.QueueSize, s.BatchSize, s.RemoteBatchSize = tc.queue, tc.batch, tc.remote
+		if got := s.CreditWindow(); got != tc.want {
+			t.Errorf("queue %d, batch %d, remote batch %d: window %d, want %d", tc.queue, tc.batch, tc.remote, got, tc.want)
+		}
+	}
+	if got, want := DefaultSettings().CreditWindow(), int64(DefaultSettings().QueueSize*DefaultSettings().RemoteBatchSize); got != want {
+		t.Errorf("default window %d, want %d", got, want)
+	}
+}

@@ -17,8 +17,8 @@ import (
 // deadlock: a bolt on A waits for a full queue on B, whose task waits to
 // send acks to A, which sit behind tuples for that bolt on A. So the
 // receiver never stops reading; instead each sender holds a credit window
-// per destination task, in tuples (the run's queue size times its batch
-// size, announced in the hello). A batch to a task takes its tuples from
+// per destination task, in tuples (the run's queue size times its larger
+// batch size, announced in the hello: node.Settings.CreditWindow). A batch to a task takes its tuples from
 // that task's credit, and the sender waits while the task has none left,
 // so only the emitters of that task's tuples wait. The receiver puts what
 // arrives in the task's queue, or in an overflow behind it when the queue

@@ -463,10 +463,12 @@ type TransferHello struct {
 	// topology_id is the topology run the stream carries.
 	TopologyId string `protobuf:"bytes,2,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
 	// credit_window is the credit, in tuples, that the sender starts with
-	// for every destination task (see Credit); both nodes derive it from the
-	// run's settings (topology.queue.size times topology.batch.size). A
-	// receiver refuses a stream without it: it must never stop reading a
-	// stream, which only senders that wait for credit make safe.
+	// for every destination task (see Credit). The sender derives it from
+	// the run's settings (topology.queue.size times the larger of
+	// topology.batch.size and topology.remote.batch.size: a queue of full
+	// frames) and the receiver grants credit back by it. A receiver refuses
+	// a stream without it: it must never stop reading a stream, which only
+	// senders that wait for credit make safe.
 	CreditWindow  int64 `protobuf:"varint,3,opt,name=credit_window,json=creditWindow,proto3" json:"credit_window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

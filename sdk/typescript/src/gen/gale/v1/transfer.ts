@@ -142,10 +142,12 @@ export interface TransferHello {
   topologyId: string;
   /**
    * credit_window is the credit, in tuples, that the sender starts with
-   * for every destination task (see Credit); both nodes derive it from the
-   * run's settings (topology.queue.size times topology.batch.size). A
-   * receiver refuses a stream without it: it must never stop reading a
-   * stream, which only senders that wait for credit make safe.
+   * for every destination task (see Credit). The sender derives it from
+   * the run's settings (topology.queue.size times the larger of
+   * topology.batch.size and topology.remote.batch.size: a queue of full
+   * frames) and the receiver grants credit back by it. A receiver refuses
+   * a stream without it: it must never stop reading a stream, which only
+   * senders that wait for credit make safe.
    */
   creditWindow: bigint;
 }
