@@ -28,7 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Window, "window", o.Window, "measured time per run")
 	fs.DurationVar(&o.Warmup, "warmup", o.Warmup, "warm-up time per run")
 	scen := fs.String("scenarios", "wordcount,passthrough", "comma-separated: wordcount, passthrough")
-	loads := fs.String("loads", "max,half,tenth", "comma-separated: max, half, tenth")
+	loads := fs.String("loads", "", "comma-separated: max, half, tenth (shares of the maximum, after max), or a fixed rate in tuples/s such as 2.5e6 (default: max,half,tenth; with --cluster: max,half)")
 	cluster := fs.Bool("cluster", false, "measure on three local node processes instead of in one process")
 	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
 	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
@@ -40,7 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	parallelism := fs.Int("parallelism", 0, "with --cluster: the tasks of every component of the benchmark topologies (0: one spout, two of each word count bolt, one of each pass-through bolt; the ackers: --conf "+spec.KeyAckers+"=N)")
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -79,7 +79,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*nodeProcs = bench.NodeProcs(runtime.NumCPU())
 	}
 	o.Scenarios = strings.Split(*scen, ",")
-	o.Loads = strings.Split(*loads, ",")
+	if *loads != "" {
+		o.Loads = strings.Split(*loads, ",")
+		if _, err := bench.ParseLoads(o.Loads); err != nil {
+			return usagef("--loads %s: %v", *loads, err)
+		}
+	}
 	o.Progress = stderr
 	if *app {
 		var rs []float64
@@ -149,7 +154,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer os.RemoveAll(dir)
 		started := 0
 		rs, err := bench.RunCluster(ctx, bench.ClusterOptions{
-			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Conf: o.Conf, Shape: shape, Progress: stderr,
+			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Loads: o.Loads, Conf: o.Conf, Shape: shape, Progress: stderr,
 			Start: func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
 				if *debugPort > 0 {
 					addr := fmt.Sprintf("127.0.0.1:%d", *debugPort+started)

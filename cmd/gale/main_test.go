@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -226,6 +227,9 @@ bolts:
 		{"misspelled-setting", []string{"local", "examples/wordcount/topology.yaml", "--conf", "topology.max.spout.pendng=10"}, 2, []string{"unknown setting 'topology.max.spout.pendng' (did you mean 'topology.max.spout.pending'?)"}},
 		{"bench-negative-node-procs", []string{"bench", "--cluster", "--node-procs", "-1"}, 2, []string{"--node-procs -1: want 0 (automatic) or more"}},
 		{"bench-parallelism-range", []string{"bench", "--cluster", "--parallelism", "-2"}, 2, []string{"--parallelism -2: want 1 to 1000 tasks"}},
+		{"bench-unknown-load", []string{"bench", "--loads", "max,quarter"}, 2, []string{`--loads max,quarter: load "quarter": want max, half, tenth or a rate in tuples/s above 0`}},
+		{"bench-share-before-max", []string{"bench", "--cluster", "--loads", "half,max"}, 2, []string{`--loads half,max: load "half" needs max before it`}},
+		{"bench-negative-rate", []string{"bench", "--loads", "-5"}, 2, []string{`load "-5": want max, half, tenth or a rate`}},
 		{"bench-parallelism-in-process", []string{"bench", "--parallelism", "3"}, 2, []string{"--parallelism is for the word count and pass-through benchmarks with --cluster"}},
 		{"bench-misspelled-setting", []string{"bench", "--conf", "topology.batch.linger.ms=1"}, 2, []string{"--conf topology.batch.linger.ms=1: unknown setting", "did you mean 'topology.batch.linger'?"}},
 		{"submit-misspelled-setting", []string{"submit", "examples/wordcount/topology.yaml", "--conf", "topology.acker.executor=2", "--addr", "127.0.0.1:1"}, 2, []string{"did you mean 'topology.acker.executors'?"}},
@@ -446,7 +450,9 @@ func TestClusterBenchSmoke(t *testing.T) {
 	}
 	// Two tasks of every component: the shape flag, and tuples that cross
 	// nodes both ways.
-	stdout, stderr, code := gale(t, "bench", "--cluster", "--parallelism", "2", "--window", "300ms", "--warmup", "100ms", "--scenarios", "passthrough")
+	// The default loads and a fixed rate (what compares two builds at
+	// the same offered load).
+	stdout, stderr, code := gale(t, "bench", "--cluster", "--parallelism", "2", "--window", "300ms", "--warmup", "100ms", "--scenarios", "passthrough", "--loads", "max,half,20000")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -459,7 +465,7 @@ func TestClusterBenchSmoke(t *testing.T) {
 			rows[strings.Join(f[1:4], " ")] = true
 		}
 	}
-	for _, want := range []string{"passthrough on max", "passthrough on half", "passthrough off max"} {
+	for _, want := range []string{"passthrough on max", "passthrough on half", "passthrough on 20000", "passthrough off max"} {
 		if !rows[want] {
 			t.Errorf("table lacks the row %q:\n%s", want, stdout)
 		}
@@ -469,6 +475,12 @@ func TestClusterBenchSmoke(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "raw stream at half its maximum: p50") {
 		t.Errorf("progress lacks the raw stream's latency:\n%s", stderr)
+	}
+	if !regexp.MustCompile(`cluster passthrough acking=true 20000: \d+ tuples/s, p99 [^;]+; at this rate: p50`).MatchString(stderr) {
+		t.Errorf("progress lacks the fixed-rate run with the raw stream at its rate:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "acking=false 20000") || strings.Contains(stderr, "acking=false half") {
+		t.Errorf("runs without acking measure the maximum only:\n%s", stderr)
 	}
 }
 

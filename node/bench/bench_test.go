@@ -37,6 +37,63 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 }
 
+// TestLoadsRunAtTheirRates: a fixed rate is offered as such (the sink
+// sees no more than that, give or take the warm-up's catch-up), with the
+// channel pipeline timed at that rate and no share of its own maximum.
+func TestLoadsRunAtTheirRates(t *testing.T) {
+	const rate = 20000
+	rs, err := Run(context.Background(), Options{Window: 500 * time.Millisecond, Warmup: 200 * time.Millisecond, Scenarios: []string{"passthrough"}, Loads: []string{"20000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2 (acking on and off)", len(rs))
+	}
+	for _, r := range rs {
+		if r.Load != "20000" || r.Rate <= 0 || r.Rate > 1.5*rate {
+			t.Errorf("%+v: want load 20000 at up to %d tuples/s", r, rate)
+		}
+		if r.Acking && (r.P99 <= 0 || r.AtRateP99 <= 0 || r.BaselineP99 != 0) {
+			t.Errorf("%+v: want a complete latency and the pipeline's at this rate only", r)
+		}
+	}
+}
+
+func TestParseLoads(t *testing.T) {
+	cases := []struct {
+		in      []string
+		want    []Load
+		wantErr string
+	}{
+		{[]string{"max", "half", "tenth"}, []Load{{Name: "max"}, {Name: "half", Share: 0.5}, {Name: "tenth", Share: 0.1}}, ""},
+		{[]string{"2.5e6", "max", " half"}, []Load{{Name: "2.5e6", Rate: 2.5e6}, {Name: "max"}, {Name: "half", Share: 0.5}}, ""},
+		{[]string{"half", "max"}, nil, `load "half" needs max before it`},
+		{[]string{"max", "quarter"}, nil, `load "quarter": want max, half, tenth or a rate`},
+		{[]string{"0"}, nil, `load "0": want`},
+		{[]string{"-1"}, nil, `load "-1": want`},
+		{[]string{"NaN"}, nil, `load "NaN": want`},
+		{[]string{"+Inf"}, nil, `load "+Inf": want`},
+		{[]string{""}, nil, `load "": want`},
+	}
+	for _, tc := range cases {
+		got, err := ParseLoads(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseLoads(%q) = %v, %v; want error %q", tc.in, got, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || len(got) != len(tc.want) {
+			t.Fatalf("ParseLoads(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("ParseLoads(%q)[%d] = %+v, want %+v", tc.in, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
+
 func TestPacerReleasesWhatIsDueByTheClock(t *testing.T) {
 	p := &pacer{rate: 1000, start: 0} // one tuple per millisecond
 	ms := int64(time.Millisecond)

@@ -30,6 +30,9 @@ type StartNode func(ctx context.Context, name string, args ...string) (ClusterNo
 type ClusterOptions struct {
 	Window, Warmup time.Duration
 	Scenarios      []string
+	// Loads of the runs with acking on (ParseLoad); empty means max and
+	// half. Runs without acking measure the maximum only (when listed).
+	Loads []string
 	// Conf overrides settings of the benchmark topologies (gale bench
 	// --conf), as Options.Conf does in process.
 	Conf map[string]*galev1.Value
@@ -115,20 +118,29 @@ func StartCluster(ctx context.Context, start StartNode, prefix string) (_ *Clust
 
 // RunCluster measures the scenarios on three local node processes (an
 // embedded etcd in the first), with acking on and off, at the maximum rate
-// and (acking on) at half of it, and in the same run the raw gRPC stream
-// baseline (transfer.MeasureRawStream, RawMessages) with the same batch
-// size; the transport alone (RawBytes) goes to Progress. At half load the
-// raw stream is also timed, paced at half of its own maximum and at Gale's
-// rate (Result.BaselineP99, AtRateP99): the latency floor of one stream on
-// this machine. Rates are
-// counted at the sink component across all nodes through the Coordinator
-// API; latency is the spouts' complete latency over the window.
+// and (acking on) at the other loads (ClusterOptions.Loads: half of the
+// maximum by default), and in the same run the raw gRPC stream baseline
+// (transfer.MeasureRawStream, RawMessages) with the same batch size; the
+// transport alone (RawBytes) goes to Progress. At a load below the
+// maximum the raw stream is also timed, paced at the same share of its own
+// maximum and at Gale's rate (Result.BaselineP99, AtRateP99): the latency
+// floor of one stream on this machine. Rates are counted at the sink
+// component across all nodes through the Coordinator API; latency is the
+// spouts' complete latency over the window.
 func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 	if len(o.Scenarios) == 0 {
 		o.Scenarios = []string{"passthrough", "wordcount"}
 	}
 	if o.Shape == (Shape{}) {
 		o.Shape = ClusterShape
+	}
+	names := o.Loads
+	if len(names) == 0 {
+		names = []string{"max", "half"}
+	}
+	loads, err := ParseLoads(names)
+	if err != nil {
+		return nil, err
 	}
 	cl, err := StartCluster(ctx, o.Start, "bench")
 	if err != nil {
@@ -158,35 +170,36 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 	run := 0
 	for _, sc := range o.Scenarios {
 		for _, acking := range []bool{true, false} {
-			loads := []string{"max"}
-			if acking {
-				loads = append(loads, "half")
-			}
 			var maxRate float64
 			for _, load := range loads {
-				rate := 0.0
-				if load == "half" {
-					rate = maxRate / 2
+				if !acking && load.Name != "max" {
+					continue // no latency to measure without acking
+				}
+				rate := load.Rate
+				if load.Share > 0 {
+					rate = load.Share * maxRate
 				}
 				run++
 				spec := SpecWithConf(sc, acking, rate, o.Shape, o.Conf)
 				spec.Name = fmt.Sprintf("bench%d", run)
 				r, err := measureCluster(ctx, client, o, sc, spec)
 				if err != nil {
-					return out, fmt.Errorf("%s acking=%v %s: %w", sc, acking, load, err)
+					return out, fmt.Errorf("%s acking=%v %s: %w", sc, acking, load.Name, err)
 				}
-				r.Acking, r.Load = acking, load
-				if load == "max" {
+				r.Acking, r.Load = acking, load.Name
+				if load.Name == "max" {
 					maxRate = r.Rate
 					r.Baseline = baseline
 				} else {
-					// The stream's own latency at half of its maximum, and
-					// at Gale's rate.
-					own, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, baseline/2)
-					if err != nil {
-						return out, fmt.Errorf("raw stream baseline at half its maximum: %w", err)
+					// The stream's own latency at the same share of its
+					// maximum (none for a fixed rate), and at Gale's rate.
+					if load.Share > 0 {
+						own, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, load.Share*baseline)
+						if err != nil {
+							return out, fmt.Errorf("raw stream baseline at %s its maximum: %w", load.Name, err)
+						}
+						r.BaselineP50, r.BaselineP99 = own.P50, own.P99
 					}
-					r.BaselineP50, r.BaselineP99 = own.P50, own.P99
 					if rate > 0 {
 						same, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, rate)
 						if err != nil {
@@ -197,9 +210,12 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 				}
 				out = append(out, r)
 				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "cluster %s acking=%v %s: %.0f tuples/s, p99 %v", sc, acking, load, r.Rate, r.P99)
+					fmt.Fprintf(o.Progress, "cluster %s acking=%v %s: %.0f tuples/s, p99 %v", sc, acking, load.Name, r.Rate, r.P99)
 					if r.BaselineP99 > 0 {
-						fmt.Fprintf(o.Progress, "; raw stream at half its maximum: p50 %v, p99 %v; at this rate: p50 %v, p99 %v", r.BaselineP50, r.BaselineP99, r.AtRateP50, r.AtRateP99)
+						fmt.Fprintf(o.Progress, "; raw stream at %s its maximum: p50 %v, p99 %v", load.Name, r.BaselineP50, r.BaselineP99)
+					}
+					if r.AtRateP99 > 0 {
+						fmt.Fprintf(o.Progress, "; at this rate: p50 %v, p99 %v", r.AtRateP50, r.AtRateP99)
 					}
 					fmt.Fprintln(o.Progress)
 				}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -21,8 +24,9 @@ type Options struct {
 	Window, Warmup time.Duration
 	// Scenarios to run: "wordcount", "passthrough"; empty means both.
 	Scenarios []string
-	// Loads to run: "max", "half", "tenth"; empty means all three. "half"
-	// and "tenth" need "max" first (they are shares of it).
+	// Loads to run (ParseLoad): "max", "half", "tenth", or a fixed rate;
+	// empty means the first three. "half" and "tenth" need "max" first
+	// (they are shares of it).
 	Loads []string
 	// Logger for the runtimes; nil discards.
 	Logger *slog.Logger
@@ -31,6 +35,54 @@ type Options struct {
 	// Conf overrides topology config of every benchmark topology (like
 	// --conf), for trying runtime settings.
 	Conf map[string]*galev1.Value
+}
+
+// A Load is the offered load of one run: the most the spouts can do
+// ("max"), a share of the maximum measured before it ("half", "tenth"),
+// or a fixed rate in the scenario's unit (a number of tuples/s, such as
+// 2500000 or 2.5e6). A share is what the targets are stated in; a fixed
+// rate compares two builds at the same offered load, which shares of two
+// different maxima do not.
+type Load struct {
+	Name  string
+	Share float64 // of the measured maximum ("half", "tenth")
+	Rate  float64 // tuples/s, for a fixed rate
+}
+
+// ParseLoad parses one load of --loads.
+func ParseLoad(s string) (Load, error) {
+	switch s {
+	case "max":
+		return Load{Name: s}, nil
+	case "half":
+		return Load{Name: s, Share: 0.5}, nil
+	case "tenth":
+		return Load{Name: s, Share: 0.1}, nil
+	}
+	r, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(r > 0) || math.IsInf(r, 0) {
+		return Load{}, fmt.Errorf("load %q: want max, half, tenth or a rate in tuples/s above 0", s)
+	}
+	return Load{Name: s, Rate: r}, nil
+}
+
+// ParseLoads parses loads (ParseLoad), in order, and checks that every
+// share of the maximum comes after "max".
+func ParseLoads(loads []string) ([]Load, error) {
+	var out []Load
+	sawMax := false
+	for _, s := range loads {
+		l, err := ParseLoad(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		if l.Share > 0 && !sawMax {
+			return nil, fmt.Errorf("load %q needs max before it (it is a share of the maximum)", l.Name)
+		}
+		sawMax = sawMax || l.Name == "max"
+		out = append(out, l)
+	}
+	return out, nil
 }
 
 // DefaultOptions measure 3 s per run after 1 s of warm-up.
@@ -80,9 +132,13 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if len(scen) == 0 {
 		scen = []string{"wordcount", "passthrough"}
 	}
-	loads := o.Loads
-	if len(loads) == 0 {
-		loads = []string{"max", "half", "tenth"}
+	names := o.Loads
+	if len(names) == 0 {
+		names = []string{"max", "half", "tenth"}
+	}
+	loads, err := ParseLoads(names)
+	if err != nil {
+		return nil, err
 	}
 	var out []Result
 	for _, sc := range scen {
@@ -98,30 +154,38 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		for _, acking := range []bool{true, false} {
 			var maxRate float64
 			for _, load := range loads {
-				share := map[string]float64{"max": 0, "half": 0.5, "tenth": 0.1}[load]
-				if load != "max" && maxRate == 0 {
-					return out, fmt.Errorf("load %q needs the max load measured first", load)
+				rate := load.Rate
+				if load.Share > 0 {
+					rate = load.Share * maxRate
 				}
-				r, err := measure(ctx, o, sc, acking, share*maxRate)
+				r, err := measure(ctx, o, sc, acking, rate)
 				if err != nil {
 					return out, err
 				}
-				r.Load = load
-				if load == "max" {
+				r.Load = load.Name
+				switch {
+				case load.Name == "max":
 					maxRate = r.Rate
 					r.Baseline = baseline
-				} else if acking {
-					// Complete latency is measured with acking on only.
-					b := pacedBaseline(sc, o.Window, share*baseline)
-					r.BaselineP50, r.BaselineP99 = b.P50, b.P99
-					b = pacedBaseline(sc, o.Window, share*maxRate)
+				case acking:
+					// Complete latency is measured with acking on only:
+					// the channel pipeline at the same share of its own
+					// maximum (none for a fixed rate), and at this rate.
+					if load.Share > 0 {
+						b := pacedBaseline(sc, o.Window, load.Share*baseline)
+						r.BaselineP50, r.BaselineP99 = b.P50, b.P99
+					}
+					b := pacedBaseline(sc, o.Window, rate)
 					r.AtRateP50, r.AtRateP99 = b.P50, b.P99
 				}
 				out = append(out, r)
 				if o.Progress != nil {
-					fmt.Fprintf(o.Progress, "%s acking=%v %s: %.0f tuples/s, p99 %v, %.2f cores", sc, acking, load, r.Rate, r.P99, r.CPU)
+					fmt.Fprintf(o.Progress, "%s acking=%v %s: %.0f tuples/s, p99 %v, %.2f cores", sc, acking, load.Name, r.Rate, r.P99, r.CPU)
 					if r.BaselineP99 > 0 {
-						fmt.Fprintf(o.Progress, "; channel pipeline at %s its maximum: p50 %v, p99 %v; at this rate: p50 %v, p99 %v", load, r.BaselineP50, r.BaselineP99, r.AtRateP50, r.AtRateP99)
+						fmt.Fprintf(o.Progress, "; channel pipeline at %s its maximum: p50 %v, p99 %v", load.Name, r.BaselineP50, r.BaselineP99)
+					}
+					if r.AtRateP99 > 0 {
+						fmt.Fprintf(o.Progress, "; at this rate: p50 %v, p99 %v", r.AtRateP50, r.AtRateP99)
 					}
 					fmt.Fprintln(o.Progress)
 				}
@@ -307,7 +371,7 @@ func cpuTime() time.Duration {
 func PrintTable(w io.Writer, rs []Result) {
 	latencyBase := false
 	for _, r := range rs {
-		latencyBase = latencyBase || r.BaselineP99 > 0
+		latencyBase = latencyBase || r.BaselineP99 > 0 || r.AtRateP99 > 0
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "scenario\tacking\tload\ttuples/s\tbaseline/s\tratio\tp50\tp99\t"
@@ -336,7 +400,10 @@ func PrintTable(w io.Writer, rs []Result) {
 		if latencyBase {
 			baseP99, atRate := "", ""
 			if r.BaselineP99 > 0 {
-				baseP99, atRate = fmtDur(r.BaselineP99), fmtDur(r.AtRateP99)
+				baseP99 = fmtDur(r.BaselineP99)
+			}
+			if r.AtRateP99 > 0 {
+				atRate = fmtDur(r.AtRateP99)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t", baseP99, atRate)
 		}
