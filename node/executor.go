@@ -500,21 +500,29 @@ func (e *executor) findLocalAckers() {
 	}
 }
 
-// nextRoot returns a random root id for a new tree whose acker (the root
-// modulo the number of ackers) runs on this node when one does: the tree's
-// INIT and its completion then stay on this node, and of its operations
-// only the bolts' acks may cross the network. Which acker a tree has does
-// not matter otherwise; an acker that moves takes its trees along.
+// nextRoot returns a root id for a new tree: a free slot of the pending
+// table's ring in its top bits (pendingTable.reserve; none: zeros) and
+// random bits below, adjusted so that the tree's acker (the root modulo
+// the number of ackers) runs on this node when one does: the tree's INIT
+// and its completion then stay on this node, and of its operations only
+// the bolts' acks may cross the network. Which acker a tree has does not
+// matter otherwise; an acker that moves takes its trees along.
 func (e *executor) nextRoot() uint64 {
+	slot, shift := uint64(0), uint(53)
+	if e.pending != nil {
+		slot, shift = e.pending.reserve(), e.pending.ringShift
+	}
+	base, low := slot<<shift, uint64(1)<<shift-1
 	for {
 		id := e.nextID()
-		n := uint64(len(e.localAckers))
-		if n == 0 || n == e.nAck {
-			return id
+		root := base | id&low
+		if n := uint64(len(e.localAckers)); n != 0 && n != e.nAck {
+			k := e.localAckers[(id>>40)%n] // bits 40+: independent of root%nAck
+			root = root - root%e.nAck + k
 		}
-		k := e.localAckers[(id>>32)%n] // high bits: independent of id%nAck
-		if id = id - id%e.nAck + k; id != 0 && id < 1<<53 {
-			return id
+		// Below 2^53 (exact as a JavaScript number) and still in its slot.
+		if root != 0 && root>>shift == slot {
+			return root
 		}
 	}
 }
