@@ -282,10 +282,12 @@ type PackedTuples struct {
 	// edges are the anchors' edge ids, matching roots.
 	Edges []uint64 `protobuf:"varint,9,rep,packed,name=edges,proto3" json:"edges,omitempty"`
 	// fixed_roots are the anchors' root ids, concatenated, in eight bytes
-	// each (what Gale nodes write). Ids are random 53-bit numbers, which
-	// take eight bytes as varints too, and writing or reading a varint of
-	// eight bytes cost several times a fixed-width copy: about a sixth of
-	// the nodes' CPU in the cluster benchmark.
+	// each (what Gale nodes write). Ids are 53-bit numbers with their top
+	// bits in use (edge ids are random; a root carries its spout's slot for
+	// it above random bits), which take eight bytes as varints too, and
+	// writing or reading a varint of eight bytes cost several times a
+	// fixed-width copy: about a sixth of the nodes' CPU in the cluster
+	// benchmark.
 	FixedRoots []uint64 `protobuf:"fixed64,10,rep,packed,name=fixed_roots,json=fixedRoots,proto3" json:"fixed_roots,omitempty"`
 	// fixed_edges are the anchors' edge ids, matching fixed_roots.
 	FixedEdges    []uint64 `protobuf:"fixed64,11,rep,packed,name=fixed_edges,json=fixedEdges,proto3" json:"fixed_edges,omitempty"`

@@ -116,10 +116,12 @@ export interface PackedTuples {
   edges: bigint[];
   /**
    * fixed_roots are the anchors' root ids, concatenated, in eight bytes
-   * each (what Gale nodes write). Ids are random 53-bit numbers, which
-   * take eight bytes as varints too, and writing or reading a varint of
-   * eight bytes cost several times a fixed-width copy: about a sixth of
-   * the nodes' CPU in the cluster benchmark.
+   * each (what Gale nodes write). Ids are 53-bit numbers with their top
+   * bits in use (edge ids are random; a root carries its spout's slot for
+   * it above random bits), which take eight bytes as varints too, and
+   * writing or reading a varint of eight bytes cost several times a
+   * fixed-width copy: about a sixth of the nodes' CPU in the cluster
+   * benchmark.
    */
   fixedRoots: bigint[];
   /** fixed_edges are the anchors' edge ids, matching fixed_roots. */
