@@ -1,8 +1,10 @@
 package node
 
-// Open-addressing hash tables keyed by tuple-tree root ids. Root ids are
-// random and never zero, so zero marks an empty slot and the key's own bits
-// (scrambled once by a multiply) pick the slot. Linear probing with
+// Open-addressing hash tables keyed by tuple-tree root ids (the acker's,
+// and the spout's for roots outside its ring). Root ids are never zero, so
+// zero marks an empty slot, and their low bits are random (a spout's ring
+// slot may sit above them: nextRoot); the key's bits, scrambled once by a
+// multiply, pick the slot. Linear probing with
 // backward-shift deletion keeps lookups short without tombstones, which
 // matters for tables with one insert and one delete per tuple tree: the
 // prototype spent ~40% of its CPU in a Go map doing exactly that.

@@ -419,9 +419,9 @@ class _Session:
                 if not self._put_in(resp):
                     return
         except grpc.RpcError as e:
-            end = e
-        except Exception as e:  # a frame that does not parse
-            end = e
+            end = e  # the node's status (a frame that does not parse is INTERNAL)
+        except Exception as e:  # not gRPC's error: a one-line reason, no traceback
+            end = AttachError(f"reading the node's frames failed: {type(e).__name__}: {e}")
         self._put_in(end)
 
     def _put_in(self, item: Any) -> bool:
