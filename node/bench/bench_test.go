@@ -56,6 +56,9 @@ func TestLoadsRunAtTheirRates(t *testing.T) {
 		if r.Acking && (r.P99 <= 0 || r.AtRateP99 <= 0 || r.BaselineP99 != 0) {
 			t.Errorf("%+v: want a complete latency and the pipeline's at this rate only", r)
 		}
+		if _, ok := runqueueWait(); ok && (r.Waiting < 0 || r.Waiting > 64) {
+			t.Errorf("%+v: want the threads waiting for a core measured", r)
+		}
 	}
 }
 
@@ -148,8 +151,8 @@ func BenchmarkPassThroughAcking(b *testing.B)   { benchmark(b, "passthrough", tr
 func BenchmarkPassThroughNoAcking(b *testing.B) { benchmark(b, "passthrough", false) }
 
 func TestPrintTableShowsTheLatencyBaselineOnlyWhenMeasured(t *testing.T) {
-	max := Result{Scenario: "wordcount", Acking: true, Load: "max", Rate: 100, Baseline: 400, P50: time.Millisecond, P99: 2 * time.Millisecond, CPU: 2}
-	half := Result{Scenario: "wordcount", Acking: true, Load: "half", Rate: 50, P50: 300 * time.Microsecond, P99: 3 * time.Millisecond, CPU: 1,
+	max := Result{Scenario: "wordcount", Acking: true, Load: "max", Rate: 100, Baseline: 400, P50: time.Millisecond, P99: 2 * time.Millisecond, CPU: 2, Waiting: -1}
+	half := Result{Scenario: "wordcount", Acking: true, Load: "half", Rate: 50, P50: 300 * time.Microsecond, P99: 3 * time.Millisecond, CPU: 1, Waiting: 0.37,
 		BaselineP50: 40 * time.Microsecond, BaselineP99: 4 * time.Millisecond, AtRateP50: 20 * time.Microsecond, AtRateP99: 500 * time.Microsecond}
 	for _, tc := range []struct {
 		name     string
@@ -157,8 +160,8 @@ func TestPrintTableShowsTheLatencyBaselineOnlyWhenMeasured(t *testing.T) {
 		want     []string
 		dontWant []string
 	}{
-		{"cluster-like", []Result{max}, []string{"baseline/s", "0.25", "2.00ms"}, []string{"base p99", "at rate"}},
-		{"in process", []Result{max, half}, []string{"base p99", "at rate", "4.00ms", "500µs"}, nil},
+		{"cluster-like", []Result{max}, []string{"baseline/s", "0.25", "2.00ms"}, []string{"base p99", "at rate", "waiting"}},
+		{"in process", []Result{max, half}, []string{"base p99", "at rate", "4.00ms", "500µs", "waiting", "0.37"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sb strings.Builder

@@ -300,7 +300,7 @@ func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient,
 		return Result{}, fmt.Errorf("the %s counter went back from %d to %d (a node did not report)", sinkID, n0, n1)
 	}
 	// CPU is not measured across processes here (-1 prints as "-").
-	r := Result{Scenario: "cluster " + scenario, Rate: float64(n1-n0) / time.Since(t0).Seconds(), CPU: -1}
+	r := Result{Scenario: "cluster " + scenario, Rate: float64(n1-n0) / time.Since(t0).Seconds(), CPU: -1, Waiting: -1}
 	r.P50, r.P99 = histDelta(h0, h1)
 	return r, nil
 }

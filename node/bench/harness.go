@@ -98,6 +98,11 @@ type Result struct {
 	Rate     float64 // tuples/s in the scenario's unit
 	P50, P99 time.Duration
 	CPU      float64 // cores used by the process
+	// Waiting is how many of the process's threads were runnable but
+	// waiting for a core, on average over the window (Linux; -1 when not
+	// measured). Threads that exit during the window drop out of the sum,
+	// so it can read a little low.
+	Waiting  float64
 	Baseline float64 // the channel pipeline's tuples/s (max runs)
 	// BaselineP50 and BaselineP99 are the channel pipeline's emit-to-sink
 	// latency at the same share (half, tenth) of its own maximum rate:
@@ -323,15 +328,21 @@ func measureSpec(ctx context.Context, o Options, scenario string, spec *galev1.T
 		return Result{}, fmt.Errorf("benchmark topology ended early: %v", err)
 	}
 	c0, h0 := snapshot(rt, scenario)
+	wait0, waitOK0 := runqueueWait()
 	cpu0, t0 := cpuTime(), time.Now()
 	time.Sleep(o.Window)
 	c1, h1 := snapshot(rt, scenario)
+	wait1, waitOK1 := runqueueWait()
 	cpu1, t1 := cpuTime(), time.Now()
 	if err := stop(); err != nil {
 		return Result{}, err
 	}
 	wall := t1.Sub(t0)
 	h1.Sub(&h0)
+	waiting := -1.0
+	if waitOK0 && waitOK1 {
+		waiting = max(0, (wait1-wait0).Seconds()/wall.Seconds())
+	}
 
 	return Result{
 		Scenario: scenario,
@@ -339,6 +350,7 @@ func measureSpec(ctx context.Context, o Options, scenario string, spec *galev1.T
 		P50:      time.Duration(h1.Quantile(0.5)),
 		P99:      time.Duration(h1.Quantile(0.99)),
 		CPU:      (cpu1 - cpu0).Seconds() / wall.Seconds(),
+		Waiting:  waiting,
 	}, nil
 }
 
@@ -369,16 +381,21 @@ func cpuTime() time.Duration {
 // columns appear when some result has them (in-process runs at half or a
 // tenth of the maximum, acking on).
 func PrintTable(w io.Writer, rs []Result) {
-	latencyBase := false
+	latencyBase, waitingCol := false, false
 	for _, r := range rs {
 		latencyBase = latencyBase || r.BaselineP99 > 0 || r.AtRateP99 > 0
+		waitingCol = waitingCol || r.Waiting >= 0
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "scenario\tacking\tload\ttuples/s\tbaseline/s\tratio\tp50\tp99\t"
 	if latencyBase {
 		head += "base p99\tat rate\t"
 	}
-	fmt.Fprintln(tw, head+"CPU cores\t")
+	head += "CPU cores\t"
+	if waitingCol {
+		head += "waiting\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range rs {
 		base, ratio, p50, p99 := "", "", "", ""
 		if r.Baseline > 0 {
@@ -407,7 +424,15 @@ func PrintTable(w io.Writer, rs []Result) {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t", baseP99, atRate)
 		}
-		fmt.Fprintf(tw, "%s\t\n", cpu)
+		fmt.Fprintf(tw, "%s\t", cpu)
+		if waitingCol {
+			waiting := "-"
+			if r.Waiting >= 0 {
+				waiting = fmt.Sprintf("%.2f", r.Waiting)
+			}
+			fmt.Fprintf(tw, "%s\t", waiting)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

@@ -15,7 +15,11 @@ import (
 // channel send takes to start while its waker keeps its own core busy, so
 // that it must start on the other core, idle since the last round: Go's
 // wake-up path (an idle thread woken to take the goroutine over) on this
-// host, as the runtime's task hand-offs meet it.
+// host, as the runtime's task hand-offs meet it. On Linux 6.6 and later
+// (EEVDF) the woken thread is often queued behind the busy waker on its
+// core instead of taking the idle one, and starts at the next scheduler
+// tick (up to 4 ms with HZ=250); under the real-time policy (`chrt -r 1
+// go test ...`, or rtsched) it takes the idle core at once. See rtsched.
 func BenchmarkMachineCrossCoreWake(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs two cores")
