@@ -38,9 +38,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rates := fs.String("rates", "20000,50000,100000,200000", "with --webanalytics: offered loads, events/s, comma-separated")
 	nodeProcs := fs.Int("node-procs", 0, fmt.Sprintf("with --cluster: GOMAXPROCS of each node process (0: this machine's cores shared among the %d nodes, at least 1: %d here)", bench.ClusterNodes, bench.NodeProcs(runtime.NumCPU())))
 	parallelism := fs.Int("parallelism", 0, "with --cluster: the tasks of every component of the benchmark topologies (0: one spout, two of each word count bolt, one of each pass-through bolt; the ackers: --conf "+spec.KeyAckers+"=N)")
+	realtime := realtimeFlag(fs)
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]] [--realtime]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -85,6 +86,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("--loads %s: %v", *loads, err)
 		}
 	}
+	if err := applyRealtime(*realtime); err != nil {
+		return err
+	}
 	o.Progress = stderr
 	if *app {
 		var rs []float64
@@ -105,7 +109,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			defer os.RemoveAll(dir)
 			res, err = webanalytics.BenchCluster(ctx, bo, func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
-				return startBenchNode(ctx, filepath.Join(dir, name), *nodeProcs, name, args...)
+				return startBenchNode(ctx, filepath.Join(dir, name), *nodeProcs, *realtime, name, args...)
 			})
 		} else {
 			res, err = webanalytics.Bench(ctx, bo)
@@ -162,7 +166,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					args = append(args, "--debug-addr", addr)
 				}
 				started++
-				return startBenchNode(ctx, filepath.Join(dir, name), *nodeProcs, name, args...)
+				return startBenchNode(ctx, filepath.Join(dir, name), *nodeProcs, *realtime, name, args...)
 			},
 		})
 		bench.PrintTable(stdout, rs)
@@ -184,13 +188,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // startBenchNode starts this binary as `gale node` on free ports, with
 // GOMAXPROCS procs.
-func startBenchNode(ctx context.Context, dir string, procs int, name string, args ...string) (bench.ClusterNode, error) {
+func startBenchNode(ctx context.Context, dir string, procs int, realtime bool, name string, args ...string) (bench.ClusterNode, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return bench.ClusterNode{}, err
 	}
 	all := append([]string{"node", "--name", name, "--grpc-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
 		"--data-dir", dir, "--log-level", "error", "--drain-timeout", "1s"}, args...)
+	if realtime {
+		// The node would inherit the policy anyway (fork keeps it); the
+		// flag makes it visible in its command line.
+		all = append(all, "--realtime")
+	}
 	cmd := exec.Command(exe, all...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
 	out, err := cmd.StdoutPipe()

@@ -33,8 +33,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rate := fs.Float64("rate", 2000, "generated events per second")
 	dataDir := fs.String("data-dir", "", "node data directory (default: a temporary one, removed at the end)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	realtime := realtimeFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L]")
+		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--realtime]")
 		fmt.Fprintln(stderr, "\nStarts a one-node cluster (embedded etcd), submits the web-analytics topology, generates traffic, and prints the dashboard URL.")
 		fs.PrintDefaults()
 	}
@@ -70,6 +71,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logger, err := newLogger(stderr, *logLevel)
 	if err != nil {
+		return err
+	}
+	if err := applyRealtime(*realtime); err != nil {
 		return err
 	}
 	dir := *dataDir

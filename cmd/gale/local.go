@@ -38,8 +38,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	quiet := fs.Bool("quiet", false, "do not print the component summary at the end")
 	attachAddr := fs.String("attach-addr", "127.0.0.1:0", "HOST:PORT where external components attach (port 0: any free port)")
+	realtime := realtimeFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale local FILE.yaml [--conf key=value ...] [--attach-addr HOST:PORT] [--log-level L] [--quiet]")
+		fmt.Fprintln(stderr, "usage: gale local FILE.yaml [--conf key=value ...] [--attach-addr HOST:PORT] [--log-level L] [--quiet] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -66,6 +67,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	if err := checkHostPort("--attach-addr", *attachAddr); err != nil {
+		return err
+	}
+	if err := applyRealtime(*realtime); err != nil {
 		return err
 	}
 	// External components (run:, attached:) attach here, over the same

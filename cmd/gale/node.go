@@ -34,8 +34,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "HOST:PORT to serve Go's profiler on (/debug/pprof/); empty: off. Keep it on loopback")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for this node's tasks to move elsewhere")
+	realtime := realtimeFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--slots N] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L]")
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--slots N] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -75,6 +76,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
+	}
+	if err := applyRealtime(*realtime); err != nil {
+		return err
 	}
 	if len(cfg.Etcd) == 0 && len(cfg.Join) == 0 {
 		// The embedded etcd would wait forever for the lock of a data dir

@@ -1,0 +1,23 @@
+package rtsched
+
+import "fmt"
+
+// Policy is a thread's scheduling policy: Class is the kernel's number for
+// it (0 SCHED_OTHER, 1 SCHED_FIFO, 2 SCHED_RR, 3 SCHED_BATCH, 5
+// SCHED_IDLE, 6 SCHED_DEADLINE) and Priority its real-time priority.
+type Policy struct{ Class, Priority uint32 }
+
+// RoundRobin is the class Enable sets.
+const RoundRobin = 2
+
+func (p Policy) String() string {
+	names := map[uint32]string{0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH", 5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}
+	name, ok := names[p.Class]
+	if !ok {
+		name = fmt.Sprintf("policy %d", p.Class)
+	}
+	if p.Class == 1 || p.Class == 2 {
+		return fmt.Sprintf("%s/%d", name, p.Priority)
+	}
+	return name
+}

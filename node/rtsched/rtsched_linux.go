@@ -1,0 +1,102 @@
+package rtsched
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Enable puts every thread of this process under SCHED_RR at priority
+// (1, the lowest real-time priority, is enough to be placed and woken
+// before normal threads; 1-99). Threads created later inherit the policy.
+func Enable(priority int) error {
+	if priority < 1 || priority > 99 {
+		return fmt.Errorf("real-time priority %d: want 1 to 99", priority)
+	}
+	attr := unix.SchedAttr{Policy: RoundRobin, Priority: uint32(priority)}
+	// A thread created during a pass by a thread not yet converted may be
+	// missed, so pass again until a pass finds nothing left to change.
+	for pass := 0; pass < 10; pass++ {
+		changed, err := convert(&attr)
+		if err != nil {
+			return err
+		}
+		if changed == 0 {
+			return nil
+		}
+	}
+	return errors.New("threads kept appearing while setting the real-time policy; try again")
+}
+
+// convert sets attr on every thread that does not have it yet and returns
+// how many it changed.
+func convert(attr *unix.SchedAttr) (int, error) {
+	tids, err := threads()
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	for _, tid := range tids {
+		cur, err := unix.SchedGetAttr(tid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			continue // the thread has exited
+		}
+		if err != nil {
+			return changed, fmt.Errorf("reading the scheduling policy of thread %d: %w", tid, err)
+		}
+		if cur.Policy == attr.Policy && cur.Priority == attr.Priority {
+			continue
+		}
+		err = unix.SchedSetAttr(tid, attr, 0)
+		switch {
+		case errors.Is(err, unix.ESRCH):
+			continue
+		case errors.Is(err, unix.EPERM):
+			return changed, fmt.Errorf("setting the real-time policy (SCHED_RR, priority %d) was refused: it needs CAP_SYS_NICE (root has it) or an RLIMIT_RTPRIO of at least %d (ulimit -r %d), and in a container real-time time for its cgroup: %w",
+				attr.Priority, attr.Priority, attr.Priority, err)
+		case err != nil:
+			return changed, fmt.Errorf("setting the real-time policy of thread %d: %w", tid, err)
+		}
+		changed++
+	}
+	return changed, nil
+}
+
+// threads lists this process's thread ids.
+func threads() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, fmt.Errorf("listing this process's threads: %w", err)
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
+
+// Policies returns the scheduling policy and priority of every thread of
+// this process, keyed by thread id, for tests and diagnostics.
+func Policies() (map[int]Policy, error) {
+	tids, err := threads()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]Policy, len(tids))
+	for _, tid := range tids {
+		a, err := unix.SchedGetAttr(tid, 0)
+		if errors.Is(err, unix.ESRCH) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the scheduling policy of thread %d: %w", tid, err)
+		}
+		out[tid] = Policy{Class: a.Policy, Priority: a.Priority}
+	}
+	return out, nil
+}
