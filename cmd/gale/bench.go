@@ -41,7 +41,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	realtime := realtimeFlag(fs)
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]] [--realtime]\n       gale bench --external all|LANG,... [--root DIR]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]] [--realtime]\n       gale bench --external all|LANG,... [--root DIR] [--realtime]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -86,9 +86,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usagef("--loads %s: %v", *loads, err)
 		}
 	}
-	if err := applyRealtime(*realtime); err != nil {
-		return err
-	}
 	o.Progress = stderr
 	if *app {
 		var rs []float64
@@ -98,6 +95,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return usagef("--rates %s: %q is not a positive number", *rates, f)
 			}
 			rs = append(rs, r)
+		}
+		if err := applyRealtime(*realtime); err != nil {
+			return err
 		}
 		bo := webanalytics.BenchOptions{Rates: rs, Window: o.Window, Warmup: o.Warmup, Progress: stderr, Conf: o.Conf}
 		var res []webanalytics.BenchResult
@@ -130,6 +130,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				}
 			}
 		}
+		if err := applyRealtime(*realtime); err != nil {
+			return err
+		}
 		rs, err := bench.RunExternal(ctx, bench.ExternalOptions{Window: o.Window, Warmup: o.Warmup, Variants: variants, Root: *root, Progress: stderr})
 		bench.PrintExternalTable(stdout, rs)
 		if ctx.Err() != nil {
@@ -139,6 +142,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *debugPort < 0 || *debugPort > 65533 {
 		return usagef("--node-debug-port %d: want a port from 1 to 65533", *debugPort)
+	}
+	if err := applyRealtime(*realtime); err != nil {
+		return err
 	}
 	if *cluster {
 		shape := bench.ClusterShape
@@ -233,7 +239,7 @@ func startBenchNode(ctx context.Context, dir string, procs int, realtime bool, n
 	}
 	select {
 	case a := <-ready:
-		return bench.ClusterNode{Name: name, GRPC: a[0], Gossip: a[1], Stop: stop}, nil
+		return bench.ClusterNode{Name: name, GRPC: a[0], Gossip: a[1], Pid: cmd.Process.Pid, Stop: stop}, nil
 	case <-done:
 		return bench.ClusterNode{}, errors.New("node " + name + " exited before serving")
 	case <-time.After(30 * time.Second):

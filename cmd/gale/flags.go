@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -63,13 +64,16 @@ func checkHostPort(flagName, v string) error {
 // realtimeFlag adds --realtime, the opt-in for rtsched, to a command that
 // runs topologies.
 func realtimeFlag(fs *flag.FlagSet) *bool {
-	return fs.Bool("realtime", false, "run this process's threads (and the processes it starts) under the real-time round-robin policy, SCHED_RR priority 1: a woken thread gets an idle core at once, for a lower tail latency on a busy machine, at more CPU when lightly loaded; needs root, CAP_SYS_NICE or ulimit -r 1 (see the README, \"Real-time scheduling\")")
+	return fs.Bool("realtime", false, "run this process's threads (and the processes it starts) under the real-time round-robin policy, SCHED_RR priority 1: a woken thread gets an idle core at once, for a lower tail latency on a busy machine, at more CPU when lightly loaded; needs CAP_SYS_NICE (root outside a container has it) or ulimit -r 1 (see the README, \"Real-time scheduling\")")
 }
 
 // applyRealtime enables the real-time policy when on is set.
 func applyRealtime(on bool) error {
 	if !on {
 		return nil
+	}
+	if runtime.GOOS != "linux" {
+		return usagef("--realtime is only available on Linux, not %s", runtime.GOOS)
 	}
 	if err := rtsched.Enable(1); err != nil {
 		return fmt.Errorf("--realtime: %w", err)

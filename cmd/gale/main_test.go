@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -456,13 +457,21 @@ func TestClusterBenchSmoke(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "base p99") || !strings.Contains(stdout, "at rate") {
-		t.Errorf("table lacks the latency baseline's columns:\n%s", stdout)
+	if !strings.Contains(stdout, "base p99") || !strings.Contains(stdout, "at rate") || !strings.Contains(stdout, "waiting") {
+		t.Errorf("table lacks the latency baseline's or the waiting threads' columns:\n%s", stdout)
 	}
 	rows := map[string]bool{}
 	for _, line := range strings.Split(stdout, "\n") {
 		if f := strings.Fields(line); len(f) > 3 && f[0] == "cluster" {
 			rows[strings.Join(f[1:4], " ")] = true
+			// The nodes' CPU cores and waiting threads end every row.
+			if runtime.GOOS == "linux" {
+				for _, v := range f[len(f)-2:] {
+					if x, err := strconv.ParseFloat(v, 64); err != nil || x < 0 {
+						t.Errorf("row %q: want the nodes' CPU and waiting threads as numbers, got %q", line, v)
+					}
+				}
+			}
 		}
 	}
 	for _, want := range []string{"passthrough on max", "passthrough on half", "passthrough on 20000", "passthrough off max"} {

@@ -77,6 +77,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
+	if *debugAddr != "" {
+		if err := checkHostPort("--debug-addr", *debugAddr); err != nil {
+			return err
+		}
+	}
 	if err := applyRealtime(*realtime); err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func TestLoadsRunAtTheirRates(t *testing.T) {
 		if r.Acking && (r.P99 <= 0 || r.AtRateP99 <= 0 || r.BaselineP99 != 0) {
 			t.Errorf("%+v: want a complete latency and the pipeline's at this rate only", r)
 		}
-		if _, ok := runqueueWait(); ok && (r.Waiting < 0 || r.Waiting > 64) {
+		if _, ok := runqueueWait(); ok && r.Waiting < 0 {
 			t.Errorf("%+v: want the threads waiting for a core measured", r)
 		}
 	}

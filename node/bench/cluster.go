@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -18,6 +19,9 @@ import (
 // ClusterNode is a node process started for the cluster benchmark.
 type ClusterNode struct {
 	Name, GRPC, Gossip string
+	// Pid is the node's process id, for its CPU time and the time its
+	// threads waited for a core (0: unknown, not measured).
+	Pid int
 	// Stop stops the process and waits for it.
 	Stop func()
 }
@@ -182,7 +186,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 				run++
 				spec := SpecWithConf(sc, acking, rate, o.Shape, o.Conf)
 				spec.Name = fmt.Sprintf("bench%d", run)
-				r, err := measureCluster(ctx, client, o, sc, spec)
+				r, err := measureCluster(ctx, client, cl.Nodes, o, sc, spec)
 				if err != nil {
 					return out, fmt.Errorf("%s acking=%v %s: %w", sc, acking, load.Name, err)
 				}
@@ -266,7 +270,7 @@ func clusterSample(ctx context.Context, client galev1.CoordinatorServiceClient, 
 	return n, h, nil
 }
 
-func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient, o ClusterOptions, scenario string, spec *galev1.TopologySpec) (Result, error) {
+func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient, nodes []ClusterNode, o ClusterOptions, scenario string, spec *galev1.TopologySpec) (Result, error) {
 	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: spec}); err != nil {
 		return Result{}, err
 	}
@@ -290,17 +294,25 @@ func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient,
 	if err != nil {
 		return Result{}, err
 	}
+	run0, wait0, timesOK0 := nodeTimes(nodes)
 	t0 := time.Now()
 	time.Sleep(o.Window)
 	n1, h1, err := clusterSample(ctx, client, spec.Name, sinkID)
 	if err != nil {
 		return Result{}, err
 	}
+	run1, wait1, timesOK1 := nodeTimes(nodes)
 	if n1 < n0 {
 		return Result{}, fmt.Errorf("the %s counter went back from %d to %d (a node did not report)", sinkID, n0, n1)
 	}
-	// CPU is not measured across processes here (-1 prints as "-").
-	r := Result{Scenario: "cluster " + scenario, Rate: float64(n1-n0) / time.Since(t0).Seconds(), CPU: -1, Waiting: -1}
+	wall := time.Since(t0)
+	r := Result{Scenario: "cluster " + scenario, Rate: float64(n1-n0) / wall.Seconds(), CPU: -1, Waiting: -1}
+	if timesOK0 && timesOK1 {
+		// The nodes' CPU and waiting threads, all three together (the
+		// benchmark process only asks for counters meanwhile).
+		r.CPU = max(0, (run1-run0).Seconds()/wall.Seconds())
+		r.Waiting = max(0, (wait1-wait0).Seconds()/wall.Seconds())
+	}
 	r.P50, r.P99 = histDelta(h0, h1)
 	return r, nil
 }
@@ -337,4 +349,24 @@ func histDelta(a, b *galev1.LatencyHistogram) (time.Duration, time.Duration) {
 		return 0
 	}
 	return q(0.5), q(0.99)
+}
+
+// nodeTimes sums schedTimes over the nodes' processes; ok is false when a
+// node's pid is unknown or its times cannot be read.
+func nodeTimes(nodes []ClusterNode) (run, wait time.Duration, ok bool) {
+	if len(nodes) == 0 {
+		return 0, 0, false
+	}
+	for _, n := range nodes {
+		if n.Pid <= 0 {
+			return 0, 0, false
+		}
+		r, w, ok := schedTimes(strconv.Itoa(n.Pid))
+		if !ok {
+			return 0, 0, false
+		}
+		run += r
+		wait += w
+	}
+	return run, wait, true
 }

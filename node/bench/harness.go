@@ -98,10 +98,11 @@ type Result struct {
 	Rate     float64 // tuples/s in the scenario's unit
 	P50, P99 time.Duration
 	CPU      float64 // cores used by the process
-	// Waiting is how many of the process's threads were runnable but
-	// waiting for a core, on average over the window (Linux; -1 when not
-	// measured). Threads that exit during the window drop out of the sum,
-	// so it can read a little low.
+	// Waiting is how many threads were runnable but waiting for a core,
+	// on average over the window: the process's in process, the three
+	// nodes' together with --cluster (Linux; -1 when not measured, like
+	// CPU). Threads that exit during the window drop out of the sum, so
+	// it can read a little low.
 	Waiting  float64
 	Baseline float64 // the channel pipeline's tuples/s (max runs)
 	// BaselineP50 and BaselineP99 are the channel pipeline's emit-to-sink
@@ -379,7 +380,8 @@ func cpuTime() time.Duration {
 
 // PrintTable writes results as an aligned table. The latency baseline's
 // columns appear when some result has them (in-process runs at half or a
-// tenth of the maximum, acking on).
+// tenth of the maximum, acking on), and the waiting threads' when some
+// result measured them.
 func PrintTable(w io.Writer, rs []Result) {
 	latencyBase, waitingCol := false, false
 	for _, r := range rs {

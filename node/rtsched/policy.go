@@ -10,6 +10,14 @@ type Policy struct{ Class, Priority uint32 }
 // RoundRobin is the class Enable sets.
 const RoundRobin = 2
 
+// checkPriority says what is wrong with a real-time priority, if anything.
+func checkPriority(priority int) error {
+	if priority < 1 || priority > 99 {
+		return fmt.Errorf("real-time priority %d: want 1 to 99", priority)
+	}
+	return nil
+}
+
 func (p Policy) String() string {
 	names := map[uint32]string{0: "SCHED_OTHER", 1: "SCHED_FIFO", 2: "SCHED_RR", 3: "SCHED_BATCH", 5: "SCHED_IDLE", 6: "SCHED_DEADLINE"}
 	name, ok := names[p.Class]

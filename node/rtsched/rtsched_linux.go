@@ -13,8 +13,8 @@ import (
 // (1, the lowest real-time priority, is enough to be placed and woken
 // before normal threads; 1-99). Threads created later inherit the policy.
 func Enable(priority int) error {
-	if priority < 1 || priority > 99 {
-		return fmt.Errorf("real-time priority %d: want 1 to 99", priority)
+	if err := checkPriority(priority); err != nil {
+		return err
 	}
 	attr := unix.SchedAttr{Policy: RoundRobin, Priority: uint32(priority)}
 	// A thread created during a pass by a thread not yet converted may be
@@ -50,6 +50,10 @@ func convert(attr *unix.SchedAttr) (int, error) {
 		if cur.Policy == attr.Policy && cur.Priority == attr.Priority {
 			continue
 		}
+		// A thread that exited since the listing fails with ESRCH and is
+		// skipped. The kernel hands out thread ids in turn up to pid_max
+		// before it reuses one, so in the microseconds between the two
+		// calls its id does not go to another process's thread.
 		err = unix.SchedSetAttr(tid, attr, 0)
 		switch {
 		case errors.Is(err, unix.ESRCH):

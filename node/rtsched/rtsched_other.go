@@ -9,6 +9,9 @@ import (
 
 // Enable is only available on Linux.
 func Enable(priority int) error {
+	if err := checkPriority(priority); err != nil {
+		return err
+	}
 	return fmt.Errorf("the real-time policy is only available on Linux, not %s", runtime.GOOS)
 }
 

@@ -1,3 +1,5 @@
+//go:build linux
+
 package rtsched
 
 import (
@@ -44,11 +46,12 @@ func child(mode string) int {
 		fmt.Println("enable:", err)
 		return 1
 	}
-	// Threads created from now on must inherit the policy: lock a few
-	// goroutines to threads of their own so the runtime starts new ones.
+	// Threads created from now on must inherit the policy: lock more
+	// goroutines to threads of their own than there are threads, so the
+	// runtime has to start new ones.
 	var wg, locked sync.WaitGroup
 	release := make(chan struct{})
-	for range 4 {
+	for range len(before) + 4 {
 		locked.Add(1)
 		wg.Go(func() {
 			runtime.LockOSThread()
@@ -63,17 +66,21 @@ func child(mode string) int {
 		fmt.Println("policies:", err)
 		return 1
 	}
+	started := 0
 	for tid, p := range ps {
 		if p != (Policy{Class: RoundRobin, Priority: 1}) {
 			fmt.Printf("thread %d is %v, want SCHED_RR/1 (%d threads)\n", tid, p, len(ps))
 			return 1
 		}
+		if _, ok := before[tid]; !ok {
+			started++
+		}
 	}
-	if len(ps) < len(before)+3 {
-		fmt.Printf("%d threads before and %d after locking four goroutines: no new threads to check\n", len(before), len(ps))
+	if started == 0 {
+		fmt.Printf("no thread started after Enable (%d threads): nothing inherited to check\n", len(ps))
 		return 1
 	}
-	fmt.Printf("ok %d threads, %d of them started after Enable\n", len(ps), len(ps)-len(before))
+	fmt.Printf("ok %d threads, %d of them started after Enable\n", len(ps), started)
 	return 0
 }
 
@@ -90,12 +97,10 @@ func runChild(t *testing.T, mode string) (string, error) {
 }
 
 func TestEnablePutsEveryThreadUnderRoundRobin(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("Linux only")
-	}
 	out, err := runChild(t, "privileged")
-	if err != nil && strings.Contains(out, "was refused") && os.Geteuid() != 0 {
-		t.Skipf("this user may not use real-time policies: %s", out)
+	if err != nil && strings.Contains(out, "was refused") {
+		// Not root, or root without CAP_SYS_NICE (a container's default).
+		t.Skipf("this process may not use real-time policies: %s", out)
 	}
 	if err != nil || !strings.HasPrefix(out, "ok ") {
 		t.Fatalf("child: %v: %s", err, out)
@@ -104,9 +109,6 @@ func TestEnablePutsEveryThreadUnderRoundRobin(t *testing.T) {
 }
 
 func TestEnableRefusedSaysWhatItNeeds(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("Linux only")
-	}
 	if os.Geteuid() != 0 {
 		t.Skip("dropping the privilege to test the refusal needs root")
 	}
@@ -117,30 +119,6 @@ func TestEnableRefusedSaysWhatItNeeds(t *testing.T) {
 	for _, want := range []string{"refused", "CAP_SYS_NICE", "RLIMIT_RTPRIO", "ulimit -r 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("error %q does not mention %q", out, want)
-		}
-	}
-}
-
-func TestEnableRejectsABadPriority(t *testing.T) {
-	for _, p := range []int{0, -1, 100} {
-		if err := Enable(p); err == nil || !strings.Contains(err.Error(), "want 1 to 99") {
-			t.Errorf("Enable(%d) = %v, want a priority error", p, err)
-		}
-	}
-}
-
-func TestPolicyNames(t *testing.T) {
-	for _, c := range []struct {
-		p    Policy
-		want string
-	}{
-		{Policy{0, 0}, "SCHED_OTHER"},
-		{Policy{2, 1}, "SCHED_RR/1"},
-		{Policy{1, 50}, "SCHED_FIFO/50"},
-		{Policy{9, 0}, "policy 9"},
-	} {
-		if got := c.p.String(); got != c.want {
-			t.Errorf("%+v: %q, want %q", c.p, got, c.want)
 		}
 	}
 }
