@@ -32,6 +32,12 @@ class Received:
     end_reason: str = ""
 
 
+@dataclass
+class _Abort:
+    code: grpc.StatusCode
+    details: str
+
+
 class FakeNode(attach_pb2_grpc.AttachServiceServicer):
     """One Attach stream at a time, driven by the test."""
 
@@ -61,6 +67,8 @@ class FakeNode(attach_pb2_grpc.AttachServiceServicer):
             item = self.tx.get()
             if item is _CLOSE:
                 return  # ends the stream with an OK status
+            if isinstance(item, _Abort):
+                context.abort(item.code, item.details)  # ends it with an error status
             yield item
 
     def _read(self, it) -> None:
@@ -78,6 +86,10 @@ class FakeNode(attach_pb2_grpc.AttachServiceServicer):
 
     def close(self) -> None:
         self.tx.put(_CLOSE)
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        """Ends the stream with an error status, as a node that fails."""
+        self.tx.put(_Abort(code, details))
 
     def recv(self, timeout: float) -> Optional[Received]:
         """The next thing the component sent, or None on timeout."""

@@ -339,3 +339,77 @@ def test_a_frame_right_after_the_signal_starts_no_hook(frame):
             assert ends[:1] == ["half-close"], ends
         finally:
             p.kill()
+
+
+_THREAD_CHILD = """
+import sys, threading, gale
+class S(gale.Spout):
+    def open(self, context):
+        print("opened", file=sys.stderr, flush=True)
+    def next_tuple(self):
+        pass
+    def close(self):
+        print("closed", file=sys.stderr, flush=True)
+codes = []
+def body():
+    try:
+        gale.run(S())
+    except SystemExit as e:
+        codes.append(e.code)
+t = threading.Thread(target=body, name="not-main")
+t.start()
+t.join()
+print("run exited", codes, file=sys.stderr, flush=True)
+sys.exit(codes[0] if codes else 3)
+"""
+
+
+def test_run_outside_the_main_thread():
+    # Signal handlers can only be installed from the main thread: run in
+    # another thread skips them (signals then keep their defaults) and
+    # otherwise serves as usual, ending with SystemExit(0) in its thread
+    # when the node ends the stream.
+    with FakeNode() as node:
+        p = _signal_child(node.addr, _THREAD_CHILD)
+        try:
+            r = node.recv(15.0)
+            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
+            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
+            assert p.stderr.readline().strip() == "opened"
+            node.close()
+            assert _exit_status(p, 5) == 0
+            err = p.stderr.read()
+            assert "closed" in err and "run exited [0]" in err, err
+            assert "Traceback" not in err, err
+        finally:
+            p.kill()
+
+
+def test_a_node_error_during_a_graceful_stop_still_stops_gracefully():
+    # After SIGTERM the process half-closes and waits for the node to end
+    # the stream. A node that ends it with an error instead (it failed, or
+    # it gave up on this task) ends the wait the same way: close runs once
+    # and the exit status is the signal's (0 after SIGTERM), with no
+    # traceback; the inputs the node still held replay on its side.
+    with FakeNode() as node:
+        p = _signal_child(node.addr, _SIGNAL_CHILD_SPOUT)
+        try:
+            r = node.recv(15.0)
+            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
+            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
+            assert p.stderr.readline().strip() == "opened"
+            p.send_signal(signal.SIGTERM)
+            ends = []
+            deadline = time.monotonic() + 5
+            while not ends and time.monotonic() < deadline:
+                r = node.recv(0.5)
+                if r is not None and r.frame is None:
+                    ends.append(r.end_reason)
+            assert ends == ["half-close"], ends
+            node.abort(grpc.StatusCode.INTERNAL, "the node failed while the task stopped")
+            assert _exit_status(p, 5) == 0
+            err = p.stderr.read()
+            assert err.count("closed") == 1, err
+            assert "Traceback" not in err, err
+        finally:
+            p.kill()
