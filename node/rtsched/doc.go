@@ -16,11 +16,10 @@
 //
 // The cost: woken threads that find no work still run, so a lightly
 // loaded process spends more CPU (about 1.5 times at a tenth of the
-// maximum rate); threads of one real-time priority take turns on a busy
-// core only when one blocks or its round-robin slice (100 ms) ends, which
-// fits word count with acking losing up to half its maximum rate in some
-// runs; and real-time threads run before every normal process on the
-// machine. The kernel keeps 5% of each second for normal processes
+// maximum rate); word count with acking lost up to half its maximum rate
+// in some runs, for a reason not found (a shorter round-robin slice did
+// not help); and real-time threads run before every normal process on
+// the machine. The kernel keeps 5% of each second for normal processes
 // (/proc/sys/kernel/sched_rt_runtime_us), so a runaway node slows the
 // machine but cannot freeze it. Processes started by the process inherit
 // the policy (fork keeps it), external components included.
