@@ -20,34 +20,57 @@ import (
 // core instead of taking the idle one, and starts at the next scheduler
 // tick (up to 4 ms with HZ=250); under the real-time policy (`chrt -r 1
 // go test ...`, or rtsched) it takes the idle core at once. See rtsched.
+// slow-% is the share of wakes over 0.5 ms, slow-on-wakers-core-% the
+// share that were slow and ran on the waker's busy core.
 func BenchmarkMachineCrossCoreWake(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs two cores")
 	}
+	type woke struct {
+		after time.Duration
+		cpu   int
+		cpuOK bool
+	}
 	wake := make(chan time.Time)
-	started := make(chan time.Duration, 1)
+	started := make(chan woke, 1)
 	go func() {
 		for sent := range wake {
-			started <- time.Since(sent)
+			after := time.Since(sent)
+			cpu, ok := currentCPU()
+			started <- woke{after, cpu, ok}
 		}
 	}()
 	var lat []time.Duration
+	slow, slowOnWakersCore := 0, 0
 	for b.Loop() {
 		wake <- time.Now()
-		var d time.Duration
+		wakerCPU, wakerOK := currentCPU()
+		var w woke
 	spin: // keep this core busy until the woken goroutine reports
 		for {
 			select {
-			case d = <-started:
+			case w = <-started:
 				break spin
 			default:
 			}
 		}
-		lat = append(lat, d)
+		lat = append(lat, w.after)
+		if w.after > 500*time.Microsecond {
+			slow++
+			// The woken goroutine ran on the core the waker held all along
+			// (it did not move meanwhile): it waited behind the waker.
+			if after, ok := currentCPU(); ok && wakerOK && w.cpuOK && w.cpu == wakerCPU && after == wakerCPU {
+				slowOnWakersCore++
+			}
+		}
 		time.Sleep(time.Millisecond) // let the other core go idle
 	}
 	close(wake)
 	reportQuantiles(b, lat, "wake")
+	if n := len(lat); n > 0 {
+		b.ReportMetric(100*float64(slow)/float64(n), "slow-%")
+		b.ReportMetric(100*float64(slowOnWakersCore)/float64(n), "slow-on-wakers-core-%")
+	}
 }
 
 // BenchmarkMachineStalls spins one thread per core for 2 s and reports the
