@@ -176,6 +176,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			},
 		})
 		bench.PrintTable(stdout, rs)
+		if hint := bench.SchedulingHint(rs, runtime.NumCPU()); hint != "" && ctx.Err() == nil {
+			fmt.Fprintln(stderr, hint)
+		}
 		if ctx.Err() != nil {
 			return errStopped
 		}
@@ -183,6 +186,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rs, err := bench.Run(ctx, o)
 	bench.PrintTable(stdout, rs)
+	if hint := bench.SchedulingHint(rs, runtime.GOMAXPROCS(0)); hint != "" && ctx.Err() == nil {
+		fmt.Fprintln(stderr, hint)
+	}
 	if ctx.Err() != nil {
 		return errStopped
 	}

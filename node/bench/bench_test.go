@@ -214,3 +214,28 @@ func TestSpecWithConfKeepsAckingOff(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulingHint(t *testing.T) {
+	half := func(cpu, waiting float64) Result {
+		return Result{Scenario: "wordcount", Acking: true, Load: "half", CPU: cpu, Waiting: waiting}
+	}
+	for _, tc := range []struct {
+		name string
+		rs   []Result
+		want string // a substring; empty: no hint
+	}{
+		{"waiting with a core to spare", []Result{half(1.2, 0.5)}, "0.50 threads on average waiting for a core while 0.80 of 2 cores"},
+		{"the worst row", []Result{half(1.2, 0.3), {Scenario: "passthrough", Load: "tenth", CPU: 0.3, Waiting: 0.45}}, "at tenth load, passthrough with acking off had 0.45"},
+		{"little waiting", []Result{half(1.2, 0.1)}, ""},
+		{"no core to spare", []Result{half(1.9, 0.8)}, ""},
+		{"the maximum is busy by design", []Result{{Scenario: "wordcount", Load: "max", CPU: 1.5, Waiting: 1}}, ""},
+		{"not measured", []Result{half(1.2, -1), {Scenario: "cluster wordcount", Load: "half", CPU: -1, Waiting: 1}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := SchedulingHint(tc.rs, 2)
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Errorf("hint %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -449,3 +449,33 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2fms", float64(d)/1e6)
 	}
 }
+
+// SchedulingHint says, when some run below the maximum rate had threads
+// waiting for a core while a core's worth had time to spare, that the
+// kernel queued woken threads behind busy ones (README, "Threads woken
+// behind busy ones"), which lengthens the tail at that load; empty when no
+// run shows it or the waiting was not measured. cores is the cores the
+// process (or, with --cluster, the nodes) could use.
+func SchedulingHint(rs []Result, cores int) string {
+	var worst *Result
+	for i := range rs {
+		r := &rs[i]
+		if r.Load == "max" || r.Waiting < 0.2 || r.CPU < 0 || float64(cores)-r.CPU < 0.25 {
+			continue
+		}
+		if worst == nil || r.Waiting > worst.Waiting {
+			worst = r
+		}
+	}
+	if worst == nil {
+		return ""
+	}
+	ack := "off"
+	if worst.Acking {
+		ack = "on"
+	}
+	return fmt.Sprintf("note: at %s load, %s with acking %s had %.2f threads on average waiting for a core while %.2f of %d cores had time to spare: "+
+		"woken threads were queued behind busy ones, which lengthens the latency tail; "+
+		"--realtime may avoid it, at a cost (README, \"Real-time scheduling\")",
+		worst.Load, worst.Scenario, ack, worst.Waiting, float64(cores)-worst.CPU, cores)
+}
