@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -72,10 +71,10 @@ func applyRealtime(on bool) error {
 	if !on {
 		return nil
 	}
-	if runtime.GOOS != "linux" {
-		return usagef("--realtime is only available on Linux, not %s", runtime.GOOS)
-	}
 	if err := rtsched.Enable(1); err != nil {
+		if errors.Is(err, rtsched.ErrUnsupported) {
+			return usagef("--realtime: %v", err) // no such option here
+		}
 		return fmt.Errorf("--realtime: %w", err)
 	}
 	return nil

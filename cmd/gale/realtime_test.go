@@ -14,23 +14,20 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gale-stream/gale/node/rtsched"
 )
 
 // threadPolicies reads the scheduling class of every thread of process pid.
 func threadPolicies(t *testing.T, pid int) map[int]uint32 {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	ps, err := rtsched.Policies(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[int]uint32{}
-	for _, e := range ents {
-		tid, _ := strconv.Atoi(e.Name())
-		a, err := unix.SchedGetAttr(tid, 0)
-		if err != nil {
-			continue // the thread has exited
-		}
-		out[tid] = a.Policy
+	for tid, p := range ps {
+		out[tid] = p.Class
 	}
 	return out
 }

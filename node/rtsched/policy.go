@@ -1,6 +1,14 @@
 package rtsched
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// ErrUnsupported is Enable's and Policies' error on systems other than
+// Linux.
+var ErrUnsupported = errors.New("the real-time policy is only available on Linux, not " + runtime.GOOS)
 
 // Policy is a thread's scheduling policy: Class is the kernel's number for
 // it (0 SCHED_OTHER, 1 SCHED_FIFO, 2 SCHED_RR, 3 SCHED_BATCH, 5

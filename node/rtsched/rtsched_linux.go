@@ -34,7 +34,7 @@ func Enable(priority int) error {
 // convert sets attr on every thread that does not have it yet and returns
 // how many it changed.
 func convert(attr *unix.SchedAttr) (int, error) {
-	tids, err := threads()
+	tids, err := threads("self")
 	if err != nil {
 		return 0, err
 	}
@@ -69,11 +69,11 @@ func convert(attr *unix.SchedAttr) (int, error) {
 	return changed, nil
 }
 
-// threads lists this process's thread ids.
-func threads() ([]int, error) {
-	ents, err := os.ReadDir("/proc/self/task")
+// threads lists the thread ids of process proc ("self" or a pid).
+func threads(proc string) ([]int, error) {
+	ents, err := os.ReadDir("/proc/" + proc + "/task")
 	if err != nil {
-		return nil, fmt.Errorf("listing this process's threads: %w", err)
+		return nil, fmt.Errorf("listing the threads of process %s: %w", proc, err)
 	}
 	tids := make([]int, 0, len(ents))
 	for _, e := range ents {
@@ -85,9 +85,14 @@ func threads() ([]int, error) {
 }
 
 // Policies returns the scheduling policy and priority of every thread of
-// this process, keyed by thread id, for tests and diagnostics.
-func Policies() (map[int]Policy, error) {
-	tids, err := threads()
+// process pid (0: this one), keyed by thread id, for tests and
+// diagnostics. Threads that exit meanwhile are left out.
+func Policies(pid int) (map[int]Policy, error) {
+	proc := "self"
+	if pid != 0 {
+		proc = strconv.Itoa(pid)
+	}
+	tids, err := threads(proc)
 	if err != nil {
 		return nil, err
 	}

@@ -2,20 +2,15 @@
 
 package rtsched
 
-import (
-	"fmt"
-	"runtime"
-)
-
-// Enable is only available on Linux.
+// Enable is only available on Linux: ErrUnsupported.
 func Enable(priority int) error {
 	if err := checkPriority(priority); err != nil {
 		return err
 	}
-	return fmt.Errorf("the real-time policy is only available on Linux, not %s", runtime.GOOS)
+	return ErrUnsupported
 }
 
-// Policies is only available on Linux.
-func Policies() (map[int]Policy, error) {
-	return nil, fmt.Errorf("scheduling policies are only read on Linux, not %s", runtime.GOOS)
+// Policies is only available on Linux: ErrUnsupported.
+func Policies(pid int) (map[int]Policy, error) {
+	return nil, ErrUnsupported
 }

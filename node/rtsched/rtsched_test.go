@@ -37,7 +37,7 @@ func child(mode string) int {
 			return 3
 		}
 	}
-	before, err := Policies()
+	before, err := Policies(0)
 	if err != nil {
 		fmt.Println("policies:", err)
 		return 1
@@ -61,7 +61,7 @@ func child(mode string) int {
 	}
 	locked.Wait()
 	defer func() { close(release); wg.Wait() }()
-	ps, err := Policies()
+	ps, err := Policies(0)
 	if err != nil {
 		fmt.Println("policies:", err)
 		return 1
