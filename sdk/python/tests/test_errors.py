@@ -295,6 +295,14 @@ def test_signal_while_connecting_ends_at_once():
         lis.close()
 
 
+def _welcome_opened(node, p):
+    """Takes the child's hello, welcomes it, and waits for its open hook."""
+    r = node.recv(15.0)
+    assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
+    node.send(attach_pb2.AttachResponse(welcome=WELCOME))
+    assert p.stderr.readline().strip() == "opened"
+
+
 _SIGNAL_CHILD_SPOUT = """
 import sys, gale
 class S(gale.Spout):
@@ -322,10 +330,7 @@ def test_a_frame_right_after_the_signal_starts_no_hook(frame):
     with FakeNode() as node:
         p = _signal_child(node.addr, _SIGNAL_CHILD_SPOUT)
         try:
-            r = node.recv(15.0)
-            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
-            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
-            assert p.stderr.readline().strip() == "opened"
+            _welcome_opened(node, p)
             p.send_signal(signal.SIGTERM)
             node.send(json_frame(frame))
             assert _exit_status(p, 5) == 0
@@ -372,10 +377,7 @@ def test_run_outside_the_main_thread():
     with FakeNode() as node:
         p = _signal_child(node.addr, _THREAD_CHILD)
         try:
-            r = node.recv(15.0)
-            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
-            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
-            assert p.stderr.readline().strip() == "opened"
+            _welcome_opened(node, p)
             node.close()
             assert _exit_status(p, 5) == 0
             err = p.stderr.read()
@@ -394,10 +396,7 @@ def test_a_node_error_during_a_graceful_stop_still_stops_gracefully():
     with FakeNode() as node:
         p = _signal_child(node.addr, _SIGNAL_CHILD_SPOUT)
         try:
-            r = node.recv(15.0)
-            assert r is not None and r.frame is not None and r.frame.WhichOneof("frame") == "hello"
-            node.send(attach_pb2.AttachResponse(welcome=WELCOME))
-            assert p.stderr.readline().strip() == "opened"
+            _welcome_opened(node, p)
             p.send_signal(signal.SIGTERM)
             ends = []
             deadline = time.monotonic() + 5
