@@ -15,11 +15,13 @@ import (
 // channel send takes to start while its waker keeps its own core busy, so
 // that it must start on the other core, idle since the last round: Go's
 // wake-up path (an idle thread woken to take the goroutine over) on this
-// host, as the runtime's task hand-offs meet it. On Linux 6.6 and later
-// (EEVDF) the woken thread is often queued behind the busy waker on its
-// core instead of taking the idle one, and starts at the next scheduler
-// tick (up to 4 ms with HZ=250); under the real-time policy (`chrt -r 1
-// go test ...`, or rtsched) it takes the idle core at once. See rtsched.
+// host, as the runtime's task hand-offs meet it. On a kernel that packs
+// threads onto few CPUs (this project's VM is booted with
+// sched_vcpu_pack; README, "Threads woken behind busy ones") the woken
+// thread is often queued behind the busy waker on its core instead of
+// taking the idle one, and starts at the next scheduler tick (up to 4 ms
+// with HZ=250); under the real-time policy (`chrt -r 1 go test ...`, or
+// rtsched) it takes the idle core at once. See rtsched.
 // slow-% is the share of wakes over 0.5 ms, slow-on-wakers-core-% the
 // share that were slow and ran on the waker's busy core.
 func BenchmarkMachineCrossCoreWake(b *testing.B) {
