@@ -149,9 +149,18 @@ func JumpHash(key uint64, buckets int) int {
 	if buckets < 1 {
 		panic("router: JumpHash with buckets < 1")
 	}
+	n := int64(buckets)
 	b, j := int64(-1), int64(0)
-	for j < int64(buckets) {
+	for j < n {
 		b = j
+		if b == n-1 {
+			// The next jump would be at least b+1 = n, since the factor
+			// 2^31/((key>>33)+1) is at least 1 and rounding to nearest
+			// keeps it so: the reference's loop would end here too, one
+			// floating-point division later. (For two tasks this skips
+			// every second division.)
+			break
+		}
 		key = key*2862933555777941757 + 1
 		// The reference computes this in double precision; ports must
 		// too, with the same operation order, to agree bit for bit.

@@ -532,6 +532,58 @@ func writeVectors(t *testing.T) {
 	t.Logf("wrote %d vectors to %s", len(f.Vectors), vectorsFile)
 }
 
+// jumpHashReference is the loop of Lamping & Veach as published, without
+// JumpHash's shortcut, to check that the shortcut changes no result.
+func jumpHashReference(key uint64, buckets int) int {
+	b, j := int64(-1), int64(0)
+	for j < int64(buckets) {
+		b = j
+		key = key*2862933555777941757 + 1
+		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+	}
+	return int(b)
+}
+
+// TestJumpHashMatchesReference: JumpHash stops one division early when
+// the last bucket is reached; the results are the reference's, for random
+// keys and for keys whose jumps land exactly on b+1 (the factor 2^31/D is
+// exactly 1, the case the shortcut's argument rests on).
+func TestJumpHashMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	sizes := []int{1, 2, 3, 4, 5, 7, 8, 16, 31, 64, 100, 1000, 1 << 20}
+	for range 200000 {
+		key := r.Uint64()
+		n := sizes[r.IntN(len(sizes))]
+		if r.IntN(4) == 0 {
+			n = 1 + r.IntN(5000)
+		}
+		if got, want := JumpHash(key, n), jumpHashReference(key, n); got != want {
+			t.Fatalf("JumpHash(%#x, %d) = %d, reference %d", key, n, got, want)
+		}
+	}
+	// The multiplier is odd, so it has an inverse modulo 2^64 (Newton's
+	// iteration doubles the correct low bits each step).
+	const mult = 2862933555777941757
+	inv := uint64(mult)
+	for range 6 {
+		inv *= 2 - mult*inv
+	}
+	if inv*mult != 1 {
+		t.Fatalf("no inverse: %#x", inv)
+	}
+	for low := uint64(0); low < 64; low++ {
+		// The state after the first step has its top 31 bits set, so
+		// D = 2^31 and the first jump is to exactly 1.
+		next := uint64(1<<31-1)<<33 | low*0x12345
+		key := (next - 1) * inv
+		for _, n := range []int{1, 2, 3, 10} {
+			if got, want := JumpHash(key, n), jumpHashReference(key, n); got != want {
+				t.Fatalf("edge key %#x, %d buckets: JumpHash %d, reference %d", key, n, got, want)
+			}
+		}
+	}
+}
+
 func TestJumpHashRange(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 10000 {
