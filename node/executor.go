@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
@@ -146,7 +147,23 @@ func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 	default:
 		err = e.rt.remote.SendTuples(dest, b)
 	}
-	if err != nil && e.nAck > 0 {
+	var tooLarge *transfer.TooLargeError
+	switch {
+	case err == nil:
+	case errors.As(err, &tooLarge):
+		// The other tuples went out. These never can: fail their trees
+		// (the spout's Fail decides what becomes of them) and say why,
+		// rather than let them replay unseen or, without acking,
+		// vanish.
+		e.rt.reportError(e.t, fmt.Errorf("sending to task %d: %w", dest, err))
+		if e.nAck > 0 {
+			for _, i := range tooLarge.Index {
+				for _, a := range b.Tuples[i].Anchors {
+					e.failRoots = append(e.failRoots, a.Root)
+				}
+			}
+		}
+	case e.nAck > 0:
 		for i := range b.Tuples {
 			for _, a := range b.Tuples[i].Anchors {
 				e.failRoots = append(e.failRoots, a.Root)
@@ -653,6 +670,15 @@ func (e *executor) runBolt(ctx context.Context) error {
 			dl, err := e.idleFlush()
 			if err != nil {
 				return nil // stopping
+			}
+			if len(e.failRoots) > 0 {
+				// Tuples the flush could not send: fail their trees
+				// now, and send those operations, rather than when
+				// the next input comes (or the timeout).
+				e.flushFailures()
+				if dl, err = e.idleFlush(); err != nil {
+					return nil
+				}
 			}
 			var timerC <-chan time.Time
 			if dl != 0 {

@@ -582,7 +582,8 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		}
 		n := min(maxBatch, x.maxInflight-len(x.inflight))
 		var tb *galev1.TupleBatch
-		for (tb == nil || len(tb.Tuples) < n) && e.nextInputBatch(x) {
+		frameBytes := 0
+		for (tb == nil || len(tb.Tuples) < n && frameBytes < maxInputFrameBytes) && e.nextInputBatch(x) {
 			if tb == nil {
 				x.lastFrame++
 				tb = &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, min(n, len(x.cur.Tuples)-x.curIdx))}
@@ -590,7 +591,12 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 			b := x.cur
 			k := min(len(b.Tuples)-x.curIdx, n-len(tb.Tuples))
 			for i := range k {
+				if i > 0 && frameBytes >= maxInputFrameBytes {
+					k = i // large tuples: the rest go in the next frame
+					break
+				}
 				t := &b.Tuples[x.curIdx+i]
+				frameBytes += valuesBytes(t.Values)
 				x.lastID++
 				id := x.lastID
 				// Acks, fails and anchoring read only the anchors (and
@@ -616,6 +622,22 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		e.stats.executed += uint64(len(tb.Tuples))
 		s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
 	}
+}
+
+// maxInputFrameBytes bounds the values of a frame of inputs to an
+// external process (at least one tuple each): a count of large tuples
+// would otherwise make a frame over the process's gRPC message limit (64
+// MiB in Gale's SDKs), which ends its stream.
+const maxInputFrameBytes = 1 << 20
+
+// valuesBytes is about what values take on the wire.
+func valuesBytes(values []sdk.Value) int {
+	n := 0
+	for _, v := range values {
+		s, _ := v.Raw()
+		n += len(s) + 10
+	}
+	return n
 }
 
 // nextInputBatch makes sure x.cur holds unsent tuples, taking batches from

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node/external"
+	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/attach"
@@ -175,7 +176,7 @@ func attachServer(t *testing.T) (*external.Hub, string) {
 		t.Fatal(err)
 	}
 	hub := external.NewHub()
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(transfer.ServerOptions()...) // as a Peer's port
 	galev1.RegisterAttachServiceServer(srv, hub)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)

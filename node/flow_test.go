@@ -51,7 +51,7 @@ func wireRun(t *testing.T, spec *galev1.TopologySpec, place map[int32]string) *w
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := grpc.NewServer()
+		srv := grpc.NewServer(transfer.ServerOptions()...) // as a Peer's port
 		ts := transfer.NewServer()
 		galev1.RegisterTransferServiceServer(srv, ts)
 		go srv.Serve(lis)
@@ -65,7 +65,7 @@ func wireRun(t *testing.T, spec *galev1.TopologySpec, place map[int32]string) *w
 		if addr == "" {
 			return nil, fmt.Errorf("%w: no node %s", transfer.ErrUnavailable, node)
 		}
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(addr, append(transfer.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 		if err != nil {
 			return nil, err
 		}

@@ -167,6 +167,18 @@ func (c *credits) grant(cr *galev1.Credit) {
 	c.cond.Broadcast()
 }
 
+// refund gives back n tuples taken for task that were never sent.
+func (c *credits) refund(task int32, n int) {
+	c.mu.Lock()
+	if left := c.out[task] - int64(n); left > 0 {
+		c.out[task] = left
+	} else {
+		delete(c.out, task)
+	}
+	c.mu.Unlock()
+	c.cond.Broadcast()
+}
+
 // reset starts afresh for a new stream: what the old one carried is
 // either delivered or lost with it.
 func (c *credits) reset() {

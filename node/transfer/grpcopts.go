@@ -2,7 +2,8 @@ package transfer
 
 import "google.golang.org/grpc"
 
-// HTTP/2 settings for connections that carry Transfer streams. A node's
+// HTTP/2 settings for connections that carry Transfer streams, and the
+// largest message a node receives (MaxMessageBytes, framesize.go). A node's
 // one port serves the Coordinator API and Transfer alike, so
 // coordinator.DialOptions and ServerOptions include these for every
 // connection; the raw stream baseline uses them too, so that it is the
@@ -30,6 +31,7 @@ func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithWriteBufferSize(ioBuffer), grpc.WithReadBufferSize(ioBuffer),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes)),
 	}
 }
 
@@ -39,5 +41,6 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
 		grpc.WriteBufferSize(ioBuffer), grpc.ReadBufferSize(ioBuffer),
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
 	}
 }

@@ -222,16 +222,22 @@ func putEncoder(e *encoder) {
 	}
 }
 
-// SendTuples sends the tuples of b, addressed to dest, as one frame,
-// waiting while dest has no credit left. The caller keeps b (and releases
-// it); on error, none of it may be assumed delivered.
+// SendTuples sends the tuples of b, addressed to dest, as one frame (or
+// several, for a batch of large tuples: framesize.go), waiting while dest
+// has no credit left. The caller keeps b (and releases it). On a
+// *TooLargeError the tuples it names were not sent and the others were;
+// on any other error, none of it may be assumed delivered.
 func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
 	if !s.credits.acquire(dest, len(b.Tuples)) {
 		return fmt.Errorf("%w: sender closed", ErrUnavailable)
 	}
 	e := getEncoder()
 	defer putEncoder(e)
-	return s.send(e.packedFrame(dest, b))
+	f := e.packedFrame(dest, b)
+	if len(e.body) > splitFrameBytes && len(b.Tuples) > 1 || len(e.body) > MaxTupleBytes {
+		return s.sendSplit(e, dest, b) // large tuples: rare, see framesize.go
+	}
+	return s.send(f)
 }
 
 // SendAcks sends acker operations as one frame, with what meta says (see
@@ -239,6 +245,12 @@ func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
 func (s *Sender) SendAcks(ops []router.AckOp, meta AckMeta) error {
 	e := getEncoder()
 	defer putEncoder(e)
+	for len(ops) > maxAcksPerFrame {
+		if err := s.send(e.acksFrame(ops[:maxAcksPerFrame], meta)); err != nil {
+			return err
+		}
+		ops = ops[maxAcksPerFrame:]
+	}
 	return s.send(e.acksFrame(ops, meta))
 }
 

@@ -36,6 +36,10 @@ type recorder struct {
 	acks   []router.AckOp
 	eoi    [][2]int32
 	block  chan struct{}
+	// deliveries counts Deliver calls: one per destination of a frame.
+	deliveries int
+	// ackFrames counts Acks calls: one per acks frame.
+	ackFrames int
 	// blockBelow limits block to tasks below it (0: every task).
 	blockBelow int32
 }
@@ -65,6 +69,7 @@ func (r *recorder) Deliver(dest int32, b *router.Batch, c Credits) error {
 		return ErrTaskNotHere
 	}
 	r.mu.Lock()
+	r.deliveries++
 	for i := range b.Tuples {
 		r.tuples[dest] = append(r.tuples[dest], *b.Tuples[i].Clone())
 	}
@@ -85,6 +90,7 @@ func (r *recorder) Deliver(dest int32, b *router.Batch, c Credits) error {
 
 func (r *recorder) Acks(ops []router.AckOp, _ AckMeta) error {
 	r.mu.Lock()
+	r.ackFrames++
 	r.acks = append(r.acks, ops...)
 	r.mu.Unlock()
 	return nil
@@ -118,7 +124,7 @@ func serve(t *testing.T, addr string, r *recorder) *endpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &endpoint{srv: grpc.NewServer(), ts: NewServer(), addr: lis.Addr().String()}
+	e := &endpoint{srv: grpc.NewServer(ServerOptions()...), ts: NewServer(), addr: lis.Addr().String()}
 	e.ts.Register("run-1", r)
 	galev1.RegisterTransferServiceServer(e.srv, e.ts)
 	go e.srv.Serve(lis)
@@ -128,7 +134,7 @@ func serve(t *testing.T, addr string, r *recorder) *endpoint {
 
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,11 +33,17 @@ const (
 	EnvToken      = "GALE_TOKEN"
 )
 
-// Limits of one outgoing frame: far below gRPC's 4 MiB message limit.
+// Limits of one outgoing frame: far below the 16 MiB a node receives
+// (transfer.MaxMessageBytes).
 const (
 	maxFrameItems = 1024
 	maxFrameBytes = 1 << 20
 )
+
+// maxRecvBytes is the largest message this SDK receives, as in Gale's
+// Python and TypeScript SDKs: a node sends a tuple of up to 16 MiB in a
+// frame of its own, over gRPC's default limit of 4 MiB.
+const maxRecvBytes = 64 << 20
 
 // Options say where to attach and as what.
 type Options struct {
@@ -169,6 +175,8 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	if dial == nil {
 		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
+	// First, so that the caller's own options can override it.
+	dial = append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes))}, dial...)
 	conn, err := grpc.NewClient(o.Addr, dial...)
 	if err != nil {
 		return fmt.Errorf("connecting to node %s: %w", o.Addr, err)

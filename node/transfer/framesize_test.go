@@ -1,0 +1,167 @@
+package transfer
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
+)
+
+// bigBatch returns a batch of n tuples whose first value is size bytes
+// (the tuple's number, then padding) and second is the number.
+func bigBatch(n, size int) *router.Batch {
+	b := router.NewBatch()
+	pad := strings.Repeat("x", size)
+	for i := range n {
+		word := fmt.Sprintf("%08d", i) + pad[8:]
+		tp := b.AddTuple(srcWords, 3, []sdk.Value{sdk.String(word), sdk.Int(int64(i))}, 1)
+		tp.Anchors[0] = sdk.Anchor{Root: uint64(i + 1), ID: uint64(i + 7)}
+	}
+	return b
+}
+
+// TestLargeTuplesGoInSeveralFrames: a batch whose frame would be 6 MB
+// (over gRPC's default 4 MiB limit, which used to end the stream and lose
+// the batch for ever) arrives whole and in order, in frames of about
+// splitFrameBytes.
+func TestLargeTuplesGoInSeveralFrames(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	defer s.Close()
+	const n, size = 300, 20000
+	b := bigBatch(n, size)
+	if err := s.SendTuples(1, b); err != nil {
+		t.Fatal(err)
+	}
+	b.Release()
+	small := batchOf(0, 10, srcWords, false) // the stream still works
+	if err := s.SendTuples(2, small); err != nil {
+		t.Fatal(err)
+	}
+	small.Release()
+	// One tuple over gRPC's default limit goes as a frame of its own,
+	// which the node's server accepts (MaxMessageBytes).
+	huge := bigBatch(1, 5<<20)
+	if err := s.SendTuples(3, huge); err != nil {
+		t.Fatal(err)
+	}
+	huge.Release()
+	waitFor(t, 10*time.Second, func() error {
+		if got := r.count(1) + r.count(2) + r.count(3); got != n+11 {
+			return fmt.Errorf("%d tuples arrived, want %d", got, n+11)
+		}
+		return nil
+	})
+	if got := len(r.tuples[3][0].Str(0)); got != 5<<20 {
+		t.Errorf("the 5 MiB tuple arrived with %d bytes", got)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, tp := range r.tuples[1] {
+		if !strings.HasPrefix(tp.Str(0), fmt.Sprintf("%08d", i)) || len(tp.Str(0)) != size || tp.Int(1) != int64(i) || tp.Anchors[0].Root != uint64(i+1) {
+			t.Fatalf("tuple %d: %d bytes, n=%d, anchors %v", i, len(tp.Str(0)), tp.Int(1), tp.Anchors)
+		}
+	}
+	// 6 MB in frames of at most 1 MiB, plus the small and the huge one.
+	if min := n*size/splitFrameBytes + 1; r.deliveries < min+2 {
+		t.Errorf("%d frames, want at least %d", r.deliveries, min+2)
+	}
+}
+
+// TestATupleTooLargeIsNamedAndItsCreditReturned: a tuple over
+// MaxTupleBytes is not sent; the error names it, the batch's other tuples
+// arrive, and its credit comes back (with a window of one tuple, a
+// leaked credit would stop the next send for ever).
+func TestATupleTooLargeIsNamedAndItsCreditReturned(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", 1, nil)
+	defer s.Close()
+	b := router.NewBatch()
+	b.AddTuple(srcWords, 3, []sdk.Value{sdk.String("before"), sdk.Int(0)}, 0)
+	b.AddTuple(srcWords, 3, []sdk.Value{sdk.Bytes(make([]byte, MaxTupleBytes)), sdk.Int(1)}, 0)
+	b.AddTuple(srcWords, 3, []sdk.Value{sdk.String("after"), sdk.Int(2)}, 0)
+	err := s.SendTuples(1, b)
+	b.Release()
+	var tooLarge *TooLargeError
+	if !errors.As(err, &tooLarge) || !errors.Is(err, ErrTupleTooLarge) {
+		t.Fatalf("err = %v, want a TooLargeError", err)
+	}
+	if len(tooLarge.Index) != 1 || tooLarge.Index[0] != 1 || tooLarge.Bytes[0] <= MaxTupleBytes {
+		t.Fatalf("too large: %+v", tooLarge)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "#1 in its batch") || !strings.Contains(msg, fmt.Sprint(MaxTupleBytes)) {
+		t.Errorf("message %q does not say which tuple and what limit", msg)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		next := batchOf(3, 1, srcWords, false)
+		defer next.Release()
+		for range 20 { // each waits for the credit of the one before
+			if err := s.SendTuples(1, next); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sending after the skipped tuple stalled: its credit was not returned")
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if got := r.count(1); got != 22 {
+			return fmt.Errorf("%d tuples arrived, want 22", got)
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if got := r.tuples[1]; got[0].Str(0) != "before" || got[1].Str(0) != "after" {
+		t.Fatalf("first tuples %q, %q", got[0].Str(0), got[1].Str(0))
+	}
+}
+
+// TestAHugeAckBatchGoesInSeveralFrames: an acker handing over 200,000
+// trees at once (4 MB of operations) arrives whole and in order, in
+// frames of at most maxAcksPerFrame operations.
+func TestAHugeAckBatchGoesInSeveralFrames(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	defer s.Close()
+	ops := make([]router.AckOp, 200000)
+	for i := range ops {
+		ops[i] = router.AckOp{Kind: router.AckInit, Root: uint64(i) * 0x9e3779b97f4a7c15, Value: uint64(i), Task: int32(i % 7)}
+	}
+	if err := s.SendAcks(ops, AckMeta{Forwarded: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.acks) != len(ops) {
+			return fmt.Errorf("%d operations arrived", len(r.acks))
+		}
+		return nil
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range ops {
+		if r.acks[i] != ops[i] {
+			t.Fatalf("operation %d = %+v, want %+v", i, r.acks[i], ops[i])
+		}
+	}
+	if want := (len(ops) + maxAcksPerFrame - 1) / maxAcksPerFrame; r.ackFrames != want {
+		t.Errorf("%d acks frames, want %d", r.ackFrames, want)
+	}
+}
