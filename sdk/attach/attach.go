@@ -40,6 +40,11 @@ const (
 	maxFrameBytes = 1 << 20
 )
 
+// maxTupleBytes is the largest tuple an emit may take: what a node accepts
+// in a frame of its own (16 MiB less 64 KiB, transfer.MaxTupleBytes). A
+// larger message would end the stream.
+const maxTupleBytes = 16<<20 - 64<<10
+
 // maxRecvBytes is the largest message this SDK receives, as in Gale's
 // Python and TypeScript SDKs: a node sends a tuple of up to 16 MiB in a
 // frame of its own, over gRPC's default limit of 4 MiB.
@@ -726,6 +731,9 @@ func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) str
 	if len(values) != len(s.GetFields()) {
 		panic(fmt.Errorf("emit on stream %q: %d values for fields %v", stream, len(values), s.GetFields()))
 	}
+	if n := valuesBytes(values); n > maxTupleBytes {
+		panic(fmt.Errorf("emit on stream %q: the tuple's values take about %d bytes encoded, over the %d a node accepts", stream, n, maxTupleBytes))
+	}
 	if s.GetDirect() != (direct > 0) {
 		if s.GetDirect() {
 			panic(fmt.Errorf("emit on direct stream %q must name a task (EmitDirect)", stream))
@@ -866,14 +874,17 @@ func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
 	}
 	batch.Emits = append(batch.Emits, em)
 	o.items++
+	o.bytes += valuesBytes(values)
+}
+
+// valuesBytes is about what values take encoded, a little more.
+func valuesBytes(values []sdk.Value) int {
+	n := 0
 	for _, v := range values {
-		o.bytes += 16
-		if v.Kind() == sdk.KindString {
-			o.bytes += len(v.Str())
-		} else if v.Kind() == sdk.KindBytes {
-			o.bytes += len(v.BytesValue())
-		}
+		s, _ := v.Raw()
+		n += 16 + len(s)
 	}
+	return n
 }
 
 func (o *outbox) ack(id uint64, ok bool) {

@@ -106,6 +106,8 @@ func (b *confBolt) Execute(t *sdk.Tuple) {
 		b.out.EmitTo("nope", t, sdk.String(arg))
 	case "bad-arity":
 		b.out.Emit(t, sdk.String(arg), sdk.String(arg))
+	case "too-large":
+		b.out.Emit(t, sdk.String(strings.Repeat("x", int(nV.Int()))))
 	}
 }
 

@@ -136,6 +136,8 @@ class Misbehaving(gale.Bolt):
         elif cmd == "anchor-after-ack":
             self.ack(tup)
             self.emit(["late"], tup)
+        elif cmd == "too-large":
+            self.emit(["x" * (16 << 20)], tup)
         elif cmd == "ok":
             self.emit(["fine"], tup)
             self.ack(tup)
@@ -151,6 +153,7 @@ class Misbehaving(gale.Bolt):
         ("no-direct-task", "direct stream 'direct' needs direct_task", True),
         ("direct-on-plain", "stream 'default' with direct_task 4, but the stream is not direct", True),
         ("string-values", "values must be a list of field values, e.g. ['word'], not a str", True),
+        ("too-large", "stream 'default': the tuple's values take 16777", True),
         ("ack-twice", "ack of input 1, which this task does not hold", False),
         ("anchor-after-ack", "anchored to input 1, which this task no longer holds", False),
     ],

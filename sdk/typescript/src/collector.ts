@@ -3,20 +3,9 @@ import { streamInfo } from "./outbox";
 import { Tuple, TupleState, DEFAULT_STREAM } from "./tuple";
 import type { Value } from "./values";
 import type { OutputStream } from "./context";
+import { EmitError } from "./errors";
 
-/**
- * EmitError is thrown by emit calls that the node would refuse: an
- * undeclared stream, a wrong number of values, a direct emit on a plain
- * stream (or the reverse), an anchor that was already acked or failed.
- * Thrown inside execute, it fails the input and is reported as a task
- * error, like any exception.
- */
-export class EmitError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "EmitError";
-  }
-}
+export { EmitError };
 
 /** An anchor argument: one input tuple, several, or none (null). */
 export type Anchors = Tuple | readonly Tuple[] | null;

@@ -7,6 +7,7 @@
 // runtime takes the finished frames and writes them at each flush point.
 
 import { Writer, varintSize } from "./wire";
+import { EmitError } from "./errors";
 import type { Value } from "./values";
 import type { Tuple } from "./tuple";
 
@@ -56,8 +57,15 @@ const NEXT_DONE = Buffer.from([0x32, 0x00]); // next_done = 6, end_of_input fals
 const NEXT_DONE_END = Buffer.from([0x32, 0x02, 0x08, 0x01]); // end_of_input true
 
 // An emits frame is closed (and a new one started) past this many bytes:
-// far below gRPC's default 4 MiB message limit on the node's side.
+// far below the 16 MiB a node receives.
 const MAX_EMITS_FRAME = 1 << 20;
+
+/**
+ * The largest tuple an emit may encode to: what a node accepts in a frame
+ * of its own (16 MiB less 64 KiB, the Go runtime's transfer.MaxTupleBytes).
+ * A larger message would end the task's stream.
+ */
+export const MAX_TUPLE_BYTES = (16 << 20) - (64 << 10);
 
 export class Outbox {
   private readonly w = new Writer();
@@ -140,6 +148,12 @@ export class Outbox {
       if (start === 0) this.emitsOpen = false;
       const why = e instanceof Error ? e.message : String(e);
       throw new TypeError(`emit on stream '${stream.id}': value ${i} (field '${stream.fields[i] ?? "?"}'): ${why}`);
+    }
+    const size = w.pos - start;
+    if (size > MAX_TUPLE_BYTES) {
+      w.pos = start;
+      if (start === 0) this.emitsOpen = false;
+      throw new EmitError(`emit on stream '${stream.id}': the tuple takes ${size} bytes encoded, over the ${MAX_TUPLE_BYTES} a node accepts`);
     }
   }
 

@@ -26,6 +26,10 @@ test("emits are checked against the declared outputs", () => {
   assert.throws(() => c.emitDirect(3, "default", t, ["x"]), /not declared direct/);
   assert.throws(() => c.emitDirect(0, "d", t, ["x"]), /needs a destination task/);
   assert.throws(() => c.emit(t, [undefined as unknown as Value]), /undefined is not a tuple value/);
+  assert.throws(
+    () => c.emit(t, ["x".repeat(16 << 20)]),
+    (e: Error) => e instanceof EmitError && /stream 'default': the tuple takes 1677\d+ bytes encoded, over the 16711680 a node accepts/.test(e.message),
+  );
   c.emitDirect(3, "d", t, ["x"]);
 });
 

@@ -29,10 +29,15 @@ from gale.context import DEFAULT_STREAM, Config, Stream, TaskContext, Tuple
 from gale.errors import AckError, EmitError
 from gale.values import ValueTypeError, describe
 
-#: Largest emits frame the SDK builds before starting another one. The Go
-#: node's gRPC server refuses messages over 4 MiB by default; 1 MiB frames
-#: stay well under that and still amortise the per-frame cost.
+#: Largest emits frame the SDK builds before starting another one. A node
+#: receives messages of up to 16 MiB; 1 MiB frames stay well under that and
+#: still amortise the per-frame cost.
 MAX_FRAME_BYTES = 1 << 20
+
+#: Largest tuple an emit may encode to: what a node accepts in a frame of
+#: its own (16 MiB less 64 KiB, the Go runtime's transfer.MaxTupleBytes).
+#: A larger message would end the task's stream.
+MAX_TUPLE_BYTES = (16 << 20) - (64 << 10)
 
 _EMIT_KIND = 1
 _ACK_KIND = 2
@@ -246,6 +251,11 @@ class Component:
         except ValueTypeError as e:
             i = next(i for i, v in enumerate(values) if not _encodable(v))
             raise EmitError(f"emit on stream '{stream}', field {i} ('{decl.fields[i]}'): {e}") from None
+        if len(body) > MAX_TUPLE_BYTES:
+            raise EmitError(
+                f"emit on stream '{stream}': the tuple's values take {len(body)} bytes encoded, "
+                f"over the {MAX_TUPLE_BYTES} a node accepts"
+            )
         return body
 
 

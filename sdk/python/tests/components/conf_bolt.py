@@ -84,6 +84,8 @@ class ConfBolt(gale.Bolt):
             self.emit([arg], tup, stream="nope")
         elif cmd == "bad-arity":
             self.emit([arg, arg], tup)
+        elif cmd == "too-large":
+            self.emit(["x" * n], tup)
         else:
             raise ValueError(f"conf-bolt: unknown cmd {cmd!r}")
 

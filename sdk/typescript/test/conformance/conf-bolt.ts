@@ -94,6 +94,9 @@ class ConformanceBolt extends Bolt {
       case "bad-arity":
         out.emit(t, [arg, arg]);
         return;
+      case "too-large":
+        out.emit(t, ["x".repeat(t.getNumber("n") ?? 0)]);
+        return;
       default:
         out.reportError(`conf-bolt: unknown cmd ${JSON.stringify(t.getString("cmd"))}`);
         out.fail(t);
