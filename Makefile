@@ -88,6 +88,9 @@ lint: tools
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' ; git ls-files --others --exclude-standard '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	# Gale builds, and vets, on macOS too (node/external and node/rtsched
+	# have their Linux parts in _linux files).
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
 	$(BIN)/buf lint
 
 tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc

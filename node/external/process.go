@@ -133,9 +133,9 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	cmd := exec.Command(s.Cmd.Argv[0], s.Cmd.Argv[1:]...)
 	cmd.Dir = s.Cmd.Dir
 	cmd.Env = s.environ(token)
-	// Its own process group, so that stopping it stops its children; and
-	// killed with the node, even by kill -9.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Its own process group, so that stopping it stops its children; and,
+	// on Linux, killed with the node, even by kill -9 (procgroup_*.go).
+	cmd.SysProcAttr = groupAttr()
 	tail := &lastLines{max: 5}
 	var wg sync.WaitGroup
 	stderr, err := cmd.StderrPipe()
