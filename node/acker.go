@@ -143,8 +143,8 @@ func (a *acker) handOver() {
 	if len(ops) == 0 || a.rt.remote == nil {
 		return
 	}
-	// In frames well under gRPC's default 4 MiB message limit (an
-	// operation takes about 18 bytes).
+	// In frames of about 600 KB (an operation takes about 18 bytes), below
+	// the sender's own bound (maxAcksPerFrame in node/transfer).
 	const perFrame = 32 << 10
 	sent := 0
 	for sent < len(ops) {

@@ -564,6 +564,19 @@ func seed(x uint64) uint64 {
 	return uint64(time.Now().UnixNano())*0x9e3779b97f4a7c15 ^ x<<32 ^ x
 }
 
+// idleFlushAndFail is idleFlush for a task about to wait: the trees of
+// tuples the flush could not send are failed now, and those operations
+// sent, rather than when the task next wakes (a spout at its pending limit,
+// or a bolt with no input, may not wake before the message timeout).
+func (e *executor) idleFlushAndFail() (deadline int64, err error) {
+	dl, err := e.idleFlush()
+	if err != nil || len(e.failRoots) == 0 {
+		return dl, err
+	}
+	e.flushFailures()
+	return e.idleFlush()
+}
+
 // idleFlush is called when the task runs out of work. It sends its partial
 // batches at once, which keeps latency low, but only while it has idle-flush
 // credit: a token bucket refilled at one token per IdleFlushGap, holding at
@@ -667,18 +680,9 @@ func (e *executor) runBolt(ctx context.Context) error {
 			e.stats.publish(&e.t.counters)
 			e.now = router.Nanotime()
 			e.publishProcess(e.now)
-			dl, err := e.idleFlush()
+			dl, err := e.idleFlushAndFail()
 			if err != nil {
 				return nil // stopping
-			}
-			if len(e.failRoots) > 0 {
-				// Tuples the flush could not send: fail their trees
-				// now, and send those operations, rather than when
-				// the next input comes (or the timeout).
-				e.flushFailures()
-				if dl, err = e.idleFlush(); err != nil {
-					return nil
-				}
 			}
 			var timerC <-chan time.Time
 			if dl != 0 {
@@ -885,7 +889,7 @@ func (e *executor) runSpout(ctx context.Context) error {
 		} else if !active {
 			wait = 10 * time.Millisecond // poll for activation
 		}
-		dl, err := e.idleFlush()
+		dl, err := e.idleFlushAndFail()
 		if err != nil {
 			return nil
 		}

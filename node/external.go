@@ -434,7 +434,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			if x.cur == nil && len(x.inflight) == 0 {
 				e.t.headBorn.Store(0)
 			}
-			dl, err := e.idleFlush()
+			dl, err := e.idleFlushAndFail()
 			if err != nil {
 				s.Close(nil)
 				return false
@@ -783,7 +783,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		if len(s.Frames()) == 0 {
 			e.stats.publish(&e.t.counters)
 			e.t.latency.merge(&e.hist)
-			dl, err := e.idleFlush()
+			dl, err := e.idleFlushAndFail()
 			if err != nil {
 				s.Close(nil)
 				return false

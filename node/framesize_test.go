@@ -61,7 +61,8 @@ func TestLargeTuplesCrossNodesOrFailWithAReason(t *testing.T) {
 		bolt("sink", "test.Sink", 1, nil, "pad:shuffle")                  // task 3
 	w := wireRun(t, tp.s, map[int32]string{1: "a", 2: "a", 3: "b", 4: "a"}) // 4: the acker
 	st := stateFor(t)
-	start := time.Now()
+	// Within 30 s, half the message timeout: the failures did not wait
+	// for it.
 	waitFor(t, 30*time.Second, func() error {
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -70,9 +71,6 @@ func TestLargeTuplesCrossNodesOrFailWithAReason(t *testing.T) {
 		}
 		return nil
 	})
-	if took := time.Since(start); took > 30*time.Second {
-		t.Errorf("took %v: the failures waited for the message timeout", took)
-	}
 	st.mu.Lock()
 	for id := uint64(1); id <= n; id++ {
 		tooLarge := (id-1)%10 == 3

@@ -47,6 +47,11 @@ type Batch struct {
 	// EndOfInput, when nonzero, makes this batch an end-of-input marker from
 	// that task: it sent everything it will ever send to this destination.
 	EndOfInput int32
+	// ValueBytes is the size of the string and bytes values added by
+	// AddTuple, a lower bound of the batch's encoded size: a sender splits
+	// a batch of large tuples into several frames without encoding it
+	// whole first.
+	ValueBytes int
 
 	vals    []sdk.Value
 	anchors []sdk.Anchor
@@ -106,6 +111,7 @@ func (b *Batch) Release() {
 	b.anchors = b.anchors[:0]
 	b.Born = 0
 	b.EndOfInput = 0
+	b.ValueBytes = 0
 	freeBatches.mu.Lock()
 	if len(freeBatches.list) < maxFreeBatches {
 		freeBatches.list = append(freeBatches.list, b)
@@ -125,6 +131,8 @@ func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAncho
 		// One at a time: append(b.vals, values...) calls the runtime's
 		// typed copy per tuple, several times slower for a few values.
 		b.vals = append(b.vals, values[i])
+		s, _ := values[i].Raw()
+		b.ValueBytes += len(s)
 	}
 	b.Tuples = append(b.Tuples, sdk.Tuple{
 		Values:     b.vals[vs:len(b.vals):len(b.vals)],

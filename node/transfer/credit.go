@@ -122,7 +122,8 @@ type credits struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	out    map[int32]int64
-	broken bool // the sender is closed or aborted: waiters give up
+	gen    uint64 // counts resets: credit taken before one is not given back after
+	broken bool   // the sender is closed or aborted: waiters give up
 }
 
 func newCredits(window int64) *credits {
@@ -133,18 +134,19 @@ func newCredits(window int64) *credits {
 
 // acquire waits until task has credit left and takes n tuples from it (a
 // batch may overdraw the window, so that batches are never split). It
-// returns false if the sender broke meanwhile.
-func (c *credits) acquire(task int32, n int) bool {
+// returns the stream generation the credit was taken on, for refund, and
+// false if the sender broke meanwhile.
+func (c *credits) acquire(task int32, n int) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for !c.broken && c.out[task] >= c.window {
 		c.cond.Wait()
 	}
 	if c.broken {
-		return false
+		return 0, false
 	}
 	c.out[task] += int64(n)
-	return true
+	return c.gen, true
 }
 
 // grant gives tuples back.
@@ -167,9 +169,17 @@ func (c *credits) grant(cr *galev1.Credit) {
 	c.cond.Broadcast()
 }
 
-// refund gives back n tuples taken for task that were never sent.
-func (c *credits) refund(task int32, n int) {
+// refund gives back n tuples taken for task (on generation gen) that
+// were never sent: a send that failed fast, while the sender waits to
+// reconnect, or a tuple too large to send. Without it, a window's worth of
+// failed sends would leave the task without credit for ever. Credit taken
+// before a reset is not given back: the reset already cleared it.
+func (c *credits) refund(task int32, n int, gen uint64) {
 	c.mu.Lock()
+	if gen != c.gen {
+		c.mu.Unlock()
+		return
+	}
 	if left := c.out[task] - int64(n); left > 0 {
 		c.out[task] = left
 	} else {
@@ -183,6 +193,7 @@ func (c *credits) refund(task int32, n int) {
 // either delivered or lost with it.
 func (c *credits) reset() {
 	c.mu.Lock()
+	c.gen++
 	clear(c.out)
 	c.mu.Unlock()
 	c.cond.Broadcast()

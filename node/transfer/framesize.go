@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
 )
 
 // Frame sizes. gRPC refuses a message larger than the receiver's limit (4
@@ -56,14 +57,22 @@ func (e *TooLargeError) Error() string {
 // Is reports whether target is ErrTupleTooLarge.
 func (e *TooLargeError) Is(target error) bool { return target == ErrTupleTooLarge }
 
-// sendSplit sends the tuples of b to dest in frames of at most
+// sendSplit sends the tuples of b to dest in frames of about
 // splitFrameBytes, or one tuple each where a tuple alone is larger, and
 // skips the tuples larger than MaxTupleBytes (returning a TooLargeError
-// that names them, after refunding their credit). e holds the encoding of
-// the whole batch on entry. The split is by halves: exact, without a
-// second size function to keep in step with appendPacked, and only ever
-// taken by batches of large tuples.
-func (s *Sender) sendSplit(e *encoder, dest int32, b *router.Batch) error {
+// that names them, after refunding their credit, taken on generation gen).
+// Ranges are halved by the tuples' estimated sizes (tupleBytes), so a
+// batch of large tuples is never encoded whole; only the frames that go
+// out are. If a send fails, the credit of the tuples not yet sent is
+// refunded and the error returned.
+func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
+	ts := b.Tuples
+	prefix := make([]int, len(ts)+1) // estimated bytes of ts[:i]
+	for i := range ts {
+		prefix[i+1] = prefix[i] + tupleBytes(&ts[i])
+	}
+	e := getEncoder()
+	defer putEncoder(e)
 	var tooLarge *TooLargeError
 	var sendErr error
 	var split func(lo, hi int)
@@ -71,26 +80,29 @@ func (s *Sender) sendSplit(e *encoder, dest int32, b *router.Batch) error {
 		if sendErr != nil {
 			return
 		}
-		part := router.Batch{Tuples: b.Tuples[lo:hi]}
+		if hi-lo > 1 && prefix[hi]-prefix[lo] > splitFrameBytes {
+			mid := lo + (hi-lo)/2
+			split(lo, mid)
+			split(mid, hi)
+			return
+		}
+		part := router.Batch{Tuples: ts[lo:hi]}
 		f := e.packedFrame(dest, &part)
-		n := len(e.body)
-		switch {
-		case hi-lo == 1 && n > MaxTupleBytes:
+		if n := len(e.body); hi-lo == 1 && n > MaxTupleBytes {
 			if tooLarge == nil {
 				tooLarge = &TooLargeError{}
 			}
 			tooLarge.Index = append(tooLarge.Index, lo)
 			tooLarge.Bytes = append(tooLarge.Bytes, n)
-			s.credits.refund(dest, 1)
-		case hi-lo == 1 || n <= splitFrameBytes:
-			sendErr = s.send(f)
-		default:
-			mid := lo + (hi-lo)/2
-			split(lo, mid)
-			split(mid, hi)
+			s.credits.refund(dest, 1, gen)
+			return
+		}
+		if err := s.send(f); err != nil {
+			sendErr = err
+			s.credits.refund(dest, len(ts)-lo, gen) // this frame and the rest
 		}
 	}
-	split(0, len(b.Tuples))
+	split(0, len(ts))
 	if sendErr != nil {
 		return sendErr
 	}
@@ -98,4 +110,16 @@ func (s *Sender) sendSplit(e *encoder, dest int32, b *router.Batch) error {
 		return tooLarge
 	}
 	return nil
+}
+
+// tupleBytes estimates what t takes in a packed frame, a little more: its
+// values' data plus 10 bytes each (kind, length or number), 16 bytes per
+// anchor and 16 for its columns.
+func tupleBytes(t *sdk.Tuple) int {
+	n := 16 + 16*len(t.Anchors)
+	for _, v := range t.Values {
+		str, _ := v.Raw()
+		n += 10 + len(str)
+	}
+	return n
 }

@@ -165,3 +165,51 @@ func TestAHugeAckBatchGoesInSeveralFrames(t *testing.T) {
 		t.Errorf("%d acks frames, want %d", r.ackFrames, want)
 	}
 }
+
+// TestSendsThatFailFastGiveTheirCreditBack: while a sender waits to
+// reconnect, its sends fail at once; the credit they took comes back, or
+// a window's worth of them would leave the task blocked for ever, even
+// once the stream is open again.
+func TestSendsThatFailFastGiveTheirCreditBack(t *testing.T) {
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	const window = 4
+	s := NewSender(dial(t, e.addr), "a", "run-1", window, nil)
+	defer s.Close()
+	first := batchOf(0, 1, srcWords, false)
+	if err := s.SendTuples(1, first); err != nil {
+		t.Fatal(err)
+	}
+	first.Release()
+	s.mu.Lock()
+	s.fail() // as a broken stream does: the sender backs off
+	s.mu.Unlock()
+	for i := range window {
+		b := batchOf(i, 1, srcWords, false)
+		if err := s.SendTuples(1, b); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("send %d during the backoff: %v, want ErrUnavailable", i, err)
+		}
+		b.Release()
+	}
+	sent := make(chan error, 1)
+	go func() {
+		b := batchOf(100, 1, srcWords, false)
+		defer b.Release()
+		var err error
+		for range 100 { // until the backoff is over
+			if err = s.SendTuples(1, b); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		sent <- err
+	}()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the send after the backoff waited for credit that the failed sends took")
+	}
+}

@@ -226,18 +226,24 @@ func putEncoder(e *encoder) {
 // several, for a batch of large tuples: framesize.go), waiting while dest
 // has no credit left. The caller keeps b (and releases it). On a
 // *TooLargeError the tuples it names were not sent and the others were;
-// on any other error, none of it may be assumed delivered.
+// on any other error, none of it may be assumed delivered (though frames
+// of a split batch sent before the error may be: the caller's replay then
+// delivers them twice, as at-least-once allows).
 func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
-	if !s.credits.acquire(dest, len(b.Tuples)) {
+	gen, ok := s.credits.acquire(dest, len(b.Tuples))
+	if !ok {
 		return fmt.Errorf("%w: sender closed", ErrUnavailable)
+	}
+	if b.ValueBytes > splitFrameBytes {
+		return s.sendSplit(dest, b, gen) // large tuples: rare, see framesize.go
 	}
 	e := getEncoder()
 	defer putEncoder(e)
-	f := e.packedFrame(dest, b)
-	if len(e.body) > splitFrameBytes && len(b.Tuples) > 1 || len(e.body) > MaxTupleBytes {
-		return s.sendSplit(e, dest, b) // large tuples: rare, see framesize.go
+	if err := s.send(e.packedFrame(dest, b)); err != nil {
+		s.credits.refund(dest, len(b.Tuples), gen)
+		return err
 	}
-	return s.send(f)
+	return nil
 }
 
 // SendAcks sends acker operations as one frame, with what meta says (see

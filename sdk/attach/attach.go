@@ -41,9 +41,10 @@ const (
 )
 
 // maxTupleBytes is the largest tuple an emit may take: what a node accepts
-// in a frame of its own (16 MiB less 64 KiB, transfer.MaxTupleBytes). A
-// larger message would end the stream.
-const maxTupleBytes = 16<<20 - 64<<10
+// in a frame of its own (16 MiB less 64 KiB, transfer.MaxTupleBytes), less
+// 64 KiB more for what the node adds when it passes the tuple on (anchors,
+// columns). A larger message would end the stream.
+const maxTupleBytes = 16<<20 - 128<<10
 
 // maxRecvBytes is the largest message this SDK receives, as in Gale's
 // Python and TypeScript SDKs: a node sends a tuple of up to 16 MiB in a
@@ -863,8 +864,11 @@ func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.emits++
+	size := valuesBytes(values)
 	var batch *galev1.EmitBatch
-	if n := len(o.frames); n > 0 && !o.full() {
+	// A large emit does not join a frame that it would take over the
+	// node's limit: it starts its own.
+	if n := len(o.frames); n > 0 && !o.full() && o.bytes+size <= maxFrameBytes {
 		batch = o.frames[n-1].GetEmits()
 	}
 	if batch == nil {
@@ -874,7 +878,7 @@ func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
 	}
 	batch.Emits = append(batch.Emits, em)
 	o.items++
-	o.bytes += valuesBytes(values)
+	o.bytes += size
 }
 
 // valuesBytes is about what values take encoded, a little more.

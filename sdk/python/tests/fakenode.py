@@ -45,7 +45,10 @@ class FakeNode(attach_pb2_grpc.AttachServiceServicer):
         self.rx: "queue.Queue[Received]" = queue.Queue()
         self.tx: "queue.Queue[Any]" = queue.Queue()
         self.attached = threading.Event()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        # A node receives messages of up to 16 MiB (transfer.MaxMessageBytes).
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.max_receive_message_length", 16 << 20)]
+        )
         attach_pb2_grpc.add_AttachServiceServicer_to_server(self, self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.addr = f"127.0.0.1:{self.port}"

@@ -138,6 +138,12 @@ class Misbehaving(gale.Bolt):
             self.emit(["late"], tup)
         elif cmd == "too-large":
             self.emit(["x" * (16 << 20)], tup)
+        elif cmd == "large-after-small":
+            # Together over the 16 MiB a node receives: the large one
+            # must go in a frame of its own.
+            self.emit(["a" * 900_000], tup)
+            self.emit(["b" * ((16 << 20) - 200_000)], tup)
+            self.ack(tup)
         elif cmd == "ok":
             self.emit(["fine"], tup)
             self.ack(tup)
@@ -172,6 +178,19 @@ def test_mistakes_in_execute_become_error_frames(cmd, message, fails):
     finally:
         s.end()
     assert s.error is None and bolt.cleaned
+
+
+def test_a_large_emit_goes_in_a_frame_of_its_own():
+    bolt = Misbehaving()
+    s = Session(bolt)
+    try:
+        s.node.send(json_frame({"inputs": [{"id": 1, "stream": "default", "source_task": 1, "values": ["large-after-small"]}]}))
+        got = s.events(3)
+        assert [e[0] for e in got] == ["emit", "emit", "ack"], [e[:1] for e in got]
+        assert [len(e[2][0][1]) for e in got[:2]] == [900_000, (16 << 20) - 200_000]
+    finally:
+        s.end()
+    assert s.error is None
 
 
 class FailingPrepare(gale.Bolt):

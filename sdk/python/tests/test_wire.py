@@ -75,3 +75,16 @@ def test_scalar_subclasses_are_accepted():
     assert _wire.value_entry(Color.RED) == _wire.value_entry(3)
     assert to_proto(Color.RED) == to_proto(3)
     assert _wire.value_entry(bytearray(b"ab")) == _wire.value_entry(b"ab")
+
+
+def test_a_large_emit_starts_a_frame_of_its_own():
+    from gale.component import MAX_FRAME_BYTES, _Outbox
+
+    out = _Outbox()
+    out.add_emit(b"a" * 900_000)
+    out.add_emit(b"b" * ((16 << 20) - 200_000))
+    out.add_emit(b"c")
+    out.close_emits()
+    assert len(out.frames) == 3
+    assert all(len(f) <= 16 << 20 for f in out.frames)
+    assert len(out.frames[0]) < MAX_FRAME_BYTES + 100

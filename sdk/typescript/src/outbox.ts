@@ -62,10 +62,11 @@ const MAX_EMITS_FRAME = 1 << 20;
 
 /**
  * The largest tuple an emit may encode to: what a node accepts in a frame
- * of its own (16 MiB less 64 KiB, the Go runtime's transfer.MaxTupleBytes).
- * A larger message would end the task's stream.
+ * of its own (16 MiB less 64 KiB, the Go runtime's transfer.MaxTupleBytes),
+ * less 64 KiB more for what the node adds when it passes the tuple on. A
+ * larger message would end the task's stream.
  */
-export const MAX_TUPLE_BYTES = (16 << 20) - (64 << 10);
+export const MAX_TUPLE_BYTES = (16 << 20) - (128 << 10);
 
 export class Outbox {
   private readonly w = new Writer();
@@ -154,6 +155,17 @@ export class Outbox {
       w.pos = start;
       if (start === 0) this.emitsOpen = false;
       throw new EmitError(`emit on stream '${stream.id}': the tuple takes ${size} bytes encoded, over the ${MAX_TUPLE_BYTES} a node accepts`);
+    }
+    if (start > 0 && w.pos > MAX_EMITS_FRAME) {
+      // It would take the frame over the limit: the frame goes without
+      // it, and it starts the next one.
+      const entry = Buffer.from(w.buf.subarray(start, w.pos));
+      w.pos = start;
+      this.closeEmits();
+      this.emitsOpen = true;
+      w.ensure(entry.length);
+      entry.copy(w.buf, 0);
+      w.pos = entry.length;
     }
   }
 

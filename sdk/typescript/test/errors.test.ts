@@ -28,7 +28,7 @@ test("emits are checked against the declared outputs", () => {
   assert.throws(() => c.emit(t, [undefined as unknown as Value]), /undefined is not a tuple value/);
   assert.throws(
     () => c.emit(t, ["x".repeat(16 << 20)]),
-    (e: Error) => e instanceof EmitError && /stream 'default': the tuple takes 1677\d+ bytes encoded, over the 16711680 a node accepts/.test(e.message),
+    (e: Error) => e instanceof EmitError && /stream 'default': the tuple takes 1677\d+ bytes encoded, over the 16646144 a node accepts/.test(e.message),
   );
   c.emitDirect(3, "d", t, ["x"]);
 });

@@ -133,3 +133,20 @@ test("a bad value leaves nothing of its emit behind", () => {
   const req = AttachRequest.decode(frames[0]).frame as { $case: "emits"; value: { emits: unknown[] } };
   assert.equal(req.value.emits.length, 1);
 });
+
+test("a large emit starts a frame of its own, so no frame is over a node's 16 MiB", () => {
+  const out = new Outbox("strict");
+  const s = streamInfo("default", ["w"], false);
+  out.emit(s, ["a".repeat(900_000)], null, null, 0, 0);
+  out.emit(s, ["b".repeat((16 << 20) - 200_000)], null, null, 0, 0);
+  out.emit(s, ["c"], null, null, 0, 0);
+  const frames = out.take();
+  assert.equal(frames.length, 3);
+  const firsts = frames.map((f) => {
+    assert.ok(f.length <= 16 << 20, `a frame of ${f.length} bytes`);
+    const req = AttachRequest.decode(f);
+    const emits = (req.frame as { $case: "emits"; value: { emits: import("../src/gen/gale/v1/attach").Emit[] } }).value.emits;
+    return emits.map((e) => String(valueFromProto(e.values[0])).slice(0, 1)).join("");
+  });
+  assert.deepEqual(firsts, ["a", "b", "c"]);
+});

@@ -35,9 +35,10 @@ from gale.values import ValueTypeError, describe
 MAX_FRAME_BYTES = 1 << 20
 
 #: Largest tuple an emit may encode to: what a node accepts in a frame of
-#: its own (16 MiB less 64 KiB, the Go runtime's transfer.MaxTupleBytes).
-#: A larger message would end the task's stream.
-MAX_TUPLE_BYTES = (16 << 20) - (64 << 10)
+#: its own (16 MiB less 64 KiB, the Go runtime's transfer.MaxTupleBytes),
+#: less 64 KiB more for what the node adds when it passes the tuple on. A
+#: larger message would end the task's stream.
+MAX_TUPLE_BYTES = (16 << 20) - (128 << 10)
 
 _EMIT_KIND = 1
 _ACK_KIND = 2
@@ -87,6 +88,8 @@ class _Outbox:
     def add_emit(self, entry: bytes) -> None:
         if not self.defer and (self.acked or self.failed):
             self.close_acks()
+        if self.emits and self.emit_bytes + len(entry) > MAX_FRAME_BYTES:
+            self.close_emits()  # a large emit starts a frame of its own
         self.emits.append(entry)
         self.emit_bytes += len(entry)
         if self.emit_bytes >= MAX_FRAME_BYTES:
@@ -424,6 +427,8 @@ class Bolt(Component):
         out = self._out
         if not out.defer and (out.acked or out.failed):
             out.close_acks()
+        if out.emits and out.emit_bytes + len(entry) > MAX_FRAME_BYTES:
+            out.close_emits()  # a large emit starts a frame of its own
         out.emits.append(entry)
         out.emit_bytes += len(entry)
         if out.emit_bytes >= MAX_FRAME_BYTES:
