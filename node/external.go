@@ -596,7 +596,7 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 					break
 				}
 				t := &b.Tuples[x.curIdx+i]
-				frameBytes += valuesBytes(t.Values)
+				frameBytes += sdk.WireSize(t.Values)
 				x.lastID++
 				id := x.lastID
 				// Acks, fails and anchoring read only the anchors (and
@@ -629,16 +629,6 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 // would otherwise make a frame over the process's gRPC message limit (64
 // MiB in Gale's SDKs), which ends its stream.
 const maxInputFrameBytes = 1 << 20
-
-// valuesBytes is about what values take on the wire.
-func valuesBytes(values []sdk.Value) int {
-	n := 0
-	for _, v := range values {
-		s, _ := v.Raw()
-		n += len(s) + 10
-	}
-	return n
-}
 
 // nextInputBatch makes sure x.cur holds unsent tuples, taking batches from
 // the queue without waiting (and counting end-of-input markers on the

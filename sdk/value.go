@@ -135,6 +135,18 @@ func (v Value) BytesValue() []byte {
 // copies.
 func (v Value) Raw() (s string, bits uint64) { return v.str, v.num }
 
+// WireSize estimates, a little high, what values take encoded on Gale's
+// wire (packed frames between nodes, Attach frames): their string and bytes
+// data plus 16 bytes each for the kind, tags and lengths. Senders bound
+// their frames with it without encoding first.
+func WireSize(values []Value) int {
+	n := 0
+	for _, v := range values {
+		n += 16 + len(v.str)
+	}
+	return n
+}
+
 // Equal reports whether two values have the same kind and payload (doubles
 // compare by bit pattern, so NaN equals itself).
 func (v Value) Equal(w Value) bool { return v.kind == w.kind && v.num == w.num && v.str == w.str }

@@ -113,13 +113,7 @@ func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
 }
 
 // tupleBytes estimates what t takes in a packed frame, a little more: its
-// values' data plus 10 bytes each (kind, length or number), 16 bytes per
-// anchor and 16 for its columns.
+// values (sdk.WireSize), 16 bytes per anchor and 16 for its columns.
 func tupleBytes(t *sdk.Tuple) int {
-	n := 16 + 16*len(t.Anchors)
-	for _, v := range t.Values {
-		str, _ := v.Raw()
-		n += 10 + len(str)
-	}
-	return n
+	return 16 + 16*len(t.Anchors) + sdk.WireSize(t.Values)
 }

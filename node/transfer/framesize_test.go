@@ -11,6 +11,33 @@ import (
 	"github.com/gale-stream/gale/sdk"
 )
 
+// senderTo starts a recording server and a sender to it with the given
+// credit window.
+func senderTo(t *testing.T, window int64) (*recorder, *Sender) {
+	t.Helper()
+	r := newRecorder()
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", window, nil)
+	t.Cleanup(func() { s.Close() })
+	return r, s
+}
+
+// within runs f and fails the test with stalled if it does not return
+// within d, or with its error.
+func within(t *testing.T, d time.Duration, stalled string, f func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(d):
+		t.Fatal(stalled)
+	}
+}
+
 // bigBatch returns a batch of n tuples whose first value is size bytes
 // (the tuple's number, then padding) and second is the number.
 func bigBatch(n, size int) *router.Batch {
@@ -29,10 +56,7 @@ func bigBatch(n, size int) *router.Batch {
 // the batch for ever) arrives whole and in order, in frames of about
 // splitFrameBytes.
 func TestLargeTuplesGoInSeveralFrames(t *testing.T) {
-	r := newRecorder()
-	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
-	defer s.Close()
+	r, s := senderTo(t, testWindow)
 	const n, size = 300, 20000
 	b := bigBatch(n, size)
 	if err := s.SendTuples(1, b); err != nil {
@@ -78,10 +102,7 @@ func TestLargeTuplesGoInSeveralFrames(t *testing.T) {
 // arrive, and its credit comes back (with a window of one tuple, a
 // leaked credit would stop the next send for ever).
 func TestATupleTooLargeIsNamedAndItsCreditReturned(t *testing.T) {
-	r := newRecorder()
-	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", 1, nil)
-	defer s.Close()
+	r, s := senderTo(t, 1)
 	b := router.NewBatch()
 	b.AddTuple(srcWords, 3, []sdk.Value{sdk.String("before"), sdk.Int(0)}, 0)
 	b.AddTuple(srcWords, 3, []sdk.Value{sdk.Bytes(make([]byte, MaxTupleBytes)), sdk.Int(1)}, 0)
@@ -98,26 +119,16 @@ func TestATupleTooLargeIsNamedAndItsCreditReturned(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, "#1 in its batch") || !strings.Contains(msg, fmt.Sprint(MaxTupleBytes)) {
 		t.Errorf("message %q does not say which tuple and what limit", msg)
 	}
-	sent := make(chan error, 1)
-	go func() {
+	within(t, 10*time.Second, "sending after the skipped tuple stalled: its credit was not returned", func() error {
 		next := batchOf(3, 1, srcWords, false)
 		defer next.Release()
 		for range 20 { // each waits for the credit of the one before
 			if err := s.SendTuples(1, next); err != nil {
-				sent <- err
-				return
+				return err
 			}
 		}
-		sent <- nil
-	}()
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("sending after the skipped tuple stalled: its credit was not returned")
-	}
+		return nil
+	})
 	waitFor(t, 10*time.Second, func() error {
 		if got := r.count(1); got != 22 {
 			return fmt.Errorf("%d tuples arrived, want 22", got)
@@ -135,10 +146,7 @@ func TestATupleTooLargeIsNamedAndItsCreditReturned(t *testing.T) {
 // trees at once (4 MB of operations) arrives whole and in order, in
 // frames of at most maxAcksPerFrame operations.
 func TestAHugeAckBatchGoesInSeveralFrames(t *testing.T) {
-	r := newRecorder()
-	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
-	defer s.Close()
+	r, s := senderTo(t, testWindow)
 	ops := make([]router.AckOp, 200000)
 	for i := range ops {
 		ops[i] = router.AckOp{Kind: router.AckInit, Root: uint64(i) * 0x9e3779b97f4a7c15, Value: uint64(i), Task: int32(i % 7)}
@@ -171,11 +179,8 @@ func TestAHugeAckBatchGoesInSeveralFrames(t *testing.T) {
 // a window's worth of them would leave the task blocked for ever, even
 // once the stream is open again.
 func TestSendsThatFailFastGiveTheirCreditBack(t *testing.T) {
-	r := newRecorder()
-	e := serve(t, "127.0.0.1:0", r)
 	const window = 4
-	s := NewSender(dial(t, e.addr), "a", "run-1", window, nil)
-	defer s.Close()
+	_, s := senderTo(t, window)
 	first := batchOf(0, 1, srcWords, false)
 	if err := s.SendTuples(1, first); err != nil {
 		t.Fatal(err)
@@ -191,8 +196,7 @@ func TestSendsThatFailFastGiveTheirCreditBack(t *testing.T) {
 		}
 		b.Release()
 	}
-	sent := make(chan error, 1)
-	go func() {
+	within(t, 10*time.Second, "the send after the backoff waited for credit that the failed sends took", func() error {
 		b := batchOf(100, 1, srcWords, false)
 		defer b.Release()
 		var err error
@@ -202,14 +206,6 @@ func TestSendsThatFailFastGiveTheirCreditBack(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		sent <- err
-	}()
-	select {
-	case err := <-sent:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the send after the backoff waited for credit that the failed sends took")
-	}
+		return err
+	})
 }

@@ -717,7 +717,9 @@ func keys(m map[string]*sdk.Source) []string {
 
 // ---- sdk.Emitter ----
 
-func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) string {
+// checkEmit checks an emit against the declared outputs and the size a
+// node accepts, and returns its stream and estimated size (sdk.WireSize).
+func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) (string, int) {
 	if stream == "" {
 		stream = sdk.DefaultStream
 	}
@@ -732,8 +734,9 @@ func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) str
 	if len(values) != len(s.GetFields()) {
 		panic(fmt.Errorf("emit on stream %q: %d values for fields %v", stream, len(values), s.GetFields()))
 	}
-	if n := valuesBytes(values); n > maxTupleBytes {
-		panic(fmt.Errorf("emit on stream %q: the tuple's values take about %d bytes encoded, over the %d a node accepts", stream, n, maxTupleBytes))
+	size := sdk.WireSize(values)
+	if size > maxTupleBytes {
+		panic(fmt.Errorf("emit on stream %q: the tuple's values take about %d bytes encoded, over the %d a node accepts", stream, size, maxTupleBytes))
 	}
 	if s.GetDirect() != (direct > 0) {
 		if s.GetDirect() {
@@ -741,7 +744,7 @@ func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) str
 		}
 		panic(fmt.Errorf("EmitDirect on stream %q, which is not declared direct", stream))
 	}
-	return stream
+	return stream, size
 }
 
 func (p *process) protoValues(values []sdk.Value) []*galev1.Value {
@@ -754,7 +757,7 @@ func (p *process) protoValues(values []sdk.Value) []*galev1.Value {
 
 // EmitBolt implements sdk.Emitter.
 func (p *process) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Value, direct int32) {
-	stream = p.checkEmit(stream, values, direct)
+	stream, size := p.checkEmit(stream, values, direct)
 	em := &galev1.Emit{Stream: stream, Values: p.protoValues(values), DirectTask: direct}
 	for _, a := range anchors {
 		if a != nil && len(a.Anchors) > 0 {
@@ -765,18 +768,18 @@ func (p *process) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Val
 			em.Anchors = append(em.Anchors, id)
 		}
 	}
-	p.out.emit(em, values)
+	p.out.emit(em, size)
 }
 
 // EmitSpout implements sdk.Emitter. Message id 0 is sent unreliable: the
 // wire reserves it for that.
 func (p *process) EmitSpout(stream string, msgID uint64, reliable bool, values []sdk.Value, direct int32) {
-	stream = p.checkEmit(stream, values, direct)
+	stream, size := p.checkEmit(stream, values, direct)
 	em := &galev1.Emit{Stream: stream, Values: p.protoValues(values), DirectTask: direct}
 	if reliable {
 		em.MessageId = msgID
 	}
-	p.out.emit(em, values)
+	p.out.emit(em, size)
 }
 
 // Ack implements sdk.Emitter. Acking an input twice panics: the second
@@ -860,11 +863,11 @@ func (o *outbox) moveAcks() {
 
 func (o *outbox) full() bool { return o.items >= maxFrameItems || o.bytes >= maxFrameBytes }
 
-func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
+// emit adds em, whose values take about size bytes (sdk.WireSize).
+func (o *outbox) emit(em *galev1.Emit, size int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.emits++
-	size := valuesBytes(values)
 	var batch *galev1.EmitBatch
 	// A large emit does not join a frame that it would take over the
 	// node's limit: it starts its own.
@@ -879,16 +882,6 @@ func (o *outbox) emit(em *galev1.Emit, values []sdk.Value) {
 	batch.Emits = append(batch.Emits, em)
 	o.items++
 	o.bytes += size
-}
-
-// valuesBytes is about what values take encoded, a little more.
-func valuesBytes(values []sdk.Value) int {
-	n := 0
-	for _, v := range values {
-		s, _ := v.Raw()
-		n += 16 + len(s)
-	}
-	return n
 }
 
 func (o *outbox) ack(id uint64, ok bool) {

@@ -17,7 +17,7 @@ func TestALargeEmitStartsAFrameOfItsOwn(t *testing.T) {
 	var o outbox
 	for _, v := range []string{strings.Repeat("a", 900_000), strings.Repeat("b", 16<<20-200_000), "c"} {
 		vals := []sdk.Value{sdk.String(v)}
-		o.emit(&galev1.Emit{Values: []*galev1.Value{sdk.ValueToProto(vals[0])}}, vals)
+		o.emit(&galev1.Emit{Values: []*galev1.Value{sdk.ValueToProto(vals[0])}}, sdk.WireSize(vals))
 	}
 	frames := o.take()
 	var firsts []string
