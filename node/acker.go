@@ -70,6 +70,7 @@ func (a *acker) run(ctx context.Context) {
 			if !ok {
 				return
 			}
+			a.t.took(b)
 			now := router.Nanotime()
 			a.now = now
 			a.t.headBorn.Store(b.Born)
@@ -92,6 +93,7 @@ func (a *acker) run(ctx context.Context) {
 					if !ok {
 						return
 					}
+					a.t.took(b)
 					a.now = router.Nanotime()
 					a.process(b.Acks, a.epoch(a.now), &stats)
 					b.Release()

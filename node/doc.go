@@ -47,6 +47,9 @@
 // never wait behind tuples and flows crossing between two nodes cannot
 // deadlock. What arrives while a task's queue is full waits in the task's
 // overflow lane (receiver.go), bounded by the credit its senders hold.
+// Queues and credit windows count bytes as well as tuples (the string and
+// bytes values: Settings.QueueBytes, BatchBytes), so large tuples cannot
+// fill a node's memory while the counts allow thousands of them.
 //
 // When the assignment changes while a run goes on (a node joined, left or
 // died, or a rebalance), each node moves only the tasks that move

@@ -107,6 +107,7 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 		Log:            rt.log.With("component", t.comp.id, "task", t.id),
 	}
 	e.out = router.NewOutbox(int32(len(rt.tasks)-1), rt.settings.BatchSize, rt.settings.BatchLinger, e.deliver)
+	e.out.SetMaxBytes(rt.settings.BatchBytes)
 	e.sizeBatches()
 	e.findLocalAckers()
 	e.maxPending = rt.settings.MaxSpoutPending
@@ -126,7 +127,7 @@ func (e *executor) deliver(dest int32, b *router.Batch) error {
 		e.deliverRemote(dest, b)
 		return nil
 	}
-	if err := t.inbox.Push(e.ctx, b); err != nil {
+	if err := t.push(e.ctx, b); err != nil {
 		b.Release()
 		return err
 	}
@@ -707,6 +708,7 @@ func (e *executor) runBolt(ctx context.Context) error {
 				continue
 			}
 		}
+		e.t.took(b)
 		e.now = router.Nanotime()
 		e.t.headBorn.Store(b.Born)
 		if b.EndOfInput != 0 {

@@ -453,6 +453,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				s.Close(nil)
 				return false
 			}
+			e.t.took(b)
 			if b.EndOfInput != 0 {
 				if e.firstMarker(b.EndOfInput) {
 					x.eofLeft--
@@ -640,6 +641,7 @@ func (e *executor) nextInputBatch(x *externalTask) bool {
 			if !ok {
 				return false
 			}
+			e.t.took(b)
 			if b.EndOfInput != 0 {
 				if e.firstMarker(b.EndOfInput) {
 					x.eofLeft--

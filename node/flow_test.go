@@ -194,7 +194,7 @@ func TestCrossingFlowsDoNotDeadlock(t *testing.T) {
 // noCredit is a transfer.Credits for tests that inject batches.
 type noCredit struct{}
 
-func (noCredit) Return(int32, int) {}
+func (noCredit) Return(int32, int, int) {}
 
 // TestRepeatedMarkersCountOnce: markers from other nodes are sent again
 // on every new stream, so a task may see one twice; it must still wait

@@ -267,33 +267,34 @@ type lane struct {
 }
 
 type laneItem struct {
-	b *router.Batch
-	c transfer.Credits // nil: takes no credit
-	n int              // tuples to return to c
+	b     *router.Batch
+	c     transfer.Credits // nil: takes no credit
+	n     int              // tuples to return to c
+	bytes int              // and bytes of their values
 }
 
 // offer queues b for t without blocking: into the queue when it has room
 // and the lane is empty (the fast path), or else into the lane.
 func (rt *Runtime) offer(t *task, b *router.Batch, c transfer.Credits) error {
-	n := len(b.Tuples)
+	n, bytes := len(b.Tuples), b.ValueBytes
 	l := &t.lane
 	l.mu.Lock()
 	if !l.pumping {
-		err := t.inbox.TryPush(b)
+		err := t.tryPush(b)
 		if !errors.Is(err, router.ErrFull) {
 			l.mu.Unlock()
 			if err != nil { // closed: the run is stopping here
 				b.Release()
 			}
 			if c != nil {
-				c.Return(t.id, n)
+				c.Return(t.id, n, bytes)
 			}
 			return err
 		}
 		l.pumping = true
 		go rt.pump(t)
 	}
-	l.items = append(l.items, laneItem{b: b, c: c, n: n})
+	l.items = append(l.items, laneItem{b: b, c: c, n: n, bytes: bytes})
 	l.mu.Unlock()
 	return nil
 }
@@ -314,11 +315,11 @@ func (rt *Runtime) pump(t *task) {
 		l.items[0] = laneItem{}
 		l.items = l.items[1:]
 		l.mu.Unlock()
-		if err := t.inbox.Push(context.Background(), it.b); err != nil {
+		if err := t.push(context.Background(), it.b); err != nil {
 			it.b.Release()
 		}
 		if it.c != nil {
-			it.c.Return(t.id, it.n)
+			it.c.Return(t.id, it.n, it.bytes)
 		}
 	}
 }

@@ -73,12 +73,14 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 	return s, nil
 }
 
-// window is the credit per destination task (Settings.CreditWindow).
-func (r *remoteRoutes) window() int64 {
-	if r.rt == nil {
-		return DefaultSettings().CreditWindow()
+// window is the credit per destination task (Settings.CreditWindow and
+// CreditWindowBytes).
+func (r *remoteRoutes) window() transfer.Window {
+	s := DefaultSettings()
+	if r.rt != nil {
+		s = r.rt.settings
 	}
-	return r.rt.settings.CreditWindow()
+	return transfer.Window{Tuples: s.CreditWindow(), Bytes: s.CreditWindowBytes()}
 }
 
 // SendTuples implements Remote.

@@ -116,8 +116,10 @@ type task struct {
 	comp  *component
 	here  atomic.Bool // runs in this process (Reassign may change it)
 	inbox *router.Queue[*router.Batch]
-	lane  lane       // overflow of inbox for what other nodes send
-	ctrl  *ctrlQueue // spouts: completions from ackers
+	lane  lane // overflow of inbox for what other nodes send
+	// inboxBytes bounds the bytes of the values in inbox (push, took).
+	inboxBytes *router.ByteBudget
+	ctrl       *ctrlQueue // spouts: completions from ackers
 
 	counters Counters
 	latency  sharedHistogram // spouts: complete latency
@@ -329,6 +331,7 @@ func (rt *Runtime) addTasks(c *component, n int) {
 			t.ctrl = newCtrlQueue()
 		}
 		t.inbox = router.NewQueue[*router.Batch](rt.settings.QueueSize)
+		t.inboxBytes = router.NewByteBudget(rt.settings.QueueBytes)
 		rt.tasks = append(rt.tasks, t)
 		c.tasks = append(c.tasks, t.id)
 	}
@@ -644,6 +647,7 @@ func (rt *Runtime) failQueued(t *task) {
 			drained = true
 			continue
 		}
+		t.took(b)
 		for i := range b.Tuples {
 			for _, a := range b.Tuples[i].Anchors {
 				roots = append(roots, a.Root)
@@ -955,3 +959,36 @@ func (g *goGroup) closeAndWait() {
 	g.mu.Unlock()
 	g.wg.Wait()
 }
+
+// push puts b into t's queue, waiting while the queue is full by count or
+// by the bytes of its values (QueueBytes). It returns an error only when
+// ctx ends or the queue is closed; b is then not queued.
+func (t *task) push(ctx context.Context, b *router.Batch) error {
+	n := int64(b.ValueBytes)
+	if err := t.inboxBytes.Take(ctx, n, t.inbox.Closed()); err != nil {
+		return err
+	}
+	if err := t.inbox.Push(ctx, b); err != nil {
+		t.inboxBytes.Give(n)
+		return err
+	}
+	return nil
+}
+
+// tryPush is push without waiting: router.ErrFull when the queue is full
+// by either bound.
+func (t *task) tryPush(b *router.Batch) error {
+	n := int64(b.ValueBytes)
+	if !t.inboxBytes.TryTake(n) {
+		return router.ErrFull
+	}
+	if err := t.inbox.TryPush(b); err != nil {
+		t.inboxBytes.Give(n)
+		return err
+	}
+	return nil
+}
+
+// took gives back the bytes of a batch taken out of t's queue; every
+// consumer of the queue calls it for every batch it receives.
+func (t *task) took(b *router.Batch) { t.inboxBytes.Give(int64(b.ValueBytes)) }

@@ -19,6 +19,8 @@ const (
 	KeyRemoteBatch    = spec.KeyRemoteBatch
 	KeyBatchLinger    = spec.KeyBatchLinger
 	KeyQueueSize      = spec.KeyQueueSize
+	KeyBatchBytes     = spec.KeyBatchBytes
+	KeyQueueBytes     = spec.KeyQueueBytes
 	KeySpoutWait      = spec.KeySpoutWait
 	KeyIdleFlushGap   = spec.KeyIdleFlushGap
 
@@ -57,6 +59,16 @@ type Settings struct {
 	IdleFlushGap time.Duration
 	// QueueSize is the capacity of a task's input queue, in batches.
 	QueueSize int
+	// BatchBytes bounds a batch by the bytes of its string and bytes
+	// values: a batch is sent once it holds this many, whatever its
+	// count. With QueueBytes it keeps large tuples from filling memory:
+	// counts alone let a queue of 64 batches of 128 tuples of 1 MiB
+	// hold 8 GiB.
+	BatchBytes int
+	// QueueBytes bounds the bytes of string and bytes values in a task's
+	// input queue (router.ByteBudget: plus one batch), and the credit
+	// window in bytes that the task gives each node that sends to it.
+	QueueBytes int64
 	// SpoutWait is how long a spout task waits after a NextTuple call that
 	// emitted nothing before it calls again.
 	SpoutWait time.Duration
@@ -76,6 +88,11 @@ func (s Settings) CreditWindow() int64 {
 	return int64(s.QueueSize) * int64(max(s.BatchSize, s.RemoteBatchSize))
 }
 
+// CreditWindowBytes is the flow-control credit in bytes of values a
+// node gives another per destination task: what the task's queue holds
+// when it is full by bytes. A sender waits while either window is spent.
+func (s Settings) CreditWindowBytes() int64 { return s.QueueBytes }
+
 // DefaultSettings returns the tuned defaults: they reach the throughput
 // targets on two cores with a p50 complete latency of a few hundred
 // microseconds at half load (the p99 is the machine's: see README,
@@ -90,6 +107,8 @@ func DefaultSettings() Settings {
 		BatchLinger:     200 * time.Microsecond,
 		IdleFlushGap:    50 * time.Microsecond,
 		QueueSize:       64,
+		BatchBytes:      1 << 20,
+		QueueBytes:      32 << 20,
 		SpoutWait:       time.Millisecond,
 	}
 }
@@ -119,6 +138,10 @@ func SettingsFromConfig(c sdk.Config) (Settings, error) {
 	getd(KeyBatchLinger, &s.BatchLinger)
 	getd(KeyIdleFlushGap, &s.IdleFlushGap)
 	geti(KeyQueueSize, &s.QueueSize)
+	geti(KeyBatchBytes, &s.BatchBytes)
+	if err == nil {
+		s.QueueBytes, err = configInt(c, KeyQueueBytes, s.QueueBytes)
+	}
 	getd(KeySpoutWait, &s.SpoutWait)
 	return s, err
 }

@@ -25,7 +25,11 @@ func TestSettingsFromConfig(t *testing.T) {
 			return s.Ackers == 0 && s.BatchSize == 256 && s.BatchLinger == time.Millisecond &&
 				s.MessageTimeout == 2500*time.Millisecond && s.IdleFlushGap == 0 && s.QueueSize == def.QueueSize
 		}, ""},
+		{"byte bounds", sdk.Config{KeyBatchBytes: sdk.Int(65536), KeyQueueBytes: sdk.String("1073741824")}, func(s Settings) bool {
+			return s.BatchBytes == 65536 && s.QueueBytes == 1<<30 && s.CreditWindowBytes() == 1<<30
+		}, ""},
 		{"bounds", sdk.Config{KeyQueueSize: sdk.Int(0)}, nil, "config topology.queue.size: must be at least 1, got 0"},
+		{"byte bound too small", sdk.Config{KeyQueueBytes: sdk.Int(100)}, nil, "config topology.queue.bytes: must be at least 1024, got 100"},
 		{"kind", sdk.Config{KeySpoutWait: sdk.Bool(true)}, nil, "config topology.spout.wait: want a duration"},
 	}
 	for _, tc := range cases {
@@ -60,7 +64,8 @@ func TestDefaultsAreValidSettings(t *testing.T) {
 	}
 	ints := map[string]int{
 		KeyAckers: d.Ackers, KeyMaxSpoutPend: d.MaxSpoutPending, KeyBatchSize: d.BatchSize,
-		KeyRemoteBatch: d.RemoteBatchSize, KeyQueueSize: d.QueueSize,
+		KeyRemoteBatch: d.RemoteBatchSize, KeyQueueSize: d.QueueSize, KeyBatchBytes: d.BatchBytes,
+		KeyQueueBytes:          int(d.QueueBytes),
 		KeyExternalMaxInflight: defaultExternalMaxInflight,
 	}
 	for k, v := range ints {

@@ -65,6 +65,11 @@
 // its spouts, and nothing is dropped silently. Close is idempotent and safe
 // to race with Push; consumers drain what is left, then see C() closed.
 //
+// A queue's capacity counts items (batches); a ByteBudget beside it bounds
+// their bytes, which producers take before they push and the consumer
+// gives back when it takes an item out. An Outbox sends a batch at its
+// size bound or its byte bound (SetMaxBytes), whichever comes first.
+//
 // Errors wrap the sentinel errors ErrClosed, ErrFull and
 // ErrInvalidGrouping; test for them with errors.Is.
 package router

@@ -21,27 +21,30 @@ type Deliver func(dest int32, b *Batch) error
 
 // Outbox batches one emitting task's output per destination task, with a
 // size bound (a batch is sent when it holds MaxSize items; it may differ
-// by destination) and a linger
+// by destination), a byte bound (or once its values hold MaxBytes bytes:
+// Batch.ValueBytes) and a linger
 // bound (a partial batch is sent once its first item is Linger old, checked
 // by Flush calls the task makes between inputs and when it runs idle). Used
 // by one goroutine only.
 type Outbox struct {
-	maxSize []int32 // size bound by destination task id
-	linger  int64
-	deliver Deliver
-	open    []*Batch // by destination task id
-	active  []int32  // destination ids with an open batch
-	oldest  int64    // Born of the oldest open batch, 0 when none
-	sent    uint64   // items delivered
+	maxSize  []int32 // size bound by destination task id
+	maxBytes int     // byte bound of every batch
+	linger   int64
+	deliver  Deliver
+	open     []*Batch // by destination task id
+	active   []int32  // destination ids with an open batch
+	oldest   int64    // Born of the oldest open batch, 0 when none
+	sent     uint64   // items delivered
 }
 
 // NewOutbox makes an outbox for destination task ids 1..maxTask.
 func NewOutbox(maxTask int32, maxSize int, linger time.Duration, deliver Deliver) *Outbox {
 	o := &Outbox{
-		maxSize: make([]int32, maxTask+1),
-		linger:  int64(linger),
-		deliver: deliver,
-		open:    make([]*Batch, maxTask+1),
+		maxSize:  make([]int32, maxTask+1),
+		maxBytes: math.MaxInt,
+		linger:   int64(linger),
+		deliver:  deliver,
+		open:     make([]*Batch, maxTask+1),
 	}
 	for d := range o.maxSize {
 		o.SetMaxSize(int32(d), maxSize)
@@ -54,6 +57,11 @@ func NewOutbox(maxTask int32, maxSize int, linger time.Duration, deliver Deliver
 func (o *Outbox) SetMaxSize(dest int32, n int) {
 	o.maxSize[dest] = int32(min(max(n, 1), math.MaxInt32))
 }
+
+// SetMaxBytes sets the byte bound of every batch (at least 1; none until
+// set): a batch is sent once its values hold n bytes, however few tuples
+// it has.
+func (o *Outbox) SetMaxBytes(n int) { o.maxBytes = max(n, 1) }
 
 // Batch returns the open batch for dest, opening one if needed. The caller
 // adds one item and then calls Added.
@@ -71,10 +79,10 @@ func (o *Outbox) Batch(dest int32, now int64) *Batch {
 	return b
 }
 
-// Added sends dest's batch if it reached the size bound.
+// Added sends dest's batch if it reached the size or the byte bound.
 func (o *Outbox) Added(dest int32) error {
 	b := o.open[dest]
-	if b.Len() < int(o.maxSize[dest]) {
+	if b.Len() < int(o.maxSize[dest]) && b.ValueBytes < o.maxBytes {
 		return nil
 	}
 	return o.send(dest)

@@ -91,6 +91,10 @@ func (q *Queue[T]) TryPush(v T) error {
 // queued value and then ends.
 func (q *Queue[T]) C() <-chan T { return q.ch }
 
+// Closed returns a channel that is closed once Close starts: a producer
+// waiting on something else before it pushes (a ByteBudget) gives up then.
+func (q *Queue[T]) Closed() <-chan struct{} { return q.done }
+
 // Len returns the number of queued values; a snapshot, for metrics and
 // heuristics (such as flushing when the input runs dry).
 func (q *Queue[T]) Len() int { return len(q.ch) }

@@ -22,7 +22,7 @@ func (c *countingReceiver) Sources() Sources {
 }
 func (c *countingReceiver) Deliver(dest int32, b *router.Batch, cr Credits) error {
 	c.n.Add(int64(len(b.Tuples)))
-	cr.Return(dest, len(b.Tuples))
+	cr.Return(dest, len(b.Tuples), b.ValueBytes)
 	b.Release()
 	return nil
 }
@@ -62,7 +62,7 @@ func BenchmarkTransfer(b *testing.B) {
 
 	// Gale's path.
 	conn := dial2(b, addr)
-	s := NewSender(conn, "a", "run", 64*benchBatch, nil) // Gale's default window
+	s := NewSender(conn, "a", "run", Window{Tuples: 64 * benchBatch}, nil) // Gale's default window
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		if err := s.SendTuples(1, batch); err != nil {

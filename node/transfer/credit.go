@@ -24,6 +24,12 @@ import (
 // arrives in the task's queue, or in an overflow behind it when the queue
 // is full (bounded by the credit it gave), and grants the tuples back once
 // they are in the queue. Acker operations and markers take no credit.
+//
+// A window counts bytes too (the bytes of string and bytes values, as
+// router.Batch.ValueBytes counts them; node.Settings.CreditWindowBytes):
+// counted in tuples alone, a window of 32,768 tuples of 1 MiB is 32 GiB
+// that a receiver's overflow would have to hold. The sender waits while
+// either count is spent, and the receiver grants both back.
 
 // grants collects the tuples a stream's receiver took back, per task, and
 // sends them to the sender in Credit frames: for a task once half its
@@ -32,22 +38,35 @@ import (
 // back eventually (it waits only with a whole window outstanding), so
 // nothing is held back for ever.
 type grants struct {
-	threshold int64
-	wake      chan struct{}
+	threshold     int64 // tuples
+	byteThreshold int64 // bytes; 0 when the sender counts none
+	wake          chan struct{}
 
 	mu      sync.Mutex
-	pending map[int32]int64
-	due     int // tasks at or above the threshold
+	pending map[int32]credit
+	due     int // tasks at or above a threshold
 	closed  bool
 }
 
-func newGrants(window int64) *grants {
-	return &grants{threshold: max(window/2, 1), wake: make(chan struct{}, 1), pending: map[int32]int64{}}
+// credit is an amount of tuples and of bytes of their values.
+type credit struct{ tuples, bytes int64 }
+
+func newGrants(w Window) *grants {
+	g := &grants{threshold: max(w.Tuples/2, 1), wake: make(chan struct{}, 1), pending: map[int32]credit{}}
+	if w.Bytes > 0 {
+		g.byteThreshold = max(w.Bytes/2, 1)
+	}
+	return g
+}
+
+// over reports whether c is at or above a threshold.
+func (g *grants) over(c credit) bool {
+	return c.tuples >= g.threshold || (g.byteThreshold > 0 && c.bytes >= g.byteThreshold)
 }
 
 // Return implements Credits.
-func (g *grants) Return(task int32, tuples int) {
-	if tuples <= 0 {
+func (g *grants) Return(task int32, tuples, bytes int) {
+	if tuples <= 0 && bytes <= 0 {
 		return
 	}
 	g.mu.Lock()
@@ -56,9 +75,9 @@ func (g *grants) Return(task int32, tuples int) {
 		return
 	}
 	before := g.pending[task]
-	after := before + int64(tuples)
+	after := credit{before.tuples + int64(tuples), before.bytes + int64(bytes)}
 	g.pending[task] = after
-	crossed := before < g.threshold && after >= g.threshold
+	crossed := !g.over(before) && g.over(after)
 	if crossed {
 		g.due++
 	}
@@ -81,9 +100,12 @@ func (g *grants) take() *galev1.Credit {
 	}
 	c := &galev1.Credit{}
 	for task, n := range g.pending {
-		if n >= g.threshold {
+		if g.over(n) {
 			c.Tasks = append(c.Tasks, task)
-			c.TaskTuples = append(c.TaskTuples, n)
+			c.TaskTuples = append(c.TaskTuples, n.tuples)
+			if g.byteThreshold > 0 {
+				c.TaskBytes = append(c.TaskBytes, n.bytes)
+			}
 			delete(g.pending, task)
 		}
 	}
@@ -114,77 +136,107 @@ func (g *grants) close() {
 	g.mu.Unlock()
 }
 
-// credits is a sender's side: the tuples sent to each destination task
-// and not yet granted back, on the current stream.
+// Window is a sender's credit per destination task.
+type Window struct {
+	// Tuples is the credit in tuples (at least 1).
+	Tuples int64
+	// Bytes is the credit in bytes of string and bytes values; 0 counts
+	// none.
+	Bytes int64
+}
+
+// credits is a sender's side: the tuples (and their bytes) sent to each
+// destination task and not yet granted back, on the current stream.
 type credits struct {
-	window int64
+	window Window
 
 	mu     sync.Mutex
 	cond   *sync.Cond
-	out    map[int32]int64
+	out    map[int32]credit
 	gen    uint64 // counts resets: credit taken before one is not given back after
 	broken bool   // the sender is closed or aborted: waiters give up
 }
 
-func newCredits(window int64) *credits {
-	c := &credits{window: window, out: map[int32]int64{}}
+func newCredits(w Window) *credits {
+	w.Tuples = max(w.Tuples, 1)
+	w.Bytes = max(w.Bytes, 0)
+	c := &credits{window: w, out: map[int32]credit{}}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
 
-// acquire waits until task has credit left and takes n tuples from it (a
-// batch may overdraw the window, so that batches are never split). It
-// returns the stream generation the credit was taken on, for refund, and
-// false if the sender broke meanwhile.
-func (c *credits) acquire(task int32, n int) (uint64, bool) {
+// spent reports whether o leaves no credit.
+func (c *credits) spent(o credit) bool {
+	return o.tuples >= c.window.Tuples || (c.window.Bytes > 0 && o.bytes >= c.window.Bytes)
+}
+
+// acquire waits until task has credit left and takes n tuples of bytes
+// bytes from it (a batch may overdraw the window, so that batches are
+// never split). It returns the stream generation the credit was taken on,
+// for refund, and false if the sender broke meanwhile.
+func (c *credits) acquire(task int32, n, bytes int) (uint64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for !c.broken && c.out[task] >= c.window {
+	for !c.broken && c.spent(c.out[task]) {
 		c.cond.Wait()
 	}
 	if c.broken {
 		return 0, false
 	}
-	c.out[task] += int64(n)
+	o := c.out[task]
+	c.out[task] = credit{o.tuples + int64(n), o.bytes + int64(bytes)}
 	return c.gen, true
 }
 
-// grant gives tuples back.
+// giveBack takes g off task's outstanding credit; called with c.mu held.
+// A grant for tuples sent on a stream that has since been replaced could
+// overshoot: never below zero.
+func (c *credits) giveBack(task int32, g credit) {
+	o := c.out[task]
+	o.tuples = max(o.tuples-g.tuples, 0)
+	o.bytes = max(o.bytes-g.bytes, 0)
+	if o == (credit{}) {
+		delete(c.out, task)
+	} else {
+		c.out[task] = o
+	}
+}
+
+// grant gives tuples and bytes back.
 func (c *credits) grant(cr *galev1.Credit) {
-	tasks, n := cr.GetTasks(), cr.GetTaskTuples()
+	tasks, n, b := cr.GetTasks(), cr.GetTaskTuples(), cr.GetTaskBytes()
 	if len(n) < len(tasks) {
 		tasks = tasks[:len(n)]
 	}
 	c.mu.Lock()
 	for i, task := range tasks {
-		// A grant for tuples sent on a stream that has since been
-		// replaced could overshoot: never below zero.
-		if left := c.out[task] - n[i]; left > 0 {
-			c.out[task] = left
+		g := credit{tuples: n[i]}
+		if i < len(b) {
+			g.bytes = b[i]
 		} else {
-			delete(c.out, task)
+			// A receiver that grants no bytes does not count them:
+			// none are outstanding.
+			g.bytes = c.out[task].bytes
 		}
+		c.giveBack(task, g)
 	}
 	c.mu.Unlock()
 	c.cond.Broadcast()
 }
 
-// refund gives back n tuples taken for task (on generation gen) that
-// were never sent: a send that failed fast, while the sender waits to
-// reconnect, or a tuple too large to send. Without it, a window's worth of
-// failed sends would leave the task without credit for ever. Credit taken
-// before a reset is not given back: the reset already cleared it.
-func (c *credits) refund(task int32, n int, gen uint64) {
+// refund gives back n tuples of bytes bytes taken for task (on
+// generation gen) that were never sent: a send that failed fast, while
+// the sender waits to reconnect, or a tuple too large to send. Without
+// it, a window's worth of failed sends would leave the task without
+// credit for ever. Credit taken before a reset is not given back: the
+// reset already cleared it.
+func (c *credits) refund(task int32, n, bytes int, gen uint64) {
 	c.mu.Lock()
 	if gen != c.gen {
 		c.mu.Unlock()
 		return
 	}
-	if left := c.out[task] - int64(n); left > 0 {
-		c.out[task] = left
-	} else {
-		delete(c.out, task)
-	}
+	c.giveBack(task, credit{int64(n), int64(bytes)})
 	c.mu.Unlock()
 	c.cond.Broadcast()
 }

@@ -67,9 +67,11 @@ func (e *TooLargeError) Is(target error) bool { return target == ErrTupleTooLarg
 // refunded and the error returned.
 func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
 	ts := b.Tuples
-	prefix := make([]int, len(ts)+1) // estimated bytes of ts[:i]
+	prefix := make([]int, len(ts)+1)     // estimated bytes of ts[:i]
+	valueBytes := make([]int, len(ts)+1) // bytes of the values of ts[:i], as credit counts them
 	for i := range ts {
 		prefix[i+1] = prefix[i] + tupleBytes(&ts[i])
+		valueBytes[i+1] = valueBytes[i] + stringBytes(ts[i].Values)
 	}
 	e := getEncoder()
 	defer putEncoder(e)
@@ -94,12 +96,12 @@ func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
 			}
 			tooLarge.Index = append(tooLarge.Index, lo)
 			tooLarge.Bytes = append(tooLarge.Bytes, n)
-			s.credits.refund(dest, 1, gen)
+			s.credits.refund(dest, 1, valueBytes[lo+1]-valueBytes[lo], gen)
 			return
 		}
 		if err := s.send(f); err != nil {
 			sendErr = err
-			s.credits.refund(dest, len(ts)-lo, gen) // this frame and the rest
+			s.credits.refund(dest, len(ts)-lo, valueBytes[len(ts)]-valueBytes[lo], gen) // this frame and the rest
 		}
 	}
 	split(0, len(ts))
@@ -110,6 +112,17 @@ func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
 		return tooLarge
 	}
 	return nil
+}
+
+// stringBytes is the bytes of the string and bytes values in vs, what
+// router.Batch.ValueBytes and the credit count.
+func stringBytes(vs []sdk.Value) int {
+	n := 0
+	for _, v := range vs {
+		s, _ := v.Raw()
+		n += len(s)
+	}
+	return n
 }
 
 // tupleBytes estimates what t takes in a packed frame, a little more: its

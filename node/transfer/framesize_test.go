@@ -17,7 +17,7 @@ func senderTo(t *testing.T, window int64) (*recorder, *Sender) {
 	t.Helper()
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", window, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: window}, nil)
 	t.Cleanup(func() { s.Close() })
 	return r, s
 }
@@ -207,5 +207,46 @@ func TestSendsThatFailFastGiveTheirCreditBack(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		return err
+	})
+}
+
+// TestTheByteWindowHoldsTheSender: with a window of many tuples but 3 MiB,
+// a receiver that gives no credit back gets three batches of 1 MiB values
+// and no fourth; once it grants them back, the rest go out. Counted in
+// tuples alone, this window let 32,768 tuples of any size through.
+func TestTheByteWindowHoldsTheSender(t *testing.T) {
+	r := newRecorder()
+	r.block = make(chan struct{})
+	e := serve(t, "127.0.0.1:0", r)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: 1 << 20, Bytes: 3 << 20}, nil)
+	defer s.Close()
+	const batches = 6
+	sent := make(chan int, batches)
+	go func() {
+		b := bigBatch(1, 1<<20)
+		defer b.Release()
+		for i := 0; i < batches; i++ {
+			if err := s.SendTuples(1, b); err != nil {
+				return
+			}
+			sent <- i + 1
+		}
+	}()
+	waitFor(t, 10*time.Second, func() error {
+		if got := r.count(1); got < 3 {
+			return fmt.Errorf("delivered %d batches of 1 MiB, want 3 before the window is spent", got)
+		}
+		return nil
+	})
+	time.Sleep(200 * time.Millisecond) // a fourth would be on its way by now
+	if got := r.count(1); got != 3 {
+		t.Fatalf("delivered %d batches of 1 MiB with a window of 3 MiB and no credit back", got)
+	}
+	close(r.block)
+	waitFor(t, 10*time.Second, func() error {
+		if got := r.count(1); got != batches {
+			return fmt.Errorf("delivered %d of %d after credit came back", got, batches)
+		}
+		return nil
 	})
 }

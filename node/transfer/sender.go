@@ -56,13 +56,13 @@ type Sender struct {
 var ErrUnavailable = errors.New("remote node unavailable")
 
 // NewSender makes a sender over conn (the connection may be shared with
-// other runs). window is the credit per destination task, in tuples (at
-// least 1; Gale uses the run's queue size times its batch size). onMoved,
+// other runs). window is the credit per destination task (Gale uses a
+// queue of frames in tuples and the queue's byte bound in bytes). onMoved,
 // if set, is called with the trees of tuples the remote node rejected
 // because it does not run their task; it must not block for long (it
 // runs on the goroutine that reads credit).
-func NewSender(conn *grpc.ClientConn, localNode, topologyID string, window int64, onMoved func(*galev1.TaskMoved)) *Sender {
-	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved, credits: newCredits(max(window, 1)), quit: make(chan struct{})}
+func NewSender(conn *grpc.ClientConn, localNode, topologyID string, window Window, onMoved func(*galev1.TaskMoved)) *Sender {
+	return &Sender{conn: conn, localNode: localNode, topologyID: topologyID, onMoved: onMoved, credits: newCredits(window), quit: make(chan struct{})}
 }
 
 // open opens the stream; called with s.mu held. After a failure it waits
@@ -81,7 +81,20 @@ func (s *Sender) open() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := galev1.NewTransferServiceClient(s.conn).Transfer(ctx)
 	if err == nil {
-		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID, CreditWindow: s.credits.window}}})
+		// Commit the stream now: until a stream is committed (by the
+		// server's headers, which a Transfer server sends only with its
+		// first response, or by 256 KiB of messages), gRPC keeps every
+		// message sent on it to replay on another connection. Frames are
+		// an encoder's reused buffers (see send), so a kept frame pins its
+		// encoder: a stream of small acker frames pinned thousands of
+		// encoders that other sends had grown to a 1 MiB tuple each (over
+		// a gigabyte in TestLargeTuplesAcrossNodesDoNotFillMemory), and a
+		// replay would have sent what the encoder held by then. Context
+		// commits it ("subsequent client-side retries are disabled").
+		st.Context()
+	}
+	if err == nil {
+		err = st.Send(&galev1.TransferRequest{Frame: &galev1.TransferRequest_Hello{Hello: &galev1.TransferHello{Node: s.localNode, TopologyId: s.topologyID, CreditWindow: s.credits.window.Tuples, CreditWindowBytes: s.credits.window.Bytes}}})
 	}
 	for _, m := range s.markers {
 		if err != nil {
@@ -230,7 +243,7 @@ func putEncoder(e *encoder) {
 // of a split batch sent before the error may be: the caller's replay then
 // delivers them twice, as at-least-once allows).
 func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
-	gen, ok := s.credits.acquire(dest, len(b.Tuples))
+	gen, ok := s.credits.acquire(dest, len(b.Tuples), b.ValueBytes)
 	if !ok {
 		return fmt.Errorf("%w: sender closed", ErrUnavailable)
 	}
@@ -240,7 +253,7 @@ func (s *Sender) SendTuples(dest int32, b *router.Batch) error {
 	e := getEncoder()
 	defer putEncoder(e)
 	if err := s.send(e.packedFrame(dest, b)); err != nil {
-		s.credits.refund(dest, len(b.Tuples), gen)
+		s.credits.refund(dest, len(b.Tuples), b.ValueBytes, gen)
 		return err
 	}
 	return nil

@@ -55,7 +55,7 @@ type AckMeta struct {
 // is safe for concurrent use and never blocks; it may be called after the
 // stream ended (it then does nothing).
 type Credits interface {
-	Return(task int32, tuples int)
+	Return(task int32, tuples, bytes int)
 }
 
 // Server is the TransferService: it routes each stream to the Receiver of
@@ -137,7 +137,7 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		wg     sync.WaitGroup
 	)
 	sctx, cancel := context.WithCancel(ctx)
-	g := newGrants(window)
+	g := newGrants(Window{Tuples: window, Bytes: hello.GetCreditWindowBytes()})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -216,7 +216,7 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 							moved.Roots = append(moved.Roots, a.Root)
 						}
 					}
-					g.Return(dest, len(b.Tuples))
+					g.Return(dest, len(b.Tuples), b.ValueBytes)
 					b.Release()
 				} else if err != nil {
 					for _, d := range order[i+1:] {

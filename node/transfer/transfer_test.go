@@ -74,17 +74,17 @@ func (r *recorder) Deliver(dest int32, b *router.Batch, c Credits) error {
 		r.tuples[dest] = append(r.tuples[dest], *b.Tuples[i].Clone())
 	}
 	r.mu.Unlock()
-	n := len(b.Tuples)
+	n, bytes := len(b.Tuples), b.ValueBytes
 	b.Release()
 	if r.block != nil && (r.blockBelow == 0 || dest < r.blockBelow) {
 		// The task's queue is full: credit comes back once it drains.
 		go func() {
 			<-r.block
-			c.Return(dest, n)
+			c.Return(dest, n, bytes)
 		}()
 		return nil
 	}
-	c.Return(dest, n)
+	c.Return(dest, n, bytes)
 	return nil
 }
 
@@ -179,7 +179,7 @@ func batchOf(from, n int, src *sdk.Source, anchored bool) *router.Batch {
 func TestTuplesAcksAndMarkersCrossTheStream(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, nil)
 	defer s.Close()
 	const batches, per = 50, 128
 	for i := 0; i < batches; i++ {
@@ -241,7 +241,7 @@ func TestTuplesForMovedTasksComeBackAsRejected(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
 	moved := make(chan *galev1.TaskMoved, 1)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, func(m *galev1.TaskMoved) { moved <- m })
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, func(m *galev1.TaskMoved) { moved <- m })
 	defer s.Close()
 	b := batchOf(0, 4, srcWords, true)
 	defer b.Release()
@@ -261,7 +261,7 @@ func TestTuplesForMovedTasksComeBackAsRejected(t *testing.T) {
 func TestSenderReportsADeadNodeAndReconnects(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, nil)
 	defer s.Close()
 	b := batchOf(0, 10, srcWords, false)
 	defer b.Release()
@@ -300,7 +300,7 @@ func TestBackpressureHoldsTheSender(t *testing.T) {
 	r := newRecorder()
 	r.block = make(chan struct{})
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, nil)
 	defer s.Close()
 	// The receiver blocks: the sender must eventually block too (HTTP/2
 	// flow control), not buffer without bound.
@@ -344,7 +344,7 @@ func TestAFullTaskHoldsOnlyItsOwnTuples(t *testing.T) {
 	r := newRecorder()
 	r.block, r.blockBelow = make(chan struct{}), 2 // task 1 is full
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, nil)
 	defer s.Close()
 	sent := make(chan int, 1)
 	go func() {
@@ -457,7 +457,7 @@ func TestStreamWaitsForARunThatIsStarting(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
 	e.ts.Unregister("run-1")
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, nil)
 	defer s.Close()
 	b := batchOf(0, 10, srcWords, false)
 	defer b.Release()
@@ -481,7 +481,7 @@ func TestStreamWaitsForARunThatIsStarting(t *testing.T) {
 func TestMarkersLostWithAStreamAreSentAgain(t *testing.T) {
 	r := newRecorder()
 	e := serve(t, "127.0.0.1:0", r)
-	s := NewSender(dial(t, e.addr), "a", "run-1", testWindow, nil)
+	s := NewSender(dial(t, e.addr), "a", "run-1", Window{Tuples: testWindow}, nil)
 	defer s.Close()
 	b := batchOf(0, 10, srcWords, false)
 	defer b.Release()

@@ -28,6 +28,8 @@ const (
 	KeyRemoteBatch    = "topology.remote.batch.size"
 	KeyBatchLinger    = "topology.batch.linger"
 	KeyQueueSize      = "topology.queue.size"
+	KeyBatchBytes     = "topology.batch.bytes"
+	KeyQueueBytes     = "topology.queue.bytes"
 	KeySpoutWait      = "topology.spout.wait"
 	KeyIdleFlushGap   = "topology.batch.idle.gap"
 
@@ -69,6 +71,8 @@ var runtimeKeys = []RuntimeKey{
 	{Name: KeyBatchLinger, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
 	{Name: KeyIdleFlushGap, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
 	{Name: KeyQueueSize, Min: 1, Max: 1 << 16},
+	{Name: KeyBatchBytes, Min: 1 << 10, Max: 1 << 30},
+	{Name: KeyQueueBytes, Min: 1 << 10, Max: 1 << 40},
 	{Name: KeySpoutWait, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
 	{Name: KeyExternalHeartbeat, PerComponent: true, Unit: time.Millisecond, Min: int64(10 * time.Millisecond), Max: int64(time.Hour)},
 	{Name: KeyExternalMaxInflight, PerComponent: true, Min: 1, Max: 1 << 20},

@@ -471,9 +471,15 @@ type TransferHello struct {
 	// frames) and the receiver grants credit back by it. A receiver refuses
 	// a stream without it: it must never stop reading a stream, which only
 	// senders that wait for credit make safe.
-	CreditWindow  int64 `protobuf:"varint,3,opt,name=credit_window,json=creditWindow,proto3" json:"credit_window,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreditWindow int64 `protobuf:"varint,3,opt,name=credit_window,json=creditWindow,proto3" json:"credit_window,omitempty"`
+	// credit_window_bytes is the credit in bytes of string and bytes values
+	// that the sender starts with for every destination task, beside
+	// credit_window (topology.queue.bytes: a queue full by bytes). The
+	// sender waits while either is spent; the receiver grants bytes back in
+	// Credit.task_bytes. 0: the sender counts no bytes.
+	CreditWindowBytes int64 `protobuf:"varint,4,opt,name=credit_window_bytes,json=creditWindowBytes,proto3" json:"credit_window_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TransferHello) Reset() {
@@ -523,6 +529,13 @@ func (x *TransferHello) GetTopologyId() string {
 func (x *TransferHello) GetCreditWindow() int64 {
 	if x != nil {
 		return x.CreditWindow
+	}
+	return 0
+}
+
+func (x *TransferHello) GetCreditWindowBytes() int64 {
+	if x != nil {
+		return x.CreditWindowBytes
 	}
 	return 0
 }
@@ -616,9 +629,9 @@ func (*TransferResponse_Credit) isTransferResponse_Frame() {}
 func (*TransferResponse_Rejected) isTransferResponse_Frame() {}
 
 // Credit is flow control per destination task: for each task, the sender
-// may have at most its credit window of tuples sent to that task and not
-// yet granted back (it may overdraw by one batch, so a batch is never
-// split). The receiver grants tuples back once they are in the task's
+// may have at most its credit window of tuples, and of bytes of values,
+// sent to that task and not yet granted back (it may overdraw by one
+// batch, so a batch is never split). The receiver grants tuples back once they are in the task's
 // queue, so a slow task slows only the senders of its own tuples, and the
 // receiver never stops reading the stream: acker operations and
 // end-of-input markers, which take no credit, never wait behind tuples.
@@ -630,7 +643,10 @@ type Credit struct {
 	// tasks are the destination tasks granted credit.
 	Tasks []int32 `protobuf:"varint,2,rep,packed,name=tasks,proto3" json:"tasks,omitempty"`
 	// task_tuples are the tuples granted to tasks, one entry per task.
-	TaskTuples    []int64 `protobuf:"varint,3,rep,packed,name=task_tuples,json=taskTuples,proto3" json:"task_tuples,omitempty"`
+	TaskTuples []int64 `protobuf:"varint,3,rep,packed,name=task_tuples,json=taskTuples,proto3" json:"task_tuples,omitempty"`
+	// task_bytes are the bytes of string and bytes values granted to tasks,
+	// one entry per task, when the hello set credit_window_bytes.
+	TaskBytes     []int64 `protobuf:"varint,4,rep,packed,name=task_bytes,json=taskBytes,proto3" json:"task_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -682,6 +698,13 @@ func (x *Credit) GetTasks() []int32 {
 func (x *Credit) GetTaskTuples() []int64 {
 	if x != nil {
 		return x.TaskTuples
+	}
+	return nil
+}
+
+func (x *Credit) GetTaskBytes() []int64 {
+	if x != nil {
+		return x.TaskBytes
 	}
 	return nil
 }
@@ -779,21 +802,24 @@ const file_gale_v1_transfer_proto_rawDesc = "" +
 	"fixedEdges\"H\n" +
 	"\x0eTaskEndOfInput\x12\x1b\n" +
 	"\tfrom_task\x18\x01 \x01(\x05R\bfromTask\x12\x19\n" +
-	"\bto_tasks\x18\x02 \x03(\x05R\atoTasks\"i\n" +
+	"\bto_tasks\x18\x02 \x03(\x05R\atoTasks\"\x99\x01\n" +
 	"\rTransferHello\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1f\n" +
 	"\vtopology_id\x18\x02 \x01(\tR\n" +
 	"topologyId\x12#\n" +
-	"\rcredit_window\x18\x03 \x01(\x03R\fcreditWindow\"x\n" +
+	"\rcredit_window\x18\x03 \x01(\x03R\fcreditWindow\x12.\n" +
+	"\x13credit_window_bytes\x18\x04 \x01(\x03R\x11creditWindowBytes\"x\n" +
 	"\x10TransferResponse\x12)\n" +
 	"\x06credit\x18\x01 \x01(\v2\x0f.gale.v1.CreditH\x00R\x06credit\x120\n" +
 	"\brejected\x18\x02 \x01(\v2\x12.gale.v1.TaskMovedH\x00R\brejectedB\a\n" +
-	"\x05frame\"W\n" +
+	"\x05frame\"v\n" +
 	"\x06Credit\x12\x16\n" +
 	"\x06tuples\x18\x01 \x01(\x03R\x06tuples\x12\x14\n" +
 	"\x05tasks\x18\x02 \x03(\x05R\x05tasks\x12\x1f\n" +
 	"\vtask_tuples\x18\x03 \x03(\x03R\n" +
-	"taskTuples\"7\n" +
+	"taskTuples\x12\x1d\n" +
+	"\n" +
+	"task_bytes\x18\x04 \x03(\x03R\ttaskBytes\"7\n" +
 	"\tTaskMoved\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\x05R\x05tasks\x12\x14\n" +
 	"\x05roots\x18\x02 \x03(\x04R\x05roots2V\n" +

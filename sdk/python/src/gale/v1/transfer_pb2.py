@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from gale.v1 import tuple_pb2 as gale_dot_v1_dot_tuple__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16gale/v1/transfer.proto\x12\x07gale.v1\x1a\x13gale/v1/tuple.proto\"\xe7\x01\n\x0fTransferRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.gale.v1.TransferHelloH\x00\x12%\n\x06tuples\x18\x02 \x01(\x0b\x32\x13.gale.v1.TupleBatchH\x00\x12!\n\x04\x61\x63ks\x18\x03 \x01(\x0b\x32\x11.gale.v1.AckBatchH\x00\x12/\n\x0c\x65nd_of_input\x18\x04 \x01(\x0b\x32\x17.gale.v1.TaskEndOfInputH\x00\x12\'\n\x06packed\x18\x05 \x01(\x0b\x32\x15.gale.v1.PackedTuplesH\x00\x42\x07\n\x05\x66rame\"\xa8\x01\n\rTransferFrame\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x16.gale.v1.TransferHello\x12#\n\x06tuples\x18\x02 \x01(\x0b\x32\x13.gale.v1.TupleBatch\x12\x0c\n\x04\x61\x63ks\x18\x03 \x01(\x0c\x12-\n\x0c\x65nd_of_input\x18\x04 \x01(\x0b\x32\x17.gale.v1.TaskEndOfInput\x12\x0e\n\x06packed\x18\x05 \x01(\x0c\"\xe4\x01\n\x0cPackedTuples\x12\x14\n\x0csource_tasks\x18\x01 \x03(\x05\x12\x12\n\ndest_tasks\x18\x02 \x03(\x05\x12\x0f\n\x07streams\x18\x03 \x03(\r\x12\x14\n\x0cstream_names\x18\x04 \x03(\t\x12\x14\n\x0cvalue_counts\x18\x05 \x03(\r\x12\x0e\n\x06values\x18\x06 \x01(\x0c\x12\x15\n\ranchor_counts\x18\x07 \x03(\r\x12\r\n\x05roots\x18\x08 \x03(\x04\x12\r\n\x05\x65\x64ges\x18\t \x03(\x04\x12\x13\n\x0b\x66ixed_roots\x18\n \x03(\x06\x12\x13\n\x0b\x66ixed_edges\x18\x0b \x03(\x06\"5\n\x0eTaskEndOfInput\x12\x11\n\tfrom_task\x18\x01 \x01(\x05\x12\x10\n\x08to_tasks\x18\x02 \x03(\x05\"I\n\rTransferHello\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x13\n\x0btopology_id\x18\x02 \x01(\t\x12\x15\n\rcredit_window\x18\x03 \x01(\x03\"f\n\x10TransferResponse\x12!\n\x06\x63redit\x18\x01 \x01(\x0b\x32\x0f.gale.v1.CreditH\x00\x12&\n\x08rejected\x18\x02 \x01(\x0b\x32\x12.gale.v1.TaskMovedH\x00\x42\x07\n\x05\x66rame\"<\n\x06\x43redit\x12\x0e\n\x06tuples\x18\x01 \x01(\x03\x12\r\n\x05tasks\x18\x02 \x03(\x05\x12\x13\n\x0btask_tuples\x18\x03 \x03(\x03\")\n\tTaskMoved\x12\r\n\x05tasks\x18\x01 \x03(\x05\x12\r\n\x05roots\x18\x02 \x03(\x04\x32V\n\x0fTransferService\x12\x43\n\x08Transfer\x12\x18.gale.v1.TransferRequest\x1a\x19.gale.v1.TransferResponse(\x01\x30\x01\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16gale/v1/transfer.proto\x12\x07gale.v1\x1a\x13gale/v1/tuple.proto\"\xe7\x01\n\x0fTransferRequest\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.gale.v1.TransferHelloH\x00\x12%\n\x06tuples\x18\x02 \x01(\x0b\x32\x13.gale.v1.TupleBatchH\x00\x12!\n\x04\x61\x63ks\x18\x03 \x01(\x0b\x32\x11.gale.v1.AckBatchH\x00\x12/\n\x0c\x65nd_of_input\x18\x04 \x01(\x0b\x32\x17.gale.v1.TaskEndOfInputH\x00\x12\'\n\x06packed\x18\x05 \x01(\x0b\x32\x15.gale.v1.PackedTuplesH\x00\x42\x07\n\x05\x66rame\"\xa8\x01\n\rTransferFrame\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x16.gale.v1.TransferHello\x12#\n\x06tuples\x18\x02 \x01(\x0b\x32\x13.gale.v1.TupleBatch\x12\x0c\n\x04\x61\x63ks\x18\x03 \x01(\x0c\x12-\n\x0c\x65nd_of_input\x18\x04 \x01(\x0b\x32\x17.gale.v1.TaskEndOfInput\x12\x0e\n\x06packed\x18\x05 \x01(\x0c\"\xe4\x01\n\x0cPackedTuples\x12\x14\n\x0csource_tasks\x18\x01 \x03(\x05\x12\x12\n\ndest_tasks\x18\x02 \x03(\x05\x12\x0f\n\x07streams\x18\x03 \x03(\r\x12\x14\n\x0cstream_names\x18\x04 \x03(\t\x12\x14\n\x0cvalue_counts\x18\x05 \x03(\r\x12\x0e\n\x06values\x18\x06 \x01(\x0c\x12\x15\n\ranchor_counts\x18\x07 \x03(\r\x12\r\n\x05roots\x18\x08 \x03(\x04\x12\r\n\x05\x65\x64ges\x18\t \x03(\x04\x12\x13\n\x0b\x66ixed_roots\x18\n \x03(\x06\x12\x13\n\x0b\x66ixed_edges\x18\x0b \x03(\x06\"5\n\x0eTaskEndOfInput\x12\x11\n\tfrom_task\x18\x01 \x01(\x05\x12\x10\n\x08to_tasks\x18\x02 \x03(\x05\"f\n\rTransferHello\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x13\n\x0btopology_id\x18\x02 \x01(\t\x12\x15\n\rcredit_window\x18\x03 \x01(\x03\x12\x1b\n\x13\x63redit_window_bytes\x18\x04 \x01(\x03\"f\n\x10TransferResponse\x12!\n\x06\x63redit\x18\x01 \x01(\x0b\x32\x0f.gale.v1.CreditH\x00\x12&\n\x08rejected\x18\x02 \x01(\x0b\x32\x12.gale.v1.TaskMovedH\x00\x42\x07\n\x05\x66rame\"P\n\x06\x43redit\x12\x0e\n\x06tuples\x18\x01 \x01(\x03\x12\r\n\x05tasks\x18\x02 \x03(\x05\x12\x13\n\x0btask_tuples\x18\x03 \x03(\x03\x12\x12\n\ntask_bytes\x18\x04 \x03(\x03\")\n\tTaskMoved\x12\r\n\x05tasks\x18\x01 \x03(\x05\x12\r\n\x05roots\x18\x02 \x03(\x04\x32V\n\x0fTransferService\x12\x43\n\x08Transfer\x12\x18.gale.v1.TransferRequest\x1a\x19.gale.v1.TransferResponse(\x01\x30\x01\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,13 +42,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKENDOFINPUT']._serialized_start=692
   _globals['_TASKENDOFINPUT']._serialized_end=745
   _globals['_TRANSFERHELLO']._serialized_start=747
-  _globals['_TRANSFERHELLO']._serialized_end=820
-  _globals['_TRANSFERRESPONSE']._serialized_start=822
-  _globals['_TRANSFERRESPONSE']._serialized_end=924
-  _globals['_CREDIT']._serialized_start=926
-  _globals['_CREDIT']._serialized_end=986
-  _globals['_TASKMOVED']._serialized_start=988
-  _globals['_TASKMOVED']._serialized_end=1029
-  _globals['_TRANSFERSERVICE']._serialized_start=1031
-  _globals['_TRANSFERSERVICE']._serialized_end=1117
+  _globals['_TRANSFERHELLO']._serialized_end=849
+  _globals['_TRANSFERRESPONSE']._serialized_start=851
+  _globals['_TRANSFERRESPONSE']._serialized_end=953
+  _globals['_CREDIT']._serialized_start=955
+  _globals['_CREDIT']._serialized_end=1035
+  _globals['_TASKMOVED']._serialized_start=1037
+  _globals['_TASKMOVED']._serialized_end=1078
+  _globals['_TRANSFERSERVICE']._serialized_start=1080
+  _globals['_TRANSFERSERVICE']._serialized_end=1166
 # @@protoc_insertion_point(module_scope)

@@ -70,14 +70,16 @@ class TaskEndOfInput(_message.Message):
     def __init__(self, from_task: _Optional[int] = ..., to_tasks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TransferHello(_message.Message):
-    __slots__ = ("node", "topology_id", "credit_window")
+    __slots__ = ("node", "topology_id", "credit_window", "credit_window_bytes")
     NODE_FIELD_NUMBER: _ClassVar[int]
     TOPOLOGY_ID_FIELD_NUMBER: _ClassVar[int]
     CREDIT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_WINDOW_BYTES_FIELD_NUMBER: _ClassVar[int]
     node: str
     topology_id: str
     credit_window: int
-    def __init__(self, node: _Optional[str] = ..., topology_id: _Optional[str] = ..., credit_window: _Optional[int] = ...) -> None: ...
+    credit_window_bytes: int
+    def __init__(self, node: _Optional[str] = ..., topology_id: _Optional[str] = ..., credit_window: _Optional[int] = ..., credit_window_bytes: _Optional[int] = ...) -> None: ...
 
 class TransferResponse(_message.Message):
     __slots__ = ("credit", "rejected")
@@ -88,14 +90,16 @@ class TransferResponse(_message.Message):
     def __init__(self, credit: _Optional[_Union[Credit, _Mapping]] = ..., rejected: _Optional[_Union[TaskMoved, _Mapping]] = ...) -> None: ...
 
 class Credit(_message.Message):
-    __slots__ = ("tuples", "tasks", "task_tuples")
+    __slots__ = ("tuples", "tasks", "task_tuples", "task_bytes")
     TUPLES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     TASK_TUPLES_FIELD_NUMBER: _ClassVar[int]
+    TASK_BYTES_FIELD_NUMBER: _ClassVar[int]
     tuples: int
     tasks: _containers.RepeatedScalarFieldContainer[int]
     task_tuples: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, tuples: _Optional[int] = ..., tasks: _Optional[_Iterable[int]] = ..., task_tuples: _Optional[_Iterable[int]] = ...) -> None: ...
+    task_bytes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, tuples: _Optional[int] = ..., tasks: _Optional[_Iterable[int]] = ..., task_tuples: _Optional[_Iterable[int]] = ..., task_bytes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TaskMoved(_message.Message):
     __slots__ = ("tasks", "roots")

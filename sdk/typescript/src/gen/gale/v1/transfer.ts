@@ -152,6 +152,14 @@ export interface TransferHello {
    * senders that wait for credit make safe.
    */
   creditWindow: bigint;
+  /**
+   * credit_window_bytes is the credit in bytes of string and bytes values
+   * that the sender starts with for every destination task, beside
+   * credit_window (topology.queue.bytes: a queue full by bytes). The
+   * sender waits while either is spent; the receiver grants bytes back in
+   * Credit.task_bytes. 0: the sender counts no bytes.
+   */
+  creditWindowBytes: bigint;
 }
 
 /** TransferResponse is one frame from the receiving node. */
@@ -172,9 +180,9 @@ export interface TransferResponse {
 
 /**
  * Credit is flow control per destination task: for each task, the sender
- * may have at most its credit window of tuples sent to that task and not
- * yet granted back (it may overdraw by one batch, so a batch is never
- * split). The receiver grants tuples back once they are in the task's
+ * may have at most its credit window of tuples, and of bytes of values,
+ * sent to that task and not yet granted back (it may overdraw by one
+ * batch, so a batch is never split). The receiver grants tuples back once they are in the task's
  * queue, so a slow task slows only the senders of its own tuples, and the
  * receiver never stops reading the stream: acker operations and
  * end-of-input markers, which take no credit, never wait behind tuples.
@@ -189,6 +197,11 @@ export interface Credit {
   tasks: number[];
   /** task_tuples are the tuples granted to tasks, one entry per task. */
   taskTuples: bigint[];
+  /**
+   * task_bytes are the bytes of string and bytes values granted to tasks,
+   * one entry per task, when the hello set credit_window_bytes.
+   */
+  taskBytes: bigint[];
 }
 
 /** TaskMoved reports tuples addressed to tasks the receiver does not run. */
@@ -1025,7 +1038,7 @@ export const TaskEndOfInput: MessageFns<TaskEndOfInput> = {
 };
 
 function createBaseTransferHello(): TransferHello {
-  return { node: "", topologyId: "", creditWindow: 0n };
+  return { node: "", topologyId: "", creditWindow: 0n, creditWindowBytes: 0n };
 }
 
 export const TransferHello: MessageFns<TransferHello> = {
@@ -1041,6 +1054,12 @@ export const TransferHello: MessageFns<TransferHello> = {
         throw new globalThis.Error("value provided for field message.creditWindow of type int64 too large");
       }
       writer.uint32(24).int64(message.creditWindow);
+    }
+    if (message.creditWindowBytes !== 0n) {
+      if (BigInt.asIntN(64, message.creditWindowBytes) !== message.creditWindowBytes) {
+        throw new globalThis.Error("value provided for field message.creditWindowBytes of type int64 too large");
+      }
+      writer.uint32(32).int64(message.creditWindowBytes);
     }
     return writer;
   },
@@ -1082,6 +1101,14 @@ export const TransferHello: MessageFns<TransferHello> = {
             message.creditWindow = reader.int64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.creditWindowBytes = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1107,6 +1134,11 @@ export const TransferHello: MessageFns<TransferHello> = {
         : isSet(object.credit_window)
         ? BigInt(object.credit_window)
         : 0n,
+      creditWindowBytes: isSet(object.creditWindowBytes)
+        ? BigInt(object.creditWindowBytes)
+        : isSet(object.credit_window_bytes)
+        ? BigInt(object.credit_window_bytes)
+        : 0n,
     };
   },
 
@@ -1121,6 +1153,9 @@ export const TransferHello: MessageFns<TransferHello> = {
     if (message.creditWindow !== 0n) {
       obj.creditWindow = message.creditWindow.toString();
     }
+    if (message.creditWindowBytes !== 0n) {
+      obj.creditWindowBytes = message.creditWindowBytes.toString();
+    }
     return obj;
   },
 
@@ -1133,6 +1168,9 @@ export const TransferHello: MessageFns<TransferHello> = {
     message.topologyId = object.topologyId ?? "";
     message.creditWindow = (object.creditWindow !== undefined && object.creditWindow !== null)
       ? BigInt(object.creditWindow)
+      : 0n;
+    message.creditWindowBytes = (object.creditWindowBytes !== undefined && object.creditWindowBytes !== null)
+      ? BigInt(object.creditWindowBytes)
       : 0n;
     return message;
   },
@@ -1240,7 +1278,7 @@ export const TransferResponse: MessageFns<TransferResponse> = {
 };
 
 function createBaseCredit(): Credit {
-  return { tuples: 0n, tasks: [], taskTuples: [] };
+  return { tuples: 0n, tasks: [], taskTuples: [], taskBytes: [] };
 }
 
 export const Credit: MessageFns<Credit> = {
@@ -1263,6 +1301,16 @@ export const Credit: MessageFns<Credit> = {
       for (const v of message.taskTuples) {
         if (BigInt.asIntN(64, v) !== v) {
           throw new globalThis.Error("a value provided in array field taskTuples of type int64 is too large");
+        }
+        writer.int64(v);
+      }
+      writer.join();
+    }
+    if (message.taskBytes.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.taskBytes) {
+        if (BigInt.asIntN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field taskBytes of type int64 is too large");
         }
         writer.int64(v);
       }
@@ -1328,6 +1376,24 @@ export const Credit: MessageFns<Credit> = {
 
             break;
           }
+          case 4: {
+            if (tag === 32) {
+              message.taskBytes.push(reader.int64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.taskBytes.push(reader.int64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1349,6 +1415,11 @@ export const Credit: MessageFns<Credit> = {
         : globalThis.Array.isArray(object?.task_tuples)
         ? object.task_tuples.map((e: any) => BigInt(e))
         : [],
+      taskBytes: globalThis.Array.isArray(object?.taskBytes)
+        ? object.taskBytes.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.task_bytes)
+        ? object.task_bytes.map((e: any) => BigInt(e))
+        : [],
     };
   },
 
@@ -1363,6 +1434,9 @@ export const Credit: MessageFns<Credit> = {
     if (message.taskTuples?.length) {
       obj.taskTuples = message.taskTuples.map((e) => e.toString());
     }
+    if (message.taskBytes?.length) {
+      obj.taskBytes = message.taskBytes.map((e) => e.toString());
+    }
     return obj;
   },
 
@@ -1374,6 +1448,7 @@ export const Credit: MessageFns<Credit> = {
     message.tuples = (object.tuples !== undefined && object.tuples !== null) ? BigInt(object.tuples) : 0n;
     message.tasks = object.tasks?.map((e) => e) || [];
     message.taskTuples = object.taskTuples?.map((e) => BigInt(e)) || [];
+    message.taskBytes = object.taskBytes?.map((e) => BigInt(e)) || [];
     return message;
   },
 };
