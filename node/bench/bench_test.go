@@ -232,8 +232,25 @@ func TestSchedulingHint(t *testing.T) {
 		{"not measured", []Result{half(1.2, -1), {Scenario: "cluster wordcount", Load: "half", CPU: -1, Waiting: 1}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := SchedulingHint(tc.rs, 2)
+			got := SchedulingHint(tc.rs, 2, "")
 			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Errorf("hint %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// The kernel's packing option, when set, is named as the cause.
+	for _, tc := range []struct {
+		cmdline string
+		want    string // a substring; empty: not named
+	}{
+		{"console=ttyS0 quiet sched_vcpu_pack=15 rdinit=/init", "booted with sched_vcpu_pack=15, which packs"},
+		{"console=ttyS0 sched_vcpu_pack=0", ""},
+		{"console=ttyS0 quiet", ""},
+		{"", ""},
+	} {
+		t.Run(tc.cmdline, func(t *testing.T) {
+			got := SchedulingHint([]Result{half(1.2, 0.5)}, 2, tc.cmdline)
+			if named := strings.Contains(got, "booted with"); tc.want == "" && named || tc.want != "" && !strings.Contains(got, tc.want) {
 				t.Errorf("hint %q, want %q", got, tc.want)
 			}
 		})

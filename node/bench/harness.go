@@ -455,8 +455,10 @@ func fmtDur(d time.Duration) string {
 // kernel queued woken threads behind busy ones (README, "Threads woken
 // behind busy ones"), which lengthens the tail at that load; empty when no
 // run shows it or the waiting was not measured. cores is the cores the
-// process (or, with --cluster, the nodes) could use.
-func SchedulingHint(rs []Result, cores int) string {
+// process (or, with --cluster, the nodes) could use; cmdline is the
+// kernel's command line (/proc/cmdline; may be empty), whose packing
+// option, when set, the hint names as the likely cause.
+func SchedulingHint(rs []Result, cores int, cmdline string) string {
 	var worst *Result
 	for i := range rs {
 		r := &rs[i]
@@ -474,8 +476,25 @@ func SchedulingHint(rs []Result, cores int) string {
 	if worst.Acking {
 		ack = "on"
 	}
+	cause := ""
+	if opt := packingOption(cmdline); opt != "" {
+		cause = " (this kernel was booted with " + opt + ", which packs threads onto few CPUs)"
+	}
 	return fmt.Sprintf("note: at %s load, %s with acking %s had %.2f threads on average waiting for a core while %.2f of %d cores had time to spare: "+
-		"woken threads were queued behind busy ones, which lengthens the latency tail; "+
-		"--realtime may avoid it, at a cost (README, \"Real-time scheduling\")",
-		worst.Load, worst.Scenario, ack, worst.Waiting, float64(cores)-worst.CPU, cores)
+		"woken threads were queued behind busy ones%s, which lengthens the latency tail; "+
+		"--realtime may avoid it, at a cost (README, \"Threads woken behind busy ones\" and \"Real-time scheduling\")",
+		worst.Load, worst.Scenario, ack, worst.Waiting, float64(cores)-worst.CPU, cores, cause)
+}
+
+// packingOption returns the kernel boot option in cmdline that packs
+// threads onto few virtual CPUs (sched_vcpu_pack=N, a vendor option that
+// mainline Linux does not have; README, "Threads woken behind busy
+// ones"), or "" when it is absent or 0.
+func packingOption(cmdline string) string {
+	for _, f := range strings.Fields(cmdline) {
+		if v, ok := strings.CutPrefix(f, "sched_vcpu_pack="); ok && v != "0" && v != "" {
+			return f
+		}
+	}
+	return ""
 }
