@@ -597,7 +597,12 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 					break
 				}
 				t := &b.Tuples[x.curIdx+i]
-				frameBytes += sdk.WireSize(t.Values)
+				size := sdk.WireSize(t.Values)
+				if size > maxInputTupleBytes {
+					e.refuseInput(t, size)
+					continue
+				}
+				frameBytes += size
 				x.lastID++
 				id := x.lastID
 				// Acks, fails and anchoring read only the anchors (and
@@ -618,6 +623,9 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		if tb == nil {
 			return
 		}
+		if len(tb.Tuples) == 0 {
+			continue // every tuple taken was refused (refuseInput)
+		}
 		x.frames[x.lastFrame] = len(tb.Tuples)
 		x.sent = append(x.sent, sentFrame{id: x.lastFrame, at: e.now})
 		e.stats.executed += uint64(len(tb.Tuples))
@@ -630,6 +638,21 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 // would otherwise make a frame over the process's gRPC message limit (64
 // MiB in Gale's SDKs), which ends its stream.
 const maxInputFrameBytes = 1 << 20
+
+// maxInputTupleBytes bounds one input to an external process: SDKs
+// receive messages of at least 64 MiB (sdk/ATTACH.md), and the frame's
+// own fields need a little room. Only tuples made in this process can be
+// larger; those from other nodes are bounded by transfer.MaxTupleBytes.
+const maxInputTupleBytes = 64<<20 - 64<<10
+
+// refuseInput fails the tree of an input too large to send to the
+// process, which would end its stream (and, replayed, end it again), and
+// says why in the run's errors.
+func (e *executor) refuseInput(t *sdk.Tuple, size int) {
+	e.rt.reportError(e.t, fmt.Errorf("an input from %s (task %d) was not sent to the process: its values take %d bytes, over the %d an SDK receives; its tree fails",
+		t.Component(), t.SourceTask, size, maxInputTupleBytes))
+	e.Fail(t)
+}
 
 // nextInputBatch makes sure x.cur holds unsent tuples, taking batches from
 // the queue without waiting (and counting end-of-input markers on the

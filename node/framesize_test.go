@@ -17,20 +17,25 @@ import (
 // test.pad_bytes bytes, or, without that setting, of a size that depends on
 // the id: 5 MiB for ids ending in 5 (over gRPC's default message limit,
 // under Gale's), more than transfer.MaxTupleBytes for ids ending in 3, a
-// few bytes otherwise.
+// few bytes otherwise; the id test.huge_id, if set, gets a pad just over
+// what an external process receives: 65 MiB.
 type padBolt struct {
 	out  *sdk.BoltCollector
 	size int
+	huge int64
 }
 
 func (b *padBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id", "pad") }
 func (b *padBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.out, b.size = out, int(mustInt(tc.Config, "test.pad_bytes", 0))
+	b.huge = mustInt(tc.Config, "test.huge_id", -1)
 	return nil
 }
 func (b *padBolt) Execute(t *sdk.Tuple) {
 	pad := "small"
 	switch {
+	case t.Int(0) == b.huge:
+		pad = strings.Repeat("H", 65<<20) // over the 64 MiB an SDK receives
 	case b.size > 0:
 		pad = strings.Repeat("p", b.size)
 	case t.Int(0)%10 == 5:
@@ -112,5 +117,40 @@ func TestLargeTuplesReachAnExternalBolt(t *testing.T) {
 	checkAllAcked(t, st, n)
 	if p := stats(rt, "pass").Counters; p.Executed != n || p.Failed != 0 {
 		t.Fatalf("pass counters %+v\n%s", p, errorsText(rt))
+	}
+}
+
+// TestATupleTooLargeForAnExternalBoltFailsWithAReason: a tuple made in
+// this process (so never bounded by a Transfer frame) that is larger than
+// an SDK receives is not sent to the external bolt, where it would end
+// the process's stream and, replayed, end it again for ever: its tree
+// fails at once with an error in the run's status, and the tuples around
+// it go through. Sent, it ended the process ("received message larger
+// than max (68157505 vs. 67108864)") and failed the inputs in flight
+// with it.
+func TestATupleTooLargeForAnExternalBoltFailsWithAReason(t *testing.T) {
+	const n, huge = 10, 7
+	tp := newTopo(t, map[string]any{"test.count": n, "test.huge_id": huge, "test.max_replays": 0}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pad", "test.Pad", 1, []string{"id", "pad"}, "seq:shuffle").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "pad").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for id := uint64(1); id <= n; id++ {
+		tooLarge := id-1 == huge
+		if st.failed[id] > 0 != tooLarge || st.acked[id] > 0 == tooLarge {
+			t.Errorf("message %d: acked %d, failed %d times; too large: %v", id, st.acked[id], st.failed[id], tooLarge)
+		}
+	}
+	if p := stats(rt, "pass").Counters; p.Executed != n-1 || p.Failed != 1 {
+		t.Errorf("pass counters %+v, want %d executed and 1 failed", p, n-1)
+	}
+	if msg := errorsText(rt); !strings.Contains(msg, "not sent to the process") {
+		t.Errorf("the run's errors do not say why a tuple failed:\n%s", msg)
 	}
 }
