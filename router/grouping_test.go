@@ -402,14 +402,25 @@ func TestChooseDoesNotAllocate(t *testing.T) {
 
 var chooseSink []int
 
-// BenchmarkChoose measures Choose per grouping over 8 tasks, and reports
+// BenchmarkChoose measures Choose per grouping over 8 tasks (and fields
+// over 2, the word count benchmark's count tasks), and reports
 // its cost relative to a buffered channel send and receive measured in the
 // same run (the per-tuple cost of the in-process path it sits on).
 func BenchmarkChoose(b *testing.B) {
 	keys := keyWords(1024)
-	for _, gt := range []galev1.GroupingType{gShuffle, gFields, gAll, gGlobal, gDirect, gLocalOrShuffle, gPartialKey} {
-		b.Run(GroupingName(gt), func(b *testing.B) {
-			g := mustNew(b, gt, Config{NumTasks: 8, FieldIdx: []int{0}, Local: []bool{true, false, true, false, true, false, true, false}, Seed: 1})
+	type choice struct {
+		gt    galev1.GroupingType
+		tasks int
+	}
+	choices := []choice{{gShuffle, 8}, {gFields, 8}, {gFields, 2}, {gAll, 8}, {gGlobal, 8}, {gDirect, 8}, {gLocalOrShuffle, 8}, {gPartialKey, 8}}
+	for _, c := range choices {
+		name := GroupingName(c.gt)
+		if c.tasks != 8 {
+			name = fmt.Sprintf("%s-%d-tasks", name, c.tasks)
+		}
+		b.Run(name, func(b *testing.B) {
+			local := []bool{true, false, true, false, true, false, true, false}[:c.tasks]
+			g := mustNew(b, c.gt, Config{NumTasks: c.tasks, FieldIdx: []int{0}, Local: local, Seed: 1})
 			ch := make(chan int, 128)
 			start := time.Now()
 			for i := range b.N {

@@ -582,6 +582,23 @@ func TestJumpHashMatchesReference(t *testing.T) {
 			}
 		}
 	}
+	// With two buckets JumpHash decides the first jump in integers
+	// (r <= 2^30, with r the first draw (next>>33)+1). Keys whose r sits
+	// on either side of 2^31/n, for that size and others.
+	for _, n := range []int{2, 3, 4, 5, 7, 8, 10, 1000, 1 << 20, 1<<31 - 1} {
+		for _, r := range []uint64{(1<<31)/uint64(n) - 1, (1 << 31) / uint64(n), (1<<31)/uint64(n) + 1, 1, 1 << 31} {
+			if r < 1 || r > 1<<31 {
+				continue
+			}
+			for low := uint64(0); low < 8; low++ {
+				next := (r-1)<<33 | low*0x9e3779b9
+				key := (next - 1) * inv
+				if got, want := JumpHash(key, n), jumpHashReference(key, n); got != want {
+					t.Fatalf("first draw %d, %d buckets: JumpHash %d, reference %d", r, n, got, want)
+				}
+			}
+		}
+	}
 }
 
 func TestJumpHashRange(t *testing.T) {
@@ -697,5 +714,46 @@ func BenchmarkFieldsHash(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed())/float64(baseline), "x-maphash")
 		})
+	}
+}
+
+var jumpSink int
+
+// BenchmarkJumpHash measures JumpHash against the reference loop in the
+// same run (ns per key, and the ratio), for the sizes of the benchmark
+// topologies and a few more. The keys are mixed hashes, as FieldsHash
+// gives them. In "chained" runs each key depends on the bucket before,
+// so that the time is latency (a division's, mostly), as when the
+// bucket decides what the emitter does next; otherwise successive calls
+// overlap in the processor.
+func BenchmarkJumpHash(b *testing.B) {
+	keys := make([]uint64, 4096)
+	for i := range keys {
+		keys[i] = mix64(uint64(i) + 1)
+	}
+	for _, chained := range []bool{false, true} {
+		for _, n := range []int{2, 3, 8, 64} {
+			b.Run(fmt.Sprintf("chained=%v/buckets=%d", chained, n), func(b *testing.B) {
+				run := func(f func(uint64, int) int) int {
+					s := 0
+					for i := range b.N {
+						k := i
+						if chained {
+							k += s
+						}
+						s += f(keys[k&4095], n)
+					}
+					return s
+				}
+				start := time.Now()
+				jumpSink = run(jumpHashReference)
+				reference := time.Since(start)
+				b.ResetTimer()
+				jumpSink += run(JumpHash)
+				b.StopTimer()
+				b.ReportMetric(float64(reference.Nanoseconds())/float64(b.N), "ref-ns/op")
+				b.ReportMetric(float64(b.Elapsed())/float64(reference), "x-ref")
+			})
+		}
 	}
 }
