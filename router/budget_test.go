@@ -136,3 +136,109 @@ func TestByteBudgetBoundsConcurrentTakers(t *testing.T) {
 		t.Errorf("held up to %d, want at most %d", p, limit)
 	}
 }
+
+// TestByteBudgetLargeTakeIsNotStarved: producers of small items keep a
+// budget busy; a take of more than the whole budget, which gets in only
+// when nothing is held, still gets its turn, because later takers queue
+// behind it. (Without the queue it waited for ever: the small takes kept
+// what is held above zero.)
+func TestByteBudgetLargeTakeIsNotStarved(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	b := NewByteBudget(100)
+	q := make(chan int64, 1024)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				if err := b.Take(context.Background(), 10, stop); err != nil {
+					return
+				}
+				select {
+				case q <- 10:
+				case <-stop:
+					b.Give(10)
+					return
+				}
+			}
+		}()
+	}
+	consumerDone := make(chan struct{})
+	go func() {
+		defer close(consumerDone)
+		for {
+			select {
+			case n := <-q:
+				time.Sleep(50 * time.Microsecond)
+				b.Give(n)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond) // the small producers are going
+	done := make(chan error, 1)
+	go func() { done <- b.Take(context.Background(), 150, nil) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a take larger than the budget waited 10 s behind small ones")
+		b.Give(1 << 40) // let it in, so that it ends
+		<-done
+	}
+	close(stop)
+	wg.Wait()
+	<-consumerDone
+}
+
+// TestByteBudgetCanceledWaiterLetsTheNextIn: a waiter at the head of the
+// line that gives up does not hold up the one behind it.
+func TestByteBudgetCanceledWaiterLetsTheNextIn(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	b := NewByteBudget(100)
+	b.TryTake(60)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- b.Take(ctx, 90, nil) }() // needs 30 given back
+	waitForWaiters(t, b, 1)
+	second := make(chan error, 1)
+	go func() { second <- b.Take(context.Background(), 40, nil) }() // fits, but is behind
+	waitForWaiters(t, b, 2)
+	select {
+	case err := <-second:
+		t.Fatalf("the second take (%v) went before the first", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first take: %v, want context.Canceled", err)
+	}
+	select {
+	case err := <-second:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second take still waits after the first gave up")
+	}
+	if got := b.Held(); got != 100 {
+		t.Errorf("held %d, want 100", got)
+	}
+}
+
+// waitForWaiters polls until n takers wait.
+func waitForWaiters(t *testing.T, b *ByteBudget, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.waiting.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d takers wait, want %d", b.waiting.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

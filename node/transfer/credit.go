@@ -29,11 +29,14 @@ import (
 // router.Batch.ValueBytes counts them; node.Settings.CreditWindowBytes):
 // counted in tuples alone, a window of 32,768 tuples of 1 MiB is 32 GiB
 // that a receiver's overflow would have to hold. The sender waits while
-// either count is spent, and the receiver grants both back.
+// either count is spent, and the receiver grants both back. (A receiver
+// from before byte windows grants no bytes, so a sender that counts them
+// would wait for ever: a cluster's nodes run one version, as for the
+// frames' layout; see the package doc.)
 
-// grants collects the tuples a stream's receiver took back, per task, and
-// sends them to the sender in Credit frames: for a task once half its
-// window has come back, so that a busy stream costs one small frame per
+// grants collects the tuples (and their bytes) a stream's receiver took
+// back, per task, and sends them to the sender in Credit frames: for a
+// task once half its window of either has come back, so that a busy stream costs one small frame per
 // half window, not one per batch. Everything the sender waits for comes
 // back eventually (it waits only with a whole window outstanding), so
 // nothing is held back for ever.
@@ -213,10 +216,6 @@ func (c *credits) grant(cr *galev1.Credit) {
 		g := credit{tuples: n[i]}
 		if i < len(b) {
 			g.bytes = b[i]
-		} else {
-			// A receiver that grants no bytes does not count them:
-			// none are outstanding.
-			g.bytes = c.out[task].bytes
 		}
 		c.giveBack(task, g)
 	}

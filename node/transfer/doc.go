@@ -16,7 +16,9 @@
 // as varints they took eight bytes too, and writing and reading them byte
 // by byte was about a sixth of a node's CPU. The decoder still reads the
 // varint columns that nodes wrote before; a node from before then cannot
-// read the new frames, so a cluster's nodes are upgraded together.
+// read the new frames, so a cluster's nodes are upgraded together (and
+// a receiver from before credit windows counted bytes would never grant
+// the bytes a newer sender waits for).
 //
 // Flow control is per destination task, by credit (credit.go): the
 // receiver never stops reading a stream, so one full task queue cannot

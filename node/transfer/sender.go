@@ -57,7 +57,8 @@ var ErrUnavailable = errors.New("remote node unavailable")
 
 // NewSender makes a sender over conn (the connection may be shared with
 // other runs). window is the credit per destination task (Gale uses a
-// queue of frames in tuples and the queue's byte bound in bytes). onMoved,
+// queue of full remote batches in tuples and the queue's byte bound in
+// bytes). onMoved,
 // if set, is called with the trees of tuples the remote node rejected
 // because it does not run their task; it must not block for long (it
 // runs on the goroutine that reads credit).

@@ -476,7 +476,9 @@ type TransferHello struct {
 	// that the sender starts with for every destination task, beside
 	// credit_window (topology.queue.bytes: a queue full by bytes). The
 	// sender waits while either is spent; the receiver grants bytes back in
-	// Credit.task_bytes. 0: the sender counts no bytes.
+	// Credit.task_bytes. 0: the sender counts no bytes. A receiver from
+	// before this field grants no bytes, so a sender that counts them
+	// would stall: a cluster's nodes run one version of Gale.
 	CreditWindowBytes int64 `protobuf:"varint,4,opt,name=credit_window_bytes,json=creditWindowBytes,proto3" json:"credit_window_bytes,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache

@@ -157,7 +157,9 @@ export interface TransferHello {
    * that the sender starts with for every destination task, beside
    * credit_window (topology.queue.bytes: a queue full by bytes). The
    * sender waits while either is spent; the receiver grants bytes back in
-   * Credit.task_bytes. 0: the sender counts no bytes.
+   * Credit.task_bytes. 0: the sender counts no bytes. A receiver from
+   * before this field grants no bytes, so a sender that counts them
+   * would stall: a cluster's nodes run one version of Gale.
    */
   creditWindowBytes: bigint;
 }
