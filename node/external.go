@@ -29,8 +29,13 @@ import (
 const (
 	defaultExternalHeartbeat   = time.Second
 	defaultExternalMaxInflight = 2048
-	defaultExternalMaxBatch    = 512
-	maxExternalMaxBatch        = 8192
+	// defaultExternalMaxBytes bounds the values of the inputs a process
+	// holds (KeyExternalMaxBytes): counted alone, 2,048 inputs of 1 MiB
+	// are 2 GiB, which wait in the node's send queue while the process
+	// works through them.
+	defaultExternalMaxBytes = 64 << 20
+	defaultExternalMaxBatch = 512
+	maxExternalMaxBatch     = 8192
 	// maxQuickExits is how many times in a row a managed process may exit
 	// without running for healthyRun (without attaching at all, or failing
 	// its prepare) before the task fails: a command that cannot start (a
@@ -56,6 +61,10 @@ type externalTask struct {
 	// bolt state
 	eofLeft  int // upstream tasks that have not ended yet
 	inflight map[uint64]inflightInput
+	// inflightBytes is the values' bytes of inflight; the node sends no
+	// more inputs while it is maxInflightBytes or more (one input always
+	// goes when none is in flight, however large).
+	inflightBytes, maxInflightBytes int64
 	// frames counts the unsettled inputs of each inputs frame in flight,
 	// and sent lists the frames in the order they were sent. At most
 	// maxFrames frames younger than frameHold are in flight: while the
@@ -80,6 +89,7 @@ type externalTask struct {
 type inflightInput struct {
 	t     *sdk.Tuple
 	frame uint64
+	bytes int // sdk.WireSize of its values
 }
 
 // sentFrame is when an inputs frame was sent.
@@ -168,7 +178,11 @@ func (e *executor) runExternal(ctx context.Context) error {
 	if err != nil {
 		return e.taskErr("start", err)
 	}
-	x := &externalTask{hb: hb, maxInflight: int(mi), exits: make(chan error, 8), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
+	mb, err := configInt(e.comp.cfg, KeyExternalMaxBytes, defaultExternalMaxBytes)
+	if err != nil {
+		return e.taskErr("start", err)
+	}
+	x := &externalTask{hb: hb, maxInflight: int(mi), maxInflightBytes: mb, exits: make(chan error, 8), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
 	opts := external.SlotOptions{Welcome: e.welcome(hb)}
 	if a := e.comp.spec.GetAttached(); a != nil {
 		opts.Attached = true
@@ -424,7 +438,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			return false
 		}
 		inC := in
-		if x.cur != nil || len(x.inflight) >= x.maxInflight || x.eofLeft == 0 || doneC == nil {
+		if x.cur != nil || x.full() || x.eofLeft == 0 || doneC == nil {
 			inC = nil
 		}
 		var timerC <-chan time.Time
@@ -567,6 +581,7 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 		return nil
 	}
 	delete(x.inflight, id)
+	x.inflightBytes -= int64(in.bytes)
 	if x.frames[in.frame]--; x.frames[in.frame] <= 0 {
 		delete(x.frames, in.frame)
 	}
@@ -577,14 +592,14 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 // frame limit allow, gathering batches from the queue into frames of up to
 // maxBatch tuples.
 func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int) {
-	for len(x.inflight) < x.maxInflight {
+	for !x.full() {
 		if n, _ := x.framesInFlight(e.now); n >= maxFrames {
 			return
 		}
 		n := min(maxBatch, x.maxInflight-len(x.inflight))
 		var tb *galev1.TupleBatch
-		frameBytes := 0
-		for (tb == nil || len(tb.Tuples) < n && frameBytes < maxInputFrameBytes) && e.nextInputBatch(x) {
+		frameBytes, stop := 0, false
+		for !stop && (tb == nil || len(tb.Tuples) < n && frameBytes < maxInputFrameBytes) && e.nextInputBatch(x) {
 			if tb == nil {
 				x.lastFrame++
 				tb = &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, min(n, len(x.cur.Tuples)-x.curIdx))}
@@ -602,12 +617,17 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 					e.refuseInput(t, size)
 					continue
 				}
+				if x.inflightBytes > 0 && x.inflightBytes+int64(size) > x.maxInflightBytes {
+					k, stop = i, true // the process holds enough bytes: the rest wait
+					break
+				}
 				frameBytes += size
+				x.inflightBytes += int64(size)
 				x.lastID++
 				id := x.lastID
 				// Acks, fails and anchoring read only the anchors (and
 				// the source, for errors): not the values.
-				x.inflight[id] = inflightInput{t: &sdk.Tuple{Source: t.Source, SourceTask: t.SourceTask, Anchors: slices.Clone(t.Anchors)}, frame: x.lastFrame}
+				x.inflight[id] = inflightInput{t: &sdk.Tuple{Source: t.Source, SourceTask: t.SourceTask, Anchors: slices.Clone(t.Anchors)}, frame: x.lastFrame, bytes: size}
 				pt := &galev1.Tuple{Stream: t.Source.Stream, SourceTask: t.SourceTask, Id: id, Values: make([]*galev1.Value, len(t.Values))}
 				for j, v := range t.Values {
 					pt.Values[j] = sdk.ValueToProto(v)
@@ -623,14 +643,24 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		if tb == nil {
 			return
 		}
-		if len(tb.Tuples) == 0 {
-			continue // every tuple taken was refused (refuseInput)
+		if len(tb.Tuples) > 0 {
+			x.frames[x.lastFrame] = len(tb.Tuples)
+			x.sent = append(x.sent, sentFrame{id: x.lastFrame, at: e.now})
+			e.stats.executed += uint64(len(tb.Tuples))
+			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
 		}
-		x.frames[x.lastFrame] = len(tb.Tuples)
-		x.sent = append(x.sent, sentFrame{id: x.lastFrame, at: e.now})
-		e.stats.executed += uint64(len(tb.Tuples))
-		s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
+		if stop {
+			return
+		}
+		// A frame of refused tuples only (refuseInput) sends nothing;
+		// the loop goes on with what is next.
 	}
+}
+
+// full reports whether the process holds as many inputs, or as many
+// bytes of them, as it may.
+func (x *externalTask) full() bool {
+	return len(x.inflight) >= x.maxInflight || x.inflightBytes >= x.maxInflightBytes
 }
 
 // maxInputFrameBytes bounds the values of a frame of inputs to an
@@ -692,6 +722,7 @@ func (e *executor) failInflight(x *externalTask) {
 		e.Fail(in.t)
 		delete(x.inflight, id)
 	}
+	x.inflightBytes = 0
 	clear(x.frames)
 	x.sent = x.sent[:0]
 	if b := x.cur; b != nil {

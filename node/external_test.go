@@ -44,6 +44,8 @@ func runExternalTestComponent(name string) {
 		attach.Main(&extSeq{})
 	case "hold":
 		attach.Main(&extHold{})
+	case "slow":
+		attach.Main(&extSlow{})
 	default:
 		os.Stderr.WriteString("unknown test component " + name + "\n")
 		os.Exit(2)
@@ -86,6 +88,21 @@ func (b *extPass) Execute(t *sdk.Tuple) {
 	b.out.Ack(t)
 }
 func (b *extPass) Cleanup() error { return nil }
+
+// extSlow passes on the id of each input after 20 ms, and acks it.
+type extSlow struct{ out *sdk.BoltCollector }
+
+func (b *extSlow) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (b *extSlow) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out = out
+	return nil
+}
+func (b *extSlow) Execute(t *sdk.Tuple) {
+	time.Sleep(20 * time.Millisecond)
+	b.out.Emit(t, t.Value(0))
+	b.out.Ack(t)
+}
+func (b *extSlow) Cleanup() error { return nil }
 
 // extHold holds its inputs until it has 1500 of them (or the input ends),
 // like a count window, then passes them on and acks them.

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
@@ -97,4 +98,48 @@ func TestLargeTuplesAcrossNodesDoNotFillMemory(t *testing.T) {
 	}
 }
 
-var _ = galev1.TopologySpec{}
+// TestLargeTuplesToASlowProcessDoNotFillMemory: 1 MiB tuples to an
+// external bolt that takes 20 ms each. The node sends a process inputs
+// while it holds fewer than topology.external.max.inflight of them and
+// fewer bytes than topology.external.max.inflight.bytes (8 MiB here);
+// counted alone, up to 2,048 inputs of 1 MiB waited in the node's send
+// queue, which grew by about 80 MiB a second.
+func TestLargeTuplesToASlowProcessDoNotFillMemory(t *testing.T) {
+	tp := newTopo(t, map[string]any{KeyAckers: 1, "test.count": 1 << 20, "test.pad_bytes": 1 << 20}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pad", "test.Pad", 1, []string{"id", "pad"}, "seq:shuffle").
+		ext("slow", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "slow", nil, "pad").
+		bolt("sink", "test.Sink", 1, nil, "slow:shuffle").
+		conf("slow", map[string]any{KeyExternalMaxBytes: 8 << 20})
+	hub, addr := attachServer(t)
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("the run did not stop")
+		}
+	}()
+	waitFor(t, 30*time.Second, func() error { // the process started
+		if stats(rt, "sink").Counters.Executed == 0 {
+			return fmt.Errorf("nothing reached the sink yet\n%s", errorsText(rt))
+		}
+		return nil
+	})
+	const bound = 96 << 20
+	peak, moved := liveHeapPeak(t, 3*time.Second, func() uint64 { return stats(rt, "sink").Counters.Executed })
+	t.Logf("live heap peak %d MiB; the slow process passed on %d tuples", peak>>20, moved)
+	if peak > bound {
+		t.Errorf("live heap reached %d MiB, want at most %d MiB", peak>>20, bound>>20)
+	}
+	if moved == 0 {
+		t.Error("the slow process passed nothing on")
+	}
+}

@@ -26,6 +26,7 @@ const (
 
 	KeyExternalHeartbeat   = spec.KeyExternalHeartbeat
 	KeyExternalMaxInflight = spec.KeyExternalMaxInflight
+	KeyExternalMaxBytes    = spec.KeyExternalMaxInflightBytes
 	KeySubprocessTimeout   = spec.KeySubprocessTimeout
 )
 

@@ -66,7 +66,7 @@ func TestDefaultsAreValidSettings(t *testing.T) {
 		KeyAckers: d.Ackers, KeyMaxSpoutPend: d.MaxSpoutPending, KeyBatchSize: d.BatchSize,
 		KeyRemoteBatch: d.RemoteBatchSize, KeyQueueSize: d.QueueSize, KeyBatchBytes: d.BatchBytes,
 		KeyQueueBytes:          int(d.QueueBytes),
-		KeyExternalMaxInflight: defaultExternalMaxInflight,
+		KeyExternalMaxInflight: defaultExternalMaxInflight, KeyExternalMaxBytes: defaultExternalMaxBytes,
 	}
 	for k, v := range ints {
 		if err := spec.MustRuntimeKey(k).Check(sdk.ValueToProto(sdk.Int(int64(v)))); err != nil {

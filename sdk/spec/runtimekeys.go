@@ -36,6 +36,9 @@ const (
 	// Keys of external components (sdk/ATTACH.md), read per component.
 	KeyExternalHeartbeat   = "topology.external.heartbeat.ms"
 	KeyExternalMaxInflight = "topology.external.max.inflight"
+	// KeyExternalMaxInflightBytes bounds the bytes of the inputs a
+	// process holds, beside their count.
+	KeyExternalMaxInflightBytes = "topology.external.max.inflight.bytes"
 	// KeySubprocessTimeout is Storm's key for how long a multilang
 	// process may leave a command unanswered.
 	KeySubprocessTimeout = "topology.subprocess.timeout.secs"
@@ -76,6 +79,7 @@ var runtimeKeys = []RuntimeKey{
 	{Name: KeySpoutWait, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
 	{Name: KeyExternalHeartbeat, PerComponent: true, Unit: time.Millisecond, Min: int64(10 * time.Millisecond), Max: int64(time.Hour)},
 	{Name: KeyExternalMaxInflight, PerComponent: true, Min: 1, Max: 1 << 20},
+	{Name: KeyExternalMaxInflightBytes, PerComponent: true, Min: 1 << 10, Max: 1 << 40},
 	{Name: KeySubprocessTimeout, PerComponent: true, Unit: time.Second, Min: int64(100 * time.Millisecond), Max: int64(24 * time.Hour)},
 }
 
