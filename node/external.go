@@ -20,8 +20,9 @@ import (
 // External tasks (sdk/ATTACH.md): the executor of a task whose component
 // runs in another process drives that process's Attach session from its
 // own goroutine, as it would drive an in-process spout or bolt. Inputs go
-// to the process in batches while fewer than maxInflight of them are
-// unacked (the window that carries backpressure into the process); its
+// to the process in batches while fewer than maxInflight of them, and
+// fewer than maxInflightBytes of their values, are unacked (the window
+// that carries backpressure into the process); its
 // emits are routed exactly like a Go component's; when a process ends, the
 // inputs it held fail (and replay) and the task waits for the next one.
 
@@ -61,10 +62,18 @@ type externalTask struct {
 	// bolt state
 	eofLeft  int // upstream tasks that have not ended yet
 	inflight map[uint64]inflightInput
-	// inflightBytes is the values' bytes of inflight; the node sends no
-	// more inputs while it is maxInflightBytes or more (one input always
-	// goes when none is in flight, however large).
+	// inflightBytes is the size of inflight's values (sdk.WireSize: the
+	// bytes of each value, 16 more for its kind and length); the node
+	// sends no more inputs while it is maxInflightBytes or more, but one
+	// input always goes when none is in flight.
 	inflightBytes, maxInflightBytes int64
+	// limited says the last sendInputs stopped at maxInflight or
+	// maxInflightBytes with input left; blockedSince is since when (0:
+	// not blocked), and stallReported that the error saying so is out
+	// (see reportStall).
+	limited       bool
+	blockedSince  int64
+	stallReported bool
 	// frames counts the unsettled inputs of each inputs frame in flight,
 	// and sent lists the frames in the order they were sent. At most
 	// maxFrames frames younger than frameHold are in flight: while the
@@ -437,6 +446,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Close(nil)
 			return false
 		}
+		stallAt := e.watchStall(x, doneC != nil && x.limited && (x.cur != nil || len(in) > 0))
 		inC := in
 		if x.cur != nil || x.full() || x.eofLeft == 0 || doneC == nil {
 			inC = nil
@@ -455,6 +465,9 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			}
 			if n, until := x.framesInFlight(e.now); n >= maxFrames && (x.cur != nil || len(in) > 0) && (dl == 0 || until < dl) {
 				dl = until // input waits for the frame limit: wake when it eases
+			}
+			if stallAt != 0 && (dl == 0 || stallAt < dl) {
+				dl = stallAt
 			}
 			if dl != 0 {
 				timer.Reset(time.Duration(max(dl-e.now, 0)))
@@ -582,6 +595,7 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 	}
 	delete(x.inflight, id)
 	x.inflightBytes -= int64(in.bytes)
+	x.blockedSince, x.stallReported = 0, false // the process settles inputs
 	if x.frames[in.frame]--; x.frames[in.frame] <= 0 {
 		delete(x.frames, in.frame)
 	}
@@ -592,6 +606,8 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 // frame limit allow, gathering batches from the queue into frames of up to
 // maxBatch tuples.
 func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int) {
+	x.limited = false
+	defer func() { x.limited = x.limited || x.full() }()
 	for !x.full() {
 		if n, _ := x.framesInFlight(e.now); n >= maxFrames {
 			return
@@ -617,8 +633,9 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 					e.refuseInput(t, size)
 					continue
 				}
-				if x.inflightBytes > 0 && x.inflightBytes+int64(size) > x.maxInflightBytes {
+				if len(x.inflight) > 0 && x.inflightBytes+int64(size) > x.maxInflightBytes {
 					k, stop = i, true // the process holds enough bytes: the rest wait
+					x.limited = true
 					break
 				}
 				frameBytes += size
@@ -655,6 +672,46 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		// A frame of refused tuples only (refuseInput) sends nothing;
 		// the loop goes on with what is next.
 	}
+}
+
+// watchStall tracks how long input has waited for a process that holds
+// all the inputs it may (blocked) and settles none, and reports it once
+// that has lasted stallAfter heartbeats (reportStall). It returns when to
+// look again, 0 for never.
+func (e *executor) watchStall(x *externalTask, blocked bool) int64 {
+	if !blocked {
+		x.blockedSince = 0
+		return 0
+	}
+	if x.blockedSince == 0 {
+		x.blockedSince = e.now
+	}
+	at := x.blockedSince + stallAfter*int64(x.hb)
+	switch {
+	case x.stallReported:
+		return 0
+	case e.now >= at:
+		e.reportStall(x)
+		x.stallReported = true
+		return 0
+	}
+	return at
+}
+
+// stallAfter is how many heartbeat periods a process may hold all the
+// inputs it may without settling one before the node says so.
+const stallAfter = 10
+
+// reportStall says, in the run's errors, that a process gets no input
+// because it holds as many inputs as it may and acks none: a bolt that
+// holds inputs until a window fires, or until its input ends, stops for
+// ever when its window is larger than the limits (sdk/ATTACH.md, "Flow
+// control"). A slow bolt that acks now and then clears it.
+func (e *executor) reportStall(x *externalTask) {
+	e.rt.reportError(e.t, fmt.Errorf("the process holds %d inputs (%d bytes) and has acked or failed none for %v, so it gets no more input: "+
+		"if it holds inputs until a window fires or its input ends, set %s (now %d) and %s (now %d) above what it holds",
+		len(x.inflight), x.inflightBytes, time.Duration(e.now-x.blockedSince).Round(time.Millisecond),
+		KeyExternalMaxInflight, x.maxInflight, KeyExternalMaxBytes, x.maxInflightBytes))
 }
 
 // full reports whether the process holds as many inputs, or as many

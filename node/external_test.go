@@ -326,6 +326,40 @@ func TestExternalBoltThatHoldsInputs(t *testing.T) {
 			t.Fatalf("sink saw id %d %d times", i, st.sunk[i])
 		}
 	}
+	if msg := errorsText(rt); strings.Contains(msg, "gets no more input") {
+		t.Errorf("a process that acks its windows was reported stalled:\n%s", msg)
+	}
+}
+
+// TestAWindowLargerThanTheLimitsIsReported: a bolt that holds 1,500
+// inputs until its window fires, with room for 1,024 of them
+// (topology.external.max.inflight.bytes 16 KiB, 16 bytes each), gets no
+// more input and never fires. That cannot be undone from inside, but the
+// run's errors say so, and which keys to raise, instead of nothing.
+func TestAWindowLargerThanTheLimitsIsReported(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 4500, KeyMaxSpoutPend: 0}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
+		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
+		conf("hold", map[string]any{KeyExternalMaxBytes: 16 << 10, KeyExternalHeartbeat: 100})
+	hub, addr := attachServer(t)
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, 30*time.Second, func() error {
+		if msg := errorsText(rt); !strings.Contains(msg, "gets no more input") || !strings.Contains(msg, KeyExternalMaxBytes) {
+			return fmt.Errorf("no report of the stalled window yet; errors:\n%s", msg)
+		}
+		return nil
+	})
 }
 
 // A command that cannot start fails the run with its reason, after a few
