@@ -617,6 +617,11 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		frameBytes, stop := 0, false
 		for !stop && (tb == nil || len(tb.Tuples) < n && frameBytes < maxInputFrameBytes) && e.nextInputBatch(x) {
 			if tb == nil {
+				if size := sdk.WireSize(x.cur.Tuples[x.curIdx].Values); size <= maxInputTupleBytes &&
+					len(x.inflight) > 0 && x.inflightBytes+int64(size) > x.maxInflightBytes {
+					x.limited = true // still no room: nothing to make a frame for
+					return
+				}
 				x.lastFrame++
 				tb = &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, min(n, len(x.cur.Tuples)-x.curIdx))}
 			}
