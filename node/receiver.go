@@ -256,8 +256,9 @@ func (rt *Runtime) EndOfInput(from int32, to []int32) error {
 // goroutine, started when the lane fills and ending when it is empty,
 // pushes the batches into the queue in order, blocking as local emitters
 // do. What a lane holds is bounded by the credit the task's senders got:
-// each sending node has at most a window of tuples for the task that are
-// not yet in its queue. Acker operations and markers take no credit; they
+// each sending node has at most a window of tuples, and a window of
+// bytes of their values (plus one batch), for the task that are not yet
+// in its queue. Acker operations and markers take no credit; they
 // are bounded by the spouts' pending trees and the number of upstream
 // tasks.
 type lane struct {
