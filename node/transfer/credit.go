@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"sync"
+	"time"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
@@ -29,10 +30,12 @@ import (
 // router.Batch.ValueBytes counts them; node.Settings.CreditWindowBytes):
 // counted in tuples alone, a window of 32,768 tuples of 1 MiB is 32 GiB
 // that a receiver's overflow would have to hold. The sender waits while
-// either count is spent, and the receiver grants both back. (A receiver
-// from before byte windows grants no bytes, so a sender that counts them
-// would wait for ever: a cluster's nodes run one version, as for the
-// frames' layout; see the package doc.)
+// either count is spent, and the receiver grants both back. A receiver
+// says that it does before any tuple (Credit.counts_bytes); until a
+// stream's receiver has, its sender counts bytes but waits on tuples
+// only, since a receiver from before byte windows never grants bytes
+// and would leave it waiting for ever. Sender.open waits a moment for
+// the announcement, so the byte window holds from a stream's first frame.
 
 // grants collects the tuples (and their bytes) a stream's receiver took
 // back, per task, and sends them to the sender in Credit frames: for a
@@ -158,6 +161,9 @@ type credits struct {
 	out    map[int32]credit
 	gen    uint64 // counts resets: credit taken before one is not given back after
 	broken bool   // the sender is closed or aborted: waiters give up
+	// bytesGranted says the current stream's receiver grants bytes back
+	// (Credit.counts_bytes): only then does the byte window hold.
+	bytesGranted bool
 }
 
 func newCredits(w Window) *credits {
@@ -168,9 +174,29 @@ func newCredits(w Window) *credits {
 	return c
 }
 
+// awaitBytesGranted waits until the stream's receiver has said that it
+// grants bytes back, for at most d (a receiver from before byte windows
+// never says so), or until the sender breaks.
+func (c *credits) awaitBytesGranted(d time.Duration) {
+	deadline := time.Now().Add(d)
+	// Under the lock, so that the wake-up cannot fall between the check
+	// of the deadline and Wait.
+	t := time.AfterFunc(d, func() {
+		c.mu.Lock()
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	})
+	defer t.Stop()
+	c.mu.Lock()
+	for !c.bytesGranted && !c.broken && time.Now().Before(deadline) {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+}
+
 // spent reports whether o leaves no credit.
 func (c *credits) spent(o credit) bool {
-	return o.tuples >= c.window.Tuples || (c.window.Bytes > 0 && o.bytes >= c.window.Bytes)
+	return o.tuples >= c.window.Tuples || (c.bytesGranted && c.window.Bytes > 0 && o.bytes >= c.window.Bytes)
 }
 
 // acquire waits until task has credit left and takes n tuples of bytes
@@ -212,6 +238,9 @@ func (c *credits) grant(cr *galev1.Credit) {
 		tasks = tasks[:len(n)]
 	}
 	c.mu.Lock()
+	if cr.GetCountsBytes() {
+		c.bytesGranted = true // waiters on awaitBytesGranted: see Broadcast below
+	}
 	for i, task := range tasks {
 		g := credit{tuples: n[i]}
 		if i < len(b) {
@@ -246,6 +275,7 @@ func (c *credits) reset() {
 	c.mu.Lock()
 	c.gen++
 	clear(c.out)
+	c.bytesGranted = false // until the next stream's receiver says so
 	c.mu.Unlock()
 	c.cond.Broadcast()
 }

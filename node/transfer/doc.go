@@ -16,9 +16,10 @@
 // as varints they took eight bytes too, and writing and reading them byte
 // by byte was about a sixth of a node's CPU. The decoder still reads the
 // varint columns that nodes wrote before; a node from before then cannot
-// read the new frames, so a cluster's nodes are upgraded together (and
-// a receiver from before credit windows counted bytes would never grant
-// the bytes a newer sender waits for).
+// read the new frames, so a cluster's nodes are upgraded together. The
+// byte credit window (credit.go) is negotiated instead: a receiver says
+// that it grants bytes before any tuple, and a sender waits on bytes only
+// where one did, so nodes from before it and after it work together.
 //
 // Flow control is per destination task, by credit (credit.go): the
 // receiver never stops reading a stream, so one full task queue cannot

@@ -3,9 +3,15 @@ package transfer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
@@ -246,6 +252,80 @@ func TestTheByteWindowHoldsTheSender(t *testing.T) {
 	waitFor(t, 10*time.Second, func() error {
 		if got := r.count(1); got != batches {
 			return fmt.Errorf("delivered %d of %d after credit came back", got, batches)
+		}
+		return nil
+	})
+}
+
+// tuplesOnlyReceiver stands in for a node from before byte windows: it
+// grants tuples back every grantEvery tuples, never bytes, and never
+// announces Credit.counts_bytes.
+type tuplesOnlyReceiver struct {
+	galev1.UnimplementedTransferServiceServer
+	grantEvery int64
+	got        atomic.Int64
+}
+
+func (o *tuplesOnlyReceiver) Transfer(stream galev1.TransferService_TransferServer) error {
+	if _, err := stream.Recv(); err != nil { // the hello
+		return err
+	}
+	var c packedColumns
+	var pending int64
+	for {
+		f := &galev1.TransferFrame{}
+		if err := stream.RecvMsg(f); err != nil {
+			return nil
+		}
+		if f.Packed == nil {
+			continue
+		}
+		if err := c.parse(f.Packed); err != nil {
+			return err
+		}
+		n := int64(len(c.sourceTasks))
+		o.got.Add(n)
+		if pending += n; pending >= o.grantEvery {
+			if err := stream.Send(&galev1.TransferResponse{Frame: &galev1.TransferResponse_Credit{Credit: &galev1.Credit{Tasks: []int32{1}, TaskTuples: []int64{pending}}}}); err != nil {
+				return err
+			}
+			pending = 0
+		}
+	}
+}
+
+// TestAReceiverThatGrantsNoBytesDoesNotStallTheSender: a sender with a
+// byte window, sending to a node from before byte windows (which grants
+// tuples only, and does not announce Credit.counts_bytes), waits on
+// tuples only: all ten batches of 1 MiB arrive though the byte window is
+// 3 MiB. Counting the bytes against such a receiver stalled it after
+// three for ever.
+func TestAReceiverThatGrantsNoBytesDoesNotStallTheSender(t *testing.T) {
+	old := &tuplesOnlyReceiver{grantEvery: 4}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(ServerOptions()...)
+	galev1.RegisterTransferServiceServer(srv, old)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	s := NewSender(dial(t, lis.Addr().String()), "a", "run-1", Window{Tuples: 8, Bytes: 3 << 20}, nil)
+	defer s.Close()
+	const batches = 10
+	b := bigBatch(1, 1<<20)
+	defer b.Release()
+	within(t, 20*time.Second, "the sender stalled on bytes a receiver never grants", func() error {
+		for i := 0; i < batches; i++ {
+			if err := s.SendTuples(1, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, func() error {
+		if got := old.got.Load(); got != batches {
+			return fmt.Errorf("received %d of %d", got, batches)
 		}
 		return nil
 	})

@@ -118,8 +118,20 @@ func (s *Sender) open() error {
 		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("transfer-to", s.conn.Target(), "transfer-run", s.topologyID)))
 		s.readResponses(st, cancel)
 	}()
+	if s.credits.window.Bytes > 0 {
+		// The byte window holds once the receiver says it grants bytes
+		// (credit.go); it does so at once, so wait a round trip for it
+		// rather than send the first frames unbounded by bytes. A
+		// receiver from before byte windows never says so: after
+		// announceWait the stream goes on, waiting on tuples only.
+		s.credits.awaitBytesGranted(announceWait)
+	}
 	return nil
 }
+
+// announceWait bounds the wait at a stream's open for the receiver to
+// say that it grants bytes back.
+const announceWait = time.Second
 
 func (s *Sender) fail() {
 	if s.cancel != nil {

@@ -136,6 +136,14 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		sendMu sync.Mutex // stream.Send is not safe for concurrent use
 		wg     sync.WaitGroup
 	)
+	if hello.GetCreditWindowBytes() > 0 {
+		// Say that this receiver grants bytes back, before any tuple: the
+		// sender waits on its byte window only once it knows (see
+		// Credit.counts_bytes).
+		if err := stream.Send(&galev1.TransferResponse{Frame: &galev1.TransferResponse_Credit{Credit: &galev1.Credit{CountsBytes: true}}}); err != nil {
+			return err
+		}
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	g := newGrants(Window{Tuples: window, Bytes: hello.GetCreditWindowBytes()})
 	wg.Add(1)

@@ -476,9 +476,8 @@ type TransferHello struct {
 	// that the sender starts with for every destination task, beside
 	// credit_window (topology.queue.bytes: a queue full by bytes). The
 	// sender waits while either is spent; the receiver grants bytes back in
-	// Credit.task_bytes. 0: the sender counts no bytes. A receiver from
-	// before this field grants no bytes, so a sender that counts them
-	// would stall: a cluster's nodes run one version of Gale.
+	// Credit.task_bytes, which it announces with Credit.counts_bytes. 0: the
+	// sender counts no bytes.
 	CreditWindowBytes int64 `protobuf:"varint,4,opt,name=credit_window_bytes,json=creditWindowBytes,proto3" json:"credit_window_bytes,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -648,7 +647,14 @@ type Credit struct {
 	TaskTuples []int64 `protobuf:"varint,3,rep,packed,name=task_tuples,json=taskTuples,proto3" json:"task_tuples,omitempty"`
 	// task_bytes are the bytes of string and bytes values granted to tasks,
 	// one entry per task, when the hello set credit_window_bytes.
-	TaskBytes     []int64 `protobuf:"varint,4,rep,packed,name=task_bytes,json=taskBytes,proto3" json:"task_bytes,omitempty"`
+	TaskBytes []int64 `protobuf:"varint,4,rep,packed,name=task_bytes,json=taskBytes,proto3" json:"task_bytes,omitempty"`
+	// counts_bytes announces that the receiver grants bytes back: it sends
+	// a Credit frame with it (and nothing else) as soon as it accepts a
+	// hello that set credit_window_bytes, before it reads any tuple. A
+	// sender waits on its byte window only on a stream that announced it,
+	// so that a receiver from before byte windows, which never grants
+	// bytes, does not stall it (the sender then waits on tuples only).
+	CountsBytes   bool `protobuf:"varint,5,opt,name=counts_bytes,json=countsBytes,proto3" json:"counts_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,6 +715,13 @@ func (x *Credit) GetTaskBytes() []int64 {
 		return x.TaskBytes
 	}
 	return nil
+}
+
+func (x *Credit) GetCountsBytes() bool {
+	if x != nil {
+		return x.CountsBytes
+	}
+	return false
 }
 
 // TaskMoved reports tuples addressed to tasks the receiver does not run.
@@ -814,14 +827,15 @@ const file_gale_v1_transfer_proto_rawDesc = "" +
 	"\x10TransferResponse\x12)\n" +
 	"\x06credit\x18\x01 \x01(\v2\x0f.gale.v1.CreditH\x00R\x06credit\x120\n" +
 	"\brejected\x18\x02 \x01(\v2\x12.gale.v1.TaskMovedH\x00R\brejectedB\a\n" +
-	"\x05frame\"v\n" +
+	"\x05frame\"\x99\x01\n" +
 	"\x06Credit\x12\x16\n" +
 	"\x06tuples\x18\x01 \x01(\x03R\x06tuples\x12\x14\n" +
 	"\x05tasks\x18\x02 \x03(\x05R\x05tasks\x12\x1f\n" +
 	"\vtask_tuples\x18\x03 \x03(\x03R\n" +
 	"taskTuples\x12\x1d\n" +
 	"\n" +
-	"task_bytes\x18\x04 \x03(\x03R\ttaskBytes\"7\n" +
+	"task_bytes\x18\x04 \x03(\x03R\ttaskBytes\x12!\n" +
+	"\fcounts_bytes\x18\x05 \x01(\bR\vcountsBytes\"7\n" +
 	"\tTaskMoved\x12\x14\n" +
 	"\x05tasks\x18\x01 \x03(\x05R\x05tasks\x12\x14\n" +
 	"\x05roots\x18\x02 \x03(\x04R\x05roots2V\n" +

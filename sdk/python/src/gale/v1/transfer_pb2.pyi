@@ -90,16 +90,18 @@ class TransferResponse(_message.Message):
     def __init__(self, credit: _Optional[_Union[Credit, _Mapping]] = ..., rejected: _Optional[_Union[TaskMoved, _Mapping]] = ...) -> None: ...
 
 class Credit(_message.Message):
-    __slots__ = ("tuples", "tasks", "task_tuples", "task_bytes")
+    __slots__ = ("tuples", "tasks", "task_tuples", "task_bytes", "counts_bytes")
     TUPLES_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     TASK_TUPLES_FIELD_NUMBER: _ClassVar[int]
     TASK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_BYTES_FIELD_NUMBER: _ClassVar[int]
     tuples: int
     tasks: _containers.RepeatedScalarFieldContainer[int]
     task_tuples: _containers.RepeatedScalarFieldContainer[int]
     task_bytes: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, tuples: _Optional[int] = ..., tasks: _Optional[_Iterable[int]] = ..., task_tuples: _Optional[_Iterable[int]] = ..., task_bytes: _Optional[_Iterable[int]] = ...) -> None: ...
+    counts_bytes: bool
+    def __init__(self, tuples: _Optional[int] = ..., tasks: _Optional[_Iterable[int]] = ..., task_tuples: _Optional[_Iterable[int]] = ..., task_bytes: _Optional[_Iterable[int]] = ..., counts_bytes: _Optional[bool] = ...) -> None: ...
 
 class TaskMoved(_message.Message):
     __slots__ = ("tasks", "roots")

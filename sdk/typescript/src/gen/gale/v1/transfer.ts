@@ -157,9 +157,8 @@ export interface TransferHello {
    * that the sender starts with for every destination task, beside
    * credit_window (topology.queue.bytes: a queue full by bytes). The
    * sender waits while either is spent; the receiver grants bytes back in
-   * Credit.task_bytes. 0: the sender counts no bytes. A receiver from
-   * before this field grants no bytes, so a sender that counts them
-   * would stall: a cluster's nodes run one version of Gale.
+   * Credit.task_bytes, which it announces with Credit.counts_bytes. 0: the
+   * sender counts no bytes.
    */
   creditWindowBytes: bigint;
 }
@@ -204,6 +203,15 @@ export interface Credit {
    * one entry per task, when the hello set credit_window_bytes.
    */
   taskBytes: bigint[];
+  /**
+   * counts_bytes announces that the receiver grants bytes back: it sends
+   * a Credit frame with it (and nothing else) as soon as it accepts a
+   * hello that set credit_window_bytes, before it reads any tuple. A
+   * sender waits on its byte window only on a stream that announced it,
+   * so that a receiver from before byte windows, which never grants
+   * bytes, does not stall it (the sender then waits on tuples only).
+   */
+  countsBytes: boolean;
 }
 
 /** TaskMoved reports tuples addressed to tasks the receiver does not run. */
@@ -1280,7 +1288,7 @@ export const TransferResponse: MessageFns<TransferResponse> = {
 };
 
 function createBaseCredit(): Credit {
-  return { tuples: 0n, tasks: [], taskTuples: [], taskBytes: [] };
+  return { tuples: 0n, tasks: [], taskTuples: [], taskBytes: [], countsBytes: false };
 }
 
 export const Credit: MessageFns<Credit> = {
@@ -1317,6 +1325,9 @@ export const Credit: MessageFns<Credit> = {
         writer.int64(v);
       }
       writer.join();
+    }
+    if (message.countsBytes !== false) {
+      writer.uint32(40).bool(message.countsBytes);
     }
     return writer;
   },
@@ -1396,6 +1407,14 @@ export const Credit: MessageFns<Credit> = {
 
             break;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.countsBytes = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1422,6 +1441,11 @@ export const Credit: MessageFns<Credit> = {
         : globalThis.Array.isArray(object?.task_bytes)
         ? object.task_bytes.map((e: any) => BigInt(e))
         : [],
+      countsBytes: isSet(object.countsBytes)
+        ? globalThis.Boolean(object.countsBytes)
+        : isSet(object.counts_bytes)
+        ? globalThis.Boolean(object.counts_bytes)
+        : false,
     };
   },
 
@@ -1439,6 +1463,9 @@ export const Credit: MessageFns<Credit> = {
     if (message.taskBytes?.length) {
       obj.taskBytes = message.taskBytes.map((e) => e.toString());
     }
+    if (message.countsBytes !== false) {
+      obj.countsBytes = message.countsBytes;
+    }
     return obj;
   },
 
@@ -1451,6 +1478,7 @@ export const Credit: MessageFns<Credit> = {
     message.tasks = object.tasks?.map((e) => e) || [];
     message.taskTuples = object.taskTuples?.map((e) => BigInt(e)) || [];
     message.taskBytes = object.taskBytes?.map((e) => BigInt(e)) || [];
+    message.countsBytes = object.countsBytes ?? false;
     return message;
   },
 };
