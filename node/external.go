@@ -67,11 +67,9 @@ type externalTask struct {
 	// sends no more inputs while it is maxInflightBytes or more, but one
 	// input always goes when none is in flight.
 	inflightBytes, maxInflightBytes int64
-	// limited says the last sendInputs stopped at maxInflight or
-	// maxInflightBytes with input left; blockedSince is since when (0:
-	// not blocked), and stallReported that the error saying so is out
-	// (see reportStall).
-	limited       bool
+	// blockedSince is since when input has waited for room (0: it does
+	// not; waitsForRoom), and stallReported that the error saying so is
+	// out (see reportStall).
 	blockedSince  int64
 	stallReported bool
 	// frames counts the unsettled inputs of each inputs frame in flight,
@@ -446,7 +444,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Close(nil)
 			return false
 		}
-		stallAt := e.watchStall(x, doneC != nil && x.limited && (x.cur != nil || len(in) > 0))
+		stallAt := e.watchStall(x, doneC != nil && (x.cur != nil || len(in) > 0) && x.waitsForRoom())
 		inC := in
 		if x.cur != nil || x.full() || x.eofLeft == 0 || doneC == nil {
 			inC = nil
@@ -606,8 +604,6 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 // frame limit allow, gathering batches from the queue into frames of up to
 // maxBatch tuples.
 func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int) {
-	x.limited = false
-	defer func() { x.limited = x.limited || x.full() }()
 	for !x.full() {
 		if n, _ := x.framesInFlight(e.now); n >= maxFrames {
 			return
@@ -617,10 +613,8 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		frameBytes, stop := 0, false
 		for !stop && (tb == nil || len(tb.Tuples) < n && frameBytes < maxInputFrameBytes) && e.nextInputBatch(x) {
 			if tb == nil {
-				if size := sdk.WireSize(x.cur.Tuples[x.curIdx].Values); size <= maxInputTupleBytes &&
-					len(x.inflight) > 0 && x.inflightBytes+int64(size) > x.maxInflightBytes {
-					x.limited = true // still no room: nothing to make a frame for
-					return
+				if !x.roomFor(sdk.WireSize(x.cur.Tuples[x.curIdx].Values)) {
+					return // still no room: nothing to make a frame for
 				}
 				x.lastFrame++
 				tb = &galev1.TupleBatch{Tuples: make([]*galev1.Tuple, 0, min(n, len(x.cur.Tuples)-x.curIdx))}
@@ -638,9 +632,8 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 					e.refuseInput(t, size)
 					continue
 				}
-				if len(x.inflight) > 0 && x.inflightBytes+int64(size) > x.maxInflightBytes {
+				if !x.roomFor(size) {
 					k, stop = i, true // the process holds enough bytes: the rest wait
-					x.limited = true
 					break
 				}
 				frameBytes += size
@@ -723,6 +716,21 @@ func (e *executor) reportStall(x *externalTask) {
 // bytes of them, as it may.
 func (x *externalTask) full() bool {
 	return len(x.inflight) >= x.maxInflight || x.inflightBytes >= x.maxInflightBytes
+}
+
+// roomFor reports whether an input of size bytes (sdk.WireSize) may go
+// to the process now: it fits under maxInflightBytes, or the process
+// holds nothing (one input always goes), or it is too large to send at
+// all (refuseInput takes it; it waits for nothing).
+func (x *externalTask) roomFor(size int) bool {
+	return size > maxInputTupleBytes || len(x.inflight) == 0 || x.inflightBytes+int64(size) <= x.maxInflightBytes
+}
+
+// waitsForRoom reports whether the input at hand waits because the
+// process holds all it may: it is full, or the next input of the batch
+// being sent does not fit.
+func (x *externalTask) waitsForRoom() bool {
+	return x.full() || x.cur != nil && !x.roomFor(sdk.WireSize(x.cur.Tuples[x.curIdx].Values))
 }
 
 // maxInputFrameBytes bounds the values of a frame of inputs to an

@@ -200,17 +200,25 @@ func attachServer(t *testing.T) (*external.Hub, string) {
 	return hub, lis.Addr().String()
 }
 
-// runWithHub runs the topology with an Attach endpoint to its end.
-func (tp *topo) runWithHub(t *testing.T, timeout time.Duration) (*Runtime, *testState, error) {
+// newWithHub makes the topology's runtime with an Attach hub of its own
+// on 127.0.0.1:0, for its external components.
+func (tp *topo) newWithHub(t *testing.T) *Runtime {
 	t.Helper()
 	hub, addr := attachServer(t)
 	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return rt
+}
+
+// runWithHub runs the topology with an Attach endpoint to its end.
+func (tp *topo) runWithHub(t *testing.T, timeout time.Duration) (*Runtime, *testState, error) {
+	t.Helper()
+	rt := tp.newWithHub(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err = rt.Run(ctx)
+	err := rt.Run(ctx)
 	v, _ := states.Load(t.Name())
 	return rt, v.(*testState), err
 }
@@ -342,18 +350,8 @@ func TestAWindowLargerThanTheLimitsIsReported(t *testing.T) {
 		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
 		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
 		conf("hold", map[string]any{KeyExternalMaxBytes: 16 << 10, KeyExternalHeartbeat: 100})
-	hub, addr := attachServer(t)
-	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	rt := tp.newWithHub(t)
+	runUntilTestEnds(t, rt)
 	waitFor(t, 30*time.Second, func() error {
 		if msg := errorsText(rt); !strings.Contains(msg, "gets no more input") || !strings.Contains(msg, KeyExternalMaxBytes) {
 			return fmt.Errorf("no report of the stalled window yet; errors:\n%s", msg)

@@ -98,6 +98,16 @@ func TestLargeTuplesCrossNodesOrFailWithAReason(t *testing.T) {
 	}
 }
 
+// padToExternal: ids -> test.Pad (large tuples, as conf says) -> an
+// external pass bolt (a real process) -> a sink.
+func padToExternal(t *testing.T, conf map[string]any) *topo {
+	return newTopo(t, conf).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pad", "test.Pad", 1, []string{"id", "pad"}, "seq:shuffle").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "pad").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+}
+
 // TestLargeTuplesReachAnExternalBolt: 20 inputs of 5 MiB each reach an
 // external bolt (a real process speaking Attach through the Go SDK) in
 // frames bounded by bytes, not only by count: one frame of them all would
@@ -105,11 +115,7 @@ func TestLargeTuplesCrossNodesOrFailWithAReason(t *testing.T) {
 // gRPC's default 4 MiB too, which the Go SDK once kept.
 func TestLargeTuplesReachAnExternalBolt(t *testing.T) {
 	const n = 20
-	tp := newTopo(t, map[string]any{"test.count": n, "test.pad_bytes": 5 << 20}).
-		spout("seq", "test.Seq", 1, "id").
-		bolt("pad", "test.Pad", 1, []string{"id", "pad"}, "seq:shuffle").
-		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "pad").
-		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	tp := padToExternal(t, map[string]any{"test.count": n, "test.pad_bytes": 5 << 20})
 	rt, st, err := tp.runWithHub(t, 60*time.Second)
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
@@ -130,11 +136,7 @@ func TestLargeTuplesReachAnExternalBolt(t *testing.T) {
 // with it.
 func TestATupleTooLargeForAnExternalBoltFailsWithAReason(t *testing.T) {
 	const n, huge = 10, 7
-	tp := newTopo(t, map[string]any{"test.count": n, "test.huge_id": huge, "test.max_replays": 0}).
-		spout("seq", "test.Seq", 1, "id").
-		bolt("pad", "test.Pad", 1, []string{"id", "pad"}, "seq:shuffle").
-		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "pad").
-		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	tp := padToExternal(t, map[string]any{"test.count": n, "test.huge_id": huge, "test.max_replays": 0})
 	rt, st, err := tp.runWithHub(t, 60*time.Second)
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, errorsText(rt))

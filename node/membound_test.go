@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,20 +11,28 @@ import (
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
-// liveHeapPeak samples the live heap (after a collection) every 100 ms for
-// d and returns the largest, with how many tuples the slow bolt executed
-// meanwhile (so a test can tell that the run was moving).
-func liveHeapPeak(t *testing.T, d time.Duration, executed func() uint64) (peak uint64, moved uint64) {
+// checkLiveHeap samples the live heap (after a collection) every 100 ms
+// for d and fails the test if it ever exceeds bound, or if executed (a
+// count of tuples that got through) did not move meanwhile.
+func checkLiveHeap(t *testing.T, d time.Duration, bound uint64, executed func() uint64) {
 	t.Helper()
 	before := executed()
 	var ms runtime.MemStats
+	var peak uint64
 	for end := time.Now().Add(d); time.Now().Before(end); {
 		time.Sleep(100 * time.Millisecond)
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		peak = max(peak, ms.HeapAlloc)
 	}
-	return peak, executed() - before
+	moved := executed() - before
+	t.Logf("live heap peak %d MiB; %d tuples got through", peak>>20, moved)
+	if peak > bound {
+		t.Errorf("live heap reached %d MiB, want at most %d MiB", peak>>20, bound>>20)
+	}
+	if moved == 0 {
+		t.Error("no tuple got through")
+	}
 }
 
 // largeTupleTopology: a spout of ids -> a bolt that makes each a tuple of
@@ -60,25 +67,8 @@ func TestLargeTuplesDoNotFillMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("the run did not stop")
-		}
-	}()
-	peak, moved := liveHeapPeak(t, 2*time.Second, func() uint64 { return stats(rt, "slow").Counters.Executed })
-	t.Logf("live heap peak %d MiB; the slow bolt executed %d tuples", peak>>20, moved)
-	if peak > memoryBound {
-		t.Errorf("live heap reached %d MiB, want at most %d MiB", peak>>20, memoryBound>>20)
-	}
-	if moved == 0 {
-		t.Error("the slow bolt executed nothing")
-	}
+	runUntilTestEnds(t, rt)
+	checkLiveHeap(t, 2*time.Second, memoryBound, func() uint64 { return stats(rt, "slow").Counters.Executed })
 }
 
 // TestLargeTuplesAcrossNodesDoNotFillMemory: the same over a real Transfer
@@ -88,14 +78,7 @@ func TestLargeTuplesDoNotFillMemory(t *testing.T) {
 func TestLargeTuplesAcrossNodesDoNotFillMemory(t *testing.T) {
 	tp := largeTupleTopology(t, 1<<20)
 	w := wireRun(t, tp.s, map[int32]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "a"}) // 5: the acker
-	peak, moved := liveHeapPeak(t, 2*time.Second, func() uint64 { return stats(w.rts["b"], "slow").Counters.Executed })
-	t.Logf("live heap peak %d MiB (both nodes); the slow bolt executed %d tuples", peak>>20, moved)
-	if peak > memoryBound {
-		t.Errorf("live heap reached %d MiB, want at most %d MiB", peak>>20, memoryBound>>20)
-	}
-	if moved == 0 {
-		t.Error("the slow bolt executed nothing")
-	}
+	checkLiveHeap(t, 2*time.Second, memoryBound, func() uint64 { return stats(w.rts["b"], "slow").Counters.Executed })
 }
 
 // TestLargeTuplesToASlowProcessDoNotFillMemory: 1 MiB tuples to an
@@ -111,35 +94,13 @@ func TestLargeTuplesToASlowProcessDoNotFillMemory(t *testing.T) {
 		ext("slow", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "slow", nil, "pad").
 		bolt("sink", "test.Sink", 1, nil, "slow:shuffle").
 		conf("slow", map[string]any{KeyExternalMaxBytes: 8 << 20})
-	hub, addr := attachServer(t)
-	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Attach: hub, AttachAddr: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- rt.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("the run did not stop")
-		}
-	}()
+	rt := tp.newWithHub(t)
+	runUntilTestEnds(t, rt)
 	waitFor(t, 30*time.Second, func() error { // the process started
 		if stats(rt, "sink").Counters.Executed == 0 {
 			return fmt.Errorf("nothing reached the sink yet\n%s", errorsText(rt))
 		}
 		return nil
 	})
-	const bound = 96 << 20
-	peak, moved := liveHeapPeak(t, 3*time.Second, func() uint64 { return stats(rt, "sink").Counters.Executed })
-	t.Logf("live heap peak %d MiB; the slow process passed on %d tuples", peak>>20, moved)
-	if peak > bound {
-		t.Errorf("live heap reached %d MiB, want at most %d MiB", peak>>20, bound>>20)
-	}
-	if moved == 0 {
-		t.Error("the slow process passed nothing on")
-	}
+	checkLiveHeap(t, 3*time.Second, 96<<20, func() uint64 { return stats(rt, "sink").Counters.Executed })
 }

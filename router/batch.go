@@ -48,9 +48,10 @@ type Batch struct {
 	// that task: it sent everything it will ever send to this destination.
 	EndOfInput int32
 	// ValueBytes is the size of the string and bytes values added by
-	// AddTuple, a lower bound of the batch's encoded size: a sender splits
-	// a batch of large tuples into several frames without encoding it
-	// whole first.
+	// AddTuple (sdk.DataSize of them all), a lower bound of the batch's
+	// encoded size: a sender splits a batch of large tuples into several
+	// frames without encoding it whole first, and queues and credit
+	// windows are bounded by it.
 	ValueBytes int
 
 	vals    []sdk.Value
@@ -131,7 +132,7 @@ func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAncho
 		// One at a time: append(b.vals, values...) calls the runtime's
 		// typed copy per tuple, several times slower for a few values.
 		b.vals = append(b.vals, values[i])
-		s, _ := values[i].Raw()
+		s, _ := values[i].Raw() // sdk.DataSize, in the same pass
 		b.ValueBytes += len(s)
 	}
 	b.Tuples = append(b.Tuples, sdk.Tuple{

@@ -139,10 +139,15 @@ func (v Value) Raw() (s string, bits uint64) { return v.str, v.num }
 // wire (packed frames between nodes, Attach frames): their string and bytes
 // data plus 16 bytes each for the kind, tags and lengths. Senders bound
 // their frames with it without encoding first.
-func WireSize(values []Value) int {
+func WireSize(values []Value) int { return 16*len(values) + DataSize(values) }
+
+// DataSize is the bytes of the string and bytes data in values, what the
+// byte bounds of Gale's batches, queues and credit windows count
+// (router.Batch.ValueBytes); numbers, booleans and nulls count nothing.
+func DataSize(values []Value) int {
 	n := 0
 	for _, v := range values {
-		n += 16 + len(v.str)
+		n += len(v.str)
 	}
 	return n
 }

@@ -29,5 +29,13 @@ func TestWireSizeIsNotBelowTheEncoding(t *testing.T) {
 		if got, enc := WireSize(vs), proto.Size(em); got < enc {
 			t.Errorf("WireSize = %d, below the %d bytes of the encoding (%d values)", got, enc, len(vs))
 		}
+		data := 0
+		for _, v := range vs {
+			s, _ := v.Raw()
+			data += len(s)
+		}
+		if got := DataSize(vs); got != data {
+			t.Errorf("DataSize = %d, want the %d bytes of string and bytes data", got, data)
+		}
 	}
 }

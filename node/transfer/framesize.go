@@ -71,7 +71,7 @@ func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
 	valueBytes := make([]int, len(ts)+1) // bytes of the values of ts[:i], as credit counts them
 	for i := range ts {
 		prefix[i+1] = prefix[i] + tupleBytes(&ts[i])
-		valueBytes[i+1] = valueBytes[i] + stringBytes(ts[i].Values)
+		valueBytes[i+1] = valueBytes[i] + sdk.DataSize(ts[i].Values)
 	}
 	e := getEncoder()
 	defer putEncoder(e)
@@ -112,17 +112,6 @@ func (s *Sender) sendSplit(dest int32, b *router.Batch, gen uint64) error {
 		return tooLarge
 	}
 	return nil
-}
-
-// stringBytes is the bytes of the string and bytes values in vs, what
-// router.Batch.ValueBytes and the credit count.
-func stringBytes(vs []sdk.Value) int {
-	n := 0
-	for _, v := range vs {
-		s, _ := v.Raw()
-		n += len(s)
-	}
-	return n
 }
 
 // tupleBytes estimates what t takes in a packed frame, a little more: its
