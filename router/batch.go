@@ -135,12 +135,22 @@ func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAncho
 		s, _ := values[i].Raw() // sdk.DataSize, in the same pass
 		b.ValueBytes += len(s)
 	}
-	b.Tuples = append(b.Tuples, sdk.Tuple{
-		Values:     b.vals[vs:len(b.vals):len(b.vals)],
-		Source:     src,
-		SourceTask: task,
-	})
-	t := &b.Tuples[len(b.Tuples)-1]
+	// Grow by one slot and set its fields one by one. Appending a
+	// composite literal builds the 64-byte tuple on the stack with 8-byte
+	// stores and copies it with 16-byte loads, which the CPU cannot
+	// forward from those stores: a stall of tens of cycles that made this
+	// line 85% of AddTuple (13 ns a call in a hot loop).
+	n := len(b.Tuples)
+	if n == cap(b.Tuples) {
+		b.Tuples = append(b.Tuples, sdk.Tuple{})
+	} else {
+		b.Tuples = b.Tuples[:n+1]
+	}
+	t := &b.Tuples[n]
+	t.Values = b.vals[vs:len(b.vals):len(b.vals)]
+	t.Anchors = nil
+	t.Source = src
+	t.SourceTask = task
 	if nAnchors > 0 {
 		as := len(b.anchors)
 		for i := 0; i < nAnchors; i++ {
