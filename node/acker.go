@@ -220,12 +220,16 @@ func (a *acker) finish(s int, kind router.AckKind) {
 	tb.deleteAt(s)
 }
 
-func (a *acker) flushResults() {
+func (a *acker) flushResults() { a.takeResults(a.rt.sendResults) }
+
+// takeResults hands the queued results to send, per spout task, and
+// empties the queues.
+func (a *acker) takeResults(send func(task int32, ops []router.AckOp)) {
 	for task, ops := range a.results {
 		if len(ops) == 0 {
 			continue
 		}
-		a.rt.sendResults(task, ops)
+		send(task, ops)
 		a.results[task] = ops[:0]
 	}
 }
