@@ -51,7 +51,7 @@ func runAcker(a *acker, ops []router.AckOp, batch int, stats *taskStats) map[int
 
 func TestAckerCompletesEveryTreeOfAWorkload(t *testing.T) {
 	const trees, inflight = 50000, 8192
-	a := &acker{table: newAckerTable(2 * inflight), results: map[int32][]router.AckOp{}}
+	a := &acker{table: newAckerTable(2 * inflight), results: map[int32]*[]router.AckOp{}}
 	var stats taskStats
 	sent := runAcker(a, ackerWorkload(trees, inflight), 512, &stats)
 	if a.complete != trees || a.failed != 0 || a.table.len() != 0 {
@@ -68,7 +68,7 @@ func TestAckerCompletesEveryTreeOfAWorkload(t *testing.T) {
 func BenchmarkAckerProcess(b *testing.B) {
 	const trees, inflight = 1 << 18, 8192
 	ops := ackerWorkload(trees, inflight)
-	a := &acker{table: newAckerTable(2 * inflight), results: map[int32][]router.AckOp{}}
+	a := &acker{table: newAckerTable(2 * inflight), results: map[int32]*[]router.AckOp{}}
 	var stats taskStats
 	b.ResetTimer()
 	for done := 0; done < b.N; {
