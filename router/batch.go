@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/gale-stream/gale/sdk"
@@ -135,11 +136,40 @@ func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAncho
 		s, _ := values[i].Raw() // sdk.DataSize, in the same pass
 		b.ValueBytes += len(s)
 	}
-	// Grow by one slot and set its fields one by one. Appending a
-	// composite literal builds the 64-byte tuple on the stack with 8-byte
-	// stores and copies it with 16-byte loads, which the CPU cannot
-	// forward from those stores: a stall of tens of cycles that made this
-	// line 85% of AddTuple (13 ns a call in a hot loop).
+	t := b.newSlot(src, task)
+	t.Values = b.vals[vs:len(b.vals):len(b.vals)]
+	if nAnchors > 0 {
+		b.addAnchors(t, nAnchors)
+	}
+	return t
+}
+
+// NewTuple appends a tuple with nValues null values and nAnchors zeroed
+// anchors, for the caller to fill in place: a decoder needs no buffer of
+// its own to copy values from. The caller adds the sdk.DataSize of the
+// values it sets to ValueBytes. The pointer is valid until the next
+// NewTuple or AddTuple.
+func (b *Batch) NewTuple(src *sdk.Source, task int32, nValues, nAnchors int) *sdk.Tuple {
+	vs := len(b.vals)
+	// The arena past its length is all null values: Release clears what
+	// was used, and a grown array is zeroed.
+	b.vals = extend(b.vals, nValues)
+	t := b.newSlot(src, task)
+	t.Values = b.vals[vs:len(b.vals):len(b.vals)]
+	if nAnchors > 0 {
+		b.addAnchors(t, nAnchors)
+	}
+	return t
+}
+
+// newSlot appends a tuple from src and task, without values or anchors.
+//
+// It grows the slice by one and sets the fields one by one: appending a
+// composite literal built the 64-byte tuple on the stack with 8-byte
+// stores and copied it with 16-byte loads, which the CPU cannot forward
+// from those stores, a stall of tens of cycles that was 85% of AddTuple
+// (13 ns a call in a hot loop).
+func (b *Batch) newSlot(src *sdk.Source, task int32) *sdk.Tuple {
 	n := len(b.Tuples)
 	if n == cap(b.Tuples) {
 		b.Tuples = append(b.Tuples, sdk.Tuple{})
@@ -147,18 +177,28 @@ func (b *Batch) AddTuple(src *sdk.Source, task int32, values []sdk.Value, nAncho
 		b.Tuples = b.Tuples[:n+1]
 	}
 	t := &b.Tuples[n]
-	t.Values = b.vals[vs:len(b.vals):len(b.vals)]
 	t.Anchors = nil
 	t.Source = src
 	t.SourceTask = task
-	if nAnchors > 0 {
-		as := len(b.anchors)
-		for i := 0; i < nAnchors; i++ {
-			b.anchors = append(b.anchors, sdk.Anchor{})
-		}
-		t.Anchors = b.anchors[as:len(b.anchors):len(b.anchors)]
-	}
 	return t
+}
+
+// addAnchors gives t n zeroed anchors from the batch's arena.
+func (b *Batch) addAnchors(t *sdk.Tuple, n int) {
+	as := len(b.anchors)
+	b.anchors = extend(b.anchors, n)
+	t.Anchors = b.anchors[as:len(b.anchors):len(b.anchors)]
+	for i := range t.Anchors {
+		t.Anchors[i] = sdk.Anchor{} // Release leaves anchors (no pointers) as they were
+	}
+}
+
+// extend returns s with n more elements, growing its array when full.
+func extend[T any](s []T, n int) []T {
+	if len(s)+n > cap(s) {
+		s = slices.Grow(s, n)
+	}
+	return s[:len(s)+n]
 }
 
 // AddAck appends an acker operation. An ACK on the same root as the

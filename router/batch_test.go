@@ -89,3 +89,40 @@ func BenchmarkAddTuple(b *testing.B) {
 		bt.Release()
 	})
 }
+
+func TestNewTupleGivesNullValuesAndZeroAnchors(t *testing.T) {
+	src := &sdk.Source{Component: "split", Stream: "default", Fields: []string{"a", "b"}}
+	b := NewBatch()
+	for i := 0; i < 200; i++ {
+		tp := b.AddTuple(src, 1, []sdk.Value{sdk.String("x"), sdk.Int(7)}, 2)
+		tp.Anchors[0], tp.Anchors[1] = sdk.Anchor{Root: 1, ID: 2}, sdk.Anchor{Root: 3, ID: 4}
+	}
+	b.Release()
+	b = NewBatch() // the batch just released, arenas and all
+	defer b.Release()
+	for i := 0; i < 300; i++ {
+		tp := b.NewTuple(src, 2, 2, 2)
+		if tp.Source != src || tp.SourceTask != 2 || len(tp.Values) != 2 || len(tp.Anchors) != 2 {
+			t.Fatalf("tuple %d = %+v", i, *tp)
+		}
+		for j, v := range tp.Values {
+			if v.Kind() != sdk.KindNull {
+				t.Fatalf("tuple %d value %d = %v, want null", i, j, v)
+			}
+		}
+		for j, a := range tp.Anchors {
+			if a != (sdk.Anchor{}) {
+				t.Fatalf("tuple %d anchor %d = %+v, want zero", i, j, a)
+			}
+		}
+		tp.Values[0] = sdk.String("filled")
+	}
+	if b.ValueBytes != 0 {
+		t.Fatalf("ValueBytes %d: NewTuple leaves it to the caller", b.ValueBytes)
+	}
+	for i := range b.Tuples {
+		if b.Tuples[i].Values[0].Str() != "filled" || b.Tuples[i].Values[1].Kind() != sdk.KindNull {
+			t.Fatalf("tuple %d values %v: tuples share value slots", i, b.Tuples[i].Values)
+		}
+	}
+}

@@ -56,11 +56,12 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 	}
 	buf := unsafe.String(unsafe.SliceData(c.values), len(c.values))
 	off, anchor := 0, 0
-	var vals []sdk.Value
 	var (
 		lastTask   int32 = -1
 		lastStream uint32
 		src        *sdk.Source
+		lastDest   int32
+		b          *router.Batch
 	)
 	for i := 0; i < n; i++ {
 		si, task := c.streams[i], c.sourceTasks[i]
@@ -78,22 +79,30 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 		if nv != len(src.Fields) {
 			return fmt.Errorf("%w: tuple %d on %s/%s: %d values for fields %v", ErrBadFrame, i, src.Component, src.Stream, nv, src.Fields)
 		}
-		vals = vals[:0]
-		for j := 0; j < nv; j++ {
-			v, next, err := decodeValue(buf, off)
-			if err != nil {
-				return fmt.Errorf("%w: tuple %d value %d: %v", ErrBadFrame, i, j, err)
-			}
-			vals = append(vals, v)
-			off = next
-		}
 		na := int(c.anchorCounts[i])
 		if na > len(c.roots)-anchor {
 			return fmt.Errorf("%w: tuple %d: anchors beyond the %d given", ErrBadFrame, i, len(c.roots))
 		}
-		t := batchFor(c.destTasks[i]).AddTuple(src, task, vals, na)
+		// And mostly goes to one task.
+		if dest := c.destTasks[i]; b == nil || dest != lastDest {
+			b, lastDest = batchFor(dest), dest
+		}
+		// Values are decoded straight into the batch. On an error the
+		// caller drops the batches, half-filled tuple and all.
+		t := b.NewTuple(src, task, nv, na)
+		for j := range t.Values {
+			v, next, err := decodeValue(buf, off)
+			if err != nil {
+				return fmt.Errorf("%w: tuple %d value %d: %v", ErrBadFrame, i, j, err)
+			}
+			t.Values[j] = v
+			s, _ := v.Raw() // sdk.DataSize, as the sender's AddTuple counted
+			b.ValueBytes += len(s)
+			off = next
+		}
 		for j := range t.Anchors {
-			t.Anchors[j] = sdk.Anchor{Root: c.roots[anchor+j], ID: c.edges[anchor+j]}
+			t.Anchors[j].Root = c.roots[anchor+j]
+			t.Anchors[j].ID = c.edges[anchor+j]
 		}
 		anchor += na
 	}
