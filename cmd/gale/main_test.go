@@ -464,11 +464,12 @@ func TestClusterBenchSmoke(t *testing.T) {
 	for _, line := range strings.Split(stdout, "\n") {
 		if f := strings.Fields(line); len(f) > 3 && f[0] == "cluster" {
 			rows[strings.Join(f[1:4], " ")] = true
-			// The nodes' CPU cores and waiting threads end every row.
+			// The nodes' CPU cores, their CPU time per tuple and their
+			// waiting threads end every row.
 			if runtime.GOOS == "linux" {
-				for _, v := range f[len(f)-2:] {
+				for _, v := range f[len(f)-3:] {
 					if x, err := strconv.ParseFloat(v, 64); err != nil || x < 0 {
-						t.Errorf("row %q: want the nodes' CPU and waiting threads as numbers, got %q", line, v)
+						t.Errorf("row %q: want the nodes' CPU, CPU per tuple and waiting threads as numbers, got %q", line, v)
 					}
 				}
 			}

@@ -160,7 +160,8 @@ func TestPrintTableShowsTheLatencyBaselineOnlyWhenMeasured(t *testing.T) {
 		want     []string
 		dontWant []string
 	}{
-		{"cluster-like", []Result{max}, []string{"baseline/s", "0.25", "2.00ms"}, []string{"base p99", "at rate", "waiting"}},
+		// CPU time per tuple: 2 cores at 100 tuples/s.
+		{"cluster-like", []Result{max}, []string{"baseline/s", "0.25", "2.00ms", "CPU ns/tuple", "20000000"}, []string{"base p99", "at rate", "waiting"}},
 		{"in process", []Result{max, half}, []string{"base p99", "at rate", "4.00ms", "500µs", "waiting", "0.37"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

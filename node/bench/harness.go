@@ -393,7 +393,7 @@ func PrintTable(w io.Writer, rs []Result) {
 	if latencyBase {
 		head += "base p99\tat rate\t"
 	}
-	head += "CPU cores\t"
+	head += "CPU cores\tCPU ns/tuple\t"
 	if waitingCol {
 		head += "waiting\t"
 	}
@@ -411,9 +411,14 @@ func PrintTable(w io.Writer, rs []Result) {
 		if r.Acking {
 			ack = "on"
 		}
-		cpu := "-"
+		cpu, perTuple := "-", "-"
 		if r.CPU >= 0 {
 			cpu = fmt.Sprintf("%.2f", r.CPU)
+			if r.Rate > 0 {
+				// CPU time per tuple: what a change to the code moves
+				// even when the machine's noise moves tuples/s more.
+				perTuple = fmt.Sprintf("%.0f", r.CPU*1e9/r.Rate)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t", r.Scenario, ack, r.Load, r.Rate, base, ratio, p50, p99)
 		if latencyBase {
@@ -426,7 +431,7 @@ func PrintTable(w io.Writer, rs []Result) {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t", baseP99, atRate)
 		}
-		fmt.Fprintf(tw, "%s\t", cpu)
+		fmt.Fprintf(tw, "%s\t%s\t", cpu, perTuple)
 		if waitingCol {
 			waiting := "-"
 			if r.Waiting >= 0 {
