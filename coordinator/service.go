@@ -25,6 +25,9 @@ type StatsSource interface {
 	// TaskCounters returns the counters of the local tasks of a topology
 	// run, by task id.
 	TaskCounters(topologyID string) map[int32]*galev1.Counters
+	// TaskQueues returns the input queues of the local bolt and acker
+	// tasks of a run, by task id.
+	TaskQueues(topologyID string) map[int32]*galev1.QueueState
 	// TaskErrors returns the recent errors of the local tasks of a run.
 	TaskErrors(topologyID string) []*galev1.ComponentError
 	// Finished reports whether the run ended here (end of input).
@@ -399,15 +402,19 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	counters := map[int32]*galev1.Counters{}
+	queues := map[int32]*galev1.QueueState{}
 	var taskErrs []*galev1.ComponentError
 	if s.stats != nil {
 		for id, c := range s.stats.TaskCounters(rec.GetId()) {
 			counters[id] = c
 		}
+		for id, q := range s.stats.TaskQueues(rec.GetId()) {
+			queues[id] = q
+		}
 		taskErrs = s.stats.TaskErrors(rec.GetId())
 	}
 	if !req.GetLocalOnly() {
-		taskErrs = append(taskErrs, s.gather(ctx, req.GetName(), a, counters)...)
+		taskErrs = append(taskErrs, s.gather(ctx, req.GetName(), a, counters, queues)...)
 	}
 	kinds := map[string]galev1.ComponentKind{spec.AckerComponent: galev1.ComponentKind_COMPONENT_KIND_BOLT}
 	for _, c := range rec.GetSpec().GetComponents() {
@@ -424,7 +431,7 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 			resp.Components = append(resp.Components, cs)
 		}
 		compOf[t.ID] = t.Component
-		ts := &galev1.TaskStatus{TaskId: t.ID, Node: a.GetTasks()[t.ID], Counters: counters[t.ID]}
+		ts := &galev1.TaskStatus{TaskId: t.ID, Node: a.GetTasks()[t.ID], Counters: counters[t.ID], Queue: queues[t.ID]}
 		cs.Tasks = append(cs.Tasks, ts)
 		addCounters(cs.Counters, ts.GetCounters())
 	}
@@ -443,10 +450,10 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 }
 
 // gather asks the other nodes that run tasks of the topology for their
-// tasks' counters and errors (local_only), and adds the counters to
-// counters. A node that does not answer in time leaves its tasks without
-// counters.
-func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, counters map[int32]*galev1.Counters) []*galev1.ComponentError {
+// tasks' counters, queues and errors (local_only), and adds the counters
+// and queues to theirs. A node that does not answer in time leaves its
+// tasks without counters.
+func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, counters map[int32]*galev1.Counters, queues map[int32]*galev1.QueueState) []*galev1.ComponentError {
 	if s.leader == nil {
 		return nil
 	}
@@ -493,8 +500,14 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 				for _, t := range c.GetTasks() {
 					// Only the tasks that node runs: it reports zeros for
 					// the others.
-					if a.GetTasks()[t.GetTaskId()] == node && t.GetCounters() != nil {
+					if a.GetTasks()[t.GetTaskId()] != node {
+						continue
+					}
+					if t.GetCounters() != nil {
 						counters[t.GetTaskId()] = t.GetCounters()
+					}
+					if t.GetQueue() != nil {
+						queues[t.GetTaskId()] = t.GetQueue()
 					}
 				}
 				errs = append(errs, c.GetErrors()...)

@@ -770,6 +770,30 @@ func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
 	return out
 }
 
+// TaskQueues implements coordinator.StatsSource.
+func (p *Peer) TaskQueues(id string) map[int32]*galev1.QueueState {
+	run := p.runByID(id)
+	if run == nil || run.rt == nil {
+		return nil
+	}
+	p.mu.Lock()
+	mine := run.mine
+	p.mu.Unlock()
+	out := map[int32]*galev1.QueueState{}
+	for tid, st := range run.rt.TaskStats() {
+		if (mine != nil && !mine[tid]) || st.Queue == nil {
+			continue
+		}
+		q := st.Queue
+		out[tid] = &galev1.QueueState{
+			Batches: uint32(q.Batches), CapacityBatches: uint32(q.CapBatches),
+			Bytes: uint64(q.Bytes), CapacityBytes: uint64(q.CapBytes),
+			OverflowBatches: uint32(q.Overflow), HeadAgeMicros: q.HeadAge.Microseconds(),
+		}
+	}
+	return out
+}
+
 // TaskErrors implements coordinator.StatsSource.
 func (p *Peer) TaskErrors(id string) []*galev1.ComponentError {
 	run := p.runByID(id)

@@ -464,6 +464,77 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 	_ = b
 }
 
+// TestStatusShowsTheQueueOfASlowBolt fills the queues of a bolt that
+// takes a millisecond a tuple, on two nodes, and reads them through the
+// status of the node that gathers the other's.
+func TestStatusShowsTheQueueOfASlowBolt(t *testing.T) {
+	a := startPeer(t, "a")
+	startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("%d nodes", len(nodes.GetNodes()))
+		}
+		return nil
+	})
+	// No acking: nothing but the queues holds the spout back.
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40, "test.sleep": 1, KeyAckers: 0, KeyQueueSize: 8}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 2, nil, "pass:shuffle")
+	tp.s.Name = "slow"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	defer client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "slow", WaitSeconds: proto.Int32(0)})
+	start := time.Now()
+	waitFor(t, 30*time.Second, func() error {
+		st, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "slow"})
+		if err != nil {
+			return err
+		}
+		if n := st.GetSummary().GetNodes(); n != 2 {
+			return fmt.Errorf("on %d nodes", n)
+		}
+		full := 0
+		for _, c := range st.GetComponents() {
+			for _, task := range c.GetTasks() {
+				q := task.GetQueue()
+				if c.GetId() == "seq" {
+					if q != nil {
+						return fmt.Errorf("spout task %d has a queue: %v", task.GetTaskId(), q)
+					}
+					continue
+				}
+				// Every bolt's, here or gathered from the other node.
+				if q == nil {
+					return fmt.Errorf("task %d (%s on %s) has no queue", task.GetTaskId(), c.GetId(), task.GetNode())
+				}
+				if q.GetCapacityBatches() != 8 || q.GetCapacityBytes() != uint64(DefaultSettings().QueueBytes) {
+					return fmt.Errorf("task %d: bounds %d batches, %d bytes", task.GetTaskId(), q.GetCapacityBatches(), q.GetCapacityBytes())
+				}
+				if c.GetId() == "pass" && q.GetBatches() >= 6 && q.GetHeadAgeMicros() > 0 {
+					full++
+				}
+			}
+		}
+		if full != 2 {
+			return fmt.Errorf("%d of 2 slow tasks show a full queue", full)
+		}
+		return nil
+	})
+	t.Logf("queues seen after %v", time.Since(start))
+}
+
 // crash stops a node the way kill -9 would, as far as one process can: its
 // lease is not revoked and it does not leave gossip, so the cluster only
 // learns of it when the lease expires and probes fail.

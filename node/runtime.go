@@ -342,6 +342,21 @@ func (rt *Runtime) addTasks(c *component, n int) {
 // ID returns the run id.
 func (rt *Runtime) ID() string { return rt.id }
 
+// queueStats reads the task's input queue; now is a Nanotime.
+func (t *task) queueStats(now int64) *QueueStats {
+	q := &QueueStats{
+		Batches: t.inbox.Len(), CapBatches: t.inbox.Cap(),
+		Bytes: t.inboxBytes.Held(), CapBytes: t.inboxBytes.Limit(),
+	}
+	t.lane.mu.Lock()
+	q.Overflow = len(t.lane.items)
+	t.lane.mu.Unlock()
+	if born := t.headBorn.Load(); born != 0 && now > born {
+		q.HeadAge = time.Duration(now - born)
+	}
+	return q
+}
+
 // Settings returns the runtime settings in force.
 func (rt *Runtime) Settings() Settings { return rt.settings }
 
@@ -776,13 +791,34 @@ type TaskStats struct {
 	Counters  CounterSnapshot
 	Latency   Histogram
 	Process   Histogram
+	// Queue is the input queue of a bolt or acker task (nil for spouts).
+	Queue *QueueStats
+}
+
+// QueueStats is a task's input queue at one moment (gale.v1.QueueState).
+type QueueStats struct {
+	Batches, CapBatches int
+	// Bytes are the values' bytes of the batches queued and of the one
+	// being executed (the queue's byte budget held); CapBytes its bound.
+	Bytes, CapBytes int64
+	// Overflow are batches from other nodes waiting for room.
+	Overflow int
+	// HeadAge is the age of the batch being executed, or of the next one
+	// while more wait (from its Born time); 0 when the task found its
+	// queue empty the last time it looked.
+	HeadAge time.Duration
 }
 
 // TaskStats returns the stats of every task, by task id.
 func (rt *Runtime) TaskStats() map[int32]TaskStats {
 	out := make(map[int32]TaskStats, len(rt.tasks)-1)
+	now := router.Nanotime()
 	for _, t := range rt.tasks[1:] {
-		out[t.id] = TaskStats{Component: t.comp.id, Counters: t.counters.Snapshot(), Latency: t.latency.snapshot(), Process: t.process.snapshot()}
+		st := TaskStats{Component: t.comp.id, Counters: t.counters.Snapshot(), Latency: t.latency.snapshot(), Process: t.process.snapshot()}
+		if !t.comp.spout {
+			st.Queue = t.queueStats(now)
+		}
+		out[t.id] = st
 	}
 	return out
 }

@@ -353,7 +353,7 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 
 	fmt.Fprintln(w)
 	tw = newTable(w)
-	fmt.Fprintln(tw, "TASK\tCOMPONENT\tNODE\tEMITTED\tEXECUTED\tACKED\tFAILED")
+	fmt.Fprintln(tw, "TASK\tCOMPONENT\tNODE\tEMITTED\tEXECUTED\tACKED\tFAILED\tQUEUE\tFULL\tWAIT")
 	for _, cs := range comps {
 		for _, t := range cs.GetTasks() {
 			node := t.GetNode()
@@ -361,7 +361,9 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 				node = "(unassigned)"
 			}
 			k := t.GetCounters()
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\n", t.GetTaskId(), cs.GetId(), node, k.GetEmitted(), k.GetExecuted(), k.GetAcked(), k.GetFailed())
+			queue, full, wait := formatQueue(t.GetQueue())
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", t.GetTaskId(), cs.GetId(), node,
+				k.GetEmitted(), k.GetExecuted(), k.GetAcked(), k.GetFailed(), queue, full, wait)
 		}
 	}
 	tw.Flush()
@@ -606,6 +608,27 @@ func formatUptime(sec int64) string {
 
 // formatLatency formats a histogram's p50 and p99 as "p50/p99", e.g.
 // "1.2ms/850µs", or "-" when it has no observations.
+// formatQueue formats a task's input queue for the status table: the
+// batches waiting and the bound ("+N" for batches from other nodes waiting
+// for room), how full it is by batches or by bytes, whichever is fuller
+// (the input of a bottleneck stays near 100%), and how long the batch at
+// its head has waited. A task without a queue (a spout, or one on a node
+// that did not answer) shows "-".
+func formatQueue(q *galev1.QueueState) (queue, full, wait string) {
+	if q == nil || q.GetCapacityBatches() == 0 {
+		return "-", "-", "-"
+	}
+	queue = fmt.Sprintf("%d/%d", q.GetBatches(), q.GetCapacityBatches())
+	if n := q.GetOverflowBatches(); n > 0 {
+		queue += fmt.Sprintf("+%d", n)
+	}
+	f := float64(q.GetBatches()) / float64(q.GetCapacityBatches())
+	if c := q.GetCapacityBytes(); c > 0 {
+		f = max(f, float64(q.GetBytes())/float64(c))
+	}
+	return queue, fmt.Sprintf("%.0f%%", 100*min(f, 1)), formatMicros(float64(q.GetHeadAgeMicros()))
+}
+
 func formatLatency(h *galev1.LatencyHistogram) string {
 	var n uint64
 	for _, c := range h.GetCounts() {

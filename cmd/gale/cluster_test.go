@@ -250,6 +250,32 @@ func TestFormatLatency(t *testing.T) {
 	}
 }
 
+func TestFormatQueue(t *testing.T) {
+	cases := []struct {
+		name              string
+		q                 *galev1.QueueState
+		queue, full, wait string
+	}{
+		{"spout", nil, "-", "-", "-"},
+		{"no-bound", &galev1.QueueState{}, "-", "-", "-"},
+		{"idle", &galev1.QueueState{CapacityBatches: 64, CapacityBytes: 32 << 20}, "0/64", "0%", "0s"},
+		{"by-batches", &galev1.QueueState{Batches: 48, CapacityBatches: 64, Bytes: 1 << 20, CapacityBytes: 32 << 20, HeadAgeMicros: 12_300}, "48/64", "75%", "12.3ms"},
+		// Large tuples fill the byte bound with few batches.
+		{"by-bytes", &galev1.QueueState{Batches: 3, CapacityBatches: 64, Bytes: 31 << 20, CapacityBytes: 32 << 20, HeadAgeMicros: 2_500_000}, "3/64", "97%", "2.5s"},
+		{"overflow", &galev1.QueueState{Batches: 64, CapacityBatches: 64, OverflowBatches: 7, CapacityBytes: 32 << 20, HeadAgeMicros: 900}, "64/64+7", "100%", "900µs"},
+		// One batch always gets in, over the byte bound: still 100%.
+		{"over-bytes", &galev1.QueueState{Batches: 1, CapacityBatches: 64, Bytes: 40 << 20, CapacityBytes: 32 << 20}, "1/64", "100%", "0s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			queue, full, wait := formatQueue(tc.q)
+			if queue != tc.queue || full != tc.full || wait != tc.wait {
+				t.Fatalf("formatQueue = %q %q %q, want %q %q %q", queue, full, wait, tc.queue, tc.full, tc.wait)
+			}
+		})
+	}
+}
+
 func TestRPCErrorMapping(t *testing.T) {
 	const addr = "127.0.0.1:7070"
 	cases := []struct {

@@ -735,7 +735,10 @@ type TaskStatus struct {
 	// node is the name of the node running it ("" while unassigned).
 	Node string `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
 	// counters are the task's counters.
-	Counters      *Counters `protobuf:"bytes,3,opt,name=counters,proto3" json:"counters,omitempty"`
+	Counters *Counters `protobuf:"bytes,3,opt,name=counters,proto3" json:"counters,omitempty"`
+	// queue is the task's input queue when the status was taken (bolts and
+	// ackers; absent for spouts, and for tasks whose node did not answer).
+	Queue         *QueueState `protobuf:"bytes,4,opt,name=queue,proto3" json:"queue,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -791,6 +794,115 @@ func (x *TaskStatus) GetCounters() *Counters {
 	return nil
 }
 
+func (x *TaskStatus) GetQueue() *QueueState {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+// QueueState is a bolt's (or acker's) input queue at one moment: where
+// backpressure shows. The input of a topology's bottleneck stays full,
+// and the tasks upstream of it wait for room.
+type QueueState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// batches is the number of batches waiting in the queue (each of up to
+	// topology.batch.size tuples).
+	Batches uint32 `protobuf:"varint,1,opt,name=batches,proto3" json:"batches,omitempty"`
+	// capacity_batches is the queue's bound (topology.queue.size).
+	CapacityBatches uint32 `protobuf:"varint,2,opt,name=capacity_batches,json=capacityBatches,proto3" json:"capacity_batches,omitempty"`
+	// bytes is the size of the string and bytes values of the batches
+	// waiting and of the batch being executed.
+	Bytes uint64 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// capacity_bytes is the bound of bytes (topology.queue.bytes).
+	CapacityBytes uint64 `protobuf:"varint,4,opt,name=capacity_bytes,json=capacityBytes,proto3" json:"capacity_bytes,omitempty"`
+	// overflow_batches are batches from other nodes waiting for room in the
+	// queue. A node never stops reading a Transfer stream; the senders'
+	// credit bounds these.
+	OverflowBatches uint32 `protobuf:"varint,5,opt,name=overflow_batches,json=overflowBatches,proto3" json:"overflow_batches,omitempty"`
+	// head_age_micros is the age of the batch the task is executing (or the
+	// next one when more wait), from its first tuple's emit on this node or
+	// its arrival from another: about how long an input waits here before
+	// it is executed. 0 when the task found its queue empty the last time it
+	// looked: batches counted above have come since, and it has not yet run
+	// to take them (a task that keeps up, woken a moment later).
+	HeadAgeMicros int64 `protobuf:"varint,6,opt,name=head_age_micros,json=headAgeMicros,proto3" json:"head_age_micros,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueState) Reset() {
+	*x = QueueState{}
+	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueState) ProtoMessage() {}
+
+func (x *QueueState) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueState.ProtoReflect.Descriptor instead.
+func (*QueueState) Descriptor() ([]byte, []int) {
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *QueueState) GetBatches() uint32 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *QueueState) GetCapacityBatches() uint32 {
+	if x != nil {
+		return x.CapacityBatches
+	}
+	return 0
+}
+
+func (x *QueueState) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *QueueState) GetCapacityBytes() uint64 {
+	if x != nil {
+		return x.CapacityBytes
+	}
+	return 0
+}
+
+func (x *QueueState) GetOverflowBatches() uint32 {
+	if x != nil {
+		return x.OverflowBatches
+	}
+	return 0
+}
+
+func (x *QueueState) GetHeadAgeMicros() int64 {
+	if x != nil {
+		return x.HeadAgeMicros
+	}
+	return 0
+}
+
 // ComponentError is an error a task reported.
 type ComponentError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -806,7 +918,7 @@ type ComponentError struct {
 
 func (x *ComponentError) Reset() {
 	*x = ComponentError{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +930,7 @@ func (x *ComponentError) String() string {
 func (*ComponentError) ProtoMessage() {}
 
 func (x *ComponentError) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +943,7 @@ func (x *ComponentError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentError.ProtoReflect.Descriptor instead.
 func (*ComponentError) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ComponentError) GetTaskId() int32 {
@@ -883,7 +995,7 @@ type Counters struct {
 
 func (x *Counters) Reset() {
 	*x = Counters{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +1007,7 @@ func (x *Counters) String() string {
 func (*Counters) ProtoMessage() {}
 
 func (x *Counters) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1020,7 @@ func (x *Counters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counters.ProtoReflect.Descriptor instead.
 func (*Counters) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Counters) GetEmitted() uint64 {
@@ -980,7 +1092,7 @@ type LatencyHistogram struct {
 
 func (x *LatencyHistogram) Reset() {
 	*x = LatencyHistogram{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1104,7 @@ func (x *LatencyHistogram) String() string {
 func (*LatencyHistogram) ProtoMessage() {}
 
 func (x *LatencyHistogram) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1117,7 @@ func (x *LatencyHistogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyHistogram.ProtoReflect.Descriptor instead.
 func (*LatencyHistogram) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LatencyHistogram) GetUpperBoundsMicros() []float64 {
@@ -1054,7 +1166,7 @@ type ActivateTopologyRequest struct {
 
 func (x *ActivateTopologyRequest) Reset() {
 	*x = ActivateTopologyRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1178,7 @@ func (x *ActivateTopologyRequest) String() string {
 func (*ActivateTopologyRequest) ProtoMessage() {}
 
 func (x *ActivateTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1191,7 @@ func (x *ActivateTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ActivateTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ActivateTopologyRequest) GetName() string {
@@ -1098,7 +1210,7 @@ type ActivateTopologyResponse struct {
 
 func (x *ActivateTopologyResponse) Reset() {
 	*x = ActivateTopologyResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1222,7 @@ func (x *ActivateTopologyResponse) String() string {
 func (*ActivateTopologyResponse) ProtoMessage() {}
 
 func (x *ActivateTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1235,7 @@ func (x *ActivateTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ActivateTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 // DeactivateTopologyRequest names the topology.
@@ -1137,7 +1249,7 @@ type DeactivateTopologyRequest struct {
 
 func (x *DeactivateTopologyRequest) Reset() {
 	*x = DeactivateTopologyRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1149,7 +1261,7 @@ func (x *DeactivateTopologyRequest) String() string {
 func (*DeactivateTopologyRequest) ProtoMessage() {}
 
 func (x *DeactivateTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1162,7 +1274,7 @@ func (x *DeactivateTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateTopologyRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeactivateTopologyRequest) GetName() string {
@@ -1181,7 +1293,7 @@ type DeactivateTopologyResponse struct {
 
 func (x *DeactivateTopologyResponse) Reset() {
 	*x = DeactivateTopologyResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1193,7 +1305,7 @@ func (x *DeactivateTopologyResponse) String() string {
 func (*DeactivateTopologyResponse) ProtoMessage() {}
 
 func (x *DeactivateTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1206,7 +1318,7 @@ func (x *DeactivateTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateTopologyResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 // RebalanceTopologyRequest changes parallelism.
@@ -1222,7 +1334,7 @@ type RebalanceTopologyRequest struct {
 
 func (x *RebalanceTopologyRequest) Reset() {
 	*x = RebalanceTopologyRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1346,7 @@ func (x *RebalanceTopologyRequest) String() string {
 func (*RebalanceTopologyRequest) ProtoMessage() {}
 
 func (x *RebalanceTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1359,7 @@ func (x *RebalanceTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceTopologyRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RebalanceTopologyRequest) GetName() string {
@@ -1273,7 +1385,7 @@ type RebalanceTopologyResponse struct {
 
 func (x *RebalanceTopologyResponse) Reset() {
 	*x = RebalanceTopologyResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1397,7 @@ func (x *RebalanceTopologyResponse) String() string {
 func (*RebalanceTopologyResponse) ProtoMessage() {}
 
 func (x *RebalanceTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1410,7 @@ func (x *RebalanceTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceTopologyResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 // ListNodesRequest is empty.
@@ -1310,7 +1422,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +1434,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +1447,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 // ListNodesResponse lists nodes sorted by name.
@@ -1349,7 +1461,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1473,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1486,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeInfo {
@@ -1409,7 +1521,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1533,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1546,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -1538,12 +1650,21 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.gale.v1.ComponentKindR\x04kind\x12-\n" +
 	"\bcounters\x18\x03 \x01(\v2\x11.gale.v1.CountersR\bcounters\x12)\n" +
 	"\x05tasks\x18\x04 \x03(\v2\x13.gale.v1.TaskStatusR\x05tasks\x12/\n" +
-	"\x06errors\x18\x05 \x03(\v2\x17.gale.v1.ComponentErrorR\x06errors\"h\n" +
+	"\x06errors\x18\x05 \x03(\v2\x17.gale.v1.ComponentErrorR\x06errors\"\x93\x01\n" +
 	"\n" +
 	"TaskStatus\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x05R\x06taskId\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12-\n" +
-	"\bcounters\x18\x03 \x01(\v2\x11.gale.v1.CountersR\bcounters\"d\n" +
+	"\bcounters\x18\x03 \x01(\v2\x11.gale.v1.CountersR\bcounters\x12)\n" +
+	"\x05queue\x18\x04 \x01(\v2\x13.gale.v1.QueueStateR\x05queue\"\xe1\x01\n" +
+	"\n" +
+	"QueueState\x12\x18\n" +
+	"\abatches\x18\x01 \x01(\rR\abatches\x12)\n" +
+	"\x10capacity_batches\x18\x02 \x01(\rR\x0fcapacityBatches\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12%\n" +
+	"\x0ecapacity_bytes\x18\x04 \x01(\x04R\rcapacityBytes\x12)\n" +
+	"\x10overflow_batches\x18\x05 \x01(\rR\x0foverflowBatches\x12&\n" +
+	"\x0fhead_age_micros\x18\x06 \x01(\x03R\rheadAgeMicros\"d\n" +
 	"\x0eComponentError\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x05R\x06taskId\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
@@ -1629,7 +1750,7 @@ func file_gale_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_gale_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gale_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_gale_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_gale_v1_coordinator_proto_goTypes = []any{
 	(TopologyState)(0),                 // 0: gale.v1.TopologyState
 	(NodeState)(0),                     // 1: gale.v1.NodeState
@@ -1644,63 +1765,65 @@ var file_gale_v1_coordinator_proto_goTypes = []any{
 	(*GetTopologyStatusResponse)(nil),  // 10: gale.v1.GetTopologyStatusResponse
 	(*ComponentStatus)(nil),            // 11: gale.v1.ComponentStatus
 	(*TaskStatus)(nil),                 // 12: gale.v1.TaskStatus
-	(*ComponentError)(nil),             // 13: gale.v1.ComponentError
-	(*Counters)(nil),                   // 14: gale.v1.Counters
-	(*LatencyHistogram)(nil),           // 15: gale.v1.LatencyHistogram
-	(*ActivateTopologyRequest)(nil),    // 16: gale.v1.ActivateTopologyRequest
-	(*ActivateTopologyResponse)(nil),   // 17: gale.v1.ActivateTopologyResponse
-	(*DeactivateTopologyRequest)(nil),  // 18: gale.v1.DeactivateTopologyRequest
-	(*DeactivateTopologyResponse)(nil), // 19: gale.v1.DeactivateTopologyResponse
-	(*RebalanceTopologyRequest)(nil),   // 20: gale.v1.RebalanceTopologyRequest
-	(*RebalanceTopologyResponse)(nil),  // 21: gale.v1.RebalanceTopologyResponse
-	(*ListNodesRequest)(nil),           // 22: gale.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),          // 23: gale.v1.ListNodesResponse
-	(*NodeInfo)(nil),                   // 24: gale.v1.NodeInfo
-	nil,                                // 25: gale.v1.SubmitTopologyRequest.ConfigEntry
-	nil,                                // 26: gale.v1.RebalanceTopologyRequest.ParallelismEntry
-	(*TopologySpec)(nil),               // 27: gale.v1.TopologySpec
-	(ComponentKind)(0),                 // 28: gale.v1.ComponentKind
-	(*Value)(nil),                      // 29: gale.v1.Value
+	(*QueueState)(nil),                 // 13: gale.v1.QueueState
+	(*ComponentError)(nil),             // 14: gale.v1.ComponentError
+	(*Counters)(nil),                   // 15: gale.v1.Counters
+	(*LatencyHistogram)(nil),           // 16: gale.v1.LatencyHistogram
+	(*ActivateTopologyRequest)(nil),    // 17: gale.v1.ActivateTopologyRequest
+	(*ActivateTopologyResponse)(nil),   // 18: gale.v1.ActivateTopologyResponse
+	(*DeactivateTopologyRequest)(nil),  // 19: gale.v1.DeactivateTopologyRequest
+	(*DeactivateTopologyResponse)(nil), // 20: gale.v1.DeactivateTopologyResponse
+	(*RebalanceTopologyRequest)(nil),   // 21: gale.v1.RebalanceTopologyRequest
+	(*RebalanceTopologyResponse)(nil),  // 22: gale.v1.RebalanceTopologyResponse
+	(*ListNodesRequest)(nil),           // 23: gale.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),          // 24: gale.v1.ListNodesResponse
+	(*NodeInfo)(nil),                   // 25: gale.v1.NodeInfo
+	nil,                                // 26: gale.v1.SubmitTopologyRequest.ConfigEntry
+	nil,                                // 27: gale.v1.RebalanceTopologyRequest.ParallelismEntry
+	(*TopologySpec)(nil),               // 28: gale.v1.TopologySpec
+	(ComponentKind)(0),                 // 29: gale.v1.ComponentKind
+	(*Value)(nil),                      // 30: gale.v1.Value
 }
 var file_gale_v1_coordinator_proto_depIdxs = []int32{
-	27, // 0: gale.v1.SubmitTopologyRequest.spec:type_name -> gale.v1.TopologySpec
-	25, // 1: gale.v1.SubmitTopologyRequest.config:type_name -> gale.v1.SubmitTopologyRequest.ConfigEntry
+	28, // 0: gale.v1.SubmitTopologyRequest.spec:type_name -> gale.v1.TopologySpec
+	26, // 1: gale.v1.SubmitTopologyRequest.config:type_name -> gale.v1.SubmitTopologyRequest.ConfigEntry
 	8,  // 2: gale.v1.ListTopologiesResponse.topologies:type_name -> gale.v1.TopologySummary
 	0,  // 3: gale.v1.TopologySummary.state:type_name -> gale.v1.TopologyState
 	8,  // 4: gale.v1.GetTopologyStatusResponse.summary:type_name -> gale.v1.TopologySummary
 	11, // 5: gale.v1.GetTopologyStatusResponse.components:type_name -> gale.v1.ComponentStatus
-	28, // 6: gale.v1.ComponentStatus.kind:type_name -> gale.v1.ComponentKind
-	14, // 7: gale.v1.ComponentStatus.counters:type_name -> gale.v1.Counters
+	29, // 6: gale.v1.ComponentStatus.kind:type_name -> gale.v1.ComponentKind
+	15, // 7: gale.v1.ComponentStatus.counters:type_name -> gale.v1.Counters
 	12, // 8: gale.v1.ComponentStatus.tasks:type_name -> gale.v1.TaskStatus
-	13, // 9: gale.v1.ComponentStatus.errors:type_name -> gale.v1.ComponentError
-	14, // 10: gale.v1.TaskStatus.counters:type_name -> gale.v1.Counters
-	15, // 11: gale.v1.Counters.complete_latency:type_name -> gale.v1.LatencyHistogram
-	15, // 12: gale.v1.Counters.process_latency:type_name -> gale.v1.LatencyHistogram
-	26, // 13: gale.v1.RebalanceTopologyRequest.parallelism:type_name -> gale.v1.RebalanceTopologyRequest.ParallelismEntry
-	24, // 14: gale.v1.ListNodesResponse.nodes:type_name -> gale.v1.NodeInfo
-	1,  // 15: gale.v1.NodeInfo.state:type_name -> gale.v1.NodeState
-	29, // 16: gale.v1.SubmitTopologyRequest.ConfigEntry.value:type_name -> gale.v1.Value
-	2,  // 17: gale.v1.CoordinatorService.SubmitTopology:input_type -> gale.v1.SubmitTopologyRequest
-	4,  // 18: gale.v1.CoordinatorService.KillTopology:input_type -> gale.v1.KillTopologyRequest
-	6,  // 19: gale.v1.CoordinatorService.ListTopologies:input_type -> gale.v1.ListTopologiesRequest
-	9,  // 20: gale.v1.CoordinatorService.GetTopologyStatus:input_type -> gale.v1.GetTopologyStatusRequest
-	16, // 21: gale.v1.CoordinatorService.ActivateTopology:input_type -> gale.v1.ActivateTopologyRequest
-	18, // 22: gale.v1.CoordinatorService.DeactivateTopology:input_type -> gale.v1.DeactivateTopologyRequest
-	20, // 23: gale.v1.CoordinatorService.RebalanceTopology:input_type -> gale.v1.RebalanceTopologyRequest
-	22, // 24: gale.v1.CoordinatorService.ListNodes:input_type -> gale.v1.ListNodesRequest
-	3,  // 25: gale.v1.CoordinatorService.SubmitTopology:output_type -> gale.v1.SubmitTopologyResponse
-	5,  // 26: gale.v1.CoordinatorService.KillTopology:output_type -> gale.v1.KillTopologyResponse
-	7,  // 27: gale.v1.CoordinatorService.ListTopologies:output_type -> gale.v1.ListTopologiesResponse
-	10, // 28: gale.v1.CoordinatorService.GetTopologyStatus:output_type -> gale.v1.GetTopologyStatusResponse
-	17, // 29: gale.v1.CoordinatorService.ActivateTopology:output_type -> gale.v1.ActivateTopologyResponse
-	19, // 30: gale.v1.CoordinatorService.DeactivateTopology:output_type -> gale.v1.DeactivateTopologyResponse
-	21, // 31: gale.v1.CoordinatorService.RebalanceTopology:output_type -> gale.v1.RebalanceTopologyResponse
-	23, // 32: gale.v1.CoordinatorService.ListNodes:output_type -> gale.v1.ListNodesResponse
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	14, // 9: gale.v1.ComponentStatus.errors:type_name -> gale.v1.ComponentError
+	15, // 10: gale.v1.TaskStatus.counters:type_name -> gale.v1.Counters
+	13, // 11: gale.v1.TaskStatus.queue:type_name -> gale.v1.QueueState
+	16, // 12: gale.v1.Counters.complete_latency:type_name -> gale.v1.LatencyHistogram
+	16, // 13: gale.v1.Counters.process_latency:type_name -> gale.v1.LatencyHistogram
+	27, // 14: gale.v1.RebalanceTopologyRequest.parallelism:type_name -> gale.v1.RebalanceTopologyRequest.ParallelismEntry
+	25, // 15: gale.v1.ListNodesResponse.nodes:type_name -> gale.v1.NodeInfo
+	1,  // 16: gale.v1.NodeInfo.state:type_name -> gale.v1.NodeState
+	30, // 17: gale.v1.SubmitTopologyRequest.ConfigEntry.value:type_name -> gale.v1.Value
+	2,  // 18: gale.v1.CoordinatorService.SubmitTopology:input_type -> gale.v1.SubmitTopologyRequest
+	4,  // 19: gale.v1.CoordinatorService.KillTopology:input_type -> gale.v1.KillTopologyRequest
+	6,  // 20: gale.v1.CoordinatorService.ListTopologies:input_type -> gale.v1.ListTopologiesRequest
+	9,  // 21: gale.v1.CoordinatorService.GetTopologyStatus:input_type -> gale.v1.GetTopologyStatusRequest
+	17, // 22: gale.v1.CoordinatorService.ActivateTopology:input_type -> gale.v1.ActivateTopologyRequest
+	19, // 23: gale.v1.CoordinatorService.DeactivateTopology:input_type -> gale.v1.DeactivateTopologyRequest
+	21, // 24: gale.v1.CoordinatorService.RebalanceTopology:input_type -> gale.v1.RebalanceTopologyRequest
+	23, // 25: gale.v1.CoordinatorService.ListNodes:input_type -> gale.v1.ListNodesRequest
+	3,  // 26: gale.v1.CoordinatorService.SubmitTopology:output_type -> gale.v1.SubmitTopologyResponse
+	5,  // 27: gale.v1.CoordinatorService.KillTopology:output_type -> gale.v1.KillTopologyResponse
+	7,  // 28: gale.v1.CoordinatorService.ListTopologies:output_type -> gale.v1.ListTopologiesResponse
+	10, // 29: gale.v1.CoordinatorService.GetTopologyStatus:output_type -> gale.v1.GetTopologyStatusResponse
+	18, // 30: gale.v1.CoordinatorService.ActivateTopology:output_type -> gale.v1.ActivateTopologyResponse
+	20, // 31: gale.v1.CoordinatorService.DeactivateTopology:output_type -> gale.v1.DeactivateTopologyResponse
+	22, // 32: gale.v1.CoordinatorService.RebalanceTopology:output_type -> gale.v1.RebalanceTopologyResponse
+	24, // 33: gale.v1.CoordinatorService.ListNodes:output_type -> gale.v1.ListNodesResponse
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_gale_v1_coordinator_proto_init() }
@@ -1717,7 +1840,7 @@ func file_gale_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_coordinator_proto_rawDesc), len(file_gale_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

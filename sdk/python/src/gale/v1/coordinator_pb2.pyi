@@ -131,14 +131,32 @@ class ComponentStatus(_message.Message):
     def __init__(self, id: _Optional[str] = ..., kind: _Optional[_Union[_topology_pb2.ComponentKind, str]] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskStatus, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[ComponentError, _Mapping]]] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("task_id", "node", "counters")
+    __slots__ = ("task_id", "node", "counters", "queue")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     COUNTERS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     task_id: int
     node: str
     counters: Counters
-    def __init__(self, task_id: _Optional[int] = ..., node: _Optional[str] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ...) -> None: ...
+    queue: QueueState
+    def __init__(self, task_id: _Optional[int] = ..., node: _Optional[str] = ..., counters: _Optional[_Union[Counters, _Mapping]] = ..., queue: _Optional[_Union[QueueState, _Mapping]] = ...) -> None: ...
+
+class QueueState(_message.Message):
+    __slots__ = ("batches", "capacity_batches", "bytes", "capacity_bytes", "overflow_batches", "head_age_micros")
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    HEAD_AGE_MICROS_FIELD_NUMBER: _ClassVar[int]
+    batches: int
+    capacity_batches: int
+    bytes: int
+    capacity_bytes: int
+    overflow_batches: int
+    head_age_micros: int
+    def __init__(self, batches: _Optional[int] = ..., capacity_batches: _Optional[int] = ..., bytes: _Optional[int] = ..., capacity_bytes: _Optional[int] = ..., overflow_batches: _Optional[int] = ..., head_age_micros: _Optional[int] = ...) -> None: ...
 
 class ComponentError(_message.Message):
     __slots__ = ("task_id", "message", "unix_millis")

@@ -271,7 +271,51 @@ export interface TaskStatus {
   /** node is the name of the node running it ("" while unassigned). */
   node: string;
   /** counters are the task's counters. */
-  counters: Counters | undefined;
+  counters:
+    | Counters
+    | undefined;
+  /**
+   * queue is the task's input queue when the status was taken (bolts and
+   * ackers; absent for spouts, and for tasks whose node did not answer).
+   */
+  queue: QueueState | undefined;
+}
+
+/**
+ * QueueState is a bolt's (or acker's) input queue at one moment: where
+ * backpressure shows. The input of a topology's bottleneck stays full,
+ * and the tasks upstream of it wait for room.
+ */
+export interface QueueState {
+  /**
+   * batches is the number of batches waiting in the queue (each of up to
+   * topology.batch.size tuples).
+   */
+  batches: number;
+  /** capacity_batches is the queue's bound (topology.queue.size). */
+  capacityBatches: number;
+  /**
+   * bytes is the size of the string and bytes values of the batches
+   * waiting and of the batch being executed.
+   */
+  bytes: bigint;
+  /** capacity_bytes is the bound of bytes (topology.queue.bytes). */
+  capacityBytes: bigint;
+  /**
+   * overflow_batches are batches from other nodes waiting for room in the
+   * queue. A node never stops reading a Transfer stream; the senders'
+   * credit bounds these.
+   */
+  overflowBatches: number;
+  /**
+   * head_age_micros is the age of the batch the task is executing (or the
+   * next one when more wait), from its first tuple's emit on this node or
+   * its arrival from another: about how long an input waits here before
+   * it is executed. 0 when the task found its queue empty the last time it
+   * looked: batches counted above have come since, and it has not yet run
+   * to take them (a task that keeps up, woken a moment later).
+   */
+  headAgeMicros: bigint;
 }
 
 /** ComponentError is an error a task reported. */
@@ -1426,7 +1470,7 @@ export const ComponentStatus: MessageFns<ComponentStatus> = {
 };
 
 function createBaseTaskStatus(): TaskStatus {
-  return { taskId: 0, node: "", counters: undefined };
+  return { taskId: 0, node: "", counters: undefined, queue: undefined };
 }
 
 export const TaskStatus: MessageFns<TaskStatus> = {
@@ -1439,6 +1483,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.counters !== undefined) {
       Counters.encode(message.counters, writer.uint32(26).fork()).join();
+    }
+    if (message.queue !== undefined) {
+      QueueState.encode(message.queue, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -1480,6 +1527,14 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.counters = Counters.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.queue = QueueState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1501,6 +1556,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         : 0,
       node: isSet(object.node) ? globalThis.String(object.node) : "",
       counters: isSet(object.counters) ? Counters.fromJSON(object.counters) : undefined,
+      queue: isSet(object.queue) ? QueueState.fromJSON(object.queue) : undefined,
     };
   },
 
@@ -1515,6 +1571,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.counters !== undefined) {
       obj.counters = Counters.toJSON(message.counters);
     }
+    if (message.queue !== undefined) {
+      obj.queue = QueueState.toJSON(message.queue);
+    }
     return obj;
   },
 
@@ -1528,6 +1587,187 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.counters = (object.counters !== undefined && object.counters !== null)
       ? Counters.fromPartial(object.counters)
       : undefined;
+    message.queue = (object.queue !== undefined && object.queue !== null)
+      ? QueueState.fromPartial(object.queue)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseQueueState(): QueueState {
+  return { batches: 0, capacityBatches: 0, bytes: 0n, capacityBytes: 0n, overflowBatches: 0, headAgeMicros: 0n };
+}
+
+export const QueueState: MessageFns<QueueState> = {
+  encode(message: QueueState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batches !== 0) {
+      writer.uint32(8).uint32(message.batches);
+    }
+    if (message.capacityBatches !== 0) {
+      writer.uint32(16).uint32(message.capacityBatches);
+    }
+    if (message.bytes !== 0n) {
+      if (BigInt.asUintN(64, message.bytes) !== message.bytes) {
+        throw new globalThis.Error("value provided for field message.bytes of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.bytes);
+    }
+    if (message.capacityBytes !== 0n) {
+      if (BigInt.asUintN(64, message.capacityBytes) !== message.capacityBytes) {
+        throw new globalThis.Error("value provided for field message.capacityBytes of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.capacityBytes);
+    }
+    if (message.overflowBatches !== 0) {
+      writer.uint32(40).uint32(message.overflowBatches);
+    }
+    if (message.headAgeMicros !== 0n) {
+      if (BigInt.asIntN(64, message.headAgeMicros) !== message.headAgeMicros) {
+        throw new globalThis.Error("value provided for field message.headAgeMicros of type int64 too large");
+      }
+      writer.uint32(48).int64(message.headAgeMicros);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueueState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueueState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.batches = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.capacityBatches = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.bytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.capacityBytes = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.overflowBatches = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.headAgeMicros = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueueState {
+    return {
+      batches: isSet(object.batches) ? globalThis.Number(object.batches) : 0,
+      capacityBatches: isSet(object.capacityBatches)
+        ? globalThis.Number(object.capacityBatches)
+        : isSet(object.capacity_batches)
+        ? globalThis.Number(object.capacity_batches)
+        : 0,
+      bytes: isSet(object.bytes) ? BigInt(object.bytes) : 0n,
+      capacityBytes: isSet(object.capacityBytes)
+        ? BigInt(object.capacityBytes)
+        : isSet(object.capacity_bytes)
+        ? BigInt(object.capacity_bytes)
+        : 0n,
+      overflowBatches: isSet(object.overflowBatches)
+        ? globalThis.Number(object.overflowBatches)
+        : isSet(object.overflow_batches)
+        ? globalThis.Number(object.overflow_batches)
+        : 0,
+      headAgeMicros: isSet(object.headAgeMicros)
+        ? BigInt(object.headAgeMicros)
+        : isSet(object.head_age_micros)
+        ? BigInt(object.head_age_micros)
+        : 0n,
+    };
+  },
+
+  toJSON(message: QueueState): unknown {
+    const obj: any = {};
+    if (message.batches !== 0) {
+      obj.batches = Math.round(message.batches);
+    }
+    if (message.capacityBatches !== 0) {
+      obj.capacityBatches = Math.round(message.capacityBatches);
+    }
+    if (message.bytes !== 0n) {
+      obj.bytes = message.bytes.toString();
+    }
+    if (message.capacityBytes !== 0n) {
+      obj.capacityBytes = message.capacityBytes.toString();
+    }
+    if (message.overflowBatches !== 0) {
+      obj.overflowBatches = Math.round(message.overflowBatches);
+    }
+    if (message.headAgeMicros !== 0n) {
+      obj.headAgeMicros = message.headAgeMicros.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<QueueState>): QueueState {
+    return QueueState.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<QueueState>): QueueState {
+    const message = createBaseQueueState();
+    message.batches = object.batches ?? 0;
+    message.capacityBatches = object.capacityBatches ?? 0;
+    message.bytes = (object.bytes !== undefined && object.bytes !== null) ? BigInt(object.bytes) : 0n;
+    message.capacityBytes = (object.capacityBytes !== undefined && object.capacityBytes !== null)
+      ? BigInt(object.capacityBytes)
+      : 0n;
+    message.overflowBatches = object.overflowBatches ?? 0;
+    message.headAgeMicros = (object.headAgeMicros !== undefined && object.headAgeMicros !== null)
+      ? BigInt(object.headAgeMicros)
+      : 0n;
     return message;
   },
 };
