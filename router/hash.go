@@ -48,15 +48,38 @@ const golden64 = 0x9e3779b97f4a7c15
 // tuple.
 func FieldsHash(values []sdk.Value, fieldIdx []int) uint64 {
 	h := uint64(fnvOffset64)
-	for _, i := range fieldIdx {
+	for k, i := range fieldIdx {
 		var v sdk.Value
 		if uint(i) < uint(len(values)) {
 			v = values[i]
+		}
+		if k == 0 && v.Kind() == sdk.KindString {
+			// The commonest key, a string of fewer than 128 bytes, as the
+			// first field: FNV-1a's state after its kind and length bytes
+			// depends on the length alone, so it comes from a table, two
+			// of the chain's multiplications fewer (each waits for the
+			// one before).
+			if s, _ := v.Raw(); len(s) < len(firstStringState) {
+				h = firstStringState[len(s)]
+				for j := 0; j < len(s); j++ {
+					h = fnvByte(h, s[j])
+				}
+				continue
+			}
 		}
 		h = hashValue(h, v)
 	}
 	return mix64(h)
 }
+
+// firstStringState is the FNV-1a state after the canonical encoding's kind
+// byte and one-byte length of a string value that starts a key, by length.
+var firstStringState = func() (t [0x80]uint64) {
+	for n := range t {
+		t[n] = fnvByte(fnvByte(fnvOffset64, byte(sdk.KindString)), byte(n))
+	}
+	return t
+}()
 
 // hashValue feeds the canonical encoding of v to the FNV-1a state h.
 func hashValue(h uint64, v sdk.Value) uint64 {

@@ -232,6 +232,31 @@ func TestFieldsHashMatchesReference(t *testing.T) {
 	}
 }
 
+// TestFieldsHashOfAFirstStringOfEveryLength covers FieldsHash's table of
+// FNV states for short first strings at every length, the lengths past
+// it (two-byte lengths), and strings after the first field, where the
+// table does not apply.
+func TestFieldsHashOfAFirstStringOfEveryLength(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 300; n++ {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		for _, vals := range [][]sdk.Value{
+			{sdk.String(string(b))},
+			{sdk.String(string(b)), sdk.Int(int64(n))},
+			{sdk.Int(int64(n)), sdk.String(string(b))},
+			{sdk.Bytes(b)},
+		} {
+			_, want := refHash(vals)
+			if got := FieldsHash(vals, allIdx(len(vals))); got != want {
+				t.Fatalf("length %d: FieldsHash(%v) = %#x, reference %#x", n, vals, got, want)
+			}
+		}
+	}
+}
+
 func randomValue(r *rand.Rand) sdk.Value {
 	randBytes := func() []byte {
 		n := r.IntN(40)
