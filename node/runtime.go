@@ -127,7 +127,8 @@ type task struct {
 
 	// Backlog tracking for the acker's timeout (acker.go): headBorn is the
 	// Born time of the batch being executed, or of the last one dequeued
-	// while more wait; 0 when the task's input is empty. lastProgress is
+	// while more wait, or of a batch queued for the idle task (markHead);
+	// 0 when the task's input is empty. lastProgress is
 	// the Nanotime of the last executed batch.
 	headBorn     atomic.Int64
 	lastProgress atomic.Int64
@@ -804,8 +805,9 @@ type QueueStats struct {
 	// Overflow are batches from other nodes waiting for room.
 	Overflow int
 	// HeadAge is the age of the batch being executed, or of the next one
-	// while more wait (from its Born time); 0 when the task found its
-	// queue empty the last time it looked.
+	// while more wait (from its Born time), or of the batch queued for an
+	// idle task that has not yet run to take it (markHead); 0 when the
+	// queue is empty and nothing is executing.
 	HeadAge time.Duration
 }
 
@@ -1004,11 +1006,31 @@ func (t *task) push(ctx context.Context, b *router.Batch) error {
 	if err := t.inboxBytes.Take(ctx, n, t.inbox.Closed()); err != nil {
 		return err
 	}
+	marked := t.markHead(b)
 	if err := t.inbox.Push(ctx, b); err != nil {
+		t.unmarkHead(b, marked)
 		t.inboxBytes.Give(n)
 		return err
 	}
 	return nil
+}
+
+// markHead makes b the head of an idle task's queue for headBorn, before
+// b is queued: a task whose goroutine has not yet run to take it (a woken
+// thread waiting for a core) shows that wait in its backlog and status
+// instead of none. Marking before the push means the consumer's own
+// writes (the batch it takes, 0 when it finds the queue empty) come after
+// and win, so an empty queue is never left marked. It reports whether it
+// marked.
+func (t *task) markHead(b *router.Batch) bool {
+	return b.Born != 0 && t.headBorn.Load() == 0 && t.headBorn.CompareAndSwap(0, b.Born)
+}
+
+// unmarkHead undoes markHead for a batch that was not queued after all.
+func (t *task) unmarkHead(b *router.Batch, marked bool) {
+	if marked {
+		t.headBorn.CompareAndSwap(b.Born, 0)
+	}
 }
 
 // tryPush is push without waiting: router.ErrFull when the queue is full
@@ -1018,7 +1040,9 @@ func (t *task) tryPush(b *router.Batch) error {
 	if !t.inboxBytes.TryTake(n) {
 		return router.ErrFull
 	}
+	marked := t.markHead(b)
 	if err := t.inbox.TryPush(b); err != nil {
+		t.unmarkHead(b, marked)
 		t.inboxBytes.Give(n)
 		return err
 	}

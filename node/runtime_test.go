@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/spec"
 )
@@ -492,5 +493,51 @@ func TestRemoteBacklogAgesOut(t *testing.T) {
 		if got := r.backlog(c.at); got != c.want {
 			t.Fatalf("backlog at t0+%v = %v, want %v", time.Duration(c.at-t0), time.Duration(got), time.Duration(c.want))
 		}
+	}
+}
+
+// TestAPushMarksTheHeadOfAnIdleQueue checks headBorn around pushes: a
+// batch queued for an idle task marks its age, one for a busy task leaves
+// the busy task's mark, and a push that fails leaves no mark behind.
+func TestAPushMarksTheHeadOfAnIdleQueue(t *testing.T) {
+	ctx := context.Background()
+	tk := &task{inbox: router.NewQueue[*router.Batch](2), inboxBytes: router.NewByteBudget(1 << 20)}
+	batch := func(born int64) *router.Batch {
+		b := router.NewBatch()
+		b.Born = born
+		return b
+	}
+	if err := tk.push(ctx, batch(100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := tk.headBorn.Load(); got != 100 {
+		t.Fatalf("idle task: headBorn %d after a push, want 100", got)
+	}
+	if err := tk.tryPush(batch(200)); err != nil {
+		t.Fatal(err)
+	}
+	if got := tk.headBorn.Load(); got != 100 {
+		t.Fatalf("headBorn %d after a second push, want the head's 100", got)
+	}
+	// The consumer takes both and finds the queue empty.
+	for range 2 {
+		b := <-tk.inbox.C()
+		tk.took(b)
+		tk.headBorn.Store(b.Born)
+		b.Release()
+	}
+	tk.headBorn.Store(0)
+	tk.inbox.Close()
+	if err := tk.tryPush(batch(300)); err == nil {
+		t.Fatal("tryPush to a closed queue succeeded")
+	}
+	if err := tk.push(ctx, batch(400)); err == nil {
+		t.Fatal("push to a closed queue succeeded")
+	}
+	if got := tk.headBorn.Load(); got != 0 {
+		t.Fatalf("headBorn %d after failed pushes, want 0", got)
+	}
+	if held := tk.inboxBytes.Held(); held != 0 {
+		t.Fatalf("%d bytes held after failed pushes", held)
 	}
 }

@@ -342,12 +342,12 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 
 	fmt.Fprintln(w)
 	tw := newTable(w)
-	fmt.Fprintln(tw, "COMPONENT\tKIND\tTASKS\tEMITTED\tTRANSFERRED\tEXECUTED\tACKED\tFAILED\tCOMPLETE P50/P99\tPROCESS P50/P99")
+	fmt.Fprintln(tw, "COMPONENT\tKIND\tTASKS\tEMITTED\tTRANSFERRED\tEXECUTED\tACKED\tFAILED\tCOMPLETE P50/P99\tPROCESS P50/P99\tFULLEST QUEUE")
 	for _, cs := range comps {
 		k := cs.GetCounters()
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", cs.GetId(), componentKind(cs.GetKind()), len(cs.GetTasks()),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\n", cs.GetId(), componentKind(cs.GetKind()), len(cs.GetTasks()),
 			k.GetEmitted(), k.GetTransferred(), k.GetExecuted(), k.GetAcked(), k.GetFailed(),
-			formatLatency(k.GetCompleteLatency()), formatLatency(k.GetProcessLatency()))
+			formatLatency(k.GetCompleteLatency()), formatLatency(k.GetProcessLatency()), fullestQueue(cs.GetTasks()))
 	}
 	tw.Flush()
 
@@ -615,18 +615,44 @@ func formatUptime(sec int64) string {
 // its head has waited. A task without a queue (a spout, or one on a node
 // that did not answer) shows "-".
 func formatQueue(q *galev1.QueueState) (queue, full, wait string) {
-	if q == nil || q.GetCapacityBatches() == 0 {
+	f, ok := queueFill(q)
+	if !ok {
 		return "-", "-", "-"
 	}
 	queue = fmt.Sprintf("%d/%d", q.GetBatches(), q.GetCapacityBatches())
 	if n := q.GetOverflowBatches(); n > 0 {
 		queue += fmt.Sprintf("+%d", n)
 	}
-	f := float64(q.GetBatches()) / float64(q.GetCapacityBatches())
+	return queue, fmt.Sprintf("%.0f%%", 100*f), formatMicros(float64(q.GetHeadAgeMicros()))
+}
+
+// queueFill is how full q is, 0 to 1: by batches or by bytes, whichever is
+// fuller. ok is false for a task without a queue.
+func queueFill(q *galev1.QueueState) (f float64, ok bool) {
+	if q == nil || q.GetCapacityBatches() == 0 {
+		return 0, false
+	}
+	f = float64(q.GetBatches()) / float64(q.GetCapacityBatches())
 	if c := q.GetCapacityBytes(); c > 0 {
 		f = max(f, float64(q.GetBytes())/float64(c))
 	}
-	return queue, fmt.Sprintf("%.0f%%", 100*min(f, 1)), formatMicros(float64(q.GetHeadAgeMicros()))
+	return min(f, 1), true
+}
+
+// fullestQueue is the component table's summary of its tasks' queues: the
+// fullest one, and the task it belongs to ("-" for spouts). A topology's
+// bottleneck is the component whose queue stays near 100%.
+func fullestQueue(tasks []*galev1.TaskStatus) string {
+	best, task, found := -1.0, int32(0), false
+	for _, t := range tasks {
+		if f, ok := queueFill(t.GetQueue()); ok && f > best {
+			best, task, found = f, t.GetTaskId(), true
+		}
+	}
+	if !found {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%% (task %d)", 100*best, task)
 }
 
 func formatLatency(h *galev1.LatencyHistogram) string {

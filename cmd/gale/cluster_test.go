@@ -276,6 +276,30 @@ func TestFormatQueue(t *testing.T) {
 	}
 }
 
+func TestFullestQueue(t *testing.T) {
+	q := func(batches uint32) *galev1.QueueState {
+		return &galev1.QueueState{Batches: batches, CapacityBatches: 64, CapacityBytes: 32 << 20}
+	}
+	cases := []struct {
+		name  string
+		tasks []*galev1.TaskStatus
+		want  string
+	}{
+		{"spout", []*galev1.TaskStatus{{TaskId: 1}}, "-"},
+		{"none", nil, "-"},
+		{"idle", []*galev1.TaskStatus{{TaskId: 4, Queue: q(0)}, {TaskId: 5, Queue: q(0)}}, "0% (task 4)"},
+		{"one-full", []*galev1.TaskStatus{{TaskId: 2, Queue: q(8)}, {TaskId: 3, Queue: q(64)}}, "100% (task 3)"},
+		{"unreported-task", []*galev1.TaskStatus{{TaskId: 2}, {TaskId: 3, Queue: q(16)}}, "25% (task 3)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fullestQueue(tc.tasks); got != tc.want {
+				t.Fatalf("fullestQueue = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestRPCErrorMapping(t *testing.T) {
 	const addr = "127.0.0.1:7070"
 	cases := []struct {

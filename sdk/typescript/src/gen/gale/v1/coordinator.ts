@@ -311,9 +311,9 @@ export interface QueueState {
    * head_age_micros is the age of the batch the task is executing (or the
    * next one when more wait), from its first tuple's emit on this node or
    * its arrival from another: about how long an input waits here before
-   * it is executed. 0 when the task found its queue empty the last time it
-   * looked: batches counted above have come since, and it has not yet run
-   * to take them (a task that keeps up, woken a moment later).
+   * it is executed: a batch queued for an idle task counts from then on,
+   * while the task's thread waits to run. 0 when the queue is empty and
+   * nothing is executing.
    */
   headAgeMicros: bigint;
 }
