@@ -22,12 +22,10 @@ import (
 // implements it; it is called from gRPC handlers concurrently, so it must
 // be safe for concurrent use.
 type StatsSource interface {
-	// TaskCounters returns the counters of the local tasks of a topology
-	// run, by task id.
-	TaskCounters(topologyID string) map[int32]*galev1.Counters
-	// TaskQueues returns the input queues of the local bolt and acker
-	// tasks of a run, by task id.
-	TaskQueues(topologyID string) map[int32]*galev1.QueueState
+	// TaskStatuses returns the counters and input queues (bolts and
+	// ackers) of the local tasks of a topology run, by task id; their
+	// TaskId and Node are left to the caller.
+	TaskStatuses(topologyID string) map[int32]*galev1.TaskStatus
 	// TaskErrors returns the recent errors of the local tasks of a run.
 	TaskErrors(topologyID string) []*galev1.ComponentError
 	// Finished reports whether the run ended here (end of input).
@@ -401,20 +399,16 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
-	counters := map[int32]*galev1.Counters{}
-	queues := map[int32]*galev1.QueueState{}
+	live := map[int32]*galev1.TaskStatus{} // counters and queues, by task
 	var taskErrs []*galev1.ComponentError
 	if s.stats != nil {
-		for id, c := range s.stats.TaskCounters(rec.GetId()) {
-			counters[id] = c
-		}
-		for id, q := range s.stats.TaskQueues(rec.GetId()) {
-			queues[id] = q
+		for id, st := range s.stats.TaskStatuses(rec.GetId()) {
+			live[id] = st
 		}
 		taskErrs = s.stats.TaskErrors(rec.GetId())
 	}
 	if !req.GetLocalOnly() {
-		taskErrs = append(taskErrs, s.gather(ctx, req.GetName(), a, counters, queues)...)
+		taskErrs = append(taskErrs, s.gather(ctx, req.GetName(), a, live)...)
 	}
 	kinds := map[string]galev1.ComponentKind{spec.AckerComponent: galev1.ComponentKind_COMPONENT_KIND_BOLT}
 	for _, c := range rec.GetSpec().GetComponents() {
@@ -431,7 +425,7 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 			resp.Components = append(resp.Components, cs)
 		}
 		compOf[t.ID] = t.Component
-		ts := &galev1.TaskStatus{TaskId: t.ID, Node: a.GetTasks()[t.ID], Counters: counters[t.ID], Queue: queues[t.ID]}
+		ts := &galev1.TaskStatus{TaskId: t.ID, Node: a.GetTasks()[t.ID], Counters: live[t.ID].GetCounters(), Queue: live[t.ID].GetQueue()}
 		cs.Tasks = append(cs.Tasks, ts)
 		addCounters(cs.Counters, ts.GetCounters())
 	}
@@ -450,10 +444,10 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 }
 
 // gather asks the other nodes that run tasks of the topology for their
-// tasks' counters, queues and errors (local_only), and adds the counters
-// and queues to theirs. A node that does not answer in time leaves its
-// tasks without counters.
-func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, counters map[int32]*galev1.Counters, queues map[int32]*galev1.QueueState) []*galev1.ComponentError {
+// tasks' counters, queues and errors (local_only), and adds the statuses
+// of the tasks each runs to live. A node that does not answer in time
+// leaves its tasks without counters.
+func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, live map[int32]*galev1.TaskStatus) []*galev1.ComponentError {
 	if s.leader == nil {
 		return nil
 	}
@@ -500,14 +494,8 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 				for _, t := range c.GetTasks() {
 					// Only the tasks that node runs: it reports zeros for
 					// the others.
-					if a.GetTasks()[t.GetTaskId()] != node {
-						continue
-					}
-					if t.GetCounters() != nil {
-						counters[t.GetTaskId()] = t.GetCounters()
-					}
-					if t.GetQueue() != nil {
-						queues[t.GetTaskId()] = t.GetQueue()
+					if a.GetTasks()[t.GetTaskId()] == node {
+						live[t.GetTaskId()] = t
 					}
 				}
 				errs = append(errs, c.GetErrors()...)

@@ -741,8 +741,9 @@ func (p *Peer) runByID(id string) *localRun {
 	return nil
 }
 
-// TaskCounters implements coordinator.StatsSource.
-func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
+// TaskStatuses implements coordinator.StatsSource: one snapshot of the
+// run's tasks for counters and queues alike.
+func (p *Peer) TaskStatuses(id string) map[int32]*galev1.TaskStatus {
 	run := p.runByID(id)
 	if run == nil || run.rt == nil {
 		return nil
@@ -750,7 +751,7 @@ func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
 	p.mu.Lock()
 	mine := run.mine // replaced, never changed in place, under p.mu
 	p.mu.Unlock()
-	out := map[int32]*galev1.Counters{}
+	out := map[int32]*galev1.TaskStatus{}
 	for tid, st := range run.rt.TaskStats() {
 		if mine != nil && !mine[tid] {
 			continue // another node's task: not counted here
@@ -765,31 +766,15 @@ func (p *Peer) TaskCounters(id string) map[int32]*galev1.Counters {
 		if st.Process.Count() > 0 {
 			c.ProcessLatency = st.Process.Proto()
 		}
-		out[tid] = c
-	}
-	return out
-}
-
-// TaskQueues implements coordinator.StatsSource.
-func (p *Peer) TaskQueues(id string) map[int32]*galev1.QueueState {
-	run := p.runByID(id)
-	if run == nil || run.rt == nil {
-		return nil
-	}
-	p.mu.Lock()
-	mine := run.mine
-	p.mu.Unlock()
-	out := map[int32]*galev1.QueueState{}
-	for tid, st := range run.rt.TaskStats() {
-		if (mine != nil && !mine[tid]) || st.Queue == nil {
-			continue
+		ts := &galev1.TaskStatus{Counters: c}
+		if q := st.Queue; q != nil {
+			ts.Queue = &galev1.QueueState{
+				Batches: uint32(q.Batches), CapacityBatches: uint32(q.CapBatches),
+				Bytes: uint64(q.Bytes), CapacityBytes: uint64(q.CapBytes),
+				OverflowBatches: uint32(q.Overflow), HeadAgeMicros: q.HeadAge.Microseconds(),
+			}
 		}
-		q := st.Queue
-		out[tid] = &galev1.QueueState{
-			Batches: uint32(q.Batches), CapacityBatches: uint32(q.CapBatches),
-			Bytes: uint64(q.Bytes), CapacityBytes: uint64(q.CapBytes),
-			OverflowBatches: uint32(q.Overflow), HeadAgeMicros: q.HeadAge.Microseconds(),
-		}
+		out[tid] = ts
 	}
 	return out
 }

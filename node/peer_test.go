@@ -468,24 +468,8 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 // takes a millisecond a tuple, on two nodes, and reads them through the
 // status of the node that gathers the other's.
 func TestStatusShowsTheQueueOfASlowBolt(t *testing.T) {
-	a := startPeer(t, "a")
-	startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	_, _, client := twoNodes(t)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil {
-			return err
-		}
-		if len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("%d nodes", len(nodes.GetNodes()))
-		}
-		return nil
-	})
 	// No acking: nothing but the queues holds the spout back.
 	tp := newTopo(t, map[string]any{"test.count": 1 << 40, "test.sleep": 1, KeyAckers: 0, KeyQueueSize: 8}).
 		spout("seq", "test.Seq", 1, "id").

@@ -96,10 +96,9 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 				return fmt.Errorf("%w: tuple %d value %d: %v", ErrBadFrame, i, j, err)
 			}
 			t.Values[j] = v
-			s, _ := v.Raw() // sdk.DataSize, as the sender's AddTuple counted
-			b.ValueBytes += len(s)
 			off = next
 		}
+		b.ValueBytes += sdk.DataSize(t.Values) // as the sender's AddTuple counted
 		for j := range t.Anchors {
 			t.Anchors[j].Root = c.roots[anchor+j]
 			t.Anchors[j].ID = c.edges[anchor+j]
