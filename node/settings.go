@@ -52,8 +52,12 @@ type Settings struct {
 	// stay in cache. The linger bound still sends a partial batch, so
 	// frames are only this large when the stream is busy.
 	RemoteBatchSize int
-	// BatchLinger is the linger bound: the longest a tuple waits in a
-	// partial batch before it is sent.
+	// BatchLinger is the linger bound: how long a tuple may wait in a
+	// partial batch before it is sent. A task asleep on it wakes on a Go
+	// timer, about a millisecond late in an idle process (Go rounds
+	// shorter waits up to one; BenchmarkMachineIdleTimer); a timerfd for
+	// these waits cost more CPU than it saved (README, "Timers under a
+	// millisecond").
 	BatchLinger time.Duration
 	// IdleFlushGap is the least time between two flushes of partial
 	// batches by a task that ran out of work (see executor.idleFlush).
