@@ -20,7 +20,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node/external"
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -646,21 +645,8 @@ func TestAttachedProcessStopLosesNoAckItSent(t *testing.T) {
 // An attached process may connect to any node: one that hosts no task of
 // the component relays it to one that does.
 func TestAttachedProcessIsRelayedToTheNodeWithTheTask(t *testing.T) {
-	a := startPeer(t, "a")
-	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	a, b, client := twoNodes(t)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
 	const n = 300
 	tp := newTopo(t, map[string]any{"test.count": n}).
 		spout("seq", "test.Seq", 1, "id").

@@ -384,24 +384,8 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 }
 
 func TestTopologySpreadOverTwoNodes(t *testing.T) {
-	a := startPeer(t, "a")
-	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	_, b, client := twoNodes(t)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil {
-			return err
-		}
-		if len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("%d nodes", len(nodes.GetNodes()))
-		}
-		return nil
-	})
 	const n = 5000
 	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2}).
 		spout("seq", "test.Seq", 2, "id").
