@@ -661,8 +661,8 @@ func (e *executor) runBolt(ctx context.Context) error {
 		defer tk.Stop()
 		tickC = tk.C
 	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	sleep := e.rt.newSleeper()
+	defer sleep.stop()
 	in := e.t.inbox.C()
 	eofLeft := len(e.comp.upstream)
 	batches := 0
@@ -686,9 +686,9 @@ func (e *executor) runBolt(ctx context.Context) error {
 				return nil // stopping
 			}
 			var timerC <-chan time.Time
+			var alarmC <-chan struct{}
 			if dl != 0 {
-				timer.Reset(time.Duration(dl - e.now))
-				timerC = timer.C
+				timerC, alarmC = sleep.set(e.now, dl)
 			}
 			select {
 			case b, ok = <-in:
@@ -696,13 +696,14 @@ func (e *executor) runBolt(ctx context.Context) error {
 					return nil
 				}
 			case <-timerC:
+			case <-alarmC:
 			case <-tickC:
 				e.tick()
 			case <-ctx.Done():
 				return nil
 			}
-			if timerC != nil {
-				timer.Stop() // Go 1.23+ timers: no stale fire after Stop
+			if dl != 0 {
+				sleep.stop() // leaves no stale wake-up
 			}
 			if b == nil {
 				continue
@@ -826,8 +827,8 @@ func (e *executor) runSpout(ctx context.Context) error {
 			e.ReportError(fmt.Errorf("close: %w", err))
 		}
 	}()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
+	sleep := e.rt.newSleeper()
+	defer sleep.stop()
 	e.wasActive = true
 	iter := 0
 	for {
@@ -901,18 +902,19 @@ func (e *executor) runSpout(ctx context.Context) error {
 			}
 		}
 		var timerC <-chan time.Time
+		var alarmC <-chan struct{}
 		if wait >= 0 {
-			timer.Reset(wait)
-			timerC = timer.C
+			timerC, alarmC = sleep.set(e.now, e.now+int64(wait))
 		}
 		select {
 		case <-e.t.ctrl.notify:
 		case <-timerC:
+		case <-alarmC:
 		case <-ctx.Done():
 			return nil
 		}
-		if timerC != nil {
-			timer.Stop()
+		if wait >= 0 {
+			sleep.stop()
 		}
 	}
 }

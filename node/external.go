@@ -404,9 +404,8 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 		defer tk.Stop()
 		tickC = tk.C
 	}
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	sleep := e.rt.newSleeper()
+	defer sleep.stop()
 	in := e.t.inbox.C()
 	eofSent, gotFinished := false, false
 	var vals []sdk.Value
@@ -450,6 +449,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			inC = nil
 		}
 		var timerC <-chan time.Time
+		var alarmC <-chan struct{}
 		if len(s.Frames()) == 0 && (inC == nil || len(inC) == 0) {
 			// Nothing more to do at once: publish and send partial batches.
 			e.stats.publish(&e.t.counters)
@@ -468,8 +468,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				dl = stallAt
 			}
 			if dl != 0 {
-				timer.Reset(time.Duration(max(dl-e.now, 0)))
-				timerC = timer.C
+				timerC, alarmC = sleep.set(e.now, dl)
 			}
 		}
 		select {
@@ -529,6 +528,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 		case <-tickC:
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
+		case <-alarmC:
 		case <-doneC:
 			if !e.drainLast(ctx, s) {
 				return false
@@ -538,8 +538,8 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Close(nil)
 			return false
 		}
-		if timerC != nil {
-			timer.Stop()
+		if timerC != nil || alarmC != nil {
+			sleep.stop()
 		}
 	}
 }
@@ -827,9 +827,8 @@ func (e *executor) spoutEmit(s external.Session, em *galev1.Emit, vals *[]sdk.Va
 // serveSpout drives a spout process until its session ends (false) or the
 // spout ran to its end (true).
 func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.Session) (finished bool) {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+	sleep := e.rt.newSleeper()
+	defer sleep.stop()
 	outstanding := false // a next request awaits next_done
 	roundEmits := 0      // emits since the last next request
 	lastRoundEmits := -1 // emits of the last completed round (-1: none yet)
@@ -896,6 +895,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			return false
 		}
 		var timerC <-chan time.Time
+		var alarmC <-chan struct{}
 		if len(s.Frames()) == 0 {
 			e.stats.publish(&e.t.counters)
 			e.t.latency.merge(&e.hist)
@@ -917,8 +917,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 				wait = 10 * time.Millisecond // poll for activation
 			}
 			if wait >= 0 {
-				timer.Reset(max(wait, 0))
-				timerC = timer.C
+				timerC, alarmC = sleep.set(e.now, e.now+int64(max(wait, 0)))
 			}
 		}
 		select {
@@ -954,6 +953,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			e.flushFailures()
 		case <-e.t.ctrl.notify:
 		case <-timerC:
+		case <-alarmC:
 		case <-doneC:
 			if !e.drainLast(ctx, s) {
 				return false
@@ -963,8 +963,8 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			s.Close(nil)
 			return false
 		}
-		if timerC != nil {
-			timer.Stop()
+		if timerC != nil || alarmC != nil {
+			sleep.stop()
 		}
 	}
 }

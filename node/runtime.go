@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gale-stream/gale/node/alarm"
 	"github.com/gale-stream/gale/node/external"
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -56,6 +57,9 @@ type Runtime struct {
 	attachAddr string
 	active     atomic.Bool
 	started    int64 // Nanotime at start
+	// clock wakes tasks at their deadlines with Settings.PreciseWakeups
+	// (nil otherwise: Go's timers); Run starts and stops it.
+	clock *alarm.Clock
 	// localDone is closed once every local spout and bolt ran to its end.
 	localDone chan struct{}
 
@@ -377,6 +381,14 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rt.started = router.Nanotime()
+	if rt.settings.PreciseWakeups {
+		clock, err := alarm.New()
+		if err != nil {
+			return fmt.Errorf("topology %s: %s: %w", rt.spec.GetName(), KeyPreciseWakeups, err)
+		}
+		rt.clock = clock
+		defer clock.Close() // runs after every task has returned
+	}
 	for _, t := range rt.tasks[1:] {
 		// A task that never finishes its first batch must count as stuck
 		// after a while too, not hold every timeout back forever.

@@ -155,13 +155,28 @@ func checkAllAcked(t *testing.T, st *testState, n int) {
 	}
 }
 
+// TestPassThroughCompletesEveryTree, with tasks asleep on Go's timers and
+// on the precise clock (topology.wakeup.precise): each flushes every
+// partial batch in time.
 func TestPassThroughCompletesEveryTree(t *testing.T) {
+	for _, precise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("precise=%v", precise), func(t *testing.T) {
+			testPassThroughCompletesEveryTree(t, precise)
+		})
+	}
+}
+
+func testPassThroughCompletesEveryTree(t *testing.T, precise bool) {
 	const n = 20000
-	tp := newTopo(t, map[string]any{"test.count": n}).
+	// Small emits per call leave partial batches for the deadlines.
+	tp := newTopo(t, map[string]any{"test.count": n, "test.per_call": 7, KeyPreciseWakeups: precise}).
 		spout("seq", "test.Seq", 2, "id").
 		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
 		bolt("sink", "test.Sink", 2, nil, "pass:fields:id")
 	rt, st := tp.run(t)
+	if (rt.clock != nil) != precise {
+		t.Fatalf("precise wake-ups %v, but the runtime has a clock: %v", precise, rt.clock != nil)
+	}
 	checkAllAcked(t, st, n)
 	if len(st.failed) != 0 {
 		t.Fatalf("%d messages failed", len(st.failed))
@@ -177,6 +192,30 @@ func TestPassThroughCompletesEveryTree(t *testing.T) {
 	}
 	if p := stats(rt, "pass").Counters; p.Executed != n || p.Acked != n || p.Emitted != n {
 		t.Fatalf("pass counters %+v", p)
+	}
+}
+
+// TestDeadlinesFlushPartialBatches: with one tree in flight at a time and
+// the idle-flush credit spent after its first burst, only the linger
+// deadline sends each tuple on, so every hop of every tree waits for a
+// task's wake-up, on Go's timers and on the precise clock alike.
+func TestDeadlinesFlushPartialBatches(t *testing.T) {
+	for _, precise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("precise=%v", precise), func(t *testing.T) {
+			const n = 60
+			tp := newTopo(t, map[string]any{
+				"test.count": n, "test.per_call": 1, KeyPreciseWakeups: precise,
+				KeyMaxSpoutPend: 1, KeyIdleFlushGap: "1h", KeyBatchLinger: "300us",
+			}).
+				spout("seq", "test.Seq", 1, "id").
+				bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+				bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+			_, st := tp.run(t)
+			checkAllAcked(t, st, n)
+			if len(st.failed) != 0 {
+				t.Fatalf("%d messages failed", len(st.failed))
+			}
+		})
 	}
 }
 

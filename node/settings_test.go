@@ -31,6 +31,9 @@ func TestSettingsFromConfig(t *testing.T) {
 		{"bounds", sdk.Config{KeyQueueSize: sdk.Int(0)}, nil, "config topology.queue.size: must be at least 1, got 0"},
 		{"byte bound too small", sdk.Config{KeyQueueBytes: sdk.Int(100)}, nil, "config topology.queue.bytes: must be at least 1024, got 100"},
 		{"kind", sdk.Config{KeySpoutWait: sdk.Bool(true)}, nil, "config topology.spout.wait: want a duration"},
+		{"precise wake-ups", sdk.Config{KeyPreciseWakeups: sdk.Bool(true)}, func(s Settings) bool { return s.PreciseWakeups }, ""},
+		{"precise wake-ups from --conf", sdk.Config{KeyPreciseWakeups: sdk.String("true")}, func(s Settings) bool { return s.PreciseWakeups }, ""},
+		{"precise wake-ups kind", sdk.Config{KeyPreciseWakeups: sdk.Int(1)}, nil, "config topology.wakeup.precise: want true or false, got int 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +75,9 @@ func TestDefaultsAreValidSettings(t *testing.T) {
 		if err := spec.MustRuntimeKey(k).Check(sdk.ValueToProto(sdk.Int(int64(v)))); err != nil {
 			t.Errorf("default of %s: %v", k, err)
 		}
+	}
+	if err := spec.MustRuntimeKey(KeyPreciseWakeups).Check(sdk.ValueToProto(sdk.Bool(d.PreciseWakeups))); err != nil {
+		t.Errorf("default of %s: %v", KeyPreciseWakeups, err)
 	}
 }
 

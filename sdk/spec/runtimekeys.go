@@ -32,6 +32,7 @@ const (
 	KeyQueueBytes     = "topology.queue.bytes"
 	KeySpoutWait      = "topology.spout.wait"
 	KeyIdleFlushGap   = "topology.batch.idle.gap"
+	KeyPreciseWakeups = "topology.wakeup.precise"
 
 	// Keys of external components (sdk/ATTACH.md), read per component.
 	KeyExternalHeartbeat   = "topology.external.heartbeat.ms"
@@ -55,6 +56,9 @@ type RuntimeKey struct {
 	// settings of the whole topology, and a component's config may not
 	// set them (it would be silently ignored).
 	PerComponent bool
+	// Bool keys take true or false (or a string of either, as --conf
+	// gives).
+	Bool bool
 	// Unit is the unit of a bare number for a duration key (a string such
 	// as "250us" gives its own); 0 for an integer key.
 	Unit time.Duration
@@ -77,6 +81,7 @@ var runtimeKeys = []RuntimeKey{
 	{Name: KeyBatchBytes, Min: 1 << 10, Max: 1 << 30},
 	{Name: KeyQueueBytes, Min: 1 << 10, Max: 1 << 40},
 	{Name: KeySpoutWait, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
+	{Name: KeyPreciseWakeups, Bool: true},
 	{Name: KeyExternalHeartbeat, PerComponent: true, Unit: time.Millisecond, Min: int64(10 * time.Millisecond), Max: int64(time.Hour)},
 	{Name: KeyExternalMaxInflight, PerComponent: true, Min: 1, Max: 1 << 20},
 	{Name: KeyExternalMaxInflightBytes, PerComponent: true, Min: 1 << 10, Max: 1 << 40},
@@ -142,12 +147,34 @@ func (k RuntimeKey) Duration(v *galev1.Value, def time.Duration) (time.Duration,
 	return d, nil
 }
 
+// BoolOf reads a bool key's value, or def when v is unset.
+func (k RuntimeKey) BoolOf(v *galev1.Value, def bool) (bool, error) {
+	if isUnset(v) {
+		return def, nil
+	}
+	switch x := v.GetKind().(type) {
+	case *galev1.Value_BoolValue:
+		return x.BoolValue, nil
+	case *galev1.Value_StringValue:
+		switch x.StringValue {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+	}
+	return def, fmt.Errorf("config %s: want true or false, got %s", k.Name, describeValue(v))
+}
+
 // Check reports whether v is a value k accepts.
 func (k RuntimeKey) Check(v *galev1.Value) error {
 	var err error
-	if k.Unit > 0 {
+	switch {
+	case k.Bool:
+		_, err = k.BoolOf(v, false)
+	case k.Unit > 0:
 		_, err = k.Duration(v, 0)
-	} else {
+	default:
 		_, err = k.Int(v, 0)
 	}
 	return err

@@ -87,6 +87,32 @@ func TestRuntimeKeyReadsValues(t *testing.T) {
 			t.Errorf("batch size %v: got %d, %v; want %d", tc.v, got, err, tc.want)
 		}
 	}
+	precise := MustRuntimeKey(KeyPreciseWakeups)
+	bools := []struct {
+		v       *galev1.Value
+		want    bool
+		wantErr string
+	}{
+		{nil, true, ""}, // unset: the default
+		{vNull(), true, ""},
+		{vBool(false), false, ""},
+		{vBool(true), true, ""},
+		{vStr("false"), false, ""}, // as --conf gives it
+		{vStr("true"), true, ""},
+		{vStr("yes"), false, `want true or false, got string "yes"`},
+		{vInt(1), false, "want true or false, got int 1"},
+	}
+	for _, tc := range bools {
+		got, err := precise.BoolOf(tc.v, true)
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || precise.Check(tc.v) == nil {
+				t.Errorf("%s %v: err = %v, want %q", precise.Name, tc.v, err, tc.wantErr)
+			}
+		case err != nil || got != tc.want || precise.Check(tc.v) != nil:
+			t.Errorf("%s %v: got %v, %v; want %v", precise.Name, tc.v, got, err, tc.want)
+		}
+	}
 }
 
 // TestValidateRuntimeKeys covers specs built in code (no file): the error
