@@ -61,7 +61,9 @@ func (c *Clock) run() {
 	defer close(c.done)
 	for {
 		if err := c.sys.wait(); err != nil {
-			return // closed
+			// A timerfd read through the poller fails only once the
+			// descriptor is closed (EAGAIN and EINTR are the poller's).
+			return
 		}
 		c.mu.Lock()
 		if c.closed {
