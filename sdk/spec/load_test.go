@@ -237,6 +237,7 @@ func TestOverrides(t *testing.T) {
 		{"topology.batch.sise", vInt(8), "--conf: unknown setting 'topology.batch.sise' (did you mean 'topology.batch.size'?)"},
 		{"topology.batch.size", vStr("abc"), `--conf: config topology.batch.size: want an integer, got string "abc"`},
 		{"topology.batch.size", vInt(1 << 20), "--conf: config topology.batch.size: must be at most 65536, got 1048576"},
+		{"topology.wakeup.precise", vStr("on"), `--conf: config topology.wakeup.precise: want true or false, got string "on"`},
 	} {
 		_, err = Parse("t.yaml", data, newFakeResolver(), map[string]*galev1.Value{tc.key: tc.v})
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
@@ -530,6 +531,8 @@ func badCases() []badCase {
 			"config topology.queue.size: must be at least 1, got 0"},
 		{"config runtime duration", lines("name: t", "config: {topology.message.timeout.secs: soon}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10,
 			`config topology.message.timeout.secs: want a duration (a number of seconds, or a string such as 250ms), got string "soon"`},
+		{"config runtime bool", lines("name: t", "config: {topology.wakeup.precise: yes}", "spouts: [{id: s, class: wordcount.SentenceSpout}]"), 2, 10,
+			`config topology.wakeup.precise: want true or false, got string "yes"`},
 		{"component sets a topology-wide key", withHead("    config: {topology.batch.size: 8}"), 5, 14,
 			"spout 's': 'topology.batch.size' is a setting of the whole topology: set it in the topology's config, not a component's"},
 		{"component runtime key out of range", withHead("    config: {topology.external.heartbeat.ms: 1}"), 5, 14,
