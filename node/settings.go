@@ -155,9 +155,7 @@ func SettingsFromConfig(c sdk.Config) (Settings, error) {
 	}
 	getd(KeySpoutWait, &s.SpoutWait)
 	if err == nil {
-		if v, ok := c[KeyPreciseWakeups]; ok {
-			s.PreciseWakeups, err = spec.MustRuntimeKey(KeyPreciseWakeups).BoolOf(sdk.ValueToProto(v), s.PreciseWakeups)
-		}
+		s.PreciseWakeups, err = configBool(c, KeyPreciseWakeups, s.PreciseWakeups)
 	}
 	return s, err
 }
@@ -169,6 +167,15 @@ func configInt(c sdk.Config, key string, def int64) (int64, error) {
 		return def, nil
 	}
 	return spec.MustRuntimeKey(key).Int(sdk.ValueToProto(v), def)
+}
+
+// configBool reads one of Gale's switches from c.
+func configBool(c sdk.Config, key string, def bool) (bool, error) {
+	v, ok := c[key]
+	if !ok {
+		return def, nil
+	}
+	return spec.MustRuntimeKey(key).BoolOf(sdk.ValueToProto(v), def)
 }
 
 // configDuration reads one of Gale's duration keys from c, bounds checked.
