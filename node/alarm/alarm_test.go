@@ -2,7 +2,6 @@ package alarm
 
 import (
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -140,37 +139,6 @@ func TestCloseStopsTheClock(t *testing.T) {
 		t.Fatal("an alarm of a closed clock went off")
 	}
 	// goleak (TestMain) checks that run returned.
-}
-
-// BenchmarkLateness measures how late an alarm goes off in an otherwise
-// idle process, against a time.Timer in the same run: Go's timers round
-// a wait under a millisecond up to one when the process is idle. Reports
-// the p50 and p99 of each, and the ratio of the p99s.
-func BenchmarkLateness(b *testing.B) {
-	c := newClock(b)
-	a := c.NewAlarm()
-	tm := time.NewTimer(time.Hour)
-	const wait = 100 * time.Microsecond
-	var alarmLate, timerLate []time.Duration
-	for range b.N {
-		deadline := now() + int64(wait)
-		a.Set(deadline)
-		<-a.C
-		alarmLate = append(alarmLate, time.Duration(now()-deadline))
-		deadline = now() + int64(wait)
-		tm.Reset(wait)
-		<-tm.C
-		timerLate = append(timerLate, time.Duration(now()-deadline))
-	}
-	q := func(d []time.Duration, p float64) float64 {
-		slices.Sort(d)
-		return float64(d[int(float64(len(d)-1)*p)].Microseconds())
-	}
-	b.ReportMetric(q(alarmLate, 0.5), "alarm-p50-µs")
-	b.ReportMetric(q(alarmLate, 0.99), "alarm-p99-µs")
-	b.ReportMetric(q(timerLate, 0.5), "timer-p50-µs")
-	b.ReportMetric(q(timerLate, 0.99), "timer-p99-µs")
-	b.ReportMetric(q(timerLate, 0.99)/max(q(alarmLate, 0.99), 1), "p99-ratio")
 }
 
 // BenchmarkSetStop is the cost of setting and stopping an alarm that does
