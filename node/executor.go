@@ -686,9 +686,8 @@ func (e *executor) runBolt(ctx context.Context) error {
 				return nil // stopping
 			}
 			var timerC <-chan time.Time
-			var alarmC <-chan struct{}
 			if dl != 0 {
-				timerC, alarmC = sleep.set(e.now, dl)
+				timerC = sleep.set(e.now, dl)
 			}
 			select {
 			case b, ok = <-in:
@@ -696,13 +695,12 @@ func (e *executor) runBolt(ctx context.Context) error {
 					return nil
 				}
 			case <-timerC:
-			case <-alarmC:
 			case <-tickC:
 				e.tick()
 			case <-ctx.Done():
 				return nil
 			}
-			if dl != 0 {
+			if timerC != nil {
 				sleep.stop() // leaves no stale wake-up
 			}
 			if b == nil {
@@ -902,18 +900,16 @@ func (e *executor) runSpout(ctx context.Context) error {
 			}
 		}
 		var timerC <-chan time.Time
-		var alarmC <-chan struct{}
 		if wait >= 0 {
-			timerC, alarmC = sleep.set(e.now, e.now+int64(wait))
+			timerC = sleep.set(e.now, e.now+int64(wait))
 		}
 		select {
 		case <-e.t.ctrl.notify:
 		case <-timerC:
-		case <-alarmC:
 		case <-ctx.Done():
 			return nil
 		}
-		if wait >= 0 {
+		if timerC != nil {
 			sleep.stop()
 		}
 	}

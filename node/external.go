@@ -449,7 +449,6 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			inC = nil
 		}
 		var timerC <-chan time.Time
-		var alarmC <-chan struct{}
 		if len(s.Frames()) == 0 && (inC == nil || len(inC) == 0) {
 			// Nothing more to do at once: publish and send partial batches.
 			e.stats.publish(&e.t.counters)
@@ -468,7 +467,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				dl = stallAt
 			}
 			if dl != 0 {
-				timerC, alarmC = sleep.set(e.now, dl)
+				timerC = sleep.set(e.now, dl)
 			}
 		}
 		select {
@@ -528,7 +527,6 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 		case <-tickC:
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
-		case <-alarmC:
 		case <-doneC:
 			if !e.drainLast(ctx, s) {
 				return false
@@ -538,7 +536,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Close(nil)
 			return false
 		}
-		if timerC != nil || alarmC != nil {
+		if timerC != nil {
 			sleep.stop()
 		}
 	}
@@ -895,7 +893,6 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			return false
 		}
 		var timerC <-chan time.Time
-		var alarmC <-chan struct{}
 		if len(s.Frames()) == 0 {
 			e.stats.publish(&e.t.counters)
 			e.t.latency.merge(&e.hist)
@@ -917,7 +914,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 				wait = 10 * time.Millisecond // poll for activation
 			}
 			if wait >= 0 {
-				timerC, alarmC = sleep.set(e.now, e.now+int64(max(wait, 0)))
+				timerC = sleep.set(e.now, e.now+int64(max(wait, 0)))
 			}
 		}
 		select {
@@ -953,7 +950,6 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			e.flushFailures()
 		case <-e.t.ctrl.notify:
 		case <-timerC:
-		case <-alarmC:
 		case <-doneC:
 			if !e.drainLast(ctx, s) {
 				return false
@@ -963,7 +959,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			s.Close(nil)
 			return false
 		}
-		if timerC != nil || alarmC != nil {
+		if timerC != nil {
 			sleep.stop()
 		}
 	}

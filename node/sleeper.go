@@ -26,14 +26,14 @@ func (rt *Runtime) newSleeper() *sleeper {
 }
 
 // set arms the sleeper for deadline (router.Nanotime) and returns the
-// channel to wait on: the timer's or the alarm's, the other nil.
-func (s *sleeper) set(now, deadline int64) (<-chan time.Time, <-chan struct{}) {
+// channel to wait on: the timer's or the alarm's.
+func (s *sleeper) set(now, deadline int64) <-chan time.Time {
 	if s.alarm != nil {
 		s.alarm.Set(deadline)
-		return nil, s.alarm.C
+		return s.alarm.C
 	}
 	s.timer.Reset(time.Duration(max(deadline-now, 0)))
-	return s.timer.C, nil
+	return s.timer.C
 }
 
 // stop disarms it; no stale wake-up is left to receive (Go 1.23 timers,

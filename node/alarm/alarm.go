@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"sync"
+	"time"
 	_ "unsafe" // for go:linkname
 )
 
@@ -103,13 +104,14 @@ func (c *Clock) arm() {
 	c.armed = when
 }
 
-// Alarm is one task's wake-up: C receives a value once the deadline given
-// to Set has passed. Set and Stop are for one goroutine at a time.
+// Alarm is one task's wake-up: C receives the time once the deadline
+// given to Set has passed, as a time.Timer's C does, so that a task waits
+// on either the same way. Set and Stop are for one goroutine at a time.
 type Alarm struct {
 	// C receives when the alarm goes off. After Stop or Set returns, it
 	// holds no value from an earlier setting.
-	C     <-chan struct{}
-	c     chan struct{}
+	C     <-chan time.Time
+	c     chan time.Time
 	clock *Clock
 	when  int64
 	index int // in clock.alarms; -1 when not set
@@ -117,7 +119,7 @@ type Alarm struct {
 
 // NewAlarm returns an alarm of c, not set.
 func (c *Clock) NewAlarm() *Alarm {
-	ch := make(chan struct{}, 1)
+	ch := make(chan time.Time, 1)
 	return &Alarm{C: ch, c: ch, clock: c, index: -1}
 }
 
@@ -159,11 +161,11 @@ func (a *Alarm) Stop() {
 	c.mu.Unlock()
 }
 
-// ring sends the alarm's value unless one is waiting; called with the
-// clock's lock held, so Stop and Set can empty C for good.
+// ring sends the time unless a value is waiting; called with the clock's
+// lock held, so Stop and Set can empty C for good.
 func (a *Alarm) ring() {
 	select {
-	case a.c <- struct{}{}:
+	case a.c <- time.Now():
 	default:
 	}
 }
