@@ -408,6 +408,27 @@ func TestAtMostOnceWithoutAckers(t *testing.T) {
 	}
 }
 
+// TestAtMostOnceSpoutAckPanics: with acking off the spout's Ack runs right
+// after NextTuple, many at a time; one that panics is reported and the
+// Acks after it still run.
+func TestAtMostOnceSpoutAckPanics(t *testing.T) {
+	const n, every = 3000, 97
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 0, "test.ack_panic_every": every}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	rt, st := tp.run(t)
+	checkAllAcked(t, st, n)
+	var panics int
+	for _, e := range rt.Errors() {
+		if strings.Contains(e.Err.Error(), "panic: ack of ") {
+			panics++
+		}
+	}
+	if panics != n/every {
+		t.Fatalf("%d panics in Ack reported, want %d", panics, n/every)
+	}
+}
+
 func TestTickTuples(t *testing.T) {
 	tp := newTopo(t, map[string]any{"test.count": 30, "test.per_call": 1}).
 		spout("seq", "test.Seq", 1, "id").

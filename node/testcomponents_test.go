@@ -81,6 +81,7 @@ type seqSpout struct {
 	maxRe    int
 	perCall  int
 	unreliab bool
+	ackPanic uint64 // test.ack_panic_every: Ack panics (after counting) on ids divisible by it
 }
 
 func (s *seqSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
@@ -93,6 +94,7 @@ func (s *seqSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutCo
 	s.maxRe = int(mustInt(tc.Config, "test.max_replays", -1))
 	s.perCall = int(mustInt(tc.Config, "test.per_call", 16))
 	s.unreliab, _ = tc.Config.Bool("test.unreliable", false)
+	s.ackPanic = uint64(mustInt(tc.Config, "test.ack_panic_every", 0))
 	s.replays = map[uint64]int{}
 	return nil
 }
@@ -135,6 +137,9 @@ func (s *seqSpout) Ack(id uint64) {
 	s.st.mu.Lock()
 	s.st.acked[id]++
 	s.st.mu.Unlock()
+	if s.ackPanic > 0 && id%s.ackPanic == 0 {
+		panic(fmt.Sprintf("ack of %d", id))
+	}
 }
 func (s *seqSpout) Fail(id uint64) {
 	s.st.inFlight.Add(-1)
