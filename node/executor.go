@@ -46,6 +46,7 @@ type executor struct {
 	localAckers   []uint64 // indexes into ackers of the acker tasks here (findLocalAckers)
 
 	failRoots []uint64 // trees to fail: their tuples could not be sent
+	rootTask  uint64   // this task's id where nextRoot puts it in a root
 	localGen  uint64   // Runtime.localGen the groupers were built for
 	// trackRoutes makes emits record their destination tasks in routed
 	// (Storm multilang scripts are told where each emit went).
@@ -97,6 +98,7 @@ type route struct {
 func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string][]int32) *executor {
 	e := &executor{rt: rt, t: t, comp: t.comp, ctx: ctx, routes: map[string]*route{}, ackers: rt.ackers}
 	e.nAck = uint64(len(rt.ackers))
+	e.rootTask = uint64(t.id) << rootTaskShift
 	e.rng = seed(uint64(t.id))
 	e.tc = &sdk.TaskContext{
 		Topology:       rt.spec.GetName(),
@@ -520,28 +522,34 @@ func (e *executor) findLocalAckers() {
 	}
 }
 
-// nextRoot returns a root id for a new tree: a free slot of the pending
-// table's ring in its top bits (pendingTable.reserve; none: zeros) and
-// random bits below, adjusted so that the tree's acker (the root modulo
-// the number of ackers) runs on this node when one does: the tree's INIT
-// and its completion then stay on this node, and of its operations only
-// the bolts' acks may cross the network. Which acker a tree has does not
+// nextRoot returns a root id for a new tree, laid out as rootLayout
+// describes: this task's id and a free slot of its pending table's ring
+// (pendingTable.reserve) in the top bits and random bits below, or, with
+// no slot free, random bits around a zero slot field. The random bits are
+// adjusted so that the tree's acker (the root modulo the number of
+// ackers) runs on this node when one does: the tree's INIT and its
+// completion then stay on this node, and of its operations only the
+// bolts' acks may cross the network. Which acker a tree has does not
 // matter otherwise; an acker that moves takes its trees along.
 func (e *executor) nextRoot() uint64 {
-	slot, shift := uint64(0), uint(53)
+	var slot uint64
 	if e.pending != nil {
-		slot, shift = e.pending.reserve(), e.pending.ringShift
+		slot = e.pending.reserve()
 	}
-	base, low := slot<<shift, uint64(1)<<shift-1
+	high, mask := e.rootTask|slot<<rootSlotShift, uint64(rootRandomMask)
+	if slot == 0 {
+		high, mask = 0, rootRandomMask|rootTaskMask
+	}
 	for {
 		id := e.nextID()
-		root := base | id&low
+		root := high | id&mask
 		if n := uint64(len(e.localAckers)); n != 0 && n != e.nAck {
 			k := e.localAckers[(id>>40)%n] // bits 40+: independent of root%nAck
 			root = root - root%e.nAck + k
 		}
-		// Below 2^53 (exact as a JavaScript number) and still in its slot.
-		if root != 0 && root>>shift == slot {
+		// Below 2^53 (exact as a JavaScript number), still in its slot,
+		// and with this task's id if it has a slot.
+		if root != 0 && root < 1<<53 && root&^mask == high {
 			return root
 		}
 	}

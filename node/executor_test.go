@@ -47,3 +47,47 @@ func TestNextRootPicksALocalAcker(t *testing.T) {
 		})
 	}
 }
+
+// TestNextRootLayout: a spout's roots carry its task id and the ring slot
+// it reserved (rootLayout), so roots of different spout tasks never
+// collide; roots without a slot keep 37 random bits and a zero slot field.
+func TestNextRootLayout(t *testing.T) {
+	const maxTask = 1<<15 - 1
+	for _, task := range []uint64{1, 2, 77, maxTask} {
+		e := &executor{pending: newPendingTable(64), nAck: 3, rng: task, rootTask: task << rootTaskShift}
+		seen := map[uint64]bool{}
+		for i := range 200 {
+			root := e.nextRoot()
+			if root == 0 || root >= 1<<53 {
+				t.Fatalf("task %d: root %d out of [1, 2^53)", task, root)
+			}
+			slot := rootSlot(root)
+			if i < 127 && slot == 0 {
+				t.Fatalf("task %d: root %d of the %dth tree has no ring slot", task, root, i)
+			}
+			if slot != 0 {
+				if got := root >> rootTaskShift; got != task {
+					t.Fatalf("task %d: root %d carries task %d", task, root, got)
+				}
+				if e.pending.ring[slot].root != 0 || seen[slot] && i < 127 {
+					t.Fatalf("task %d: root %d names slot %d, not a free one", task, root, slot)
+				}
+				seen[slot] = true
+				e.pending.put(root, pendingMsg{})
+			}
+		}
+	}
+	// No ring (unbounded pending): random bits around a zero slot field.
+	e := &executor{pending: newPendingTable(0), nAck: 1, rng: 9, rootTask: 5 << rootTaskShift}
+	var orTask uint64
+	for range 1000 {
+		root := e.nextRoot()
+		if rootSlot(root) != 0 || root == 0 || root >= 1<<53 {
+			t.Fatalf("root %d without a ring: want a zero slot field, in [1, 2^53)", root)
+		}
+		orTask |= root >> rootTaskShift
+	}
+	if orTask != 1<<15-1 {
+		t.Fatalf("the task bits of roots without a ring are not random (or of all: %b)", orTask)
+	}
+}

@@ -2,19 +2,44 @@ package node
 
 // Open-addressing hash tables keyed by tuple-tree root ids (the acker's,
 // and the spout's for roots outside its ring). Root ids are never zero, so
-// zero marks an empty slot, and their low bits are random (a spout's ring
-// slot may sit above them: nextRoot); the key's bits, scrambled once by a
-// multiply, pick the slot. Linear probing with
-// backward-shift deletion keeps lookups short without tombstones, which
-// matters for tables with one insert and one delete per tuple tree: the
-// prototype spent ~40% of its CPU in a Go map doing exactly that.
+// zero marks an empty slot. Linear probing with backward-shift deletion
+// keeps lookups short without tombstones, which matters for tables with
+// one insert and one delete per tuple tree: the prototype spent ~40% of
+// its CPU in a Go map doing exactly that.
 
 const fib64 = 0x9e3779b97f4a7c15
 
+// rootLayout: how a spout lays out the root ids it draws (nextRoot), in
+// 53 bits (exact as a JavaScript number). Receivers treat roots as opaque
+// numbers, except for the acker's choice (the root modulo the number of
+// ackers, which the random bits decide) and the tables' hashes here.
+//
+//	bits 38-52: the spout task's id (15 bits, MaxTaskID)
+//	bits 22-37: a slot of the spout's pending ring (16 bits, maxRingSlots)
+//	bits  0-21: random
+//
+// A root with no ring slot (zero slot field) is random in the other 37
+// bits. The task and slot make a ring root unique among a topology's
+// trees in flight; the random bits spread roots over ackers and make a
+// stale acknowledgement for an earlier tree of the same slot match a new
+// one only by a 2^-22 chance (that tree would then time out and replay).
+// Because a spout takes ring slots in order, its trees in flight are
+// consecutive slots of one task: the acker's table keeps four of them in
+// half a cache line (ackerTable.slot).
+const (
+	rootTaskShift  = 38
+	rootSlotShift  = 22
+	rootSlotMask   = (1<<rootTaskShift - 1) &^ (1<<rootSlotShift - 1)
+	rootTaskMask   = (1<<53 - 1) &^ (1<<rootTaskShift - 1)
+	rootRandomMask = 1<<rootSlotShift - 1
+)
+
+// rootSlot returns the ring slot field of a root.
+func rootSlot(k uint64) uint64 { return k & rootSlotMask >> rootSlotShift }
+
 // pendingTable maps a spout task's root ids to its pending messages.
 //
-// Most roots carry the number of a slot in a ring in their top bits
-// (reserve): the spout draws a root for a free slot, and put and take
+// Most roots carry the number of a slot in a ring (reserve; rootLayout): the spout draws a root for a free slot, and put and take
 // index the ring directly, with no hashing, probing or shifting on delete.
 // Slots are handed out in order and trees mostly complete in order, so
 // both ends walk the ring and its memory stays in cache (random keys in
@@ -24,10 +49,9 @@ const fib64 = 0x9e3779b97f4a7c15
 // spout that emits many tuples per NextTuple call is over its pending
 // limit, or no ring at all) lives in the open-addressing part instead.
 type pendingTable struct {
-	ring      []pendingSlot // nil: every root in the hash part
-	ringShift uint          // root >> ringShift is its slot (53: none)
-	ringN     int           // occupied slots
-	cursor    int           // where reserve looks next
+	ring   []pendingSlot // nil: every root in the hash part
+	ringN  int           // occupied slots
+	cursor int           // where reserve looks next
 
 	keys  []uint64
 	vals  []pendingMsg
@@ -45,10 +69,9 @@ type pendingSlot struct {
 	msg  pendingMsg
 }
 
-// maxRingSlots bounds the ring: slot bits take random bits from the root
-// (a root keeps at least 37 random bits, so roots of different spouts at
-// one acker stay distinct with near certainty). A larger pending limit, or
-// none, keeps every root in the hash part.
+// maxRingSlots bounds the ring: the slot field of a root has 16 bits
+// (rootLayout). A larger pending limit, or none, keeps every root in the
+// hash part.
 const maxRingSlots = 1 << 16
 
 // reserveScan is how many slots reserve looks at before giving up.
@@ -58,14 +81,13 @@ const reserveScan = 8
 // (0: unbounded): a ring of twice that many slots, so that with at most
 // the limit pending the slot at the cursor is nearly always free.
 func newPendingTable(maxPending int) *pendingTable {
-	t := &pendingTable{ringShift: 53}
+	t := &pendingTable{}
 	if maxPending > 0 && maxPending*2 <= maxRingSlots {
 		size := 16
 		for size < maxPending*2 {
 			size <<= 1
 		}
 		t.ring = make([]pendingSlot, size)
-		t.ringShift = uint(53 - log2(size))
 		t.cursor = 1
 		t.alloc(16)
 	} else {
@@ -93,9 +115,9 @@ func (t *pendingTable) reserve() uint64 {
 
 // slotOf returns the ring slot a root names, or 0 for the hash part.
 func (t *pendingTable) slotOf(k uint64) int {
-	s := int(k >> t.ringShift)
+	s := int(rootSlot(k))
 	if s >= len(t.ring) {
-		return 0 // not a root of this table's ring (cannot happen below 2^53)
+		return 0 // not a root of this table's ring
 	}
 	return s
 }
