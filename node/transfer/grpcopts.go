@@ -36,11 +36,12 @@ func DialOptions() []grpc.DialOption {
 }
 
 // ServerOptions are the HTTP/2 settings of a server that accepts Transfer
-// streams.
+// streams, and its codec (frameCodec).
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow),
 		grpc.WriteBufferSize(ioBuffer), grpc.ReadBufferSize(ioBuffer),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		serverCodec(),
 	}
 }

@@ -37,22 +37,25 @@ func appendValue(dst []byte, v sdk.Value) []byte {
 func DecodePacked(p *galev1.PackedTuples, sources Sources, batchFor func(dest int32) *router.Batch) error {
 	var c packedColumns
 	c.ofMessage(p)
-	return c.decode(sources, batchFor)
+	_, err := c.decode(sources, batchFor)
+	return err
 }
 
 // decode checks the columns against each other and the streams they name,
 // and adds their tuples to the batches batchFor gives. String and bytes
-// values point into c.values, which must not change afterwards.
-func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *router.Batch) error {
+// values point into c.values, which must not change afterwards; it
+// returns whether any non-empty one does (if none, the caller may reuse
+// the buffer).
+func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *router.Batch) (aliased bool, err error) {
 	n := len(c.sourceTasks)
 	if len(c.destTasks) != n || len(c.streams) != n || len(c.valueCounts) != n || len(c.anchorCounts) != n {
-		return fmt.Errorf("%w: packed tuple columns differ in length", ErrBadFrame)
+		return false, fmt.Errorf("%w: packed tuple columns differ in length", ErrBadFrame)
 	}
 	if c.varintIDs && c.fixedIDs {
-		return fmt.Errorf("%w: anchor ids both as varints and as fixed64", ErrBadFrame)
+		return false, fmt.Errorf("%w: anchor ids both as varints and as fixed64", ErrBadFrame)
 	}
 	if len(c.roots) != len(c.edges) {
-		return fmt.Errorf("%w: %d roots but %d edges", ErrBadFrame, len(c.roots), len(c.edges))
+		return false, fmt.Errorf("%w: %d roots but %d edges", ErrBadFrame, len(c.roots), len(c.edges))
 	}
 	buf := unsafe.String(unsafe.SliceData(c.values), len(c.values))
 	off, anchor := 0, 0
@@ -66,22 +69,22 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 	for i := 0; i < n; i++ {
 		si, task := c.streams[i], c.sourceTasks[i]
 		if int(si) >= len(c.streamNames) {
-			return fmt.Errorf("%w: tuple %d: stream index %d out of range", ErrBadFrame, i, si)
+			return false, fmt.Errorf("%w: tuple %d: stream index %d out of range", ErrBadFrame, i, si)
 		}
 		// A batch mostly comes from one task and stream: resolve it once.
 		if src == nil || task != lastTask || si != lastStream {
 			if src = sources(task, c.streamNames[si]); src == nil {
-				return fmt.Errorf("%w: tuple %d: task %d has no stream %q", ErrBadFrame, i, task, c.streamNames[si])
+				return false, fmt.Errorf("%w: tuple %d: task %d has no stream %q", ErrBadFrame, i, task, c.streamNames[si])
 			}
 			lastTask, lastStream = task, si
 		}
 		nv := int(c.valueCounts[i])
 		if nv != len(src.Fields) {
-			return fmt.Errorf("%w: tuple %d on %s/%s: %d values for fields %v", ErrBadFrame, i, src.Component, src.Stream, nv, src.Fields)
+			return false, fmt.Errorf("%w: tuple %d on %s/%s: %d values for fields %v", ErrBadFrame, i, src.Component, src.Stream, nv, src.Fields)
 		}
 		na := int(c.anchorCounts[i])
 		if na > len(c.roots)-anchor {
-			return fmt.Errorf("%w: tuple %d: anchors beyond the %d given", ErrBadFrame, i, len(c.roots))
+			return false, fmt.Errorf("%w: tuple %d: anchors beyond the %d given", ErrBadFrame, i, len(c.roots))
 		}
 		// And mostly goes to one task.
 		if dest := c.destTasks[i]; b == nil || dest != lastDest {
@@ -93,12 +96,14 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 		for j := range t.Values {
 			v, next, err := decodeValue(buf, off)
 			if err != nil {
-				return fmt.Errorf("%w: tuple %d value %d: %v", ErrBadFrame, i, j, err)
+				return false, fmt.Errorf("%w: tuple %d value %d: %v", ErrBadFrame, i, j, err)
 			}
 			t.Values[j] = v
 			off = next
 		}
-		b.ValueBytes += sdk.DataSize(t.Values) // as the sender's AddTuple counted
+		size := sdk.DataSize(t.Values)
+		b.ValueBytes += size // as the sender's AddTuple counted
+		aliased = aliased || size > 0
 		for j := range t.Anchors {
 			t.Anchors[j].Root = c.roots[anchor+j]
 			t.Anchors[j].ID = c.edges[anchor+j]
@@ -106,9 +111,9 @@ func (c *packedColumns) decode(sources Sources, batchFor func(dest int32) *route
 		anchor += na
 	}
 	if off != len(buf) {
-		return fmt.Errorf("%w: %d bytes of values left over", ErrBadFrame, len(buf)-off)
+		return false, fmt.Errorf("%w: %d bytes of values left over", ErrBadFrame, len(buf)-off)
 	}
-	return nil
+	return aliased, nil
 }
 
 func decodeValue(buf string, off int) (sdk.Value, int, error) {

@@ -177,9 +177,13 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 		}
 		return b
 	}
+	// spare and spareAcks are buffers of earlier frames that nothing
+	// points into any more, lent to the codec for the next frame's bytes
+	// (frameCodec). A frame whose decoded strings point into its bytes
+	// keeps them, and the next frame gets new ones.
+	var spare, spareAcks []byte
 	for {
-		// A new frame each time: decoded strings point into its bytes.
-		req := &galev1.TransferFrame{}
+		req := &galev1.TransferFrame{Packed: spare[:0], Acks: spareAcks[:0]}
 		err := stream.RecvMsg(req)
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -199,8 +203,12 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			order = order[:0]
 			var err error
 			if req.Packed != nil {
+				var aliased bool
 				if err = packed.parse(req.Packed); err == nil {
-					err = packed.decode(r.Sources(), batchFor)
+					aliased, err = packed.decode(r.Sources(), batchFor)
+				}
+				if spare = req.Packed; aliased {
+					spare = nil
 				}
 			} else {
 				err = DecodeTuples(req.GetTuples(), r.Sources(), batchFor)
@@ -246,6 +254,7 @@ func (s *Server) Transfer(stream galev1.TransferService_TransferServer) error {
 			if err == nil {
 				ops, err = acks.ops(ops[:0])
 			}
+			spareAcks = req.Acks // the operations are copies
 			if err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
 			}

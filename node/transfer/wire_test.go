@@ -199,7 +199,8 @@ func decodeBoth(t *testing.T, enc []byte) (wire, message string, wireErr, messag
 		if err := c.parse(enc); err != nil {
 			return err
 		}
-		return c.decode(testSources, batchFor)
+		_, err := c.decode(testSources, batchFor)
+		return err
 	})
 	var p galev1.PackedTuples
 	message, messageErr = show(func(batchFor func(int32) *router.Batch) error {
@@ -324,7 +325,7 @@ func TestWireDecoderRejectsBrokenEncodings(t *testing.T) {
 			if err == nil {
 				tb := router.NewBatch()
 				defer tb.Release()
-				err = c.decode(testSources, func(int32) *router.Batch { return tb })
+				_, err = c.decode(testSources, func(int32) *router.Batch { return tb })
 			}
 			if !errors.Is(err, ErrBadFrame) {
 				t.Fatalf("decoding gave %v, want ErrBadFrame", err)
@@ -452,7 +453,7 @@ func BenchmarkDecodePacked(b *testing.B) {
 			if err := c.parse(enc); err != nil {
 				b.Fatal(err)
 			}
-			if err := c.decode(testSources, batchFor); err != nil {
+			if _, err := c.decode(testSources, batchFor); err != nil {
 				b.Fatal(err)
 			}
 			out.Release()
