@@ -117,8 +117,9 @@ export interface PackedTuples {
   /**
    * fixed_roots are the anchors' root ids, concatenated, in eight bytes
    * each (what Gale nodes write). Ids are 53-bit numbers with their top
-   * bits in use (edge ids are random; a root carries its spout's slot for
-   * it above random bits), which take eight bytes as varints too, and
+   * bits in use (edge ids are random; a root carries its spout task's id
+   * and the slot its spout keeps for it above random bits), which take
+   * eight bytes as varints too, and
    * writing or reading a varint of eight bytes cost several times a
    * fixed-width copy: about a sixth of the nodes' CPU in the cluster
    * benchmark.
