@@ -974,34 +974,28 @@ func (e *executor) drainCtrl() {
 // mode. An Ack may emit again, which appends to e.immediate while this
 // runs over the ids taken: the two slices swap, so neither is reallocated
 // (a fresh slice per NextTuple grew from nothing every time, 11% of a
-// pass-through spout's CPU). One recover frame covers a run of Acks; a
-// panic is reported and the run resumes after the Ack that panicked.
+// pass-through spout's CPU). One recover frame (safely) covers a run of
+// Acks; a panic is reported and the run resumes after the Ack that
+// panicked.
 func (e *executor) ackImmediate() {
 	for len(e.immediate) > 0 {
 		ids := e.immediate
 		e.immediate = e.immediateSpare[:0]
 		for i := 0; i < len(ids); {
-			i = e.ackRun(ids, i)
+			err := e.safely("ack", func() error {
+				for ; i < len(ids); i++ {
+					e.stats.acked++
+					e.spout.Ack(ids[i])
+				}
+				return nil
+			})
+			if err != nil {
+				e.ReportError(err)
+				i++ // past the Ack that panicked
+			}
 		}
 		e.immediateSpare = ids[:0]
 	}
-}
-
-// ackRun acks ids[i:] until one Ack panics and returns the index after
-// the last one called.
-func (e *executor) ackRun(ids []uint64, i int) (next int) {
-	defer func() {
-		if r := recover(); r != nil {
-			e.tc.Log.Error("panic", "in", "ack", "panic", r, "stack", string(debug.Stack()))
-			e.ReportError(fmt.Errorf("panic: %v", r))
-			next = i + 1
-		}
-	}()
-	for ; i < len(ids); i++ {
-		e.stats.acked++
-		e.spout.Ack(ids[i])
-	}
-	return i
 }
 
 func (e *executor) callAck(id uint64) {

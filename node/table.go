@@ -39,8 +39,9 @@ func rootSlot(k uint64) uint64 { return k & rootSlotMask >> rootSlotShift }
 
 // pendingTable maps a spout task's root ids to its pending messages.
 //
-// Most roots carry the number of a slot in a ring (reserve; rootLayout): the spout draws a root for a free slot, and put and take
-// index the ring directly, with no hashing, probing or shifting on delete.
+// Most roots carry the number of a slot in a ring (reserve; rootLayout):
+// the spout draws a root for a free slot, and put and take index the ring
+// directly, with no hashing, probing or shifting on delete.
 // Slots are handed out in order and trees mostly complete in order, so
 // both ends walk the ring and its memory stays in cache (random keys in
 // an open-addressing table cost a cache miss at each end: 45 ns per tree,
