@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/gale-stream/gale/node/gcfloor"
+	"github.com/gale-stream/gale/node/procgov"
 )
 
 // Exit codes.
@@ -99,9 +100,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 				defer close(gcDone)
 				gcfloor.Run(gcCtx, gcfloor.DefaultFloor)
 			}()
+			govDone := make(chan struct{})
+			go func() {
+				defer close(govDone)
+				// Fewer processors while lightly loaded (README, "Fewer
+				// processors when lightly loaded"); GOMAXPROCS turns it off.
+				procgov.Run(gcCtx)
+			}()
 			defer func() {
 				gcStop()
 				<-gcDone
+				<-govDone
 			}()
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)

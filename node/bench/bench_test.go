@@ -233,11 +233,18 @@ func TestSchedulingHint(t *testing.T) {
 		{"not measured", []Result{half(1.2, -1), {Scenario: "cluster wordcount", Load: "half", CPU: -1, Waiting: 1}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := SchedulingHint(tc.rs, 2, "")
+			got := SchedulingHint(tc.rs, 2, "", false)
 			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
 				t.Errorf("hint %q, want %q", got, tc.want)
 			}
 		})
+	}
+	// Under the real-time policy the hint does not suggest it again.
+	for _, realtime := range []bool{false, true} {
+		got := SchedulingHint([]Result{half(1.2, 0.5)}, 2, "", realtime)
+		if suggests := strings.Contains(got, "--realtime may avoid it"); suggests == realtime {
+			t.Errorf("realtime %v: hint %q", realtime, got)
+		}
 	}
 	// The kernel's packing option, when set, is named as the cause.
 	for _, tc := range []struct {
@@ -250,7 +257,7 @@ func TestSchedulingHint(t *testing.T) {
 		{"", ""},
 	} {
 		t.Run(tc.cmdline, func(t *testing.T) {
-			got := SchedulingHint([]Result{half(1.2, 0.5)}, 2, tc.cmdline)
+			got := SchedulingHint([]Result{half(1.2, 0.5)}, 2, tc.cmdline, false)
 			if named := strings.Contains(got, "booted with"); tc.want == "" && named || tc.want != "" && !strings.Contains(got, tc.want) {
 				t.Errorf("hint %q, want %q", got, tc.want)
 			}

@@ -462,8 +462,10 @@ func fmtDur(d time.Duration) string {
 // run shows it or the waiting was not measured. cores is the cores the
 // process (or, with --cluster, the nodes) could use; cmdline is the
 // kernel's command line (/proc/cmdline; may be empty), whose packing
-// option, when set, the hint names as the likely cause.
-func SchedulingHint(rs []Result, cores int, cmdline string) string {
+// option, when set, the hint names as the likely cause. realtime says the
+// runs were under the real-time policy already, so the hint does not
+// suggest it.
+func SchedulingHint(rs []Result, cores int, cmdline string, realtime bool) string {
 	var worst *Result
 	for i := range rs {
 		r := &rs[i]
@@ -485,10 +487,14 @@ func SchedulingHint(rs []Result, cores int, cmdline string) string {
 	if opt := packingOption(cmdline); opt != "" {
 		cause = " (this kernel was booted with " + opt + ", which packs threads onto few CPUs)"
 	}
+	advice := "--realtime may avoid it, at a cost"
+	if realtime {
+		advice = "this was under the real-time policy (--realtime) already"
+	}
 	return fmt.Sprintf("note: at %s load, %s with acking %s had %.2f threads on average waiting for a core while %.2f of %d cores had time to spare: "+
 		"woken threads were queued behind busy ones%s, which lengthens the latency tail; "+
-		"--realtime may avoid it, at a cost (README, \"Threads woken behind busy ones\" and \"Real-time scheduling\")",
-		worst.Load, worst.Scenario, ack, worst.Waiting, float64(cores)-worst.CPU, cores, cause)
+		"%s (README, \"Threads woken behind busy ones\" and \"Real-time scheduling\")",
+		worst.Load, worst.Scenario, ack, worst.Waiting, float64(cores)-worst.CPU, cores, cause, advice)
 }
 
 // packingOption returns the kernel boot option in cmdline that packs

@@ -1,0 +1,7 @@
+//go:build !(linux || darwin || dragonfly || freebsd || netbsd || openbsd)
+
+package procgov
+
+import "time"
+
+func processCPU() (time.Duration, error) { return 0, errUnsupported }

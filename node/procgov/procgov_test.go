@@ -1,0 +1,248 @@
+package procgov
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// step is one sample fed to the governor: dt long, using cores on average.
+type step struct {
+	dt    time.Duration
+	cores float64
+	want  int // processors after it
+}
+
+func steps(n int, dt time.Duration, cores float64, want int) []step {
+	s := make([]step, n)
+	for i := range s {
+		s[i] = step{dt, cores, want}
+	}
+	return s
+}
+
+func seq(parts ...[]step) []step {
+	var all []step
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all
+}
+
+func TestGovernor(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		max   int
+		steps []step
+	}{
+		{"busy on two keeps two", 2, steps(100, 50*ms, 1.3, 2)},
+		{"light on two tries one after half a second", 2, seq(
+			steps(9, 50*ms, 0.6, 2),
+			steps(1, 50*ms, 0.6, 1),
+			steps(100, 50*ms, 0.4, 1), // holds: use on one is lower
+		)},
+		{"a short burst within the window does not stop the probe", 2, seq(
+			steps(5, 50*ms, 0.2, 2),
+			steps(2, 50*ms, 1.8, 2), // 0.9 of two: not saturated
+			steps(2, 50*ms, 0.2, 2),
+			steps(1, 50*ms, 0.2, 1), // mean 0.52 < 1
+		)},
+		{"a failed probe backs off 2 s, then 4 s", 2, seq(
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1),  // probe at 0.5 s
+			steps(1, 50*ms, 0.9, 2),  // 0.9 >= 0.85 of one at 0.55 s: back, next probe at 2.55 s
+			steps(30, 50*ms, 0.9, 2), // windows ending at 1.05, 1.55, 2.05 s are too early
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1),  // 2.55 s
+			steps(1, 50*ms, 0.95, 2), // failed again at 2.6 s: next probe at 6.6 s
+			steps(70, 50*ms, 0.9, 2), // windows ending at 3.1 ... 6.1 s
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // 6.6 s
+		)},
+		{"a load that grows after the probe held does not back off", 2, seq(
+			steps(9, 50*ms, 0.3, 2),
+			steps(1, 50*ms, 0.3, 1),  // probe at 0.5 s
+			steps(20, 50*ms, 0.3, 1), // held a second
+			steps(1, 50*ms, 0.9, 2),  // the load grew at 1.55 s
+			steps(9, 50*ms, 0.3, 2),
+			steps(1, 50*ms, 0.3, 1), // and fell: the next window probes
+		)},
+		{"eight halves step by step and jumps back", 8, seq(
+			steps(9, 50*ms, 1.0, 8),
+			steps(1, 50*ms, 1.0, 4),
+			steps(9, 50*ms, 1.0, 4),
+			steps(1, 50*ms, 1.0, 2),
+			steps(10, 50*ms, 1.1, 2), // 1.1 is not under half of two
+			steps(1, 50*ms, 1.8, 8),  // saturated on two: all eight
+		)},
+		{"three goes to two", 3, seq(
+			steps(9, 50*ms, 1.2, 3),
+			steps(1, 50*ms, 1.2, 2),
+		)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGovernor(Defaults(), tc.max, 0)
+			var now time.Duration
+			for i, s := range tc.steps {
+				now += s.dt
+				cpu := time.Duration(s.cores * float64(s.dt))
+				if got := g.observe(now, s.dt, cpu); got != s.want {
+					t.Fatalf("step %d (at %v, %.2f cores): %d processors, want %d", i, now, s.cores, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestGovernorSaturatedOnOne(t *testing.T) {
+	g := newGovernor(Defaults(), 2, 0)
+	var now time.Duration
+	feed := func(dt time.Duration, cores float64) int {
+		now += dt
+		return g.observe(now, dt, time.Duration(cores*float64(dt)))
+	}
+	for range 20 {
+		feed(50*time.Millisecond, 0.3)
+	}
+	if g.procs != 1 {
+		t.Fatalf("after a light second: %d processors, want 1", g.procs)
+	}
+	// Held for the Hold time: the backoff resets, so a failure later
+	// waits the first backoff only.
+	for range 700 {
+		if got := feed(50*time.Millisecond, 0.5); got != 1 {
+			t.Fatalf("at %v: %d processors under a load one carries", now, got)
+		}
+	}
+	if got := feed(50*time.Millisecond, 0.9); got != 2 {
+		t.Fatalf("saturated on one: %d processors, want 2", got)
+	}
+	if g.backoff != 0 || g.nextProbe != now {
+		t.Fatalf("after a probe that held %v: backoff %v, next probe at %v (now %v); want none", 35*time.Second, g.backoff, g.nextProbe, now)
+	}
+}
+
+func TestGovernorSamplesSlowlyWhenIdle(t *testing.T) {
+	s := Defaults()
+	g := newGovernor(s, 2, 0)
+	now := 50 * time.Millisecond
+	g.observe(now, 50*time.Millisecond, 40*time.Millisecond) // 0.8 cores
+	if got := g.sample(); got != s.Sample {
+		t.Fatalf("busy: sample %v, want %v", got, s.Sample)
+	}
+	g.observe(now+50*time.Millisecond, 50*time.Millisecond, time.Millisecond) // 0.02 cores
+	if got := g.sample(); got != s.IdleSample {
+		t.Fatalf("idle: sample %v, want %v", got, s.IdleSample)
+	}
+}
+
+// fakeCPU is a process CPU clock the test advances: Run's control loop
+// then changes the real GOMAXPROCS.
+type fakeCPU struct {
+	mu    sync.Mutex
+	at    time.Time
+	cpu   time.Duration
+	cores float64
+}
+
+func (f *fakeCPU) read() (time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	f.cpu += time.Duration(f.cores * float64(now.Sub(f.at)))
+	f.at = now
+	return f.cpu, nil
+}
+
+func (f *fakeCPU) use(cores float64) {
+	f.read()
+	f.mu.Lock()
+	f.cores = cores
+	f.mu.Unlock()
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func shortSettings() Settings {
+	s := Defaults()
+	s.Settle = 200 * time.Millisecond
+	s.Backoff = 100 * time.Millisecond
+	return s
+}
+
+func TestRunSetsProcessorsAndGivesTheDefaultBack(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	t.Setenv("GOMAXPROCS", "")
+	runtime.SetDefaultGOMAXPROCS()
+	full := runtime.GOMAXPROCS(0)
+	if full < 2 {
+		t.Skipf("one processor here (%d CPUs)", runtime.NumCPU())
+	}
+	clock := &fakeCPU{at: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	var done atomic.Bool
+	go func() {
+		run(ctx, shortSettings(), clock.read)
+		done.Store(true)
+	}()
+	clock.use(0.1)
+	waitFor(t, "half the processors while lightly loaded", func() bool { return runtime.GOMAXPROCS(0) == (full+1)/2 })
+	clock.use(float64(full)) // saturated
+	waitFor(t, "all the processors under load", func() bool { return runtime.GOMAXPROCS(0) == full })
+	clock.use(0.1)
+	waitFor(t, "half again after the backoff", func() bool { return runtime.GOMAXPROCS(0) == (full+1)/2 })
+	cancel()
+	waitFor(t, "Run to return", done.Load)
+	if got := runtime.GOMAXPROCS(0); got != full {
+		t.Fatalf("after Run: GOMAXPROCS %d, want the default %d", got, full)
+	}
+}
+
+func TestRunOnAnIdleProcessUsesOneProcessorOfTwo(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	t.Setenv("GOMAXPROCS", "")
+	runtime.SetDefaultGOMAXPROCS()
+	if runtime.GOMAXPROCS(0) != 2 {
+		t.Skipf("for two processors; the runtime's default here is %d", runtime.GOMAXPROCS(0))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, shortSettings(), processCPU)
+	}()
+	// This test process idles (the process CPU clock is real).
+	waitFor(t, "one processor", func() bool { return runtime.GOMAXPROCS(0) == 1 })
+	cancel()
+	<-done
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Fatalf("after Run: GOMAXPROCS %d, want 2", got)
+	}
+}
+
+func TestRunDoesNothingWhenTheUserSetGOMAXPROCS(t *testing.T) {
+	t.Setenv("GOMAXPROCS", "2")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := runtime.GOMAXPROCS(0)
+	start := time.Now()
+	Run(ctx) // returns at once, ctx or not
+	if runtime.GOMAXPROCS(0) != before || time.Since(start) > time.Second {
+		t.Fatalf("Run with GOMAXPROCS set changed the processors or did not return")
+	}
+}
