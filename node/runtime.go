@@ -15,6 +15,7 @@ import (
 
 	"github.com/gale-stream/gale/node/alarm"
 	"github.com/gale-stream/gale/node/external"
+	"github.com/gale-stream/gale/node/procgov"
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
@@ -380,6 +381,10 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// A topology starting or ending changes the process's load: the
+	// processor governor's backoff was for the load before.
+	procgov.LoadChanged()
+	defer procgov.LoadChanged()
 	rt.started = router.Nanotime()
 	if rt.settings.PreciseWakeups {
 		clock, err := alarm.New()
@@ -515,6 +520,7 @@ func (rt *Runtime) replayMarkers(t *task) {
 // startTaskLocked starts the goroutine of local task t; called with
 // ctl.mu held.
 func (rt *Runtime) startTaskLocked(t *task) {
+	procgov.LoadChanged() // a task moved here
 	c := &rt.ctl
 	if c.stops == nil {
 		c.stops, c.exited = map[int32]context.CancelFunc{}, map[int32]chan struct{}{}

@@ -16,10 +16,15 @@
 // Run reads the process's CPU time every 50 ms (100 ms while it idles).
 // When the process used less than half of its processors' worth of CPU
 // over half a second, it tries half as many processors (a probe). When
-// the processors it runs on are busy (85% of them or more over a sample),
-// it goes back to all of them at once. A probe that the load did not fit
-// in (it ended within half a second) is not tried again for 2 s, then 4 s,
-// and so on up to about a minute; one that held for 3 s resets that.
+// the processors it runs on are busy (85% of them or more over two
+// samples in a row), it goes back to all of them at once. A probe that
+// ends within half a second while the use on all processors stays as low
+// failed: the load did not fit in fewer processors, and the next probe
+// waits 2 s, then 4 s after the next failure, and so on up to about a
+// minute. A probe that ended because the load grew waits 2 s and does not
+// double that; one that held for 3 s resets it. The wait holds back a load
+// like the one that failed only: a window whose mean use is 1.5 times that
+// of the failed probe's window, or a 1.5th of it, may be probed at once.
 //
 // "All of them" is the runtime's default: Run gives processors back with
 // runtime.SetDefaultGOMAXPROCS, which keeps following the machine's CPUs

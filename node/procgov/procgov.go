@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,14 +22,20 @@ type Settings struct {
 	// times the processors before half of them are tried.
 	Settle time.Duration
 	Low    float64
-	// Busy: a sample in which the process used Busy times its processors
-	// or more gives it all of them back.
+	// Busy: two samples in a row in which the process used Busy times its
+	// processors or more (on average) give it all of them back.
 	Busy float64
-	// A probe that ends within ProbeWatch failed: the load did not fit.
-	// The next probe then waits Backoff, doubled at each such failure up
-	// to MaxBackoff. A probe that held for Hold resets it; one that ended
-	// between the two (the load grew later) leaves it as it is.
+	// A probe that ends within ProbeWatch, while the use on all
+	// processors stays low enough to probe again, failed: the load did not
+	// fit. The next probe then waits Backoff, doubled at each such failure
+	// up to MaxBackoff. A probe that held for Hold resets it; one that
+	// ended because the load grew leaves it as it is (and the next probe
+	// waits Backoff at least).
 	ProbeWatch, Backoff, MaxBackoff, Hold time.Duration
+	// Changed: while a backoff runs, a window whose mean use is Changed
+	// times that of the failed probe's window or more, or that divided by
+	// Changed or less, is another load, and may be probed at once.
+	Changed float64
 }
 
 // Defaults returns the settings Run uses.
@@ -37,8 +44,9 @@ type Settings struct {
 // than one core over half a second. At half of the maximum rate the
 // in-process benchmarks use 1.2-1.6 cores (and no probe is made); at a
 // tenth, 0.3-1.0 (the most with the real-time policy, which wakes threads
-// on the idle core more often). A sample is 50 ms, so that a burst of a
-// few milliseconds (a topology starting) does not count as a load.
+// on the idle core more often). A sample is 50 ms and saturation is judged
+// over two, so that a burst of tens of milliseconds (a topology starting)
+// does not count as a load that does not fit.
 func Defaults() Settings {
 	return Settings{
 		Sample:     50 * time.Millisecond,
@@ -51,6 +59,7 @@ func Defaults() Settings {
 		Backoff:    2 * time.Second,
 		MaxBackoff: 64 * time.Second,
 		Hold:       3 * time.Second,
+		Changed:    1.5,
 	}
 }
 
@@ -64,10 +73,21 @@ type governor struct {
 	backoff  time.Duration
 	// nextProbe is the earliest time of the next probe.
 	nextProbe time.Duration
+	// judging: a probe ended within ProbeWatch, at failedAt, and the next
+	// window decides whether it failed (the backoff doubles) or the load
+	// grew.
+	judging  bool
+	failedAt time.Duration
+	// probeMean is the mean use of the window that made the last probe;
+	// failedMean that of the last probe that failed (0: none since the
+	// backoff was reset).
+	probeMean, failedMean float64
 	// winCPU over winTime is the mean use in the current Settle window.
 	winCPU, winTime time.Duration
-	// used is the use over the last sample, in cores.
-	used float64
+	// used is the use over the last sample, in cores; prevCPU over
+	// prevDt the sample before it, on the same processors (prevDt 0: none).
+	used            float64
+	prevCPU, prevDt time.Duration
 }
 
 func newGovernor(s Settings, max int, now time.Duration) *governor {
@@ -81,20 +101,32 @@ func (g *governor) observe(now, dt, cpu time.Duration) int {
 		return g.procs
 	}
 	g.used = cpu.Seconds() / dt.Seconds()
+	// Saturation is judged over the last two samples on these processors
+	// (about 100 ms), so that a burst of one sample (a topology starting,
+	// a collection) does not count as a load that does not fit.
+	pair := (cpu + g.prevCPU).Seconds() / (dt + g.prevDt).Seconds()
+	paired := g.prevDt > 0
+	g.prevCPU, g.prevDt = cpu, dt
 	if g.procs < g.max {
-		if g.used >= g.s.Busy*float64(g.procs) {
+		if paired && pair >= g.s.Busy*float64(g.procs) {
 			// The load does not fit: all processors at once, since it may
-			// need all of them, and no probe for a while if that one failed.
+			// need all of them. A probe that ends this soon may have been
+			// wrong, or the load may have grown just after it: the first
+			// window on all processors tells (below). Either way no probe
+			// for the first backoff at least.
 			if now-g.probedAt < g.s.ProbeWatch {
-				g.backoff = min(max(2*g.backoff, g.s.Backoff), g.s.MaxBackoff)
+				g.failedAt, g.judging = now, true
+				g.nextProbe = now + max(g.backoff, g.s.Backoff)
+			} else {
+				g.nextProbe = now + g.backoff
 			}
-			g.nextProbe = now + g.backoff
 			g.procs = g.max
 			g.winCPU, g.winTime = 0, 0
+			g.prevDt = 0
 			return g.procs
 		}
 		if now-g.probedAt >= g.s.Hold {
-			g.backoff = 0
+			g.backoff, g.failedMean = 0, 0
 		}
 	}
 	g.winCPU += cpu
@@ -104,9 +136,27 @@ func (g *governor) observe(now, dt, cpu time.Duration) int {
 	}
 	mean := g.winCPU.Seconds() / g.winTime.Seconds()
 	g.winCPU, g.winTime = 0, 0
+	if g.judging {
+		// The first window after a probe that ended early. If the load is
+		// still low enough to probe, it did not grow: fewer processors
+		// could not carry it, and the backoff doubles. If it grew, the
+		// probe was not wrong and the backoff stays.
+		g.judging = false
+		if mean < g.s.Low*float64(g.procs) {
+			g.backoff = min(max(2*g.backoff, g.s.Backoff), g.s.MaxBackoff)
+			g.nextProbe = g.failedAt + g.backoff
+			g.failedMean = g.probeMean
+		}
+	} else if now < g.nextProbe && g.failedMean > 0 &&
+		(mean > g.s.Changed*g.failedMean || mean*g.s.Changed < g.failedMean) {
+		// The backoff is for the load that did not fit; this is another.
+		g.nextProbe = now
+	}
 	if g.procs > 1 && now >= g.nextProbe && mean < g.s.Low*float64(g.procs) {
 		g.procs = (g.procs + 1) / 2
 		g.probedAt = now
+		g.probeMean = mean
+		g.prevDt = 0
 	}
 	return g.procs
 }
@@ -126,6 +176,21 @@ func (g *governor) setMax(n int) {
 		g.procs = n
 	}
 	g.max = n
+}
+
+// loadChanged is set by LoadChanged and taken by Run's loop.
+var loadChanged atomic.Bool
+
+// LoadChanged tells the governor that the process's load is changing (a
+// topology or a task starts or ends): the backoff after a failed probe was
+// for the load before, and the next window may be probed. It costs an
+// atomic store, and nothing when no governor runs.
+func LoadChanged() { loadChanged.Store(true) }
+
+// forget drops what failed probes taught: the load they failed at is gone.
+func (g *governor) forget(now time.Duration) {
+	g.backoff, g.failedMean, g.judging = 0, 0, false
+	g.nextProbe = now
 }
 
 // errUnsupported: this platform has no process CPU clock for Run to read.
@@ -169,6 +234,9 @@ func run(ctx context.Context, s Settings, cpuTime func() (time.Duration, error))
 		cpu, err := cpuTime()
 		if err != nil {
 			return
+		}
+		if loadChanged.Swap(false) {
+			g.forget(now)
 		}
 		if g.procs == g.max {
 			// On all processors the runtime follows its default, which

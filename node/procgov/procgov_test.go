@@ -56,20 +56,54 @@ func TestGovernor(t *testing.T) {
 		{"a failed probe backs off 2 s, then 4 s", 2, seq(
 			steps(9, 50*ms, 0.9, 2),
 			steps(1, 50*ms, 0.9, 1),  // probe at 0.5 s
-			steps(1, 50*ms, 0.9, 2),  // 0.9 >= 0.85 of one at 0.55 s: back, next probe at 2.55 s
-			steps(30, 50*ms, 0.9, 2), // windows ending at 1.05, 1.55, 2.05 s are too early
+			steps(1, 50*ms, 0.9, 1),  // one sample is not enough
+			steps(1, 50*ms, 0.9, 2),  // two >= 0.85 of one at 0.6 s: back, next probe at 2.6 s
+			steps(30, 50*ms, 0.9, 2), // the windows ending at 1.1, 1.6, 2.1 s are too early
 			steps(9, 50*ms, 0.9, 2),
-			steps(1, 50*ms, 0.9, 1),  // 2.55 s
-			steps(1, 50*ms, 0.95, 2), // failed again at 2.6 s: next probe at 6.6 s
-			steps(70, 50*ms, 0.9, 2), // windows ending at 3.1 ... 6.1 s
+			steps(1, 50*ms, 0.9, 1),  // 2.6 s
+			steps(1, 50*ms, 0.95, 1), //
+			steps(1, 50*ms, 0.95, 2), // failed again at 2.7 s: next probe at 6.7 s
+			steps(70, 50*ms, 0.9, 2), // windows ending at 3.2 ... 6.2 s
 			steps(9, 50*ms, 0.9, 2),
-			steps(1, 50*ms, 0.9, 1), // 6.6 s
+			steps(1, 50*ms, 0.9, 1), // 6.7 s
+		)},
+		{"a probe ended by a load that grew does not double the backoff", 2, seq(
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // probe at 0.5 s
+			steps(1, 50*ms, 0.9, 1),
+			steps(1, 50*ms, 0.9, 2),  // ended at 0.6 s
+			steps(10, 50*ms, 0.9, 2), // the load is as low: it failed, the next probe at 2.6 s
+			steps(20, 50*ms, 0.9, 2),
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // 2.6 s
+			steps(1, 50*ms, 1.0, 1),
+			steps(1, 50*ms, 1.0, 2),  // ended at 2.7 s: no probe before 4.7 s
+			steps(10, 50*ms, 1.6, 2), // the load grew: the backoff stays 2 s
+			steps(20, 50*ms, 0.7, 2), // and fell, near the load that failed: windows ending at 3.7 and 4.2 s
+			steps(9, 50*ms, 0.7, 2),
+			steps(1, 50*ms, 0.7, 1), // 4.7 s, not 6.7 s
+		)},
+		{"another load does not wait for the backoff of the one that failed", 2, seq(
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // probe at 0.5 s
+			steps(1, 50*ms, 0.9, 1),
+			steps(1, 50*ms, 0.9, 2),  // ended at 0.6 s
+			steps(10, 50*ms, 0.9, 2), // it failed: no probe of this load before 2.6 s
+			steps(9, 50*ms, 0.3, 2),
+			steps(1, 50*ms, 0.3, 1), // a third of it: probed at 1.6 s
+		)},
+		{"a burst of one sample after a probe does not end it", 2, seq(
+			steps(9, 50*ms, 0.6, 2),
+			steps(1, 50*ms, 0.6, 1),
+			steps(1, 50*ms, 1.0, 1), // a topology starting
+			steps(20, 50*ms, 0.3, 1),
 		)},
 		{"a load that grows after the probe held does not back off", 2, seq(
 			steps(9, 50*ms, 0.3, 2),
 			steps(1, 50*ms, 0.3, 1),  // probe at 0.5 s
 			steps(20, 50*ms, 0.3, 1), // held a second
-			steps(1, 50*ms, 0.9, 2),  // the load grew at 1.55 s
+			steps(1, 50*ms, 0.9, 1),  // the load grows at 1.55 s: with the sample before, 0.6
+			steps(1, 50*ms, 0.9, 2),  // two samples: back at 1.6 s
 			steps(9, 50*ms, 0.3, 2),
 			steps(1, 50*ms, 0.3, 1), // and fell: the next window probes
 		)},
@@ -79,6 +113,7 @@ func TestGovernor(t *testing.T) {
 			steps(9, 50*ms, 1.0, 4),
 			steps(1, 50*ms, 1.0, 2),
 			steps(10, 50*ms, 1.1, 2), // 1.1 is not under half of two
+			steps(1, 50*ms, 1.8, 2),  // with the sample before, 1.45 of two
 			steps(1, 50*ms, 1.8, 8),  // saturated on two: all eight
 		)},
 		{"three goes to two", 3, seq(
@@ -120,6 +155,7 @@ func TestGovernorSaturatedOnOne(t *testing.T) {
 			t.Fatalf("at %v: %d processors under a load one carries", now, got)
 		}
 	}
+	feed(50*time.Millisecond, 0.9)
 	if got := feed(50*time.Millisecond, 0.9); got != 2 {
 		t.Fatalf("saturated on one: %d processors, want 2", got)
 	}
@@ -245,4 +281,44 @@ func TestRunDoesNothingWhenTheUserSetGOMAXPROCS(t *testing.T) {
 	if runtime.GOMAXPROCS(0) != before || time.Since(start) > time.Second {
 		t.Fatalf("Run with GOMAXPROCS set changed the processors or did not return")
 	}
+}
+
+func TestLoadChangedLiftsTheBackoff(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	t.Setenv("GOMAXPROCS", "")
+	runtime.SetDefaultGOMAXPROCS()
+	full := runtime.GOMAXPROCS(0)
+	if full < 2 {
+		t.Skipf("one processor here (%d CPUs)", runtime.NumCPU())
+	}
+	half := (full + 1) / 2
+	s := shortSettings()
+	s.Backoff = time.Hour
+	// A load just under the probe threshold on all processors that
+	// saturates half of them: every probe fails.
+	clock := &fakeCPU{at: time.Now()}
+	clock.use(0.45 * float64(full))
+	if 0.45*float64(full) < s.Busy*float64(half) {
+		clock.use(s.Busy * float64(half))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, s, clock.read)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "a probe", func() bool { return runtime.GOMAXPROCS(0) == half })
+	waitFor(t, "the probe to fail", func() bool { return runtime.GOMAXPROCS(0) == full })
+	for range 6 { // three windows: the backoff of an hour holds
+		time.Sleep(s.Settle / 2)
+		if got := runtime.GOMAXPROCS(0); got != full {
+			t.Fatalf("during the backoff: GOMAXPROCS %d, want %d", got, full)
+		}
+	}
+	LoadChanged()
+	waitFor(t, "a probe of the new load", func() bool { return runtime.GOMAXPROCS(0) == half })
 }
