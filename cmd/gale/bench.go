@@ -186,7 +186,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rs, err := bench.Run(ctx, o)
 	bench.PrintTable(stdout, rs)
-	if hint := bench.SchedulingHint(rs, runtime.NumCPU(), kernelCmdline(), *realtime); hint != "" && ctx.Err() == nil {
+	if hint := bench.SchedulingHint(rs, max(startProcs, 1), kernelCmdline(), *realtime); hint != "" && ctx.Err() == nil {
 		fmt.Fprintln(stderr, hint)
 	}
 	if ctx.Err() != nil {

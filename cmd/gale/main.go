@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/gale-stream/gale/node/gcfloor"
@@ -93,6 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			<-ctx.Done()
 			stop()
 		}()
+		startProcs = runtime.GOMAXPROCS(0)
 		if runsTopologies[c.name] {
 			gcCtx, gcStop := context.WithCancel(context.Background())
 			gcDone := make(chan struct{})
@@ -142,6 +144,10 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nRun 'gale COMMAND -h' for a command's flags.")
 }
+
+// startProcs is GOMAXPROCS as the process started, before the processor
+// governor lowers it: the cores the process may use.
+var startProcs int
 
 var (
 	errHelp    = errors.New("help shown")

@@ -1,4 +1,4 @@
-//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+//go:build linux || darwin || dragonfly || freebsd || openbsd
 
 package procgov
 
@@ -10,7 +10,8 @@ import (
 )
 
 // processCPU is the CPU time all of this process's threads have used
-// (CLOCK_PROCESS_CPUTIME_ID: exact, where getrusage counts in ticks).
+// (CLOCK_PROCESS_CPUTIME_ID: exact, where getrusage counts in ticks;
+// x/sys has no such clock for NetBSD, where Run does nothing).
 func processCPU() (time.Duration, error) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {

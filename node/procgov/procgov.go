@@ -23,15 +23,19 @@ type Settings struct {
 	Settle time.Duration
 	Low    float64
 	// Busy: two samples in a row in which the process used Busy times its
-	// processors or more (on average) give it all of them back.
+	// processors or more (on average) give it twice as many, up to all.
 	Busy float64
-	// A probe that ends within ProbeWatch, while the use on all
-	// processors stays low enough to probe again, failed: the load did not
-	// fit. The next probe then waits Backoff, doubled at each such failure
-	// up to MaxBackoff. A probe that held for Hold resets it; one that
-	// ended because the load grew leaves it as it is (and the next probe
-	// waits Backoff at least).
-	ProbeWatch, Backoff, MaxBackoff, Hold time.Duration
+	// A probe that ends within Hold, while the use on the processors
+	// given back stays low enough to probe again, failed: the load (or a
+	// burst of it) did not fit. The next probe then waits Backoff, doubled
+	// at each such failure up to MaxBackoff. A probe that held for Hold
+	// resets it; one that ended because the load grew leaves it as it is
+	// (and the next probe waits Backoff at least).
+	Backoff, MaxBackoff, Hold time.Duration
+	// Recheck: after this long on fewer processors, all of them again for
+	// a window (CPU time cannot show a load that one thread could not get
+	// enough of a core for).
+	Recheck time.Duration
 	// Changed: while a backoff runs, a window whose mean use is Changed
 	// times that of the failed probe's window or more, or that divided by
 	// Changed or less, is another load, and may be probed at once.
@@ -42,7 +46,7 @@ type Settings struct {
 //
 // Low is half: on two processors, a probe when the process used less
 // than one core over half a second. At half of the maximum rate the
-// in-process benchmarks use 1.2-1.6 cores (and no probe is made); at a
+// in-process benchmarks use 1.2-1.9 cores (and no probe is made); at a
 // tenth, 0.3-1.0 (the most with the real-time policy, which wakes threads
 // on the idle core more often). A sample is 50 ms and saturation is judged
 // over two, so that a burst of tens of milliseconds (a topology starting)
@@ -55,10 +59,10 @@ func Defaults() Settings {
 		Settle:     500 * time.Millisecond,
 		Low:        0.5,
 		Busy:       0.85,
-		ProbeWatch: 500 * time.Millisecond,
 		Backoff:    2 * time.Second,
 		MaxBackoff: 64 * time.Second,
 		Hold:       3 * time.Second,
+		Recheck:    10 * time.Second,
 		Changed:    1.5,
 	}
 }
@@ -73,7 +77,7 @@ type governor struct {
 	backoff  time.Duration
 	// nextProbe is the earliest time of the next probe.
 	nextProbe time.Duration
-	// judging: a probe ended within ProbeWatch, at failedAt, and the next
+	// judging: a probe ended within Hold, at failedAt, and the next
 	// window decides whether it failed (the backoff doubles) or the load
 	// grew.
 	judging  bool
@@ -109,24 +113,30 @@ func (g *governor) observe(now, dt, cpu time.Duration) int {
 	g.prevCPU, g.prevDt = cpu, dt
 	if g.procs < g.max {
 		if paired && pair >= g.s.Busy*float64(g.procs) {
-			// The load does not fit: all processors at once, since it may
-			// need all of them. A probe that ends this soon may have been
-			// wrong, or the load may have grown just after it: the first
-			// window on all processors tells (below). Either way no probe
-			// for the first backoff at least.
-			if now-g.probedAt < g.s.ProbeWatch {
+			// The load does not fit: twice the processors (all of them on
+			// two cores). A probe that ends within Hold may have been
+			// wrong, or the load may have grown: the first window after
+			// tells (below). Either way no probe for the first backoff.
+			if now-g.probedAt < g.s.Hold {
 				g.failedAt, g.judging = now, true
 				g.nextProbe = now + max(g.backoff, g.s.Backoff)
 			} else {
 				g.nextProbe = now + g.backoff
 			}
-			g.procs = g.max
-			g.winCPU, g.winTime = 0, 0
-			g.prevDt = 0
+			g.setProcs(min(2*g.procs, g.max))
 			return g.procs
 		}
 		if now-g.probedAt >= g.s.Hold {
 			g.backoff, g.failedMean = 0, 0
+		}
+		if now-g.probedAt >= g.s.Recheck {
+			// CPU time only shows what the process got: a thread that gets
+			// less than Busy of a core (a busy host, a CPU quota) would
+			// never look saturated. All processors now and then tell
+			// whether the load still looks small on them.
+			g.nextProbe = now
+			g.setProcs(g.max)
+			return g.procs
 		}
 	}
 	g.winCPU += cpu
@@ -153,12 +163,18 @@ func (g *governor) observe(now, dt, cpu time.Duration) int {
 		g.nextProbe = now
 	}
 	if g.procs > 1 && now >= g.nextProbe && mean < g.s.Low*float64(g.procs) {
-		g.procs = (g.procs + 1) / 2
+		g.setProcs((g.procs + 1) / 2)
 		g.probedAt = now
 		g.probeMean = mean
-		g.prevDt = 0
 	}
 	return g.procs
+}
+
+// setProcs changes the processors and starts the windows afresh.
+func (g *governor) setProcs(n int) {
+	g.procs = n
+	g.winCPU, g.winTime = 0, 0
+	g.prevDt = 0
 }
 
 // sample is the period until the next reading.

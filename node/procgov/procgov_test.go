@@ -98,14 +98,45 @@ func TestGovernor(t *testing.T) {
 			steps(1, 50*ms, 1.0, 1), // a topology starting
 			steps(20, 50*ms, 0.3, 1),
 		)},
-		{"a load that grows after the probe held does not back off", 2, seq(
+		{"a burst one processor cannot carry backs off too", 2, seq(
 			steps(9, 50*ms, 0.3, 2),
 			steps(1, 50*ms, 0.3, 1),  // probe at 0.5 s
 			steps(20, 50*ms, 0.3, 1), // held a second
-			steps(1, 50*ms, 0.9, 1),  // the load grows at 1.55 s: with the sample before, 0.6
+			steps(1, 50*ms, 0.9, 1),  // a burst at 1.55 s: with the sample before, 0.6
 			steps(1, 50*ms, 0.9, 2),  // two samples: back at 1.6 s
+			steps(10, 50*ms, 0.3, 2), // and gone: the probe failed, the next at 3.6 s
+			steps(20, 50*ms, 0.3, 2),
 			steps(9, 50*ms, 0.3, 2),
-			steps(1, 50*ms, 0.3, 1), // and fell: the next window probes
+			steps(1, 50*ms, 0.3, 1), // 3.6 s
+		)},
+		{"a probe that held resets the backoff", 2, seq(
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // probe at 0.5 s
+			steps(1, 50*ms, 0.9, 1),
+			steps(1, 50*ms, 0.9, 2),  // failed at 0.6 s
+			steps(10, 50*ms, 0.9, 2), // judged: backoff 2 s
+			steps(20, 50*ms, 0.9, 2),
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1),  // 2.6 s
+			steps(70, 50*ms, 0.5, 1), // holds 3.5 s: the backoff resets
+			steps(1, 50*ms, 0.9, 1),
+			steps(1, 50*ms, 0.9, 2), // 6.2 s, after Hold: not judged
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // 6.7 s
+			steps(1, 50*ms, 0.9, 1),
+			steps(1, 50*ms, 0.9, 2),  // failed at 6.8 s
+			steps(10, 50*ms, 0.9, 2), // judged: 2 s again, not 4
+			steps(20, 50*ms, 0.9, 2),
+			steps(9, 50*ms, 0.9, 2),
+			steps(1, 50*ms, 0.9, 1), // 8.8 s
+		)},
+		{"all processors again after ten seconds on fewer", 2, seq(
+			steps(9, 50*ms, 0.5, 2),
+			steps(1, 50*ms, 0.5, 1),   // probe at 0.5 s
+			steps(199, 50*ms, 0.5, 1), // until 10.45 s
+			steps(1, 50*ms, 0.5, 2),   // 10.5 s: a recheck
+			steps(9, 50*ms, 0.5, 2),
+			steps(1, 50*ms, 0.5, 1), // still small on two: 11.0 s
 		)},
 		{"eight halves step by step and jumps back", 8, seq(
 			steps(9, 50*ms, 1.0, 8),
@@ -114,7 +145,9 @@ func TestGovernor(t *testing.T) {
 			steps(1, 50*ms, 1.0, 2),
 			steps(10, 50*ms, 1.1, 2), // 1.1 is not under half of two
 			steps(1, 50*ms, 1.8, 2),  // with the sample before, 1.45 of two
-			steps(1, 50*ms, 1.8, 8),  // saturated on two: all eight
+			steps(1, 50*ms, 1.8, 4),  // saturated on two: four
+			steps(1, 50*ms, 3.5, 4),  // the first sample on four
+			steps(1, 50*ms, 3.5, 8),  // saturated on four: eight
 		)},
 		{"three goes to two", 3, seq(
 			steps(9, 50*ms, 1.2, 3),
@@ -136,7 +169,9 @@ func TestGovernor(t *testing.T) {
 }
 
 func TestGovernorSaturatedOnOne(t *testing.T) {
-	g := newGovernor(Defaults(), 2, 0)
+	s := Defaults()
+	s.Recheck = time.Hour
+	g := newGovernor(s, 2, 0)
 	var now time.Duration
 	feed := func(dt time.Duration, cores float64) int {
 		now += dt
@@ -161,6 +196,47 @@ func TestGovernorSaturatedOnOne(t *testing.T) {
 	}
 	if g.backoff != 0 || g.nextProbe != now {
 		t.Fatalf("after a probe that held %v: backoff %v, next probe at %v (now %v); want none", 35*time.Second, g.backoff, g.nextProbe, now)
+	}
+}
+
+func TestGovernorBackoffDoublesUpToItsCap(t *testing.T) {
+	s := Defaults()
+	g := newGovernor(s, 2, 0)
+	var now time.Duration
+	feed := func(cores float64) int {
+		now += 50 * time.Millisecond
+		return g.observe(now, 50*time.Millisecond, time.Duration(cores*float64(50*time.Millisecond)))
+	}
+	want := []time.Duration{2, 4, 8, 16, 32, 64, 64}
+	for i, w := range want {
+		for feed(0.9) != 1 { // until a probe
+			if now > time.Hour {
+				t.Fatalf("failure %d: no probe within an hour", i)
+			}
+		}
+		feed(0.9)
+		if feed(0.9) != 2 {
+			t.Fatalf("failure %d: still on one processor", i)
+		}
+		for range 10 { // the judging window
+			feed(0.9)
+		}
+		if g.backoff != w*time.Second {
+			t.Fatalf("failure %d: backoff %v, want %v", i, g.backoff, w*time.Second)
+		}
+	}
+}
+
+func TestGovernorFollowsTheDefault(t *testing.T) {
+	g := newGovernor(Defaults(), 2, 0)
+	g.setMax(4) // a larger CPU limit while on all processors
+	if g.procs != 4 || g.max != 4 {
+		t.Fatalf("on all processors, a new default of 4: procs %d, max %d", g.procs, g.max)
+	}
+	g.procs = 2
+	g.setMax(3)
+	if g.procs != 2 || g.max != 3 {
+		t.Fatalf("on fewer, a new default of 3: procs %d, max %d; want 2 and 3", g.procs, g.max)
 	}
 }
 
@@ -214,6 +290,13 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
+// restoreProcs gives the test's GOMAXPROCS back after it, whatever it
+// ends with.
+func restoreProcs(t *testing.T) {
+	orig := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+}
+
 func shortSettings() Settings {
 	s := Defaults()
 	s.Settle = 200 * time.Millisecond
@@ -224,6 +307,7 @@ func shortSettings() Settings {
 func TestRunSetsProcessorsAndGivesTheDefaultBack(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	t.Setenv("GOMAXPROCS", "")
+	restoreProcs(t)
 	runtime.SetDefaultGOMAXPROCS()
 	full := runtime.GOMAXPROCS(0)
 	if full < 2 {
@@ -252,6 +336,7 @@ func TestRunSetsProcessorsAndGivesTheDefaultBack(t *testing.T) {
 func TestRunOnAnIdleProcessUsesOneProcessorOfTwo(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	t.Setenv("GOMAXPROCS", "")
+	restoreProcs(t)
 	runtime.SetDefaultGOMAXPROCS()
 	if runtime.GOMAXPROCS(0) != 2 {
 		t.Skipf("for two processors; the runtime's default here is %d", runtime.GOMAXPROCS(0))
@@ -272,20 +357,32 @@ func TestRunOnAnIdleProcessUsesOneProcessorOfTwo(t *testing.T) {
 }
 
 func TestRunDoesNothingWhenTheUserSetGOMAXPROCS(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	t.Setenv("GOMAXPROCS", "2")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	before := runtime.GOMAXPROCS(0)
-	start := time.Now()
-	Run(ctx) // returns at once, ctx or not
-	if runtime.GOMAXPROCS(0) != before || time.Since(start) > time.Second {
-		t.Fatalf("Run with GOMAXPROCS set changed the processors or did not return")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx) // with a live context: it must return by itself
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cancel()
+		<-done
+		t.Fatal("Run with GOMAXPROCS set did not return by itself")
+	}
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Fatalf("Run with GOMAXPROCS set changed the processors: %d, want %d", got, before)
 	}
 }
 
 func TestLoadChangedLiftsTheBackoff(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	t.Setenv("GOMAXPROCS", "")
+	restoreProcs(t)
 	runtime.SetDefaultGOMAXPROCS()
 	full := runtime.GOMAXPROCS(0)
 	if full < 2 {
