@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,11 +289,32 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// restoreProcs gives the test's GOMAXPROCS back after it, whatever it
-// ends with.
-func restoreProcs(t *testing.T) {
+// defaultProcs puts the test on the runtime's default processors, as Run
+// finds them with GOMAXPROCS unset, and gives the test's own back after it,
+// whatever it ends with. It returns the default.
+func defaultProcs(t *testing.T) int {
+	t.Setenv("GOMAXPROCS", "")
 	orig := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(orig) })
+	runtime.SetDefaultGOMAXPROCS()
+	return runtime.GOMAXPROCS(0)
+}
+
+// runInBackground runs the governor with s and cpuTime until the returned
+// stop is called, or the test ends: stop cancels it and waits for it.
+func runInBackground(t *testing.T, s Settings, cpuTime func() (time.Duration, error)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, s, cpuTime)
+	}()
+	stop = func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func shortSettings() Settings {
@@ -305,52 +325,36 @@ func shortSettings() Settings {
 }
 
 func TestRunSetsProcessorsAndGivesTheDefaultBack(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	t.Setenv("GOMAXPROCS", "")
-	restoreProcs(t)
-	runtime.SetDefaultGOMAXPROCS()
-	full := runtime.GOMAXPROCS(0)
+	// After the cleanups that stop the governor (they run last first).
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	full := defaultProcs(t)
 	if full < 2 {
 		t.Skipf("one processor here (%d CPUs)", runtime.NumCPU())
 	}
 	clock := &fakeCPU{at: time.Now()}
-	ctx, cancel := context.WithCancel(context.Background())
-	var done atomic.Bool
-	go func() {
-		run(ctx, shortSettings(), clock.read)
-		done.Store(true)
-	}()
+	stop := runInBackground(t, shortSettings(), clock.read)
 	clock.use(0.1)
 	waitFor(t, "half the processors while lightly loaded", func() bool { return runtime.GOMAXPROCS(0) == (full+1)/2 })
 	clock.use(float64(full)) // saturated
 	waitFor(t, "all the processors under load", func() bool { return runtime.GOMAXPROCS(0) == full })
 	clock.use(0.1)
 	waitFor(t, "half again after the backoff", func() bool { return runtime.GOMAXPROCS(0) == (full+1)/2 })
-	cancel()
-	waitFor(t, "Run to return", done.Load)
+	stop()
 	if got := runtime.GOMAXPROCS(0); got != full {
 		t.Fatalf("after Run: GOMAXPROCS %d, want the default %d", got, full)
 	}
 }
 
 func TestRunOnAnIdleProcessUsesOneProcessorOfTwo(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	t.Setenv("GOMAXPROCS", "")
-	restoreProcs(t)
-	runtime.SetDefaultGOMAXPROCS()
-	if runtime.GOMAXPROCS(0) != 2 {
-		t.Skipf("for two processors; the runtime's default here is %d", runtime.GOMAXPROCS(0))
+	// After the cleanups that stop the governor (they run last first).
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	if full := defaultProcs(t); full != 2 {
+		t.Skipf("for two processors; the runtime's default here is %d", full)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		run(ctx, shortSettings(), processCPU)
-	}()
+	stop := runInBackground(t, shortSettings(), processCPU)
 	// This test process idles (the process CPU clock is real).
 	waitFor(t, "one processor", func() bool { return runtime.GOMAXPROCS(0) == 1 })
-	cancel()
-	<-done
+	stop()
 	if got := runtime.GOMAXPROCS(0); got != 2 {
 		t.Fatalf("after Run: GOMAXPROCS %d, want 2", got)
 	}
@@ -380,11 +384,9 @@ func TestRunDoesNothingWhenTheUserSetGOMAXPROCS(t *testing.T) {
 }
 
 func TestLoadChangedLiftsTheBackoff(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	t.Setenv("GOMAXPROCS", "")
-	restoreProcs(t)
-	runtime.SetDefaultGOMAXPROCS()
-	full := runtime.GOMAXPROCS(0)
+	// After the cleanups that stop the governor (they run last first).
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	full := defaultProcs(t)
 	if full < 2 {
 		t.Skipf("one processor here (%d CPUs)", runtime.NumCPU())
 	}
@@ -398,16 +400,7 @@ func TestLoadChangedLiftsTheBackoff(t *testing.T) {
 	if 0.45*float64(full) < s.Busy*float64(half) {
 		clock.use(s.Busy * float64(half))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		run(ctx, s, clock.read)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runInBackground(t, s, clock.read)
 	waitFor(t, "a probe", func() bool { return runtime.GOMAXPROCS(0) == half })
 	waitFor(t, "the probe to fail", func() bool { return runtime.GOMAXPROCS(0) == full })
 	for range 6 { // three windows: the backoff of an hour holds
