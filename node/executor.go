@@ -288,11 +288,12 @@ func (e *executor) sizeBatches() {
 		if t == nil {
 			continue
 		}
-		n := e.rt.settings.BatchSize
+		n, gap := e.rt.settings.BatchSize, time.Duration(0)
 		if !t.here.Load() {
-			n = e.rt.settings.RemoteBatchSize
+			n, gap = e.rt.settings.RemoteBatchSize, e.rt.settings.RemoteFrameGap
 		}
 		e.out.SetMaxSize(int32(id), n)
+		e.out.SetFrameGap(int32(id), gap, n/8)
 	}
 }
 
@@ -598,32 +599,38 @@ func (e *executor) idleFlushAndFail() (deadline int64, err error) {
 // (waiting for a timer instead costs ~1ms: Go's timers are that coarse when
 // the process is idle). Without credit, batches that are worth a wake-up
 // (idleMin items) still go, and the rest wait for credit or the linger
-// bound. It returns when the task should wake to flush again (0: nothing
-// pending).
+// bound. Batches to tasks on other nodes follow their frame gap instead
+// (Settings.RemoteFrameGap, router.Outbox.SetFrameGap): a network frame
+// costs far more than a wake-up. It returns when the task should wake to
+// flush again (0: nothing pending).
 func (e *executor) idleFlush() (deadline int64, err error) {
 	if !e.out.Pending() {
 		return 0, nil
 	}
-	if e.idleGap <= 0 {
-		return 0, e.out.FlushAll()
+	least := 1 // batches this full go now
+	if e.idleGap > 0 {
+		e.idleCredit += float64(e.now-e.creditAt) / float64(e.idleGap)
+		e.creditAt = e.now
+		if e.idleCredit > idleBurst {
+			e.idleCredit = idleBurst
+		}
+		if e.idleCredit >= 1 {
+			e.idleCredit--
+		} else {
+			least = e.idleMin
+		}
 	}
-	e.idleCredit += float64(e.now-e.creditAt) / float64(e.idleGap)
-	e.creditAt = e.now
-	if e.idleCredit > idleBurst {
-		e.idleCredit = idleBurst
-	}
-	if e.idleCredit >= 1 {
-		e.idleCredit--
-		return 0, e.out.FlushAll()
-	}
-	if err := e.out.FlushFull(e.idleMin); err != nil {
+	if err := e.out.FlushIdle(least, e.now); err != nil {
 		return 0, err
 	}
 	if err := e.out.Flush(e.now); err != nil || !e.out.Pending() {
 		return 0, err
 	}
-	nextCredit := e.now + int64((1-e.idleCredit)*float64(e.idleGap))
-	return min(e.out.NextDeadline(), nextCredit), nil
+	dl := e.out.NextDeadline()
+	if least > 1 {
+		dl = min(dl, e.now+int64((1-e.idleCredit)*float64(e.idleGap)))
+	}
+	return dl, nil
 }
 
 // idleBurst is the idle-flush credit a task can save up.

@@ -31,6 +31,9 @@ func TestSettingsFromConfig(t *testing.T) {
 		{"bounds", sdk.Config{KeyQueueSize: sdk.Int(0)}, nil, "config topology.queue.size: must be at least 1, got 0"},
 		{"byte bound too small", sdk.Config{KeyQueueBytes: sdk.Int(100)}, nil, "config topology.queue.bytes: must be at least 1024, got 100"},
 		{"kind", sdk.Config{KeySpoutWait: sdk.Bool(true)}, nil, "config topology.spout.wait: want a duration"},
+		{"remote frame gap", sdk.Config{KeyRemoteFrameGap: sdk.String("250us")}, func(s Settings) bool { return s.RemoteFrameGap == 250*time.Microsecond }, ""},
+		{"remote frame gap off", sdk.Config{KeyRemoteFrameGap: sdk.Int(0)}, func(s Settings) bool { return s.RemoteFrameGap == 0 }, ""},
+		{"remote frame gap bound", sdk.Config{KeyRemoteFrameGap: sdk.String("2m")}, nil, "config topology.remote.batch.gap: must be at most"},
 		{"precise wake-ups", sdk.Config{KeyPreciseWakeups: sdk.Bool(true)}, func(s Settings) bool { return s.PreciseWakeups }, ""},
 		{"precise wake-ups from --conf", sdk.Config{KeyPreciseWakeups: sdk.String("true")}, func(s Settings) bool { return s.PreciseWakeups }, ""},
 		{"precise wake-ups kind", sdk.Config{KeyPreciseWakeups: sdk.Int(1)}, nil, "config topology.wakeup.precise: want true or false, got int 1"},
@@ -57,7 +60,7 @@ func TestDefaultsAreValidSettings(t *testing.T) {
 	d := DefaultSettings()
 	durations := map[string]time.Duration{
 		KeyMessageTimeout: d.MessageTimeout, KeyBatchLinger: d.BatchLinger,
-		KeyIdleFlushGap: d.IdleFlushGap, KeySpoutWait: d.SpoutWait,
+		KeyIdleFlushGap: d.IdleFlushGap, KeyRemoteFrameGap: d.RemoteFrameGap, KeySpoutWait: d.SpoutWait,
 		KeyExternalHeartbeat: defaultExternalHeartbeat,
 	}
 	for k, v := range durations {

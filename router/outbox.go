@@ -24,8 +24,10 @@ type Deliver func(dest int32, b *Batch) error
 // by destination), a byte bound (or once its values hold MaxBytes bytes:
 // Batch.ValueBytes) and a linger
 // bound (a partial batch is sent once its first item is Linger old, checked
-// by Flush calls the task makes between inputs and when it runs idle). Used
-// by one goroutine only.
+// by Flush calls the task makes between inputs and when it runs idle).
+// Destinations given a frame gap (SetFrameGap: tasks on other nodes, where
+// each batch is a network frame) get partial batches at most once a gap.
+// Used by one goroutine only.
 type Outbox struct {
 	maxSize  []int32 // size bound by destination task id
 	maxBytes int     // byte bound of every batch
@@ -33,8 +35,13 @@ type Outbox struct {
 	deliver  Deliver
 	open     []*Batch // by destination task id
 	active   []int32  // destination ids with an open batch
-	oldest   int64    // Born of the oldest open batch, 0 when none
+	due      int64    // when the first open batch is due (dueAt), 0 when none
 	sent     uint64   // items delivered
+	// Frame gaps by destination task id (SetFrameGap); nil until one is
+	// set, and 0 for a destination without one.
+	gap      []int64
+	gapMin   []int32 // a partial batch this full goes at an idle moment anyway
+	lastSent []int64 // Nanotime of the last batch sent to a destination with a gap
 }
 
 // NewOutbox makes an outbox for destination task ids 1..maxTask.
@@ -58,6 +65,28 @@ func (o *Outbox) SetMaxSize(dest int32, n int) {
 	o.maxSize[dest] = int32(min(max(n, 1), math.MaxInt32))
 }
 
+// SetFrameGap makes dest's partial batches wait until gap has passed since
+// the last batch sent to dest, unless they hold at least minItems: for a
+// task on another node, where a batch is a network frame that costs tens of
+// microseconds of CPU on the two nodes whatever its size, so that a
+// trickle of tuples does not cost a frame each. A full batch (the size or
+// the byte bound) still goes at once, and a batch waits no longer than gap
+// after the last one went: an idle destination gets its first tuples
+// without delay. A gap of 0 (the default) removes the rule.
+func (o *Outbox) SetFrameGap(dest int32, gap time.Duration, minItems int) {
+	if o.gap == nil {
+		if gap <= 0 {
+			return
+		}
+		o.gap = make([]int64, len(o.open))
+		o.gapMin = make([]int32, len(o.open))
+		o.lastSent = make([]int64, len(o.open))
+	}
+	o.gap[dest] = max(int64(gap), 0)
+	o.gapMin[dest] = int32(min(max(minItems, 1), math.MaxInt32))
+	o.recomputeDue()
+}
+
 // SetMaxBytes sets the byte bound of every batch (at least 1; none until
 // set): a batch is sent once its values hold n bytes, however few tuples
 // it has.
@@ -72,8 +101,8 @@ func (o *Outbox) Batch(dest int32, now int64) *Batch {
 		b.Born = now
 		o.open[dest] = b
 		o.active = append(o.active, dest)
-		if o.oldest == 0 || now < o.oldest {
-			o.oldest = now
+		if due := o.dueAt(dest); o.due == 0 || due < o.due {
+			o.due = due
 		}
 	}
 	return b
@@ -100,15 +129,29 @@ func (o *Outbox) send(dest int32) error {
 		}
 	}
 	o.sent += uint64(b.Len())
-	o.recomputeOldest()
+	if o.gap != nil && o.gap[dest] > 0 {
+		o.lastSent[dest] = Nanotime()
+	}
+	o.recomputeDue()
 	return o.deliver(dest, b)
 }
 
-func (o *Outbox) recomputeOldest() {
-	o.oldest = 0
+// dueAt returns when dest's open batch is due: once it is Linger old and,
+// for a destination with a frame gap, the gap has passed since the last
+// batch sent to it.
+func (o *Outbox) dueAt(dest int32) int64 {
+	due := o.open[dest].Born + o.linger
+	if o.gap != nil && o.gap[dest] > 0 {
+		due = max(due, o.lastSent[dest]+o.gap[dest])
+	}
+	return due
+}
+
+func (o *Outbox) recomputeDue() {
+	o.due = 0
 	for _, d := range o.active {
-		if born := o.open[d].Born; o.oldest == 0 || born < o.oldest {
-			o.oldest = born
+		if due := o.dueAt(d); o.due == 0 || due < o.due {
+			o.due = due
 		}
 	}
 }
@@ -116,25 +159,21 @@ func (o *Outbox) recomputeOldest() {
 // Pending reports whether any batch is open.
 func (o *Outbox) Pending() bool { return len(o.active) > 0 }
 
-// NextDeadline returns when the oldest open batch reaches the linger bound,
-// or 0 when nothing is open.
-func (o *Outbox) NextDeadline() int64 {
-	if o.oldest == 0 {
-		return 0
-	}
-	return o.oldest + o.linger
-}
+// NextDeadline returns when the first open batch is due by the linger
+// bound (and its destination's frame gap), or 0 when nothing is open.
+func (o *Outbox) NextDeadline() int64 { return o.due }
 
-// Flush sends every open batch that has lingered for the linger bound by
-// now. Cheap when nothing is due.
+// Flush sends every open batch that is due by now: lingered for the
+// linger bound and, where a frame gap is set, a gap after the last batch
+// to its destination. Cheap when nothing is due.
 func (o *Outbox) Flush(now int64) error {
-	if o.oldest == 0 || now-o.oldest < o.linger {
+	if o.due == 0 || now < o.due {
 		return nil
 	}
 	var first error
 	for i := 0; i < len(o.active); {
 		d := o.active[i]
-		if now-o.open[d].Born >= o.linger {
+		if now >= o.dueAt(d) {
 			if err := o.send(d); err != nil && first == nil {
 				first = err
 			}
@@ -145,12 +184,15 @@ func (o *Outbox) Flush(now int64) error {
 	return first
 }
 
-// FlushFull sends every open batch holding at least n items.
-func (o *Outbox) FlushFull(n int) error {
+// FlushIdle is for a task that ran out of work: it sends every open batch
+// holding at least n items, except that a batch to a destination with a
+// frame gap goes only if the gap has passed since the last one (then
+// whatever it holds) or it holds at least the gap's minimum and n.
+func (o *Outbox) FlushIdle(n int, now int64) error {
 	var first error
 	for i := 0; i < len(o.active); {
 		d := o.active[i]
-		if o.open[d].Len() >= n {
+		if o.idleDue(d, n, now) {
 			if err := o.send(d); err != nil && first == nil {
 				first = err
 			}
@@ -159,6 +201,14 @@ func (o *Outbox) FlushFull(n int) error {
 		i++
 	}
 	return first
+}
+
+func (o *Outbox) idleDue(d int32, n int, now int64) bool {
+	size := o.open[d].Len()
+	if o.gap == nil || o.gap[d] == 0 {
+		return size >= n
+	}
+	return now >= o.lastSent[d]+o.gap[d] || size >= max(n, int(o.gapMin[d]))
 }
 
 // FlushAll sends every open batch.

@@ -92,3 +92,109 @@ func TestOutboxByteBound(t *testing.T) {
 		})
 	}
 }
+
+// TestOutboxFrameGap: a destination with a frame gap gets a partial batch
+// at an idle moment only when the gap has passed since its last batch or
+// the batch holds the gap's minimum; otherwise the batch is due a gap
+// after the last one (or at its linger bound, if later). Full batches go
+// at once, destinations without a gap are unaffected, and a gap of 0
+// removes the rule.
+func TestOutboxFrameGap(t *testing.T) {
+	src := sdk.NewSource("c", "default", []string{"n"})
+	const gap = time.Hour // far longer than the test: the clock cannot pass it by itself
+	for _, tc := range []struct {
+		name  string
+		steps func(t *testing.T, o *Outbox, add func(dest int32, n int), sent func() []int)
+	}{
+		{"the first partial batch goes at once, the next waits", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			add(1, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			wantSent(t, sent(), []int{1})
+			add(1, 2)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			wantSent(t, sent(), []int{1})
+			if dl, now := o.NextDeadline(), Nanotime(); dl < now+int64(gap)-int64(time.Minute) {
+				t.Fatalf("due in %v, want about the gap (%v)", time.Duration(dl-now), gap)
+			}
+			mustNil(t, o.Flush(Nanotime()))
+			wantSent(t, sent(), []int{1})
+			mustNil(t, o.Flush(Nanotime()+int64(gap)))
+			wantSent(t, sent(), []int{1, 2})
+		}},
+		{"a batch holding the minimum goes at an idle moment", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			add(1, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			add(1, 3)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			wantSent(t, sent(), []int{1, 3})
+		}},
+		{"the idle minimum of the caller counts too", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			add(1, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			add(1, 3)
+			mustNil(t, o.FlushIdle(4, Nanotime()))
+			wantSent(t, sent(), []int{1})
+		}},
+		{"a full batch goes at once", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			add(1, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			add(1, 8)
+			wantSent(t, sent(), []int{1, 8})
+		}},
+		{"a destination without a gap is unaffected", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			add(2, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			add(2, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			wantSent(t, sent(), []int{1, 1})
+		}},
+		{"a gap of 0 removes the rule", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			o.SetFrameGap(1, 0, 3)
+			add(1, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			add(1, 1)
+			mustNil(t, o.FlushIdle(1, Nanotime()))
+			wantSent(t, sent(), []int{1, 1})
+		}},
+		{"the linger bound still holds a batch when the gap has passed", func(t *testing.T, o *Outbox, add func(int32, int), sent func() []int) {
+			o.SetFrameGap(1, time.Nanosecond, 3)
+			add(1, 1)
+			mustNil(t, o.Flush(Nanotime()))
+			wantSent(t, sent(), nil)
+			mustNil(t, o.Flush(Nanotime()+int64(time.Second)))
+			wantSent(t, sent(), []int{1})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			o := NewOutbox(2, 8, time.Millisecond, func(_ int32, b *Batch) error {
+				got = append(got, len(b.Tuples))
+				b.Release()
+				return nil
+			})
+			o.SetFrameGap(1, gap, 3)
+			add := func(dest int32, n int) {
+				for i := range n {
+					o.Batch(dest, Nanotime()).AddTuple(src, 1, []sdk.Value{sdk.Int(int64(i))}, 0)
+					mustNil(t, o.Added(dest))
+				}
+			}
+			tc.steps(t, o, add, func() []int { return got })
+			mustNil(t, o.FlushAll())
+		})
+	}
+}
+
+func mustNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantSent(t *testing.T, got, want []int) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sent batches of %v, want %v", got, want)
+	}
+}

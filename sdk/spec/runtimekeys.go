@@ -32,6 +32,7 @@ const (
 	KeyQueueBytes     = "topology.queue.bytes"
 	KeySpoutWait      = "topology.spout.wait"
 	KeyIdleFlushGap   = "topology.batch.idle.gap"
+	KeyRemoteFrameGap = "topology.remote.batch.gap"
 	KeyPreciseWakeups = "topology.wakeup.precise"
 
 	// Keys of external components (sdk/ATTACH.md), read per component.
@@ -77,6 +78,7 @@ var runtimeKeys = []RuntimeKey{
 	{Name: KeyRemoteBatch, Min: 1, Max: 1 << 16},
 	{Name: KeyBatchLinger, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
 	{Name: KeyIdleFlushGap, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
+	{Name: KeyRemoteFrameGap, Unit: time.Millisecond, Min: 0, Max: int64(time.Minute)},
 	{Name: KeyQueueSize, Min: 1, Max: 1 << 16},
 	{Name: KeyBatchBytes, Min: 1 << 10, Max: 1 << 30},
 	{Name: KeyQueueBytes, Min: 1 << 10, Max: 1 << 40},

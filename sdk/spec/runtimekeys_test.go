@@ -136,7 +136,7 @@ func TestValidateRuntimeKeys(t *testing.T) {
 		{"own keys are free", map[string]*galev1.Value{"app.topology.x": vInt(1), "topologyx": vStr("y")}, nil, ""},
 		{"every key at the top", map[string]*galev1.Value{
 			KeyAckers: vInt(0), KeyMessageTimeout: vInt(30), KeyMaxSpoutPend: vInt(0), KeyTickFreq: vDbl(0.5),
-			KeyBatchSize: vInt(128), KeyRemoteBatch: vInt(512), KeyBatchLinger: vStr("200us"), KeyIdleFlushGap: vDbl(0.05),
+			KeyBatchSize: vInt(128), KeyRemoteBatch: vInt(512), KeyBatchLinger: vStr("200us"), KeyIdleFlushGap: vDbl(0.05), KeyRemoteFrameGap: vStr("1ms"),
 			KeyQueueSize: vInt(64), KeySpoutWait: vInt(1), KeyExternalHeartbeat: vInt(1000),
 			KeyExternalMaxInflight: vInt(2048), KeySubprocessTimeout: vInt(30),
 		}, nil, ""},

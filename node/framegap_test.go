@@ -1,0 +1,78 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// TestPartialFramesWaitForTheFrameGap: a bolt that emits a tuple every
+// 2 ms to a task on another node sends a frame for each tuple without a
+// frame gap (it runs dry after each, and an idle task flushes), and with topology.remote.batch.gap at
+// 1 s sends its first tuple at once (nothing went to that task lately) and
+// the rest together, a gap later or at its end of input, whichever comes
+// first. Batches to tasks on the same node are unaffected (the spout's
+// batches of one tuple reach the bolt one by one: that is what paces it).
+func TestPartialFramesWaitForTheFrameGap(t *testing.T) {
+	const count = 40
+	for _, tc := range []struct {
+		name  string
+		gap   any
+		check func(frames int, elapsed time.Duration) error
+	}{
+		{"no gap: a frame a tuple", 0, func(frames int, _ time.Duration) error {
+			if frames < count/4 {
+				return fmt.Errorf("%d frames for %d tuples, want about one a tuple", frames, count)
+			}
+			return nil
+		}},
+		{"a gap of 1 s: the first tuple, then the rest", "1s", func(frames int, elapsed time.Duration) error {
+			if most := 2 + int(elapsed/time.Second); frames > most {
+				return fmt.Errorf("%d frames in %v, want at most %d", frames, elapsed, most)
+			}
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := newTopo(t, map[string]any{
+				KeyAckers: 0, KeyBatchSize: 1, KeyRemoteFrameGap: tc.gap,
+				"test.count": count, "test.per_call": 1, "test.sleep": 2,
+			}).
+				spout("seq", "test.Seq", 1, "id").                           // task 1
+				bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2
+				bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, elsewhere
+			remote := &sentBatches{}
+			rt, err := New(tp.s, Options{
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Local:  func(id int32) bool { return id != 3 },
+				Remote: remote,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			runUntilTestEnds(t, rt)
+			var frames int
+			waitFor(t, 10*time.Second, func() error {
+				remote.mu.Lock()
+				defer remote.mu.Unlock()
+				sum := 0
+				for _, n := range remote.sizes {
+					sum += n
+				}
+				if sum < count {
+					return fmt.Errorf("%d of %d tuples sent", sum, count)
+				}
+				frames = len(remote.sizes)
+				return nil
+			})
+			if err := tc.check(frames, time.Since(start)); err != nil {
+				remote.mu.Lock()
+				defer remote.mu.Unlock()
+				t.Fatalf("%v (frame sizes %v)", err, remote.sizes)
+			}
+		})
+	}
+}
