@@ -627,7 +627,9 @@ func (e *executor) idleFlush() (deadline int64, err error) {
 		return 0, err
 	}
 	dl := e.out.NextDeadline()
-	if least > 1 {
+	if least > 1 && e.out.PendingWithoutGap() {
+		// Wake when the credit allows the rest; batches with a frame
+		// gap do not need it.
 		dl = min(dl, e.now+int64((1-e.idleCredit)*float64(e.idleGap)))
 	}
 	return dl, nil

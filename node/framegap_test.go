@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
 	"time"
 )
@@ -85,5 +86,42 @@ func TestPartialFramesWaitForTheFrameGap(t *testing.T) {
 				t.Fatalf("%v (frame sizes %v)", err, remote.sizes)
 			}
 		})
+	}
+}
+
+// TestOnlyTasksOnOtherNodesGetTheFrameGap: an executor gives the gap to
+// its batches for tasks on other nodes only, and takes it back when such
+// a task comes here.
+func TestOnlyTasksOnOtherNodesGetTheFrameGap(t *testing.T) {
+	tp := newTopo(t, map[string]any{KeyAckers: 1, KeyRemoteFrameGap: "3ms"}).
+		spout("seq", "test.Seq", 1, "id").                           // task 1
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").           // task 3, elsewhere
+		bolt("here", "test.Sink", 1, nil, "pass:shuffle")            // task 4
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id != 3 }, // 5, the acker, here
+		Remote: &sentBatches{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newExecutor(t.Context(), rt, rt.tasks[2], nil)
+	gaps := func() map[int32]time.Duration {
+		out := map[int32]time.Duration{}
+		for id := int32(1); id <= 5; id++ {
+			out[id] = e.out.FrameGap(id)
+		}
+		return out
+	}
+	want := map[int32]time.Duration{1: 0, 2: 0, 3: 3 * time.Millisecond, 4: 0, 5: 0}
+	if got := gaps(); !maps.Equal(got, want) {
+		t.Fatalf("frame gaps by task %v, want %v", got, want)
+	}
+	rt.tasks[3].here.Store(true)
+	e.sizeBatches()
+	want[3] = 0
+	if got := gaps(); !maps.Equal(got, want) {
+		t.Fatalf("after task 3 came here, frame gaps by task %v, want %v", got, want)
 	}
 }

@@ -65,9 +65,10 @@ type Settings struct {
 	// batches by a task that ran out of work (see executor.idleFlush).
 	IdleFlushGap time.Duration
 	// RemoteFrameGap is the least time between two partial batches a task
-	// sends to one task on another node, unless the batch holds an eighth
-	// of RemoteBatchSize (router.Outbox.SetFrameGap); 0 sends them as
-	// local ones go. A frame costs tens of microseconds of CPU on the two
+	// sends to one task on another node (acks to an acker there too),
+	// unless the task runs out of work with an eighth of RemoteBatchSize
+	// in the batch (router.Outbox.SetFrameGap); 0 sends them as local ones
+	// go. A frame costs tens of microseconds of CPU on the two
 	// nodes whatever it holds, so a lightly loaded cluster that sent a
 	// frame at every idle moment spent most of its CPU on frames of a few
 	// tuples.

@@ -70,9 +70,13 @@ func (o *Outbox) SetMaxSize(dest int32, n int) {
 // task on another node, where a batch is a network frame that costs tens of
 // microseconds of CPU on the two nodes whatever its size, so that a
 // trickle of tuples does not cost a frame each. A full batch (the size or
-// the byte bound) still goes at once, and a batch waits no longer than gap
-// after the last one went: an idle destination gets its first tuples
-// without delay. A gap of 0 (the default) removes the rule.
+// the byte bound) still goes at once; a partial one is due at the later of
+// its linger bound and a gap after the last batch to dest, and an idle
+// flush (FlushIdle) sends it sooner if it holds minItems or the gap has
+// passed: a destination that got nothing for a gap gets its first tuples
+// without delay. A gap of 0 (the default) removes the rule. The gap is
+// measured on Nanotime, so the times given to Batch, Flush and FlushIdle
+// must be Nanotime readings once a gap is set.
 func (o *Outbox) SetFrameGap(dest int32, gap time.Duration, minItems int) {
 	if o.gap == nil {
 		if gap <= 0 {
@@ -201,6 +205,29 @@ func (o *Outbox) FlushIdle(n int, now int64) error {
 		i++
 	}
 	return first
+}
+
+// FrameGap returns dest's frame gap (SetFrameGap), 0 when it has none.
+func (o *Outbox) FrameGap(dest int32) time.Duration {
+	if o.gap == nil {
+		return 0
+	}
+	return time.Duration(o.gap[dest])
+}
+
+// PendingWithoutGap reports whether a batch to a destination without a
+// frame gap is open: one that an idle flush with a lower minimum would
+// send.
+func (o *Outbox) PendingWithoutGap() bool {
+	if o.gap == nil {
+		return len(o.active) > 0
+	}
+	for _, d := range o.active {
+		if o.gap[d] == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *Outbox) idleDue(d int32, n int, now int64) bool {

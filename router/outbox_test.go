@@ -198,3 +198,30 @@ func wantSent(t *testing.T, got, want []int) {
 		t.Fatalf("sent batches of %v, want %v", got, want)
 	}
 }
+
+// TestOutboxPendingWithoutGap: only batches to destinations without a
+// frame gap count.
+func TestOutboxPendingWithoutGap(t *testing.T) {
+	src := sdk.NewSource("c", "default", []string{"n"})
+	o := NewOutbox(2, 8, time.Hour, func(_ int32, b *Batch) error { b.Release(); return nil })
+	if o.PendingWithoutGap() {
+		t.Fatal("an empty outbox has something pending")
+	}
+	add := func(dest int32) {
+		o.Batch(dest, Nanotime()).AddTuple(src, 1, []sdk.Value{sdk.Int(1)}, 0)
+		mustNil(t, o.Added(dest))
+	}
+	add(1)
+	if !o.PendingWithoutGap() {
+		t.Fatal("a batch without a gap set anywhere does not count")
+	}
+	o.SetFrameGap(1, time.Hour, 4)
+	if o.PendingWithoutGap() {
+		t.Fatal("a batch to a destination with a gap counts")
+	}
+	add(2)
+	if !o.PendingWithoutGap() {
+		t.Fatal("a batch to a destination without a gap does not count")
+	}
+	mustNil(t, o.FlushAll())
+}
