@@ -66,24 +66,9 @@ func TestPartialFramesWaitForTheFrameGap(t *testing.T) {
 			}
 			start := time.Now()
 			runUntilTestEnds(t, rt)
-			var frames int
-			waitFor(t, 10*time.Second, func() error {
-				remote.mu.Lock()
-				defer remote.mu.Unlock()
-				sum := 0
-				for _, n := range remote.sizes {
-					sum += n
-				}
-				if sum < count {
-					return fmt.Errorf("%d of %d tuples sent", sum, count)
-				}
-				frames = len(remote.sizes)
-				return nil
-			})
-			if err := tc.check(frames, time.Since(start)); err != nil {
-				remote.mu.Lock()
-				defer remote.mu.Unlock()
-				t.Fatalf("%v (frame sizes %v)", err, remote.sizes)
+			sizes := remote.waitSent(t, count)
+			if err := tc.check(len(sizes), time.Since(start)); err != nil {
+				t.Fatalf("%v (frame sizes %v)", err, sizes)
 			}
 		})
 	}

@@ -254,6 +254,28 @@ func (s *sentBatches) SendTuples(_ int32, b *router.Batch) error {
 	s.sizes = append(s.sizes, len(b.Tuples))
 	return nil
 }
+
+// waitSent waits until the batches sent hold count tuples in all, and
+// returns their sizes.
+func (s *sentBatches) waitSent(t *testing.T, count int) []int {
+	t.Helper()
+	var sizes []int
+	waitFor(t, 10*time.Second, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		sum := 0
+		for _, n := range s.sizes {
+			sum += n
+		}
+		if sum < count {
+			return fmt.Errorf("%d of %d tuples sent", sum, count)
+		}
+		sizes = slices.Clone(s.sizes)
+		return nil
+	})
+	return sizes
+}
+
 func (s *sentBatches) SendAcks(int32, []router.AckOp) error    { return nil }
 func (s *sentBatches) ForwardAcks(int32, []router.AckOp) error { return nil }
 func (s *sentBatches) SendEndOfInput(int32, []int32) error     { return nil }
@@ -281,21 +303,7 @@ func TestBatchesToOtherNodesHaveTheirOwnSizeBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	runUntilTestEnds(t, rt)
-	waitFor(t, 10*time.Second, func() error {
-		remote.mu.Lock()
-		defer remote.mu.Unlock()
-		sum := 0
-		for _, n := range remote.sizes {
-			sum += n
-		}
-		if sum < count {
-			return fmt.Errorf("%d of %d tuples sent", sum, count)
-		}
-		return nil
-	})
-	remote.mu.Lock()
-	defer remote.mu.Unlock()
-	if slices.Max(remote.sizes) != remoteSize {
-		t.Fatalf("batches to the other node held %v tuples, want up to %d each, and some full", remote.sizes, remoteSize)
+	if sizes := remote.waitSent(t, count); slices.Max(sizes) != remoteSize {
+		t.Fatalf("batches to the other node held %v tuples, want up to %d each, and some full", sizes, remoteSize)
 	}
 }
