@@ -37,8 +37,8 @@ type Outbox struct {
 	active   []int32  // destination ids with an open batch
 	due      int64    // when the first open batch is due (dueAt), 0 when none
 	sent     uint64   // items delivered
-	// Frame gaps by destination task id (SetFrameGap); nil until one is
-	// set, and 0 for a destination without one.
+	// Frame gaps by destination task id (SetFrameGap), 0 for a
+	// destination without one.
 	gap      []int64
 	gapMin   []int32 // a partial batch this full goes at an idle moment anyway
 	lastSent []int64 // Nanotime of the last batch sent to a destination with a gap
@@ -52,6 +52,9 @@ func NewOutbox(maxTask int32, maxSize int, linger time.Duration, deliver Deliver
 		linger:   int64(linger),
 		deliver:  deliver,
 		open:     make([]*Batch, maxTask+1),
+		gap:      make([]int64, maxTask+1),
+		gapMin:   make([]int32, maxTask+1),
+		lastSent: make([]int64, maxTask+1),
 	}
 	for d := range o.maxSize {
 		o.SetMaxSize(int32(d), maxSize)
@@ -78,14 +81,6 @@ func (o *Outbox) SetMaxSize(dest int32, n int) {
 // measured on Nanotime, so the times given to Batch, Flush and FlushIdle
 // must be Nanotime readings once a gap is set.
 func (o *Outbox) SetFrameGap(dest int32, gap time.Duration, minItems int) {
-	if o.gap == nil {
-		if gap <= 0 {
-			return
-		}
-		o.gap = make([]int64, len(o.open))
-		o.gapMin = make([]int32, len(o.open))
-		o.lastSent = make([]int64, len(o.open))
-	}
 	o.gap[dest] = max(int64(gap), 0)
 	o.gapMin[dest] = int32(min(max(minItems, 1), math.MaxInt32))
 	o.recomputeDue()
@@ -133,7 +128,7 @@ func (o *Outbox) send(dest int32) error {
 		}
 	}
 	o.sent += uint64(b.Len())
-	if o.gap != nil && o.gap[dest] > 0 {
+	if o.gap[dest] > 0 {
 		o.lastSent[dest] = Nanotime()
 	}
 	o.recomputeDue()
@@ -145,7 +140,7 @@ func (o *Outbox) send(dest int32) error {
 // batch sent to it.
 func (o *Outbox) dueAt(dest int32) int64 {
 	due := o.open[dest].Born + o.linger
-	if o.gap != nil && o.gap[dest] > 0 {
+	if o.gap[dest] > 0 {
 		due = max(due, o.lastSent[dest]+o.gap[dest])
 	}
 	return due
@@ -174,10 +169,14 @@ func (o *Outbox) Flush(now int64) error {
 	if o.due == 0 || now < o.due {
 		return nil
 	}
+	return o.sendWhere(func(d int32) bool { return now >= o.dueAt(d) })
+}
+
+// sendWhere sends the open batches of the destinations ready picks.
+func (o *Outbox) sendWhere(ready func(dest int32) bool) error {
 	var first error
 	for i := 0; i < len(o.active); {
-		d := o.active[i]
-		if now >= o.dueAt(d) {
+		if d := o.active[i]; ready(d) {
 			if err := o.send(d); err != nil && first == nil {
 				first = err
 			}
@@ -193,49 +192,28 @@ func (o *Outbox) Flush(now int64) error {
 // frame gap goes only if the gap has passed since the last one (then
 // whatever it holds) or it holds at least the gap's minimum and n.
 func (o *Outbox) FlushIdle(n int, now int64) error {
-	var first error
-	for i := 0; i < len(o.active); {
-		d := o.active[i]
-		if o.idleDue(d, n, now) {
-			if err := o.send(d); err != nil && first == nil {
-				first = err
-			}
-			continue
+	return o.sendWhere(func(d int32) bool {
+		size := o.open[d].Len()
+		if o.gap[d] == 0 {
+			return size >= n
 		}
-		i++
-	}
-	return first
+		return now >= o.lastSent[d]+o.gap[d] || size >= max(n, int(o.gapMin[d]))
+	})
 }
 
 // FrameGap returns dest's frame gap (SetFrameGap), 0 when it has none.
-func (o *Outbox) FrameGap(dest int32) time.Duration {
-	if o.gap == nil {
-		return 0
-	}
-	return time.Duration(o.gap[dest])
-}
+func (o *Outbox) FrameGap(dest int32) time.Duration { return time.Duration(o.gap[dest]) }
 
 // PendingWithoutGap reports whether a batch to a destination without a
 // frame gap is open: one that an idle flush with a lower minimum would
 // send.
 func (o *Outbox) PendingWithoutGap() bool {
-	if o.gap == nil {
-		return len(o.active) > 0
-	}
 	for _, d := range o.active {
 		if o.gap[d] == 0 {
 			return true
 		}
 	}
 	return false
-}
-
-func (o *Outbox) idleDue(d int32, n int, now int64) bool {
-	size := o.open[d].Len()
-	if o.gap == nil || o.gap[d] == 0 {
-		return size >= n
-	}
-	return now >= o.lastSent[d]+o.gap[d] || size >= max(n, int(o.gapMin[d]))
 }
 
 // FlushAll sends every open batch.
