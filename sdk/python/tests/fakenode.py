@@ -6,6 +6,10 @@ The test thread sends AttachResponse frames with ``send``, ends the stream
 with ``close`` and reads what the component sent with ``recv``. Frames from
 the component are queued by a reader thread as they arrive, with their
 arrival time.
+
+With ``server_credentials`` (grpc.ssl_server_credentials) it serves TLS, as
+a node started with --tls-cert/--tls-key/--tls-ca does, and records the
+client's certificate identity of each stream in ``peers``.
 """
 
 from __future__ import annotations
@@ -41,16 +45,22 @@ class _Abort:
 class FakeNode(attach_pb2_grpc.AttachServiceServicer):
     """One Attach stream at a time, driven by the test."""
 
-    def __init__(self) -> None:
+    def __init__(self, server_credentials: Optional[grpc.ServerCredentials] = None) -> None:
         self.rx: "queue.Queue[Received]" = queue.Queue()
         self.tx: "queue.Queue[Any]" = queue.Queue()
         self.attached = threading.Event()
+        #: Per Attach stream: the auth context's x509 common name of the
+        #: client (b"" on a plaintext port or without a client certificate).
+        self.peers: list[bytes] = []
         # A node receives messages of up to 16 MiB (transfer.MaxMessageBytes).
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.max_receive_message_length", 16 << 20)]
         )
         attach_pb2_grpc.add_AttachServiceServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if server_credentials is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self.server.add_secure_port("127.0.0.1:0", server_credentials)
         self.addr = f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> "FakeNode":
@@ -64,6 +74,7 @@ class FakeNode(attach_pb2_grpc.AttachServiceServicer):
     # -- the servicer ----------------------------------------------------------
 
     def Attach(self, request_iterator, context):  # noqa: N802 (gRPC's name)
+        self.peers.append(b"".join(context.auth_context().get("x509_common_name", [])))
         self.attached.set()
         threading.Thread(target=self._read, args=(request_iterator,), daemon=True).start()
         while True:

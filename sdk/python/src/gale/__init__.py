@@ -3,7 +3,9 @@
 A component subclasses :class:`Spout` or :class:`Bolt` and calls
 :func:`run`; the node starts it (``run: [python3, split.py]`` in a topology)
 or it attaches to a node by itself. :class:`TopologyBuilder` builds a
-topology spec in Python and :func:`submit` submits it.
+topology spec in Python and :func:`submit` submits it. Both speak mutual
+TLS to a node that requires it (:class:`TLSFiles`, or the GALE_TLS_*
+variables a node sets for the processes it manages).
 
     import re
     import gale
@@ -34,6 +36,7 @@ from gale.context import (
 )
 from gale.errors import AckError, AttachError, EmitError, GaleError, SubmitError, TopologyError
 from gale.runner import SDK_VERSION, AttachOptions, run, serve
+from gale.tls import TLSFiles
 from gale.values import ValueTypeError
 
 __version__ = SDK_VERSION
@@ -59,6 +62,7 @@ __all__ = [
     "Stream",
     "SubmitError",
     "TICK_STREAM",
+    "TLSFiles",
     "TaskContext",
     "TopologyBuilder",
     "TopologyError",

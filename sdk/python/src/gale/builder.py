@@ -37,6 +37,7 @@ import grpc
 
 from gale.context import DEFAULT_STREAM, Stream
 from gale.errors import SubmitError, TopologyError
+from gale.tls import TLSFiles, _channel, _resolve, _TLSProblem
 from gale.v1 import coordinator_pb2, topology_pb2
 from gale.values import ValueTypeError, config_to_proto, to_proto
 
@@ -406,6 +407,7 @@ def submit(
     start_inactive: bool = False,
     timeout: float = 30.0,
     channel: Optional[grpc.Channel] = None,
+    tls: Optional[TLSFiles] = None,
 ) -> str:
     """Submits spec to the node at addr (HOST:PORT) through
     ``gale.v1.CoordinatorService/SubmitTopology`` and returns the run id.
@@ -413,6 +415,13 @@ def submit(
     ``config`` overrides spec.config (like ``gale submit --conf``). Raises
     SubmitError with the gRPC status code and the node's message (which
     names the bad component and field for INVALID_ARGUMENT).
+
+    The connection is mutual TLS when ``tls`` (a gale.TLSFiles) or, without
+    it, the GALE_TLS_* variables name a CA; TLSFiles() is plaintext whatever
+    the variables say. TLS files that cannot be used raise SubmitError with
+    code INVALID_ARGUMENT and a message naming the variable or argument and
+    the path, before anything is sent. A given ``channel`` is used as it is:
+    ``tls`` and the variables are then ignored.
     """
     from gale.v1 import coordinator_pb2_grpc
 
@@ -420,15 +429,28 @@ def submit(
     if config:
         for k, v in config_to_proto(config, "submit config").items():
             req.config[k].CopyFrom(v)
+    creds = None
+    files = None
+    if channel is None:
+        files = _resolve(tls)
+        try:
+            creds = files._credentials()
+        except _TLSProblem as e:
+            raise SubmitError("INVALID_ARGUMENT", f"submit topology '{spec.name}' to {addr}: {e}") from None
     own = channel is None
-    ch = channel if channel is not None else grpc.insecure_channel(addr)
+    ch = channel if channel is not None else _channel(addr, creds)
     try:
         stub = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
         try:
             resp = stub.SubmitTopology(req, timeout=timeout)
         except grpc.RpcError as e:
             code = e.code().name if e.code() is not None else "UNKNOWN"
-            raise SubmitError(code, f"submit topology '{spec.name}' to {addr}: {code}: {e.details()}") from None
+            # A refused handshake is only "Socket closed" here: say what
+            # this client offered (the handshake's reason is in gRPC's log).
+            hint = ""
+            if files is not None and creds is not None and code == "UNAVAILABLE":
+                hint = f" (over TLS: {files._describe()})"
+            raise SubmitError(code, f"submit topology '{spec.name}' to {addr}: {code}: {e.details()}{hint}") from None
         return resp.id
     finally:
         if own:

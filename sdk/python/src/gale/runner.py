@@ -7,8 +7,10 @@
 
 It reads its identity from the environment the node sets for managed
 processes (``GALE_ATTACH_ADDR``, ``GALE_TOPOLOGY``, ``GALE_COMPONENT``,
-``GALE_TASK_ID``, ``GALE_TOKEN``), or from its keyword arguments for an
-attached process, opens the Attach stream, and drives the component until
+``GALE_TASK_ID``, ``GALE_TOKEN``, and ``GALE_TLS_CA``, ``GALE_TLS_CERT``,
+``GALE_TLS_KEY`` under a node with TLS: gale.tls), or from its keyword
+arguments for an attached process, opens the Attach stream (over mutual
+TLS when a CA is named), and drives the component until
 the node ends the stream. It exits 0 when the node ends the stream with an
 OK status, and 1 with a one-line message on stderr otherwise. ``serve`` is
 the same without exiting: it returns, or raises :class:`AttachError`.
@@ -61,6 +63,7 @@ from gale import _wire
 from gale.component import Bolt, Component, Spout, _describe_exc, _Outbox
 from gale.context import DEFAULT_STREAM, TICK_SOURCE, TICK_STREAM, Source, TaskContext, Tuple
 from gale.errors import AckError, AttachError, EmitError
+from gale.tls import TLSFiles, _channel, _resolve, _TLSProblem
 from gale.v1 import attach_pb2
 
 __all__ = ["run", "serve", "AttachOptions", "SDK_VERSION"]
@@ -116,6 +119,8 @@ class AttachOptions:
     ``task_id`` 0 asks the node for any free task of the component (an
     attached process); a managed process gets its task id in GALE_TASK_ID.
     ``max_batch`` is the largest inputs batch wanted (0: the node's choice).
+    ``tls`` names the files of mutual TLS to the node (gale.TLSFiles); None
+    or an empty TLSFiles is plaintext. resolve fills it from GALE_TLS_*.
     """
 
     addr: str
@@ -126,6 +131,7 @@ class AttachOptions:
     max_batch: int = 0
     connect_timeout: float = 10.0
     welcome_timeout: float = 10.0
+    tls: Optional[TLSFiles] = None
 
     @classmethod
     def resolve(
@@ -138,11 +144,15 @@ class AttachOptions:
         task_id: Optional[int] = None,
         token: Optional[str] = None,
         max_batch: int = 0,
+        tls: Optional[TLSFiles] = None,
     ) -> "AttachOptions":
         """Fills what the arguments leave out from the GALE_* variables of
         env (os.environ by default); raises AttachError naming what is
-        missing or malformed."""
+        missing or malformed. ``tls`` replaces the three GALE_TLS_*
+        variables as a whole (TLSFiles() is plaintext whatever they say);
+        its files are read and checked when the session connects."""
         env = os.environ if env is None else env
+        files = _resolve(tls, env)
         addr = addr if addr is not None else env.get("GALE_ATTACH_ADDR", "")
         topology = topology if topology is not None else env.get("GALE_TOPOLOGY", "")
         component = component if component is not None else env.get("GALE_COMPONENT", "")
@@ -172,7 +182,15 @@ class AttachOptions:
             raise AttachError(f"max_batch {max_batch!r} is invalid: want an integer >= 0 (0: the node's choice)")
         if ":" not in addr:
             raise AttachError(f"node address {addr!r} is not HOST:PORT")
-        return cls(addr=addr, topology=topology, component=component, task_id=task_id, token=token, max_batch=max_batch)
+        return cls(
+            addr=addr,
+            topology=topology,
+            component=component,
+            task_id=task_id,
+            token=token,
+            max_batch=max_batch,
+            tls=files if files.enabled else None,
+        )
 
 
 def serve(component: Component, /, options: Optional[AttachOptions] = None, **kwargs: Any) -> None:
@@ -182,7 +200,7 @@ def serve(component: Component, /, options: Optional[AttachOptions] = None, **kw
     component's close/cleanup hook ran); raises AttachError with a message
     that says what went wrong otherwise. Keyword arguments are those of
     AttachOptions.resolve (addr, topology, component, task_id, token,
-    max_batch) and override the environment.
+    max_batch, tls) and override the environment.
     """
     _session(component, options, kwargs).serve()
 
@@ -340,9 +358,16 @@ class _Session:
 
     def serve(self) -> None:
         o = self.opts
-        channel = grpc.insecure_channel(
+        # The TLS files are read and checked before anything is dialled: a
+        # bad one is a message naming it, not a node that cannot be reached.
+        try:
+            creds = o.tls._credentials() if o.tls is not None else None
+        except _TLSProblem as e:
+            raise AttachError(str(e)) from None
+        channel = _channel(
             o.addr,
-            options=[
+            creds,
+            [
                 ("grpc.max_receive_message_length", 64 << 20),
                 ("grpc.max_send_message_length", 64 << 20),
             ],
@@ -365,8 +390,9 @@ class _Session:
                     except grpc.FutureTimeoutError:
                         if time.monotonic() >= deadline:
                             ready.cancel()
+                            tls = f" over TLS ({o.tls._describe()})" if o.tls is not None and creds is not None else ""
                             raise AttachError(
-                                f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s"
+                                f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s{tls}"
                             ) from None
             except _StopNow:
                 return  # stopped before anything started
