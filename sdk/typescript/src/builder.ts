@@ -28,6 +28,8 @@ import {
 import { CoordinatorServiceClient } from "./gen/gale/v1/coordinator";
 import type { Value as ProtoValue } from "./gen/gale/v1/value";
 import { type Value, valueToProto, invalidValue } from "./values";
+import { AttachError } from "./errors";
+import { callFailure, resolveCredentials, type ResolvedCredentials, type TlsFiles } from "./tls";
 
 /** The spec's source for specs made by this builder. */
 export const BUILDER_SOURCE = "ts-builder";
@@ -327,7 +329,16 @@ export interface SubmitOptions {
   config?: Record<string, Value>;
   /** Submits without activating the spouts. */
   startInactive?: boolean;
-  /** Channel credentials; insecure by default. */
+  /**
+   * PEM files of mutual TLS to the node; unset, they come from GALE_TLS_CA,
+   * GALE_TLS_CERT and GALE_TLS_KEY, as for run. Given, they replace the
+   * three variables as a whole. Without either, the connection is
+   * plaintext.
+   */
+  tls?: TlsFiles;
+  /** Where GALE_TLS_* are read from; process.env by default. */
+  env?: Record<string, string | undefined>;
+  /** Channel credentials; they take precedence over tls and the GALE_TLS_* variables. */
   credentials?: grpc.ChannelCredentials;
   /** Deadline of the call in ms (default 30 s). */
   timeoutMs?: number;
@@ -337,7 +348,9 @@ export interface SubmitOptions {
  * Submits a spec through gale.v1.CoordinatorService/SubmitTopology of the
  * node at addr (HOST:PORT) and resolves to the run id. Rejects with the
  * node's status and message (INVALID_ARGUMENT names the component and
- * field; ALREADY_EXISTS for a name in use).
+ * field; ALREADY_EXISTS for a name in use). TLS files that cannot be used
+ * (see SubmitOptions.tls) reject with an AttachError naming the variable or
+ * option and the file, before anything is sent.
  */
 export function submit(addr: string, spec: TopologySpec, options: SubmitOptions = {}): Promise<string> {
   const config: Record<string, ProtoValue> = {};
@@ -346,7 +359,13 @@ export function submit(addr: string, spec: TopologySpec, options: SubmitOptions 
     if (bad !== undefined) return Promise.reject(new TypeError(`submit: config ${k}: ${bad}`));
     config[k] = valueToProto(v);
   }
-  const client = new CoordinatorServiceClient(addr, options.credentials ?? grpc.credentials.createInsecure());
+  let conn: ResolvedCredentials;
+  try {
+    conn = resolveCredentials(options);
+  } catch (e) {
+    return Promise.reject(e instanceof AttachError ? new AttachError(`submit ${spec.name} to ${addr}: ${e.message}`) : e);
+  }
+  const client = new CoordinatorServiceClient(addr, conn.credentials);
   return new Promise<string>((resolve, reject) => {
     client.submitTopology(
       { spec, config, startInactive: options.startInactive ?? false },
@@ -354,7 +373,7 @@ export function submit(addr: string, spec: TopologySpec, options: SubmitOptions 
       { deadline: Date.now() + (options.timeoutMs ?? 30_000) },
       (err, res) => {
         client.close();
-        if (err) reject(new Error(`submit ${spec.name} to ${addr}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`));
+        if (err) reject(new Error(`submit ${spec.name} to ${addr}: ${callFailure(err, conn.tls)}`));
         else resolve(res!.id);
       },
     );

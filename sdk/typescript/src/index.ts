@@ -8,6 +8,7 @@ export { Tuple, Source, DEFAULT_STREAM, TICK_STREAM, SYSTEM_COMPONENT } from "./
 export { type Value, valueToProto, valueFromProto, toNumber } from "./values";
 export { type AckOrder } from "./outbox";
 export { run, runTask, AttachError, SDK_NAME, type RunOptions } from "./run";
+export { channelCredentials, type TlsFiles, type ConnectionOptions } from "./tls";
 export {
   TopologyBuilder,
   SpoutDeclarer,

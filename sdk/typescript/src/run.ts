@@ -16,6 +16,8 @@ import { TaskContext, type Logger, type LogLevel } from "./context";
 import { Outbox, LOG_LEVELS, type AckOrder } from "./outbox";
 import { Reader, readTupleBatch, readTwoIdLists, type RawTuple } from "./wire";
 import { Source, Tuple, TICK_SOURCE, TICK_STREAM, DEFAULT_STREAM } from "./tuple";
+import { AttachError } from "./errors";
+import { callFailure, resolveCredentials, type TlsFiles } from "./tls";
 
 /** The SDK's name and version, sent in hello. */
 export const SDK_NAME = "gale-typescript/0.1.0";
@@ -49,17 +51,20 @@ export interface RunOptions {
   ackOrder?: AckOrder;
   /** Where unset options are read from; process.env by default. */
   env?: Record<string, string | undefined>;
-  /** Channel credentials; insecure by default. */
+  /**
+   * PEM files of mutual TLS to the node; unset, they come from GALE_TLS_CA,
+   * GALE_TLS_CERT and GALE_TLS_KEY (a node with TLS sets them for the
+   * processes it manages). Given, they replace the three variables as a
+   * whole. Without either, the connection is plaintext.
+   */
+  tls?: TlsFiles;
+  /** Channel credentials; they take precedence over tls and the GALE_TLS_* variables. */
   credentials?: grpc.ChannelCredentials;
 }
 
-/** Thrown (rejected) when a task ends with an error. */
-export class AttachError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AttachError";
-  }
-}
+// AttachError lives in errors.ts, which submit's TLS settings share; it is
+// exported from here as before.
+export { AttachError };
 
 interface Settings {
   addr: string;
@@ -70,6 +75,8 @@ interface Settings {
   maxBatch: number;
   ackOrder: AckOrder;
   credentials: grpc.ChannelCredentials;
+  /** The TLS files in use, for connection errors (undefined: no TLS from files). */
+  tls: string | undefined;
 }
 
 function settings(o: RunOptions): Settings {
@@ -98,7 +105,8 @@ function settings(o: RunOptions): Settings {
     token: o.token ?? env.GALE_TOKEN ?? "",
     maxBatch: o.maxBatch ?? int(env.GALE_MAX_BATCH, "GALE_MAX_BATCH", 0),
     ackOrder,
-    credentials: o.credentials ?? grpc.credentials.createInsecure(),
+    // Last: the TLS files are read and checked once the rest is known good.
+    ...resolveCredentials({ credentials: o.credentials, tls: o.tls, env }),
   };
 }
 
@@ -251,7 +259,7 @@ class Session {
     call.on("error", (e: grpc.ServiceError) => {
       const addr = this.s.addr;
       if (this.context === undefined) {
-        this.end(new AttachError(`attach to ${addr} failed: ${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
+        this.end(new AttachError(`attach to ${addr} failed: ${callFailure(e, this.s.tls)}`));
       } else {
         this.end(new AttachError(`the node ended the stream: ${grpc.status[e.code] ?? e.code}: ${e.details || e.message}`));
       }
