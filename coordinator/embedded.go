@@ -8,17 +8,21 @@ import (
 	"os"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // Embedded is an etcd server running inside this process: what `gale node`
 // starts when it is given no --etcd and no --join, so that one command
 // makes a working one-node cluster.
 type Embedded struct {
-	e     *embed.Etcd
-	level zap.AtomicLevel
+	e      *embed.Etcd
+	level  zap.AtomicLevel
+	scheme string // of the client URLs: http, or https with TLS
 }
 
 // EmbeddedConfig says where the embedded etcd keeps its data and listens.
@@ -30,6 +34,10 @@ type EmbeddedConfig struct {
 	ClientAddr, PeerAddr string
 	// Name is the etcd member name; empty means "gale".
 	Name string
+	// TLS, if set, makes the etcd serve clients with mutual TLS (https
+	// URLs; a client certificate signed by TLS.CA is required) and its
+	// peer port the same way.
+	TLS security.TLSFiles
 }
 
 // StartEmbedded starts an embedded single-member etcd and waits until it
@@ -41,11 +49,15 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 	if c.Name == "" {
 		c.Name = "gale"
 	}
-	cu, err := url.Parse("http://" + c.ClientAddr)
+	scheme := "http://"
+	if !c.TLS.IsZero() {
+		scheme = "https://"
+	}
+	cu, err := url.Parse(scheme + c.ClientAddr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: client address %q: %w", c.ClientAddr, err)
 	}
-	pu, err := url.Parse("http://" + c.PeerAddr)
+	pu, err := url.Parse(scheme + c.PeerAddr)
 	if err != nil {
 		return nil, fmt.Errorf("embedded etcd: peer address %q: %w", c.PeerAddr, err)
 	}
@@ -57,6 +69,10 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 	cfg.ListenPeerUrls = []url.URL{*pu}
 	cfg.AdvertisePeerUrls = []url.URL{*pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(c.Name)
+	if !c.TLS.IsZero() {
+		info := transport.TLSInfo{CertFile: c.TLS.Cert, KeyFile: c.TLS.Key, TrustedCAFile: c.TLS.CA, ClientCertAuth: true}
+		cfg.ClientTLSInfo, cfg.PeerTLSInfo = info, info
+	}
 	// etcd logs through zap. Keep it to errors, in plain text without stack
 	// traces (no stack trace reaches a user), and silence it while closing,
 	// when etcd reports its own listeners closing as errors.
@@ -70,7 +86,7 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Embedded{e: e, level: level}, nil
+		return &Embedded{e: e, level: level, scheme: cu.Scheme}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd: %w", err)
@@ -87,7 +103,7 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 func (m *Embedded) Endpoints() []string {
 	var out []string
 	for _, l := range m.e.Clients {
-		out = append(out, "http://"+l.Addr().String())
+		out = append(out, m.scheme+"://"+l.Addr().String())
 	}
 	return out
 }

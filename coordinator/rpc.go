@@ -6,16 +6,16 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
-// Every gRPC connection in Gale takes its credentials from these two
-// functions, so TLS or authentication can be switched on here without
-// touching a call site. Today they are plaintext: clusters run on trusted
-// networks (and the tests on 127.0.0.1).
+// Every gRPC connection in Gale takes its options from these two
+// functions, so its security (TLS, Security) is decided in one place and
+// no call site builds credentials of its own. A nil *security.Security is
+// plaintext: clusters on trusted networks, and the tests on 127.0.0.1.
 
 // DialOptions are the options for every client connection Gale makes.
 // Adding a stats handler or interceptor that keeps sent messages to read
@@ -23,21 +23,31 @@ import (
 // once SendMsg has returned (gRPC has encoded the frame by then).
 // They include the HTTP/2 windows and buffers of node-to-node Transfer
 // streams (transfer.DialOptions), which share the nodes' one port.
-func DialOptions() []grpc.DialOption {
-	return append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, transfer.DialOptions()...)
+func DialOptions(sec *security.Security) []grpc.DialOption {
+	return append([]grpc.DialOption{grpc.WithTransportCredentials(sec.Credentials())}, transfer.DialOptions()...)
 }
 
 // ServerOptions are the options for every gRPC server Gale runs, with the
-// HTTP/2 settings of Transfer streams (transfer.ServerOptions).
-func ServerOptions() []grpc.ServerOption {
-	return transfer.ServerOptions()
+// HTTP/2 settings of Transfer streams (transfer.ServerOptions). With TLS
+// the server requires a client certificate signed by the CA; a Security
+// without a certificate of its own cannot serve (the error says so).
+func ServerOptions(sec *security.Security) ([]grpc.ServerOption, error) {
+	opts := transfer.ServerOptions()
+	creds, err := sec.ServerOption()
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		opts = append(opts, creds)
+	}
+	return opts, nil
 }
 
 // DialCoordinator connects to the Coordinator API at addr and checks that
 // something answers within timeout, so that an unreachable node is
 // reported as such instead of as a confusing per-call error later.
-func DialCoordinator(ctx context.Context, addr string, timeout time.Duration) (galev1.CoordinatorServiceClient, *grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, DialOptions()...)
+func DialCoordinator(ctx context.Context, addr string, sec *security.Security, timeout time.Duration) (galev1.CoordinatorServiceClient, *grpc.ClientConn, error) {
+	conn, err := grpc.NewClient(addr, DialOptions(sec)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

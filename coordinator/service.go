@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -42,13 +43,25 @@ type Service struct {
 	stats    StatsSource
 	resolver spec.Resolver
 	now      func() time.Time
+	sec      *security.Security // of the connections to other nodes (status)
 }
+
+// ServiceOption is an optional setting of NewService.
+type ServiceOption func(*Service)
+
+// WithSecurity makes the service dial other nodes (for their tasks'
+// status) with sec, the node's own security.
+func WithSecurity(sec *security.Security) ServiceOption { return func(s *Service) { s.sec = sec } }
 
 // NewService makes the API. resolver checks component classes at submit
 // time (every node runs the same binary, so the receiving node's registry
 // speaks for all); stats may be nil.
-func NewService(store *Store, leader *Leader, stats StatsSource, resolver spec.Resolver) *Service {
-	return &Service{store: store, leader: leader, stats: stats, resolver: resolver, now: time.Now}
+func NewService(store *Store, leader *Leader, stats StatsSource, resolver spec.Resolver, opts ...ServiceOption) *Service {
+	s := &Service{store: store, leader: leader, stats: stats, resolver: resolver, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // storeErr maps store errors to gRPC status codes.
@@ -479,7 +492,7 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			conn, err := grpc.NewClient(addr, DialOptions()...)
+			conn, err := grpc.NewClient(addr, DialOptions(s.sec)...)
 			if err != nil {
 				return
 			}

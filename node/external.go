@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // External tasks (sdk/ATTACH.md): the executor of a task whose component
@@ -209,13 +211,8 @@ func (e *executor) runExternal(ctx context.Context) error {
 		supCtx, stopSup := context.WithCancel(context.Background())
 		supDone := make(chan struct{})
 		x.sup = external.NewSupervisor(external.Supervisor{
-			Cmd: external.Command{Argv: cmd.GetArgv(), Dir: cmd.GetDir(), Env: cmd.GetEnv()},
-			Env: map[string]string{
-				external.EnvAttachAddr: e.rt.attachAddr,
-				external.EnvTopology:   e.rt.spec.GetName(),
-				external.EnvComponent:  e.comp.id,
-				external.EnvTaskID:     strconv.Itoa(int(e.t.id)),
-			},
+			Cmd:  external.Command{Argv: cmd.GetArgv(), Dir: cmd.GetDir(), Env: cmd.GetEnv()},
+			Env:  e.rt.processEnv(e.comp.id, e.t.id),
 			Slot: x.slot,
 			Log:  e.tc.Log,
 			OnExit: func(err error) {
@@ -976,4 +973,22 @@ func LoopbackAddr(addr string) string {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return addr
+}
+
+// processEnv is the environment a managed process of task finds its node
+// and its identity in (sdk/ATTACH.md, "Starting"), with the node's TLS
+// files when it has them.
+func (rt *Runtime) processEnv(component string, task int32) map[string]string {
+	env := map[string]string{
+		external.EnvAttachAddr: rt.attachAddr,
+		external.EnvTopology:   rt.spec.GetName(),
+		external.EnvComponent:  component,
+		external.EnvTaskID:     strconv.Itoa(int(task)),
+	}
+	// Always set, empty for plaintext: a process must not take TLS files
+	// from the node's own environment (a shell that exported GALE_TLS_*
+	// for the CLI) when its node speaks plaintext.
+	env[security.EnvCA], env[security.EnvCert], env[security.EnvKey] = "", "", ""
+	maps.Copy(env, rt.attachTLS.Env())
+	return env
 }

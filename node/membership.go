@@ -44,6 +44,11 @@ type MembershipConfig struct {
 	BindAddr string
 	// Meta is this node's metadata.
 	Meta MemberMeta
+	// Key, if set, encrypts and authenticates every gossip message
+	// (memberlist's AES-GCM; 16, 24 or 32 bytes): nodes without the same
+	// key cannot join, read the metadata (which names the etcd
+	// endpoints) or forge it.
+	Key []byte
 	// Log receives membership events; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -105,6 +110,11 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.GossipNodes = 3
 	mc.PushPullInterval = 10 * time.Second
+	if len(cfg.Key) > 0 {
+		// memberlist verifies incoming and encrypts outgoing messages by
+		// default once a key is set (GossipVerifyIncoming/Outgoing).
+		mc.SecretKey = cfg.Key
+	}
 	m.meta = &metaDelegate{b: meta}
 	mc.Delegate = m.meta
 	mc.Events = &eventDelegate{m: m}

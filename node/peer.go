@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,7 @@ import (
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -54,6 +57,21 @@ type PeerConfig struct {
 	LeaseTTL time.Duration
 	// Version is reported in the node's info.
 	Version string
+	// TLS names the node's CA, certificate and key (PEM files). With them
+	// the node serves its gRPC port with mutual TLS (every client presents
+	// a certificate signed by the CA), dials the other nodes with its
+	// certificate, serves the embedded etcd the same way, and hands the
+	// files to the component processes it manages (GALE_TLS_*). Zero is
+	// plaintext.
+	TLS security.TLSFiles
+	// EtcdTLS names the files for reaching an external etcd (its CA, and a
+	// client certificate if it asks for one). Zero means TLS's files when
+	// TLS is set (the embedded etcd of a node that has them), else
+	// plaintext.
+	EtcdTLS security.TLSFiles
+	// GossipKey, if set, encrypts and authenticates gossip (memberlist's
+	// AES-GCM, a key of 16, 24 or 32 bytes); every node needs the same key.
+	GossipKey []byte
 	// Log receives the node's log; nil means slog.Default().
 	Log *slog.Logger
 }
@@ -94,6 +112,10 @@ func (c PeerConfig) Validate() error {
 		return fmt.Errorf("node config: Slots %d must be at least 1", c.Slots)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("node config: LeaseTTL %v is below etcd's 1s granularity", c.LeaseTTL)
+	case !c.TLS.IsZero() && (c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == ""):
+		return errors.New("node config: TLS needs all of CA, Cert and Key")
+	case len(c.GossipKey) > 0 && len(c.GossipKey) != 16 && len(c.GossipKey) != 24 && len(c.GossipKey) != 32:
+		return fmt.Errorf("node config: GossipKey has %d bytes; want 16, 24 or 32", len(c.GossipKey))
 	}
 	return nil
 }
@@ -106,18 +128,20 @@ func (c PeerConfig) Validate() error {
 // the node's own tasks; tuples, acker operations and end-of-input markers
 // for tasks elsewhere go over the Transfer streams (package transfer).
 type Peer struct {
-	cfg    PeerConfig
-	log    *slog.Logger
-	etcd   *coordinator.Embedded
-	client *clientv3.Client
-	store  *coordinator.Store
-	leader *coordinator.Leader
-	server *grpc.Server
-	lis    net.Listener
-	gossip *Membership
-	lease  atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg     PeerConfig
+	log     *slog.Logger
+	etcd    *coordinator.Embedded
+	sec     *security.Security // nil: plaintext
+	etcdTLS *security.Security
+	client  *clientv3.Client
+	store   *coordinator.Store
+	leader  *coordinator.Leader
+	server  *grpc.Server
+	lis     net.Listener
+	gossip  *Membership
+	lease   atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	transfer *transfer.Server
 	hub      *external.Hub
@@ -188,6 +212,24 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		return nil, err
 	}
 	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
+	var err error
+	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
+		return nil, err
+	}
+	if _, err := p.sec.ServerTLS(); err != nil {
+		return nil, err
+	}
+	p.etcdTLS = p.sec
+	if !cfg.EtcdTLS.IsZero() {
+		for _, e := range cfg.Etcd {
+			if !strings.HasPrefix(e, "https://") {
+				return nil, fmt.Errorf("node config: EtcdTLS is set but etcd endpoint %s is not https", e)
+			}
+		}
+		if p.etcdTLS, err = security.Load(cfg.EtcdTLS, "--etcd"); err != nil {
+			return nil, err
+		}
+	}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -211,7 +253,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listen for gRPC on %s: %w", p.cfg.GRPCAddr, err)
 	}
 	meta := MemberMeta{GRPCAddr: p.Addr(), Slots: p.cfg.Slots, Version: p.cfg.Version}
-	p.gossip, err = StartMembership(MembershipConfig{Name: p.cfg.Name, BindAddr: p.cfg.GossipAddr, Meta: meta, Log: p.log})
+	p.gossip, err = StartMembership(MembershipConfig{Name: p.cfg.Name, BindAddr: p.cfg.GossipAddr, Meta: meta, Key: p.cfg.GossipKey, Log: p.log})
 	if err != nil {
 		return err
 	}
@@ -237,6 +279,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			ClientAddr: p.cfg.EtcdClientAddr,
 			PeerAddr:   p.cfg.EtcdPeerAddr,
 			Name:       p.cfg.Name,
+			TLS:        p.cfg.TLS,
 		})
 		if err != nil {
 			return err
@@ -249,7 +292,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	}
 	// The etcd client logs retries at warn level through zap; the node logs
 	// what matters itself.
-	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: p.etcdClientTLS(endpoints), Logger: zap.NewNop()})
 	if err != nil {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
@@ -281,8 +324,12 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	p.server = grpc.NewServer(coordinator.ServerOptions()...)
-	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}))
+	sopts, err := coordinator.ServerOptions(p.sec)
+	if err != nil {
+		return err
+	}
+	p.server = grpc.NewServer(sopts...)
+	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}, coordinator.WithSecurity(p.sec)))
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
@@ -300,6 +347,19 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	p.goRun(func() { p.keepAlive(runCtx) })
 	p.goRun(func() { p.watch(runCtx) })
 	p.log.Info("node started", "grpc", p.Addr(), "etcd", endpoints)
+	return nil
+}
+
+// etcdClientTLS is the TLS configuration for reaching etcd at endpoints:
+// EtcdTLS's, else the node's own for https endpoints (an embedded etcd of
+// a node with TLS, learned through gossip), else none (http endpoints of
+// an external etcd without TLS; etcd's client would speak TLS to them).
+func (p *Peer) etcdClientTLS(endpoints []string) *tls.Config {
+	for _, e := range endpoints {
+		if strings.HasPrefix(e, "https://") {
+			return p.etcdTLS.ClientTLS()
+		}
+	}
 	return nil
 }
 
@@ -591,7 +651,7 @@ func (p *Peer) attachCandidates(ctx context.Context, topology, component string)
 // startRun starts a local run of the tasks in mine; called with p.mu held.
 func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool, restarts int, lastErr error) *localRun {
 	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now(), restarts: restarts, lastErr: lastErr}
-	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr())}
+	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr()), AttachTLS: p.cfg.TLS}
 	// Every run on a node is distributed, even one that has all its
 	// tasks here for now: later assignments may move some of them.
 	run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)

@@ -79,7 +79,7 @@ func TestPeerRunsSubmittedTopologies(t *testing.T) {
 
 func testPeerRuns(t *testing.T, p *Peer) {
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func testPeerRuns(t *testing.T, p *Peer) {
 func TestPeerActivatesAndDeactivates(t *testing.T) {
 	p := startPeer(t, "solo")
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestSecondNodeJoinsThroughGossip(t *testing.T) {
 	// b is given only a's gossip address: it learns etcd from gossip.
 	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, b.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, b.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestSecondNodeJoinsThroughGossip(t *testing.T) {
 	if err := b.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
-	aclient, aconn, err := coordinator.DialCoordinator(ctx, a.Addr(), 10*time.Second)
+	aclient, aconn, err := coordinator.DialCoordinator(ctx, a.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,7 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 	srv := etcdtest.StartServer(t)
 	p := startPeer(t, "solo", srv.Endpoints()...)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -724,7 +724,7 @@ func TestTreesOfAMovedAckerStillComplete(t *testing.T) {
 // the topology then completes.
 func TestAFailedRunRestarts(t *testing.T) {
 	a := startPeer(t, "a")
-	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -808,7 +808,7 @@ func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
 	t.Helper()
 	a := startPeer(t, "a")
 	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
-	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1015,7 +1015,7 @@ func TestFinishedTopologyStaysFinished(t *testing.T) {
 func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
 	p := startPeer(t, "solo")
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,7 +208,7 @@ func (p *Peer) connTo(node string) (*grpc.ClientConn, error) {
 		// that happened to send first, since they carry every run's
 		// traffic to that node.
 		pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("transfer-to", node)))
-		if c, err = grpc.NewClient(addr, coordinator.DialOptions()...); err == nil {
+		if c, err = grpc.NewClient(addr, coordinator.DialOptions(p.sec)...); err == nil {
 			c.Connect()
 		}
 	}()

@@ -20,6 +20,7 @@ import (
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // Errors returned by the runtime.
@@ -54,8 +55,10 @@ type Runtime struct {
 	ackers []int32
 	remote Remote
 	hub    *external.Hub
-	// attachAddr is where managed processes attach (GALE_ATTACH_ADDR).
+	// attachAddr is where managed processes attach (GALE_ATTACH_ADDR),
+	// with attachTLS (GALE_TLS_*).
 	attachAddr string
+	attachTLS  security.TLSFiles
 	active     atomic.Bool
 	started    int64 // Nanotime at start
 	// clock wakes tasks at their deadlines with Settings.PreciseWakeups
@@ -182,6 +185,9 @@ type Options struct {
 	// AttachAddr is the HOST:PORT where Attach is served, given to managed
 	// processes.
 	AttachAddr string
+	// AttachTLS are the TLS files a managed process connects to AttachAddr
+	// with (GALE_TLS_*): the node's own. Zero for plaintext.
+	AttachTLS security.TLSFiles
 }
 
 // Remote is how a runtime reaches tasks in other processes (the node's
@@ -217,7 +223,7 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 		rt.id = spec.GetName() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	rt.remote = opts.Remote
-	rt.hub, rt.attachAddr = opts.Attach, opts.AttachAddr
+	rt.hub, rt.attachAddr, rt.attachTLS = opts.Attach, opts.AttachAddr, opts.AttachTLS
 	rt.cfg = sdk.ConfigFromProto(spec.GetConfig())
 	var err error
 	if rt.settings, err = SettingsFromConfig(rt.cfg); err != nil {

@@ -45,6 +45,7 @@ import (
 	"github.com/gale-stream/gale/coordinator"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -61,6 +62,8 @@ type clusterCmd struct {
 	fs      *flag.FlagSet
 	addr    string
 	timeout time.Duration
+	tls     security.TLSFiles  // --tls-ca, --tls-cert, --tls-key
+	sec     *security.Security // loaded by parse; nil: plaintext
 }
 
 // newClusterCmd makes the flag set of `gale NAME` with --addr and
@@ -70,6 +73,7 @@ func newClusterCmd(name, synopsis, about string, stderr io.Writer) *clusterCmd {
 	c := &clusterCmd{name: name, fs: flag.NewFlagSet("gale "+name, flag.ContinueOnError)}
 	c.fs.StringVar(&c.addr, "addr", defaultAddr, "gRPC address HOST:PORT of a Gale node ($"+addrEnv+" when not given)")
 	c.fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "timeout for connecting and for each call")
+	addTLSFlags(c.fs, &c.tls, "connect to a node that requires mutual TLS: ")
 	c.fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: gale %s %s\n\n%s\n\nflags:\n", name, synopsis, about)
 		c.fs.PrintDefaults()
@@ -99,6 +103,9 @@ func (c *clusterCmd) parse(args []string, stderr io.Writer) ([]string, error) {
 	}
 	if c.timeout <= 0 {
 		return nil, usagef("--timeout %v: want a positive duration such as 5s", c.timeout)
+	}
+	if c.sec, err = loadClientTLS(c.fs, c.tls); err != nil {
+		return nil, err
 	}
 	return pos, nil
 }
@@ -134,7 +141,7 @@ func (c *clusterCmd) dial(ctx context.Context, rpc, topo string, extra time.Dura
 		// --timeout is spent: do not wait as long again for gRPC.
 		return fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): no connection within %v (see --timeout)", c.addr, c.timeout)
 	}
-	client, conn, err := coordinator.DialCoordinator(ctx, c.addr, c.timeout)
+	client, conn, err := coordinator.DialCoordinator(ctx, c.addr, c.sec, c.timeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return errStopped
@@ -146,14 +153,14 @@ func (c *clusterCmd) dial(ctx context.Context, rpc, topo string, extra time.Dura
 		}
 		switch {
 		case s.Code() == codes.Unavailable, s.Code() == codes.DeadlineExceeded, s.Code() == codes.Canceled:
-			return errors.New(tidyDialError(err))
+			return errors.New(tlsHint(tidyDialError(err), c.sec != nil))
 		case notGRPC(s):
-			return errors.New(tidyDialError(err))
+			return errors.New(tlsHint(tidyDialError(err), c.sec != nil))
 		}
 		// Something answered the probe with an error of its own (a node
 		// that does not serve ListNodes yet, say): it is reachable, so go
 		// on and let the call itself report what it has to.
-		conn, err = grpc.NewClient(c.addr, coordinator.DialOptions()...)
+		conn, err = grpc.NewClient(c.addr, coordinator.DialOptions(c.sec)...)
 		if err != nil {
 			return fmt.Errorf("connect to %s: %v", c.addr, err)
 		}
@@ -191,6 +198,21 @@ func tidyDialError(err error) string {
 	}
 	if s, ok := status.FromError(inner); ok && s.Message() != "" && strings.HasSuffix(msg, inner.Error()) {
 		return strings.TrimSuffix(msg, inner.Error()) + s.Message()
+	}
+	return msg
+}
+
+// tlsHint adds what to check to a connection error that points at TLS:
+// a plaintext client closed on by a node that wants TLS, a handshake that
+// failed, or TLS spoken to a plaintext node.
+func tlsHint(msg string, withTLS bool) string {
+	switch {
+	case !withTLS && (strings.Contains(msg, "server preface") || strings.Contains(msg, "tls:")):
+		return msg + " (the node may require TLS: give --tls-ca, --tls-cert and --tls-key, or set GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+	case withTLS && strings.Contains(msg, "does not look like a TLS handshake"):
+		return msg + " (the node does not speak TLS: leave out --tls-* and GALE_TLS_*)"
+	case withTLS && (strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake")):
+		return msg + " (TLS: --tls-ca must be the CA that signed the node's certificate, and the node's CA must have signed --tls-cert)"
 	}
 	return msg
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gale-stream/gale/node/rtsched"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // multiFlag collects a repeatable flag such as --conf.
@@ -78,4 +79,31 @@ func applyRealtime(on bool) error {
 		return fmt.Errorf("--realtime: %w", err)
 	}
 	return nil
+}
+
+// addTLSFlags adds --tls-ca, --tls-cert and --tls-key, filling f; about
+// starts each flag's help.
+func addTLSFlags(fs *flag.FlagSet, f *security.TLSFiles, about string) {
+	fs.StringVar(&f.CA, "tls-ca", "", about+"PEM file of the CA that signed the nodes' certificates ($"+security.EnvCA+" when no --tls-* is given)")
+	fs.StringVar(&f.Cert, "tls-cert", "", about+"PEM file of this client's certificate, signed by that CA ($"+security.EnvCert+")")
+	fs.StringVar(&f.Key, "tls-key", "", about+"PEM file of the certificate's private key ($"+security.EnvKey+")")
+}
+
+// loadClientTLS loads the --tls-* files of a client command, or, when none
+// of those flags was given, the GALE_TLS_* variables.
+func loadClientTLS(fs *flag.FlagSet, f security.TLSFiles) (*security.Security, error) {
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || strings.HasPrefix(fl.Name, "tls-") })
+	if set {
+		sec, err := security.Load(f, "--tls")
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return sec, nil
+	}
+	sec, err := security.Load(security.FilesFromEnv(), "GALE_TLS")
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return sec, nil
 }

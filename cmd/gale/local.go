@@ -79,7 +79,13 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("--attach-addr %s: %w", *attachAddr, err)
 	}
-	srv := grpc.NewServer(coordinator.ServerOptions()...)
+	// Plaintext: gale local is one process for development; its processes
+	// attach over the loopback (a cluster's nodes take --tls-*).
+	sopts, err := coordinator.ServerOptions(nil)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(sopts...)
 	galev1.RegisterAttachServiceServer(srv, hub)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

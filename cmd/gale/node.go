@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/node"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -35,8 +37,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	debugAddr := fs.String("debug-addr", "", "HOST:PORT to serve Go's profiler on (/debug/pprof/); empty: off. Keep it on loopback")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for this node's tasks to move elsewhere")
 	realtime := realtimeFlag(fs)
+	fs.StringVar(&cfg.TLS.CA, "tls-ca", "", "mutual TLS on the gRPC port: PEM file of the CA that signed every node's and client's certificate (with --tls-cert and --tls-key; also used for the embedded etcd)")
+	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "mutual TLS: PEM file of this node's certificate, used as server and as client (it must name the addresses others dial, and 127.0.0.1 for managed processes when --grpc-addr is a wildcard)")
+	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "mutual TLS: PEM file of the certificate's private key")
+	fs.StringVar(&cfg.EtcdTLS.CA, "etcd-ca", "", "PEM file of the CA of an external etcd's https endpoints (default: --tls-ca)")
+	fs.StringVar(&cfg.EtcdTLS.Cert, "etcd-cert", "", "PEM client certificate for an external etcd that requires one (default: --tls-cert)")
+	fs.StringVar(&cfg.EtcdTLS.Key, "etcd-key", "", "the --etcd-cert's private key")
+	gossipKey := fs.String("gossip-key-file", "", "file holding a base64 key of 16, 24 or 32 bytes that encrypts and authenticates gossip (the same on every node; e.g. head -c 32 /dev/urandom | base64)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--slots N] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--slots N] [--tls-ca F --tls-cert F --tls-key F] [--etcd-ca F [--etcd-cert F --etcd-key F]] [--gossip-key-file F] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -68,6 +77,14 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if err := checkHostPort("--join", a); err != nil {
 				return err
 			}
+		}
+	}
+	if err := checkNodeTLS(cfg.TLS, cfg.EtcdTLS); err != nil {
+		return err
+	}
+	if *gossipKey != "" {
+		if cfg.GossipKey, err = readGossipKey(*gossipKey); err != nil {
+			return err
 		}
 	}
 	cfg.Version = Version
@@ -197,4 +214,35 @@ func serveDebug(addr string) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(lis)
 	return func() { srv.Close() }, nil
+}
+
+// checkNodeTLS checks that the node's TLS flags come as a set.
+func checkNodeTLS(f, etcd security.TLSFiles) error {
+	if !f.IsZero() {
+		for _, fl := range []struct{ name, v string }{{"--tls-ca", f.CA}, {"--tls-cert", f.Cert}, {"--tls-key", f.Key}} {
+			if fl.v == "" {
+				return usagef("%s is empty: a node with TLS needs --tls-ca, --tls-cert and --tls-key", fl.name)
+			}
+		}
+	}
+	if !etcd.IsZero() && etcd.CA == "" {
+		return usagef("--etcd-ca is empty: --etcd-cert and --etcd-key need the etcd's CA too")
+	}
+	return nil
+}
+
+// readGossipKey reads a base64 gossip key from file.
+func readGossipKey(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("--gossip-key-file: %v", err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, usagef("--gossip-key-file %s: not base64: %v", file, err)
+	}
+	if n := len(key); n != 16 && n != 24 && n != 32 {
+		return nil, usagef("--gossip-key-file %s: the key has %d bytes; want 16, 24 or 32 (e.g. head -c 32 /dev/urandom | base64)", file, n)
+	}
+	return key, nil
 }

@@ -7,6 +7,7 @@ package etcdtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // RequireEnv, set to 1 (as `make test` does), makes a missing etcd binary
@@ -36,6 +39,7 @@ func freeAddr(t testing.TB) string {
 // Server is an etcd server process run by a test.
 type Server struct {
 	bin, dir, client, peer string
+	tls                    security.TLSFiles // zero: plaintext
 	cmd                    *exec.Cmd
 	out                    *bytes.Buffer // read only once exited is closed
 	exited                 chan struct{} // closed when cmd has exited
@@ -51,6 +55,19 @@ func Start(t testing.TB) []string {
 // restart it.
 func StartServer(t testing.TB) *Server {
 	t.Helper()
+	return startServer(t, security.TLSFiles{})
+}
+
+// StartTLS starts an etcd server process like Start that serves https
+// with files (its certificate, and the CA whose client certificates it
+// requires) and returns its client URLs.
+func StartTLS(t testing.TB, files security.TLSFiles) []string {
+	t.Helper()
+	return startServer(t, files).Endpoints()
+}
+
+func startServer(t testing.TB, files security.TLSFiles) *Server {
+	t.Helper()
 	bin, err := exec.LookPath("etcd")
 	if err != nil {
 		if os.Getenv(RequireEnv) == "1" {
@@ -58,12 +75,16 @@ func StartServer(t testing.TB) *Server {
 		}
 		t.Skip("no etcd binary on PATH; `make test` installs one")
 	}
-	s := &Server{bin: bin, dir: t.TempDir()}
+	s := &Server{bin: bin, dir: t.TempDir(), tls: files}
+	scheme := "http://"
+	if !files.IsZero() {
+		scheme = "https://"
+	}
 	t.Cleanup(s.Stop)
 	// A port that was free a moment ago can be taken by another test
 	// process before etcd binds it: then try other ports.
 	for attempt := 1; ; attempt++ {
-		s.client, s.peer = "http://"+freeAddr(t), "http://"+freeAddr(t)
+		s.client, s.peer = scheme+freeAddr(t), "http://"+freeAddr(t)
 		out, err := s.start()
 		if err == nil {
 			return s
@@ -81,11 +102,20 @@ func (s *Server) Endpoints() []string { return []string{s.client} }
 // start starts the process and waits until it serves; on failure it
 // returns the error and what the process wrote, and leaves it stopped.
 func (s *Server) start() (string, error) {
-	s.cmd = exec.Command(s.bin,
-		"--name", "ext", "--data-dir", s.dir,
+	args := []string{"--name", "ext", "--data-dir", s.dir,
 		"--listen-client-urls", s.client, "--advertise-client-urls", s.client,
 		"--listen-peer-urls", s.peer, "--initial-advertise-peer-urls", s.peer,
-		"--initial-cluster", "ext="+s.peer, "--log-level", "error")
+		"--initial-cluster", "ext=" + s.peer, "--log-level", "error"}
+	var clientTLS *tls.Config
+	if !s.tls.IsZero() {
+		args = append(args, "--cert-file", s.tls.Cert, "--key-file", s.tls.Key, "--trusted-ca-file", s.tls.CA, "--client-cert-auth")
+		sec, err := security.Load(s.tls, "TLS")
+		if err != nil {
+			return "", err
+		}
+		clientTLS = sec.ClientTLS()
+	}
+	s.cmd = exec.Command(s.bin, args...)
 	s.out = &bytes.Buffer{}
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
@@ -101,7 +131,7 @@ func (s *Server) start() (string, error) {
 		s.Stop()
 		return s.out.String(), err // the process is gone: out is still
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints(), DialTimeout: 5 * time.Second, TLS: clientTLS, Logger: zap.NewNop()})
 	if err != nil {
 		return failed(err)
 	}

@@ -106,7 +106,7 @@ func StartCluster(ctx context.Context, start StartNode, prefix string) (_ *Clust
 		}
 		c.Nodes, c.close = append(c.Nodes, n), append(c.close, n.Stop)
 	}
-	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, nil, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}

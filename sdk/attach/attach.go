@@ -14,11 +14,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // Version is this SDK's version, sent in the hello.
@@ -67,7 +67,13 @@ type Options struct {
 	// Log receives the SDK's own messages (not the component's, which go
 	// to the node); nil means a text logger on stderr.
 	Log *slog.Logger
-	// DialOptions replace the default (plaintext) dial options.
+	// TLS names the CA (and this process's certificate and key) for a node
+	// that requires mutual TLS; zero is plaintext. OptionsFromEnv fills it
+	// from GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY, which a node with
+	// TLS sets for the processes it manages.
+	TLS security.TLSFiles
+	// DialOptions replace the default dial options (plaintext, or TLS's
+	// credentials).
 	DialOptions []grpc.DialOption
 }
 
@@ -78,6 +84,7 @@ func OptionsFromEnv() (Options, error) {
 		Topology:  os.Getenv(EnvTopology),
 		Component: os.Getenv(EnvComponent),
 		Token:     os.Getenv(EnvToken),
+		TLS:       security.FilesFromEnv(),
 	}
 	if s := os.Getenv(EnvTaskID); s != "" {
 		id, err := strconv.ParseInt(s, 10, 32)
@@ -179,7 +186,11 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	}
 	dial := o.DialOptions
 	if dial == nil {
-		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		sec, err := security.Load(o.TLS, "GALE_TLS")
+		if err != nil {
+			return fmt.Errorf("attach to node %s: %w", o.Addr, err)
+		}
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(sec.Credentials())}
 	}
 	// First, so that the caller's own options can override it.
 	dial = append([]grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes))}, dial...)

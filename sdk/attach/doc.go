@@ -16,7 +16,9 @@
 // managed process (GALE_ATTACH_ADDR, GALE_TOPOLOGY, GALE_COMPONENT,
 // GALE_TASK_ID, GALE_TOKEN); an attached process started by hand sets the
 // first three (and GALE_TOKEN if the component has one) and leaves the task
-// to the node.
+// to the node. A node with mutual TLS also sets GALE_TLS_CA, GALE_TLS_CERT
+// and GALE_TLS_KEY, and the process connects with them (Options.TLS;
+// package security).
 //
 // Component methods are called from one goroutine, as in the node. Emits
 // are checked against the declared outputs from the welcome: an emit to an

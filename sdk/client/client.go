@@ -5,11 +5,11 @@ import (
 	"fmt"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // Options tune Submit.
@@ -19,7 +19,11 @@ type Options struct {
 	// Inactive submits the topology deactivated: its spouts wait for
 	// `gale activate`.
 	Inactive bool
-	// DialOptions replace the default (plaintext) dial options.
+	// TLS names the CA, certificate and key for a node that requires
+	// mutual TLS; zero means the GALE_TLS_CA, GALE_TLS_CERT and
+	// GALE_TLS_KEY variables, and plaintext when they are not set.
+	TLS security.TLSFiles
+	// DialOptions replace the default dial options (those of TLS).
 	DialOptions []grpc.DialOption
 }
 
@@ -32,7 +36,15 @@ func Submit(ctx context.Context, addr string, spec *galev1.TopologySpec, o *Opti
 	}
 	dial := o.DialOptions
 	if dial == nil {
-		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		files, what := o.TLS, "TLS"
+		if files.IsZero() {
+			files, what = security.FilesFromEnv(), "GALE_TLS"
+		}
+		sec, err := security.Load(files, what)
+		if err != nil {
+			return "", fmt.Errorf("submit %s: %w", spec.GetName(), err)
+		}
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(sec.Credentials())}
 	}
 	conn, err := grpc.NewClient(addr, dial...)
 	if err != nil {

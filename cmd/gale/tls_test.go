@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/client"
+	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
+)
+
+func TestTLSFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.key")
+	notB64 := filepath.Join(dir, "junk.key")
+	if err := os.WriteFile(short, []byte("c2hvcnQ=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(notB64, []byte("not base64!\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"client cert without key", []string{"list", "--addr", noNode, "--tls-ca", missing, "--tls-cert", missing}, []string{"--tls-cert and --tls-key go together"}},
+		{"client cert without CA", []string{"nodes", "--addr", noNode, "--tls-cert", missing, "--tls-key", missing}, []string{"--tls-ca is not set"}},
+		{"client CA unreadable", []string{"list", "--addr", noNode, "--tls-ca", missing}, []string{"--tls-ca=" + missing, "no such file"}},
+		{"node CA only", []string{"node", "--tls-ca", missing}, []string{"--tls-cert is empty", "--tls-ca, --tls-cert and --tls-key"}},
+		{"node etcd cert without etcd CA", []string{"node", "--etcd", "https://127.0.0.1:2379", "--etcd-cert", missing, "--etcd-key", missing}, []string{"--etcd-ca is empty"}},
+		{"gossip key too short", []string{"node", "--gossip-key-file", short}, []string{"--gossip-key-file " + short, "5 bytes", "16, 24 or 32"}},
+		{"gossip key not base64", []string{"node", "--gossip-key-file", notB64}, []string{"not base64"}},
+		{"gossip key file missing", []string{"node", "--gossip-key-file", missing}, []string{"--gossip-key-file", "no such file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := gale(t, tc.args...)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if stdout != "" || strings.Contains(stderr, "no Gale node answers") {
+				t.Errorf("a usage error went further: stdout %q, stderr:\n%s", stdout, stderr)
+			}
+			assertNoTrace(t, stderr)
+		})
+	}
+}
+
+// TestClusterWithTLS runs a node with mutual TLS and a gossip key: the CLI
+// reaches it with a certificate of the cluster's CA (from flags or from
+// GALE_TLS_*), not without one, and the word count's Python and TypeScript
+// bolts, managed processes of the node, attach to it over TLS with the
+// files the node hands them.
+func TestClusterWithTLS(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	other := securitytest.NewCA(t, "other")
+	nodeFiles, cli := ca.Issue(t, "n1"), ca.Issue(t, "cli")
+	keyFile := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(keyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeProc(t, "n1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0",
+		"--tls-ca", nodeFiles.CA, "--tls-cert", nodeFiles.Cert, "--tls-key", nodeFiles.Key, "--gossip-key-file", keyFile)
+	flags := func(f security.TLSFiles) []string {
+		return []string{"--tls-ca", f.CA, "--tls-cert", f.Cert, "--tls-key", f.Key}
+	}
+
+	if out, err := cliAt(t, n.grpc, append([]string{"nodes"}, flags(cli)...)...); err != nil || !strings.Contains(out, "n1") {
+		t.Fatalf("gale nodes with a client certificate: %v\n%s", err, out)
+	}
+	t.Run("plaintext is refused with a hint", func(t *testing.T) {
+		_, stderr, code := gale(t, "nodes", "--addr", n.grpc, "--timeout", "2s")
+		if code != exitFailed || !strings.Contains(stderr, "TLS") {
+			t.Fatalf("exit %d, want %d and a hint at TLS; stderr:\n%s", code, exitFailed, stderr)
+		}
+		assertNoTrace(t, stderr)
+	})
+	t.Run("a certificate of another CA is refused", func(t *testing.T) {
+		f := other.Issue(t, "stranger")
+		f.CA = ca.File
+		_, stderr, code := gale(t, append([]string{"nodes", "--addr", n.grpc, "--timeout", "2s"}, flags(f)...)...)
+		if code != exitFailed {
+			t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, stderr)
+		}
+		assertNoTrace(t, stderr)
+	})
+	t.Run("a node certificate of another CA is refused", func(t *testing.T) {
+		f := ca.Issue(t, "cli2")
+		f.CA = other.File
+		_, stderr, code := gale(t, append([]string{"nodes", "--addr", n.grpc, "--timeout", "2s"}, flags(f)...)...)
+		if code != exitFailed || !strings.Contains(stderr, "certificate") {
+			t.Fatalf("exit %d, want %d and a word on the certificate; stderr:\n%s", code, exitFailed, stderr)
+		}
+		assertNoTrace(t, stderr)
+	})
+	t.Run("GALE_TLS variables", func(t *testing.T) {
+		for k, v := range cli.Env() {
+			t.Setenv(k, v)
+		}
+		if out, err := cliAt(t, n.grpc, "nodes"); err != nil || !strings.Contains(out, "n1") {
+			t.Fatalf("gale nodes with GALE_TLS_*: %v\n%s", err, out)
+		}
+	})
+	t.Run("Go programs submit with client.Options.TLS", func(t *testing.T) {
+		b := sdk.NewTopologyBuilder("wc-go-tls")
+		b.SetSpout("sentences", "wordcount.SentenceSpout", 1)
+		b.SetBolt("split", "wordcount.SplitSentence", 1).ShuffleGrouping("sentences")
+		b.SetBolt("count", "wordcount.WordCount", 1).FieldsGrouping("split", sdk.DefaultStream, "word")
+		spec, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out.tsv")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := client.Submit(ctx, n.grpc, spec, nil); err == nil {
+			t.Fatal("a plaintext Submit reached the TLS node")
+		}
+		if _, err := client.Submit(ctx, n.grpc, spec, &client.Options{TLS: cli, Config: sdk.Config{"wordcount.output": sdk.String(out)}}); err != nil {
+			t.Fatalf("Submit with TLS: %v", err)
+		}
+	})
+	t.Run("managed Python and TypeScript bolts attach over TLS", func(t *testing.T) {
+		requireDeps(t, []string{"sdk/python/.venv/bin/python3", "examples/wordcount/typescript/dist/count.js"}, "python3", "node")
+		dir := t.TempDir()
+		in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.tsv")
+		text := randomText(2000, 17)
+		if err := os.WriteFile(in, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"submit", "examples/wordcount/topology-mixed.yaml", "--conf", "wordcount.input=" + in, "--conf", "wordcount.output=" + out}, flags(cli)...)
+		if stdout, err := cliAt(t, n.grpc, args...); err != nil {
+			t.Fatalf("%v\n%s", err, stdout)
+		}
+		for k, v := range cli.Env() {
+			t.Setenv(k, v) // for waitFinished's gale list
+		}
+		waitFinished(t, n.grpc, "wordcount-mixed")
+		got, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := formatCounts(referenceCounts(text)); string(got) != want {
+			t.Fatalf("output differs from the reference:\n%s\nnode stderr:\n%s", diffLines(want, string(got)), n.stderr.String())
+		}
+	})
+}

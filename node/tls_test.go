@@ -1,0 +1,213 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/coordinator/etcdtest"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
+)
+
+// TestATLSClusterRunsASpreadTopology runs two nodes with mutual TLS and a
+// gossip key: the second learns the first's embedded etcd (https, client
+// certificates required) through encrypted gossip, tuples and acks cross
+// between them on TLS Transfer streams, external bolts attach over TLS,
+// and the status gathers the other
+// node's counters over TLS. Clients without a certificate of the CA get
+// nothing, and a node without the gossip key cannot join.
+func TestATLSClusterRunsASpreadTopology(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	key := []byte("0123456789abcdef0123456789abcdef")
+	a := startPeerWith(t, "a", func(cfg *PeerConfig) { cfg.TLS, cfg.GossipKey = ca.Issue(t, "a"), key })
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) {
+		cfg.TLS, cfg.GossipKey, cfg.Join = ca.Issue(t, "b"), key, []string{a.GossipAddr()}
+	})
+	if eps := a.EtcdEndpoints(); len(eps) != 1 || !strings.HasPrefix(eps[0], "https://") {
+		t.Fatalf("embedded etcd endpoints %v, want one https URL", eps)
+	}
+	cli, err := security.Load(ca.Issue(t, "cli"), "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	client, conn, err := coordinator.DialCoordinator(ctx, b.Addr(), cli, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+
+	const n = 3000
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2}).
+		spout("seq", "test.Seq", 2, "id").
+		// Managed processes of this test binary (the Go SDK), which attach
+		// to their node over TLS with the files the node hands them.
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 2, "pass", nil, "seq").
+		bolt("sink", "test.Sink", 2, nil, "pass:fields:id")
+	tp.s.Name = "spread-tls"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitFor(t, 30*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.acked) != n {
+			return fmt.Errorf("%d of %d messages acked (%d failed)", len(st.acked), n, len(st.failed))
+		}
+		return nil
+	})
+	waitFor(t, 10*time.Second, func() error {
+		status, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "spread-tls"})
+		if err != nil {
+			return err
+		}
+		if status.GetSummary().GetNodes() != 2 {
+			return fmt.Errorf("topology on %d nodes, want 2", status.GetSummary().GetNodes())
+		}
+		for _, c := range status.GetComponents() {
+			if c.GetId() == "sink" && c.GetCounters().GetExecuted() < n {
+				return fmt.Errorf("sinks executed %d of %d (both nodes' counters)", c.GetCounters().GetExecuted(), n)
+			}
+		}
+		return nil
+	})
+	st.mu.Lock()
+	for i := int64(0); i < n; i++ {
+		if st.sunk[i] < 1 {
+			st.mu.Unlock()
+			t.Fatalf("id %d never reached a sink", i)
+		}
+	}
+	st.mu.Unlock()
+
+	t.Run("a client without a certificate gets nothing", func(t *testing.T) {
+		for _, sec := range []*security.Security{nil, mustLoad(t, security.TLSFiles{CA: ca.File})} {
+			if _, conn, err := coordinator.DialCoordinator(ctx, a.Addr(), sec, time.Second); err == nil {
+				conn.Close()
+				t.Fatalf("a client with %+v reached the node", sec.Files())
+			}
+		}
+	})
+	t.Run("the embedded etcd wants a client certificate", func(t *testing.T) {
+		c, err := clientv3.New(clientv3.Config{Endpoints: a.EtcdEndpoints(), DialTimeout: time.Second, TLS: mustLoad(t, security.TLSFiles{CA: ca.File}).ClientTLS(), Logger: zap.NewNop()})
+		if err == nil {
+			defer c.Close()
+			gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if _, err = c.Get(gctx, "/gale/v1/nodes/a"); err == nil {
+				t.Fatal("read the embedded etcd without a client certificate")
+			}
+		}
+	})
+	t.Run("a node without the gossip key cannot join", func(t *testing.T) {
+		cfg := DefaultPeerConfig()
+		cfg.Name, cfg.GRPCAddr, cfg.GossipAddr, cfg.DataDir = "c", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+		cfg.TLS, cfg.GossipKey, cfg.Join = ca.Issue(t, "c"), []byte("another key of thirty-two bytes!"), []string{a.GossipAddr()}
+		cfg.Log = b.log
+		p, err := NewPeer(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err = p.Start(sctx)
+		if err == nil {
+			t.Fatal("a node with another gossip key joined")
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("start waited out its deadline instead of failing the join: %v", err)
+		}
+	})
+}
+
+// TestANodeReachesAnExternalEtcdOverTLS runs a node against a real etcd
+// server process that serves https and requires client certificates:
+// with the node's own files when one CA signs all, and with --etcd-*
+// files when etcd has a CA of its own.
+func TestANodeReachesAnExternalEtcdOverTLS(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	etcdCA := securitytest.NewCA(t, "etcd")
+	for _, tc := range []struct {
+		name      string
+		server    security.TLSFiles // the etcd's
+		node, cli security.TLSFiles
+		etcd      func() security.TLSFiles // the node's files for etcd
+	}{
+		{"one CA for all", ca.Issue(t, "etcd"), ca.Issue(t, "n"), ca.Issue(t, "cli"), func() security.TLSFiles { return security.TLSFiles{} }},
+		{"a CA of etcd's own", etcdCA.Issue(t, "etcd"), security.TLSFiles{}, security.TLSFiles{}, func() security.TLSFiles { return etcdCA.Issue(t, "n") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eps := etcdtest.StartTLS(t, tc.server)
+			p := startPeerWith(t, "n", func(cfg *PeerConfig) { cfg.Etcd, cfg.TLS, cfg.EtcdTLS = eps, tc.node, tc.etcd() })
+			cli, err := security.Load(tc.cli, "TLS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, conn, err := coordinator.DialCoordinator(context.Background(), p.Addr(), cli, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			waitFor(t, 10*time.Second, func() error {
+				nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
+				if err != nil || len(nodes.GetNodes()) != 1 || !nodes.GetNodes()[0].GetLeader() {
+					return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+				}
+				return nil
+			})
+		})
+	}
+	t.Run("etcd files with an http endpoint are refused", func(t *testing.T) {
+		cfg := DefaultPeerConfig()
+		cfg.Etcd, cfg.EtcdTLS = []string{"http://127.0.0.1:2379"}, etcdCA.Issue(t, "x")
+		if _, err := NewPeer(cfg); err == nil || !strings.Contains(err.Error(), "not https") {
+			t.Fatalf("NewPeer = %v; want an error naming the http endpoint", err)
+		}
+	})
+}
+
+func mustLoad(t *testing.T, f security.TLSFiles) *security.Security {
+	t.Helper()
+	sec, err := security.Load(f, "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec
+}
+
+// TestManagedProcessesOfAPlaintextNodeIgnoreInheritedTLSVariables: a node
+// started from a shell that exported GALE_TLS_* for the CLI, but without
+// TLS itself, must not hand those files to its processes (which inherit
+// its environment), or they would speak TLS to a plaintext port.
+func TestManagedProcessesOfAPlaintextNodeIgnoreInheritedTLSVariables(t *testing.T) {
+	t.Setenv(security.EnvCA, "/nonexistent/ca.pem")
+	t.Setenv(security.EnvCert, "/nonexistent/cert.pem")
+	t.Setenv(security.EnvKey, "/nonexistent/key.pem")
+	const n = 500
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "seq").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, st, err := tp.runWithHub(t, 30*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	checkAllAcked(t, st, n)
+}

@@ -1,0 +1,214 @@
+package security_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestLoadErrorsSayWhichFileAndWhat(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	good := ca.Issue(t, "node")
+	junk := filepath.Join(t.TempDir(), "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tc := range []struct {
+		name  string
+		files security.TLSFiles
+		what  string
+		want  []string
+	}{
+		{"certificate without a CA, variables", security.TLSFiles{Cert: good.Cert, Key: good.Key}, "GALE_TLS", []string{"GALE_TLS_CA is not set"}},
+		{"certificate without a CA, flags", security.TLSFiles{Cert: good.Cert, Key: good.Key}, "--tls", []string{"--tls-ca is not set"}},
+		{"certificate without a key", security.TLSFiles{CA: good.CA, Cert: good.Cert}, "TLS", []string{"TLS.Cert and TLS.Key go together"}},
+		{"key without a certificate", security.TLSFiles{CA: good.CA, Key: good.Key}, "--tls", []string{"--tls-cert and --tls-key go together"}},
+		{"CA file missing", security.TLSFiles{CA: missing}, "GALE_TLS", []string{"GALE_TLS_CA=" + missing, "no such file"}},
+		{"CA file not PEM", security.TLSFiles{CA: junk}, "--tls", []string{"--tls-ca=" + junk, "no PEM certificate"}},
+		{"certificate file not PEM", security.TLSFiles{CA: good.CA, Cert: junk, Key: good.Key}, "--tls", []string{"--tls-cert=" + junk, "load certificate and key"}},
+		{"key of another certificate", security.TLSFiles{CA: good.CA, Cert: good.Cert, Key: ca.Issue(t, "other").Key}, "GALE_TLS", []string{"GALE_TLS_KEY=", "private key does not match"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sec, err := security.Load(tc.files, tc.what)
+			if err == nil {
+				t.Fatalf("Load(%+v) = %v, want an error", tc.files, sec)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNoFilesIsPlaintext(t *testing.T) {
+	sec, err := security.Load(security.TLSFiles{}, "GALE_TLS")
+	if err != nil || sec != nil {
+		t.Fatalf("Load(zero) = %v, %v; want nil, nil", sec, err)
+	}
+	if got := sec.Credentials().Info().SecurityProtocol; got != "insecure" {
+		t.Errorf("nil Security's credentials speak %q, want insecure", got)
+	}
+	if opt, err := sec.ServerOption(); opt != nil || err != nil {
+		t.Errorf("nil Security's server option = %v, %v; want none", opt, err)
+	}
+	if env := (security.TLSFiles{}).Env(); env != nil {
+		t.Errorf("zero files give the variables %v", env)
+	}
+}
+
+func TestFilesFromEnvAndBack(t *testing.T) {
+	want := security.TLSFiles{CA: "/ca.pem", Cert: "/c.pem", Key: "/k.pem"}
+	for k, v := range want.Env() {
+		t.Setenv(k, v)
+	}
+	if got := security.FilesFromEnv(); got != want {
+		t.Fatalf("FilesFromEnv() = %+v, want %+v", got, want)
+	}
+}
+
+// serve starts a gRPC server with the health service on 127.0.0.1 with
+// files' server credentials.
+func serve(t *testing.T, files security.TLSFiles) string {
+	t.Helper()
+	sec, err := security.Load(files, "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := sec.ServerOption()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(opt)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
+}
+
+// check makes one health call to addr as a client with files.
+func check(t *testing.T, addr string, files security.TLSFiles) error {
+	t.Helper()
+	sec, err := security.Load(files, "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(sec.Credentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
+}
+
+func TestServersRequireAClientCertificateOfTheCA(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	other := securitytest.NewCA(t, "other")
+	addr := serve(t, ca.Issue(t, "node"))
+	stranger := other.Issue(t, "stranger") // a matching pair of the other CA
+	for _, tc := range []struct {
+		name  string
+		files security.TLSFiles
+		ok    bool
+	}{
+		{"a client certificate of the CA", ca.Issue(t, "cli"), true},
+		{"no client certificate", security.TLSFiles{CA: ca.File}, false},
+		{"a client certificate of another CA", security.TLSFiles{CA: ca.File, Cert: stranger.Cert, Key: stranger.Key}, false},
+		{"a client that trusts another CA", other.Issue(t, "z"), false},
+		{"plaintext", security.TLSFiles{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := check(t, addr, tc.files)
+			if tc.ok && err != nil {
+				t.Fatalf("health check: %v", err)
+			}
+			if !tc.ok && err == nil {
+				t.Fatal("health check succeeded; want it refused")
+			}
+		})
+	}
+}
+
+func TestAServerNeedsACertificate(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	sec, err := security.Load(security.TLSFiles{CA: ca.File}, "--tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sec.ServerOption(); err == nil || !strings.Contains(err.Error(), "certificate and key") {
+		t.Fatalf("ServerOption without a certificate: %v; want an error that says so", err)
+	}
+}
+
+// TestRotatedCertificatesAreServed rewrites the server's certificate and
+// key in place: new connections get the new certificate without a restart.
+func TestRotatedCertificatesAreServed(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	files := ca.Issue(t, "node-v1")
+	sec, err := security.Load(files, "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sec.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := func() string {
+		c, err := cfg.GetCertificate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Leaf.Subject.CommonName
+	}
+	if got := subject(); got != "node-v1" {
+		t.Fatalf("serving %q, want node-v1", got)
+	}
+	// A later modification time than the first files', whatever the
+	// file system's clock granularity.
+	ca.WriteCert(t, "node-v2", files.Cert, files.Key)
+	later := time.Now().Add(time.Minute)
+	for _, f := range []string{files.Cert, files.Key} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for subject() != "node-v2" {
+		if time.Now().After(deadline) {
+			t.Fatal("still serving node-v1 5 s after the files were replaced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A rotation caught half-way (the key file gone) keeps the last good
+	// pair rather than failing handshakes.
+	if err := os.Remove(files.Key); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the once-a-second check
+	if got := subject(); got != "node-v2" {
+		t.Fatalf("serving %q with the key file gone, want the last good node-v2", got)
+	}
+}
