@@ -112,10 +112,21 @@ func (c PeerConfig) Validate() error {
 		return fmt.Errorf("node config: Slots %d must be at least 1", c.Slots)
 	case c.LeaseTTL < time.Second:
 		return fmt.Errorf("node config: LeaseTTL %v is below etcd's 1s granularity", c.LeaseTTL)
-	case !c.TLS.IsZero() && (c.TLS.CA == "" || c.TLS.Cert == "" || c.TLS.Key == ""):
-		return errors.New("node config: TLS needs all of CA, Cert and Key")
+	case !c.TLS.IsZero() && c.TLS.CA == "":
+		return errors.New("node config: TLS.CA is empty: TLS needs CA, Cert and Key")
+	case !c.TLS.IsZero() && c.TLS.Cert == "":
+		return errors.New("node config: TLS.Cert is empty: TLS needs CA, Cert and Key")
+	case !c.TLS.IsZero() && c.TLS.Key == "":
+		return errors.New("node config: TLS.Key is empty: TLS needs CA, Cert and Key")
+	case !c.EtcdTLS.IsZero() && len(c.Etcd) == 0 && len(c.Join) == 0:
+		return errors.New("node config: EtcdTLS is set but the node starts an embedded etcd (no Etcd, no Join): the embedded etcd uses TLS's files")
 	case len(c.GossipKey) > 0 && len(c.GossipKey) != 16 && len(c.GossipKey) != 24 && len(c.GossipKey) != 32:
 		return fmt.Errorf("node config: GossipKey has %d bytes; want 16, 24 or 32", len(c.GossipKey))
+	}
+	if !c.TLS.IsZero() || !c.EtcdTLS.IsZero() {
+		if err := httpsOnly(c.Etcd, "given"); err != nil {
+			return fmt.Errorf("node config: %w", err)
+		}
 	}
 	return nil
 }
@@ -211,8 +222,16 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
+	// Absolute paths: the node hands its files to the processes it
+	// manages, which run in their components' directories.
 	var err error
+	if cfg.TLS, err = absFiles(cfg.TLS); err != nil {
+		return nil, err
+	}
+	if cfg.EtcdTLS, err = absFiles(cfg.EtcdTLS); err != nil {
+		return nil, err
+	}
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
@@ -221,11 +240,6 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	}
 	p.etcdTLS = p.sec
 	if !cfg.EtcdTLS.IsZero() {
-		for _, e := range cfg.Etcd {
-			if !strings.HasPrefix(e, "https://") {
-				return nil, fmt.Errorf("node config: EtcdTLS is set but etcd endpoint %s is not https", e)
-			}
-		}
 		if p.etcdTLS, err = security.Load(cfg.EtcdTLS, "--etcd"); err != nil {
 			return nil, err
 		}
@@ -234,7 +248,38 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		p.log = slog.Default()
 	}
 	p.log = p.log.With("node", cfg.Name)
+	p.sec.SetLogger(p.log)
+	p.etcdTLS.SetLogger(p.log)
 	return p, nil
+}
+
+// absFiles makes the paths of f absolute.
+func absFiles(f security.TLSFiles) (security.TLSFiles, error) {
+	for _, path := range []*string{&f.CA, &f.Cert, &f.Key} {
+		if *path == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*path)
+		if err != nil {
+			return f, fmt.Errorf("node config: TLS file %s: %w", *path, err)
+		}
+		*path = abs
+	}
+	return f, nil
+}
+
+// httpsOnly refuses etcd endpoints that are not https. A node with TLS
+// takes its topologies, and the commands of their external components,
+// from etcd: a plaintext etcd (given by mistake, or advertised through
+// gossip by anyone who can reach the gossip port) would let others run
+// code on it with its key.
+func httpsOnly(endpoints []string, how string) error {
+	for _, e := range endpoints {
+		if !strings.HasPrefix(e, "https://") {
+			return fmt.Errorf("etcd endpoint %s (%s) is not https: a node with TLS reaches etcd over https only", e, how)
+		}
+	}
+	return nil
 }
 
 // Start brings the node up: etcd (embedded unless external endpoints are
@@ -285,6 +330,18 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			return err
 		}
 		endpoints = p.etcd.Endpoints()
+	}
+	if p.etcdTLS != nil {
+		how := "given"
+		if len(p.cfg.Etcd) == 0 && len(p.cfg.Join) > 0 {
+			how = "learned through gossip from " + strings.Join(p.cfg.Join, ",")
+		}
+		if err := httpsOnly(endpoints, how); err != nil {
+			return err
+		}
+		if len(p.cfg.GossipKey) == 0 {
+			p.log.Warn("TLS without a gossip key: anyone who reaches the gossip port can join the gossip and see the nodes' addresses (--gossip-key-file)")
+		}
 	}
 	meta.Etcd = endpoints
 	if err := p.gossip.SetMeta(meta); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -106,14 +107,22 @@ func TestATLSClusterRunsASpreadTopology(t *testing.T) {
 		}
 	})
 	t.Run("the embedded etcd wants a client certificate", func(t *testing.T) {
-		c, err := clientv3.New(clientv3.Config{Endpoints: a.EtcdEndpoints(), DialTimeout: time.Second, TLS: mustLoad(t, security.TLSFiles{CA: ca.File}).ClientTLS(), Logger: zap.NewNop()})
-		if err == nil {
+		get := func(files security.TLSFiles) error {
+			c, err := clientv3.New(clientv3.Config{Endpoints: a.EtcdEndpoints(), DialTimeout: time.Second, TLS: mustLoad(t, files).ClientTLS(), Logger: zap.NewNop()})
+			if err != nil {
+				return err
+			}
 			defer c.Close()
 			gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
-			if _, err = c.Get(gctx, "/gale/v1/nodes/a"); err == nil {
-				t.Fatal("read the embedded etcd without a client certificate")
-			}
+			_, err = c.Get(gctx, "/gale/v1/nodes/a")
+			return err
+		}
+		if err := get(ca.Issue(t, "etcd-reader")); err != nil {
+			t.Fatalf("a client certificate of the CA cannot read the embedded etcd: %v", err)
+		}
+		if err := get(security.TLSFiles{CA: ca.File}); err == nil {
+			t.Fatal("read the embedded etcd without a client certificate")
 		}
 	})
 	t.Run("a node without the gossip key cannot join", func(t *testing.T) {
@@ -181,6 +190,78 @@ func TestANodeReachesAnExternalEtcdOverTLS(t *testing.T) {
 			t.Fatalf("NewPeer = %v; want an error naming the http endpoint", err)
 		}
 	})
+}
+
+// TestATLSNodeRefusesAPlaintextEtcd: a node with TLS takes its
+// topologies (and the commands of their external components) from etcd,
+// so it must not use an http etcd, whether given or advertised through
+// gossip by a node without TLS (or by anyone who reaches the gossip port).
+func TestATLSNodeRefusesAPlaintextEtcd(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	plain := startPeer(t, "plain")
+	cfg := DefaultPeerConfig()
+	cfg.Name, cfg.GRPCAddr, cfg.GossipAddr, cfg.DataDir = "t", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.TLS, cfg.Join = ca.Issue(t, "t"), []string{plain.GossipAddr()}
+	cfg.Log = plain.log
+	p, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = p.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "is not https") || !strings.Contains(err.Error(), "learned through gossip") {
+		t.Fatalf("Start = %v; want a refusal of the http etcd learned through gossip", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		edit func(*PeerConfig)
+		want string
+	}{
+		{"TLS with an http etcd", func(c *PeerConfig) { c.TLS, c.Etcd = ca.Issue(t, "u"), []string{"http://127.0.0.1:2379"} }, "http://127.0.0.1:2379 (given) is not https"},
+		{"etcd files with an http etcd", func(c *PeerConfig) { c.EtcdTLS, c.Etcd = ca.Issue(t, "v"), []string{"http://127.0.0.1:2379"} }, "is not https"},
+		{"etcd files with the embedded etcd", func(c *PeerConfig) { c.EtcdTLS = ca.Issue(t, "w") }, "EtcdTLS is set but the node starts an embedded etcd"},
+		{"TLS without a key", func(c *PeerConfig) { c.TLS = ca.Issue(t, "x"); c.TLS.Key = "" }, "TLS.Key is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultPeerConfig()
+			tc.edit(&cfg)
+			if _, err := NewPeer(cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewPeer = %v; want an error that says %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRelativeTLSPathsBecomeAbsolute: the node hands its files to the
+// processes it manages, which run in their components' directories.
+func TestRelativeTLSPathsBecomeAbsolute(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	f := ca.Issue(t, "n")
+	dir := filepath.Dir(f.Cert)
+	t.Chdir(dir)
+	cfg := DefaultPeerConfig()
+	cfg.TLS = security.TLSFiles{CA: filepath.Base(f.CA), Cert: filepath.Base(f.Cert), Key: filepath.Base(f.Key)}
+	p, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := (&Runtime{attachTLS: p.cfg.TLS, spec: &galev1.TopologySpec{Name: "t"}}).processEnv("c", 1)
+	for k, want := range map[string]string{security.EnvCA: f.CA, security.EnvCert: f.Cert, security.EnvKey: f.Key} {
+		if got, _ := filepath.EvalSymlinks(env[k]); got != mustEval(t, want) {
+			t.Errorf("%s = %q, want %q", k, env[k], want)
+		}
+	}
+}
+
+func mustEval(t *testing.T, path string) string {
+	t.Helper()
+	p, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func mustLoad(t *testing.T, f security.TLSFiles) *security.Security {

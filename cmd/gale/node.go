@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/node"
-	"github.com/gale-stream/gale/sdk/security"
 )
 
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,7 +78,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
-	if err := checkNodeTLS(cfg.TLS, cfg.EtcdTLS); err != nil {
+	if err := checkNodeTLS(cfg); err != nil {
 		return err
 	}
 	if *gossipKey != "" {
@@ -216,8 +215,10 @@ func serveDebug(addr string) (stop func(), err error) {
 	return func() { srv.Close() }, nil
 }
 
-// checkNodeTLS checks that the node's TLS flags come as a set.
-func checkNodeTLS(f, etcd security.TLSFiles) error {
+// checkNodeTLS checks that the node's TLS flags come as a set and fit the
+// etcd it uses (PeerConfig.Validate checks the same in its own words).
+func checkNodeTLS(cfg node.PeerConfig) error {
+	f, etcd := cfg.TLS, cfg.EtcdTLS
 	if !f.IsZero() {
 		for _, fl := range []struct{ name, v string }{{"--tls-ca", f.CA}, {"--tls-cert", f.Cert}, {"--tls-key", f.Key}} {
 			if fl.v == "" {
@@ -227,6 +228,16 @@ func checkNodeTLS(f, etcd security.TLSFiles) error {
 	}
 	if !etcd.IsZero() && etcd.CA == "" {
 		return usagef("--etcd-ca is empty: --etcd-cert and --etcd-key need the etcd's CA too")
+	}
+	if !etcd.IsZero() && len(cfg.Etcd) == 0 && len(cfg.Join) == 0 {
+		return usagef("--etcd-ca, --etcd-cert and --etcd-key are for an external etcd (--etcd) or one learned with --join; the embedded etcd uses --tls-ca, --tls-cert and --tls-key")
+	}
+	if !f.IsZero() || !etcd.IsZero() {
+		for _, u := range cfg.Etcd {
+			if !strings.HasPrefix(u, "https://") {
+				return usagef("--etcd %s is not https: a node with --tls-* or --etcd-ca reaches etcd over https only (it takes the commands it runs from etcd)", u)
+			}
+		}
 	}
 	return nil
 }

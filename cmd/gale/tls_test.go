@@ -35,6 +35,8 @@ func TestTLSFlagErrors(t *testing.T) {
 		{"client CA unreadable", []string{"list", "--addr", noNode, "--tls-ca", missing}, []string{"--tls-ca=" + missing, "no such file"}},
 		{"node CA only", []string{"node", "--tls-ca", missing}, []string{"--tls-cert is empty", "--tls-ca, --tls-cert and --tls-key"}},
 		{"node etcd cert without etcd CA", []string{"node", "--etcd", "https://127.0.0.1:2379", "--etcd-cert", missing, "--etcd-key", missing}, []string{"--etcd-ca is empty"}},
+		{"node etcd files with the embedded etcd", []string{"node", "--etcd-ca", missing}, []string{"--etcd-ca, --etcd-cert and --etcd-key are for an external etcd"}},
+		{"node TLS with a plaintext etcd", []string{"node", "--etcd", "http://127.0.0.1:2379", "--tls-ca", missing, "--tls-cert", missing, "--tls-key", missing}, []string{"--etcd http://127.0.0.1:2379 is not https"}},
 		{"gossip key too short", []string{"node", "--gossip-key-file", short}, []string{"--gossip-key-file " + short, "5 bytes", "16, 24 or 32"}},
 		{"gossip key not base64", []string{"node", "--gossip-key-file", notB64}, []string{"not base64"}},
 		{"gossip key file missing", []string{"node", "--gossip-key-file", missing}, []string{"--gossip-key-file", "no such file"}},

@@ -75,6 +75,10 @@ type Options struct {
 	// DialOptions replace the default dial options (plaintext, or TLS's
 	// credentials).
 	DialOptions []grpc.DialOption
+
+	// tlsFrom names where TLS came from in errors: "GALE_TLS" when
+	// OptionsFromEnv read it, else the field ("TLS").
+	tlsFrom string
 }
 
 // OptionsFromEnv reads the GALE_* variables.
@@ -85,6 +89,7 @@ func OptionsFromEnv() (Options, error) {
 		Component: os.Getenv(EnvComponent),
 		Token:     os.Getenv(EnvToken),
 		TLS:       security.FilesFromEnv(),
+		tlsFrom:   "GALE_TLS",
 	}
 	if s := os.Getenv(EnvTaskID); s != "" {
 		id, err := strconv.ParseInt(s, 10, 32)
@@ -186,7 +191,11 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 	}
 	dial := o.DialOptions
 	if dial == nil {
-		sec, err := security.Load(o.TLS, "GALE_TLS")
+		from := o.tlsFrom
+		if from == "" {
+			from = "TLS"
+		}
+		sec, err := security.Load(o.TLS, from)
 		if err != nil {
 			return fmt.Errorf("attach to node %s: %w", o.Addr, err)
 		}

@@ -8,10 +8,12 @@ import (
 	"github.com/gale-stream/gale/sdk/security"
 )
 
-// A client of a node with TLS: the files come from GALE_TLS_CA,
-// GALE_TLS_CERT and GALE_TLS_KEY, and plaintext when they are not set.
+// A client of a node. security.FilesFromEnv() gives the files of the
+// GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY variables; with none named,
+// as here, the connection is plaintext.
 func Example() {
-	sec, err := security.Load(security.FilesFromEnv(), "GALE_TLS")
+	files := security.TLSFiles{} // or security.FilesFromEnv()
+	sec, err := security.Load(files, "GALE_TLS")
 	if err != nil {
 		fmt.Println(err) // names the variable and the file
 		return
@@ -22,5 +24,13 @@ func Example() {
 		return
 	}
 	defer conn.Close()
-	// ... galev1.NewCoordinatorServiceClient(conn)
+	fmt.Println("security:", sec.Credentials().Info().SecurityProtocol)
+	// Output: security: insecure
+}
+
+// Errors name the setting, in the caller's words, and what is wrong.
+func ExampleLoad() {
+	_, err := security.Load(security.TLSFiles{Cert: "me.pem", Key: "me-key.pem"}, "--tls")
+	fmt.Println(err)
+	// Output: --tls-ca is not set: TLS needs the CA that signed the peers' certificates (--tls-cert and --tls-key are set)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -63,7 +64,8 @@ func (f TLSFiles) Env() map[string]string {
 
 // Security is the transport security of a process's gRPC connections:
 // every connection Gale makes or serves takes its options from one
-// (coordinator.DialOptions and ServerOptions in a node; the SDKs' Options). A nil *Security is plaintext.
+// (coordinator.DialOptions and ServerOptions in a node; the SDKs' Options).
+// A nil *Security is plaintext.
 type Security struct {
 	files TLSFiles
 	pool  *x509.CertPool
@@ -93,7 +95,7 @@ func Load(f TLSFiles, what string) (*Security, error) {
 	}
 	switch {
 	case f.CA == "":
-		return nil, fmt.Errorf("%s is not set: TLS needs the CA that signed the peers' certificates (%s and %s are set)", name("CA"), name("CERT"), name("KEY"))
+		return nil, fmt.Errorf("%s is not set: TLS needs the CA that signed the peers' certificates (%s)", name("CA"), strings.Join(setNames(f, name), " and ")+" set")
 	case (f.Cert == "") != (f.Key == ""):
 		return nil, fmt.Errorf("%s and %s go together: one of them is empty", name("CERT"), name("KEY"))
 	}
@@ -113,6 +115,34 @@ func Load(f TLSFiles, what string) (*Security, error) {
 		}
 	}
 	return s, nil
+}
+
+// setNames names the certificate and key settings of f that are set.
+func setNames(f TLSFiles, name func(string) string) []string {
+	var out []string
+	if f.Cert != "" {
+		out = append(out, name("CERT")+" is")
+	}
+	if f.Key != "" {
+		out = append(out, name("KEY")+" is")
+	}
+	if len(out) == 2 {
+		return []string{name("CERT"), name("KEY") + " are"}
+	}
+	return out
+}
+
+// SetLogger makes s log a certificate or key that could not be read again
+// after its files changed (once per change): the old pair is kept, and
+// without a word the operator would learn of the failed rotation only when
+// the old certificate expires. Safe on nil.
+func (s *Security) SetLogger(log *slog.Logger) {
+	if s == nil || s.pair == nil {
+		return
+	}
+	s.pair.mu.Lock()
+	defer s.pair.mu.Unlock()
+	s.pair.log = log
 }
 
 // Files returns the files s was loaded from (zero for nil).
@@ -155,49 +185,69 @@ func (s *Security) ClientTLS() *tls.Config {
 	return c
 }
 
+// reloadEvery is how often, at most, a handshake looks at the files of
+// the key pair again (a variable for tests).
+var reloadEvery = time.Second
+
 // keyPair is a certificate and key read from files, read again when a file
 // changes.
 type keyPair struct {
 	certFile, keyFile string
 
-	mu       sync.Mutex
-	cert     *tls.Certificate
-	modCert  time.Time
-	modKey   time.Time
-	checked  time.Time
-	lastFail error
+	mu      sync.Mutex
+	log     *slog.Logger // nil: failed reloads are not logged
+	cert    *tls.Certificate
+	version string    // of the files the pair was read from (fileVersion)
+	failed  string    // the version of the files that last failed to load
+	checked time.Time // when the files were last looked at
+}
+
+// fileVersion tells a change of the two files apart: modification times
+// and sizes (a rotation that writes a file within the file system's clock
+// granularity changes its size in practice: a new key or certificate).
+func fileVersion(ci, ki os.FileInfo) string {
+	return fmt.Sprintf("%d/%d %d/%d", ci.ModTime().UnixNano(), ci.Size(), ki.ModTime().UnixNano(), ki.Size())
 }
 
 // get returns the current pair. On a read error after a good load it keeps
-// the old pair (a rotation caught between writing the two files) and tries
+// the old pair (a rotation caught between writing the two files, or a bad
+// new pair), logs the error once for that version of the files, and tries
 // again at the next check.
 func (k *keyPair) get() (*tls.Certificate, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := time.Now()
-	if k.cert != nil && now.Sub(k.checked) < time.Second {
+	if k.cert != nil && now.Sub(k.checked) < reloadEvery {
 		return k.cert, nil
 	}
 	k.checked = now
 	ci, err1 := os.Stat(k.certFile)
 	ki, err2 := os.Stat(k.keyFile)
 	if err := errors.Join(err1, err2); err != nil {
-		if k.cert != nil {
-			return k.cert, nil
-		}
-		return nil, err
+		return k.keep("unreadable: "+err.Error(), err)
 	}
-	if k.cert != nil && ci.ModTime().Equal(k.modCert) && ki.ModTime().Equal(k.modKey) {
+	version := fileVersion(ci, ki)
+	if k.cert != nil && version == k.version {
 		return k.cert, nil
 	}
 	c, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
 	if err != nil {
-		if k.cert != nil {
-			return k.cert, nil
-		}
-		return nil, fmt.Errorf("load certificate and key: %w", err)
+		return k.keep(version, fmt.Errorf("load certificate and key: %w", err))
 	}
-	k.cert, k.modCert, k.modKey = &c, ci.ModTime(), ki.ModTime()
+	k.cert, k.version, k.failed = &c, version, ""
+	return k.cert, nil
+}
+
+// keep handles a failed (re)load of the files at version: the first load
+// fails, a reload keeps the old pair and logs err once per version.
+func (k *keyPair) keep(version string, err error) (*tls.Certificate, error) {
+	if k.cert == nil {
+		return nil, err
+	}
+	if k.log != nil && version != k.failed {
+		k.log.Warn("TLS: the certificate and key files changed but cannot be used; still presenting the previous pair", "cert", k.certFile, "key", k.keyFile, "err", err)
+	}
+	k.failed = version
 	return k.cert, nil
 }
 
