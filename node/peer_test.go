@@ -396,14 +396,7 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := stateFor(t)
-	waitFor(t, 30*time.Second, func() error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		if len(st.acked) != n {
-			return fmt.Errorf("%d of %d messages acked (%d failed)", len(st.acked), n, len(st.failed))
-		}
-		return nil
-	})
+	waitAcked(t, st, n)
 	status, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "spread"})
 	if err != nil {
 		t.Fatal(err)
@@ -438,14 +431,33 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 		}
 		return nil
 	})
+	checkSunk(t, st, n)
+	_ = b
+}
+
+// waitAcked waits until n messages were acked.
+func waitAcked(t *testing.T, st *testState, n int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.acked) != n {
+			return fmt.Errorf("%d of %d messages acked (%d failed)", len(st.acked), n, len(st.failed))
+		}
+		return nil
+	})
+}
+
+// checkSunk checks that every id below n reached a sink.
+func checkSunk(t *testing.T, st *testState, n int) {
+	t.Helper()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for i := int64(0); i < n; i++ {
+	for i := int64(0); i < int64(n); i++ {
 		if st.sunk[i] < 1 {
 			t.Fatalf("id %d never reached a sink", i)
 		}
 	}
-	_ = b
 }
 
 // TestStatusShowsTheQueueOfASlowBolt fills the queues of a bolt that

@@ -66,14 +66,7 @@ func TestATLSClusterRunsASpreadTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := stateFor(t)
-	waitFor(t, 30*time.Second, func() error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		if len(st.acked) != n {
-			return fmt.Errorf("%d of %d messages acked (%d failed)", len(st.acked), n, len(st.failed))
-		}
-		return nil
-	})
+	waitAcked(t, st, n)
 	waitFor(t, 10*time.Second, func() error {
 		status, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "spread-tls"})
 		if err != nil {
@@ -89,14 +82,7 @@ func TestATLSClusterRunsASpreadTopology(t *testing.T) {
 		}
 		return nil
 	})
-	st.mu.Lock()
-	for i := int64(0); i < n; i++ {
-		if st.sunk[i] < 1 {
-			st.mu.Unlock()
-			t.Fatalf("id %d never reached a sink", i)
-		}
-	}
-	st.mu.Unlock()
+	checkSunk(t, st, n)
 
 	t.Run("a client without a certificate gets nothing", func(t *testing.T) {
 		for _, sec := range []*security.Security{nil, mustLoad(t, security.TLSFiles{CA: ca.File})} {

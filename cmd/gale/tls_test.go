@@ -88,24 +88,23 @@ func TestClusterWithTLS(t *testing.T) {
 		}
 		assertNoTrace(t, stderr)
 	})
-	t.Run("a certificate of another CA is refused", func(t *testing.T) {
-		f := other.Issue(t, "stranger")
-		f.CA = ca.File
-		_, stderr, code := gale(t, append([]string{"nodes", "--addr", n.grpc, "--timeout", "2s"}, flags(f)...)...)
-		if code != exitFailed {
-			t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, stderr)
-		}
-		assertNoTrace(t, stderr)
-	})
-	t.Run("a node certificate of another CA is refused", func(t *testing.T) {
-		f := ca.Issue(t, "cli2")
-		f.CA = other.File
-		_, stderr, code := gale(t, append([]string{"nodes", "--addr", n.grpc, "--timeout", "2s"}, flags(f)...)...)
-		if code != exitFailed || !strings.Contains(stderr, "certificate") {
-			t.Fatalf("exit %d, want %d and a word on the certificate; stderr:\n%s", code, exitFailed, stderr)
-		}
-		assertNoTrace(t, stderr)
-	})
+	stranger, cli2 := other.Issue(t, "stranger"), ca.Issue(t, "cli2")
+	for _, tc := range []struct {
+		name  string
+		files security.TLSFiles
+		want  string
+	}{
+		{"a certificate of another CA is refused", security.TLSFiles{CA: ca.File, Cert: stranger.Cert, Key: stranger.Key}, ""},
+		{"a node certificate of another CA is refused", security.TLSFiles{CA: other.File, Cert: cli2.Cert, Key: cli2.Key}, "certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := gale(t, append([]string{"nodes", "--addr", n.grpc, "--timeout", "2s"}, flags(tc.files)...)...)
+			if code != exitFailed || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d, want %d and %q; stderr:\n%s", code, exitFailed, tc.want, stderr)
+			}
+			assertNoTrace(t, stderr)
+		})
+	}
 	t.Run("GALE_TLS variables", func(t *testing.T) {
 		for k, v := range cli.Env() {
 			t.Setenv(k, v)
