@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
@@ -149,11 +150,21 @@ func MeasureRawStreamAt(ctx context.Context, d time.Duration, batch int, mode Ra
 // measureRaw runs the raw stream for d, at rate tuples/s (0: as fast as it
 // goes, untimed).
 func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64) (RawResult, error) {
+	return measureRawWith(ctx, d, batch, mode, rate, insecure.NewCredentials(), nil)
+}
+
+// measureRawWith is measureRaw with the client's credentials and the
+// server's (nil: none), to measure what TLS costs the stream.
+func measureRawWith(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64, creds credentials.TransportCredentials, serverCreds grpc.ServerOption) (RawResult, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return RawResult{}, err
 	}
-	srv := grpc.NewServer(ServerOptions()...)
+	sopts := ServerOptions()
+	if serverCreds != nil {
+		sopts = append(sopts, serverCreds)
+	}
+	srv := grpc.NewServer(sopts...)
 	raw := &rawCounter{mode: mode, perFrame: int64(batch)}
 	if rate > 0 {
 		// The stream keeps order, so the server matches the n-th frame
@@ -164,7 +175,7 @@ func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream,
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
 	defer func() { srv.Stop(); <-served }()
-	conn, err := grpc.NewClient(lis.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	conn, err := grpc.NewClient(lis.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(creds))...)
 	if err != nil {
 		return RawResult{}, err
 	}
