@@ -16,7 +16,7 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a gale node process")
 	}
-	n := startNodeProc(t, "k1")
+	n := startNodeProc(t, "k1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := cliAt(t, n.grpc, args...)

@@ -430,7 +430,7 @@ func TestNodeServesTheProfilerOnDebugAddr(t *testing.T) {
 	}
 	addr := lis.Addr().String()
 	lis.Close() // a free port for the node to take
-	startNodeProc(t, "profiled", "--debug-addr", addr)
+	startNodeProc(t, "profiled", "--debug-addr", addr, "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0")
 	resp, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		t.Fatal(err)
