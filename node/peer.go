@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -235,9 +234,6 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
-	if _, err := p.sec.ServerTLS(); err != nil {
-		return nil, err
-	}
 	p.etcdTLS = p.sec
 	if !cfg.EtcdTLS.IsZero() {
 		if p.etcdTLS, err = security.Load(cfg.EtcdTLS, "--etcd"); err != nil {
@@ -348,8 +344,9 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		return err
 	}
 	// The etcd client logs retries at warn level through zap; the node logs
-	// what matters itself.
-	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: p.etcdClientTLS(endpoints), Logger: zap.NewNop()})
+	// what matters itself. Its TLS is the node's (or EtcdTLS's), whose
+	// endpoints are all https (checked above), or none.
+	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: p.etcdTLS.ClientTLS(), Logger: zap.NewNop()})
 	if err != nil {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
@@ -404,19 +401,6 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	p.goRun(func() { p.keepAlive(runCtx) })
 	p.goRun(func() { p.watch(runCtx) })
 	p.log.Info("node started", "grpc", p.Addr(), "etcd", endpoints)
-	return nil
-}
-
-// etcdClientTLS is the TLS configuration for reaching etcd at endpoints:
-// EtcdTLS's, else the node's own for https endpoints (an embedded etcd of
-// a node with TLS, learned through gossip), else none (http endpoints of
-// an external etcd without TLS; etcd's client would speak TLS to them).
-func (p *Peer) etcdClientTLS(endpoints []string) *tls.Config {
-	for _, e := range endpoints {
-		if strings.HasPrefix(e, "https://") {
-			return p.etcdTLS.ClientTLS()
-		}
-	}
 	return nil
 }
 
