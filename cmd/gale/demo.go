@@ -61,8 +61,9 @@ func runDemoTraffic(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&cfg.Visit, "visit", cfg.Visit, "mean time a visitor stays on the page")
 	fs.DurationVar(&cfg.Away, "away", cfg.Away, "mean time before a visitor's place is taken again (a returning visitor starts a new session)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed, for reproducible visitors (0: random)")
+	fs.StringVar(&cfg.Trust, "trust", "", "PEM file of certificates to trust for an https:// target beyond the system's: a private CA, or the ingest's own certificate")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale demo traffic --visitors N --rate R [--target URL] [--duration D] [--batch N] [--senders N] [--visit D] [--away D] [--seed S]")
+		fmt.Fprintln(stderr, "usage: gale demo traffic --visitors N --rate R [--target URL] [--duration D] [--batch N] [--senders N] [--visit D] [--away D] [--seed S] [--trust PEM]")
 		fmt.Fprintln(stderr, "\nSimulates visitors of the demo landing page (cursor paths towards the call to action, dwelling,\nclicks, scrolling, tab switches, visitors arriving and leaving) and POSTs their events, batched\nlike tracker.js, to an ingest spout. Prints events/s and refusals at the end.\n\nflags:")
 		fs.PrintDefaults()
 	}
@@ -76,9 +77,15 @@ func runDemoTraffic(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
+	if _, err := webanalytics.TrustedRoots(cfg.Trust, "--trust"); err != nil {
+		return usageError{err}
+	}
 	fmt.Fprintf(stderr, "gale demo traffic: %d visitors, %g events/s to %s\n", cfg.Visitors, cfg.Rate, cfg.Target)
 	rep, err := webanalytics.Traffic(ctx, cfg)
 	printTrafficReport(stdout, rep)
+	if err != nil && strings.Contains(err.Error(), "failed to verify certificate") {
+		err = fmt.Errorf("%w\n(give the CA that signed the ingest's certificate, or the certificate itself, with --trust FILE)", err)
+	}
 	return err
 }
 

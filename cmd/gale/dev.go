@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/client"
 	"github.com/gale-stream/gale/sdk/ingest"
+	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -33,9 +37,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rate := fs.Float64("rate", 2000, "generated events per second")
 	dataDir := fs.String("data-dir", "", "node data directory (default: a temporary one, removed at the end)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	httpsCert := fs.String("https-cert", "", "PEM file of a certificate (chain) for the ingest's and the dashboard's HTTPS, with --https-key; a tracked page served over HTTPS can only send to an HTTPS ingest")
+	httpsKey := fs.String("https-key", "", "PEM file of the private key of --https-cert")
 	realtime := realtimeFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--https-cert PEM --https-key PEM] [--realtime]")
 		fmt.Fprintln(stderr, "\nStarts a one-node cluster (embedded etcd), submits the web-analytics topology, generates traffic, and prints the dashboard URL.")
 		fs.PrintDefaults()
 	}
@@ -53,6 +59,29 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *visitors < 0 || *rate < 0 {
 		return usagef("--visitors and --rate must not be negative")
+	}
+	// HTTPS: the files are checked here, so a bad pair fails before
+	// anything starts, not as a task that cannot open. The generator and
+	// the start-up checks trust the certificate file's own certificates.
+	scheme, probe := "http", http.DefaultClient
+	if *httpsCert != "" || *httpsKey != "" {
+		if _, err := security.LoadCertificate(*httpsCert, *httpsKey, "--https-cert", "--https-key"); err != nil {
+			return usageError{err}
+		}
+		roots, err := webanalytics.TrustedRoots(*httpsCert, "--https-cert")
+		if err != nil {
+			return usageError{err}
+		}
+		scheme = "https"
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+		defer tr.CloseIdleConnections()
+		probe = &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		if *httpsCert, err = filepath.Abs(*httpsCert); err == nil {
+			*httpsKey, err = filepath.Abs(*httpsKey)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	// The ingest and the dashboard bind their ports in tasks of the
 	// topology, which would retry a taken port with backoff and leave only
@@ -93,7 +122,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	overrides := map[string]*galev1.Value{
 		"ingest.addr":        sdk.ValueToProto(sdk.String(*ingestAddr)),
 		"dashboard.addr":     sdk.ValueToProto(sdk.String(*dashAddr)),
-		"dashboard.page_url": sdk.ValueToProto(sdk.String("http://" + *ingestAddr + "/")),
+		"dashboard.page_url": sdk.ValueToProto(sdk.String(scheme + "://" + *ingestAddr + "/")),
+	}
+	if scheme == "https" {
+		for _, k := range []string{"ingest", "dashboard"} {
+			overrides[k+".tls_cert"] = sdk.ValueToProto(sdk.String(*httpsCert))
+			overrides[k+".tls_key"] = sdk.ValueToProto(sdk.String(*httpsKey))
+		}
 	}
 	ts, err := spec.Parse("examples/webanalytics/topology.yaml", webanalytics.TopologyYAML, sdk.RegistryResolver{}, overrides)
 	if err != nil {
@@ -125,12 +160,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, err := client.Submit(ctx, p.Addr(), ts, nil); err != nil {
 		return err
 	}
-	ingestURL := "http://" + *ingestAddr
-	if err := webanalytics.WaitHTTP(ctx, ingestURL+"/healthz", 30*time.Second); err != nil {
+	ingestURL := scheme + "://" + *ingestAddr
+	if err := webanalytics.WaitHTTP(ctx, probe, ingestURL+"/healthz", 30*time.Second); err != nil {
 		return fmt.Errorf("the ingest did not come up at %s: %w (see gale status webanalytics --addr %s)", ingestURL, err, p.Addr())
 	}
-	dashURL := "http://" + *dashAddr + "/"
-	if err := webanalytics.WaitHTTP(ctx, dashURL+"api/state", 30*time.Second); err != nil {
+	dashURL := scheme + "://" + *dashAddr + "/"
+	if err := webanalytics.WaitHTTP(ctx, probe, dashURL+"api/state", 30*time.Second); err != nil {
 		return fmt.Errorf("the dashboard did not come up at %s: %w", dashURL, err)
 	}
 	fmt.Fprintf(stdout, "Gale dev: a one-node cluster (gRPC %s) runs the web-analytics topology.\n\n", p.Addr())
@@ -141,6 +176,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "Generating traffic: %d visitors, %.0f events/s. Ctrl-C stops.\n", *visitors, *rate)
 		tc := webanalytics.DefaultTrafficConfig()
 		tc.Target, tc.Visitors, tc.Rate = ingestURL+ingest.EventsPath, *visitors, *rate
+		if scheme == "https" {
+			tc.Trust = *httpsCert
+		}
 		if err := tc.Validate(); err != nil {
 			return usageError{err}
 		}

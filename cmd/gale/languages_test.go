@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/client"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
 // requireDeps skips a test whose external dependencies (installed by
@@ -302,8 +305,78 @@ func TestDevPortTaken(t *testing.T) {
 // cleanly.
 func TestDevRunsWebAnalytics(t *testing.T) {
 	grpcAddr, ingestAddr, dashAddr := freePort(t), freePort(t), freePort(t)
-	cmd := exec.Command(galeBin, "dev", "--grpc-addr", grpcAddr, "--ingest-addr", ingestAddr, "--dashboard-addr", dashAddr,
-		"--visitors", "30", "--rate", "300")
+	runDevUntilTraffic(t, http.DefaultClient, "http://"+dashAddr, []string{"--grpc-addr", grpcAddr, "--ingest-addr", ingestAddr,
+		"--dashboard-addr", dashAddr, "--visitors", "30", "--rate", "300"}, nil)
+}
+
+// With --https-cert and --https-key, gale dev serves the ingest (the
+// tracker, the demo page, the events) and the dashboard over HTTPS, and its
+// generator trusts that certificate; `gale demo traffic --trust` sends to
+// it, and without --trust is refused by the certificate check.
+func TestDevServesHTTPS(t *testing.T) {
+	ca := securitytest.NewCA(t, "web")
+	files := ca.Issue(t, "dev")
+	grpcAddr, ingestAddr, dashAddr := freePort(t), freePort(t), freePort(t)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(t, ca.File)}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	runDevUntilTraffic(t, client, "https://"+dashAddr, []string{"--grpc-addr", grpcAddr, "--ingest-addr", ingestAddr,
+		"--dashboard-addr", dashAddr, "--visitors", "30", "--rate", "300", "--https-cert", files.Cert, "--https-key", files.Key}, func() {
+		resp, err := client.Get("https://" + ingestAddr + "/tracker.js")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET the tracker over HTTPS: %s", resp.Status)
+		}
+		target := "https://" + ingestAddr + "/events"
+		stdout, stderr, code := gale(t, "demo", "traffic", "--visitors", "5", "--rate", "200", "--duration", "500ms",
+			"--target", target, "--trust", ca.File)
+		if code != 0 || !strings.Contains(stdout, ", 0 refused)") {
+			t.Fatalf("demo traffic --trust: exit %d\n%s%s", code, stdout, stderr)
+		}
+		stdout, stderr, code = gale(t, "demo", "traffic", "--visitors", "5", "--rate", "200", "--duration", "500ms", "--target", target)
+		if code == 0 || !strings.Contains(stdout+stderr, "certificate signed by unknown authority") {
+			t.Fatalf("demo traffic without --trust: exit %d\n%s%s", code, stdout, stderr)
+		}
+		assertNoTrace(t, stderr)
+	})
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--https-cert", files.Cert}, "--https-cert and --https-key go together"},
+		{[]string{"--https-cert", files.Key, "--https-key", files.Key}, "--https-cert=" + files.Key},
+	} {
+		args := append([]string{"dev", "--grpc-addr", freePort(t), "--ingest-addr", freePort(t), "--dashboard-addr", freePort(t)}, tc.args...)
+		_, stderr, code := gale(t, args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("gale %v: exit %d, stderr %q; want exit 2 and %q", args, code, stderr, tc.want)
+		}
+		assertNoTrace(t, stderr)
+	}
+}
+
+func certPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", file)
+	}
+	return pool
+}
+
+// runDevUntilTraffic starts gale dev with args, waits until its
+// dashboard at dashURL, read with client, shows the generated traffic,
+// runs then (if any), and stops gale dev with SIGINT.
+func runDevUntilTraffic(t *testing.T, client *http.Client, dashURL string, args []string, then func()) {
+	t.Helper()
+	cmd := exec.Command(galeBin, append([]string{"dev"}, args...)...)
 	cmd.Dir = repoRoot(t)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -326,7 +399,7 @@ func TestDevRunsWebAnalytics(t *testing.T) {
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + dashAddr + "/api/state")
+		resp, err := client.Get(dashURL + "/api/state")
 		if err == nil {
 			var st struct {
 				Pages map[string]struct {
@@ -345,7 +418,10 @@ func TestDevRunsWebAnalytics(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), "http://"+dashAddr+"/") {
-		t.Fatalf("gale dev did not print the dashboard URL:\n%s", out.String())
+	if !strings.Contains(out.String(), dashURL+"/") {
+		t.Fatalf("gale dev did not print the dashboard URL %s:\n%s", dashURL+"/", out.String())
+	}
+	if then != nil {
+		then()
 	}
 }

@@ -72,10 +72,10 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 		cancel()
 		<-done
 	}()
-	if err := WaitHTTP(ctx, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
+	if err := WaitHTTP(ctx, nil, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if err := WaitHTTP(ctx, "http://"+dashAddr+"/api/state", 30*time.Second); err != nil {
+	if err := WaitHTTP(ctx, nil, "http://"+dashAddr+"/api/state", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	exec := func(component string) uint64 { return executed(rt, component) }
@@ -201,8 +201,12 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// WaitHTTP polls url until it answers 200 OK, for up to timeout.
-func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
+// WaitHTTP polls url with client (nil: http.DefaultClient) until it
+// answers 200 OK, for up to timeout.
+func WaitHTTP(ctx context.Context, client *http.Client, url string, timeout time.Duration) error {
+	if client == nil {
+		client = http.DefaultClient
+	}
 	deadline := time.Now().Add(timeout)
 	var last error = errors.New("no answer")
 	for time.Now().Before(deadline) {
@@ -210,7 +214,7 @@ func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -259,10 +263,10 @@ func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([
 		return nil, fmt.Errorf("submit: %w", err)
 	}
 	defer client.KillTopology(context.Background(), &galev1.KillTopologyRequest{Name: ts.GetName(), WaitSeconds: proto.Int32(0)})
-	if err := WaitHTTP(ctx, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
+	if err := WaitHTTP(ctx, nil, "http://"+ingestAddr+"/healthz", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	if err := WaitHTTP(ctx, "http://"+dashAddr+"/api/state", 30*time.Second); err != nil {
+	if err := WaitHTTP(ctx, nil, "http://"+dashAddr+"/api/state", 30*time.Second); err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	exec := func(component string) uint64 {

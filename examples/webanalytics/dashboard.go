@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 //go:embed dashboard
@@ -28,6 +30,10 @@ var dashboardFiles embed.FS
 // and pushes the state to every open page at most every dashboard.push_ms
 // (default 250) when it changed. dashboard.page_url is the page shown under
 // the heatmap (default http://127.0.0.1:8080/static/index.html).
+// dashboard.tls_cert and dashboard.tls_key (PEM files, both or neither)
+// serve it over HTTPS instead, reloaded when the files change. It has no
+// login of its own: keep it on a private address or behind a proxy that
+// authenticates.
 //
 // The page needs no build step: dashboard/index.html is plain HTML, CSS
 // and JavaScript, embedded in the binary.
@@ -35,7 +41,7 @@ type Dashboard struct {
 	out    *sdk.BoltCollector
 	srv    *http.Server
 	lis    net.Listener
-	addr   *string // what LastAddr reports while this dashboard serves
+	url    *string // what LastURL reports while this dashboard serves
 	push   time.Duration
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -110,6 +116,15 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	d.push = time.Duration(ms) * time.Millisecond
 	d.pageURL = tc.Config.String("dashboard.page_url", "http://127.0.0.1:8080/static/index.html")
 	addr := tc.Config.String("dashboard.addr", "127.0.0.1:8090")
+	certFile := strings.TrimSpace(tc.Config.String("dashboard.tls_cert", ""))
+	keyFile := strings.TrimSpace(tc.Config.String("dashboard.tls_key", ""))
+	var cert *security.Certificate
+	if certFile != "" || keyFile != "" {
+		if cert, err = security.LoadCertificate(certFile, keyFile, "config dashboard.tls_cert", "dashboard.tls_key"); err != nil {
+			return fmt.Errorf("dashboard: %w", err)
+		}
+		cert.SetLogger(tc.Log)
+	}
 	d.lis, err = net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("dashboard: listen on %s (config dashboard.addr): %w", addr, err)
@@ -120,12 +135,22 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	mux.HandleFunc("GET /api/state", d.serveState)
 	mux.HandleFunc("GET /api/stream", d.serveStream)
 	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if cert != nil {
+		d.srv.TLSConfig, scheme = cert.ServerTLS(), "https"
+	}
 	var sctx context.Context
 	sctx, d.cancel = context.WithCancel(context.Background())
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
-		if err := d.srv.Serve(d.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if cert != nil {
+			err = d.srv.ServeTLS(d.lis, "", "") // the certificate comes from TLSConfig
+		} else {
+			err = d.srv.Serve(d.lis)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			out.ReportError(fmt.Errorf("dashboard server: %w", err))
 		}
 	}()
@@ -137,22 +162,23 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 		d.changed.Broadcast()
 		d.mu.Unlock()
 	}()
-	tc.Log.Info("dashboard serving", "url", "http://"+d.lis.Addr().String()+"/")
-	a := d.lis.Addr().String()
-	d.addr = &a
-	lastDashboardAddr.Store(d.addr)
+	a := scheme + "://" + d.lis.Addr().String()
+	tc.Log.Info("dashboard serving", "url", a+"/")
+	d.url = &a
+	lastDashboardURL.Store(d.url)
 	return nil
 }
 
-// lastDashboardAddr is where the most recently started dashboard serves
-// (with dashboard.addr port 0, the port is only known here): for tests and
-// `gale dev`, which print it.
-var lastDashboardAddr atomic.Pointer[string]
+// lastDashboardURL is the base URL of the most recently started
+// dashboard (with dashboard.addr port 0, the port is only known here): for
+// tests and `gale dev`, which print it.
+var lastDashboardURL atomic.Pointer[string]
 
-// LastAddr returns the address of the most recently started dashboard in
-// this process, or "" (also once that dashboard stopped).
-func LastAddr() string {
-	if a := lastDashboardAddr.Load(); a != nil {
+// LastURL returns the base URL (http://HOST:PORT or https://HOST:PORT) of
+// the most recently started dashboard in this process, or "" (also once
+// that dashboard stopped).
+func LastURL() string {
+	if a := lastDashboardURL.Load(); a != nil {
 		return *a
 	}
 	return ""
@@ -325,7 +351,7 @@ func (d *Dashboard) Cleanup() error {
 		return nil
 	}
 	d.cancelled.Store(true)
-	lastDashboardAddr.CompareAndSwap(d.addr, nil)
+	lastDashboardURL.CompareAndSwap(d.url, nil)
 	d.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -2,16 +2,20 @@ package webanalytics
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gale-stream/gale/node"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
 // scriptSpout emits a fixed list of events (EVENTS.md fields), then keeps
@@ -62,7 +66,29 @@ func init() {
 	sdk.MustRegisterSpout("webanalytics.testScript", func() sdk.Spout { return &scriptSpout{} })
 }
 
+// TestPageStatsReachTheDashboard runs the aggregates and the dashboard on
+// scripted events and reads the dashboard's state, page and event stream,
+// over HTTP and over HTTPS (dashboard.tls_cert and dashboard.tls_key).
 func TestPageStatsReachTheDashboard(t *testing.T) {
+	t.Run("http", func(t *testing.T) {
+		testPageStatsReachTheDashboard(t, nil, &http.Client{Transport: &http.Transport{}}, "http://")
+	})
+	t.Run("https", func(t *testing.T) {
+		ca := securitytest.NewCA(t, "web")
+		files := ca.Issue(t, "dashboard")
+		pem, err := os.ReadFile(ca.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+		testPageStatsReachTheDashboard(t, map[string]string{"dashboard.tls_cert": files.Cert, "dashboard.tls_key": files.Key}, client, "https://")
+	})
+}
+
+func testPageStatsReachTheDashboard(t *testing.T, conf map[string]string, client *http.Client, scheme string) {
+	defer client.CloseIdleConnections()
 	b := sdk.NewTopologyBuilder("dash")
 	b.SetSpout("events", "webanalytics.testScript", 1)
 	b.SetBolt("pages", ClassPageStats, 2).FieldsGrouping("events", sdk.DefaultStream, "page").
@@ -72,6 +98,9 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 		SetConfig(KeySessionGapMS, sdk.Int(100)).SetConfig(KeyOutOfOrderMS, sdk.Int(0)).SetConfig(KeySessionIdleMS, sdk.Int(50))
 	b.SetBolt("dashboard", ClassDashboard, 1).GlobalGrouping("pages").GlobalGrouping("sessions").GlobalGroupingStream("sessions", OpenStream).
 		SetConfig("dashboard.addr", sdk.String("127.0.0.1:0")).SetConfig("dashboard.push_ms", sdk.Int(20))
+	for k, v := range conf {
+		b.SetConfig(k, sdk.String(v))
+	}
 	spec, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +116,14 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	addr := waitDashboardAddr(t, rt)
+	base := waitDashboardURL(t, rt)
+	if !strings.HasPrefix(base, scheme) {
+		t.Fatalf("dashboard at %s, want %s", base, scheme)
+	}
 	var got map[string]any
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + addr + "/api/state")
+		resp, err := client.Get(base + "/api/state")
 		if err == nil {
 			var st struct {
 				Pages    map[string]PageSnapshot `json:"pages"`
@@ -128,7 +160,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// The page and the event stream are served.
-	resp, err := http.Get("http://" + addr + "/")
+	resp, err := client.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +169,7 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 	if !strings.Contains(string(page), "EventSource") {
 		t.Fatalf("dashboard page: %.200s", page)
 	}
-	resp, err = http.Get("http://" + addr + "/api/stream")
+	resp, err = client.Get(base + "/api/stream")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,17 +181,49 @@ func TestPageStatsReachTheDashboard(t *testing.T) {
 	}
 }
 
-// waitDashboardAddr waits for the dashboard to serve (it listens on port 0)
-// and returns its address.
-func waitDashboardAddr(t *testing.T, rt *node.Runtime) string {
+// waitDashboardURL waits for the dashboard to serve (it listens on port 0)
+// and returns its base URL.
+func waitDashboardURL(t *testing.T, rt *node.Runtime) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if a := LastAddr(); a != "" {
+		if a := LastURL(); a != "" {
 			return a
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("the dashboard did not start; errors: %v", rt.Errors())
 	return ""
+}
+
+// TestDashboardTLSErrors: a half or unreadable pair fails Prepare with the
+// keys and files.
+func TestDashboardTLSErrors(t *testing.T) {
+	ca := securitytest.NewCA(t, "web")
+	files := ca.Issue(t, "dashboard")
+	cases := []struct {
+		conf map[string]string
+		msg  string
+	}{
+		{map[string]string{"dashboard.tls_cert": files.Cert}, "config dashboard.tls_cert and dashboard.tls_key go together"},
+		{map[string]string{"dashboard.tls_key": files.Key}, "config dashboard.tls_cert and dashboard.tls_key go together"},
+		{map[string]string{"dashboard.tls_cert": files.Key, "dashboard.tls_key": files.Key}, "config dashboard.tls_cert=" + files.Key + ", dashboard.tls_key=" + files.Key},
+	}
+	for _, tc := range cases {
+		conf := sdk.Config{"dashboard.addr": sdk.String("127.0.0.1:0")}
+		for k, v := range tc.conf {
+			conf[k] = sdk.String(v)
+		}
+		d := NewDashboard()
+		err := d.Prepare(t.Context(), &sdk.TaskContext{
+			Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
+			Config: conf, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%v: got %v, want an error with %q", tc.conf, err, tc.msg)
+		}
+		if err := d.Cleanup(); err != nil {
+			t.Errorf("cleanup after a failed prepare: %v", err)
+		}
+	}
 }

@@ -2,7 +2,11 @@ package webanalytics
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/ingest"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
 // browserDeps finds Debian's chromium and the playwright-core driver of
@@ -50,20 +55,75 @@ func browserDeps(t *testing.T) (chromium, node string) {
 
 // TestTrackerInBrowser loads the demo page from the ingest spout in
 // headless Chromium, moves the mouse, clicks the call to action and
-// scrolls, and checks the tuples the spout emitted.
+// scrolls, and checks the tuples the spout emitted: over HTTP, and over
+// HTTPS (ingest.tls_cert, ingest.tls_key), as a tracked page served over
+// HTTPS must send to an HTTPS ingest. Chromium trusts the test's
+// certificate by its public key (--ignore-certificate-errors-spki-list),
+// and refuses the page without that.
 func TestTrackerInBrowser(t *testing.T) {
 	chromium, node := browserDeps(t)
-	addr, stop := startIngest(t, sdk.Config{ingest.KeyAssets: sdk.String(AssetsName)})
+	t.Run("http", func(t *testing.T) {
+		testTrackerInBrowser(t, chromium, node, sdk.Config{}, "")
+	})
+	t.Run("https", func(t *testing.T) {
+		ca := securitytest.NewCA(t, "web")
+		files := ca.Issue(t, "ingest")
+		conf := sdk.Config{ingest.KeyTLSCert: sdk.String(files.Cert), ingest.KeyTLSKey: sdk.String(files.Key)}
+		// Without trust in the certificate, the page does not load.
+		base, stop := startIngest(t, conf.Clone())
+		_, stderr, err := driveChromium(t, chromium, node, base+"/", "")
+		if tuples := stop(); err == nil || !strings.Contains(stderr, "ERR_CERT_AUTHORITY_INVALID") || len(tuples) != 0 {
+			t.Fatalf("an untrusted certificate: %v, %d events\n%s", err, len(tuples), stderr)
+		}
+		testTrackerInBrowser(t, chromium, node, conf, spkiHash(t, files.Cert))
+	})
+}
+
+// spkiHash is the base64 SHA-256 of the public key of the PEM certificate
+// in file, as Chromium's --ignore-certificate-errors-spki-list takes it.
+func spkiHash(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		t.Fatalf("no PEM in %s", file)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// driveChromium runs browsertest/drive.mjs on url (trusting the public key
+// spki, if given) and returns its output.
+func driveChromium(t *testing.T, chromium, node, url, spki string) (out []byte, stderr string, err error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "drive.mjs", "http://"+addr+"/", chromium)
+	args := []string{"drive.mjs", url, chromium}
+	if spki != "" {
+		args = append(args, spki)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = "browsertest"
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	out, err = cmd.Output()
+	return out, errBuf.String(), err
+}
+
+func testTrackerInBrowser(t *testing.T, chromium, node string, conf sdk.Config, spki string) {
+	conf[ingest.KeyAssets] = sdk.String(AssetsName)
+	base, stop := startIngest(t, conf)
+	out, stderr, err := driveChromium(t, chromium, node, base+"/", spki)
 	if err != nil {
 		stop()
-		t.Fatalf("driving chromium: %v\n%s", err, stderr.String())
+		t.Fatalf("driving chromium: %v\n%s", err, stderr)
 	}
 	var page struct {
 		Visitor          string

@@ -3,6 +3,8 @@ package webanalytics
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -47,8 +50,11 @@ type TrafficConfig struct {
 	Visit, Away time.Duration
 	// Seed makes the visitors' behaviour reproducible (0: random).
 	Seed uint64
-	// Client sends the requests; nil means a client of its own.
+	// Client sends the requests; nil means a client of its own, which
+	// trusts the system's CAs and those in the PEM file Trust, if set
+	// (an https Target with a private CA or a self-signed certificate).
 	Client *http.Client
+	Trust  string
 }
 
 // DefaultTrafficConfig returns the defaults of `gale demo traffic`.
@@ -109,6 +115,28 @@ func (r TrafficReport) Rate() float64 {
 	return float64(r.Accepted) / r.Elapsed.Seconds()
 }
 
+// TrustedRoots returns the system's certificate pool with the
+// certificates of the PEM file added (a private CA, or a server's own
+// self-signed or leaf certificate), or nil (the system's alone) for no
+// file. what names the setting in errors.
+func TrustedRoots(file, what string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", what, file, err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool() // no system pool here: the file's alone
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in the file", what, file)
+	}
+	return pool, nil
+}
+
 // maxAttempts bounds the tries of one request (503 and network errors).
 const maxAttempts = 6
 
@@ -125,7 +153,14 @@ func Traffic(ctx context.Context, cfg TrafficConfig) (TrafficReport, error) {
 	}
 	client := cfg.Client
 	if client == nil {
-		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Senders, IdleConnTimeout: 30 * time.Second}
+		roots, err := TrustedRoots(cfg.Trust, "--trust")
+		if err != nil {
+			return TrafficReport{}, err
+		}
+		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Senders, IdleConnTimeout: 30 * time.Second, ForceAttemptHTTP2: true}
+		if roots != nil {
+			tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+		}
 		defer tr.CloseIdleConnections()
 		// Longer than the ingest's default ingest.confirm_timeout_ms (30 s),
 		// which answers 503 itself.

@@ -35,7 +35,7 @@ func (r *recorder) EndOfInput()       {}
 
 // startIngest opens an ingest spout on a free port, pumping and acking
 // its tuples on a goroutine; stop returns every tuple emitted.
-func startIngest(t *testing.T, conf sdk.Config) (addr string, stop func() [][]sdk.Value) {
+func startIngest(t *testing.T, conf sdk.Config) (baseURL string, stop func() [][]sdk.Value) {
 	t.Helper()
 	conf[ingest.KeyAddr] = sdk.String("127.0.0.1:0")
 	s := ingest.New()
@@ -61,7 +61,7 @@ func startIngest(t *testing.T, conf sdk.Config) (addr string, stop func() [][]sd
 			}
 		}
 	}()
-	return s.Addr().String(), func() [][]sdk.Value {
+	return s.URL(), func() [][]sdk.Value {
 		close(done)
 		<-finished
 		s.NextTuple() // whatever arrived last
@@ -73,9 +73,9 @@ func startIngest(t *testing.T, conf sdk.Config) (addr string, stop func() [][]sd
 }
 
 func TestTrafficReachesTheIngest(t *testing.T) {
-	addr, stop := startIngest(t, sdk.Config{})
+	base, stop := startIngest(t, sdk.Config{})
 	cfg := DefaultTrafficConfig()
-	cfg.Target = "http://" + addr + ingest.EventsPath
+	cfg.Target = base + ingest.EventsPath
 	cfg.Visitors, cfg.Rate, cfg.Duration = 20, 3000, 1500*time.Millisecond
 	cfg.Visit, cfg.Away = 400*time.Millisecond, 200*time.Millisecond // sessions end and start within the run
 	cfg.FlushEvery = 100 * time.Millisecond
@@ -139,9 +139,9 @@ func TestTrafficReachesTheIngest(t *testing.T) {
 func TestTrafficRefusals(t *testing.T) {
 	// A spout that can hold almost nothing answers 503 (retried), then the
 	// generator reports the refusals.
-	addr, stop := startIngest(t, sdk.Config{ingest.KeyMaxPending: sdk.Int(1)})
+	base, stop := startIngest(t, sdk.Config{ingest.KeyMaxPending: sdk.Int(1)})
 	cfg := DefaultTrafficConfig()
-	cfg.Target = "http://" + addr + ingest.EventsPath
+	cfg.Target = base + ingest.EventsPath
 	cfg.Visitors, cfg.Rate, cfg.Duration, cfg.Batch = 5, 500, 2*time.Second, 5 // long enough on a loaded machine
 	rep, err := Traffic(t.Context(), cfg)
 	stop()

@@ -2,17 +2,22 @@ package ingest
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
 // benchBody is a tracker-like batch: one visitor, mostly moves.
@@ -113,14 +118,21 @@ func (c *countingEmitter) EndOfInput()       {}
 // acked) tuples: "handler" calls the HTTP handler in-process, "loopback"
 // posts over real TCP connections from 4 clients, both answered on
 // receipt (ingest.confirm: received); "loopback-processed" is loopback
-// with every answer waiting for its events' acks, as by default.
+// with every answer waiting for its events' acks, as by default;
+// "loopback-https" is loopback over TLS (HTTP/1.1, connections kept
+// alive), "loopback-h2" over TLS with HTTP/2 (what browsers pick when the
+// server offers it). Each client keeps one connection.
 // Batches of 50 events.
 func BenchmarkIngest(b *testing.B) {
 	body := benchBody(50)
-	start := func(b *testing.B, confirm string) (*Spout, *countingEmitter, func()) {
+	start := func(b *testing.B, confirm string, tlsFiles *security.TLSFiles) (*Spout, *countingEmitter, func()) {
 		s := New()
 		em := &countingEmitter{}
-		tc := taskContext(0, map[string]any{KeyAddr: "127.0.0.1:0", KeyMaxPending: 1 << 20, KeyConfirm: confirm})
+		conf := map[string]any{KeyAddr: "127.0.0.1:0", KeyMaxPending: 1 << 20, KeyConfirm: confirm}
+		if tlsFiles != nil {
+			conf[KeyTLSCert], conf[KeyTLSKey] = tlsFiles.Cert, tlsFiles.Key
+		}
+		tc := taskContext(0, conf)
 		if err := s.Open(b.Context(), tc, sdk.NewSpoutCollector(em)); err != nil {
 			b.Fatal(err)
 		}
@@ -143,7 +155,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	}
 	b.Run("handler", func(b *testing.B) {
-		s, em, stop := start(b, ConfirmReceived)
+		s, em, stop := start(b, ConfirmReceived, nil)
 		defer stop()
 		h := s.handler()
 		b.SetBytes(int64(len(body)))
@@ -162,16 +174,41 @@ func BenchmarkIngest(b *testing.B) {
 		wait(b, em, int64(50*b.N))
 		b.ReportMetric(float64(50*b.N)/b.Elapsed().Seconds(), "events/s")
 	})
-	loopback := func(b *testing.B, confirm string, want int) {
-		s, em, stop := start(b, confirm)
+	// secure: "" plain HTTP, "https" HTTP/1.1 over TLS, "h2" HTTP/2. Each
+	// client has a connection of its own, as each visitor's browser does.
+	loopback := func(b *testing.B, confirm string, want int, secure string) {
+		var files *security.TLSFiles
+		var tlsConf *tls.Config
+		if secure != "" {
+			ca := securitytest.NewCA(b, "bench")
+			f := ca.Issue(b, "ingest")
+			files = &f
+			pem, err := os.ReadFile(ca.File)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			tlsConf = &tls.Config{RootCAs: pool}
+		}
+		s, em, stop := start(b, confirm, files)
 		defer stop()
-		url := "http://" + s.Addr().String() + EventsPath
-		tr := &http.Transport{MaxIdleConnsPerHost: 16}
-		defer tr.CloseIdleConnections()
-		client := &http.Client{Transport: tr}
+		url := s.URL() + EventsPath
+		var mu sync.Mutex
+		var transports []*http.Transport
+		defer func() {
+			for _, tr := range transports {
+				tr.CloseIdleConnections()
+			}
+		}()
 		b.SetBytes(int64(len(body)))
 		b.SetParallelism(2) // 2 x GOMAXPROCS clients
 		b.RunParallel(func(pb *testing.PB) {
+			tr := &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: secure == "h2"}
+			mu.Lock()
+			transports = append(transports, tr)
+			mu.Unlock()
+			client := &http.Client{Transport: tr}
 			for pb.Next() {
 				resp, err := client.Post(url, "text/plain", bytes.NewReader(body))
 				if err != nil {
@@ -184,13 +221,20 @@ func BenchmarkIngest(b *testing.B) {
 					b.Errorf("status %d, want %d", resp.StatusCode, want)
 					return
 				}
+				if wantH2 := secure == "h2"; (resp.ProtoMajor == 2) != wantH2 {
+					b.Errorf("answered over %s", resp.Proto)
+					return
+				}
 			}
 		})
 		wait(b, em, int64(50*b.N))
 		b.ReportMetric(float64(50*b.N)/b.Elapsed().Seconds(), "events/s")
 	}
-	b.Run("loopback", func(b *testing.B) { loopback(b, ConfirmReceived, http.StatusAccepted) })
-	b.Run("loopback-processed", func(b *testing.B) { loopback(b, ConfirmProcessed, http.StatusOK) })
+	b.Run("loopback", func(b *testing.B) { loopback(b, ConfirmReceived, http.StatusAccepted, "") })
+	b.Run("loopback-processed", func(b *testing.B) { loopback(b, ConfirmProcessed, http.StatusOK, "") })
+	b.Run("loopback-https", func(b *testing.B) { loopback(b, ConfirmReceived, http.StatusAccepted, "https") })
+	b.Run("loopback-h2", func(b *testing.B) { loopback(b, ConfirmReceived, http.StatusAccepted, "h2") })
+	b.Run("loopback-h2-processed", func(b *testing.B) { loopback(b, ConfirmProcessed, http.StatusOK, "h2") })
 }
 
 func TestBenchBodyIsValid(t *testing.T) {

@@ -24,6 +24,10 @@ const (
 	// KeyConfirmTimeout bounds, in milliseconds, how long a request waits
 	// for its events to be processed with ingest.confirm: processed.
 	KeyConfirmTimeout = "ingest.confirm_timeout_ms"
+	// KeyTLSCert and KeyTLSKey are the PEM files of the certificate and
+	// key the task serves HTTPS with; both empty serves plain HTTP.
+	KeyTLSCert = "ingest.tls_cert"
+	KeyTLSKey  = "ingest.tls_key"
 )
 
 // The values of ingest.confirm.
@@ -65,6 +69,14 @@ type Config struct {
 	// Retry-After, and its events stay queued. Key
 	// ingest.confirm_timeout_ms, default 30 s.
 	ConfirmTimeout time.Duration
+	// TLSCert and TLSKey are PEM files (the certificate chain, leaf first,
+	// and its private key) on the machine that runs the task: set, the
+	// task serves HTTPS (HTTP/2 and HTTP/1.1) instead of HTTP, as a page
+	// served over HTTPS needs (browsers block its requests to an http://
+	// address). The files are read again when they change, so a renewed
+	// certificate needs no restart. Keys ingest.tls_cert and
+	// ingest.tls_key, default none (HTTP).
+	TLSCert, TLSKey string
 }
 
 // maxConfirmTimeout is the largest ingest.confirm_timeout_ms: the HTTP
@@ -98,6 +110,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config %s: want %q or %q, got %q", KeyConfirm, ConfirmProcessed, ConfirmReceived, c.Confirm)
 	case c.ConfirmTimeout < time.Millisecond || c.ConfirmTimeout > maxConfirmTimeout:
 		return fmt.Errorf("config %s: must be from 1 to %d ms, got %d", KeyConfirmTimeout, maxConfirmTimeout.Milliseconds(), c.ConfirmTimeout.Milliseconds())
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return fmt.Errorf("config %s and %s go together: set both for HTTPS, or neither for HTTP", KeyTLSCert, KeyTLSKey)
 	}
 	return nil
 }
@@ -120,6 +134,8 @@ func ConfigFrom(conf sdk.Config) (Config, error) {
 	if c.ConfirmTimeout, err = conf.Duration(KeyConfirmTimeout, time.Millisecond, c.ConfirmTimeout); err != nil {
 		return c, err
 	}
+	c.TLSCert = strings.TrimSpace(conf.String(KeyTLSCert, c.TLSCert))
+	c.TLSKey = strings.TrimSpace(conf.String(KeyTLSKey, c.TLSKey))
 	return c, c.Validate()
 }
 

@@ -34,6 +34,9 @@
 //	                                     its events are validated and queued (see Reliability)
 //	ingest.confirm_timeout_ms  30000     with confirm: processed, the longest a request
 //	                                     waits before it is answered 503 (1 to 600000)
+//	ingest.tls_cert     (none)           PEM file of the certificate (chain, leaf first) to
+//	ingest.tls_key      (none)           serve HTTPS with, and of its private key: both or
+//	                                     neither (see HTTPS)
 //
 // # HTTP
 //
@@ -54,7 +57,22 @@
 //	GET /PATH        the configured assets, if any.
 //
 // Every answer carries the CORS headers; Retry-After is exposed to scripts.
+//// # HTTPS
 //
+// A page served over HTTPS cannot send to an http:// address (browsers
+// block mixed content), so a tracker on such a page needs the ingest to
+// serve HTTPS: set ingest.tls_cert and ingest.tls_key. The task then
+// serves TLS 1.2 or later, HTTP/2 and HTTP/1.1, on the same address, and
+// answers plain HTTP with 400. The files are paths on the machine that
+// runs the task (relative ones from its working directory); they are read
+// at Open, where a missing file or a key that is not the certificate's
+// fails with the keys and files, and read again when they change (looked
+// at, at most once a second, at a handshake), so a renewed certificate is
+// served to new connections without a restart. A renewal caught half
+// written keeps the previous pair and logs a warning. Spout.URL gives the
+// scheme a task serves.
+//
+
 // # Reliability
 //
 // Each queued event gets the next message id of its task (1, 2, ...)

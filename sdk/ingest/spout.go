@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // ClassHTTPIngest is the class name the spout is registered under.
@@ -86,6 +87,7 @@ type Spout struct {
 
 	srv       *http.Server
 	ln        net.Listener
+	scheme    string // "http" or "https"
 	serveErr  error
 	serveDone chan struct{}
 	closeOnce sync.Once
@@ -172,6 +174,17 @@ func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColle
 	s.batches.New = func() any { return &batch{events: make([]Event, 0, 32)} }
 	s.bodies.New = func() any { return new(bytes.Buffer) }
 
+	// The certificate before the port: bad files fail Open without
+	// holding the address.
+	var cert *security.Certificate
+	s.scheme = "http"
+	if cfg.TLSCert != "" {
+		if cert, err = security.LoadCertificate(cfg.TLSCert, cfg.TLSKey, "config "+KeyTLSCert, KeyTLSKey); err != nil {
+			return fmt.Errorf("%s: %w", ClassHTTPIngest, err)
+		}
+		cert.SetLogger(s.log)
+		s.scheme = "https"
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s (%s, task index %d): %w", ClassHTTPIngest, addr, KeyAddr, tc.TaskIndex, err)
@@ -188,19 +201,32 @@ func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColle
 		MaxHeaderBytes: 64 << 10,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if cert != nil {
+		s.srv.TLSConfig = cert.ServerTLS()
+	}
 	s.serveDone = make(chan struct{})
 	go func() {
 		defer close(s.serveDone)
-		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if cert != nil {
+			err = s.srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+		} else {
+			err = s.srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr = err
 		}
 	}()
-	s.log.Info("HTTP ingest listening", "addr", ln.Addr().String(), "events", "http://"+ln.Addr().String()+EventsPath)
+	s.log.Info("HTTP ingest listening", "addr", ln.Addr().String(), "events", s.URL()+EventsPath)
 	return nil
 }
 
 // Addr returns the address the task listens on (after Open).
 func (s *Spout) Addr() net.Addr { return s.ln.Addr() }
+
+// URL returns the task's base URL (after Open): http://HOST:PORT, or
+// https://HOST:PORT with ingest.tls_cert and ingest.tls_key.
+func (s *Spout) URL() string { return s.scheme + "://" + s.ln.Addr().String() }
 
 // Stats returns the task's counters; safe to call from any goroutine.
 func (s *Spout) Stats() Stats {

@@ -100,7 +100,7 @@ func open(t *testing.T, conf map[string]any) *harness {
 	if err := h.spout.Open(t.Context(), taskContext(0, conf), sdk.NewSpoutCollector(h.em)); err != nil {
 		t.Fatal(err)
 	}
-	h.url = "http://" + h.spout.Addr().String()
+	h.url = h.spout.URL()
 	h.client = &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
 	t.Cleanup(func() {
 		h.client.CloseIdleConnections()

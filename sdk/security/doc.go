@@ -8,4 +8,9 @@
 // program that submits topologies) presents one too. Clients find the
 // files in GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY (FilesFromEnv), the
 // variables a node sets for the component processes it manages.
+//
+// Certificate is the other kind: a server certificate for clients that
+// present none, as browsers reach the web-analytics ingest and dashboard
+// over HTTPS. Both kinds read their certificate and key again when the
+// files change.
 package security

@@ -1,15 +1,20 @@
 // Opens the demo page in headless Chromium, moves the mouse, clicks the
 // call to action and scrolls, then prints what the page knows as JSON:
 // {visitor, cta: {x, y, w, h}, pending}. Usage:
-//   node drive.mjs URL CHROMIUM_PATH
+//   node drive.mjs URL CHROMIUM_PATH [SPKI_SHA256_BASE64]
+// SPKI: the one server public key to trust besides the system's CAs (a
+// test's certificate), by Chromium's --ignore-certificate-errors-spki-list;
+// any other certificate error still fails the page.
 import { chromium } from "playwright-core";
 
-const [url, executablePath] = process.argv.slice(2);
+const [url, executablePath, spki] = process.argv.slice(2);
 if (!url || !executablePath) {
-  console.error("usage: node drive.mjs URL CHROMIUM_PATH");
+  console.error("usage: node drive.mjs URL CHROMIUM_PATH [SPKI_SHA256_BASE64]");
   process.exit(2);
 }
-const browser = await chromium.launch({ executablePath, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+const args = ["--no-sandbox", "--disable-gpu"];
+if (spki) args.push("--ignore-certificate-errors-spki-list=" + spki);
+const browser = await chromium.launch({ executablePath, headless: true, args });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.on("console", (m) => console.error("page:", m.text()));

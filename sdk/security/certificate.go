@@ -1,0 +1,56 @@
+package security
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+)
+
+// Certificate is a server's certificate and key for clients that present
+// none: the HTTPS of the web-analytics ingest and dashboard, which
+// browsers reach. The files are read again when either changes (checked
+// at most once a second, at a handshake), like a node's, so a renewed
+// certificate (an ACME client's, every couple of months) is served without
+// a restart; connections already open keep theirs.
+type Certificate struct {
+	pair *keyPair
+}
+
+// LoadCertificate reads a certificate (chain, leaf first) and its private
+// key from PEM files. certName and keyName name the settings the files
+// came from in errors ("config ingest.tls_cert", "--https-cert"); both
+// files must be given.
+func LoadCertificate(certFile, keyFile, certName, keyName string) (*Certificate, error) {
+	switch {
+	case certFile == "" && keyFile == "":
+		return nil, fmt.Errorf("%s and %s are not set: HTTPS needs a certificate and its key", certName, keyName)
+	case certFile == "" || keyFile == "":
+		return nil, fmt.Errorf("%s and %s go together: one of them is empty", certName, keyName)
+	}
+	c := &Certificate{pair: &keyPair{certFile: certFile, keyFile: keyFile}}
+	if _, err := c.pair.get(); err != nil {
+		return nil, fmt.Errorf("%s=%s, %s=%s: %w", certName, certFile, keyName, keyFile, err)
+	}
+	return c, nil
+}
+
+// SetLogger makes c log a certificate or key that could not be read again
+// after its files changed (once per change; the old pair is kept).
+func (c *Certificate) SetLogger(log *slog.Logger) {
+	c.pair.mu.Lock()
+	defer c.pair.mu.Unlock()
+	c.pair.log = log
+}
+
+// Current returns the certificate served now (Leaf set).
+func (c *Certificate) Current() (*tls.Certificate, error) { return c.pair.get() }
+
+// ServerTLS is the TLS configuration of an HTTPS server that presents c
+// and asks nothing of its clients: TLS 1.2 or later, HTTP/2 and HTTP/1.1
+// (net/http's ServeTLS adds h2 to an empty NextProtos).
+func (c *Certificate) ServerTLS() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.pair.get() },
+	}
+}
