@@ -64,14 +64,23 @@ func TestTLSFlagErrors(t *testing.T) {
 // GALE_TLS_*), not without one, and the word count's Python and TypeScript
 // bolts, managed processes of the node, attach to it over TLS with the
 // files the node hands them.
+//
+// The cluster's CA, certificates and gossip key are made by `gale cert`.
 func TestClusterWithTLS(t *testing.T) {
-	ca := securitytest.NewCA(t, "gale")
-	other := securitytest.NewCA(t, "other")
-	nodeFiles, cli := ca.Issue(t, "n1"), ca.Issue(t, "cli")
-	keyFile := filepath.Join(t.TempDir(), "gossip.key")
-	if err := os.WriteFile(keyFile, []byte("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"), 0o600); err != nil {
-		t.Fatal(err)
+	certs := t.TempDir()
+	for _, args := range [][]string{
+		{"ca"}, {"node", "n1", "--host", "127.0.0.1,localhost"}, {"client", "cli"}, {"client", "cli2"}, {"gossip-key"},
+	} {
+		if stdout, stderr, code := gale(t, append(append([]string{"cert"}, args...), "--dir", certs)...); code != 0 {
+			t.Fatalf("gale cert %v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
 	}
+	files := func(name string) security.TLSFiles {
+		return security.TLSFiles{CA: filepath.Join(certs, "ca.pem"), Cert: filepath.Join(certs, name+".pem"), Key: filepath.Join(certs, name+"-key.pem")}
+	}
+	other := securitytest.NewCA(t, "other")
+	nodeFiles, cli := files("n1"), files("cli")
+	keyFile := filepath.Join(certs, "gossip.key")
 	n := startNodeProc(t, "n1", "--etcd-client-addr", "127.0.0.1:0", "--etcd-peer-addr", "127.0.0.1:0",
 		"--tls-ca", nodeFiles.CA, "--tls-cert", nodeFiles.Cert, "--tls-key", nodeFiles.Key, "--gossip-key-file", keyFile)
 	flags := func(f security.TLSFiles) []string {
@@ -88,13 +97,13 @@ func TestClusterWithTLS(t *testing.T) {
 		}
 		assertNoTrace(t, stderr)
 	})
-	stranger, cli2 := other.Issue(t, "stranger"), ca.Issue(t, "cli2")
+	stranger, cli2 := other.Issue(t, "stranger"), files("cli2")
 	for _, tc := range []struct {
 		name  string
 		files security.TLSFiles
 		want  string
 	}{
-		{"a certificate of another CA is refused", security.TLSFiles{CA: ca.File, Cert: stranger.Cert, Key: stranger.Key}, ""},
+		{"a certificate of another CA is refused", security.TLSFiles{CA: cli.CA, Cert: stranger.Cert, Key: stranger.Key}, ""},
 		{"a node certificate of another CA is refused", security.TLSFiles{CA: other.File, Cert: cli2.Cert, Key: cli2.Key}, "certificate"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,4 +165,79 @@ func TestClusterWithTLS(t *testing.T) {
 			t.Fatalf("output differs from the reference:\n%s\nnode stderr:\n%s", diffLines(want, string(got)), n.stderr.String())
 		}
 	})
+}
+
+// TestCertCommand: what `gale cert` writes, and refuses.
+func TestCertCommand(t *testing.T) {
+	dir := t.TempDir()
+	run := func(args ...string) (string, string, int) {
+		t.Helper()
+		stdout, stderr, code := gale(t, append(append([]string{"cert"}, args...), "--dir", dir)...)
+		assertNoTrace(t, stderr)
+		return stdout, stderr, code
+	}
+	if _, stderr, code := run("node", "n1", "--host", "127.0.0.1"); code != exitUsage || !strings.Contains(stderr, "no CA in "+dir) || !strings.Contains(stderr, "gale cert ca --dir "+dir) {
+		t.Fatalf("a node certificate without a CA: exit %d\n%s", code, stderr)
+	}
+	stdout, stderr, code := run("ca", "--name", "Test CA", "--days", "30")
+	if code != 0 || !strings.Contains(stdout, "wrote "+filepath.Join(dir, "ca.pem")) {
+		t.Fatalf("gale cert ca: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if stdout, stderr, code = run("node", "n1", "--host", " 10.0.0.5, node1.example.com ,127.0.0.1"); code != 0 ||
+		!strings.Contains(stdout, "node n1 for 10.0.0.5, node1.example.com, 127.0.0.1") || !strings.Contains(stdout, "gale node --tls-ca") {
+		t.Fatalf("gale cert node: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The node's certificate is what a node loads, and it is for its hosts.
+	sec, err := security.Load(security.TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "n1.pem"), Key: filepath.Join(dir, "n1-key.pem")}, "--tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sec.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := cfg.GetCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.Leaf.VerifyHostname("node1.example.com"); err != nil {
+		t.Errorf("the node certificate: %v", err)
+	}
+	for _, f := range []string{"ca-key.pem", "n1-key.pem"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
+		}
+	}
+	if stdout, _, code = run("gossip-key"); code != 0 {
+		t.Fatalf("gale cert gossip-key: exit %d", code)
+	}
+	if key, err := readGossipKey(filepath.Join(dir, "gossip.key")); err != nil || len(key) != 32 {
+		t.Fatalf("the gossip key: %v, %d bytes", err, len(key))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ca"}, filepath.Join(dir, "ca.pem") + " exists: not replacing it (remove it first, or give --overwrite)"},
+		{[]string{"node", "n1", "--host", "127.0.0.1"}, "n1.pem exists"},
+		{[]string{"gossip-key"}, "gossip.key exists"},
+		{[]string{"node", "n2"}, "--host: give the IP addresses and DNS names"},
+		{[]string{"node", "n2", "--host", "not a host"}, `host "not a host" is neither an IP address nor a DNS name`},
+		{[]string{"node", "../n2", "--host", "a"}, `name "../n2"`},
+		{[]string{"client", "ca"}, `name "ca"`},
+		{[]string{"client"}, "want one NAME"},
+		{[]string{"client", "c", "--days", "0"}, "--days 0"},
+		{[]string{"bogus"}, `unknown subcommand "bogus"`},
+	} {
+		if _, stderr, code := run(tc.args...); code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("gale cert %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// --overwrite replaces, and the new certificate is signed by the same CA.
+	if stdout, stderr, code = run("node", "n1", "--host", "127.0.0.1", "--overwrite"); code != 0 {
+		t.Fatalf("--overwrite: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, err := security.Load(security.TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "n1.pem"), Key: filepath.Join(dir, "n1-key.pem")}, "--tls"); err != nil {
+		t.Fatalf("after --overwrite: %v", err)
+	}
 }

@@ -4,20 +4,12 @@
 package securitytest
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/certgen"
 )
 
 // CA is a certificate authority of a test.
@@ -25,36 +17,23 @@ type CA struct {
 	// File is the PEM file of the CA's certificate.
 	File string
 	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	ca   *certgen.CA
 }
 
 // NewCA makes a CA named name and writes its certificate to t's temporary
 // directory.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(t),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatalf("create CA certificate: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	ca, err := certgen.NewCA(name, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ca := &CA{File: filepath.Join(dir, name+"-ca.pem"), dir: dir, cert: cert, key: key}
-	writePEM(t, ca.File, "CERTIFICATE", der)
-	return ca
+	c := &CA{File: filepath.Join(dir, name+"-ca.pem"), dir: dir, ca: ca}
+	if err := ca.WriteCA(c.File, filepath.Join(dir, name+"-ca-key.pem"), false); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // Issue makes a certificate named name, signed by the CA, for 127.0.0.1
@@ -71,48 +50,11 @@ func (ca *CA) Issue(t testing.TB, name string) security.TLSFiles {
 // certFile and keyFile (replacing them: a rotation).
 func (ca *CA) WriteCert(t testing.TB, name, certFile, keyFile string) {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatalf("create certificate %s: %v", name, err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
+	cert, key, err := ca.ca.Issue(certgen.Node, name, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "EC PRIVATE KEY", kder)
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generate key: %v", err)
-	}
-	return key
-}
-
-func serial(t testing.TB) *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func writePEM(t testing.TB, file, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+	if err := certgen.WritePair(certFile, cert, keyFile, key, true); err != nil {
 		t.Fatal(err)
 	}
 }
