@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +21,8 @@ import (
 	"github.com/gale-stream/gale/examples/webanalytics"
 	"github.com/gale-stream/gale/node/bench"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/certgen"
 	"github.com/gale-stream/gale/sdk/spec"
 )
 
@@ -39,9 +43,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nodeProcs := fs.Int("node-procs", 0, fmt.Sprintf("with --cluster: GOMAXPROCS of each node process (0: this machine's cores shared among the %d nodes, at least 1: %d here)", bench.ClusterNodes, bench.NodeProcs(runtime.NumCPU())))
 	parallelism := fs.Int("parallelism", 0, "with --cluster: the tasks of every component of the benchmark topologies (0: one spout, two of each word count bolt, one of each pass-through bolt; the ackers: --conf "+spec.KeyAckers+"=N)")
 	realtime := realtimeFlag(fs)
+	withTLS := fs.Bool("tls", false, "with --cluster: the nodes run with mutual TLS and encrypted gossip (a throwaway CA made for the run), and the raw stream baseline runs over TLS too")
 	debugPort := fs.Int("node-debug-port", 0, "with --cluster: serve the profiler of node k (1, 2, 3) on 127.0.0.1:PORT+k-1 (see gale node --debug-addr)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT]] [--realtime]\n       gale bench --external all|LANG,... [--root DIR] [--realtime]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale bench [--window 3s] [--warmup 1s] [--scenarios wordcount,passthrough] [--loads max,half,tenth,RATE] [--conf key=value ...] [--cluster [--parallelism N] [--node-procs N] [--node-debug-port PORT] [--tls]] [--realtime]\n       gale bench --external all|LANG,... [--root DIR] [--realtime]\n       gale bench --webanalytics [--rates R,...] [--cluster] [--conf key=value ...] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -72,6 +77,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *parallelism > 0 && (!*cluster || *app || *ext != "") {
 		return usagef("--parallelism is for the word count and pass-through benchmarks with --cluster")
+	}
+	if *withTLS && (!*cluster || *app || *ext != "") {
+		return usagef("--tls is for the word count and pass-through benchmarks with --cluster")
 	}
 	if *nodeProcs < 0 {
 		return usagef("--node-procs %d: want 0 (automatic) or more", *nodeProcs)
@@ -162,10 +170,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		defer os.RemoveAll(dir)
+		var sec *security.Security
+		var tlsArgs []string
+		if *withTLS {
+			if sec, tlsArgs, err = benchTLS(filepath.Join(dir, "certs")); err != nil {
+				return fmt.Errorf("making the benchmark's certificates: %w", err)
+			}
+			fmt.Fprintln(stderr, "TLS: every gRPC connection (Transfer streams, the Coordinator API, the embedded etcd) with mutual TLS, gossip encrypted; the raw stream baseline over TLS")
+		}
 		started := 0
 		rs, err := bench.RunCluster(ctx, bench.ClusterOptions{
-			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Loads: o.Loads, Conf: o.Conf, Shape: shape, Progress: stderr,
+			Window: o.Window, Warmup: o.Warmup, Scenarios: o.Scenarios, Loads: o.Loads, Conf: o.Conf, Shape: shape, Progress: stderr, TLS: sec,
 			Start: func(ctx context.Context, name string, args ...string) (bench.ClusterNode, error) {
+				args = append(args, tlsArgs...)
 				if *debugPort > 0 {
 					addr := fmt.Sprintf("127.0.0.1:%d", *debugPort+started)
 					fmt.Fprintf(stderr, "node %s: profiler on http://%s/debug/pprof/\n", name, addr)
@@ -255,6 +272,43 @@ func startBenchNode(ctx context.Context, dir string, procs int, realtime bool, n
 		stop()
 		return bench.ClusterNode{}, ctx.Err()
 	}
+}
+
+// benchTLS makes a throwaway CA in dir, one node certificate for
+// 127.0.0.1 (all three nodes and the benchmark's client present it) and a
+// gossip key, and returns the client's security and the nodes' flags.
+func benchTLS(dir string) (*security.Security, []string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	ca, err := certgen.NewCA("gale bench", 24*time.Hour)
+	if err != nil {
+		return nil, nil, err
+	}
+	files := security.TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "node.pem"), Key: filepath.Join(dir, "node-key.pem")}
+	if err := ca.WriteCA(files.CA, filepath.Join(dir, "ca-key.pem"), false); err != nil {
+		return nil, nil, err
+	}
+	cert, key, err := ca.Issue(certgen.Node, "bench", []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := certgen.WritePair(files.Cert, cert, files.Key, key, false); err != nil {
+		return nil, nil, err
+	}
+	gossip := make([]byte, 32)
+	if _, err := rand.Read(gossip); err != nil {
+		return nil, nil, err
+	}
+	keyFile := filepath.Join(dir, "gossip.key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(gossip)+"\n"), 0o600); err != nil {
+		return nil, nil, err
+	}
+	sec, err := security.Load(files, "--tls")
+	if err != nil {
+		return nil, nil, err
+	}
+	return sec, []string{"--tls-ca", files.CA, "--tls-cert", files.Cert, "--tls-key", files.Key, "--gossip-key-file", keyFile}, nil
 }
 
 // kernelCmdline returns the kernel's command line (Linux), or "".

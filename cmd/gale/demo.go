@@ -77,13 +77,16 @@ func runDemoTraffic(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
+	if cfg.Trust != "" && !strings.HasPrefix(cfg.Target, "https://") {
+		return usagef("--trust %s: the target %s is not https://, there is no certificate to trust", cfg.Trust, cfg.Target)
+	}
 	if _, err := webanalytics.TrustedRoots(cfg.Trust, "--trust"); err != nil {
 		return usageError{err}
 	}
 	fmt.Fprintf(stderr, "gale demo traffic: %d visitors, %g events/s to %s\n", cfg.Visitors, cfg.Rate, cfg.Target)
 	rep, err := webanalytics.Traffic(ctx, cfg)
 	printTrafficReport(stdout, rep)
-	if err != nil && strings.Contains(err.Error(), "failed to verify certificate") {
+	if err != nil && cfg.Trust == "" && strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		err = fmt.Errorf("%w\n(give the CA that signed the ingest's certificate, or the certificate itself, with --trust FILE)", err)
 	}
 	return err

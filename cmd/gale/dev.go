@@ -65,8 +65,23 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// the start-up checks trust the certificate file's own certificates.
 	scheme, probe := "http", http.DefaultClient
 	if *httpsCert != "" || *httpsKey != "" {
-		if _, err := security.LoadCertificate(*httpsCert, *httpsKey, "--https-cert", "--https-key"); err != nil {
+		cert, err := security.LoadCertificate(*httpsCert, *httpsKey, "--https-cert", "--https-key")
+		if err != nil {
 			return usageError{err}
+		}
+		// The URLs gale dev prints and checks name these hosts: a
+		// certificate for other names would fail every browser and
+		// the start-up check.
+		cur, err := cert.Current()
+		if err != nil {
+			return err
+		}
+		for _, a := range []struct{ flag, addr string }{{"--ingest-addr", *ingestAddr}, {"--dashboard-addr", *dashAddr}} {
+			host, _, _ := net.SplitHostPort(a.addr)
+			if err := cur.Leaf.VerifyHostname(host); err != nil {
+				return usagef("--https-cert %s is for %s, not %s (%s %s): give an address it names, or a certificate for that host",
+					*httpsCert, strings.Join(cert.Names(), ", "), host, a.flag, a.addr)
+			}
 		}
 		roots, err := webanalytics.TrustedRoots(*httpsCert, "--https-cert")
 		if err != nil {

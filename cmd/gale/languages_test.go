@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -337,10 +338,14 @@ func TestDevServesHTTPS(t *testing.T) {
 			t.Fatalf("demo traffic --trust: exit %d\n%s%s", code, stdout, stderr)
 		}
 		stdout, stderr, code = gale(t, "demo", "traffic", "--visitors", "5", "--rate", "200", "--duration", "500ms", "--target", target)
-		if code == 0 || !strings.Contains(stdout+stderr, "certificate signed by unknown authority") {
+		if code == 0 || !strings.Contains(stdout+stderr, "certificate signed by unknown authority") || !strings.Contains(stderr, "with --trust FILE") {
 			t.Fatalf("demo traffic without --trust: exit %d\n%s%s", code, stdout, stderr)
 		}
 		assertNoTrace(t, stderr)
+		// A certificate error is not retried: sending again cannot mend it.
+		if !strings.Contains(stdout, "retries: 0") {
+			t.Errorf("certificate errors were retried:\n%s", stdout)
+		}
 	})
 	for _, tc := range []struct {
 		args []string
@@ -348,8 +353,12 @@ func TestDevServesHTTPS(t *testing.T) {
 	}{
 		{[]string{"--https-cert", files.Cert}, "--https-cert and --https-key go together"},
 		{[]string{"--https-cert", files.Key, "--https-key", files.Key}, "--https-cert=" + files.Key},
+		{[]string{"--https-cert", files.Cert, "--https-key", files.Key, "--ingest-addr", "127.0.0.2:0"}, "--https-cert " + files.Cert + " is for localhost, 127.0.0.1, not 127.0.0.2 (--ingest-addr 127.0.0.2:0)"},
 	} {
-		args := append([]string{"dev", "--grpc-addr", freePort(t), "--ingest-addr", freePort(t), "--dashboard-addr", freePort(t)}, tc.args...)
+		args := append([]string{"dev", "--grpc-addr", freePort(t), "--dashboard-addr", freePort(t)}, tc.args...)
+		if !slices.Contains(tc.args, "--ingest-addr") {
+			args = append(args, "--ingest-addr", freePort(t))
+		}
 		_, stderr, code := gale(t, args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("gale %v: exit %d, stderr %q; want exit 2 and %q", args, code, stderr, tc.want)

@@ -232,6 +232,9 @@ bolts:
 		{"bench-share-before-max", []string{"bench", "--cluster", "--loads", "half,max"}, 2, []string{`--loads half,max: load "half" needs max before it`}},
 		{"bench-negative-rate", []string{"bench", "--loads", "-5"}, 2, []string{`load "-5": want max, half, tenth or a rate`}},
 		{"bench-parallelism-in-process", []string{"bench", "--parallelism", "3"}, 2, []string{"--parallelism is for the word count and pass-through benchmarks with --cluster"}},
+		{"demo-trust-plain-target", []string{"demo", "traffic", "--target", "http://127.0.0.1:1/events", "--trust", "/nonexistent.pem"}, 2, []string{"--trust /nonexistent.pem: the target http://127.0.0.1:1/events is not https://"}},
+		{"demo-trust-missing", []string{"demo", "traffic", "--target", "https://127.0.0.1:1/events", "--trust", "/nonexistent.pem"}, 2, []string{"--trust /nonexistent.pem: open /nonexistent.pem: no such file"}},
+		{"bench-tls-in-process", []string{"bench", "--tls"}, 2, []string{"--tls is for the word count and pass-through benchmarks with --cluster"}},
 		{"bench-misspelled-setting", []string{"bench", "--conf", "topology.batch.linger.ms=1"}, 2, []string{"--conf topology.batch.linger.ms=1: unknown setting", "did you mean 'topology.batch.linger'?"}},
 		{"submit-misspelled-setting", []string{"submit", "examples/wordcount/topology.yaml", "--conf", "topology.acker.executor=2", "--addr", "127.0.0.1:1"}, 2, []string{"did you mean 'topology.acker.executors'?"}},
 		{"missing-input", []string{"local", "examples/wordcount/topology.yaml", "--conf", "wordcount.input=" + filepath.Join(dir, "absent.txt")}, 1, []string{"absent.txt"}},
@@ -491,6 +494,25 @@ func TestClusterBenchSmoke(t *testing.T) {
 	}
 	if strings.Contains(stderr, "acking=false 20000") || strings.Contains(stderr, "acking=false half") {
 		t.Errorf("runs without acking measure the maximum only:\n%s", stderr)
+	}
+}
+
+// TestClusterBenchOverTLS runs the cluster benchmark briefly with --tls:
+// the nodes start with mutual TLS and a gossip key, the benchmark reaches
+// them with its certificate, and the raw stream runs over TLS too.
+func TestClusterBenchOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three node processes")
+	}
+	stdout, stderr, code := gale(t, "bench", "--cluster", "--tls", "--window", "300ms", "--warmup", "100ms", "--scenarios", "passthrough", "--loads", "max")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^\s+tls cluster passthrough\s+on\s+max\s+\d+\s+\d+\s+0\.\d\d`).MatchString(stdout) {
+		t.Errorf("table lacks the TLS row with its baseline and ratio:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "raw gRPC stream over mutual TLS:") {
+		t.Errorf("progress does not say the raw stream ran over TLS:\n%s", stderr)
 	}
 }
 

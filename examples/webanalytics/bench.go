@@ -2,6 +2,7 @@ package webanalytics
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,6 +216,9 @@ func WaitHTTP(ctx context.Context, client *http.Client, url string, timeout time
 			return err
 		}
 		resp, err := client.Do(req)
+		if cv := (*tls.CertificateVerificationError)(nil); errors.As(err, &cv) {
+			return fmt.Errorf("%s: %w", url, err) // waiting will not mend it
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -249,7 +253,7 @@ func PrintBench(w io.Writer, rs []BenchResult) {
 // the scheduler; the generator runs in this process. The heap column is
 // this process's (the generator's), not the nodes'.
 func BenchCluster(ctx context.Context, o BenchOptions, start bench.StartNode) ([]BenchResult, error) {
-	cl, err := bench.StartCluster(ctx, start, "wa")
+	cl, err := bench.StartCluster(ctx, start, "wa", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -134,7 +135,9 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	mux.Handle("GET /", http.FileServer(http.FS(static)))
 	mux.HandleFunc("GET /api/state", d.serveState)
 	mux.HandleFunc("GET /api/stream", d.serveStream)
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Failed handshakes (a browser refusing the certificate, a port scan)
+	// go to the task's log at debug level, not to stderr.
+	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(tc.Log.Handler(), slog.LevelDebug)}
 	scheme := "http"
 	if cert != nil {
 		d.srv.TLSConfig, scheme = cert.ServerTLS(), "https"

@@ -159,7 +159,28 @@ func testPageStatsReachTheDashboard(t *testing.T, conf map[string]string, client
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The page and the event stream are served.
+	// The page and the event stream are served (over HTTPS, with HTTP/2;
+	// plain HTTP on that port is refused).
+	if scheme == "https://" {
+		resp, err := client.Get(base + "/api/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Errorf("the dashboard answered over %s, want HTTP/2", resp.Proto)
+		}
+		plain := &http.Client{Transport: &http.Transport{}}
+		resp, err = plain.Get("http://" + strings.TrimPrefix(base, scheme) + "/api/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		plain.CloseIdleConnections()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the HTTPS dashboard: %s, want 400", resp.Status)
+		}
+	}
 	resp, err := client.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)

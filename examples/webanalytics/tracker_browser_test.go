@@ -68,7 +68,7 @@ func TestTrackerInBrowser(t *testing.T) {
 	t.Run("https", func(t *testing.T) {
 		ca := securitytest.NewCA(t, "web")
 		files := ca.Issue(t, "ingest")
-		conf := sdk.Config{ingest.KeyTLSCert: sdk.String(files.Cert), ingest.KeyTLSKey: sdk.String(files.Key)}
+		conf := sdk.Config{ingest.KeyTLSCert: sdk.String(files.Cert), ingest.KeyTLSKey: sdk.String(files.Key), ingest.KeyAssets: sdk.String(AssetsName)}
 		// Without trust in the certificate, the page does not load.
 		base, stop := startIngest(t, conf.Clone())
 		_, stderr, err := driveChromium(t, chromium, node, base+"/", "")

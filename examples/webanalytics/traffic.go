@@ -345,7 +345,7 @@ func (g *generator) send(ctx context.Context, client *http.Client, j job) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		g.requests.Add(1)
-		status, retryAfter, msg := post(ctx, client, g.cfg.Target, j.body)
+		status, retryAfter, msg, permanent := post(ctx, client, g.cfg.Target, j.body)
 		g.mu.Lock()
 		g.statuses[status]++
 		g.mu.Unlock()
@@ -353,7 +353,7 @@ func (g *generator) send(ctx context.Context, client *http.Client, j job) {
 			g.accepted.Add(uint64(j.events))
 			return
 		}
-		retryable := status == 0 || status == 503 || status == 429 || status >= 500
+		retryable := !permanent && (status == 0 || status == 503 || status == 429 || status >= 500)
 		if !retryable || attempt == maxAttempts || ctx.Err() != nil {
 			g.rejected.Add(uint64(j.events))
 			g.mu.Lock()
@@ -385,11 +385,12 @@ func (g *generator) send(ctx context.Context, client *http.Client, j job) {
 }
 
 // post sends one batch and returns the status (0 on a network error), the
-// Retry-After delay and the answer's text.
-func post(ctx context.Context, client *http.Client, target string, body []byte) (int, time.Duration, string) {
+// Retry-After delay, the answer's text, and whether the error is one that
+// sending again cannot mend (the server's certificate is not trusted).
+func post(ctx context.Context, client *http.Client, target string, body []byte) (int, time.Duration, string, bool) {
 	req, err := http.NewRequestWithContext(ctx, "POST", target, bytes.NewReader(body))
 	if err != nil {
-		return 0, 0, err.Error()
+		return 0, 0, err.Error(), true
 	}
 	req.Header.Set("Content-Type", "text/plain") // as the tracker sends it
 	resp, err := client.Do(req)
@@ -398,7 +399,8 @@ func post(ctx context.Context, client *http.Client, target string, body []byte) 
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return 0, 0, fmt.Sprintf("POST %s: %v", target, err)
+		var cv *tls.CertificateVerificationError
+		return 0, 0, fmt.Sprintf("POST %s: %v", target, err), errors.As(err, &cv)
 	}
 	defer resp.Body.Close()
 	text, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
@@ -406,5 +408,5 @@ func post(ctx context.Context, client *http.Client, target string, body []byte) 
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		ra = time.Duration(s) * time.Second
 	}
-	return resp.StatusCode, ra, string(bytes.TrimSpace(text))
+	return resp.StatusCode, ra, string(bytes.TrimSpace(text)), false
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // ClusterNode is a node process started for the cluster benchmark.
@@ -44,6 +45,11 @@ type ClusterOptions struct {
 	Shape    Shape
 	Start    StartNode
 	Progress io.Writer
+	// TLS, when set, is what the benchmark's own connections present to
+	// nodes that Start runs with mutual TLS, and the raw stream baseline
+	// runs over TLS with it too (the same handshake and cipher as the
+	// nodes' Transfer streams).
+	TLS *security.Security
 }
 
 // ClusterNodes is how many node processes StartCluster starts.
@@ -87,7 +93,7 @@ func (c *Cluster) Close() {
 // StartCluster starts three node processes named prefix1..3 (an embedded
 // etcd in the first, the others joining it by gossip) and waits until the
 // cluster lists all three.
-func StartCluster(ctx context.Context, start StartNode, prefix string) (_ *Cluster, err error) {
+func StartCluster(ctx context.Context, start StartNode, prefix string, sec *security.Security) (_ *Cluster, err error) {
 	c := &Cluster{}
 	defer func() {
 		if err != nil {
@@ -106,7 +112,7 @@ func StartCluster(ctx context.Context, start StartNode, prefix string) (_ *Clust
 		}
 		c.Nodes, c.close = append(c.Nodes, n), append(c.close, n.Stop)
 	}
-	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, nil, 10*time.Second)
+	client, conn, err := coordinator.DialCoordinator(ctx, n1.GRPC, sec, 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +152,7 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := StartCluster(ctx, o.Start, "bench")
+	cl, err := StartCluster(ctx, o.Start, "bench", o.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -159,16 +165,20 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 		return nil, err
 	}
 	batch := settings.RemoteBatchSize
-	baseline, err := transfer.MeasureRawStream(ctx, o.Window, batch, transfer.RawMessages)
+	baseline, err := transfer.MeasureRawStream(ctx, o.Window, batch, transfer.RawMessages, o.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("raw stream baseline: %w", err)
 	}
-	transport, err := transfer.MeasureRawStream(ctx, o.Window, batch, transfer.RawBytes)
+	transport, err := transfer.MeasureRawStream(ctx, o.Window, batch, transfer.RawBytes, o.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("raw stream of bytes: %w", err)
 	}
 	if o.Progress != nil {
-		fmt.Fprintf(o.Progress, "raw gRPC stream: %.0f tuples/s as protobuf messages (the baseline), %.0f tuples/s as pre-encoded bytes (transport only)\n", baseline, transport)
+		over := ""
+		if o.TLS != nil {
+			over = " over mutual TLS"
+		}
+		fmt.Fprintf(o.Progress, "raw gRPC stream%s: %.0f tuples/s as protobuf messages (the baseline), %.0f tuples/s as pre-encoded bytes (transport only)\n", over, baseline, transport)
 	}
 	var out []Result
 	run := 0
@@ -198,14 +208,14 @@ func RunCluster(ctx context.Context, o ClusterOptions) ([]Result, error) {
 					// The stream's own latency at the same share of its
 					// maximum (none for a fixed rate), and at Gale's rate.
 					if load.Share > 0 {
-						own, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, load.Share*baseline)
+						own, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, load.Share*baseline, o.TLS)
 						if err != nil {
 							return out, fmt.Errorf("raw stream baseline at %s its maximum: %w", load.Name, err)
 						}
 						r.BaselineP50, r.BaselineP99 = own.P50, own.P99
 					}
 					if rate > 0 {
-						same, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, rate)
+						same, err := transfer.MeasureRawStreamAt(ctx, o.Window, batch, transfer.RawMessages, rate, o.TLS)
 						if err != nil {
 							return out, fmt.Errorf("raw stream baseline at %.0f tuples/s: %w", rate, err)
 						}
@@ -306,7 +316,11 @@ func measureCluster(ctx context.Context, client galev1.CoordinatorServiceClient,
 		return Result{}, fmt.Errorf("the %s counter went back from %d to %d (a node did not report)", sinkID, n0, n1)
 	}
 	wall := time.Since(t0)
-	r := Result{Scenario: "cluster " + scenario, Rate: float64(n1-n0) / wall.Seconds(), CPU: -1, Waiting: -1}
+	name := "cluster " + scenario
+	if o.TLS != nil {
+		name = "tls " + name
+	}
+	r := Result{Scenario: name, Rate: float64(n1-n0) / wall.Seconds(), CPU: -1, Waiting: -1}
 	if timesOK0 && timesOK1 {
 		// The nodes' CPU and waiting threads, all three together (the
 		// benchmark process only asks for counters meanwhile).

@@ -118,7 +118,7 @@ func dial2(b *testing.B, addr string) *grpc.ClientConn {
 func TestRawStreamAtARateIsPacedAndTimed(t *testing.T) {
 	const rate = 200000
 	for _, mode := range []RawStream{RawMessages, RawBytes} {
-		r, err := MeasureRawStreamAt(context.Background(), 400*time.Millisecond, 128, mode, rate)
+		r, err := MeasureRawStreamAt(context.Background(), 400*time.Millisecond, 128, mode, rate, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,13 +131,13 @@ func TestRawStreamAtARateIsPacedAndTimed(t *testing.T) {
 			t.Errorf("mode %d: latency p50 %v, p99 %v: not timed", mode, r.P50, r.P99)
 		}
 	}
-	if _, err := MeasureRawStreamAt(context.Background(), time.Second, 128, RawMessages, 0); err == nil {
+	if _, err := MeasureRawStreamAt(context.Background(), time.Second, 128, RawMessages, 0, nil); err == nil {
 		t.Error("a rate of 0 was accepted")
 	}
 	// One frame in 128 s: none goes within the window, which must end on
 	// time with an error rather than sleep for the frame.
 	start := time.Now()
-	if _, err := MeasureRawStreamAt(context.Background(), 200*time.Millisecond, 128, RawMessages, 1); err == nil {
+	if _, err := MeasureRawStreamAt(context.Background(), 200*time.Millisecond, 128, RawMessages, 1, nil); err == nil {
 		t.Error("a run that sent no frame after its warm-up gave a result")
 	}
 	if took := time.Since(start); took > 30*time.Second {

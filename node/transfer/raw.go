@@ -13,12 +13,12 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/security"
 )
 
 // RawStream says what the baseline's raw gRPC stream does with each frame.
@@ -122,9 +122,11 @@ func rawFrame(mode RawStream, dest int32, b *router.Batch) (any, error) {
 // MeasureRawStream is the data plane's baseline: for d, it sends the same
 // packed frame of batch one-field anchored tuples over one raw gRPC stream
 // on loopback to a server that only counts them, as mode says, and returns
-// tuples per second. Benchmarks measure it in the same run as Gale.
-func MeasureRawStream(ctx context.Context, d time.Duration, batch int, mode RawStream) (float64, error) {
-	r, err := measureRaw(ctx, d, batch, mode, 0)
+// tuples per second. Benchmarks measure it in the same run as Gale. With
+// sec (nil: plaintext) the stream runs over mutual TLS, as a cluster with
+// TLS does.
+func MeasureRawStream(ctx context.Context, d time.Duration, batch int, mode RawStream, sec *security.Security) (float64, error) {
+	r, err := measureRaw(ctx, d, batch, mode, 0, sec)
 	return r.Rate, err
 }
 
@@ -140,17 +142,21 @@ type RawResult struct {
 // MeasureRawStreamAt is MeasureRawStream sending at rate tuples per second:
 // a frame goes as soon as a frame's worth of tuples is due by the clock.
 // It times every frame from its send to the server's receipt.
-func MeasureRawStreamAt(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64) (RawResult, error) {
+func MeasureRawStreamAt(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64, sec *security.Security) (RawResult, error) {
 	if rate <= 0 {
 		return RawResult{}, fmt.Errorf("raw stream at %v tuples/s: the rate must be positive", rate)
 	}
-	return measureRaw(ctx, d, batch, mode, rate)
+	return measureRaw(ctx, d, batch, mode, rate, sec)
 }
 
 // measureRaw runs the raw stream for d, at rate tuples/s (0: as fast as it
-// goes, untimed).
-func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64) (RawResult, error) {
-	return measureRawWith(ctx, d, batch, mode, rate, insecure.NewCredentials(), nil)
+// goes, untimed), over TLS with sec (nil: plaintext).
+func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64, sec *security.Security) (RawResult, error) {
+	sopt, err := sec.ServerOption()
+	if err != nil {
+		return RawResult{}, err
+	}
+	return measureRawWith(ctx, d, batch, mode, rate, sec.Credentials(), sopt)
 }
 
 // measureRawWith is measureRaw with the client's credentials and the

@@ -57,7 +57,8 @@
 //	GET /PATH        the configured assets, if any.
 //
 // Every answer carries the CORS headers; Retry-After is exposed to scripts.
-//// # HTTPS
+//
+// # HTTPS
 //
 // A page served over HTTPS cannot send to an http:// address (browsers
 // block mixed content), so a tracker on such a page needs the ingest to
@@ -72,7 +73,6 @@
 // written keeps the previous pair and logs a warning. Spout.URL gives the
 // scheme a task serves.
 //
-
 // # Reliability
 //
 // Each queued event gets the next message id of its task (1, 2, ...)

@@ -17,7 +17,7 @@ type Certificate struct {
 }
 
 // LoadCertificate reads a certificate (chain, leaf first) and its private
-// key from PEM files. certName and keyName name the settings the files
+// key from PEM files; an expired certificate is refused. certName and keyName name the settings the files
 // came from in errors ("config ingest.tls_cert", "--https-cert"); both
 // files must be given.
 func LoadCertificate(certFile, keyFile, certName, keyName string) (*Certificate, error) {
@@ -34,12 +34,22 @@ func LoadCertificate(certFile, keyFile, certName, keyName string) (*Certificate,
 	return c, nil
 }
 
-// SetLogger makes c log a certificate or key that could not be read again
-// after its files changed (once per change; the old pair is kept).
+// SetLogger makes c log its certificate now (subject, names, expiry; a
+// warning when it expires within two weeks), each renewed pair it starts
+// serving, and a certificate or key that could not be read again after
+// its files changed (once per change; the old pair is kept).
 func (c *Certificate) SetLogger(log *slog.Logger) {
-	c.pair.mu.Lock()
-	defer c.pair.mu.Unlock()
-	c.pair.log = log
+	c.pair.setLogger(log, "HTTPS: serving a certificate")
+}
+
+// Names returns the DNS names and IP addresses the current certificate is
+// for.
+func (c *Certificate) Names() []string {
+	cur, err := c.pair.get()
+	if err != nil {
+		return nil
+	}
+	return certNames(cur.Leaf)
 }
 
 // Current returns the certificate served now (Leaf set).

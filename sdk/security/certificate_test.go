@@ -3,12 +3,15 @@ package security_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/certgen"
 	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
@@ -82,5 +85,74 @@ func TestCertificateServesClientsWithoutCertificates(t *testing.T) {
 	_, err = tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: x509.NewCertPool()})
 	if err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("a client of no CA: %v, want an unknown authority", err)
+	}
+}
+
+// TestCertificateExpiry: an expired certificate is refused at load; one
+// that expires within two weeks is served with a warning; a client that
+// speaks only TLS 1.1 is refused.
+func TestCertificateExpiry(t *testing.T) {
+	ca, err := certgen.NewCA("web", 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name string, validity time.Duration) (string, string) {
+		cert, key, err := ca.Issue(certgen.Node, name, []string{"127.0.0.1"}, validity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, kf := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+		if err := certgen.WritePair(cf, cert, kf, key, false); err != nil {
+			t.Fatal(err)
+		}
+		return cf, kf
+	}
+	cf, kf := write("expired", -30*time.Minute)
+	if _, err := security.LoadCertificate(cf, kf, "cert", "key"); err == nil || !strings.Contains(err.Error(), "expired on") {
+		t.Fatalf("an expired certificate: %v, want refused as expired", err)
+	}
+	cf, kf = write("soon", 3*24*time.Hour)
+	c, err := security.LoadCertificate(cf, kf, "cert", "key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged lockedBuffer
+	c.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	if out := logged.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "expires soon") || !strings.Contains(out, "names=127.0.0.1") {
+		t.Fatalf("a certificate that expires in 3 days logged:\n%s", out)
+	}
+	if names := c.Names(); len(names) != 1 || names[0] != "127.0.0.1" {
+		t.Errorf("Names() = %v", names)
+	}
+
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", c.ServerTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.(*tls.Conn).Handshake()
+			conn.Close()
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	for _, tc := range []struct {
+		max    uint16
+		wantOK bool
+	}{{tls.VersionTLS11, false}, {tls.VersionTLS12, true}, {tls.VersionTLS13, true}} {
+		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tc.max})
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != tc.wantOK {
+			t.Errorf("a client of TLS up to %s: %v, want ok=%v", tls.VersionName(tc.max), err, tc.wantOK)
+		}
 	}
 }

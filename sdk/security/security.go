@@ -1,6 +1,7 @@
 package security
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -132,17 +133,17 @@ func setNames(f TLSFiles, name func(string) string) []string {
 	return out
 }
 
-// SetLogger makes s log a certificate or key that could not be read again
-// after its files changed (once per change): the old pair is kept, and
-// without a word the operator would learn of the failed rotation only when
-// the old certificate expires. Safe on nil.
+// SetLogger makes s log its certificate now (subject, names, expiry; a
+// warning when it expires within two weeks), each renewed pair it starts
+// serving, and a certificate or key that could not be read again after
+// its files changed (once per change): the old pair is kept, and without a
+// word the operator would learn of the failed rotation only when the old
+// certificate expires. Safe on nil.
 func (s *Security) SetLogger(log *slog.Logger) {
 	if s == nil || s.pair == nil {
 		return
 	}
-	s.pair.mu.Lock()
-	defer s.pair.mu.Unlock()
-	s.pair.log = log
+	s.pair.setLogger(log, "TLS: serving a certificate")
 }
 
 // Files returns the files s was loaded from (zero for nil).
@@ -234,8 +235,51 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 	if err != nil {
 		return k.keep(version, fmt.Errorf("load certificate and key: %w", err))
 	}
+	if now.After(c.Leaf.NotAfter) {
+		return k.keep(version, fmt.Errorf("the certificate %s expired on %s", k.certFile, c.Leaf.NotAfter.UTC().Format(time.DateTime)))
+	}
+	renewed := k.cert != nil
 	k.cert, k.version, k.failed = &c, version, ""
+	if renewed && k.log != nil {
+		k.logCert("TLS: serving the renewed certificate", now)
+	}
 	return k.cert, nil
+}
+
+// expiryWarning is how long before its expiry a certificate is logged as
+// a warning (an ACME client renews a month before).
+const expiryWarning = 14 * 24 * time.Hour
+
+// logCert logs the current certificate: what it is for and until when,
+// as a warning when that is soon. k.mu is held.
+func (k *keyPair) logCert(msg string, now time.Time) {
+	leaf := k.cert.Leaf
+	level := slog.LevelInfo
+	if leaf.NotAfter.Sub(now) < expiryWarning {
+		level, msg = slog.LevelWarn, msg+"; it expires soon: renew it (a new pair in the same files is served without a restart)"
+	}
+	k.log.Log(context.Background(), level, msg, "cert", k.certFile, "subject", leaf.Subject.CommonName,
+		"names", strings.Join(certNames(leaf), ","), "not_after", leaf.NotAfter.UTC().Format(time.DateTime))
+}
+
+// certNames lists a certificate's DNS names and IP addresses.
+func certNames(c *x509.Certificate) []string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}
+
+// setLogger sets the log of failed and successful reloads and logs the
+// current certificate.
+func (k *keyPair) setLogger(log *slog.Logger, what string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.log = log
+	if log != nil && k.cert != nil {
+		k.logCert(what, time.Now())
+	}
 }
 
 // keep handles a failed (re)load of the files at version: the first load

@@ -24,7 +24,7 @@ type CA struct {
 // directory.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
-	ca, err := certgen.NewCA(name, 24*time.Hour)
+	ca, err := certgen.NewCA(name, 2*365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func (ca *CA) Issue(t testing.TB, name string) security.TLSFiles {
 // certFile and keyFile (replacing them: a rotation).
 func (ca *CA) WriteCert(t testing.TB, name, certFile, keyFile string) {
 	t.Helper()
-	cert, key, err := ca.ca.Issue(certgen.Node, name, []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	cert, key, err := ca.ca.Issue(certgen.Node, name, []string{"127.0.0.1", "localhost"}, 365*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
