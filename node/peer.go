@@ -245,7 +245,9 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	}
 	p.log = p.log.With("node", cfg.Name)
 	p.sec.SetLogger(p.log)
-	p.etcdTLS.SetLogger(p.log)
+	if p.etcdTLS != p.sec {
+		p.etcdTLS.SetLogger(p.log)
+	}
 	return p, nil
 }
 

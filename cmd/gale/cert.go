@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -88,6 +90,9 @@ func (f *certFlags) loadCA() (*certgen.CA, error) {
 	cert, key := filepath.Join(f.dir, "ca.pem"), filepath.Join(f.dir, "ca-key.pem")
 	ca, err := certgen.LoadCA(cert, key)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, cerr := os.Stat(cert); cerr == nil {
+			return nil, usagef("%s is here but not the CA's key %s: certificates are signed where the CA's key is kept (copy only ca.pem to nodes and clients)", cert, key)
+		}
 		return nil, usagef("no CA in %s (%v): make one first with gale cert ca --dir %s", f.dir, err, f.dir)
 	}
 	if err != nil {
@@ -110,7 +115,8 @@ func checkCertName(name string) error {
 func runCertCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gale cert ca", flag.ContinueOnError)
 	f := addCertFlags(fs, 10*365)
-	name := fs.String("name", "Gale CA", "the CA's name (its certificate's common name)")
+	host, _ := os.Hostname()
+	name := fs.String("name", strings.TrimSpace("Gale CA "+host+" "+time.Now().Format(time.DateOnly)), "the CA's name (its certificate's common name), to tell CAs apart")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale cert ca [--dir DIR] [--name NAME] [--days N] [--overwrite]\n\nMakes a CA: DIR/ca.pem (give it to every node and client: --tls-ca) and DIR/ca-key.pem\n(keep it secret: it signs the certificates). Flags:")
 		fs.PrintDefaults()
@@ -135,7 +141,10 @@ func runCertCA(_ context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cert, key := filepath.Join(f.dir, "ca.pem"), filepath.Join(f.dir, "ca-key.pem")
 	if err := ca.WriteCA(cert, key, f.overwrite); err != nil {
-		return existsHint(err)
+		if errors.Is(err, certgen.ErrExists) {
+			return usagef("%v: a new CA invalidates every certificate the old one signed (remove the old files first if that is what you want, or give --overwrite)", err)
+		}
+		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s: CA %q, valid until %s\n", cert, key, *name, ca.Cert.NotAfter.Format(time.DateOnly))
 	fmt.Fprintf(stdout, "next: gale cert node NAME --host HOST[,HOST...] --dir %s, and gale cert client NAME --dir %s\n", f.dir, f.dir)
@@ -194,6 +203,9 @@ func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, std
 	if err != nil {
 		return err
 	}
+	if kind == certgen.Node && f.days > maxServerDays {
+		return usagef("--days %d: a node's certificate also serves HTTPS, and Apple's systems refuse server certificates valid for more than %d days; renew it instead (a node serves a new pair in the same files without a restart)", f.days, maxServerDays)
+	}
 	ca, err := f.loadCA()
 	if err != nil {
 		return err
@@ -202,26 +214,48 @@ func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, std
 	if err != nil {
 		return usageError{err}
 	}
+	block, _ := pem.Decode(certPEM)
+	issued, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return err
+	}
 	cert, key := filepath.Join(f.dir, name+".pem"), filepath.Join(f.dir, name+"-key.pem")
 	if err := certgen.WritePair(cert, certPEM, key, keyPEM, f.overwrite); err != nil {
 		return existsHint(err)
 	}
-	until := time.Now().Add(validity)
-	if until.After(ca.Cert.NotAfter) {
-		until = ca.Cert.NotAfter
-	}
 	what := fmt.Sprintf("%s %s", kind, name)
-	if len(hosts) > 0 {
-		what += " for " + strings.Join(hosts, ", ")
+	if names := certNamesOf(issued); len(names) > 0 {
+		what += " for " + strings.Join(names, ", ")
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s: %s, valid until %s\n", cert, key, what, until.Format(time.DateOnly))
-	caFile := filepath.Join(f.dir, "ca.pem")
+	until := issued.NotAfter.Format(time.DateOnly)
+	if issued.NotAfter.Equal(ca.Cert.NotAfter) {
+		until += " (when the CA expires: the certificate cannot outlive it)"
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s: %s, valid until %s\n", cert, key, what, until)
+	// Absolute paths: the lines still work after a cd.
+	if abs, err := filepath.Abs(f.dir); err == nil {
+		cert, key = filepath.Join(abs, name+".pem"), filepath.Join(abs, name+"-key.pem")
+	}
+	caFile := filepath.Join(filepath.Dir(cert), "ca.pem")
 	if kind == certgen.Node {
 		fmt.Fprintf(stdout, "  gale node --tls-ca %s --tls-cert %s --tls-key %s ...\n", caFile, cert, key)
 	} else {
 		fmt.Fprintf(stdout, "  export GALE_TLS_CA=%s GALE_TLS_CERT=%s GALE_TLS_KEY=%s\n", caFile, cert, key)
 	}
 	return nil
+}
+
+// maxServerDays is the longest validity Apple's systems accept for a TLS
+// server certificate, even of a private CA.
+const maxServerDays = 825
+
+// certNamesOf lists the names a certificate is for, as issued.
+func certNamesOf(c *x509.Certificate) []string {
+	names := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
 }
 
 // existsHint names the flag that replaces existing files.
@@ -255,23 +289,8 @@ func runCertGossipKey(_ context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	file := filepath.Join(*dir, "gossip.key")
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if !*overwrite {
-		flags |= os.O_EXCL
-	}
-	fh, err := os.OpenFile(file, flags, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return usagef("%s %v (remove it first, or give --overwrite)", file, certgen.ErrExists)
-	}
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(fh, base64.StdEncoding.EncodeToString(key))
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", file, err)
+	if err := certgen.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600, *overwrite); err != nil {
+		return existsHint(err)
 	}
 	fmt.Fprintf(stdout, "wrote %s: a gossip key (AES-256); give the same file to every node: gale node --gossip-key-file %s ...\n", file, file)
 	return nil

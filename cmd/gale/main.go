@@ -58,7 +58,7 @@ var commands = []command{
 	{"deactivate", "pause a topology's spouts: gale deactivate NAME", runDeactivate},
 	{"rebalance", "change parallelism or spread tasks anew: gale rebalance NAME [--parallelism COMPONENT=N ...]", runRebalance},
 	{"nodes", "list the cluster's nodes; * marks the leader", runNodes},
-	{"cert", "make the certificates of a cluster's mutual TLS: gale cert ca | node NAME --host H,... | client NAME", runCert},
+	{"cert", "make the certificates of a cluster's mutual TLS: gale cert ca | node NAME --host H,... | client NAME | gossip-key", runCert},
 	{"demo", "demo tools: gale demo traffic --visitors N --rate R [--target URL] [--duration D]", runDemo},
 	{"bench", "measure the runtime against a plain channel pipeline and print a table", runBench},
 	{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {

@@ -184,7 +184,7 @@ func TestCertCommand(t *testing.T) {
 		t.Fatalf("gale cert ca: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if stdout, stderr, code = run("node", "n1", "--host", " 10.0.0.5, node1.example.com ,127.0.0.1"); code != 0 ||
-		!strings.Contains(stdout, "node n1 for 10.0.0.5, node1.example.com, 127.0.0.1") || !strings.Contains(stdout, "gale node --tls-ca") {
+		!strings.Contains(stdout, "node n1 for node1.example.com, 10.0.0.5, 127.0.0.1") || !strings.Contains(stdout, "gale node --tls-ca") {
 		t.Fatalf("gale cert node: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// The node's certificate is what a node loads, and it is for its hosts.
@@ -203,11 +203,19 @@ func TestCertCommand(t *testing.T) {
 	if err := leaf.Leaf.VerifyHostname("node1.example.com"); err != nil {
 		t.Errorf("the node certificate: %v", err)
 	}
-	for _, f := range []string{"ca-key.pem", "n1-key.pem"} {
-		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
+	checkKeyModes := func() {
+		t.Helper()
+		for _, f := range []string{"ca-key.pem", "n1-key.pem"} {
+			fi, err := os.Stat(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v; want 0600", f, fi.Mode().Perm())
+			}
 		}
 	}
+	checkKeyModes()
 	if stdout, _, code = run("gossip-key"); code != 0 {
 		t.Fatalf("gale cert gossip-key: exit %d", code)
 	}
@@ -218,7 +226,8 @@ func TestCertCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"ca"}, filepath.Join(dir, "ca.pem") + " exists: not replacing it (remove it first, or give --overwrite)"},
+		{[]string{"ca"}, filepath.Join(dir, "ca.pem") + " exists: not replacing it: a new CA invalidates every certificate the old one signed"},
+		{[]string{"node", "n3", "--host", "127.0.0.1", "--days", "1000"}, "--days 1000: a node's certificate also serves HTTPS"},
 		{[]string{"node", "n1", "--host", "127.0.0.1"}, "n1.pem exists"},
 		{[]string{"gossip-key"}, "gossip.key exists"},
 		{[]string{"node", "n2"}, "--host: give the IP addresses and DNS names"},
@@ -233,11 +242,37 @@ func TestCertCommand(t *testing.T) {
 			t.Errorf("gale cert %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	// --overwrite replaces, and the new certificate is signed by the same CA.
+	// --overwrite replaces the pair (a new key, the key's mode kept at
+	// 0600), and the new certificate is signed by the same CA.
+	oldKey, err := os.ReadFile(filepath.Join(dir, "n1-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "n1-key.pem"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if stdout, stderr, code = run("node", "n1", "--host", "127.0.0.1", "--overwrite"); code != 0 {
 		t.Fatalf("--overwrite: exit %d\n%s%s", code, stdout, stderr)
 	}
+	if newKey, _ := os.ReadFile(filepath.Join(dir, "n1-key.pem")); string(newKey) == string(oldKey) {
+		t.Error("--overwrite kept the old key")
+	}
+	checkKeyModes()
 	if _, err := security.Load(security.TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "n1.pem"), Key: filepath.Join(dir, "n1-key.pem")}, "--tls"); err != nil {
 		t.Fatalf("after --overwrite: %v", err)
+	}
+	// Where the CA's certificate is but not its key (a node's folder),
+	// nothing can be signed, and the command says why.
+	elsewhere := t.TempDir()
+	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(elsewhere, "ca.pem"), caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = gale(t, "cert", "client", "c", "--dir", elsewhere)
+	if code != exitUsage || !strings.Contains(stderr, "signed where the CA's key is kept") {
+		t.Errorf("a folder with ca.pem alone: exit %d\n%s", code, stderr)
 	}
 }

@@ -3,6 +3,7 @@ package security_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -154,5 +155,46 @@ func TestCertificateExpiry(t *testing.T) {
 		if (err == nil) != tc.wantOK {
 			t.Errorf("a client of TLS up to %s: %v, want ok=%v", tls.VersionName(tc.max), err, tc.wantOK)
 		}
+	}
+}
+
+// TestCertificateThatExpiresWhileServedIsLogged: a certificate that
+// expires while it is served is logged as an error, once.
+func TestCertificateThatExpiresWhileServedIsLogged(t *testing.T) {
+	defer security.SetReloadEvery(10 * time.Millisecond)()
+	ca, err := certgen.NewCA("web", 365*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.Issue(certgen.Node, "brief", []string{"127.0.0.1"}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cf, kf := filepath.Join(dir, "brief.pem"), filepath.Join(dir, "brief-key.pem")
+	if err := certgen.WritePair(cf, cert, kf, key, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := security.LoadCertificate(cf, kf, "cert", "key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged lockedBuffer
+	c.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	waitFor(t, 10*time.Second, func() error {
+		if _, err := c.ServerTLS().GetCertificate(nil); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logged.String(), "level=ERROR") {
+			return fmt.Errorf("the expiry is not logged:\n%s", logged.String())
+		}
+		return nil
+	})
+	for range 5 {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = c.ServerTLS().GetCertificate(nil)
+	}
+	if n := strings.Count(logged.String(), "has expired"); n != 1 {
+		t.Fatalf("the expiry was logged %d times, want once:\n%s", n, logged.String())
 	}
 }

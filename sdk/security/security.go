@@ -201,6 +201,28 @@ type keyPair struct {
 	version string    // of the files the pair was read from (fileVersion)
 	failed  string    // the version of the files that last failed to load
 	checked time.Time // when the files were last looked at
+	// warned is how far the current certificate's expiry was logged: 0
+	// not yet, 1 it expires within expiryWarning, 2 it has expired.
+	warned int
+}
+
+// checkExpiry logs, once each, a served certificate entering the last two
+// weeks of its validity and one that expired while served (nothing else
+// would say so until clients refuse it). k.mu is held.
+func (k *keyPair) checkExpiry(now time.Time) {
+	if k.log == nil {
+		return
+	}
+	left := k.cert.Leaf.NotAfter.Sub(now)
+	switch {
+	case left <= 0 && k.warned < 2:
+		k.warned = 2
+		k.log.Error("TLS: the certificate served has expired; clients refuse it: renew it (a new pair in the same files is served without a restart)",
+			"cert", k.certFile, "subject", k.cert.Leaf.Subject.CommonName, "not_after", k.cert.Leaf.NotAfter.UTC().Format(time.DateTime))
+	case left > 0 && left < expiryWarning && k.warned < 1:
+		k.warned = 1
+		k.logCert("TLS: the certificate served", now)
+	}
 }
 
 // fileVersion tells a change of the two files apart: modification times
@@ -229,6 +251,7 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 	}
 	version := fileVersion(ci, ki)
 	if k.cert != nil && version == k.version {
+		k.checkExpiry(now)
 		return k.cert, nil
 	}
 	c, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
@@ -239,7 +262,7 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 		return k.keep(version, fmt.Errorf("the certificate %s expired on %s", k.certFile, c.Leaf.NotAfter.UTC().Format(time.DateTime)))
 	}
 	renewed := k.cert != nil
-	k.cert, k.version, k.failed = &c, version, ""
+	k.cert, k.version, k.failed, k.warned = &c, version, "", 0
 	if renewed && k.log != nil {
 		k.logCert("TLS: serving the renewed certificate", now)
 	}
@@ -257,6 +280,7 @@ func (k *keyPair) logCert(msg string, now time.Time) {
 	level := slog.LevelInfo
 	if leaf.NotAfter.Sub(now) < expiryWarning {
 		level, msg = slog.LevelWarn, msg+"; it expires soon: renew it (a new pair in the same files is served without a restart)"
+		k.warned = max(k.warned, 1)
 	}
 	k.log.Log(context.Background(), level, msg, "cert", k.certFile, "subject", leaf.Subject.CommonName,
 		"names", strings.Join(certNames(leaf), ","), "not_after", leaf.NotAfter.UTC().Format(time.DateTime))

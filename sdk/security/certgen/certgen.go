@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -141,6 +142,10 @@ func (ca *CA) Issue(kind Kind, name string, hosts []string, validity time.Durati
 	if strings.TrimSpace(name) == "" {
 		return nil, nil, fmt.Errorf("a %s certificate needs a name", kind)
 	}
+	if now := time.Now(); !now.Before(ca.Cert.NotAfter) {
+		return nil, nil, fmt.Errorf("the CA %q expired on %s: a certificate it signs is never valid; make a new CA (and certificates for every node and client)",
+			ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format(time.DateOnly))
+	}
 	tmpl := &x509.Certificate{
 		Subject:  pkix.Name{CommonName: name},
 		KeyUsage: x509.KeyUsageDigitalSignature,
@@ -151,8 +156,13 @@ func (ca *CA) Issue(kind Kind, name string, hosts []string, validity time.Durati
 			return nil, nil, errors.New("a node certificate needs the hosts the node is dialled by (IP addresses or DNS names)")
 		}
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		seen := map[string]bool{}
 		for _, h := range hosts {
 			h = strings.TrimSpace(h)
+			if seen[strings.ToLower(h)] {
+				continue
+			}
+			seen[strings.ToLower(h)] = true
 			switch {
 			case h == "":
 				return nil, nil, errors.New("an empty host")
@@ -222,7 +232,11 @@ var ErrExists = errors.New("exists: not replacing it")
 
 // WritePair writes a certificate (mode 0644) and its key (0600). Unless
 // overwrite, it fails before writing anything if either file exists
-// (ErrExists), so that a key in use is never replaced by mistake.
+// (ErrExists), so that a key in use is never replaced by mistake. Each
+// file is written whole to a new file beside it and then put in place
+// (renamed over the old one, which replaces a symbolic link rather than
+// writing through it), the key first: a reader sees an old or a new file,
+// never a part of one, and the modes are the new files' own.
 func WritePair(certFile string, certPEM []byte, keyFile string, keyPEM []byte, overwrite bool) error {
 	if !overwrite {
 		for _, f := range []string{certFile, keyFile} {
@@ -231,25 +245,88 @@ func WritePair(certFile string, certPEM []byte, keyFile string, keyPEM []byte, o
 			}
 		}
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	if !overwrite {
-		flags |= os.O_EXCL
+	keyTmp, err := writeTemp(keyFile, keyPEM, 0o600)
+	if err != nil {
+		return err
 	}
-	for _, f := range []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{{keyFile, keyPEM, 0o600}, {certFile, certPEM, 0o644}} {
-		fh, err := os.OpenFile(f.name, flags, f.mode)
-		if err != nil {
-			return err
+	defer os.Remove(keyTmp)
+	certTmp, err := writeTemp(certFile, certPEM, 0o644)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(certTmp)
+	if err := place(keyTmp, keyFile, overwrite); err != nil {
+		return err
+	}
+	if err := place(certTmp, certFile, overwrite); err != nil {
+		if !overwrite {
+			os.Remove(keyFile) // not half a pair
 		}
-		_, err = fh.Write(f.data)
-		if cerr := fh.Close(); err == nil {
-			err = cerr
+		return err
+	}
+	return nil
+}
+
+// WriteFile writes data to a new file and puts it in place as WritePair
+// does, with mode.
+func WriteFile(file string, data []byte, mode os.FileMode, overwrite bool) error {
+	if !overwrite {
+		if _, err := os.Lstat(file); err == nil {
+			return fmt.Errorf("%s %w", file, ErrExists)
 		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", f.name, err)
+	}
+	tmp, err := writeTemp(file, data, mode)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return place(tmp, file, overwrite)
+}
+
+// writeTemp writes data to a new file in file's directory, synced.
+func writeTemp(file string, data []byte, mode os.FileMode) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", file, err)
+	}
+	name := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("write %s: %w", file, err)
+	}
+	return name, nil
+}
+
+// place moves tmp to file: a rename over it, or with overwrite unset a
+// hard link that fails if file appeared meanwhile.
+func place(tmp, file string, overwrite bool) error {
+	if overwrite {
+		if err := os.Rename(tmp, file); err != nil {
+			return fmt.Errorf("write %s: %w", file, err)
+		}
+		return nil
+	}
+	err := os.Link(tmp, file)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s %w", file, ErrExists)
+	}
+	if err != nil {
+		// A file system without hard links: checked just before.
+		if _, serr := os.Lstat(file); serr == nil {
+			return fmt.Errorf("%s %w", file, ErrExists)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			return fmt.Errorf("write %s: %w", file, err)
 		}
 	}
 	return nil
@@ -270,13 +347,22 @@ func serial() (*big.Int, error) {
 }
 
 // validDNSName accepts host names and wildcards of one label
-// (*.example.com): letters, digits, hyphens and dots.
+// (*.example.com, not *.com): letters, digits, hyphens and dots, the last
+// label not all digits (999.1.1.1 is a mistyped address, not a name).
 func validDNSName(h string) bool {
+	wild := strings.HasPrefix(h, "*.")
 	h = strings.TrimPrefix(h, "*.")
 	if len(h) == 0 || len(h) > 253 || strings.HasPrefix(h, ".") || strings.HasSuffix(h, ".") {
 		return false
 	}
-	for _, label := range strings.Split(h, ".") {
+	labels := strings.Split(h, ".")
+	if wild && len(labels) < 2 {
+		return false
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false
+	}
+	for _, label := range labels {
 		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
 			return false
 		}

@@ -171,3 +171,75 @@ func TestWriteAndLoadTheCA(t *testing.T) {
 		}
 	}
 }
+
+func TestHostsAndAnExpiredCA(t *testing.T) {
+	ca := newCA(t)
+	c, _, err := ca.Issue(certgen.Node, "n1", []string{"10.0.0.5", "node1.example.com", "10.0.0.5", "NODE1.example.com", "*.nodes.example.com"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := parse(t, c)
+	if len(cert.IPAddresses) != 1 || len(cert.DNSNames) != 2 {
+		t.Errorf("duplicates kept: IPs %v, names %v", cert.IPAddresses, cert.DNSNames)
+	}
+	for _, h := range []string{"999.1.1.1", "1.2.3", "*.com", "a..b", "-a.example.com", "a_b.example.com"} {
+		if _, _, err := ca.Issue(certgen.Node, "n1", []string{h}, time.Hour); err == nil {
+			t.Errorf("host %q accepted", h)
+		}
+	}
+	expired, err := certgen.NewCA("old", -time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := expired.Issue(certgen.Client, "c", nil, time.Hour); err == nil || !strings.Contains(err.Error(), `the CA "old" expired on`) {
+		t.Errorf("an expired CA signed: %v", err)
+	}
+}
+
+// TestWritePairPutsWholeFilesInPlace: --overwrite gives the key its own
+// mode and replaces a symbolic link instead of writing through it; a
+// write that fails half-way leaves no half pair.
+func TestWritePairPutsWholeFilesInPlace(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "n.pem"), filepath.Join(dir, "n-key.pem")
+	if err := os.WriteFile(keyFile, []byte("old key"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "elsewhere.pem")
+	if err := os.WriteFile(target, []byte("not to be touched"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, certFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := certgen.WritePair(certFile, []byte("cert"), keyFile, []byte("key"), true); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the key after --overwrite: %v %v, want mode 0600", fi, err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "not to be touched" {
+		t.Errorf("wrote through the symbolic link: %q", b)
+	}
+	if fi, err := os.Lstat(certFile); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		t.Errorf("the certificate is still a link: %v %v", fi, err)
+	}
+	if b, _ := os.ReadFile(certFile); string(b) != "cert" {
+		t.Errorf("certificate %q", b)
+	}
+	// A certificate that cannot be written leaves no new key behind.
+	bad := filepath.Join(dir, "missing-dir", "m.pem")
+	mKey := filepath.Join(dir, "m-key.pem")
+	if err := certgen.WritePair(bad, []byte("cert"), mKey, []byte("key"), false); err == nil {
+		t.Fatal("a certificate in a missing directory was written")
+	}
+	if _, err := os.Lstat(mKey); err == nil {
+		t.Error("a key was left without its certificate")
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("a temporary file was left: %s", e.Name())
+		}
+	}
+}
