@@ -2,6 +2,8 @@ package webanalytics
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -32,9 +35,11 @@ var dashboardFiles embed.FS
 // (default 250) when it changed. dashboard.page_url is the page shown under
 // the heatmap (default http://127.0.0.1:8080/static/index.html).
 // dashboard.tls_cert and dashboard.tls_key (PEM files, both or neither)
-// serve it over HTTPS instead, reloaded when the files change. It has no
-// login of its own: keep it on a private address or behind a proxy that
-// authenticates.
+// serve it over HTTPS instead, reloaded when the files change.
+// dashboard.password_file names a file holding a password: every request
+// then needs it by HTTP Basic authentication (any user name), as browsers
+// ask for it; without one the dashboard is open to whoever reaches its
+// address.
 //
 // The page needs no build step: dashboard/index.html is plain HTML, CSS
 // and JavaScript, embedded in the binary.
@@ -126,6 +131,12 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 		}
 		cert.SetLogger(tc.Log)
 	}
+	var pw []byte
+	if f := strings.TrimSpace(tc.Config.String("dashboard.password_file", "")); f != "" {
+		if pw, err = readPassword(f); err != nil {
+			return fmt.Errorf("dashboard: config dashboard.password_file=%s: %w", f, err)
+		}
+	}
 	d.lis, err = net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("dashboard: listen on %s (config dashboard.addr): %w", addr, err)
@@ -135,9 +146,16 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	mux.Handle("GET /", http.FileServer(http.FS(static)))
 	mux.HandleFunc("GET /api/state", d.serveState)
 	mux.HandleFunc("GET /api/stream", d.serveStream)
+	var handler http.Handler = mux
+	if pw != nil {
+		handler = requirePassword(pw, mux)
+		if cert == nil && !isLoopback(addr) {
+			tc.Log.Warn("dashboard: the password is sent in clear text over HTTP on a non-loopback address; set dashboard.tls_cert and dashboard.tls_key", "addr", addr)
+		}
+	}
 	// Failed handshakes (a browser refusing the certificate, a port scan)
 	// go to the task's log at debug level, not to stderr.
-	d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(tc.Log.Handler(), slog.LevelDebug)}
+	d.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(tc.Log.Handler(), slog.LevelDebug)}
 	scheme := "http"
 	if cert != nil {
 		d.srv.TLSConfig, scheme = cert.ServerTLS(), "https"
@@ -170,6 +188,55 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	d.url = &a
 	lastDashboardURL.Store(d.url)
 	return nil
+}
+
+// minPassword is the shortest dashboard password accepted: one that can be
+// guessed over the network is no lock.
+const minPassword = 12
+
+// readPassword reads a password file: its first line, trimmed.
+func readPassword(file string) ([]byte, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSpace(line)
+	if len(line) < minPassword {
+		return nil, fmt.Errorf("the password on its first line has %d characters; want at least %d (e.g. head -c 18 /dev/urandom | base64)", len(line), minPassword)
+	}
+	sum := sha256.Sum256([]byte(line))
+	return sum[:], nil
+}
+
+// requirePassword serves next to requests that give the password (its
+// SHA-256 is want) by HTTP Basic authentication, with any user name, and
+// asks the others for it. Hashes are compared in constant time, so the
+// time taken says nothing about the password.
+func requirePassword(want []byte, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pass, ok := r.BasicAuth()
+		got := sha256.Sum256([]byte(pass))
+		if !ok || subtle.ConstantTimeCompare(got[:], want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="Gale dashboard", charset="UTF-8"`)
+			http.Error(w, "the dashboard needs its password (dashboard.password_file; any user name)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopback reports whether a HOST:PORT listens on the loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // lastDashboardURL is the base URL of the most recently started

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,18 +164,26 @@ func TestDashboardInBrowser(t *testing.T) {
 	// The ports were free a moment ago; another process may take one
 	// before the topology listens on it. Then the run ends at once, and
 	// the test starts it again on other ports.
+	// The dashboard asks for a password, which the browser gives: the
+	// page, its state and its event stream all pass the check.
+	const password = "a password of the marketing team"
+	pwFile := filepath.Join(t.TempDir(), "dashboard.pw")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var ingestAddr, dashAddr string
 	var ctx context.Context
 	for attempt := 1; ; attempt++ {
 		ingestAddr, dashAddr = testAddr(t), testAddr(t)
 		conf := map[string]sdk.Value{
-			"ingest.addr":            sdk.String(ingestAddr),
-			"dashboard.addr":         sdk.String(dashAddr),
-			"dashboard.page_url":     sdk.String("http://" + ingestAddr + "/"),
-			"dashboard.push_ms":      sdk.Int(50),
-			KeySessionGapMS:          sdk.Int(15000), // the idle close too
-			KeyOutOfOrderMS:          sdk.Int(0),
-			"webanalytics.active_ms": sdk.Int(60000),
+			"dashboard.password_file": sdk.String(pwFile),
+			"ingest.addr":             sdk.String(ingestAddr),
+			"dashboard.addr":          sdk.String(dashAddr),
+			"dashboard.page_url":      sdk.String("http://" + ingestAddr + "/"),
+			"dashboard.push_ms":       sdk.Int(50),
+			KeySessionGapMS:           sdk.Int(15000), // the idle close too
+			KeyOutOfOrderMS:           sdk.Int(0),
+			"webanalytics.active_ms":  sdk.Int(60000),
 		}
 		overrides := map[string]*galev1.Value{}
 		for k, v := range conf {
@@ -196,7 +205,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			cancel()
 			<-done
 		}
-		err = waitServing(ctx, done, "http://"+ingestAddr+"/healthz", "http://"+dashAddr+"/api/state")
+		err = waitServing(ctx, done, "http://"+ingestAddr+"/healthz", "http://marketing:"+url.PathEscape(password)+"@"+dashAddr+"/api/state")
 		if err == nil {
 			defer stop()
 			break
@@ -215,7 +224,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	} else if shot, err = filepath.Abs(shot); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, nodeBin, "dashboard.mjs", "http://"+ingestAddr+"/", "http://"+dashAddr+"/", chromium, shot)
+	cmd := exec.CommandContext(ctx, nodeBin, "dashboard.mjs", "http://"+ingestAddr+"/", "http://"+dashAddr+"/", chromium, shot, password)
 	cmd.Dir = "browsertest"
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

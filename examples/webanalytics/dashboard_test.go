@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,82 @@ func TestDashboardTLSErrors(t *testing.T) {
 		if err := d.Cleanup(); err != nil {
 			t.Errorf("cleanup after a failed prepare: %v", err)
 		}
+	}
+}
+
+// TestDashboardPassword: with dashboard.password_file every request needs
+// the password by HTTP Basic authentication (any user name); others are
+// asked for it.
+func TestDashboardPassword(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "dashboard.pw")
+	const password = "correct horse battery staple"
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	prepare := func(conf sdk.Config) (*Dashboard, error) {
+		conf["dashboard.addr"] = sdk.String("127.0.0.1:0")
+		d := NewDashboard()
+		err := d.Prepare(t.Context(), &sdk.TaskContext{
+			Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
+			Config: conf, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}, nil)
+		return d, err
+	}
+	d, err := prepare(sdk.Config{"dashboard.password_file": sdk.String(pwFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Cleanup()
+	base := LastURL()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	get := func(path, user, pass string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest("GET", base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if user != "" || pass != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 512)
+		n, _ := io.ReadAtLeast(resp.Body, buf, 1)
+		return resp, string(buf[:n])
+	}
+	for _, path := range []string{"/", "/api/state", "/api/stream"} {
+		resp, _ := get(path, "", "")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic ") {
+			t.Errorf("GET %s without the password: %s, WWW-Authenticate %q", path, resp.Status, resp.Header.Get("WWW-Authenticate"))
+		}
+		if resp, _ := get(path, "gale", password+"x"); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s with a wrong password: %s", path, resp.Status)
+		}
+	}
+	if resp, body := get("/", "anyone", password); resp.StatusCode != http.StatusOK || !strings.Contains(body, "<") {
+		t.Errorf("GET / with the password: %s %.100q", resp.Status, body)
+	}
+	if resp, body := get("/api/stream", "", password); resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, "data: {") {
+		t.Errorf("GET /api/stream with the password: %s %.100q", resp.Status, body)
+	}
+
+	short := filepath.Join(dir, "short.pw")
+	if err := os.WriteFile(short, []byte("hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		short:                         "has 7 characters; want at least 12",
+		filepath.Join(dir, "missing"): "no such file",
+	} {
+		d, err := prepare(sdk.Config{"dashboard.password_file": sdk.String(file)})
+		if err == nil || !strings.Contains(err.Error(), "config dashboard.password_file="+file) || !strings.Contains(err.Error(), want) {
+			t.Errorf("password file %s: %v, want %q", filepath.Base(file), err, want)
+		}
+		d.Cleanup()
 	}
 }

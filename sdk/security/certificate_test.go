@@ -166,7 +166,8 @@ func TestCertificateThatExpiresWhileServedIsLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, key, err := ca.Issue(certgen.Node, "brief", []string{"127.0.0.1"}, 2*time.Second)
+	// Valid for a few seconds: long enough to be loaded on a slow run.
+	cert, key, err := ca.Issue(certgen.Node, "brief", []string{"127.0.0.1"}, 4*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestCertificateThatExpiresWhileServedIsLogged(t *testing.T) {
 	}
 	var logged lockedBuffer
 	c.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
-	waitFor(t, 10*time.Second, func() error {
+	waitFor(t, 20*time.Second, func() error {
 		if _, err := c.ServerTLS().GetCertificate(nil); err != nil {
 			t.Fatal(err)
 		}

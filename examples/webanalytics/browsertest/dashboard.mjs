@@ -5,12 +5,14 @@
 // visit. Prints JSON: the events the tracker sent (read from its requests),
 // the dashboard's text, where the page's #cta is drawn in the dashboard,
 // and the heat canvas sampled at page coordinates. Usage:
-//   node dashboard.mjs DEMO_URL DASHBOARD_URL CHROMIUM_PATH [SCREENSHOT.png]
+//   node dashboard.mjs DEMO_URL DASHBOARD_URL CHROMIUM_PATH [SCREENSHOT.png [PASSWORD]]
+// PASSWORD: the dashboard's (dashboard.password_file), answered when the
+// dashboard asks for it (HTTP Basic authentication), as a user would.
 import { chromium } from "playwright-core";
 
-const [demoURL, dashURL, executablePath, screenshot] = process.argv.slice(2);
+const [demoURL, dashURL, executablePath, screenshot, password] = process.argv.slice(2);
 if (!demoURL || !dashURL || !executablePath) {
-  console.error("usage: node dashboard.mjs DEMO_URL DASHBOARD_URL CHROMIUM_PATH [SCREENSHOT.png]");
+  console.error("usage: node dashboard.mjs DEMO_URL DASHBOARD_URL CHROMIUM_PATH [SCREENSHOT.png [PASSWORD]]");
   process.exit(2);
 }
 const VW = 1280, VH = 800; // the visitor's viewport
@@ -67,7 +69,11 @@ try {
   const visitor = await demo.evaluate(() => window.GaleTracker.visitor);
 
   // ---- the dashboard ----
-  const dash = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const dashContext = await browser.newContext({
+    viewport: { width: 1400, height: 1000 },
+    httpCredentials: password ? { username: "marketing", password } : undefined,
+  });
+  const dash = await dashContext.newPage();
   dash.on("console", (m) => console.error("dashboard:", m.text()));
   dash.on("pageerror", (e) => console.error("dashboard error:", e.message));
   await dash.goto(dashURL, { waitUntil: "load" });
