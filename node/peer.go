@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -328,6 +329,18 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			return err
 		}
 		endpoints = p.etcd.Endpoints()
+		// Its clients, this node first, check the certificate against the
+		// host they dial: a certificate that does not name it would fail
+		// every connection, as a timeout.
+		for _, e := range endpoints {
+			u, uerr := url.Parse(e)
+			if uerr != nil {
+				continue
+			}
+			if err := p.sec.CheckHost(u.Hostname()); err != nil {
+				return fmt.Errorf("the embedded etcd serves %s with the node's certificate, which its clients (this node too) check against that host: %w; add %s to the certificate (gale cert node --host), or give --etcd-client-addr a host it names", e, err, u.Hostname())
+			}
+		}
 	}
 	if p.etcdTLS != nil {
 		how := "given"
@@ -340,6 +353,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		if len(p.cfg.GossipKey) == 0 {
 			p.log.Warn("TLS without a gossip key: anyone who reaches the gossip port can join the gossip and see the nodes' addresses (--gossip-key-file)")
 		}
+		p.checkCertificateHosts()
 	}
 	meta.Etcd = endpoints
 	if err := p.gossip.SetMeta(meta); err != nil {
@@ -420,6 +434,27 @@ func (p *Peer) Addr() string {
 		return ""
 	}
 	return p.lis.Addr().String()
+}
+
+// checkCertificateHosts warns when the node's certificate does not name
+// the hosts it is dialled by: other nodes dial its gRPC address, and the
+// processes it manages its loopback address when it listens on all
+// interfaces. Their handshakes would fail, far from the cause.
+func (p *Peer) checkCertificateHosts() {
+	seen := map[string]bool{}
+	for _, a := range []struct{ addr, who string }{
+		{p.Addr(), "the other nodes and clients"},
+		{LoopbackAddr(p.Addr()), "the component processes it manages"},
+	} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if ip := net.ParseIP(host); err != nil || seen[host] || ip != nil && ip.IsUnspecified() {
+			continue
+		}
+		seen[host] = true
+		if err := p.sec.CheckHost(host); err != nil {
+			p.log.Warn("TLS: "+a.who+" dial this node at "+a.addr+" and will refuse its certificate: add "+host+" to it (gale cert node --host)", "err", err)
+		}
+	}
 }
 
 // GossipAddr returns the address other nodes --join.

@@ -1,11 +1,15 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/gale-stream/gale/coordinator/etcdtest"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/certgen"
 	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
@@ -277,4 +282,85 @@ func TestManagedProcessesOfAPlaintextNodeIgnoreInheritedTLSVariables(t *testing.
 		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
 	}
 	checkAllAcked(t, st, n)
+}
+
+// TestANodeChecksItsCertificateNamesItsAddresses: a node whose
+// certificate does not name the host of its embedded etcd refuses to start
+// with what to add (every etcd connection would fail, as a timeout); one
+// whose certificate does not name its gRPC host starts, and says that
+// the other nodes and its processes will refuse it.
+func TestANodeChecksItsCertificateNamesItsAddresses(t *testing.T) {
+	ca, err := certgen.NewCA("gale", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := func(name string, hosts ...string) security.TLSFiles {
+		cert, key, err := ca.Issue(certgen.Node, name, hosts, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := security.TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, name+".pem"), Key: filepath.Join(dir, name+"-key.pem")}
+		if err := certgen.WritePair(f.Cert, cert, f.Key, key, false); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if err := ca.WriteCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"), false); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := DefaultPeerConfig()
+	cfg.Name, cfg.GRPCAddr, cfg.GossipAddr, cfg.DataDir = "a", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.EtcdClientAddr, cfg.EtcdPeerAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.TLS = files("a", "node-a.example.com")
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = p.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "is for node-a.example.com, not 127.0.0.1") || !strings.Contains(err.Error(), "add 127.0.0.1 to the certificate") {
+		t.Fatalf("Start = %v; want a refusal naming the etcd host missing from the certificate", err)
+	}
+
+	// A certificate for the etcd's host but not for the gRPC address the
+	// others dial (127.0.0.2: any 127/8 address is the loopback here).
+	var logged lockedBuffer
+	startPeerWith(t, "b", func(cfg *PeerConfig) {
+		cfg.GRPCAddr, cfg.TLS = "127.0.0.2:0", files("b", "127.0.0.1")
+		cfg.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	})
+	if !strings.Contains(logged.String(), "TLS: the other nodes and clients dial this node at 127.0.0.2:") || !strings.Contains(logged.String(), "add 127.0.0.2 to it") {
+		t.Errorf("no warning for the gRPC host:\n%s", logged.String())
+	}
+	// A certificate that names both: no warning.
+	var quiet lockedBuffer
+	startPeerWith(t, "c", func(cfg *PeerConfig) {
+		cfg.TLS = files("c", "127.0.0.1")
+		cfg.Log = slog.New(slog.NewTextHandler(&quiet, nil))
+	})
+	if strings.Contains(quiet.String(), "dial this node") {
+		t.Errorf("a warning for a certificate that names the node's hosts:\n%s", quiet.String())
+	}
+}
+
+// lockedBuffer is a log destination for the node's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -154,7 +154,7 @@ func runCertCA(_ context.Context, args []string, stdout, stderr io.Writer) error
 func runCertNode(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gale cert node", flag.ContinueOnError)
 	f := addCertFlags(fs, 365)
-	hosts := fs.String("host", "", "comma-separated IP addresses and DNS names the node is dialled by (its --grpc-addr host, and 127.0.0.1 for the processes it manages when it binds a wildcard address)")
+	hosts := fs.String("host", "", "comma-separated IP addresses and DNS names the node is dialled by: its --grpc-addr host, its --etcd-client-addr host (the embedded etcd serves with this certificate), and 127.0.0.1 when it binds a wildcard address (its processes dial the loopback)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale cert node NAME --host HOST[,HOST...] [--dir DIR] [--days N] [--overwrite]\n\nMakes DIR/NAME.pem and DIR/NAME-key.pem, signed by the CA in DIR: a node's certificate, presented\nas a server and as a client (gale node --tls-ca DIR/ca.pem --tls-cert DIR/NAME.pem --tls-key DIR/NAME-key.pem);\nit also serves HTTPS (ingest.tls_cert). Flags:")
 		fs.PrintDefaults()

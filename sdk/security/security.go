@@ -146,6 +146,23 @@ func (s *Security) SetLogger(log *slog.Logger) {
 	s.pair.setLogger(log, "TLS: serving a certificate")
 }
 
+// CheckHost reports whether the certificate s presents names host (an IP
+// address or a DNS name), as a client that dials host verifies it; nil
+// for plaintext or no certificate.
+func (s *Security) CheckHost(host string) error {
+	if s == nil || s.pair == nil {
+		return nil
+	}
+	c, err := s.pair.get()
+	if err != nil {
+		return err
+	}
+	if err := c.Leaf.VerifyHostname(host); err != nil {
+		return fmt.Errorf("the certificate %s is for %s, not %s", s.files.Cert, strings.Join(certNames(c.Leaf), ", "), host)
+	}
+	return nil
+}
+
 // Files returns the files s was loaded from (zero for nil).
 func (s *Security) Files() TLSFiles {
 	if s == nil {
