@@ -157,7 +157,10 @@ func Traffic(ctx context.Context, cfg TrafficConfig) (TrafficReport, error) {
 		if err != nil {
 			return TrafficReport{}, err
 		}
-		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Senders, IdleConnTimeout: 30 * time.Second, ForceAttemptHTTP2: true}
+		// HTTP/1.1 also over TLS: a connection per sender, as visitors'
+		// browsers each have theirs (HTTP/2 would put every sender on
+		// one connection).
+		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Senders, IdleConnTimeout: 30 * time.Second}
 		if roots != nil {
 			tr.TLSClientConfig = &tls.Config{RootCAs: roots}
 		}

@@ -17,9 +17,9 @@ type Certificate struct {
 }
 
 // LoadCertificate reads a certificate (chain, leaf first) and its private
-// key from PEM files; an expired certificate is refused. certName and keyName name the settings the files
-// came from in errors ("config ingest.tls_cert", "--https-cert"); both
-// files must be given.
+// key from PEM files; an expired certificate is refused. certName and
+// keyName name the settings the files came from in errors ("config
+// ingest.tls_cert", "--https-cert"); both files must be given.
 func LoadCertificate(certFile, keyFile, certName, keyName string) (*Certificate, error) {
 	switch {
 	case certFile == "" && keyFile == "":
