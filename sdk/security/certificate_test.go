@@ -50,28 +50,14 @@ func TestCertificateServesClientsWithoutCertificates(t *testing.T) {
 	if cfg.ClientAuth != tls.NoClientCert || cfg.MinVersion != tls.VersionTLS12 {
 		t.Fatalf("server config: client auth %v, min version %x", cfg.ClientAuth, cfg.MinVersion)
 	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = conn.(*tls.Conn).Handshake()
-			conn.Close()
-		}
-	}()
+	addr := serveHandshakes(t, cfg)
 	pem, err := os.ReadFile(ca.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool})
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool})
 	if err != nil {
 		t.Fatalf("a client without a certificate: %v", err)
 	}
@@ -83,7 +69,7 @@ func TestCertificateServesClientsWithoutCertificates(t *testing.T) {
 		t.Errorf("Current: %v %v", cur, err)
 	}
 	// A client that trusts another CA refuses it.
-	_, err = tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: x509.NewCertPool()})
+	_, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: x509.NewCertPool()})
 	if err == nil || !strings.Contains(err.Error(), "unknown authority") {
 		t.Errorf("a client of no CA: %v, want an unknown authority", err)
 	}
@@ -127,28 +113,14 @@ func TestCertificateExpiry(t *testing.T) {
 		t.Errorf("Names() = %v", names)
 	}
 
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", c.ServerTLS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = conn.(*tls.Conn).Handshake()
-			conn.Close()
-		}
-	}()
+	addr := serveHandshakes(t, c.ServerTLS())
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	for _, tc := range []struct {
 		max    uint16
 		wantOK bool
 	}{{tls.VersionTLS11, false}, {tls.VersionTLS12, true}, {tls.VersionTLS13, true}} {
-		conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tc.max})
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tc.max})
 		if err == nil {
 			conn.Close()
 		}
@@ -198,4 +170,31 @@ func TestCertificateThatExpiresWhileServedIsLogged(t *testing.T) {
 	if n := strings.Count(logged.String(), "has expired"); n != 1 {
 		t.Fatalf("the expiry was logged %d times, want once:\n%s", n, logged.String())
 	}
+}
+
+// serveHandshakes serves TLS handshakes with cfg on a free port until the
+// test ends, and returns the address.
+func serveHandshakes(t *testing.T, cfg *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = conn.(*tls.Conn).Handshake()
+			conn.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
