@@ -131,6 +131,11 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 		}
 		cert.SetLogger(tc.Log)
 	}
+	if cert != nil && strings.HasPrefix(d.pageURL, "http://") {
+		// The page is shown in a frame, and browsers block an http://
+		// frame in an https:// page: the heatmap would have no page.
+		tc.Log.Warn("dashboard: served over HTTPS, but dashboard.page_url is http://: browsers will not show that page under the heatmap; give its https:// address", "page_url", d.pageURL)
+	}
 	var pw []byte
 	if f := strings.TrimSpace(tc.Config.String("dashboard.password_file", "")); f != "" {
 		if pw, err = readPassword(f); err != nil {
