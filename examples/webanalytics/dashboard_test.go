@@ -326,3 +326,30 @@ func TestDashboardPassword(t *testing.T) {
 		d.Cleanup()
 	}
 }
+
+// TestDashboardWarnsOfAnHTTPPageUnderHTTPS: browsers block an http://
+// frame in an https:// page, so the heatmap would show no page.
+func TestDashboardWarnsOfAnHTTPPageUnderHTTPS(t *testing.T) {
+	ca := securitytest.NewCA(t, "web")
+	files := ca.Issue(t, "dashboard")
+	for _, tc := range []struct {
+		pageURL string
+		warn    bool
+	}{{"http://127.0.0.1:8080/", true}, {"https://127.0.0.1:8080/", false}} {
+		var logged strings.Builder
+		d := NewDashboard()
+		err := d.Prepare(t.Context(), &sdk.TaskContext{
+			Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
+			Config: sdk.Config{"dashboard.addr": sdk.String("127.0.0.1:0"), "dashboard.page_url": sdk.String(tc.pageURL),
+				"dashboard.tls_cert": sdk.String(files.Cert), "dashboard.tls_key": sdk.String(files.Key)},
+			Log: slog.New(slog.NewTextHandler(&logged, nil)),
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Cleanup()
+		if got := strings.Contains(logged.String(), "dashboard.page_url is http://"); got != tc.warn {
+			t.Errorf("page_url %s: warned %v, want %v:\n%s", tc.pageURL, got, tc.warn, logged.String())
+		}
+	}
+}
