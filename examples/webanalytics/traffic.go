@@ -50,11 +50,12 @@ type TrafficConfig struct {
 	Visit, Away time.Duration
 	// Seed makes the visitors' behaviour reproducible (0: random).
 	Seed uint64
-	// Client sends the requests; nil means a client of its own, which
-	// trusts the system's CAs and those in the PEM file Trust, if set
-	// (an https Target with a private CA or a self-signed certificate).
+	// Client sends the requests; nil means a client of its own.
 	Client *http.Client
-	Trust  string
+	// Trust is a PEM file of certificates that client of its own trusts
+	// besides the system's CAs: a private CA, or the server's own
+	// certificate, for an https Target (gale demo traffic --trust).
+	Trust string
 }
 
 // DefaultTrafficConfig returns the defaults of `gale demo traffic`.
