@@ -235,6 +235,9 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
+	if err := p.sec.CheckSignedByCA("--tls"); err != nil {
+		return nil, err
+	}
 	p.etcdTLS = p.sec
 	if !cfg.EtcdTLS.IsZero() {
 		if p.etcdTLS, err = security.Load(cfg.EtcdTLS, "--etcd"); err != nil {
@@ -338,7 +341,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 				continue
 			}
 			if err := p.sec.CheckHost(u.Hostname()); err != nil {
-				return fmt.Errorf("the embedded etcd serves %s with the node's certificate, which its clients (this node too) check against that host: %w; add %s to the certificate (gale cert node --host), or give --etcd-client-addr a host it names", e, err, u.Hostname())
+				return fmt.Errorf("the embedded etcd serves %s (--etcd-client-addr %s) with the node's certificate, which its clients (this node too) check against the address they dial: %w; add %s to the certificate (gale cert node --host)", e, p.cfg.EtcdClientAddr, err, u.Hostname())
 			}
 		}
 	}

@@ -214,6 +214,10 @@ func TestATLSNodeRefusesAPlaintextEtcd(t *testing.T) {
 		{"etcd files with an http etcd", func(c *PeerConfig) { c.EtcdTLS, c.Etcd = ca.Issue(t, "v"), []string{"http://127.0.0.1:2379"} }, "is not https"},
 		{"etcd files with the embedded etcd", func(c *PeerConfig) { c.EtcdTLS = ca.Issue(t, "w") }, "EtcdTLS is set but the node starts an embedded etcd"},
 		{"TLS without a key", func(c *PeerConfig) { c.TLS = ca.Issue(t, "x"); c.TLS.Key = "" }, "TLS.Key is empty"},
+		{"a certificate of another CA", func(c *PeerConfig) {
+			c.TLS = securitytest.NewCA(t, "other").Issue(t, "y")
+			c.TLS.CA = ca.File
+		}, `(issued by "other") is not signed by --tls-ca=` + ca.File},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultPeerConfig()

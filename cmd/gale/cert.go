@@ -39,6 +39,7 @@ func runCert(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, c := range certCommands {
 			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 		}
+		fmt.Fprintln(w, "\nRun 'gale cert SUBCOMMAND -h' for its flags.")
 	}
 	if len(args) == 0 {
 		help(stderr)
@@ -63,10 +64,10 @@ type certFlags struct {
 	overwrite bool
 }
 
-func addCertFlags(fs *flag.FlagSet, days int) *certFlags {
+func addCertFlags(fs *flag.FlagSet, days int, daysHelp string) *certFlags {
 	f := &certFlags{}
 	fs.StringVar(&f.dir, "dir", "certs", "directory of the CA and the certificates (made if missing, readable by its owner only)")
-	fs.IntVar(&f.days, "days", days, "days the certificate is valid (at most as long as the CA)")
+	fs.IntVar(&f.days, "days", days, daysHelp)
 	fs.BoolVar(&f.overwrite, "overwrite", false, "replace existing files (by default an existing certificate or key is never replaced)")
 	return f
 }
@@ -106,15 +107,19 @@ func (f *certFlags) loadCA() (*certgen.CA, error) {
 var certName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func checkCertName(name string) error {
-	if !certName.MatchString(name) || name == "ca" {
-		return usagef("name %q: want letters, digits, '.', '_' or '-' (up to 64, not \"ca\"): it names the files NAME.pem and NAME-key.pem", name)
+	if !certName.MatchString(name) {
+		return usagef("name %q: want letters, digits, '.', '_' or '-' (up to 64): it names the files NAME.pem and NAME-key.pem", name)
+	}
+	// NAME.pem must not be the CA's files or another certificate's key.
+	if name == "ca" || strings.HasSuffix(name, "-key") {
+		return usagef("name %q: its files would be taken for the CA's or for another certificate's key (NAME-key.pem); pick another", name)
 	}
 	return nil
 }
 
 func runCertCA(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gale cert ca", flag.ContinueOnError)
-	f := addCertFlags(fs, 10*365)
+	f := addCertFlags(fs, 10*365, "days the CA is valid (the certificates it signs end with it at the latest)")
 	host, _ := os.Hostname()
 	name := fs.String("name", strings.TrimSpace("Gale CA "+host+" "+time.Now().Format(time.DateOnly)), "the CA's name (its certificate's common name), to tell CAs apart")
 	fs.Usage = func() {
@@ -153,8 +158,9 @@ func runCertCA(_ context.Context, args []string, stdout, stderr io.Writer) error
 
 func runCertNode(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gale cert node", flag.ContinueOnError)
-	f := addCertFlags(fs, 365)
-	hosts := fs.String("host", "", "comma-separated IP addresses and DNS names the node is dialled by: its --grpc-addr host, its --etcd-client-addr host (the embedded etcd serves with this certificate), and 127.0.0.1 when it binds a wildcard address (its processes dial the loopback)")
+	f := addCertFlags(fs, 365, fmt.Sprintf("days the certificate is valid: at most %d (Apple's limit for server certificates) and as long as the CA", maxServerDays))
+	var hosts multiFlag
+	fs.Var(&hosts, "host", "comma-separated (or repeated) IP addresses and DNS names the node is dialled by: its --grpc-addr host, its --etcd-client-addr host (the embedded etcd serves with this certificate), and 127.0.0.1 when it binds a wildcard address (its processes dial the loopback)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale cert node NAME --host HOST[,HOST...] [--dir DIR] [--days N] [--overwrite]\n\nMakes DIR/NAME.pem and DIR/NAME-key.pem, signed by the CA in DIR: a node's certificate, presented\nas a server and as a client (gale node --tls-ca DIR/ca.pem --tls-cert DIR/NAME.pem --tls-key DIR/NAME-key.pem);\nit also serves HTTPS (ingest.tls_cert). Flags:")
 		fs.PrintDefaults()
@@ -167,7 +173,7 @@ func runCertNode(_ context.Context, args []string, stdout, stderr io.Writer) err
 		return usagef("want one NAME (gale cert node NAME --host HOST[,HOST...])")
 	}
 	var hs []string
-	for _, h := range strings.Split(*hosts, ",") {
+	for _, h := range strings.Split(strings.Join(hosts, ","), ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			hs = append(hs, h)
 		}
@@ -180,7 +186,7 @@ func runCertNode(_ context.Context, args []string, stdout, stderr io.Writer) err
 
 func runCertClient(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("gale cert client", flag.ContinueOnError)
-	f := addCertFlags(fs, 365)
+	f := addCertFlags(fs, 365, "days the certificate is valid (at most as long as the CA)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale cert client NAME [--dir DIR] [--days N] [--overwrite]\n\nMakes DIR/NAME.pem and DIR/NAME-key.pem, signed by the CA in DIR: a client's certificate, for the\ncluster commands (--tls-* or GALE_TLS_*) and programs that submit. Flags:")
 		fs.PrintDefaults()

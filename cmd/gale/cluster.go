@@ -213,6 +213,10 @@ func tlsHint(msg string, withTLS bool) string {
 		return msg + " (the node does not speak TLS: leave out --tls-* and GALE_TLS_*)"
 	case withTLS && (strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake")):
 		return msg + " (TLS: --tls-ca must be the CA that signed the node's certificate, and the node's CA must have signed --tls-cert)"
+	case withTLS && (strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "EOF")):
+		// The node closes the connection when it refuses the client's
+		// certificate; which error the client sees depends on timing.
+		return msg + " (the node closed the connection: with TLS that is how it refuses a client certificate; its CA must have signed --tls-cert, and --tls-ca must be the CA that signed the node's)"
 	}
 	return msg
 }

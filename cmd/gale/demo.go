@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gale-stream/gale/examples/webanalytics"
+	"github.com/gale-stream/gale/sdk/ingest"
 )
 
 // demoCommands are the subcommands of `gale demo`.
@@ -86,8 +87,14 @@ func runDemoTraffic(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stderr, "gale demo traffic: %d visitors, %g events/s to %s\n", cfg.Visitors, cfg.Rate, cfg.Target)
 	rep, err := webanalytics.Traffic(ctx, cfg)
 	printTrafficReport(stdout, rep)
-	if err != nil && cfg.Trust == "" && strings.Contains(err.Error(), "certificate signed by unknown authority") {
+	switch {
+	case err == nil:
+	case strings.Contains(err.Error(), "certificate signed by unknown authority") && cfg.Trust == "":
 		err = fmt.Errorf("%w\n(give the CA that signed the ingest's certificate, or the certificate itself, with --trust FILE)", err)
+	case strings.Contains(err.Error(), "certificate signed by unknown authority"):
+		err = fmt.Errorf("%w\n(--trust %s holds neither the CA that signed the ingest's certificate nor the certificate itself)", err, cfg.Trust)
+	case strings.Contains(err.Error(), "HTTP 405") && !strings.HasSuffix(cfg.Target, ingest.EventsPath):
+		err = fmt.Errorf("%w\n(the ingest takes events at %s: --target %s%s)", err, ingest.EventsPath, strings.TrimSuffix(cfg.Target, "/"), ingest.EventsPath)
 	}
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,9 +40,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
 	httpsCert := fs.String("https-cert", "", "PEM file of a certificate (chain) for the ingest's and the dashboard's HTTPS, with --https-key; a tracked page served over HTTPS can only send to an HTTPS ingest")
 	httpsKey := fs.String("https-key", "", "PEM file of the private key of --https-cert")
+	dashPassword := fs.String("dashboard-password-file", "", "file whose first line is the dashboard's password (12 characters or more; any user name), asked by browsers (dashboard.password_file)")
 	realtime := realtimeFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--https-cert PEM --https-key PEM] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--https-cert PEM --https-key PEM] [--dashboard-password-file F] [--realtime]")
 		fmt.Fprintln(stderr, "\nStarts a one-node cluster (embedded etcd), submits the web-analytics topology, generates traffic, and prints the dashboard URL.")
 		fs.PrintDefaults()
 	}
@@ -77,10 +79,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 		for _, a := range []struct{ flag, addr string }{{"--ingest-addr", *ingestAddr}, {"--dashboard-addr", *dashAddr}} {
-			host, _, _ := net.SplitHostPort(a.addr)
+			// A wildcard address is dialled (and printed) as 127.0.0.1.
+			host, _, _ := net.SplitHostPort(node.LoopbackAddr(a.addr))
 			if err := cur.Leaf.VerifyHostname(host); err != nil {
+				names := strings.Join(cert.Names(), ", ")
+				if names == "" {
+					names = "no host (a client's certificate?)"
+				}
 				return usagef("--https-cert %s is for %s, not %s (%s %s): give an address it names, or a certificate for that host",
-					*httpsCert, strings.Join(cert.Names(), ", "), host, a.flag, a.addr)
+					*httpsCert, names, host, a.flag, a.addr)
 			}
 		}
 		roots, err := webanalytics.TrustedRoots(*httpsCert, "--https-cert")
@@ -95,6 +102,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			*httpsKey, err = filepath.Abs(*httpsKey)
 		}
 		if err != nil {
+			return err
+		}
+	}
+	var dashUser *url.Userinfo
+	if *dashPassword != "" {
+		pw, err := webanalytics.ReadPasswordFile(*dashPassword)
+		if err != nil {
+			return usagef("--dashboard-password-file %s: %v", *dashPassword, err)
+		}
+		dashUser = url.UserPassword("gale", pw) // for the start-up check
+		if *dashPassword, err = filepath.Abs(*dashPassword); err != nil {
 			return err
 		}
 	}
@@ -137,7 +155,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	overrides := map[string]*galev1.Value{
 		"ingest.addr":        sdk.ValueToProto(sdk.String(*ingestAddr)),
 		"dashboard.addr":     sdk.ValueToProto(sdk.String(*dashAddr)),
-		"dashboard.page_url": sdk.ValueToProto(sdk.String(scheme + "://" + *ingestAddr + "/")),
+		"dashboard.page_url": sdk.ValueToProto(sdk.String(scheme + "://" + node.LoopbackAddr(*ingestAddr) + "/")),
+	}
+	if *dashPassword != "" {
+		overrides["dashboard.password_file"] = sdk.ValueToProto(sdk.String(*dashPassword))
 	}
 	if scheme == "https" {
 		for _, k := range []string{"ingest", "dashboard"} {
@@ -175,16 +196,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if _, err := client.Submit(ctx, p.Addr(), ts, nil); err != nil {
 		return err
 	}
-	ingestURL := scheme + "://" + *ingestAddr
+	ingestURL := scheme + "://" + node.LoopbackAddr(*ingestAddr)
 	if err := webanalytics.WaitHTTP(ctx, probe, ingestURL+"/healthz", 30*time.Second); err != nil {
 		return fmt.Errorf("the ingest did not come up at %s: %w (see gale status webanalytics --addr %s)", ingestURL, err, p.Addr())
 	}
-	dashURL := scheme + "://" + *dashAddr + "/"
-	if err := webanalytics.WaitHTTP(ctx, probe, dashURL+"api/state", 30*time.Second); err != nil {
+	dashURL := scheme + "://" + node.LoopbackAddr(*dashAddr) + "/"
+	check := &url.URL{Scheme: scheme, Host: node.LoopbackAddr(*dashAddr), Path: "/api/state", User: dashUser}
+	if err := webanalytics.WaitHTTP(ctx, probe, check.String(), 30*time.Second); err != nil {
 		return fmt.Errorf("the dashboard did not come up at %s: %w", dashURL, err)
 	}
 	fmt.Fprintf(stdout, "Gale dev: a one-node cluster (gRPC %s) runs the web-analytics topology.\n\n", p.Addr())
-	fmt.Fprintf(stdout, "  dashboard   %s\n", dashURL)
+	if dashUser != nil {
+		fmt.Fprintf(stdout, "  dashboard   %s   (any user name; the password in %s)\n", dashURL, *dashPassword)
+	} else {
+		fmt.Fprintf(stdout, "  dashboard   %s\n", dashURL)
+	}
 	fmt.Fprintf(stdout, "  demo page   %s/   (tracked: move the mouse, click the button)\n", ingestURL)
 	fmt.Fprintf(stdout, "  status      gale status webanalytics --addr %s\n\n", p.Addr())
 	if *visitors > 0 && *rate > 0 {

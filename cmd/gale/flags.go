@@ -94,16 +94,22 @@ func addTLSFlags(fs *flag.FlagSet, f *security.TLSFiles, about string) {
 func loadClientTLS(fs *flag.FlagSet, f security.TLSFiles) (*security.Security, error) {
 	set := false
 	fs.Visit(func(fl *flag.Flag) { set = set || strings.HasPrefix(fl.Name, "tls-") })
+	what := "GALE_TLS"
 	if set {
-		sec, err := security.Load(f, "--tls")
-		if err != nil {
-			return nil, usageError{err}
-		}
-		return sec, nil
+		what = "--tls"
+	} else {
+		f = security.FilesFromEnv()
 	}
-	sec, err := security.Load(security.FilesFromEnv(), "GALE_TLS")
+	sec, err := security.Load(f, what)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if sec != nil && f.Cert == "" {
+		// A node with TLS refuses every client without a certificate.
+		if set {
+			return nil, usagef("--tls-ca without --tls-cert and --tls-key: a node with TLS accepts clients with a certificate of its CA only (gale cert client NAME makes one)")
+		}
+		return nil, usagef("GALE_TLS_CA is set without GALE_TLS_CERT and GALE_TLS_KEY: a node with TLS accepts clients with a certificate of its CA only (gale cert client NAME makes one)")
 	}
 	return sec, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -321,9 +322,24 @@ func TestDevServesHTTPS(t *testing.T) {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(t, ca.File)}}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	runDevUntilTraffic(t, client, "https://"+dashAddr, []string{"--grpc-addr", grpcAddr, "--ingest-addr", ingestAddr,
-		"--dashboard-addr", dashAddr, "--visitors", "30", "--rate", "300", "--https-cert", files.Cert, "--https-key", files.Key}, func() {
-		resp, err := client.Get("https://" + ingestAddr + "/tracker.js")
+	// With a dashboard password too: the check reads the dashboard with it.
+	pwFile := filepath.Join(t.TempDir(), "dashboard.pw")
+	if err := os.WriteFile(pwFile, []byte("the dashboard's password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withPassword := "https://" + url.UserPassword("anyone", "the dashboard's password").String() + "@" + dashAddr
+	runDevUntilTraffic(t, client, withPassword, []string{"--grpc-addr", grpcAddr, "--ingest-addr", ingestAddr,
+		"--dashboard-addr", dashAddr, "--visitors", "30", "--rate", "300", "--https-cert", files.Cert, "--https-key", files.Key,
+		"--dashboard-password-file", pwFile}, func() {
+		resp, err := client.Get("https://" + dashAddr + "/api/state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the dashboard without its password: %s", resp.Status)
+		}
+		resp, err = client.Get("https://" + ingestAddr + "/tracker.js")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,8 +443,13 @@ func runDevUntilTraffic(t *testing.T, client *http.Client, dashURL string, args 
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !strings.Contains(out.String(), dashURL+"/") {
-		t.Fatalf("gale dev did not print the dashboard URL %s:\n%s", dashURL+"/", out.String())
+	printed := dashURL + "/"
+	if u, err := url.Parse(dashURL); err == nil && u.User != nil {
+		u.User = nil // a password for the check, not in what is printed
+		printed = u.String() + "/"
+	}
+	if !strings.Contains(out.String(), printed) {
+		t.Fatalf("gale dev did not print the dashboard URL %s:\n%s", printed, out.String())
 	}
 	if then != nil {
 		then()

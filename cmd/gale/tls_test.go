@@ -25,6 +25,7 @@ func TestTLSFlagErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(dir, "missing.pem")
+	caFile := securitytest.NewCA(t, "gale").File
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -33,6 +34,7 @@ func TestTLSFlagErrors(t *testing.T) {
 		{"client cert without key", []string{"list", "--addr", noNode, "--tls-ca", missing, "--tls-cert", missing}, []string{"--tls-cert and --tls-key go together"}},
 		{"client cert without CA", []string{"nodes", "--addr", noNode, "--tls-cert", missing, "--tls-key", missing}, []string{"--tls-ca is not set"}},
 		{"client CA unreadable", []string{"list", "--addr", noNode, "--tls-ca", missing}, []string{"--tls-ca=" + missing, "no such file"}},
+		{"client CA without a certificate", []string{"nodes", "--addr", noNode, "--tls-ca", caFile}, []string{"--tls-ca without --tls-cert and --tls-key", "gale cert client NAME"}},
 		{"node CA only", []string{"node", "--tls-ca", missing}, []string{"--tls-cert is empty", "--tls-ca, --tls-cert and --tls-key"}},
 		{"node etcd cert without etcd CA", []string{"node", "--etcd", "https://127.0.0.1:2379", "--etcd-cert", missing, "--etcd-key", missing}, []string{"--etcd-ca is empty"}},
 		{"node etcd files with the embedded etcd", []string{"node", "--etcd-ca", missing}, []string{"--etcd-ca, --etcd-cert and --etcd-key are for an external etcd"}},
@@ -219,6 +221,10 @@ func TestCertCommand(t *testing.T) {
 	if stdout, _, code = run("gossip-key"); code != 0 {
 		t.Fatalf("gale cert gossip-key: exit %d", code)
 	}
+	// --host repeated adds up.
+	if stdout, stderr, code = run("node", "n5", "--host", "127.0.0.1", "--host", "node5.example.com"); code != 0 || !strings.Contains(stdout, "node n5 for node5.example.com, 127.0.0.1") {
+		t.Fatalf("repeated --host: exit %d\n%s%s", code, stdout, stderr)
+	}
 	if key, err := readGossipKey(filepath.Join(dir, "gossip.key")); err != nil || len(key) != 32 {
 		t.Fatalf("the gossip key: %v, %d bytes", err, len(key))
 	}
@@ -234,6 +240,9 @@ func TestCertCommand(t *testing.T) {
 		{[]string{"node", "n2", "--host", "not a host"}, `host "not a host" is neither an IP address nor a DNS name`},
 		{[]string{"node", "../n2", "--host", "a"}, `name "../n2"`},
 		{[]string{"client", "ca"}, `name "ca"`},
+		{[]string{"client", "ca-key", "--overwrite"}, `name "ca-key": its files would be taken for the CA's`},
+		{[]string{"client", "n1-key"}, `name "n1-key"`},
+		{[]string{"node", "n4", "--host", "0.0.0.0"}, "host 0.0.0.0 is the wildcard address"},
 		{[]string{"client"}, "want one NAME"},
 		{[]string{"client", "c", "--days", "0"}, "--days 0"},
 		{[]string{"bogus"}, `unknown subcommand "bogus"`},

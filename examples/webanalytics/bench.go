@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"runtime"
 	"text/tabwriter"
 	"time"
@@ -208,6 +209,10 @@ func WaitHTTP(ctx context.Context, client *http.Client, url string, timeout time
 	if client == nil {
 		client = http.DefaultClient
 	}
+	shown := url // in errors, without a password it may carry
+	if u, err := neturl.Parse(url); err == nil {
+		shown = u.Redacted()
+	}
 	deadline := time.Now().Add(timeout)
 	var last error = errors.New("no answer")
 	for time.Now().Before(deadline) {
@@ -217,7 +222,7 @@ func WaitHTTP(ctx context.Context, client *http.Client, url string, timeout time
 		}
 		resp, err := client.Do(req)
 		if cv := (*tls.CertificateVerificationError)(nil); errors.As(err, &cv) {
-			return fmt.Errorf("%s: %w", url, err) // waiting will not mend it
+			return fmt.Errorf("%s: %w", shown, err) // waiting will not mend it
 		}
 		if err == nil {
 			resp.Body.Close()
@@ -234,7 +239,7 @@ func WaitHTTP(ctx context.Context, client *http.Client, url string, timeout time
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s: %w (after %v)", url, last, timeout)
+	return fmt.Errorf("%s: %w (after %v)", shown, last, timeout)
 }
 
 // PrintBench writes the results as a table.

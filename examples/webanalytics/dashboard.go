@@ -38,8 +38,8 @@ var dashboardFiles embed.FS
 // serve it over HTTPS instead, reloaded when the files change.
 // dashboard.password_file names a file holding a password: every request
 // then needs it by HTTP Basic authentication (any user name), as browsers
-// ask for it; without one the dashboard is open to whoever reaches its
-// address.
+// ask for it; the file is read again when it changes. Without one the
+// dashboard is open to whoever reaches its address.
 //
 // The page needs no build step: dashboard/index.html is plain HTML, CSS
 // and JavaScript, embedded in the binary.
@@ -136,9 +136,9 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 		// frame in an https:// page: the heatmap would have no page.
 		tc.Log.Warn("dashboard: served over HTTPS, but dashboard.page_url is http://: browsers will not show that page under the heatmap; give its https:// address", "page_url", d.pageURL)
 	}
-	var pw []byte
+	var pw *passwordFile
 	if f := strings.TrimSpace(tc.Config.String("dashboard.password_file", "")); f != "" {
-		if pw, err = readPassword(f); err != nil {
+		if pw, err = openPasswordFile(f, tc.Log); err != nil {
 			return fmt.Errorf("dashboard: config dashboard.password_file=%s: %w", f, err)
 		}
 	}
@@ -152,11 +152,14 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	mux.HandleFunc("GET /api/state", d.serveState)
 	mux.HandleFunc("GET /api/stream", d.serveStream)
 	var handler http.Handler = mux
-	if pw != nil {
-		handler = requirePassword(pw, mux)
+	switch {
+	case pw != nil:
+		handler = requirePassword(pw.current, mux)
 		if cert == nil && !isLoopback(addr) {
 			tc.Log.Warn("dashboard: the password is sent in clear text over HTTP on a non-loopback address; set dashboard.tls_cert and dashboard.tls_key", "addr", addr)
 		}
+	case !isLoopback(addr):
+		tc.Log.Warn("dashboard: open to whoever reaches it on a non-loopback address; set dashboard.password_file", "addr", addr)
 	}
 	// Failed handshakes (a browser refusing the certificate, a port scan)
 	// go to the task's log at debug level, not to stderr.
@@ -199,30 +202,101 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 // guessed over the network is no lock.
 const minPassword = 12
 
-// readPassword reads a password file: its first line, trimmed.
-func readPassword(file string) ([]byte, error) {
-	b, err := os.ReadFile(file)
+// passwordFile is the dashboard's password, read again when its file
+// changes (looked at, at most once a second, at a request): a new
+// password needs no restart. A file that cannot be read or holds a bad
+// password keeps the old one in use, and is logged once per change.
+type passwordFile struct {
+	file string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	hash    []byte    // SHA-256 of the password in use
+	version string    // of the file it was read from
+	failed  string    // the version that last failed, logged
+	checked time.Time // when the file was last looked at
+}
+
+func openPasswordFile(file string, log *slog.Logger) (*passwordFile, error) {
+	fi, err := os.Stat(file)
 	if err != nil {
 		return nil, err
+	}
+	hash, err := readPassword(file)
+	if err != nil {
+		return nil, err
+	}
+	return &passwordFile{file: file, log: log, hash: hash, version: passwordVersion(fi), checked: time.Now()}, nil
+}
+
+func passwordVersion(fi os.FileInfo) string {
+	return fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+}
+
+// current returns the hash of the password in use.
+func (p *passwordFile) current() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.checked) < time.Second {
+		return p.hash
+	}
+	p.checked = now
+	fi, err := os.Stat(p.file)
+	version := "missing"
+	if err == nil {
+		version = passwordVersion(fi)
+	}
+	if version == p.version || version == p.failed {
+		return p.hash
+	}
+	if err == nil {
+		var hash []byte
+		if hash, err = readPassword(p.file); err == nil {
+			p.hash, p.version, p.failed = hash, version, ""
+			p.log.Info("dashboard: the password file changed; its new password is in use", "file", p.file)
+			return p.hash
+		}
+	}
+	p.failed = version
+	p.log.Warn("dashboard: the password file changed but cannot be used; the previous password stays in use", "file", p.file, "err", err)
+	return p.hash
+}
+
+// ReadPasswordFile reads a dashboard password file (dashboard.password_file):
+// its first line, trimmed, at least 12 characters.
+func ReadPasswordFile(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	line = strings.TrimSpace(line)
 	if len(line) < minPassword {
-		return nil, fmt.Errorf("the password on its first line has %d characters; want at least %d (e.g. head -c 18 /dev/urandom | base64)", len(line), minPassword)
+		return "", fmt.Errorf("the password on its first line has %d characters; want at least %d (e.g. head -c 18 /dev/urandom | base64)", len(line), minPassword)
 	}
-	sum := sha256.Sum256([]byte(line))
+	return line, nil
+}
+
+// readPassword reads a password file and returns the password's SHA-256.
+func readPassword(file string) ([]byte, error) {
+	pw, err := ReadPasswordFile(file)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(pw))
 	return sum[:], nil
 }
 
-// requirePassword serves next to requests that give the password (its
-// SHA-256 is want) by HTTP Basic authentication, with any user name, and
+// requirePassword serves next to requests that give the password (want
+// returns its SHA-256) by HTTP Basic authentication, with any user name, and
 // asks the others for it. Hashes are compared in constant time, so the
 // time taken says nothing about the password.
-func requirePassword(want []byte, next http.Handler) http.Handler {
+func requirePassword(want func() []byte, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pass, ok := r.BasicAuth()
 		got := sha256.Sum256([]byte(pass))
-		if !ok || subtle.ConstantTimeCompare(got[:], want) != 1 {
+		if !ok || subtle.ConstantTimeCompare(got[:], want()) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="Gale dashboard", charset="UTF-8"`)
 			http.Error(w, "the dashboard needs its password (dashboard.password_file; any user name)", http.StatusUnauthorized)
 			return

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -260,12 +261,13 @@ func TestDashboardPassword(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var logged syncLog
 	prepare := func(conf sdk.Config) (*Dashboard, error) {
 		conf["dashboard.addr"] = sdk.String("127.0.0.1:0")
 		d := NewDashboard()
 		err := d.Prepare(t.Context(), &sdk.TaskContext{
 			Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
-			Config: conf, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Config: conf, Log: slog.New(slog.NewTextHandler(&logged, nil)),
 		}, nil)
 		return d, err
 	}
@@ -311,6 +313,46 @@ func TestDashboardPassword(t *testing.T) {
 		t.Errorf("GET /api/stream with the password: %s %.100q", resp.Status, body)
 	}
 
+	// A new password in the file is in use within a second or so, without
+	// a restart; a bad one keeps the last good one, said once.
+	rewrite := func(content string, at time.Time) {
+		t.Helper()
+		if err := os.WriteFile(pwFile, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(pwFile, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const next = "the next password of the team"
+	rewrite(next+"\n", time.Now().Add(time.Minute))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, _ := get("/api/state", "", next); resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new password is not in use after 5 s")
+		}
+	}
+	if resp, _ := get("/api/state", "", password); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the old password after the change: %s", resp.Status)
+	}
+	rewrite("short\n", time.Now().Add(2*time.Minute))
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logged.String(), "cannot be used"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("a bad password file is not logged:\n%s", logged.String())
+		}
+		get("/api/state", "", next)
+	}
+	if resp, _ := get("/api/state", "", next); resp.StatusCode != http.StatusOK {
+		t.Errorf("the last good password after a bad file: %s", resp.Status)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	get("/api/state", "", next)
+	if n := strings.Count(logged.String(), "cannot be used"); n != 1 {
+		t.Errorf("the bad file was logged %d times, want once:\n%s", n, logged.String())
+	}
+
 	short := filepath.Join(dir, "short.pw")
 	if err := os.WriteFile(short, []byte("hunter2\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -352,4 +394,22 @@ func TestDashboardWarnsOfAnHTTPPageUnderHTTPS(t *testing.T) {
 			t.Errorf("page_url %s: warned %v, want %v:\n%s", tc.pageURL, got, tc.warn, logged.String())
 		}
 	}
+}
+
+// syncLog is a log destination safe for the dashboard's goroutines.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

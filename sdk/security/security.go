@@ -158,7 +158,36 @@ func (s *Security) CheckHost(host string) error {
 		return err
 	}
 	if err := c.Leaf.VerifyHostname(host); err != nil {
-		return fmt.Errorf("the certificate %s is for %s, not %s", s.files.Cert, strings.Join(certNames(c.Leaf), ", "), host)
+		names := certNames(c.Leaf)
+		if len(names) == 0 {
+			return fmt.Errorf("the certificate %s names no hosts (a client's certificate? gale cert node NAME --host ... makes a node's), so not %s", s.files.Cert, host)
+		}
+		return fmt.Errorf("the certificate %s is for %s, not %s", s.files.Cert, strings.Join(names, ", "), host)
+	}
+	return nil
+}
+
+// CheckSignedByCA reports whether the certificate s presents is signed by
+// its own CA, as a node's must be: the other nodes and its embedded etcd
+// trust that CA only, and would refuse every connection (as a timeout,
+// far from the cause). Nil for plaintext or no certificate.
+func (s *Security) CheckSignedByCA(what string) error {
+	if s == nil || s.pair == nil {
+		return nil
+	}
+	c, err := s.pair.get()
+	if err != nil {
+		return err
+	}
+	inter := x509.NewCertPool()
+	for _, der := range c.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: s.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return fmt.Errorf("%s-cert=%s (issued by %q) is not signed by %s-ca=%s: the nodes and the embedded etcd trust that CA only (%v)",
+			what, s.files.Cert, c.Leaf.Issuer.CommonName, what, s.files.CA, err)
 	}
 	return nil
 }

@@ -166,6 +166,8 @@ func (ca *CA) Issue(kind Kind, name string, hosts []string, validity time.Durati
 			switch {
 			case h == "":
 				return nil, nil, errors.New("an empty host")
+			case net.ParseIP(h) != nil && net.ParseIP(h).IsUnspecified():
+				return nil, nil, fmt.Errorf("host %s is the wildcard address a server binds, which nobody dials: give the node's own addresses (and 127.0.0.1 for its processes)", h)
 			case net.ParseIP(h) != nil:
 				tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(h))
 			case validDNSName(h):

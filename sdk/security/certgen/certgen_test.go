@@ -182,7 +182,7 @@ func TestHostsAndAnExpiredCA(t *testing.T) {
 	if len(cert.IPAddresses) != 1 || len(cert.DNSNames) != 2 {
 		t.Errorf("duplicates kept: IPs %v, names %v", cert.IPAddresses, cert.DNSNames)
 	}
-	for _, h := range []string{"999.1.1.1", "1.2.3", "*.com", "a..b", "-a.example.com", "a_b.example.com"} {
+	for _, h := range []string{"999.1.1.1", "1.2.3", "*.com", "a..b", "-a.example.com", "a_b.example.com", "0.0.0.0", "::"} {
 		if _, _, err := ca.Issue(certgen.Node, "n1", []string{h}, time.Hour); err == nil {
 			t.Errorf("host %q accepted", h)
 		}
