@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -383,5 +385,56 @@ func (s *Security) ServerOption() (grpc.ServerOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	return grpc.Creds(credentials.NewTLS(c)), nil
+	return grpc.Creds(&loggedHandshakes{TransportCredentials: credentials.NewTLS(c), pair: s.pair}), nil
+}
+
+// refusalLogEvery is how often, at most, refused handshakes are logged.
+var refusalLogEvery = time.Minute
+
+// loggedHandshakes logs the handshakes a server refuses (a client of
+// another CA, without a certificate, or speaking plaintext), at most once
+// a refusalLogEvery with how many there were: otherwise the operator of a
+// node would see nothing while a client sees only a closed connection.
+// Connections closed before a handshake (port probes) are not logged.
+type loggedHandshakes struct {
+	credentials.TransportCredentials
+	pair *keyPair
+
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *loggedHandshakes) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	c, info, err := l.TransportCredentials.ServerHandshake(conn)
+	if err != nil && !errors.Is(err, io.EOF) {
+		l.refused(conn.RemoteAddr(), err)
+	}
+	return c, info, err
+}
+
+func (l *loggedHandshakes) refused(from net.Addr, err error) {
+	l.pair.mu.Lock()
+	log := l.pair.log
+	l.pair.mu.Unlock()
+	if log == nil {
+		return
+	}
+	l.mu.Lock()
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < refusalLogEvery {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	more := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	log.Warn("TLS: refused a connection: the client's certificate is not of this node's CA, or it sent none, or it does not speak TLS",
+		"from", from.String(), "err", err, "more_refused_unlogged", more)
+}
+
+// Clone keeps the logging of a cloned credentials.
+func (l *loggedHandshakes) Clone() credentials.TransportCredentials {
+	return &loggedHandshakes{TransportCredentials: l.TransportCredentials.Clone(), pair: l.pair}
 }

@@ -93,10 +93,17 @@ func TestFilesFromEnvAndBack(t *testing.T) {
 // files' server credentials.
 func serve(t *testing.T, files security.TLSFiles) string {
 	t.Helper()
+	return serveLogged(t, files, nil)
+}
+
+// serveLogged is serve with the server's log (nil: none).
+func serveLogged(t *testing.T, files security.TLSFiles, log *slog.Logger) string {
+	t.Helper()
 	sec, err := security.Load(files, "TLS")
 	if err != nil {
 		t.Fatal(err)
 	}
+	sec.SetLogger(log)
 	opt, err := sec.ServerOption()
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +162,43 @@ func TestServersRequireAClientCertificateOfTheCA(t *testing.T) {
 				t.Fatal("health check succeeded; want it refused")
 			}
 		})
+	}
+}
+
+// TestRefusedHandshakesAreLogged: a server says whom it refused, at most
+// once a minute (with how many it did not log), and not for connections
+// closed before any handshake.
+func TestRefusedHandshakesAreLogged(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	other := securitytest.NewCA(t, "other")
+	var logged lockedBuffer
+	addr := serveLogged(t, ca.Issue(t, "node"), slog.New(slog.NewTextHandler(&logged, nil)))
+	// A port probe: connect and close.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	stranger := other.Issue(t, "stranger")
+	for range 3 {
+		if err := check(t, addr, security.TLSFiles{CA: ca.File, Cert: stranger.Cert, Key: stranger.Key}); err == nil {
+			t.Fatal("a client of another CA got through")
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if !strings.Contains(logged.String(), "TLS: refused a connection") {
+			return fmt.Errorf("no refusal logged:\n%s", logged.String())
+		}
+		return nil
+	})
+	if n := strings.Count(logged.String(), "TLS: refused a connection"); n != 1 {
+		t.Errorf("%d refusals logged within a minute, want 1:\n%s", n, logged.String())
+	}
+	if !strings.Contains(logged.String(), "certificate") {
+		t.Errorf("the refusal logged is not the certificate's (a port probe?):\n%s", logged.String())
+	}
+	if !strings.Contains(logged.String(), "from=127.0.0.1:") {
+		t.Errorf("the refusal does not say from where:\n%s", logged.String())
 	}
 }
 
