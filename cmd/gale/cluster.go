@@ -75,7 +75,7 @@ func newClusterCmd(name, synopsis, about string, stderr io.Writer) *clusterCmd {
 	c.fs.DurationVar(&c.timeout, "timeout", defaultTimeout, "timeout for connecting and for each call")
 	addTLSFlags(c.fs, &c.tls, "connect to a node that requires mutual TLS: ")
 	c.fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gale %s %s\n\n%s\n\nflags:\n", name, synopsis, about)
+		fmt.Fprintf(stderr, "usage: gale %s %s [--tls-ca F --tls-cert F --tls-key F]\n\n%s\n\nflags:\n", name, synopsis, about)
 		c.fs.PrintDefaults()
 	}
 	return c
