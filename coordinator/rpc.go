@@ -3,9 +3,12 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -54,9 +57,34 @@ func DialCoordinator(ctx context.Context, addr string, sec *security.Security, t
 	c := galev1.NewCoordinatorServiceClient(conn)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := c.ListNodes(cctx, &galev1.ListNodesRequest{}, grpc.WaitForReady(true)); err != nil {
+	// One attempt first: a TLS mismatch (plaintext against TLS, a
+	// certificate refused either way) fails it at once, and waiting for
+	// the node would only repeat it until the timeout. Anything else (a
+	// node still starting) is waited for.
+	_, err = c.ListNodes(cctx, &galev1.ListNodesRequest{})
+	if err != nil && !tlsRefusal(err, sec != nil) {
+		_, err = c.ListNodes(cctx, &galev1.ListNodesRequest{}, grpc.WaitForReady(true))
+	}
+	if err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): %w", addr, err)
 	}
 	return c, conn, nil
+}
+
+// tlsRefusal tells whether a failed first attempt was the two ends
+// disagreeing on TLS, which no retry mends.
+func tlsRefusal(err error, withTLS bool) bool {
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	msg := status.Convert(err).Message()
+	for _, s := range []string{"tls:", "x509:", "certificate", "handshake", "server preface"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	// A node with TLS that refuses the client's certificate closes the
+	// connection; the client may see only that.
+	return withTLS && (strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe"))
 }
