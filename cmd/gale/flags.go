@@ -23,9 +23,13 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 // positional arguments (`gale local FILE --conf a=b` and
 // `gale local --conf a=b FILE` both work) and returns the positionals.
 func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, error) {
-	fs.SetOutput(stderr)
+	// The flag package prints a bad flag's error before the usage, and the
+	// command's error ends the output with it again: drop the first copy.
+	out := &dropFirstLine{w: stderr}
+	fs.SetOutput(out)
 	var pos []string
 	for {
+		out.armed = true
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
@@ -42,6 +46,29 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]str
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// dropFirstLine writes to w, leaving out the first line written after it
+// is armed when that line is a flag error (the flag package's "flag
+// provided but not defined: -x", "invalid value ..."): the error is said
+// once, last.
+type dropFirstLine struct {
+	w     io.Writer
+	armed bool
+}
+
+func (d *dropFirstLine) Write(p []byte) (int, error) {
+	if d.armed {
+		d.armed = false
+		s := string(p)
+		if strings.HasPrefix(s, "flag provided but not defined") || strings.HasPrefix(s, "invalid ") ||
+			strings.HasPrefix(s, "bad flag syntax") || strings.HasPrefix(s, "flag needs an argument") {
+			if i := strings.IndexByte(s, '\n'); i >= 0 && i == len(s)-1 {
+				return len(p), nil
+			}
+		}
+	}
+	return d.w.Write(p)
 }
 
 // checkHostPort validates a HOST:PORT flag value up front, so that a typo

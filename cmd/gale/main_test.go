@@ -536,3 +536,24 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestFlagErrorsAreSaidOnce: a bad flag's error ends the output, after
+// the usage, and is not also printed before it.
+func TestFlagErrorsAreSaidOnce(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cert", "client", "me", "--host", "x"}, "flag provided but not defined: -host"},
+		{[]string{"nodes", "--timeout", "abc"}, `invalid value "abc" for flag -timeout`},
+		{[]string{"local", "--conf"}, "flag needs an argument: -conf"},
+	} {
+		_, stderr, code := gale(t, tc.args...)
+		if code != exitUsage || strings.Count(stderr, tc.want) != 1 {
+			t.Errorf("gale %v: exit %d, %q %d times in:\n%s", tc.args, code, tc.want, strings.Count(stderr, tc.want), stderr)
+		}
+		if lines := strings.Split(strings.TrimSpace(stderr), "\n"); !strings.Contains(lines[len(lines)-1], tc.want) || !strings.HasPrefix(stderr, "usage: gale ") {
+			t.Errorf("gale %v: want the usage first and the error last:\n%s", tc.args, stderr)
+		}
+	}
+}
