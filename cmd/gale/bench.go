@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -296,12 +294,8 @@ func benchTLS(dir string) (*security.Security, []string, error) {
 	if err := certgen.WritePair(files.Cert, cert, files.Key, key, false); err != nil {
 		return nil, nil, err
 	}
-	gossip := make([]byte, 32)
-	if _, err := rand.Read(gossip); err != nil {
-		return nil, nil, err
-	}
 	keyFile := filepath.Join(dir, "gossip.key")
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(gossip)+"\n"), 0o600); err != nil {
+	if err := certgen.WriteGossipKey(keyFile, false); err != nil {
 		return nil, nil, err
 	}
 	sec, err := security.Load(files, "--tls")

@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -17,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/security/certgen"
 )
 
@@ -230,7 +229,7 @@ func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, std
 		return existsHint(err)
 	}
 	what := fmt.Sprintf("%s %s", kind, name)
-	if names := certNamesOf(issued); len(names) > 0 {
+	if names := security.CertificateNames(issued); len(names) > 0 {
 		what += " for " + strings.Join(names, ", ")
 	}
 	until := issued.NotAfter.Format(time.DateOnly)
@@ -254,15 +253,6 @@ func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, std
 // maxServerDays is the longest validity Apple's systems accept for a TLS
 // server certificate, even of a private CA.
 const maxServerDays = 825
-
-// certNamesOf lists the names a certificate is for, as issued.
-func certNamesOf(c *x509.Certificate) []string {
-	names := append([]string(nil), c.DNSNames...)
-	for _, ip := range c.IPAddresses {
-		names = append(names, ip.String())
-	}
-	return names
-}
 
 // existsHint names the flag that replaces existing files.
 func existsHint(err error) error {
@@ -290,12 +280,8 @@ func runCertGossipKey(_ context.Context, args []string, stdout, stderr io.Writer
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return fmt.Errorf("--dir %s: %w", *dir, err)
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return err
-	}
 	file := filepath.Join(*dir, "gossip.key")
-	if err := certgen.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600, *overwrite); err != nil {
+	if err := certgen.WriteGossipKey(file, *overwrite); err != nil {
 		return existsHint(err)
 	}
 	fmt.Fprintf(stdout, "wrote %s: a gossip key (AES-256); give the same file to every node: gale node --gossip-key-file %s ...\n", file, file)

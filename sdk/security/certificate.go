@@ -13,7 +13,8 @@ import (
 // certificate (an ACME client's, every couple of months) is served without
 // a restart; connections already open keep theirs.
 type Certificate struct {
-	pair *keyPair
+	pair     *keyPair
+	certName string // the setting the certificate file came from
 }
 
 // LoadCertificate reads a certificate (chain, leaf first) and its private
@@ -27,7 +28,7 @@ func LoadCertificate(certFile, keyFile, certName, keyName string) (*Certificate,
 	case certFile == "" || keyFile == "":
 		return nil, fmt.Errorf("%s and %s go together: one of them is empty", certName, keyName)
 	}
-	c := &Certificate{pair: &keyPair{certFile: certFile, keyFile: keyFile}}
+	c := &Certificate{pair: &keyPair{certFile: certFile, keyFile: keyFile}, certName: certName}
 	if _, err := c.pair.get(); err != nil {
 		return nil, fmt.Errorf("%s=%s, %s=%s: %w", certName, certFile, keyName, keyFile, err)
 	}
@@ -49,11 +50,21 @@ func (c *Certificate) Names() []string {
 	if err != nil {
 		return nil
 	}
-	return certNames(cur.Leaf)
+	return CertificateNames(cur.Leaf)
 }
 
 // Current returns the certificate served now (Leaf set).
 func (c *Certificate) Current() (*tls.Certificate, error) { return c.pair.get() }
+
+// CheckHost reports whether the current certificate names host, as a
+// browser that dials host checks it; the error names the setting and file.
+func (c *Certificate) CheckHost(host string) error {
+	cur, err := c.pair.get()
+	if err != nil {
+		return err
+	}
+	return checkHost(cur.Leaf, c.certName+" "+c.pair.certFile, host)
+}
 
 // ServerTLS is the TLS configuration of an HTTPS server that presents c
 // and asks nothing of its clients: TLS 1.2 or later, HTTP/2 and HTTP/1.1

@@ -159,12 +159,18 @@ func (s *Security) CheckHost(host string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Leaf.VerifyHostname(host); err != nil {
-		names := certNames(c.Leaf)
+	return checkHost(c.Leaf, "the certificate "+s.files.Cert, host)
+}
+
+// checkHost reports whether leaf names host; which names the certificate
+// in the error ("the certificate FILE", "--https-cert FILE").
+func checkHost(leaf *x509.Certificate, which, host string) error {
+	if err := leaf.VerifyHostname(host); err != nil {
+		names := CertificateNames(leaf)
 		if len(names) == 0 {
-			return fmt.Errorf("the certificate %s names no hosts (a client's certificate? gale cert node NAME --host ... makes a node's), so not %s", s.files.Cert, host)
+			return fmt.Errorf("%s names no hosts (a client's certificate? gale cert node NAME --host ... makes a node's), so not %s", which, host)
 		}
-		return fmt.Errorf("the certificate %s is for %s, not %s", s.files.Cert, strings.Join(names, ", "), host)
+		return fmt.Errorf("%s is for %s, not %s", which, strings.Join(names, ", "), host)
 	}
 	return nil
 }
@@ -331,11 +337,11 @@ func (k *keyPair) logCert(msg string, now time.Time) {
 		k.warned = max(k.warned, 1)
 	}
 	k.log.Log(context.Background(), level, msg, "cert", k.certFile, "subject", leaf.Subject.CommonName,
-		"names", strings.Join(certNames(leaf), ","), "not_after", leaf.NotAfter.UTC().Format(time.DateTime))
+		"names", strings.Join(CertificateNames(leaf), ","), "not_after", leaf.NotAfter.UTC().Format(time.DateTime))
 }
 
-// certNames lists a certificate's DNS names and IP addresses.
-func certNames(c *x509.Certificate) []string {
+// CertificateNames lists a certificate's DNS names and IP addresses.
+func CertificateNames(c *x509.Certificate) []string {
 	names := append([]string(nil), c.DNSNames...)
 	for _, ip := range c.IPAddresses {
 		names = append(names, ip.String())

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -283,6 +284,17 @@ func WriteFile(file string, data []byte, mode os.FileMode, overwrite bool) error
 	}
 	defer os.Remove(tmp)
 	return place(tmp, file, overwrite)
+}
+
+// WriteGossipKey writes a new random gossip key to file: 32 bytes,
+// base64, mode 0600, as every node's --gossip-key-file takes it (AES-256
+// for memberlist). It refuses to replace a file unless overwrite.
+func WriteGossipKey(file string, overwrite bool) error {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("gossip key: %w", err)
+	}
+	return WriteFile(file, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600, overwrite)
 }
 
 // writeTemp writes data to a new file in file's directory, synced.
