@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/protobuf/proto"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
@@ -152,16 +151,10 @@ func MeasureRawStreamAt(ctx context.Context, d time.Duration, batch int, mode Ra
 // measureRaw runs the raw stream for d, at rate tuples/s (0: as fast as it
 // goes, untimed), over TLS with sec (nil: plaintext).
 func measureRaw(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64, sec *security.Security) (RawResult, error) {
-	sopt, err := sec.ServerOption()
+	serverCreds, err := sec.ServerOption()
 	if err != nil {
 		return RawResult{}, err
 	}
-	return measureRawWith(ctx, d, batch, mode, rate, sec.Credentials(), sopt)
-}
-
-// measureRawWith is measureRaw with the client's credentials and the
-// server's (nil: none), to measure what TLS costs the stream.
-func measureRawWith(ctx context.Context, d time.Duration, batch int, mode RawStream, rate float64, creds credentials.TransportCredentials, serverCreds grpc.ServerOption) (RawResult, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return RawResult{}, err
@@ -181,7 +174,7 @@ func measureRawWith(ctx context.Context, d time.Duration, batch int, mode RawStr
 	served := make(chan struct{})
 	go func() { defer close(served); _ = srv.Serve(lis) }()
 	defer func() { srv.Stop(); <-served }()
-	conn, err := grpc.NewClient(lis.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(creds))...)
+	conn, err := grpc.NewClient(lis.Addr().String(), append(DialOptions(), grpc.WithTransportCredentials(sec.Credentials()))...)
 	if err != nil {
 		return RawResult{}, err
 	}

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
@@ -23,20 +21,16 @@ func BenchmarkRawStreamTLS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sopt, err := sec.ServerOption()
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
 	var plain, tls float64
 	runs := 0
 	for b.Loop() {
 		runs++
-		p, err := measureRawWith(ctx, 2*time.Second, 512, RawBytes, 0, insecure.NewCredentials(), nil)
+		p, err := measureRaw(ctx, 2*time.Second, 512, RawBytes, 0, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		t, err := measureRawWith(ctx, 2*time.Second, 512, RawBytes, 0, sec.Credentials(), sopt)
+		t, err := measureRaw(ctx, 2*time.Second, 512, RawBytes, 0, sec)
 		if err != nil {
 			b.Fatal(err)
 		}
