@@ -1,11 +1,14 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,8 +30,12 @@ type StatsSource interface {
 	// ackers) of the local tasks of a topology run, by task id; their
 	// TaskId and Node are left to the caller.
 	TaskStatuses(topologyID string) map[int32]*galev1.TaskStatus
-	// TaskErrors returns the recent errors of the local tasks of a run.
+	// TaskErrors returns the recent errors of the local tasks of a run,
+	// oldest first.
 	TaskErrors(topologyID string) []*galev1.ComponentError
+	// RunState returns what this node's run of a topology is doing (its
+	// Node set), nil when the node has none.
+	RunState(topologyID string) *galev1.NodeRun
 	// Finished reports whether the run ended here (end of input).
 	Finished(topologyID string) bool
 }
@@ -413,21 +420,33 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	live := map[int32]*galev1.TaskStatus{} // counters and queues, by task
-	var taskErrs []*galev1.ComponentError
+	var (
+		taskErrs []*galev1.ComponentError
+		runs     []*galev1.NodeRun
+	)
 	if s.stats != nil {
 		for id, st := range s.stats.TaskStatuses(rec.GetId()) {
 			live[id] = st
 		}
 		taskErrs = s.stats.TaskErrors(rec.GetId())
+		if r := s.stats.RunState(rec.GetId()); r != nil {
+			runs = append(runs, r)
+		}
 	}
 	if !req.GetLocalOnly() {
-		taskErrs = append(taskErrs, s.gather(ctx, req.GetName(), a, live)...)
+		errs, others := s.gather(ctx, req.GetName(), a, live)
+		taskErrs = append(taskErrs, errs...)
+		runs = append(runs, others...)
 	}
+	slices.SortFunc(runs, func(x, y *galev1.NodeRun) int { return strings.Compare(x.GetNode(), y.GetNode()) })
+	// Each node's errors come oldest first; merged, they are sorted again
+	// (stable: one node's errors of the same millisecond keep their order).
+	slices.SortStableFunc(taskErrs, func(x, y *galev1.ComponentError) int { return cmp.Compare(x.GetUnixMillis(), y.GetUnixMillis()) })
 	kinds := map[string]galev1.ComponentKind{spec.AckerComponent: galev1.ComponentKind_COMPONENT_KIND_BOLT}
 	for _, c := range rec.GetSpec().GetComponents() {
 		kinds[c.GetId()] = c.GetKind()
 	}
-	resp := &galev1.GetTopologyStatusResponse{Summary: s.summary(rec, a)}
+	resp := &galev1.GetTopologyStatusResponse{Summary: s.summary(rec, a), Runs: runs}
 	byComp := map[string]*galev1.ComponentStatus{}
 	compOf := map[int32]string{}
 	for _, t := range tasks {
@@ -443,13 +462,7 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 		addCounters(cs.Counters, ts.GetCounters())
 	}
 	for _, e := range taskErrs {
-		cs := byComp[compOf[e.GetTaskId()]]
-		if cs == nil && len(resp.Components) > 0 {
-			// A run-level failure (task 0) is shown on the first component
-			// rather than dropped.
-			cs = resp.Components[0]
-		}
-		if cs != nil {
+		if cs := byComp[compOf[e.GetTaskId()]]; cs != nil {
 			cs.Errors = append(cs.Errors, e)
 		}
 	}
@@ -457,12 +470,12 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 }
 
 // gather asks the other nodes that run tasks of the topology for their
-// tasks' counters, queues and errors (local_only), and adds the statuses
-// of the tasks each runs to live. A node that does not answer in time
-// leaves its tasks without counters.
-func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, live map[int32]*galev1.TaskStatus) []*galev1.ComponentError {
+// tasks' counters, queues and errors and their runs (local_only), and adds
+// the statuses of the tasks each runs to live. A node that does not answer
+// in time leaves its tasks without counters and has no run.
+func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, live map[int32]*galev1.TaskStatus) ([]*galev1.ComponentError, []*galev1.NodeRun) {
 	if s.leader == nil {
-		return nil
+		return nil, nil
 	}
 	self := s.leader.cfg.Name
 	others := map[string]bool{}
@@ -472,16 +485,17 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 		}
 	}
 	if len(others) == 0 {
-		return nil
+		return nil, nil
 	}
 	nodes, _, err := s.store.Nodes(ctx)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
 		errs []*galev1.ComponentError
+		runs []*galev1.NodeRun
 	)
 	for _, n := range nodes {
 		if !others[n.GetName()] {
@@ -513,10 +527,15 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 				}
 				errs = append(errs, c.GetErrors()...)
 			}
+			for _, r := range resp.GetRuns() {
+				if r.GetNode() == node {
+					runs = append(runs, r)
+				}
+			}
 		}(n.GetName(), n.GetGrpcAddr())
 	}
 	wg.Wait()
-	return errs
+	return errs, runs
 }
 
 // addCounters adds b into a; latency histograms are merged bucket by bucket

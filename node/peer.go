@@ -920,25 +920,46 @@ func (p *Peer) TaskStatuses(id string) map[int32]*galev1.TaskStatus {
 	return out
 }
 
-// TaskErrors implements coordinator.StatsSource.
+// TaskErrors implements coordinator.StatsSource: the errors the run's
+// tasks reported, oldest first. The run's own failure is in RunState.
 func (p *Peer) TaskErrors(id string) []*galev1.ComponentError {
+	run := p.runByID(id)
+	if run == nil || run.rt == nil {
+		return nil
+	}
+	var out []*galev1.ComponentError
+	for _, e := range run.rt.Errors() {
+		out = append(out, &galev1.ComponentError{TaskId: e.Task, Message: e.Err.Error(), UnixMillis: e.At.UnixMilli()})
+	}
+	return out
+}
+
+// RunState implements coordinator.StatsSource: what this node's run of
+// the topology is doing, nil when it has none.
+func (p *Peer) RunState(id string) *galev1.NodeRun {
 	run := p.runByID(id)
 	if run == nil {
 		return nil
 	}
-	var out []*galev1.ComponentError
-	if err := run.failure(); err != nil {
-		msg := "the run failed on node " + p.cfg.Name + ": " + err.Error()
-		if run.rt != nil {
-			msg += fmt.Sprintf(" (restarting in %v)", max(restartBackoff(run.restarts)-time.Since(run.endedAt), 0).Round(100*time.Millisecond))
+	out := &galev1.NodeRun{Node: p.cfg.Name, Restarts: uint32(run.restarts), StartedUnixMillis: run.started.UnixMilli()}
+	switch err := run.failure(); {
+	case err != nil && run.rt == nil:
+		// New failed: the same spec fails the same way every time.
+		out.State = galev1.NodeRunState_NODE_RUN_STATE_FAILED
+		out.Error, out.ErrorUnixMillis = err.Error(), run.endedAt.UnixMilli()
+	case err != nil:
+		out.State = galev1.NodeRunState_NODE_RUN_STATE_RESTARTING
+		out.Error, out.ErrorUnixMillis = err.Error(), run.endedAt.UnixMilli()
+		out.RestartInMillis = max(restartBackoff(run.restarts)-time.Since(run.endedAt), 0).Milliseconds()
+	default:
+		out.State = galev1.NodeRunState_NODE_RUN_STATE_RUNNING
+		if run.finished.Load() {
+			out.State = galev1.NodeRunState_NODE_RUN_STATE_FINISHED
 		}
-		out = append(out, &galev1.ComponentError{Message: msg, UnixMillis: run.endedAt.UnixMilli()})
-	} else if run.lastErr != nil {
-		out = append(out, &galev1.ComponentError{Message: fmt.Sprintf("the run on node %s was restarted (%d in a row) after: %v", p.cfg.Name, run.restarts, run.lastErr), UnixMillis: run.started.UnixMilli()})
-	}
-	if run.rt != nil {
-		for _, e := range run.rt.Errors() {
-			out = append(out, &galev1.ComponentError{TaskId: e.Task, Message: e.Err.Error(), UnixMillis: e.At.UnixMilli()})
+		if run.lastErr != nil {
+			// The failure that caused this run's start; it ended when
+			// this run started.
+			out.Error, out.ErrorUnixMillis = run.lastErr.Error(), run.started.UnixMilli()
 		}
 	}
 	return out

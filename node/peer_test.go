@@ -429,6 +429,14 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 				}
 			}
 		}
+		// And each node's run, in node order.
+		var runs []string
+		for _, r := range status.GetRuns() {
+			runs = append(runs, r.GetNode()+" "+r.GetState().String())
+		}
+		if want := "a NODE_RUN_STATE_FINISHED, b NODE_RUN_STATE_FINISHED"; strings.Join(runs, ", ") != want {
+			return fmt.Errorf("runs %q, want %q", runs, want)
+		}
 		return nil
 	})
 	checkSunk(t, st, n)
@@ -771,15 +779,76 @@ func TestAFailedRunRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msgs []string
+	runs := s.GetRuns()
+	if len(runs) != 1 {
+		t.Fatalf("status has %d runs, want a's: %v", len(runs), runs)
+	}
+	r := runs[0]
+	if r.GetNode() != "a" || r.GetState() != galev1.NodeRunState_NODE_RUN_STATE_FINISHED || r.GetRestarts() != 1 ||
+		!strings.Contains(r.GetError(), "the first Prepare fails") || r.GetErrorUnixMillis() == 0 {
+		t.Fatalf("the run does not tell of its restart: %v", r)
+	}
+}
+
+// TestAFailingRunShowsInTheStatus: a run that fails at every start (a
+// bolt's Prepare) shows as restarting, with its error and the time left
+// before the next start, while the topology's own state stays active; the
+// run-level failure is not passed off as a task's error.
+func TestAFailingRunShowsInTheStatus(t *testing.T) {
+	a := startPeer(t, "a")
+	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	tp := newTopo(t, map[string]any{"test.count": 100}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pass", "test.Pass", 1, nil, "seq:shuffle").
+		conf("pass", map[string]any{"test.fail_prepare": true})
+	tp.s.Name = "failing"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	var s *galev1.GetTopologyStatusResponse
+	waitFor(t, 30*time.Second, func() error {
+		s, err = client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "failing"})
+		if err != nil {
+			return err
+		}
+		if len(s.GetRuns()) != 1 || s.GetRuns()[0].GetState() != galev1.NodeRunState_NODE_RUN_STATE_RESTARTING {
+			return fmt.Errorf("runs %v", s.GetRuns())
+		}
+		return nil
+	})
+	r := s.GetRuns()[0]
+	if r.GetNode() != "a" || !strings.Contains(r.GetError(), "every Prepare fails") || r.GetErrorUnixMillis() == 0 {
+		t.Errorf("run %v: want node a and the Prepare error", r)
+	}
+	if in := r.GetRestartInMillis(); in < 0 || in > time.Minute.Milliseconds() {
+		t.Errorf("restart in %d ms: want within the backoff", in)
+	}
+	if st := s.GetSummary().GetState(); st != galev1.TopologyState_TOPOLOGY_STATE_ACTIVE {
+		t.Errorf("topology state %v: want the desired state, active", st)
+	}
 	for _, c := range s.GetComponents() {
 		for _, e := range c.GetErrors() {
-			msgs = append(msgs, e.GetMessage())
+			if e.GetTaskId() == 0 || strings.Contains(e.GetMessage(), "the run failed") {
+				t.Errorf("component %s has the run's failure as a task error: %v", c.GetId(), e)
+			}
 		}
 	}
-	if all := strings.Join(msgs, "\n"); !strings.Contains(all, "was restarted (1 in a row) after") || !strings.Contains(all, "the first Prepare fails") {
-		t.Fatalf("status errors do not tell of the restart: %q", msgs)
-	}
+	// It keeps failing: a later status shows more restarts.
+	waitFor(t, 30*time.Second, func() error {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "failing"})
+		if err != nil {
+			return err
+		}
+		if len(s.GetRuns()) != 1 || s.GetRuns()[0].GetRestarts() < r.GetRestarts()+1 {
+			return fmt.Errorf("runs %v", s.GetRuns())
+		}
+		return nil
+	})
 }
 
 func TestDrainMovesTasksBeforeLeaving(t *testing.T) {

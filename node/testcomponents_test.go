@@ -181,6 +181,9 @@ func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bolt
 	if failOnce, _ := tc.Config.Bool("test.fail_prepare_once", false); failOnce && b.st.prepareFailed.CompareAndSwap(false, true) {
 		return errors.New("test: the first Prepare fails")
 	}
+	if always, _ := tc.Config.Bool("test.fail_prepare", false); always {
+		return errors.New("test: every Prepare fails")
+	}
 	return nil
 }
 func (b *passBolt) Execute(t *sdk.Tuple) {

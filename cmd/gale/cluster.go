@@ -22,6 +22,7 @@ package main
 //     spread the tasks anew over the current nodes (the API allows it).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,6 +31,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -359,8 +361,18 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 	if s.GetName() != "" {
 		name = s.GetName()
 	}
-	fmt.Fprintf(w, "topology %s (id %s): %s, %d tasks on %s, up %s\n", name, s.GetId(), topologyState(s.GetState()),
-		s.GetTasks(), plural(int(s.GetNodes()), "node"), formatUptime(s.GetUptimeSeconds()))
+	var failing []string
+	for _, r := range resp.GetRuns() {
+		if st := r.GetState(); st == galev1.NodeRunState_NODE_RUN_STATE_RESTARTING || st == galev1.NodeRunState_NODE_RUN_STATE_FAILED {
+			failing = append(failing, r.GetNode())
+		}
+	}
+	health := ""
+	if len(failing) > 0 {
+		health = fmt.Sprintf("; FAILING on %s: %s (see RUN below)", plural(len(failing), "node"), strings.Join(failing, ", "))
+	}
+	fmt.Fprintf(w, "topology %s (id %s): %s, %d tasks on %s, up %s%s\n", name, s.GetId(), topologyState(s.GetState()),
+		s.GetTasks(), plural(int(s.GetNodes()), "node"), formatUptime(s.GetUptimeSeconds()), health)
 	comps := resp.GetComponents()
 	if len(comps) == 0 {
 		return
@@ -394,6 +406,25 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 	}
 	tw.Flush()
 
+	if runs := resp.GetRuns(); len(runs) > 0 {
+		fmt.Fprintln(w)
+		tw = newTable(w)
+		fmt.Fprintln(tw, "NODE\tRUN\tUP\tRESTARTS\tLAST FAILURE")
+		now := time.Now()
+		for _, r := range runs {
+			up := "-"
+			if st := r.GetState(); st == galev1.NodeRunState_NODE_RUN_STATE_RUNNING || st == galev1.NodeRunState_NODE_RUN_STATE_FINISHED {
+				up = formatUptime(int64(now.Sub(time.UnixMilli(r.GetStartedUnixMillis())).Seconds()))
+			}
+			failure := "-"
+			if r.GetError() != "" {
+				failure = time.UnixMilli(r.GetErrorUnixMillis()).Format(time.DateTime) + " " + oneLine(r.GetError())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.GetNode(), runState(r), up, r.GetRestarts(), failure)
+		}
+		tw.Flush()
+	}
+
 	var n int
 	for _, cs := range comps {
 		n += len(cs.GetErrors())
@@ -401,18 +432,77 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 	if n == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nrecent errors:\n")
+	fmt.Fprintf(w, "\nrecent errors (oldest first):\n")
 	for _, cs := range comps {
-		for _, e := range cs.GetErrors() {
-			when := ""
-			if e.GetUnixMillis() > 0 {
-				when = time.UnixMilli(e.GetUnixMillis()).Format(time.DateTime) + " "
-			}
-			msg := strings.Join(strings.Fields(e.GetMessage()), " ")
-			fmt.Fprintf(w, "  %s%s task %d: %s\n", when, cs.GetId(), e.GetTaskId(), msg)
+		for _, e := range repeatedErrors(cs.GetErrors()) {
+			fmt.Fprintf(w, "  %s %s task %d: %s%s\n", time.UnixMilli(e.last).Format(time.DateTime), cs.GetId(), e.task, e.msg, e.times())
 		}
 	}
 }
+
+// runState says what a node's run is doing, with the time left before a
+// failed run starts again.
+func runState(r *galev1.NodeRun) string {
+	switch r.GetState() {
+	case galev1.NodeRunState_NODE_RUN_STATE_RUNNING:
+		return "running"
+	case galev1.NodeRunState_NODE_RUN_STATE_FINISHED:
+		return "finished"
+	case galev1.NodeRunState_NODE_RUN_STATE_RESTARTING:
+		if d := time.Duration(r.GetRestartInMillis()) * time.Millisecond; d > 0 {
+			return "restarting in " + d.Round(100*time.Millisecond).String()
+		}
+		return "restarting"
+	case galev1.NodeRunState_NODE_RUN_STATE_FAILED:
+		return "failed to start"
+	default:
+		return "unknown"
+	}
+}
+
+// errorRun is one task's error message and how often it was reported in a
+// row: a bolt failing every tuple, or an external process exiting at every
+// start, reports the same error many times.
+type errorRun struct {
+	task        int32
+	msg         string
+	n           int
+	first, last int64 // unix millis
+}
+
+func (e errorRun) times() string {
+	if e.n == 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d times since %s)", e.n, time.UnixMilli(e.first).Format(time.TimeOnly))
+}
+
+// repeatedErrors folds the errors a task repeated into one line each, in
+// the order of their last report.
+func repeatedErrors(errs []*galev1.ComponentError) []*errorRun {
+	type key struct {
+		task int32
+		msg  string
+	}
+	var out []*errorRun
+	seen := map[key]*errorRun{}
+	for _, e := range errs {
+		k := key{e.GetTaskId(), oneLine(e.GetMessage())}
+		if r := seen[k]; r != nil {
+			r.n++
+			r.last = max(r.last, e.GetUnixMillis())
+			continue
+		}
+		r := &errorRun{task: k.task, msg: k.msg, n: 1, first: e.GetUnixMillis(), last: e.GetUnixMillis()}
+		seen[k] = r
+		out = append(out, r)
+	}
+	slices.SortStableFunc(out, func(x, y *errorRun) int { return cmp.Compare(x.last, y.last) })
+	return out
+}
+
+// oneLine puts a message with line breaks (a process's output) on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // runKill is `gale kill NAME`.
 func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -93,6 +93,68 @@ func (TopologyState) EnumDescriptor() ([]byte, []int) {
 	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{0}
 }
 
+// NodeRunState is the state of one node's run.
+type NodeRunState int32
+
+const (
+	// NODE_RUN_STATE_UNSPECIFIED is unknown.
+	NodeRunState_NODE_RUN_STATE_UNSPECIFIED NodeRunState = 0
+	// NODE_RUN_STATE_RUNNING runs the node's tasks.
+	NodeRunState_NODE_RUN_STATE_RUNNING NodeRunState = 1
+	// NODE_RUN_STATE_RESTARTING failed and starts again after its backoff.
+	NodeRunState_NODE_RUN_STATE_RESTARTING NodeRunState = 2
+	// NODE_RUN_STATE_FAILED failed to start (an unknown class, a bad
+	// setting) and is not started again until the assignment changes.
+	NodeRunState_NODE_RUN_STATE_FAILED NodeRunState = 3
+	// NODE_RUN_STATE_FINISHED ran its tasks to their end of input.
+	NodeRunState_NODE_RUN_STATE_FINISHED NodeRunState = 4
+)
+
+// Enum value maps for NodeRunState.
+var (
+	NodeRunState_name = map[int32]string{
+		0: "NODE_RUN_STATE_UNSPECIFIED",
+		1: "NODE_RUN_STATE_RUNNING",
+		2: "NODE_RUN_STATE_RESTARTING",
+		3: "NODE_RUN_STATE_FAILED",
+		4: "NODE_RUN_STATE_FINISHED",
+	}
+	NodeRunState_value = map[string]int32{
+		"NODE_RUN_STATE_UNSPECIFIED": 0,
+		"NODE_RUN_STATE_RUNNING":     1,
+		"NODE_RUN_STATE_RESTARTING":  2,
+		"NODE_RUN_STATE_FAILED":      3,
+		"NODE_RUN_STATE_FINISHED":    4,
+	}
+)
+
+func (x NodeRunState) Enum() *NodeRunState {
+	p := new(NodeRunState)
+	*p = x
+	return p
+}
+
+func (x NodeRunState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NodeRunState) Descriptor() protoreflect.EnumDescriptor {
+	return file_gale_v1_coordinator_proto_enumTypes[1].Descriptor()
+}
+
+func (NodeRunState) Type() protoreflect.EnumType {
+	return &file_gale_v1_coordinator_proto_enumTypes[1]
+}
+
+func (x NodeRunState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NodeRunState.Descriptor instead.
+func (NodeRunState) EnumDescriptor() ([]byte, []int) {
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{1}
+}
+
 // NodeState is what the cluster believes of a node.
 type NodeState int32
 
@@ -138,11 +200,11 @@ func (x NodeState) String() string {
 }
 
 func (NodeState) Descriptor() protoreflect.EnumDescriptor {
-	return file_gale_v1_coordinator_proto_enumTypes[1].Descriptor()
+	return file_gale_v1_coordinator_proto_enumTypes[2].Descriptor()
 }
 
 func (NodeState) Type() protoreflect.EnumType {
-	return &file_gale_v1_coordinator_proto_enumTypes[1]
+	return &file_gale_v1_coordinator_proto_enumTypes[2]
 }
 
 func (x NodeState) Number() protoreflect.EnumNumber {
@@ -151,7 +213,7 @@ func (x NodeState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use NodeState.Descriptor instead.
 func (NodeState) EnumDescriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{1}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{2}
 }
 
 // SubmitTopologyRequest carries the spec to run.
@@ -596,7 +658,11 @@ type GetTopologyStatusResponse struct {
 	// summary is the one-line summary.
 	Summary *TopologySummary `protobuf:"bytes,1,opt,name=summary,proto3" json:"summary,omitempty"`
 	// components are in spec order, system components (ackers) last.
-	Components    []*ComponentStatus `protobuf:"bytes,2,rep,name=components,proto3" json:"components,omitempty"`
+	Components []*ComponentStatus `protobuf:"bytes,2,rep,name=components,proto3" json:"components,omitempty"`
+	// runs are the nodes' runs of the topology's tasks, by node name: where
+	// a run that fails and restarts shows (the topology's state stays the
+	// desired one). A node that did not answer in time has none.
+	Runs          []*NodeRun `protobuf:"bytes,3,rep,name=runs,proto3" json:"runs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -645,6 +711,120 @@ func (x *GetTopologyStatusResponse) GetComponents() []*ComponentStatus {
 	return nil
 }
 
+func (x *GetTopologyStatusResponse) GetRuns() []*NodeRun {
+	if x != nil {
+		return x.Runs
+	}
+	return nil
+}
+
+// NodeRun is one node's run of the tasks a topology's assignment gives it.
+// A run that fails (a task's Prepare or Open returned an error, an
+// external process kept exiting) is stopped as a whole and started again
+// after a backoff: 1 s, doubling with each restart in a row, up to a
+// minute.
+type NodeRun struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node is the node's name.
+	Node string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	// state is what the run is doing.
+	State NodeRunState `protobuf:"varint,2,opt,name=state,proto3,enum=gale.v1.NodeRunState" json:"state,omitempty"`
+	// restarts counts the restarts in a row; a run that ran a minute before
+	// it failed starts the count again.
+	Restarts uint32 `protobuf:"varint,3,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	// error is why the run failed (RESTARTING, FAILED), or the failure that
+	// caused the latest restart (RUNNING or FINISHED with restarts).
+	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// error_unix_millis is when that failure happened.
+	ErrorUnixMillis int64 `protobuf:"varint,5,opt,name=error_unix_millis,json=errorUnixMillis,proto3" json:"error_unix_millis,omitempty"`
+	// restart_in_millis is the time left before a RESTARTING run starts
+	// again (0 when it is due).
+	RestartInMillis int64 `protobuf:"varint,6,opt,name=restart_in_millis,json=restartInMillis,proto3" json:"restart_in_millis,omitempty"`
+	// started_unix_millis is when the current run started.
+	StartedUnixMillis int64 `protobuf:"varint,7,opt,name=started_unix_millis,json=startedUnixMillis,proto3" json:"started_unix_millis,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *NodeRun) Reset() {
+	*x = NodeRun{}
+	mi := &file_gale_v1_coordinator_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRun) ProtoMessage() {}
+
+func (x *NodeRun) ProtoReflect() protoreflect.Message {
+	mi := &file_gale_v1_coordinator_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRun.ProtoReflect.Descriptor instead.
+func (*NodeRun) Descriptor() ([]byte, []int) {
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *NodeRun) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeRun) GetState() NodeRunState {
+	if x != nil {
+		return x.State
+	}
+	return NodeRunState_NODE_RUN_STATE_UNSPECIFIED
+}
+
+func (x *NodeRun) GetRestarts() uint32 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *NodeRun) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *NodeRun) GetErrorUnixMillis() int64 {
+	if x != nil {
+		return x.ErrorUnixMillis
+	}
+	return 0
+}
+
+func (x *NodeRun) GetRestartInMillis() int64 {
+	if x != nil {
+		return x.RestartInMillis
+	}
+	return 0
+}
+
+func (x *NodeRun) GetStartedUnixMillis() int64 {
+	if x != nil {
+		return x.StartedUnixMillis
+	}
+	return 0
+}
+
 // ComponentStatus aggregates the tasks of one component.
 type ComponentStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -664,7 +844,7 @@ type ComponentStatus struct {
 
 func (x *ComponentStatus) Reset() {
 	*x = ComponentStatus{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[9]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +856,7 @@ func (x *ComponentStatus) String() string {
 func (*ComponentStatus) ProtoMessage() {}
 
 func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[9]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +869,7 @@ func (x *ComponentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentStatus.ProtoReflect.Descriptor instead.
 func (*ComponentStatus) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ComponentStatus) GetId() string {
@@ -745,7 +925,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[10]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +937,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[10]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +950,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TaskStatus) GetTaskId() int32 {
@@ -833,7 +1013,7 @@ type QueueState struct {
 
 func (x *QueueState) Reset() {
 	*x = QueueState{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +1025,7 @@ func (x *QueueState) String() string {
 func (*QueueState) ProtoMessage() {}
 
 func (x *QueueState) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[11]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +1038,7 @@ func (x *QueueState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueState.ProtoReflect.Descriptor instead.
 func (*QueueState) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QueueState) GetBatches() uint32 {
@@ -918,7 +1098,7 @@ type ComponentError struct {
 
 func (x *ComponentError) Reset() {
 	*x = ComponentError{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +1110,7 @@ func (x *ComponentError) String() string {
 func (*ComponentError) ProtoMessage() {}
 
 func (x *ComponentError) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[12]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,7 +1123,7 @@ func (x *ComponentError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentError.ProtoReflect.Descriptor instead.
 func (*ComponentError) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ComponentError) GetTaskId() int32 {
@@ -995,7 +1175,7 @@ type Counters struct {
 
 func (x *Counters) Reset() {
 	*x = Counters{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1187,7 @@ func (x *Counters) String() string {
 func (*Counters) ProtoMessage() {}
 
 func (x *Counters) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[13]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1200,7 @@ func (x *Counters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counters.ProtoReflect.Descriptor instead.
 func (*Counters) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Counters) GetEmitted() uint64 {
@@ -1092,7 +1272,7 @@ type LatencyHistogram struct {
 
 func (x *LatencyHistogram) Reset() {
 	*x = LatencyHistogram{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1284,7 @@ func (x *LatencyHistogram) String() string {
 func (*LatencyHistogram) ProtoMessage() {}
 
 func (x *LatencyHistogram) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[14]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1297,7 @@ func (x *LatencyHistogram) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LatencyHistogram.ProtoReflect.Descriptor instead.
 func (*LatencyHistogram) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LatencyHistogram) GetUpperBoundsMicros() []float64 {
@@ -1166,7 +1346,7 @@ type ActivateTopologyRequest struct {
 
 func (x *ActivateTopologyRequest) Reset() {
 	*x = ActivateTopologyRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1358,7 @@ func (x *ActivateTopologyRequest) String() string {
 func (*ActivateTopologyRequest) ProtoMessage() {}
 
 func (x *ActivateTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[15]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1371,7 @@ func (x *ActivateTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateTopologyRequest.ProtoReflect.Descriptor instead.
 func (*ActivateTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ActivateTopologyRequest) GetName() string {
@@ -1210,7 +1390,7 @@ type ActivateTopologyResponse struct {
 
 func (x *ActivateTopologyResponse) Reset() {
 	*x = ActivateTopologyResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1402,7 @@ func (x *ActivateTopologyResponse) String() string {
 func (*ActivateTopologyResponse) ProtoMessage() {}
 
 func (x *ActivateTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[16]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1415,7 @@ func (x *ActivateTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateTopologyResponse.ProtoReflect.Descriptor instead.
 func (*ActivateTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 // DeactivateTopologyRequest names the topology.
@@ -1249,7 +1429,7 @@ type DeactivateTopologyRequest struct {
 
 func (x *DeactivateTopologyRequest) Reset() {
 	*x = DeactivateTopologyRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1441,7 @@ func (x *DeactivateTopologyRequest) String() string {
 func (*DeactivateTopologyRequest) ProtoMessage() {}
 
 func (x *DeactivateTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[17]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1454,7 @@ func (x *DeactivateTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateTopologyRequest.ProtoReflect.Descriptor instead.
 func (*DeactivateTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeactivateTopologyRequest) GetName() string {
@@ -1293,7 +1473,7 @@ type DeactivateTopologyResponse struct {
 
 func (x *DeactivateTopologyResponse) Reset() {
 	*x = DeactivateTopologyResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1485,7 @@ func (x *DeactivateTopologyResponse) String() string {
 func (*DeactivateTopologyResponse) ProtoMessage() {}
 
 func (x *DeactivateTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[18]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1498,7 @@ func (x *DeactivateTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeactivateTopologyResponse.ProtoReflect.Descriptor instead.
 func (*DeactivateTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 // RebalanceTopologyRequest changes parallelism.
@@ -1334,7 +1514,7 @@ type RebalanceTopologyRequest struct {
 
 func (x *RebalanceTopologyRequest) Reset() {
 	*x = RebalanceTopologyRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1526,7 @@ func (x *RebalanceTopologyRequest) String() string {
 func (*RebalanceTopologyRequest) ProtoMessage() {}
 
 func (x *RebalanceTopologyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[19]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1539,7 @@ func (x *RebalanceTopologyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceTopologyRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceTopologyRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RebalanceTopologyRequest) GetName() string {
@@ -1385,7 +1565,7 @@ type RebalanceTopologyResponse struct {
 
 func (x *RebalanceTopologyResponse) Reset() {
 	*x = RebalanceTopologyResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1577,7 @@ func (x *RebalanceTopologyResponse) String() string {
 func (*RebalanceTopologyResponse) ProtoMessage() {}
 
 func (x *RebalanceTopologyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[20]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1590,7 @@ func (x *RebalanceTopologyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceTopologyResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceTopologyResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 // ListNodesRequest is empty.
@@ -1422,7 +1602,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1434,7 +1614,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[21]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1447,7 +1627,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 // ListNodesResponse lists nodes sorted by name.
@@ -1461,7 +1641,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1653,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[22]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1666,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{22}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListNodesResponse) GetNodes() []*NodeInfo {
@@ -1521,7 +1701,7 @@ type NodeInfo struct {
 
 func (x *NodeInfo) Reset() {
 	*x = NodeInfo{}
-	mi := &file_gale_v1_coordinator_proto_msgTypes[23]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +1713,7 @@ func (x *NodeInfo) String() string {
 func (*NodeInfo) ProtoMessage() {}
 
 func (x *NodeInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_gale_v1_coordinator_proto_msgTypes[23]
+	mi := &file_gale_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +1726,7 @@ func (x *NodeInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeInfo.ProtoReflect.Descriptor instead.
 func (*NodeInfo) Descriptor() ([]byte, []int) {
-	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{23}
+	return file_gale_v1_coordinator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeInfo) GetName() string {
@@ -1639,12 +1819,21 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x18GetTopologyStatusRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"local_only\x18\x02 \x01(\bR\tlocalOnly\"\x89\x01\n" +
+	"local_only\x18\x02 \x01(\bR\tlocalOnly\"\xaf\x01\n" +
 	"\x19GetTopologyStatusResponse\x122\n" +
 	"\asummary\x18\x01 \x01(\v2\x18.gale.v1.TopologySummaryR\asummary\x128\n" +
 	"\n" +
 	"components\x18\x02 \x03(\v2\x18.gale.v1.ComponentStatusR\n" +
-	"components\"\xd8\x01\n" +
+	"components\x12$\n" +
+	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\x84\x02\n" +
+	"\aNodeRun\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x15.gale.v1.NodeRunStateR\x05state\x12\x1a\n" +
+	"\brestarts\x18\x03 \x01(\rR\brestarts\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12*\n" +
+	"\x11error_unix_millis\x18\x05 \x01(\x03R\x0ferrorUnixMillis\x12*\n" +
+	"\x11restart_in_millis\x18\x06 \x01(\x03R\x0frestartInMillis\x12.\n" +
+	"\x13started_unix_millis\x18\a \x01(\x03R\x11startedUnixMillis\"\xd8\x01\n" +
 	"\x0fComponentStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.gale.v1.ComponentKindR\x04kind\x12-\n" +
@@ -1720,7 +1909,13 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x15TOPOLOGY_STATE_KILLED\x10\x03\x12\x1e\n" +
 	"\x1aTOPOLOGY_STATE_REBALANCING\x10\x04\x12\x1b\n" +
 	"\x17TOPOLOGY_STATE_FINISHED\x10\x05\x12\x1a\n" +
-	"\x16TOPOLOGY_STATE_KILLING\x10\x06*\x82\x01\n" +
+	"\x16TOPOLOGY_STATE_KILLING\x10\x06*\xa1\x01\n" +
+	"\fNodeRunState\x12\x1e\n" +
+	"\x1aNODE_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16NODE_RUN_STATE_RUNNING\x10\x01\x12\x1d\n" +
+	"\x19NODE_RUN_STATE_RESTARTING\x10\x02\x12\x19\n" +
+	"\x15NODE_RUN_STATE_FAILED\x10\x03\x12\x1b\n" +
+	"\x17NODE_RUN_STATE_FINISHED\x10\x04*\x82\x01\n" +
 	"\tNodeState\x12\x1a\n" +
 	"\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_STATE_ALIVE\x10\x01\x12\x16\n" +
@@ -1749,81 +1944,85 @@ func file_gale_v1_coordinator_proto_rawDescGZIP() []byte {
 	return file_gale_v1_coordinator_proto_rawDescData
 }
 
-var file_gale_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gale_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_gale_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_gale_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_gale_v1_coordinator_proto_goTypes = []any{
 	(TopologyState)(0),                 // 0: gale.v1.TopologyState
-	(NodeState)(0),                     // 1: gale.v1.NodeState
-	(*SubmitTopologyRequest)(nil),      // 2: gale.v1.SubmitTopologyRequest
-	(*SubmitTopologyResponse)(nil),     // 3: gale.v1.SubmitTopologyResponse
-	(*KillTopologyRequest)(nil),        // 4: gale.v1.KillTopologyRequest
-	(*KillTopologyResponse)(nil),       // 5: gale.v1.KillTopologyResponse
-	(*ListTopologiesRequest)(nil),      // 6: gale.v1.ListTopologiesRequest
-	(*ListTopologiesResponse)(nil),     // 7: gale.v1.ListTopologiesResponse
-	(*TopologySummary)(nil),            // 8: gale.v1.TopologySummary
-	(*GetTopologyStatusRequest)(nil),   // 9: gale.v1.GetTopologyStatusRequest
-	(*GetTopologyStatusResponse)(nil),  // 10: gale.v1.GetTopologyStatusResponse
-	(*ComponentStatus)(nil),            // 11: gale.v1.ComponentStatus
-	(*TaskStatus)(nil),                 // 12: gale.v1.TaskStatus
-	(*QueueState)(nil),                 // 13: gale.v1.QueueState
-	(*ComponentError)(nil),             // 14: gale.v1.ComponentError
-	(*Counters)(nil),                   // 15: gale.v1.Counters
-	(*LatencyHistogram)(nil),           // 16: gale.v1.LatencyHistogram
-	(*ActivateTopologyRequest)(nil),    // 17: gale.v1.ActivateTopologyRequest
-	(*ActivateTopologyResponse)(nil),   // 18: gale.v1.ActivateTopologyResponse
-	(*DeactivateTopologyRequest)(nil),  // 19: gale.v1.DeactivateTopologyRequest
-	(*DeactivateTopologyResponse)(nil), // 20: gale.v1.DeactivateTopologyResponse
-	(*RebalanceTopologyRequest)(nil),   // 21: gale.v1.RebalanceTopologyRequest
-	(*RebalanceTopologyResponse)(nil),  // 22: gale.v1.RebalanceTopologyResponse
-	(*ListNodesRequest)(nil),           // 23: gale.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),          // 24: gale.v1.ListNodesResponse
-	(*NodeInfo)(nil),                   // 25: gale.v1.NodeInfo
-	nil,                                // 26: gale.v1.SubmitTopologyRequest.ConfigEntry
-	nil,                                // 27: gale.v1.RebalanceTopologyRequest.ParallelismEntry
-	(*TopologySpec)(nil),               // 28: gale.v1.TopologySpec
-	(ComponentKind)(0),                 // 29: gale.v1.ComponentKind
-	(*Value)(nil),                      // 30: gale.v1.Value
+	(NodeRunState)(0),                  // 1: gale.v1.NodeRunState
+	(NodeState)(0),                     // 2: gale.v1.NodeState
+	(*SubmitTopologyRequest)(nil),      // 3: gale.v1.SubmitTopologyRequest
+	(*SubmitTopologyResponse)(nil),     // 4: gale.v1.SubmitTopologyResponse
+	(*KillTopologyRequest)(nil),        // 5: gale.v1.KillTopologyRequest
+	(*KillTopologyResponse)(nil),       // 6: gale.v1.KillTopologyResponse
+	(*ListTopologiesRequest)(nil),      // 7: gale.v1.ListTopologiesRequest
+	(*ListTopologiesResponse)(nil),     // 8: gale.v1.ListTopologiesResponse
+	(*TopologySummary)(nil),            // 9: gale.v1.TopologySummary
+	(*GetTopologyStatusRequest)(nil),   // 10: gale.v1.GetTopologyStatusRequest
+	(*GetTopologyStatusResponse)(nil),  // 11: gale.v1.GetTopologyStatusResponse
+	(*NodeRun)(nil),                    // 12: gale.v1.NodeRun
+	(*ComponentStatus)(nil),            // 13: gale.v1.ComponentStatus
+	(*TaskStatus)(nil),                 // 14: gale.v1.TaskStatus
+	(*QueueState)(nil),                 // 15: gale.v1.QueueState
+	(*ComponentError)(nil),             // 16: gale.v1.ComponentError
+	(*Counters)(nil),                   // 17: gale.v1.Counters
+	(*LatencyHistogram)(nil),           // 18: gale.v1.LatencyHistogram
+	(*ActivateTopologyRequest)(nil),    // 19: gale.v1.ActivateTopologyRequest
+	(*ActivateTopologyResponse)(nil),   // 20: gale.v1.ActivateTopologyResponse
+	(*DeactivateTopologyRequest)(nil),  // 21: gale.v1.DeactivateTopologyRequest
+	(*DeactivateTopologyResponse)(nil), // 22: gale.v1.DeactivateTopologyResponse
+	(*RebalanceTopologyRequest)(nil),   // 23: gale.v1.RebalanceTopologyRequest
+	(*RebalanceTopologyResponse)(nil),  // 24: gale.v1.RebalanceTopologyResponse
+	(*ListNodesRequest)(nil),           // 25: gale.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),          // 26: gale.v1.ListNodesResponse
+	(*NodeInfo)(nil),                   // 27: gale.v1.NodeInfo
+	nil,                                // 28: gale.v1.SubmitTopologyRequest.ConfigEntry
+	nil,                                // 29: gale.v1.RebalanceTopologyRequest.ParallelismEntry
+	(*TopologySpec)(nil),               // 30: gale.v1.TopologySpec
+	(ComponentKind)(0),                 // 31: gale.v1.ComponentKind
+	(*Value)(nil),                      // 32: gale.v1.Value
 }
 var file_gale_v1_coordinator_proto_depIdxs = []int32{
-	28, // 0: gale.v1.SubmitTopologyRequest.spec:type_name -> gale.v1.TopologySpec
-	26, // 1: gale.v1.SubmitTopologyRequest.config:type_name -> gale.v1.SubmitTopologyRequest.ConfigEntry
-	8,  // 2: gale.v1.ListTopologiesResponse.topologies:type_name -> gale.v1.TopologySummary
+	30, // 0: gale.v1.SubmitTopologyRequest.spec:type_name -> gale.v1.TopologySpec
+	28, // 1: gale.v1.SubmitTopologyRequest.config:type_name -> gale.v1.SubmitTopologyRequest.ConfigEntry
+	9,  // 2: gale.v1.ListTopologiesResponse.topologies:type_name -> gale.v1.TopologySummary
 	0,  // 3: gale.v1.TopologySummary.state:type_name -> gale.v1.TopologyState
-	8,  // 4: gale.v1.GetTopologyStatusResponse.summary:type_name -> gale.v1.TopologySummary
-	11, // 5: gale.v1.GetTopologyStatusResponse.components:type_name -> gale.v1.ComponentStatus
-	29, // 6: gale.v1.ComponentStatus.kind:type_name -> gale.v1.ComponentKind
-	15, // 7: gale.v1.ComponentStatus.counters:type_name -> gale.v1.Counters
-	12, // 8: gale.v1.ComponentStatus.tasks:type_name -> gale.v1.TaskStatus
-	14, // 9: gale.v1.ComponentStatus.errors:type_name -> gale.v1.ComponentError
-	15, // 10: gale.v1.TaskStatus.counters:type_name -> gale.v1.Counters
-	13, // 11: gale.v1.TaskStatus.queue:type_name -> gale.v1.QueueState
-	16, // 12: gale.v1.Counters.complete_latency:type_name -> gale.v1.LatencyHistogram
-	16, // 13: gale.v1.Counters.process_latency:type_name -> gale.v1.LatencyHistogram
-	27, // 14: gale.v1.RebalanceTopologyRequest.parallelism:type_name -> gale.v1.RebalanceTopologyRequest.ParallelismEntry
-	25, // 15: gale.v1.ListNodesResponse.nodes:type_name -> gale.v1.NodeInfo
-	1,  // 16: gale.v1.NodeInfo.state:type_name -> gale.v1.NodeState
-	30, // 17: gale.v1.SubmitTopologyRequest.ConfigEntry.value:type_name -> gale.v1.Value
-	2,  // 18: gale.v1.CoordinatorService.SubmitTopology:input_type -> gale.v1.SubmitTopologyRequest
-	4,  // 19: gale.v1.CoordinatorService.KillTopology:input_type -> gale.v1.KillTopologyRequest
-	6,  // 20: gale.v1.CoordinatorService.ListTopologies:input_type -> gale.v1.ListTopologiesRequest
-	9,  // 21: gale.v1.CoordinatorService.GetTopologyStatus:input_type -> gale.v1.GetTopologyStatusRequest
-	17, // 22: gale.v1.CoordinatorService.ActivateTopology:input_type -> gale.v1.ActivateTopologyRequest
-	19, // 23: gale.v1.CoordinatorService.DeactivateTopology:input_type -> gale.v1.DeactivateTopologyRequest
-	21, // 24: gale.v1.CoordinatorService.RebalanceTopology:input_type -> gale.v1.RebalanceTopologyRequest
-	23, // 25: gale.v1.CoordinatorService.ListNodes:input_type -> gale.v1.ListNodesRequest
-	3,  // 26: gale.v1.CoordinatorService.SubmitTopology:output_type -> gale.v1.SubmitTopologyResponse
-	5,  // 27: gale.v1.CoordinatorService.KillTopology:output_type -> gale.v1.KillTopologyResponse
-	7,  // 28: gale.v1.CoordinatorService.ListTopologies:output_type -> gale.v1.ListTopologiesResponse
-	10, // 29: gale.v1.CoordinatorService.GetTopologyStatus:output_type -> gale.v1.GetTopologyStatusResponse
-	18, // 30: gale.v1.CoordinatorService.ActivateTopology:output_type -> gale.v1.ActivateTopologyResponse
-	20, // 31: gale.v1.CoordinatorService.DeactivateTopology:output_type -> gale.v1.DeactivateTopologyResponse
-	22, // 32: gale.v1.CoordinatorService.RebalanceTopology:output_type -> gale.v1.RebalanceTopologyResponse
-	24, // 33: gale.v1.CoordinatorService.ListNodes:output_type -> gale.v1.ListNodesResponse
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 4: gale.v1.GetTopologyStatusResponse.summary:type_name -> gale.v1.TopologySummary
+	13, // 5: gale.v1.GetTopologyStatusResponse.components:type_name -> gale.v1.ComponentStatus
+	12, // 6: gale.v1.GetTopologyStatusResponse.runs:type_name -> gale.v1.NodeRun
+	1,  // 7: gale.v1.NodeRun.state:type_name -> gale.v1.NodeRunState
+	31, // 8: gale.v1.ComponentStatus.kind:type_name -> gale.v1.ComponentKind
+	17, // 9: gale.v1.ComponentStatus.counters:type_name -> gale.v1.Counters
+	14, // 10: gale.v1.ComponentStatus.tasks:type_name -> gale.v1.TaskStatus
+	16, // 11: gale.v1.ComponentStatus.errors:type_name -> gale.v1.ComponentError
+	17, // 12: gale.v1.TaskStatus.counters:type_name -> gale.v1.Counters
+	15, // 13: gale.v1.TaskStatus.queue:type_name -> gale.v1.QueueState
+	18, // 14: gale.v1.Counters.complete_latency:type_name -> gale.v1.LatencyHistogram
+	18, // 15: gale.v1.Counters.process_latency:type_name -> gale.v1.LatencyHistogram
+	29, // 16: gale.v1.RebalanceTopologyRequest.parallelism:type_name -> gale.v1.RebalanceTopologyRequest.ParallelismEntry
+	27, // 17: gale.v1.ListNodesResponse.nodes:type_name -> gale.v1.NodeInfo
+	2,  // 18: gale.v1.NodeInfo.state:type_name -> gale.v1.NodeState
+	32, // 19: gale.v1.SubmitTopologyRequest.ConfigEntry.value:type_name -> gale.v1.Value
+	3,  // 20: gale.v1.CoordinatorService.SubmitTopology:input_type -> gale.v1.SubmitTopologyRequest
+	5,  // 21: gale.v1.CoordinatorService.KillTopology:input_type -> gale.v1.KillTopologyRequest
+	7,  // 22: gale.v1.CoordinatorService.ListTopologies:input_type -> gale.v1.ListTopologiesRequest
+	10, // 23: gale.v1.CoordinatorService.GetTopologyStatus:input_type -> gale.v1.GetTopologyStatusRequest
+	19, // 24: gale.v1.CoordinatorService.ActivateTopology:input_type -> gale.v1.ActivateTopologyRequest
+	21, // 25: gale.v1.CoordinatorService.DeactivateTopology:input_type -> gale.v1.DeactivateTopologyRequest
+	23, // 26: gale.v1.CoordinatorService.RebalanceTopology:input_type -> gale.v1.RebalanceTopologyRequest
+	25, // 27: gale.v1.CoordinatorService.ListNodes:input_type -> gale.v1.ListNodesRequest
+	4,  // 28: gale.v1.CoordinatorService.SubmitTopology:output_type -> gale.v1.SubmitTopologyResponse
+	6,  // 29: gale.v1.CoordinatorService.KillTopology:output_type -> gale.v1.KillTopologyResponse
+	8,  // 30: gale.v1.CoordinatorService.ListTopologies:output_type -> gale.v1.ListTopologiesResponse
+	11, // 31: gale.v1.CoordinatorService.GetTopologyStatus:output_type -> gale.v1.GetTopologyStatusResponse
+	20, // 32: gale.v1.CoordinatorService.ActivateTopology:output_type -> gale.v1.ActivateTopologyResponse
+	22, // 33: gale.v1.CoordinatorService.DeactivateTopology:output_type -> gale.v1.DeactivateTopologyResponse
+	24, // 34: gale.v1.CoordinatorService.RebalanceTopology:output_type -> gale.v1.RebalanceTopologyResponse
+	26, // 35: gale.v1.CoordinatorService.ListNodes:output_type -> gale.v1.ListNodesResponse
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_gale_v1_coordinator_proto_init() }
@@ -1839,8 +2038,8 @@ func file_gale_v1_coordinator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gale_v1_coordinator_proto_rawDesc), len(file_gale_v1_coordinator_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   26,
+			NumEnums:      3,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

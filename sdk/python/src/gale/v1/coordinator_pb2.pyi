@@ -19,6 +19,14 @@ class TopologyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOPOLOGY_STATE_FINISHED: _ClassVar[TopologyState]
     TOPOLOGY_STATE_KILLING: _ClassVar[TopologyState]
 
+class NodeRunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_RUN_STATE_UNSPECIFIED: _ClassVar[NodeRunState]
+    NODE_RUN_STATE_RUNNING: _ClassVar[NodeRunState]
+    NODE_RUN_STATE_RESTARTING: _ClassVar[NodeRunState]
+    NODE_RUN_STATE_FAILED: _ClassVar[NodeRunState]
+    NODE_RUN_STATE_FINISHED: _ClassVar[NodeRunState]
+
 class NodeState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NODE_STATE_UNSPECIFIED: _ClassVar[NodeState]
@@ -33,6 +41,11 @@ TOPOLOGY_STATE_KILLED: TopologyState
 TOPOLOGY_STATE_REBALANCING: TopologyState
 TOPOLOGY_STATE_FINISHED: TopologyState
 TOPOLOGY_STATE_KILLING: TopologyState
+NODE_RUN_STATE_UNSPECIFIED: NodeRunState
+NODE_RUN_STATE_RUNNING: NodeRunState
+NODE_RUN_STATE_RESTARTING: NodeRunState
+NODE_RUN_STATE_FAILED: NodeRunState
+NODE_RUN_STATE_FINISHED: NodeRunState
 NODE_STATE_UNSPECIFIED: NodeState
 NODE_STATE_ALIVE: NodeState
 NODE_STATE_SUSPECT: NodeState
@@ -109,12 +122,32 @@ class GetTopologyStatusRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., local_only: _Optional[bool] = ...) -> None: ...
 
 class GetTopologyStatusResponse(_message.Message):
-    __slots__ = ("summary", "components")
+    __slots__ = ("summary", "components", "runs")
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     COMPONENTS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
     summary: TopologySummary
     components: _containers.RepeatedCompositeFieldContainer[ComponentStatus]
-    def __init__(self, summary: _Optional[_Union[TopologySummary, _Mapping]] = ..., components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ...) -> None: ...
+    runs: _containers.RepeatedCompositeFieldContainer[NodeRun]
+    def __init__(self, summary: _Optional[_Union[TopologySummary, _Mapping]] = ..., components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[NodeRun, _Mapping]]] = ...) -> None: ...
+
+class NodeRun(_message.Message):
+    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "started_unix_millis")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    RESTART_IN_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    state: NodeRunState
+    restarts: int
+    error: str
+    error_unix_millis: int
+    restart_in_millis: int
+    started_unix_millis: int
+    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., started_unix_millis: _Optional[int] = ...) -> None: ...
 
 class ComponentStatus(_message.Message):
     __slots__ = ("id", "kind", "counters", "tasks", "errors")

@@ -103,6 +103,66 @@ export function topologyStateToJSON(object: TopologyState): string {
   }
 }
 
+/** NodeRunState is the state of one node's run. */
+export enum NodeRunState {
+  /** NODE_RUN_STATE_UNSPECIFIED - NODE_RUN_STATE_UNSPECIFIED is unknown. */
+  NODE_RUN_STATE_UNSPECIFIED = 0,
+  /** NODE_RUN_STATE_RUNNING - NODE_RUN_STATE_RUNNING runs the node's tasks. */
+  NODE_RUN_STATE_RUNNING = 1,
+  /** NODE_RUN_STATE_RESTARTING - NODE_RUN_STATE_RESTARTING failed and starts again after its backoff. */
+  NODE_RUN_STATE_RESTARTING = 2,
+  /**
+   * NODE_RUN_STATE_FAILED - NODE_RUN_STATE_FAILED failed to start (an unknown class, a bad
+   * setting) and is not started again until the assignment changes.
+   */
+  NODE_RUN_STATE_FAILED = 3,
+  /** NODE_RUN_STATE_FINISHED - NODE_RUN_STATE_FINISHED ran its tasks to their end of input. */
+  NODE_RUN_STATE_FINISHED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function nodeRunStateFromJSON(object: any): NodeRunState {
+  switch (object) {
+    case 0:
+    case "NODE_RUN_STATE_UNSPECIFIED":
+      return NodeRunState.NODE_RUN_STATE_UNSPECIFIED;
+    case 1:
+    case "NODE_RUN_STATE_RUNNING":
+      return NodeRunState.NODE_RUN_STATE_RUNNING;
+    case 2:
+    case "NODE_RUN_STATE_RESTARTING":
+      return NodeRunState.NODE_RUN_STATE_RESTARTING;
+    case 3:
+    case "NODE_RUN_STATE_FAILED":
+      return NodeRunState.NODE_RUN_STATE_FAILED;
+    case 4:
+    case "NODE_RUN_STATE_FINISHED":
+      return NodeRunState.NODE_RUN_STATE_FINISHED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return NodeRunState.UNRECOGNIZED;
+  }
+}
+
+export function nodeRunStateToJSON(object: NodeRunState): string {
+  switch (object) {
+    case NodeRunState.NODE_RUN_STATE_UNSPECIFIED:
+      return "NODE_RUN_STATE_UNSPECIFIED";
+    case NodeRunState.NODE_RUN_STATE_RUNNING:
+      return "NODE_RUN_STATE_RUNNING";
+    case NodeRunState.NODE_RUN_STATE_RESTARTING:
+      return "NODE_RUN_STATE_RESTARTING";
+    case NodeRunState.NODE_RUN_STATE_FAILED:
+      return "NODE_RUN_STATE_FAILED";
+    case NodeRunState.NODE_RUN_STATE_FINISHED:
+      return "NODE_RUN_STATE_FINISHED";
+    case NodeRunState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** NodeState is what the cluster believes of a node. */
 export enum NodeState {
   /** NODE_STATE_UNSPECIFIED - NODE_STATE_UNSPECIFIED is unknown. */
@@ -246,6 +306,45 @@ export interface GetTopologyStatusResponse {
     | undefined;
   /** components are in spec order, system components (ackers) last. */
   components: ComponentStatus[];
+  /**
+   * runs are the nodes' runs of the topology's tasks, by node name: where
+   * a run that fails and restarts shows (the topology's state stays the
+   * desired one). A node that did not answer in time has none.
+   */
+  runs: NodeRun[];
+}
+
+/**
+ * NodeRun is one node's run of the tasks a topology's assignment gives it.
+ * A run that fails (a task's Prepare or Open returned an error, an
+ * external process kept exiting) is stopped as a whole and started again
+ * after a backoff: 1 s, doubling with each restart in a row, up to a
+ * minute.
+ */
+export interface NodeRun {
+  /** node is the node's name. */
+  node: string;
+  /** state is what the run is doing. */
+  state: NodeRunState;
+  /**
+   * restarts counts the restarts in a row; a run that ran a minute before
+   * it failed starts the count again.
+   */
+  restarts: number;
+  /**
+   * error is why the run failed (RESTARTING, FAILED), or the failure that
+   * caused the latest restart (RUNNING or FINISHED with restarts).
+   */
+  error: string;
+  /** error_unix_millis is when that failure happened. */
+  errorUnixMillis: bigint;
+  /**
+   * restart_in_millis is the time left before a RESTARTING run starts
+   * again (0 when it is due).
+   */
+  restartInMillis: bigint;
+  /** started_unix_millis is when the current run started. */
+  startedUnixMillis: bigint;
 }
 
 /** ComponentStatus aggregates the tasks of one component. */
@@ -1246,7 +1345,7 @@ export const GetTopologyStatusRequest: MessageFns<GetTopologyStatusRequest> = {
 };
 
 function createBaseGetTopologyStatusResponse(): GetTopologyStatusResponse {
-  return { summary: undefined, components: [] };
+  return { summary: undefined, components: [], runs: [] };
 }
 
 export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = {
@@ -1256,6 +1355,9 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
     }
     for (const v of message.components) {
       ComponentStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.runs) {
+      NodeRun.encode(v!, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -1289,6 +1391,14 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
             message.components.push(ComponentStatus.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runs.push(NodeRun.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1307,6 +1417,7 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
       components: globalThis.Array.isArray(object?.components)
         ? object.components.map((e: any) => ComponentStatus.fromJSON(e))
         : [],
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => NodeRun.fromJSON(e)) : [],
     };
   },
 
@@ -1317,6 +1428,9 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
     }
     if (message.components?.length) {
       obj.components = message.components.map((e) => ComponentStatus.toJSON(e));
+    }
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => NodeRun.toJSON(e));
     }
     return obj;
   },
@@ -1330,6 +1444,207 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
       ? TopologySummary.fromPartial(object.summary)
       : undefined;
     message.components = object.components?.map((e) => ComponentStatus.fromPartial(e)) || [];
+    message.runs = object.runs?.map((e) => NodeRun.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNodeRun(): NodeRun {
+  return {
+    node: "",
+    state: 0,
+    restarts: 0,
+    error: "",
+    errorUnixMillis: 0n,
+    restartInMillis: 0n,
+    startedUnixMillis: 0n,
+  };
+}
+
+export const NodeRun: MessageFns<NodeRun> = {
+  encode(message: NodeRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.restarts !== 0) {
+      writer.uint32(24).uint32(message.restarts);
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    if (message.errorUnixMillis !== 0n) {
+      if (BigInt.asIntN(64, message.errorUnixMillis) !== message.errorUnixMillis) {
+        throw new globalThis.Error("value provided for field message.errorUnixMillis of type int64 too large");
+      }
+      writer.uint32(40).int64(message.errorUnixMillis);
+    }
+    if (message.restartInMillis !== 0n) {
+      if (BigInt.asIntN(64, message.restartInMillis) !== message.restartInMillis) {
+        throw new globalThis.Error("value provided for field message.restartInMillis of type int64 too large");
+      }
+      writer.uint32(48).int64(message.restartInMillis);
+    }
+    if (message.startedUnixMillis !== 0n) {
+      if (BigInt.asIntN(64, message.startedUnixMillis) !== message.startedUnixMillis) {
+        throw new globalThis.Error("value provided for field message.startedUnixMillis of type int64 too large");
+      }
+      writer.uint32(56).int64(message.startedUnixMillis);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.restarts = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.errorUnixMillis = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.restartInMillis = reader.int64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.startedUnixMillis = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeRun {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      state: isSet(object.state) ? nodeRunStateFromJSON(object.state) : 0,
+      restarts: isSet(object.restarts) ? globalThis.Number(object.restarts) : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      errorUnixMillis: isSet(object.errorUnixMillis)
+        ? BigInt(object.errorUnixMillis)
+        : isSet(object.error_unix_millis)
+        ? BigInt(object.error_unix_millis)
+        : 0n,
+      restartInMillis: isSet(object.restartInMillis)
+        ? BigInt(object.restartInMillis)
+        : isSet(object.restart_in_millis)
+        ? BigInt(object.restart_in_millis)
+        : 0n,
+      startedUnixMillis: isSet(object.startedUnixMillis)
+        ? BigInt(object.startedUnixMillis)
+        : isSet(object.started_unix_millis)
+        ? BigInt(object.started_unix_millis)
+        : 0n,
+    };
+  },
+
+  toJSON(message: NodeRun): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.state !== 0) {
+      obj.state = nodeRunStateToJSON(message.state);
+    }
+    if (message.restarts !== 0) {
+      obj.restarts = Math.round(message.restarts);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.errorUnixMillis !== 0n) {
+      obj.errorUnixMillis = message.errorUnixMillis.toString();
+    }
+    if (message.restartInMillis !== 0n) {
+      obj.restartInMillis = message.restartInMillis.toString();
+    }
+    if (message.startedUnixMillis !== 0n) {
+      obj.startedUnixMillis = message.startedUnixMillis.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeRun>): NodeRun {
+    return NodeRun.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeRun>): NodeRun {
+    const message = createBaseNodeRun();
+    message.node = object.node ?? "";
+    message.state = object.state ?? 0;
+    message.restarts = object.restarts ?? 0;
+    message.error = object.error ?? "";
+    message.errorUnixMillis = (object.errorUnixMillis !== undefined && object.errorUnixMillis !== null)
+      ? BigInt(object.errorUnixMillis)
+      : 0n;
+    message.restartInMillis = (object.restartInMillis !== undefined && object.restartInMillis !== null)
+      ? BigInt(object.restartInMillis)
+      : 0n;
+    message.startedUnixMillis = (object.startedUnixMillis !== undefined && object.startedUnixMillis !== null)
+      ? BigInt(object.startedUnixMillis)
+      : 0n;
     return message;
   },
 };
