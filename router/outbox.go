@@ -41,8 +41,14 @@ type Outbox struct {
 	// destination without one.
 	gap      []int64
 	gapMin   []int32 // a partial batch this full goes at an idle moment anyway
-	lastSent []int64 // Nanotime of the last batch sent to a destination with a gap
+	lastSent []int64 // Nanotime of the last batch sent to a destination with a gap; neverSent before the first
 }
+
+// neverSent is lastSent before a destination's first batch: far enough in
+// the past that any gap has passed, yet far from overflowing when a gap is
+// added. (Nanotime counts from the machine's boot, so 0 would hold the
+// first batch of a machine up for less than the gap.)
+const neverSent = math.MinInt64 / 2
 
 // NewOutbox makes an outbox for destination task ids 1..maxTask.
 func NewOutbox(maxTask int32, maxSize int, linger time.Duration, deliver Deliver) *Outbox {
@@ -58,6 +64,7 @@ func NewOutbox(maxTask int32, maxSize int, linger time.Duration, deliver Deliver
 	}
 	for d := range o.maxSize {
 		o.SetMaxSize(int32(d), maxSize)
+		o.lastSent[d] = neverSent
 	}
 	return o
 }
