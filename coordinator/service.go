@@ -213,6 +213,9 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 		if status.Code(err) == codes.FailedPrecondition {
 			break // it finished meanwhile: nothing left to wait for
 		}
+		if status.Code(err) == codes.NotFound {
+			return &galev1.KillTopologyResponse{}, nil // another kill got there first
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -226,9 +229,13 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 	// Kill even when the caller gave up on the wait: it asked for it.
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killTimeout)
 	defer cancel()
-	if err := s.setStateOf(kctx, name, submitted, galev1.TopologyState_TOPOLOGY_STATE_KILLED); err != nil {
+	err = s.setStateOf(kctx, name, submitted, galev1.TopologyState_TOPOLOGY_STATE_KILLED)
+	if err != nil && status.Code(err) != codes.NotFound {
 		return nil, err
 	}
+	// NotFound: the run this call found was killed meanwhile (by another
+	// kill, waiting with it or not) or is already removed. Either way it
+	// is killed, which is what was asked.
 	return &galev1.KillTopologyResponse{}, nil
 }
 

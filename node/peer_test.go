@@ -1092,7 +1092,9 @@ func TestFinishedTopologyStaysFinished(t *testing.T) {
 
 // TestDelayedKillSparesAResubmittedTopology: a kill still waiting when its
 // topology is killed at once and submitted again under the same name ends
-// with NotFound when its wait is over: the new run keeps running.
+// its wait without error (the run it was asked to kill is killed) and
+// leaves the new run running. A second kill joining a kill under way
+// succeeds too, as does the one it joined.
 func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
 	p := startPeer(t, "solo")
 	ctx := context.Background()
@@ -1144,12 +1146,32 @@ func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
 		return nil
 	})
 	// The slow kill ends its wait now, against the run it was asked for.
-	if err := <-slow; code(err) != codes.NotFound {
-		t.Fatalf("the slow kill: %v, want NotFound (its topology is gone)", err)
+	if err := <-slow; err != nil {
+		t.Fatalf("the slow kill: %v, want success (the run it was asked to kill is gone)", err)
 	}
 	if s := state(); s != galev1.TopologyState_TOPOLOGY_STATE_ACTIVE {
 		t.Fatalf("the resubmitted topology is %v, want active", s)
 	}
+
+	// Two kills with a wait, the second joining the first's: both succeed.
+	kills := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "again", WaitSeconds: proto.Int32(2)})
+			kills <- err
+		}()
+	}
+	for range 2 {
+		if err := <-kills; err != nil {
+			t.Errorf("one of two kills at once: %v", err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if s := state(); s != galev1.TopologyState_TOPOLOGY_STATE_UNSPECIFIED {
+			return fmt.Errorf("state %v, want gone", s)
+		}
+		return nil
+	})
 }
 
 // TestAckersDefaultToOnePerNode: a topology that does not set

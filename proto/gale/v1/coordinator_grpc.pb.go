@@ -49,9 +49,10 @@ type CoordinatorServiceClient interface {
 	// once. The end of the wait is stored with the topology, so the leader
 	// finishes the kill if the node that took it dies during the wait; until
 	// then, activate, deactivate and rebalance of the topology answer
-	// FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
-	// whose topology was killed and submitted again under its name during
-	// the wait.
+	// FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
+	// another kill removed meanwhile (one that joined its wait, or one at
+	// once) succeeds; a run submitted again under the name meanwhile is left
+	// alone.
 	KillTopology(ctx context.Context, in *KillTopologyRequest, opts ...grpc.CallOption) (*KillTopologyResponse, error)
 	// ListTopologies lists the topologies with a one-line summary each.
 	ListTopologies(ctx context.Context, in *ListTopologiesRequest, opts ...grpc.CallOption) (*ListTopologiesResponse, error)
@@ -177,9 +178,10 @@ type CoordinatorServiceServer interface {
 	// once. The end of the wait is stored with the topology, so the leader
 	// finishes the kill if the node that took it dies during the wait; until
 	// then, activate, deactivate and rebalance of the topology answer
-	// FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
-	// whose topology was killed and submitted again under its name during
-	// the wait.
+	// FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
+	// another kill removed meanwhile (one that joined its wait, or one at
+	// once) succeeds; a run submitted again under the name meanwhile is left
+	// alone.
 	KillTopology(context.Context, *KillTopologyRequest) (*KillTopologyResponse, error)
 	// ListTopologies lists the topologies with a one-line summary each.
 	ListTopologies(context.Context, *ListTopologiesRequest) (*ListTopologiesResponse, error)

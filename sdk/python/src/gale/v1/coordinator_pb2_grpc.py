@@ -104,9 +104,10 @@ class CoordinatorServiceServicer:
         once. The end of the wait is stored with the topology, so the leader
         finishes the kill if the node that took it dies during the wait; until
         then, activate, deactivate and rebalance of the topology answer
-        FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
-        whose topology was killed and submitted again under its name during
-        the wait.
+        FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
+        another kill removed meanwhile (one that joined its wait, or one at
+        once) succeeds; a run submitted again under the name meanwhile is left
+        alone.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -3415,9 +3415,10 @@ export const CoordinatorServiceService = {
    * once. The end of the wait is stored with the topology, so the leader
    * finishes the kill if the node that took it dies during the wait; until
    * then, activate, deactivate and rebalance of the topology answer
-   * FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
-   * whose topology was killed and submitted again under its name during
-   * the wait.
+   * FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
+   * another kill removed meanwhile (one that joined its wait, or one at
+   * once) succeeds; a run submitted again under the name meanwhile is left
+   * alone.
    */
   killTopology: {
     path: "/gale.v1.CoordinatorService/KillTopology" as const,
@@ -3522,9 +3523,10 @@ export interface CoordinatorServiceServer extends UntypedServiceImplementation {
    * once. The end of the wait is stored with the topology, so the leader
    * finishes the kill if the node that took it dies during the wait; until
    * then, activate, deactivate and rebalance of the topology answer
-   * FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
-   * whose topology was killed and submitted again under its name during
-   * the wait.
+   * FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
+   * another kill removed meanwhile (one that joined its wait, or one at
+   * once) succeeds; a run submitted again under the name meanwhile is left
+   * alone.
    */
   killTopology: handleUnaryCall<KillTopologyRequest, KillTopologyResponse>;
   /** ListTopologies lists the topologies with a one-line summary each. */
@@ -3576,9 +3578,10 @@ export interface CoordinatorServiceClient extends Client {
    * once. The end of the wait is stored with the topology, so the leader
    * finishes the kill if the node that took it dies during the wait; until
    * then, activate, deactivate and rebalance of the topology answer
-   * FAILED_PRECONDITION. NOT_FOUND for an unknown name, and for a kill
-   * whose topology was killed and submitted again under its name during
-   * the wait.
+   * FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
+   * another kill removed meanwhile (one that joined its wait, or one at
+   * once) succeeds; a run submitted again under the name meanwhile is left
+   * alone.
    */
   killTopology(
     request: KillTopologyRequest,
