@@ -432,6 +432,7 @@ func (l *Leader) finish(ctx context.Context, el *concurrency.Election, name, id 
 		return false, nil
 	}
 	rec.State = galev1.TopologyState_TOPOLOGY_STATE_FINISHED
+	rec.FinishedUnixMillis = time.Now().UnixMilli()
 	key := topologiesPrefix + name
 	resp, err := l.store.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(el.Key()), "=", el.Rev())).

@@ -301,6 +301,7 @@ func testLeaderMarksAFinishedRunFinished(t *testing.T, c *clientv3.Client) {
 		t.Fatalf("state %v before every task finished", st)
 	}
 	// n1 reports again (reports add up), n2 for this run: all done.
+	reported := time.Now()
 	if err := s.ReportFinished(ctx, "fin", "n1", "fin-2", []int32{2}); err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +314,12 @@ func testLeaderMarksAFinishedRunFinished(t *testing.T, c *clientv3.Client) {
 		}
 		return nil
 	})
+	// The record says when, for the topology's uptime to stop there.
+	if rec, err := s.Topology(ctx, "fin"); err != nil {
+		t.Fatal(err)
+	} else if ms := rec.GetFinishedUnixMillis(); ms < reported.UnixMilli() || ms > time.Now().UnixMilli() {
+		t.Errorf("finished at %d, want between %d and now", ms, reported.UnixMilli())
+	}
 	last, err := assignment(s, "fin")
 	if err != nil {
 		t.Fatal(err)

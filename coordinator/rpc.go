@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/gale-stream/gale/node/transfer"
@@ -66,10 +68,29 @@ func DialCoordinator(ctx context.Context, addr string, sec *security.Security, t
 		_, err = c.ListNodes(cctx, &galev1.ListNodesRequest{}, grpc.WaitForReady(true))
 	}
 	if err != nil {
+		err = unansweredError(ctx, conn, addr, timeout, err)
 		conn.Close()
-		return nil, nil, fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): %w", addr, err)
+		return nil, nil, err
 	}
 	return c, conn, nil
+}
+
+// unansweredError says why the node at addr did not answer: a node that
+// is up but whose etcd is out of reach takes calls it cannot answer, which
+// is not the same as no node at all.
+func unansweredError(ctx context.Context, conn *grpc.ClientConn, addr string, timeout time.Duration, err error) error {
+	if conn.GetState() == connectivity.Ready {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		h, herr := healthpb.NewHealthClient(conn).Check(hctx, &healthpb.HealthCheckRequest{Service: galev1.CoordinatorService_ServiceDesc.ServiceName})
+		if herr == nil && h.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+			return fmt.Errorf("the Gale node at %s is up but cannot reach its etcd (it reports its Coordinator API not serving; its log says why)", addr)
+		}
+		if herr == nil {
+			return fmt.Errorf("the Gale node at %s is up but did not answer within %v (is its etcd reachable? see its log): %w", addr, timeout, err)
+		}
+	}
+	return fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): %w", addr, err)
 }
 
 // tlsRefusal tells whether a failed first attempt was the two ends

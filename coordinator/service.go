@@ -354,6 +354,7 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 		r.Id = name + "-" + strconv.FormatInt(s.now().UnixNano(), 36)
 		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
 			r.State = galev1.TopologyState_TOPOLOGY_STATE_ACTIVE // a new run
+			r.FinishedUnixMillis = 0
 		}
 		return nil
 	})
@@ -379,13 +380,17 @@ func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment) *gal
 		st = galev1.TopologyState_TOPOLOGY_STATE_KILLING
 	}
 	tasks, _ := spec.Tasks(rec.GetSpec())
+	end := s.now()
+	if ms := rec.GetFinishedUnixMillis(); ms != 0 && rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+		end = time.UnixMilli(ms) // it ran until then
+	}
 	return &galev1.TopologySummary{
 		Name:          rec.GetSpec().GetName(),
 		Id:            rec.GetId(),
 		State:         st,
 		Tasks:         int32(len(tasks)),
 		Nodes:         int32(len(nodes)),
-		UptimeSeconds: int64(s.now().Sub(time.UnixMilli(rec.GetSubmittedUnixMillis())).Seconds()),
+		UptimeSeconds: int64(end.Sub(time.UnixMilli(rec.GetSubmittedUnixMillis())).Seconds()),
 	}
 }
 

@@ -148,6 +148,7 @@ type Peer struct {
 	store   *coordinator.Store
 	leader  *coordinator.Leader
 	server  *grpc.Server
+	health  *health.Server // the Coordinator API's status follows the lease
 	lis     net.Listener
 	gossip  *Membership
 	lease   atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
@@ -403,10 +404,13 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	}
 	p.server = grpc.NewServer(sopts...)
 	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}, coordinator.WithSecurity(p.sec)))
-	hs := health.NewServer()
-	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	healthpb.RegisterHealthServer(p.server, hs)
+	// The server ("") is serving while the process runs; the Coordinator
+	// API only while the node holds its lease in etcd (keepAlive): without
+	// etcd it takes calls it cannot answer.
+	p.health = health.NewServer()
+	p.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(p.server, p.health)
 	galev1.RegisterTransferServiceServer(p.server, p.transfer)
 	p.hub.Candidates = p.attachCandidates
 	galev1.RegisterAttachServiceServer(p.server, p.hub)
@@ -503,11 +507,14 @@ func (p *Peer) keepAlive(ctx context.Context) {
 			return
 		}
 		p.log.Warn("node lease lost; registering again")
+		p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 		for ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := p.register(rctx)
 			cancel()
 			if err == nil {
+				p.log.Info("node registered again")
+				p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 				break
 			}
 			p.log.Warn("register node", "err", err)

@@ -352,7 +352,31 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 	if sunk() == before {
 		t.Fatal("the topology stopped while etcd was down; running tasks should not depend on etcd")
 	}
+	// Its lease lost, the node says its Coordinator API is not serving,
+	// and a client is told the node is up without its etcd.
+	coordHealth := func() healthpb.HealthCheckResponse_ServingStatus {
+		h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: galev1.CoordinatorService_ServiceDesc.ServiceName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.GetStatus()
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if h := coordHealth(); h != healthpb.HealthCheckResponse_NOT_SERVING {
+			return fmt.Errorf("the Coordinator API's health is %v without etcd", h)
+		}
+		return nil
+	})
+	if _, _, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, time.Second); err == nil || !strings.Contains(err.Error(), "is up but cannot reach its etcd") {
+		t.Errorf("dialling the node without its etcd: %v", err)
+	}
 	srv.Restart(t)
+	waitFor(t, 20*time.Second, func() error {
+		if h := coordHealth(); h != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("the Coordinator API's health is %v after the etcd restart", h)
+		}
+		return nil
+	})
 	waitFor(t, 20*time.Second, func() error {
 		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
 		if err != nil {

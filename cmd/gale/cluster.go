@@ -242,10 +242,14 @@ func rpcError(err error, rpc, topo, addr string, timeout time.Duration) error {
 		}
 	case codes.AlreadyExists:
 		if topo != "" {
-			return fmt.Errorf("a topology named %s already exists", topo)
+			return fmt.Errorf("a topology named %s already exists (gale kill %s first; a finished one runs again with gale rebalance %s)", topo, topo, topo)
 		}
 	case codes.InvalidArgument:
 		return usageError{errors.New(msg)}
+	case codes.FailedPrecondition:
+		// The node's own sentence: the topology is finished or being
+		// killed, said with what to do instead.
+		return errors.New(msg)
 	case codes.Unimplemented:
 		if notGRPC(s) {
 			return fmt.Errorf("%s failed: the server at %s is not a Gale node: %s", rpc, addr, msg)

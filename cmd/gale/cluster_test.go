@@ -309,7 +309,8 @@ func TestRPCErrorMapping(t *testing.T) {
 		usage           bool
 	}{
 		{"not-found", "KillTopology", "wc", status.Error(codes.NotFound, "topology wc: not found in etcd"), "topology wc not found", false},
-		{"already-exists", "SubmitTopology", "wc", status.Error(codes.AlreadyExists, "name taken"), "a topology named wc already exists", false},
+		{"already-exists", "SubmitTopology", "wc", status.Error(codes.AlreadyExists, "name taken"), "a topology named wc already exists (gale kill wc first; a finished one runs again with gale rebalance wc)", false},
+		{"failed-precondition", "ActivateTopology", "wc", status.Error(codes.FailedPrecondition, "topology wc has finished; rebalance it to run it again"), "topology wc has finished; rebalance it to run it again", false},
 		{"invalid-argument", "RebalanceTopology", "wc", status.Error(codes.InvalidArgument, `component "cnt": no such component`), `component "cnt": no such component`, true},
 		{"unimplemented", "ActivateTopology", "wc", status.Error(codes.Unimplemented, "unknown method ActivateTopology"), "the node at " + addr + " does not support ActivateTopology yet", false},
 		{"http-not-grpc", "ListNodes", "", status.Error(codes.Unimplemented, "unexpected HTTP status code received from server: 404 (Not Found)"), "is not a Gale node", false},
@@ -325,6 +326,9 @@ func TestRPCErrorMapping(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "rpc error") {
 				t.Fatalf("raw status in %q", err)
+			}
+			if tc.name == "failed-precondition" && err.Error() != tc.want {
+				t.Fatalf("got %q, want the node's sentence alone", err)
 			}
 			var ue usageError
 			if errors.As(err, &ue) != tc.usage {

@@ -41,8 +41,12 @@ type TopologyRecord struct {
 	// (state KILLED), whether or not the node that took the kill request is
 	// still there to finish it.
 	KillAtUnixMillis int64 `protobuf:"varint,5,opt,name=kill_at_unix_millis,json=killAtUnixMillis,proto3" json:"kill_at_unix_millis,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// finished_unix_millis is when the leader marked the run FINISHED (0
+	// for a run that has not finished, and again after a rebalance starts
+	// a new run).
+	FinishedUnixMillis int64 `protobuf:"varint,6,opt,name=finished_unix_millis,json=finishedUnixMillis,proto3" json:"finished_unix_millis,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *TopologyRecord) Reset() {
@@ -106,6 +110,13 @@ func (x *TopologyRecord) GetSubmittedUnixMillis() int64 {
 func (x *TopologyRecord) GetKillAtUnixMillis() int64 {
 	if x != nil {
 		return x.KillAtUnixMillis
+	}
+	return 0
+}
+
+func (x *TopologyRecord) GetFinishedUnixMillis() int64 {
+	if x != nil {
+		return x.FinishedUnixMillis
 	}
 	return 0
 }
@@ -259,13 +270,14 @@ var File_gale_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_gale_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x15gale/v1/cluster.proto\x12\agale.v1\x1a\x19gale/v1/coordinator.proto\x1a\x16gale/v1/topology.proto\"\xdc\x01\n" +
+	"\x15gale/v1/cluster.proto\x12\agale.v1\x1a\x19gale/v1/coordinator.proto\x1a\x16gale/v1/topology.proto\"\x8e\x02\n" +
 	"\x0eTopologyRecord\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.gale.v1.TopologySpecR\x04spec\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12,\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x16.gale.v1.TopologyStateR\x05state\x122\n" +
 	"\x15submitted_unix_millis\x18\x04 \x01(\x03R\x13submittedUnixMillis\x12-\n" +
-	"\x13kill_at_unix_millis\x18\x05 \x01(\x03R\x10killAtUnixMillis\"\xcf\x01\n" +
+	"\x13kill_at_unix_millis\x18\x05 \x01(\x03R\x10killAtUnixMillis\x120\n" +
+	"\x14finished_unix_millis\x18\x06 \x01(\x03R\x12finishedUnixMillis\"\xcf\x01\n" +
 	"\n" +
 	"Assignment\x12\x1f\n" +
 	"\vtopology_id\x18\x01 \x01(\tR\n" +

@@ -518,7 +518,8 @@ type TopologySummary struct {
 	Tasks int32 `protobuf:"varint,4,opt,name=tasks,proto3" json:"tasks,omitempty"`
 	// nodes is the number of nodes running its tasks.
 	Nodes int32 `protobuf:"varint,5,opt,name=nodes,proto3" json:"nodes,omitempty"`
-	// uptime_seconds is the time since submission.
+	// uptime_seconds is the time since submission; for a finished
+	// topology, the time from submission to its finish.
 	UptimeSeconds int64 `protobuf:"varint,6,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

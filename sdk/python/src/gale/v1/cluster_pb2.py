@@ -26,7 +26,7 @@ from gale.v1 import coordinator_pb2 as gale_dot_v1_dot_coordinator__pb2
 from gale.v1 import topology_pb2 as gale_dot_v1_dot_topology__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15gale/v1/cluster.proto\x12\x07gale.v1\x1a\x19gale/v1/coordinator.proto\x1a\x16gale/v1/topology.proto\"\xa4\x01\n\x0eTopologyRecord\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.gale.v1.TopologySpec\x12\n\n\x02id\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.gale.v1.TopologyState\x12\x1d\n\x15submitted_unix_millis\x18\x04 \x01(\x03\x12\x1b\n\x13kill_at_unix_millis\x18\x05 \x01(\x03\"\x9f\x01\n\nAssignment\x12\x13\n\x0btopology_id\x18\x01 \x01(\t\x12-\n\x05tasks\x18\x02 \x03(\x0b\x32\x1e.gale.v1.Assignment.TasksEntry\x12\x0e\n\x06leader\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x1a,\n\nTasksEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\rFinishedTasks\x12\x13\n\x0btopology_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\r\n\x05tasks\x18\x03 \x03(\x05\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15gale/v1/cluster.proto\x12\x07gale.v1\x1a\x19gale/v1/coordinator.proto\x1a\x16gale/v1/topology.proto\"\xc2\x01\n\x0eTopologyRecord\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.gale.v1.TopologySpec\x12\n\n\x02id\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.gale.v1.TopologyState\x12\x1d\n\x15submitted_unix_millis\x18\x04 \x01(\x03\x12\x1b\n\x13kill_at_unix_millis\x18\x05 \x01(\x03\x12\x1c\n\x14\x66inished_unix_millis\x18\x06 \x01(\x03\"\x9f\x01\n\nAssignment\x12\x13\n\x0btopology_id\x18\x01 \x01(\t\x12-\n\x05tasks\x18\x02 \x03(\x0b\x32\x1e.gale.v1.Assignment.TasksEntry\x12\x0e\n\x06leader\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x1a,\n\nTasksEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\rFinishedTasks\x12\x13\n\x0btopology_id\x18\x01 \x01(\t\x12\x0c\n\x04node\x18\x02 \x01(\t\x12\r\n\x05tasks\x18\x03 \x03(\x05\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,11 +37,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNMENT_TASKSENTRY']._loaded_options = None
   _globals['_ASSIGNMENT_TASKSENTRY']._serialized_options = b'8\001'
   _globals['_TOPOLOGYRECORD']._serialized_start=86
-  _globals['_TOPOLOGYRECORD']._serialized_end=250
-  _globals['_ASSIGNMENT']._serialized_start=253
-  _globals['_ASSIGNMENT']._serialized_end=412
-  _globals['_ASSIGNMENT_TASKSENTRY']._serialized_start=368
-  _globals['_ASSIGNMENT_TASKSENTRY']._serialized_end=412
-  _globals['_FINISHEDTASKS']._serialized_start=414
-  _globals['_FINISHEDTASKS']._serialized_end=479
+  _globals['_TOPOLOGYRECORD']._serialized_end=280
+  _globals['_ASSIGNMENT']._serialized_start=283
+  _globals['_ASSIGNMENT']._serialized_end=442
+  _globals['_ASSIGNMENT_TASKSENTRY']._serialized_start=398
+  _globals['_ASSIGNMENT_TASKSENTRY']._serialized_end=442
+  _globals['_FINISHEDTASKS']._serialized_start=444
+  _globals['_FINISHEDTASKS']._serialized_end=509
 # @@protoc_insertion_point(module_scope)

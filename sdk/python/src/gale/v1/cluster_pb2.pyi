@@ -9,18 +9,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class TopologyRecord(_message.Message):
-    __slots__ = ("spec", "id", "state", "submitted_unix_millis", "kill_at_unix_millis")
+    __slots__ = ("spec", "id", "state", "submitted_unix_millis", "kill_at_unix_millis", "finished_unix_millis")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     SUBMITTED_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
     KILL_AT_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
     spec: _topology_pb2.TopologySpec
     id: str
     state: _coordinator_pb2.TopologyState
     submitted_unix_millis: int
     kill_at_unix_millis: int
-    def __init__(self, spec: _Optional[_Union[_topology_pb2.TopologySpec, _Mapping]] = ..., id: _Optional[str] = ..., state: _Optional[_Union[_coordinator_pb2.TopologyState, str]] = ..., submitted_unix_millis: _Optional[int] = ..., kill_at_unix_millis: _Optional[int] = ...) -> None: ...
+    finished_unix_millis: int
+    def __init__(self, spec: _Optional[_Union[_topology_pb2.TopologySpec, _Mapping]] = ..., id: _Optional[str] = ..., state: _Optional[_Union[_coordinator_pb2.TopologyState, str]] = ..., submitted_unix_millis: _Optional[int] = ..., kill_at_unix_millis: _Optional[int] = ..., finished_unix_millis: _Optional[int] = ...) -> None: ...
 
 class Assignment(_message.Message):
     __slots__ = ("topology_id", "tasks", "leader", "version")

@@ -40,6 +40,12 @@ export interface TopologyRecord {
    * still there to finish it.
    */
   killAtUnixMillis: bigint;
+  /**
+   * finished_unix_millis is when the leader marked the run FINISHED (0
+   * for a run that has not finished, and again after a rebalance starts
+   * a new run).
+   */
+  finishedUnixMillis: bigint;
 }
 
 /**
@@ -84,7 +90,7 @@ export interface FinishedTasks {
 }
 
 function createBaseTopologyRecord(): TopologyRecord {
-  return { spec: undefined, id: "", state: 0, submittedUnixMillis: 0n, killAtUnixMillis: 0n };
+  return { spec: undefined, id: "", state: 0, submittedUnixMillis: 0n, killAtUnixMillis: 0n, finishedUnixMillis: 0n };
 }
 
 export const TopologyRecord: MessageFns<TopologyRecord> = {
@@ -109,6 +115,12 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
         throw new globalThis.Error("value provided for field message.killAtUnixMillis of type int64 too large");
       }
       writer.uint32(40).int64(message.killAtUnixMillis);
+    }
+    if (message.finishedUnixMillis !== 0n) {
+      if (BigInt.asIntN(64, message.finishedUnixMillis) !== message.finishedUnixMillis) {
+        throw new globalThis.Error("value provided for field message.finishedUnixMillis of type int64 too large");
+      }
+      writer.uint32(48).int64(message.finishedUnixMillis);
     }
     return writer;
   },
@@ -166,6 +178,14 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
             message.killAtUnixMillis = reader.int64() as bigint;
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.finishedUnixMillis = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -193,6 +213,11 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
         : isSet(object.kill_at_unix_millis)
         ? BigInt(object.kill_at_unix_millis)
         : 0n,
+      finishedUnixMillis: isSet(object.finishedUnixMillis)
+        ? BigInt(object.finishedUnixMillis)
+        : isSet(object.finished_unix_millis)
+        ? BigInt(object.finished_unix_millis)
+        : 0n,
     };
   },
 
@@ -213,6 +238,9 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
     if (message.killAtUnixMillis !== 0n) {
       obj.killAtUnixMillis = message.killAtUnixMillis.toString();
     }
+    if (message.finishedUnixMillis !== 0n) {
+      obj.finishedUnixMillis = message.finishedUnixMillis.toString();
+    }
     return obj;
   },
 
@@ -231,6 +259,9 @@ export const TopologyRecord: MessageFns<TopologyRecord> = {
       : 0n;
     message.killAtUnixMillis = (object.killAtUnixMillis !== undefined && object.killAtUnixMillis !== null)
       ? BigInt(object.killAtUnixMillis)
+      : 0n;
+    message.finishedUnixMillis = (object.finishedUnixMillis !== undefined && object.finishedUnixMillis !== null)
+      ? BigInt(object.finishedUnixMillis)
       : 0n;
     return message;
   },

@@ -283,7 +283,10 @@ export interface TopologySummary {
   tasks: number;
   /** nodes is the number of nodes running its tasks. */
   nodes: number;
-  /** uptime_seconds is the time since submission. */
+  /**
+   * uptime_seconds is the time since submission; for a finished
+   * topology, the time from submission to its finish.
+   */
   uptimeSeconds: bigint;
 }
 
