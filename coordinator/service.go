@@ -561,6 +561,7 @@ func addCounters(a, b *galev1.Counters) {
 	a.Executed += b.GetExecuted()
 	a.Acked += b.GetAcked()
 	a.Failed += b.GetFailed()
+	a.Errors += b.GetErrors()
 	if h := b.GetCompleteLatency(); h != nil {
 		a.CompleteLatency = mergeHist(a.GetCompleteLatency(), h)
 	}

@@ -907,6 +907,7 @@ func (p *Peer) TaskStatuses(id string) map[int32]*galev1.TaskStatus {
 		c := &galev1.Counters{
 			Emitted: st.Counters.Emitted, Transferred: st.Counters.Transferred,
 			Executed: st.Counters.Executed, Acked: st.Counters.Acked, Failed: st.Counters.Failed,
+			Errors: st.Errors,
 		}
 		if st.Latency.Count() > 0 {
 			c.CompleteLatency = st.Latency.Proto()

@@ -79,8 +79,7 @@ type Runtime struct {
 	// executors rebuild their groupers when it moves.
 	localGen atomic.Uint64
 
-	errMu  sync.Mutex
-	errors []TaskError
+	errMu sync.Mutex // guards the tasks' errors
 }
 
 // TaskError is an error a task reported.
@@ -155,7 +154,12 @@ type task struct {
 	// taken already does not cut the grace of later ones short.
 	earlyGen uint64
 
-	// Error log rate limit, guarded by Runtime.errMu.
+	// Guarded by Runtime.errMu: the task's last errors (a ring of
+	// maxKeptErrorsPerTask, so that a task failing every tuple does not
+	// push the other tasks' errors out), how many it reported in all, and
+	// the log's rate limit.
+	lastErrors         []TaskError
+	errorsReported     uint64
 	logSecond          int64
 	logged, suppressed int
 }
@@ -738,10 +742,13 @@ func (rt *Runtime) finished() bool {
 func (rt *Runtime) reportError(t *task, err error) {
 	now := time.Now()
 	rt.errMu.Lock()
-	rt.errors = append(rt.errors, TaskError{Component: t.comp.id, Task: t.id, Err: err, At: now})
-	if len(rt.errors) > maxKeptErrors {
-		rt.errors = append(rt.errors[:0], rt.errors[len(rt.errors)-maxKeptErrors:]...)
+	e := TaskError{Component: t.comp.id, Task: t.id, Err: err, At: now}
+	if len(t.lastErrors) < maxKeptErrorsPerTask {
+		t.lastErrors = append(t.lastErrors, e)
+	} else {
+		t.lastErrors[t.errorsReported%maxKeptErrorsPerTask] = e
 	}
+	t.errorsReported++
 	// A bolt that fails on every tuple must not flood the log at tuple
 	// rate: log the first few errors of each task per second and count
 	// the rest.
@@ -765,15 +772,33 @@ func (rt *Runtime) reportError(t *task, err error) {
 }
 
 const (
-	maxKeptErrors            = 100
+	maxKeptErrorsPerTask     = 20
 	maxLoggedErrorsPerSecond = 10
 )
 
-// Errors returns the most recent task errors, oldest first.
+// Errors returns the most recent errors of each task (up to 20 a task),
+// oldest first.
 func (rt *Runtime) Errors() []TaskError {
+	var errs []TaskError
 	rt.errMu.Lock()
-	defer rt.errMu.Unlock()
-	return append([]TaskError(nil), rt.errors...)
+	for _, t := range rt.tasks[1:] {
+		errs = append(errs, t.lastErrors...)
+	}
+	rt.errMu.Unlock()
+	slices.SortStableFunc(errs, func(a, b TaskError) int { return a.At.Compare(b.At) })
+	return errs
+}
+
+// ErrorsReported counts the errors the tasks reported, those Errors no
+// longer keeps included.
+func (rt *Runtime) ErrorsReported() uint64 {
+	var n uint64
+	rt.errMu.Lock()
+	for _, t := range rt.tasks[1:] {
+		n += t.errorsReported
+	}
+	rt.errMu.Unlock()
+	return n
 }
 
 // ComponentStats is the status of one component.
@@ -818,6 +843,8 @@ type TaskStats struct {
 	Process   Histogram
 	// Queue is the input queue of a bolt or acker task (nil for spouts).
 	Queue *QueueStats
+	// Errors counts the errors the task reported (Errors keeps its last).
+	Errors uint64
 }
 
 // QueueStats is a task's input queue at one moment (gale.v1.QueueState).
@@ -846,6 +873,14 @@ func (rt *Runtime) TaskStats() map[int32]TaskStats {
 		}
 		out[t.id] = st
 	}
+	rt.errMu.Lock()
+	for _, t := range rt.tasks[1:] {
+		if st := out[t.id]; t.errorsReported > 0 {
+			st.Errors = t.errorsReported
+			out[t.id] = st
+		}
+	}
+	rt.errMu.Unlock()
 	return out
 }
 

@@ -330,14 +330,30 @@ func TestFailReplaysUntilComplete(t *testing.T) {
 			t.Fatalf("id %d never reached the sink", i)
 		}
 	}
-	var panics int
+	// Each task keeps its last 20 errors, oldest first, and counts them
+	// all.
+	perTask := map[int32]int{}
+	var last time.Time
 	for _, e := range rt.Errors() {
-		if strings.Contains(e.Err.Error(), "panic in Execute") {
-			panics++
+		if !strings.Contains(e.Err.Error(), "panic in Execute") {
+			t.Errorf("unexpected error %v", e)
+		}
+		if e.At.Before(last) {
+			t.Errorf("errors out of order: %v after %v", e.At, last)
+		}
+		last = e.At
+		perTask[e.Task]++
+	}
+	if len(perTask) != 2 {
+		t.Errorf("errors of %d tasks, want both flaky tasks': %v", len(perTask), perTask)
+	}
+	for task, n := range perTask {
+		if n != 20 {
+			t.Errorf("task %d keeps %d errors, want its last 20", task, n)
 		}
 	}
-	if panics == 0 {
-		t.Fatal("no panic was reported")
+	if got, want := rt.ErrorsReported(), uint64(st.panics.Load()); got != want {
+		t.Errorf("%d errors reported, want one per panic: %d", got, want)
 	}
 }
 

@@ -29,6 +29,7 @@ type testState struct {
 	starts    map[int32]int   // task id -> Open or Prepare calls
 	// prepareFailed: a pass bolt with test.fail_prepare_once failed once.
 	prepareFailed atomic.Bool
+	panics        atomic.Int64 // panics of pass bolts with test.panic_rate
 }
 
 // started counts a start of task id (Open or Prepare).
@@ -205,6 +206,7 @@ func (b *passBolt) Execute(t *sdk.Tuple) {
 		}
 	}
 	if b.rng.Float64() < b.panicRate {
+		b.st.panics.Add(1)
 		panic(fmt.Sprintf("test panic on %d", id))
 	}
 	if b.rng.Float64() < b.failRate {

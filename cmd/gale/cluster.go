@@ -429,20 +429,32 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 		tw.Flush()
 	}
 
-	var n int
+	var (
+		n     int
+		total uint64
+	)
 	for _, cs := range comps {
 		n += len(cs.GetErrors())
+		total += cs.GetCounters().GetErrors()
 	}
 	if n == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nrecent errors (oldest first):\n")
+	if total > uint64(n) {
+		fmt.Fprintf(w, "\nrecent errors, oldest first (%d reported in all; each task's last %d are kept):\n", total, keptErrorsPerTask)
+	} else {
+		fmt.Fprintf(w, "\nrecent errors, oldest first:\n")
+	}
 	for _, cs := range comps {
 		for _, e := range repeatedErrors(cs.GetErrors()) {
 			fmt.Fprintf(w, "  %s %s task %d: %s%s\n", time.UnixMilli(e.last).Format(time.DateTime), cs.GetId(), e.task, e.msg, e.times())
 		}
 	}
 }
+
+// keptErrorsPerTask is how many errors a node keeps of each task
+// (node.Runtime.Errors).
+const keptErrorsPerTask = 20
 
 // runState says what a node's run is doing, with the time left before a
 // failed run starts again.

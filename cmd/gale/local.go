@@ -107,7 +107,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	start := time.Now()
 	err = rt.Run(ctx)
 	if !*quiet {
-		printSummary(stderr, rt, time.Since(start))
+		printSummary(stderr, rt, time.Since(start), err)
 	}
 	if errors.Is(err, node.ErrStopped) {
 		return errStopped
@@ -123,29 +123,39 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// printSummary prints one line per component: what `gale status` shows for
-// a cluster topology.
-func printSummary(w io.Writer, rt *node.Runtime, took time.Duration) {
+// printSummary prints how the run ended (runErr: Run's error) and one
+// line per component: what `gale status` shows for a cluster topology.
+func printSummary(w io.Writer, rt *node.Runtime, took time.Duration, runErr error) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "topology %s finished in %v\n", rt.ID(), took.Round(time.Millisecond))
-	fmt.Fprintln(tw, "component\ttasks\temitted\ttransferred\texecuted\tacked\tfailed\tcomplete p50/p99\tprocess p50/p99")
-	quantiles := func(h *node.Histogram) string {
-		if h.Count() == 0 {
-			return "-"
-		}
-		return time.Duration(h.Quantile(0.5)).String() + "/" + time.Duration(h.Quantile(0.99)).String()
+	ended := "finished in"
+	switch {
+	case errors.Is(runErr, node.ErrStopped):
+		ended = "stopped after"
+	case runErr != nil:
+		ended = "failed after"
 	}
+	fmt.Fprintf(tw, "topology %s %s %v\n", rt.ID(), ended, took.Round(time.Millisecond))
+	fmt.Fprintln(tw, "component\ttasks\temitted\ttransferred\texecuted\tacked\tfailed\tcomplete p50/p99\tprocess p50/p99")
 	for _, c := range rt.Stats() {
 		k := c.Counters
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", c.ID, len(c.Tasks), k.Emitted, k.Transferred, k.Executed, k.Acked, k.Failed,
-			quantiles(&c.Latency), quantiles(&c.Process))
+			formatLatency(c.Latency.Proto()), formatLatency(c.Process.Proto()))
 	}
 	tw.Flush()
-	if errs := rt.Errors(); len(errs) > 0 {
-		fmt.Fprintf(w, "%d task errors, the last ones:\n", len(errs))
-		for _, e := range errs[max(0, len(errs)-5):] {
-			fmt.Fprintf(w, "  %s task %d: %v\n", e.Component, e.Task, e.Err)
-		}
+	errs := rt.Errors()
+	if len(errs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s, the last ones:\n", plural(int(rt.ErrorsReported()), "task error"))
+	comp := map[int32]string{}
+	last := make([]*galev1.ComponentError, 0, len(errs))
+	for _, e := range errs {
+		comp[e.Task] = e.Component
+		last = append(last, &galev1.ComponentError{TaskId: e.Task, Message: e.Err.Error(), UnixMillis: e.At.UnixMilli()})
+	}
+	folded := repeatedErrors(last)
+	for _, e := range folded[max(0, len(folded)-5):] {
+		fmt.Fprintf(w, "  %s task %d: %s%s\n", comp[e.task], e.task, e.msg, e.times())
 	}
 }
 

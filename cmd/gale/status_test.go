@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +23,7 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 	resp := &galev1.GetTopologyStatusResponse{
 		Summary: &galev1.TopologySummary{Name: "broken", Id: "broken-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, Tasks: 3, Nodes: 2},
 		Components: []*galev1.ComponentStatus{
-			{Id: "split", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Tasks: []*galev1.TaskStatus{{TaskId: 2, Node: "n2"}}, Errors: []*galev1.ComponentError{
+			{Id: "split", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Counters: &galev1.Counters{Errors: 60}, Tasks: []*galev1.TaskStatus{{TaskId: 2, Node: "n2"}}, Errors: []*galev1.ComponentError{
 				{TaskId: 2, Message: "exit status 2;\nits last output: no such file", UnixMillis: ms(0)},
 				{TaskId: 2, Message: "other", UnixMillis: ms(time.Second)},
 				{TaskId: 2, Message: "exit status 2; its last output: no such file", UnixMillis: ms(2 * time.Second)},
@@ -40,7 +44,7 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 		"NODE  RUN                 UP     RESTARTS  LAST FAILURE",
 		"n1    running             1m30s  0         -",
 		"n2    restarting in 7.4s  -      3         2026-11-29 12:00:03 component split task 2: exited 5 times in a row",
-		"recent errors (oldest first):\n" +
+		"recent errors, oldest first (60 reported in all; each task's last 20 are kept):\n" +
 			"  2026-11-29 12:00:01 split task 2: other\n" +
 			"  2026-11-29 12:00:03 split task 2: exit status 2; its last output: no such file (3 times since 12:00:00)\n",
 	} {
@@ -55,5 +59,64 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 	printStatus(&out, "broken", resp)
 	if strings.Contains(out.String(), "FAILING") {
 		t.Errorf("a running topology is said to be failing:\n%s", out.String())
+	}
+}
+
+// TestLocalSaysHowTheRunEnded: gale local's summary says "failed after"
+// for a run that failed and "stopped after" for one stopped by Ctrl-C, not
+// "finished", and folds a task's repeated error into one line.
+func TestLocalSaysHowTheRunEnded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs gale local")
+	}
+	dir := t.TempDir()
+	failing := filepath.Join(dir, "nocmd.yaml")
+	if err := os.WriteFile(failing, []byte(`name: nocmd
+spouts:
+  - {id: sentences, class: wordcount.SentenceSpout, parallelism: 1}
+bolts:
+  - id: split
+    run: [gale-test-no-such-command]
+    parallelism: 1
+    outputs: {default: [word]}
+    inputs: [{from: sentences, grouping: shuffle}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := gale(t, "local", failing)
+	for _, want := range []string{"failed after", "5 task errors, the last ones:\n  split task 2: starting gale-test-no-such-command: ", "(5 times since "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("a failed run's summary lacks %q:\n%s", want, stderr)
+		}
+	}
+	if code != 1 || strings.Contains(stderr, "finished in") {
+		t.Errorf("a failed run: exit %d, summary:\n%s", code, stderr)
+	}
+
+	sinks := t.TempDir()
+	cmd := exec.Command(galeBin, "local", "examples/failover/topology.yaml", "--conf", "seq.count=100000000",
+		"--conf", "seq.rate=1000", "--conf", "filesink.dir="+sinks)
+	cmd.Dir = repoRoot(t)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 20*time.Second, "ids at the sinks", func() bool {
+		files, _ := filepath.Glob(filepath.Join(sinks, "*.txt"))
+		for _, f := range files {
+			if fi, err := os.Stat(f); err == nil && fi.Size() > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(out.String(), "stopped after") {
+		t.Errorf("a run stopped by SIGINT: %v, output:\n%s", err, out.String())
 	}
 }

@@ -1170,8 +1170,12 @@ type Counters struct {
 	// one tuple of each input batch (absent for external bolts, whose
 	// execute runs in another process, and for ackers).
 	ProcessLatency *LatencyHistogram `protobuf:"bytes,7,opt,name=process_latency,json=processLatency,proto3" json:"process_latency,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// errors counts the errors reported (a tuple failed with an error, a
+	// panic, an external process's error or exit); the status keeps only
+	// the last of each task.
+	Errors        uint64 `protobuf:"varint,8,opt,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Counters) Reset() {
@@ -1251,6 +1255,13 @@ func (x *Counters) GetProcessLatency() *LatencyHistogram {
 		return x.ProcessLatency
 	}
 	return nil
+}
+
+func (x *Counters) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
 }
 
 // LatencyHistogram is a log-linear histogram of durations.
@@ -1859,7 +1870,7 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\atask_id\x18\x01 \x01(\x05R\x06taskId\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
 	"\vunix_millis\x18\x03 \x01(\x03R\n" +
-	"unixMillis\"\x9a\x02\n" +
+	"unixMillis\"\xb2\x02\n" +
 	"\bCounters\x12\x18\n" +
 	"\aemitted\x18\x01 \x01(\x04R\aemitted\x12 \n" +
 	"\vtransferred\x18\x02 \x01(\x04R\vtransferred\x12\x1a\n" +
@@ -1867,7 +1878,8 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x05acked\x18\x04 \x01(\x04R\x05acked\x12\x16\n" +
 	"\x06failed\x18\x05 \x01(\x04R\x06failed\x12D\n" +
 	"\x10complete_latency\x18\x06 \x01(\v2\x19.gale.v1.LatencyHistogramR\x0fcompleteLatency\x12B\n" +
-	"\x0fprocess_latency\x18\a \x01(\v2\x19.gale.v1.LatencyHistogramR\x0eprocessLatency\"\xb7\x01\n" +
+	"\x0fprocess_latency\x18\a \x01(\v2\x19.gale.v1.LatencyHistogramR\x0eprocessLatency\x12\x16\n" +
+	"\x06errors\x18\b \x01(\x04R\x06errors\"\xb7\x01\n" +
 	"\x10LatencyHistogram\x12.\n" +
 	"\x13upper_bounds_micros\x18\x01 \x03(\x01R\x11upperBoundsMicros\x12\x16\n" +
 	"\x06counts\x18\x02 \x03(\x04R\x06counts\x12\x1d\n" +

@@ -202,7 +202,7 @@ class ComponentError(_message.Message):
     def __init__(self, task_id: _Optional[int] = ..., message: _Optional[str] = ..., unix_millis: _Optional[int] = ...) -> None: ...
 
 class Counters(_message.Message):
-    __slots__ = ("emitted", "transferred", "executed", "acked", "failed", "complete_latency", "process_latency")
+    __slots__ = ("emitted", "transferred", "executed", "acked", "failed", "complete_latency", "process_latency", "errors")
     EMITTED_FIELD_NUMBER: _ClassVar[int]
     TRANSFERRED_FIELD_NUMBER: _ClassVar[int]
     EXECUTED_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class Counters(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_LATENCY_FIELD_NUMBER: _ClassVar[int]
     PROCESS_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
     emitted: int
     transferred: int
     executed: int
@@ -217,7 +218,8 @@ class Counters(_message.Message):
     failed: int
     complete_latency: LatencyHistogram
     process_latency: LatencyHistogram
-    def __init__(self, emitted: _Optional[int] = ..., transferred: _Optional[int] = ..., executed: _Optional[int] = ..., acked: _Optional[int] = ..., failed: _Optional[int] = ..., complete_latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ..., process_latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ...) -> None: ...
+    errors: int
+    def __init__(self, emitted: _Optional[int] = ..., transferred: _Optional[int] = ..., executed: _Optional[int] = ..., acked: _Optional[int] = ..., failed: _Optional[int] = ..., complete_latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ..., process_latency: _Optional[_Union[LatencyHistogram, _Mapping]] = ..., errors: _Optional[int] = ...) -> None: ...
 
 class LatencyHistogram(_message.Message):
     __slots__ = ("upper_bounds_micros", "counts", "sum_micros", "p50_micros", "p99_micros")

@@ -460,7 +460,15 @@ export interface Counters {
    * one tuple of each input batch (absent for external bolts, whose
    * execute runs in another process, and for ackers).
    */
-  processLatency: LatencyHistogram | undefined;
+  processLatency:
+    | LatencyHistogram
+    | undefined;
+  /**
+   * errors counts the errors reported (a tuple failed with an error, a
+   * panic, an external process's error or exit); the status keeps only
+   * the last of each task.
+   */
+  errors: bigint;
 }
 
 /** LatencyHistogram is a log-linear histogram of durations. */
@@ -2213,6 +2221,7 @@ function createBaseCounters(): Counters {
     failed: 0n,
     completeLatency: undefined,
     processLatency: undefined,
+    errors: 0n,
   };
 }
 
@@ -2253,6 +2262,12 @@ export const Counters: MessageFns<Counters> = {
     }
     if (message.processLatency !== undefined) {
       LatencyHistogram.encode(message.processLatency, writer.uint32(58).fork()).join();
+    }
+    if (message.errors !== 0n) {
+      if (BigInt.asUintN(64, message.errors) !== message.errors) {
+        throw new globalThis.Error("value provided for field message.errors of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.errors);
     }
     return writer;
   },
@@ -2326,6 +2341,14 @@ export const Counters: MessageFns<Counters> = {
             message.processLatency = LatencyHistogram.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.errors = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2355,6 +2378,7 @@ export const Counters: MessageFns<Counters> = {
         : isSet(object.process_latency)
         ? LatencyHistogram.fromJSON(object.process_latency)
         : undefined,
+      errors: isSet(object.errors) ? BigInt(object.errors) : 0n,
     };
   },
 
@@ -2381,6 +2405,9 @@ export const Counters: MessageFns<Counters> = {
     if (message.processLatency !== undefined) {
       obj.processLatency = LatencyHistogram.toJSON(message.processLatency);
     }
+    if (message.errors !== 0n) {
+      obj.errors = message.errors.toString();
+    }
     return obj;
   },
 
@@ -2402,6 +2429,7 @@ export const Counters: MessageFns<Counters> = {
     message.processLatency = (object.processLatency !== undefined && object.processLatency !== null)
       ? LatencyHistogram.fromPartial(object.processLatency)
       : undefined;
+    message.errors = (object.errors !== undefined && object.errors !== null) ? BigInt(object.errors) : 0n;
     return message;
   },
 };
