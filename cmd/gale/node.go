@@ -44,7 +44,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.EtcdTLS.Key, "etcd-key", "", "the --etcd-cert's private key")
 	gossipKey := fs.String("gossip-key-file", "", "file holding a base64 key of 16, 24 or 32 bytes that encrypts and authenticates gossip (the same on every node; e.g. head -c 32 /dev/urandom | base64)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,...] [--slots N] [--tls-ca F --tls-cert F --tls-key F] [--etcd-ca F [--etcd-cert F --etcd-key F]] [--gossip-key-file F] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,... | --etcd-client-addr HOST:PORT --etcd-peer-addr HOST:PORT] [--slots N] [--tls-ca F --tls-cert F --tls-key F] [--etcd-ca F [--etcd-cert F --etcd-key F]] [--gossip-key-file F] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)

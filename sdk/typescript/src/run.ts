@@ -17,6 +17,7 @@ import { Outbox, LOG_LEVELS, type AckOrder } from "./outbox";
 import { Reader, readTupleBatch, readTwoIdLists, type RawTuple } from "./wire";
 import { Source, Tuple, TICK_SOURCE, TICK_STREAM, DEFAULT_STREAM } from "./tuple";
 import { AttachError } from "./errors";
+import { Tracebacks } from "./tracebacks";
 import { callFailure, resolveCredentials, type TlsFiles } from "./tls";
 
 /** The SDK's name and version, sent in hello. */
@@ -233,6 +234,9 @@ class Session {
     else throw new AttachError("run takes a Bolt (with execute) or a Spout (with nextTuple)");
     this.outbox = new Outbox(s.ackOrder);
   }
+
+  // Execute's stack traces: one in full per kind of failure, then counts.
+  private readonly tracebacks = new Tracebacks("");
 
   private get who(): string {
     return `${this.s.component} task ${this.context?.taskId ?? this.s.taskId}`;
@@ -589,7 +593,8 @@ class Session {
   }
 
   private executeFailed(t: Tuple, e: unknown): void {
-    if (e instanceof Error && e.stack) process.stderr.write(`gale: ${this.who}: execute threw on ${t.describe()}:\n${e.stack}\n`);
+    this.tracebacks.who = this.who;
+    this.tracebacks.print(e, `execute threw on ${t.describe()}`);
     this.outbox.error(`execute failed on ${t.describe()}: ${errorMessage(e)}`);
     if (t.id !== 0 && t.state === 0) this.boltOut!.fail(t);
   }

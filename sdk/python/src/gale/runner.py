@@ -60,6 +60,7 @@ from typing import Any, Iterator, Mapping, NoReturn, Optional
 import grpc
 
 from gale import _wire
+from gale._tracebacks import Tracebacks
 from gale.component import Bolt, Component, Spout, _describe_exc, _Outbox
 from gale.context import DEFAULT_STREAM, TICK_SOURCE, TICK_STREAM, Source, TaskContext, Tuple
 from gale.errors import AckError, AttachError, EmitError
@@ -256,6 +257,9 @@ class _Session:
         self.is_bolt = isinstance(component, Bolt)
         self.kind = "bolt" if self.is_bolt else "spout"
         self.label = f"{self.kind} '{opts.component}'" + (f" task {opts.task_id}" if opts.task_id else "")
+        #: Tracebacks of the per-tuple hooks (execute, next_tuple, ack, fail),
+        #: one in full per kind of failure, then counts.
+        self.tracebacks = Tracebacks(self.label)
         self.sendq: queue.Queue = queue.Queue(maxsize=_SEND_QUEUE_ITEMS)
         self.hb_s = 1.0  # until the welcome says otherwise
         self.silence_limit = opts.welcome_timeout
@@ -568,6 +572,7 @@ class _Session:
         self.hb_s = hb / 1000.0
         self.silence_limit = 3 * self.hb_s
         self.label = f"{self.kind} '{ctx.component}' task {ctx.task_id}"
+        self.tracebacks.who = self.label
         # The sender is waiting with the pre-welcome heartbeat interval:
         # wake it so the node's interval applies from now on.
         self._send([])
@@ -716,7 +721,7 @@ class _Session:
 
     def _execute_failed(self, tup: Tuple, e: Exception) -> None:
         if not isinstance(e, (EmitError, AckError)):
-            traceback.print_exc(file=sys.stderr)
+            self.tracebacks.print(e)
         what = "tick" if tup.is_tick else f"input {tup.id} from {tup.component}:{tup.stream}"
         self.out.add_frame(_wire.error_frame(f"{self.label}: execute failed on {what}: {_describe_exc(e)}"))
         pending = self.comp._pending
@@ -777,7 +782,7 @@ class _Session:
             fn(*args)
         except Exception as e:
             if not isinstance(e, EmitError):
-                traceback.print_exc(file=sys.stderr)
+                self.tracebacks.print(e)
             arg = f"({args[0]})" if args else ""
             self.out.add_frame(_wire.error_frame(f"{self.label}: {name}{arg} failed: {_describe_exc(e)}"))
 
@@ -793,6 +798,6 @@ class _Session:
                     break
         except Exception as e:
             if not isinstance(e, EmitError):
-                traceback.print_exc(file=sys.stderr)
+                self.tracebacks.print(e)
             self.out.add_frame(_wire.error_frame(f"{self.label}: next_tuple failed: {_describe_exc(e)}"))
         self.out.add_frame(_wire.NEXT_DONE_END_FRAME if sp._ended else _wire.NEXT_DONE_FRAME, barrier=True)

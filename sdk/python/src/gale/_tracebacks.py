@@ -1,0 +1,65 @@
+"""Tracebacks of a component's per-tuple hooks, printed without flooding.
+
+A bolt whose execute raises on every tuple would print a traceback per
+tuple: thousands of lines a second on the process's stderr (which the node
+copies into its log) for one bug. The first traceback of each kind of
+failure (exception type and the line that raised it) is printed in full;
+later ones of the same kind are counted, and a one-line count is printed at
+most every ``summary_every`` seconds, when one occurs. The node still
+records every failure as a task error (``gale status`` counts them).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from typing import Callable, Optional, TextIO
+
+#: Kinds of failure remembered; beyond them, failures of new kinds are
+#: counted together instead of printed.
+MAX_KINDS = 100
+
+
+class Tracebacks:
+    def __init__(
+        self,
+        who: str,
+        summary_every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        out: Optional[TextIO] = None,
+    ):
+        self.who = who
+        self.summary_every = summary_every
+        self.clock = clock
+        self.out = out
+        # kind -> [failures not printed since the last line, time of that line]
+        self._kinds: dict[tuple[str, str], list] = {}
+
+    def print(self, e: BaseException) -> None:
+        out = self.out if self.out is not None else sys.stderr
+        kind = _kind(e)
+        now = self.clock()
+        seen = self._kinds.get(kind)
+        if seen is None and len(self._kinds) < MAX_KINDS:
+            self._kinds[kind] = [0, now]
+            traceback.print_exception(e, file=out)
+            return
+        if seen is None:
+            kind = ("other exceptions", "various places")
+            seen = self._kinds.setdefault(kind, [0, now])
+        seen[0] += 1
+        if now - seen[1] >= self.summary_every:
+            print(
+                f"gale: {self.who}: {seen[0]} more {kind[0]} at {kind[1]} in {now - seen[1]:.0f}s"
+                " (the first traceback is above; each failure is a task error in gale status)",
+                file=out,
+                flush=True,
+            )
+            seen[0], seen[1] = 0, now
+
+
+def _kind(e: BaseException) -> tuple[str, str]:
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+    return type(e).__name__, where

@@ -1,0 +1,52 @@
+"""The per-tuple hooks' tracebacks: one in full per kind, then counts."""
+
+import io
+
+from gale._tracebacks import MAX_KINDS, Tracebacks
+
+
+def _raise(kind: type, msg: str) -> BaseException:
+    try:
+        raise kind(msg)
+    except BaseException as e:  # noqa: BLE001 - the test raises them itself
+        return e
+
+
+def _raise_elsewhere(msg: str) -> BaseException:
+    try:
+        raise ValueError(msg)
+    except ValueError as e:
+        return e
+
+
+def test_one_traceback_per_kind_then_counts():
+    now = [0.0]
+    out = io.StringIO()
+    tb = Tracebacks("bolt 'split' task 2", summary_every=10.0, clock=lambda: now[0], out=out)
+    tb.print(_raise(ValueError, "first"))
+    first = out.getvalue()
+    assert "Traceback (most recent call last)" in first and "ValueError: first" in first
+    for i in range(1000):
+        now[0] = i * 0.005  # 5 s of failures
+        tb.print(_raise(ValueError, f"again {i}"))
+    assert out.getvalue() == first, "a repeated failure printed more within the interval"
+    # Another kind (another line) gets its own traceback.
+    tb.print(_raise_elsewhere("elsewhere"))
+    assert out.getvalue().count("Traceback (most recent call last)") == 2
+    before = out.getvalue()
+    now[0] = 10.0
+    tb.print(_raise(ValueError, "late"))
+    line = out.getvalue()[len(before):]
+    assert line.startswith("gale: bolt 'split' task 2: 1001 more ValueError at ") and "in 10s" in line, line
+    assert line.count("\n") == 1
+
+
+def test_kinds_are_bounded():
+    out = io.StringIO()
+    tb = Tracebacks("spout 's'", summary_every=0.0, out=out)
+    kinds = [type(f"Error{i}", (Exception,), {}) for i in range(MAX_KINDS + 5)]
+    for k in kinds:
+        tb.print(_raise(k, "x"))
+    text = out.getvalue()
+    assert text.count("Traceback (most recent call last)") == MAX_KINDS
+    assert "more other exceptions at various places" in text

@@ -1,0 +1,58 @@
+// Stack traces of a bolt's execute, printed without flooding stderr.
+//
+// A bolt whose execute throws on every tuple would print a stack trace per
+// tuple: thousands of lines a second on the process's stderr (which the
+// node copies into its log) for one bug. The first trace of each kind of
+// failure (the error's name and the line that threw) is printed in full;
+// later ones of the same kind are counted, and a one-line count is printed
+// at most every `summaryEveryMs`, when one occurs. The node still records
+// every failure as a task error (`gale status` counts them).
+
+/** Kinds of failure remembered; beyond them, new kinds are counted together. */
+export const MAX_KINDS = 100;
+
+export class Tracebacks {
+  private readonly kinds = new Map<string, { unprinted: number; since: number }>();
+
+  constructor(
+    public who: string,
+    private readonly summaryEveryMs = 10_000,
+    private readonly clock: () => number = () => performance.now(),
+    private readonly write: (s: string) => void = (s) => void process.stderr.write(s),
+  ) {}
+
+  /** Prints e's trace in full the first time its kind fails, then counts. */
+  print(e: unknown, what: string): void {
+    const now = this.clock();
+    let kind = kindOf(e);
+    let seen = this.kinds.get(kind);
+    if (seen === undefined && this.kinds.size < MAX_KINDS) {
+      this.kinds.set(kind, { unprinted: 0, since: now });
+      const trace = e instanceof Error && e.stack ? e.stack : String(e);
+      this.write(`gale: ${this.who}: ${what}:\n${trace}\n`);
+      return;
+    }
+    if (seen === undefined) {
+      kind = "other errors at various places";
+      seen = this.kinds.get(kind) ?? { unprinted: 0, since: now };
+      this.kinds.set(kind, seen);
+    }
+    seen.unprinted++;
+    if (now - seen.since >= this.summaryEveryMs) {
+      const secs = Math.round((now - seen.since) / 1000);
+      this.write(
+        `gale: ${this.who}: ${seen.unprinted} more ${kind} in ${secs}s (the first trace is above; each failure is a task error in gale status)\n`,
+      );
+      seen.unprinted = 0;
+      seen.since = now;
+    }
+  }
+}
+
+// kindOf names a failure by the error's name and the first frame of its
+// stack: the same bug thrown again is the same kind.
+function kindOf(e: unknown): string {
+  if (!(e instanceof Error)) return `${typeof e} thrown`;
+  const frame = (e.stack ?? "").split("\n").find((l) => l.trimStart().startsWith("at "));
+  return `${e.name} ${frame ? frame.trim() : "at ?"}`;
+}

@@ -1,0 +1,50 @@
+// Execute's stack traces: one in full per kind of failure, then counts.
+
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { Tracebacks, MAX_KINDS } from "../src/tracebacks";
+
+function thrown(msg: string): Error {
+  try {
+    throw new RangeError(msg);
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+function thrownElsewhere(msg: string): Error {
+  return new TypeError(msg);
+}
+
+test("one trace per kind of failure, then a count at most every interval", () => {
+  let now = 0;
+  const out: string[] = [];
+  const tb = new Tracebacks("split task 2", 10_000, () => now, (s) => void out.push(s));
+  tb.print(thrown("first"), "execute threw on input 1");
+  assert.equal(out.length, 1);
+  assert.match(out[0], /^gale: split task 2: execute threw on input 1:\nRangeError: first\n\s+at /);
+  for (let i = 0; i < 1000; i++) {
+    now = i * 5; // 5 s of failures
+    tb.print(thrown(`again ${i}`), "execute threw");
+  }
+  assert.equal(out.length, 1, "a repeated failure printed more within the interval");
+  tb.print(thrownElsewhere("other"), "execute threw");
+  assert.equal(out.length, 2);
+  assert.match(out[1], /TypeError: other/);
+  now = 10_000;
+  tb.print(thrown("late"), "execute threw");
+  assert.equal(out.length, 3);
+  assert.match(out[2], /^gale: split task 2: 1001 more RangeError at .* in 10s \(the first trace is above/);
+});
+
+test("kinds are bounded", () => {
+  const out: string[] = [];
+  const tb = new Tracebacks("s", 0, () => 0, (s) => void out.push(s));
+  for (let i = 0; i < MAX_KINDS + 5; i++) {
+    const e = new Error("x");
+    e.name = `Error${i}`;
+    tb.print(e, "execute threw");
+  }
+  assert.equal(out.filter((s) => s.includes("execute threw")).length, MAX_KINDS);
+  assert.ok(out.some((s) => s.includes("more other errors at various places")));
+});
