@@ -323,7 +323,10 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 		}
 		ts := proto.Clone(r.GetSpec()).(*galev1.TopologySpec)
 		for comp, n := range req.GetParallelism() {
-			if n < 1 || n > spec.MaxParallelism {
+			if comp == spec.AckerComponent && n == 0 {
+				// No ackers: the new run is at-most-once, as a topology
+				// submitted with topology.acker.executors: 0.
+			} else if n < 1 || n > spec.MaxParallelism {
 				invalid = fmt.Errorf("parallelism of %s must be between 1 and %d, got %d", comp, spec.MaxParallelism, n)
 				return invalid
 			}

@@ -1253,4 +1253,15 @@ func TestAckersDefaultToOnePerNode(t *testing.T) {
 		}
 		return err
 	})
+	// 0 turns acking off, as it does at submit.
+	if _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{Name: "unset", Parallelism: map[string]int32{sdk.AckerComponent: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		n, err := ackerTasks("unset")
+		if err == nil && n != 0 {
+			err = fmt.Errorf("after rebalance to 0: %d acker tasks, want none", n)
+		}
+		return err
+	})
 }

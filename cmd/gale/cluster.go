@@ -661,8 +661,10 @@ func parseParallelism(flags []string) (map[string]int32, error) {
 			return nil, usagef("--parallelism %q: the component before '=' is empty", f)
 		}
 		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 32)
-		if err != nil || n < 1 {
-			return nil, usagef("--parallelism %q: the number of tasks must be an integer >= 1", f)
+		if comp == spec.AckerComponent && err == nil && n == 0 {
+			// No ackers: acking off for the new run.
+		} else if err != nil || n < 1 {
+			return nil, usagef("--parallelism %q: the number of tasks must be an integer >= 1 (%s=0 turns acking off)", f, spec.AckerComponent)
 		}
 		if _, dup := out[comp]; dup {
 			return nil, usagef("--parallelism %q: component %s is given more than once", f, comp)

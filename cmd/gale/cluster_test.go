@@ -44,7 +44,7 @@ func TestClusterUsageErrors(t *testing.T) {
 		{"deactivate-extra", []string{"deactivate", "a", "b", "--addr", noNode}, []string{"got 2"}},
 		{"rebalance-no-name", []string{"rebalance", "--parallelism", "count=2", "--addr", noNode}, []string{"want one topology NAME"}},
 		{"rebalance-no-equals", []string{"rebalance", "wc", "--parallelism", "count", "--addr", noNode}, []string{`--parallelism "count"`, "COMPONENT=N"}},
-		{"rebalance-zero", []string{"rebalance", "wc", "--parallelism", "count=0", "--addr", noNode}, []string{">= 1"}},
+		{"rebalance-zero", []string{"rebalance", "wc", "--parallelism", "count=0", "--addr", noNode}, []string{">= 1 (__acker=0 turns acking off)"}},
 		{"rebalance-dup", []string{"rebalance", "wc", "--parallelism", "count=2", "--parallelism", "count=3", "--addr", noNode}, []string{"more than once"}},
 		{"bad-timeout", []string{"list", "--timeout", "0s", "--addr", noNode}, []string{"--timeout"}},
 		{"empty-addr", []string{"list", "--addr", ""}, []string{"--addr is empty"}},

@@ -1518,7 +1518,9 @@ type RebalanceTopologyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is the topology name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// parallelism maps component id to its new number of tasks.
+	// parallelism maps component id to its new number of tasks (1 or
+	// more); "__acker" sets topology.acker.executors, where 0 turns acking
+	// off for the new run.
 	Parallelism   map[string]int32 `protobuf:"bytes,2,rep,name=parallelism,proto3" json:"parallelism,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

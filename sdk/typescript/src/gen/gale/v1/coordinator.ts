@@ -512,7 +512,11 @@ export interface DeactivateTopologyResponse {
 export interface RebalanceTopologyRequest {
   /** name is the topology name. */
   name: string;
-  /** parallelism maps component id to its new number of tasks. */
+  /**
+   * parallelism maps component id to its new number of tasks (1 or
+   * more); "__acker" sets topology.acker.executors, where 0 turns acking
+   * off for the new run.
+   */
   parallelism: { [key: string]: number };
 }
 
