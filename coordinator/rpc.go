@@ -86,8 +86,11 @@ func unansweredError(ctx context.Context, conn *grpc.ClientConn, addr string, ti
 		if herr == nil && h.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
 			return fmt.Errorf("the Gale node at %s is up but cannot reach its etcd (it reports its Coordinator API not serving; its log says why)", addr)
 		}
-		if herr == nil {
+		if herr == nil && status.Code(err) == codes.DeadlineExceeded {
 			return fmt.Errorf("the Gale node at %s is up but did not answer within %v (is its etcd reachable? see its log): %w", addr, timeout, err)
+		}
+		if herr == nil {
+			return fmt.Errorf("the Gale node at %s answered with an error: %s", addr, status.Convert(err).Message())
 		}
 	}
 	return fmt.Errorf("no Gale node answers at %s (is 'gale node' running?): %w", addr, err)

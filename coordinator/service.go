@@ -432,7 +432,7 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 	}
 	tasks, err := spec.Tasks(rec.GetSpec())
 	if err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		return nil, status.Errorf(codes.FailedPrecondition, "topology %s: its stored spec: %v", req.GetName(), err)
 	}
 	live := map[int32]*galev1.TaskStatus{} // counters and queues, by task
 	var (

@@ -186,11 +186,13 @@ type localRun struct {
 
 	// A run that fails is started again after a backoff (restartDue):
 	// started and endedAt time it, restarts counts the restarts in a row
-	// and lastErr keeps the failure that caused the latest one.
-	started  time.Time
-	endedAt  time.Time // written before done is closed
-	restarts int
-	lastErr  error
+	// and lastErr keeps the failure that caused the latest one, which
+	// ended the previous run at lastErrAt.
+	started   time.Time
+	endedAt   time.Time // written before done is closed
+	restarts  int
+	lastErr   error
+	lastErrAt time.Time
 }
 
 // restartDue reports whether a failed run is due to start again: after
@@ -655,7 +657,7 @@ func (p *Peer) sync(ctx context.Context) error {
 			if run.endedAt.Sub(run.started) > time.Minute {
 				restarts = 1 // it ran for a while: not a crash loop
 			}
-			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, run.id), restarts, run.err)
+			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, run.id), restarts, run.err, run.endedAt)
 			p.log.Warn("restarted a failed run", "topology", name, "id", run.id, "restarts", restarts, "err", run.err)
 		case ok && w.rec.GetId() == run.id && maps.Equal(w.mine, run.mine):
 		case ok && w.rec.GetId() == run.id && run.rt != nil:
@@ -686,7 +688,7 @@ func (p *Peer) sync(ctx context.Context) error {
 	for name, w := range want {
 		run := p.runs[name]
 		if run == nil {
-			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, w.rec.GetId()), 0, nil)
+			p.startRun(name, w.rec, w.mine, w.nodeOf, ended(name, w.rec.GetId()), 0, nil, time.Time{})
 			continue
 		}
 		if run.routes != nil && !maps.Equal(*run.routes.nodeOf.Load(), w.nodeOf) {
@@ -737,8 +739,8 @@ func (p *Peer) attachCandidates(ctx context.Context, topology, component string)
 }
 
 // startRun starts a local run of the tasks in mine; called with p.mu held.
-func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool, restarts int, lastErr error) *localRun {
-	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now(), restarts: restarts, lastErr: lastErr}
+func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool, restarts int, lastErr error, lastErrAt time.Time) *localRun {
+	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now(), restarts: restarts, lastErr: lastErr, lastErrAt: lastErrAt}
 	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr()), AttachTLS: p.cfg.TLS}
 	// Every run on a node is distributed, even one that has all its
 	// tasks here for now: later assignments may move some of them.
@@ -949,8 +951,23 @@ func (p *Peer) RunState(id string) *galev1.NodeRun {
 	if run == nil {
 		return nil
 	}
-	out := &galev1.NodeRun{Node: p.cfg.Name, Restarts: uint32(run.restarts), StartedUnixMillis: run.started.UnixMilli()}
-	switch err := run.failure(); {
+	now := time.Now()
+	out := &galev1.NodeRun{Node: p.cfg.Name, Restarts: uint32(run.restarts)}
+	if run.lastErr != nil {
+		// The failure that caused this run's start.
+		out.Error, out.ErrorUnixMillis = run.lastErr.Error(), run.lastErrAt.UnixMilli()
+	}
+	err := run.failure()
+	switch {
+	case run.finished.Load():
+		// Finished (a retired run is never restarted, whatever its
+		// stop returned): up for as long as it ran.
+		out.State = galev1.NodeRunState_NODE_RUN_STATE_FINISHED
+		end := now
+		if isClosed(run.done) { // endedAt is written before done closes
+			end = run.endedAt
+		}
+		out.UpMillis = end.Sub(run.started).Milliseconds()
 	case err != nil && run.rt == nil:
 		// New failed: the same spec fails the same way every time.
 		out.State = galev1.NodeRunState_NODE_RUN_STATE_FAILED
@@ -958,19 +975,21 @@ func (p *Peer) RunState(id string) *galev1.NodeRun {
 	case err != nil:
 		out.State = galev1.NodeRunState_NODE_RUN_STATE_RESTARTING
 		out.Error, out.ErrorUnixMillis = err.Error(), run.endedAt.UnixMilli()
-		out.RestartInMillis = max(restartBackoff(run.restarts)-time.Since(run.endedAt), 0).Milliseconds()
+		out.RestartInMillis = max(restartBackoff(run.restarts)-now.Sub(run.endedAt), 0).Milliseconds()
 	default:
 		out.State = galev1.NodeRunState_NODE_RUN_STATE_RUNNING
-		if run.finished.Load() {
-			out.State = galev1.NodeRunState_NODE_RUN_STATE_FINISHED
-		}
-		if run.lastErr != nil {
-			// The failure that caused this run's start; it ended when
-			// this run started.
-			out.Error, out.ErrorUnixMillis = run.lastErr.Error(), run.started.UnixMilli()
-		}
+		out.UpMillis = now.Sub(run.started).Milliseconds()
 	}
 	return out
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Finished implements coordinator.StatsSource.

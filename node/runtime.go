@@ -155,7 +155,7 @@ type task struct {
 	earlyGen uint64
 
 	// Guarded by Runtime.errMu: the task's last errors (a ring of
-	// maxKeptErrorsPerTask, so that a task failing every tuple does not
+	// MaxKeptErrorsPerTask, so that a task failing every tuple does not
 	// push the other tasks' errors out), how many it reported in all, and
 	// the log's rate limit.
 	lastErrors         []TaskError
@@ -743,10 +743,10 @@ func (rt *Runtime) reportError(t *task, err error) {
 	now := time.Now()
 	rt.errMu.Lock()
 	e := TaskError{Component: t.comp.id, Task: t.id, Err: err, At: now}
-	if len(t.lastErrors) < maxKeptErrorsPerTask {
+	if len(t.lastErrors) < MaxKeptErrorsPerTask {
 		t.lastErrors = append(t.lastErrors, e)
 	} else {
-		t.lastErrors[t.errorsReported%maxKeptErrorsPerTask] = e
+		t.lastErrors[t.errorsReported%MaxKeptErrorsPerTask] = e
 	}
 	t.errorsReported++
 	// A bolt that fails on every tuple must not flood the log at tuple
@@ -771,18 +771,26 @@ func (rt *Runtime) reportError(t *task, err error) {
 	}
 }
 
-const (
-	maxKeptErrorsPerTask     = 20
-	maxLoggedErrorsPerSecond = 10
-)
+// MaxKeptErrorsPerTask is how many of its last errors a task keeps
+// (Errors); ErrorsReported counts them all.
+const MaxKeptErrorsPerTask = 20
 
-// Errors returns the most recent errors of each task (up to 20 a task),
-// oldest first.
+const maxLoggedErrorsPerSecond = 10
+
+// Errors returns the most recent errors of each task (up to
+// MaxKeptErrorsPerTask a task), oldest first.
 func (rt *Runtime) Errors() []TaskError {
 	var errs []TaskError
 	rt.errMu.Lock()
 	for _, t := range rt.tasks[1:] {
-		errs = append(errs, t.lastErrors...)
+		// The ring from its oldest entry, so that errors of the same
+		// instant keep their order through the stable sort.
+		i := int(t.errorsReported % MaxKeptErrorsPerTask)
+		if len(t.lastErrors) < MaxKeptErrorsPerTask {
+			i = 0
+		}
+		errs = append(errs, t.lastErrors[i:]...)
+		errs = append(errs, t.lastErrors[:i]...)
 	}
 	rt.errMu.Unlock()
 	slices.SortStableFunc(errs, func(a, b TaskError) int { return a.At.Compare(b.At) })

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -434,14 +435,14 @@ func TestAtMostOnceSpoutAckPanics(t *testing.T) {
 		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
 	rt, st := tp.run(t)
 	checkAllAcked(t, st, n)
-	var panics int
+	// Every panic is counted; the spout task keeps the last of them.
 	for _, e := range rt.Errors() {
-		if strings.Contains(e.Err.Error(), "panic: ack of ") {
-			panics++
+		if !strings.Contains(e.Err.Error(), "panic: ack of ") {
+			t.Errorf("unexpected error %v", e)
 		}
 	}
-	if panics != n/every {
-		t.Fatalf("%d panics in Ack reported, want %d", panics, n/every)
+	if got := rt.ErrorsReported(); got != n/every {
+		t.Fatalf("%d panics in Ack reported, want %d", got, n/every)
 	}
 }
 
@@ -615,5 +616,47 @@ func TestAPushMarksTheHeadOfAnIdleQueue(t *testing.T) {
 	}
 	if held := tk.inboxBytes.Held(); held != 0 {
 		t.Fatalf("%d bytes held after failed pushes", held)
+	}
+}
+
+// TestATaskKeepsItsLastErrors: a task keeps its last MaxKeptErrorsPerTask
+// errors, oldest first, even when they share an instant, and counts all;
+// a noisy task does not push another's errors out.
+func TestATaskKeepsItsLastErrors(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 1}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	rt, err := New(tp.s, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy, quiet := rt.tasks[2], rt.tasks[1]
+	rt.reportError(quiet, errors.New("quiet 0"))
+	const n = 3*MaxKeptErrorsPerTask + 5
+	for i := range n {
+		rt.reportError(noisy, fmt.Errorf("noisy %d", i))
+	}
+	errs := rt.Errors()
+	var got []string
+	for _, e := range errs {
+		if e.Task == noisy.id {
+			got = append(got, e.Err.Error())
+		}
+	}
+	var want []string
+	for i := n - MaxKeptErrorsPerTask; i < n; i++ {
+		want = append(want, fmt.Sprintf("noisy %d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the noisy task keeps %q, want its last %d in order: %q", got, MaxKeptErrorsPerTask, want)
+	}
+	if errs[0].Err.Error() != "quiet 0" {
+		t.Errorf("the quiet task's error is gone or not first: %v", errs[0])
+	}
+	if got := rt.ErrorsReported(); got != n+1 {
+		t.Errorf("%d errors reported, want %d", got, n+1)
+	}
+	if st := rt.TaskStats()[noisy.id]; st.Errors != n {
+		t.Errorf("the noisy task's stats count %d errors, want %d", st.Errors, n)
 	}
 }

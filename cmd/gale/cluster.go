@@ -15,8 +15,10 @@ package main
 //     file:line and exit 2 whether or not a node runs.
 //   - gRPC status codes become one line each: NotFound and AlreadyExists
 //     name the topology, InvalidArgument is the server's message as a usage
-//     error (exit 2), Unimplemented says the node does not support the call
-//     yet, anything else is "<Call> failed: <message>" (exit 1). A status
+//     error (exit 2), FailedPrecondition is the server's sentence alone
+//     (a finished topology, one being killed: with what to do instead),
+//     Unimplemented says the node does not support the call yet, anything
+//     else is "<Call> failed: <message>" (exit 1). A status
 //     never reaches the user as "rpc error: code = ...".
 //   - `gale rebalance NAME` without --parallelism asks the coordinator to
 //     spread the tasks anew over the current nodes (the API allows it).
@@ -31,6 +33,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -45,6 +48,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gale-stream/gale/coordinator"
+	"github.com/gale-stream/gale/node"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/security"
@@ -247,8 +251,9 @@ func rpcError(err error, rpc, topo, addr string, timeout time.Duration) error {
 	case codes.InvalidArgument:
 		return usageError{errors.New(msg)}
 	case codes.FailedPrecondition:
-		// The node's own sentence: the topology is finished or being
-		// killed, said with what to do instead.
+		// The node's own sentence, naming the topology: it is finished or
+		// being killed (said with what to do instead), or its stored spec
+		// is unreadable.
 		return errors.New(msg)
 	case codes.Unimplemented:
 		if notGRPC(s) {
@@ -337,7 +342,7 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // runStatus is `gale status NAME`.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := newClusterCmd("status", "NAME [--addr HOST:PORT] [--timeout D]",
-		"Show a topology's components, tasks, the nodes running them, counters and recent errors.", stderr)
+		"Show a topology's components, tasks, the nodes running them, counters, each node's run and recent errors.", stderr)
 	pos, err := c.parse(args, stderr)
 	if err != nil {
 		return err
@@ -414,11 +419,10 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 		fmt.Fprintln(w)
 		tw = newTable(w)
 		fmt.Fprintln(tw, "NODE\tRUN\tUP\tRESTARTS\tLAST FAILURE")
-		now := time.Now()
 		for _, r := range runs {
 			up := "-"
 			if st := r.GetState(); st == galev1.NodeRunState_NODE_RUN_STATE_RUNNING || st == galev1.NodeRunState_NODE_RUN_STATE_FINISHED {
-				up = formatUptime(int64(now.Sub(time.UnixMilli(r.GetStartedUnixMillis())).Seconds()))
+				up = formatUptime(r.GetUpMillis() / 1000)
 			}
 			failure := "-"
 			if r.GetError() != "" {
@@ -428,33 +432,50 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 		}
 		tw.Flush()
 	}
+	printErrors(w, comps)
+}
 
+// maxErrorLines bounds the errors gale status prints: the newest, after
+// repeats are folded.
+const maxErrorLines = 30
+
+// printErrors prints the components' recent errors, oldest first across
+// components, a task's repeats of one error folded into its latest.
+func printErrors(w io.Writer, comps []*galev1.ComponentStatus) {
 	var (
-		n     int
+		runs  []*errorRun
+		kept  int
 		total uint64
 	)
 	for _, cs := range comps {
-		n += len(cs.GetErrors())
+		kept += len(cs.GetErrors())
 		total += cs.GetCounters().GetErrors()
-	}
-	if n == 0 {
-		return
-	}
-	if total > uint64(n) {
-		fmt.Fprintf(w, "\nrecent errors, oldest first (%d reported in all; each task's last %d are kept):\n", total, keptErrorsPerTask)
-	} else {
-		fmt.Fprintf(w, "\nrecent errors, oldest first:\n")
-	}
-	for _, cs := range comps {
 		for _, e := range repeatedErrors(cs.GetErrors()) {
-			fmt.Fprintf(w, "  %s %s task %d: %s%s\n", time.UnixMilli(e.last).Format(time.DateTime), cs.GetId(), e.task, e.msg, e.times())
+			e.comp = cs.GetId()
+			runs = append(runs, e)
 		}
 	}
+	if len(runs) == 0 {
+		return
+	}
+	slices.SortStableFunc(runs, func(x, y *errorRun) int { return cmp.Compare(x.last, y.last) })
+	head := "recent errors, oldest first"
+	var notes []string
+	if total > uint64(kept) {
+		notes = append(notes, fmt.Sprintf("%d reported in all; each task's last %d are kept", total, node.MaxKeptErrorsPerTask))
+	}
+	if len(runs) > maxErrorLines {
+		notes = append(notes, fmt.Sprintf("the newest %d lines of %d", maxErrorLines, len(runs)))
+		runs = runs[len(runs)-maxErrorLines:]
+	}
+	if len(notes) > 0 {
+		head += " (" + strings.Join(notes, "; ") + ")"
+	}
+	fmt.Fprintf(w, "\n%s:\n", head)
+	for _, e := range runs {
+		fmt.Fprintf(w, "  %s %s task %d: %s%s\n", time.UnixMilli(e.last).Format(time.DateTime), e.comp, e.task, e.msg, e.times())
+	}
 }
-
-// keptErrorsPerTask is how many errors a node keeps of each task
-// (node.Runtime.Errors).
-const keptErrorsPerTask = 20
 
 // runState says what a node's run is doing, with the time left before a
 // failed run starts again.
@@ -476,12 +497,14 @@ func runState(r *galev1.NodeRun) string {
 	}
 }
 
-// errorRun is one task's error message and how often it was reported in a
-// row: a bolt failing every tuple, or an external process exiting at every
-// start, reports the same error many times.
+// errorRun is one task's error and how often it reported one like it: a
+// bolt failing every tuple, or an external process exiting at every
+// start, reports the same error many times, with only the tuple's id or
+// the process's pid changing.
 type errorRun struct {
+	comp        string
 	task        int32
-	msg         string
+	msg         string // the latest
 	n           int
 	first, last int64 // unix millis
 }
@@ -490,32 +513,38 @@ func (e errorRun) times() string {
 	if e.n == 1 {
 		return ""
 	}
-	return fmt.Sprintf(" (%d times since %s)", e.n, time.UnixMilli(e.first).Format(time.TimeOnly))
+	return fmt.Sprintf(" (%d like it since %s)", e.n, time.UnixMilli(e.first).Format(time.TimeOnly))
 }
 
-// repeatedErrors folds the errors a task repeated into one line each, in
-// the order of their last report.
+// repeatedErrors folds the errors of a task that differ only in their
+// numbers into one, in the order of their last report.
 func repeatedErrors(errs []*galev1.ComponentError) []*errorRun {
 	type key struct {
-		task int32
-		msg  string
+		task  int32
+		shape string
 	}
 	var out []*errorRun
 	seen := map[key]*errorRun{}
 	for _, e := range errs {
-		k := key{e.GetTaskId(), oneLine(e.GetMessage())}
+		msg := oneLine(e.GetMessage())
+		k := key{e.GetTaskId(), digits.ReplaceAllString(msg, "#")}
 		if r := seen[k]; r != nil {
 			r.n++
-			r.last = max(r.last, e.GetUnixMillis())
+			if e.GetUnixMillis() >= r.last {
+				r.last, r.msg = e.GetUnixMillis(), msg
+			}
+			r.first = min(r.first, e.GetUnixMillis())
 			continue
 		}
-		r := &errorRun{task: k.task, msg: k.msg, n: 1, first: e.GetUnixMillis(), last: e.GetUnixMillis()}
+		r := &errorRun{task: k.task, msg: msg, n: 1, first: e.GetUnixMillis(), last: e.GetUnixMillis()}
 		seen[k] = r
 		out = append(out, r)
 	}
 	slices.SortStableFunc(out, func(x, y *errorRun) int { return cmp.Compare(x.last, y.last) })
 	return out
 }
+
+var digits = regexp.MustCompile(`[0-9]+`)
 
 // oneLine puts a message with line breaks (a process's output) on one line.
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

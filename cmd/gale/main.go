@@ -52,7 +52,7 @@ var commands = []command{
 	{"local", "run a topology in this process: gale local FILE.yaml [--conf key=value ...]", runLocal},
 	{"submit", "check a topology file and submit it to the cluster: gale submit FILE.yaml [--conf key=value ...] [--inactive]", runSubmit},
 	{"list", "list the cluster's topologies", runList},
-	{"status", "show a topology's components, tasks, nodes, counters and errors: gale status NAME", runStatus},
+	{"status", "show a topology's components, tasks, nodes, counters, runs and errors: gale status NAME", runStatus},
 	{"kill", "stop and remove a topology: gale kill NAME [--wait SECONDS]", runKill},
 	{"activate", "let a topology's spouts emit again: gale activate NAME", runActivate},
 	{"deactivate", "pause a topology's spouts: gale deactivate NAME", runDeactivate},

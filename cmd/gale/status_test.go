@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,9 +30,13 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 				{TaskId: 2, Message: "exit status 2; its last output: no such file", UnixMillis: ms(2 * time.Second)},
 				{TaskId: 2, Message: "exit status 2; its last output: no such file", UnixMillis: ms(3 * time.Second)},
 			}},
+			{Id: "count", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Tasks: []*galev1.TaskStatus{{TaskId: 3, Node: "n1"}}, Errors: []*galev1.ComponentError{
+				{TaskId: 3, Message: "execute failed on input 17: bad word", UnixMillis: ms(1500 * time.Millisecond)},
+				{TaskId: 3, Message: "execute failed on input 4711: bad word", UnixMillis: ms(2500 * time.Millisecond)},
+			}},
 		},
 		Runs: []*galev1.NodeRun{
-			{Node: "n1", State: galev1.NodeRunState_NODE_RUN_STATE_RUNNING, StartedUnixMillis: time.Now().Add(-90*time.Second - 500*time.Millisecond).UnixMilli()},
+			{Node: "n1", State: galev1.NodeRunState_NODE_RUN_STATE_RUNNING, UpMillis: 90_500},
 			{Node: "n2", State: galev1.NodeRunState_NODE_RUN_STATE_RESTARTING, Restarts: 3, Error: "component split task 2: exited 5 times in a row",
 				ErrorUnixMillis: ms(3 * time.Second), RestartInMillis: 7420},
 		},
@@ -44,13 +49,28 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 		"NODE  RUN                 UP     RESTARTS  LAST FAILURE",
 		"n1    running             1m30s  0         -",
 		"n2    restarting in 7.4s  -      3         2026-11-29 12:00:03 component split task 2: exited 5 times in a row",
+		// Oldest first across components; a task's errors that differ
+		// only in numbers fold into the latest.
 		"recent errors, oldest first (60 reported in all; each task's last 20 are kept):\n" +
 			"  2026-11-29 12:00:01 split task 2: other\n" +
-			"  2026-11-29 12:00:03 split task 2: exit status 2; its last output: no such file (3 times since 12:00:00)\n",
+			"  2026-11-29 12:00:02 count task 3: execute failed on input 4711: bad word (2 like it since 12:00:01)\n" +
+			"  2026-11-29 12:00:03 split task 2: exit status 2; its last output: no such file (3 like it since 12:00:00)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status lacks %q:\n%s", want, got)
 		}
+	}
+
+	// Many errors: the newest lines only, said so.
+	var many []*galev1.ComponentError
+	for i := range 50 {
+		many = append(many, &galev1.ComponentError{TaskId: 2, Message: fmt.Sprintf("error %c", 'A'+i), UnixMillis: ms(time.Duration(i) * time.Second)})
+	}
+	var flood bytes.Buffer
+	printErrors(&flood, []*galev1.ComponentStatus{{Id: "split", Errors: many}})
+	if lines := strings.Count(flood.String(), "\n"); lines != maxErrorLines+2 || !strings.Contains(flood.String(), "the newest 30 lines of 50") ||
+		!strings.HasSuffix(flood.String(), fmt.Sprintf("error %c\n", 'A'+49)) {
+		t.Errorf("50 errors printed as:\n%s", flood.String())
 	}
 
 	// All running: no FAILING in the summary.
@@ -84,7 +104,7 @@ bolts:
 		t.Fatal(err)
 	}
 	_, stderr, code := gale(t, "local", failing)
-	for _, want := range []string{"failed after", "5 task errors, the last ones:\n  split task 2: starting gale-test-no-such-command: ", "(5 times since "} {
+	for _, want := range []string{"failed after", "5 task errors, the last ones:\n  split task 2: starting gale-test-no-such-command: ", "(5 like it since "} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("a failed run's summary lacks %q:\n%s", want, stderr)
 		}

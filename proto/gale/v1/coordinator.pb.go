@@ -736,15 +736,16 @@ type NodeRun struct {
 	// error is why the run failed (RESTARTING, FAILED), or the failure that
 	// caused the latest restart (RUNNING or FINISHED with restarts).
 	Error string `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	// error_unix_millis is when that failure happened.
+	// error_unix_millis is when that failure ended the run it stopped.
 	ErrorUnixMillis int64 `protobuf:"varint,5,opt,name=error_unix_millis,json=errorUnixMillis,proto3" json:"error_unix_millis,omitempty"`
 	// restart_in_millis is the time left before a RESTARTING run starts
 	// again (0 when it is due).
 	RestartInMillis int64 `protobuf:"varint,6,opt,name=restart_in_millis,json=restartInMillis,proto3" json:"restart_in_millis,omitempty"`
-	// started_unix_millis is when the current run started.
-	StartedUnixMillis int64 `protobuf:"varint,7,opt,name=started_unix_millis,json=startedUnixMillis,proto3" json:"started_unix_millis,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// up_millis is how long the current run has been running (RUNNING), or
+	// ran from its start to its end (FINISHED); 0 otherwise.
+	UpMillis      int64 `protobuf:"varint,7,opt,name=up_millis,json=upMillis,proto3" json:"up_millis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeRun) Reset() {
@@ -819,9 +820,9 @@ func (x *NodeRun) GetRestartInMillis() int64 {
 	return 0
 }
 
-func (x *NodeRun) GetStartedUnixMillis() int64 {
+func (x *NodeRun) GetUpMillis() int64 {
 	if x != nil {
-		return x.StartedUnixMillis
+		return x.UpMillis
 	}
 	return 0
 }
@@ -837,7 +838,8 @@ type ComponentStatus struct {
 	Counters *Counters `protobuf:"bytes,3,opt,name=counters,proto3" json:"counters,omitempty"`
 	// tasks are the component's tasks in task id order.
 	Tasks []*TaskStatus `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
-	// errors are the most recent errors reported by the tasks, newest last.
+	// errors are the last errors each task reported (up to 20 a task),
+	// merged across nodes, oldest first.
 	Errors        []*ComponentError `protobuf:"bytes,5,rep,name=errors,proto3" json:"errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1171,8 +1173,8 @@ type Counters struct {
 	// execute runs in another process, and for ackers).
 	ProcessLatency *LatencyHistogram `protobuf:"bytes,7,opt,name=process_latency,json=processLatency,proto3" json:"process_latency,omitempty"`
 	// errors counts the errors reported (a tuple failed with an error, a
-	// panic, an external process's error or exit); the status keeps only
-	// the last of each task.
+	// panic, an external process's error or exit); ComponentStatus.errors
+	// keeps only the last 20 of each task.
 	Errors        uint64 `protobuf:"varint,8,opt,name=errors,proto3" json:"errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1839,15 +1841,15 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"components\x18\x02 \x03(\v2\x18.gale.v1.ComponentStatusR\n" +
 	"components\x12$\n" +
-	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\x84\x02\n" +
+	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\xf1\x01\n" +
 	"\aNodeRun\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.gale.v1.NodeRunStateR\x05state\x12\x1a\n" +
 	"\brestarts\x18\x03 \x01(\rR\brestarts\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12*\n" +
 	"\x11error_unix_millis\x18\x05 \x01(\x03R\x0ferrorUnixMillis\x12*\n" +
-	"\x11restart_in_millis\x18\x06 \x01(\x03R\x0frestartInMillis\x12.\n" +
-	"\x13started_unix_millis\x18\a \x01(\x03R\x11startedUnixMillis\"\xd8\x01\n" +
+	"\x11restart_in_millis\x18\x06 \x01(\x03R\x0frestartInMillis\x12\x1b\n" +
+	"\tup_millis\x18\a \x01(\x03R\bupMillis\"\xd8\x01\n" +
 	"\x0fComponentStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.gale.v1.ComponentKindR\x04kind\x12-\n" +

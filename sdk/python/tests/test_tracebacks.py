@@ -23,22 +23,28 @@ def test_one_traceback_per_kind_then_counts():
     now = [0.0]
     out = io.StringIO()
     tb = Tracebacks("bolt 'split' task 2", summary_every=10.0, clock=lambda: now[0], out=out)
-    tb.print(_raise(ValueError, "first"))
+    tb.print(_raise(ValueError, "first"), "execute failed on input 1")
     first = out.getvalue()
-    assert "Traceback (most recent call last)" in first and "ValueError: first" in first
+    assert first.startswith("gale: bolt 'split' task 2: execute failed on input 1:\nTraceback (most recent call last)")
+    assert "ValueError: first" in first
     for i in range(1000):
         now[0] = i * 0.005  # 5 s of failures
-        tb.print(_raise(ValueError, f"again {i}"))
+        tb.print(_raise(ValueError, f"again {i}"), "execute failed")
     assert out.getvalue() == first, "a repeated failure printed more within the interval"
     # Another kind (another line) gets its own traceback.
-    tb.print(_raise_elsewhere("elsewhere"))
+    tb.print(_raise_elsewhere("elsewhere"), "execute failed")
     assert out.getvalue().count("Traceback (most recent call last)") == 2
     before = out.getvalue()
     now[0] = 10.0
-    tb.print(_raise(ValueError, "late"))
+    tb.print(_raise(ValueError, "late"), "execute failed")
     line = out.getvalue()[len(before):]
     assert line.startswith("gale: bolt 'split' task 2: 1001 more ValueError at ") and "in 10s" in line, line
     assert line.count("\n") == 1
+    # Counts not printed yet are printed when the task stops.
+    tb.print(_raise(ValueError, "after"), "execute failed")
+    before = out.getvalue()
+    tb.flush()
+    assert out.getvalue()[len(before):].startswith("gale: bolt 'split' task 2: 1 more ValueError at ")
 
 
 def test_kinds_are_bounded():
@@ -46,7 +52,8 @@ def test_kinds_are_bounded():
     tb = Tracebacks("spout 's'", summary_every=0.0, out=out)
     kinds = [type(f"Error{i}", (Exception,), {}) for i in range(MAX_KINDS + 5)]
     for k in kinds:
-        tb.print(_raise(k, "x"))
+        tb.print(_raise(k, "x"), "execute failed")
     text = out.getvalue()
     assert text.count("Traceback (most recent call last)") == MAX_KINDS
     assert "more other exceptions at various places" in text
+    assert "the first traceback is above" not in text  # none was printed for them

@@ -773,6 +773,7 @@ class Session {
         await Promise.race([running.catch(() => {}), bound]);
         clearTimeout(t);
       }
+      this.tracebacks.flush();
       try {
         await (this.bolt ? this.bolt.cleanup() : this.spout!.close());
       } catch (e) {

@@ -33,21 +33,31 @@ export class Tracebacks {
       return;
     }
     if (seen === undefined) {
-      kind = "other errors at various places";
+      kind = OTHER;
       seen = this.kinds.get(kind) ?? { unprinted: 0, since: now };
       this.kinds.set(kind, seen);
     }
     seen.unprinted++;
-    if (now - seen.since >= this.summaryEveryMs) {
-      const secs = Math.round((now - seen.since) / 1000);
-      this.write(
-        `gale: ${this.who}: ${seen.unprinted} more ${kind} in ${secs}s (the first trace is above; each failure is a task error in gale status)\n`,
-      );
-      seen.unprinted = 0;
-      seen.since = now;
-    }
+    if (now - seen.since >= this.summaryEveryMs) this.count(kind, seen, now);
+  }
+
+  /** Prints the counts not printed yet (when the task stops). */
+  flush(): void {
+    const now = this.clock();
+    for (const [kind, seen] of this.kinds) if (seen.unprinted > 0) this.count(kind, seen, now);
+  }
+
+  private count(kind: string, seen: { unprinted: number; since: number }, now: number): void {
+    const secs = Math.round((now - seen.since) / 1000);
+    const above = kind === OTHER ? "" : "the first trace is above; ";
+    this.write(`gale: ${this.who}: ${seen.unprinted} more ${kind} in ${secs}s (${above}each failure is a task error in gale status)\n`);
+    seen.unprinted = 0;
+    seen.since = now;
   }
 }
+
+// Failures of kinds beyond MAX_KINDS, counted together.
+const OTHER = "other errors at various places";
 
 // kindOf names a failure by the error's name and the first frame of its
 // stack: the same bug thrown again is the same kind.

@@ -13,7 +13,11 @@ function thrown(msg: string): Error {
 }
 
 function thrownElsewhere(msg: string): Error {
-  return new TypeError(msg);
+  try {
+    throw new RangeError(msg); // the same name as thrown's, another line
+  } catch (e) {
+    return e as Error;
+  }
 }
 
 test("one trace per kind of failure, then a count at most every interval", () => {
@@ -30,11 +34,16 @@ test("one trace per kind of failure, then a count at most every interval", () =>
   assert.equal(out.length, 1, "a repeated failure printed more within the interval");
   tb.print(thrownElsewhere("other"), "execute threw");
   assert.equal(out.length, 2);
-  assert.match(out[1], /TypeError: other/);
+  assert.match(out[1], /RangeError: other/);
   now = 10_000;
   tb.print(thrown("late"), "execute threw");
   assert.equal(out.length, 3);
   assert.match(out[2], /^gale: split task 2: 1001 more RangeError at .* in 10s \(the first trace is above/);
+  // Counts not printed yet are printed when the task stops.
+  tb.print(thrown("after"), "execute threw");
+  tb.flush();
+  assert.equal(out.length, 4);
+  assert.match(out[3], /^gale: split task 2: 1 more RangeError at /);
 });
 
 test("kinds are bounded", () => {
@@ -47,4 +56,5 @@ test("kinds are bounded", () => {
   }
   assert.equal(out.filter((s) => s.includes("execute threw")).length, MAX_KINDS);
   assert.ok(out.some((s) => s.includes("more other errors at various places")));
+  assert.ok(!out.some((s) => s.includes("the first trace is above")), "no trace was printed for them");
 });

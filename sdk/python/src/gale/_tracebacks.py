@@ -36,27 +36,50 @@ class Tracebacks:
         # kind -> [failures not printed since the last line, time of that line]
         self._kinds: dict[tuple[str, str], list] = {}
 
-    def print(self, e: BaseException) -> None:
-        out = self.out if self.out is not None else sys.stderr
+    def print(self, e: BaseException, what: str) -> None:
+        """Prints e's traceback, under a line saying who and what failed,
+        the first time its kind fails; later failures of the kind are
+        counted."""
+        out = self._out()
         kind = _kind(e)
         now = self.clock()
         seen = self._kinds.get(kind)
         if seen is None and len(self._kinds) < MAX_KINDS:
             self._kinds[kind] = [0, now]
+            print(f"gale: {self.who}: {what}:", file=out)
             traceback.print_exception(e, file=out)
+            out.flush()
             return
         if seen is None:
-            kind = ("other exceptions", "various places")
+            kind = _OTHER
             seen = self._kinds.setdefault(kind, [0, now])
         seen[0] += 1
         if now - seen[1] >= self.summary_every:
-            print(
-                f"gale: {self.who}: {seen[0]} more {kind[0]} at {kind[1]} in {now - seen[1]:.0f}s"
-                " (the first traceback is above; each failure is a task error in gale status)",
-                file=out,
-                flush=True,
-            )
-            seen[0], seen[1] = 0, now
+            self._count(kind, seen, now)
+
+    def flush(self) -> None:
+        """Prints the counts not printed yet (when the task stops)."""
+        now = self.clock()
+        for kind, seen in self._kinds.items():
+            if seen[0]:
+                self._count(kind, seen, now)
+
+    def _count(self, kind: tuple[str, str], seen: list, now: float) -> None:
+        above = "" if kind == _OTHER else "the first traceback is above; "
+        print(
+            f"gale: {self.who}: {seen[0]} more {kind[0]} at {kind[1]} in {now - seen[1]:.0f}s"
+            f" ({above}each failure is a task error in gale status)",
+            file=self._out(),
+            flush=True,
+        )
+        seen[0], seen[1] = 0, now
+
+    def _out(self) -> TextIO:
+        return self.out if self.out is not None else sys.stderr
+
+
+#: Failures of kinds beyond MAX_KINDS, counted together.
+_OTHER = ("other exceptions", "various places")
 
 
 def _kind(e: BaseException) -> tuple[str, str]:

@@ -600,6 +600,7 @@ class _Session:
     def _stop_hook(self) -> None:
         """Runs close/cleanup once; its failure is the process's failure."""
         self.started = False
+        self.tracebacks.flush()
         hook = "cleanup" if self.is_bolt else "close"
         try:
             if self.is_bolt:
@@ -720,9 +721,9 @@ class _Session:
             self.out.add_fail(input_id)
 
     def _execute_failed(self, tup: Tuple, e: Exception) -> None:
-        if not isinstance(e, (EmitError, AckError)):
-            self.tracebacks.print(e)
         what = "tick" if tup.is_tick else f"input {tup.id} from {tup.component}:{tup.stream}"
+        if not isinstance(e, (EmitError, AckError)):
+            self.tracebacks.print(e, f"execute failed on {what}")
         self.out.add_frame(_wire.error_frame(f"{self.label}: execute failed on {what}: {_describe_exc(e)}"))
         pending = self.comp._pending
         if tup.id in pending:
@@ -781,9 +782,9 @@ class _Session:
         try:
             fn(*args)
         except Exception as e:
-            if not isinstance(e, EmitError):
-                self.tracebacks.print(e)
             arg = f"({args[0]})" if args else ""
+            if not isinstance(e, EmitError):
+                self.tracebacks.print(e, f"{name}{arg} failed")
             self.out.add_frame(_wire.error_frame(f"{self.label}: {name}{arg} failed: {_describe_exc(e)}"))
 
     def _next(self, max_tuples: int) -> None:
@@ -798,6 +799,6 @@ class _Session:
                     break
         except Exception as e:
             if not isinstance(e, EmitError):
-                self.tracebacks.print(e)
+                self.tracebacks.print(e, "next_tuple failed")
             self.out.add_frame(_wire.error_frame(f"{self.label}: next_tuple failed: {_describe_exc(e)}"))
         self.out.add_frame(_wire.NEXT_DONE_END_FRAME if sp._ended else _wire.NEXT_DONE_FRAME, barrier=True)

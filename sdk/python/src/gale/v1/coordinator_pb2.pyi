@@ -132,22 +132,22 @@ class GetTopologyStatusResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[TopologySummary, _Mapping]] = ..., components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[NodeRun, _Mapping]]] = ...) -> None: ...
 
 class NodeRun(_message.Message):
-    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "started_unix_millis")
+    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "up_millis")
     NODE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ERROR_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
     RESTART_IN_MILLIS_FIELD_NUMBER: _ClassVar[int]
-    STARTED_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    UP_MILLIS_FIELD_NUMBER: _ClassVar[int]
     node: str
     state: NodeRunState
     restarts: int
     error: str
     error_unix_millis: int
     restart_in_millis: int
-    started_unix_millis: int
-    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., started_unix_millis: _Optional[int] = ...) -> None: ...
+    up_millis: int
+    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., up_millis: _Optional[int] = ...) -> None: ...
 
 class ComponentStatus(_message.Message):
     __slots__ = ("id", "kind", "counters", "tasks", "errors")

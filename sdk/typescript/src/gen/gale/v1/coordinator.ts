@@ -339,15 +339,18 @@ export interface NodeRun {
    * caused the latest restart (RUNNING or FINISHED with restarts).
    */
   error: string;
-  /** error_unix_millis is when that failure happened. */
+  /** error_unix_millis is when that failure ended the run it stopped. */
   errorUnixMillis: bigint;
   /**
    * restart_in_millis is the time left before a RESTARTING run starts
    * again (0 when it is due).
    */
   restartInMillis: bigint;
-  /** started_unix_millis is when the current run started. */
-  startedUnixMillis: bigint;
+  /**
+   * up_millis is how long the current run has been running (RUNNING), or
+   * ran from its start to its end (FINISHED); 0 otherwise.
+   */
+  upMillis: bigint;
 }
 
 /** ComponentStatus aggregates the tasks of one component. */
@@ -362,7 +365,10 @@ export interface ComponentStatus {
     | undefined;
   /** tasks are the component's tasks in task id order. */
   tasks: TaskStatus[];
-  /** errors are the most recent errors reported by the tasks, newest last. */
+  /**
+   * errors are the last errors each task reported (up to 20 a task),
+   * merged across nodes, oldest first.
+   */
   errors: ComponentError[];
 }
 
@@ -465,8 +471,8 @@ export interface Counters {
     | undefined;
   /**
    * errors counts the errors reported (a tuple failed with an error, a
-   * panic, an external process's error or exit); the status keeps only
-   * the last of each task.
+   * panic, an external process's error or exit); ComponentStatus.errors
+   * keeps only the last 20 of each task.
    */
   errors: bigint;
 }
@@ -1465,15 +1471,7 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
 };
 
 function createBaseNodeRun(): NodeRun {
-  return {
-    node: "",
-    state: 0,
-    restarts: 0,
-    error: "",
-    errorUnixMillis: 0n,
-    restartInMillis: 0n,
-    startedUnixMillis: 0n,
-  };
+  return { node: "", state: 0, restarts: 0, error: "", errorUnixMillis: 0n, restartInMillis: 0n, upMillis: 0n };
 }
 
 export const NodeRun: MessageFns<NodeRun> = {
@@ -1502,11 +1500,11 @@ export const NodeRun: MessageFns<NodeRun> = {
       }
       writer.uint32(48).int64(message.restartInMillis);
     }
-    if (message.startedUnixMillis !== 0n) {
-      if (BigInt.asIntN(64, message.startedUnixMillis) !== message.startedUnixMillis) {
-        throw new globalThis.Error("value provided for field message.startedUnixMillis of type int64 too large");
+    if (message.upMillis !== 0n) {
+      if (BigInt.asIntN(64, message.upMillis) !== message.upMillis) {
+        throw new globalThis.Error("value provided for field message.upMillis of type int64 too large");
       }
-      writer.uint32(56).int64(message.startedUnixMillis);
+      writer.uint32(56).int64(message.upMillis);
     }
     return writer;
   },
@@ -1577,7 +1575,7 @@ export const NodeRun: MessageFns<NodeRun> = {
               break;
             }
 
-            message.startedUnixMillis = reader.int64() as bigint;
+            message.upMillis = reader.int64() as bigint;
             continue;
           }
         }
@@ -1608,10 +1606,10 @@ export const NodeRun: MessageFns<NodeRun> = {
         : isSet(object.restart_in_millis)
         ? BigInt(object.restart_in_millis)
         : 0n,
-      startedUnixMillis: isSet(object.startedUnixMillis)
-        ? BigInt(object.startedUnixMillis)
-        : isSet(object.started_unix_millis)
-        ? BigInt(object.started_unix_millis)
+      upMillis: isSet(object.upMillis)
+        ? BigInt(object.upMillis)
+        : isSet(object.up_millis)
+        ? BigInt(object.up_millis)
         : 0n,
     };
   },
@@ -1636,8 +1634,8 @@ export const NodeRun: MessageFns<NodeRun> = {
     if (message.restartInMillis !== 0n) {
       obj.restartInMillis = message.restartInMillis.toString();
     }
-    if (message.startedUnixMillis !== 0n) {
-      obj.startedUnixMillis = message.startedUnixMillis.toString();
+    if (message.upMillis !== 0n) {
+      obj.upMillis = message.upMillis.toString();
     }
     return obj;
   },
@@ -1657,9 +1655,7 @@ export const NodeRun: MessageFns<NodeRun> = {
     message.restartInMillis = (object.restartInMillis !== undefined && object.restartInMillis !== null)
       ? BigInt(object.restartInMillis)
       : 0n;
-    message.startedUnixMillis = (object.startedUnixMillis !== undefined && object.startedUnixMillis !== null)
-      ? BigInt(object.startedUnixMillis)
-      : 0n;
+    message.upMillis = (object.upMillis !== undefined && object.upMillis !== null) ? BigInt(object.upMillis) : 0n;
     return message;
   },
 };
