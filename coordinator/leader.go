@@ -296,7 +296,8 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 			// Removing the assignment stops the tasks on every node;
 			// removing the record frees the name.
 			ops = append(ops, clientv3.OpDelete(topologiesPrefix+name),
-				clientv3.OpDelete(finishedPrefix+name+"/", clientv3.WithPrefix()))
+				clientv3.OpDelete(finishedPrefix+name+"/", clientv3.WithPrefix()),
+				clientv3.OpDelete(failingPrefix+name+"/", clientv3.WithPrefix()))
 			continue
 		case galev1.TopologyState_TOPOLOGY_STATE_FINISHED:
 			// Nothing runs any more, wherever nodes come or go: nodes run

@@ -370,7 +370,9 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 	return &galev1.RebalanceTopologyResponse{}, nil
 }
 
-func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment) *galev1.TopologySummary {
+// summary is the topology's line of gale list; failing are the failing
+// runs reported for its name (of this run or an earlier one).
+func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment, failing []*galev1.NodeRun) *galev1.TopologySummary {
 	nodes := map[string]bool{}
 	for _, n := range a.GetTasks() {
 		nodes[n] = true
@@ -394,7 +396,25 @@ func (s *Service) summary(rec *galev1.TopologyRecord, a *galev1.Assignment) *gal
 		Tasks:         int32(len(tasks)),
 		Nodes:         int32(len(nodes)),
 		UptimeSeconds: int64(end.Sub(time.UnixMilli(rec.GetSubmittedUnixMillis())).Seconds()),
+		FailingNodes:  failingNodes(rec, failing),
 	}
+}
+
+// failingNodes are the nodes with a failing run of rec's run, sorted:
+// none once it finished or is being removed.
+func failingNodes(rec *galev1.TopologyRecord, failing []*galev1.NodeRun) []string {
+	switch rec.GetState() {
+	case galev1.TopologyState_TOPOLOGY_STATE_FINISHED, galev1.TopologyState_TOPOLOGY_STATE_KILLED:
+		return nil
+	}
+	var out []string
+	for _, r := range failing {
+		if r.GetTopologyId() == rec.GetId() {
+			out = append(out, r.GetNode())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // ListTopologies implements the API.
@@ -407,9 +427,14 @@ func (s *Service) ListTopologies(ctx context.Context, _ *galev1.ListTopologiesRe
 	if err != nil {
 		return nil, storeErr(err, "")
 	}
+	failing, err := s.store.FailingRuns(ctx)
+	if err != nil {
+		return nil, storeErr(err, "")
+	}
 	out := &galev1.ListTopologiesResponse{}
 	for _, r := range recs {
-		out.Topologies = append(out.Topologies, s.summary(r, as[r.GetSpec().GetName()]))
+		name := r.GetSpec().GetName()
+		out.Topologies = append(out.Topologies, s.summary(r, as[name], failing[name]))
 	}
 	return out, nil
 }
@@ -461,7 +486,11 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 	for _, c := range rec.GetSpec().GetComponents() {
 		kinds[c.GetId()] = c.GetKind()
 	}
-	resp := &galev1.GetTopologyStatusResponse{Summary: s.summary(rec, a), Runs: runs}
+	failing, err := s.store.FailingRuns(ctx)
+	if err != nil {
+		return nil, storeErr(err, req.GetName())
+	}
+	resp := &galev1.GetTopologyStatusResponse{Summary: s.summary(rec, a, failing[req.GetName()]), Runs: runs}
 	byComp := map[string]*galev1.ComponentStatus{}
 	compOf := map[int32]string{}
 	for _, t := range tasks {

@@ -25,7 +25,7 @@ func TestUptimeStopsWhenATopologyFinishes(t *testing.T) {
 		{"running again after a rebalance", &galev1.TopologyRecord{State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, SubmittedUnixMillis: submitted,
 			FinishedUnixMillis: now.Add(-7 * time.Minute).UnixMilli()}, 600},
 	} {
-		if got := s.summary(tc.rec, nil).GetUptimeSeconds(); got != tc.want {
+		if got := s.summary(tc.rec, nil, nil).GetUptimeSeconds(); got != tc.want {
 			t.Errorf("%s: uptime %d s, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -19,6 +19,7 @@ const (
 	assignmentsPrefix = keyPrefix + "assignments/"
 	nodesPrefix       = keyPrefix + "nodes/"
 	finishedPrefix    = keyPrefix + "finished/"
+	failingPrefix     = keyPrefix + "failing/"
 	electionPrefix    = keyPrefix + "leader"
 )
 
@@ -156,13 +157,14 @@ func (s *Store) UpdateTopology(ctx context.Context, name string, f func(*galev1.
 	return fmt.Errorf("update topology %s: %w", name, ErrConflict)
 }
 
-// DeleteTopology removes a topology record, its assignment and its
-// finished-task reports.
+// DeleteTopology removes a topology record, its assignment, its
+// finished-task reports and its failing runs.
 func (s *Store) DeleteTopology(ctx context.Context, name string) error {
 	resp, err := s.c.Txn(ctx).Then(
 		clientv3.OpDelete(topologiesPrefix+name),
 		clientv3.OpDelete(assignmentsPrefix+name),
 		clientv3.OpDelete(finishedPrefix+name+"/", clientv3.WithPrefix()),
+		clientv3.OpDelete(failingPrefix+name+"/", clientv3.WithPrefix()),
 	).Commit()
 	if err != nil {
 		return fmt.Errorf("delete topology %s: %w", name, err)
@@ -239,6 +241,44 @@ func (s *Store) FinishedReports(ctx context.Context) (map[string][]*galev1.Finis
 		}
 		name, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), finishedPrefix), "/")
 		out[name] = append(out[name], rep)
+	}
+	return out, nil
+}
+
+// ReportFailingRun records that a node's run of topology name failed (run
+// says how, with its topology_id and node), under the node's lease: it
+// goes when the node does. gale list shows the topology as failing on that
+// node until ClearFailingRun.
+func (s *Store) ReportFailingRun(ctx context.Context, name string, run *galev1.NodeRun, lease clientv3.LeaseID) error {
+	if _, err := s.c.Put(ctx, failingPrefix+name+"/"+run.GetNode(), marshal(run), clientv3.WithLease(lease)); err != nil {
+		return fmt.Errorf("report the failing run of %s on %s: %w", name, run.GetNode(), err)
+	}
+	return nil
+}
+
+// ClearFailingRun says that node's run of name is not failing any more
+// (it ran a minute, or stopped).
+func (s *Store) ClearFailingRun(ctx context.Context, name, node string) error {
+	if _, err := s.c.Delete(ctx, failingPrefix+name+"/"+node); err != nil {
+		return fmt.Errorf("clear the failing run of %s on %s: %w", name, node, err)
+	}
+	return nil
+}
+
+// FailingRuns reads the failing runs the nodes reported, by topology name.
+func (s *Store) FailingRuns(ctx context.Context) (map[string][]*galev1.NodeRun, error) {
+	resp, err := s.c.Get(ctx, failingPrefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, fmt.Errorf("list failing runs: %w", err)
+	}
+	out := map[string][]*galev1.NodeRun{}
+	for _, kv := range resp.Kvs {
+		run := &galev1.NodeRun{}
+		if err := proto.Unmarshal(kv.Value, run); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		name, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), failingPrefix), "/")
+		out[name] = append(out[name], run)
 	}
 	return out, nil
 }

@@ -169,6 +169,10 @@ type Peer struct {
 	// sync that read etcd before the stop must not start them again.
 	stopping bool
 	stopped  sync.Once
+
+	// failingOps are the changes of this node's failing-run keys in etcd,
+	// written in order by failingReporter.
+	failingOps chan failingRunOp
 }
 
 type localRun struct {
@@ -193,6 +197,9 @@ type localRun struct {
 	restarts  int
 	lastErr   error
 	lastErrAt time.Time
+	// healthy clears the failing-run key once a restarted run has run a
+	// minute (restarts > 0).
+	healthy *time.Timer
 }
 
 // restartDue reports whether a failed run is due to start again: after
@@ -234,7 +241,8 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.EtcdTLS, err = absFiles(cfg.EtcdTLS); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub()}
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub(),
+		failingOps: make(chan failingRunOp, 256)}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
@@ -424,6 +432,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	})
 	p.goRun(func() { _ = p.leader.Run(runCtx) })
 	p.goRun(func() { p.keepAlive(runCtx) })
+	p.goRun(func() { p.failingReporter(runCtx) })
 	p.goRun(func() { p.watch(runCtx) })
 	p.log.Info("node started", "grpc", p.Addr(), "etcd", endpoints)
 	return nil
@@ -671,7 +680,11 @@ func (p *Peer) sync(ctx context.Context) error {
 			p.log.Info("tasks reassigned", "topology", name, "id", run.id, "tasks_here", len(w.mine), "tasks", len(w.nodeOf))
 			run.mine = w.mine
 		default:
+			failed := run.restarts > 0 || run.failure() != nil
 			p.stopRun(name, run)
+			if failed {
+				p.reportFailing(name, nil) // stopped here: not failing here any more
+			}
 			if finished[name] == run.id {
 				// Every task of the run ended: the leader marked it
 				// FINISHED, and it never runs again. Keep its counters.
@@ -755,6 +768,8 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 		run.endedAt = time.Now()
 		close(run.done)
 		p.runs[name] = run
+		p.reportFailing(name, &galev1.NodeRun{Node: p.cfg.Name, TopologyId: run.id, State: galev1.NodeRunState_NODE_RUN_STATE_FAILED,
+			Restarts: uint32(restarts), Error: err.Error(), ErrorUnixMillis: run.endedAt.UnixMilli()})
 		return run
 	}
 	rt.SetActive(rec.GetState() == galev1.TopologyState_TOPOLOGY_STATE_ACTIVE)
@@ -772,6 +787,13 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 		defer run.reporter.Done()
 		p.reportFinished(ctx, name, run)
 	}()
+	if restarts > 0 {
+		run.healthy = time.AfterFunc(time.Minute, func() {
+			if run.failure() == nil {
+				p.reportFailing(name, nil)
+			}
+		})
+	}
 	go func() {
 		defer close(run.done)
 		err := rt.Run(ctx)
@@ -785,8 +807,54 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 			p.log.Error("topology failed", "topology", name, "err", err, "restart_in", restartBackoff(run.restarts))
 		}
 		run.endedAt = time.Now()
+		if run.err != nil {
+			p.reportFailing(name, &galev1.NodeRun{Node: p.cfg.Name, TopologyId: run.id, State: galev1.NodeRunState_NODE_RUN_STATE_RESTARTING,
+				Restarts: uint32(run.restarts), Error: run.err.Error(), ErrorUnixMillis: run.endedAt.UnixMilli()})
+		}
 	}()
 	return run
+}
+
+// failingRunOp changes this node's failing-run key of a topology in etcd:
+// run nil clears it.
+type failingRunOp struct {
+	name string
+	run  *galev1.NodeRun
+}
+
+// reportFailing queues a change of the topology's failing-run key for
+// failingReporter. It never blocks a run: a full queue drops the change
+// (and says so); the next failure or clear writes the key again.
+func (p *Peer) reportFailing(name string, run *galev1.NodeRun) {
+	select {
+	case p.failingOps <- failingRunOp{name: name, run: run}:
+	default:
+		p.log.Warn("failing-run report dropped: too many at once", "topology", name)
+	}
+}
+
+// failingReporter writes the failing-run keys in the order they changed,
+// so that a clear never overtakes the failure it clears.
+func (p *Peer) failingReporter(ctx context.Context) {
+	for {
+		var op failingRunOp
+		select {
+		case <-ctx.Done():
+			return
+		case op = <-p.failingOps:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var err error
+		if op.run != nil {
+			err = p.store.ReportFailingRun(cctx, op.name, op.run, clientv3.LeaseID(p.lease.Load()))
+		} else {
+			err = p.store.ClearFailingRun(cctx, op.name, p.cfg.Name)
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("failing-run report", "topology", op.name, "err", err)
+		}
+	}
 }
 
 // reportFinished records in etcd each local spout and bolt of the run that
@@ -834,6 +902,9 @@ func (p *Peer) reportFinished(ctx context.Context, name string, run *localRun) {
 
 // stopRun stops a local run and waits for it; called with p.mu held.
 func (p *Peer) stopRun(name string, run *localRun) {
+	if run.healthy != nil {
+		run.healthy.Stop()
+	}
 	p.transfer.Unregister(run.id)
 	if run.cancel != nil {
 		run.cancel()

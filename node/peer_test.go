@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -870,6 +871,31 @@ func TestAFailingRunShowsInTheStatus(t *testing.T) {
 		}
 		if len(s.GetRuns()) != 1 || s.GetRuns()[0].GetRestarts() < r.GetRestarts()+1 {
 			return fmt.Errorf("runs %v", s.GetRuns())
+		}
+		return nil
+	})
+	// gale list says so too (from etcd, without asking the nodes).
+	waitFor(t, 10*time.Second, func() error {
+		l, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{})
+		if err != nil {
+			return err
+		}
+		if got := l.GetTopologies()[0].GetFailingNodes(); !slices.Equal(got, []string{"a"}) {
+			return fmt.Errorf("failing nodes %q in the list, want [a]", got)
+		}
+		return nil
+	})
+	// Killed, it is failing nowhere: its keys are gone.
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "failing", WaitSeconds: proto.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		f, err := a.store.FailingRuns(ctx)
+		if err != nil {
+			return err
+		}
+		if len(f) != 0 {
+			return fmt.Errorf("failing runs after the kill: %v", f)
 		}
 		return nil
 	})

@@ -334,7 +334,11 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	tw := newTable(stdout)
 	fmt.Fprintln(tw, "NAME\tID\tSTATE\tTASKS\tNODES\tUPTIME")
 	for _, t := range resp.GetTopologies() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.GetName(), t.GetId(), topologyState(t.GetState()), t.GetTasks(), t.GetNodes(), formatUptime(t.GetUptimeSeconds()))
+		state := topologyState(t.GetState())
+		if f := t.GetFailingNodes(); len(f) > 0 {
+			state += ", FAILING on " + strings.Join(f, ",")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.GetName(), t.GetId(), state, t.GetTasks(), t.GetNodes(), formatUptime(t.GetUptimeSeconds()))
 	}
 	return tw.Flush()
 }
@@ -370,12 +374,16 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 	if s.GetName() != "" {
 		name = s.GetName()
 	}
-	var failing []string
+	// Failing: a run failed and has not run a minute since (the summary,
+	// from etcd), or is down now (the runs, from the nodes).
+	failing := slices.Clone(s.GetFailingNodes())
 	for _, r := range resp.GetRuns() {
 		if st := r.GetState(); st == galev1.NodeRunState_NODE_RUN_STATE_RESTARTING || st == galev1.NodeRunState_NODE_RUN_STATE_FAILED {
 			failing = append(failing, r.GetNode())
 		}
 	}
+	slices.Sort(failing)
+	failing = slices.Compact(failing)
 	health := ""
 	if len(failing) > 0 {
 		health = fmt.Sprintf("; FAILING on %s: %s (see RUN below)", plural(len(failing), "node"), strings.Join(failing, ", "))

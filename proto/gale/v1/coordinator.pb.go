@@ -521,6 +521,10 @@ type TopologySummary struct {
 	// uptime_seconds is the time since submission; for a finished
 	// topology, the time from submission to its finish.
 	UptimeSeconds int64 `protobuf:"varint,6,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
+	// failing_nodes are the nodes whose run of the topology failed and has
+	// not run a minute since (it restarts with a backoff; gale status shows
+	// why), sorted.
+	FailingNodes  []string `protobuf:"bytes,7,rep,name=failing_nodes,json=failingNodes,proto3" json:"failing_nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -595,6 +599,13 @@ func (x *TopologySummary) GetUptimeSeconds() int64 {
 		return x.UptimeSeconds
 	}
 	return 0
+}
+
+func (x *TopologySummary) GetFailingNodes() []string {
+	if x != nil {
+		return x.FailingNodes
+	}
+	return nil
 }
 
 // GetTopologyStatusRequest names the topology.
@@ -743,7 +754,9 @@ type NodeRun struct {
 	RestartInMillis int64 `protobuf:"varint,6,opt,name=restart_in_millis,json=restartInMillis,proto3" json:"restart_in_millis,omitempty"`
 	// up_millis is how long the current run has been running (RUNNING), or
 	// ran from its start to its end (FINISHED); 0 otherwise.
-	UpMillis      int64 `protobuf:"varint,7,opt,name=up_millis,json=upMillis,proto3" json:"up_millis,omitempty"`
+	UpMillis int64 `protobuf:"varint,7,opt,name=up_millis,json=upMillis,proto3" json:"up_millis,omitempty"`
+	// topology_id is the topology run (TopologySummary.id) this is a run of.
+	TopologyId    string `protobuf:"bytes,8,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -825,6 +838,13 @@ func (x *NodeRun) GetUpMillis() int64 {
 		return x.UpMillis
 	}
 	return 0
+}
+
+func (x *NodeRun) GetTopologyId() string {
+	if x != nil {
+		return x.TopologyId
+	}
+	return ""
 }
 
 // ComponentStatus aggregates the tasks of one component.
@@ -1824,14 +1844,15 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x16ListTopologiesResponse\x128\n" +
 	"\n" +
 	"topologies\x18\x01 \x03(\v2\x18.gale.v1.TopologySummaryR\n" +
-	"topologies\"\xb6\x01\n" +
+	"topologies\"\xdb\x01\n" +
 	"\x0fTopologySummary\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12,\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x16.gale.v1.TopologyStateR\x05state\x12\x14\n" +
 	"\x05tasks\x18\x04 \x01(\x05R\x05tasks\x12\x14\n" +
 	"\x05nodes\x18\x05 \x01(\x05R\x05nodes\x12%\n" +
-	"\x0euptime_seconds\x18\x06 \x01(\x03R\ruptimeSeconds\"M\n" +
+	"\x0euptime_seconds\x18\x06 \x01(\x03R\ruptimeSeconds\x12#\n" +
+	"\rfailing_nodes\x18\a \x03(\tR\ffailingNodes\"M\n" +
 	"\x18GetTopologyStatusRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
@@ -1841,7 +1862,7 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"components\x18\x02 \x03(\v2\x18.gale.v1.ComponentStatusR\n" +
 	"components\x12$\n" +
-	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\xf1\x01\n" +
+	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\x92\x02\n" +
 	"\aNodeRun\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.gale.v1.NodeRunStateR\x05state\x12\x1a\n" +
@@ -1849,7 +1870,9 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12*\n" +
 	"\x11error_unix_millis\x18\x05 \x01(\x03R\x0ferrorUnixMillis\x12*\n" +
 	"\x11restart_in_millis\x18\x06 \x01(\x03R\x0frestartInMillis\x12\x1b\n" +
-	"\tup_millis\x18\a \x01(\x03R\bupMillis\"\xd8\x01\n" +
+	"\tup_millis\x18\a \x01(\x03R\bupMillis\x12\x1f\n" +
+	"\vtopology_id\x18\b \x01(\tR\n" +
+	"topologyId\"\xd8\x01\n" +
 	"\x0fComponentStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.gale.v1.ComponentKindR\x04kind\x12-\n" +

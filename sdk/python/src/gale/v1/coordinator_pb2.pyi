@@ -98,20 +98,22 @@ class ListTopologiesResponse(_message.Message):
     def __init__(self, topologies: _Optional[_Iterable[_Union[TopologySummary, _Mapping]]] = ...) -> None: ...
 
 class TopologySummary(_message.Message):
-    __slots__ = ("name", "id", "state", "tasks", "nodes", "uptime_seconds")
+    __slots__ = ("name", "id", "state", "tasks", "nodes", "uptime_seconds", "failing_nodes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TASKS_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FAILING_NODES_FIELD_NUMBER: _ClassVar[int]
     name: str
     id: str
     state: TopologyState
     tasks: int
     nodes: int
     uptime_seconds: int
-    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., state: _Optional[_Union[TopologyState, str]] = ..., tasks: _Optional[int] = ..., nodes: _Optional[int] = ..., uptime_seconds: _Optional[int] = ...) -> None: ...
+    failing_nodes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., id: _Optional[str] = ..., state: _Optional[_Union[TopologyState, str]] = ..., tasks: _Optional[int] = ..., nodes: _Optional[int] = ..., uptime_seconds: _Optional[int] = ..., failing_nodes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetTopologyStatusRequest(_message.Message):
     __slots__ = ("name", "local_only")
@@ -132,7 +134,7 @@ class GetTopologyStatusResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[TopologySummary, _Mapping]] = ..., components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[NodeRun, _Mapping]]] = ...) -> None: ...
 
 class NodeRun(_message.Message):
-    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "up_millis")
+    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "up_millis", "topology_id")
     NODE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +142,7 @@ class NodeRun(_message.Message):
     ERROR_UNIX_MILLIS_FIELD_NUMBER: _ClassVar[int]
     RESTART_IN_MILLIS_FIELD_NUMBER: _ClassVar[int]
     UP_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    TOPOLOGY_ID_FIELD_NUMBER: _ClassVar[int]
     node: str
     state: NodeRunState
     restarts: int
@@ -147,7 +150,8 @@ class NodeRun(_message.Message):
     error_unix_millis: int
     restart_in_millis: int
     up_millis: int
-    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., up_millis: _Optional[int] = ...) -> None: ...
+    topology_id: str
+    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., up_millis: _Optional[int] = ..., topology_id: _Optional[str] = ...) -> None: ...
 
 class ComponentStatus(_message.Message):
     __slots__ = ("id", "kind", "counters", "tasks", "errors")

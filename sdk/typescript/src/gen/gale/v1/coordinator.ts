@@ -288,6 +288,12 @@ export interface TopologySummary {
    * topology, the time from submission to its finish.
    */
   uptimeSeconds: bigint;
+  /**
+   * failing_nodes are the nodes whose run of the topology failed and has
+   * not run a minute since (it restarts with a backoff; gale status shows
+   * why), sorted.
+   */
+  failingNodes: string[];
 }
 
 /** GetTopologyStatusRequest names the topology. */
@@ -351,6 +357,8 @@ export interface NodeRun {
    * ran from its start to its end (FINISHED); 0 otherwise.
    */
   upMillis: bigint;
+  /** topology_id is the topology run (TopologySummary.id) this is a run of. */
+  topologyId: string;
 }
 
 /** ComponentStatus aggregates the tasks of one component. */
@@ -1119,7 +1127,7 @@ export const ListTopologiesResponse: MessageFns<ListTopologiesResponse> = {
 };
 
 function createBaseTopologySummary(): TopologySummary {
-  return { name: "", id: "", state: 0, tasks: 0, nodes: 0, uptimeSeconds: 0n };
+  return { name: "", id: "", state: 0, tasks: 0, nodes: 0, uptimeSeconds: 0n, failingNodes: [] };
 }
 
 export const TopologySummary: MessageFns<TopologySummary> = {
@@ -1144,6 +1152,9 @@ export const TopologySummary: MessageFns<TopologySummary> = {
         throw new globalThis.Error("value provided for field message.uptimeSeconds of type int64 too large");
       }
       writer.uint32(48).int64(message.uptimeSeconds);
+    }
+    for (const v of message.failingNodes) {
+      writer.uint32(58).string(v!);
     }
     return writer;
   },
@@ -1209,6 +1220,14 @@ export const TopologySummary: MessageFns<TopologySummary> = {
             message.uptimeSeconds = reader.int64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.failingNodes.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1233,6 +1252,11 @@ export const TopologySummary: MessageFns<TopologySummary> = {
         : isSet(object.uptime_seconds)
         ? BigInt(object.uptime_seconds)
         : 0n,
+      failingNodes: globalThis.Array.isArray(object?.failingNodes)
+        ? object.failingNodes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.failing_nodes)
+        ? object.failing_nodes.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -1256,6 +1280,9 @@ export const TopologySummary: MessageFns<TopologySummary> = {
     if (message.uptimeSeconds !== 0n) {
       obj.uptimeSeconds = message.uptimeSeconds.toString();
     }
+    if (message.failingNodes?.length) {
+      obj.failingNodes = message.failingNodes;
+    }
     return obj;
   },
 
@@ -1272,6 +1299,7 @@ export const TopologySummary: MessageFns<TopologySummary> = {
     message.uptimeSeconds = (object.uptimeSeconds !== undefined && object.uptimeSeconds !== null)
       ? BigInt(object.uptimeSeconds)
       : 0n;
+    message.failingNodes = object.failingNodes?.map((e) => e) || [];
     return message;
   },
 };
@@ -1471,7 +1499,16 @@ export const GetTopologyStatusResponse: MessageFns<GetTopologyStatusResponse> = 
 };
 
 function createBaseNodeRun(): NodeRun {
-  return { node: "", state: 0, restarts: 0, error: "", errorUnixMillis: 0n, restartInMillis: 0n, upMillis: 0n };
+  return {
+    node: "",
+    state: 0,
+    restarts: 0,
+    error: "",
+    errorUnixMillis: 0n,
+    restartInMillis: 0n,
+    upMillis: 0n,
+    topologyId: "",
+  };
 }
 
 export const NodeRun: MessageFns<NodeRun> = {
@@ -1505,6 +1542,9 @@ export const NodeRun: MessageFns<NodeRun> = {
         throw new globalThis.Error("value provided for field message.upMillis of type int64 too large");
       }
       writer.uint32(56).int64(message.upMillis);
+    }
+    if (message.topologyId !== "") {
+      writer.uint32(66).string(message.topologyId);
     }
     return writer;
   },
@@ -1578,6 +1618,14 @@ export const NodeRun: MessageFns<NodeRun> = {
             message.upMillis = reader.int64() as bigint;
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.topologyId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1611,6 +1659,11 @@ export const NodeRun: MessageFns<NodeRun> = {
         : isSet(object.up_millis)
         ? BigInt(object.up_millis)
         : 0n,
+      topologyId: isSet(object.topologyId)
+        ? globalThis.String(object.topologyId)
+        : isSet(object.topology_id)
+        ? globalThis.String(object.topology_id)
+        : "",
     };
   },
 
@@ -1637,6 +1690,9 @@ export const NodeRun: MessageFns<NodeRun> = {
     if (message.upMillis !== 0n) {
       obj.upMillis = message.upMillis.toString();
     }
+    if (message.topologyId !== "") {
+      obj.topologyId = message.topologyId;
+    }
     return obj;
   },
 
@@ -1656,6 +1712,7 @@ export const NodeRun: MessageFns<NodeRun> = {
       ? BigInt(object.restartInMillis)
       : 0n;
     message.upMillis = (object.upMillis !== undefined && object.upMillis !== null) ? BigInt(object.upMillis) : 0n;
+    message.topologyId = object.topologyId ?? "";
     return message;
   },
 };
