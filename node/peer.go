@@ -1078,12 +1078,17 @@ func (p *Peer) Drain(ctx context.Context) error {
 		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
 		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_LEAVING,
 	}
-	if err := p.store.RegisterNode(ctx, info, clientv3.LeaseID(p.lease.Load())); err != nil {
-		return fmt.Errorf("mark node leaving: %w", err)
+	// Without etcd nothing can move the tasks: say so within seconds
+	// rather than wait out the whole drain. They replay elsewhere once
+	// the node's lease expires.
+	ectx, cancel := context.WithTimeout(ctx, drainEtcdTimeout)
+	defer cancel()
+	if err := p.store.RegisterNode(ectx, info, clientv3.LeaseID(p.lease.Load())); err != nil {
+		return fmt.Errorf("mark node leaving (is etcd reachable?): %w", err)
 	}
-	nodes, _, err := p.store.Nodes(ctx)
+	nodes, _, err := p.store.Nodes(ectx)
 	if err != nil {
-		return fmt.Errorf("drain: list nodes: %w", err)
+		return fmt.Errorf("drain: list nodes (is etcd reachable?): %w", err)
 	}
 	others := 0
 	for _, n := range nodes {
@@ -1107,6 +1112,9 @@ func (p *Peer) Drain(ctx context.Context) error {
 		}
 	}
 }
+
+// drainEtcdTimeout bounds each etcd call of Drain.
+const drainEtcdTimeout = 5 * time.Second
 
 // idle reports whether the node runs no unfinished topology.
 func (p *Peer) idle() bool {

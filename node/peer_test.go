@@ -371,6 +371,13 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 	if _, _, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, time.Second); err == nil || !strings.Contains(err.Error(), "is up but cannot reach its etcd") {
 		t.Errorf("dialling the node without its etcd: %v", err)
 	}
+	// A drain cannot move tasks without etcd: it says so instead of
+	// waiting out its whole time.
+	dctx, dcancel := context.WithTimeout(ctx, time.Hour)
+	if err := p.Drain(dctx); err == nil || !strings.Contains(err.Error(), "is etcd reachable?") || dctx.Err() != nil {
+		t.Errorf("drain without etcd: %v (its context: %v)", err, dctx.Err())
+	}
+	dcancel()
 	srv.Restart(t)
 	waitFor(t, 20*time.Second, func() error {
 		if h := coordHealth(); h != healthpb.HealthCheckResponse_SERVING {
