@@ -292,6 +292,9 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageError{err}
 	}
+	for _, w := range sdk.ConfigKeyWarnings(ts) {
+		fmt.Fprintf(stderr, "gale submit: warning: %s: %s\n", pos[0], w)
+	}
 	var id string
 	err = c.dial(ctx, "SubmitTopology", ts.GetName(), 0, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
 		resp, err := cl.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: ts, Config: overrides, StartInactive: *inactive})

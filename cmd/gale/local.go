@@ -66,6 +66,9 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{err}
 	}
+	for _, w := range sdk.ConfigKeyWarnings(ts) {
+		fmt.Fprintf(stderr, "gale local: warning: %s: %s\n", pos[0], w)
+	}
 	if err := checkHostPort("--attach-addr", *attachAddr); err != nil {
 		return err
 	}

@@ -140,3 +140,22 @@ bolts:
 		t.Errorf("a run stopped by SIGINT: %v, output:\n%s", err, out.String())
 	}
 }
+
+// TestAMistypedConfKeyIsWarnedOf: --conf wordcount.outpt is read by no
+// component, and wordcount.output is: gale local and gale submit say so
+// (and still run it, as a component in another language may read it).
+func TestAMistypedConfKeyIsWarnedOf(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs gale local")
+	}
+	out := filepath.Join(t.TempDir(), "counts.tsv")
+	_, stderr, code := gale(t, "local", "--quiet", "examples/wordcount/topology.yaml", "--conf", "wordcount.outpt="+out)
+	want := `gale local: warning: examples/wordcount/topology.yaml: config key "wordcount.outpt" is read by no component (did you mean "wordcount.output"?)`
+	if code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr:\n%s\nwant the warning %q", code, stderr, want)
+	}
+	_, stderr, code = gale(t, "submit", "examples/wordcount/topology.yaml", "--conf", "wordcount.outpt="+out, "--addr", "127.0.0.1:1", "--timeout", "100ms")
+	if !strings.Contains(stderr, strings.Replace(want, "gale local", "gale submit", 1)) {
+		t.Errorf("gale submit (exit %d) did not warn:\n%s", code, stderr)
+	}
+}

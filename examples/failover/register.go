@@ -8,6 +8,7 @@ func init() {
 	sdk.MustRegisterSpout(ClassSequenceSpout, func() sdk.Spout { return NewSequenceSpout() })
 	sdk.MustRegisterBolt(ClassPassThrough, func() sdk.Bolt { return NewPassThrough() })
 	sdk.MustRegisterBolt(ClassFileSink, func() sdk.Bolt { return NewFileSink() })
+	sdk.DeclareConfigKeys(KeyCount, KeyRate, KeySinkDir, KeySinkSync, KeySinkField)
 }
 
 // The components implement the SDK interfaces the runtime checks for.

@@ -7,6 +7,7 @@ import "github.com/gale-stream/gale/sdk"
 func init() {
 	sdk.MustRegisterSpout(ClassSpout, func() sdk.Spout { return NewJSONLinesSpout() })
 	sdk.MustRegisterBolt(ClassSessionize, func() sdk.Bolt { return NewSessionize() })
+	sdk.DeclareConfigKeys(KeyInput, KeyOutput, KeyGapMS, KeyOutOfOrderness, KeyLateness, KeyTimeoutCheck, KeyBatch)
 }
 
 var _ sdk.Spout = (*JSONLinesSpout)(nil)

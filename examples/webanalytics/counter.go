@@ -36,6 +36,7 @@ type EventCounter struct {
 
 func init() {
 	sdk.MustRegisterBolt(ClassEventCounter, func() sdk.Bolt { return &EventCounter{} })
+	sdk.DeclareConfigKeys(KeyCountsOutput)
 }
 
 // DeclareOutputFields declares no stream: EventCounter is a sink.

@@ -62,6 +62,7 @@ const OpenStream = "open"
 
 func init() {
 	sdk.MustRegisterBolt(ClassSessions, func() sdk.Bolt { return &sessionsBolt{Bolt: NewSessions()} })
+	sdk.DeclareConfigKeys(KeySessionGapMS, KeyOutOfOrderMS, KeySessionIdleMS, KeyIdleThresholdMS)
 }
 
 // sessionsBolt is the sessionizer that also reports, on each tick, how

@@ -8,6 +8,7 @@ func init() {
 	sdk.MustRegisterSpout(ClassSentenceSpout, func() sdk.Spout { return NewSentenceSpout() })
 	sdk.MustRegisterBolt(ClassSplitSentence, func() sdk.Bolt { return NewSplitSentence() })
 	sdk.MustRegisterBolt(ClassWordCount, func() sdk.Bolt { return NewWordCount() })
+	sdk.DeclareConfigKeys(KeyInput, KeyOutput, KeyBatch, KeyRate, KeyMaxRetries)
 }
 
 // The components implement the SDK interfaces the runtime checks for.

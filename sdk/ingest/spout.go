@@ -50,6 +50,7 @@ const (
 
 func init() {
 	sdk.MustRegisterSpout(ClassHTTPIngest, func() sdk.Spout { return New() })
+	sdk.DeclareConfigKeys(KeyAddr, KeyMaxBody, KeyMaxPending, KeyCORSOrigin, KeyAssets, KeyConfirm, KeyConfirmTimeout, KeyTLSCert, KeyTLSKey)
 }
 
 var _ sdk.Spout = (*Spout)(nil)
