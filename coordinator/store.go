@@ -266,6 +266,8 @@ func (s *Store) ClearFailingRun(ctx context.Context, name, node string) error {
 }
 
 // FailingRuns reads the failing runs the nodes reported, by topology name.
+// A value it cannot decode is left out: the report is a hint for gale
+// list, not state anything depends on.
 func (s *Store) FailingRuns(ctx context.Context) (map[string][]*galev1.NodeRun, error) {
 	resp, err := s.c.Get(ctx, failingPrefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
@@ -275,7 +277,7 @@ func (s *Store) FailingRuns(ctx context.Context) (map[string][]*galev1.NodeRun, 
 	for _, kv := range resp.Kvs {
 		run := &galev1.NodeRun{}
 		if err := proto.Unmarshal(kv.Value, run); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", kv.Key, err)
+			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimPrefix(string(kv.Key), failingPrefix), "/")
 		out[name] = append(out[name], run)

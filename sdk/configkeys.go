@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -38,13 +39,9 @@ func DeclareConfigKeys(keys ...string) {
 // language may read a key no Go package declares.
 func ConfigKeyWarnings(ts *galev1.TopologySpec) []string {
 	declaredKeys.RLock()
-	declared := make([]string, 0, len(declaredKeys.keys))
-	for k := range declaredKeys.keys {
-		declared = append(declared, k)
-	}
-	known := func(k string) bool { return declaredKeys.keys[k] }
-	defer declaredKeys.RUnlock()
-	slices.Sort(declared) // a stable guess among equally close keys
+	known := maps.Clone(declaredKeys.keys)
+	declaredKeys.RUnlock()
+	declared := slices.Sorted(maps.Keys(known)) // a stable guess among equally close keys
 
 	var out []string
 	check := func(where string, conf map[string]*galev1.Value) {
@@ -54,7 +51,7 @@ func ConfigKeyWarnings(ts *galev1.TopologySpec) []string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			if strings.HasPrefix(k, "topology.") || known(k) {
+			if strings.HasPrefix(k, "topology.") || known[k] {
 				continue
 			}
 			if guess := hint.Suggest(k, declared); guess != "" {
