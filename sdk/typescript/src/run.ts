@@ -11,7 +11,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { AttachHello, AttachRequest, AttachServiceService, TaskContext as ProtoTaskContext } from "./gen/gale/v1/attach";
 import { Bolt, Spout, type MaybePromise } from "./component";
-import { BoltCollector, SpoutCollector, errorMessage } from "./collector";
+import { BoltCollector, SpoutCollector, EmitError, errorMessage } from "./collector";
 import { TaskContext, type Logger, type LogLevel } from "./context";
 import { Outbox, LOG_LEVELS, type AckOrder } from "./outbox";
 import { Reader, readTupleBatch, readTwoIdLists, type RawTuple } from "./wire";
@@ -592,6 +592,17 @@ class Session {
     return new Source(component, stream, fields);
   }
 
+  // A spout hook threw: its stack trace (the first of each kind, then
+  // counts; none for an emit the SDK refused, whose message says it all)
+  // and a task error.
+  private hookFailed(what: string, e: unknown): void {
+    if (!(e instanceof EmitError)) {
+      this.tracebacks.who = this.who;
+      this.tracebacks.print(e, what);
+    }
+    this.outbox.error(`${what}: ${errorMessage(e)}`);
+  }
+
   private executeFailed(t: Tuple, e: unknown): void {
     this.tracebacks.who = this.who;
     this.tracebacks.print(e, `execute threw on ${t.describe()}`);
@@ -634,14 +645,14 @@ class Session {
         try {
           r = this.spout!.nextTuple(max - out.emitted);
         } catch (e) {
-          this.outbox.error(`nextTuple failed: ${errorMessage(e)}`);
+          this.hookFailed("nextTuple failed", e);
           break;
         }
         if (isPromise(r)) {
           return r.then(
             () => (out.emitted === before ? this.outbox.nextDone(out.ended) : loop()),
             (e) => {
-              this.outbox.error(`nextTuple failed: ${errorMessage(e)}`);
+              this.hookFailed("nextTuple failed", e);
               this.outbox.nextDone(out.ended);
             },
           );
@@ -667,7 +678,7 @@ class Session {
       try {
         r = ok ? spout.ack(id) : spout.fail(id);
       } catch (e) {
-        this.outbox.error(`${ok ? "ack" : "fail"}(${id}) failed: ${errorMessage(e)}`);
+        this.hookFailed(`${ok ? "ack" : "fail"}(${id}) failed`, e);
         continue;
       }
       if (isPromise(r)) {
@@ -675,7 +686,7 @@ class Session {
         return r.then(
           () => this.spoutAcks(acked, failed, next),
           (e) => {
-            this.outbox.error(`${ok ? "ack" : "fail"}(${id}) failed: ${errorMessage(e)}`);
+            this.hookFailed(`${ok ? "ack" : "fail"}(${id}) failed`, e);
             return this.spoutAcks(acked, failed, next);
           },
         );
@@ -684,7 +695,7 @@ class Session {
   }
 
   private spoutHook(f: () => MaybePromise, name: string): MaybePromise {
-    const failed = (e: unknown) => this.outbox.error(`${name} failed: ${errorMessage(e)}`);
+    const failed = (e: unknown) => this.hookFailed(`${name} failed`, e);
     try {
       const r = f();
       if (isPromise(r)) return r.catch(failed);
