@@ -45,6 +45,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gale-stream/gale/coordinator"
@@ -85,6 +86,23 @@ func newClusterCmd(name, synopsis, about string, stderr io.Writer) *clusterCmd {
 		c.fs.PrintDefaults()
 	}
 	return c
+}
+
+// jsonFlag adds --json: the API's response as JSON (protojson: the
+// proto's field names in lowerCamelCase, enums by name, 64-bit integers as
+// strings), for scripts, instead of the tables.
+func (c *clusterCmd) jsonFlag() *bool {
+	return c.fs.Bool("json", false, "print the API's response as JSON (proto3 JSON mapping) instead of tables")
+}
+
+// printJSON prints m in the proto3 JSON mapping, indented, one document.
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode the response as JSON: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
 
 // parse parses args (flags may come after the positionals), applies
@@ -314,7 +332,8 @@ func runSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // runList is `gale list`.
 func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClusterCmd("list", "[--addr HOST:PORT] [--timeout D]", "List the topologies of the cluster.", stderr)
+	c := newClusterCmd("list", "[--json] [--addr HOST:PORT] [--timeout D]", "List the topologies of the cluster.", stderr)
+	asJSON := c.jsonFlag()
 	pos, err := c.parse(args, stderr)
 	if err != nil {
 		return err
@@ -329,6 +348,9 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, resp)
 	}
 	if len(resp.GetTopologies()) == 0 {
 		fmt.Fprintln(stdout, "no topologies")
@@ -348,8 +370,9 @@ func runList(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // runStatus is `gale status NAME`.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClusterCmd("status", "NAME [--addr HOST:PORT] [--timeout D]",
+	c := newClusterCmd("status", "NAME [--json] [--addr HOST:PORT] [--timeout D]",
 		"Show a topology's components, tasks, the nodes running them, counters, each node's run and recent errors.", stderr)
+	asJSON := c.jsonFlag()
 	pos, err := c.parse(args, stderr)
 	if err != nil {
 		return err
@@ -365,6 +388,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	})
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, resp)
 	}
 	printStatus(stdout, name, resp)
 	return nil
@@ -716,7 +742,8 @@ func parseParallelism(flags []string) (map[string]int32, error) {
 
 // runNodes is `gale nodes`.
 func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newClusterCmd("nodes", "[--addr HOST:PORT] [--timeout D]", "List the nodes of the cluster; * marks the leader.", stderr)
+	c := newClusterCmd("nodes", "[--json] [--addr HOST:PORT] [--timeout D]", "List the nodes of the cluster; * marks the leader.", stderr)
+	asJSON := c.jsonFlag()
 	pos, err := c.parse(args, stderr)
 	if err != nil {
 		return err
@@ -731,6 +758,9 @@ func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return printJSON(stdout, resp)
 	}
 	if len(resp.GetNodes()) == 0 {
 		fmt.Fprintln(stdout, "no nodes")

@@ -22,7 +22,10 @@ import (
 	"time"
 	"unicode"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	"github.com/gale-stream/gale/node/bench"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
 // The CLI tests run the real binary as a subprocess, as a user would.
@@ -404,6 +407,23 @@ func TestClusterCommandsAgainstARealNode(t *testing.T) {
 	}
 	if s := run("status", "wordcount"); !strings.Contains(s, "split") || !strings.Contains(s, "n1") {
 		t.Fatalf("status:\n%s", s)
+	}
+	// --json gives the API's responses for scripts.
+	var st galev1.GetTopologyStatusResponse
+	if err := protojson.Unmarshal([]byte(run("status", "wordcount", "--json")), &st); err != nil {
+		t.Fatalf("status --json: %v", err)
+	}
+	if st.GetSummary().GetName() != "wordcount" || st.GetSummary().GetState() != galev1.TopologyState_TOPOLOGY_STATE_FINISHED ||
+		len(st.GetComponents()) == 0 || len(st.GetRuns()) != 1 || st.GetRuns()[0].GetNode() != "n1" {
+		t.Fatalf("status --json: %v", &st)
+	}
+	var l galev1.ListTopologiesResponse
+	if err := protojson.Unmarshal([]byte(run("list", "--json")), &l); err != nil || len(l.GetTopologies()) != 1 {
+		t.Fatalf("list --json: %v, %v", err, &l)
+	}
+	var ns galev1.ListNodesResponse
+	if err := protojson.Unmarshal([]byte(run("nodes", "--json")), &ns); err != nil || len(ns.GetNodes()) != 1 || !ns.GetNodes()[0].GetLeader() {
+		t.Fatalf("nodes --json: %v, %v", err, &ns)
 	}
 	_, stderr, code = gale(t, "status", "nope", "--addr", addr)
 	if code != 1 || !strings.Contains(stderr, "topology nope not found") {
