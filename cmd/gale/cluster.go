@@ -452,7 +452,23 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 	}
 	tw.Flush()
 
-	if runs := resp.GetRuns(); len(runs) > 0 {
+	// Every node the assignment gives tasks has a row: one without a run
+	// did not answer in time, or has not started its run yet.
+	runs := slices.Clone(resp.GetRuns())
+	reported := map[string]bool{}
+	for _, r := range runs {
+		reported[r.GetNode()] = true
+	}
+	for _, cs := range comps {
+		for _, t := range cs.GetTasks() {
+			if n := t.GetNode(); n != "" && !reported[n] {
+				reported[n] = true
+				runs = append(runs, &galev1.NodeRun{Node: n})
+			}
+		}
+	}
+	slices.SortFunc(runs, func(x, y *galev1.NodeRun) int { return strings.Compare(x.GetNode(), y.GetNode()) })
+	if len(runs) > 0 {
 		fmt.Fprintln(w)
 		tw = newTable(w)
 		fmt.Fprintln(tw, "NODE\tRUN\tUP\tRESTARTS\tLAST FAILURE")
@@ -530,7 +546,7 @@ func runState(r *galev1.NodeRun) string {
 	case galev1.NodeRunState_NODE_RUN_STATE_FAILED:
 		return "failed to start"
 	default:
-		return "unknown"
+		return "no run reported"
 	}
 }
 

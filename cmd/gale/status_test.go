@@ -30,7 +30,7 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 				{TaskId: 2, Message: "exit status 2; its last output: no such file", UnixMillis: ms(2 * time.Second)},
 				{TaskId: 2, Message: "exit status 2; its last output: no such file", UnixMillis: ms(3 * time.Second)},
 			}},
-			{Id: "count", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Tasks: []*galev1.TaskStatus{{TaskId: 3, Node: "n1"}}, Errors: []*galev1.ComponentError{
+			{Id: "count", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Tasks: []*galev1.TaskStatus{{TaskId: 3, Node: "n1"}, {TaskId: 4, Node: "n3"}}, Errors: []*galev1.ComponentError{
 				{TaskId: 3, Message: "execute failed on input 17: bad word", UnixMillis: ms(1500 * time.Millisecond)},
 				{TaskId: 3, Message: "execute failed on input 4711: bad word", UnixMillis: ms(2500 * time.Millisecond)},
 			}},
@@ -49,6 +49,8 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 		"NODE  RUN                 UP     RESTARTS  LAST FAILURE",
 		"n1    running             1m30s  0         -",
 		"n2    restarting in 7.4s  -      3         2026-11-29 12:00:03 component split task 2: exited 5 times in a row",
+		// A node with tasks that did not answer has a row too.
+		"n3    no run reported     -      0         -",
 		// Oldest first across components; a task's errors that differ
 		// only in numbers fold into the latest.
 		"recent errors, oldest first (60 reported in all; each task's last 20 are kept):\n" +
