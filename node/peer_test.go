@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -80,11 +81,7 @@ func TestPeerRunsSubmittedTopologies(t *testing.T) {
 
 func testPeerRuns(t *testing.T, p *Peer) {
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, conn := dialPeer(t, p)
 
 	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: galev1.CoordinatorService_ServiceDesc.ServiceName})
 	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -174,11 +171,7 @@ func testPeerRuns(t *testing.T, p *Peer) {
 func TestPeerActivatesAndDeactivates(t *testing.T) {
 	p := startPeer(t, "solo")
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, _ := dialPeer(t, p)
 	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 1}).
 		spout("seq", "test.Seq", 1, "id").
 		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
@@ -276,11 +269,7 @@ func TestSecondNodeJoinsThroughGossip(t *testing.T) {
 	// b is given only a's gossip address: it learns etcd from gossip.
 	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, b.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, _ := dialPeer(t, b)
 	waitFor(t, 10*time.Second, func() error {
 		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
 		if err != nil {
@@ -301,11 +290,7 @@ func TestSecondNodeJoinsThroughGossip(t *testing.T) {
 	if err := b.Shutdown(sctx); err != nil {
 		t.Fatal(err)
 	}
-	aclient, aconn, err := coordinator.DialCoordinator(ctx, a.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer aconn.Close()
+	aclient, _ := dialPeer(t, a)
 	waitFor(t, 10*time.Second, func() error {
 		nodes, err := aclient.ListNodes(ctx, &galev1.ListNodesRequest{})
 		if err != nil {
@@ -322,11 +307,7 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 	srv := etcdtest.StartServer(t)
 	p := startPeer(t, "solo", srv.Endpoints()...)
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, conn := dialPeer(t, p)
 	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 4}).
 		spout("seq", "test.Seq", 1, "id").
 		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
@@ -776,11 +757,7 @@ func TestTreesOfAMovedAckerStillComplete(t *testing.T) {
 // the topology then completes.
 func TestAFailedRunRestarts(t *testing.T) {
 	a := startPeer(t, "a")
-	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, _ := dialPeer(t, a)
 	ctx := context.Background()
 	const n = 500
 	tp := newTopo(t, map[string]any{"test.count": n}).
@@ -828,11 +805,7 @@ func TestAFailedRunRestarts(t *testing.T) {
 // run-level failure is not passed off as a task's error.
 func TestAFailingRunShowsInTheStatus(t *testing.T) {
 	a := startPeer(t, "a")
-	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, _ := dialPeer(t, a)
 	ctx := context.Background()
 	tp := newTopo(t, map[string]any{"test.count": 100}).
 		spout("seq", "test.Seq", 1, "id").
@@ -844,6 +817,7 @@ func TestAFailingRunShowsInTheStatus(t *testing.T) {
 	}
 	var s *galev1.GetTopologyStatusResponse
 	waitFor(t, 30*time.Second, func() error {
+		var err error
 		s, err = client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "failing"})
 		if err != nil {
 			return err
@@ -946,11 +920,7 @@ func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
 	t.Helper()
 	a := startPeer(t, "a")
 	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
-	client, conn, err := coordinator.DialCoordinator(context.Background(), a.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	client, _ := dialPeer(t, a)
 	waitFor(t, 10*time.Second, func() error {
 		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
 		if err != nil || len(nodes.GetNodes()) != 2 {
@@ -959,6 +929,18 @@ func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
 		return nil
 	})
 	return a, b, client
+}
+
+// dialPeer connects to p's Coordinator API for the test; the connection
+// closes when the test ends.
+func dialPeer(t *testing.T, p *Peer) (galev1.CoordinatorServiceClient, *grpc.ClientConn) {
+	t.Helper()
+	client, conn, err := coordinator.DialCoordinator(context.Background(), p.Addr(), nil, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return client, conn
 }
 
 // slowSpread submits a topology over two nodes whose pass bolt takes
@@ -1155,11 +1137,7 @@ func TestFinishedTopologyStaysFinished(t *testing.T) {
 func TestDelayedKillSparesAResubmittedTopology(t *testing.T) {
 	p := startPeer(t, "solo")
 	ctx := context.Background()
-	client, conn, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	client, _ := dialPeer(t, p)
 	endless := func() *galev1.TopologySpec {
 		tp := newTopo(t, map[string]any{"test.count": 1 << 40}).
 			spout("seq", "test.Seq", 1, "id").
