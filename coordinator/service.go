@@ -486,9 +486,11 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 	for _, c := range rec.GetSpec().GetComponents() {
 		kinds[c.GetId()] = c.GetKind()
 	}
-	failing, err := s.store.FailingRuns(ctx)
-	if err != nil {
-		return nil, storeErr(err, req.GetName())
+	var failing map[string][]*galev1.NodeRun
+	if !req.GetLocalOnly() { // a node gathering statuses uses only the runs
+		if failing, err = s.store.FailingRuns(ctx); err != nil {
+			return nil, storeErr(err, req.GetName())
+		}
 	}
 	resp := &galev1.GetTopologyStatusResponse{Summary: s.summary(rec, a, failing[req.GetName()]), Runs: runs}
 	byComp := map[string]*galev1.ComponentStatus{}

@@ -217,14 +217,23 @@ func restartBackoff(restarts int) time.Duration {
 	return min(time.Second<<min(restarts, 6), time.Minute)
 }
 
-// failure returns the run's error once the run has ended.
-func (r *localRun) failure() error {
+// ended reports whether the run's goroutine is done (endedAt and err are
+// then written).
+func (r *localRun) ended() bool {
 	select {
 	case <-r.done:
-		return r.err
+		return true
 	default:
+		return false
+	}
+}
+
+// failure returns the run's error once the run has ended.
+func (r *localRun) failure() error {
+	if !r.ended() {
 		return nil
 	}
+	return r.err
 }
 
 // NewPeer checks the config.
@@ -1023,7 +1032,7 @@ func (p *Peer) RunState(id string) *galev1.NodeRun {
 		return nil
 	}
 	now := time.Now()
-	out := &galev1.NodeRun{Node: p.cfg.Name, Restarts: uint32(run.restarts)}
+	out := &galev1.NodeRun{Node: p.cfg.Name, TopologyId: run.id, Restarts: uint32(run.restarts)}
 	if run.lastErr != nil {
 		// The failure that caused this run's start.
 		out.Error, out.ErrorUnixMillis = run.lastErr.Error(), run.lastErrAt.UnixMilli()
@@ -1035,7 +1044,7 @@ func (p *Peer) RunState(id string) *galev1.NodeRun {
 		// stop returned): up for as long as it ran.
 		out.State = galev1.NodeRunState_NODE_RUN_STATE_FINISHED
 		end := now
-		if isClosed(run.done) { // endedAt is written before done closes
+		if run.ended() {
 			end = run.endedAt
 		}
 		out.UpMillis = end.Sub(run.started).Milliseconds()
@@ -1052,15 +1061,6 @@ func (p *Peer) RunState(id string) *galev1.NodeRun {
 		out.UpMillis = now.Sub(run.started).Milliseconds()
 	}
 	return out
-}
-
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
 }
 
 // Finished implements coordinator.StatsSource.
