@@ -48,6 +48,15 @@ const (
 	healthyRun    = 5 * time.Second
 )
 
+var (
+	// attachWarnAfter is how long a managed process may run without
+	// attaching before the task reports it: a program that never calls
+	// its SDK's run (or hangs before it) otherwise leaves its task
+	// waiting in silence, shown as running. It is a warning, not a
+	// failure: a program may take long to load before it attaches.
+	attachWarnAfter = 10 * time.Second // a variable for tests
+)
+
 // externalTask is the per-task state of an external component.
 type externalTask struct {
 	hb          time.Duration
@@ -280,6 +289,16 @@ func (e *executor) runExternal(ctx context.Context) error {
 // attaching.
 func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.Session, error) {
 	e.t.headBorn.Store(0)
+	// A managed process that has not attached attachWarnAfter after the
+	// wait began (or after the last exit, which starts another) is
+	// reported once.
+	var warn <-chan time.Time
+	var warnTimer *time.Timer
+	if x.sup != nil {
+		warnTimer = time.NewTimer(attachWarnAfter)
+		defer warnTimer.Stop()
+		warn = warnTimer.C
+	}
 	for {
 		select {
 		case s := <-x.slot.Sessions():
@@ -292,6 +311,13 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 			if x.quick >= maxQuickExits {
 				return nil, e.taskErr("external process", fmt.Errorf("exited %d times in a row without running for %v; last: %w", x.quick, healthyRun, err))
 			}
+			if warnTimer != nil {
+				warnTimer.Reset(attachWarnAfter)
+				warn = warnTimer.C
+			}
+		case <-warn:
+			warn = nil
+			e.ReportError(fmt.Errorf("external process has not attached to the node after %v (its task waits for it): a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go); one still loading attaches later", attachWarnAfter))
 		case <-ctx.Done():
 			return nil, nil
 		}

@@ -692,3 +692,60 @@ func TestAttachedProcessIsRelayedToTheNodeWithTheTask(t *testing.T) {
 	}
 	checkAllAcked(t, stateFor(t), n)
 }
+
+// A managed process that never attaches (its program forgot to call the
+// SDK's run, or hangs before it) is reported while the task waits for it,
+// instead of the task showing as running in silence; and a stop does not
+// wait for a stream that never began.
+func TestAProcessThatNeverAttachesIsReported(t *testing.T) {
+	old := attachWarnAfter
+	attachWarnAfter = 300 * time.Millisecond
+	t.Cleanup(func() { attachWarnAfter = old })
+	tp := newTopo(t, map[string]any{"test.count": 10}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "seq")
+	tp.s.Components[1].GetCommand().Argv = []string{"sleep", "60"}
+	rt := tp.newWithHub(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	waitFor(t, 30*time.Second, func() error {
+		if !strings.Contains(errorsText(rt), "has not attached to the node after 300ms") {
+			return fmt.Errorf("no report of the process that does not attach; errors:\n%s", errorsText(rt))
+		}
+		return nil
+	})
+	if n := strings.Count(errorsText(rt), "has not attached"); n != 1 {
+		t.Fatalf("reported %d times, want once:\n%s", n, errorsText(rt))
+	}
+	stopAt := time.Now()
+	cancel()
+	<-done // "topology stopped"
+	// The process is stopped with SIGTERM at once, not after the grace
+	// given to a process whose stream was ended (5 s).
+	if d := time.Since(stopAt); d > 4*time.Second {
+		t.Fatalf("stopping took %v", d)
+	}
+}
+
+// A managed process that exits 0 without attaching says so, with what it
+// printed (to stdout, when that is all it wrote), rather than "exited
+// with status 0 while its task was running".
+func TestAProcessThatExitsWithoutAttachingSaysSo(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 10}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "seq")
+	tp.s.Components[1].GetCommand().Argv = []string{"sh", "-c", "echo config missing, bye; exit 0"}
+	rt, _, err := tp.runWithHub(t, 60*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "in a row") {
+		t.Fatalf("Run: %v, want the task to fail", err)
+	}
+	for _, want := range []string{"exited with status 0 without attaching", "its last output (stdout): config missing, bye"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Run: %v\nwant %q in it", err, want)
+		}
+	}
+	if strings.Contains(errorsText(rt), "while its task was running") {
+		t.Errorf("task errors say the process ran:\n%s", errorsText(rt))
+	}
+}

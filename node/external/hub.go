@@ -55,6 +55,7 @@ type Slot struct {
 
 	sessions chan Session // capacity 1: the executor takes sessions from here
 	busy     bool         // a session is being handed over or runs; guarded by hub.mu
+	claims   uint64       // processes that took the slot so far; guarded by hub.mu
 }
 
 // SlotOptions describe an external task to the hub.
@@ -106,6 +107,18 @@ func (s *Slot) SetToken(token string) {
 	s.hub.mu.Unlock()
 }
 
+// Claims is how many processes have taken the slot so far: a managed
+// process that exits with the count unchanged never attached. It is 0
+// for a nil slot.
+func (s *Slot) Claims() uint64 {
+	if s == nil {
+		return 0
+	}
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return s.claims
+}
+
 // Sessions delivers each process that attached for this task.
 func (s *Slot) Sessions() <-chan Session { return s.sessions }
 
@@ -118,6 +131,7 @@ func (s *Slot) Offer(sess Session) error {
 		return fmt.Errorf("task %d of %s already has a process", s.key.task, s.key.component)
 	}
 	s.busy = true
+	s.claims++
 	s.hub.mu.Unlock()
 	s.sessions <- sess
 	return nil
@@ -250,6 +264,7 @@ func (h *Hub) claim(hello *galev1.AttachHello) (*Slot, error) {
 		}
 	}
 	slot.busy = true
+	slot.claims++
 	return slot, nil
 }
 

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -137,6 +139,7 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	// on Linux, killed with the node, even by kill -9 (procgroup_*.go).
 	cmd.SysProcAttr = groupAttr()
 	tail := &lastLines{max: 5}
+	var outTail *lastLines // stdout's, when it is not the protocol
 	var wg sync.WaitGroup
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -152,8 +155,14 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	if stdout, err = cmd.StdoutPipe(); err != nil {
 		return fmt.Errorf("starting %s: %w", s.Cmd.Argv[0], err)
 	}
+	claims := s.Slot.Claims()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", strings.Join(s.Cmd.Argv, " "), err)
+	}
+	// describe says why the process ended: its exit status, whether it
+	// attached at all, and its last output.
+	describe := func(err error) error {
+		return describeExit(err, s.Slot.Claims() != claims, tail, outTail)
 	}
 	log := s.Log.With("pid", cmd.Process.Pid)
 	log.Info("external process started", "argv", s.Cmd.Argv)
@@ -174,10 +183,11 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 			_, _ = io.Copy(io.Discard, stdout)
 		}()
 	} else {
+		outTail = &lastLines{max: 5}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.pipeLines(stdout, log, slog.LevelInfo, nil)
+			s.pipeLines(stdout, log, slog.LevelInfo, outTail)
 		}()
 	}
 	exited := make(chan error, 1)
@@ -187,29 +197,34 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	}()
 	select {
 	case err := <-exited:
-		return describeExit(err, tail)
+		return describe(err)
 	case <-s.restart:
 		// Its stream ended. A process that gave up (an error it sent, then
 		// a half-close) exits on its own right after: let it, so that its
 		// own exit status is what gets reported, not our SIGKILL.
 		select {
 		case err := <-exited:
-			return describeExit(err, tail)
+			return describe(err)
 		case <-time.After(restartGrace):
 		}
 		log.Warn("killing external process to restart it: it did not exit after its stream ended", "grace", restartGrace)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		err := <-exited
-		return describeExit(err, tail)
+		return describe(err)
 	case <-ctx.Done():
 	}
 	// The task stopped: its stream was ended, so the process should exit.
-	select {
-	case <-exited:
-		return nil
-	case <-time.After(stopGrace):
+	// One that never attached has no stream to end: it gets SIGTERM now.
+	if s.Slot.Claims() == claims {
+		log.Warn("stopping external process with SIGTERM: it never attached")
+	} else {
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(stopGrace):
+		}
+		log.Warn("external process did not exit after its stream ended; sending SIGTERM")
 	}
-	log.Warn("external process did not exit after its stream ended; sending SIGTERM")
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	select {
 	case <-exited:
@@ -303,25 +318,42 @@ func streamName(level slog.Level) string {
 	return "stderr"
 }
 
-func describeExit(err error, tail *lastLines) error {
+// describeExit says why a process ended: its exit status (err, from
+// cmd.Wait), that it never attached when it did not (a program that
+// exits 0 without attaching forgot to call the SDK's run, or decided not
+// to start: say which it was, from its output), and its last lines of
+// stderr, or of stdout when it wrote nothing to stderr (outTail, nil when
+// stdout is the protocol).
+func describeExit(err error, attached bool, tail, outTail *lastLines) error {
 	var msg string
-	if err == nil {
+	switch {
+	case err == nil && attached:
 		msg = "external process exited with status 0 while its task was running"
-	} else {
+	case err == nil:
+		msg = "external process exited with status 0 without attaching to the node: a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go) and keep running"
+	case attached:
 		msg = "external process " + err.Error() // "exit status 1", "signal: killed"
+	default:
+		msg = "external process " + err.Error() + " before it attached"
 	}
 	if lines := tail.String(); lines != "" {
 		msg += "; its last output: " + lines
+	} else if lines := outTail.String(); lines != "" {
+		msg += "; its last output (stdout): " + lines
 	}
 	return errors.New(msg)
 }
 
-// lastLines keeps the last few lines of a process's stderr for the error
-// that reports its exit.
+// lastLines keeps the last few lines of a process's output for the error
+// that reports its exit, and the last line that reads like an error's
+// headline (errorHeadline), which runtimes print above a stack trace that
+// can be longer than the tail: Node.js's "Error: Cannot find module" or
+// Go's "panic: ..." would otherwise be lost behind frames and footers.
 type lastLines struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
+	mu       sync.Mutex
+	max      int
+	lines    []string
+	headline string
 }
 
 func (l *lastLines) add(s string) {
@@ -330,17 +362,35 @@ func (l *lastLines) add(s string) {
 	if len(s) > 300 {
 		s = s[:300] + "..."
 	}
+	if errorHeadline.MatchString(s) {
+		l.headline = s
+	}
 	l.lines = append(l.lines, s)
 	if len(l.lines) > l.max {
 		l.lines = l.lines[1:]
 	}
 }
 
+// String joins the lines kept, with the headline first when it is not
+// among them. It is "" for a nil lastLines.
 func (l *lastLines) String() string {
+	if l == nil {
+		return ""
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return strings.Join(l.lines, " | ")
+	lines := l.lines
+	if l.headline != "" && !slices.Contains(lines, l.headline) {
+		lines = append([]string{l.headline, "..."}, lines...)
+	}
+	return strings.Join(lines, " | ")
 }
+
+// errorHeadline matches the line that names an error in what common
+// runtimes print when a program dies: "ValueError: ...", "Error: ...",
+// "Error [ERR_MODULE_NOT_FOUND]: ...", "TypeError: ...",
+// "java.lang.IllegalStateException: ...", "panic: ...", "fatal error: ...".
+var errorHeadline = regexp.MustCompile(`^(?:panic: |fatal error: |(?:[A-Za-z_$][\w$.]*)?(?:Error|Exception)(?: \[[A-Z_]+\])?: )`)
 
 func newToken() string {
 	var b [16]byte

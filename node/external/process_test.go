@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -104,5 +105,55 @@ func TestPipeLinesRateLimitsOutput(t *testing.T) {
 	}
 	if !strings.Contains(tail.String(), fmt.Sprintf("traceback line %d", n-1)) {
 		t.Fatalf("tail %q lacks the last line", tail.String())
+	}
+}
+
+// What a process's exit says: the status, whether it attached, and its
+// last output with the line that names the error even when a runtime
+// prints a stack and a footer after it.
+func TestDescribeExit(t *testing.T) {
+	exit1 := exec.Command("sh", "-c", "exit 1").Run()
+	for _, c := range []struct {
+		name     string
+		err      error
+		attached bool
+		stderr   string
+		stdout   string
+		want     string
+	}{
+		{"python traceback", exit1, true,
+			"Traceback (most recent call last):\n  File \"bolt.py\", line 3, in <module>\n    import requests\nModuleNotFoundError: No module named 'requests'\n", "",
+			"external process exit status 1; its last output: Traceback (most recent call last): |   File \"bolt.py\", line 3, in <module> |     import requests | ModuleNotFoundError: No module named 'requests'"},
+		{"node missing module", exit1, false,
+			"node:internal/modules/cjs/loader:1228\n  throw err;\n  ^\n\nError: Cannot find module '/tmp/x/counter.js'\n    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15)\n    at node:internal/main/run_main_module:28:49 {\n  code: 'MODULE_NOT_FOUND',\n  requireStack: []\n}\n\nNode.js v20.20.2\n", "",
+			"external process exit status 1 before it attached; its last output: Error: Cannot find module '/tmp/x/counter.js' | ... |   code: 'MODULE_NOT_FOUND', |   requireStack: [] | } |  | Node.js v20.20.2"},
+		{"node esm", exit1, false,
+			"node:internal/errors:496\n    ErrorCaptureStackTrace(err);\n    ^\n\nError [ERR_MODULE_NOT_FOUND]: Cannot find package '@gale-stream/gale' imported from /tmp/x/b.mjs\n    at new NodeError (node:internal/errors:405:5)\n    at a\n    at b\n    at c\n  code: 'ERR_MODULE_NOT_FOUND'\n}\n\nNode.js v20.20.2\n", "",
+			"external process exit status 1 before it attached; its last output: Error [ERR_MODULE_NOT_FOUND]: Cannot find package '@gale-stream/gale' imported from /tmp/x/b.mjs | ... |     at c |   code: 'ERR_MODULE_NOT_FOUND' | } |  | Node.js v20.20.2"},
+		{"go panic", exit1, true,
+			"panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/tmp/x/main.go:5 +0x25\nexit status 2\n", "",
+			"external process exit status 1; its last output: panic: boom | ... |  | goroutine 1 [running]: | main.main() | \t/tmp/x/main.go:5 +0x25 | exit status 2"},
+		{"exit 0 without attaching, said why on stdout", nil, false, "", "config missing, bye\n",
+			"external process exited with status 0 without attaching to the node: a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go) and keep running; its last output (stdout): config missing, bye"},
+		{"exit 0 after attaching", nil, true, "", "done\n",
+			"external process exited with status 0 while its task was running; its last output (stdout): done"},
+		{"silent", exit1, true, "", "", "external process exit status 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tail, outTail := &lastLines{max: 5}, &lastLines{max: 5}
+			for _, l := range strings.Split(strings.TrimSuffix(c.stderr, "\n"), "\n") {
+				if c.stderr != "" {
+					tail.add(l)
+				}
+			}
+			for _, l := range strings.Split(strings.TrimSuffix(c.stdout, "\n"), "\n") {
+				if c.stdout != "" {
+					outTail.add(l)
+				}
+			}
+			if got := describeExit(c.err, c.attached, tail, outTail).Error(); got != c.want {
+				t.Errorf("got  %q\nwant %q", got, c.want)
+			}
+		})
 	}
 }
