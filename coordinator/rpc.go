@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -111,4 +113,33 @@ func tlsRefusal(err error, withTLS bool) bool {
 	// A node with TLS that refuses the client's certificate closes the
 	// connection; the client may see only that.
 	return withTLS && (strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe"))
+}
+
+// RecoverPanics are server options that turn a panic in a handler into
+// an Internal error for that call, logged with its stack, instead of a
+// crash of the whole node (every topology on it restarting elsewhere) on
+// one request that reached a bug.
+func RecoverPanics(log *slog.Logger) []grpc.ServerOption {
+	recovered := func(method string, v any) error {
+		log.Error("a gRPC handler panicked; the call failed with Internal", "method", method, "panic", v, "stack", string(debug.Stack()))
+		return status.Errorf(codes.Internal, "%s failed: internal error (a bug in Gale: %v); the node's log has the details", method, v)
+	}
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = recovered(info.FullMethod, v)
+				}
+			}()
+			return handler(ctx, req)
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+			defer func() {
+				if v := recover(); v != nil {
+					err = recovered(info.FullMethod, v)
+				}
+			}()
+			return handler(srv, ss)
+		}),
+	}
 }

@@ -1,17 +1,22 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/gale-stream/gale/coordinator"
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
@@ -62,5 +67,47 @@ func TestDialCoordinatorFailsAtOnceOnATLSMismatch(t *testing.T) {
 				t.Fatalf("dial: %v; want the handshake's Unavailable from the first attempt", err)
 			}
 		})
+	}
+}
+
+// panicky is a Coordinator API whose ListNodes hits a bug.
+type panicky struct {
+	galev1.UnimplementedCoordinatorServiceServer
+}
+
+func (panicky) ListNodes(context.Context, *galev1.ListNodesRequest) (*galev1.ListNodesResponse, error) {
+	var m map[string]int
+	m["x"] = 1 // a nil map: panics
+	return nil, nil
+}
+
+// TestAPanicFailsTheCallNotTheServer: with RecoverPanics, a handler that
+// panics fails its call with Internal (the log has the stack) and the
+// server goes on answering.
+func TestAPanicFailsTheCallNotTheServer(t *testing.T) {
+	var log bytes.Buffer
+	srv := grpc.NewServer(coordinator.RecoverPanics(slog.New(slog.NewTextHandler(&log, nil)))...)
+	galev1.RegisterCoordinatorServiceServer(srv, panicky{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	defer func() { srv.Stop(); <-served }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := galev1.NewCoordinatorServiceClient(conn)
+	for range 2 {
+		_, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
+		if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "ListNodes failed: internal error") {
+			t.Fatalf("ListNodes: %v, want Internal", err)
+		}
+	}
+	if !strings.Contains(log.String(), "a gRPC handler panicked") || !strings.Contains(log.String(), "rpc_test.go") {
+		t.Fatalf("the log lacks the panic and its stack:\n%s", log.String())
 	}
 }

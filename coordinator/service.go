@@ -90,6 +90,9 @@ func storeErr(err error, name string) error {
 
 // SubmitTopology implements the API.
 func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopologyRequest) (*galev1.SubmitTopologyResponse, error) {
+	if req.GetSpec() == nil {
+		return nil, status.Error(codes.InvalidArgument, "submit: spec is missing: the request must hold the topology's TopologySpec")
+	}
 	ts := proto.Clone(req.GetSpec()).(*galev1.TopologySpec)
 	if ts.Config == nil {
 		ts.Config = map[string]*galev1.Value{}
@@ -147,7 +150,23 @@ func (s *Service) ackersByDefault(ctx context.Context) (int, error) {
 }
 
 func (s *Service) setState(ctx context.Context, name string, st galev1.TopologyState) error {
+	verb := "activate"
+	if st == galev1.TopologyState_TOPOLOGY_STATE_INACTIVE {
+		verb = "deactivate"
+	}
+	if err := nameGiven(verb, name); err != nil {
+		return err
+	}
 	return s.setStateOf(ctx, name, 0, st)
+}
+
+// nameGiven refuses a request that names no topology: "topology  not
+// found" would blame a topology rather than the request.
+func nameGiven(verb, name string) error {
+	if name == "" {
+		return status.Errorf(codes.InvalidArgument, "%s: name is missing: say which topology", verb)
+	}
+	return nil
 }
 
 // setStateOf is setState for the run of name submitted at submitted (Unix
@@ -187,6 +206,9 @@ func (s *Service) setStateOf(ctx context.Context, name string, submitted int64, 
 // alone.
 func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequest) (*galev1.KillTopologyResponse, error) {
 	name := req.GetName()
+	if err := nameGiven("kill", name); err != nil {
+		return nil, err
+	}
 	if req.WaitSeconds != nil && req.GetWaitSeconds() < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "kill %s: wait_seconds %d: want 0 or more", name, req.GetWaitSeconds())
 	}
@@ -313,6 +335,9 @@ func (s *Service) DeactivateTopology(ctx context.Context, req *galev1.Deactivate
 // trees replay from the spouts.
 func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTopologyRequest) (*galev1.RebalanceTopologyResponse, error) {
 	name := req.GetName()
+	if err := nameGiven("rebalance", name); err != nil {
+		return nil, err
+	}
 	var invalid error
 	err := s.store.UpdateTopology(ctx, name, func(r *galev1.TopologyRecord) error {
 		if r.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED {
@@ -327,7 +352,11 @@ func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTo
 				// No ackers: the new run is at-most-once, as a topology
 				// submitted with topology.acker.executors: 0.
 			} else if n < 1 || n > spec.MaxParallelism {
-				invalid = fmt.Errorf("parallelism of %s must be between 1 and %d, got %d", comp, spec.MaxParallelism, n)
+				low := 1
+				if comp == spec.AckerComponent {
+					low = 0
+				}
+				invalid = fmt.Errorf("parallelism of %s must be between %d and %d, got %d", comp, low, spec.MaxParallelism, n)
 				return invalid
 			}
 			if comp == spec.AckerComponent {
@@ -443,6 +472,9 @@ func (s *Service) ListTopologies(ctx context.Context, _ *galev1.ListTopologiesRe
 // runs; tasks on other nodes show their node and no counters until the
 // nodes report to each other.
 func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopologyStatusRequest) (*galev1.GetTopologyStatusResponse, error) {
+	if err := nameGiven("status", req.GetName()); err != nil {
+		return nil, err
+	}
 	rec, err := s.store.Topology(ctx, req.GetName())
 	if err != nil {
 		return nil, storeErr(err, req.GetName())

@@ -372,6 +372,19 @@ func TestExternalCommandNotFound(t *testing.T) {
 	}
 }
 
+// A working directory that does not exist is named as such, not blamed
+// on the program ("fork/exec /usr/bin/sh: no such file or directory").
+func TestExternalWorkingDirNotFound(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 10}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", nil, "seq")
+	tp.s.Components[1].GetCommand().Dir = "/nonexistent/gale-test-dir"
+	_, _, err := tp.runWithHub(t, 60*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "its working directory: stat /nonexistent/gale-test-dir: no such file or directory") {
+		t.Fatalf("Run: %v, want a failure naming the directory", err)
+	}
+}
+
 // A process that attaches but fails in prepare (a bad config value, say)
 // fails the run with its message after a few tries, like one that cannot
 // start.

@@ -421,7 +421,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	p.server = grpc.NewServer(sopts...)
+	p.server = grpc.NewServer(append(sopts, coordinator.RecoverPanics(p.cfg.Log)...)...)
 	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}, coordinator.WithSecurity(p.sec)))
 	// The server ("") is serving while the process runs; the Coordinator
 	// API only while the node holds its lease in etcd (keepAlive): without

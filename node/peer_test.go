@@ -1267,3 +1267,41 @@ func TestAckersDefaultToOnePerNode(t *testing.T) {
 		})
 	}
 }
+
+// Requests that leave out what they must hold (a grpcurl call with '{}',
+// a program's zero value) get InvalidArgument saying what is missing, and
+// the node lives on: an empty SubmitTopology used to crash it (a nil
+// pointer in the handler, no recovery), restarting every topology on it.
+func TestEmptyRequestsAreRefusedClearly(t *testing.T) {
+	p := startPeer(t, "a")
+	client, _ := dialPeer(t, p)
+	ctx := context.Background()
+	for _, c := range []struct {
+		call string
+		do   func() error
+		want string
+	}{
+		{"SubmitTopology", func() error { _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{}); return err }, "spec is missing"},
+		{"SubmitTopology with an empty spec", func() error {
+			_, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: &galev1.TopologySpec{}})
+			return err
+		}, "topology name is missing"},
+		{"KillTopology", func() error { _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{}); return err }, "kill: name is missing"},
+		{"ActivateTopology", func() error { _, err := client.ActivateTopology(ctx, &galev1.ActivateTopologyRequest{}); return err }, "activate: name is missing"},
+		{"DeactivateTopology", func() error {
+			_, err := client.DeactivateTopology(ctx, &galev1.DeactivateTopologyRequest{})
+			return err
+		}, "deactivate: name is missing"},
+		{"RebalanceTopology", func() error { _, err := client.RebalanceTopology(ctx, &galev1.RebalanceTopologyRequest{}); return err }, "rebalance: name is missing"},
+		{"GetTopologyStatus", func() error { _, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{}); return err }, "status: name is missing"},
+	} {
+		err := c.do()
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want InvalidArgument: %s", c.call, err, c.want)
+		}
+	}
+	// Still serving.
+	if _, err := client.ListTopologies(ctx, &galev1.ListTopologiesRequest{}); err != nil {
+		t.Fatalf("ListTopologies after the empty requests: %v", err)
+	}
+}

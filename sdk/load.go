@@ -79,7 +79,7 @@ func unknownClass(kind, class string) error {
 		return fmt.Errorf("unknown %s class %q: it is registered as a %s", kind, class, otherKind)
 	}
 	if len(mine) == 0 {
-		return fmt.Errorf("unknown %s class %q (no %ss are registered in this binary)", kind, class, kind)
+		return fmt.Errorf("unknown %s class %q (no %ss are registered in this binary: import the package that registers it, or build with BuildWith(nil) to leave classes to the cluster's binary)", kind, class, kind)
 	}
 	const show = 30
 	list := strings.Join(mine[:min(len(mine), show)], ", ")

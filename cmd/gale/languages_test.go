@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/client"
 	"github.com/gale-stream/gale/sdk/security/securitytest"
@@ -146,8 +149,9 @@ func TestGoBuilderSubmitsToANode(t *testing.T) {
 	if err != nil || id == "" {
 		t.Fatalf("Submit: %q, %v", id, err)
 	}
-	if _, err := client.Submit(ctx, addr, spec, nil); err == nil || !strings.Contains(err.Error(), "already") {
-		t.Fatalf("duplicate Submit: %v", err)
+	// The error says it in words and carries the node's status code.
+	if _, err := client.Submit(ctx, addr, spec, nil); err == nil || !strings.Contains(err.Error(), "already") || status.Code(err) != codes.AlreadyExists {
+		t.Fatalf("duplicate Submit: %v (code %v), want AlreadyExists", err, status.Code(err))
 	}
 	waitFinished(t, addr, "wc-go")
 	got, err := os.ReadFile(out)

@@ -132,6 +132,15 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	if s.Slot != nil {
 		s.Slot.SetToken(token)
 	}
+	if d := s.Cmd.Dir; d != "" {
+		// exec reports a missing working directory as the program's
+		// ("fork/exec /usr/bin/python3: no such file or directory").
+		if fi, err := os.Stat(d); err != nil {
+			return fmt.Errorf("starting %s: its working directory: %w", s.Cmd.Argv[0], err)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("starting %s: its working directory %s is not a directory", s.Cmd.Argv[0], d)
+		}
+	}
 	cmd := exec.Command(s.Cmd.Argv[0], s.Cmd.Argv[1:]...)
 	cmd.Dir = s.Cmd.Dir
 	cmd.Env = s.environ(token)

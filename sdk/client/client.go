@@ -58,9 +58,21 @@ func Submit(ctx context.Context, addr string, spec *galev1.TopologySpec, o *Opti
 	resp, err := galev1.NewCoordinatorServiceClient(conn).SubmitTopology(ctx, req)
 	if err != nil {
 		if s, ok := status.FromError(err); ok {
-			return "", fmt.Errorf("submit %s to %s: %s (%s)", spec.GetName(), addr, s.Message(), s.Code())
+			return "", &rpcError{msg: fmt.Sprintf("submit %s to %s: %s (%s)", spec.GetName(), addr, s.Message(), s.Code()), st: s}
 		}
 		return "", fmt.Errorf("submit %s to %s: %w", spec.GetName(), addr, err)
 	}
 	return resp.GetId(), nil
 }
+
+// rpcError is a call the node refused or could not answer. Its message
+// names the call and the status in words; it keeps the gRPC status for
+// status.Code and status.FromError, so that a program can tell
+// AlreadyExists from InvalidArgument or Unavailable without reading text.
+type rpcError struct {
+	msg string
+	st  *status.Status
+}
+
+func (e *rpcError) Error() string              { return e.msg }
+func (e *rpcError) GRPCStatus() *status.Status { return e.st }

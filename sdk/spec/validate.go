@@ -18,6 +18,14 @@ const (
 	// MaxParallelism is the most tasks one component may have. It catches
 	// typos (20000 for 2) before the scheduler tries to place them.
 	MaxParallelism = 10000
+	// MaxTaskPairs is the most pairs of tasks a topology's inputs may
+	// connect: for each input, the producer's tasks times the consumer's.
+	// Every task keeps routing state and, while it sends, a batch for each
+	// task it sends to, so memory grows with this product, not with the
+	// number of tasks: two components of 10000 tasks each took a node
+	// past 11 GB within 30 s before this bound. A million pairs is two
+	// components of 1000 tasks, far more than a cluster has cores.
+	MaxTaskPairs = 1 << 20
 )
 
 // Resolver tells the loader and builders what a Go component class emits:
@@ -160,7 +168,39 @@ func validate(s *galev1.TopologySpec, unresolved map[int]bool) ErrorList {
 		v.inputs(i)
 	}
 	v.cycles()
+	v.taskPairs()
 	return v.errs
+}
+
+// taskPairs checks the topology against MaxTaskPairs, reporting it at the
+// input that connects the most pairs.
+func (v *validator) taskPairs() {
+	for _, c := range v.s.Components {
+		if p := c.GetParallelism(); p < 1 || p > MaxParallelism {
+			return // reported already; the product would only repeat it
+		}
+	}
+	tasks := func(c *galev1.ComponentSpec) int64 { return int64(c.GetParallelism()) }
+	var total, most int64
+	var at Path
+	var who, from string
+	for i, c := range v.s.Components {
+		for k, in := range c.GetInputs() {
+			j, ok := v.byID[in.GetComponent()]
+			if !ok || v.s.Components[j] == nil {
+				continue
+			}
+			n := tasks(v.s.Components[j]) * tasks(c)
+			total += n
+			if n > most {
+				most, at, who, from = n, componentPath(i).Field("inputs").Index(k), label(v.s, i), in.GetComponent()
+			}
+		}
+	}
+	if total > MaxTaskPairs {
+		v.add(at, "%s: the topology's inputs connect %d pairs of tasks (this input from '%s' %d), over the limit of %d: every task keeps state and a batch for each task it sends to; give the components fewer tasks",
+			who, total, from, most, MaxTaskPairs)
+	}
 }
 
 func (v *validator) topology() {

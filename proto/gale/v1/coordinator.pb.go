@@ -33,7 +33,9 @@ const (
 	TopologyState_TOPOLOGY_STATE_INACTIVE TopologyState = 2
 	// TOPOLOGY_STATE_KILLED means the topology is being removed.
 	TopologyState_TOPOLOGY_STATE_KILLED TopologyState = 3
-	// TOPOLOGY_STATE_REBALANCING means tasks are being moved.
+	// TOPOLOGY_STATE_REBALANCING is reserved and not produced: a rebalance
+	// starts a new run at once (the record's id changes) and the state
+	// stays what it was.
 	TopologyState_TOPOLOGY_STATE_REBALANCING TopologyState = 4
 	// TOPOLOGY_STATE_FINISHED means every spout declared end of input and
 	// every tree completed or failed for good.
@@ -163,11 +165,14 @@ const (
 	NodeState_NODE_STATE_UNSPECIFIED NodeState = 0
 	// NODE_STATE_ALIVE holds a live lease and gossips.
 	NodeState_NODE_STATE_ALIVE NodeState = 1
-	// NODE_STATE_SUSPECT is suspected by gossip but still holds its lease.
+	// NODE_STATE_SUSPECT is reserved and not produced: ListNodes lists the
+	// nodes that hold a live lease (ALIVE or LEAVING) and leaves out the
+	// others.
 	NodeState_NODE_STATE_SUSPECT NodeState = 2
 	// NODE_STATE_LEAVING is draining after SIGTERM.
 	NodeState_NODE_STATE_LEAVING NodeState = 3
-	// NODE_STATE_DEAD lost its lease.
+	// NODE_STATE_DEAD is reserved and not produced (see SUSPECT): a node
+	// whose lease expired is not listed.
 	NodeState_NODE_STATE_DEAD NodeState = 4
 )
 
@@ -1540,9 +1545,10 @@ type RebalanceTopologyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is the topology name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// parallelism maps component id to its new number of tasks (1 or
-	// more); "__acker" sets topology.acker.executors, where 0 turns acking
-	// off for the new run.
+	// parallelism maps component id to its new number of tasks (1 to
+	// 10000, and the limit on pairs of tasks of ComponentSpec.parallelism);
+	// "__acker" sets topology.acker.executors, where 0 turns acking off for
+	// the new run.
 	Parallelism   map[string]int32 `protobuf:"bytes,2,rep,name=parallelism,proto3" json:"parallelism,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1721,7 +1727,9 @@ type NodeInfo struct {
 	GrpcAddr string `protobuf:"bytes,2,opt,name=grpc_addr,json=grpcAddr,proto3" json:"grpc_addr,omitempty"`
 	// gossip_addr is the memberlist address.
 	GossipAddr string `protobuf:"bytes,3,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
-	// slots is how many tasks the node accepts, as a weight for balancing.
+	// slots weighs the node for balancing: the scheduler gives nodes tasks
+	// in proportion to their slots. It is not a limit: a node runs every
+	// task it is given.
 	Slots int32 `protobuf:"varint,4,opt,name=slots,proto3" json:"slots,omitempty"`
 	// tasks is how many tasks the node runs now.
 	Tasks int32 `protobuf:"varint,5,opt,name=tasks,proto3" json:"tasks,omitempty"`

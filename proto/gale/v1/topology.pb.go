@@ -226,7 +226,8 @@ type TopologySpec struct {
 	// sdk/CONFIG.md) and application keys that every component can read.
 	Config map[string]*Value `protobuf:"bytes,3,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// source says where the spec came from (a YAML file path, "go-builder",
-	// ...), for error messages and `gale status`.
+	// ...); it is stored with the spec for whoever reads it back (Gale's
+	// own messages name components and fields instead).
 	Source        string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -299,7 +300,10 @@ type ComponentSpec struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// kind is spout or bolt.
 	Kind ComponentKind `protobuf:"varint,2,opt,name=kind,proto3,enum=gale.v1.ComponentKind" json:"kind,omitempty"`
-	// parallelism is the number of tasks; at least 1.
+	// parallelism is the number of tasks: 1 to 10000. A topology's inputs
+	// may connect at most 1,048,576 pairs of tasks (for each input, the
+	// producer's tasks times this component's): every task keeps state and
+	// a batch for each task it sends to.
 	Parallelism int32 `protobuf:"varint,3,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
 	// implementation says what code runs each task.
 	//
@@ -460,8 +464,10 @@ type ExternalCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// argv is the program and its arguments, e.g. ["python3", "split.py"].
 	Argv []string `protobuf:"bytes,1,rep,name=argv,proto3" json:"argv,omitempty"`
-	// dir is the working directory, relative to the topology file's folder;
-	// empty means that folder.
+	// dir is the working directory. The loader of a topology file makes a
+	// relative dir absolute from the file's folder (empty: that folder); in
+	// a spec submitted through the API a relative dir is taken from the
+	// node's working directory, so give an absolute one.
 	Dir string `protobuf:"bytes,2,opt,name=dir,proto3" json:"dir,omitempty"`
 	// env adds variables to the process environment.
 	Env map[string]string `protobuf:"bytes,3,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`

@@ -35,7 +35,11 @@ export enum TopologyState {
   TOPOLOGY_STATE_INACTIVE = 2,
   /** TOPOLOGY_STATE_KILLED - TOPOLOGY_STATE_KILLED means the topology is being removed. */
   TOPOLOGY_STATE_KILLED = 3,
-  /** TOPOLOGY_STATE_REBALANCING - TOPOLOGY_STATE_REBALANCING means tasks are being moved. */
+  /**
+   * TOPOLOGY_STATE_REBALANCING - TOPOLOGY_STATE_REBALANCING is reserved and not produced: a rebalance
+   * starts a new run at once (the record's id changes) and the state
+   * stays what it was.
+   */
   TOPOLOGY_STATE_REBALANCING = 4,
   /**
    * TOPOLOGY_STATE_FINISHED - TOPOLOGY_STATE_FINISHED means every spout declared end of input and
@@ -169,11 +173,18 @@ export enum NodeState {
   NODE_STATE_UNSPECIFIED = 0,
   /** NODE_STATE_ALIVE - NODE_STATE_ALIVE holds a live lease and gossips. */
   NODE_STATE_ALIVE = 1,
-  /** NODE_STATE_SUSPECT - NODE_STATE_SUSPECT is suspected by gossip but still holds its lease. */
+  /**
+   * NODE_STATE_SUSPECT - NODE_STATE_SUSPECT is reserved and not produced: ListNodes lists the
+   * nodes that hold a live lease (ALIVE or LEAVING) and leaves out the
+   * others.
+   */
   NODE_STATE_SUSPECT = 2,
   /** NODE_STATE_LEAVING - NODE_STATE_LEAVING is draining after SIGTERM. */
   NODE_STATE_LEAVING = 3,
-  /** NODE_STATE_DEAD - NODE_STATE_DEAD lost its lease. */
+  /**
+   * NODE_STATE_DEAD - NODE_STATE_DEAD is reserved and not produced (see SUSPECT): a node
+   * whose lease expired is not listed.
+   */
   NODE_STATE_DEAD = 4,
   UNRECOGNIZED = -1,
 }
@@ -527,9 +538,10 @@ export interface RebalanceTopologyRequest {
   /** name is the topology name. */
   name: string;
   /**
-   * parallelism maps component id to its new number of tasks (1 or
-   * more); "__acker" sets topology.acker.executors, where 0 turns acking
-   * off for the new run.
+   * parallelism maps component id to its new number of tasks (1 to
+   * 10000, and the limit on pairs of tasks of ComponentSpec.parallelism);
+   * "__acker" sets topology.acker.executors, where 0 turns acking off for
+   * the new run.
    */
   parallelism: { [key: string]: number };
 }
@@ -561,7 +573,11 @@ export interface NodeInfo {
   grpcAddr: string;
   /** gossip_addr is the memberlist address. */
   gossipAddr: string;
-  /** slots is how many tasks the node accepts, as a weight for balancing. */
+  /**
+   * slots weighs the node for balancing: the scheduler gives nodes tasks
+   * in proportion to their slots. It is not a limit: a node runs every
+   * task it is given.
+   */
   slots: number;
   /** tasks is how many tasks the node runs now. */
   tasks: number;

@@ -223,7 +223,8 @@ export interface TopologySpec {
   config: { [key: string]: Value };
   /**
    * source says where the spec came from (a YAML file path, "go-builder",
-   * ...), for error messages and `gale status`.
+   * ...); it is stored with the spec for whoever reads it back (Gale's
+   * own messages name components and fields instead).
    */
   source: string;
 }
@@ -243,7 +244,12 @@ export interface ComponentSpec {
   id: string;
   /** kind is spout or bolt. */
   kind: ComponentKind;
-  /** parallelism is the number of tasks; at least 1. */
+  /**
+   * parallelism is the number of tasks: 1 to 10000. A topology's inputs
+   * may connect at most 1,048,576 pairs of tasks (for each input, the
+   * producer's tasks times this component's): every task keeps state and
+   * a batch for each task it sends to.
+   */
   parallelism: number;
   /** implementation says what code runs each task. */
   implementation:
@@ -288,8 +294,10 @@ export interface ExternalCommand {
   /** argv is the program and its arguments, e.g. ["python3", "split.py"]. */
   argv: string[];
   /**
-   * dir is the working directory, relative to the topology file's folder;
-   * empty means that folder.
+   * dir is the working directory. The loader of a topology file makes a
+   * relative dir absolute from the file's folder (empty: that folder); in
+   * a spec submitted through the API a relative dir is taken from the
+   * node's working directory, so give an absolute one.
    */
   dir: string;
   /** env adds variables to the process environment. */
