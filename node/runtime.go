@@ -809,6 +809,20 @@ func (rt *Runtime) ErrorsReported() uint64 {
 	return n
 }
 
+// ErrorsReportedByTask is ErrorsReported per task id, for the tasks that
+// reported any.
+func (rt *Runtime) ErrorsReportedByTask() map[int32]uint64 {
+	out := map[int32]uint64{}
+	rt.errMu.Lock()
+	for _, t := range rt.tasks[1:] {
+		if t.errorsReported > 0 {
+			out[t.id] = t.errorsReported
+		}
+	}
+	rt.errMu.Unlock()
+	return out
+}
+
 // ComponentStats is the status of one component.
 type ComponentStats struct {
 	ID       string

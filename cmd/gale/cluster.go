@@ -500,9 +500,13 @@ func printErrors(w io.Writer, comps []*galev1.ComponentStatus) {
 		kept  int
 		total uint64
 	)
+	reported := map[int32]uint64{} // task id -> errors reported in all
 	for _, cs := range comps {
 		kept += len(cs.GetErrors())
 		total += cs.GetCounters().GetErrors()
+		for _, ts := range cs.GetTasks() {
+			reported[ts.GetTaskId()] = ts.GetCounters().GetErrors()
+		}
 		for _, e := range repeatedErrors(cs.GetErrors()) {
 			e.comp = cs.GetId()
 			runs = append(runs, e)
@@ -512,6 +516,7 @@ func printErrors(w io.Writer, comps []*galev1.ComponentStatus) {
 		return
 	}
 	slices.SortStableFunc(runs, func(x, y *errorRun) int { return cmp.Compare(x.last, y.last) })
+	noteDropped(runs, reported)
 	head := "recent errors, oldest first"
 	var notes []string
 	if total > uint64(kept) {
@@ -560,13 +565,42 @@ type errorRun struct {
 	msg         string // the latest
 	n           int
 	first, last int64 // unix millis
+	// reported is how many errors the task reported in all when that is
+	// more than it kept (0 otherwise; set on the task's newest line only):
+	// its n count the kept ones only.
+	reported uint64
 }
 
 func (e errorRun) times() string {
-	if e.n == 1 {
+	var notes []string
+	if e.n > 1 {
+		notes = append(notes, fmt.Sprintf("%d like it since %s", e.n, time.UnixMilli(e.first).Format(time.TimeOnly)))
+	}
+	if e.reported > 0 {
+		notes = append(notes, fmt.Sprintf("%d from this task in all, its last %d kept", e.reported, node.MaxKeptErrorsPerTask))
+	}
+	if len(notes) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" (%d like it since %s)", e.n, time.UnixMilli(e.first).Format(time.TimeOnly))
+	return " (" + strings.Join(notes, ", ") + ")"
+}
+
+// noteDropped notes, on the newest line of each task that reported more
+// errors than its lines hold (older ones were dropped: a task keeps its
+// last node.MaxKeptErrorsPerTask), how many it reported in all, since the
+// lines' counts cover the kept errors only. runs are sorted oldest first.
+func noteDropped(runs []*errorRun, reported map[int32]uint64) {
+	kept := map[int32]uint64{}
+	for _, r := range runs {
+		kept[r.task] += uint64(r.n)
+	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		t := runs[i].task
+		if n := reported[t]; n > kept[t] {
+			runs[i].reported = n
+			delete(reported, t)
+		}
+	}
 }
 
 // repeatedErrors folds the errors of a task that differ only in their
@@ -629,10 +663,28 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		req.WaitSeconds = proto.Int32(int32(*wait))
 		extra = time.Duration(*wait) * time.Second
 	}
+	// A kill that waits says so once it has taken a second, rather than
+	// sitting silent for the message timeout (30 s by default).
+	waiting := "up to its message timeout"
+	if waitGiven {
+		waiting = fmt.Sprintf("%ds", *wait)
+	}
+	answered := make(chan struct{})
+	said := make(chan struct{})
+	go func() {
+		defer close(said)
+		select {
+		case <-answered:
+		case <-time.After(time.Second):
+			fmt.Fprintf(stderr, "killing %s: its spouts are stopped; waiting %s for the tuples in flight (--wait 0: stop at once)\n", name, waiting)
+		}
+	}()
 	err = c.dial(ctx, "KillTopology", name, extra, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
 		_, err := cl.KillTopology(ctx, req)
 		return err
 	})
+	close(answered)
+	<-said
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,8 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 		t.Fatalf("kill returned before its wait was over (%s)", out)
 	default:
 	}
-	if out := <-killed; !strings.HasPrefix(out, "exit 0: killed "+name) {
+	// It said what it waits for once it had taken a second.
+	if out := <-killed; !strings.HasPrefix(out, "exit 0: killed "+name) || !strings.Contains(out, "killing "+name+": its spouts are stopped; waiting 3s for the tuples in flight") {
 		t.Fatalf("kill --wait 3: %s", out)
 	}
 	if took := time.Since(asked); took < 3*time.Second {

@@ -157,6 +157,7 @@ func printSummary(w io.Writer, rt *node.Runtime, took time.Duration, runErr erro
 		last = append(last, &galev1.ComponentError{TaskId: e.Task, Message: e.Err.Error(), UnixMillis: e.At.UnixMilli()})
 	}
 	folded := repeatedErrors(last)
+	noteDropped(folded, rt.ErrorsReportedByTask())
 	for _, e := range folded[max(0, len(folded)-5):] {
 		fmt.Fprintf(w, "  %s task %d: %s%s\n", comp[e.task], e.task, e.msg, e.times())
 	}

@@ -24,7 +24,7 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 	resp := &galev1.GetTopologyStatusResponse{
 		Summary: &galev1.TopologySummary{Name: "broken", Id: "broken-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, Tasks: 3, Nodes: 2},
 		Components: []*galev1.ComponentStatus{
-			{Id: "split", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Counters: &galev1.Counters{Errors: 60}, Tasks: []*galev1.TaskStatus{{TaskId: 2, Node: "n2"}}, Errors: []*galev1.ComponentError{
+			{Id: "split", Kind: galev1.ComponentKind_COMPONENT_KIND_BOLT, Counters: &galev1.Counters{Errors: 60}, Tasks: []*galev1.TaskStatus{{TaskId: 2, Node: "n2", Counters: &galev1.Counters{Errors: 60}}}, Errors: []*galev1.ComponentError{
 				{TaskId: 2, Message: "exit status 2;\nits last output: no such file", UnixMillis: ms(0)},
 				{TaskId: 2, Message: "other", UnixMillis: ms(time.Second)},
 				{TaskId: 2, Message: "exit status 2; its last output: no such file", UnixMillis: ms(2 * time.Second)},
@@ -56,7 +56,9 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 		"recent errors, oldest first (60 reported in all; each task's last 20 are kept):\n" +
 			"  2026-11-29 12:00:01 split task 2: other\n" +
 			"  2026-11-29 12:00:02 count task 3: execute failed on input 4711: bad word (2 like it since 12:00:01)\n" +
-			"  2026-11-29 12:00:03 split task 2: exit status 2; its last output: no such file (3 like it since 12:00:00)\n",
+			// Task 2 reported more than it kept: its counts are of
+			// the kept ones, said on its newest line.
+			"  2026-11-29 12:00:03 split task 2: exit status 2; its last output: no such file (3 like it since 12:00:00, 60 from this task in all, its last 20 kept)\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("status lacks %q:\n%s", want, got)

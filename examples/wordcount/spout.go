@@ -362,8 +362,12 @@ func (s *SentenceSpout) Fail(msgID uint64) {
 	p.fails++
 	if s.cfg.MaxRetries >= 0 && int(p.fails) > s.cfg.MaxRetries {
 		delete(s.pending, msgID)
-		err := fmt.Errorf("%s: dropping line %d of %s after %d failures (%s=%d)",
-			ClassSentenceSpout, msgID, s.name, p.fails, KeyMaxRetries, s.cfg.MaxRetries)
+		times := "failures"
+		if p.fails == 1 {
+			times = "failure"
+		}
+		err := fmt.Errorf("%s: dropping line %d of %s after %d %s (%s=%d)",
+			ClassSentenceSpout, msgID, s.name, p.fails, times, KeyMaxRetries, s.cfg.MaxRetries)
 		s.log.Error("dropping sentence after too many failures",
 			"line", msgID, "input", s.name, "failures", p.fails, "max_retries", s.cfg.MaxRetries)
 		s.out.ReportError(err)

@@ -173,6 +173,8 @@ def test_mistakes_in_execute_become_error_frames(cmd, message, fails):
         got = s.events(4 if fails else 4)
         errors = [e for e in got if e[0] == "error"]
         assert len(errors) == 1 and message in errors[0][1], got
+        # The error names the user's line that made the call, not the SDK's.
+        assert "(at test_errors.py:" in errors[0][1], errors[0][1]
         assert ("fail", 1) in got if fails else ("ack", 1) in got
         assert got[-2:] == [("emit", "default", (("string_value", "fine"),), frozenset({2}), 0, 0), ("ack", 2)]
     finally:

@@ -57,3 +57,22 @@ def test_kinds_are_bounded():
     assert text.count("Traceback (most recent call last)") == MAX_KINDS
     assert "more other exceptions at various places" in text
     assert "the first traceback is above" not in text  # none was printed for them
+
+
+def test_an_sdk_error_is_placed_at_the_users_call():
+    import gale
+    from gale._tracebacks import user_frame
+
+    class Emits(gale.Bolt):
+        def execute(self, tup):
+            pass
+
+    try:
+        gale.Bolt.emit(Emits(), ["x"])  # not started: the SDK raises EmitError
+    except gale.EmitError as e:
+        err = e
+    f = user_frame(err)
+    assert f is not None and f.filename == __file__ and f.name == "test_an_sdk_error_is_placed_at_the_users_call", f
+    out = io.StringIO()
+    Tracebacks("bolt 'b'", out=out).print(err, "execute failed")
+    assert "EmitError" in out.getvalue() and "test_tracebacks.py" in out.getvalue()

@@ -11,13 +11,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { AttachHello, AttachRequest, AttachServiceService, TaskContext as ProtoTaskContext } from "./gen/gale/v1/attach";
 import { Bolt, Spout, type MaybePromise } from "./component";
-import { BoltCollector, SpoutCollector, EmitError, errorMessage } from "./collector";
+import { BoltCollector, SpoutCollector, errorMessage } from "./collector";
 import { TaskContext, type Logger, type LogLevel } from "./context";
 import { Outbox, LOG_LEVELS, type AckOrder } from "./outbox";
 import { Reader, readTupleBatch, readTwoIdLists, type RawTuple } from "./wire";
 import { Source, Tuple, TICK_SOURCE, TICK_STREAM, DEFAULT_STREAM } from "./tuple";
 import { AttachError } from "./errors";
-import { Tracebacks } from "./tracebacks";
+import { Tracebacks, describeError } from "./tracebacks";
 import { callFailure, resolveCredentials, type TlsFiles } from "./tls";
 
 /** The SDK's name and version, sent in hello. */
@@ -593,20 +593,17 @@ class Session {
   }
 
   // A spout hook threw: its stack trace (the first of each kind, then
-  // counts; none for an emit the SDK refused, whose message says it all)
-  // and a task error.
+  // counts) and a task error.
   private hookFailed(what: string, e: unknown): void {
-    if (!(e instanceof EmitError)) {
-      this.tracebacks.who = this.who;
-      this.tracebacks.print(e, what);
-    }
-    this.outbox.error(`${what}: ${errorMessage(e)}`);
+    this.tracebacks.who = this.who;
+    this.tracebacks.print(e, what);
+    this.outbox.error(`${what}: ${describeError(e)}`);
   }
 
   private executeFailed(t: Tuple, e: unknown): void {
     this.tracebacks.who = this.who;
     this.tracebacks.print(e, `execute threw on ${t.describe()}`);
-    this.outbox.error(`execute failed on ${t.describe()}: ${errorMessage(e)}`);
+    this.outbox.error(`execute failed on ${t.describe()}: ${describeError(e)}`);
     if (t.id !== 0 && t.state === 0) this.boltOut!.fail(t);
   }
 
@@ -614,7 +611,7 @@ class Session {
     const done = () => {
       const held = this.boltOut!.held;
       if (held > 0) {
-        this.context!.log.warn(`finish left ${held} input${held === 1 ? "" : "s"} neither acked nor failed; they will time out and replay`);
+        this.context!.log.warn(`finish left ${held} input${held === 1 ? "" : "s"} neither acked nor failed: the node fails them now (their spouts replay them)`);
       }
       this.outbox.finished();
     };

@@ -8,6 +8,8 @@
 // at most every `summaryEveryMs`, when one occurs. The node still records
 // every failure as a task error (`gale status` counts them).
 
+import { basename, sep } from "node:path";
+
 /** Kinds of failure remembered; beyond them, new kinds are counted together. */
 export const MAX_KINDS = 100;
 
@@ -59,10 +61,38 @@ export class Tracebacks {
 // Failures of kinds beyond MAX_KINDS, counted together.
 const OTHER = "other errors at various places";
 
-// kindOf names a failure by the error's name and the first frame of its
-// stack: the same bug thrown again is the same kind.
+// kindOf names a failure by the error's name and the user's frame that
+// threw it: the same bug thrown again is the same kind.
 function kindOf(e: unknown): string {
   if (!(e instanceof Error)) return `${typeof e} thrown`;
-  const frame = (e.stack ?? "").split("\n").find((l) => l.trimStart().startsWith("at "));
-  return `${e.name} ${frame ? frame.trim() : "at ?"}`;
+  return `${e.name} ${userFrame(e) ?? "at ?"}`;
+}
+
+// The SDK's own folder: frames in it are not where a user's code failed.
+const SDK_DIR = __dirname + sep;
+
+/**
+ * The innermost frame of e's stack outside the SDK ("at Split.execute
+ * (/app/split.js:12:9)"): the line that threw, or, for an error the SDK
+ * threw in a call (an emit on an undeclared stream), the user's line that
+ * made the call.
+ */
+export function userFrame(e: Error): string | undefined {
+  const frames = (e.stack ?? "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at "));
+  return frames.find((f) => !f.includes(SDK_DIR)) ?? frames[0];
+}
+
+/**
+ * describeError is an error's message for a task error: the error's name
+ * and message, like a stack trace's first line ("TypeError: x is not a
+ * function"); for one the SDK threw in a call (EmitError), its message and
+ * the user's line that made the call.
+ */
+export function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  if (e.name === "EmitError") {
+    const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(userFrame(e) ?? "");
+    return m ? `${e.message} (at ${basename(m[1])}:${m[2]})` : e.message;
+  }
+  return e.message ? `${e.name}: ${e.message}` : e.name;
 }

@@ -58,3 +58,29 @@ test("kinds are bounded", () => {
   assert.ok(out.some((s) => s.includes("more other errors at various places")));
   assert.ok(!out.some((s) => s.includes("the first trace is above")), "no trace was printed for them");
 });
+
+test("an error the SDK throws in a call is placed at the user's line", () => {
+  // An EmitError thrown by the SDK's collector, caught where a bolt's
+  // execute made the call.
+  const { EmitError } = require("../src/errors") as typeof import("../src/errors");
+  const { describeError, userFrame } = require("../src/tracebacks") as typeof import("../src/tracebacks");
+  let err: Error | undefined;
+  try {
+    sdkThrows(EmitError);
+  } catch (e) {
+    err = e as Error;
+  }
+  assert.ok(err);
+  assert.match(userFrame(err) ?? "", /tracebacks\.test\.(ts|js)/);
+  assert.match(describeError(err), /^emit on undeclared stream 'x' \(at tracebacks\.test\.(ts|js):\d+\)$/);
+  assert.equal(describeError(new TypeError("x is not a function")), "TypeError: x is not a function");
+  assert.equal(describeError("a string"), "a string");
+});
+
+// sdkThrows throws as the SDK does, from a frame inside the SDK's folder:
+// a function compiled from a source that names a file there.
+function sdkThrows(EmitError: new (m: string) => Error): void {
+  const dir = require("node:path").dirname(require.resolve("../src/errors"));
+  const f = new Function("EmitError", `throw new EmitError("emit on undeclared stream 'x'");\n//# sourceURL=${dir}/collector.js`);
+  f(EmitError);
+}

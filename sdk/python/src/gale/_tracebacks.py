@@ -11,6 +11,7 @@ records every failure as a task error (``gale status`` counts them).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -83,6 +84,21 @@ _OTHER = ("other exceptions", "various places")
 
 
 def _kind(e: BaseException) -> tuple[str, str]:
+    f = user_frame(e)
+    return type(e).__name__, f"{f.filename}:{f.lineno}" if f else "?"
+
+
+#: The SDK's own folder: frames in it are not where a user's code failed.
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_frame(e: BaseException) -> Optional[traceback.FrameSummary]:
+    """The innermost frame of e's traceback outside the SDK: the line that
+    raised it, or, for an error the SDK raised in a call (an emit on an
+    undeclared stream, an ack of an input acked already), the user's line
+    that made the call."""
     frames = traceback.extract_tb(e.__traceback__)
-    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-    return type(e).__name__, where
+    for f in reversed(frames):
+        if not os.path.abspath(f.filename).startswith(_SDK_DIR):
+            return f
+    return frames[-1] if frames else None

@@ -21,6 +21,7 @@ naming the stream, so the mistake shows up where it was made.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -274,7 +275,11 @@ def _describe_exc(e: BaseException) -> str:
     text = str(e)
     name = type(e).__name__
     if isinstance(e, (EmitError, AckError)):
-        return text
+        # The SDK raised it in the user's call: say which line made it.
+        from gale._tracebacks import user_frame
+
+        f = user_frame(e)
+        return f"{text} (at {os.path.basename(f.filename)}:{f.lineno})" if f else text
     return f"{name}: {text}" if text else name
 
 

@@ -63,7 +63,7 @@ from gale import _wire
 from gale._tracebacks import Tracebacks
 from gale.component import Bolt, Component, Spout, _describe_exc, _Outbox
 from gale.context import DEFAULT_STREAM, TICK_SOURCE, TICK_STREAM, Source, TaskContext, Tuple
-from gale.errors import AckError, AttachError, EmitError
+from gale.errors import AttachError
 from gale.tls import TLSFiles, _channel, _resolve, _TLSProblem
 from gale.v1 import attach_pb2
 
@@ -722,8 +722,7 @@ class _Session:
 
     def _execute_failed(self, tup: Tuple, e: Exception) -> None:
         what = "tick" if tup.is_tick else f"input {tup.id} from {tup.component}:{tup.stream}"
-        if not isinstance(e, (EmitError, AckError)):
-            self.tracebacks.print(e, f"execute failed on {what}")
+        self.tracebacks.print(e, f"execute failed on {what}")
         self.out.add_frame(_wire.error_frame(f"{self.label}: execute failed on {what}: {_describe_exc(e)}"))
         pending = self.comp._pending
         if tup.id in pending:
@@ -783,8 +782,7 @@ class _Session:
             fn(*args)
         except Exception as e:
             arg = f"({args[0]})" if args else ""
-            if not isinstance(e, EmitError):
-                self.tracebacks.print(e, f"{name}{arg} failed")
+            self.tracebacks.print(e, f"{name}{arg} failed")
             self.out.add_frame(_wire.error_frame(f"{self.label}: {name}{arg} failed: {_describe_exc(e)}"))
 
     def _next(self, max_tuples: int) -> None:
@@ -798,7 +796,6 @@ class _Session:
                 if sp._emitted == before:
                     break
         except Exception as e:
-            if not isinstance(e, EmitError):
-                self.tracebacks.print(e, "next_tuple failed")
+            self.tracebacks.print(e, "next_tuple failed")
             self.out.add_frame(_wire.error_frame(f"{self.label}: next_tuple failed: {_describe_exc(e)}"))
         self.out.add_frame(_wire.NEXT_DONE_END_FRAME if sp._ended else _wire.NEXT_DONE_FRAME, barrier=True)
