@@ -124,6 +124,13 @@ func (s *Service) SubmitTopology(ctx context.Context, req *galev1.SubmitTopology
 		rec.State = galev1.TopologyState_TOPOLOGY_STATE_INACTIVE
 	}
 	if err := s.store.CreateTopology(ctx, rec); err != nil {
+		if errors.Is(err, ErrExists) {
+			// The name is taken by a run on its way out: say so, rather than
+			// send the caller to kill what is being killed.
+			if old, rerr := s.store.Topology(ctx, ts.GetName()); rerr == nil && (old.GetKillAtUnixMillis() != 0 || old.GetState() == galev1.TopologyState_TOPOLOGY_STATE_KILLED) {
+				return nil, status.Errorf(codes.FailedPrecondition, "topology %s is being killed; submit it again once it is gone (gale list)", ts.GetName())
+			}
+		}
 		return nil, storeErr(err, ts.GetName())
 	}
 	return &galev1.SubmitTopologyResponse{Id: rec.GetId()}, nil

@@ -423,12 +423,15 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	}
 	p.server = grpc.NewServer(append(sopts, coordinator.RecoverPanics(p.cfg.Log)...)...)
 	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}, coordinator.WithSecurity(p.sec)))
-	// The server ("") is serving while the process runs; the Coordinator
-	// API only while the node holds its lease in etcd (keepAlive): without
-	// etcd it takes calls it cannot answer.
+	// The server ("") is serving while the process runs, and so are
+	// Transfer and Attach (they need no etcd); the Coordinator API only
+	// while the node holds its lease in etcd (keepAlive): without etcd it
+	// takes calls it cannot answer.
 	p.health = health.NewServer()
 	p.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	p.health.SetServingStatus(galev1.TransferService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	p.health.SetServingStatus(galev1.AttachService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(p.server, p.health)
 	galev1.RegisterTransferServiceServer(p.server, p.transfer)
 	p.hub.Candidates = p.attachCandidates

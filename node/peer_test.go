@@ -83,9 +83,12 @@ func testPeerRuns(t *testing.T, p *Peer) {
 	ctx := context.Background()
 	client, conn := dialPeer(t, p)
 
-	h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: galev1.CoordinatorService_ServiceDesc.ServiceName})
-	if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("health = %v, %v", h, err)
+	// Every service of the port answers the health check by name.
+	for _, svc := range []string{"", galev1.CoordinatorService_ServiceDesc.ServiceName, galev1.TransferService_ServiceDesc.ServiceName, galev1.AttachService_ServiceDesc.ServiceName} {
+		h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("health of %q = %v, %v", svc, h, err)
+		}
 	}
 	waitFor(t, 10*time.Second, func() error {
 		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})

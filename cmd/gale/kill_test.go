@@ -46,7 +46,7 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 	killed := make(chan string, 1)
 	asked := time.Now()
 	go func() {
-		stdout, stderr, code := gale(t, "kill", name, "--wait", "3", "--addr", n.grpc)
+		stdout, stderr, code := gale(t, "kill", name, "--wait", "5", "--addr", n.grpc)
 		killed <- fmt.Sprintf("exit %d: %s%s", code, stdout, stderr)
 	}()
 	waitFor("the spouts to be deactivated during the wait", func() bool { return state(name) == "killing" })
@@ -55,12 +55,17 @@ func TestKillWaitsWithSpoutsDeactivated(t *testing.T) {
 		t.Fatalf("kill returned before its wait was over (%s)", out)
 	default:
 	}
-	// It said what it waits for once it had taken a second.
-	if out := <-killed; !strings.HasPrefix(out, "exit 0: killed "+name) || !strings.Contains(out, "killing "+name+": its spouts are stopped; waiting 3s for the tuples in flight") {
-		t.Fatalf("kill --wait 3: %s", out)
+	// Submitting the name again meanwhile is refused for what it is.
+	if out, err := cliAt(t, n.grpc, "submit", "examples/failover/topology.yaml", "--conf", "filesink.dir="+t.TempDir()); err == nil ||
+		!strings.Contains(out+err.Error(), "topology "+name+" is being killed; submit it again once it is gone") {
+		t.Fatalf("submit during the kill: %v\n%s", err, out)
 	}
-	if took := time.Since(asked); took < 3*time.Second {
-		t.Fatalf("kill --wait 3 returned after %v: the wait was cut short", took)
+	// It said what it waits for once it had taken a second.
+	if out := <-killed; !strings.HasPrefix(out, "exit 0: killed "+name) || !strings.Contains(out, "killing "+name+": its spouts are stopped; waiting 5s for the tuples in flight") {
+		t.Fatalf("kill --wait 5: %s", out)
+	}
+	if took := time.Since(asked); took < 5*time.Second {
+		t.Fatalf("kill --wait 5 returned after %v: the wait was cut short", took)
 	}
 	waitFor("the killed topology to go", func() bool { return state(name) == "" })
 

@@ -92,6 +92,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	galev1.RegisterAttachServiceServer(srv, hub)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(galev1.AttachService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
 	go func() { _ = srv.Serve(lis) }()

@@ -213,7 +213,7 @@ func (v *validator) topology() {
 	}
 	v.config(Path{}.Field("config"), "", s.Config)
 
-	spouts := 0
+	spouts, kindless := 0, 0
 	for i, c := range s.Components {
 		if c == nil {
 			v.add(componentPath(i), "component #%d is missing (nil)", i+1)
@@ -222,11 +222,14 @@ func (v *validator) topology() {
 		if c.Kind == galev1.ComponentKind_COMPONENT_KIND_SPOUT {
 			spouts++
 		}
+		if kindName(c.Kind) == "component" {
+			kindless++ // reported with the component; it may be the spout
+		}
 		if _, dup := v.byID[c.Id]; !dup {
 			v.byID[c.Id] = i
 		}
 	}
-	if spouts == 0 {
+	if spouts == 0 && kindless == 0 {
 		v.add(Path{}.Field("components"), "topology has no spout: at least one spout is required")
 	}
 }

@@ -241,3 +241,14 @@ func TestParseGrouping(t *testing.T) {
 		t.Errorf("feilds: %v", err)
 	}
 }
+
+// A spout without its kind is reported as such, without a "no spout"
+// error before it that blames the topology.
+func TestAKindlessSpoutIsNotANoSpoutTopology(t *testing.T) {
+	s := validSpec()
+	s.Components[0].Kind = 0
+	errs := Validate(s)
+	if len(errs) != 1 || errs[0].Path.String() != "components[0].kind" || !strings.Contains(errs[0].Msg, "has no kind") {
+		t.Fatalf("Validate: %v, want the one error of the missing kind", errs)
+	}
+}
