@@ -182,6 +182,12 @@
       queue.splice(0, queue.length - maxQueue);
     }
   }
+  // wrap is a batch's body: the events, and when this page sent them by
+  // its clock, so that the ingest corrects their times when the page's
+  // clock is off (EVENTS.md).
+  function wrap(batch) {
+    return JSON.stringify({ events: batch, sent: Date.now() });
+  }
   function retryLater(seconds) {
     backoff = seconds ? seconds * 1000 : Math.min(30000, backoff ? backoff * 2 : 1000);
     var delay = backoff * (0.75 + Math.random() * 0.5);
@@ -193,7 +199,7 @@
   function send() {
     if (inFlight || retryTimer || !queue.length) return;
     var batch = take();
-    var body = JSON.stringify(batch);
+    var body = wrap(batch);
     inFlight = true;
     // text/plain keeps this a "simple" CORS request: no preflight.
     fetch(endpoint, {
@@ -232,7 +238,7 @@
       var batch = take();
       var ok = false;
       try {
-        ok = navigator.sendBeacon(endpoint, new Blob([JSON.stringify(batch)], { type: "text/plain" }));
+        ok = navigator.sendBeacon(endpoint, new Blob([wrap(batch)], { type: "text/plain" }));
       } catch (e) {
         ok = false;
       }

@@ -49,19 +49,30 @@ type decoder struct {
 	scratch []byte
 	arena   []byte
 	events  []Event
+	sent    int64 // the body's "sent" member, 0 if absent
 }
 
 // Decode validates a request body (a JSON array of events, or an object
 // whose "events" member is one) and appends its events to dst. On error it
 // returns dst unchanged in length and a *DecodeError.
 func Decode(dst []Event, body []byte) ([]Event, error) {
+	events, _, err := DecodeSent(dst, body)
+	return events, err
+}
+
+// DecodeSent is Decode that also returns the body's "sent" member: when
+// the sender sent the batch, in ms since the Unix epoch by the same clock
+// as the events' ts (0 when absent, or for an array body). The ingest
+// corrects the events' times by the difference between it and its own
+// clock (see Spout).
+func DecodeSent(dst []Event, body []byte) ([]Event, int64, error) {
 	d := decoder{buf: body, index: -1, events: dst}
 	n0 := len(dst)
 	if err := d.body(); err != nil {
 		clear(d.events[n0:])
-		return d.events[:n0], err
+		return d.events[:n0], 0, err
 	}
-	return d.events, nil
+	return d.events, d.sent, nil
 }
 
 func (d *decoder) errf(format string, args ...any) error {
@@ -119,6 +130,14 @@ func (d *decoder) body() error {
 		d.pos++
 		seen := false
 		if err := d.object(func(key []byte) error {
+			if string(key) == FieldSent {
+				if d.null() {
+					return nil
+				}
+				var err error
+				d.sent, err = d.int(FieldSent, 0, math.MaxInt64)
+				return err
+			}
 			if string(key) != "events" {
 				return d.skip(0)
 			}
@@ -384,7 +403,7 @@ func (d *decoder) check(e *Event, haveTS bool) error {
 
 func (d *decoder) checkLen(name, s string, max int) error {
 	if s == "" {
-		return d.errf("missing field %q", name)
+		return d.errf("missing field %q (or empty: want 1 to %d characters)", name, max)
 	}
 	if n := charCount(s); n > max {
 		return d.errf("field %q: %d characters, at most %d allowed", name, n, max)

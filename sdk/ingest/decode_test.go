@@ -36,9 +36,19 @@ func TestDecodeValid(t *testing.T) {
 		}
 	}
 	// The same events wrapped in an object, with other members around.
-	evs2, err := Decode(nil, []byte(`{"v":1,"events":`+body+`,"sent":[{}]}`))
+	evs2, err := Decode(nil, []byte(`{"v":1,"events":`+body+`,"meta":[{}]}`))
 	if err != nil || len(evs2) != 5 || evs2[2] != want[2] {
 		t.Fatalf("wrapped body: %v, %d events", err, len(evs2))
+	}
+	// "sent", when the sender sent the batch by its clock, is returned.
+	for in, want := range map[string]int64{
+		`{"sent":1700000000999,"events":` + body + `}`: 1700000000999,
+		`{"events":` + body + `,"sent":null}`:          0,
+		body:                                           0,
+	} {
+		if _, sent, err := DecodeSent(nil, []byte(in)); err != nil || sent != want {
+			t.Errorf("DecodeSent(%.40s...) = sent %d, %v; want %d", in, sent, err, want)
+		}
 	}
 	// An empty batch is fine.
 	if evs, err := Decode(nil, []byte(" [ ] ")); err != nil || len(evs) != 0 {
@@ -89,6 +99,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"object-without-events", `{"evts":[]}`, -1, `no "events" member`},
 		{"events-not-array", `{"events":{}}`, -1, `"events" must be an array`},
 		{"events-twice", `{"events":[],"events":[]}`, -1, `"events" given twice`},
+		{"sent-not-integer", `{"events":[],"sent":"now"}`, -1, `field "sent": want an integer, got a string`},
+		{"sent-negative", `{"events":[],"sent":-1}`, -1, `field "sent": -1 is out of range`},
 		{"trailing", `[]x`, -1, "want end of body"},
 		{"truncated", `[` + ok + `,` + ok, -1, "unexpected end of body"},
 		{"truncated-in-event", `[` + ok + `,{"visitor":"v`, 1, "unexpected end of body"},
@@ -97,7 +109,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"event-not-object", `[` + ok + `,"x"]`, 1, "want an event object, got a string"},
 		{"bad-syntax-in-event", `[` + ok + `,{"visitor":"v","ts":1,}]`, 1, "malformed JSON"},
 		{"missing-visitor", `[{"ts":1,"type":"scroll","page":"/","depth":0.5}]`, 0, `missing field "visitor"`},
-		{"empty-visitor", `[{"visitor":"","ts":1,"type":"scroll","page":"/","depth":0.5}]`, 0, `missing field "visitor"`},
+		{"empty-visitor", `[{"visitor":"","ts":1,"type":"scroll","page":"/","depth":0.5}]`, 0, `missing field "visitor" (or empty: want 1 to 128 characters)`},
 		{"long-visitor", `[{"visitor":"` + strings.Repeat("é", 129) + `","ts":1,"type":"scroll","page":"/","depth":0.5}]`, 0, `"visitor": 129 characters, at most 128`},
 		{"visitor-number", `[{"visitor":7,"ts":1,"type":"scroll","page":"/","depth":0.5}]`, 0, `field "visitor": want a string, got a number`},
 		{"missing-ts", `[` + ok + `,{"visitor":"v","type":"scroll","page":"/","depth":0.5}]`, 1, `missing field "ts"`},

@@ -32,6 +32,10 @@ const (
 	FieldDH      = "dh"
 )
 
+// FieldSent is the member of a batch body ({"events": [...], "sent": T})
+// that says when the sender sent it, by the clock of the events' ts.
+const FieldSent = "sent"
+
 // Positions of the fields in an emitted tuple, for bolts that read by index.
 const (
 	IdxVisitor = iota

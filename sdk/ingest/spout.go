@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/http"
@@ -72,6 +73,10 @@ type Stats struct {
 	Emitted, Replayed, Acked, Failed uint64
 	// Pending is the number of accepted events not yet acked.
 	Pending int64
+	// Clamped counts accepted events whose ts was still ahead of the
+	// ingest's clock by more than MaxAhead after the batch's correction,
+	// and was set to the time they arrived.
+	Clamped uint64
 }
 
 // Spout is the HTTP ingest spout (see the package documentation). The
@@ -99,7 +104,7 @@ type Spout struct {
 	inbox []*batch // guarded by mu
 
 	pendingN                           atomic.Int64
-	accepted, rejected                 atomic.Uint64
+	accepted, rejected, clamped        atomic.Uint64
 	confirmed, unconfirmed             atomic.Uint64
 	emitted, replayed, ackedN, failedN atomic.Uint64
 	batches                            sync.Pool
@@ -236,8 +241,49 @@ func (s *Spout) Stats() Stats {
 		Emitted: s.emitted.Load(), Replayed: s.replayed.Load(),
 		Acked: s.ackedN.Load(), Failed: s.failedN.Load(),
 		Confirmed: s.confirmed.Load(), Unconfirmed: s.unconfirmed.Load(),
-		Pending: s.pendingN.Load(),
+		Pending: s.pendingN.Load(), Clamped: s.clamped.Load(),
 	}
+}
+
+// Event times come from the visitors' clocks, which can be wrong by
+// minutes or days. An event time ahead of the others moves an event-time
+// window's watermark past everyone's events, which then count as late and
+// are dropped: one page on a clock a day ahead stopped every later
+// session from closing. So the ingest corrects a batch's times by how far
+// the sender's clock is off from its own, as the batch's "sent" member
+// tells (the tracker sends it), and sets an event still more than
+// MaxAhead ahead of its clock to the time it arrived.
+const (
+	// ClockTolerance is the difference between a batch's "sent" and the
+	// ingest's clock below which the sender's clock is taken as right
+	// (network delay and small drift).
+	ClockTolerance = 2 * time.Second
+	// MaxAhead is how far ahead of the ingest's clock an event's ts may
+	// be, after the correction.
+	MaxAhead = 10 * time.Second
+)
+
+// correctClock corrects events' ts, received at now (ms since the epoch)
+// in a batch the sender sent at sent by its clock (0: unknown), and
+// returns how many were clamped to now.
+func correctClock(events []Event, sent, now int64) (clamped int) {
+	if off := now - sent; sent > 0 && (off > ClockTolerance.Milliseconds() || off < -ClockTolerance.Milliseconds()) {
+		for i := range events {
+			if t := events[i].TS; off > 0 && t > math.MaxInt64-off {
+				events[i].TS = math.MaxInt64 // clamped below
+			} else {
+				events[i].TS = max(t+off, 0)
+			}
+		}
+	}
+	limit := now + MaxAhead.Milliseconds()
+	for i := range events {
+		if events[i].TS > limit {
+			events[i].TS = now
+			clamped++
+		}
+	}
+	return clamped
 }
 
 // NextTuple emits up to emitPerCall events: failed ones first, oldest
@@ -477,7 +523,7 @@ func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := s.batches.Get().(*batch)
-	events, err := Decode(b.events[:0], body.Bytes())
+	events, sent, err := DecodeSent(b.events[:0], body.Bytes())
 	b.events = events
 	if err != nil {
 		s.release(b)
@@ -485,6 +531,9 @@ func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
 		errors.As(err, &de)
 		s.reject(w, http.StatusBadRequest, de.Index, de.Msg)
 		return
+	}
+	if n := correctClock(events, sent, time.Now().UnixMilli()); n > 0 {
+		s.clamped.Add(uint64(n))
 	}
 	n := int64(len(events))
 	if n == 0 {

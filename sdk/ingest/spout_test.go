@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -831,4 +832,84 @@ func TestCloseStopsServerWithoutLeaks(t *testing.T) {
 		t.Fatal("the server still answers after Close")
 	}
 	tr.CloseIdleConnections()
+}
+
+// A batch from a page whose clock is off has its events' times corrected
+// by the batch's "sent" (the tracker sends it), and an event still ahead
+// of the ingest's clock is set to its arrival: one event a day ahead
+// moved the session windows' watermark past everyone's events, and every
+// later session was dropped as late.
+func TestEventTimesFollowTheIngestsClock(t *testing.T) {
+	h := open(t, nil)
+	now := time.Now().UnixMilli()
+	day := int64(24 * time.Hour / time.Millisecond)
+	// A page a day ahead: its events and "sent" by its clock.
+	r := h.post(`{"sent":` + fmt.Sprint(now+day) + `,"events":[` + event("ahead", now+day-500, "pageview", `,"vw":1,"vh":1`) + "," + event("ahead", now+day-100, "scroll", `,"depth":1`) + `]}`)
+	if r.code != http.StatusAccepted {
+		t.Fatalf("got %d %s", r.code, r.body)
+	}
+	got := h.pump(2)
+	for i, want := range []int64{now - 500, now - 100} {
+		if ts := got[i].values[IdxTS].Int(); ts < want || ts > want+5000 {
+			t.Errorf("event %d of the page a day ahead: ts %d, want %d or a little later", i, ts, want)
+		}
+	}
+	// No "sent" (an array body): a time far ahead is set to the arrival.
+	r = h.post("[" + event("bare", now+day, "scroll", `,"depth":1`) + "," + event("bare", now-1000, "scroll", `,"depth":1`) + "]")
+	if r.code != http.StatusAccepted {
+		t.Fatalf("got %d %s", r.code, r.body)
+	}
+	got = h.pump(2)
+	if ts := got[0].values[IdxTS].Int(); ts < now || ts > now+5000 {
+		t.Errorf("an event a day ahead without sent: ts %d, want about %d", ts, now)
+	}
+	if ts := got[1].values[IdxTS].Int(); ts != now-1000 {
+		t.Errorf("an event in the past: ts %d, want %d unchanged", ts, now-1000)
+	}
+	if st := h.spout.Stats(); st.Clamped != 1 {
+		t.Errorf("Clamped = %d, want 1", st.Clamped)
+	}
+	// A clock within the tolerance is taken as right.
+	r = h.post(`{"sent":` + fmt.Sprint(now+500) + `,"events":[` + event("near", 12345, "scroll", `,"depth":1`) + `]}`)
+	if r.code != http.StatusAccepted {
+		t.Fatalf("got %d %s", r.code, r.body)
+	}
+	if ts := h.pump(1)[0].values[IdxTS].Int(); ts != 12345 {
+		t.Errorf("a clock 0.5 s off: ts %d, want 12345 unchanged", ts)
+	}
+}
+
+func TestCorrectClock(t *testing.T) {
+	const now = 1_800_000_000_000
+	for _, c := range []struct {
+		name    string
+		ts      []int64
+		sent    int64
+		want    []int64
+		clamped int
+	}{
+		{"no sent, in the past", []int64{now - 5000, 0}, 0, []int64{now - 5000, 0}, 0},
+		{"no sent, a little ahead", []int64{now + 9000}, 0, []int64{now + 9000}, 0},
+		{"no sent, far ahead", []int64{now + 11000, math.MaxInt64}, 0, []int64{now, now}, 2},
+		{"sent within tolerance", []int64{now + 1500}, now + 1900, []int64{now + 1500}, 0},
+		{"clock behind by an hour", []int64{now - 3600_000 - 20}, now - 3600_000, []int64{now - 20}, 0},
+		{"clock behind, overflow guarded", []int64{math.MaxInt64 - 10}, 1, []int64{now}, 1},
+		{"clock far ahead, floor at 0", []int64{5}, now * 2, []int64{0}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			events := make([]Event, len(c.ts))
+			for i, ts := range c.ts {
+				events[i].TS = ts
+			}
+			n := correctClock(events, c.sent, now)
+			for i := range events {
+				if events[i].TS != c.want[i] {
+					t.Errorf("event %d: ts %d, want %d", i, events[i].TS, c.want[i])
+				}
+			}
+			if n != c.clamped {
+				t.Errorf("clamped %d, want %d", n, c.clamped)
+			}
+		})
+	}
 }

@@ -26,7 +26,8 @@ try {
   const sent = [];
   demo.on("request", (r) => {
     if (r.method() === "POST" && new URL(r.url()).pathname === "/events") {
-      sent.push(...JSON.parse(r.postData()));
+      const body = JSON.parse(r.postData()); // {events, sent}, or an array
+      sent.push(...(Array.isArray(body) ? body : body.events));
     }
   });
   await demo.goto(demoURL, { waitUntil: "load" });
