@@ -413,3 +413,31 @@ func (l *syncLog) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// A position falls in the same row for every viewport width (rows are
+// document pixels: pages keep their vertical layout across desktop
+// widths), and a centred element in the same column.
+func TestHeatmapCellsAcrossWidths(t *testing.T) {
+	for _, vw := range []int64{1024, 1280, 1366, 1920, 2560} {
+		c := cell(vw/2, 470, vw) // the demo page's #cta, centred at y 470
+		if row, col := c/heatCols, c%heatCols; row != 470/heatRowPx || col != heatCols/2 {
+			t.Errorf("width %d: #cta in row %d column %d, want row %d column %d", vw, row, col, 470/heatRowPx, heatCols/2)
+		}
+	}
+	for _, tc := range []struct {
+		x, y, vw int64
+		want     int
+	}{
+		{0, 0, 1280, 0},
+		{1279, 44, 1280, heatCols - 1},
+		{1300, 45, 1280, heatCols + heatCols - 1}, // past the right edge: the last column
+		{10, heatRows*heatRowPx - 1, 1280, (heatRows-1)*heatCols + 0},
+		{10, heatRows * heatRowPx, 1280, -1}, // below the part of the page the map covers
+		{-1, 10, 1280, -1},
+		{10, 10, 0, -1},
+	} {
+		if got := cell(tc.x, tc.y, tc.vw); got != tc.want {
+			t.Errorf("cell(%d, %d, %d) = %d, want %d", tc.x, tc.y, tc.vw, got, tc.want)
+		}
+	}
+}

@@ -25,15 +25,18 @@ const (
 	fValue   = ingest.IdxValue
 )
 
-// Heatmap grid: columns across the viewport's width, and rows of a fixed
-// height in proportion to it: heatRowsScreen rows make a 16:9 screen of
-// the viewport's width (45 px rows at 1280 px), for at most maxScreens
-// such screens down the page. Rows follow the width, not the viewport's
-// height, because the page's layout does: the dashboard draws the grid
-// over the page rendered at one width, where a row is the same height for
-// every visitor.
+// Heatmap grid: columns across the viewport's width, and rows heatRowPx
+// document pixels high (16 rows make a 16:9 screen 1280 px wide), for at
+// most maxScreens such screens down the page. The dashboard draws the
+// grid over the page rendered 1280 px wide. Columns follow the width,
+// since pages centre their content or stretch it across; rows do not,
+// since a page's vertical layout hardly changes between desktop widths:
+// rows in proportion to the width (the first version) put a click on the
+// demo page's button, at y 470 for every width, three rows above it for a
+// visitor 1920 px wide.
 const (
 	heatCols       = 24
+	heatRowPx      = 45
 	heatRowsScreen = 16
 	maxScreens     = 4
 	heatRows       = heatRowsScreen * maxScreens
@@ -42,8 +45,8 @@ const (
 // PageStats keeps live aggregates per page (subscribe it with fields
 // grouping on "page"): the visitors seen in the last
 // webanalytics.active_ms (default 30000), an attention heatmap from cursor
-// positions and a click heatmap (cells of a 24-column grid, rows 9/256 of
-// the viewport's width high: 16 per 16:9 screen), and the conversion of the call-to-action (visitors who
+// positions and a click heatmap (cells of a 24-column grid across the
+// viewport, rows 45 document pixels high), and the conversion of the call-to-action (visitors who
 // clicked an element whose selector is webanalytics.cta, default "#cta",
 // over visitors who viewed the page). On each tick tuple
 // (topology.tick.tuple.freq.secs) it emits a snapshot of every page that
@@ -97,7 +100,7 @@ func cell(x, y, vw int64) int {
 		return -1
 	}
 	col := x * heatCols / vw
-	row := y * heatRowsScreen * 16 / (vw * 9)
+	row := y / heatRowPx
 	if col >= heatCols {
 		col = heatCols - 1
 	}
