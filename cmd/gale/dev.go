@@ -41,9 +41,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	httpsCert := fs.String("https-cert", "", "PEM file of a certificate (chain) for the ingest's and the dashboard's HTTPS, with --https-key; a tracked page served over HTTPS can only send to an HTTPS ingest")
 	httpsKey := fs.String("https-key", "", "PEM file of the private key of --https-cert")
 	dashPassword := fs.String("dashboard-password-file", "", "file whose first line is the dashboard's password (12 characters or more; any user name), asked by browsers (dashboard.password_file)")
+	var confs multiFlag
+	fs.Var(&confs, "conf", "override a setting of the web-analytics topology: key=value (repeatable), e.g. dashboard.page_url=http://127.0.0.1:8000/ to show your own pages under the heatmap, webanalytics.cta=#buy for the call to action (examples/webanalytics/README.md)")
 	realtime := realtimeFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--https-cert PEM --https-key PEM] [--dashboard-password-file F] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale dev [--visitors N] [--rate R] [--dashboard-addr HOST:PORT] [--ingest-addr HOST:PORT] [--grpc-addr HOST:PORT] [--data-dir DIR] [--log-level L] [--https-cert PEM --https-key PEM] [--dashboard-password-file F] [--conf key=value ...] [--realtime]")
 		fmt.Fprintln(stderr, "\nStarts a one-node cluster (embedded etcd), submits the web-analytics topology, generates traffic, and prints the dashboard URL.")
 		fs.PrintDefaults()
 	}
@@ -150,6 +152,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *dashPassword != "" {
 		overrides["dashboard.password_file"] = sdk.ValueToProto(sdk.String(*dashPassword))
+	}
+	// --conf last: it overrides what the flags above set too.
+	for _, c := range confs {
+		k, v, err := spec.ParseConfFlag(c)
+		if err != nil {
+			return usagef("--conf %s: %v", c, err)
+		}
+		overrides[k] = v
 	}
 	if scheme == "https" {
 		for _, k := range []string{"ingest", "dashboard"} {

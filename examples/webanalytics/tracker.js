@@ -30,6 +30,12 @@
     return isFinite(v) && v > 0 ? v : def;
   }
   var endpoint = attr("endpoint", script && script.src ? new URL("events", script.src).href : "/events");
+  // "127.0.0.1:8080/events" (no scheme) is a path relative to this page:
+  // the events would go to the page's own server. Say so once.
+  if (!/^(https?:)?\/\//i.test(endpoint) && endpoint.charAt(0) !== "/" && window.console) {
+    console.warn("gale tracker: data-endpoint \"" + endpoint + "\" is relative to this page (it resolves to " +
+      new URL(endpoint, location.href).href + "); give a full URL such as https://HOST:PORT/events");
+  }
   var moveMs = num("move-ms", 100);
   var flushMs = num("flush-ms", 1000);
   var batchMax = num("batch", 50);

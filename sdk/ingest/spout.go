@@ -445,7 +445,21 @@ func (s *Spout) handler() http.Handler {
 			serveAsset(w, r, s.assets)
 		})
 	}
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// A path or method the ingest does not serve (a tracker's
+			// data-endpoint mistyped): answered with CORS headers, so
+			// that a tracker on another origin reads the 4xx and drops
+			// its batch with a console warning, instead of seeing a
+			// network error and retrying for ever.
+			s.cors(w, r)
+			if r.Method == http.MethodPost {
+				s.reject(w, http.StatusNotFound, -1, fmt.Sprintf("nothing takes POST %s here: events go to POST %s", r.URL.Path, EventsPath))
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // cors sets the CORS answer headers for a request from origin.

@@ -913,3 +913,18 @@ func TestCorrectClock(t *testing.T) {
 		})
 	}
 }
+
+// A POST to a path the ingest does not serve (a mistyped data-endpoint)
+// gets a 404 saying where events go, with CORS headers: without them a
+// browser reports a network error, and the tracker retries for ever.
+func TestAWrongPathIsA404ATrackerCanRead(t *testing.T) {
+	h := open(t, nil)
+	r := h.do("POST", "/event", "text/plain", "[]", map[string]string{"Origin": "http://example.test"})
+	if r.code != http.StatusNotFound || !strings.Contains(r.body, "events go to POST /events") || r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("POST /event: %d %v %s", r.code, r.header, r.body)
+	}
+	r = h.do("PUT", EventsPath, "text/plain", "[]", map[string]string{"Origin": "http://example.test"})
+	if r.code != http.StatusMethodNotAllowed || r.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("PUT /events: %d %v %s", r.code, r.header, r.body)
+	}
+}
