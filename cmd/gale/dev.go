@@ -194,13 +194,38 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		defer scancel()
 		_ = p.Shutdown(sctx)
 	}()
-	if _, err := client.Submit(ctx, p.Addr(), ts, nil); err != nil {
+	runID, err := client.Submit(ctx, p.Addr(), ts, nil)
+	if err != nil {
 		return err
 	}
+	// A run that fails to start (a bad --conf value its bolts refuse) is
+	// said at once, with its error, rather than as an ingest that did not
+	// come up 30 s later.
+	waitCtx, stopWait := context.WithCancelCause(ctx)
+	defer stopWait(nil)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-waitCtx.Done():
+				return
+			case <-tick.C:
+			}
+			if r := p.RunState(runID); r != nil && r.GetError() != "" && r.GetState() != galev1.NodeRunState_NODE_RUN_STATE_RUNNING {
+				stopWait(errors.New(r.GetError()))
+				return
+			}
+		}
+	}()
 	ingestURL := scheme + "://" + node.LoopbackAddr(*ingestAddr)
-	if err := webanalytics.WaitHTTP(ctx, probe, ingestURL+"/healthz", 30*time.Second); err != nil {
+	if err := webanalytics.WaitHTTP(waitCtx, probe, ingestURL+"/healthz", 30*time.Second); err != nil {
+		if cause := context.Cause(waitCtx); cause != nil && ctx.Err() == nil {
+			return fmt.Errorf("the web-analytics topology failed to start: %w", cause)
+		}
 		return fmt.Errorf("the ingest did not come up at %s: %w (see gale status webanalytics --addr %s)", ingestURL, err, p.Addr())
 	}
+	stopWait(nil)
 	dashURL := scheme + "://" + node.LoopbackAddr(*dashAddr) + "/"
 	check := &url.URL{Scheme: scheme, Host: node.LoopbackAddr(*dashAddr), Path: "/api/state", User: dashUser}
 	if err := webanalytics.WaitHTTP(ctx, probe, check.String(), 30*time.Second); err != nil {

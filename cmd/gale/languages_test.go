@@ -306,6 +306,19 @@ func TestDevPortTaken(t *testing.T) {
 	}
 }
 
+// A --conf value the topology's bolts refuse fails gale dev at once with
+// the bolt's own message (it waited 30 s for an ingest that would not
+// come up, the reason buried in its log).
+func TestDevSaysWhyItsTopologyFailed(t *testing.T) {
+	_, stderr, code := gale(t, "dev", "--visitors", "0", "--conf", "webanalytics.active_ms=0",
+		"--grpc-addr", freePort(t), "--ingest-addr", freePort(t), "--dashboard-addr", freePort(t))
+	want := "gale dev: the web-analytics topology failed to start: component pages task 2: prepare: config webanalytics.active_ms: must be at least 1, got 0"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr, want)
+	}
+	assertNoTrace(t, stderr)
+}
+
 // gale dev runs the whole application: the dashboard shows generated
 // traffic, sessions and conversion within seconds, and Ctrl-C stops it
 // cleanly.
