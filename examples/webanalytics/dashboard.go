@@ -60,7 +60,8 @@ type Dashboard struct {
 	pages    map[string]json.RawMessage
 	sessions sessionStats
 	pageURL  string
-	lags     []lagSample // event-to-dashboard lags of recent snapshots
+	lags     []lagSample      // event-to-dashboard lags of recent snapshots
+	newest   map[string]int64 // per page, the newest event time of its last snapshot
 }
 
 // lagSample is the lag of one snapshot, and when it arrived.
@@ -74,6 +75,7 @@ type sessionStats struct {
 	Closed     int64   `json:"closed"`
 	TotalMS    int64   `json:"total_ms"`
 	Buckets    []int64 `json:"buckets"` // by lengthBuckets
+	Depth      []int64 `json:"depth"`   // by depthBuckets: how far down the page each session read
 	Converted  int64   `json:"converted"`
 	AvgClicks  float64 `json:"avg_clicks"`
 	clicks     int64
@@ -84,6 +86,10 @@ type sessionStats struct {
 // lengthBuckets are the upper bounds (ms) of the session length
 // histogram; the last bucket is everything longer.
 var lengthBuckets = []int64{10_000, 30_000, 60_000, 180_000, 600_000}
+
+// depthBuckets are the upper bounds (exclusive) of the reading depth
+// histogram (a session's deepest scroll, 0..1): quarters of the page.
+var depthBuckets = []float64{0.25, 0.5, 0.75}
 
 // Component classes of the web-analytics topology.
 const (
@@ -112,6 +118,8 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	d.out = out
 	d.pages = map[string]json.RawMessage{}
 	d.sessions.Buckets = make([]int64, len(lengthBuckets)+1)
+	d.sessions.Depth = make([]int64, len(depthBuckets)+1)
+	d.newest = map[string]int64{}
 	d.sessions.openByTask = map[int32]int64{}
 	d.changed = sync.NewCond(&d.mu)
 	ms, err := tc.Config.Int("dashboard.push_ms", 250)
@@ -351,7 +359,10 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 		var p struct {
 			NewestTS int64 `json:"newest_ts"`
 		}
-		if json.Unmarshal([]byte(v.Str()), &p) == nil && p.NewestTS > 0 {
+		// A snapshot without new events (sent because visitors went
+		// idle) is not a lag: it showed 30 s at p99 on a quiet page.
+		if json.Unmarshal([]byte(v.Str()), &p) == nil && p.NewestTS > 0 && p.NewestTS != d.newest[page.Str()] {
+			d.newest[page.Str()] = p.NewestTS
 			now := time.Now().UnixMilli()
 			d.lags = append(d.lags, lagSample{now, now - p.NewestTS})
 			i := 0
@@ -362,9 +373,10 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 		}
 	} else if v, ok := t.Field("session"); ok {
 		var s struct {
-			DurationMS int64 `json:"duration_ms"`
-			Clicks     int64 `json:"clicks"`
-			Converted  bool  `json:"converted"`
+			DurationMS  int64   `json:"duration_ms"`
+			Clicks      int64   `json:"clicks"`
+			Converted   bool    `json:"converted"`
+			ScrollDepth float64 `json:"scroll_depth"`
 		}
 		if err := json.Unmarshal([]byte(v.Str()), &s); err != nil {
 			d.out.ReportError(fmt.Errorf("dashboard: session from %s is not JSON: %w", t.Component(), err))
@@ -379,6 +391,8 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 		}
 		i := sort.Search(len(lengthBuckets), func(i int) bool { return s.DurationMS <= lengthBuckets[i] })
 		d.sessions.Buckets[i]++
+		i = sort.Search(len(depthBuckets), func(i int) bool { return s.ScrollDepth < depthBuckets[i] })
+		d.sessions.Depth[i]++
 	} else if v, ok := t.Field("open"); ok {
 		d.sessions.openByTask[t.SourceTask] = v.Int()
 		var n int64

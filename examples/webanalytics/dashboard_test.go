@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,14 +32,16 @@ type scriptSpout struct {
 var script = []struct {
 	visitor, typ, page, target string
 	x, y, vw, vh               int64
+	depth                      float64 // of a scroll
 }{
-	{"v1", "pageview", "/", "", 0, 0, 1280, 720},
-	{"v1", "move", "/", "", 10, 10, 1280, 720},
-	{"v1", "move", "/", "", 12, 12, 1280, 720},
-	{"v1", "click", "/", "#cta", 640, 400, 1280, 720},
-	{"v2", "pageview", "/", "", 0, 0, 1280, 720},
-	{"v2", "move", "/", "", 1279, 719, 1280, 720},
-	{"v3", "move", "/pricing", "", 100, 100, 1000, 800},
+	{"v1", "pageview", "/", "", 0, 0, 1280, 720, 0},
+	{"v1", "move", "/", "", 10, 10, 1280, 720, 0},
+	{"v1", "move", "/", "", 12, 12, 1280, 720, 0},
+	{"v1", "click", "/", "#cta", 640, 400, 1280, 720, 0},
+	{"v2", "pageview", "/", "", 0, 0, 1280, 720, 0},
+	{"v2", "move", "/", "", 1279, 719, 1280, 720, 0},
+	{"v2", "scroll", "/", "", 0, 0, 0, 0, 0.6},
+	{"v3", "move", "/pricing", "", 100, 100, 1000, 800, 0},
 }
 
 func (s *scriptSpout) DeclareOutputFields(d *sdk.OutputDeclarer) {
@@ -57,8 +61,12 @@ func (s *scriptSpout) NextTuple() {
 	if e.target != "" {
 		target = sdk.String(e.target)
 	}
+	value := sdk.Null()
+	if e.typ == "scroll" {
+		value = sdk.Double(e.depth)
+	}
 	s.out.Emit(uint64(s.next), sdk.String(e.visitor), sdk.Int(time.Now().UnixMilli()), sdk.String(e.typ), sdk.String(e.page),
-		sdk.Int(e.x), sdk.Int(e.y), sdk.Int(e.vw), sdk.Int(e.vh), target, sdk.Null())
+		sdk.Int(e.x), sdk.Int(e.y), sdk.Int(e.vw), sdk.Int(e.vh), target, value)
 }
 func (s *scriptSpout) Ack(uint64)   {}
 func (s *scriptSpout) Fail(uint64)  {}
@@ -130,15 +138,17 @@ func testPageStatsReachTheDashboard(t *testing.T, conf map[string]string, client
 			var st struct {
 				Pages    map[string]PageSnapshot `json:"pages"`
 				Sessions struct {
-					Closed    int64 `json:"closed"`
-					Converted int64 `json:"converted"`
+					Closed    int64   `json:"closed"`
+					Converted int64   `json:"converted"`
+					Depth     []int64 `json:"depth"`
 				} `json:"sessions"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&st)
 			resp.Body.Close()
 			home, pricing := st.Pages["/"], st.Pages["/pricing"]
-			if err == nil && home.Events == 6 && pricing.Events == 1 && st.Sessions.Closed == 3 {
-				if st.Sessions.Converted != 1 {
+			if err == nil && home.Events == 7 && pricing.Events == 1 && st.Sessions.Closed == 3 {
+				// v2 read to 60% of the page, v1 and v3 did not scroll.
+				if st.Sessions.Converted != 1 || !slices.Equal(st.Sessions.Depth, []int64{2, 0, 1, 0}) {
 					t.Fatalf("sessions %+v", st.Sessions)
 				}
 				if home.Viewers != 2 || home.Converted != 1 || home.Conversion != 0.5 || home.Active != 2 {
@@ -439,5 +449,44 @@ func TestHeatmapCellsAcrossWidths(t *testing.T) {
 		if got := cell(tc.x, tc.y, tc.vw); got != tc.want {
 			t.Errorf("cell(%d, %d, %d) = %d, want %d", tc.x, tc.y, tc.vw, got, tc.want)
 		}
+	}
+}
+
+// The event-to-dashboard lag is taken from snapshots that bring new
+// events: a page's snapshot sent again as its visitors go idle (its newest
+// event unchanged, 30 s old) showed as a 30 s p99 on a quiet site.
+func TestLagCountsSnapshotsWithNewEvents(t *testing.T) {
+	d := NewDashboard()
+	tc := &sdk.TaskContext{Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
+		Config: sdk.Config{"dashboard.addr": sdk.String("127.0.0.1:0")}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := d.Prepare(t.Context(), tc, sdk.NewBoltCollector(&emits{})); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Cleanup()
+	src := sdk.NewSource("pages", sdk.DefaultStream, []string{"page", "snapshot"})
+	snapshot := func(newest int64) {
+		d.Execute(&sdk.Tuple{Source: src, Values: []sdk.Value{sdk.String("/"), sdk.String(fmt.Sprintf(`{"newest_ts":%d,"active":0}`, newest))}})
+	}
+	lag := func() int64 {
+		data, _ := d.state()
+		var st struct {
+			Lag int64 `json:"lag_p99_ms"`
+		}
+		if err := json.Unmarshal(data, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.Lag
+	}
+	now := time.Now().UnixMilli()
+	snapshot(now - 40) // new events, 40 ms ago
+	if l := lag(); l < 40 || l > 10_000 {
+		t.Fatalf("lag %d ms after a fresh snapshot, want about 40", l)
+	}
+	snapshot(now - 40) // the same events, resent as visitors went idle
+	d.mu.Lock()
+	n := len(d.lags)
+	d.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d lag samples after a snapshot without new events, want 1", n)
 	}
 }
