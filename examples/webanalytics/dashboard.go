@@ -32,8 +32,9 @@ var dashboardFiles embed.FS
 // "snapshot" field, from PageStats) and closed sessions (tuples with a
 // "session" field: the session's metrics as JSON, from the sessionizer),
 // and pushes the state to every open page at most every dashboard.push_ms
-// (default 250) when it changed. dashboard.page_url is the page shown under
-// the heatmap (default http://127.0.0.1:8080/static/index.html).
+// (default 250) when it changed. dashboard.page_url is the base URL the
+// page under the heatmap is loaded from: the page's path resolved against
+// it (default http://127.0.0.1:8080/, the ingest's demo page).
 // dashboard.tls_cert and dashboard.tls_key (PEM files, both or neither)
 // serve it over HTTPS instead, reloaded when the files change.
 // dashboard.password_file names a file holding a password: every request
@@ -130,7 +131,7 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 		return fmt.Errorf("config dashboard.push_ms: must be between 10 and 60000, got %d", ms)
 	}
 	d.push = time.Duration(ms) * time.Millisecond
-	d.pageURL = tc.Config.String("dashboard.page_url", "http://127.0.0.1:8080/static/index.html")
+	d.pageURL = tc.Config.String("dashboard.page_url", "http://127.0.0.1:8080/")
 	addr := tc.Config.String("dashboard.addr", "127.0.0.1:8090")
 	certFile := strings.TrimSpace(tc.Config.String("dashboard.tls_cert", ""))
 	keyFile := strings.TrimSpace(tc.Config.String("dashboard.tls_key", ""))
