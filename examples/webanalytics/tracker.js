@@ -6,7 +6,10 @@
  * It reports, per EVENTS.md: a pageview, cursor positions (at most one every
  * data-move-ms, default 100, and only when the cursor moved), clicks with a
  * short CSS selector of the clicked element, the deepest scroll position, and
- * page visibility. Events are queued and POSTed as a JSON array every
+ * page visibility; a single-page app's route change (history.pushState,
+ * replaceState, popstate to another path) is a new page view. Events are
+ * queued and POSTed as {"events": [...], "sent": T} (T: this page's clock,
+ * for the ingest's clock correction) every
  * data-flush-ms (default 1000) or once data-batch (default 50) are waiting,
  * and with navigator.sendBeacon when the page is hidden or left. Failed sends
  * are retried with exponential backoff (1 s to 30 s, or the server's
@@ -262,6 +265,25 @@
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
+
+  // ---- single-page apps: a route change is a new page view ----
+  function routeChanged() {
+    var p = (location.pathname || "/").slice(0, 512);
+    if (p === page) return;
+    page = p;
+    maxDepth = -1; // the new page's own scroll depth
+    start();
+  }
+  ["pushState", "replaceState"].forEach(function (name) {
+    var original = history[name];
+    if (typeof original !== "function") return;
+    history[name] = function () {
+      var r = original.apply(this, arguments);
+      routeChanged();
+      return r;
+    };
+  });
+  window.addEventListener("popstate", routeChanged);
 
   window.GaleTracker = {
     visitor: visitor,

@@ -138,23 +138,37 @@ func testTrackerInBrowser(t *testing.T, chromium, node string, conf sdk.Config, 
 	time.Sleep(100 * time.Millisecond)
 	tuples := stop()
 	counts := map[string]int{}
+	views := map[string]int{} // pageviews by path
 	var ctaClick []sdk.Value
+	routed := false // an event was on the new route after pushState
 	for _, v := range tuples {
 		if v[ingest.IdxVisitor].Str() != page.Visitor {
 			t.Fatalf("event of another visitor: %v (page's visitor %s)", v, page.Visitor)
 		}
-		if v[ingest.IdxPage].Str() != "/" {
-			t.Errorf("page %q, want /", v[ingest.IdxPage].Str())
+		path := v[ingest.IdxPage].Str()
+		switch {
+		case path == "/app/pricing":
+			routed = true
+		case routed:
+			t.Errorf("an event on %q after the route changed to /app/pricing", path)
+		case path != "/":
+			t.Errorf("page %q, want /", path)
 		}
 		typ := v[ingest.IdxType].Str()
+		if typ == ingest.TypePageview {
+			views[path]++
+		}
+		if path != "/" {
+			continue // the route change's own events are checked above
+		}
 		counts[typ]++
 		if typ == ingest.TypeClick && v[ingest.IdxTarget].Str() == CTASelector {
 			ctaClick = v
 		}
 	}
 	t.Logf("events by type: %v (page: %+v)", counts, page)
-	if counts[ingest.TypePageview] != 1 {
-		t.Errorf("pageviews: %d, want 1", counts[ingest.TypePageview])
+	if views["/"] != 1 || views["/app/pricing"] != 1 {
+		t.Errorf("pageviews: %v, want one on / and one on /app/pricing (history.pushState)", views)
 	}
 	// 45 mouse steps, throttled to one move per 100 ms, over ~1 s of moving.
 	if counts[ingest.TypeMove] < 3 || counts[ingest.TypeMove] > 45 {

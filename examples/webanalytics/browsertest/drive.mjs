@@ -1,5 +1,6 @@
 // Opens the demo page in headless Chromium, moves the mouse, clicks the
-// call to action and scrolls, then prints what the page knows as JSON:
+// call to action and scrolls, changes the route with history.pushState to
+// /app/pricing and moves the mouse again, then prints what the page knows as JSON:
 // {visitor, cta: {x, y, w, h}, pending}. Usage:
 //   node drive.mjs URL CHROMIUM_PATH [SPKI_SHA256_BASE64]
 // SPKI: the one server public key to trust besides the system's CAs (a
@@ -31,6 +32,11 @@ try {
   await page.mouse.click(cx, cy);
   await page.mouse.wheel(0, 900);
   await page.waitForTimeout(400);
+  // A single-page app's route change: a new page view, and the events
+  // after it are on the new path.
+  await page.evaluate(() => history.pushState({}, "", "/app/pricing"));
+  await page.mouse.move(300, 200, { steps: 10 });
+  await page.waitForTimeout(150);
   await page.evaluate(() => window.GaleTracker.flush());
   await page.waitForFunction(() => window.GaleTracker.pending() === 0, null, { timeout: 10000 });
   await page.waitForTimeout(300); // the last request's answer
