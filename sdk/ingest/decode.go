@@ -364,6 +364,12 @@ func (d *decoder) check(e *Event, haveTS bool) error {
 	if err := d.checkLen(FieldPage, e.Page, MaxPageLen); err != nil {
 		return err
 	}
+	if e.Page[0] != '/' {
+		// location.pathname always starts with "/"; anything else (an
+		// absolute URL, "javascript:...") would also be a page the
+		// dashboard is asked to load under its heatmap.
+		return d.errf(`field "page": want a path starting with "/" (location.pathname), got %s`, strconv.Quote(truncate(e.Page, 40)))
+	}
 	if e.Has&HasTarget != 0 {
 		if err := d.checkLen(FieldTarget, e.Target, MaxTargetLen); err != nil {
 			return err

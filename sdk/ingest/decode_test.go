@@ -120,6 +120,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"missing-type", `[{"visitor":"v","ts":1,"page":"/","depth":0.5}]`, 0, `missing field "type"`},
 		{"unknown-type", `[{"visitor":"v","ts":1,"type":"hover","page":"/"}]`, 0, `unknown event type "hover"`},
 		{"missing-page", `[{"visitor":"v","ts":1,"type":"scroll","depth":0.5}]`, 0, `missing field "page"`},
+		{"page-not-a-path", `[{"visitor":"v","ts":1,"type":"scroll","page":"javascript:alert(1)","depth":0.5}]`, 0, `field "page": want a path starting with "/" (location.pathname), got "javascript:alert(1)"`},
 		{"long-page", `[{"visitor":"v","ts":1,"type":"scroll","page":"/` + strings.Repeat("p", 512) + `","depth":0.5}]`, 0, `"page": 513 characters`},
 		{"move-without-x", `[{"visitor":"v","ts":1,"type":"move","page":"/","y":1,"vw":1,"vh":1}]`, 0, `missing field "x"`},
 		{"move-without-vh", `[{"visitor":"v","ts":1,"type":"move","page":"/","x":1,"y":1,"vw":1}]`, 0, `missing field "vh"`},
