@@ -107,7 +107,7 @@ func TestAPanicFailsTheCallNotTheServer(t *testing.T) {
 			t.Fatalf("ListNodes: %v, want Internal", err)
 		}
 	}
-	if !strings.Contains(log.String(), "a gRPC handler panicked") || !strings.Contains(log.String(), "rpc_test.go") {
+	if !strings.Contains(log.String(), "a Coordinator API handler panicked") || !strings.Contains(log.String(), "rpc_test.go") {
 		t.Fatalf("the log lacks the panic and its stack:\n%s", log.String())
 	}
 }

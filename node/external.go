@@ -69,6 +69,9 @@ type externalTask struct {
 	// healthy run (maxQuickExits).
 	exits chan error
 	quick int
+	// starts says a managed process started (the supervisor's goroutine):
+	// the wait for it to attach begins (attachWarnAfter).
+	starts chan struct{}
 
 	// bolt state
 	eofLeft  int // upstream tasks that have not ended yet
@@ -200,7 +203,7 @@ func (e *executor) runExternal(ctx context.Context) error {
 	if err != nil {
 		return e.taskErr("start", err)
 	}
-	x := &externalTask{hb: hb, maxInflight: int(mi), maxInflightBytes: mb, exits: make(chan error, 8), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
+	x := &externalTask{hb: hb, maxInflight: int(mi), maxInflightBytes: mb, exits: make(chan error, 8), starts: make(chan struct{}, 1), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
 	opts := external.SlotOptions{Welcome: e.welcome(hb)}
 	if a := e.comp.spec.GetAttached(); a != nil {
 		opts.Attached = true
@@ -224,6 +227,12 @@ func (e *executor) runExternal(ctx context.Context) error {
 			Env:  e.rt.processEnv(e.comp.id, e.t.id),
 			Slot: x.slot,
 			Log:  e.tc.Log,
+			OnStart: func() {
+				select {
+				case x.starts <- struct{}{}:
+				default:
+				}
+			},
 			OnExit: func(err error) {
 				select {
 				case x.exits <- err:
@@ -289,35 +298,31 @@ func (e *executor) runExternal(ctx context.Context) error {
 // attaching.
 func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.Session, error) {
 	e.t.headBorn.Store(0)
-	// A managed process that has not attached attachWarnAfter after the
-	// wait began (or after the last exit, which starts another) is
-	// reported once.
+	// A managed process that has not attached attachWarnAfter after it
+	// started is reported, once per process.
+	warnTimer := time.NewTimer(attachWarnAfter)
+	warnTimer.Stop()
+	defer warnTimer.Stop()
 	var warn <-chan time.Time
-	var warnTimer *time.Timer
-	if x.sup != nil {
-		warnTimer = time.NewTimer(attachWarnAfter)
-		defer warnTimer.Stop()
-		warn = warnTimer.C
-	}
 	for {
 		select {
 		case s := <-x.slot.Sessions():
 			h := s.Hello()
 			e.tc.Log.Info("external process attached", "sdk", h.GetSdk(), "pid", h.GetPid())
 			return s, nil
+		case <-x.starts:
+			warnTimer.Reset(attachWarnAfter)
+			warn = warnTimer.C
 		case err := <-x.exits:
+			warn = nil // the process that was awaited is gone
 			x.quick++
 			e.ReportError(err)
 			if x.quick >= maxQuickExits {
 				return nil, e.taskErr("external process", fmt.Errorf("exited %d times in a row without running for %v; last: %w", x.quick, healthyRun, err))
 			}
-			if warnTimer != nil {
-				warnTimer.Reset(attachWarnAfter)
-				warn = warnTimer.C
-			}
 		case <-warn:
 			warn = nil
-			e.ReportError(fmt.Errorf("external process has not attached to the node after %v (its task waits for it): a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go); one still loading attaches later", attachWarnAfter))
+			e.ReportError(fmt.Errorf("external process has not attached to the node %v after it started (its task waits for it): %s; one still loading attaches later", attachWarnAfter, x.sup.AttachHint()))
 		case <-ctx.Done():
 			return nil, nil
 		}

@@ -723,7 +723,7 @@ func TestAProcessThatNeverAttachesIsReported(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	waitFor(t, 30*time.Second, func() error {
-		if !strings.Contains(errorsText(rt), "has not attached to the node after 300ms") {
+		if !strings.Contains(errorsText(rt), "has not attached to the node 300ms after it started") {
 			return fmt.Errorf("no report of the process that does not attach; errors:\n%s", errorsText(rt))
 		}
 		return nil

@@ -663,28 +663,32 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		req.WaitSeconds = proto.Int32(int32(*wait))
 		extra = time.Duration(*wait) * time.Second
 	}
-	// A kill that waits says so once it has taken a second, rather than
-	// sitting silent for the message timeout (30 s by default).
+	// A kill that waits says so once the node has had the call for a
+	// second, rather than sitting silent for the message timeout (30 s
+	// by default).
 	waiting := "up to its message timeout"
 	if waitGiven {
 		waiting = fmt.Sprintf("%ds", *wait)
 	}
-	answered := make(chan struct{})
-	said := make(chan struct{})
-	go func() {
-		defer close(said)
-		select {
-		case <-answered:
-		case <-time.After(time.Second):
-			fmt.Fprintf(stderr, "killing %s: its spouts are stopped; waiting %s for the tuples in flight (--wait 0: stop at once)\n", name, waiting)
-		}
-	}()
 	err = c.dial(ctx, "KillTopology", name, extra, func(ctx context.Context, cl galev1.CoordinatorServiceClient) error {
+		if waitGiven && *wait == 0 {
+			_, err := cl.KillTopology(ctx, req)
+			return err
+		}
+		answered, said := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(said)
+			select {
+			case <-answered:
+			case <-time.After(time.Second):
+				fmt.Fprintf(stderr, "killing %s: its spouts are stopped; waiting %s for the tuples in flight (--wait 0: stop at once)\n", name, waiting)
+			}
+		}()
 		_, err := cl.KillTopology(ctx, req)
+		close(answered)
+		<-said
 		return err
 	})
-	close(answered)
-	<-said
 	if err != nil {
 		return err
 	}

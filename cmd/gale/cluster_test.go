@@ -34,6 +34,7 @@ func TestClusterUsageErrors(t *testing.T) {
 		{"submit-bad-conf", []string{"submit", "examples/wordcount/topology.yaml", "--conf", "novalue", "--addr", noNode}, []string{"novalue", "key=value"}},
 		{"submit-unknown-flag", []string{"submit", "examples/wordcount/topology.yaml", "--bogus"}, []string{"bogus"}},
 		{"dev-bad-conf", []string{"dev", "--conf", "novalue", "--grpc-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0"}, []string{"--conf novalue", "key=value"}},
+		{"dev-conf-of-a-flag", []string{"dev", "--conf", "ingest.addr=127.0.0.1:9000", "--grpc-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--dashboard-addr", "127.0.0.1:0"}, []string{"gale dev sets ingest.addr from --ingest-addr; use that flag"}},
 		{"list-extra-arg", []string{"list", "extra", "--addr", noNode}, []string{"unexpected arguments", "extra"}},
 		{"nodes-extra-arg", []string{"nodes", "extra", "--addr", noNode}, []string{"unexpected arguments"}},
 		{"status-no-name", []string{"status", "--addr", noNode}, []string{"want one topology NAME, got 0"}},

@@ -153,11 +153,19 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *dashPassword != "" {
 		overrides["dashboard.password_file"] = sdk.ValueToProto(sdk.String(*dashPassword))
 	}
-	// --conf last: it overrides what the flags above set too.
+	// Keys the flags own are refused: gale dev also uses their values
+	// itself (it waits for the ingest at --ingest-addr, prints the URLs).
+	flagOf := map[string]string{
+		"ingest.addr": "--ingest-addr", "dashboard.addr": "--dashboard-addr", "dashboard.password_file": "--dashboard-password-file",
+		"ingest.tls_cert": "--https-cert", "ingest.tls_key": "--https-key", "dashboard.tls_cert": "--https-cert", "dashboard.tls_key": "--https-key",
+	}
 	for _, c := range confs {
 		k, v, err := spec.ParseConfFlag(c)
 		if err != nil {
 			return usagef("--conf %s: %v", c, err)
+		}
+		if f, ok := flagOf[k]; ok {
+			return usagef("--conf %s: gale dev sets %s from %s; use that flag", c, k, f)
 		}
 		overrides[k] = v
 	}
@@ -212,7 +220,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return
 			case <-tick.C:
 			}
-			if r := p.RunState(runID); r != nil && r.GetError() != "" && r.GetState() != galev1.NodeRunState_NODE_RUN_STATE_RUNNING {
+			// Failed for good, or twice in a row after restarts (the same
+			// error each time: a setting, not a passing hiccup).
+			r := p.RunState(runID)
+			if r != nil && r.GetError() != "" && (r.GetState() == galev1.NodeRunState_NODE_RUN_STATE_FAILED ||
+				r.GetState() == galev1.NodeRunState_NODE_RUN_STATE_RESTARTING && r.GetRestarts() >= 2) {
 				stopWait(errors.New(r.GetError()))
 				return
 			}

@@ -88,7 +88,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(append(sopts, coordinator.RecoverPanics(logger)...)...)
+	srv := grpc.NewServer(sopts...)
 	galev1.RegisterAttachServiceServer(srv, hub)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

@@ -76,7 +76,7 @@ type sessionStats struct {
 	Closed     int64   `json:"closed"`
 	TotalMS    int64   `json:"total_ms"`
 	Buckets    []int64 `json:"buckets"` // by lengthBuckets
-	Depth      []int64 `json:"depth"`   // by depthBuckets: how far down the page each session read
+	Depth      []int64 `json:"depth"`   // by depthBuckets: how far down the page each session that reported a scroll read
 	Converted  int64   `json:"converted"`
 	AvgClicks  float64 `json:"avg_clicks"`
 	clicks     int64
@@ -392,8 +392,13 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 		}
 		i := sort.Search(len(lengthBuckets), func(i int) bool { return s.DurationMS <= lengthBuckets[i] })
 		d.sessions.Buckets[i]++
-		i = sort.Search(len(depthBuckets), func(i int) bool { return s.ScrollDepth < depthBuckets[i] })
-		d.sessions.Depth[i]++
+		// A session with no scroll reported has depth 0; the tracker's
+		// first scroll event, at load, is already the share of the page
+		// in view (above 0): leave those sessions out, not in "< 25%".
+		if s.ScrollDepth > 0 {
+			i = sort.Search(len(depthBuckets), func(i int) bool { return s.ScrollDepth < depthBuckets[i] })
+			d.sessions.Depth[i]++
+		}
 	} else if v, ok := t.Field("open"); ok {
 		d.sessions.openByTask[t.SourceTask] = v.Int()
 		var n int64

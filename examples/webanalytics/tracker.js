@@ -62,7 +62,13 @@
     return s;
   }
 
-  var page = (location.pathname || "/").slice(0, 512);
+  // location.pathname is a path ("/..."), except in frames such as
+  // about:srcdoc ("srcdoc") and for URLs such as http://host//x ("//x"):
+  // the ingest takes a path with one leading "/" only.
+  function currentPath() {
+    return ("/" + (location.pathname || "").replace(/^\/+/, "")).slice(0, 512);
+  }
+  var page = currentPath();
   var queue = [];
   var dropped = 0;
 
@@ -268,7 +274,7 @@
 
   // ---- single-page apps: a route change is a new page view ----
   function routeChanged() {
-    var p = (location.pathname || "/").slice(0, 512);
+    var p = currentPath();
     if (p === page) return;
     page = p;
     maxDepth = -1; // the new page's own scroll depth

@@ -64,14 +64,25 @@ type Supervisor struct {
 	Slot *Slot
 	// Log receives the process's output, one record per line.
 	Log *slog.Logger
-	// OnExit is called when a process exits while the task runs.
-	OnExit func(err error)
+	// OnStart is called when a process has started; OnExit when a
+	// process exits while the task runs.
+	OnStart func()
+	OnExit  func(err error)
 	// Stdio, when set, replaces the output logging: the caller talks to the
 	// process over its standard input and output (Storm multilang). Its
 	// stderr is still logged.
 	Stdio func(ctx context.Context, stdin io.WriteCloser, stdout io.Reader)
 
 	restart chan struct{}
+}
+
+// AttachHint says what a program must do to attach, by its protocol: for
+// messages about a process that did not.
+func (s *Supervisor) AttachHint() string {
+	if s.Stdio != nil {
+		return "a Storm multilang program must answer the handshake on its standard input and output (storm.py's or storm.js's run)"
+	}
+	return "a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go)"
 }
 
 // NewSupervisor returns a supervisor ready to Run.
@@ -171,10 +182,13 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	// describe says why the process ended: its exit status, whether it
 	// attached at all, and its last output.
 	describe := func(err error) error {
-		return describeExit(err, s.Slot.Claims() != claims, tail, outTail)
+		return describeExit(err, s.Slot.Claims() != claims, s.AttachHint(), tail, outTail)
 	}
 	log := s.Log.With("pid", cmd.Process.Pid)
 	log.Info("external process started", "argv", s.Cmd.Argv)
+	if s.OnStart != nil {
+		s.OnStart()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -333,13 +347,13 @@ func streamName(level slog.Level) string {
 // to start: say which it was, from its output), and its last lines of
 // stderr, or of stdout when it wrote nothing to stderr (outTail, nil when
 // stdout is the protocol).
-func describeExit(err error, attached bool, tail, outTail *lastLines) error {
+func describeExit(err error, attached bool, attach string, tail, outTail *lastLines) error {
 	var msg string
 	switch {
 	case err == nil && attached:
 		msg = "external process exited with status 0 while its task was running"
 	case err == nil:
-		msg = "external process exited with status 0 without attaching to the node: a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go) and keep running"
+		msg = "external process exited with status 0 without attaching to the node: " + attach + " and keep running"
 	case attached:
 		msg = "external process " + err.Error() // "exit status 1", "signal: killed"
 	default:
@@ -363,7 +377,14 @@ type lastLines struct {
 	max      int
 	lines    []string
 	headline string
+	since    int // lines added after the headline
 }
+
+// headlineReach is how many lines after it a headline still leads the
+// output: a runtime's dying words are a headline, its stack and a
+// footer; an error line further back (a handled error a bolt printed)
+// says nothing about why the process ended.
+const headlineReach = 200
 
 func (l *lastLines) add(s string) {
 	l.mu.Lock()
@@ -371,8 +392,11 @@ func (l *lastLines) add(s string) {
 	if len(s) > 300 {
 		s = s[:300] + "..."
 	}
+	l.since++
 	if errorHeadline.MatchString(s) {
-		l.headline = s
+		l.headline, l.since = s, 0
+	} else if l.since > headlineReach {
+		l.headline = ""
 	}
 	l.lines = append(l.lines, s)
 	if len(l.lines) > l.max {

@@ -151,9 +151,22 @@ func TestDescribeExit(t *testing.T) {
 					outTail.add(l)
 				}
 			}
-			if got := describeExit(c.err, c.attached, tail, outTail).Error(); got != c.want {
+			if got := describeExit(c.err, c.attached, (&Supervisor{}).AttachHint(), tail, outTail).Error(); got != c.want {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
 		})
+	}
+}
+
+// An error line long before the end (a handled error a bolt printed)
+// does not lead the report of an exit that came later for another reason.
+func TestAnOldErrorLineDoesNotLeadTheExit(t *testing.T) {
+	tail := &lastLines{max: 5}
+	tail.add("ValueError: bad record 17")
+	for i := range headlineReach + 1 {
+		tail.add(fmt.Sprintf("processing record %d", i))
+	}
+	if got := tail.String(); strings.Contains(got, "ValueError") {
+		t.Fatalf("tail %q still leads with the old error line", got)
 	}
 }

@@ -10,7 +10,9 @@
 // cluster's gale binary) builds with b.BuildWith(nil), and the node
 // resolves and checks them at submit. A refused submit's error carries
 // the node's gRPC status: status.Code(err) is codes.AlreadyExists for a
-// name in use, codes.InvalidArgument for a spec the node rejects (the
+// name in use, codes.FailedPrecondition for a name whose topology is
+// being killed (submit again once it is gone), codes.InvalidArgument for
+// a spec the node rejects (the
 // message names the component and what is wrong), codes.Unavailable for
 // a node that does not answer.
 //

@@ -364,11 +364,12 @@ func (d *decoder) check(e *Event, haveTS bool) error {
 	if err := d.checkLen(FieldPage, e.Page, MaxPageLen); err != nil {
 		return err
 	}
-	if e.Page[0] != '/' {
-		// location.pathname always starts with "/"; anything else (an
-		// absolute URL, "javascript:...") would also be a page the
-		// dashboard is asked to load under its heatmap.
-		return d.errf(`field "page": want a path starting with "/" (location.pathname), got %s`, strconv.Quote(truncate(e.Page, 40)))
+	if !isPath(e.Page) {
+		// location.pathname starts with one "/" and holds no backslash
+		// or control character; anything else ("javascript:...", an
+		// absolute URL, "//host", "/\\host") would also be a page the
+		// dashboard is asked to load under its heatmap, from elsewhere.
+		return d.errf(`field "page": want a path starting with one "/", without backslashes or control characters (location.pathname), got %s`, strconv.Quote(truncate(e.Page, 40)))
 	}
 	if e.Has&HasTarget != 0 {
 		if err := d.checkLen(FieldTarget, e.Target, MaxTargetLen); err != nil {
@@ -415,6 +416,21 @@ func (d *decoder) checkLen(name, s string, max int) error {
 		return d.errf("field %q: %d characters, at most %d allowed", name, n, max)
 	}
 	return nil
+}
+
+// isPath reports whether s reads as a URL path of this site: it starts
+// with exactly one "/", and has no backslash (which URL parsers take for
+// a slash) and no control character (which they drop).
+func isPath(s string) bool {
+	if len(s) == 0 || s[0] != '/' || len(s) > 1 && s[1] == '/' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func charCount(s string) int {

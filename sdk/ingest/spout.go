@@ -253,14 +253,21 @@ func (s *Spout) Stats() Stats {
 // the sender's clock is off from its own, as the batch's "sent" member
 // tells (the tracker sends it), and sets an event still more than
 // MaxAhead ahead of its clock to the time it arrived.
+//
+// The correction takes a batch's delivery time for clock skew too: a
+// batch that took 40 s to arrive has its events moved 40 s later (never
+// past the ingest's clock). That is the price of trusting no visitor's
+// clock; a skew is far more common than such a delay.
 const (
 	// ClockTolerance is the difference between a batch's "sent" and the
 	// ingest's clock below which the sender's clock is taken as right
 	// (network delay and small drift).
 	ClockTolerance = 2 * time.Second
 	// MaxAhead is how far ahead of the ingest's clock an event's ts may
-	// be, after the correction.
-	MaxAhead = 10 * time.Second
+	// be, after the correction: no more than the session windows allow
+	// events to arrive out of order (webanalytics.out_of_order_ms, 2 s by
+	// default), so that one event cannot make the others late.
+	MaxAhead = 2 * time.Second
 )
 
 // correctClock corrects events' ts, received at now (ms since the epoch)
@@ -546,9 +553,7 @@ func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusBadRequest, de.Index, de.Msg)
 		return
 	}
-	if n := correctClock(events, sent, time.Now().UnixMilli()); n > 0 {
-		s.clamped.Add(uint64(n))
-	}
+	clamped := correctClock(events, sent, time.Now().UnixMilli())
 	n := int64(len(events))
 	if n == 0 {
 		s.release(b)
@@ -582,6 +587,7 @@ func (s *Spout) handleEvents(w http.ResponseWriter, r *http.Request) {
 	s.inbox = append(s.inbox, b)
 	s.mu.Unlock()
 	s.accepted.Add(uint64(n))
+	s.clamped.Add(uint64(clamped))
 	if conf == nil {
 		s.answer(w, n)
 		return

@@ -889,8 +889,8 @@ func TestCorrectClock(t *testing.T) {
 		clamped int
 	}{
 		{"no sent, in the past", []int64{now - 5000, 0}, 0, []int64{now - 5000, 0}, 0},
-		{"no sent, a little ahead", []int64{now + 9000}, 0, []int64{now + 9000}, 0},
-		{"no sent, far ahead", []int64{now + 11000, math.MaxInt64}, 0, []int64{now, now}, 2},
+		{"no sent, a little ahead", []int64{now + 1900}, 0, []int64{now + 1900}, 0},
+		{"no sent, far ahead", []int64{now + 2100, math.MaxInt64}, 0, []int64{now, now}, 2},
 		{"sent within tolerance", []int64{now + 1500}, now + 1900, []int64{now + 1500}, 0},
 		{"clock behind by an hour", []int64{now - 3600_000 - 20}, now - 3600_000, []int64{now - 20}, 0},
 		{"clock behind, overflow guarded", []int64{math.MaxInt64 - 10}, 1, []int64{now}, 1},

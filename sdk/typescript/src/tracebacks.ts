@@ -8,7 +8,7 @@
 // at most every `summaryEveryMs`, when one occurs. The node still records
 // every failure as a task error (`gale status` counts them).
 
-import { basename, sep } from "node:path";
+import { basename, resolve, sep } from "node:path";
 
 /** Kinds of failure remembered; beyond them, new kinds are counted together. */
 export const MAX_KINDS = 100;
@@ -68,8 +68,10 @@ function kindOf(e: unknown): string {
   return `${e.name} ${userFrame(e) ?? "at ?"}`;
 }
 
-// The SDK's own folder: frames in it are not where a user's code failed.
-const SDK_DIR = __dirname + sep;
+// The SDK's own folders: frames in them are not where a user's code
+// failed. Its compiled code (dist/src, here) and, for frames mapped back
+// by source maps (node --enable-source-maps, ts-node), its sources.
+const SDK_DIRS = [__dirname + sep, resolve(__dirname, "..", "..", "src") + sep];
 
 /**
  * The innermost frame of e's stack outside the SDK ("at Split.execute
@@ -79,7 +81,7 @@ const SDK_DIR = __dirname + sep;
  */
 export function userFrame(e: Error): string | undefined {
   const frames = (e.stack ?? "").split("\n").map((l) => l.trim()).filter((l) => l.startsWith("at "));
-  return frames.find((f) => !f.includes(SDK_DIR)) ?? frames[0];
+  return frames.find((f) => !SDK_DIRS.some((d) => f.includes(d))) ?? frames[0];
 }
 
 /**

@@ -77,6 +77,23 @@ test("an error the SDK throws in a call is placed at the user's line", () => {
   assert.equal(describeError("a string"), "a string");
 });
 
+test("a source-mapped SDK frame is the SDK's too", () => {
+  const { EmitError } = require("../src/errors") as typeof import("../src/errors");
+  const { userFrame } = require("../src/tracebacks") as typeof import("../src/tracebacks");
+  const path = require("node:path") as typeof import("node:path");
+  // The SDK's sources, as source maps name them: <package>/src/collector.ts.
+  const src = path.resolve(path.dirname(require.resolve("../src/errors")), "..", "..", "src");
+  const f = new Function("EmitError", `throw new EmitError("x");\n//# sourceURL=${src}/collector.ts`);
+  let err: Error | undefined;
+  try {
+    f(EmitError);
+  } catch (e) {
+    err = e as Error;
+  }
+  assert.ok(err);
+  assert.match(userFrame(err) ?? "", /tracebacks\.test\.(ts|js)/);
+});
+
 // sdkThrows throws as the SDK does, from a frame inside the SDK's folder:
 // a function compiled from a source that names a file there.
 function sdkThrows(EmitError: new (m: string) => Error): void {
