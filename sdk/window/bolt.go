@@ -250,7 +250,7 @@ func (b *Bolt) checkTimeout(conf sdk.Config) error {
 		return nil
 	}
 	err = fmt.Errorf("%w: %s=%v must exceed what %s holds an input: %v (span %v + tick %v); "+
-		"raise the timeout, shorten the window, or use AckOnReceipt",
+		"raise the timeout, shorten the window, use AckOnReceipt, or (replaying a file, where event time runs far ahead of the wall clock) set TimeoutCheck to CheckOff",
 		ErrTimeout, keyTimeout, timeout, AckOnFire, need, bound, tick)
 	if b.cfg.TimeoutCheck == CheckError {
 		return err

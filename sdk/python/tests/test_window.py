@@ -322,8 +322,20 @@ def test_a_failing_window_function_fails_its_events_once_in_ack_on_fire():
     b.finish()
     kinds = [(o[0], o[1].values[2]) for o in b.order if o[0] in ("ack", "fail")]
     assert sorted(kinds) == [("ack", 1), ("fail", 0), ("fail", 2)]
-    assert "exception in the window function for key 'bad' [0, 2] (2 events): ValueError: boom" in b.errors[0]
+    assert "exception in the window function for key 'bad' [0, 2] (2 events): ValueError: boom (at test_window.py:" in b.errors[0]
     assert not b._pending
+
+
+def test_an_async_window_function_is_refused_not_lost():
+    async def fn(w, events, out):  # its emits would come after the events were acked
+        out.emit([w.key, w.start, w.end, len(events)])
+
+    b = Recording(base_config(), fn)
+    b.start(context())
+    b.deliver(Tuple(["a", 0, 0], EVENTS, 1, 1))
+    b.finish()
+    assert "the window function is a coroutine (async def)" in b.errors[0], b.errors
+    assert [(o[0], o[1].values[2]) for o in b.order if o[0] in ("ack", "fail")] == [("fail", 0)]
 
 
 def test_a_failing_window_function_in_ack_on_receipt_loses_only_its_result():

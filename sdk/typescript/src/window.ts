@@ -41,10 +41,12 @@
 
 import { Bolt } from "./component";
 import type { BoltCollector } from "./collector";
-import { errorMessage } from "./collector";
 import type { Config, TaskContext } from "./context";
 import type { Source, Tuple } from "./tuple";
 import type { Value } from "./values";
+import { EmitError } from "./errors";
+import { describeError, userFrame } from "./tracebacks";
+import { basename } from "node:path";
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -134,17 +136,27 @@ export interface WindowStats {
 export class WindowOutput {
   /** @internal */
   anchors: Tuple[] | null = null;
+  /** @internal true while the window function runs: it emits only then. */
+  active = false;
   /** @internal */
   constructor(private readonly collector: () => BoltCollector) {}
 
   /** Emits on the default stream. */
   emit(values: readonly Value[]): void {
+    this.check();
     this.collector().emit(this.anchors, values);
   }
 
   /** Emits on a stream declared in the topology. */
   emitTo(stream: string, values: readonly Value[]): void {
+    this.check();
     this.collector().emitTo(stream, this.anchors, values);
+  }
+
+  // An emit after the window function returned (after an await in it)
+  // would go out unanchored, after its session's events were acked.
+  private check(): void {
+    if (!this.active) throw new EmitError("emit after the window function returned (an await in it?): a window function emits before it returns");
   }
 
   /** Records an error in the task's status. */
@@ -501,7 +513,7 @@ export class SessionBolt extends Bolt {
     if (timeout > need) return;
     const msg =
       `message timeout too short for the window: ${KEY_TIMEOUT}=${timeout / 1000}s must exceed what ack-on-fire holds an input: ` +
-      `${need / 1000}s (span ${Number(bound) / 1000}s + tick ${tick / 1000}s); raise the timeout, shorten the window, or use ack-on-receipt`;
+      `${need / 1000}s (span ${Number(bound) / 1000}s + tick ${tick / 1000}s); raise the timeout, shorten the window, use ack-on-receipt, or (replaying a file, where event time runs far ahead of the wall clock) set timeoutCheck: "off"`;
     if (s.timeoutCheck === "error") throw new TimeoutTooShortError(msg);
     this.log.warn("window: " + msg);
     this.collector.reportError("window: " + msg);
@@ -657,14 +669,23 @@ export class SessionBolt extends Bolt {
     this.counters.fired++;
     const tuples = evs.map((e) => e.t);
     this.output.anchors = this.hold ? tuples : null;
+    this.output.active = true;
     try {
-      this.fn(w, tuples, this.output);
+      const r = this.fn(w, tuples, this.output) as unknown;
+      if (r !== null && typeof r === "object" && typeof (r as PromiseLike<unknown>).then === "function") {
+        // Its failure is this one: never an unhandled rejection.
+        (r as PromiseLike<unknown>).then(undefined, () => undefined);
+        throw new WindowConfigError("the window function returned a promise (async?): it must emit before it returns, and emits after an await are refused; make it a plain function");
+      }
     } catch (e) {
+      const at = e instanceof Error ? /\(?([^()\s]+):(\d+):\d+\)?$/.exec(userFrame(e) ?? "") : null;
       this.collector.reportError(
-        `window: exception in the window function for key ${JSON.stringify(w.key)} [${w.start}, ${w.end}] (${tuples.length} events): ${errorMessage(e)}`,
+        `window: exception in the window function for key ${JSON.stringify(w.key)} [${w.start}, ${w.end}] (${tuples.length} event${tuples.length === 1 ? "" : "s"}): ${describeError(e)}${at ? ` (at ${basename(at[1])}:${at[2]})` : ""}`,
       );
       if (this.hold) {
-        // The events replay; a deterministic bug replays forever.
+        // The events replay from their spouts. A bug that fails them every
+        // time fails them again, and once the watermark has passed their
+        // session they come back as late events.
         for (const t of tuples) {
           if (!this.failed.has(t)) {
             this.failed.add(t);
@@ -674,6 +695,7 @@ export class SessionBolt extends Bolt {
       }
     } finally {
       this.output.anchors = null;
+      this.output.active = false;
     }
   }
 

@@ -340,7 +340,7 @@ test("punctuation is the least of all source tasks", () => {
   assert.equal(rec.held, 0);
 });
 
-test("a failing window function fails its events once in ack-on-fire", () => {
+test("a failing window function fails its events once in ack-on-fire", async () => {
   const fn: WindowFunction = (w, events, out) => {
     out.emit([w.key, w.start, w.end, BigInt(events.length)]);
     if (w.key === "bad") throw new Error("boom");
@@ -352,8 +352,20 @@ test("a failing window function fails its events once in ack-on-fire", () => {
   b.finish();
   const settled = rec.steps.filter((s) => s.kind !== "emit").map((s) => `${s.kind}${(s as { t: Tuple }).t.id}`);
   assert.deepEqual(settled.sort(), ["ack2", "fail1", "fail3"]);
-  assert.match(rec.errors[0], /exception in the window function for key "bad" \[0, 2\] \(2 events\): boom/);
+  assert.match(rec.errors[0], /exception in the window function for key "bad" \[0, 2\] \(2 events\): Error: boom \(at window\.test\.(js|ts):\d+\)$/);
   assert.equal(rec.held, 0);
+
+  // An async window function is refused: its emits after an await would go
+  // out unanchored after its events were acked.
+  const r3 = start(base(), async (w, events, out) => {
+    await Promise.resolve();
+    out.emit([w.key, w.start, w.end, BigInt(events.length)]);
+  });
+  deliver(r3.b, r3.rec, ev(1, "a", 0n));
+  r3.b.finish();
+  await new Promise((r) => setImmediate(r)); // its continuation runs, and is refused
+  assert.match(r3.rec.errors[0], /the window function returned a promise/);
+  assert.equal(r3.rec.steps.filter((s) => s.kind === "emit").length, 0);
 
   const r2 = start(base({ ack: "ack-on-receipt" }), () => {
     throw new Error("nope");

@@ -52,6 +52,8 @@ loses the task's open sessions. Without ackers
 from __future__ import annotations
 
 import heapq
+import inspect
+import os
 import re
 import time
 import unicodedata
@@ -443,7 +445,8 @@ class SessionBolt(Bolt):
         msg = (
             f"message timeout too short for the window: {_KEY_TIMEOUT}={timeout / 1e9:g}s must exceed what {ACK_ON_FIRE} "
             f"holds an input: {need / 1e9:g}s (span {bound / 1e9:g}s + tick {tick / 1e9:g}s); "
-            f"raise the timeout, shorten the window, or use {ACK_ON_RECEIPT}"
+            f"raise the timeout, shorten the window, use {ACK_ON_RECEIPT}, or (replaying a file, where event time "
+            f"runs far ahead of the wall clock) set timeout_check={CHECK_OFF!r}"
         )
         if cfg.timeout_check == CHECK_ERROR:
             raise TimeoutTooShortError(msg)
@@ -595,14 +598,25 @@ class SessionBolt(Bolt):
         out = self._output
         out._anchors = tuples if self._hold else None
         try:
-            self._fn(w, tuples, out)
+            r = self._fn(w, tuples, out)
+            if inspect.iscoroutine(r):
+                r.close()  # never run: its emits would come after the events were acked
+                raise WindowConfigError(
+                    "the window function is a coroutine (async def): it must emit before it returns; make it a plain function"
+                )
         except Exception as e:  # noqa: BLE001: reported, like Go's recover
+            from gale._tracebacks import user_frame
+
+            f = user_frame(e)
+            where = f" (at {os.path.basename(f.filename)}:{f.lineno})" if f else ""
             self.report_error(
                 f"window: exception in the window function for key {w.key!r} [{w.start}, {w.end}] "
-                f"({len(tuples)} events): {type(e).__name__}: {e}"
+                f"({len(tuples)} event{'' if len(tuples) == 1 else 's'}): {type(e).__name__}: {e}{where}"
             )
             if self._hold:
-                # The events replay; a deterministic bug replays forever.
+                # The events replay from their spouts. A bug that fails
+                # them every time fails them again, and once the watermark
+                # has passed their session they come back as late events.
                 for t in tuples:
                     if t not in self._failed:
                         self._failed.add(t)
