@@ -124,32 +124,29 @@ func tlsRefusal(err error, withTLS bool) bool {
 // so. The caller is told nothing of the panic itself.
 func RecoverPanics(log *slog.Logger) []grpc.ServerOption {
 	api := "/" + galev1.CoordinatorService_ServiceDesc.ServiceName + "/"
-	recovered := func(method string, v any) error {
-		log.Error("a Coordinator API handler panicked; the call failed with Internal", "method", method, "panic", v, "stack", string(debug.Stack()))
-		return status.Errorf(codes.Internal, "%s failed: internal error (a bug in Gale); the node's log has the details", method)
+	// guard runs call, turning a panic in it into an Internal error.
+	guard := func(method string, call func() error) (err error) {
+		if !strings.HasPrefix(method, api) {
+			return call()
+		}
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("a Coordinator API handler panicked; the call failed with Internal", "method", method, "panic", v, "stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "%s failed: internal error (a bug in Gale); the node's log has the details", method)
+			}
+		}()
+		return call()
 	}
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
-			if !strings.HasPrefix(info.FullMethod, api) {
-				return handler(ctx, req)
-			}
-			defer func() {
-				if v := recover(); v != nil {
-					err = recovered(info.FullMethod, v)
-				}
-			}()
-			return handler(ctx, req)
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+			err = guard(info.FullMethod, func() (err error) {
+				resp, err = handler(ctx, req)
+				return err
+			})
+			return resp, err
 		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
-			if !strings.HasPrefix(info.FullMethod, api) {
-				return handler(srv, ss)
-			}
-			defer func() {
-				if v := recover(); v != nil {
-					err = recovered(info.FullMethod, v)
-				}
-			}()
-			return handler(srv, ss)
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			return guard(info.FullMethod, func() error { return handler(srv, ss) })
 		}),
 	}
 }

@@ -36,13 +36,7 @@ func TestDialCoordinatorFailsAtOnceOnATLSMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(opts...)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
-	defer func() { srv.Stop(); <-served }()
+	lis := serve(t, srv)
 
 	other := securitytest.NewCA(t, "other")
 	theirs := other.Issue(t, "s")
@@ -88,13 +82,7 @@ func TestAPanicFailsTheCallNotTheServer(t *testing.T) {
 	var log bytes.Buffer
 	srv := grpc.NewServer(coordinator.RecoverPanics(slog.New(slog.NewTextHandler(&log, nil)))...)
 	galev1.RegisterCoordinatorServiceServer(srv, panicky{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(lis) }()
-	defer func() { srv.Stop(); <-served }()
+	lis := serve(t, srv)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -110,4 +98,17 @@ func TestAPanicFailsTheCallNotTheServer(t *testing.T) {
 	if !strings.Contains(log.String(), "a Coordinator API handler panicked") || !strings.Contains(log.String(), "rpc_test.go") {
 		t.Fatalf("the log lacks the panic and its stack:\n%s", log.String())
 	}
+}
+
+// serve serves srv on 127.0.0.1:0 until the test ends.
+func serve(t *testing.T, srv *grpc.Server) net.Listener {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	t.Cleanup(func() { srv.Stop(); <-served })
+	return lis
 }
