@@ -309,6 +309,10 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 		case s := <-x.slot.Sessions():
 			h := s.Hello()
 			e.tc.Log.Info("external process attached", "sdk", h.GetSdk(), "pid", h.GetPid())
+			select {
+			case <-x.starts: // this process's start, if it attached before it was read
+			default:
+			}
 			return s, nil
 		case <-x.starts:
 			warnTimer.Reset(attachWarnAfter)
