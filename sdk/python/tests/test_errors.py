@@ -209,6 +209,28 @@ def test_prepare_failure_is_reported_and_ends_the_task():
     s.node.__exit__()
 
 
+def test_a_bad_setting_in_prepare_is_one_line_not_a_traceback(capsys):
+    class BadSetting(gale.Bolt):
+        def prepare(self, context):
+            self.n = context.config.get_int("split.min_len", 3)  # the node sends no such key: default
+
+            raise gale.ConfigError("config split.min_len: want an integer, got string 'three'")
+
+        def execute(self, tup):
+            self.ack(tup)
+
+    s = Session(BadSetting())
+    try:
+        got = s.events(1)
+        s.thread.join(5)
+    finally:
+        s.node.__exit__()
+    assert got[0][0] == "error" and "prepare failed: ConfigError: config split.min_len: want an integer" in got[0][1]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    assert "prepare failed: ConfigError: config split.min_len: want an integer, got string 'three' (at test_errors.py:" in err, err
+
+
 def test_cleanup_runs_once_and_its_failure_is_the_process_failure():
     class BadCleanup(gale.Bolt):
         def execute(self, tup):

@@ -100,6 +100,15 @@ _RECV_QUEUE_ITEMS = 4
 _END = object()
 
 
+
+def _is_config_error(e: BaseException) -> bool:
+    """Whether e is a bad setting (a config getter's or a window config's
+    error), whose message is the whole story."""
+    from gale.context import ConfigError
+    from gale.window import WindowConfigError
+
+    return isinstance(e, (ConfigError, WindowConfigError))
+
 class _StopNow(BaseException):
     """Raised by the frame loop's own waits when a stop was requested: the
     graceful stop starts at once. A BaseException, like KeyboardInterrupt,
@@ -589,7 +598,17 @@ class _Session:
             else:
                 comp.open(ctx)
         except Exception as e:
-            traceback.print_exc(file=sys.stderr)
+            if _is_config_error(e):
+                # Its message says what is wrong and with which key: one
+                # line with the user's line that read it, not a traceback
+                # at each of the node's restarts.
+                from gale._tracebacks import user_frame
+
+                f = user_frame(e)
+                where = f" (at {os.path.basename(f.filename)}:{f.lineno})" if f else ""
+                print(f"gale: {self.label}: {hook} failed: {_describe_exc(e)}{where}", file=sys.stderr, flush=True)
+            else:
+                traceback.print_exc(file=sys.stderr)
             msg = f"{hook} failed: {_describe_exc(e)}"
             self.out.add_frame(_wire.error_frame(f"{self.label}: {msg}"))
             self._hang_up()
