@@ -391,3 +391,28 @@ def test_many_events_stay_fast_and_ordered():
 
 def test_gale_error_base():
     assert issubclass(window.WindowConfigError, GaleError)
+
+
+def test_no_watermark_input_and_no_idle_timeout_is_warned_of():
+    import logging
+
+    from gale.context import Input
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    for inputs, warned in [
+        ([Input("events", "default", "fields", ("key",))], True),
+        ([Input("events", "default", "fields", ("key",)), Input("events", "watermark", "all")], False),
+    ]:
+        records.clear()
+        ctx = context()
+        ctx.inputs = inputs
+        b = Recording(base_config(), lambda w, evs, out: None)
+        logging.getLogger(f"gale.task.{ctx.component}.{ctx.task_id}").addHandler(Keep())
+        b.start(ctx)
+        got = any("no input on stream 'watermark' and no idle_timeout_ms" in r for r in records)
+        assert got == warned, (inputs, records)

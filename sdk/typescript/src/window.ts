@@ -490,6 +490,13 @@ export class SessionBolt extends Bolt {
           `declare it in the topology with the input's fields, or set lateStream to "" to drop late events`,
       );
     }
+    if (this.hold && s.idle === 0n && context.inputs.length > 0 && !context.inputs.some((i) => i.stream === s.punctuationStream)) {
+      this.log.warn(
+        `window: no input on stream "${s.punctuationStream}" and no idleTimeoutMs: the sessions still open when a finite input ends ` +
+          `never fire, their events are never acked, and the run does not end; subscribe to the spout's "${s.punctuationStream}" ` +
+          `stream (all grouping) or set idleTimeoutMs`,
+      );
+    }
     this.checkTimeout(context.config);
     this.engine = new SessionEngine(s.gap, s.lateness, (w, evs) => this.fire(w, evs), (evs) => this.release(evs));
   }

@@ -70,7 +70,13 @@ function loadCase(file: string): Case {
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-function context(conf: Record<string, Value> = {}, outputs = ["default", "late"], tasks: Record<string, number[]> = {}): TaskContext {
+function context(
+  conf: Record<string, Value> = {},
+  outputs = ["default", "late"],
+  tasks: Record<string, number[]> = {},
+  inputs: { component: string; stream: string }[] = [],
+  log: Logger = quiet,
+): TaskContext {
   const streams: Record<string, string[]> = { default: ["key", "start", "end", "events"], late: ["key", "ts", "index"] };
   const config: Record<string, ReturnType<typeof valueToProto>> = {};
   for (const [k, v] of Object.entries(conf)) config[k] = valueToProto(v);
@@ -86,11 +92,11 @@ function context(conf: Record<string, Value> = {}, outputs = ["default", "late"]
       config,
       componentTasks,
       outputs: outputs.map((id) => ({ id, fields: streams[id], direct: false })),
-      inputs: [],
+      inputs,
       sourceFields: {},
       heartbeatMillis: 1000,
     } as unknown as ConstructorParameters<typeof TaskContext>[0],
-    quiet,
+    log,
   );
 }
 
@@ -409,4 +415,16 @@ test("times are exact int64 and saturate like Go's", () => {
   assert.deepEqual(res, [["a", -(1n << 63n), -(1n << 63n), [-(1n << 63n)]], ["a", big, big + 10n, [big, big + 10n]]]);
   b.finish();
   assert.deepEqual(res[2], ["a", END_OF_EVENT_TIME - 1n, END_OF_EVENT_TIME - 1n, [END_OF_EVENT_TIME - 1n]]);
+});
+
+test("no watermark input and no idle timeout is warned of", () => {
+  for (const [inputs, warned] of [
+    [[{ component: "events", stream: "default" }], true],
+    [[{ component: "events", stream: "default" }, { component: "events", stream: "watermark" }], false],
+  ] as const) {
+    const warnings: string[] = [];
+    const log: Logger = { ...quiet, warn: (m: string) => void warnings.push(m) };
+    start(base(), () => {}, context({}, ["default", "late"], {}, [...inputs], log));
+    assert.equal(warnings.some((w) => w.includes('no input on stream "watermark" and no idleTimeoutMs')), warned, JSON.stringify(warnings));
+  }
 });

@@ -406,6 +406,17 @@ class SessionBolt(Bolt):
                 f"'{context.component}': declare it in the topology with the input's fields, "
                 "or set late_stream to \"\" to drop late events"
             )
+        if (
+            self._hold
+            and cfg.idle_timeout_ms == 0
+            and context.inputs
+            and not any(i.stream == cfg.punctuation_stream for i in context.inputs)
+        ):
+            self.log.warning(
+                f"window: no input on stream {cfg.punctuation_stream!r} and no idle_timeout_ms: the sessions still open "
+                "when a finite input ends never fire, their events are never acked, and the run does not end; "
+                f"subscribe to the spout's {cfg.punctuation_stream!r} stream (all grouping) or set idle_timeout_ms"
+            )
         self._win_check_timeout(conf)
         self._engine = _SessionEngine(cfg.gap_ms, cfg.allowed_lateness_ms, self._win_fire, self._win_release)
         self._lateness = cfg.allowed_lateness_ms
