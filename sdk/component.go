@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 	"log/slog"
+
+	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
 
 // OutputDeclarer collects the streams a component emits on.
@@ -103,6 +105,29 @@ type TaskContext struct {
 	Config Config
 	// ComponentTasks maps each component id to its task ids, increasing.
 	ComponentTasks map[string][]int32
+	// Inputs are this component's subscriptions: the component and
+	// stream of each (empty for a spout, or where the runtime does not
+	// say).
+	Inputs []Input
 	// Log is the task's logger; records carry the task's identity.
 	Log *slog.Logger
+}
+
+// Input is one subscription of a bolt: a stream of a component.
+type Input struct {
+	Component, Stream string
+}
+
+// InputsFromSpecs lists the component and stream of each subscription of
+// a component's spec (an empty stream is the default one).
+func InputsFromSpecs(specs []*galev1.InputSpec) []Input {
+	out := make([]Input, 0, len(specs))
+	for _, in := range specs {
+		stream := in.GetStream()
+		if stream == "" {
+			stream = DefaultStream
+		}
+		out = append(out, Input{Component: in.GetComponent(), Stream: stream})
+	}
+	return out
 }

@@ -345,6 +345,7 @@ func newProcess(stream galev1.AttachService_AttachClient, w *galev1.TaskContext,
 		TaskIndex:      w.GetTaskIndex(),
 		Config:         sdk.ConfigFromProto(w.GetConfig()),
 		ComponentTasks: compTasks,
+		Inputs:         sdk.InputsFromSpecs(w.GetInputs()),
 		Log:            slog.New(&frameLogHandler{p: p}),
 	}
 	return p

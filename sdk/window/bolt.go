@@ -193,6 +193,11 @@ func (b *Bolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCo
 		return err
 	}
 	b.hold = b.cfg.Ack == AckOnFire && ackers > 0
+	if b.hold && b.cfg.IdleTimeout == 0 && len(tc.Inputs) > 0 && !slices.ContainsFunc(tc.Inputs, func(in sdk.Input) bool { return in.Stream == b.cfg.PunctuationStream }) {
+		b.log.Warn(fmt.Sprintf("window: no input on stream %q and no IdleTimeout: the windows still open when a finite input ends never fire, "+
+			"their events are never acked, and the run does not end; subscribe to the spout's %q stream (all grouping) or set IdleTimeout",
+			b.cfg.PunctuationStream, b.cfg.PunctuationStream))
+	}
 	if err := b.checkTimeout(tc.Config); err != nil {
 		return err
 	}

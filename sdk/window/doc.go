@@ -196,7 +196,9 @@
 // a finite spout emits EndOfEventTime on the punctuation stream (all
 // grouping to the windowed bolt) after its last event, as
 // examples/sessions does; the windows fire, the trees complete, and end of
-// input follows. Events replayed after that are late.
+// input follows. Events replayed after that are late. Prepare warns when
+// the bolt holds its inputs, has no input on the punctuation stream
+// (sdk.TaskContext.Inputs) and no IdleTimeout: such a run never ends.
 //
 // # Memory
 //

@@ -1,10 +1,12 @@
 package window
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -542,5 +544,33 @@ func checkAllAckedOnce(t *testing.T, h *harness) {
 	}
 	if len(h.fe.fails) != 0 {
 		t.Fatalf("%d fails", len(h.fe.fails))
+	}
+}
+
+// A bolt holding its inputs (AckOnFire) with no input on the punctuation
+// stream and no IdleTimeout is warned of at Prepare: a finite run then
+// never ends (it hung in silence).
+func TestPrepareWarnsOfNoWatermarkInput(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Window, cfg.TimeField, cfg.KeyField, cfg.LateStream = Session(10*time.Second), "ts", "key", ""
+	cfg.TimeoutCheck = CheckOff
+	for _, tc := range []struct {
+		inputs []sdk.Input
+		warned bool
+	}{
+		{[]sdk.Input{{Component: "events", Stream: "default"}}, true},
+		{[]sdk.Input{{Component: "events", Stream: "default"}, {Component: "events", Stream: DefaultPunctuationStream}}, false},
+		{nil, false}, // the runtime did not say
+	} {
+		var log bytes.Buffer
+		ctx := testTC(nil)
+		ctx.Inputs = tc.inputs
+		ctx.Log = slog.New(slog.NewTextHandler(&log, nil))
+		if err := New(cfg, func(Window, []*sdk.Tuple, *Output) {}).Prepare(t.Context(), ctx, sdk.NewBoltCollector(&fakeEmitter{})); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(log.String(), `no input on stream \"watermark\" and no IdleTimeout`); got != tc.warned {
+			t.Errorf("inputs %v: warned %v, want %v; log:\n%s", tc.inputs, got, tc.warned, log.String())
+		}
 	}
 }
