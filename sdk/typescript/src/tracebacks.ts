@@ -92,9 +92,13 @@ export function userFrame(e: Error): string | undefined {
  */
 export function describeError(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
-  if (e.name === "EmitError") {
-    const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(userFrame(e) ?? "");
-    return m ? `${e.message} (at ${basename(m[1])}:${m[2]})` : e.message;
-  }
+  if (e.name === "EmitError") return e.message + where(e);
   return e.message ? `${e.name}: ${e.message}` : e.name;
+}
+
+/** " (at split.js:12)": the file's base name and line of userFrame(e), to end a message with; "" when it has none. */
+export function where(e: unknown): string {
+  if (!(e instanceof Error)) return "";
+  const m = /\(?([^()\s]+):(\d+):\d+\)?$/.exec(userFrame(e) ?? "");
+  return m ? ` (at ${basename(m[1])}:${m[2]})` : "";
 }

@@ -45,8 +45,7 @@ import type { Config, TaskContext } from "./context";
 import type { Source, Tuple } from "./tuple";
 import type { Value } from "./values";
 import { EmitError } from "./errors";
-import { describeError, userFrame } from "./tracebacks";
-import { basename } from "node:path";
+import { describeError, where } from "./tracebacks";
 
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
@@ -685,9 +684,8 @@ export class SessionBolt extends Bolt {
         throw new WindowConfigError("the window function returned a promise (async?): it must emit before it returns, and emits after an await are refused; make it a plain function");
       }
     } catch (e) {
-      const at = e instanceof Error ? /\(?([^()\s]+):(\d+):\d+\)?$/.exec(userFrame(e) ?? "") : null;
       this.collector.reportError(
-        `window: exception in the window function for key ${JSON.stringify(w.key)} [${w.start}, ${w.end}] (${tuples.length} event${tuples.length === 1 ? "" : "s"}): ${describeError(e)}${at ? ` (at ${basename(at[1])}:${at[2]})` : ""}`,
+        `window: exception in the window function for key ${JSON.stringify(w.key)} [${w.start}, ${w.end}] (${tuples.length} event${tuples.length === 1 ? "" : "s"}): ${describeError(e)}${where(e)}`,
       );
       if (this.hold) {
         // The events replay from their spouts. A bug that fails them every

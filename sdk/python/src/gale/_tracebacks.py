@@ -102,3 +102,10 @@ def user_frame(e: BaseException) -> Optional[traceback.FrameSummary]:
         if not os.path.abspath(f.filename).startswith(_SDK_DIR):
             return f
     return frames[-1] if frames else None
+
+
+def where(e: BaseException) -> str:
+    """" (at file.py:12)": the base name and line of user_frame(e), to end
+    a message with; "" when e has no traceback."""
+    f = user_frame(e)
+    return f" (at {os.path.basename(f.filename)}:{f.lineno})" if f else ""

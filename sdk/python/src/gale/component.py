@@ -21,7 +21,6 @@ naming the stream, so the mistake shows up where it was made.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -276,10 +275,9 @@ def _describe_exc(e: BaseException) -> str:
     name = type(e).__name__
     if isinstance(e, (EmitError, AckError)):
         # The SDK raised it in the user's call: say which line made it.
-        from gale._tracebacks import user_frame
+        from gale._tracebacks import where
 
-        f = user_frame(e)
-        return f"{text} (at {os.path.basename(f.filename)}:{f.lineno})" if f else text
+        return text + where(e)
     return f"{name}: {text}" if text else name
 
 

@@ -60,7 +60,7 @@ from typing import Any, Iterator, Mapping, NoReturn, Optional
 import grpc
 
 from gale import _wire
-from gale._tracebacks import Tracebacks
+from gale._tracebacks import Tracebacks, where
 from gale.component import Bolt, Component, Spout, _describe_exc, _Outbox
 from gale.context import DEFAULT_STREAM, TICK_SOURCE, TICK_STREAM, Source, TaskContext, Tuple
 from gale.errors import AttachError
@@ -602,11 +602,7 @@ class _Session:
                 # Its message says what is wrong and with which key: one
                 # line with the user's line that read it, not a traceback
                 # at each of the node's restarts.
-                from gale._tracebacks import user_frame
-
-                f = user_frame(e)
-                where = f" (at {os.path.basename(f.filename)}:{f.lineno})" if f else ""
-                print(f"gale: {self.label}: {hook} failed: {_describe_exc(e)}{where}", file=sys.stderr, flush=True)
+                print(f"gale: {self.label}: {hook} failed: {_describe_exc(e)}{where(e)}", file=sys.stderr, flush=True)
             else:
                 traceback.print_exc(file=sys.stderr)
             msg = f"{hook} failed: {_describe_exc(e)}"

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import heapq
 import inspect
-import os
 import re
 import time
 import unicodedata
@@ -616,13 +615,11 @@ class SessionBolt(Bolt):
                     "the window function is a coroutine (async def): it must emit before it returns; make it a plain function"
                 )
         except Exception as e:  # noqa: BLE001: reported, like Go's recover
-            from gale._tracebacks import user_frame
+            from gale._tracebacks import where
 
-            f = user_frame(e)
-            where = f" (at {os.path.basename(f.filename)}:{f.lineno})" if f else ""
             self.report_error(
                 f"window: exception in the window function for key {w.key!r} [{w.start}, {w.end}] "
-                f"({len(tuples)} event{'' if len(tuples) == 1 else 's'}): {type(e).__name__}: {e}{where}"
+                f"({len(tuples)} event{'' if len(tuples) == 1 else 's'}): {type(e).__name__}: {e}{where(e)}"
             )
             if self._hold:
                 # The events replay from their spouts. A bug that fails
