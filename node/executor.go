@@ -108,7 +108,7 @@ func newExecutor(ctx context.Context, rt *Runtime, t *task, compTasks map[string
 		TaskIndex:      t.index,
 		Config:         t.comp.cfg,
 		ComponentTasks: compTasks,
-		Inputs:         sdk.InputsFromSpecs(t.comp.spec.GetInputs()),
+		Inputs:         sdk.InputsFromSpecs(t.comp.spec.GetInputs(), rt.streamFields),
 		Log:            rt.log.With("component", t.comp.id, "task", t.id),
 	}
 	e.out = router.NewOutbox(int32(len(rt.tasks)-1), rt.settings.BatchSize, rt.settings.BatchLinger, e.deliver)

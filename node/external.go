@@ -176,13 +176,9 @@ func (e *executor) welcome(hb time.Duration) *galev1.TaskContext {
 			w.ComponentTasks[c.id] = &galev1.TaskIds{Ids: c.tasks}
 		}
 	}
-	for _, in := range e.comp.spec.GetInputs() {
-		stream := in.GetStream()
-		if stream == "" {
-			stream = sdk.DefaultStream
-		}
-		if src := rt.byID[in.GetComponent()]; src != nil && src.streams[stream] != nil {
-			w.SourceFields[in.GetComponent()+":"+stream] = &galev1.Fields{Names: src.streams[stream].src.Fields}
+	for _, in := range sdk.InputsFromSpecs(e.comp.spec.GetInputs(), rt.streamFields) {
+		if in.Fields != nil {
+			w.SourceFields[in.Component+":"+in.Stream] = &galev1.Fields{Names: in.Fields}
 		}
 	}
 	return w

@@ -105,6 +105,18 @@ type component struct {
 	external  bool // runs in another process (command or attached)
 }
 
+// streamFields returns the declared fields of a component's output
+// stream, nil when the topology has no such stream.
+func (rt *Runtime) streamFields(component, stream string) []string {
+	if c := rt.byID[component]; c != nil && c.streams[stream] != nil {
+		if f := c.streams[stream].src.Fields; f != nil {
+			return f
+		}
+		return []string{} // a stream without fields, still a known one
+	}
+	return nil
+}
+
 type outStream struct {
 	src    *sdk.Source
 	direct bool

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -193,6 +194,10 @@ func testPassThroughCompletesEveryTree(t *testing.T, precise bool) {
 	}
 	if p := stats(rt, "pass").Counters; p.Executed != n || p.Acked != n || p.Emitted != n {
 		t.Fatalf("pass counters %+v", p)
+	}
+	// Bolts learn their subscriptions with the fields of each stream.
+	if want := []sdk.Input{{Component: "pass", Stream: "default", Fields: []string{"id"}}}; !reflect.DeepEqual(st.sinkInputs, want) {
+		t.Fatalf("sink's TaskContext.Inputs %+v, want %+v", st.sinkInputs, want)
 	}
 }
 

@@ -30,6 +30,7 @@ type testState struct {
 	// prepareFailed: a pass bolt with test.fail_prepare_once failed once.
 	prepareFailed atomic.Bool
 	panics        atomic.Int64 // panics of pass bolts with test.panic_rate
+	sinkInputs    []sdk.Input  // the TaskContext.Inputs a sink was prepared with
 }
 
 // started counts a start of task id (Open or Prepare).
@@ -230,6 +231,9 @@ func (b *sinkBolt) DeclareOutputFields(*sdk.OutputDeclarer) {}
 func (b *sinkBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.st, b.out = stateOf(tc), out
 	b.st.started(tc.TaskID)
+	b.st.mu.Lock()
+	b.st.sinkInputs = tc.Inputs
+	b.st.mu.Unlock()
 	return nil
 }
 func (b *sinkBolt) Execute(t *sdk.Tuple) {

@@ -105,9 +105,9 @@ type TaskContext struct {
 	Config Config
 	// ComponentTasks maps each component id to its task ids, increasing.
 	ComponentTasks map[string][]int32
-	// Inputs are this component's subscriptions: the component and
-	// stream of each (empty for a spout, or where the runtime does not
-	// say).
+	// Inputs are this component's subscriptions: the component,
+	// stream and declared fields of each (empty for a spout, or where
+	// the runtime does not say).
 	Inputs []Input
 	// Log is the task's logger; records carry the task's identity.
 	Log *slog.Logger
@@ -116,18 +116,28 @@ type TaskContext struct {
 // Input is one subscription of a bolt: a stream of a component.
 type Input struct {
 	Component, Stream string
+	// Fields are the stream's declared field names; nil when the
+	// runtime does not know them (the tick stream, a component outside
+	// the spec).
+	Fields []string
 }
 
 // InputsFromSpecs lists the component and stream of each subscription of
-// a component's spec (an empty stream is the default one).
-func InputsFromSpecs(specs []*galev1.InputSpec) []Input {
+// a component's spec (an empty stream is the default one), with the
+// stream's fields from fieldsOf (which may be nil, and returns nil for a
+// stream it does not know).
+func InputsFromSpecs(specs []*galev1.InputSpec, fieldsOf func(component, stream string) []string) []Input {
 	out := make([]Input, 0, len(specs))
 	for _, in := range specs {
 		stream := in.GetStream()
 		if stream == "" {
 			stream = DefaultStream
 		}
-		out = append(out, Input{Component: in.GetComponent(), Stream: stream})
+		var fields []string
+		if fieldsOf != nil {
+			fields = fieldsOf(in.GetComponent(), stream)
+		}
+		out = append(out, Input{Component: in.GetComponent(), Stream: stream, Fields: fields})
 	}
 	return out
 }

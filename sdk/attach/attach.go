@@ -345,8 +345,13 @@ func newProcess(stream galev1.AttachService_AttachClient, w *galev1.TaskContext,
 		TaskIndex:      w.GetTaskIndex(),
 		Config:         sdk.ConfigFromProto(w.GetConfig()),
 		ComponentTasks: compTasks,
-		Inputs:         sdk.InputsFromSpecs(w.GetInputs()),
-		Log:            slog.New(&frameLogHandler{p: p}),
+		Inputs: sdk.InputsFromSpecs(w.GetInputs(), func(comp, stream string) []string {
+			if f, ok := w.GetSourceFields()[comp+":"+stream]; ok {
+				return f.GetNames()
+			}
+			return nil
+		}),
+		Log: slog.New(&frameLogHandler{p: p}),
 	}
 	return p
 }

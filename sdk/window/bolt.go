@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gale-stream/gale/sdk"
@@ -188,6 +189,9 @@ func (b *Bolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCo
 	if err := b.cfg.Validate(); err != nil {
 		return err
 	}
+	if err := b.checkInputFields(tc.Inputs); err != nil {
+		return err
+	}
 	ackers, err := tc.Config.Int(keyAckers, 1)
 	if err != nil {
 		return err
@@ -301,6 +305,25 @@ func (b *Bolt) invalid(t *sdk.Tuple, err error) {
 		b.out.ReportError(fmt.Errorf("window: skipping input %d from %s/%s: %w", n, t.Component(), t.Stream(), err))
 	}
 	b.out.Ack(t)
+}
+
+// checkInputFields fails the task at start when an input stream it knows
+// the fields of (other than the watermark stream) lacks the key or the
+// time field: every event of that stream would be skipped as invalid, one
+// at a time, and a run with a misspelt field would produce nothing.
+func (b *Bolt) checkInputFields(inputs []sdk.Input) error {
+	for _, in := range inputs {
+		if in.Fields == nil || in.Stream == b.cfg.PunctuationStream || in.Stream == sdk.TickStream {
+			continue
+		}
+		for _, f := range [...]struct{ setting, name string }{{"KeyField", b.cfg.KeyField}, {"TimeField", b.cfg.TimeField}} {
+			if f.name != "" && !slices.Contains(in.Fields, f.name) {
+				return configErr(f.setting, "%q is not a field of input %s/%s (its fields: %s)",
+					f.name, in.Component, in.Stream, strings.Join(in.Fields, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 // errInvalid wraps every reason an input is skipped.

@@ -21,7 +21,9 @@
 // Subscribe the bolt with fields grouping on the key field, so that each
 // key lives in one task. Config.Validate names the bad field of a bad
 // configuration; Prepare runs it (after the WithPrepare hook, which may
-// fill the configuration from the task's config keys).
+// fill the configuration from the task's config keys), and refuses a
+// KeyField or TimeField that an input stream does not declare
+// (sdk.TaskContext.Inputs; the watermark stream is not checked).
 //
 // # Event time and watermarks
 //

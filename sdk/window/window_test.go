@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
@@ -572,5 +573,42 @@ func TestPrepareWarnsOfNoWatermarkInput(t *testing.T) {
 		if got := strings.Contains(log.String(), `no input on stream \"watermark\" and no IdleTimeout`); got != tc.warned {
 			t.Errorf("inputs %v: warned %v, want %v; log:\n%s", tc.inputs, got, tc.warned, log.String())
 		}
+	}
+}
+
+// A key or time field that an input stream does not declare fails the
+// task at Prepare, naming the stream and its fields: every event would
+// otherwise be skipped one at a time and the run would produce nothing.
+func TestPrepareRefusesAFieldTheInputLacks(t *testing.T) {
+	events := sdk.Input{Component: "events", Stream: "default", Fields: []string{"visitor", "ts", "x"}}
+	watermark := sdk.Input{Component: "events", Stream: DefaultPunctuationStream, Fields: []string{"ts"}}
+	for _, tc := range []struct {
+		name           string
+		key, timeField string
+		inputs         []sdk.Input
+		wantErr        string
+	}{
+		{"both declared", "visitor", "ts", []sdk.Input{events, watermark}, ""},
+		{"misspelt time field", "visitor", "time", []sdk.Input{events, watermark}, `TimeField: "time" is not a field of input events/default (its fields: visitor, ts, x)`},
+		{"misspelt key field", "user", "ts", []sdk.Input{events}, `KeyField: "user" is not a field of input events/default`},
+		{"the watermark stream is not checked", "visitor", "ts", []sdk.Input{events, {Component: "events", Stream: DefaultPunctuationStream, Fields: []string{"wm"}}}, ""},
+		{"fields not known", "user", "time", []sdk.Input{{Component: "events", Stream: "default"}}, ""},
+		{"a second stream without the key", "visitor", "ts", []sdk.Input{events, {Component: "clicks", Stream: "default", Fields: []string{"ts"}}}, `KeyField: "visitor" is not a field of input clicks/default`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Window, cfg.TimeField, cfg.KeyField, cfg.LateStream = Session(10*time.Second), tc.timeField, tc.key, ""
+			cfg.TimeoutCheck = CheckOff
+			ctx := testTC(nil)
+			ctx.Inputs = tc.inputs
+			ctx.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+			err := New(cfg, func(Window, []*sdk.Tuple, *Output) {}).Prepare(t.Context(), ctx, sdk.NewBoltCollector(&fakeEmitter{}))
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Prepare: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrConfig)):
+				t.Fatalf("Prepare error %v, want one containing %q (an ErrConfig)", err, tc.wantErr)
+			}
+		})
 	}
 }

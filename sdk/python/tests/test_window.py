@@ -208,6 +208,31 @@ def test_time_field_is_required():
         Recording(cfg, collect([])).start(context())
 
 
+@pytest.mark.parametrize(
+    "key_field,time_field,sources,error",
+    [
+        ("key", "ts", {"events:default": ("key", "ts")}, None),
+        ("key", "time", {"events:default": ("key", "ts", "x")}, "time_field: 'time' is not a field of input events/default \\(its fields: key, ts, x\\)"),
+        ("user", "ts", {"events:default": ("key", "ts")}, "key_field: 'user' is not a field of input events/default"),
+        ("key", "ts", {"events:default": ("key", "ts"), "events:watermark": ("wm",)}, None),  # the watermark stream is not checked
+        ("user", "time", {}, None),  # fields not known
+        ("key", "ts", {"events:default": ("key", "ts"), "clicks:default": ("ts",)}, "key_field: 'key' is not a field of input clicks/default"),
+    ],
+)
+def test_a_field_the_input_lacks_is_refused_at_start(key_field, time_field, sources, error):
+    from gale.context import Input
+
+    ctx = context()
+    ctx.inputs = [Input(*k.split(":"), "shuffle") for k in sources] or [Input("events", "default", "shuffle")]
+    ctx.source_fields = dict(sources)
+    cfg = window.SessionConfig(gap_ms=10, key_field=key_field, time_field=time_field, timeout_check=window.CHECK_OFF)
+    if error is None:
+        Recording(cfg, collect([])).start(ctx)
+    else:
+        with pytest.raises(window.WindowConfigError, match=error):
+            Recording(cfg, collect([])).start(ctx)
+
+
 def test_an_undeclared_late_stream_is_refused_unless_dropped():
     with pytest.raises(window.WindowConfigError, match="late_stream: stream 'late' is not declared"):
         Recording(base_config(), collect([])).start(context(outputs=("default",)))

@@ -42,7 +42,7 @@
 import { Bolt } from "./component";
 import type { BoltCollector } from "./collector";
 import type { Config, TaskContext } from "./context";
-import type { Source, Tuple } from "./tuple";
+import { DEFAULT_STREAM, TICK_STREAM, type Source, type Tuple } from "./tuple";
 import type { Value } from "./values";
 import { EmitError } from "./errors";
 import { describeError, where } from "./tracebacks";
@@ -489,6 +489,7 @@ export class SessionBolt extends Bolt {
           `declare it in the topology with the input's fields, or set lateStream to "" to drop late events`,
       );
     }
+    this.checkInputFields(context);
     if (this.hold && s.idle === 0n && context.inputs.length > 0 && !context.inputs.some((i) => i.stream === s.punctuationStream)) {
       this.log.warn(
         `window: no input on stream "${s.punctuationStream}" and no idleTimeoutMs: the sessions still open when a finite input ends ` +
@@ -498,6 +499,28 @@ export class SessionBolt extends Bolt {
     }
     this.checkTimeout(context.config);
     this.engine = new SessionEngine(s.gap, s.lateness, (w, evs) => this.fire(w, evs), (evs) => this.release(evs));
+  }
+
+  /**
+   * Refuses at start a key or time field that an input stream (other than
+   * the watermark stream) does not declare: every event of it would be
+   * skipped as invalid, one at a time, and the run would produce nothing.
+   */
+  private checkInputFields(context: TaskContext): void {
+    const s = this.s;
+    for (const input of context.inputs) {
+      const stream = input.stream || DEFAULT_STREAM;
+      if (stream === s.punctuationStream || stream === TICK_STREAM) continue;
+      const fields = context.sourceFields.get(`${input.component}:${stream}`);
+      if (fields === undefined) continue;
+      for (const [setting, name] of [["keyField", s.keyField], ["timeField", s.timeField]] as const) {
+        if (name && !fields.includes(name)) {
+          throw new WindowConfigError(
+            `window config: ${setting}: "${name}" is not a field of input ${input.component}/${stream} (its fields: ${fields.join(", ")})`,
+          );
+        }
+      }
+    }
   }
 
   private checkTimeout(conf: Config): void {

@@ -76,6 +76,7 @@ function context(
   tasks: Record<string, number[]> = {},
   inputs: { component: string; stream: string }[] = [],
   log: Logger = quiet,
+  sourceFields: Record<string, string[]> = {},
 ): TaskContext {
   const streams: Record<string, string[]> = { default: ["key", "start", "end", "events"], late: ["key", "ts", "index"] };
   const config: Record<string, ReturnType<typeof valueToProto>> = {};
@@ -93,7 +94,7 @@ function context(
       componentTasks,
       outputs: outputs.map((id) => ({ id, fields: streams[id], direct: false })),
       inputs,
-      sourceFields: {},
+      sourceFields: Object.fromEntries(Object.entries(sourceFields).map(([k, names]) => [k, { names }])),
       heartbeatMillis: 1000,
     } as unknown as ConstructorParameters<typeof TaskContext>[0],
     log,
@@ -415,6 +416,25 @@ test("times are exact int64 and saturate like Go's", () => {
   assert.deepEqual(res, [["a", -(1n << 63n), -(1n << 63n), [-(1n << 63n)]], ["a", big, big + 10n, [big, big + 10n]]]);
   b.finish();
   assert.deepEqual(res[2], ["a", END_OF_EVENT_TIME - 1n, END_OF_EVENT_TIME - 1n, [END_OF_EVENT_TIME - 1n]]);
+});
+
+test("a field the input lacks is refused at start", () => {
+  const cases: [string, string, Record<string, string[]>, RegExp | null][] = [
+    ["key", "ts", { "events:default": ["key", "ts"] }, null],
+    ["key", "time", { "events:default": ["key", "ts", "x"] }, /timeField: "time" is not a field of input events\/default \(its fields: key, ts, x\)/],
+    ["user", "ts", { "events:default": ["key", "ts"] }, /keyField: "user" is not a field of input events\/default/],
+    ["key", "ts", { "events:default": ["key", "ts"], "events:watermark": ["wm"] }, null], // the watermark stream is not checked
+    ["user", "time", {}, null], // fields not known
+    ["key", "ts", { "events:default": ["key", "ts"], "clicks:default": ["ts"] }, /keyField: "key" is not a field of input clicks\/default/],
+  ];
+  for (const [keyField, timeField, sources, error] of cases) {
+    let inputs = Object.keys(sources).map((k) => ({ component: k.split(":")[0], stream: k.split(":")[1] }));
+    if (inputs.length === 0) inputs = [{ component: "events", stream: "" }];
+    const ctx = context({}, ["default", "late"], {}, inputs, quiet, sources);
+    const run = () => start(base({ keyField, timeField }), () => {}, ctx);
+    if (error === null) run();
+    else assert.throws(run, (e: unknown) => e instanceof WindowConfigError && error.test(e.message), `${keyField}/${timeField}`);
+  }
 });
 
 test("no watermark input and no idle timeout is warned of", () => {

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from gale.component import Bolt
-from gale.context import DEFAULT_STREAM, Config, TaskContext, Tuple
+from gale.context import DEFAULT_STREAM, TICK_STREAM, Config, TaskContext, Tuple
 from gale.errors import GaleError
 
 INT64_MIN = -(1 << 63)
@@ -389,6 +389,25 @@ class SessionBolt(Bolt):
 
     # -- hooks ---------------------------------------------------------------
 
+    def _check_input_fields(self, context: TaskContext) -> None:
+        """Refuse at start a key or time field that an input stream (other
+        than the watermark stream) does not declare: every event of it would
+        be skipped as invalid, one at a time, and the run would produce
+        nothing."""
+        cfg = self.window_config
+        for inp in context.inputs:
+            if inp.stream in (cfg.punctuation_stream, TICK_STREAM):
+                continue
+            fields = context.source_fields.get(f"{inp.component}:{inp.stream}")
+            if fields is None:
+                continue
+            for setting, name in (("key_field", cfg.key_field), ("time_field", cfg.time_field)):
+                if name and name not in fields:
+                    raise WindowConfigError(
+                        f"window config: {setting}: {name!r} is not a field of input {inp.component}/{inp.stream} "
+                        f"(its fields: {', '.join(fields)})"
+                    )
+
     def prepare(self, context: TaskContext) -> None:
         if self._fn is None:
             raise WindowConfigError("window config: no window function")
@@ -405,6 +424,7 @@ class SessionBolt(Bolt):
                 f"'{context.component}': declare it in the topology with the input's fields, "
                 "or set late_stream to \"\" to drop late events"
             )
+        self._check_input_fields(context)
         if (
             self._hold
             and cfg.idle_timeout_ms == 0
