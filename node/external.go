@@ -858,6 +858,9 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 	outstanding := false // a next request awaits next_done
 	roundEmits := 0      // emits since the last next request
 	lastRoundEmits := -1 // emits of the last completed round (-1: none yet)
+	// failsInRound: fails went to the process while a next request was
+	// outstanding, so that round's emits may not include their replays.
+	failsInRound := false
 	var waitUntil int64  // no next request before this (the spout had nothing)
 	var vals []sdk.Value
 	// The process's view of activation starts as active.
@@ -884,6 +887,17 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			e.sweepLostResults()
 		}
 		if len(x.proxy.acked)+len(x.proxy.failed) > 0 {
+			if len(x.proxy.failed) > 0 {
+				// The process may replay them: the run cannot end
+				// before a round that starts after it got them emits
+				// nothing (it ended at once, losing the replays of an
+				// ended spout).
+				if outstanding {
+					failsInRound = true
+				} else {
+					lastRoundEmits = -1
+				}
+			}
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_SpoutAcks{SpoutAcks: &galev1.SpoutAcks{Acked: x.proxy.acked, Failed: x.proxy.failed}}})
 			x.proxy.acked, x.proxy.failed = nil, nil
 		}
@@ -962,6 +976,9 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 				}
 				outstanding = false
 				lastRoundEmits = roundEmits
+				if failsInRound {
+					lastRoundEmits, failsInRound = -1, false
+				}
 				if fr.NextDone.GetEndOfInput() {
 					e.ended = true
 				}

@@ -273,6 +273,31 @@ func TestExternalSpoutManaged(t *testing.T) {
 	}
 }
 
+// A managed spout that has declared its end still gets the fails of its
+// pending messages and the rounds to replay them: the run ended once
+// nothing was pending, in the pass that sent the process the last fails,
+// and their replays were lost.
+func TestAnEndedExternalSpoutStillReplays(t *testing.T) {
+	const n = 300
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		ext("seq", galev1.ComponentKind_COMPONENT_KIND_SPOUT, 1, "seq", nil).
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		conf("pass", map[string]any{"test.fail_rate": 0.5}).
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	for i := int64(0); i < n; i++ {
+		if st.sunk[i] == 0 {
+			t.Fatalf("id %d never reached the sink (spout counters %+v)", i, stats(rt, "seq").Counters)
+		}
+	}
+	if s := stats(rt, "seq").Counters; s.Acked != n || s.Failed == 0 {
+		t.Fatalf("spout counters %+v: want %d acked and some failed", s, n)
+	}
+}
+
 // A process that dies mid-batch is restarted, and what it held replays.
 func TestExternalCrashReplays(t *testing.T) {
 	const n = 5000
