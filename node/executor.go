@@ -19,11 +19,12 @@ import (
 // task and delivers full or lingering batches to the destinations' queues
 // (blocking while they are full: backpressure).
 type executor struct {
-	rt   *Runtime
-	t    *task
-	comp *component
-	tc   *sdk.TaskContext
-	ctx  context.Context
+	rt     *Runtime
+	t      *task
+	comp   *component
+	tc     *sdk.TaskContext
+	ctx    context.Context
+	panics int // panics recovered in Execute (the first logs its stack)
 
 	out    *router.Outbox
 	routes map[string]*route
@@ -262,11 +263,20 @@ func (e *executor) taskErr(what string, err error) error {
 func (e *executor) safely(what string, f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			site := sdk.PanicSite()
 			e.tc.Log.Error("panic", "in", what, "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("panic: %v", r)
+			err = fmt.Errorf("panic: %v%s", r, at(site))
 		}
 	}()
 	return f()
+}
+
+// at is " (at SITE)" for a panic's site, "" for none.
+func at(site string) string {
+	if site == "" {
+		return ""
+	}
+	return " (at " + site + ")"
 }
 
 // ---- emitting (sdk.Emitter) ----
@@ -819,7 +829,13 @@ func (e *executor) executeFrom(b *router.Batch, i, end int) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
 			t := &b.Tuples[next]
-			e.ReportError(fmt.Errorf("panic in Execute (tuple from %s/%s, failed): %v", t.Component(), t.Stream(), r))
+			site := sdk.PanicSite()
+			if e.panics++; e.panics == 1 {
+				// The stack of the task's first panic: the task error
+				// names the line, this says how it got there.
+				e.tc.Log.Error("panic in Execute (the task's first; later ones are task errors only)", "panic", r, "stack", string(debug.Stack()))
+			}
+			e.ReportError(fmt.Errorf("panic in Execute (tuple from %s/%s, failed): %v%s", t.Component(), t.Stream(), r, at(site)))
 			e.Fail(t)
 			next++
 		}

@@ -861,7 +861,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 	// failsInRound: fails went to the process while a next request was
 	// outstanding, so that round's emits may not include their replays.
 	failsInRound := false
-	var waitUntil int64  // no next request before this (the spout had nothing)
+	var waitUntil int64 // no next request before this (the spout had nothing)
 	var vals []sdk.Value
 	// The process's view of activation starts as active.
 	e.wasActive = true

@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -340,9 +341,10 @@ func TestFailReplaysUntilComplete(t *testing.T) {
 	// all.
 	perTask := map[int32]int{}
 	var last time.Time
+	site := "(at node/testcomponents_test.go:" + lineOf(t, "testcomponents_test.go", `panic(fmt.Sprintf("test panic on`) + ")"
 	for _, e := range rt.Errors() {
-		if !strings.Contains(e.Err.Error(), "panic in Execute") {
-			t.Errorf("unexpected error %v", e)
+		if !strings.Contains(e.Err.Error(), "panic in Execute") || !strings.HasSuffix(e.Err.Error(), site) {
+			t.Errorf("unexpected error %v (want a panic in Execute %s)", e, site)
 		}
 		if e.At.Before(last) {
 			t.Errorf("errors out of order: %v after %v", e.At, last)
@@ -664,4 +666,21 @@ func TestATaskKeepsItsLastErrors(t *testing.T) {
 	if st := rt.TaskStats()[noisy.id]; st.Errors != n {
 		t.Errorf("the noisy task's stats count %d errors, want %d", st.Errors, n)
 	}
+}
+
+// lineOf is the number of the first line of file (in this directory) that
+// holds text.
+func lineOf(t *testing.T, file, text string) string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(string(src), "\n") {
+		if strings.Contains(line, text) {
+			return strconv.Itoa(i + 1)
+		}
+	}
+	t.Fatalf("%s has no line with %q", file, text)
+	return ""
 }

@@ -835,14 +835,19 @@ func (p *process) ReportError(err error) {
 // EndOfInput implements sdk.Emitter.
 func (p *process) EndOfInput() { p.ended = true }
 
-// safely calls f, turning a panic into an error.
+// safely calls f, turning a panic into an error that names the line it
+// happened at.
 func safely(f func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			at := ""
+			if site := sdk.PanicSite(); site != "" {
+				at = " (at " + site + ")"
+			}
 			if e, ok := r.(error); ok {
-				err = e
+				err = fmt.Errorf("%w%s", e, at)
 			} else {
-				err = fmt.Errorf("panic: %v", r)
+				err = fmt.Errorf("panic: %v%s", r, at)
 			}
 		}
 	}()

@@ -3,6 +3,10 @@ package attach_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,5 +60,21 @@ func TestRunStoppedBeforeTheWelcomeReturnsAtOnce(t *testing.T) {
 	}
 	if bolt.prepared.Load() {
 		t.Fatal("Prepare ran after the stop")
+	}
+}
+
+// A panic in a component's call names the component's line, also when it
+// happened inside an SDK method it called.
+func TestAPanicNamesTheComponentsLine(t *testing.T) {
+	var tup *sdk.Tuple
+	err := attach.Safely(func() error { _ = tup.Str(0); return nil }) // the line
+	_, file, line, _ := runtime.Caller(0)
+	want := fmt.Sprintf("(at attach/%s:%d)", filepath.Base(file), line-1)
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("a panic: %v, want an error ending %q", err, want)
+	}
+	refused := errors.New("refused")
+	if err := attach.Safely(func() error { panic(refused) }); !errors.Is(err, refused) {
+		t.Fatalf("a panic with an error: %v does not wrap it", err)
 	}
 }
