@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/gale-stream/gale/node/transfer"
@@ -324,11 +326,7 @@ func (e *executor) route(stream string) *route {
 }
 
 func streamNames(c *component) []string {
-	var out []string
-	for id := range c.streams {
-		out = append(out, id)
-	}
-	return out
+	return slices.Sorted(maps.Keys(c.streams)) // one order in every message
 }
 
 // checkEmit validates the field count and the direct task of an emit.

@@ -131,7 +131,7 @@ func (b *extHold) Execute(t *sdk.Tuple) {
 func (b *extHold) Finish() error  { b.release(); return nil }
 func (b *extHold) Cleanup() error { return nil }
 
-// extSeq emits ids 0..count-1 (message id id+1), replays failures, ends.
+// extSeq emits ids 0..count-1 (message id id), replays failures, ends.
 type extSeq struct {
 	out    *sdk.SpoutCollector
 	next   int64
@@ -150,11 +150,11 @@ func (s *extSeq) NextTuple() {
 	if len(s.replay) > 0 {
 		id := s.replay[0]
 		s.replay = s.replay[1:]
-		s.out.Emit(id, sdk.Int(int64(id-1)))
+		s.out.Emit(id, sdk.Int(int64(id)))
 		return
 	}
 	if s.next < s.count {
-		s.out.Emit(uint64(s.next+1), sdk.Int(s.next))
+		s.out.Emit(uint64(s.next), sdk.Int(s.next)) // id 0 too: as reliable as in process
 		s.next++
 	}
 	if s.next == s.count {

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -621,10 +624,10 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 			return nil
 		}
 		for _, id := range fr.SpoutAcks.GetAcked() {
-			p.call("ack", func() { p.spout.Ack(id) })
+			p.call("ack", func() { p.spout.Ack(id - wireIDOffset) })
 		}
 		for _, id := range fr.SpoutAcks.GetFailed() {
-			p.call("fail", func() { p.spout.Fail(id) })
+			p.call("fail", func() { p.spout.Fail(id - wireIDOffset) })
 		}
 	case *galev1.AttachResponse_Activate, *galev1.AttachResponse_Deactivate:
 		if p.spout == nil {
@@ -734,11 +737,7 @@ func (p *process) failID(id uint64) {
 }
 
 func keys(m map[string]*sdk.Source) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	return ks
+	return slices.Sorted(maps.Keys(m))
 }
 
 // ---- sdk.Emitter ----
@@ -751,11 +750,7 @@ func (p *process) checkEmit(stream string, values []sdk.Value, direct int32) (st
 	}
 	s := p.outputs[stream]
 	if s == nil {
-		declared := make([]string, 0, len(p.outputs))
-		for id := range p.outputs {
-			declared = append(declared, id)
-		}
-		panic(fmt.Errorf("emit to undeclared stream %q (declared: %v)", stream, declared))
+		panic(fmt.Errorf("emit to undeclared stream %q (declared: %v)", stream, slices.Sorted(maps.Keys(p.outputs))))
 	}
 	if len(values) != len(s.GetFields()) {
 		panic(fmt.Errorf("emit on stream %q: %d values for fields %v", stream, len(values), s.GetFields()))
@@ -797,13 +792,21 @@ func (p *process) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Val
 	p.out.emit(em, size)
 }
 
-// EmitSpout implements sdk.Emitter. Message id 0 is sent unreliable: the
-// wire reserves it for that.
+// wireIDOffset is added to a spout's message ids on the wire, which
+// reserves 0 for unreliable emits, so that a Go spout's id 0 is as
+// reliable over the Attach stream as in process (it was sent unreliable,
+// and its Ack never came).
+const wireIDOffset = 1
+
+// EmitSpout implements sdk.Emitter.
 func (p *process) EmitSpout(stream string, msgID uint64, reliable bool, values []sdk.Value, direct int32) {
 	stream, size := p.checkEmit(stream, values, direct)
 	em := &galev1.Emit{Stream: stream, Values: p.protoValues(values), DirectTask: direct}
 	if reliable {
-		em.MessageId = msgID
+		if msgID == math.MaxUint64 {
+			panic(fmt.Errorf("emit on stream %q: message id %d is the one id a spout over the Attach stream cannot use (ids go on the wire plus one)", stream, msgID))
+		}
+		em.MessageId = msgID + wireIDOffset
 	}
 	p.out.emit(em, size)
 }

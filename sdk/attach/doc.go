@@ -8,9 +8,10 @@
 //
 // and in the topology:
 //
-//   - id: enrich
-//     run: [./enrich]
-//     outputs: {default: [user, country]}
+//	bolts:
+//	  - id: enrich
+//	    run: [./enrich]
+//	    outputs: {default: [user, country]}
 //
 // The process reads its identity from the environment the node gives a
 // managed process (GALE_ATTACH_ADDR, GALE_TOPOLOGY, GALE_COMPONENT,
@@ -23,7 +24,14 @@
 // Component methods are called from one goroutine, as in the node. Emits
 // are checked against the declared outputs from the welcome: an emit to an
 // undeclared stream or with the wrong number of values panics inside
-// Execute, which fails that input and reports the error to the node.
+// Execute, which fails that input and reports the error to the node; the
+// error, as that of any panic in a component's method, ends with the line
+// it happened at, "(at dir/file.go:N)".
+//
+// A spout's message ids are what they are in the node, 0 included: the
+// wire keeps 0 for unreliable emits, so the SDK sends each id plus one and
+// takes the one off the ids of acks and fails (only math.MaxUint64 cannot
+// be used).
 // Outgoing emits and acks go in one ordered buffer (an anchored emit must
 // reach the node before its input's ack), sent as one frame per run of the
 // same kind at the end of each input batch.
