@@ -87,9 +87,10 @@ func unknownClass(kind, class string) error {
 		list += fmt.Sprintf(", ... (%d more)", len(mine)-show)
 	}
 	if guess := hint.Suggest(class, mine); guess != "" {
-		return fmt.Errorf("unknown %s class %q (did you mean %q?; registered %ss: %s)", kind, class, guess, kind, list)
+		return fmt.Errorf("unknown %s class %q (did you mean %q? registered %ss: %s)", kind, class, guess, kind, list)
 	}
-	return fmt.Errorf("unknown %s class %q (registered %ss: %s)", kind, class, kind, list)
+	return fmt.Errorf("unknown %s class %q (registered %ss: %s); a class of your own runs in a program that imports its package, "+
+		"or as a process of its own named with run: (see sdk/attach)", kind, class, kind, list)
 }
 
 // instantiate calls a factory, turning a panic or a nil result into an
