@@ -418,6 +418,14 @@ func (b *Bolt) addAgg(key string, ev event, t *sdk.Tuple) (ok bool) {
 
 func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
 	b.stats.Late++
+	if n := b.stats.Late; n == 1 || isPowerOf10(n) {
+		// Late events leave silently otherwise (the late stream is
+		// dropped unless subscribed): say so at the 1st, 10th, 100th...
+		b.log.Warn(fmt.Sprintf("window: %d late events so far; the last, at %d (key %q, from %s/%s), came after the watermark %d%s: "+
+			"late events go to the late stream or are dropped; a watermark punctuation that reaches this bolt before events still on their way "+
+			"(through another bolt) makes them late: send the watermark stream along the events' path, or raise OutOfOrderness",
+			n, ts, key, t.Component(), t.Stream(), b.wm, lateBy(b.cfg.AllowedLateness)))
+	}
 	if b.onLate != nil {
 		b.onLate(key, ts, t)
 	}
@@ -425,6 +433,20 @@ func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
 		b.out.EmitTo(b.cfg.LateStream, t, t.Values...)
 	}
 	b.out.Ack(t)
+}
+
+func isPowerOf10(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
+}
+
+func lateBy(allowed time.Duration) string {
+	if allowed == 0 {
+		return ""
+	}
+	return " less its allowed lateness " + allowed.String()
 }
 
 // advance raises the watermark to wm (it never goes back) and fires what

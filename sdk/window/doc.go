@@ -202,6 +202,19 @@
 // the bolt holds its inputs, has no input on the punctuation stream
 // (sdk.TaskContext.Inputs) and no IdleTimeout: such a run never ends.
 //
+// A punctuation must take the events' path. When the events reach the
+// windowed bolt through another bolt (spout -> parse -> window), a
+// punctuation sent by the spout straight to the window overtakes the
+// events still queued in parse, and they all arrive late: subscribe
+// parse to the spout's punctuation stream (all grouping) and have it
+// emit each punctuation on a punctuation stream of its own, which the
+// window subscribes to instead; a task's punctuation then follows its
+// events, and the window takes the least over parse's tasks. The
+// watermark that events raise (largest time - OutOfOrderness) is one for
+// all inputs: tasks in between that run unevenly deliver events further
+// out of order than a source does, so raise OutOfOrderness for them. The
+// bolt logs a warning at the 1st, 10th, 100th... late event.
+//
 // # Memory
 //
 // With an Aggregate in AckOnReceipt mode, per open window the bolt holds

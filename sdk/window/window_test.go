@@ -612,3 +612,32 @@ func TestPrepareRefusesAFieldTheInputLacks(t *testing.T) {
 		})
 	}
 }
+
+// Late events are warned of at the 1st, 10th, 100th...: they leave on
+// the late stream, dropped unless subscribed, and a punctuation that
+// overtakes events on their way made every event of a run late, in
+// silence.
+func TestLateEventsAreWarnedOf(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Window, cfg.TimeField = Tumbling(10*time.Millisecond), "ts"
+	cfg.OutOfOrderness = 5 * time.Millisecond
+	h := newHarness(t, cfg, nil)
+	var log bytes.Buffer
+	h.b.log = slog.New(slog.NewTextHandler(&log, nil))
+	h.event("a", 100) // watermark 95
+	for range 150 {
+		h.event("a", 1)
+	}
+	if st := h.b.Stats(); st.Late != 150 {
+		t.Fatalf("late %d, want 150", st.Late)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d warnings, want 3 (the 1st, 10th and 100th late event):\n%s", len(lines), log.String())
+	}
+	for i, n := range []string{"1", "10", "100"} {
+		if want := `window: ` + n + ` late events so far; the last, at 1 (key \"a\", from events/default), came after the watermark 95`; !strings.Contains(lines[i], want) {
+			t.Errorf("warning %d: %s\nwant it to contain %s", i, lines[i], want)
+		}
+	}
+}

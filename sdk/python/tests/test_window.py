@@ -243,6 +243,28 @@ def test_an_undeclared_late_stream_is_refused_unless_dropped():
     assert b.stats().late == 1 and [o[0] for o in b.order] == ["ack"]
 
 
+def test_late_events_are_warned_of_at_the_1st_10th_100th():
+    import logging
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    ctx = context()
+    b = Recording(base_config(late_stream=""), collect([]))
+    logging.getLogger(f"gale.task.{ctx.component}.{ctx.task_id}").addHandler(Keep())
+    b.start(ctx)
+    b.deliver(Tuple(["a", 100, 0], EVENTS, 1, 1))  # watermark 100
+    for i in range(150):
+        b.deliver(Tuple(["a", 5, i + 1], EVENTS, 1, i + 2))
+    assert b.stats().late == 150
+    warned = [r for r in records if "late events so far" in r]
+    assert [w.split(" late")[0] for w in warned] == ["window: 1", "window: 10", "window: 100"], warned
+    assert "the last, at 5 (key 'a', from events/default), came after the watermark 100" in warned[0], warned[0]
+
+
 def test_on_prepare_reads_the_task_config():
     def on_prepare(ctx, cfg):
         cfg.gap_ms = ctx.config.get_int("sessions.gap_ms", 0)

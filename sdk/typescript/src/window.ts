@@ -638,6 +638,18 @@ export class SessionBolt extends Bolt {
 
   private late(key: string, ts: bigint, t: Tuple): void {
     this.counters.late++;
+    const n = this.counters.late;
+    if (/^10*$/.test(String(n))) {
+      // Late events leave silently otherwise (the late stream is dropped
+      // unless subscribed): say so at the 1st, 10th, 100th...
+      const lateness = this.s.lateness > 0n ? ` less its allowed lateness ${this.s.lateness} ms` : "";
+      this.log.warn(
+        `window: ${n} late events so far; the last, at ${ts} (key "${key}", from ${t.sourceComponent}/${t.stream}), came after the watermark ` +
+          `${this.wm}${lateness}: late events go to the late stream or are dropped; a watermark punctuation that reaches this bolt ` +
+          `before events still on their way (through another bolt) makes them late: send the watermark stream along the events' path, ` +
+          `or raise outOfOrdernessMs`,
+      );
+    }
     this.options.onLate?.(key, ts, t);
     if (this.s.lateStream) this.collector.emitTo(this.s.lateStream, t, t.values);
     this.collector.ack(t);

@@ -437,6 +437,17 @@ test("a field the input lacks is refused at start", () => {
   }
 });
 
+test("late events are warned of at the 1st, 10th, 100th", () => {
+  const warnings: string[] = [];
+  const log: Logger = { ...quiet, warn: (m: string) => void warnings.push(m) };
+  const { b, rec } = start(base({ lateStream: "" }), () => {}, context({}, ["default"], {}, [], log));
+  deliver(b, rec, ev(1, "a", 100n)); // watermark 100
+  for (let i = 0; i < 150; i++) deliver(b, rec, ev(i + 2, "a", 5n));
+  const warned = warnings.filter((w) => w.includes("late events so far"));
+  assert.deepEqual(warned.map((w) => w.split(" late")[0]), ["window: 1", "window: 10", "window: 100"]);
+  assert.match(warned[0], /the last, at 5 \(key "a", from events\/default\), came after the watermark 100/);
+});
+
 test("no watermark input and no idle timeout is warned of", () => {
   for (const [inputs, warned] of [
     [[{ component: "events", stream: "default" }], true],

@@ -571,6 +571,18 @@ class SessionBolt(Bolt):
 
     def _win_late(self, key: str, ts: int, tup: Tuple) -> None:
         self._stats.late += 1
+        n = self._stats.late
+        if str(n).rstrip("0") == "1":
+            # Late events leave silently otherwise (the late stream is
+            # dropped unless subscribed): say so at the 1st, 10th, 100th...
+            lateness = self.window_config.allowed_lateness_ms
+            self.log.warning(
+                f"window: {n} late events so far; the last, at {ts} (key {key!r}, from {tup.component}/{tup.stream}), "
+                f"came after the watermark {self._wm}{f' less its allowed lateness {lateness} ms' if lateness else ''}: "
+                "late events go to the late stream or are dropped; a watermark punctuation that reaches this bolt before "
+                "events still on their way (through another bolt) makes them late: send the watermark stream along the "
+                "events' path, or raise out_of_orderness_ms"
+            )
         if self._on_late is not None:
             self._on_late(key, ts, tup)
         if self.window_config.late_stream:
