@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -119,6 +120,9 @@ func addTLSFlags(fs *flag.FlagSet, f *security.TLSFiles, about string) {
 // loadClientTLS loads the --tls-* files of a client command, or, when none
 // of those flags was given, the GALE_TLS_* variables.
 func loadClientTLS(fs *flag.FlagSet, f security.TLSFiles) (*security.Security, error) {
+	if err := refuseEmpty(fs, "tls-ca", "tls-cert", "tls-key"); err != nil {
+		return nil, err
+	}
 	set := false
 	fs.Visit(func(fl *flag.Flag) { set = set || strings.HasPrefix(fl.Name, "tls-") })
 	what := "GALE_TLS"
@@ -139,4 +143,18 @@ func loadClientTLS(fs *flag.FlagSet, f security.TLSFiles) (*security.Security, e
 		return nil, usagef("GALE_TLS_CA is set without GALE_TLS_CERT and GALE_TLS_KEY: a node with TLS accepts clients with a certificate of its CA only (gale cert client NAME makes one)")
 	}
 	return sec, nil
+}
+
+// refuseEmpty refuses security flags given with an empty value: with
+// `--tls-ca "$CA"` and CA unset, an empty flag would mean no TLS, and the
+// command would go on in plaintext without a word (a client even ignored
+// the GALE_TLS_* variables for it).
+func refuseEmpty(fs *flag.FlagSet, names ...string) error {
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		if err == nil && slices.Contains(names, fl.Name) && fl.Value.String() == "" {
+			err = usagef("--%s is given but empty (an unset variable?): give its file, or leave the flag out", fl.Name)
+		}
+	})
+	return err
 }

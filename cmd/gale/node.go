@@ -78,6 +78,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 	}
+	if err := refuseEmpty(fs, "tls-ca", "tls-cert", "tls-key", "etcd-ca", "etcd-cert", "etcd-key", "gossip-key-file"); err != nil {
+		return err
+	}
 	if err := checkNodeTLS(cfg); err != nil {
 		return err
 	}

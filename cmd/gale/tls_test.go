@@ -42,6 +42,11 @@ func TestTLSFlagErrors(t *testing.T) {
 		{"gossip key too short", []string{"node", "--gossip-key-file", short}, []string{"--gossip-key-file " + short, "5 bytes", "16, 24 or 32"}},
 		{"gossip key not base64", []string{"node", "--gossip-key-file", notB64}, []string{"not base64"}},
 		{"gossip key file missing", []string{"node", "--gossip-key-file", missing}, []string{"--gossip-key-file", "no such file"}},
+		// An empty flag (an unset shell variable) is not "no TLS": the
+		// client went plaintext, ignoring GALE_TLS_*.
+		{"client TLS flag empty", []string{"nodes", "--addr", noNode, "--tls-ca", ""}, []string{"--tls-ca is given but empty"}},
+		{"node TLS flags empty", []string{"node", "--tls-ca", "", "--tls-cert", "", "--tls-key", ""}, []string{"--tls-ca is given but empty"}},
+		{"node gossip key flag empty", []string{"node", "--gossip-key-file="}, []string{"--gossip-key-file is given but empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := gale(t, tc.args...)
