@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,7 @@ func Load(f TLSFiles, what string) (*Security, error) {
 	}
 	s := &Security{files: f, pool: pool}
 	if f.Cert != "" {
-		s.pair = &keyPair{certFile: f.Cert, keyFile: f.Key}
+		s.pair = &keyPair{certFile: f.Cert, keyFile: f.Key, roots: pool}
 		if _, err := s.pair.get(); err != nil {
 			return nil, fmt.Errorf("%s=%s, %s=%s: %w", name("CERT"), f.Cert, name("KEY"), f.Key, err)
 		}
@@ -248,6 +249,10 @@ var reloadEvery = time.Second
 // changes.
 type keyPair struct {
 	certFile, keyFile string
+	// roots, when set, must have signed a renewed certificate: the peers
+	// trust that CA only, so one of another CA would be served to every
+	// client's refusal.
+	roots *x509.CertPool
 
 	mu      sync.Mutex
 	log     *slog.Logger // nil: failed reloads are not logged
@@ -316,6 +321,21 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 		return k.keep(version, fmt.Errorf("the certificate %s expired on %s", k.certFile, c.Leaf.NotAfter.UTC().Format(time.DateTime)))
 	}
 	renewed := k.cert != nil
+	if renewed && k.roots != nil {
+		inter := x509.NewCertPool()
+		for _, der := range c.Certificate[1:] {
+			if ic, err := x509.ParseCertificate(der); err == nil {
+				inter.AddCert(ic)
+			}
+		}
+		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: k.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: now}); err != nil {
+			return k.keep(version, fmt.Errorf("the renewed certificate %s (issued by %q) is not signed by the CA the peers trust: %w", k.certFile, c.Leaf.Issuer.CommonName, err))
+		}
+		if lost := missingNames(k.cert.Leaf, c.Leaf); len(lost) > 0 && k.log != nil {
+			k.log.Warn("TLS: the renewed certificate lacks names the old one had: clients that dial those refuse it",
+				"cert", k.certFile, "missing", strings.Join(lost, ","), "names", strings.Join(CertificateNames(c.Leaf), ","))
+		}
+	}
 	k.cert, k.version, k.failed, k.warned = &c, version, "", 0
 	if renewed && k.log != nil {
 		k.logCert("TLS: serving the renewed certificate", now)
@@ -338,6 +358,17 @@ func (k *keyPair) logCert(msg string, now time.Time) {
 	}
 	k.log.Log(context.Background(), level, msg, "cert", k.certFile, "subject", leaf.Subject.CommonName,
 		"names", strings.Join(CertificateNames(leaf), ","), "not_after", leaf.NotAfter.UTC().Format(time.DateTime))
+}
+
+// missingNames lists the names of old that renewed does not have.
+func missingNames(old, renewed *x509.Certificate) []string {
+	var out []string
+	for _, n := range CertificateNames(old) {
+		if !slices.Contains(CertificateNames(renewed), n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // CertificateNames lists a certificate's DNS names and IP addresses.

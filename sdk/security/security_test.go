@@ -333,3 +333,42 @@ func TestRotatedCertificatesAreServed(t *testing.T) {
 		t.Fatalf("the failed reload was logged %d times, want once:\n%s", n, logged.String())
 	}
 }
+
+// A renewed certificate of another CA is not served: the peers trust the
+// CA only, so every client would refuse it; the old pair stays and the
+// reload is logged as failed.
+func TestARotationToAnotherCAIsRefused(t *testing.T) {
+	defer security.SetReloadEvery(10 * time.Millisecond)()
+	ca := securitytest.NewCA(t, "gale")
+	files := ca.Issue(t, "node-v1")
+	sec, err := security.Load(files, "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged lockedBuffer
+	sec.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	cfg, err := sec.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	securitytest.NewCA(t, "another").WriteCert(t, "node-v2", files.Cert, files.Key)
+	later := time.Now().Add(time.Minute)
+	for _, f := range []string{files.Cert, files.Key} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		c, err := cfg.GetCertificate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Leaf.Subject.CommonName; got != "node-v1" {
+			t.Fatalf("serving %q, a certificate of another CA; want the old node-v1", got)
+		}
+		if !strings.Contains(logged.String(), "is not signed by the CA the peers trust") {
+			return fmt.Errorf("the refused rotation is not logged:\n%s", logged.String())
+		}
+		return nil
+	})
+}
