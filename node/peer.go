@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -378,6 +379,19 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		}
 		p.checkCertificateHosts()
 	}
+	if p.etcdTLS == nil {
+		for _, e := range endpoints {
+			if strings.HasPrefix(e, "https://") {
+				how := "given"
+				if len(p.cfg.Etcd) == 0 {
+					how = "learned through gossip from " + strings.Join(p.cfg.Join, ",")
+				}
+				// It would wait for ever, in silence: the client cannot
+				// speak https without the cluster's files.
+				return fmt.Errorf("etcd endpoint %s (%s) is https, and this node has no --tls-ca, --tls-cert and --tls-key: start it with the cluster's TLS files (or --etcd-ca for an external etcd)", e, how)
+			}
+		}
+	}
 	meta.Etcd = endpoints
 	if err := p.gossip.SetMeta(meta); err != nil {
 		return err
@@ -397,6 +411,8 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	// fail. Another live node of the same name keeps renewing it, so the
 	// name stays taken and the start fails.
 	deadline := time.Now().Add(p.cfg.LeaseTTL + 2*time.Second)
+	stopWatch := p.watchEtcdWait(endpoints)
+	defer stopWatch()
 	for {
 		err := p.register(ctx)
 		if err == nil {
@@ -411,6 +427,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+	stopWatch()
 	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
 	lcfg.Log = p.cfg.Log // the leader adds the node name itself
 	p.leader, err = coordinator.NewLeader(p.store, lcfg)
@@ -502,6 +519,76 @@ func (p *Peer) EtcdEndpoints() []string {
 		return nil
 	}
 	return p.etcd.Endpoints()
+}
+
+// etcdWaitWarnAfter is how long a node waits for its etcd at start
+// before it says so (a variable for tests); it then says so again, with
+// what a connection to each endpoint meets, every etcdWaitWarnEvery.
+var etcdWaitWarnAfter, etcdWaitWarnEvery = 5 * time.Second, 30 * time.Second
+
+// watchEtcdWait warns while the node's registration in etcd has not
+// happened: the etcd client retries in silence (a wrong CA, a certificate
+// etcd refuses, an etcd that is down), and the node otherwise waited for
+// ever without a word. The returned func stops it.
+func (p *Peer) watchEtcdWait(endpoints []string) (stop func()) {
+	done := make(chan struct{})
+	var once sync.Once
+	go func() {
+		wait := etcdWaitWarnAfter
+		since := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(wait):
+			}
+			p.log.Warn("still waiting for etcd at start", "for", time.Since(since).Round(time.Second).String(),
+				"endpoints", strings.Join(endpoints, ","), "seen", probeEtcd(endpoints, p.etcdTLS.ClientTLS()))
+			wait = etcdWaitWarnEvery
+		}
+	}()
+	return func() { once.Do(func() { close(done) }) }
+}
+
+// probeEtcd says what a connection to each etcd endpoint meets: refused,
+// a TLS handshake error (a certificate of another CA, one the server
+// refuses), or nothing wrong at this level.
+func probeEtcd(endpoints []string, cfg *tls.Config) string {
+	var out []string
+	for _, e := range endpoints {
+		u, err := url.Parse(e)
+		if err != nil {
+			out = append(out, e+": "+err.Error())
+			continue
+		}
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		conn, err := d.Dial("tcp", u.Host)
+		if err == nil && u.Scheme == "https" && cfg != nil {
+			c := cfg.Clone()
+			c.ServerName, c.NextProtos = u.Hostname(), []string{"h2"}
+			tc := tls.Client(conn, c)
+			conn = tc
+			tc.SetDeadline(time.Now().Add(2 * time.Second))
+			if err = tc.Handshake(); err == nil {
+				// TLS 1.3 reports a refused client certificate after the
+				// handshake, at the first read.
+				tc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				var b [1]byte
+				if _, rerr := tc.Read(b[:]); rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) {
+					err = rerr
+				}
+			}
+		}
+		if conn != nil {
+			conn.Close()
+		}
+		if err != nil {
+			out = append(out, e+": "+err.Error())
+		} else {
+			out = append(out, e+": connects (etcd itself does not answer yet)")
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func (p *Peer) register(ctx context.Context) error {

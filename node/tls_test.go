@@ -368,3 +368,58 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// A node without TLS files that learns an https etcd through gossip
+// fails at start with what it needs: it waited for ever in silence.
+func TestAPlaintextNodeRefusesAnHTTPSEtcd(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	key := []byte("0123456789abcdef0123456789abcdef")
+	a := startPeerWith(t, "a", func(cfg *PeerConfig) { cfg.TLS, cfg.GossipKey = ca.Issue(t, "a"), key })
+	cfg := DefaultPeerConfig()
+	cfg.Name, cfg.GRPCAddr, cfg.GossipAddr, cfg.DataDir = "plain", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.GossipKey, cfg.Join = key, []string{a.GossipAddr()}
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	p, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = p.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "is https, and this node has no --tls-ca, --tls-cert and --tls-key") || !strings.Contains(err.Error(), "learned through gossip") {
+		t.Fatalf("Start = %v; want a refusal naming the https etcd and the missing TLS files", err)
+	}
+}
+
+// A node whose TLS handshake with etcd fails (here it trusts another CA
+// than the one of etcd's certificate) says so while it waits at start,
+// with what a connection meets: the etcd client retries in silence, and
+// the node waited without a word.
+func TestANodeWaitingForEtcdSaysWhy(t *testing.T) {
+	defer func(after, every time.Duration) { etcdWaitWarnAfter, etcdWaitWarnEvery = after, every }(etcdWaitWarnAfter, etcdWaitWarnEvery)
+	etcdWaitWarnAfter, etcdWaitWarnEvery = 100*time.Millisecond, 500*time.Millisecond
+	eps := etcdtest.StartTLS(t, securitytest.NewCA(t, "etcd").Issue(t, "etcd"))
+	var logged lockedBuffer
+	cfg := DefaultPeerConfig()
+	cfg.Name, cfg.GRPCAddr, cfg.GossipAddr, cfg.DataDir = "n", "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.Etcd, cfg.EtcdTLS = eps, securitytest.NewCA(t, "another").Issue(t, "n")
+	cfg.Log = slog.New(slog.NewTextHandler(&logged, nil))
+	p, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- p.Start(ctx) }()
+	waitFor(t, 15*time.Second, func() error {
+		if s := logged.String(); !strings.Contains(s, "still waiting for etcd at start") || !strings.Contains(s, "certificate signed by unknown authority") {
+			return fmt.Errorf("no warning naming the handshake's error; log:\n%s", s)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-started; err == nil {
+		t.Fatal("Start succeeded against an etcd it cannot trust")
+	}
+}
