@@ -70,7 +70,7 @@ func DialCoordinator(ctx context.Context, addr string, sec *security.Security, t
 		_, err = c.ListNodes(cctx, &galev1.ListNodesRequest{}, grpc.WaitForReady(true))
 	}
 	if err != nil {
-		err = unansweredError(ctx, conn, addr, timeout, err)
+		err = unansweredError(ctx, conn, addr, timeout, err, sec != nil)
 		conn.Close()
 		return nil, nil, err
 	}
@@ -80,7 +80,12 @@ func DialCoordinator(ctx context.Context, addr string, sec *security.Security, t
 // unansweredError says why the node at addr did not answer: a node that
 // is up but whose etcd is out of reach takes calls it cannot answer, which
 // is not the same as no node at all.
-func unansweredError(ctx context.Context, conn *grpc.ClientConn, addr string, timeout time.Duration, err error) error {
+func unansweredError(ctx context.Context, conn *grpc.ClientConn, addr string, timeout time.Duration, err error, withTLS bool) error {
+	if tlsRefusal(err, withTLS) {
+		// Something answered, and the handshake failed: "no node
+		// answers" sent people looking for a process that was running.
+		return fmt.Errorf("something answers at %s, but the connection failed at TLS: %w", addr, err)
+	}
 	if conn.GetState() == connectivity.Ready {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()

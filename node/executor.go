@@ -27,6 +27,10 @@ type executor struct {
 	tc     *sdk.TaskContext
 	ctx    context.Context
 	panics int // panics recovered in Execute (the first logs its stack)
+	// sendFailures counts sends to other nodes that failed since the last
+	// report, made at sendFailureAt (reportSendFailure).
+	sendFailures  int
+	sendFailureAt int64
 
 	out    *router.Outbox
 	routes map[string]*route
@@ -172,14 +176,40 @@ func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 				}
 			}
 		}
-	case e.nAck > 0:
-		for i := range b.Tuples {
-			for _, a := range b.Tuples[i].Anchors {
-				e.failRoots = append(e.failRoots, a.Root)
+	default:
+		e.reportSendFailure(dest, err)
+		if e.nAck > 0 {
+			for i := range b.Tuples {
+				for _, a := range b.Tuples[i].Anchors {
+					e.failRoots = append(e.failRoots, a.Root)
+				}
 			}
 		}
 	}
 	b.Release()
+}
+
+// sendFailureEvery bounds how often a task reports that it cannot send to
+// other nodes: while a node is down its trees fail and replay, and the
+// task says why at most this often, with how many sends failed meanwhile
+// (a node whose certificate others refused failed every tuple with no
+// word in gale status).
+const sendFailureEvery = 10 * time.Second
+
+func (e *executor) reportSendFailure(dest int32, err error) {
+	e.sendFailures++
+	now := router.Nanotime()
+	if e.sendFailureAt != 0 && now-e.sendFailureAt < int64(sendFailureEvery) {
+		return
+	}
+	e.sendFailureAt = now
+	n := e.sendFailures
+	e.sendFailures = 0
+	what := "their tuples are lost (acking is off)"
+	if e.nAck > 0 {
+		what = "the trees of their tuples failed and replay"
+	}
+	e.rt.reportError(e.t, fmt.Errorf("sending to task %d: %d sends failed since the last report, %s: %w", dest, n, what, err))
 }
 
 // flushFailures fails the trees of tuples that could not be sent; called

@@ -1,12 +1,15 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/gale-stream/gale/router"
 )
 
 // TestPartialFramesWaitForTheFrameGap: a bolt that emits a tuple every
@@ -109,4 +112,63 @@ func TestOnlyTasksOnOtherNodesGetTheFrameGap(t *testing.T) {
 	if got := gaps(); !maps.Equal(got, want) {
 		t.Fatalf("after task 3 came here, frame gaps by task %v, want %v", got, want)
 	}
+}
+
+// refusingRemote fails every send, as a node that others cannot reach
+// (down, or its certificate refused).
+type refusingRemote struct{ err error }
+
+func (r refusingRemote) SendTuples(int32, *router.Batch) error       { return r.err }
+func (r refusingRemote) SendAcks(int32, []router.AckOp) error        { return r.err }
+func (r refusingRemote) ForwardAcks(int32, []router.AckOp) error     { return r.err }
+func (r refusingRemote) SendEndOfInput(from int32, to []int32) error { return r.err }
+
+// A task that cannot send to another node says why in its errors, at most
+// once in sendFailureEvery, with how many sends failed: the trees failed
+// and replayed with no word in gale status.
+func TestSendFailuresAreReported(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 1_000_000}).
+		spout("seq", "test.Seq", 1, "id").                           // task 1
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, elsewhere
+	refused := errors.New("transport: authentication handshake failed: x509: certificate is valid for 10.9.9.9, not 127.0.0.1")
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id != 3 },
+		Remote: refusingRemote{refused},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilTestEnds(t, rt)
+	var reports []string
+	waitFor(t, 10*time.Second, func() error {
+		reports = reports[:0]
+		for _, e := range rt.Errors() {
+			if e.Component == "pass" {
+				reports = append(reports, e.Err.Error())
+			}
+		}
+		if len(reports) == 0 {
+			return errors.New("no send failure reported")
+		}
+		return nil
+	})
+	time.Sleep(200 * time.Millisecond) // more failures, within the report's interval
+	if got := rt.Errors(); len(reports) != 1 || countComponent(got, "pass") != 1 {
+		t.Fatalf("pass reported %d errors, want 1 in %v: %v", countComponent(got, "pass"), sendFailureEvery, got)
+	}
+	if want := "sending to task 3: 1 sends failed since the last report, the trees of their tuples failed and replay: " + refused.Error(); reports[0] != want {
+		t.Fatalf("report %q, want %q", reports[0], want)
+	}
+}
+
+func countComponent(errs []TaskError, component string) int {
+	n := 0
+	for _, e := range errs {
+		if e.Component == component {
+			n++
+		}
+	}
+	return n
 }

@@ -235,6 +235,10 @@ func tlsHint(msg string, withTLS bool) string {
 		return msg + " (the node may require TLS: give --tls-ca, --tls-cert and --tls-key, or set GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
 	case withTLS && strings.Contains(msg, "does not look like a TLS handshake"):
 		return msg + " (the node does not speak TLS: leave out --tls-* and GALE_TLS_*)"
+	case withTLS && strings.Contains(msg, "certificate is valid for"):
+		return msg + " (the node's certificate does not name the address dialled: dial a name it has, or add this one: gale cert node NAME --host ...)"
+	case withTLS && (strings.Contains(msg, "expired certificate") || strings.Contains(msg, "has expired or is not yet valid")):
+		return msg + " (a certificate is out of its validity: renew it, or check this machine's and the node's clocks)"
 	case withTLS && (strings.Contains(msg, "certificate") || strings.Contains(msg, "tls:") || strings.Contains(msg, "handshake")):
 		return msg + " (TLS: --tls-ca must be the CA that signed the node's certificate, and the node's CA must have signed --tls-cert)"
 	case withTLS && (strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "EOF")):

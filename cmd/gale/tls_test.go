@@ -99,8 +99,8 @@ func TestClusterWithTLS(t *testing.T) {
 	}
 	t.Run("plaintext is refused with a hint", func(t *testing.T) {
 		_, stderr, code := gale(t, "nodes", "--addr", n.grpc, "--timeout", "2s")
-		if code != exitFailed || !strings.Contains(stderr, "TLS") {
-			t.Fatalf("exit %d, want %d and a hint at TLS; stderr:\n%s", code, exitFailed, stderr)
+		if code != exitFailed || !strings.Contains(stderr, "TLS") || strings.Contains(stderr, "no Gale node answers") {
+			t.Fatalf("exit %d, want %d and a hint at TLS (not 'no Gale node answers'); stderr:\n%s", code, exitFailed, stderr)
 		}
 		assertNoTrace(t, stderr)
 	})
@@ -111,7 +111,7 @@ func TestClusterWithTLS(t *testing.T) {
 		want  string
 	}{
 		{"a certificate of another CA is refused", security.TLSFiles{CA: cli.CA, Cert: stranger.Cert, Key: stranger.Key}, ""},
-		{"a node certificate of another CA is refused", security.TLSFiles{CA: other.File, Cert: cli2.Cert, Key: cli2.Key}, "certificate"},
+		{"a node certificate of another CA is refused", security.TLSFiles{CA: other.File, Cert: cli2.Cert, Key: cli2.Key}, "something answers at " + n.grpc + ", but the connection failed at TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := gale(t, append([]string{"nodes", "--addr", n.grpc, "--timeout", "2s"}, flags(tc.files)...)...)
@@ -288,5 +288,28 @@ func TestCertCommand(t *testing.T) {
 	_, stderr, code = gale(t, "cert", "client", "c", "--dir", elsewhere)
 	if code != exitUsage || !strings.Contains(stderr, "signed where the CA's key is kept") {
 		t.Errorf("a folder with ca.pem alone: exit %d\n%s", code, stderr)
+	}
+}
+
+// tlsHint names the likely cause of a failed handshake from its message.
+func TestTLSHint(t *testing.T) {
+	for _, tc := range []struct {
+		msg     string
+		withTLS bool
+		want    string
+	}{
+		{"error reading server preface: EOF", false, "the node may require TLS"},
+		{"tls: first record does not look like a TLS handshake", true, "the node does not speak TLS"},
+		{"x509: certificate is valid for 10.9.9.9, not 127.0.0.1", true, "does not name the address dialled"},
+		{"remote error: tls: expired certificate", true, "out of its validity"},
+		{"x509: certificate has expired or is not yet valid: current time 2026-11-29T19:00:00Z is before 2026-11-30T00:00:00Z", true, "check this machine's and the node's clocks"},
+		{"x509: certificate signed by unknown authority", true, "--tls-ca must be the CA that signed the node's certificate"},
+		{"read: connection reset by peer", true, "how it refuses a client certificate"},
+		{"connection refused", true, ""},
+	} {
+		got := tlsHint(tc.msg, tc.withTLS)
+		if tc.want == "" && got != tc.msg || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("tlsHint(%q, %v) = %q, want it to say %q", tc.msg, tc.withTLS, got, tc.want)
+		}
 	}
 }

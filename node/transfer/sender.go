@@ -38,6 +38,7 @@ type Sender struct {
 	cancel   context.CancelFunc
 	failedAt time.Time
 	backoff  time.Duration
+	lastErr  error // why the last open failed, told with each send refused in its backoff
 	closed   bool
 	// markers are the end-of-input markers sent so far. A marker lost
 	// with a broken stream would leave its downstream tasks waiting for
@@ -77,6 +78,9 @@ func (s *Sender) open() error {
 		return nil
 	}
 	if !s.failedAt.IsZero() && time.Since(s.failedAt) < s.backoff {
+		if s.lastErr != nil {
+			return fmt.Errorf("%w: reconnecting to %s (the last try: %v)", ErrUnavailable, s.conn.Target(), s.lastErr)
+		}
 		return fmt.Errorf("%w: reconnecting to %s", ErrUnavailable, s.conn.Target())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,9 +110,10 @@ func (s *Sender) open() error {
 	if err != nil {
 		cancel()
 		s.fail()
+		s.lastErr = err
 		return fmt.Errorf("%w: open Transfer stream to %s: %v", ErrUnavailable, s.conn.Target(), err)
 	}
-	s.stream, s.cancel = st, cancel
+	s.stream, s.cancel, s.lastErr = st, cancel, nil
 	s.cancelMu.Lock()
 	s.cancelFn = cancel
 	s.cancelMu.Unlock()

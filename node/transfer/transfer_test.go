@@ -521,3 +521,26 @@ func TestMarkersLostWithAStreamAreSentAgain(t *testing.T) {
 		return fmt.Errorf("markers %v: task 4's is lost", r.eoi)
 	})
 }
+
+// A send refused during the reconnect backoff says why the last try
+// failed: "reconnecting" alone hid a refused certificate or a dead node.
+func TestARefusedSendSaysWhyTheLastTryFailed(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	lis.Close() // nothing listens there now
+	s := NewSender(dial(t, addr), "a", "run-1", Window{Tuples: testWindow}, nil)
+	defer s.Close()
+	b := batchOf(0, 3, srcWords, false)
+	defer b.Release()
+	first := s.SendTuples(3, b)
+	if !errors.Is(first, ErrUnavailable) || !strings.Contains(first.Error(), "open Transfer stream to "+addr) {
+		t.Fatalf("first send: %v, want ErrUnavailable opening the stream", first)
+	}
+	second := s.SendTuples(3, b) // within the backoff
+	if !errors.Is(second, ErrUnavailable) || !strings.Contains(second.Error(), "reconnecting to "+addr+" (the last try: ") || !strings.Contains(second.Error(), "connection refused") {
+		t.Fatalf("second send: %v, want the reconnect naming the last try's error", second)
+	}
+}
