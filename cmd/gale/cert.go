@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -86,7 +88,7 @@ func (f *certFlags) ensureDir() error {
 }
 
 // loadCA reads DIR/ca.pem and DIR/ca-key.pem.
-func (f *certFlags) loadCA() (*certgen.CA, error) {
+func (f *certFlags) loadCA(stderr io.Writer) (*certgen.CA, error) {
 	cert, key := filepath.Join(f.dir, "ca.pem"), filepath.Join(f.dir, "ca-key.pem")
 	ca, err := certgen.LoadCA(cert, key)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -97,6 +99,9 @@ func (f *certFlags) loadCA() (*certgen.CA, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the CA in %s: %w", f.dir, err)
+	}
+	if w := looseKeyWarning("the CA's key", key); w != "" {
+		fmt.Fprintf(stderr, "gale cert: warning: %s\n", w)
 	}
 	return ca, nil
 }
@@ -120,7 +125,11 @@ func runCertCA(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("gale cert ca", flag.ContinueOnError)
 	f := addCertFlags(fs, 10*365, "days the CA is valid (the certificates it signs end with it at the latest)")
 	host, _ := os.Hostname()
-	name := fs.String("name", strings.TrimSpace("Gale CA "+host+" "+time.Now().Format(time.DateOnly)), "the CA's name (its certificate's common name), to tell CAs apart")
+	// A random tail tells apart two CAs made on one machine on one day:
+	// "issued by X is not signed by the CA X" is no help.
+	var tail [3]byte
+	_, _ = rand.Read(tail[:])
+	name := fs.String("name", strings.TrimSpace("Gale CA "+host+" "+time.Now().Format(time.DateOnly))+" "+hex.EncodeToString(tail[:]), "the CA's name (its certificate's common name), to tell CAs apart")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: gale cert ca [--dir DIR] [--name NAME] [--days N] [--overwrite]\n\nMakes a CA: DIR/ca.pem (give it to every node and client: --tls-ca) and DIR/ca-key.pem\n(keep it secret: it signs the certificates). Flags:")
 		fs.PrintDefaults()
@@ -180,7 +189,7 @@ func runCertNode(_ context.Context, args []string, stdout, stderr io.Writer) err
 	if len(hs) == 0 {
 		return usagef("--host: give the IP addresses and DNS names the node is dialled by, e.g. --host 10.0.0.5,node1.example.com,127.0.0.1")
 	}
-	return issueCert(f, certgen.Node, pos[0], hs, stdout)
+	return issueCert(f, certgen.Node, pos[0], hs, stdout, stderr)
 }
 
 func runCertClient(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -197,10 +206,10 @@ func runCertClient(_ context.Context, args []string, stdout, stderr io.Writer) e
 	if len(pos) != 1 {
 		return usagef("want one NAME (gale cert client NAME)")
 	}
-	return issueCert(f, certgen.Client, pos[0], nil, stdout)
+	return issueCert(f, certgen.Client, pos[0], nil, stdout, stderr)
 }
 
-func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, stdout io.Writer) error {
+func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, stdout, stderr io.Writer) error {
 	if err := checkCertName(name); err != nil {
 		return err
 	}
@@ -211,7 +220,7 @@ func issueCert(f *certFlags, kind certgen.Kind, name string, hosts []string, std
 	if kind == certgen.Node && f.days > maxServerDays {
 		return usagef("--days %d: a node's certificate also serves HTTPS, and Apple's systems refuse server certificates valid for more than %d days; renew it instead (a node serves a new pair in the same files without a restart)", f.days, maxServerDays)
 	}
-	ca, err := f.loadCA()
+	ca, err := f.loadCA(stderr)
 	if err != nil {
 		return err
 	}

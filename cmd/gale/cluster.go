@@ -131,6 +131,9 @@ func (c *clusterCmd) parse(args []string, stderr io.Writer) ([]string, error) {
 	if c.sec, err = loadClientTLS(c.fs, c.tls); err != nil {
 		return nil, err
 	}
+	if w := looseKeyWarning("the client's key", c.sec.Files().Key); w != "" {
+		fmt.Fprintf(stderr, "gale %s: warning: %s\n", c.name, w)
+	}
 	return pos, nil
 }
 

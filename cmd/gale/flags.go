@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -157,4 +158,18 @@ func refuseEmpty(fs *flag.FlagSet, names ...string) error {
 		}
 	})
 	return err
+}
+
+// looseKeyWarning warns of a private key file that others than its owner
+// may read (as ssh refuses such keys; a warning here, since a group of
+// operators may share one on purpose). "" for none, or no file.
+func looseKeyWarning(what, file string) string {
+	if file == "" {
+		return ""
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return "" // a missing file is reported where it is read
+	}
+	return fmt.Sprintf("%s %s can be read by others than its owner (mode %04o): chmod 600 %s", what, file, fi.Mode().Perm(), file)
 }

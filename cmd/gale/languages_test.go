@@ -388,7 +388,7 @@ func TestDevServesHTTPS(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--https-cert", files.Cert}, "--https-cert and --https-key go together"},
+		{[]string{"--https-cert", files.Cert}, "--https-cert is set and --https-key is empty"},
 		{[]string{"--https-cert", files.Key, "--https-key", files.Key}, "--https-cert=" + files.Key},
 		{[]string{"--https-cert", files.Cert, "--https-key", files.Key, "--ingest-addr", "127.0.0.2:0"}, "--https-cert " + files.Cert + " is for localhost, 127.0.0.1, not 127.0.0.2 (--ingest-addr 127.0.0.2:0)"},
 	} {

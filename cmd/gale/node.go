@@ -84,6 +84,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := checkNodeTLS(cfg); err != nil {
 		return err
 	}
+	for _, k := range []struct{ flag, file string }{{"--tls-key", cfg.TLS.Key}, {"--etcd-key", cfg.EtcdTLS.Key}, {"--gossip-key-file", *gossipKey}} {
+		if w := looseKeyWarning(k.flag, k.file); w != "" {
+			fmt.Fprintf(stderr, "gale node: warning: %s\n", w)
+		}
+	}
 	if *gossipKey != "" {
 		if cfg.GossipKey, err = readGossipKey(*gossipKey); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/client"
 	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/certgen"
 	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
@@ -31,7 +32,7 @@ func TestTLSFlagErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"client cert without key", []string{"list", "--addr", noNode, "--tls-ca", missing, "--tls-cert", missing}, []string{"--tls-cert and --tls-key go together"}},
+		{"client cert without key", []string{"list", "--addr", noNode, "--tls-ca", missing, "--tls-cert", missing}, []string{"--tls-cert is set and --tls-key is empty"}},
 		{"client cert without CA", []string{"nodes", "--addr", noNode, "--tls-cert", missing, "--tls-key", missing}, []string{"--tls-ca is not set"}},
 		{"client CA unreadable", []string{"list", "--addr", noNode, "--tls-ca", missing}, []string{"--tls-ca=" + missing, "no such file"}},
 		{"client CA without a certificate", []string{"nodes", "--addr", noNode, "--tls-ca", caFile}, []string{"--tls-ca without --tls-cert and --tls-key", "gale cert client NAME"}},
@@ -230,6 +231,19 @@ func TestCertCommand(t *testing.T) {
 	if stdout, stderr, code = run("node", "n5", "--host", "127.0.0.1", "--host", "node5.example.com"); code != 0 || !strings.Contains(stdout, "node n5 for node5.example.com, 127.0.0.1") {
 		t.Fatalf("repeated --host: exit %d\n%s%s", code, stdout, stderr)
 	}
+	if strings.Contains(stderr, "warning") {
+		t.Fatalf("a warning with the CA's key at 0600:\n%s", stderr)
+	}
+	// A CA key others can read is signed with, and warned of.
+	if err := os.Chmod(filepath.Join(dir, "ca-key.pem"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code = run("client", "c9"); code != 0 || !strings.Contains(stderr, "gale cert: warning: the CA's key "+filepath.Join(dir, "ca-key.pem")+" can be read by others than its owner (mode 0644): chmod 600") {
+		t.Fatalf("a CA key at 0644: exit %d, want a warning:\n%s", code, stderr)
+	}
+	if err := os.Chmod(filepath.Join(dir, "ca-key.pem"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if key, err := readGossipKey(filepath.Join(dir, "gossip.key")); err != nil || len(key) != 32 {
 		t.Fatalf("the gossip key: %v, %d bytes", err, len(key))
 	}
@@ -311,5 +325,48 @@ func TestTLSHint(t *testing.T) {
 		if tc.want == "" && got != tc.msg || tc.want != "" && !strings.Contains(got, tc.want) {
 			t.Errorf("tlsHint(%q, %v) = %q, want it to say %q", tc.msg, tc.withTLS, got, tc.want)
 		}
+	}
+}
+
+// Two CAs made by default on one machine on one day have different
+// names: "issued by X is not signed by the CA X" told nothing.
+func TestDefaultCANamesDiffer(t *testing.T) {
+	var names []string
+	for range 2 {
+		dir := t.TempDir()
+		if _, stderr, code := gale(t, "cert", "ca", "--dir", dir); code != 0 {
+			t.Fatalf("gale cert ca: exit %d\n%s", code, stderr)
+		}
+		ca, err := certgen.LoadCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, ca.Cert.Subject.CommonName)
+	}
+	if names[0] == names[1] || !strings.HasPrefix(names[0], "Gale CA ") {
+		t.Fatalf("default CA names %q", names)
+	}
+}
+
+func TestLooseKeyWarning(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o640, true}, {0o644, true}, {0o604, true}} {
+		f := filepath.Join(dir, "key.pem")
+		if err := os.WriteFile(f, []byte("k"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		if got := looseKeyWarning("--tls-key", f); (got != "") != tc.warn || tc.warn && !strings.Contains(got, "chmod 600 "+f) {
+			t.Errorf("mode %04o: %q, want a warning: %v", tc.mode, got, tc.warn)
+		}
+		os.Remove(f)
+	}
+	if got := looseKeyWarning("--tls-key", ""); got != "" {
+		t.Errorf("no file: %q", got)
 	}
 }

@@ -239,8 +239,8 @@ func TestDashboardTLSErrors(t *testing.T) {
 		conf map[string]string
 		msg  string
 	}{
-		{map[string]string{"dashboard.tls_cert": files.Cert}, "config dashboard.tls_cert and dashboard.tls_key go together"},
-		{map[string]string{"dashboard.tls_key": files.Key}, "config dashboard.tls_cert and dashboard.tls_key go together"},
+		{map[string]string{"dashboard.tls_cert": files.Cert}, "config dashboard.tls_cert is set and dashboard.tls_key is empty"},
+		{map[string]string{"dashboard.tls_key": files.Key}, "config dashboard.tls_key is set and dashboard.tls_cert is empty"},
 		{map[string]string{"dashboard.tls_cert": files.Key, "dashboard.tls_key": files.Key}, "config dashboard.tls_cert=" + files.Key + ", dashboard.tls_key=" + files.Key},
 	}
 	for _, tc := range cases {

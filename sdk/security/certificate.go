@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // Certificate is a server's certificate and key for clients that present
@@ -25,8 +26,15 @@ func LoadCertificate(certFile, keyFile, certName, keyName string) (*Certificate,
 	switch {
 	case certFile == "" && keyFile == "":
 		return nil, fmt.Errorf("%s and %s are not set: HTTPS needs a certificate and its key", certName, keyName)
-	case certFile == "" || keyFile == "":
-		return nil, fmt.Errorf("%s and %s go together: one of them is empty", certName, keyName)
+	case keyFile == "":
+		return nil, fmt.Errorf("%s is set and %s is empty: they go together", certName, keyName)
+	case certFile == "":
+		// "config a.cert" and "a.key" name settings of one source:
+		// "config a.key is set and a.cert is empty".
+		if bare, ok := strings.CutPrefix(certName, "config "); ok && !strings.HasPrefix(keyName, "config ") {
+			certName, keyName = bare, "config "+keyName
+		}
+		return nil, fmt.Errorf("%s is set and %s is empty: they go together", keyName, certName)
 	}
 	c := &Certificate{pair: &keyPair{certFile: certFile, keyFile: keyFile}, certName: certName}
 	if _, err := c.pair.get(); err != nil {

@@ -24,8 +24,8 @@ func TestLoadCertificateErrorsNameTheSettings(t *testing.T) {
 		cert, key, want string
 	}{
 		{"", "", "--https-cert and --https-key are not set"},
-		{good.Cert, "", "--https-cert and --https-key go together"},
-		{"", good.Key, "--https-cert and --https-key go together"},
+		{good.Cert, "", "--https-cert is set and --https-key is empty"},
+		{"", good.Key, "--https-key is set and --https-cert is empty"},
 		{missing, good.Key, "--https-cert=" + missing + ", --https-key=" + good.Key + ": stat " + missing},
 		{good.Cert, ca.File, "--https-key=" + ca.File + ": load certificate and key"},
 	}

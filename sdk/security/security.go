@@ -100,8 +100,10 @@ func Load(f TLSFiles, what string) (*Security, error) {
 	switch {
 	case f.CA == "":
 		return nil, fmt.Errorf("%s is not set: TLS needs the CA that signed the peers' certificates (%s)", name("CA"), strings.Join(setNames(f, name), " and ")+" set")
-	case (f.Cert == "") != (f.Key == ""):
-		return nil, fmt.Errorf("%s and %s go together: one of them is empty", name("CERT"), name("KEY"))
+	case f.Cert != "" && f.Key == "":
+		return nil, fmt.Errorf("%s is set and %s is empty: they go together", name("CERT"), name("KEY"))
+	case f.Cert == "" && f.Key != "":
+		return nil, fmt.Errorf("%s is set and %s is empty: they go together", name("KEY"), name("CERT"))
 	}
 	pem, err := os.ReadFile(f.CA)
 	if err != nil {
