@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,7 +15,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,5 +478,143 @@ func runDevUntilTraffic(t *testing.T, client *http.Client, dashURL string, args 
 	}
 	if then != nil {
 		then()
+	}
+}
+
+// Storm components written with Storm's own storm.py run unchanged: a
+// spout that replays what fails (its commands one at a time, activated at
+// start), a BasicBolt that fails some inputs by raising and emits on tick
+// tuples (anchored to the tick and acking it, as BasicBolt does for every
+// input). Every id reaches the sink, tick emits too, and no task error
+// says an anchor or ack was refused.
+func TestStormMultilangSpoutBoltAndTicks(t *testing.T) {
+	requireDeps(t, []string{"examples/wordcount/multilang/storm.py"}, "python3")
+	dir := t.TempDir()
+	lib, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/wordcount/multilang/storm.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const count = 300
+	sink := filepath.Join(dir, "sink")
+	files := map[string]string{
+		"storm.py": string(lib),
+		"spout.py": `import storm
+
+class Seq(storm.Spout):
+    def initialize(self, conf, context):
+        self.next, self.replay = 0, []
+
+    def activate(self):
+        storm.log("seq activated")
+
+    def nextTuple(self):
+        if self.replay:
+            i = self.replay.pop(0)
+        elif self.next < ` + fmt.Sprint(count) + `:
+            i, self.next = self.next, self.next + 1
+        else:
+            return
+        storm.emit([i], id=i)
+
+    def fail(self, id):
+        self.replay.append(id)
+
+Seq().run()
+`,
+		"flaky.py": `import storm
+
+class Flaky(storm.BasicBolt):
+    def initialize(self, conf, context):
+        self.seen = set()
+
+    def process(self, tup):
+        if tup.stream == "__tick":
+            storm.emit([-1])  # anchored to the tick by BasicBolt, which then acks it
+            return
+        i = tup.values[0]
+        if i % 10 == 0 and i not in self.seen:
+            self.seen.add(i)
+            raise ValueError("first delivery of %d" % i)  # BasicBolt fails the input
+        storm.emit([i])
+
+Flaky().run()
+`,
+		"topology.yaml": `name: storm-multilang
+config:
+  topology.acker.executors: 1
+  topology.message.timeout.secs: 5
+  filesink.dir: ` + sink + `
+spouts:
+  - id: seq
+    run: [python3, spout.py]
+    protocol: storm-multilang
+    outputs: {default: [id]}
+bolts:
+  - id: flaky
+    run: [python3, flaky.py]
+    protocol: storm-multilang
+    outputs: {default: [id]}
+    config: {topology.tick.tuple.freq.secs: 1}
+    inputs: [{from: seq, grouping: shuffle}]
+  - id: sink
+    class: failover.FileSink
+    inputs: [{from: flaky, grouping: shuffle}]
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(galeBin, "local", filepath.Join(dir, "topology.yaml"), "--log-level", "info")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := sync.OnceFunc(func() {
+		cmd.Process.Signal(os.Interrupt)
+		<-exited
+	})
+	defer stop()
+	var missing error
+	t.Cleanup(func() {
+		if t.Failed() && missing != nil {
+			t.Logf("%v; gale local's log:\n%s", missing, stderr.String())
+		}
+	})
+	waitUntil(t, 60*time.Second, "every id and a tick's emit in the sink", func() bool {
+		missing = nil
+		seen := map[int]bool{}
+		entries, _ := os.ReadDir(sink)
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(sink, e.Name()))
+			for _, line := range strings.Fields(string(data)) {
+				n, _ := strconv.Atoi(line)
+				seen[n] = true
+			}
+		}
+		for i := -1; i < count; i++ {
+			if !seen[i] {
+				missing = fmt.Errorf("id %d not in the sink yet (%d seen)", i, len(seen))
+				return false
+			}
+		}
+		return true
+	})
+	stop()
+	out := stderr.String()
+	for _, bad := range []string{"does not hold", "emit dropped", "OVERLAPPING"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the run reported %q:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "seq activated") {
+		t.Errorf("the spout was not activated at start:\n%s", out)
+	}
+	if !strings.Contains(out, "first delivery of 10") {
+		t.Errorf("the bolt's raised errors are not reported:\n%s", out)
 	}
 }

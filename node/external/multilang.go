@@ -62,9 +62,22 @@ type multilangSession struct {
 	// once end_of_input came, and finished is sent when held is zero.
 	held     map[string]bool
 	finish   bool
-	msgIDs   map[uint64]json.RawMessage // spouts: Gale message id -> the script's id
-	byScript map[string]uint64
-	lastMsg  uint64
+	// msgIDs maps a spout's Gale message ids to the script's ids. Each
+	// emit with an id gets one of its own, as each is a tree of its own in
+	// Storm (an id emitted twice gets two results).
+	msgIDs  map[uint64]json.RawMessage
+	lastMsg uint64
+	// A spout gets one command at a time, the next once the last one's
+	// sync came, as Storm's ShellSpout does: spoutBusy says one is
+	// unanswered, spoutQueue holds the others in order (an ack written
+	// while next waited was read as part of it).
+	spoutBusy  bool
+	spoutQueue []spoutCommand
+	// activated says the spout was told activate and not deactivate
+	// since. Storm activates a spout when it starts active, and tells a
+	// spout that starts inactive nothing until it is activated; the node
+	// takes a new process as active and says only what changes.
+	activated bool
 	// Writes to the process's stdin go through a queue and a writer
 	// goroutine: a script blocked writing its stdout (emits the node has
 	// not taken yet) must not block the node writing its stdin, or the
@@ -91,7 +104,6 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 		done:     make(chan struct{}),
 		held:     map[string]bool{},
 		msgIDs:   map[uint64]json.RawMessage{},
-		byScript: map[string]uint64{},
 		outWake:  make(chan struct{}, 1),
 	}
 	for comp, ids := range s.welcome.GetComponentTasks() {
@@ -300,8 +312,9 @@ func (s *multilangSession) Send(f *galev1.AttachResponse) bool {
 			}
 		}
 	case *galev1.AttachResponse_Next:
-		s.expect("next")
-		err = s.write(map[string]string{"command": "next"})
+		if err = s.activate(); err == nil {
+			err = s.toSpout("next", map[string]string{"command": "next"})
+		}
 	case *galev1.AttachResponse_SpoutAcks:
 		for _, id := range fr.SpoutAcks.GetAcked() {
 			if err = s.spoutResult("ack", id); err != nil {
@@ -314,11 +327,15 @@ func (s *multilangSession) Send(f *galev1.AttachResponse) bool {
 			}
 		}
 	case *galev1.AttachResponse_Activate:
-		s.expect("activate")
-		err = s.write(map[string]string{"command": "activate"})
+		err = s.activate()
 	case *galev1.AttachResponse_Deactivate:
-		s.expect("deactivate")
-		err = s.write(map[string]string{"command": "deactivate"})
+		s.mu.Lock()
+		was := s.activated
+		s.activated = false
+		s.mu.Unlock()
+		if was {
+			err = s.toSpout("deactivate", map[string]string{"command": "deactivate"})
+		}
 	case *galev1.AttachResponse_EndOfInput:
 		s.mu.Lock()
 		s.finish = true
@@ -337,9 +354,14 @@ func (s *multilangSession) Send(f *galev1.AttachResponse) bool {
 	return true
 }
 
+// tickID is the id of tick tuples: bolts anchor to them and ack them as
+// to any input (storm.py's BasicBolt, storm.js, pystorm), and Storm takes
+// both as no-ops. Inputs the node sends have ids from 1.
+const tickID = "0"
+
 func (s *multilangSession) sendTuple(t *galev1.Tuple) error {
 	if t.GetStream() == "__tick" {
-		return s.write(map[string]any{"id": "0", "comp": "__system", "stream": "__tick", "task": -1, "tuple": []any{}})
+		return s.write(map[string]any{"id": tickID, "comp": "__system", "stream": "__tick", "task": -1, "tuple": []any{}})
 	}
 	vals := make([]any, len(t.GetValues()))
 	for i, v := range t.GetValues() {
@@ -356,15 +378,52 @@ func (s *multilangSession) spoutResult(cmd string, id uint64) error {
 	s.mu.Lock()
 	raw, ok := s.msgIDs[id]
 	delete(s.msgIDs, id)
-	if ok {
-		delete(s.byScript, string(raw))
-	}
 	s.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	s.expect(cmd)
-	return s.write(map[string]any{"command": cmd, "id": raw})
+	return s.toSpout(cmd, map[string]any{"command": cmd, "id": raw})
+}
+
+// activate tells the spout activate unless it was told so last.
+func (s *multilangSession) activate() error {
+	s.mu.Lock()
+	was := s.activated
+	s.activated = true
+	s.mu.Unlock()
+	if was {
+		return nil
+	}
+	return s.toSpout("activate", map[string]string{"command": "activate"})
+}
+
+// spoutCommand is a command for a spout waiting for the sync of the one
+// before it.
+type spoutCommand struct {
+	kind string
+	msg  any
+}
+
+// toSpout writes a command to a spout process, or queues it while the
+// process owes the sync of another (sendNextQueued writes it then).
+func (s *multilangSession) toSpout(kind string, msg any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spoutBusy {
+		s.spoutQueue = append(s.spoutQueue, spoutCommand{kind, msg})
+		return nil
+	}
+	return s.sendSpoutLocked(spoutCommand{kind, msg})
+}
+
+// sendSpoutLocked writes c and records the sync it is owed; mu is held.
+func (s *multilangSession) sendSpoutLocked(c spoutCommand) error {
+	s.spoutBusy = true
+	if len(s.syncs) == 0 {
+		s.since = time.Now()
+	}
+	s.syncs = append(s.syncs, c.kind)
+	return s.write(c.msg)
 }
 
 // Routed implements MultilangRouter: it answers the task ids an emit went
@@ -492,6 +551,9 @@ func (s *multilangSession) read(r *bufio.Reader) error {
 			s.emit(m.ID, m.Anchors, m.Stream, m.Task, m.Tuple, m.NeedTaskIDs)
 		case "ack", "fail":
 			id := jsonString(m.ID)
+			if id == tickID {
+				continue // a tick tuple: nothing to ack or fail
+			}
 			s.mu.Lock()
 			held := s.held[id]
 			delete(s.held, id)
@@ -517,7 +579,19 @@ func (s *multilangSession) read(r *bufio.Reader) error {
 				s.syncs = s.syncs[1:]
 				s.since = time.Now()
 			}
+			var werr error
+			if s.spout {
+				s.spoutBusy = false
+				if len(s.spoutQueue) > 0 {
+					c := s.spoutQueue[0]
+					s.spoutQueue = s.spoutQueue[1:]
+					werr = s.sendSpoutLocked(c)
+				}
+			}
 			s.mu.Unlock()
+			if werr != nil {
+				s.end(fmt.Errorf("writing to the process: %w", werr))
+			}
 			if kind == "next" {
 				s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_NextDone{NextDone: &galev1.NextDone{}}})
 			}
@@ -566,20 +640,18 @@ func (s *multilangSession) emit(id json.RawMessage, anchors []json.RawMessage, s
 	}
 	if s.spout {
 		if len(id) > 0 && string(id) != "null" {
-			key := string(id)
 			s.mu.Lock()
-			n, ok := s.byScript[key]
-			if !ok {
-				s.lastMsg++
-				n = s.lastMsg
-				s.byScript[key] = n
-				s.msgIDs[n] = append(json.RawMessage(nil), id...)
-			}
+			s.lastMsg++
+			n := s.lastMsg
+			s.msgIDs[n] = append(json.RawMessage(nil), id...)
 			s.mu.Unlock()
 			em.MessageId = n
 		}
 	} else {
 		for _, a := range anchors {
+			if jsonString(a) == tickID {
+				continue // anchored to a tick tuple: Storm emits it unanchored
+			}
 			n, err := strconv.ParseUint(jsonString(a), 10, 64)
 			if err != nil {
 				s.reject(wantIDs, fmt.Sprintf("multilang: emit anchored to %s, which is not a tuple id this node sent", truncate(a)))

@@ -160,12 +160,23 @@ func TestMultilangBolt(t *testing.T) {
 	}
 }
 
+// readCommand reads the next message to a spout and checks its command.
+func (f *fakeScript) readCommand(t *testing.T, want string) map[string]any {
+	t.Helper()
+	m, ok := f.read().(map[string]any)
+	if !ok || m["command"] != want {
+		t.Fatalf("message %v, want the command %q", m, want)
+	}
+	return m
+}
+
 func TestMultilangSpout(t *testing.T) {
 	f, s, _ := startMultilang(t, true)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 10}}})
-	if m := f.read().(map[string]any); m["command"] != "next" {
-		t.Fatalf("%v", m)
-	}
+	// A spout that starts active is activated first, as Storm does.
+	f.readCommand(t, "activate")
+	f.write(`{"command": "sync"}`)
+	f.readCommand(t, "next")
 	f.write(`{"command": "emit", "id": "msg-a", "tuple": ["x"]}`)
 	em := nextFrame(t, s).GetEmits().GetEmits()[0]
 	if em.GetMessageId() == 0 {
@@ -188,7 +199,9 @@ func TestMultilangSpout(t *testing.T) {
 func TestMultilangUnansweredCommandTimesOut(t *testing.T) {
 	f, s, _ := startMultilang(t, true)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 1}}})
-	f.read()
+	f.readCommand(t, "activate")
+	f.write(`{"command": "sync"}`)
+	f.readCommand(t, "next")
 	// The session ends (the executor then has the process killed).
 	select {
 	case <-s.Done():
@@ -217,4 +230,84 @@ func TestMultilangHungBoltIsDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a hung bolt was not dropped")
 	}
+}
+
+// Bolts anchor their emits to a tick tuple and ack it as any input
+// (storm.py's BasicBolt, storm.js, pystorm): Storm emits unanchored and
+// takes the ack as nothing. Gale dropped the emit and reported each ack.
+func TestMultilangTickTuplesCanBeAnchoredAndAcked(t *testing.T) {
+	f, s, _ := startMultilang(t, false)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: "__tick"}}}}})
+	if tick := f.read().(map[string]any); tick["stream"] != "__tick" || tick["id"] != "0" {
+		t.Fatalf("tick %v", tick)
+	}
+	f.write(`{"command": "emit", "anchors": ["0"], "tuple": ["flushed"], "need_task_ids": false}`)
+	fr := nextFrame(t, s)
+	if em := fr.GetEmits().GetEmits(); len(em) != 1 || len(em[0].GetAnchors()) != 0 || em[0].GetValues()[0].GetStringValue() != "flushed" {
+		t.Fatalf("frame %v, want the emit, unanchored", fr)
+	}
+	f.write(`{"command": "ack", "id": "0"}`)
+	f.write(`{"command": "log", "msg": "after the ack"}`)
+	if fr := nextFrame(t, s); fr.GetLog().GetMessage() != "after the ack" {
+		t.Fatalf("frame %v after acking a tick, want nothing before the log", fr)
+	}
+}
+
+// A spout gets one command at a time, the next after the last one's sync,
+// as from Storm's ShellSpout: an ack written while next waited was read
+// by scripts as part of next (storm.js ran nextTuple twice at once).
+func TestMultilangSpoutCommandsWaitForTheirSync(t *testing.T) {
+	f, s, _ := startMultilang(t, true)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 10}}})
+	f.readCommand(t, "activate")
+	f.write(`{"command": "sync"}`)
+	f.readCommand(t, "next")
+	f.write(`{"command": "emit", "id": "a", "tuple": ["x"], "need_task_ids": false}`)
+	f.write(`{"command": "emit", "id": "a", "tuple": ["y"], "need_task_ids": false}`) // the same id twice: two trees
+	first := nextFrame(t, s).GetEmits().GetEmits()[0].GetMessageId()
+	second := nextFrame(t, s).GetEmits().GetEmits()[0].GetMessageId()
+	if first == 0 || second == 0 || first == second {
+		t.Fatalf("message ids %d and %d: want one each", first, second)
+	}
+	// Results while next waits for its sync are held back.
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_SpoutAcks{SpoutAcks: &galev1.SpoutAcks{Acked: []uint64{first}, Failed: []uint64{second}}}})
+	written := make(chan any, 1)
+	go func() { written <- f.read() }()
+	select {
+	case m := <-written:
+		t.Fatalf("%v written while next waited for its sync", m)
+	case <-time.After(200 * time.Millisecond):
+	}
+	f.write(`{"command": "sync"}`)
+	if nextFrame(t, s).GetNextDone() == nil {
+		t.Fatal("no next_done")
+	}
+	if m := (<-written).(map[string]any); m["command"] != "ack" || m["id"] != "a" {
+		t.Fatalf("after next's sync %v, want ack a", m)
+	}
+	f.write(`{"command": "sync"}`)
+	// Each tree of the id gets its result.
+	if m := f.readCommand(t, "fail"); m["id"] != "a" {
+		t.Fatalf("fail %v, want a", m)
+	}
+	f.write(`{"command": "sync"}`)
+}
+
+// A spout that starts inactive hears nothing until it is activated, and
+// deactivate follows an activate only.
+func TestMultilangSpoutActivation(t *testing.T) {
+	f, s, _ := startMultilang(t, true)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Deactivate{Deactivate: &galev1.Deactivate{}}}) // started inactive
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Activate{Activate: &galev1.Activate{}}})
+	f.readCommand(t, "activate")
+	f.write(`{"command": "sync"}`)
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 1}}})
+	f.readCommand(t, "next") // no second activate
+	f.write(`{"command": "sync"}`)
+	if nextFrame(t, s).GetNextDone() == nil {
+		t.Fatal("no next_done")
+	}
+	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Deactivate{Deactivate: &galev1.Deactivate{}}})
+	f.readCommand(t, "deactivate")
+	f.write(`{"command": "sync"}`)
 }
