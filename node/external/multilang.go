@@ -60,8 +60,8 @@ type multilangSession struct {
 	routes []routeAnswer
 	// held counts inputs sent and not yet acked or failed; finish is set
 	// once end_of_input came, and finished is sent when held is zero.
-	held     map[string]bool
-	finish   bool
+	held   map[string]bool
+	finish bool
 	// msgIDs maps a spout's Gale message ids to the script's ids. Each
 	// emit with an id gets one of its own, as each is a tree of its own in
 	// Storm (an id emitted twice gets two results).
@@ -96,15 +96,15 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 	defer stdin.Close()
 	r := bufio.NewReaderSize(stdout, 64<<10)
 	s := &multilangSession{
-		welcome:  slot.welcome,
-		spout:    spout,
-		w:        stdin,
-		taskOf:   map[int32]string{},
-		frames:   make(chan *galev1.AttachRequest, 16),
-		done:     make(chan struct{}),
-		held:     map[string]bool{},
-		msgIDs:   map[uint64]json.RawMessage{},
-		outWake:  make(chan struct{}, 1),
+		welcome: slot.welcome,
+		spout:   spout,
+		w:       stdin,
+		taskOf:  map[int32]string{},
+		frames:  make(chan *galev1.AttachRequest, 16),
+		done:    make(chan struct{}),
+		held:    map[string]bool{},
+		msgIDs:  map[uint64]json.RawMessage{},
+		outWake: make(chan struct{}, 1),
 	}
 	for comp, ids := range s.welcome.GetComponentTasks() {
 		for _, id := range ids.GetIds() {
