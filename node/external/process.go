@@ -359,12 +359,28 @@ func describeExit(err error, attached bool, attach string, tail, outTail *lastLi
 	default:
 		msg = "external process " + err.Error() + " before it attached"
 	}
-	if lines := tail.String(); lines != "" {
-		msg += "; its last output: " + lines
-	} else if lines := outTail.String(); lines != "" {
-		msg += "; its last output (stdout): " + lines
+	out := tail.String()
+	if out != "" {
+		msg += "; its last output: " + out
+	} else if out = outTail.String(); out != "" {
+		msg += "; its last output (stdout): " + out
+	}
+	if !attached && !strings.Contains(attach, "Storm multilang") && readsLikeStorm(out) {
+		// The most common mistake in bringing Storm components over.
+		msg += " (this reads like a Storm multilang program: give its component protocol: storm-multilang)"
 	}
 	return errors.New(msg)
+}
+
+// readsLikeStorm tells output of a Storm multilang library that found no
+// handshake on its standard input.
+func readsLikeStorm(out string) bool {
+	for _, s := range []string{"Read EOF from stdin", "storm.py", "storm.js", "pystorm", "streamparse"} {
+		if strings.Contains(out, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // lastLines keeps the last few lines of a process's output for the error

@@ -138,6 +138,9 @@ func TestDescribeExit(t *testing.T) {
 		{"exit 0 after attaching", nil, true, "", "done\n",
 			"external process exited with status 0 while its task was running; its last output (stdout): done"},
 		{"silent", exit1, true, "", "", "external process exit status 1"},
+		{"a Storm script without protocol: storm-multilang", exit1, false,
+			"Traceback (most recent call last):\n  File \"/tmp/x/storm.py\", line 41, in readMsg\n    raise Exception(\"Read EOF from stdin\")\nException: Read EOF from stdin\n", "",
+			"external process exit status 1 before it attached; its last output: Traceback (most recent call last): |   File \"/tmp/x/storm.py\", line 41, in readMsg |     raise Exception(\"Read EOF from stdin\") | Exception: Read EOF from stdin (this reads like a Storm multilang program: give its component protocol: storm-multilang)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tail, outTail := &lastLines{max: 5}, &lastLines{max: 5}

@@ -249,6 +249,31 @@ func unitName(u time.Duration) string {
 	return "units of " + u.String()
 }
 
+// stormKeys are Storm's settings that a topology brought over from Storm
+// often carries, with what to do instead: the generic "unknown setting"
+// (or a near miss of one of Gale's) sent people looking for a typo.
+var stormKeys = map[string]string{
+	"topology.workers":                           "Gale spreads a topology's tasks over the cluster's nodes, not over worker processes; remove it (each component's parallelism sets its tasks)",
+	"topology.debug":                             "remove it (gale status shows each component's counters; gale node --log-level debug logs more)",
+	"topology.max.task.parallelism":              "remove it (parallelism is each component's own, at most 10000 tasks)",
+	"topology.shellbolt.max.pending":             "use topology.external.max.inflight (the inputs an external process may hold)",
+	"topology.spout.wait.strategy":               "use topology.spout.wait, the duration a spout that emitted nothing waits before it is asked again",
+	"topology.sleep.spout.wait.strategy.time.ms": "use topology.spout.wait (a duration, e.g. 1ms)",
+	"topology.name":                              "the topology's name is its file's name: key",
+	"topology.enable.message.timeouts":           "remove it (a tree times out after topology.message.timeout.secs without progress; topology.acker.executors: 0 turns acking off)",
+	"topology.executor.receive.buffer.size":      "use topology.queue.size (a task's input queue, in batches)",
+	"topology.executor.send.buffer.size":         "use topology.batch.size (tuples a batch holds)",
+	"topology.transfer.buffer.size":              "use topology.remote.batch.size (tuples a frame to another node holds)",
+	"topology.worker.childopts":                  "remove it (a node is one Go process; GOMEMLIMIT bounds its memory)",
+	"topology.worker.max.heap.size.mb":           "remove it (a node is one Go process; GOMEMLIMIT bounds its memory)",
+	"topology.backpressure.enable":               "remove it (backpressure is always on: full queues slow the spouts, nothing is dropped)",
+	"topology.fall.back.on.java.serialization":   "remove it (values are protobuf: strings, integers, doubles, booleans, bytes, null)",
+	"topology.kryo.register":                     "remove it (values are protobuf: strings, integers, doubles, booleans, bytes, null)",
+	"topology.stats.sample.rate":                 "remove it (Gale counts every tuple and samples latencies itself)",
+	"topology.eventlogger.executors":             "remove it (Gale has no event logger)",
+	"topology.multilang.serializer":              "remove it (Storm multilang is JSON, the protocol Gale speaks with protocol: storm-multilang)",
+}
+
 // checkRuntimeKey says what is wrong with setting key to v in a config
 // map, "" if nothing: componentLevel is true for a component's config.
 func checkRuntimeKey(key string, v *galev1.Value, componentLevel bool) string {
@@ -257,6 +282,9 @@ func checkRuntimeKey(key string, v *galev1.Value, componentLevel bool) string {
 	}
 	k, ok := LookupRuntimeKey(key)
 	if !ok {
+		if what, storm := stormKeys[key]; storm {
+			return fmt.Sprintf("'%s' is Storm's setting, not Gale's: %s", key, what)
+		}
 		guess := ""
 		if g := suggestRuntimeKey(key); g != "" {
 			guess = fmt.Sprintf(" (did you mean '%s'?)", g)
