@@ -242,11 +242,12 @@ func (e *executor) runExternal(ctx context.Context) error {
 				stopSup()
 				return e.taskErr("start", err)
 			}
-			x.sup.Stdio = func(_ context.Context, stdin io.WriteCloser, stdout io.Reader) {
+			x.sup.Stdio = func(_ context.Context, stdin io.WriteCloser, stdout io.Reader) error {
 				err := external.ServeMultilang(x.slot, stdin, stdout, e.comp.spout, timeout)
 				if err != nil && !errors.Is(err, external.ErrProcessEnded) && supCtx.Err() == nil {
-					e.ReportError(fmt.Errorf("storm multilang process: %w", err))
+					return fmt.Errorf("storm multilang: %w", err) // in the process's exit report
 				}
+				return nil
 			}
 		}
 		go func() {
@@ -350,6 +351,9 @@ func (e *executor) endSession(ctx context.Context, s external.Session, what stri
 		return
 	}
 	err := s.Err()
+	if err != nil && s.Hello().GetSdk() == external.MultilangSDK {
+		return // the process's exit report says it (Stdio), once
+	}
 	if err == nil {
 		err = errors.New("the process ended its stream")
 	}

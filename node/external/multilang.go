@@ -37,6 +37,9 @@ type MultilangRouter interface {
 // with no tasks as soon as the emits before them are.
 type routeAnswer struct{ want, rejected bool }
 
+// MultilangSDK is the SDK a Storm multilang session's hello names.
+const MultilangSDK = "storm-multilang"
+
 // multilangSession is a Session over a Storm multilang process.
 type multilangSession struct {
 	hello   *galev1.AttachHello
@@ -144,7 +147,7 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 	}
 	s.hello = &galev1.AttachHello{
 		Topology: s.welcome.GetTopology(), Component: s.welcome.GetComponent(), TaskId: s.welcome.GetTaskId(),
-		Sdk: "storm-multilang", Pid: *pm.Pid,
+		Sdk: MultilangSDK, Pid: *pm.Pid,
 	}
 	if err := slot.Offer(s); err != nil {
 		return err
@@ -543,8 +546,12 @@ func (s *multilangSession) read(r *bufio.Reader) error {
 			Level       *int              `json:"level"`
 		}
 		if err := json.Unmarshal(raw, &m); err != nil {
-			s.deliver(errorFrame(fmt.Sprintf("multilang: a message that is not a JSON object: %s", truncate(raw))))
-			continue
+			// A line printed outside the protocol merged with the next
+			// message, which is lost: the script may now wait for an
+			// answer that never comes (storm.py for task ids). Storm's
+			// ShellBolt dies here too; the process is restarted at once
+			// and what it held replays, rather than after the timeout.
+			return fmt.Errorf("a message that is not a JSON object (a line printed to stdout outside the protocol? use the library's log): %s", truncate(raw))
 		}
 		switch m.Command {
 		case "emit":

@@ -129,7 +129,6 @@ func TestMultilangBolt(t *testing.T) {
 		t.Fatalf("task ids %v, want []", ids)
 	}
 	for _, c := range []struct{ msg, want string }{
-		{`not json`, "not a JSON object"},
 		{`{"command": "dance"}`, `unknown command "dance"`},
 		{`{"command": "ack", "id": "99"}`, "does not hold"},
 		{`{"command": "error", "msg": "boom"}`, "boom"},
@@ -310,4 +309,21 @@ func TestMultilangSpoutActivation(t *testing.T) {
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Deactivate{Deactivate: &galev1.Deactivate{}}})
 	f.readCommand(t, "deactivate")
 	f.write(`{"command": "sync"}`)
+}
+
+// A line printed outside the protocol merges with the next message, which
+// is lost, and the script may wait for ever for its answer: the session
+// ends at once (the process is restarted and what it held replays) rather
+// than after the timeout.
+func TestMultilangJunkOnStdoutEndsTheSession(t *testing.T) {
+	f, s, _ := startMultilang(t, false)
+	f.write(`DEBUG: about to emit` + "\n" + `{"command": "emit", "tuple": ["a"]}`)
+	select {
+	case <-s.Done():
+		if err := s.Err(); err == nil || !strings.Contains(err.Error(), "not a JSON object (a line printed to stdout outside the protocol?") {
+			t.Fatalf("session ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("junk on stdout did not end the session")
+	}
 }

@@ -70,8 +70,9 @@ type Supervisor struct {
 	OnExit  func(err error)
 	// Stdio, when set, replaces the output logging: the caller talks to the
 	// process over its standard input and output (Storm multilang). Its
-	// stderr is still logged.
-	Stdio func(ctx context.Context, stdin io.WriteCloser, stdout io.Reader)
+	// stderr is still logged. It returns why the node ended the session,
+	// nil when the process did (the process's exit report says it).
+	Stdio func(ctx context.Context, stdin io.WriteCloser, stdout io.Reader) error
 
 	restart chan struct{}
 }
@@ -181,8 +182,9 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	}
 	// describe says why the process ended: its exit status, whether it
 	// attached at all, and its last output.
+	var sessionErr error // why the node ended a Stdio session; read after wg.Wait
 	describe := func(err error) error {
-		return describeExit(err, s.Slot.Claims() != claims, s.AttachHint(), tail, outTail)
+		return describeExit(err, s.Slot.Claims() != claims, s.AttachHint(), sessionErr, tail, outTail)
 	}
 	log := s.Log.With("pid", cmd.Process.Pid)
 	log.Info("external process started", "argv", s.Cmd.Argv)
@@ -200,7 +202,7 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.Stdio(runCtx, stdin, stdout)
+			sessionErr = s.Stdio(runCtx, stdin, stdout)
 			// The protocol is over: drain what is left so the process
 			// does not block writing.
 			_, _ = io.Copy(io.Discard, stdout)
@@ -347,9 +349,15 @@ func streamName(level slog.Level) string {
 // to start: say which it was, from its output), and its last lines of
 // stderr, or of stdout when it wrote nothing to stderr (outTail, nil when
 // stdout is the protocol).
-func describeExit(err error, attached bool, attach string, tail, outTail *lastLines) error {
+func describeExit(err error, attached bool, attach string, ended error, tail, outTail *lastLines) error {
 	var msg string
 	switch {
+	case ended != nil && err == nil:
+		// Storm scripts exit 0 once their stdin closes: the cause is
+		// the node's, not the process's.
+		msg = "external process exited with status 0 after the node ended its session: " + ended.Error()
+	case ended != nil:
+		msg = "external process " + err.Error() + " after the node ended its session: " + ended.Error()
 	case err == nil && attached:
 		msg = "external process exited with status 0 while its task was running"
 	case err == nil:

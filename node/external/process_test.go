@@ -2,6 +2,7 @@ package external
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -117,28 +118,31 @@ func TestDescribeExit(t *testing.T) {
 		name     string
 		err      error
 		attached bool
+		ended    error // why the node ended a Storm session
 		stderr   string
 		stdout   string
 		want     string
 	}{
-		{"python traceback", exit1, true,
+		{"python traceback", exit1, true, nil,
 			"Traceback (most recent call last):\n  File \"bolt.py\", line 3, in <module>\n    import requests\nModuleNotFoundError: No module named 'requests'\n", "",
 			"external process exit status 1; its last output: Traceback (most recent call last): |   File \"bolt.py\", line 3, in <module> |     import requests | ModuleNotFoundError: No module named 'requests'"},
-		{"node missing module", exit1, false,
+		{"node missing module", exit1, false, nil,
 			"node:internal/modules/cjs/loader:1228\n  throw err;\n  ^\n\nError: Cannot find module '/tmp/x/counter.js'\n    at Module._resolveFilename (node:internal/modules/cjs/loader:1225:15)\n    at node:internal/main/run_main_module:28:49 {\n  code: 'MODULE_NOT_FOUND',\n  requireStack: []\n}\n\nNode.js v20.20.2\n", "",
 			"external process exit status 1 before it attached; its last output: Error: Cannot find module '/tmp/x/counter.js' | ... |   code: 'MODULE_NOT_FOUND', |   requireStack: [] | } |  | Node.js v20.20.2"},
-		{"node esm", exit1, false,
+		{"node esm", exit1, false, nil,
 			"node:internal/errors:496\n    ErrorCaptureStackTrace(err);\n    ^\n\nError [ERR_MODULE_NOT_FOUND]: Cannot find package '@gale-stream/gale' imported from /tmp/x/b.mjs\n    at new NodeError (node:internal/errors:405:5)\n    at a\n    at b\n    at c\n  code: 'ERR_MODULE_NOT_FOUND'\n}\n\nNode.js v20.20.2\n", "",
 			"external process exit status 1 before it attached; its last output: Error [ERR_MODULE_NOT_FOUND]: Cannot find package '@gale-stream/gale' imported from /tmp/x/b.mjs | ... |     at c |   code: 'ERR_MODULE_NOT_FOUND' | } |  | Node.js v20.20.2"},
-		{"go panic", exit1, true,
+		{"go panic", exit1, true, nil,
 			"panic: boom\n\ngoroutine 1 [running]:\nmain.main()\n\t/tmp/x/main.go:5 +0x25\nexit status 2\n", "",
 			"external process exit status 1; its last output: panic: boom | ... |  | goroutine 1 [running]: | main.main() | \t/tmp/x/main.go:5 +0x25 | exit status 2"},
-		{"exit 0 without attaching, said why on stdout", nil, false, "", "config missing, bye\n",
+		{"exit 0 without attaching, said why on stdout", nil, false, nil, "", "config missing, bye\n",
 			"external process exited with status 0 without attaching to the node: a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go) and keep running; its last output (stdout): config missing, bye"},
-		{"exit 0 after attaching", nil, true, "", "done\n",
+		{"exit 0 after attaching", nil, true, nil, "", "done\n",
 			"external process exited with status 0 while its task was running; its last output (stdout): done"},
-		{"silent", exit1, true, "", "", "external process exit status 1"},
-		{"a Storm script without protocol: storm-multilang", exit1, false,
+		{"silent", exit1, true, nil, "", "", "external process exit status 1"},
+		{"a Storm script after the node ended its session", nil, true, errors.New("storm multilang: a message that is not a JSON object: DEBUG: x"), "", "",
+			"external process exited with status 0 after the node ended its session: storm multilang: a message that is not a JSON object: DEBUG: x"},
+		{"a Storm script without protocol: storm-multilang", exit1, false, nil,
 			"Traceback (most recent call last):\n  File \"/tmp/x/storm.py\", line 41, in readMsg\n    raise Exception(\"Read EOF from stdin\")\nException: Read EOF from stdin\n", "",
 			"external process exit status 1 before it attached; its last output: Traceback (most recent call last): |   File \"/tmp/x/storm.py\", line 41, in readMsg |     raise Exception(\"Read EOF from stdin\") | Exception: Read EOF from stdin (this reads like a Storm multilang program: give its component protocol: storm-multilang)"},
 	} {
@@ -154,7 +158,7 @@ func TestDescribeExit(t *testing.T) {
 					outTail.add(l)
 				}
 			}
-			if got := describeExit(c.err, c.attached, (&Supervisor{}).AttachHint(), tail, outTail).Error(); got != c.want {
+			if got := describeExit(c.err, c.attached, (&Supervisor{}).AttachHint(), c.ended, tail, outTail).Error(); got != c.want {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
 		})
