@@ -123,19 +123,29 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 		return fmt.Errorf("multilang handshake: writing the setup message: %w", err)
 	}
 	type pidMsg struct {
-		Pid *int32 `json:"pid"`
+		Pid     *int32 `json:"pid"`
+		Command string `json:"command"`
 	}
 	got := make(chan error, 1)
 	var pm pidMsg
+	var early []json.RawMessage // log commands before the pid (storm.js logs from initialize)
 	go func() {
-		raw, err := readMultilang(r)
-		if err == nil {
-			err = json.Unmarshal(raw, &pm)
-			if err == nil && pm.Pid == nil {
-				err = fmt.Errorf("expected {\"pid\": N}, got %s", truncate(raw))
+		for {
+			raw, err := readMultilang(r)
+			if err == nil {
+				pm = pidMsg{}
+				err = json.Unmarshal(raw, &pm)
+				if err == nil && pm.Pid == nil && pm.Command == "log" && len(early) < 1000 {
+					early = append(early, raw)
+					continue
+				}
+				if err == nil && pm.Pid == nil {
+					err = fmt.Errorf("expected {\"pid\": N}, got %s", truncate(raw))
+				}
 			}
+			got <- err
+			return
 		}
-		got <- err
 	}()
 	select {
 	case err := <-got:
@@ -154,6 +164,9 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 	}
 	go s.writer()
 	go s.watch(timeout, slot.heartbeat)
+	for _, raw := range early {
+		s.handle(raw)
+	}
 	err = s.read(r)
 	s.end(err)
 	return err
@@ -534,95 +547,103 @@ func (s *multilangSession) read(r *bufio.Reader) error {
 			}
 			return err
 		}
-		var m struct {
-			Command     string            `json:"command"`
-			ID          json.RawMessage   `json:"id"`
-			Anchors     []json.RawMessage `json:"anchors"`
-			Stream      *string           `json:"stream"`
-			Task        *int32            `json:"task"`
-			Tuple       []json.RawMessage `json:"tuple"`
-			NeedTaskIDs *bool             `json:"need_task_ids"`
-			Msg         string            `json:"msg"`
-			Level       *int              `json:"level"`
-		}
-		if err := json.Unmarshal(raw, &m); err != nil {
-			// A line printed outside the protocol merged with the next
-			// message, which is lost: the script may now wait for an
-			// answer that never comes (storm.py for task ids). Storm's
-			// ShellBolt dies here too; the process is restarted at once
-			// and what it held replays, rather than after the timeout.
-			return fmt.Errorf("a message that is not a JSON object (a line printed to stdout outside the protocol? use the library's log): %s", truncate(raw))
-		}
-		switch m.Command {
-		case "emit":
-			s.emit(m.ID, m.Anchors, m.Stream, m.Task, m.Tuple, m.NeedTaskIDs)
-		case "ack", "fail":
-			id := jsonString(m.ID)
-			if id == tickID {
-				continue // a tick tuple: nothing to ack or fail
-			}
-			s.mu.Lock()
-			held := s.held[id]
-			delete(s.held, id)
-			s.mu.Unlock()
-			n, err := strconv.ParseUint(id, 10, 64)
-			if !held || err != nil {
-				s.deliver(errorFrame(fmt.Sprintf("multilang: %s of tuple id %s, which the process does not hold", m.Command, truncate(m.ID))))
-				continue
-			}
-			acks := &galev1.InputAcks{}
-			if m.Command == "ack" {
-				acks.Acked = []uint64{n}
-			} else {
-				acks.Failed = []uint64{n}
-			}
-			s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: acks}})
-			s.maybeFinished()
-		case "sync":
-			s.mu.Lock()
-			var kind string
-			if len(s.syncs) > 0 {
-				kind = s.syncs[0]
-				s.syncs = s.syncs[1:]
-				s.since = time.Now()
-			}
-			var werr error
-			if s.spout {
-				s.spoutBusy = false
-				if len(s.spoutQueue) > 0 {
-					c := s.spoutQueue[0]
-					s.spoutQueue = s.spoutQueue[1:]
-					werr = s.sendSpoutLocked(c)
-				}
-			}
-			s.mu.Unlock()
-			if werr != nil {
-				s.end(fmt.Errorf("writing to the process: %w", werr))
-			}
-			if kind == "next" {
-				s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_NextDone{NextDone: &galev1.NextDone{}}})
-			}
-		case "log":
-			level := galev1.LogLevel_LOG_LEVEL_INFO
-			if m.Level != nil {
-				switch {
-				case *m.Level <= 1:
-					level = galev1.LogLevel_LOG_LEVEL_DEBUG
-				case *m.Level == 3:
-					level = galev1.LogLevel_LOG_LEVEL_WARN
-				case *m.Level >= 4:
-					level = galev1.LogLevel_LOG_LEVEL_ERROR
-				}
-			}
-			s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Log{Log: &galev1.LogRecord{Level: level, Message: m.Msg}}})
-		case "error":
-			s.deliver(errorFrame(m.Msg))
-		case "metrics":
-			// Storm's metrics RPC: Gale keeps its own counters.
-		default:
-			s.deliver(errorFrame(fmt.Sprintf("multilang: unknown command %q in %s", m.Command, truncate(raw))))
+		if err := s.handle(raw); err != nil {
+			return err
 		}
 	}
+}
+
+// handle acts on one message from the process; an error ends the session.
+func (s *multilangSession) handle(raw json.RawMessage) error {
+	var m struct {
+		Command     string            `json:"command"`
+		ID          json.RawMessage   `json:"id"`
+		Anchors     []json.RawMessage `json:"anchors"`
+		Stream      *string           `json:"stream"`
+		Task        *int32            `json:"task"`
+		Tuple       []json.RawMessage `json:"tuple"`
+		NeedTaskIDs *bool             `json:"need_task_ids"`
+		Msg         string            `json:"msg"`
+		Level       *int              `json:"level"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		// A line printed outside the protocol merged with the next
+		// message, which is lost: the script may now wait for an
+		// answer that never comes (storm.py for task ids). Storm's
+		// ShellBolt dies here too; the process is restarted at once
+		// and what it held replays, rather than after the timeout.
+		return fmt.Errorf("a message that is not a JSON object (a line printed to stdout outside the protocol? use the library's log): %s", truncate(raw))
+	}
+	switch m.Command {
+	case "emit":
+		s.emit(m.ID, m.Anchors, m.Stream, m.Task, m.Tuple, m.NeedTaskIDs)
+	case "ack", "fail":
+		id := jsonString(m.ID)
+		if id == tickID {
+			return nil // a tick tuple: nothing to ack or fail
+		}
+		s.mu.Lock()
+		held := s.held[id]
+		delete(s.held, id)
+		s.mu.Unlock()
+		n, err := strconv.ParseUint(id, 10, 64)
+		if !held || err != nil {
+			s.deliver(errorFrame(fmt.Sprintf("multilang: %s of tuple id %s, which the process does not hold", m.Command, truncate(m.ID))))
+			return nil
+		}
+		acks := &galev1.InputAcks{}
+		if m.Command == "ack" {
+			acks.Acked = []uint64{n}
+		} else {
+			acks.Failed = []uint64{n}
+		}
+		s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: acks}})
+		s.maybeFinished()
+	case "sync":
+		s.mu.Lock()
+		var kind string
+		if len(s.syncs) > 0 {
+			kind = s.syncs[0]
+			s.syncs = s.syncs[1:]
+			s.since = time.Now()
+		}
+		var werr error
+		if s.spout {
+			s.spoutBusy = false
+			if len(s.spoutQueue) > 0 {
+				c := s.spoutQueue[0]
+				s.spoutQueue = s.spoutQueue[1:]
+				werr = s.sendSpoutLocked(c)
+			}
+		}
+		s.mu.Unlock()
+		if werr != nil {
+			s.end(fmt.Errorf("writing to the process: %w", werr))
+		}
+		if kind == "next" {
+			s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_NextDone{NextDone: &galev1.NextDone{}}})
+		}
+	case "log":
+		level := galev1.LogLevel_LOG_LEVEL_INFO
+		if m.Level != nil {
+			switch {
+			case *m.Level <= 1:
+				level = galev1.LogLevel_LOG_LEVEL_DEBUG
+			case *m.Level == 3:
+				level = galev1.LogLevel_LOG_LEVEL_WARN
+			case *m.Level >= 4:
+				level = galev1.LogLevel_LOG_LEVEL_ERROR
+			}
+		}
+		s.deliver(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Log{Log: &galev1.LogRecord{Level: level, Message: m.Msg}}})
+	case "error":
+		s.deliver(errorFrame(m.Msg))
+	case "metrics":
+		// Storm's metrics RPC: Gale keeps its own counters.
+	default:
+		s.deliver(errorFrame(fmt.Sprintf("multilang: unknown command %q in %s", m.Command, truncate(raw))))
+	}
+	return nil
 }
 
 func (s *multilangSession) emit(id json.RawMessage, anchors []json.RawMessage, stream *string, task *int32, tuple []json.RawMessage, need *bool) {

@@ -43,7 +43,9 @@ func startMultilang(t *testing.T, spout bool) (*fakeScript, Session, chan error)
 	return startMultilangWith(t, spout, 60000, 2*time.Second)
 }
 
-func startMultilangWith(t *testing.T, spout bool, hbMillis int32, timeout time.Duration) (*fakeScript, Session, chan error) {
+// startMultilangWith runs the handshake; the script writes early (log
+// commands, say) before its pid.
+func startMultilangWith(t *testing.T, spout bool, hbMillis int32, timeout time.Duration, early ...string) (*fakeScript, Session, chan error) {
 	t.Helper()
 	hub := NewHub()
 	w := &galev1.TaskContext{
@@ -73,6 +75,9 @@ func startMultilangWith(t *testing.T, spout bool, hbMillis int32, timeout time.D
 	ctx := setup["context"].(map[string]any)
 	if ctx["componentid"] != "c" || ctx["taskid"].(float64) != 3 || setup["conf"].(map[string]any)["k"] != "v" || setup["pidDir"] == "" {
 		t.Fatalf("setup message %v", setup)
+	}
+	for _, m := range early {
+		f.write(m)
 	}
 	f.write(`{"pid": 4242}`)
 	var s Session
@@ -325,5 +330,14 @@ func TestMultilangJunkOnStdoutEndsTheSession(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("junk on stdout did not end the session")
+	}
+}
+
+// storm.js calls initialize, which may log, before it sends its pid: the
+// logs are kept, not taken for a broken handshake.
+func TestMultilangLogsBeforeThePidAreKept(t *testing.T) {
+	_, s, _ := startMultilangWith(t, false, 60000, 2*time.Second, `{"command": "log", "msg": "initializing", "level": 2}`)
+	if l := nextFrame(t, s).GetLog(); l.GetMessage() != "initializing" {
+		t.Fatalf("first frame's log %v, want the log written before the pid", l)
 	}
 }
