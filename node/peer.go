@@ -20,6 +20,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -399,7 +400,13 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	// The etcd client logs retries at warn level through zap; the node logs
 	// what matters itself. Its TLS is the node's (or EtcdTLS's), whose
 	// endpoints are all https (checked above), or none.
-	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: p.etcdTLS.ClientTLS(), Logger: zap.NewNop()})
+	// A reconnect backoff of at most 2 s: gRPC's default grows to two
+	// minutes, and nodes came back 30-45 s after their etcd did.
+	p.client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: p.etcdTLS.ClientTLS(), Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		})}})
 	if err != nil {
 		return fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
@@ -417,6 +424,11 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		err := p.register(ctx)
 		if err == nil {
 			break
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			// It waited for etcd until the start's time ran out: name
+			// it, and what a connection to it meets.
+			return fmt.Errorf("cannot reach etcd at %s: %w (%s)", strings.Join(endpoints, ","), err, probeEtcd(endpoints, p.etcdTLS.ClientTLS()))
 		}
 		if !errors.Is(err, coordinator.ErrNameTaken) || time.Now().After(deadline) {
 			return err
@@ -1218,9 +1230,13 @@ func (p *Peer) idle() bool {
 	return true
 }
 
-// Shutdown stops the node: its runs, the gRPC server (gracefully, forced
-// when ctx ends), the election and the lease, and the embedded etcd. Safe
-// to call twice.
+// shutdownGrace bounds each wait of Shutdown on others: calls under way
+// on the gRPC port, and the node's goroutines' last calls to etcd.
+const shutdownGrace = 2 * time.Second
+
+// Shutdown stops the node: its runs, the gRPC server (gracefully for
+// shutdownGrace, forced then or when ctx ends), the election and the
+// lease, and the embedded etcd. Safe to call twice.
 func (p *Peer) Shutdown(ctx context.Context) error {
 	p.stopped.Do(func() {
 		if p.cancel != nil {
@@ -1228,16 +1244,24 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 		}
 		p.stopRuns()
 		if p.server != nil {
+			// Calls under way get shutdownGrace to finish. Other nodes'
+			// Transfer streams to this one stay open, idle, until they
+			// end (its runs are stopped): waiting for them held every
+			// drained node for the whole shutdown limit (10 s).
 			done := make(chan struct{})
 			go func() {
 				p.server.GracefulStop()
 				close(done)
 			}()
+			grace := time.NewTimer(shutdownGrace)
 			select {
 			case <-done:
+			case <-grace.C:
+				p.server.Stop()
 			case <-ctx.Done():
 				p.server.Stop()
 			}
+			grace.Stop()
 		} else if p.lis != nil {
 			p.lis.Close()
 		}
@@ -1249,7 +1273,26 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 			_, _ = p.client.Revoke(rctx, id) // leave at once instead of after the TTL
 			cancel()
 		}
-		p.wg.Wait()
+		waited := make(chan struct{})
+		go func() {
+			p.wg.Wait()
+			close(waited)
+		}()
+		grace := time.NewTimer(shutdownGrace)
+		select {
+		case <-waited:
+		case <-grace.C:
+			// A goroutine waits on an etcd that does not answer (etcd's
+			// election resigns with no deadline when its campaign is
+			// cancelled): closing the client ends its calls. The node
+			// never exited while its etcd was down.
+			p.log.Warn("etcd does not answer: closing its client to stop", "after", shutdownGrace)
+			if p.client != nil {
+				p.client.Close()
+			}
+			<-waited
+		}
+		grace.Stop()
 		p.connMu.Lock()
 		for _, c := range p.conns {
 			c.Close()

@@ -1308,3 +1308,32 @@ func TestEmptyRequestsAreRefusedClearly(t *testing.T) {
 		t.Fatalf("ListTopologies after the empty requests: %v", err)
 	}
 }
+
+// A node told to stop while its etcd is down stops: a follower's
+// campaign, cancelled, resigns with no deadline, and the node waited for
+// etcd to come back before it exited.
+func TestANodeStopsWhileItsEtcdIsDown(t *testing.T) {
+	srv := etcdtest.StartServer(t)
+	a := startPeer(t, "a", srv.Endpoints()...)
+	b := startPeer(t, "b", srv.Endpoints()...)
+	client, _ := dialPeer(t, a)
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 2 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	srv.Stop()
+	t.Cleanup(func() { srv.Restart(t) }) // for the other node's cleanup
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.Shutdown(context.Background()) }() // no deadline of its own
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the node did not stop while its etcd was down")
+	}
+}

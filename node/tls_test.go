@@ -419,7 +419,7 @@ func TestANodeWaitingForEtcdSaysWhy(t *testing.T) {
 		return nil
 	})
 	cancel()
-	if err := <-started; err == nil {
-		t.Fatal("Start succeeded against an etcd it cannot trust")
+	if err := <-started; err == nil || !strings.Contains(err.Error(), "cannot reach etcd at "+eps[0]) {
+		t.Fatalf("Start = %v; want an error naming the etcd it could not reach", err)
 	}
 }

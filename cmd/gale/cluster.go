@@ -696,6 +696,11 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		<-said
 		return err
 	})
+	if errors.Is(err, errStopped) {
+		// The node had the call: cancelling it ends the wait, not the
+		// kill ("stopped" alone read as if the kill were undone).
+		fmt.Fprintf(stderr, "gale kill: stopped waiting; the node kills %s at once if it had the call (gale list tells)\n", name)
+	}
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 
 	"github.com/gale-stream/gale/node/gcfloor"
@@ -132,6 +133,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return exitFailed
+	}
+	if strings.HasPrefix(args[0], "-") {
+		// gale --addr X nodes: the command comes first.
+		for _, a := range args[1:] {
+			for _, c := range commands {
+				if a == c.name {
+					fmt.Fprintf(stderr, "gale: %s: flags go after the command: gale %s %s\n", args[0], c.name, args[0])
+					return exitUsage
+				}
+			}
+		}
 	}
 	fmt.Fprintf(stderr, "gale: unknown command %q\n", args[0])
 	usage(stderr)

@@ -577,3 +577,12 @@ func TestFlagErrorsAreSaidOnce(t *testing.T) {
 		}
 	}
 }
+
+// A flag before the command is named as such, not an unknown command
+// followed by the whole usage.
+func TestAFlagBeforeTheCommand(t *testing.T) {
+	_, stderr, code := gale(t, "--addr", "127.0.0.1:1", "nodes")
+	if code != exitUsage || strings.TrimSpace(stderr) != "gale: --addr: flags go after the command: gale nodes --addr" {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+}

@@ -48,6 +48,7 @@ func TestTLSFlagErrors(t *testing.T) {
 		{"client TLS flag empty", []string{"nodes", "--addr", noNode, "--tls-ca", ""}, []string{"--tls-ca is given but empty"}},
 		{"node TLS flags empty", []string{"node", "--tls-ca", "", "--tls-cert", "", "--tls-key", ""}, []string{"--tls-ca is given but empty"}},
 		{"node gossip key flag empty", []string{"node", "--gossip-key-file="}, []string{"--gossip-key-file is given but empty"}},
+		{"embedded etcd addresses with --join", []string{"node", "--join", "127.0.0.1:1", "--etcd-client-addr", "127.0.0.1:0"}, []string{"--etcd-client-addr: for the embedded etcd, which a node with --etcd or --join does not start"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stdout, stderr, code := gale(t, tc.args...)
