@@ -326,8 +326,26 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := p.gossip.Join(p.cfg.Join); err != nil {
-		return err
+	// Nodes started together (by a service manager) may find the one they
+	// join not up yet: retry. With --etcd the node needs gossip only to
+	// be seen by the others, so it starts and goes on trying behind.
+	rejoin := false
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := p.gossip.Join(p.cfg.Join)
+		if err == nil {
+			break
+		}
+		if len(p.cfg.Etcd) > 0 {
+			p.log.Warn("cannot join gossip yet; the node starts and retries", "err", err)
+			rejoin = true
+			break
+		}
+		p.log.Warn("cannot join gossip yet (it learns its etcd there); retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
 	}
 	endpoints := p.cfg.Etcd
 	switch {
@@ -413,6 +431,13 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	p.store = coordinator.NewStore(p.client)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	if rejoin {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.retryJoin(runCtx)
+		}()
+	}
 	// A node restarted right after a crash finds its old key still held by
 	// the dead process's lease: wait for that lease to expire rather than
 	// fail. Another live node of the same name keeps renewing it, so the
@@ -533,6 +558,26 @@ func (p *Peer) EtcdEndpoints() []string {
 	return p.etcd.Endpoints()
 }
 
+// retryJoin joins gossip until it succeeds or ctx ends, every 5 s at
+// most.
+func (p *Peer) retryJoin(ctx context.Context) {
+	for wait := time.Second; ; wait = min(2*wait, 5*time.Second) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		err := p.gossip.Join(p.cfg.Join)
+		if err == nil {
+			p.log.Info("joined gossip", "via", strings.Join(p.cfg.Join, ","))
+			return
+		}
+		if wait == 5*time.Second {
+			p.log.Warn("cannot join gossip yet; retrying", "err", err)
+		}
+	}
+}
+
 // etcdWaitWarnAfter is how long a node waits for its etcd at start
 // before it says so (a variable for tests); it then says so again, with
 // what a connection to each endpoint meets, every etcdWaitWarnEvery.
@@ -545,8 +590,8 @@ var etcdWaitWarnAfter, etcdWaitWarnEvery = 5 * time.Second, 30 * time.Second
 func (p *Peer) watchEtcdWait(endpoints []string) (stop func()) {
 	done := make(chan struct{})
 	var once sync.Once
+	wait, every := etcdWaitWarnAfter, etcdWaitWarnEvery // read here: tests set them
 	go func() {
-		wait := etcdWaitWarnAfter
 		since := time.Now()
 		for {
 			select {
@@ -556,7 +601,7 @@ func (p *Peer) watchEtcdWait(endpoints []string) (stop func()) {
 			}
 			p.log.Warn("still waiting for etcd at start", "for", time.Since(since).Round(time.Second).String(),
 				"endpoints", strings.Join(endpoints, ","), "seen", probeEtcd(endpoints, p.etcdTLS.ClientTLS()))
-			wait = etcdWaitWarnEvery
+			wait = every
 		}
 	}()
 	return func() { once.Do(func() { close(done) }) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -1336,4 +1337,70 @@ func TestANodeStopsWhileItsEtcdIsDown(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the node did not stop while its etcd was down")
 	}
+}
+
+// A node with --etcd whose --join address does not answer yet (nodes
+// started together) starts and joins once it answers; one without
+// --etcd waits for it within its start's time. Both were fatal.
+func TestAJoinThatDoesNotAnswerYetIsRetried(t *testing.T) {
+	eps := etcdtest.Start(t)
+	later := freeGossipAddr(t) // for the node that comes up later
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = eps, []string{later} })
+	startPeerWith(t, "a", func(cfg *PeerConfig) { cfg.Etcd, cfg.GossipAddr = eps, later })
+	waitFor(t, 20*time.Second, func() error {
+		for _, m := range b.gossip.Members() {
+			if m.Name == "a" {
+				return nil
+			}
+		}
+		return fmt.Errorf("b's gossip members %v, want a among them", b.gossip.Members())
+	})
+
+	// Without --etcd it learns etcd through gossip: it waits for the node
+	// it joins.
+	later = freeGossipAddr(t)
+	cfg := DefaultPeerConfig()
+	cfg.Name, cfg.GRPCAddr, cfg.GossipAddr, cfg.DataDir, cfg.Join = "d", "127.0.0.1:0", "127.0.0.1:0", t.TempDir(), []string{later}
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	d, err := NewPeer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	started := make(chan error, 1)
+	go func() { started <- d.Start(ctx) }()
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		d.Shutdown(sctx)
+	})
+	time.Sleep(500 * time.Millisecond) // d tries and fails to join first
+	startPeerWith(t, "c", func(cfg *PeerConfig) {
+		cfg.GossipAddr, cfg.EtcdClientAddr, cfg.EtcdPeerAddr = later, "127.0.0.1:0", "127.0.0.1:0"
+	})
+	if err := <-started; err != nil {
+		t.Fatalf("d did not start once the node it joins came up: %v", err)
+	}
+}
+
+// freeGossipAddr is a 127.0.0.1 port free for TCP and UDP, as gossip
+// binds both.
+func freeGossipAddr(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		tl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := tl.Addr().String()
+		ul, err := net.ListenPacket("udp", addr)
+		tl.Close()
+		if err == nil {
+			ul.Close()
+			return addr
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP")
+	return ""
 }
