@@ -51,6 +51,13 @@ func (c *SpoutCollector) EmitUnreliable(values ...Value) {
 	c.e.EmitSpout("", 0, false, c.vals, 0)
 }
 
+// EmitUnreliableTo emits an untracked tuple on a named stream
+// (at-most-once).
+func (c *SpoutCollector) EmitUnreliableTo(stream string, values ...Value) {
+	c.vals = appendValues(c.vals[:0], values)
+	c.e.EmitSpout(stream, 0, false, c.vals, 0)
+}
+
 // EmitDirect emits a reliable tuple on a direct stream to one task.
 func (c *SpoutCollector) EmitDirect(task int32, stream string, msgID uint64, values ...Value) {
 	c.vals = appendValues(c.vals[:0], values)

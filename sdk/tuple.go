@@ -103,6 +103,9 @@ func (t *Tuple) Double(i int) float64 { return t.Value(i).Double() }
 
 // Field returns the field with the given name, and whether it exists.
 func (t *Tuple) Field(name string) (Value, bool) {
+	if t.Source == nil {
+		return Value{}, false // a tuple made by hand, in a test
+	}
 	i := t.Source.FieldIndex(name)
 	if i < 0 {
 		return Value{}, false

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -252,7 +255,7 @@ func (h *Hub) claim(hello *galev1.AttachHello) (*Slot, error) {
 			}
 		}
 		if !known {
-			return nil, status.Errorf(codes.NotFound, "component %s of topology %s has no task on this node", comp, topo)
+			return nil, status.Error(codes.NotFound, h.unknownLocked(topo, comp))
 		}
 		if len(candidates) == 0 {
 			return nil, status.Errorf(codes.ResourceExhausted, "every task of %s/%s on this node already has a process (or the component is not attached)", topo, comp)
@@ -266,6 +269,26 @@ func (h *Hub) claim(hello *galev1.AttachHello) (*Slot, error) {
 	slot.busy = true
 	slot.claims++
 	return slot, nil
+}
+
+// unknownLocked says what a hello names that has no slot here: the
+// topology, or its component, with what there is (a misspelt name, or a
+// topology that finished, read alike). h.mu is held.
+func (h *Hub) unknownLocked(topo, comp string) string {
+	topos, comps := map[string]bool{}, map[string]bool{}
+	for k := range h.slots {
+		topos[k.topology] = true
+		if k.topology == topo {
+			comps[k.component] = true
+		}
+	}
+	if len(comps) > 0 {
+		return fmt.Sprintf("topology %s has no external component %s on this node (its external components here: %s)", topo, comp, strings.Join(slices.Sorted(maps.Keys(comps)), ", "))
+	}
+	if len(topos) == 0 {
+		return fmt.Sprintf("no topology with external components runs on this node (asked for %s/%s; gale list shows what runs, and a finished one takes no process)", topo, comp)
+	}
+	return fmt.Sprintf("topology %s has no external components on this node (those that have: %s; gale list shows what runs)", topo, strings.Join(slices.Sorted(maps.Keys(topos)), ", "))
 }
 
 func tokenOK(want, got string) bool {
