@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -193,12 +194,14 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	dial := o.DialOptions
+	plaintext := false // no TLS files: a failure may be a node that requires them
 	if dial == nil {
 		from := o.tlsFrom
 		if from == "" {
 			from = "TLS"
 		}
 		sec, err := security.Load(o.TLS, from)
+		plaintext = sec == nil
 		if err != nil {
 			return fmt.Errorf("attach to node %s: %w", o.Addr, err)
 		}
@@ -224,7 +227,7 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 		if ctx.Err() != nil {
 			return ctx.Err() // stopped while connecting
 		}
-		return fmt.Errorf("attaching to node %s: %w", o.Addr, err)
+		return fmt.Errorf("attaching to node %s: %w", o.Addr, hintTLS(err, plaintext))
 	}
 	hello := &galev1.AttachHello{
 		Topology: o.Topology, Component: o.Component, TaskId: o.TaskID, Token: o.Token,
@@ -234,14 +237,14 @@ func Run(ctx context.Context, c sdk.Component, o Options) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("attaching to node %s: %w", o.Addr, recvErr(stream, err))
+		return fmt.Errorf("attaching to node %s: %w", o.Addr, hintTLS(recvErr(stream, err), plaintext))
 	}
 	first, err := stream.Recv()
 	if !unwatch() {
 		return ctx.Err()
 	}
 	if err != nil {
-		return fmt.Errorf("attaching to node %s as %s/%s: %w", o.Addr, o.Topology, o.Component, describe(err))
+		return fmt.Errorf("attaching to node %s as %s/%s: %w", o.Addr, o.Topology, o.Component, hintTLS(describe(err), plaintext))
 	}
 	w := first.GetWelcome()
 	if w == nil {
@@ -271,6 +274,16 @@ func recvErr(stream galev1.AttachService_AttachClient, err error) error {
 }
 
 // describe turns a stream error into a message without gRPC's prefix.
+// hintTLS adds to a failed connection of a process without TLS files
+// that the node may require TLS: it closes the connection, and "error
+// reading server preface: EOF" says nothing of TLS by itself.
+func hintTLS(err error, plaintext bool) error {
+	if plaintext && err != nil && strings.Contains(err.Error(), "server preface") {
+		return fmt.Errorf("%w (does the node require TLS? set GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY, or Options.TLS)", err)
+	}
+	return err
+}
+
 func describe(err error) error {
 	if s, ok := status.FromError(err); ok {
 		return fmt.Errorf("%s (%s)", s.Message(), s.Code())

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -11,9 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/attach"
+	"github.com/gale-stream/gale/sdk/security"
+	"github.com/gale-stream/gale/sdk/security/securitytest"
 )
 
 // preparedBolt records whether Prepare ran.
@@ -76,5 +84,34 @@ func TestAPanicNamesTheComponentsLine(t *testing.T) {
 	refused := errors.New("refused")
 	if err := attach.Safely(func() error { panic(refused) }); !errors.Is(err, refused) {
 		t.Fatalf("a panic with an error: %v does not wrap it", err)
+	}
+}
+
+// A process without TLS files attaching to a node that requires TLS is
+// told that TLS may be the cause: the node closes the connection, and
+// "error reading server preface: EOF" says nothing of TLS by itself.
+func TestPlaintextToATLSNodeHintsAtTLS(t *testing.T) {
+	ca := securitytest.NewCA(t, "gale")
+	sec, err := security.Load(ca.Issue(t, "node"), "TLS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := sec.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(cfg)))
+	galev1.RegisterAttachServiceServer(srv, galev1.UnimplementedAttachServiceServer{})
+	go srv.Serve(lis)
+	defer srv.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = attach.Run(ctx, &confBolt{}, attach.Options{Addr: lis.Addr().String(), Topology: "t", Component: "c", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), "does the node require TLS? set GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY") {
+		t.Fatalf("Run = %v; want a hint at TLS", err)
 	}
 }

@@ -292,7 +292,10 @@ def test_a_plaintext_client_is_refused(pki, monkeypatch):
     with FakeNode(pki.server_credentials()) as node:
         attach_env(monkeypatch, node, {})
         err = refused(node)
-    assert str(err) == f"cannot connect to the node at {node.addr} within {REFUSED_CONNECT_S:g} s"
+    assert str(err) == (
+        f"cannot connect to the node at {node.addr} within {REFUSED_CONNECT_S:g} s "
+        "(is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+    )
 
 
 def test_a_certificate_from_another_ca_is_refused(pki, monkeypatch):

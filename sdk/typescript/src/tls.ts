@@ -214,9 +214,11 @@ function message(e: unknown): string {
  */
 export function callFailure(e: { code: number; details?: string; message: string }, tls: string | undefined): string {
   let details = e.details || e.message;
-  // Without TLS files the message is left as it always was.
   if (tls !== undefined && e.code === grpc.status.UNAVAILABLE) {
     details = `${details.replace(/\s*\n\s*/g, " ").replace(/\s*Resolution note:\s*$/, "").trim()} (over TLS: ${tls})`;
+  } else if (tls === undefined && e.code === grpc.status.UNAVAILABLE) {
+    // Plaintext to a node that requires TLS reads as any failed connection.
+    details = `${details.replace(/\s*\n\s*/g, " ").replace(/\s*Resolution note:\s*$/, "").trim()} (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)`;
   }
   return `${grpc.status[e.code] ?? e.code}: ${details}`;
 }

@@ -201,7 +201,7 @@ test("a node with TLS refuses a client without a certificate, of another CA, or 
     );
     assert.match(other.message, /^attach to .* failed: UNAVAILABLE: /);
     const plain = await refused({ env: base }, "plaintext");
-    assert.match(plain.message, /^attach to .* failed: UNAVAILABLE: /);
+    assert.match(plain.message, /^attach to .* failed: UNAVAILABLE: .*\(is a node up there\? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY\)$/);
     assert.doesNotMatch(plain.message, /over TLS/);
     assert.equal(node.streams, 0, "a refused client reached the Attach service");
   } finally {

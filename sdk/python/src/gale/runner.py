@@ -403,7 +403,11 @@ class _Session:
                     except grpc.FutureTimeoutError:
                         if time.monotonic() >= deadline:
                             ready.cancel()
-                            tls = f" over TLS ({o.tls._describe()})" if o.tls is not None and creds is not None else ""
+                            tls = (
+                                f" over TLS ({o.tls._describe()})"
+                                if o.tls is not None and creds is not None
+                                else " (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+                            )
                             raise AttachError(
                                 f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s{tls}"
                             ) from None
