@@ -141,6 +141,27 @@ function complete(ca: Named | undefined, cert: Named | undefined, key: Named | u
   return { ca, cert, key };
 }
 
+let ipServernameQuiet = false;
+
+/**
+ * Drops Node's DEP0123 warning. grpc-js names the dialled host as the TLS
+ * server name, and a node is dialled by its IP address (GALE_ATTACH_ADDR):
+ * Node then prints that an IP server name breaks RFC 6066 in every managed
+ * process, which the node logged as a warning at each start. The name
+ * checked against the certificate is unaffected.
+ */
+function quietIpServername(): void {
+  if (ipServernameQuiet) return;
+  ipServernameQuiet = true;
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
+    const opts = rest[0];
+    const code = opts !== null && typeof opts === "object" ? (opts as { code?: unknown }).code : rest[1];
+    if (code === "DEP0123") return;
+    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
 /** Reads and checks the files and makes the credentials. */
 function load(files: Files): grpc.ChannelCredentials {
   const ca = read(files.ca);
@@ -162,6 +183,7 @@ function load(files: Files): grpc.ChannelCredentials {
     }
     if (!leaf.checkPrivateKey(pk)) throw problem(files.key, `is not the private key of ${files.cert.name}=${files.cert.path}`);
   }
+  quietIpServername();
   try {
     return grpc.credentials.createSsl(ca, key, cert);
   } catch (e) {

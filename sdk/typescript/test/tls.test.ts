@@ -362,3 +362,18 @@ test("submit reads the GALE_TLS_* variables too, from process.env by default", a
     node.close();
   }
 });
+
+test("Node's warning of an IP address as TLS server name is dropped, and no other", async () => {
+  channelCredentials({ env: { GALE_TLS_CA: certs.ca } }); // TLS credentials: the filter is in place
+  const seen: string[] = [];
+  const keep = (w: Error & { code?: string }) => void seen.push(w.code ?? w.message);
+  process.on("warning", keep);
+  try {
+    process.emitWarning("Setting the TLS ServerName to an IP address is not permitted", "DeprecationWarning", "DEP0123");
+    process.emitWarning("something else", { type: "DeprecationWarning", code: "DEP0999" });
+    await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+  } finally {
+    process.off("warning", keep);
+  }
+  assert.deepEqual(seen, ["DEP0999"]);
+});
