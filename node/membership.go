@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,6 +136,10 @@ func (m *Membership) Addr() string {
 	return m.members[m.name].GossipAddr // recorded at Create, when it joined itself
 }
 
+// ErrGossipKey is a join refused for a gossip key that differs from the
+// other side's (or one side has none): retrying cannot help.
+var ErrGossipKey = errors.New("the gossip keys differ")
+
 // Join contacts the given gossip addresses; it succeeds if any answers.
 func (m *Membership) Join(addrs []string) error {
 	if len(addrs) == 0 {
@@ -141,6 +147,10 @@ func (m *Membership) Join(addrs []string) error {
 	}
 	n, err := m.ml.Join(addrs)
 	if n == 0 {
+		if err != nil && (strings.Contains(err.Error(), "decrypt") || strings.Contains(err.Error(), "encryption")) {
+			// memberlist says it in its own terms, in a list of errors.
+			return fmt.Errorf("join gossip via %v: %w (--gossip-key-file must be the same file on every node, or absent on all): %v", addrs, ErrGossipKey, err)
+		}
 		return fmt.Errorf("join gossip via %v: %w", addrs, err)
 	}
 	return nil

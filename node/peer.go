@@ -335,6 +335,9 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		if err == nil {
 			break
 		}
+		if errors.Is(err, ErrGossipKey) {
+			return err
+		}
 		if len(p.cfg.Etcd) > 0 {
 			p.log.Warn("cannot join gossip yet; the node starts and retries", "err", err)
 			rejoin = true
@@ -570,6 +573,10 @@ func (p *Peer) retryJoin(ctx context.Context) {
 		err := p.gossip.Join(p.cfg.Join)
 		if err == nil {
 			p.log.Info("joined gossip", "via", strings.Join(p.cfg.Join, ","))
+			return
+		}
+		if errors.Is(err, ErrGossipKey) {
+			p.log.Error("cannot join gossip", "err", err)
 			return
 		}
 		if wait == 5*time.Second {

@@ -317,6 +317,9 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 	}
 	c, err := tls.LoadX509KeyPair(k.certFile, k.keyFile)
 	if err != nil {
+		if pem, rerr := os.ReadFile(k.keyFile); rerr == nil && strings.Contains(string(pem), "ENCRYPTED") {
+			err = fmt.Errorf("%w (the key %s is encrypted: Gale reads unencrypted keys, readable by their owner only; openssl pkey -in KEY -out PLAIN)", err, k.keyFile)
+		}
 		return k.keep(version, fmt.Errorf("load certificate and key: %w", err))
 	}
 	if now.After(c.Leaf.NotAfter) {

@@ -33,6 +33,10 @@ func TestLoadErrorsSayWhichFileAndWhat(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing.pem")
+	encrypted := filepath.Join(t.TempDir(), "encrypted-key.pem")
+	if err := os.WriteFile(encrypted, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAgAAAAAAAAAAAICCAAw\n-----END ENCRYPTED PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		files security.TLSFiles
@@ -47,6 +51,7 @@ func TestLoadErrorsSayWhichFileAndWhat(t *testing.T) {
 		{"CA file missing", security.TLSFiles{CA: missing}, "GALE_TLS", []string{"GALE_TLS_CA=" + missing, "no such file"}},
 		{"CA file not PEM", security.TLSFiles{CA: junk}, "--tls", []string{"--tls-ca=" + junk, "no PEM certificate"}},
 		{"certificate file not PEM", security.TLSFiles{CA: good.CA, Cert: junk, Key: good.Key}, "--tls", []string{"--tls-cert=" + junk, "load certificate and key"}},
+		{"an encrypted key", security.TLSFiles{CA: good.CA, Cert: good.Cert, Key: encrypted}, "--tls", []string{"the key " + encrypted + " is encrypted: Gale reads unencrypted keys"}},
 		{"key of another certificate", security.TLSFiles{CA: good.CA, Cert: good.Cert, Key: ca.Issue(t, "other").Key}, "GALE_TLS", []string{"GALE_TLS_KEY=", "private key does not match"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
