@@ -235,7 +235,7 @@ func tidyDialError(err error) string {
 func tlsHint(msg string, withTLS bool) string {
 	switch {
 	case !withTLS && (strings.Contains(msg, "server preface") || strings.Contains(msg, "tls:")):
-		return msg + " (the node may require TLS: give --tls-ca, --tls-cert and --tls-key, or set GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+		return msg + " (is it a node's gRPC port, its --grpc-addr, and not its gossip port? a node that requires TLS answers so too: give --tls-ca, --tls-cert and --tls-key, or set GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
 	case withTLS && strings.Contains(msg, "does not look like a TLS handshake"):
 		return msg + " (the node does not speak TLS: leave out --tls-* and GALE_TLS_*)"
 	case withTLS && strings.Contains(msg, "certificate is valid for"):

@@ -313,7 +313,7 @@ func TestTLSHint(t *testing.T) {
 		withTLS bool
 		want    string
 	}{
-		{"error reading server preface: EOF", false, "the node may require TLS"},
+		{"error reading server preface: EOF", false, "not its gossip port? a node that requires TLS answers so too"},
 		{"tls: first record does not look like a TLS handshake", true, "the node does not speak TLS"},
 		{"x509: certificate is valid for 10.9.9.9, not 127.0.0.1", true, "does not name the address dialled"},
 		{"remote error: tls: expired certificate", true, "out of its validity"},
