@@ -919,11 +919,12 @@ func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
 }
 
 // twoNodes starts nodes a and b (b joins a through gossip), waits until
-// both are registered, and returns a and b and a client of a.
-func twoNodes(t *testing.T) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
+// both are registered, and returns a and b and a client of a. With etcd
+// endpoints both use that etcd; without, a's embedded one.
+func twoNodes(t *testing.T, etcd ...string) (*Peer, *Peer, galev1.CoordinatorServiceClient) {
 	t.Helper()
-	a := startPeer(t, "a")
-	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	a := startPeer(t, "a", etcd...)
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = etcd, []string{a.GossipAddr()} })
 	client, _ := dialPeer(t, a)
 	waitFor(t, 10*time.Second, func() error {
 		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
@@ -1315,16 +1316,7 @@ func TestEmptyRequestsAreRefusedClearly(t *testing.T) {
 // etcd to come back before it exited.
 func TestANodeStopsWhileItsEtcdIsDown(t *testing.T) {
 	srv := etcdtest.StartServer(t)
-	a := startPeer(t, "a", srv.Endpoints()...)
-	b := startPeer(t, "b", srv.Endpoints()...)
-	client, _ := dialPeer(t, a)
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
+	_, b, _ := twoNodes(t, srv.Endpoints()...)
 	srv.Stop()
 	t.Cleanup(func() { srv.Restart(t) }) // for the other node's cleanup
 	stopped := make(chan error, 1)

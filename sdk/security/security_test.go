@@ -3,6 +3,7 @@ package security_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -255,20 +256,28 @@ func (l *lockedBuffer) String() string {
 // TestRotatedCertificatesAreServed rewrites the server's certificate and
 // key in place: new connections get the new certificate without a restart;
 // a bad new pair keeps the last good one and is logged once.
-func TestRotatedCertificatesAreServed(t *testing.T) {
-	defer security.SetReloadEvery(10 * time.Millisecond)()
+// servingNodeV1 loads a server's files for certificate node-v1, its
+// reloads logged to the returned buffer.
+func servingNodeV1(t *testing.T) (*securitytest.CA, security.TLSFiles, *tls.Config, *lockedBuffer) {
+	t.Helper()
 	ca := securitytest.NewCA(t, "gale")
 	files := ca.Issue(t, "node-v1")
 	sec, err := security.Load(files, "TLS")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logged lockedBuffer
-	sec.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
+	logged := &lockedBuffer{}
+	sec.SetLogger(slog.New(slog.NewTextHandler(logged, nil)))
 	cfg, err := sec.ServerTLS()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ca, files, cfg, logged
+}
+
+func TestRotatedCertificatesAreServed(t *testing.T) {
+	defer security.SetReloadEvery(10 * time.Millisecond)()
+	ca, files, cfg, logged := servingNodeV1(t)
 	subject := func() string {
 		c, err := cfg.GetCertificate(nil)
 		if err != nil {
@@ -344,18 +353,7 @@ func TestRotatedCertificatesAreServed(t *testing.T) {
 // reload is logged as failed.
 func TestARotationToAnotherCAIsRefused(t *testing.T) {
 	defer security.SetReloadEvery(10 * time.Millisecond)()
-	ca := securitytest.NewCA(t, "gale")
-	files := ca.Issue(t, "node-v1")
-	sec, err := security.Load(files, "TLS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logged lockedBuffer
-	sec.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
-	cfg, err := sec.ServerTLS()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, files, cfg, logged := servingNodeV1(t)
 	securitytest.NewCA(t, "another").WriteCert(t, "node-v2", files.Cert, files.Key)
 	later := time.Now().Add(time.Minute)
 	for _, f := range []string{files.Cert, files.Key} {
