@@ -177,7 +177,7 @@ func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 			}
 		}
 	default:
-		e.reportSendFailure(dest, err)
+		e.reportSendFailure(dest, b, err)
 		if e.nAck > 0 {
 			for i := range b.Tuples {
 				for _, a := range b.Tuples[i].Anchors {
@@ -196,7 +196,7 @@ func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 // word in gale status).
 const sendFailureEvery = 10 * time.Second
 
-func (e *executor) reportSendFailure(dest int32, err error) {
+func (e *executor) reportSendFailure(dest int32, b *router.Batch, err error) {
 	e.sendFailures++
 	now := router.Nanotime()
 	if e.sendFailureAt != 0 && now-e.sendFailureAt < int64(sendFailureEvery) {
@@ -205,11 +205,18 @@ func (e *executor) reportSendFailure(dest int32, err error) {
 	e.sendFailureAt = now
 	n := e.sendFailures
 	e.sendFailures = 0
-	what := "their tuples are lost (acking is off)"
-	if e.nAck > 0 {
-		what = "the trees of their tuples failed and replay"
+	var what string
+	switch {
+	case b.EndOfInput != 0:
+		what = "an end-of-input marker (sent again once the node answers)"
+	case len(b.Acks) > 0:
+		what = "acker operations (their trees time out and replay)"
+	case e.nAck > 0:
+		what = "tuples, whose trees failed and replay"
+	default:
+		what = "tuples, lost (acking is off)"
 	}
-	e.rt.reportError(e.t, fmt.Errorf("sending to task %d: %d sends failed since the last report, %s: %w", dest, n, what, err))
+	e.rt.reportError(e.t, fmt.Errorf("%d sends to other nodes failed since the last report; the last, to task %d, of %s: %w", n, dest, what, err))
 }
 
 // flushFailures fails the trees of tuples that could not be sent; called

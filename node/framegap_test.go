@@ -158,7 +158,7 @@ func TestSendFailuresAreReported(t *testing.T) {
 	if got := rt.Errors(); len(reports) != 1 || countComponent(got, "pass") != 1 {
 		t.Fatalf("pass reported %d errors, want 1 in %v: %v", countComponent(got, "pass"), sendFailureEvery, got)
 	}
-	if want := "sending to task 3: 1 sends failed since the last report, the trees of their tuples failed and replay: " + refused.Error(); reports[0] != want {
+	if want := "1 sends to other nodes failed since the last report; the last, to task 3, of tuples, whose trees failed and replay: " + refused.Error(); reports[0] != want {
 		t.Fatalf("report %q, want %q", reports[0], want)
 	}
 }

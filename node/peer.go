@@ -606,8 +606,14 @@ func (p *Peer) watchEtcdWait(endpoints []string) (stop func()) {
 				return
 			case <-time.After(wait):
 			}
+			seen := probeEtcd(endpoints, p.etcdTLS.ClientTLS())
+			select {
+			case <-done:
+				return // registered while the probe ran
+			default:
+			}
 			p.log.Warn("still waiting for etcd at start", "for", time.Since(since).Round(time.Second).String(),
-				"endpoints", strings.Join(endpoints, ","), "seen", probeEtcd(endpoints, p.etcdTLS.ClientTLS()))
+				"endpoints", strings.Join(endpoints, ","), "seen", seen)
 			wait = every
 		}
 	}()
@@ -1338,7 +1344,7 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 			// election resigns with no deadline when its campaign is
 			// cancelled): closing the client ends its calls. The node
 			// never exited while its etcd was down.
-			p.log.Warn("etcd does not answer: closing its client to stop", "after", shutdownGrace)
+			p.log.Warn("the node's goroutines did not stop (is etcd answering?): closing the etcd client", "after", shutdownGrace)
 			if p.client != nil {
 				p.client.Close()
 			}

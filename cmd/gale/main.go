@@ -136,10 +136,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if strings.HasPrefix(args[0], "-") {
 		// gale --addr X nodes: the command comes first.
-		for _, a := range args[1:] {
+		for i, a := range args[1:] {
 			for _, c := range commands {
 				if a == c.name {
-					fmt.Fprintf(stderr, "gale: %s: flags go after the command: gale %s %s\n", args[0], c.name, args[0])
+					fixed := append(append([]string{c.name}, args[i+2:]...), args[:i+1]...)
+					fmt.Fprintf(stderr, "gale: %s: flags go after the command: gale %s\n", args[0], strings.Join(fixed, " "))
 					return exitUsage
 				}
 			}

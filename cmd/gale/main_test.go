@@ -582,7 +582,7 @@ func TestFlagErrorsAreSaidOnce(t *testing.T) {
 // followed by the whole usage.
 func TestAFlagBeforeTheCommand(t *testing.T) {
 	_, stderr, code := gale(t, "--addr", "127.0.0.1:1", "nodes")
-	if code != exitUsage || strings.TrimSpace(stderr) != "gale: --addr: flags go after the command: gale nodes --addr" {
+	if code != exitUsage || strings.TrimSpace(stderr) != "gale: --addr: flags go after the command: gale nodes --addr 127.0.0.1:1" {
 		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
 }

@@ -51,6 +51,10 @@ type multilangSession struct {
 	frames chan *galev1.AttachRequest
 	done   chan struct{}
 	once   sync.Once
+	// framesMu guards the close of frames against deliveries from other
+	// goroutines (closeFrames).
+	framesMu     sync.RWMutex
+	framesClosed bool
 
 	mu  sync.Mutex
 	err error
@@ -76,11 +80,12 @@ type multilangSession struct {
 	// while next waited was read as part of it).
 	spoutBusy  bool
 	spoutQueue []spoutCommand
-	// activated says the spout was told activate and not deactivate
-	// since. Storm activates a spout when it starts active, and tells a
-	// spout that starts inactive nothing until it is activated; the node
-	// takes a new process as active and says only what changes.
+	// activated is the spout's state as told: a new process is taken as
+	// active and hears activate and deactivate on changes only. Not at
+	// start: storm.js's default activate never answers its sync, and a
+	// spout on it waited for ever behind that activate.
 	activated bool
+	started   bool // a next was sent
 	// Writes to the process's stdin go through a queue and a writer
 	// goroutine: a script blocked writing its stdout (emits the node has
 	// not taken yet) must not block the node writing its stdin, or the
@@ -101,13 +106,15 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 	s := &multilangSession{
 		welcome: slot.welcome,
 		spout:   spout,
-		w:       stdin,
-		taskOf:  map[int32]string{},
-		frames:  make(chan *galev1.AttachRequest, 16),
-		done:    make(chan struct{}),
-		held:    map[string]bool{},
-		msgIDs:  map[uint64]json.RawMessage{},
-		outWake: make(chan struct{}, 1),
+		// activated: as the node takes a new process (see the field).
+		activated: true,
+		w:         stdin,
+		taskOf:    map[int32]string{},
+		frames:    make(chan *galev1.AttachRequest, 16),
+		done:      make(chan struct{}),
+		held:      map[string]bool{},
+		msgIDs:    map[uint64]json.RawMessage{},
+		outWake:   make(chan struct{}, 1),
 	}
 	for comp, ids := range s.welcome.GetComponentTasks() {
 		for _, id := range ids.GetIds() {
@@ -135,9 +142,13 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 			if err == nil {
 				pm = pidMsg{}
 				err = json.Unmarshal(raw, &pm)
-				if err == nil && pm.Pid == nil && pm.Command == "log" && len(early) < 1000 {
-					early = append(early, raw)
-					continue
+				if err == nil && pm.Pid == nil && pm.Command == "log" {
+					if len(early) == 1000 {
+						err = fmt.Errorf("1000 log commands and no {\"pid\": N} yet: the handshake wants the pid first")
+					} else {
+						early = append(early, raw)
+						continue
+					}
 				}
 				if err == nil && pm.Pid == nil {
 					err = fmt.Errorf("expected {\"pid\": N}, got %s", truncate(raw))
@@ -168,7 +179,8 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 		s.handle(raw)
 	}
 	err = s.read(r)
-	s.end(err)
+	s.end(err) // first, so that Err is set once Frames is closed
+	s.closeFrames()
 	return err
 }
 
@@ -328,9 +340,10 @@ func (s *multilangSession) Send(f *galev1.AttachResponse) bool {
 			}
 		}
 	case *galev1.AttachResponse_Next:
-		if err = s.activate(); err == nil {
-			err = s.toSpout("next", map[string]string{"command": "next"})
-		}
+		s.mu.Lock()
+		s.started = true
+		s.mu.Unlock()
+		err = s.toSpout("next", map[string]string{"command": "next"})
 	case *galev1.AttachResponse_SpoutAcks:
 		for _, id := range fr.SpoutAcks.GetAcked() {
 			if err = s.spoutResult("ack", id); err != nil {
@@ -346,10 +359,13 @@ func (s *multilangSession) Send(f *galev1.AttachResponse) bool {
 		err = s.activate()
 	case *galev1.AttachResponse_Deactivate:
 		s.mu.Lock()
-		was := s.activated
+		was, started := s.activated, s.started
 		s.activated = false
 		s.mu.Unlock()
-		if was {
+		// A deactivate before any next is the state the process starts
+		// in (gale submit --inactive): Storm tells such a spout nothing
+		// until it is activated.
+		if was && started {
 			err = s.toSpout("deactivate", map[string]string{"command": "deactivate"})
 		}
 	case *galev1.AttachResponse_EndOfInput:
@@ -401,7 +417,7 @@ func (s *multilangSession) spoutResult(cmd string, id uint64) error {
 	return s.toSpout(cmd, map[string]any{"command": cmd, "id": raw})
 }
 
-// activate tells the spout activate unless it was told so last.
+// activate tells the spout activate unless it is active as told.
 func (s *multilangSession) activate() error {
 	s.mu.Lock()
 	was := s.activated
@@ -421,7 +437,7 @@ type spoutCommand struct {
 }
 
 // toSpout writes a command to a spout process, or queues it while the
-// process owes the sync of another (sendNextQueued writes it then).
+// process owes the sync of another (the sync's handling writes it then).
 func (s *multilangSession) toSpout(kind string, msg any) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -493,10 +509,26 @@ func (s *multilangSession) maybeFinished() {
 }
 
 func (s *multilangSession) deliver(f *galev1.AttachRequest) {
+	s.framesMu.RLock()
+	defer s.framesMu.RUnlock()
+	if s.framesClosed {
+		return
+	}
 	select {
 	case s.frames <- f:
 	case <-s.done:
 	}
+}
+
+// closeFrames closes Frames after the session ended (done is closed, so
+// a deliver waiting to send gives up and lets go of framesMu). Deliveries
+// come from the executor too (Send, when an end of input finds no input
+// held): one on a closed channel crashed the node.
+func (s *multilangSession) closeFrames() {
+	s.framesMu.Lock()
+	defer s.framesMu.Unlock()
+	s.framesClosed = true
+	close(s.frames)
 }
 
 // watch sends a bolt a heartbeat tuple every heartbeat interval (Storm's
@@ -533,7 +565,6 @@ func (s *multilangSession) watch(timeout, heartbeat time.Duration) {
 
 // read translates the process's messages into frames until stdout ends.
 func (s *multilangSession) read(r *bufio.Reader) error {
-	defer close(s.frames)
 	for {
 		raw, err := readMultilang(r)
 		if err != nil {

@@ -177,9 +177,7 @@ func (f *fakeScript) readCommand(t *testing.T, want string) map[string]any {
 func TestMultilangSpout(t *testing.T) {
 	f, s, _ := startMultilang(t, true)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 10}}})
-	// A spout that starts active is activated first, as Storm does.
-	f.readCommand(t, "activate")
-	f.write(`{"command": "sync"}`)
+	// No activate at start: storm.js's default activate never answers.
 	f.readCommand(t, "next")
 	f.write(`{"command": "emit", "id": "msg-a", "tuple": ["x"]}`)
 	em := nextFrame(t, s).GetEmits().GetEmits()[0]
@@ -203,8 +201,6 @@ func TestMultilangSpout(t *testing.T) {
 func TestMultilangUnansweredCommandTimesOut(t *testing.T) {
 	f, s, _ := startMultilang(t, true)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 1}}})
-	f.readCommand(t, "activate")
-	f.write(`{"command": "sync"}`)
 	f.readCommand(t, "next")
 	// The session ends (the executor then has the process killed).
 	select {
@@ -263,8 +259,6 @@ func TestMultilangTickTuplesCanBeAnchoredAndAcked(t *testing.T) {
 func TestMultilangSpoutCommandsWaitForTheirSync(t *testing.T) {
 	f, s, _ := startMultilang(t, true)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 10}}})
-	f.readCommand(t, "activate")
-	f.write(`{"command": "sync"}`)
 	f.readCommand(t, "next")
 	f.write(`{"command": "emit", "id": "a", "tuple": ["x"], "need_task_ids": false}`)
 	f.write(`{"command": "emit", "id": "a", "tuple": ["y"], "need_task_ids": false}`) // the same id twice: two trees
@@ -297,8 +291,11 @@ func TestMultilangSpoutCommandsWaitForTheirSync(t *testing.T) {
 	f.write(`{"command": "sync"}`)
 }
 
-// A spout that starts inactive hears nothing until it is activated, and
-// deactivate follows an activate only.
+// A spout hears activate and deactivate on changes only: not at start
+// (storm.js's default activate never answers, and a spout waited for ever
+// behind it), nor the deactivate the node sends a process that starts
+// inactive (gale submit --inactive), as Storm tells such a spout nothing
+// until it is activated.
 func TestMultilangSpoutActivation(t *testing.T) {
 	f, s, _ := startMultilang(t, true)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Deactivate{Deactivate: &galev1.Deactivate{}}}) // started inactive
@@ -306,7 +303,7 @@ func TestMultilangSpoutActivation(t *testing.T) {
 	f.readCommand(t, "activate")
 	f.write(`{"command": "sync"}`)
 	s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Next{Next: &galev1.NextRequest{Max: 1}}})
-	f.readCommand(t, "next") // no second activate
+	f.readCommand(t, "next")
 	f.write(`{"command": "sync"}`)
 	if nextFrame(t, s).GetNextDone() == nil {
 		t.Fatal("no next_done")
@@ -340,4 +337,23 @@ func TestMultilangLogsBeforeThePidAreKept(t *testing.T) {
 	if l := nextFrame(t, s).GetLog(); l.GetMessage() != "initializing" {
 		t.Fatalf("first frame's log %v, want the log written before the pid", l)
 	}
+}
+
+// A delivery from the executor (an end of input with no input held
+// answers finished) after the process's output ended does not send on
+// the closed Frames: it crashed the node. Err is set once Frames closes.
+func TestMultilangDeliveryAfterTheEndIsDropped(t *testing.T) {
+	f, s, done := startMultilang(t, false)
+	f.out.(io.Closer).Close() // the process's stdout ends
+	<-done
+	for range s.Frames() {
+	}
+	if s.Err() == nil {
+		t.Fatal("Frames closed before the session's error was set")
+	}
+	ms := s.(*multilangSession)
+	ms.mu.Lock()
+	ms.finish = true
+	ms.mu.Unlock()
+	ms.maybeFinished() // would panic: send on closed channel
 }

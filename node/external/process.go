@@ -355,9 +355,9 @@ func describeExit(err error, attached bool, attach string, ended error, tail, ou
 	case ended != nil && err == nil:
 		// Storm scripts exit 0 once their stdin closes: the cause is
 		// the node's, not the process's.
-		msg = "external process exited with status 0 after the node ended its session: " + ended.Error()
+		msg = "external process exited with status 0 after the node closed its stdin: " + ended.Error()
 	case ended != nil:
-		msg = "external process " + err.Error() + " after the node ended its session: " + ended.Error()
+		msg = "external process " + err.Error() + " after the node closed its stdin: " + ended.Error()
 	case err == nil && attached:
 		msg = "external process exited with status 0 while its task was running"
 	case err == nil:

@@ -141,7 +141,7 @@ func TestDescribeExit(t *testing.T) {
 			"external process exited with status 0 while its task was running; its last output (stdout): done"},
 		{"silent", exit1, true, nil, "", "", "external process exit status 1"},
 		{"a Storm script after the node ended its session", nil, true, errors.New("storm multilang: a message that is not a JSON object: DEBUG: x"), "", "",
-			"external process exited with status 0 after the node ended its session: storm multilang: a message that is not a JSON object: DEBUG: x"},
+			"external process exited with status 0 after the node closed its stdin: storm multilang: a message that is not a JSON object: DEBUG: x"},
 		{"a Storm script without protocol: storm-multilang", exit1, false, nil,
 			"Traceback (most recent call last):\n  File \"/tmp/x/storm.py\", line 41, in readMsg\n    raise Exception(\"Read EOF from stdin\")\nException: Read EOF from stdin\n", "",
 			"external process exit status 1 before it attached; its last output: Traceback (most recent call last): |   File \"/tmp/x/storm.py\", line 41, in readMsg |     raise Exception(\"Read EOF from stdin\") | Exception: Read EOF from stdin (this reads like a Storm multilang program: give its component protocol: storm-multilang)"},

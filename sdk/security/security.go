@@ -115,7 +115,7 @@ func Load(f TLSFiles, what string) (*Security, error) {
 	}
 	s := &Security{files: f, pool: pool}
 	if f.Cert != "" {
-		s.pair = &keyPair{certFile: f.Cert, keyFile: f.Key, roots: pool}
+		s.pair = &keyPair{certFile: f.Cert, keyFile: f.Key}
 		if _, err := s.pair.get(); err != nil {
 			return nil, fmt.Errorf("%s=%s, %s=%s: %w", name("CERT"), f.Cert, name("KEY"), f.Key, err)
 		}
@@ -200,6 +200,12 @@ func (s *Security) CheckSignedByCA(what string) error {
 		return fmt.Errorf("%s-cert=%s (issued by %q) is not signed by %s-ca=%s: the nodes and the embedded etcd trust that CA only (%v)",
 			what, s.files.Cert, c.Leaf.Issuer.CommonName, what, s.files.CA, err)
 	}
+	// Renewals must be too (keyPair.roots). Only here: a client
+	// certificate for an external etcd may come from another CA than
+	// the etcd's own (--etcd-ca), and renews as it came.
+	s.pair.mu.Lock()
+	s.pair.roots = s.pool
+	s.pair.mu.Unlock()
 	return nil
 }
 
@@ -251,9 +257,9 @@ var reloadEvery = time.Second
 // changes.
 type keyPair struct {
 	certFile, keyFile string
-	// roots, when set, must have signed a renewed certificate: the peers
-	// trust that CA only, so one of another CA would be served to every
-	// client's refusal.
+	// roots, when set (CheckSignedByCA), must have signed a renewed
+	// certificate: the peers trust that CA only, so one of another CA
+	// would be served to every client's refusal.
 	roots *x509.CertPool
 
 	mu      sync.Mutex

@@ -257,14 +257,20 @@ func (l *lockedBuffer) String() string {
 // key in place: new connections get the new certificate without a restart;
 // a bad new pair keeps the last good one and is logged once.
 // servingNodeV1 loads a server's files for certificate node-v1, its
-// reloads logged to the returned buffer.
-func servingNodeV1(t *testing.T) (*securitytest.CA, security.TLSFiles, *tls.Config, *lockedBuffer) {
+// reloads logged to the returned buffer; as a node's (node=true), its
+// certificate checked against its CA at start.
+func servingNodeV1(t *testing.T, node bool) (*securitytest.CA, security.TLSFiles, *tls.Config, *lockedBuffer) {
 	t.Helper()
 	ca := securitytest.NewCA(t, "gale")
 	files := ca.Issue(t, "node-v1")
 	sec, err := security.Load(files, "TLS")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if node {
+		if err := sec.CheckSignedByCA("--tls"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	logged := &lockedBuffer{}
 	sec.SetLogger(slog.New(slog.NewTextHandler(logged, nil)))
@@ -277,7 +283,7 @@ func servingNodeV1(t *testing.T) (*securitytest.CA, security.TLSFiles, *tls.Conf
 
 func TestRotatedCertificatesAreServed(t *testing.T) {
 	defer security.SetReloadEvery(10 * time.Millisecond)()
-	ca, files, cfg, logged := servingNodeV1(t)
+	ca, files, cfg, logged := servingNodeV1(t, true)
 	subject := func() string {
 		c, err := cfg.GetCertificate(nil)
 		if err != nil {
@@ -353,7 +359,7 @@ func TestRotatedCertificatesAreServed(t *testing.T) {
 // reload is logged as failed.
 func TestARotationToAnotherCAIsRefused(t *testing.T) {
 	defer security.SetReloadEvery(10 * time.Millisecond)()
-	_, files, cfg, logged := servingNodeV1(t)
+	_, files, cfg, logged := servingNodeV1(t, true)
 	securitytest.NewCA(t, "another").WriteCert(t, "node-v2", files.Cert, files.Key)
 	later := time.Now().Add(time.Minute)
 	for _, f := range []string{files.Cert, files.Key} {
@@ -371,6 +377,32 @@ func TestARotationToAnotherCAIsRefused(t *testing.T) {
 		}
 		if !strings.Contains(logged.String(), "is not signed by the CA the peers trust") {
 			return fmt.Errorf("the refused rotation is not logged:\n%s", logged.String())
+		}
+		return nil
+	})
+}
+
+// A pair not checked against its CA at start (a client certificate for an
+// external etcd, whose --etcd-ca is the etcd server's CA) renews from
+// whatever CA it came from: it was refused, and the node lost its etcd
+// when the old one expired.
+func TestARotationOfAnUncheckedPairIsServed(t *testing.T) {
+	defer security.SetReloadEvery(10 * time.Millisecond)()
+	_, files, cfg, _ := servingNodeV1(t, false)
+	securitytest.NewCA(t, "clients").WriteCert(t, "node-v2", files.Cert, files.Key)
+	later := time.Now().Add(time.Minute)
+	for _, f := range []string{files.Cert, files.Key} {
+		if err := os.Chtimes(f, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, func() error {
+		c, err := cfg.GetCertificate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Leaf.Subject.CommonName; got != "node-v2" {
+			return fmt.Errorf("serving %q, want the renewed node-v2", got)
 		}
 		return nil
 	})

@@ -259,7 +259,7 @@ var stormKeys = map[string]string{
 	"topology.shellbolt.max.pending":             "use topology.external.max.inflight (the inputs an external process may hold)",
 	"topology.spout.wait.strategy":               "use topology.spout.wait, the duration a spout that emitted nothing waits before it is asked again",
 	"topology.sleep.spout.wait.strategy.time.ms": "use topology.spout.wait (a duration, e.g. 1ms)",
-	"topology.name":                              "the topology's name is its file's name: key",
+	"topology.name":                              "a topology's name is its file's top-level name: key (or the builder's name)",
 	"topology.enable.message.timeouts":           "remove it (a tree times out after topology.message.timeout.secs without progress; topology.acker.executors: 0 turns acking off)",
 	"topology.executor.receive.buffer.size":      "use topology.queue.size (a task's input queue, in batches)",
 	"topology.executor.send.buffer.size":         "use topology.batch.size (tuples a batch holds)",
