@@ -737,7 +737,8 @@ const stallAfter = 10
 // control"). A slow bolt that acks now and then clears it.
 func (e *executor) reportStall(x *externalTask) {
 	e.rt.reportError(e.t, fmt.Errorf("the process holds %d inputs (%d bytes) and has acked or failed none for %v, so it gets no more input: "+
-		"if it holds inputs until a window fires or its input ends, set %s (now %d) and %s (now %d) above what it holds",
+		"its execute may be stuck in a call that does not return (its SDK's heartbeats keep the process alive; the inputs fail after the message timeout and replay), "+
+		"or, if it holds inputs until a window fires or its input ends, set %s (now %d) and %s (now %d) above what it holds",
 		len(x.inflight), x.inflightBytes, time.Duration(e.now-x.blockedSince).Round(time.Millisecond),
 		KeyExternalMaxInflight, x.maxInflight, KeyExternalMaxBytes, x.maxInflightBytes))
 }

@@ -1,6 +1,11 @@
 package transfer
 
-import "google.golang.org/grpc"
+import (
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+)
 
 // HTTP/2 settings for connections that carry Transfer streams, and the
 // largest message a node receives (MaxMessageBytes, framesize.go). A node's
@@ -26,12 +31,19 @@ const (
 )
 
 // DialOptions are the HTTP/2 settings of a client connection that carries
-// Transfer streams.
+// Transfer streams, and its reconnect backoff: at most 1 s between tries,
+// where gRPC's default grows to two minutes, so that a node restarted
+// after a crash was unreachable from the others for half a minute while
+// the leader already gave it tasks.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow),
 		grpc.WithWriteBufferSize(ioBuffer), grpc.WithReadBufferSize(ioBuffer),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes)),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	}
 }
 

@@ -422,8 +422,9 @@ func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
 		// Late events leave silently otherwise (the late stream is
 		// dropped unless subscribed): say so at the 1st, 10th, 100th...
 		b.log.Warn(fmt.Sprintf("window: %d late events so far; the last, at %d (key %q, from %s/%s), came after the watermark %d%s: "+
-			"late events go to the late stream or are dropped; a watermark punctuation that reaches this bolt before events still on their way "+
-			"(through another bolt) makes them late: send the watermark stream along the events' path, or raise OutOfOrderness",
+			"late events go to the late stream or are dropped; they come from a watermark punctuation that reached this bolt before events still on their way "+
+			"(through another bolt: send the watermark stream along the events' path), from inputs more out of order than OutOfOrderness, "+
+			"or from replays of inputs whose trees timed out while a window held them (a session longer than the message timeout)",
 			n, ts, key, t.Component(), t.Stream(), b.wm, lateBy(b.cfg.AllowedLateness)))
 	}
 	if b.onLate != nil {

@@ -27,10 +27,16 @@
 // function's emits to all of the session's inputs, then acks them:
 // at-least-once results. If the task or its node fails, the held inputs
 // time out and the spout replays them, so the sessions are rebuilt (a
-// result emitted before the failure may be emitted again). Inputs are held
-// for up to gap + outOfOrderness + allowedLateness of event time (or the
-// idle timeout, if longer) plus a tick interval, so prepare checks that
-// topology.message.timeout.secs exceeds that (timeoutCheck). With
+// result emitted before the failure may be emitted again). A session's last
+// input is held for up to gap + outOfOrderness + allowedLateness of event
+// time (or the idle timeout, if longer) plus a tick interval, so prepare
+// checks that topology.message.timeout.secs exceeds that (timeoutCheck);
+// its first inputs are held for as long as the session lasts on top of
+// that, which only the traffic bounds: a session that stays active longer
+// than the message timeout has its first inputs time out and replay (late,
+// so dropped), and its result, still right, is anchored to trees that
+// already failed: a failure after it replays nothing. Set the timeout above the
+// longest session you expect, or use "ack-on-receipt" for long sessions. With
 // "ack-on-receipt" inputs are acked as soon as they are buffered and
 // results are unanchored: at-most-once, no timeout constraint, and a
 // failure loses the task's open sessions. Without ackers
@@ -645,9 +651,10 @@ export class SessionBolt extends Bolt {
       const lateness = this.s.lateness > 0n ? ` less its allowed lateness ${this.s.lateness} ms` : "";
       this.log.warn(
         `window: ${n} late events so far; the last, at ${ts} (key "${key}", from ${t.sourceComponent}/${t.stream}), came after the watermark ` +
-          `${this.wm}${lateness}: late events go to the late stream or are dropped; a watermark punctuation that reaches this bolt ` +
-          `before events still on their way (through another bolt) makes them late: send the watermark stream along the events' path, ` +
-          `or raise outOfOrdernessMs`,
+          `${this.wm}${lateness}: late events go to the late stream or are dropped; they come from a watermark punctuation that reached ` +
+          `this bolt before events still on their way (through another bolt: send the watermark stream along the events' path), ` +
+          `from inputs more out of order than outOfOrdernessMs, or from replays of inputs whose trees timed out while a session held ` +
+          `them (a session longer than the message timeout)`,
       );
     }
     this.options.onLate?.(key, ts, t);

@@ -31,7 +31,7 @@ do not fit the stream); the node validates the spec again on submit.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Self, Sequence
 
 import grpc
 
@@ -90,11 +90,11 @@ class _Declarer:
     def _misuse(self, msg: str) -> None:
         self._b._problems.append(f"{self._who()}: {msg}")
 
-    def output(self, stream: str, fields: Sequence[str], direct: bool = False):
+    def output(self, stream: str, fields: Sequence[str], direct: bool = False) -> Self:
         """Declares one output stream of an external or attached component."""
         return self.outputs(Stream(stream, fields, direct))
 
-    def outputs(self, *streams: Stream):
+    def outputs(self, *streams: Stream) -> Self:
         """Declares output streams of an external or attached component. A
         Go class declares its own; declaring them here is an error."""
         c = self.spec
@@ -108,7 +108,7 @@ class _Declarer:
             c.outputs.add(id=s.id, fields=list(s.fields), direct=s.direct)
         return self
 
-    def config(self, key: str, value: Any):
+    def config(self, key: str, value: Any) -> Self:
         """Sets a config key for this component's tasks only, overriding the topology's."""
         try:
             self.spec.config[key].CopyFrom(to_proto(value, f"config key '{key}'"))
@@ -123,7 +123,7 @@ class _Declarer:
             return None
         return c.command
 
-    def dir(self, path: str):
+    def dir(self, path: str) -> Self:
         """Sets the working directory of an external component's processes
         (relative to the topology file's folder)."""
         cmd = self._command("dir")
@@ -131,14 +131,14 @@ class _Declarer:
             cmd.dir = path
         return self
 
-    def env(self, key: str, value: str):
+    def env(self, key: str, value: str) -> Self:
         """Adds an environment variable to an external component's processes."""
         cmd = self._command("env")
         if cmd is not None:
             cmd.env[key] = value
         return self
 
-    def protocol(self, name: str):
+    def protocol(self, name: str) -> Self:
         """Sets what an external component's processes speak: "gale" (the
         Attach protocol, the default) or "storm-multilang", as in YAML."""
         cmd = self._command("protocol")
@@ -159,7 +159,7 @@ class BoltDeclarer(_Declarer):
     """Configures a bolt added with TopologyBuilder.set_bolt and subscribes
     it to streams; methods chain. An omitted stream is "default"."""
 
-    def grouping(self, source: str, grouping: str, fields: Sequence[str] = (), stream: str = DEFAULT_STREAM):
+    def grouping(self, source: str, grouping: str, fields: Sequence[str] = (), stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Subscribes to stream of source with any grouping by name
         (shuffle, fields, all, global, direct, local_or_shuffle,
         partial_key, none); the named methods are shorthands for it."""
@@ -173,35 +173,35 @@ class BoltDeclarer(_Declarer):
         self.spec.inputs.add(component=source, stream=stream, grouping=topology_pb2.Grouping(type=t, fields=list(fields)))
         return self
 
-    def shuffle_grouping(self, source: str, stream: str = DEFAULT_STREAM):
+    def shuffle_grouping(self, source: str, stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Spreads the stream's tuples evenly over this bolt's tasks."""
         return self.grouping(source, "shuffle", (), stream)
 
-    def fields_grouping(self, source: str, fields: Sequence[str], stream: str = DEFAULT_STREAM):
+    def fields_grouping(self, source: str, fields: Sequence[str], stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Sends tuples with equal values of fields to the same task."""
         return self.grouping(source, "fields", fields, stream)
 
-    def partial_key_grouping(self, source: str, fields: Sequence[str], stream: str = DEFAULT_STREAM):
+    def partial_key_grouping(self, source: str, fields: Sequence[str], stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Sends each key to the less loaded of two candidate tasks (skewed keys)."""
         return self.grouping(source, "partial_key", fields, stream)
 
-    def all_grouping(self, source: str, stream: str = DEFAULT_STREAM):
+    def all_grouping(self, source: str, stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Replicates every tuple to every task."""
         return self.grouping(source, "all", (), stream)
 
-    def global_grouping(self, source: str, stream: str = DEFAULT_STREAM):
+    def global_grouping(self, source: str, stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Sends every tuple to the task with the lowest id."""
         return self.grouping(source, "global", (), stream)
 
-    def direct_grouping(self, source: str, stream: str = DEFAULT_STREAM):
+    def direct_grouping(self, source: str, stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Lets the emitter choose the task; the stream must be direct."""
         return self.grouping(source, "direct", (), stream)
 
-    def local_or_shuffle_grouping(self, source: str, stream: str = DEFAULT_STREAM):
+    def local_or_shuffle_grouping(self, source: str, stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Prefers tasks in the emitter's process, else shuffles."""
         return self.grouping(source, "local_or_shuffle", (), stream)
 
-    def none_grouping(self, source: str, stream: str = DEFAULT_STREAM):
+    def none_grouping(self, source: str, stream: str = DEFAULT_STREAM) -> "BoltDeclarer":
         """Any task will do (Gale shuffles)."""
         return self.grouping(source, "none", (), stream)
 

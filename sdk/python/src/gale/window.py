@@ -39,10 +39,16 @@ holds every input until the session containing it has fired, anchors the
 window function's emits to all of the session's inputs, then acks them:
 at-least-once results. If the task or its node fails, the held inputs time
 out and the spout replays them, so the sessions are rebuilt (a result
-emitted before the failure may be emitted again). Inputs are held for up to
-``gap + out_of_orderness + allowed_lateness`` of event time (or the idle
-timeout, if longer) plus a tick interval, so ``prepare`` checks that
-``topology.message.timeout.secs`` exceeds that (``timeout_check``). With
+emitted before the failure may be emitted again). A session's last input is
+held for up to ``gap + out_of_orderness + allowed_lateness`` of event time
+(or the idle timeout, if longer) plus a tick interval, so ``prepare`` checks
+that ``topology.message.timeout.secs`` exceeds that (``timeout_check``); its
+first inputs are held for as long as the session lasts on top of that, which
+only the traffic bounds: a session that stays active longer than the message
+timeout has its first inputs time out and replay (late, so dropped), and
+its result, still right, is anchored to trees that already failed: a failure
+after it replays nothing. Set the timeout above the longest session you
+expect, or use :data:`ACK_ON_RECEIPT` for long sessions. With
 :data:`ACK_ON_RECEIPT` inputs are acked as soon as they are buffered and
 results are unanchored: at-most-once, no timeout constraint, and a failure
 loses the task's open sessions. Without ackers
@@ -579,9 +585,10 @@ class SessionBolt(Bolt):
             self.log.warning(
                 f"window: {n} late events so far; the last, at {ts} (key {key!r}, from {tup.component}/{tup.stream}), "
                 f"came after the watermark {self._wm}{f' less its allowed lateness {lateness} ms' if lateness else ''}: "
-                "late events go to the late stream or are dropped; a watermark punctuation that reaches this bolt before "
-                "events still on their way (through another bolt) makes them late: send the watermark stream along the "
-                "events' path, or raise out_of_orderness_ms"
+                "late events go to the late stream or are dropped; they come from a watermark punctuation that reached "
+                "this bolt before events still on their way (through another bolt: send the watermark stream along the "
+                "events' path), from inputs more out of order than out_of_orderness_ms, or from replays of inputs whose "
+                "trees timed out while a session held them (a session longer than the message timeout)"
             )
         if self._on_late is not None:
             self._on_late(key, ts, tup)
