@@ -44,9 +44,10 @@ type CoordinatorServiceClient interface {
 	SubmitTopology(ctx context.Context, in *SubmitTopologyRequest, opts ...grpc.CallOption) (*SubmitTopologyResponse, error)
 	// KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
 	// trees, then marks the topology killed (the leader then removes it) and
-	// answers. The wait is cut short to answer within the caller's deadline;
-	// a caller that stops waiting does not stop the kill, which goes on at
-	// once. The end of the wait is stored with the topology, so the leader
+	// answers. The wait is cut short to answer within the caller's deadline
+	// (it ends 2.5 s before the deadline, the time the node keeps for
+	// stopping the run: a deadline of 2.5 s or less kills at once); a caller
+	// that stops waiting does not stop the kill, which goes on at once. The end of the wait is stored with the topology, so the leader
 	// finishes the kill if the node that took it dies during the wait; until
 	// then, activate, deactivate and rebalance of the topology answer
 	// FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
@@ -173,9 +174,10 @@ type CoordinatorServiceServer interface {
 	SubmitTopology(context.Context, *SubmitTopologyRequest) (*SubmitTopologyResponse, error)
 	// KillTopology deactivates the spouts, waits `wait_seconds` for in-flight
 	// trees, then marks the topology killed (the leader then removes it) and
-	// answers. The wait is cut short to answer within the caller's deadline;
-	// a caller that stops waiting does not stop the kill, which goes on at
-	// once. The end of the wait is stored with the topology, so the leader
+	// answers. The wait is cut short to answer within the caller's deadline
+	// (it ends 2.5 s before the deadline, the time the node keeps for
+	// stopping the run: a deadline of 2.5 s or less kills at once); a caller
+	// that stops waiting does not stop the kill, which goes on at once. The end of the wait is stored with the topology, so the leader
 	// finishes the kill if the node that took it dies during the wait; until
 	// then, activate, deactivate and rebalance of the topology answer
 	// FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run

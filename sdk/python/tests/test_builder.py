@@ -81,7 +81,7 @@ def test_build_reports_every_problem_naming_component_and_field():
         "topology name 'bad name!' is invalid",
         "spout 'src': output stream 'default' declares field 'a' twice",
         "bolt 'x': give exactly one of class_name",
-        "bolt 'x': parallelism must be between 1 and 10000, got 0",
+        "bolt 'x': parallelism must be at least 1, got 0",
         "bolt 'x' has no inputs",
         "bolt 'y': fields grouping on 'src': stream 'default' has no field 'nope' (its fields: a, a)",
         "bolt 'y': input from unknown component 'ghost'",
@@ -93,6 +93,29 @@ def test_build_reports_every_problem_naming_component_and_field():
     ]:
         assert fragment in text, f"missing {fragment!r} in:\n{text}"
     assert len(ei.value.problems) >= 12
+
+
+@pytest.mark.parametrize(
+    "edges,want",
+    [
+        ({"a": ["s", "b"], "b": ["a"]}, "bolt 'a': cycle: a -> b -> a"),
+        ({"a": ["s", "c"], "b": ["a"], "c": ["b"]}, "bolt 'a': cycle: a -> b -> c -> a"),
+        ({"a": ["s"], "b": ["a"], "c": ["b", "a"]}, None),
+    ],
+)
+def test_cycles_are_refused_as_the_node_refuses_them(edges, want):
+    b = gale.TopologyBuilder("t")
+    b.set_spout("s", attached=True).output("default", ["x"])
+    for bolt, sources in edges.items():
+        d = b.set_bolt(bolt, attached=True).output("default", ["x"])
+        for src in sources:
+            d.shuffle_grouping(src)
+    if want is None:
+        b.build()
+        return
+    with pytest.raises(gale.TopologyError) as ei:
+        b.build()
+    assert want in str(ei.value) and str(ei.value).count("cycle") == 1, str(ei.value)
 
 
 def test_bad_config_value_is_reported():

@@ -64,6 +64,21 @@ const GROUPINGS: Record<GroupingName, GroupingType> = {
   none: GroupingType.GROUPING_TYPE_NONE,
 };
 
+/**
+ * Rejected by submit when the node refuses the topology or cannot be
+ * reached: code is the gRPC status code's name ("INVALID_ARGUMENT",
+ * "ALREADY_EXISTS", "UNAVAILABLE"...), as Python's SubmitError.code.
+ */
+export class SubmitError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "SubmitError";
+  }
+}
+
 /** Thrown by build() with every problem found. */
 export class BuildError extends Error {
   constructor(readonly problems: string[]) {
@@ -73,6 +88,9 @@ export class BuildError extends Error {
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The most tasks one component may have (the node's sdk/spec MaxParallelism). */
+export const MAX_PARALLELISM = 10000;
 
 export class TopologyBuilder {
   private readonly components: ComponentSpec[] = [];
@@ -121,8 +139,12 @@ export class TopologyBuilder {
       config: {},
     };
     const who = `${kind === ComponentKind.COMPONENT_KIND_SPOUT ? "spout" : "bolt"} '${id}'`;
-    if (!(Number.isInteger(parallelism) && parallelism >= 1 && parallelism <= 2147483647)) {
-      this.problems.push(`${who}: parallelism ${parallelism} is not an integer of at least 1`);
+    if (!Number.isInteger(parallelism)) {
+      this.problems.push(`${who}: parallelism must be an integer, got ${parallelism}`);
+    } else if (parallelism < 1) {
+      this.problems.push(`${who}: parallelism must be at least 1, got ${parallelism}`);
+    } else if (parallelism > MAX_PARALLELISM) {
+      this.problems.push(`${who}: parallelism must be at most ${MAX_PARALLELISM}, got ${parallelism}`);
     }
     if ("className" in impl) {
       c.implementation = { $case: "class", value: impl.className };
@@ -187,14 +209,26 @@ export class TopologyBuilder {
     }
     for (const c of this.components) {
       const who = whoOf(c);
+      if (c.kind === ComponentKind.COMPONENT_KIND_BOLT && c.inputs.length === 0) {
+        problems.push(`${who} has no inputs: a bolt must subscribe to at least one stream`);
+      }
+      const subscribed = new Set<string>();
       c.inputs.forEach((in_, i) => {
         const where = `${who}: inputs[${i}] (${in_.component}:${in_.stream || "default"})`;
+        const type = in_.grouping!.type;
+        if (type === undefined) {
+          problems.push(`${where}: unknown grouping; use one of ${Object.keys(GROUPINGS).join(", ")}`);
+          return;
+        }
         const from = byId.get(in_.component);
         if (from === undefined) {
           problems.push(`${where}: no component '${in_.component}'`);
           return;
         }
-        const type = in_.grouping!.type;
+        const key = `${in_.component}\u0000${in_.stream || "default"}`;
+        if (subscribed.has(key)) problems.push(`${where}: subscribes to '${in_.component}' stream '${in_.stream || "default"}' twice`);
+        subscribed.add(key);
+        if (in_.component === c.id) problems.push(`${who} subscribes to itself: cycle: ${c.id} -> ${c.id}`);
         const keyed = type === GroupingType.GROUPING_TYPE_FIELDS || type === GroupingType.GROUPING_TYPE_PARTIAL_KEY;
         if (keyed && in_.grouping!.fields.length === 0) problems.push(`${where}: a ${groupingName(type)} grouping needs fields`);
         if (!keyed && in_.grouping!.fields.length > 0) problems.push(`${where}: a ${groupingName(type)} grouping takes no fields`);
@@ -218,6 +252,7 @@ export class TopologyBuilder {
         }
       });
     }
+    problems.push(...cycles(this.components, byId));
     if (problems.length > 0) throw new BuildError(problems);
     return structuredClone({
       name: this.name,
@@ -226,6 +261,45 @@ export class TopologyBuilder {
       source: BUILDER_SOURCE,
     });
   }
+}
+
+/**
+ * Cycles among components other than a bolt subscribed to itself, as the
+ * node reports them: one shortest cycle through the first-declared
+ * component of each, in the order tuples flow.
+ */
+function cycles(components: ComponentSpec[], byId: Map<string, ComponentSpec>): string[] {
+  const out: string[] = [];
+  const reported = new Set<string>();
+  for (const start of components) {
+    if (reported.has(start.id)) continue;
+    // Breadth-first from start's inputs back to start.
+    const prev = new Map<string, string>();
+    const queue = [start.id];
+    let found: string | undefined;
+    while (queue.length > 0 && found === undefined) {
+      const cur = queue.shift()!;
+      for (const in_ of byId.get(cur)?.inputs ?? []) {
+        const src = in_.component;
+        if (src === cur || !byId.has(src)) continue;
+        if (src === start.id) {
+          found = cur;
+          break;
+        }
+        if (!prev.has(src)) {
+          prev.set(src, cur);
+          queue.push(src);
+        }
+      }
+    }
+    if (found === undefined) continue;
+    const path = [start.id];
+    for (let node = found; node !== start.id; node = prev.get(node)!) path.push(node);
+    path.push(start.id);
+    path.forEach((id) => reported.add(id));
+    out.push(`${whoOf(start)}: cycle: ${path.join(" -> ")}`);
+  }
+  return out;
 }
 
 function whoOf(c: ComponentSpec): string {
@@ -278,7 +352,12 @@ export class BoltDeclarer extends Declarer {
       this.b.problems.push(`${this.who}: a spout has no inputs`);
       return this;
     }
-    this.c.inputs.push({ component: from, stream: stream === "default" ? "" : stream, grouping: { type: GROUPINGS[type], fields: [...fields] } });
+    const t = GROUPINGS[type] as GroupingType | undefined; // JavaScript callers pass any string
+    if (t === undefined) {
+      this.b.problems.push(`${this.who}: input from '${from}': unknown grouping '${type}'; use one of ${Object.keys(GROUPINGS).join(", ")}`);
+      return this;
+    }
+    this.c.inputs.push({ component: from, stream: stream === "default" ? "" : stream, grouping: { type: t, fields: [...fields] } });
     return this;
   }
 
@@ -346,9 +425,10 @@ export interface SubmitOptions {
 
 /**
  * Submits a spec through gale.v1.CoordinatorService/SubmitTopology of the
- * node at addr (HOST:PORT) and resolves to the run id. Rejects with the
- * node's status and message (INVALID_ARGUMENT names the component and
- * field; ALREADY_EXISTS for a name in use). TLS files that cannot be used
+ * node at addr (HOST:PORT) and resolves to the run id. Rejects with a
+ * SubmitError carrying the node's status code and message
+ * (INVALID_ARGUMENT names the component and field; ALREADY_EXISTS for a
+ * name in use; UNAVAILABLE for no node there). TLS files that cannot be used
  * (see SubmitOptions.tls) reject with an AttachError naming the variable or
  * option and the file, before anything is sent.
  */
@@ -373,7 +453,7 @@ export function submit(addr: string, spec: TopologySpec, options: SubmitOptions 
       { deadline: Date.now() + (options.timeoutMs ?? 30_000) },
       (err, res) => {
         client.close();
-        if (err) reject(new Error(`submit ${spec.name} to ${addr}: ${callFailure(err, conn.tls)}`));
+        if (err) reject(new SubmitError(grpc.status[err.code] ?? String(err.code), `submit ${spec.name} to ${addr}: ${callFailure(err, conn.tls)}`));
         else resolve(res!.id);
       },
     );

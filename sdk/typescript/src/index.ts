@@ -14,6 +14,7 @@ export {
   SpoutDeclarer,
   BoltDeclarer,
   BuildError,
+  SubmitError,
   submit,
   BUILDER_SOURCE,
   type Implementation,

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { TopologyBuilder, BuildError, submit } from "../src";
+import { TopologyBuilder, BuildError, SubmitError, submit } from "../src";
 import { CoordinatorServiceService, type SubmitTopologyRequest } from "../src/gen/gale/v1/coordinator";
 import { TopologySpec } from "../src/gen/gale/v1/topology";
 
@@ -75,7 +75,7 @@ test("build reports every mistake at once, naming component and field", () => {
   }
   assert.ok(err instanceof BuildError);
   const want = [
-    /spout 's': parallelism 0/,
+    /spout 's': parallelism must be at least 1, got 0/,
     /spout 's': outputs are only for external and attached components; class 'x.S'/,
     /bolt '__b': run must be a non-empty argv/,
     /bolt 'd': config bad: Object is not a tuple value/,
@@ -85,9 +85,58 @@ test("build reports every mistake at once, naming component and field", () => {
     /bolt '__b': inputs\[0\] \(missing:default\): no component 'missing'/,
     /bolt 'c': inputs\[0\] \(d:default\): grouping field 'nope' is not a field of the stream \(w\)/,
     /bolt 'c': inputs\[1\] \(d:direct\): direct stream 'direct' must be subscribed with a direct grouping/,
+    /bolt 'd' has no inputs: a bolt must subscribe to at least one stream/,
   ];
   for (const w of want) assert.ok(err.problems.some((p) => w.test(p)), `no problem matches ${w}:\n${err.problems.join("\n")}`);
   assert.equal(err.problems.length, want.length, err.problems.join("\n"));
+});
+
+test("build refuses what the node refuses: cycles, unknown groupings, twice the same input, too many tasks", () => {
+  const problems = (f: (b: TopologyBuilder) => void): string[] => {
+    const b = new TopologyBuilder("t");
+    b.setSpout("s", { attached: true }).outputs({ id: "default", fields: ["x"] });
+    f(b);
+    try {
+      b.build();
+      return [];
+    } catch (e) {
+      assert.ok(e instanceof BuildError);
+      return e.problems;
+    }
+  };
+  const bolt = (b: TopologyBuilder, id: string, n = 1) => b.setBolt(id, { attached: true }, n).outputs({ id: "default", fields: ["x"] });
+  assert.deepEqual(
+    problems((b) => {
+      bolt(b, "a").shuffleGrouping("s").shuffleGrouping("c");
+      bolt(b, "b").shuffleGrouping("a");
+      bolt(b, "c").shuffleGrouping("b");
+    }),
+    ["bolt 'a': cycle: a -> b -> c -> a"],
+  );
+  assert.deepEqual(
+    problems((b) => bolt(b, "a").shuffleGrouping("s").shuffleGrouping("a")),
+    ["bolt 'a' subscribes to itself: cycle: a -> a"],
+  );
+  assert.deepEqual(
+    problems((b) => bolt(b, "a").shuffleGrouping("s").grouping("s", "default", "shufle" as never)),
+    ["bolt 'a': input from 's': unknown grouping 'shufle'; use one of shuffle, fields, all, global, direct, local_or_shuffle, partial_key, none"],
+  );
+  assert.deepEqual(
+    problems((b) => bolt(b, "a").shuffleGrouping("s").allGrouping("s")),
+    ["bolt 'a': inputs[1] (s:default): subscribes to 's' stream 'default' twice"],
+  );
+  assert.deepEqual(
+    problems((b) => bolt(b, "a", 10001).shuffleGrouping("s")),
+    ["bolt 'a': parallelism must be at most 10000, got 10001"],
+  );
+  assert.deepEqual(
+    problems((b) => {
+      bolt(b, "a").shuffleGrouping("s");
+      bolt(b, "c").shuffleGrouping("b").shuffleGrouping("a");
+      bolt(b, "b").shuffleGrouping("a");
+    }),
+    [],
+  );
 });
 
 test("submit sends the spec to CoordinatorService and returns the run id", async () => {
@@ -108,7 +157,10 @@ test("submit sends the spec to CoordinatorService and returns the run id", async
     assert.deepEqual(got?.spec, spec);
     assert.equal(got?.startInactive, true);
     assert.deepEqual(got?.config, { "wordcount.rate": { kind: { $case: "intValue", value: 10n } } });
-    await assert.rejects(submit(`127.0.0.1:${port}`, { ...spec, name: "taken" }), /submit taken to .*: ALREADY_EXISTS: topology taken exists/);
+    await assert.rejects(
+      submit(`127.0.0.1:${port}`, { ...spec, name: "taken" }),
+      (e: unknown) => e instanceof SubmitError && e.code === "ALREADY_EXISTS" && /submit taken to .*: ALREADY_EXISTS: topology taken exists/.test(e.message),
+    );
   } finally {
     server.forceShutdown();
   }

@@ -345,7 +345,7 @@ test("submit reads the GALE_TLS_* variables too, from process.env by default", a
     // Without a client certificate, or in plaintext, the node refuses.
     await within(
       10_000,
-      assert.rejects(submit(node.addr, spec(), { env: { GALE_TLS_CA: certs.ca } }), /^Error: submit tlstopo to .*: UNAVAILABLE: .*\(over TLS: CA GALE_TLS_CA=/),
+      assert.rejects(submit(node.addr, spec(), { env: { GALE_TLS_CA: certs.ca } }), /^SubmitError: submit tlstopo to .*: UNAVAILABLE: .*\(over TLS: CA GALE_TLS_CA=/),
       "submit",
     );
     await within(10_000, assert.rejects(submit(node.addr, spec(), { env: {} }), /UNAVAILABLE/), "submit");

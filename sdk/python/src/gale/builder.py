@@ -124,8 +124,10 @@ class _Declarer:
         return c.command
 
     def dir(self, path: str) -> Self:
-        """Sets the working directory of an external component's processes
-        (relative to the topology file's folder)."""
+        """Sets the working directory of an external component's processes.
+        Give an absolute path: a relative one is taken from the working
+        directory of the node that runs the process (a YAML file's are taken
+        from the file's folder by ``gale submit``; a builder has no file)."""
         cmd = self._command("dir")
         if cmd is not None:
             cmd.dir = path
@@ -325,8 +327,10 @@ def _check(spec: topology_pb2.TopologySpec) -> list[str]:
             p.append(f"duplicate component id '{c.id}'")
         else:
             by_id[c.id] = c
-        if not 1 <= c.parallelism <= MAX_PARALLELISM:
-            p.append(f"{who}: parallelism must be between 1 and {MAX_PARALLELISM}, got {c.parallelism}")
+        if c.parallelism < 1:
+            p.append(f"{who}: parallelism must be at least 1, got {c.parallelism}")
+        elif c.parallelism > MAX_PARALLELISM:
+            p.append(f"{who}: parallelism must be at most {MAX_PARALLELISM}, got {c.parallelism}")
         impl = c.WhichOneof("implementation")
         if impl == "command":
             if not c.command.argv or not c.command.argv[0]:
@@ -396,7 +400,46 @@ def _check(spec: topology_pb2.TopologySpec) -> list[str]:
                 p.append(f"{who}: direct grouping needs a direct stream, but stream '{stream}' of '{src.id}' is not direct")
             if decl.direct and t != _G.GROUPING_TYPE_DIRECT:
                 p.append(f"{who}: stream '{stream}' of '{src.id}' is a direct stream: subscribe to it with direct grouping, not {gname}")
+    p.extend(_cycles(spec, by_id))
     return p
+
+
+def _cycles(spec: topology_pb2.TopologySpec, by_id: Mapping[str, topology_pb2.ComponentSpec]) -> list[str]:
+    """Cycles among components other than a bolt subscribed to itself
+    (reported above), as the node reports them: one shortest cycle through
+    the first-declared component of each."""
+    out: list[str] = []
+    reported: set[str] = set()
+    for start in spec.components:
+        if start.id in reported:
+            continue
+        # Breadth-first from start's inputs back to start.
+        prev: dict[str, str] = {}
+        queue = [start.id]
+        found = None
+        while queue and found is None:
+            cur = queue.pop(0)
+            for i in by_id[cur].inputs if cur in by_id else ():
+                src = i.component
+                if src == cur or src not in by_id:
+                    continue
+                if src == start.id:
+                    found = cur
+                    break
+                if src not in prev:
+                    prev[src] = cur
+                    queue.append(src)
+        if found is None:
+            continue
+        path = [start.id]
+        node = found
+        while node != start.id:
+            path.append(node)
+            node = prev[node]
+        path.append(start.id)  # in the order tuples flow
+        reported.update(path)
+        out.append(f"{_who(start)}: cycle: {' -> '.join(path)}")
+    return out
 
 
 def submit(
@@ -412,9 +455,11 @@ def submit(
     """Submits spec to the node at addr (HOST:PORT) through
     ``gale.v1.CoordinatorService/SubmitTopology`` and returns the run id.
 
-    ``config`` overrides spec.config (like ``gale submit --conf``). Raises
-    SubmitError with the gRPC status code and the node's message (which
-    names the bad component and field for INVALID_ARGUMENT).
+    ``config`` overrides spec.config (like ``gale submit --conf``); a value
+    that cannot be a Gale value raises ValueTypeError (a TypeError) before
+    anything is sent. Raises SubmitError with the gRPC status code and the
+    node's message (which names the bad component and field for
+    INVALID_ARGUMENT).
 
     The connection is mutual TLS when ``tls`` (a gale.TLSFiles) or, without
     it, the GALE_TLS_* variables name a CA; TLSFiles() is plaintext whatever
@@ -450,6 +495,8 @@ def submit(
             hint = ""
             if files is not None and creds is not None and code == "UNAVAILABLE":
                 hint = f" (over TLS: {files._describe()})"
+            elif channel is None and creds is None and code == "UNAVAILABLE":
+                hint = " (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
             raise SubmitError(code, f"submit topology '{spec.name}' to {addr}: {code}: {e.details()}{hint}") from None
         return resp.id
     finally:
