@@ -33,7 +33,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	loads := fs.String("loads", "", "comma-separated: max, half, tenth (shares of the maximum, after max), or a fixed rate in tuples/s such as 2.5e6 (default: max,half,tenth; with --cluster: max,half)")
 	cluster := fs.Bool("cluster", false, "measure on three local node processes instead of in one process")
 	ext := fs.String("external", "", "measure the word count split bolt in other languages instead: all, or a comma-separated list of "+strings.Join(bench.SplitVariants, ", "))
-	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts, after `make deps`")
+	root := fs.String("root", ".", "with --external: the repository checkout with the example bolts (after make deps)")
 	var confs multiFlag
 	fs.Var(&confs, "conf", "override a setting of the benchmark topologies (in process, --cluster or --webanalytics): key=value (repeatable)")
 	app := fs.Bool("webanalytics", false, "measure the web-analytics application instead: events/s and event-to-dashboard p99, generator in the same process")
@@ -65,6 +65,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return usagef("--conf %s: %v", c, err)
 		}
+		if k == spec.KeyAckers && v.GetIntValue() == 0 && !*app {
+			// Its rows would still say acking on.
+			return usagef("--conf %s: the benchmark measures acking on and off itself (the 'acking' column); give the number of ackers above 0", c)
+		}
 		if o.Conf == nil {
 			o.Conf = map[string]*galev1.Value{}
 		}
@@ -86,6 +90,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*nodeProcs = bench.NodeProcs(runtime.NumCPU())
 	}
 	o.Scenarios = strings.Split(*scen, ",")
+	for _, sc := range o.Scenarios {
+		// Checked before anything runs: with --cluster an unknown name ran
+		// pass-through under it.
+		if sc != "wordcount" && sc != "passthrough" {
+			return usagef("--scenarios %s: unknown scenario %q (want wordcount, passthrough or both, comma-separated)", *scen, sc)
+		}
+	}
+	switch {
+	case *ext != "" && *cluster:
+		return usagef("--external runs in one process: leave out --cluster")
+	case *ext != "" && *app:
+		return usagef("--external and --webanalytics are two benchmarks: give one")
+	}
 	if *loads != "" {
 		o.Loads = strings.Split(*loads, ",")
 		if _, err := bench.ParseLoads(o.Loads); err != nil {
@@ -229,6 +246,7 @@ func startBenchNode(ctx context.Context, dir string, procs int, realtime bool, n
 	}
 	cmd := exec.Command(exe, all...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+	cmd.SysProcAttr = childAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return bench.ClusterNode{}, err
