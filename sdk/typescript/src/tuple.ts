@@ -119,6 +119,6 @@ export class Tuple {
   /** For logs: "input 7 from conf-spout:default (task 1)". */
   describe(): string {
     if (this.isTick) return "tick tuple";
-    return `input ${this.id} from ${this.source.component}:${this.source.stream} (task ${this.sourceTask})`;
+    return `input ${this.id} from ${this.source.component}:${this.source.stream} (sent by task ${this.sourceTask})`;
   }
 }
