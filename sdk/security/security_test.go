@@ -354,56 +354,48 @@ func TestRotatedCertificatesAreServed(t *testing.T) {
 	}
 }
 
-// A renewed certificate of another CA is not served: the peers trust the
-// CA only, so every client would refuse it; the old pair stays and the
-// reload is logged as failed.
-func TestARotationToAnotherCAIsRefused(t *testing.T) {
-	defer security.SetReloadEvery(10 * time.Millisecond)()
-	_, files, cfg, logged := servingNodeV1(t, true)
-	securitytest.NewCA(t, "another").WriteCert(t, "node-v2", files.Cert, files.Key)
-	later := time.Now().Add(time.Minute)
-	for _, f := range []string{files.Cert, files.Key} {
-		if err := os.Chtimes(f, later, later); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, 5*time.Second, func() error {
-		c, err := cfg.GetCertificate(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.Leaf.Subject.CommonName; got != "node-v1" {
-			t.Fatalf("serving %q, a certificate of another CA; want the old node-v1", got)
-		}
-		if !strings.Contains(logged.String(), "is not signed by the CA the peers trust") {
-			return fmt.Errorf("the refused rotation is not logged:\n%s", logged.String())
-		}
-		return nil
-	})
-}
-
-// A pair not checked against its CA at start (a client certificate for an
+// A renewed certificate of another CA is not served by a node, whose
+// certificate was checked against its CA at start: the peers trust the CA
+// only, so every client would refuse it; the old pair stays and the reload
+// is logged as failed. A pair not checked so (a client certificate for an
 // external etcd, whose --etcd-ca is the etcd server's CA) renews from
 // whatever CA it came from: it was refused, and the node lost its etcd
 // when the old one expired.
-func TestARotationOfAnUncheckedPairIsServed(t *testing.T) {
+func TestARotationToAnotherCA(t *testing.T) {
 	defer security.SetReloadEvery(10 * time.Millisecond)()
-	_, files, cfg, _ := servingNodeV1(t, false)
-	securitytest.NewCA(t, "clients").WriteCert(t, "node-v2", files.Cert, files.Key)
-	later := time.Now().Add(time.Minute)
-	for _, f := range []string{files.Cert, files.Key} {
-		if err := os.Chtimes(f, later, later); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name    string
+		checked bool
+		want    string
+	}{
+		{"a node's, checked at start, is refused", true, "node-v1"},
+		{"an etcd client's, not checked, is served", false, "node-v2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, files, cfg, logged := servingNodeV1(t, tc.checked)
+			securitytest.NewCA(t, "another").WriteCert(t, "node-v2", files.Cert, files.Key)
+			later := time.Now().Add(time.Minute)
+			for _, f := range []string{files.Cert, files.Key} {
+				if err := os.Chtimes(f, later, later); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, 5*time.Second, func() error {
+				c, err := cfg.GetCertificate(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				refusal := strings.Contains(logged.String(), "is not signed by the CA the peers trust")
+				switch got := c.Leaf.Subject.CommonName; {
+				case tc.checked && got != "node-v1":
+					t.Fatalf("serving %q, a certificate of another CA; want the old node-v1", got)
+				case tc.checked && !refusal:
+					return fmt.Errorf("the refused rotation is not logged:\n%s", logged.String())
+				case !tc.checked && got != tc.want:
+					return fmt.Errorf("serving %q, want the renewed %s", got, tc.want)
+				}
+				return nil
+			})
+		})
 	}
-	waitFor(t, 5*time.Second, func() error {
-		c, err := cfg.GetCertificate(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.Leaf.Subject.CommonName; got != "node-v2" {
-			return fmt.Errorf("serving %q, want the renewed node-v2", got)
-		}
-		return nil
-	})
 }
