@@ -135,6 +135,11 @@ class FakeCoordinator(coordinator_pb2_grpc.CoordinatorServiceServicer):
         self.got = request
         return coordinator_pb2.SubmitTopologyResponse(id=request.spec.name + "-1")
 
+    def ListTopologies(self, request, context):  # noqa: N802
+        return coordinator_pb2.ListTopologiesResponse(
+            topologies=[coordinator_pb2.TopologySummary(name="wc", state=coordinator_pb2.TOPOLOGY_STATE_ACTIVE)]
+        )
+
 
 @pytest.fixture
 def coordinator():
@@ -162,3 +167,15 @@ def test_submit_error_carries_the_status(coordinator):
     with pytest.raises(gale.SubmitError, match="ALREADY_EXISTS: topology 'taken' already exists") as ei:
         gale.submit(addr, spec)
     assert ei.value.code == "ALREADY_EXISTS"
+
+
+def test_connect_gives_a_channel_for_the_other_calls(coordinator, monkeypatch):
+    _, addr = coordinator
+    monkeypatch.delenv("GALE_TLS_CA", raising=False)
+    with gale.connect(addr) as ch:
+        api = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
+        got = api.ListTopologies(coordinator_pb2.ListTopologiesRequest(), timeout=10).topologies
+    assert [(t.name, coordinator_pb2.TopologyState.Name(t.state)) for t in got] == [("wc", "TOPOLOGY_STATE_ACTIVE")]
+    monkeypatch.setenv("GALE_TLS_CA", "/nonexistent/ca.pem")
+    with pytest.raises(gale.GaleError, match=r"connect to .*: GALE_TLS_CA=/nonexistent/ca.pem"):
+        gale.connect(addr)

@@ -43,3 +43,5 @@ export {
   type TimeoutCheck,
 } from "./window";
 export type { TopologySpec } from "./gen/gale/v1/topology";
+/** The Coordinator API's generated messages and client (CoordinatorServiceClient), for the calls besides submit. */
+export * as coordinator from "./gen/gale/v1/coordinator";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { TopologyBuilder, BuildError, SubmitError, submit } from "../src";
+import { TopologyBuilder, BuildError, SubmitError, submit, coordinator, channelCredentials } from "../src";
 import { CoordinatorServiceService, type SubmitTopologyRequest } from "../src/gen/gale/v1/coordinator";
 import { TopologySpec } from "../src/gen/gale/v1/topology";
 
@@ -148,9 +148,16 @@ test("submit sends the spec to CoordinatorService and returns the run id", async
       if (call.request.spec?.name === "taken") cb({ code: grpc.status.ALREADY_EXISTS, details: "topology taken exists" });
       else cb(null, { id: "wordcount-1" });
     },
+    listTopologies: (_call: unknown, cb: grpc.sendUnaryData<unknown>) =>
+      cb(null, coordinator.ListTopologiesResponse.fromPartial({ topologies: [{ name: "wc", state: coordinator.TopologyState.TOPOLOGY_STATE_ACTIVE }] })),
   } as unknown as grpc.UntypedServiceImplementation);
   const port = await new Promise<number>((res, rej) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   try {
+    // The other calls, through the exported generated client (README).
+    const api = new coordinator.CoordinatorServiceClient(`127.0.0.1:${port}`, channelCredentials({ env: {} }));
+    const list = await new Promise<coordinator.ListTopologiesResponse>((res, rej) => api.listTopologies({}, (e, r) => (e ? rej(e) : res(r))));
+    api.close();
+    assert.deepEqual(list.topologies.map((t) => [t.name, coordinator.topologyStateToJSON(t.state)]), [["wc", "TOPOLOGY_STATE_ACTIVE"]]);
     const spec = wordcount().build();
     const id = await submit(`127.0.0.1:${port}`, spec, { config: { "wordcount.rate": 10n }, startInactive: true });
     assert.equal(id, "wordcount-1");

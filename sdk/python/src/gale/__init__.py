@@ -20,7 +20,7 @@ variables a node sets for the processes it manages).
         gale.run(Split())
 """
 
-from gale.builder import BoltDeclarer, SpoutDeclarer, TopologyBuilder, submit
+from gale.builder import BoltDeclarer, SpoutDeclarer, TopologyBuilder, connect, submit
 from gale.component import Bolt, Component, Spout
 from gale.context import (
     DEFAULT_STREAM,
@@ -68,6 +68,7 @@ __all__ = [
     "TopologyError",
     "Tuple",
     "ValueTypeError",
+    "connect",
     "run",
     "serve",
     "submit",

@@ -36,12 +36,12 @@ from typing import Any, Iterable, Mapping, Optional, Self, Sequence
 import grpc
 
 from gale.context import DEFAULT_STREAM, Stream
-from gale.errors import SubmitError, TopologyError
+from gale.errors import GaleError, SubmitError, TopologyError
 from gale.tls import TLSFiles, _channel, _resolve, _TLSProblem
 from gale.v1 import coordinator_pb2, topology_pb2
 from gale.values import ValueTypeError, config_to_proto, to_proto
 
-__all__ = ["TopologyBuilder", "SpoutDeclarer", "BoltDeclarer", "submit", "BUILDER_SOURCE"]
+__all__ = ["TopologyBuilder", "SpoutDeclarer", "BoltDeclarer", "submit", "connect", "BUILDER_SOURCE"]
 
 #: TopologySpec.source of specs made by this builder.
 BUILDER_SOURCE = "python-builder"
@@ -440,6 +440,31 @@ def _cycles(spec: topology_pb2.TopologySpec, by_id: Mapping[str, topology_pb2.Co
         reported.update(path)
         out.append(f"{_who(start)}: cycle: {' -> '.join(path)}")
     return out
+
+
+def connect(addr: str, tls: Optional[TLSFiles] = None) -> grpc.Channel:
+    """A gRPC channel to the node at ``addr`` (HOST:PORT), with the TLS that
+    :func:`submit` uses: ``tls``, else the GALE_TLS_* variables, else
+    plaintext. For the Coordinator API's other calls, through its generated
+    stub::
+
+        from gale.v1 import coordinator_pb2, coordinator_pb2_grpc
+
+        with gale.connect("127.0.0.1:7070") as ch:
+            api = coordinator_pb2_grpc.CoordinatorServiceStub(ch)
+            for t in api.ListTopologies(coordinator_pb2.ListTopologiesRequest(), timeout=10).topologies:
+                print(t.name, coordinator_pb2.TopologyState.Name(t.state))
+
+    Errors of the calls are ``grpc.RpcError`` with the node's status code
+    and message. TLS files that cannot be used raise GaleError naming the
+    variable or argument and the path.
+    """
+    files = _resolve(tls)
+    try:
+        creds = files._credentials()
+    except _TLSProblem as e:
+        raise GaleError(f"connect to {addr}: {e}") from None
+    return _channel(addr, creds)
 
 
 def submit(
