@@ -46,3 +46,23 @@ def test_tuple_fields_by_name_and_position():
     assert t.as_dict() == {"cmd": "emit", "arg": "x", "n": 4} and not t.is_tick
     with pytest.raises(KeyError, match="no field 'word'.*cmd, arg, n"):
         t["word"]
+
+
+def test_typed_getters_name_the_field_and_what_it_holds():
+    src = gale.Source("events", "default", ["user", "n", "score", "ok", "raw", "none"])
+    t = gale.Tuple(["ann", 3, 0.5, True, b"\x00", None], src, 1, 9)
+    assert (t.get_str("user"), t.get_int("n"), t.get_float("score"), t.get_bool("ok"), t.get_bytes("raw")) == (
+        "ann",
+        3,
+        0.5,
+        True,
+        b"\x00",
+    )
+    with pytest.raises(TypeError, match=r"field 'user' of a tuple from events:default is str 'ann', want an int"):
+        t.get_int("user")
+    with pytest.raises(TypeError, match=r"field 'ok' of a tuple from events:default is bool True, want an int"):
+        t.get_int("ok")  # a bool is not taken for an int
+    with pytest.raises(TypeError, match=r"field 'none' .* is None, want a str"):
+        t.get_str("none")
+    with pytest.raises(KeyError, match="no field 'nope'"):
+        t.get_int("nope")

@@ -220,6 +220,36 @@ class Tuple:
         i = self.source.index.get(name)
         return default if i is None else self.values[i]
 
+    def _typed(self, name: str, want: type, what: str) -> Any:
+        v = self[name]
+        if type(v) is not want:
+            got = "None" if v is None else f"{type(v).__name__} {v!r}"
+            raise TypeError(
+                f"field '{name}' of a tuple from {self.source.component}:{self.source.stream} is {got}, want {what}"
+            )
+        return v
+
+    def get_int(self, name: str) -> int:
+        """The field called name, an int (a TypeError names the field and
+        what it holds otherwise; a KeyError names the stream's fields)."""
+        return self._typed(name, int, "an int")
+
+    def get_float(self, name: str) -> float:
+        """The field called name, a float (see get_int)."""
+        return self._typed(name, float, "a float")
+
+    def get_str(self, name: str) -> str:
+        """The field called name, a str (see get_int)."""
+        return self._typed(name, str, "a str")
+
+    def get_bool(self, name: str) -> bool:
+        """The field called name, a bool (see get_int)."""
+        return self._typed(name, bool, "a bool")
+
+    def get_bytes(self, name: str) -> bytes:
+        """The field called name, bytes (see get_int)."""
+        return self._typed(name, bytes, "bytes")
+
     def as_dict(self) -> dict[str, Scalar]:
         """The fields as a dict of name to value."""
         return dict(zip(self.source.fields, self.values))
