@@ -32,6 +32,7 @@
 // wire keeps 0 for unreliable emits, so the SDK sends each id plus one and
 // takes the one off the ids of acks and fails (only math.MaxUint64 cannot
 // be used).
+//
 // Outgoing emits and acks go in one ordered buffer (an anchored emit must
 // reach the node before its input's ack), sent as one frame per run of the
 // same kind at the end of each input batch.

@@ -175,11 +175,12 @@
 //     time runs far ahead of the wall clock). Earlier events of a session
 //     are held for the session's duration on top of that: sessions that
 //     last longer than the timeout in wall-clock time replay their first
-//     events (late, so dropped), and their results are anchored to trees
-//     that already failed: a failure after them replays nothing. Set the
-//     timeout above the longest session expected, or use AckOnReceipt. A
-//     runtime ability to reset a tree's timeout (Storm's resetTimeout)
-//     would lift that limit; the runtime has none yet.
+//     events (late: sent to the late stream, or dropped without one), and
+//     their results are anchored to trees that already failed: a failure
+//     after them replays nothing. Set the timeout above the longest session
+//     expected, or use AckOnReceipt. A runtime ability to reset a tree's
+//     timeout (Storm's resetTimeout) would lift that limit; the runtime has
+//     none yet.
 //
 //   - Without IdleTimeout, a quiet input holds open windows (and their
 //     inputs) until the next event: set IdleTimeout for live sources.

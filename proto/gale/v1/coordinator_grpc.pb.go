@@ -47,7 +47,8 @@ type CoordinatorServiceClient interface {
 	// answers. The wait is cut short to answer within the caller's deadline
 	// (it ends 2.5 s before the deadline, the time the node keeps for
 	// stopping the run: a deadline of 2.5 s or less kills at once); a caller
-	// that stops waiting does not stop the kill, which goes on at once. The end of the wait is stored with the topology, so the leader
+	// that stops waiting does not stop the kill, which goes on at once. The
+	// end of the wait is stored with the topology, so the leader
 	// finishes the kill if the node that took it dies during the wait; until
 	// then, activate, deactivate and rebalance of the topology answer
 	// FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run
@@ -177,7 +178,8 @@ type CoordinatorServiceServer interface {
 	// answers. The wait is cut short to answer within the caller's deadline
 	// (it ends 2.5 s before the deadline, the time the node keeps for
 	// stopping the run: a deadline of 2.5 s or less kills at once); a caller
-	// that stops waiting does not stop the kill, which goes on at once. The end of the wait is stored with the topology, so the leader
+	// that stops waiting does not stop the kill, which goes on at once. The
+	// end of the wait is stored with the topology, so the leader
 	// finishes the kill if the node that took it dies during the wait; until
 	// then, activate, deactivate and rebalance of the topology answer
 	// FAILED_PRECONDITION. NOT_FOUND for an unknown name. A kill whose run

@@ -33,8 +33,9 @@
 // checks that topology.message.timeout.secs exceeds that (timeoutCheck);
 // its first inputs are held for as long as the session lasts on top of
 // that, which only the traffic bounds: a session that stays active longer
-// than the message timeout has its first inputs time out and replay (late,
-// so dropped), and its result, still right, is anchored to trees that
+// than the message timeout has its first inputs time out and replay (late:
+// sent to the late stream, or dropped without one), and its result, still
+// right, is anchored to trees that
 // already failed: a failure after it replays nothing. Set the timeout above the
 // longest session you expect, or use "ack-on-receipt" for long sessions. With
 // "ack-on-receipt" inputs are acked as soon as they are buffered and

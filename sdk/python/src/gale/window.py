@@ -45,7 +45,8 @@ held for up to ``gap + out_of_orderness + allowed_lateness`` of event time
 that ``topology.message.timeout.secs`` exceeds that (``timeout_check``); its
 first inputs are held for as long as the session lasts on top of that, which
 only the traffic bounds: a session that stays active longer than the message
-timeout has its first inputs time out and replay (late, so dropped), and
+timeout has its first inputs time out and replay (late: sent to the late
+stream, or dropped without one), and
 its result, still right, is anchored to trees that already failed: a failure
 after it replays nothing. Set the timeout above the longest session you
 expect, or use :data:`ACK_ON_RECEIPT` for long sessions. With
