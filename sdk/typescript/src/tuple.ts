@@ -116,7 +116,7 @@ export class Tuple {
     return toNumber(typeof field === "number" ? this.values[field] : this.get(field));
   }
 
-  /** For logs: "input 7 from conf-spout:default (task 1)". */
+  /** For logs: "input 7 from conf-spout:default (sent by task 1)". */
   describe(): string {
     if (this.isTick) return "tick tuple";
     return `input ${this.id} from ${this.source.component}:${this.source.stream} (sent by task ${this.sourceTask})`;
