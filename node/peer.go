@@ -125,10 +125,8 @@ func (c PeerConfig) Validate() error {
 	case len(c.GossipKey) > 0 && len(c.GossipKey) != 16 && len(c.GossipKey) != 24 && len(c.GossipKey) != 32:
 		return fmt.Errorf("node config: GossipKey has %d bytes; want 16, 24 or 32", len(c.GossipKey))
 	}
-	if !c.TLS.IsZero() || !c.EtcdTLS.IsZero() {
-		if err := httpsOnly(c.Etcd, "given"); err != nil {
-			return fmt.Errorf("node config: %w", err)
-		}
+	if err := etcdSchemes(c.Etcd, !c.TLS.IsZero() || !c.EtcdTLS.IsZero(), "given"); err != nil {
+		return fmt.Errorf("node config: %w", err)
 	}
 	return nil
 }
@@ -292,15 +290,20 @@ func absFiles(f security.TLSFiles) (security.TLSFiles, error) {
 	return f, nil
 }
 
-// httpsOnly refuses etcd endpoints that are not https. A node with TLS
-// takes its topologies, and the commands of their external components,
-// from etcd: a plaintext etcd (given by mistake, or advertised through
-// gossip by anyone who can reach the gossip port) would let others run
-// code on it with its key.
-func httpsOnly(endpoints []string, how string) error {
+// etcdSchemes checks the scheme of each etcd endpoint against the node's
+// TLS (withTLS: TLS or EtcdTLS files). A node with TLS takes its
+// topologies, and the commands of their external components, from etcd:
+// a plaintext etcd (given by mistake, or advertised through gossip by
+// anyone who can reach the gossip port) would let others run code on it
+// with its key. A node without TLS files cannot speak https, and waited
+// for ever, in silence, on an https etcd.
+func etcdSchemes(endpoints []string, withTLS bool, how string) error {
 	for _, e := range endpoints {
-		if !strings.HasPrefix(e, "https://") {
+		switch https := strings.HasPrefix(e, "https://"); {
+		case withTLS && !https:
 			return fmt.Errorf("etcd endpoint %s (%s) is not https: a node with TLS reaches etcd over https only", e, how)
+		case !withTLS && https:
+			return fmt.Errorf("etcd endpoint %s (%s) is https, and this node has no --tls-ca, --tls-cert and --tls-key: start it with the cluster's TLS files (or --etcd-ca for an external etcd)", e, how)
 		}
 	}
 	return nil
@@ -330,24 +333,16 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	// join not up yet: retry. With --etcd the node needs gossip only to
 	// be seen by the others, so it starts and goes on trying behind.
 	rejoin := false
-	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := p.gossip.Join(p.cfg.Join)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, ErrGossipKey) {
+	switch err := p.gossip.Join(p.cfg.Join); {
+	case err == nil:
+	case errors.Is(err, ErrGossipKey):
+		return err
+	case len(p.cfg.Etcd) > 0:
+		p.log.Warn("cannot join gossip yet; the node starts and retries", "err", err)
+		rejoin = true
+	default: // it learns its etcd there
+		if err := p.joinGossip(ctx, err); err != nil {
 			return err
-		}
-		if len(p.cfg.Etcd) > 0 {
-			p.log.Warn("cannot join gossip yet; the node starts and retries", "err", err)
-			rejoin = true
-			break
-		}
-		p.log.Warn("cannot join gossip yet (it learns its etcd there); retrying", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
 		}
 	}
 	endpoints := p.cfg.Etcd
@@ -388,31 +383,18 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			}
 		}
 	}
+	how := "given"
+	if len(p.cfg.Etcd) == 0 && len(p.cfg.Join) > 0 {
+		how = "learned through gossip from " + strings.Join(p.cfg.Join, ",")
+	}
+	if err := etcdSchemes(endpoints, p.etcdTLS != nil, how); err != nil {
+		return err
+	}
 	if p.etcdTLS != nil {
-		how := "given"
-		if len(p.cfg.Etcd) == 0 && len(p.cfg.Join) > 0 {
-			how = "learned through gossip from " + strings.Join(p.cfg.Join, ",")
-		}
-		if err := httpsOnly(endpoints, how); err != nil {
-			return err
-		}
 		if len(p.cfg.GossipKey) == 0 {
 			p.log.Warn("TLS without a gossip key: anyone who reaches the gossip port can join the gossip and see the nodes' addresses (--gossip-key-file)")
 		}
 		p.checkCertificateHosts()
-	}
-	if p.etcdTLS == nil {
-		for _, e := range endpoints {
-			if strings.HasPrefix(e, "https://") {
-				how := "given"
-				if len(p.cfg.Etcd) == 0 {
-					how = "learned through gossip from " + strings.Join(p.cfg.Join, ",")
-				}
-				// It would wait for ever, in silence: the client cannot
-				// speak https without the cluster's files.
-				return fmt.Errorf("etcd endpoint %s (%s) is https, and this node has no --tls-ca, --tls-cert and --tls-key: start it with the cluster's TLS files (or --etcd-ca for an external etcd)", e, how)
-			}
-		}
 	}
 	meta.Etcd = endpoints
 	if err := p.gossip.SetMeta(meta); err != nil {
@@ -438,7 +420,9 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.retryJoin(runCtx)
+			if err := p.joinGossip(runCtx, nil); err != nil && runCtx.Err() == nil {
+				p.log.Error("cannot join gossip", "err", err)
+			}
 		}()
 	}
 	// A node restarted right after a crash finds its old key still held by
@@ -561,26 +545,28 @@ func (p *Peer) EtcdEndpoints() []string {
 	return p.etcd.Endpoints()
 }
 
-// retryJoin joins gossip until it succeeds or ctx ends, every 5 s at
-// most.
-func (p *Peer) retryJoin(ctx context.Context) {
-	for wait := time.Second; ; wait = min(2*wait, 5*time.Second) {
+// joinGossip retries joining gossip after a failed try (last), waiting
+// 0.2 s doubling to 5 s between tries, until it joins, the gossip keys
+// are found to differ (no retry helps), or ctx ends.
+func (p *Peer) joinGossip(ctx context.Context, last error) error {
+	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		if last != nil {
+			p.log.Warn("cannot join gossip yet; retrying", "err", last, "in", wait)
+		}
 		select {
 		case <-ctx.Done():
-			return
+			if last == nil {
+				return ctx.Err()
+			}
+			return last
 		case <-time.After(wait):
 		}
-		err := p.gossip.Join(p.cfg.Join)
-		if err == nil {
+		if last = p.gossip.Join(p.cfg.Join); last == nil {
 			p.log.Info("joined gossip", "via", strings.Join(p.cfg.Join, ","))
-			return
+			return nil
 		}
-		if errors.Is(err, ErrGossipKey) {
-			p.log.Error("cannot join gossip", "err", err)
-			return
-		}
-		if wait == 5*time.Second {
-			p.log.Warn("cannot join gossip yet; retrying", "err", err)
+		if errors.Is(last, ErrGossipKey) {
+			return last
 		}
 	}
 }
