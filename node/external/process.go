@@ -79,8 +79,12 @@ type Supervisor struct {
 
 // AttachHint says what a program must do to attach, by its protocol: for
 // messages about a process that did not.
-func (s *Supervisor) AttachHint() string {
-	if s.Stdio != nil {
+func (s *Supervisor) AttachHint() string { return attachHint(s.Stdio != nil) }
+
+// attachHint is AttachHint for a Storm multilang process (stdio) or an
+// Attach one.
+func attachHint(stdio bool) string {
+	if stdio {
 		return "a Storm multilang program must answer the handshake on its standard input and output (storm.py's or storm.js's run)"
 	}
 	return "a component's program must call its SDK's run (gale.run in Python, run in TypeScript, attach.Run in Go)"
@@ -184,7 +188,7 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 	// attached at all, and its last output.
 	var sessionErr error // why the node ended a Stdio session; read after wg.Wait
 	describe := func(err error) error {
-		return describeExit(err, s.Slot.Claims() != claims, s.AttachHint(), sessionErr, tail, outTail)
+		return describeExit(err, s.Slot.Claims() != claims, s.Stdio != nil, sessionErr, tail, outTail)
 	}
 	log := s.Log.With("pid", cmd.Process.Pid)
 	log.Info("external process started", "argv", s.Cmd.Argv)
@@ -349,7 +353,7 @@ func streamName(level slog.Level) string {
 // to start: say which it was, from its output), and its last lines of
 // stderr, or of stdout when it wrote nothing to stderr (outTail, nil when
 // stdout is the protocol).
-func describeExit(err error, attached bool, attach string, ended error, tail, outTail *lastLines) error {
+func describeExit(err error, attached, stdio bool, ended error, tail, outTail *lastLines) error {
 	var msg string
 	switch {
 	case ended != nil && err == nil:
@@ -361,7 +365,7 @@ func describeExit(err error, attached bool, attach string, ended error, tail, ou
 	case err == nil && attached:
 		msg = "external process exited with status 0 while its task was running"
 	case err == nil:
-		msg = "external process exited with status 0 without attaching to the node: " + attach + " and keep running"
+		msg = "external process exited with status 0 without attaching to the node: " + attachHint(stdio) + " and keep running"
 	case attached:
 		msg = "external process " + err.Error() // "exit status 1", "signal: killed"
 	default:
@@ -373,7 +377,7 @@ func describeExit(err error, attached bool, attach string, ended error, tail, ou
 	} else if out = outTail.String(); out != "" {
 		msg += "; its last output (stdout): " + out
 	}
-	if !attached && !strings.Contains(attach, "Storm multilang") && readsLikeStorm(out) {
+	if !attached && !stdio && readsLikeStorm(out) {
 		// The most common mistake in bringing Storm components over.
 		msg += " (this reads like a Storm multilang program: give its component protocol: storm-multilang)"
 	}

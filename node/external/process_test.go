@@ -158,7 +158,7 @@ func TestDescribeExit(t *testing.T) {
 					outTail.add(l)
 				}
 			}
-			if got := describeExit(c.err, c.attached, (&Supervisor{}).AttachHint(), c.ended, tail, outTail).Error(); got != c.want {
+			if got := describeExit(c.err, c.attached, false, c.ended, tail, outTail).Error(); got != c.want {
 				t.Errorf("got  %q\nwant %q", got, c.want)
 			}
 		})
