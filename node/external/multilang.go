@@ -315,11 +315,16 @@ func (s *multilangSession) writer() {
 // expect records that the process owes a sync for a command.
 func (s *multilangSession) expect(kind string) {
 	s.mu.Lock()
+	s.expectLocked(kind)
+	s.mu.Unlock()
+}
+
+// expectLocked is expect with mu held.
+func (s *multilangSession) expectLocked(kind string) {
 	if len(s.syncs) == 0 {
 		s.since = time.Now()
 	}
 	s.syncs = append(s.syncs, kind)
-	s.mu.Unlock()
 }
 
 // Send translates a node frame into multilang commands. It writes on the
@@ -451,10 +456,7 @@ func (s *multilangSession) toSpout(kind string, msg any) error {
 // sendSpoutLocked writes c and records the sync it is owed; mu is held.
 func (s *multilangSession) sendSpoutLocked(c spoutCommand) error {
 	s.spoutBusy = true
-	if len(s.syncs) == 0 {
-		s.since = time.Now()
-	}
-	s.syncs = append(s.syncs, c.kind)
+	s.expectLocked(c.kind)
 	return s.write(c.msg)
 }
 
