@@ -190,13 +190,7 @@ func (s *Security) CheckSignedByCA(what string) error {
 	if err != nil {
 		return err
 	}
-	inter := x509.NewCertPool()
-	for _, der := range c.Certificate[1:] {
-		if ic, err := x509.ParseCertificate(der); err == nil {
-			inter.AddCert(ic)
-		}
-	}
-	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: s.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+	if err := signedBy(c, s.pool, time.Time{}); err != nil {
 		return fmt.Errorf("%s-cert=%s (issued by %q) is not signed by %s-ca=%s: the nodes and the embedded etcd trust that CA only (%v)",
 			what, s.files.Cert, c.Leaf.Issuer.CommonName, what, s.files.CA, err)
 	}
@@ -333,13 +327,7 @@ func (k *keyPair) get() (*tls.Certificate, error) {
 	}
 	renewed := k.cert != nil
 	if renewed && k.roots != nil {
-		inter := x509.NewCertPool()
-		for _, der := range c.Certificate[1:] {
-			if ic, err := x509.ParseCertificate(der); err == nil {
-				inter.AddCert(ic)
-			}
-		}
-		if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: k.roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: now}); err != nil {
+		if err := signedBy(&c, k.roots, now); err != nil {
 			return k.keep(version, fmt.Errorf("the renewed certificate %s (issued by %q) is not signed by the CA the peers trust: %w", k.certFile, c.Leaf.Issuer.CommonName, err))
 		}
 		if lost := missingNames(k.cert.Leaf, c.Leaf); len(lost) > 0 && k.log != nil {
@@ -369,6 +357,19 @@ func (k *keyPair) logCert(msg string, now time.Time) {
 	}
 	k.log.Log(context.Background(), level, msg, "cert", k.certFile, "subject", leaf.Subject.CommonName,
 		"names", strings.Join(CertificateNames(leaf), ","), "not_after", leaf.NotAfter.UTC().Format(time.DateTime))
+}
+
+// signedBy verifies that roots signed c (through the intermediates c
+// carries), for any key usage, at now (zero: the current time).
+func signedBy(c *tls.Certificate, roots *x509.CertPool, now time.Time) error {
+	inter := x509.NewCertPool()
+	for _, der := range c.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	_, err := c.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: now})
+	return err
 }
 
 // missingNames lists the names of old that renewed does not have.
