@@ -122,9 +122,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := applyRealtime(*realtime); err != nil {
 			return err
 		}
-		warmupGiven := false
-		fs.Visit(func(f *flag.Flag) { warmupGiven = warmupGiven || f.Name == "warmup" })
-		if !warmupGiven {
+		if len(flagsGiven(fs, "warmup")) == 0 {
 			// The generator's requests started in a 1 s warm-up are still
 			// being answered in the window: pages and sessions per second
 			// read 15% above the offered rate.

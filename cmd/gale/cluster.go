@@ -112,9 +112,7 @@ func (c *clusterCmd) parse(args []string, stderr io.Writer) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	addrSet := false
-	c.fs.Visit(func(f *flag.Flag) { addrSet = addrSet || f.Name == "addr" })
-	if !addrSet {
+	if len(flagsGiven(c.fs, "addr")) == 0 {
 		if env := strings.TrimSpace(os.Getenv(addrEnv)); env != "" {
 			c.addr = env
 		}
@@ -656,8 +654,7 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	waitGiven := false
-	c.fs.Visit(func(f *flag.Flag) { waitGiven = waitGiven || f.Name == "wait" })
+	waitGiven := len(flagsGiven(c.fs, "wait")) > 0
 	if waitGiven && (*wait < 0 || *wait > math.MaxInt32) {
 		return usagef("--wait %d: want a number of seconds >= 0", *wait)
 	}

@@ -124,8 +124,7 @@ func loadClientTLS(fs *flag.FlagSet, f security.TLSFiles) (*security.Security, e
 	if err := refuseEmpty(fs, "tls-ca", "tls-cert", "tls-key"); err != nil {
 		return nil, err
 	}
-	set := false
-	fs.Visit(func(fl *flag.Flag) { set = set || strings.HasPrefix(fl.Name, "tls-") })
+	set := len(flagsGiven(fs, "tls-ca", "tls-cert", "tls-key")) > 0
 	what := "GALE_TLS"
 	if set {
 		what = "--tls"
@@ -151,13 +150,24 @@ func loadClientTLS(fs *flag.FlagSet, f security.TLSFiles) (*security.Security, e
 // command would go on in plaintext without a word (a client even ignored
 // the GALE_TLS_* variables for it).
 func refuseEmpty(fs *flag.FlagSet, names ...string) error {
-	var err error
-	fs.Visit(func(fl *flag.Flag) {
-		if err == nil && slices.Contains(names, fl.Name) && fl.Value.String() == "" {
-			err = usagef("--%s is given but empty (an unset variable?): give its file, or leave the flag out", fl.Name)
+	for _, name := range flagsGiven(fs, names...) {
+		if fs.Lookup(name).Value.String() == "" {
+			return usagef("--%s is given but empty (an unset variable?): give its file, or leave the flag out", name)
+		}
+	}
+	return nil
+}
+
+// flagsGiven lists which of names were given on the command line, in
+// name order.
+func flagsGiven(fs *flag.FlagSet, names ...string) []string {
+	var given []string
+	fs.Visit(func(f *flag.Flag) {
+		if slices.Contains(names, f.Name) {
+			given = append(given, f.Name)
 		}
 	})
-	return err
+	return given
 }
 
 // looseKeyWarning warns of a private key file that others than its owner

@@ -81,14 +81,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *etcd != "" || *join != "" {
 		// Only a node that starts the embedded etcd uses them: one that
 		// --joins or has --etcd ignored them without a word.
-		var given []string
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "etcd-client-addr" || f.Name == "etcd-peer-addr" {
-				given = append(given, "--"+f.Name)
-			}
-		})
-		if len(given) > 0 {
-			return usagef("%s: for the embedded etcd, which a node with --etcd or --join does not start (it uses the cluster's etcd)", strings.Join(given, " and "))
+		if given := flagsGiven(fs, "etcd-client-addr", "etcd-peer-addr"); len(given) > 0 {
+			return usagef("--%s: for the embedded etcd, which a node with --etcd or --join does not start (it uses the cluster's etcd)", strings.Join(given, " and --"))
 		}
 	}
 	if err := refuseEmpty(fs, "tls-ca", "tls-cert", "tls-key", "etcd-ca", "etcd-cert", "etcd-key", "gossip-key-file"); err != nil {
