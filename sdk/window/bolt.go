@@ -418,7 +418,7 @@ func (b *Bolt) addAgg(key string, ev event, t *sdk.Tuple) (ok bool) {
 
 func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
 	b.stats.Late++
-	if n := b.stats.Late; n == 1 || isPowerOf10(n) {
+	if n := b.stats.Late; isPowerOf10(n) { // 1, 10, 100...
 		// Late events leave silently otherwise (the late stream is
 		// dropped unless subscribed): say so at the 1st, 10th, 100th...
 		b.log.Warn(fmt.Sprintf("window: %d late events so far; the last, at %d (key %q, from %s/%s), came after the watermark %d%s: "+
