@@ -226,6 +226,9 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message || e.name : String(e);
 }
 
+/** Said when a plaintext connection fails: a node that requires TLS fails it alike. */
+const PLAINTEXT_HINT = " (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)";
+
 /**
  * @internal "CODE: details" of a failed call, for messages. grpc-js reports
  * a refused TLS handshake as UNAVAILABLE with OpenSSL's words only (a
@@ -236,11 +239,10 @@ function message(e: unknown): string {
  */
 export function callFailure(e: { code: number; details?: string; message: string }, tls: string | undefined): string {
   let details = e.details || e.message;
-  if (tls !== undefined && e.code === grpc.status.UNAVAILABLE) {
-    details = `${details.replace(/\s*\n\s*/g, " ").replace(/\s*Resolution note:\s*$/, "").trim()} (over TLS: ${tls})`;
-  } else if (tls === undefined && e.code === grpc.status.UNAVAILABLE) {
+  if (e.code === grpc.status.UNAVAILABLE) {
+    const tidy = details.replace(/\s*\n\s*/g, " ").replace(/\s*Resolution note:\s*$/, "").trim();
     // Plaintext to a node that requires TLS reads as any failed connection.
-    details = `${details.replace(/\s*\n\s*/g, " ").replace(/\s*Resolution note:\s*$/, "").trim()} (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)`;
+    details = tls !== undefined ? `${tidy} (over TLS: ${tls})` : `${tidy}${PLAINTEXT_HINT}`;
   }
   return `${grpc.status[e.code] ?? e.code}: ${details}`;
 }

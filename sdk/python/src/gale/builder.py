@@ -37,7 +37,7 @@ import grpc
 
 from gale.context import DEFAULT_STREAM, Stream
 from gale.errors import GaleError, SubmitError, TopologyError
-from gale.tls import TLSFiles, _channel, _resolve, _TLSProblem
+from gale.tls import _PLAINTEXT_HINT, TLSFiles, _channel, _resolve, _TLSProblem
 from gale.v1 import coordinator_pb2, topology_pb2
 from gale.values import ValueTypeError, config_to_proto, to_proto
 
@@ -521,7 +521,7 @@ def submit(
             if files is not None and creds is not None and code == "UNAVAILABLE":
                 hint = f" (over TLS: {files._describe()})"
             elif channel is None and creds is None and code == "UNAVAILABLE":
-                hint = " (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+                hint = _PLAINTEXT_HINT
             raise SubmitError(code, f"submit topology '{spec.name}' to {addr}: {code}: {e.details()}{hint}") from None
         return resp.id
     finally:

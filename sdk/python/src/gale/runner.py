@@ -64,7 +64,7 @@ from gale._tracebacks import Tracebacks, where
 from gale.component import Bolt, Component, Spout, _describe_exc, _Outbox
 from gale.context import DEFAULT_STREAM, TICK_SOURCE, TICK_STREAM, Source, TaskContext, Tuple
 from gale.errors import AttachError
-from gale.tls import TLSFiles, _channel, _resolve, _TLSProblem
+from gale.tls import _PLAINTEXT_HINT, TLSFiles, _channel, _resolve, _TLSProblem
 from gale.v1 import attach_pb2
 
 __all__ = ["run", "serve", "AttachOptions", "SDK_VERSION"]
@@ -406,7 +406,7 @@ class _Session:
                             tls = (
                                 f" over TLS ({o.tls._describe()})"
                                 if o.tls is not None and creds is not None
-                                else " (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+                                else _PLAINTEXT_HINT
                             )
                             raise AttachError(
                                 f"cannot connect to the node at {o.addr} within {o.connect_timeout:g} s{tls}"

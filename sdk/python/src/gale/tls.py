@@ -192,6 +192,11 @@ def _reason(e: Exception) -> str:
     return reason if isinstance(reason, str) and reason else str(e)
 
 
+#: Said when a plaintext connection fails: a node that requires TLS fails
+#: it alike (runner and submit).
+_PLAINTEXT_HINT = " (is a node up there? one that requires TLS needs GALE_TLS_CA, GALE_TLS_CERT and GALE_TLS_KEY)"
+
+
 def _resolve(tls: Optional[TLSFiles], env: Optional[Mapping[str, str]] = None) -> TLSFiles:
     """The files a connection uses: the argument when given (even empty,
     which is plaintext), else the GALE_TLS_* variables of env."""
