@@ -28,7 +28,9 @@ import (
 // as old (Runtime.maxBacklog). A task that itself made no progress for
 // three timeouts (stuck) does not hold timeouts back. Lost tuples and tuples a
 // bolt never acks therefore still time out, once the queues have turned
-// over.
+// over. A bolt that holds a tuple on purpose (a window until it fires)
+// keeps its tree alive with TOUCH operations (BoltCollector.ResetTimeout,
+// Storm's resetTimeout), which are progress without an xor.
 type acker struct {
 	rt    *Runtime
 	t     *task
@@ -188,6 +190,19 @@ func (a *acker) process(ops []router.AckOp, ep uint16, stats *taskStats) {
 			tb.metas[s] = withEpoch(tb.metas[s], ep)
 			if metaTask(tb.metas[s]) != 0 {
 				a.settle(s)
+			}
+		case router.AckTouch:
+			// A bolt still holds a tuple of the tree (resetTimeout): its
+			// clock starts again, and its spout hears of it, whose own
+			// sweep for lost results would fail it otherwise. A touch
+			// does not create an entry: a tree this acker does not
+			// track has finished, or its INIT has yet to come (and will
+			// start the clock itself).
+			if s := tb.lookup(op.Root); s >= 0 {
+				tb.metas[s] = withEpoch(tb.metas[s], ep)
+				if m := tb.metas[s]; m&metaFailedBit == 0 && metaTask(m) != 0 {
+					a.addResult(router.AckOp{Kind: router.AckAlive, Root: op.Root, Task: metaTask(m)})
+				}
 			}
 		case router.AckFail:
 			s := tb.find(op.Root)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gale-stream/gale/router"
@@ -147,5 +148,41 @@ func BenchmarkAckerProcess(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// TestAckerTouch: a TOUCH restarts a tracked tree's clock and tells its
+// spout (ALIVE), and is dropped for a tree the acker does not track, whose
+// entry it must not create (it would linger until the sweep).
+func TestAckerTouch(t *testing.T) {
+	a := &acker{table: newAckerTable(16), results: map[int32]*[]router.AckOp{}}
+	var stats taskStats
+	const tracked, unknown, failed = 11, 22, 33
+	a.process([]router.AckOp{
+		{Kind: router.AckInit, Root: tracked, Value: 5, Task: 7},
+		{Kind: router.AckInit, Root: failed, Value: 5, Task: 7},
+	}, 1, &stats)
+	a.process([]router.AckOp{{Kind: router.AckFail, Root: failed}}, 1, &stats)
+	a.takeResults(func(int32, []router.AckOp) {})
+	a.process([]router.AckOp{
+		{Kind: router.AckTouch, Root: tracked},
+		{Kind: router.AckTouch, Root: unknown},
+		{Kind: router.AckTouch, Root: failed},
+	}, 9, &stats)
+	if s := a.table.lookup(tracked); s < 0 || metaEpoch(a.table.metas[s]) != 9 || a.table.xors[s] != 5 {
+		t.Fatalf("touched tree: slot %d, want its clock at epoch 9 and its xor unchanged", s)
+	}
+	if a.table.lookup(unknown) >= 0 || a.table.lookup(failed) >= 0 || a.table.len() != 1 {
+		t.Fatalf("a touch created an entry: %d trees tracked, want 1", a.table.len())
+	}
+	var got []router.AckOp
+	a.takeResults(func(task int32, ops []router.AckOp) { got = append(got, ops...) })
+	if want := []router.AckOp{{Kind: router.AckAlive, Root: tracked, Task: 7}}; !slices.Equal(got, want) {
+		t.Fatalf("results %v, want %v", got, want)
+	}
+	// The tree still completes by its xor.
+	a.process([]router.AckOp{{Kind: router.AckAck, Root: tracked, Value: 5}}, 10, &stats)
+	if a.complete != 1 || a.table.len() != 0 {
+		t.Fatalf("complete %d, %d tracked: want the touched tree complete", a.complete, a.table.len())
 	}
 }

@@ -77,6 +77,10 @@ type executor struct {
 	ctrlSpare      []router.AckOp
 	wasActive      bool
 	maxPending     int
+	// alive notes when the acker last said that a bolt touched a pending
+	// tree (AckAlive, from ResetTimeout), so that the sweep for lost
+	// results spares it; entries of finished trees go at the next sweep.
+	alive map[uint64]int64
 
 	// bolt state
 	bolt    sdk.Bolt
@@ -561,6 +565,18 @@ func (e *executor) Fail(t *sdk.Tuple) {
 	}
 }
 
+// ResetTimeout implements sdk.TimeoutResetter: the trees of t are still
+// being worked on, and their message timeout starts again (an AckTouch to
+// each tree's acker, which tells the tree's spout).
+func (e *executor) ResetTimeout(t *sdk.Tuple) {
+	if t == nil || t.Source == sdk.TickSource || e.nAck == 0 {
+		return
+	}
+	for _, a := range t.Anchors {
+		e.sendAck(router.AckOp{Kind: router.AckTouch, Root: a.Root})
+	}
+}
+
 // ReportError implements sdk.Emitter.
 func (e *executor) ReportError(err error) { e.rt.reportError(e.t, err) }
 
@@ -1014,9 +1030,17 @@ func (e *executor) sweepLostResults() {
 	var lost []uint64
 	e.pending.each(func(root uint64, p pendingMsg) {
 		if p.start < limit {
+			if t, ok := e.alive[root]; ok && t >= limit {
+				return // a bolt keeps it alive (AckAlive)
+			}
 			lost = append(lost, root)
 		}
 	})
+	for root := range e.alive {
+		if !e.pending.has(root) {
+			delete(e.alive, root) // finished since
+		}
+	}
 	for _, root := range lost {
 		if p, ok := e.pending.take(root); ok {
 			e.stats.failed++
@@ -1029,6 +1053,15 @@ func (e *executor) sweepLostResults() {
 func (e *executor) drainCtrl() {
 	ops := e.t.ctrl.take(e.ctrlSpare)
 	for _, op := range ops {
+		if op.Kind == router.AckAlive {
+			if e.pending.has(op.Root) {
+				if e.alive == nil {
+					e.alive = map[uint64]int64{}
+				}
+				e.alive[op.Root] = e.now
+			}
+			continue
+		}
 		p, ok := e.pending.take(op.Root)
 		if !ok {
 			continue
@@ -1085,5 +1118,8 @@ func (e *executor) callFail(id uint64) {
 	}
 }
 
-var _ sdk.Emitter = (*executor)(nil)
+var (
+	_ sdk.Emitter         = (*executor)(nil)
+	_ sdk.TimeoutResetter = (*executor)(nil)
+)
 var _ = galev1.ComponentKind_COMPONENT_KIND_SPOUT

@@ -527,6 +527,16 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			case *galev1.AttachRequest_Emits:
 				e.emitAll(s, fr.Emits.GetEmits(), func(em *galev1.Emit) bool { return e.boltEmit(x, s, em, &anchors, &vals) })
 			case *galev1.AttachRequest_Acks:
+				// Resets first: a process may reset an input's timeout
+				// and then ack it within one frame, never the reverse.
+				for _, id := range fr.Acks.GetResetTimeout() {
+					if in, ok := x.inflight[id]; ok {
+						e.ResetTimeout(in.t)
+						x.blockedSince, x.stallReported = 0, false // it holds them on purpose
+					} else {
+						e.protocolError(s, fmt.Errorf("reset timeout of input %d, which the process does not hold (never sent, or already acked or failed)", id))
+					}
+				}
 				for _, id := range fr.Acks.GetAcked() {
 					if t := x.take(id); t != nil {
 						e.Ack(t)
@@ -541,7 +551,13 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 						e.protocolError(s, fmt.Errorf("fail of input %d, which the process does not hold (never sent, or already acked or failed)", id))
 					}
 				}
-				e.t.lastProgress.Store(e.now)
+				// Settling is progress; resets alone are not: they keep
+				// their own trees alive, and a task that holds inputs
+				// without settling any must not hold back the timeouts
+				// of every other tree (Runtime.maxBacklog).
+				if len(fr.Acks.GetAcked())+len(fr.Acks.GetFailed()) > 0 {
+					e.t.lastProgress.Store(e.now)
+				}
 			case *galev1.AttachRequest_Log:
 				e.logRecord(fr.Log)
 			case *galev1.AttachRequest_Error:

@@ -787,3 +787,90 @@ func TestAProcessThatExitsWithoutAttachingSaysSo(t *testing.T) {
 		t.Errorf("task errors say the process ran:\n%s", errorsText(rt))
 	}
 }
+
+// An attached bolt that holds its inputs for 20 message timeouts keeps
+// their trees alive with reset_timeout frames (Storm's resetTimeout): none
+// times out. Its held inputs hold every timeout back by themselves only
+// while it settles some (Runtime.localBacklog; for at most 5 s here), so
+// the hold is longer than that. A reset of an input it does not hold is a
+// protocol error.
+func TestAnAttachedBoltResetsTimeouts(t *testing.T) {
+	const n = 30
+	_, addr, runErr := runAttachedTopo(t, map[string]any{"test.count": n, KeyMessageTimeout: 0.3, "test.max_replays": 0}, "")
+	var s galev1.AttachService_AttachClient
+	waitFor(t, 10*time.Second, func() error {
+		var err error
+		s, _, err = rawAttach(t, addr, &galev1.AttachHello{Topology: "t", Component: "ext", Sdk: "raw-test", Pid: 1})
+		return err
+	})
+	send := func(f *galev1.AttachRequest) {
+		if err := s.Send(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frames := make(chan *galev1.AttachResponse, 64)
+	go func() {
+		defer close(frames)
+		for {
+			f, err := s.Recv()
+			if err != nil {
+				return
+			}
+			frames <- f
+		}
+	}()
+	send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{ResetTimeout: []uint64{4242}}}})
+	var held []*galev1.Tuple
+	var sawError bool
+	reset := time.NewTicker(100 * time.Millisecond)
+	defer reset.Stop()
+	release := time.After(6 * time.Second)
+	for len(held) < n || !sawError {
+		select {
+		case f := <-frames:
+			if e := f.GetError(); e != nil {
+				if !strings.Contains(e.GetMessage(), "reset timeout of input 4242") {
+					t.Fatalf("error %q, want one about the reset of input 4242", e.GetMessage())
+				}
+				sawError = true
+			}
+			held = append(held, f.GetInputs().GetTuples()...)
+		case <-reset.C:
+			var ids []uint64
+			for _, tu := range held {
+				ids = append(ids, tu.GetId())
+			}
+			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{ResetTimeout: ids}}})
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d inputs came, error frame %v", len(held), n, sawError)
+		}
+	}
+	for {
+		select {
+		case <-reset.C:
+			var ids []uint64
+			for _, tu := range held {
+				ids = append(ids, tu.GetId())
+			}
+			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Acks{Acks: &galev1.InputAcks{ResetTimeout: ids}}})
+			continue
+		case <-release:
+		}
+		break
+	}
+	passOn(t, s, &galev1.TupleBatch{Tuples: held})
+	for f := range frames {
+		if f.GetEndOfInput() != nil {
+			send(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Finished{Finished: &galev1.Finished{}}})
+		}
+	}
+	if err := <-runErr; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	v, _ := states.Load(t.Name())
+	st := v.(*testState)
+	checkAllAcked(t, st, n)
+	if len(st.failed) != 0 {
+		t.Fatalf("%d trees timed out while the process held and reset them", len(st.failed))
+	}
+}

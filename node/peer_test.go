@@ -460,6 +460,32 @@ func TestTopologySpreadOverTwoNodes(t *testing.T) {
 	_ = b
 }
 
+// TestResetTimeoutSparesHeldTreesAcrossNodes holds every input for seven
+// message timeouts on two nodes, touching them: neither the acker's
+// timeout nor the spouts' own sweep for lost results (three timeouts)
+// may fail a tree that a bolt keeps alive.
+func TestResetTimeoutSparesHeldTreesAcrossNodes(t *testing.T) {
+	_, _, client := twoNodes(t)
+	ctx := context.Background()
+	const n = 20
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 1, KeyMessageTimeout: 0.3, "test.max_replays": 0}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("hold", "test.Hold", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
+		conf("hold", map[string]any{"test.hold_ms": 2100, "test.touch_ms": 100, KeyTickFreq: 0.05})
+	tp.s.Name = "held"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitAcked(t, st, n)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.failed) != 0 {
+		t.Fatalf("%d trees failed while their inputs were held and touched", len(st.failed))
+	}
+}
+
 // waitAcked waits until n messages were acked.
 func waitAcked(t *testing.T, st *testState, n int) {
 	t.Helper()

@@ -71,7 +71,7 @@ func (rt *Runtime) Acks(ops []router.AckOp, meta transfer.AckMeta) error {
 	var elsewhere map[int32][]router.AckOp
 	for _, op := range ops {
 		switch op.Kind {
-		case router.AckCompleted, router.AckFailed:
+		case router.AckCompleted, router.AckFailed, router.AckAlive:
 			if t := rt.localTask(op.Task); t != nil && t.ctrl != nil {
 				results[op.Task] = append(results[op.Task], op)
 			}

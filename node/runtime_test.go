@@ -402,6 +402,43 @@ func TestNoSpuriousTimeoutBehindSlowBolt(t *testing.T) {
 	}
 }
 
+func TestResetTimeoutKeepsHeldTreesAlive(t *testing.T) {
+	// A bolt holds every input for four message timeouts, as a window
+	// does until it fires. Touched every third of the timeout, no tree
+	// may time out; untouched, every one does.
+	const n = 40
+	for _, tc := range []struct {
+		name    string
+		touchMS int
+		replays bool
+	}{
+		{"touched", 100, false},
+		{"untouched", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tp := newTopo(t, map[string]any{"test.count": n, KeyMessageTimeout: 0.3, "test.max_replays": 0}).
+				spout("seq", "test.Seq", 1, "id").
+				bolt("hold", "test.Hold", 1, []string{"id"}, "seq:shuffle").
+				bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
+				conf("hold", map[string]any{"test.hold_ms": 1200, "test.touch_ms": tc.touchMS, KeyTickFreq: 0.05})
+			_, st := tp.run(t)
+			st.mu.Lock()
+			failed := len(st.failed)
+			st.mu.Unlock()
+			if !tc.replays {
+				checkAllAcked(t, st, n)
+				if failed != 0 {
+					t.Fatalf("%d trees timed out while their inputs were held and touched", failed)
+				}
+				return
+			}
+			if failed != n {
+				t.Fatalf("%d of %d untouched trees timed out: the hold is not longer than the timeout, the test proves nothing", failed, n)
+			}
+		})
+	}
+}
+
 func TestMaxSpoutPendingBoundsInFlight(t *testing.T) {
 	const n, maxPending = 5000, 50
 	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: maxPending, "test.per_call": 1}).

@@ -178,6 +178,14 @@ func (t *pendingTable) take(k uint64) (pendingMsg, bool) {
 // len returns the number of entries.
 func (t *pendingTable) len() int { return t.ringN + t.n }
 
+// has reports whether k is pending.
+func (t *pendingTable) has(k uint64) bool {
+	if s := t.slotOf(k); s != 0 && t.ring[s].root == k {
+		return true
+	}
+	return t.n > 0 && t.hashFind(k) >= 0
+}
+
 // each calls f for every entry (order unspecified); f must not modify t.
 func (t *pendingTable) each(f func(k uint64, v pendingMsg)) {
 	for _, e := range t.ring {
@@ -215,15 +223,24 @@ func (t *pendingTable) hashPut(k uint64, v pendingMsg) {
 }
 
 func (t *pendingTable) hashTake(k uint64) (pendingMsg, bool) {
+	i := t.hashFind(k)
+	if i < 0 {
+		return pendingMsg{}, false
+	}
+	v := t.vals[i]
+	t.deleteAt(i)
+	return v, true
+}
+
+// hashFind returns the index of k in the hash part, or -1.
+func (t *pendingTable) hashFind(k uint64) int {
 	mask := len(t.keys) - 1
 	for i := t.slot(k); ; i = (i + 1) & mask {
 		switch t.keys[i] {
 		case 0:
-			return pendingMsg{}, false
+			return -1
 		case k:
-			v := t.vals[i]
-			t.deleteAt(i)
-			return v, true
+			return i
 		}
 	}
 }

@@ -278,7 +278,59 @@ func (b *pairBolt) Execute(t *sdk.Tuple) {
 }
 func (b *pairBolt) Cleanup() error { return nil }
 
+// holdBolt holds every input for test.hold_ms, then emits it anchored and
+// acks it, as a window holds its inputs until it fires; with
+// test.touch_ms it calls ResetTimeout on every held input that often. It
+// looks at the clock on every input and tick (give it tick tuples).
+type holdBolt struct {
+	out       *sdk.BoltCollector
+	hold      time.Duration
+	touch     time.Duration
+	held      []heldInput
+	lastTouch time.Time
+}
+
+type heldInput struct {
+	t  *sdk.Tuple
+	at time.Time
+}
+
+func (b *holdBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (b *holdBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
+	b.out = out
+	b.hold = time.Duration(mustInt(tc.Config, "test.hold_ms", 0)) * time.Millisecond
+	b.touch = time.Duration(mustInt(tc.Config, "test.touch_ms", 0)) * time.Millisecond
+	b.lastTouch = time.Now()
+	return nil
+}
+func (b *holdBolt) Execute(t *sdk.Tuple) {
+	now := time.Now()
+	if !t.IsTick() {
+		b.held = append(b.held, heldInput{t.Clone(), now})
+	}
+	n := 0
+	for _, h := range b.held {
+		if now.Sub(h.at) < b.hold {
+			b.held[n] = h
+			n++
+			continue
+		}
+		b.out.Emit(h.t, h.t.Value(0))
+		b.out.Ack(h.t)
+	}
+	clear(b.held[n:])
+	b.held = b.held[:n]
+	if b.touch > 0 && now.Sub(b.lastTouch) >= b.touch {
+		b.lastTouch = now
+		for _, h := range b.held {
+			b.out.ResetTimeout(h.t)
+		}
+	}
+}
+func (b *holdBolt) Cleanup() error { return nil }
+
 func init() {
+	sdk.MustRegisterBolt("test.Hold", func() sdk.Bolt { return &holdBolt{} })
 	sdk.MustRegisterSpout("test.Seq", func() sdk.Spout { return &seqSpout{} })
 	sdk.MustRegisterBolt("test.Pass", func() sdk.Bolt { return &passBolt{} })
 	sdk.MustRegisterBolt("test.Sink", func() sdk.Bolt { return &sinkBolt{} })

@@ -17,6 +17,8 @@ const (
 	AckFail      AckKind = 3 // fail the tree now
 	AckCompleted AckKind = 4 // acker -> spout: the tree completed
 	AckFailed    AckKind = 5 // acker -> spout: the tree failed or timed out
+	AckTouch     AckKind = 6 // restart the tree's timeout clock (resetTimeout); creates no entry
+	AckAlive     AckKind = 7 // acker -> spout: the tree was touched
 )
 
 // AckOp is one acker operation. 24 bytes, no pointers: slices of them cost

@@ -21,6 +21,15 @@ type Emitter interface {
 	EndOfInput()
 }
 
+// TimeoutResetter is implemented by an Emitter whose runtime times out
+// tuple trees (Gale's, in process and over the Attach stream), for
+// BoltCollector.ResetTimeout. It is optional, so that test harnesses need
+// not implement it.
+type TimeoutResetter interface {
+	// ResetTimeout starts the message timeout of t's trees again.
+	ResetTimeout(t *Tuple)
+}
+
 // SpoutCollector is what a spout emits through. Not safe for concurrent use:
 // call it from the spout's own methods only.
 type SpoutCollector struct {
@@ -113,6 +122,21 @@ func (c *BoltCollector) Ack(t *Tuple) { c.e.Ack(t) }
 
 // Fail fails an input tuple: its tree fails and the spout may replay it.
 func (c *BoltCollector) Fail(t *Tuple) { c.e.Fail(t) }
+
+// ResetTimeout says that the bolt still holds t and works on it (Storm's
+// resetTimeout): the message timeout (topology.message.timeout.secs) of
+// t's trees starts again, and their spouts do not replay them meanwhile.
+// A bolt that keeps an input longer than the timeout on purpose (a window
+// until it fires, a batch until it is written, a slow call) calls it at
+// intervals shorter than the timeout, a third of it say, until it acks
+// or fails t. A tick tuple, a tuple without trees and acking off make it
+// do nothing, and so does an Emitter that tracks no timeouts (a test
+// harness that does not implement TimeoutResetter).
+func (c *BoltCollector) ResetTimeout(t *Tuple) {
+	if r, ok := c.e.(TimeoutResetter); ok {
+		r.ResetTimeout(t)
+	}
+}
 
 // ReportError records an error in the task's status.
 func (c *BoltCollector) ReportError(err error) { c.e.ReportError(err) }

@@ -102,10 +102,12 @@ func (b *sessionsBolt) Execute(t *sdk.Tuple) {
 // [visitor, session] with the session's metrics as JSON.
 //
 // Delivery: inputs are acked on receipt (window.AckOnReceipt). The results
-// feed a live dashboard, sessions may last far longer than any message
-// timeout, and holding every input until its session closes would replay
-// long sessions spuriously; so a node failure loses its open sessions (the
-// dashboard's counts dip), and nothing is counted twice.
+// feed a live dashboard, and holding every input until its session closes
+// (AckOnFire, which resets their timeouts while sessions last) would keep
+// every cursor event of every open session in memory and in the spouts'
+// pending limit, where the aggregate keeps a small accumulator; so a node
+// failure loses its open sessions (the dashboard's counts dip), and
+// nothing is counted twice.
 //
 // Memory: the metrics are aggregated incrementally (window.NewAggregate),
 // so an open session costs a small accumulator (plus its distinct pages),

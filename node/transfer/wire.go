@@ -398,7 +398,7 @@ func (c *ackColumns) ops(out []router.AckOp) ([]router.AckOp, error) {
 	}
 	for i, k := range c.kinds {
 		kind := galev1.AckKind(int32(k))
-		if uint64(int64(kind)) != k || kind < galev1.AckKind_ACK_KIND_INIT || kind > galev1.AckKind_ACK_KIND_FAILED {
+		if uint64(int64(kind)) != k || kind < galev1.AckKind_ACK_KIND_INIT || kind > galev1.AckKind_ACK_KIND_ALIVE {
 			return out, fmt.Errorf("%w: ack %d has kind %d", ErrBadFrame, i, int64(k))
 		}
 		out = append(out, router.AckOp{Kind: router.AckKind(kind), Root: c.roots[i], Value: c.values[i], Task: c.tasks[i]})

@@ -843,6 +843,20 @@ func (p *process) settle(t *sdk.Tuple, ok bool) {
 	p.out.ack(id, ok)
 }
 
+// ResetTimeout implements sdk.TimeoutResetter: the node starts the message
+// timeout of the input's trees again. Like Ack, it panics for an input the
+// bolt no longer holds.
+func (p *process) ResetTimeout(t *sdk.Tuple) {
+	if t == nil || len(t.Anchors) == 0 {
+		return // a tick, or not an input
+	}
+	id := t.Anchors[0].Root
+	if !p.held[id] {
+		panic(fmt.Errorf("reset timeout of input %d, which was already acked or failed", id))
+	}
+	p.out.resetTimeout(id)
+}
+
 // ReportError implements sdk.Emitter.
 func (p *process) ReportError(err error) {
 	p.out.add(&galev1.AttachRequest{Frame: &galev1.AttachRequest_Error{Error: &galev1.LogRecord{Level: galev1.LogLevel_LOG_LEVEL_ERROR, Message: err.Error()}}})
@@ -942,6 +956,18 @@ func (o *outbox) ack(id uint64, ok bool) {
 	} else {
 		o.acks.Failed = append(o.acks.Failed, id)
 	}
+	if o.nacks++; o.nacks >= 64*maxFrameItems {
+		o.moveAcks()
+	}
+}
+
+func (o *outbox) resetTimeout(id uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.acks == nil {
+		o.acks = &galev1.InputAcks{}
+	}
+	o.acks.ResetTimeout = append(o.acks.ResetTimeout, id)
 	if o.nacks++; o.nacks >= 64*maxFrameItems {
 		o.moveAcks()
 	}

@@ -75,6 +75,11 @@ func (b *confBolt) Execute(t *sdk.Tuple) {
 		b.out.Ack(t)
 	case "hold":
 		b.held = append(b.held, t.Clone())
+	case "reset-held":
+		for _, h := range b.held {
+			b.out.ResetTimeout(h)
+		}
+		b.out.Ack(t)
 	case "emit-held":
 		anchors := append(append([]*sdk.Tuple(nil), b.held...), t)
 		b.out.EmitAnchored(sdk.DefaultStream, anchors, sdk.String(arg))

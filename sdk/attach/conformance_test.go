@@ -239,6 +239,10 @@ func (h *harness) read() {
 				h.events <- event{kind: "emit", emit: em}
 			}
 		case *galev1.AttachRequest_Acks:
+			// As a node reads the frame: resets first.
+			for _, id := range fr.Acks.GetResetTimeout() {
+				h.events <- event{kind: "reset_timeout", id: id}
+			}
 			for _, id := range fr.Acks.GetAcked() {
 				h.events <- event{kind: "ack", id: id}
 			}
@@ -471,7 +475,7 @@ func describeEvents(es []event) string {
 		case "emit":
 			b, _ := protojson.Marshal(e.emit)
 			parts = append(parts, "emit "+string(b))
-		case "ack", "fail":
+		case "ack", "fail", "reset_timeout":
 			parts = append(parts, fmt.Sprintf("%s %d", e.kind, e.id))
 		case "log", "error":
 			parts = append(parts, fmt.Sprintf("%s %s %q", e.kind, e.log.GetLevel(), e.log.GetMessage()))
@@ -486,10 +490,11 @@ func describeEvents(es []event) string {
 	return "[" + strings.Join(parts, "; ") + "]"
 }
 
-// matchEvents compares events other than acks and fails in order; acks
-// and fails as a multiset, each after every emit anchored to its input and
-// before the next_done or finished that follows it in want (the README's
-// rule).
+// matchEvents compares events other than acks, fails and timeout resets in
+// order; those as a multiset, acks and fails each after every emit
+// anchored to its input, resets before the ack or fail of their input,
+// and all before the next_done or finished that follows them in want (the
+// README's rules).
 func matchEvents(want []map[string]json.RawMessage, got []event) error {
 	var wantOther []map[string]json.RawMessage
 	var gotOther []event
@@ -504,7 +509,7 @@ func matchEvents(want []map[string]json.RawMessage, got []event) error {
 		}
 	}
 	for _, g := range got {
-		if g.kind == "ack" || g.kind == "fail" {
+		if ackish(g.kind) {
 			gotAcks = append(gotAcks, fmt.Sprintf("%s %d", g.kind, g.id))
 		} else {
 			gotOther = append(gotOther, g)
@@ -531,6 +536,9 @@ func matchEvents(want []map[string]json.RawMessage, got []event) error {
 		for _, later := range got[i+1:] {
 			if later.kind == "emit" && slices.Contains(later.emit.GetAnchors(), g.id) {
 				return fmt.Errorf("%s %d was sent before an emit anchored to it", g.kind, g.id)
+			}
+			if later.kind == "reset_timeout" && later.id == g.id {
+				return fmt.Errorf("reset_timeout %d was sent after its input's %s", g.id, g.kind)
 			}
 		}
 	}
@@ -563,7 +571,7 @@ func matchEvents(want []map[string]json.RawMessage, got []event) error {
 			if g.kind == kind && g.id == id {
 				break
 			}
-			if g.kind != "ack" && g.kind != "fail" {
+			if !ackish(g.kind) {
 				before++
 			}
 		}
@@ -575,10 +583,16 @@ func matchEvents(want []map[string]json.RawMessage, got []event) error {
 }
 
 func isAckish(w map[string]json.RawMessage) bool {
-	_, a := w["ack"]
-	_, f := w["fail"]
-	return a || f
+	for kind := range w {
+		if ackish(kind) {
+			return true
+		}
+	}
+	return false
 }
+
+// ackish tells the events that compare as a multiset.
+func ackish(kind string) bool { return kind == "ack" || kind == "fail" || kind == "reset_timeout" }
 
 func matchEvent(want map[string]json.RawMessage, got event) error {
 	for kind, arg := range want {

@@ -89,6 +89,9 @@ func WithLate(f func(key string, ts int64, t *sdk.Tuple)) Option {
 // Stats are a task's counters, for tests and tools.
 type Stats struct {
 	Events, Late, Invalid, Fired int64
+	// Touches counts the rounds in which held events (AckOnFire) had
+	// their message timeout reset.
+	Touches int64
 	// OpenWindows and HeldEvents are what is buffered now: the open
 	// windows (keys, for count windows) and the inputs they retain (0
 	// with an Aggregate in AckOnReceipt mode).
@@ -109,13 +112,17 @@ type Bolt struct {
 	onCleanup func() error
 	onLate    func(string, int64, *sdk.Tuple)
 
-	out   *sdk.BoltCollector
-	log   *slog.Logger
-	tc    *sdk.TaskContext
-	eng   engine
-	hold  bool // AckOnFire with acking on
-	now   func() time.Time
-	keyIx map[*sdk.Source][2]int // field positions by input source
+	out  *sdk.BoltCollector
+	log  *slog.Logger
+	tc   *sdk.TaskContext
+	eng  engine
+	hold bool // AckOnFire with acking on
+	now  func() time.Time
+	// touchEvery is how often held events get their message timeout reset
+	// (a third of it); lastTouch is when they last did.
+	touchEvery time.Duration
+	lastTouch  time.Time
+	keyIx      map[*sdk.Source][2]int // field positions by input source
 
 	// Event-time clock.
 	maxTs       int64
@@ -205,6 +212,13 @@ func (b *Bolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCo
 	if err := b.checkTimeout(tc.Config); err != nil {
 		return err
 	}
+	if b.hold {
+		timeout, err := tc.Config.Duration(keyTimeout, time.Second, defaultTimeout)
+		if err != nil {
+			return err
+		}
+		b.touchEvery, b.lastTouch = timeout/3, b.now()
+	}
 	w := b.cfg.Window
 	if b.agg != nil && !w.Kind.timeBased() {
 		return configErr("Window", "%s windows take a Func (New), not an Aggregate", w.Kind)
@@ -279,6 +293,24 @@ func (b *Bolt) Execute(t *sdk.Tuple) {
 		b.punctuate(t) // acks t
 	default:
 		b.event(t)
+	}
+	b.touch()
+}
+
+// touch resets the message timeout of every held event (AckOnFire) once
+// a third of the timeout has passed since the last time, so that an
+// event held for longer than the timeout (the first of a long session)
+// is not replayed while its window is open. It runs on every input and
+// tick: on an input quiet for longer than the timeout, only tick tuples
+// keep held events alive (see checkTimeout).
+func (b *Bolt) touch() {
+	if !b.hold || b.touchEvery <= 0 || b.eng == nil {
+		return
+	}
+	if now := b.now(); now.Sub(b.lastTouch) >= b.touchEvery {
+		b.lastTouch = now
+		b.eng.each(b.out.ResetTimeout)
+		b.stats.Touches++
 	}
 }
 
@@ -424,7 +456,7 @@ func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
 		b.log.Warn(fmt.Sprintf("window: %d late events so far; the last, at %d (key %q, from %s/%s), came after the watermark %d%s: "+
 			"late events go to the late stream or are dropped; they come from a watermark punctuation that reached this bolt before events still on their way "+
 			"(through another bolt: send the watermark stream along the events' path), from inputs more out of order than OutOfOrderness, "+
-			"or from replays of inputs whose trees timed out while a window held them (a session longer than the message timeout)",
+			"or from replays of inputs whose trees timed out while a window held them (an input quiet for longer than the message timeout without tick tuples)",
 			n, ts, key, t.Component(), t.Stream(), b.wm, lateBy(b.cfg.AllowedLateness)))
 	}
 	if b.onLate != nil {

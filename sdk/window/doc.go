@@ -172,15 +172,20 @@
 //
 //     and fails with ErrTimeout (TimeoutCheck: CheckWarn only reports it,
 //     CheckOff skips it, e.g. for replays of recorded data, where event
-//     time runs far ahead of the wall clock). Earlier events of a session
-//     are held for the session's duration on top of that: sessions that
-//     last longer than the timeout in wall-clock time replay their first
-//     events (late: sent to the late stream, or dropped without one), and
-//     their results are anchored to trees that already failed: a failure
-//     after them replays nothing. Set the timeout above the longest session
-//     expected, or use AckOnReceipt. A runtime ability to reset a tree's
-//     timeout (Storm's resetTimeout) would lift that limit; the runtime has
-//     none yet.
+//     time runs far ahead of the wall clock).
+//
+//   - Earlier events of a session are held for the session's duration on
+//     top of that, longer than any timeout for a long session. So every
+//     held event has its tree's timeout reset (BoltCollector.ResetTimeout,
+//     Storm's resetTimeout) once a third of the timeout has passed since
+//     the last reset, checked on every input and tick tuple
+//     (Stats.Touches counts the rounds): a session stays open as long as
+//     its events keep coming, without its first events replaying. A round
+//     costs an acker operation per held event. An Emitter that cannot
+//     reset timeouts (a test harness) ignores the resets; there, sessions
+//     that last longer than the timeout in wall-clock time replay their
+//     first events (late: sent to the late stream, or dropped without
+//     one).
 //
 //   - Without IdleTimeout, a quiet input holds open windows (and their
 //     inputs) until the next event: set IdleTimeout for live sources.

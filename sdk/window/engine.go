@@ -59,6 +59,8 @@ type engine interface {
 	// open returns the open windows (or keys, for count windows) and the
 	// events they hold.
 	open() (windows, events int)
+	// each calls f with every event held (sinks.keep), once each.
+	each(f func(*sdk.Tuple))
 }
 
 // Saturating arithmetic: event times come from user input, and the end of
@@ -294,6 +296,16 @@ func (e *sessionEngine) fireOne(s *session) {
 
 func (e *sessionEngine) open() (int, int) { return e.heap.len(), e.events }
 
+func (e *sessionEngine) each(f func(*sdk.Tuple)) {
+	for _, list := range e.keys {
+		for _, s := range list {
+			for _, ev := range s.events {
+				f(ev.t)
+			}
+		}
+	}
+}
+
 // ---- time windows (tumbling and sliding) ----
 
 // timeWin is a scheduled window: it has events in at least one pane.
@@ -447,6 +459,16 @@ func (e *timeEngine) kind() Kind {
 
 func (e *timeEngine) open() (int, int) { return e.heap.len(), e.events }
 
+func (e *timeEngine) each(f func(*sdk.Tuple)) {
+	for _, k := range e.keys {
+		for _, p := range k.panes {
+			for _, ev := range p.events {
+				f(ev.t)
+			}
+		}
+	}
+}
+
 // ---- count windows ----
 
 type countKey struct {
@@ -528,3 +550,11 @@ func (e *countEngine) flush() {
 }
 
 func (e *countEngine) open() (int, int) { return len(e.keys), e.events }
+
+func (e *countEngine) each(f func(*sdk.Tuple)) {
+	for _, k := range e.keys {
+		for _, ev := range k.buf {
+			f(ev.t)
+		}
+	}
+}

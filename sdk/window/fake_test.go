@@ -26,8 +26,10 @@ type fakeEmitter struct {
 	bolt  []boltEmit
 	acks  []*sdk.Tuple
 	fails []*sdk.Tuple
-	errs  []error
-	order []step
+	// resets are the inputs whose timeout was reset (ResetTimeout).
+	resets []*sdk.Tuple
+	errs   []error
+	order  []step
 }
 
 func (f *fakeEmitter) EmitBolt(stream string, anchors []*sdk.Tuple, values []sdk.Value, _ int32) {
@@ -43,8 +45,9 @@ func (f *fakeEmitter) Fail(t *sdk.Tuple) {
 	f.order = append(f.order, step{"fail", len(f.fails)})
 	f.fails = append(f.fails, t)
 }
-func (f *fakeEmitter) ReportError(err error) { f.errs = append(f.errs, err) }
-func (f *fakeEmitter) EndOfInput()           {}
+func (f *fakeEmitter) ResetTimeout(t *sdk.Tuple) { f.resets = append(f.resets, t) }
+func (f *fakeEmitter) ReportError(err error)     { f.errs = append(f.errs, err) }
+func (f *fakeEmitter) EndOfInput()               {}
 
 // testTC is the context of task 10 of component "sessions", fed by task 1
 // of component "events", with conf as its config.

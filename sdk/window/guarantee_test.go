@@ -184,6 +184,50 @@ func TestAckOnFireHoldsUntilFire(t *testing.T) {
 	}
 }
 
+// A session longer than the message timeout: its held events have their
+// timeout reset every third of it (on the inputs that come), so its first
+// event is not replayed while the session is open; once fired and acked,
+// its events are no longer touched.
+func TestAckOnFireResetsTheTimeoutOfHeldEvents(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Window, cfg.TimeField = Session(10*time.Second), "ts"
+	h := newHarness(t, cfg, map[string]any{keyTimeout: 30})
+	clock := time.Unix(1000, 0)
+	h.b.now = func() time.Time { return clock }
+	h.b.lastTouch = clock
+	touchesOf := func(idx int64) (n int) {
+		for _, r := range h.fe.resets {
+			if r.Int(2) == idx {
+				n++
+			}
+		}
+		return n
+	}
+	first := h.event("a", 0)
+	for s := int64(5); s <= 60; s += 5 { // one event every 5 s for a minute
+		clock = clock.Add(5 * time.Second)
+		h.event("a", s*1000)
+	}
+	if n := touchesOf(first); n != 6 {
+		t.Fatalf("the session's first event had its timeout reset %d times in 60 s, want 6 (every 10 s)", n)
+	}
+	if acked(h, first) {
+		t.Fatal("acked before the session fired")
+	}
+	h.event("b", 200_000) // the watermark passes a's session: it fires
+	if !acked(h, first) {
+		t.Fatal("not acked after the session fired")
+	}
+	clock = clock.Add(10 * time.Second)
+	b := h.event("b", 201_000)
+	if n := touchesOf(first); n != 6 {
+		t.Fatalf("a fired event had its timeout reset again (%d times)", n)
+	}
+	if touchesOf(b-1) != 1 || h.b.Stats().Touches != 7 {
+		t.Fatalf("the open session's event touched %d times in %d rounds, want 1 in 7", touchesOf(b-1), h.b.Stats().Touches)
+	}
+}
+
 // Memory: a session holds its events (Clones), nothing else grows with
 // traffic; fired sessions leave no trace.
 func TestNoStateLeftAfterFire(t *testing.T) {

@@ -512,7 +512,12 @@ type InputAcks struct {
 	// acked are ids of input tuples that were processed.
 	Acked []uint64 `protobuf:"varint,1,rep,packed,name=acked,proto3" json:"acked,omitempty"`
 	// failed are ids of input tuples that failed and should replay.
-	Failed        []uint64 `protobuf:"varint,2,rep,packed,name=failed,proto3" json:"failed,omitempty"`
+	Failed []uint64 `protobuf:"varint,2,rep,packed,name=failed,proto3" json:"failed,omitempty"`
+	// reset_timeout are ids of input tuples the component still holds and
+	// works on (Storm's resetTimeout): their trees' message timeout starts
+	// again. An id may be given again later; it stays an input to ack or
+	// fail.
+	ResetTimeout  []uint64 `protobuf:"varint,3,rep,packed,name=reset_timeout,json=resetTimeout,proto3" json:"reset_timeout,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -557,6 +562,13 @@ func (x *InputAcks) GetAcked() []uint64 {
 func (x *InputAcks) GetFailed() []uint64 {
 	if x != nil {
 		return x.Failed
+	}
+	return nil
+}
+
+func (x *InputAcks) GetResetTimeout() []uint64 {
+	if x != nil {
+		return x.ResetTimeout
 	}
 	return nil
 }
@@ -1420,10 +1432,11 @@ const file_gale_v1_attach_proto_rawDesc = "" +
 	"\n" +
 	"message_id\x18\x04 \x01(\x04R\tmessageId\x12\x1f\n" +
 	"\vdirect_task\x18\x05 \x01(\x05R\n" +
-	"directTask\"9\n" +
+	"directTask\"^\n" +
 	"\tInputAcks\x12\x14\n" +
 	"\x05acked\x18\x01 \x03(\x04R\x05acked\x12\x16\n" +
-	"\x06failed\x18\x02 \x03(\x04R\x06failed\"N\n" +
+	"\x06failed\x18\x02 \x03(\x04R\x06failed\x12#\n" +
+	"\rreset_timeout\x18\x03 \x03(\x04R\fresetTimeout\"N\n" +
 	"\tLogRecord\x12'\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x11.gale.v1.LogLevelR\x05level\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\v\n" +

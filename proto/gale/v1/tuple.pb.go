@@ -41,6 +41,15 @@ const (
 	// ACK_KIND_FAILED tells the spout task that owns root that its tree
 	// failed or timed out (acker to spout).
 	AckKind_ACK_KIND_FAILED AckKind = 5
+	// ACK_KIND_TOUCH says the tree is still being worked on (a bolt holds
+	// one of its tuples, Storm's resetTimeout): the acker restarts the
+	// tree's timeout clock. value is unused (0). It creates no entry: a
+	// touch of a tree the acker does not track is dropped.
+	AckKind_ACK_KIND_TOUCH AckKind = 6
+	// ACK_KIND_ALIVE tells the spout task that owns root that its tree was
+	// touched (acker to spout), so that the spout's own sweep for lost
+	// results does not fail a tree that a bolt keeps alive.
+	AckKind_ACK_KIND_ALIVE AckKind = 7
 )
 
 // Enum value maps for AckKind.
@@ -52,6 +61,8 @@ var (
 		3: "ACK_KIND_FAIL",
 		4: "ACK_KIND_COMPLETED",
 		5: "ACK_KIND_FAILED",
+		6: "ACK_KIND_TOUCH",
+		7: "ACK_KIND_ALIVE",
 	}
 	AckKind_value = map[string]int32{
 		"ACK_KIND_UNSPECIFIED": 0,
@@ -60,6 +71,8 @@ var (
 		"ACK_KIND_FAIL":        3,
 		"ACK_KIND_COMPLETED":   4,
 		"ACK_KIND_FAILED":      5,
+		"ACK_KIND_TOUCH":       6,
+		"ACK_KIND_ALIVE":       7,
 	}
 )
 
@@ -404,14 +417,16 @@ const file_gale_v1_tuple_proto_rawDesc = "" +
 	"\tforwarded\x18\x06 \x01(\bR\tforwarded\x12\x1f\n" +
 	"\vfixed_roots\x18\a \x03(\x06R\n" +
 	"fixedRoots\x12!\n" +
-	"\ffixed_values\x18\b \x03(\x06R\vfixedValues*\x88\x01\n" +
+	"\ffixed_values\x18\b \x03(\x06R\vfixedValues*\xb0\x01\n" +
 	"\aAckKind\x12\x18\n" +
 	"\x14ACK_KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACK_KIND_INIT\x10\x01\x12\x10\n" +
 	"\fACK_KIND_ACK\x10\x02\x12\x11\n" +
 	"\rACK_KIND_FAIL\x10\x03\x12\x16\n" +
 	"\x12ACK_KIND_COMPLETED\x10\x04\x12\x13\n" +
-	"\x0fACK_KIND_FAILED\x10\x05B2Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3"
+	"\x0fACK_KIND_FAILED\x10\x05\x12\x12\n" +
+	"\x0eACK_KIND_TOUCH\x10\x06\x12\x12\n" +
+	"\x0eACK_KIND_ALIVE\x10\aB2Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3"
 
 var (
 	file_gale_v1_tuple_proto_rawDescOnce sync.Once

@@ -196,7 +196,12 @@ def events_of(frame: attach_pb2.AttachRequest) -> list[tuple]:
             for e in frame.emits.emits
         ]
     if kind == "acks":
-        return [("ack", i) for i in frame.acks.acked] + [("fail", i) for i in frame.acks.failed]
+        # As a node reads the frame: timeout resets first.
+        return (
+            [("reset_timeout", i) for i in frame.acks.reset_timeout]
+            + [("ack", i) for i in frame.acks.acked]
+            + [("fail", i) for i in frame.acks.failed]
+        )
     if kind == "log":
         return [("log", _LEVELS.get(frame.log.level, str(frame.log.level)), frame.log.message)]
     if kind == "error":
@@ -227,7 +232,7 @@ def matches(exp: dict, got: tuple) -> bool:
             body.get("message_id", 0),
             body.get("direct_task", 0),
         )
-    if key in ("ack", "fail"):
+    if key in _ACKISH:
         return got == (key, body)
     if key == "log":
         if got[0] != "log":
@@ -244,10 +249,13 @@ def matches(exp: dict, got: tuple) -> bool:
     raise ValueError(f"unknown event {key!r}")
 
 
+_ACKISH = ("ack", "fail", "reset_timeout")  # events that compare as a multiset
+
+
 def _is_ack(e: Any) -> bool:
     if isinstance(e, dict):
-        return next(iter(e)) in ("ack", "fail")
-    return e[0] in ("ack", "fail")
+        return next(iter(e)) in _ACKISH
+    return e[0] in _ACKISH
 
 
 def _segments(events: list) -> list:
@@ -303,8 +311,10 @@ def compare_deferred(expected: list[dict], got: list[tuple]) -> Optional[str]:
         if not _is_ack(g):
             continue
         for later in got[pos + 1 :]:
-            if later[0] == "emit" and g[1] in later[3]:
+            if g[0] != "reset_timeout" and later[0] == "emit" and g[1] in later[3]:
                 return f"{g[0]} of input {g[1]} was sent before an emit anchored to it: {later}"
+            if g[0] != "reset_timeout" and later == ("reset_timeout", g[1]):
+                return f"reset_timeout of input {g[1]} was sent after its {g[0]}"
     # barriers: an ack expected before a finished/next_done must precede it
     for i, e in enumerate(expected):
         if not _is_ack(e):

@@ -463,3 +463,26 @@ def test_no_watermark_input_and_no_idle_timeout_is_warned_of():
         b.start(ctx)
         got = any("no input on stream 'watermark' and no idle_timeout_ms" in r for r in records)
         assert got == warned, (inputs, records)
+
+
+def test_held_inputs_have_their_timeout_reset_while_the_session_lasts():
+    # A session longer than the message timeout (30 s): its held inputs
+    # get their timeout reset every 10 s, the first one included, so it
+    # does not replay while the session is open; once fired and acked they
+    # are no longer touched.
+    res = []
+    clock = [0]
+    b = Recording(base_config(gap_ms=10_000), collect(res), clock_ns=lambda: clock[0] * 1_000_000)
+    b.start(context({"topology.message.timeout.secs": 30}))
+    resets: list[int] = []
+    b.reset_timeout = lambda tup: (window.SessionBolt.reset_timeout(b, tup), resets.append(tup.values[2]))  # type: ignore[method-assign]
+    for i, s in enumerate(range(0, 65, 5)):  # one event every 5 s for a minute
+        clock[0] = s * 1000
+        b.deliver(Tuple(["a", s * 1000, i], EVENTS, 1, i + 1))
+    assert resets.count(0) == 6, resets  # at 10, 20, ... 60 s
+    assert b.stats().touches == 6 and not res
+    b.deliver(Tuple(["b", 200_000, 99], EVENTS, 1, 100))  # a's session fires
+    assert len(res) == 1 and resets.count(0) == 6
+    clock[0] = 70_000
+    b.deliver(Tuple(["b", 201_000, 100], EVENTS, 1, 101))
+    assert resets.count(0) == 6 and resets.count(99) == 1 and b.stats().touches == 7

@@ -56,6 +56,8 @@ def test_acks_frame_matches_protobuf():
     want = attach_pb2.AttachRequest(acks=attach_pb2.InputAcks(acked=[1, 2**53 - 1], failed=[300]))
     assert _wire.acks_frame([1, 2**53 - 1], [300]) == want.SerializeToString()
     assert _wire.acks_frame([], [5]) == attach_pb2.AttachRequest(acks=attach_pb2.InputAcks(failed=[5])).SerializeToString()
+    want = attach_pb2.AttachRequest(acks=attach_pb2.InputAcks(acked=[4], reset_timeout=[7, 2**53 - 1]))
+    assert _wire.acks_frame([4], [], [7, 2**53 - 1]) == want.SerializeToString()
 
 
 @pytest.mark.parametrize("bad", [2**63, -(2**63) - 1, [1], {"a": 1}, object()], ids=repr)

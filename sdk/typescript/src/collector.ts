@@ -92,6 +92,24 @@ export class BoltCollector extends Emitting {
     if (this.settle(t, TupleState.Failed)) this.outbox.fail(t.id);
   }
 
+  /**
+   * Says that this task still holds an input and works on it (Storm's
+   * resetTimeout): the message timeout (`topology.message.timeout.secs`) of
+   * its trees starts again, and their spouts do not replay them meanwhile.
+   * For an input kept longer than the timeout on purpose (a window until it
+   * fires, a batch until it is written), call it at intervals shorter than
+   * the timeout, a third of it say, until you ack or fail the input. A no-op
+   * for ticks.
+   */
+  resetTimeout(t: Tuple): void {
+    if (!(t instanceof Tuple)) throw new TypeError(`resetTimeout takes an input Tuple, got ${typeof t}`);
+    if (t.id === 0) return;
+    if (t.state !== TupleState.Pending) {
+      throw new EmitError(`reset timeout of input ${t.id}, which was already ${t.state === TupleState.Acked ? "acked" : "failed"}`);
+    }
+    this.outbox.resetTimeout(t.id);
+  }
+
   private settle(t: Tuple, to: TupleState): boolean {
     if (!(t instanceof Tuple)) throw new TypeError(`ack/fail takes an input Tuple, got ${typeof t}`);
     if (t.id === 0) return false; // ticks (and unanchored system tuples) are not acked

@@ -74,6 +74,7 @@ export class Outbox {
   private emitsOpen = false;
   private acked: number[] = [];
   private failed: number[] = [];
+  private reset: number[] = []; // timeout resets, read by the node before acks
   private frames: Buffer[] = [];
   private readonly deferAcks: boolean;
 
@@ -83,7 +84,9 @@ export class Outbox {
 
   /** Whether anything is waiting to be taken. */
   get pending(): boolean {
-    return this.emitsOpen || this.acked.length > 0 || this.failed.length > 0 || this.frames.length > 0;
+    return (
+      this.emitsOpen || this.acked.length > 0 || this.failed.length > 0 || this.reset.length > 0 || this.frames.length > 0
+    );
   }
 
   /**
@@ -179,6 +182,11 @@ export class Outbox {
     this.failed.push(id);
   }
 
+  /** Queues a timeout reset of input id (it goes with the next acks frame). */
+  resetTimeout(id: number): void {
+    this.reset.push(id);
+  }
+
   log(level: number, message: string): void {
     this.record(0x22, level, message); // AttachRequest.log = 4
   }
@@ -233,14 +241,16 @@ export class Outbox {
   }
 
   private closeAcks(): void {
-    if (this.acked.length === 0 && this.failed.length === 0) return;
+    if (this.acked.length === 0 && this.failed.length === 0 && this.reset.length === 0) return;
     const w = this.aw;
     w.pos = 0;
     packed(w, 0x0a, this.acked); // InputAcks.acked = 1
     packed(w, 0x12, this.failed); // InputAcks.failed = 2
+    packed(w, 0x1a, this.reset); // InputAcks.reset_timeout = 3
     this.frames.push(frame(0x1a, w.buf, w.pos)); // AttachRequest.acks = 3
     this.acked.length = 0;
     this.failed.length = 0;
+    this.reset.length = 0;
   }
 }
 

@@ -30,14 +30,14 @@
 // result emitted before the failure may be emitted again). A session's last
 // input is held for up to gap + outOfOrderness + allowedLateness of event
 // time (or the idle timeout, if longer) plus a tick interval, so prepare
-// checks that topology.message.timeout.secs exceeds that (timeoutCheck);
-// its first inputs are held for as long as the session lasts on top of
-// that, which only the traffic bounds: a session that stays active longer
-// than the message timeout has its first inputs time out and replay (late:
-// sent to the late stream, or dropped without one), and its result, still
-// right, is anchored to trees that
-// already failed: a failure after it replays nothing. Set the timeout above the
-// longest session you expect, or use "ack-on-receipt" for long sessions. With
+// checks that topology.message.timeout.secs exceeds that (timeoutCheck).
+// Its first inputs are held for as long as the session lasts on top of
+// that, which only the traffic bounds, so every held input has its message
+// timeout reset (BoltCollector.resetTimeout, Storm's resetTimeout) once a
+// third of the timeout has passed since the last reset, checked on every
+// input and tick tuple (WindowStats.touches counts the rounds): a session
+// stays open as long as its events keep coming, without its first inputs
+// replaying. A round costs an acker operation per held input. With
 // "ack-on-receipt" inputs are acked as soon as they are buffered and
 // results are unanchored: at-most-once, no timeout constraint, and a
 // failure loses the task's open sessions. Without ackers
@@ -130,6 +130,8 @@ export interface WindowStats {
   late: number;
   invalid: number;
   fired: number;
+  /** Rounds in which held inputs had their message timeout reset. */
+  touches: number;
   openWindows: number;
   heldEvents: number;
   watermark: bigint;
@@ -468,7 +470,9 @@ export class SessionBolt extends Bolt {
   private seq = 0;
   private failed = new Set<Tuple>();
   private readonly output = new WindowOutput(() => this.collector);
-  private counters = { events: 0, late: 0, invalid: 0, fired: 0 };
+  private counters = { events: 0, late: 0, invalid: 0, fired: 0, touches: 0 };
+  private touchEvery = 0; // ms; a third of the message timeout ("ack-on-fire")
+  private lastTouch = 0;
   private finished = false;
 
   constructor(
@@ -505,6 +509,8 @@ export class SessionBolt extends Bolt {
       );
     }
     this.checkTimeout(context.config);
+    this.touchEvery = this.hold ? durationMs(context.config, KEY_TIMEOUT, DEFAULT_TIMEOUT_MS) / 3 : 0;
+    this.lastTouch = this.clock();
     this.engine = new SessionEngine(s.gap, s.lateness, (w, evs) => this.fire(w, evs), (evs) => this.release(evs));
   }
 
@@ -559,6 +565,23 @@ export class SessionBolt extends Bolt {
     if (t.isTick) this.tick();
     else if (t.source.stream === this.s.punctuationStream) this.punctuate(t);
     else this.event(t);
+    if (this.touchEvery > 0) this.touch();
+  }
+
+  /**
+   * Resets the message timeout of every held input once a third of it has
+   * passed since the last time, so that the first inputs of a session
+   * longer than the timeout do not replay while it is open. On an input
+   * quiet for longer than the timeout only tick tuples keep them alive.
+   */
+  private touch(): void {
+    const now = this.clock();
+    if (now - this.lastTouch < this.touchEvery || this.engine === null) return;
+    this.lastTouch = now;
+    this.counters.touches++;
+    for (const sessions of this.engine.keys.values()) {
+      for (const s of sessions) for (const ev of s.events) this.collector.resetTimeout(ev.t);
+    }
   }
 
   /** Fires every open session (the end of input is the end of event time), then runs onFinish. */
@@ -655,7 +678,7 @@ export class SessionBolt extends Bolt {
           `${this.wm}${lateness}: late events go to the late stream or are dropped; they come from a watermark punctuation that reached ` +
           `this bolt before events still on their way (through another bolt: send the watermark stream along the events' path), ` +
           `from inputs more out of order than outOfOrdernessMs, or from replays of inputs whose trees timed out while a session held ` +
-          `them (a session longer than the message timeout)`,
+          `them (an input quiet for longer than the message timeout without tick tuples)`,
       );
     }
     this.options.onLate?.(key, ts, t);

@@ -101,7 +101,7 @@ function context(
   );
 }
 
-type Step = { kind: "emit"; stream: string; values: readonly Value[]; anchors: Tuple[] } | { kind: "ack" | "fail"; t: Tuple };
+type Step = { kind: "emit"; stream: string; values: readonly Value[]; anchors: Tuple[] } | { kind: "ack" | "fail" | "reset"; t: Tuple };
 
 /** A real collector (emits and anchors checked as in a task) that records what the bolt does, in order. */
 class Recorder extends BoltCollector {
@@ -122,6 +122,10 @@ class Recorder extends BoltCollector {
   override fail(t: Tuple): void {
     super.fail(t);
     this.steps.push({ kind: "fail", t });
+  }
+  override resetTimeout(t: Tuple): void {
+    super.resetTimeout(t);
+    this.steps.push({ kind: "reset", t });
   }
   override reportError(err: unknown): void {
     this.errors.push(String(err));
@@ -458,4 +462,30 @@ test("no watermark input and no idle timeout is warned of", () => {
     start(base(), () => {}, context({}, ["default", "late"], {}, [...inputs], log));
     assert.equal(warnings.some((w) => w.includes('no input on stream "watermark" and no idleTimeoutMs')), warned, JSON.stringify(warnings));
   }
+});
+
+test("held inputs have their timeout reset while the session lasts", () => {
+  // A session longer than the message timeout (30 s): its held inputs get
+  // their timeout reset every 10 s, the first one included, so it does not
+  // replay while the session is open; once fired and acked they are no
+  // longer touched.
+  let clock = 0;
+  const res: [string, bigint, bigint, bigint[]][] = [];
+  const { b, rec } = start({ ...base(), gapMs: 10_000 }, collect(res), context({ "topology.message.timeout.secs": 30n }), { clock: () => clock });
+  const resets = (id: number) => rec.steps.filter((s) => s.kind === "reset" && s.t.id === id).length;
+  let id = 0;
+  for (let s = 0; s <= 60; s += 5) {
+    clock = s * 1000;
+    deliver(b, rec, ev(++id, "a", BigInt(s * 1000)));
+  }
+  assert.equal(resets(1), 6); // at 10, 20, ... 60 s
+  assert.equal(b.stats().touches, 6);
+  assert.equal(res.length, 0);
+  deliver(b, rec, ev(++id, "b", 200_000n)); // a's session fires
+  assert.equal(res.length, 1);
+  clock = 70_000;
+  deliver(b, rec, ev(++id, "b", 201_000n));
+  assert.equal(resets(1), 6);
+  assert.equal(resets(id - 1), 1);
+  assert.equal(b.stats().touches, 7);
 });

@@ -19,7 +19,7 @@ value.proto:
 - ``Emit``: stream = 1 (bytes), values = 2 (bytes, repeated),
   anchors = 3 (packed varints), message_id = 4 (varint),
   direct_task = 5 (varint, int32: negative values take 10 bytes)
-- ``InputAcks``: acked = 1, failed = 2 (packed varints)
+- ``InputAcks``: acked = 1, failed = 2, reset_timeout = 3 (packed varints)
 - ``Value`` (a oneof, so even zero values are written): string = 1,
   int = 2 (sint64, zigzag varint), double = 3 (fixed64), bool = 4,
   bytes = 5; null is the empty message.
@@ -153,13 +153,16 @@ def emits_frame(entries: Sequence[bytes]) -> bytes:
     return _len_prefixed(b"\x12", b"".join(entries))
 
 
-def acks_frame(acked: Sequence[int], failed: Sequence[int]) -> bytes:
-    """An ``AttachRequest`` whose ``acks`` acks and fails the given ids."""
+def acks_frame(acked: Sequence[int], failed: Sequence[int], reset: Sequence[int] = ()) -> bytes:
+    """An ``AttachRequest`` whose ``acks`` acks and fails the given ids and
+    resets the timeout of others."""
     body = b""
     if acked:
         body = _len_prefixed(b"\x0a", b"".join([varint(i) for i in acked]))
     if failed:
         body += _len_prefixed(b"\x12", b"".join([varint(i) for i in failed]))
+    if reset:
+        body += _len_prefixed(b"\x1a", b"".join([varint(i) for i in reset]))
     return _len_prefixed(b"\x1a", body)
 
 

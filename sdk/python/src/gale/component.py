@@ -63,7 +63,7 @@ class _Outbox:
     See Bolt.defer_acks.
     """
 
-    __slots__ = ("frames", "emits", "emit_bytes", "acked", "failed", "defer")
+    __slots__ = ("frames", "emits", "emit_bytes", "acked", "failed", "reset", "defer")
 
     def __init__(self, defer_acks: bool = False):
         self.frames: list[bytes] = []
@@ -71,6 +71,7 @@ class _Outbox:
         self.emit_bytes = 0
         self.acked: list[int] = []
         self.failed: list[int] = []
+        self.reset: list[int] = []  # timeout resets, read by the node before acks
         self.defer = defer_acks
 
     def close_emits(self) -> None:
@@ -80,10 +81,11 @@ class _Outbox:
             self.emit_bytes = 0
 
     def close_acks(self) -> None:
-        if self.acked or self.failed:
-            self.frames.append(_wire.acks_frame(self.acked, self.failed))
+        if self.acked or self.failed or self.reset:
+            self.frames.append(_wire.acks_frame(self.acked, self.failed, self.reset))
             self.acked = []
             self.failed = []
+            self.reset = []
 
     def add_emit(self, entry: bytes) -> None:
         if not self.defer and (self.acked or self.failed):
@@ -110,7 +112,7 @@ class _Outbox:
 
     def pending(self) -> int:
         """Roughly how much is buffered, to decide on early flushes."""
-        return len(self.frames) + len(self.emits) + len(self.acked) + len(self.failed)
+        return len(self.frames) + len(self.emits) + len(self.acked) + len(self.failed) + len(self.reset)
 
     def take(self) -> list[bytes]:
         """Closes the open runs and returns every frame, oldest first."""
@@ -461,6 +463,21 @@ class Bolt(Component):
         except KeyError:
             raise AckError(self._not_held(i, None, "fail")) from None
         self._out.add_fail(i)
+
+    def reset_timeout(self, tup: Tuple) -> None:
+        """Says that this task still holds an input and works on it (Storm's
+        resetTimeout): the message timeout (``topology.message.timeout.secs``)
+        of its trees starts again, and their spouts do not replay them
+        meanwhile. For an input kept longer than the timeout on purpose (a
+        window until it fires, a batch until it is written), call it at
+        intervals shorter than the timeout, a third of it say, until you
+        ack or fail the input. A tick does nothing."""
+        i = tup.id
+        if not i:
+            return
+        if i not in self._pending:
+            raise AckError(self._not_held(i, None, "reset timeout"))
+        self._out.reset.append(i)
 
     # -- helpers -------------------------------------------------------------
 

@@ -552,7 +552,7 @@ class _Session:
             if resp is None:
                 return  # the node ended the stream with an OK status
             handle(resp)
-            if self.out.frames or self.out.emits or self.out.acked or self.out.failed:
+            if self.out.frames or self.out.emits or self.out.acked or self.out.failed or self.out.reset:
                 self._flush()
         self._hang_up()
 

@@ -42,14 +42,14 @@ out and the spout replays them, so the sessions are rebuilt (a result
 emitted before the failure may be emitted again). A session's last input is
 held for up to ``gap + out_of_orderness + allowed_lateness`` of event time
 (or the idle timeout, if longer) plus a tick interval, so ``prepare`` checks
-that ``topology.message.timeout.secs`` exceeds that (``timeout_check``); its
+that ``topology.message.timeout.secs`` exceeds that (``timeout_check``). Its
 first inputs are held for as long as the session lasts on top of that, which
-only the traffic bounds: a session that stays active longer than the message
-timeout has its first inputs time out and replay (late: sent to the late
-stream, or dropped without one), and
-its result, still right, is anchored to trees that already failed: a failure
-after it replays nothing. Set the timeout above the longest session you
-expect, or use :data:`ACK_ON_RECEIPT` for long sessions. With
+only the traffic bounds, so every held input has its message timeout reset
+(``reset_timeout``, Storm's resetTimeout) once a third of the timeout has
+passed since the last reset, checked on every input and tick tuple
+(``Stats.touches`` counts the rounds): a session stays open as long as its
+events keep coming, without its first inputs replaying. A round costs an
+acker operation per held input. With
 :data:`ACK_ON_RECEIPT` inputs are acked as soon as they are buffered and
 results are unanchored: at-most-once, no timeout constraint, and a failure
 loses the task's open sessions. Without ackers
@@ -195,6 +195,7 @@ class Stats:
     late: int = 0
     invalid: int = 0
     fired: int = 0
+    touches: int = 0  # rounds in which held inputs had their timeout reset
     open_windows: int = 0
     held_events: int = 0
     watermark: int = INT64_MIN
@@ -444,6 +445,8 @@ class SessionBolt(Bolt):
                 f"subscribe to the spout's {cfg.punctuation_stream!r} stream (all grouping) or set idle_timeout_ms"
             )
         self._win_check_timeout(conf)
+        self._touch_ns = _duration_ns(conf, _KEY_TIMEOUT, _DEFAULT_TIMEOUT_NS) // 3 if self._hold else 0
+        self._last_touch_ns = self._clock_ns()
         self._engine = _SessionEngine(cfg.gap_ms, cfg.allowed_lateness_ms, self._win_fire, self._win_release)
         self._lateness = cfg.allowed_lateness_ms
         self._ooo = cfg.out_of_orderness_ms
@@ -497,6 +500,23 @@ class SessionBolt(Bolt):
             self._win_punctuate(tup)
         else:
             self._win_event(tup)
+        if self._touch_ns > 0:
+            self._win_touch()
+
+    def _win_touch(self) -> None:
+        """Resets the message timeout of every held input once a third of it
+        has passed since the last time, so that the first inputs of a session
+        longer than the timeout do not replay while it is open. On an input
+        quiet for longer than the timeout only tick tuples keep them alive."""
+        now = self._clock_ns()
+        if now - self._last_touch_ns < self._touch_ns:
+            return
+        self._last_touch_ns = now
+        self._stats.touches += 1
+        for sessions in self._engine.keys.values():
+            for s in sessions:
+                for ev in s.events:
+                    self.reset_timeout(ev[2])
 
     def finish(self) -> None:
         """Fires every open session (the end of input is the end of event
@@ -589,7 +609,7 @@ class SessionBolt(Bolt):
                 "late events go to the late stream or are dropped; they come from a watermark punctuation that reached "
                 "this bolt before events still on their way (through another bolt: send the watermark stream along the "
                 "events' path), from inputs more out of order than out_of_orderness_ms, or from replays of inputs whose "
-                "trees timed out while a session held them (a session longer than the message timeout)"
+                "trees timed out while a session held them (an input quiet for longer than the message timeout without tick tuples)"
             )
         if self._on_late is not None:
             self._on_late(key, ts, tup)

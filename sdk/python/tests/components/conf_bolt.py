@@ -59,6 +59,10 @@ class ConfBolt(gale.Bolt):
             self.ack(tup)
         elif cmd == "hold":
             self.held.append(tup)
+        elif cmd == "reset-held":
+            for held in self.held:
+                self.reset_timeout(held)
+            self.ack(tup)
         elif cmd == "emit-held":
             self.emit([arg], self.held + [tup])
             for held in self.held:

@@ -61,6 +61,10 @@ class ConformanceBolt extends Bolt {
       case "hold":
         this.held.push(t);
         return;
+      case "reset-held":
+        for (const h of this.held) out.resetTimeout(h);
+        out.ack(t);
+        return;
       case "emit-held": {
         out.emit([...this.held, t], [arg]);
         for (const h of this.held) out.ack(h);

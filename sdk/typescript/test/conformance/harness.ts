@@ -118,6 +118,7 @@ export type Event =
   | { emit: { stream: string; values: Json[]; anchors: number[]; message_id: number; direct_task: number } }
   | { ack: number }
   | { fail: number }
+  | { reset_timeout: number }
   | { log: { level: string; message: string } }
   | { error: { message: string } }
   | { next_done: { end_of_input: boolean } }
@@ -156,7 +157,12 @@ export function eventsOf(req: AttachRequest): Event[] {
         },
       }));
     case "acks":
-      return [...f.value.acked.map((id) => ({ ack: Number(id) })), ...f.value.failed.map((id) => ({ fail: Number(id) }))];
+      // As a node reads the frame: timeout resets first.
+      return [
+        ...f.value.resetTimeout.map((id) => ({ reset_timeout: Number(id) })),
+        ...f.value.acked.map((id) => ({ ack: Number(id) })),
+        ...f.value.failed.map((id) => ({ fail: Number(id) })),
+      ];
     case "log": {
       const lv = f.value.level;
       const level =
@@ -230,7 +236,9 @@ function mismatch(want: Json, got: Event): string | undefined {
   }
 }
 
-const isAckFail = (e: Json): boolean => "ack" in e || "fail" in e;
+/** Acks, fails and timeout resets: the events that compare as a multiset. */
+const isAckFail = (e: Json): boolean => "ack" in e || "fail" in e || "reset_timeout" in e;
+const ackKind = (e: object): string => ("ack" in e ? "ack" : "fail" in e ? "fail" : "reset_timeout");
 
 /**
  * Compares events with expectations in order, except that a run of
@@ -244,7 +252,7 @@ export function compareEvents(want: Json[], got: Event[]): string | undefined {
     if (isAckFail(want[i])) {
       let j = i;
       while (j < want.length && isAckFail(want[j])) j++;
-      const key = (e: Json) => ("ack" in e ? `ack:${e.ack}` : `fail:${e.fail}`);
+      const key = (e: Json) => `${ackKind(e)}:${idOf(e)}`;
       const a = want.slice(i, j).map(key).sort();
       const b = got.slice(i, j).map((e) => (isAckFail(e) ? key(e) : JSON.stringify(e))).sort();
       if (a.join() !== b.join()) return `events ${i}..${j - 1}: acks/fails ${JSON.stringify(b)}, want ${JSON.stringify(a)}${show()}`;
@@ -543,7 +551,7 @@ export async function runCase(
   }
 }
 
-const idOf = (e: object): number => ("ack" in e ? (e as { ack: number }).ack : (e as { fail: number }).fail);
+const idOf = (e: object): number => (e as Record<string, number>)[ackKind(e)];
 
 /**
  * The suite's comparison (sdk/conformance/README.md): every event but acks
@@ -554,16 +562,17 @@ export function byOrderingRule(want: Json[], got: Event[]): string | undefined {
   const show = `\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`;
   const rest = compareEvents(want.filter((e) => !isAckFail(e)), got.filter((e) => !isAckFail(e)));
   if (rest !== undefined) return `without acks: ${rest}`;
-  const key = (e: object) => `${"ack" in e ? "ack" : "fail"}:${idOf(e)}`;
+  const key = (e: object) => `${ackKind(e)}:${idOf(e)}`;
   const a = want.filter(isAckFail).map(key).sort().join();
   const b = got.filter(isAckFail).map(key).sort().join();
   if (a !== b) return `acks/fails ${b}, want ${a}${show}`;
   for (let p = 0; p < got.length; p++) {
-    if (!isAckFail(got[p])) continue;
+    if (!isAckFail(got[p]) || "reset_timeout" in got[p]) continue;
     const id = idOf(got[p]);
     for (let q = p + 1; q < got.length; q++) {
       const e = got[q];
       if ("emit" in e && e.emit.anchors.includes(id)) return `input ${id} settled at event ${p}, before an emit anchored to it (event ${q})${show}`;
+      if ("reset_timeout" in e && idOf(e) === id) return `input ${id} settled at event ${p}, before a reset of its timeout (event ${q})${show}`;
     }
   }
   // An ack or fail listed before a next_done or finished comes before it.

@@ -82,12 +82,14 @@ class Emit(_message.Message):
     def __init__(self, stream: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ..., anchors: _Optional[_Iterable[int]] = ..., message_id: _Optional[int] = ..., direct_task: _Optional[int] = ...) -> None: ...
 
 class InputAcks(_message.Message):
-    __slots__ = ("acked", "failed")
+    __slots__ = ("acked", "failed", "reset_timeout")
     ACKED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
+    RESET_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     acked: _containers.RepeatedScalarFieldContainer[int]
     failed: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, acked: _Optional[_Iterable[int]] = ..., failed: _Optional[_Iterable[int]] = ...) -> None: ...
+    reset_timeout: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, acked: _Optional[_Iterable[int]] = ..., failed: _Optional[_Iterable[int]] = ..., reset_timeout: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class LogRecord(_message.Message):
     __slots__ = ("level", "message")

@@ -16,12 +16,16 @@ class AckKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACK_KIND_FAIL: _ClassVar[AckKind]
     ACK_KIND_COMPLETED: _ClassVar[AckKind]
     ACK_KIND_FAILED: _ClassVar[AckKind]
+    ACK_KIND_TOUCH: _ClassVar[AckKind]
+    ACK_KIND_ALIVE: _ClassVar[AckKind]
 ACK_KIND_UNSPECIFIED: AckKind
 ACK_KIND_INIT: AckKind
 ACK_KIND_ACK: AckKind
 ACK_KIND_FAIL: AckKind
 ACK_KIND_COMPLETED: AckKind
 ACK_KIND_FAILED: AckKind
+ACK_KIND_TOUCH: AckKind
+ACK_KIND_ALIVE: AckKind
 
 class Tuple(_message.Message):
     __slots__ = ("stream", "source_task", "dest_task", "values", "roots", "edges", "id")

@@ -174,6 +174,13 @@ export interface InputAcks {
   acked: bigint[];
   /** failed are ids of input tuples that failed and should replay. */
   failed: bigint[];
+  /**
+   * reset_timeout are ids of input tuples the component still holds and
+   * works on (Storm's resetTimeout): their trees' message timeout starts
+   * again. An id may be given again later; it stays an input to ack or
+   * fail.
+   */
+  resetTimeout: bigint[];
 }
 
 /** LogRecord is a log line from the component. */
@@ -960,7 +967,7 @@ export const Emit: MessageFns<Emit> = {
 };
 
 function createBaseInputAcks(): InputAcks {
-  return { acked: [], failed: [] };
+  return { acked: [], failed: [], resetTimeout: [] };
 }
 
 export const InputAcks: MessageFns<InputAcks> = {
@@ -980,6 +987,16 @@ export const InputAcks: MessageFns<InputAcks> = {
       for (const v of message.failed) {
         if (BigInt.asUintN(64, v) !== v) {
           throw new globalThis.Error("a value provided in array field failed of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.resetTimeout.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.resetTimeout) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field resetTimeout of type uint64 is too large");
         }
         writer.uint64(v);
       }
@@ -1037,6 +1054,24 @@ export const InputAcks: MessageFns<InputAcks> = {
 
             break;
           }
+          case 3: {
+            if (tag === 24) {
+              message.resetTimeout.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.resetTimeout.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1053,6 +1088,11 @@ export const InputAcks: MessageFns<InputAcks> = {
     return {
       acked: globalThis.Array.isArray(object?.acked) ? object.acked.map((e: any) => BigInt(e)) : [],
       failed: globalThis.Array.isArray(object?.failed) ? object.failed.map((e: any) => BigInt(e)) : [],
+      resetTimeout: globalThis.Array.isArray(object?.resetTimeout)
+        ? object.resetTimeout.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.reset_timeout)
+        ? object.reset_timeout.map((e: any) => BigInt(e))
+        : [],
     };
   },
 
@@ -1064,6 +1104,9 @@ export const InputAcks: MessageFns<InputAcks> = {
     if (message.failed?.length) {
       obj.failed = message.failed.map((e) => e.toString());
     }
+    if (message.resetTimeout?.length) {
+      obj.resetTimeout = message.resetTimeout.map((e) => e.toString());
+    }
     return obj;
   },
 
@@ -1074,6 +1117,7 @@ export const InputAcks: MessageFns<InputAcks> = {
     const message = createBaseInputAcks();
     message.acked = object.acked?.map((e) => BigInt(e)) || [];
     message.failed = object.failed?.map((e) => BigInt(e)) || [];
+    message.resetTimeout = object.resetTimeout?.map((e) => BigInt(e)) || [];
     return message;
   },
 };

@@ -38,6 +38,19 @@ export enum AckKind {
    * failed or timed out (acker to spout).
    */
   ACK_KIND_FAILED = 5,
+  /**
+   * ACK_KIND_TOUCH - ACK_KIND_TOUCH says the tree is still being worked on (a bolt holds
+   * one of its tuples, Storm's resetTimeout): the acker restarts the
+   * tree's timeout clock. value is unused (0). It creates no entry: a
+   * touch of a tree the acker does not track is dropped.
+   */
+  ACK_KIND_TOUCH = 6,
+  /**
+   * ACK_KIND_ALIVE - ACK_KIND_ALIVE tells the spout task that owns root that its tree was
+   * touched (acker to spout), so that the spout's own sweep for lost
+   * results does not fail a tree that a bolt keeps alive.
+   */
+  ACK_KIND_ALIVE = 7,
   UNRECOGNIZED = -1,
 }
 
@@ -61,6 +74,12 @@ export function ackKindFromJSON(object: any): AckKind {
     case 5:
     case "ACK_KIND_FAILED":
       return AckKind.ACK_KIND_FAILED;
+    case 6:
+    case "ACK_KIND_TOUCH":
+      return AckKind.ACK_KIND_TOUCH;
+    case 7:
+    case "ACK_KIND_ALIVE":
+      return AckKind.ACK_KIND_ALIVE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -82,6 +101,10 @@ export function ackKindToJSON(object: AckKind): string {
       return "ACK_KIND_COMPLETED";
     case AckKind.ACK_KIND_FAILED:
       return "ACK_KIND_FAILED";
+    case AckKind.ACK_KIND_TOUCH:
+      return "ACK_KIND_TOUCH";
+    case AckKind.ACK_KIND_ALIVE:
+      return "ACK_KIND_ALIVE";
     case AckKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
