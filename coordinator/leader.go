@@ -333,7 +333,7 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 		}
 	}
 	if len(slots) > 0 {
-		next, err := Schedule(tasks, slots, prev)
+		next, err := ScheduleKeeping(tasks, slots, prev, func(name string) bool { return !balancesOnJoin(live[name]) })
 		if err != nil {
 			return fmt.Errorf("schedule: %w", err)
 		}
@@ -470,4 +470,11 @@ func (l *Leader) fencedWrite(ctx context.Context, el *concurrency.Election, ops 
 		return fmt.Errorf("write assignments as %s: %w", l.cfg.Name, ErrNotLeader)
 	}
 	return nil
+}
+
+// balancesOnJoin tells whether a topology lets a node that joins take its
+// running tasks (spec.KeyBalanceOnJoin; validated at submit).
+func balancesOnJoin(rec *galev1.TopologyRecord) bool {
+	on, _ := spec.MustRuntimeKey(spec.KeyBalanceOnJoin).BoolOf(rec.GetSpec().GetConfig()[spec.KeyBalanceOnJoin], false)
+	return on
 }

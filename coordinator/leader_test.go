@@ -17,7 +17,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/sdk/spec"
 )
+
+// balancing lets a node that joins take the topology's running tasks
+// (spec.KeyBalanceOnJoin), for the tests of how the leader moves them.
+func balancing(s *galev1.TopologySpec) *galev1.TopologySpec {
+	s.Config = map[string]*galev1.Value{spec.KeyBalanceOnJoin: {Kind: &galev1.Value_BoolValue{BoolValue: true}}}
+	return s
+}
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -80,7 +88,7 @@ func testLeaderAssignsStablyAsNodesComeAndGo(t *testing.T, c *clientv3.Client) {
 	registerNode(t, s, "n2", 1)
 	startLeader(t, s, "n1")
 	// 2+2+2 tasks and 1 acker: 7 tasks.
-	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("wc", 2, 2, 2), Id: "wc-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: balancing(testSpec("wc", 2, 2, 2)), Id: "wc-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
 		t.Fatal(err)
 	}
 	var first *galev1.Assignment
@@ -169,7 +177,7 @@ func testFencedWriteFailsOnceDeposed(t *testing.T, c *clientv3.Client) {
 	s := NewStore(c)
 	ctx := context.Background()
 	registerNode(t, s, "a", 1)
-	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("t", 1), Id: "t-1"}); err != nil {
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: balancing(testSpec("t", 1)), Id: "t-1"}); err != nil {
 		t.Fatal(err)
 	}
 	la, err := NewLeader(s, LeaderConfig{Name: "a", SessionTTL: time.Second, Resync: time.Hour, Log: quietLog()})
@@ -267,7 +275,7 @@ func testLeaderMarksAFinishedRunFinished(t *testing.T, c *clientv3.Client) {
 	registerNode(t, s, "n2", 1)
 	l, _ := startLeader(t, s, "n1")
 	// Tasks 1-2 and 3 are c0 and c1; task 4 is the acker.
-	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: testSpec("fin", 2, 1), Id: "fin-2", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: balancing(testSpec("fin", 2, 1)), Id: "fin-2", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() error { _, err := assignment(s, "fin"); return err })

@@ -24,6 +24,13 @@ import (
 // leaving moves only its own tasks, into the room the others have under
 // their new share.
 //
+// A task that moves restarts on its new node: its in-memory state (a
+// count, an open window) is lost, while the tuples it acked are not
+// replayed. So by default (ScheduleKeeping) the tasks of a topology stay
+// on their live node even when a node joins: the new node takes tasks of
+// new topologies, of rebalances and of nodes that leave or die, and a
+// topology opts in to balancing on join (topology.balance.on.join).
+//
 // Schedule is pure and deterministic (no clock, no randomness, no
 // dependence on input or map order), so a newly elected leader recomputes
 // the same assignment as its predecessor and writes nothing.
@@ -94,6 +101,17 @@ func compareTaskRef(a, b TaskRef) int {
 // the node) for an invalid node. It runs in O(T log T + N log N) time for T
 // tasks over N nodes.
 func Schedule(tasks []TaskRef, nodes []NodeSlots, prev map[TaskRef]string) (map[TaskRef]string, error) {
+	return ScheduleKeeping(tasks, nodes, prev, nil)
+}
+
+// ScheduleKeeping is Schedule, except that the tasks of every topology
+// for which stay returns true keep their live node even when it is above
+// its target: a node above its target gives up only tasks of the other
+// topologies, as many as it has up to its excess, and may end above its
+// target, while the nodes under theirs (a node that joined) take the
+// tasks to place. Such tasks move only when their node leaves or dies.
+// A nil stay is Schedule.
+func ScheduleKeeping(tasks []TaskRef, nodes []NodeSlots, prev map[TaskRef]string, stay func(topology string) bool) (map[TaskRef]string, error) {
 	ns, total, err := sortNodes(nodes)
 	if err != nil {
 		return nil, err
@@ -108,7 +126,7 @@ func Schedule(tasks []TaskRef, nodes []NodeSlots, prev map[TaskRef]string) (map[
 	target := targets(len(ts), ns, total)
 	s := newScheduler(ts, ns, target)
 	s.keep(prev)
-	s.evict()
+	s.evict(stay)
 	s.place()
 
 	out := make(map[TaskRef]string, len(ts))
@@ -230,8 +248,8 @@ func (s *scheduler) keep(prev map[TaskRef]string) {
 }
 
 // evict unplaces the excess of every node above its target; see Schedule
-// for which tasks go.
-func (s *scheduler) evict() {
+// for which tasks go. Tasks of topologies that stay are not unplaced.
+func (s *scheduler) evict(stay func(topology string) bool) {
 	over := make(map[int32][]int) // node -> its tasks, in task order
 	for n, l := range s.load {
 		if l > s.target[n] {
@@ -241,9 +259,21 @@ func (s *scheduler) evict() {
 	if len(over) == 0 {
 		return
 	}
+	staying := map[string]bool{}
 	for i, n := range s.assign {
 		if n < 0 {
 			continue
+		}
+		if stay != nil {
+			topo := s.tasks[i].Topology
+			st, seen := staying[topo]
+			if !seen {
+				st = stay(topo)
+				staying[topo] = st
+			}
+			if st {
+				continue
+			}
 		}
 		if list, ok := over[n]; ok {
 			over[n] = append(list, i)
@@ -269,7 +299,7 @@ func (s *scheduler) evict() {
 			return s.tasks[list[a.start]].Topology < s.tasks[list[b.start]].Topology
 		}}
 		h.init(runs)
-		for range s.load[n] - s.target[n] {
+		for range min(s.load[n]-s.target[n], len(list)) {
 			r := &h.items[0]
 			r.end--
 			s.assign[list[r.end]] = -1
@@ -279,7 +309,7 @@ func (s *scheduler) evict() {
 				h.fixTop()
 			}
 		}
-		s.load[n] = s.target[n]
+		s.load[n] -= min(s.load[n]-s.target[n], len(list))
 	}
 }
 

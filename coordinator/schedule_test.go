@@ -827,3 +827,66 @@ func BenchmarkSchedule(b *testing.B) {
 		})
 	}
 }
+
+// TestScheduleKeepingLeavesRunningTasksWhereTheyAre: a node that joins
+// takes no task of a topology that stays (its tasks would restart there and
+// lose their state); it takes the excess of the others, new tasks, and the
+// tasks of a node that leaves.
+func TestScheduleKeepingLeavesRunningTasksWhereTheyAre(t *testing.T) {
+	var tasks []TaskRef
+	prev := map[TaskRef]string{}
+	for i := range int32(6) {
+		for _, topo := range []string{"counts", "mover"} {
+			ref := TaskRef{topo, i + 1}
+			tasks = append(tasks, ref)
+			prev[ref] = []string{"a", "b"}[i%2]
+		}
+	}
+	stay := func(topo string) bool { return topo == "counts" }
+	nodes := []NodeSlots{{"a", 1}, {"b", 1}, {"c", 1}}
+	next, err := ScheduleKeeping(tasks, nodes, prev, stay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onC := 0
+	for ref, node := range next {
+		if ref.Topology == "counts" && node != prev[ref] {
+			t.Fatalf("task %v of a topology that stays moved %s -> %s", ref, prev[ref], node)
+		}
+		if node == "c" {
+			onC++
+		}
+	}
+	// a and b each hold 6 and target 4: each gives up 2 of mover's.
+	if onC != 4 || Moves(prev, next) != 4 {
+		t.Fatalf("c took %d tasks (%d moves), want the excess of a and b, 4, all of mover", onC, Moves(prev, next))
+	}
+	// New tasks go where there is room.
+	more := append(slices.Clone(tasks), TaskRef{"new", 1}, TaskRef{"new", 2}, TaskRef{"new", 3})
+	next2, err := ScheduleKeeping(more, nodes, next, stay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Moves(next, next2) != 0 {
+		t.Fatalf("placing new tasks moved %d running ones", Moves(next, next2))
+	}
+	// A node that leaves moves its tasks, staying ones included.
+	next3, err := ScheduleKeeping(more, nodes[1:], next2, stay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, node := range next3 {
+		if node == "a" {
+			t.Fatalf("task %v still on a, which left", ref)
+		}
+		if next2[ref] != "a" && node != next2[ref] && ref.Topology == "counts" {
+			t.Fatalf("task %v of a topology that stays moved off a live node", ref)
+		}
+	}
+	// Without stay it is Schedule.
+	plain, _ := Schedule(tasks, nodes, prev)
+	keeping, _ := ScheduleKeeping(tasks, nodes, prev, nil)
+	if !maps.Equal(plain, keeping) {
+		t.Fatal("ScheduleKeeping with a nil stay differs from Schedule")
+	}
+}

@@ -200,6 +200,11 @@ func (s *Service) setStateOf(ctx context.Context, name string, submitted int64, 
 	return nil
 }
 
+// MaxKillWaitSeconds bounds a kill's wait_seconds: a day, the longest
+// message timeout. A longer wait holds the topology in KILLING, refusing
+// every other command, for no tree's sake.
+const MaxKillWaitSeconds = 86400
+
 // KillTopology implements the API, as Storm's kill: the spouts are
 // deactivated and the trees in flight get wait_seconds (absent: the
 // topology's message timeout) to complete; then the topology is marked
@@ -216,8 +221,8 @@ func (s *Service) KillTopology(ctx context.Context, req *galev1.KillTopologyRequ
 	if err := nameGiven("kill", name); err != nil {
 		return nil, err
 	}
-	if req.WaitSeconds != nil && req.GetWaitSeconds() < 0 {
-		return nil, status.Errorf(codes.InvalidArgument, "kill %s: wait_seconds %d: want 0 or more", name, req.GetWaitSeconds())
+	if req.WaitSeconds != nil && (req.GetWaitSeconds() < 0 || req.GetWaitSeconds() > MaxKillWaitSeconds) {
+		return nil, status.Errorf(codes.InvalidArgument, "kill %s: wait_seconds %d: want 0 to %d (a day, the longest message timeout)", name, req.GetWaitSeconds(), MaxKillWaitSeconds)
 	}
 	rec, err := s.store.Topology(ctx, name)
 	if err != nil {
@@ -338,8 +343,8 @@ func (s *Service) DeactivateTopology(ctx context.Context, req *galev1.Deactivate
 // their number of tasks in place, so a rebalance starts a new run of the
 // topology with the new parallelism, and the leader schedules it afresh over
 // the current nodes (with no change of parallelism, that just spreads the
-// tasks anew). Like Storm's rebalance, it restarts the tasks: in-flight
-// trees replay from the spouts.
+// tasks anew). Like Storm's rebalance, it restarts every task: the new run
+// starts its spouts from their beginning and its bolts with empty state.
 func (s *Service) RebalanceTopology(ctx context.Context, req *galev1.RebalanceTopologyRequest) (*galev1.RebalanceTopologyResponse, error) {
 	name := req.GetName()
 	if err := nameGiven("rebalance", name); err != nil {

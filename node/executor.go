@@ -81,6 +81,10 @@ type executor struct {
 	// tree (AckAlive, from ResetTimeout), so that the sweep for lost
 	// results spares it; entries of finished trees go at the next sweep.
 	alive map[uint64]int64
+	// refails and deferred are the replay backoff (replaybackoff.go).
+	refails       map[uint64]refail
+	deferred      deferredFails
+	refailsPruned int64
 
 	// bolt state
 	bolt    sdk.Bolt
@@ -941,6 +945,7 @@ func (e *executor) runSpout(ctx context.Context) error {
 			// end-of-input check below must see those replays.
 			e.sweepLostResults()
 		}
+		e.releaseFails()
 		active := e.rt.active.Load()
 		if active != e.wasActive {
 			e.wasActive = active
@@ -962,8 +967,9 @@ func (e *executor) runSpout(ctx context.Context) error {
 		}
 		emitted := e.emits != before
 		e.flushFailures()
-		if canEmit && !emitted && e.ended && e.pending.len() == 0 {
-			// End of input, nothing in flight, and no replay was emitted.
+		if canEmit && !emitted && e.ended && e.pending.len() == 0 && len(e.deferred) == 0 {
+			// End of input, nothing in flight or to replay, and no replay
+			// was emitted.
 			if err := e.sendEndOfInput(); err != nil {
 				return nil
 			}
@@ -995,9 +1001,11 @@ func (e *executor) runSpout(ctx context.Context) error {
 		if err != nil {
 			return nil
 		}
-		if dl != 0 {
-			if d := time.Duration(dl - e.now); wait < 0 || d < wait {
-				wait = max(d, 0)
+		for _, dl := range [...]int64{dl, e.nextFailDue()} {
+			if dl != 0 {
+				if d := time.Duration(dl - e.now); wait < 0 || d < wait {
+					wait = max(d, 0)
+				}
 			}
 		}
 		var timerC <-chan time.Time
@@ -1044,7 +1052,7 @@ func (e *executor) sweepLostResults() {
 	for _, root := range lost {
 		if p, ok := e.pending.take(root); ok {
 			e.stats.failed++
-			e.callFail(p.msgID)
+			e.failMessage(p.msgID)
 		}
 	}
 }
@@ -1069,10 +1077,13 @@ func (e *executor) drainCtrl() {
 		if op.Kind == router.AckCompleted {
 			e.stats.acked++
 			e.hist.Record(int64(op.Value) - p.start)
+			if len(e.refails) > 0 {
+				delete(e.refails, p.msgID)
+			}
 			e.callAck(p.msgID)
 		} else {
 			e.stats.failed++
-			e.callFail(p.msgID)
+			e.failMessage(p.msgID)
 		}
 	}
 	e.ctrlSpare = ops[:0]

@@ -897,6 +897,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 					e.stats.failed++
 				}
 			}
+			e.deferred = e.deferred[:0] // nor those it was yet to be told of
 			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
 		}
 	}()
@@ -907,6 +908,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
 			e.sweepLostResults()
 		}
+		e.releaseFails()
 		if len(x.proxy.acked)+len(x.proxy.failed) > 0 {
 			if len(x.proxy.failed) > 0 {
 				// The process may replay them: the run cannot end
@@ -935,7 +937,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		if e.nAck > 0 && e.maxPending > 0 {
 			room = min(room, e.maxPending-e.pending.len())
 		}
-		if !outstanding && e.ended && lastRoundEmits == 0 && e.pending.len() == 0 {
+		if !outstanding && e.ended && lastRoundEmits == 0 && e.pending.len() == 0 && len(e.deferred) == 0 {
 			// End of input, nothing in flight, and the last round replayed
 			// nothing.
 			if err := e.sendEndOfInput(); err != nil {
@@ -970,6 +972,11 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			}
 			if !outstanding && waitUntil > e.now {
 				if d := time.Duration(waitUntil - e.now); wait < 0 || d < wait {
+					wait = d
+				}
+			}
+			if due := e.nextFailDue(); due != 0 {
+				if d := time.Duration(max(due-e.now, 0)); wait < 0 || d < wait {
 					wait = d
 				}
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/gale-stream/gale/coordinator/etcdtest"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/spec"
 )
 
 func waitFor(t *testing.T, timeout time.Duration, f func() error) {
@@ -154,6 +155,9 @@ func testPeerRuns(t *testing.T, p *Peer) {
 	}
 	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "finite", WaitSeconds: proto.Int32(-1)}); code(err) != codes.InvalidArgument {
 		t.Fatalf("kill with a negative wait = %v", err)
+	}
+	if _, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "finite", WaitSeconds: proto.Int32(86401)}); code(err) != codes.InvalidArgument {
+		t.Fatalf("kill with a wait over a day = %v", err)
 	}
 
 	// Kill removes it; the name is free again.
@@ -688,6 +692,74 @@ func TestANodeJoiningMovesOnlyTheTasksThatMove(t *testing.T) {
 	})
 }
 
+// TestANodeJoiningTakesNoRunningTask: by default a node that joins takes
+// no task of a running topology (it would restart there and lose its
+// in-memory state, a count's totals say); it takes the tasks of a
+// topology submitted after it joined.
+func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
+	a, _, client := twoNodes(t)
+	ctx := context.Background()
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 1, "test.per_call": 1}).
+		spout("seq", "test.Seq", 2, "id").
+		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 1.0})
+	tp.s.Name = "stays"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	nodesOf := func(name string) map[int32]string {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int32]string{}
+		for _, c := range s.GetComponents() {
+			for _, task := range c.GetTasks() {
+				out[task.GetTaskId()] = task.GetNode()
+			}
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if n := len(st.startCounts()); n != 6 {
+			return fmt.Errorf("%d of 6 tasks started", n)
+		}
+		return nil
+	})
+	before := nodesOf("stays")
+	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	// A topology submitted after c joined lands on c: the leader saw c.
+	// (Its own test state: newTopo would replace this test's.)
+	newState(t.Name() + "/later")
+	later := (&topo{s: &galev1.TopologySpec{Name: "later", Config: map[string]*galev1.Value{
+		"test.id": protoValue(t.Name() + "/later"), "test.count": protoValue(100), KeyAckers: protoValue(0),
+	}}}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 2, nil, "seq:shuffle")
+	waitFor(t, 20*time.Second, func() error {
+		if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: later.s}); err != nil && status.Code(err) != codes.AlreadyExists {
+			return err
+		}
+		for _, node := range nodesOf("later") {
+			if node == "c" {
+				return nil
+			}
+		}
+		_, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "later", WaitSeconds: proto.Int32(0)})
+		return fmt.Errorf("no task of a topology submitted after c joined runs on c (kill: %v)", err)
+	})
+	if after := nodesOf("stays"); !maps.Equal(after, before) {
+		t.Fatalf("running tasks moved when c joined: %v, before %v", after, before)
+	}
+	for task, n := range st.startCounts() {
+		if n != 1 {
+			t.Fatalf("task %d started %d times: a running task restarted when c joined", task, n)
+		}
+	}
+}
+
 // TestAMovedTaskGetsTheMarkersOfTasksThatEnded: a bolt task that moves to
 // a new node after one of its upstream tasks ended still gets that task's
 // end-of-input marker (its old node got the first one), so the topology
@@ -698,7 +770,7 @@ func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
 	// Without acking, and with the pass tasks last, the tasks the new node
 	// takes (the highest ids of the nodes above their share) include a
 	// pass task.
-	tp := newTopo(t, map[string]any{KeyAckers: 0}).
+	tp := newTopo(t, map[string]any{KeyAckers: 0, spec.KeyBalanceOnJoin: true}).
 		spout("quick", "test.Seq", 1, "id").
 		spout("long", "test.Seq", 1, "id").
 		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
@@ -988,7 +1060,8 @@ func slowSpread(t *testing.T, client galev1.CoordinatorServiceClient, name strin
 
 func slowSpreadWith(t *testing.T, client galev1.CoordinatorServiceClient, name string, n, ackers, timeoutSecs int) func() int {
 	t.Helper()
-	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: ackers, KeyMessageTimeout: timeoutSecs, "test.per_call": 1}).
+	// Tasks move to a node that joins only when the topology lets them.
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: ackers, KeyMessageTimeout: timeoutSecs, "test.per_call": 1, spec.KeyBalanceOnJoin: true}).
 		spout("seq", "test.Seq", 2, "id").
 		bolt("pass", "test.Pass", 2, []string{"id"}, "seq:shuffle").
 		bolt("sink", "test.Sink", 2, nil, "pass:shuffle").
@@ -1102,7 +1175,8 @@ func TestFinishedTopologyStaysFinished(t *testing.T) {
 	// membership before the checks.
 	other := t.Name() + "/other"
 	newState(other)
-	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 1}).
+	// It follows the membership: it lets nodes that join take its tasks.
+	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 1, spec.KeyBalanceOnJoin: true}).
 		spout("seq", "test.Seq", 3, "id").
 		bolt("sink", "test.Sink", 3, nil, "seq:shuffle")
 	endless.s.Config["test.id"] = protoValue(other)

@@ -365,6 +365,34 @@ func TestFailReplaysUntilComplete(t *testing.T) {
 	}
 }
 
+// TestReplaysBackOff: a bolt that fails every input for a second (as a
+// task on a dead node does until its tasks move) does not get the spout's
+// messages back in a tight loop: a message that fails again soon after it
+// failed is handed to the spout's Fail after a pause that doubles from
+// 100 ms, so each replays a handful of times in that second, and all
+// complete after it.
+func TestReplaysBackOff(t *testing.T) {
+	const n = 50
+	tp := newTopo(t, map[string]any{"test.count": n, "test.max_replays": -1}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("down", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "down:shuffle").
+		conf("down", map[string]any{"test.fail_ms": 1000})
+	start := time.Now()
+	_, st := tp.run(t)
+	checkAllAcked(t, st, n)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	most := 0
+	for _, f := range st.failed {
+		most = max(most, f)
+	}
+	// 0, 0.1, 0.3, 0.7 s and 1.5 s: five failures in the failing second.
+	if most < 3 || most > 8 {
+		t.Fatalf("a message failed %d times in a run of %v that failed everything for 1 s, want about 5", most, time.Since(start))
+	}
+}
+
 func TestTimeoutReplaysSwallowedTuples(t *testing.T) {
 	// The bolt never acks the first delivery of every 10th id: only the
 	// message timeout brings those back.

@@ -168,6 +168,7 @@ type passBolt struct {
 	sleep     time.Duration
 	fanout    int
 	rng       *rand.Rand
+	failUntil time.Time // with test.fail_ms: every input fails until then
 }
 
 func (b *passBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
@@ -179,6 +180,9 @@ func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bolt
 	b.dropFirst, _ = tc.Config.Bool("test.drop_first", false)
 	b.sleep, _ = tc.Config.Duration("test.sleep", time.Millisecond, 0)
 	b.fanout = int(mustInt(tc.Config, "test.fanout", 1))
+	if ms := mustInt(tc.Config, "test.fail_ms", 0); ms > 0 {
+		b.failUntil = time.Now().Add(time.Duration(ms) * time.Millisecond)
+	}
 	b.rng = rand.New(rand.NewPCG(uint64(tc.TaskID), 7))
 	if failOnce, _ := tc.Config.Bool("test.fail_prepare_once", false); failOnce && b.st.prepareFailed.CompareAndSwap(false, true) {
 		return errors.New("test: the first Prepare fails")
@@ -210,7 +214,7 @@ func (b *passBolt) Execute(t *sdk.Tuple) {
 		b.st.panics.Add(1)
 		panic(fmt.Sprintf("test panic on %d", id))
 	}
-	if b.rng.Float64() < b.failRate {
+	if b.rng.Float64() < b.failRate || time.Now().Before(b.failUntil) {
 		b.out.Fail(t)
 		return
 	}

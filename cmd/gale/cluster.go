@@ -655,8 +655,8 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	waitGiven := len(flagsGiven(c.fs, "wait")) > 0
-	if waitGiven && (*wait < 0 || *wait > math.MaxInt32) {
-		return usagef("--wait %d: want a number of seconds >= 0", *wait)
+	if waitGiven && (*wait < 0 || *wait > coordinator.MaxKillWaitSeconds) {
+		return usagef("--wait %d: want a number of seconds from 0 to %d (a day)", *wait, coordinator.MaxKillWaitSeconds)
 	}
 	req := &galev1.KillTopologyRequest{Name: name}
 	// The node answers after the wait: give the call that much more time.

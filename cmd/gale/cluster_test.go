@@ -42,6 +42,7 @@ func TestClusterUsageErrors(t *testing.T) {
 		{"kill-no-name", []string{"kill", "--addr", noNode}, []string{"want one topology NAME"}},
 		{"kill-negative-wait", []string{"kill", "wc", "--wait", "-1", "--addr", noNode}, []string{"--wait -1"}},
 		{"kill-bad-wait", []string{"kill", "wc", "--wait", "soon", "--addr", noNode}, []string{"wait"}},
+		{"kill-wait-over-a-day", []string{"kill", "wc", "--wait", "100000000", "--addr", noNode}, []string{"--wait 100000000", "0 to 86400"}},
 		{"activate-no-name", []string{"activate", "--addr", noNode}, []string{"want one topology NAME"}},
 		{"deactivate-extra", []string{"deactivate", "a", "b", "--addr", noNode}, []string{"got 2"}},
 		{"rebalance-no-name", []string{"rebalance", "--parallelism", "count=2", "--addr", noNode}, []string{"want one topology NAME"}},

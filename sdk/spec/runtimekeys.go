@@ -34,6 +34,10 @@ const (
 	KeyIdleFlushGap   = "topology.batch.idle.gap"
 	KeyRemoteFrameGap = "topology.remote.batch.gap"
 	KeyPreciseWakeups = "topology.wakeup.precise"
+	// KeyBalanceOnJoin lets a node that joins take running tasks of the
+	// topology from the most loaded nodes (they restart there, losing
+	// their in-memory state); by default they stay where they run.
+	KeyBalanceOnJoin = "topology.balance.on.join"
 
 	// Keys of external components (sdk/ATTACH.md), read per component.
 	KeyExternalHeartbeat   = "topology.external.heartbeat.ms"
@@ -84,6 +88,7 @@ var runtimeKeys = []RuntimeKey{
 	{Name: KeyQueueBytes, Min: 1 << 10, Max: 1 << 40},
 	{Name: KeySpoutWait, Unit: time.Millisecond, Min: 0, Max: int64(24 * time.Hour)},
 	{Name: KeyPreciseWakeups, Bool: true},
+	{Name: KeyBalanceOnJoin, Bool: true},
 	{Name: KeyExternalHeartbeat, PerComponent: true, Unit: time.Millisecond, Min: int64(10 * time.Millisecond), Max: int64(time.Hour)},
 	{Name: KeyExternalMaxInflight, PerComponent: true, Min: 1, Max: 1 << 20},
 	{Name: KeyExternalMaxInflightBytes, PerComponent: true, Min: 1 << 10, Max: 1 << 40},

@@ -338,7 +338,7 @@ type KillTopologyRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// wait_seconds is how long the spouts stay deactivated before the tasks
 	// stop: absent means the topology's message timeout (as Storm's kill),
-	// zero means at once. (Until this field had presence, a zero was never
+	// zero means at once, and at most 86400 (a day) is accepted. (Until this field had presence, a zero was never
 	// sent; old clients that leave it out get the message timeout, cut to
 	// their deadline.)
 	WaitSeconds   *int32 `protobuf:"varint,2,opt,name=wait_seconds,json=waitSeconds,proto3,oneof" json:"wait_seconds,omitempty"`

@@ -261,7 +261,7 @@ export interface KillTopologyRequest {
   /**
    * wait_seconds is how long the spouts stay deactivated before the tasks
    * stop: absent means the topology's message timeout (as Storm's kill),
-   * zero means at once. (Until this field had presence, a zero was never
+   * zero means at once, and at most 86400 (a day) is accepted. (Until this field had presence, a zero was never
    * sent; old clients that leave it out get the message timeout, cut to
    * their deadline.)
    */
