@@ -670,7 +670,7 @@ func runKill(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// A kill that waits says so once the node has had the call for a
 	// second, rather than sitting silent for the message timeout (30 s
 	// by default).
-	waiting := "up to its message timeout"
+	waiting := "its message timeout, as Storm's kill does,"
 	if waitGiven {
 		waiting = fmt.Sprintf("%ds", *wait)
 	}
@@ -807,11 +807,14 @@ func parseParallelism(flags []string) (map[string]int32, error) {
 		if comp == "" {
 			return nil, usagef("--parallelism %q: the component before '=' is empty", f)
 		}
-		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 32)
-		if comp == spec.AckerComponent && err == nil && n == 0 {
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		switch {
+		case comp == spec.AckerComponent && err == nil && n == 0:
 			// No ackers: acking off for the new run.
-		} else if err != nil || n < 1 {
-			return nil, usagef("--parallelism %q: the number of tasks must be an integer >= 1 (%s=0 turns acking off)", f, spec.AckerComponent)
+		case err != nil:
+			return nil, usagef("--parallelism %q: %q is not a number of tasks: want an integer from 1 to %d (%s=0 turns acking off)", f, strings.TrimSpace(num), spec.MaxParallelism, spec.AckerComponent)
+		case n < 1 || n > spec.MaxParallelism:
+			return nil, usagef("--parallelism %q: %d tasks: want 1 to %d (%s=0 turns acking off)", f, n, spec.MaxParallelism, spec.AckerComponent)
 		}
 		if _, dup := out[comp]; dup {
 			return nil, usagef("--parallelism %q: component %s is given more than once", f, comp)
