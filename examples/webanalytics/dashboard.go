@@ -102,7 +102,7 @@ func init() {
 	sdk.MustRegisterBolt(ClassPageStats, func() sdk.Bolt { return NewPageStats() })
 	sdk.MustRegisterBolt(ClassDashboard, func() sdk.Bolt { return NewDashboard() })
 	sdk.DeclareConfigKeys("dashboard.push_ms", "dashboard.page_url", "dashboard.addr", "dashboard.tls_cert", "dashboard.tls_key",
-		"dashboard.password_file", KeyActiveMS, KeyCTA)
+		"dashboard.password_file", KeyActiveMS, KeyCTA, KeyMaxPages)
 }
 
 // NewDashboard returns a dashboard bolt to be prepared.

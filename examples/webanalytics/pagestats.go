@@ -54,11 +54,19 @@ const (
 //
 // Its inputs are acked at once: the aggregates are live views, and a
 // replayed event counts again (at-least-once).
+//
+// A task tracks at most webanalytics.max_pages pages (default 1000): page
+// paths come from the tracker, that is from anyone, and each page costs
+// about 12 KB of heatmaps here and in every dashboard's state. Events of
+// further pages are acked and only counted (Untracked); the task reports
+// them at the 1st, 10th, 100th... such event.
 type PageStats struct {
-	out      *sdk.BoltCollector
-	pages    map[string]*pageState
-	activeMS int64
-	cta      string
+	out       *sdk.BoltCollector
+	pages     map[string]*pageState
+	activeMS  int64
+	cta       string
+	maxPages  int
+	untracked int64
 }
 
 type pageState struct {
@@ -90,8 +98,20 @@ func (b *PageStats) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bol
 		return fmt.Errorf("config %s: must be at least 1, got %d", KeyActiveMS, b.activeMS)
 	}
 	b.cta = tc.Config.String(KeyCTA, "#cta")
+	maxPages, err := tc.Config.Int(KeyMaxPages, 1000)
+	if err != nil {
+		return err
+	}
+	if maxPages < 1 || maxPages > 1_000_000 {
+		return fmt.Errorf("config %s: must be between 1 and 1000000, got %d", KeyMaxPages, maxPages)
+	}
+	b.maxPages = int(maxPages)
 	return nil
 }
+
+// Untracked returns how many events of pages over webanalytics.max_pages
+// the task counted without tracking them.
+func (b *PageStats) Untracked() int64 { return b.untracked }
 
 // cell maps a document position, seen in a viewport vw pixels wide, to a
 // heatmap cell, or -1.
@@ -120,6 +140,15 @@ func (b *PageStats) Execute(t *sdk.Tuple) {
 	page := t.Str(fPage)
 	p := b.pages[page]
 	if p == nil {
+		if len(b.pages) >= b.maxPages {
+			b.untracked++
+			if n := b.untracked; isPowerOf10(n) {
+				b.out.ReportError(fmt.Errorf("%s: %d events of pages beyond the %d this task tracks (%s), the last for %q, were counted but not tracked: "+
+					"page paths come from the tracker; raise %s if the site has that many pages", ClassPageStats, n, b.maxPages, KeyMaxPages, page, KeyMaxPages))
+			}
+			b.out.Ack(t)
+			return
+		}
 		p = &pageState{lastSeen: map[string]int64{}, viewers: map[string]bool{}, converted: map[string]bool{}}
 		b.pages[page] = p
 	}
@@ -204,3 +233,11 @@ func (b *PageStats) flush(now int64) {
 
 // Cleanup does nothing: the aggregates live in memory only.
 func (b *PageStats) Cleanup() error { return nil }
+
+// isPowerOf10 reports whether n is 1, 10, 100...
+func isPowerOf10(n int64) bool {
+	for n >= 10 && n%10 == 0 {
+		n /= 10
+	}
+	return n == 1
+}

@@ -24,6 +24,7 @@ const (
 	KeyIdleThresholdMS = "webanalytics.idle_threshold_ms" // default 5000
 	KeyCTA             = "webanalytics.cta"               // default "#cta"
 	KeyActiveMS        = "webanalytics.active_ms"         // default 30000
+	KeyMaxPages        = "webanalytics.max_pages"         // default 1000 per page-stats task
 )
 
 // SessionMetrics are what the sessionizer emits per closed session (as
