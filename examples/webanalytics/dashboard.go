@@ -81,8 +81,19 @@ type sessionStats struct {
 	AvgClicks  float64 `json:"avg_clicks"`
 	clicks     int64
 	Open       int64 `json:"open"` // open sessions, as last reported
-	openByTask map[int32]int64
+	openByTask map[int32]openReport
 }
+
+// openReport is a sessionizer task's last count of open sessions. Tasks
+// report on every tick; a count not renewed for openReportTTL is dropped,
+// so that a task whose node died (and whose tasks have not moved, or whose
+// replacement has not ticked yet) does not hold the total up.
+type openReport struct {
+	n  int64
+	at time.Time
+}
+
+const openReportTTL = 5 * time.Second
 
 // lengthBuckets are the upper bounds (ms) of the session length
 // histogram; the last bucket is everything longer.
@@ -121,7 +132,7 @@ func (d *Dashboard) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.B
 	d.sessions.Buckets = make([]int64, len(lengthBuckets)+1)
 	d.sessions.Depth = make([]int64, len(depthBuckets)+1)
 	d.newest = map[string]int64{}
-	d.sessions.openByTask = map[int32]int64{}
+	d.sessions.openByTask = map[int32]openReport{}
 	d.changed = sync.NewCond(&d.mu)
 	ms, err := tc.Config.Int("dashboard.push_ms", 250)
 	if err != nil {
@@ -400,12 +411,7 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 			d.sessions.Depth[i]++
 		}
 	} else if v, ok := t.Field("open"); ok {
-		d.sessions.openByTask[t.SourceTask] = v.Int()
-		var n int64
-		for _, c := range d.sessions.openByTask {
-			n += c
-		}
-		d.sessions.Open = n
+		d.sessions.openByTask[t.SourceTask] = openReport{v.Int(), time.Now()}
 	} else {
 		d.out.ReportError(fmt.Errorf("dashboard: a tuple from %s/%s has no snapshot, session or open field", t.Component(), t.Stream()))
 		return
@@ -429,6 +435,14 @@ func (d *Dashboard) state() ([]byte, uint64) {
 		}
 	}
 	sessions := d.sessions
+	sessions.Open = 0
+	for task, r := range d.sessions.openByTask {
+		if time.Since(r.at) > openReportTTL {
+			delete(d.sessions.openByTask, task)
+			continue
+		}
+		sessions.Open += r.n
+	}
 	if len(d.sessions.openByTask) == 0 {
 		// No sessionizer reports open sessions: a visitor active on a page
 		// is in an open session.

@@ -70,8 +70,7 @@ func init() {
 // many sessions it holds open (stream OpenStream), for the dashboard.
 type sessionsBolt struct {
 	*window.Bolt
-	out  *sdk.BoltCollector
-	last int64
+	out *sdk.BoltCollector
 }
 
 func (b *sessionsBolt) DeclareOutputFields(d *sdk.OutputDeclarer) {
@@ -80,17 +79,16 @@ func (b *sessionsBolt) DeclareOutputFields(d *sdk.OutputDeclarer) {
 }
 
 func (b *sessionsBolt) Prepare(ctx context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
-	b.out, b.last = out, -1
+	b.out = out
 	return b.Bolt.Prepare(ctx, tc, out)
 }
 
 func (b *sessionsBolt) Execute(t *sdk.Tuple) {
 	b.Bolt.Execute(t)
 	if t.IsTick() {
-		if n := int64(b.Stats().OpenWindows); n != b.last {
-			b.last = n
-			b.out.EmitTo(OpenStream, nil, sdk.Int(n))
-		}
+		// On every tick, not only on a change: the dashboard drops a
+		// count that is not renewed (its task's node died).
+		b.out.EmitTo(OpenStream, nil, sdk.Int(int64(b.Stats().OpenWindows)))
 	}
 }
 
