@@ -159,6 +159,7 @@ type Peer struct {
 	hub      *external.Hub
 	connMu   sync.Mutex
 	conns    map[string]*grpc.ClientConn // by address
+	addrOf   map[string]string           // node name -> the address its connections use (connToNode)
 
 	mu   sync.Mutex
 	runs map[string]*localRun // by topology name
@@ -250,7 +251,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.EtcdTLS, err = absFiles(cfg.EtcdTLS); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, transfer: transfer.NewServer(), hub: external.NewHub(),
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, addrOf: map[string]string{}, transfer: transfer.NewServer(), hub: external.NewHub(),
 		failingOps: make(chan failingRunOp, 256)}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
@@ -913,6 +914,7 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 	// Every run on a node is distributed, even one that has all its
 	// tasks here for now: later assignments may move some of them.
 	run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)
+	run.routes.redial = p.freshConnTo
 	opts.Local = func(t int32) bool { return mine[t] }
 	opts.Remote = run.routes
 	opts.Done = func(t int32) bool { return ended[t] }

@@ -622,6 +622,60 @@ func TestTasksOfACrashedNodeMoveAndEveryMessageCompletes(t *testing.T) {
 	})
 }
 
+// TestANodeBackAtAnotherAddressIsReached: a node that dies and comes back
+// under its name at another gRPC address gets tuples there from the runs
+// that sent to it before (each looks the address up afresh in etcd once
+// sends fail): they dialled the old address for as long as they lasted.
+func TestANodeBackAtAnotherAddressIsReached(t *testing.T) {
+	a, b, client := twoNodes(t)
+	ctx := context.Background()
+	const n = 8000
+	acked := slowSpread(t, client, "moved", n)
+	oldAddr := b.Addr()
+	b.crash()
+	onlyOn := func(node string) error {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "moved"})
+		if err != nil {
+			return err
+		}
+		for _, c := range s.GetComponents() {
+			for _, task := range c.GetTasks() {
+				if task.GetNode() != node {
+					return fmt.Errorf("task %d on %q", task.GetTaskId(), task.GetNode())
+				}
+			}
+		}
+		return nil
+	}
+	waitFor(t, 20*time.Second, func() error { return onlyOn("a") })
+	b2 := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	if b2.Addr() == oldAddr {
+		t.Skipf("the new node got the old address %s again", oldAddr)
+	}
+	// The topology balances on join: b takes tasks of the running run,
+	// whose tasks on a must reach them at b's new address.
+	waitFor(t, 30*time.Second, func() error {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "moved"})
+		if err != nil {
+			return err
+		}
+		for _, c := range s.GetComponents() {
+			for _, task := range c.GetTasks() {
+				if c.GetId() == "sink" && task.GetNode() == "b" && task.GetCounters().GetExecuted() > 0 {
+					return nil
+				}
+			}
+		}
+		return errors.New("no sink task on b executed a tuple yet")
+	})
+	waitFor(t, 60*time.Second, func() error {
+		if got := acked(); got != n {
+			return fmt.Errorf("%d of %d messages completed", got, n)
+		}
+		return nil
+	})
+}
+
 // TestANodeJoiningMovesOnlyTheTasksThatMove: when a third node joins a
 // running topology, the leader moves some tasks to it; those start there,
 // and every other task keeps running where it was (it is not restarted,

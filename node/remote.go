@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/pprof"
 	"sync"
@@ -27,15 +28,27 @@ type remoteRoutes struct {
 	rt     *Runtime
 	nodeOf atomic.Pointer[map[int32]string]
 
+	// redial, when set, finds a node's current address afresh (etcd
+	// first): a node that came back at another address is reached there
+	// (nodeSender.recheck).
+	redial func(node string) (*grpc.ClientConn, error)
+
 	mu      sync.Mutex
 	senders map[string]*transfer.Sender // by node name
+	conns   map[string]*grpc.ClientConn // the connection of each sender
+	checked map[string]int64            // Nanotime of each node's last recheck
 	closed  bool                        // no new senders once the run stops
 }
+
+// recheckEvery bounds how often sends that fail make a run look a node's
+// address up afresh.
+const recheckEvery = int64(time.Second)
 
 // newRemoteRoutes makes the routes of run runID on node local; dial
 // returns a (shared) connection to a node by name.
 func newRemoteRoutes(local string, dial func(node string) (*grpc.ClientConn, error), runID string, nodeOf map[int32]string) *remoteRoutes {
-	r := &remoteRoutes{local: local, dial: dial, runID: runID, senders: map[string]*transfer.Sender{}}
+	r := &remoteRoutes{local: local, dial: dial, runID: runID, senders: map[string]*transfer.Sender{},
+		conns: map[string]*grpc.ClientConn{}, checked: map[string]int64{}}
 	r.nodeOf.Store(&nodeOf)
 	return r
 }
@@ -69,8 +82,46 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 		return s, nil
 	}
 	s = transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
-	r.senders[node] = s
+	r.senders[node], r.conns[node] = s, conn
 	return s, nil
+}
+
+// recheck runs after a send to task's node failed as unavailable: at most
+// once a second per node, it looks the node's address up afresh, and if
+// the node is now elsewhere (it came back at another address), it replaces
+// the node's sender with one on the new connection. Without it a run kept
+// dialling the address the node had when the run first sent to it, for as
+// long as the run lasted, and every tuple for the node's tasks failed.
+func (r *remoteRoutes) recheck(task int32, sendErr error) {
+	if r.redial == nil || !errors.Is(sendErr, transfer.ErrUnavailable) {
+		return
+	}
+	node := (*r.nodeOf.Load())[task]
+	if node == "" {
+		return
+	}
+	now := router.Nanotime()
+	r.mu.Lock()
+	if now-r.checked[node] < recheckEvery || r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.checked[node] = now
+	r.mu.Unlock()
+	conn, err := r.redial(node)
+	if err != nil {
+		return
+	}
+	r.mu.Lock()
+	old := r.senders[node]
+	if r.closed || old == nil || r.conns[node] == conn {
+		r.mu.Unlock()
+		return
+	}
+	r.senders[node] = transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
+	r.conns[node] = conn
+	r.mu.Unlock()
+	old.Abort() // its frames in flight fail, and their trees replay
 }
 
 // window is the credit per destination task (Settings.CreditWindow and
@@ -86,10 +137,13 @@ func (r *remoteRoutes) window() transfer.Window {
 // SendTuples implements Remote.
 func (r *remoteRoutes) SendTuples(dest int32, b *router.Batch) error {
 	s, err := r.senderFor(dest)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.SendTuples(dest, b)
 	}
-	return s.SendTuples(dest, b)
+	if err != nil {
+		r.recheck(dest, err)
+	}
+	return err
 }
 
 // SendAcks implements Remote.
@@ -102,7 +156,11 @@ func (r *remoteRoutes) SendAcks(dest int32, ops []router.AckOp) error {
 	if rt := r.rt; rt != nil {
 		backlog = time.Duration(rt.localBacklog(router.Nanotime()))
 	}
-	return s.SendAcks(ops, transfer.AckMeta{Backlog: backlog})
+	if err := s.SendAcks(ops, transfer.AckMeta{Backlog: backlog}); err != nil {
+		r.recheck(dest, err)
+		return err
+	}
+	return nil
 }
 
 // ForwardAcks implements Remote.
@@ -168,18 +226,37 @@ func (r *remoteRoutes) close() {
 
 // connTo returns a shared connection to a node's gRPC address, found
 // through gossip (or etcd when gossip does not know it yet).
-func (p *Peer) connTo(node string) (*grpc.ClientConn, error) {
+func (p *Peer) connTo(node string) (*grpc.ClientConn, error) { return p.connToNode(node, false) }
+
+// freshConnTo is connTo with the address looked up in etcd first, where a
+// node that came back at another address registered it (gossip may still
+// hold the old one, or not know the node at all after a split).
+func (p *Peer) freshConnTo(node string) (*grpc.ClientConn, error) { return p.connToNode(node, true) }
+
+func (p *Peer) connToNode(node string, fresh bool) (*grpc.ClientConn, error) {
+	fromGossip := func() string {
+		addr := ""
+		for _, m := range p.gossip.Members() {
+			if m.Name == node {
+				addr = m.Meta.GRPCAddr
+			}
+		}
+		return addr
+	}
 	addr := ""
-	for _, m := range p.gossip.Members() {
-		if m.Name == node {
-			addr = m.Meta.GRPCAddr
+	if !fresh {
+		p.connMu.Lock()
+		addr = p.addrOf[node] // what the first look-up found, or etcd's answer to the last fresh one
+		p.connMu.Unlock()
+		if addr == "" {
+			addr = fromGossip()
 		}
 	}
 	if addr == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		nodes, _, err := p.store.Nodes(ctx)
 		cancel()
-		if err != nil {
+		if err != nil && !fresh {
 			return nil, fmt.Errorf("%w: find node %s: %v", transfer.ErrUnavailable, node, err)
 		}
 		for _, n := range nodes {
@@ -187,12 +264,27 @@ func (p *Peer) connTo(node string) (*grpc.ClientConn, error) {
 				addr = n.GetGrpcAddr()
 			}
 		}
+		if addr == "" && fresh {
+			addr = fromGossip()
+		}
 	}
 	if addr == "" {
 		return nil, fmt.Errorf("%w: node %s is not known", transfer.ErrUnavailable, node)
 	}
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
+	switch old := p.addrOf[node]; {
+	case old == "":
+		p.addrOf[node] = addr
+	case fresh && old != addr:
+		// The node moved: nothing should dial its old address again
+		// (each run's senders there recheck and move too).
+		if c := p.conns[old]; c != nil {
+			delete(p.conns, old)
+			go c.Close()
+		}
+		p.addrOf[node] = addr
+	}
 	if c := p.conns[addr]; c != nil {
 		return c, nil
 	}
