@@ -129,8 +129,33 @@ func (l *Leader) term(ctx context.Context) error {
 	}
 	defer sess.Close()
 	el := concurrency.NewElection(sess, electionPrefix)
-	if err := el.Campaign(ctx, l.cfg.Name); err != nil {
+	// A campaign waits for the candidates before it to go; if this
+	// session's lease expires meanwhile (the node stalled past the TTL on
+	// a loaded machine, or etcd was away), its candidacy key is gone and
+	// the wait would go on for ever: this node would never lead again,
+	// and say nothing. The campaign ends with the session, and Run starts
+	// another with a new one.
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-sess.Done():
+			stop()
+		case <-cctx.Done():
+		}
+	}()
+	if err := el.Campaign(cctx, l.cfg.Name); err != nil {
+		select {
+		case <-sess.Done():
+			return errors.New("campaign: the election session's lease expired (the node stalled past its TTL, or etcd was unreachable); campaigning again")
+		default:
+		}
 		return fmt.Errorf("campaign: %w", err)
+	}
+	select {
+	case <-sess.Done(): // elected by a key that is gone: not the leader
+		return errors.New("campaign: the election session's lease expired as the campaign ended; campaigning again")
+	default:
 	}
 	l.leader.Store(true)
 	defer l.leader.Store(false)

@@ -450,3 +450,52 @@ func testIdleLeaderStaysIdle(t *testing.T, c *clientv3.Client) {
 		return nil
 	})
 }
+
+// TestAFollowerWhoseSessionExpiredCampaignsAgain: a follower's campaign
+// waits for the leader to go; if its session's lease expires meanwhile (a
+// stalled node on a loaded machine), its candidacy key is gone and it
+// waited for ever, never leading again. It now campaigns again at once,
+// with a new session.
+func TestAFollowerWhoseSessionExpiredCampaignsAgain(t *testing.T) {
+	forEachEtcd(t, testAFollowerWhoseSessionExpiredCampaignsAgain)
+}
+
+func testAFollowerWhoseSessionExpiredCampaignsAgain(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
+	ctx := context.Background()
+	la, _ := startLeader(t, s, "a")
+	waitFor(t, 10*time.Second, func() error {
+		if !la.IsLeader() {
+			return errors.New("a does not lead yet")
+		}
+		return nil
+	})
+	startLeader(t, s, "b")
+	candidacy := func() (clientv3.LeaseID, error) {
+		resp, err := c.Get(ctx, electionPrefix+"/", clientv3.WithPrefix())
+		if err != nil {
+			return 0, err
+		}
+		for _, kv := range resp.Kvs {
+			if string(kv.Value) == "b" {
+				return clientv3.LeaseID(kv.Lease), nil
+			}
+		}
+		return 0, errors.New("b has no candidacy key")
+	}
+	var lease clientv3.LeaseID
+	waitFor(t, 10*time.Second, func() (err error) { lease, err = candidacy(); return err })
+	if _, err := c.Revoke(ctx, lease); err != nil { // as if its lease expired
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		l, err := candidacy()
+		if err == nil && l == lease {
+			err = errors.New("b still shows its old candidacy")
+		}
+		return err
+	})
+	if !la.IsLeader() {
+		t.Fatal("a stopped leading")
+	}
+}
