@@ -112,6 +112,13 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.GossipNodes = 3
 	mc.PushPullInterval = 10 * time.Second
+	// A node that dies and comes back under its name at another address
+	// (a new port, a new pod IP) was refused for good ("conflicting
+	// address"): memberlist lets a dead member's name go to a new address
+	// only after this. Names are unique among live nodes through etcd
+	// (a second live node of a name cannot register), so a dead one's
+	// name may go at once, nearly.
+	mc.DeadNodeReclaimTime = 2 * time.Second
 	if len(cfg.Key) > 0 {
 		// memberlist verifies incoming and encrypts outgoing messages by
 		// default once a key is set (GossipVerifyIncoming/Outgoing).

@@ -488,6 +488,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	p.goRun(func() { p.keepAlive(runCtx) })
 	p.goRun(func() { p.failingReporter(runCtx) })
 	p.goRun(func() { p.watch(runCtx) })
+	p.goRun(func() { p.mendGossip(runCtx) })
 	p.log.Info("node started", "grpc", p.Addr(), "etcd", endpoints)
 	return nil
 }
@@ -568,6 +569,51 @@ func (p *Peer) joinGossip(ctx context.Context, last error) error {
 		}
 		if errors.Is(last, ErrGossipKey) {
 			return last
+		}
+	}
+}
+
+// gossipMendEvery is how often a node looks for live nodes (registered in
+// etcd) that its gossip does not know (a variable for tests).
+var gossipMendEvery = 10 * time.Second
+
+// mendGossip joins, every gossipMendEvery, the gossip of the live nodes
+// that etcd lists and this node's gossip does not: a node that restarts
+// without --join (the first node, often) comes back alone, and the others,
+// which saw it fail, never contacted it again, so gossip stayed split in
+// two for good without a word (etcd, which scheduling reads, saw all of
+// them).
+func (p *Peer) mendGossip(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(gossipMendEvery):
+		}
+		known := map[string]bool{}
+		for _, m := range p.gossip.Members() {
+			known[m.Name] = true
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		nodes, _, err := p.store.Nodes(rctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		var missing, addrs []string
+		for _, n := range nodes {
+			if n.GetName() != p.cfg.Name && !known[n.GetName()] && n.GetGossipAddr() != "" {
+				missing = append(missing, n.GetName())
+				addrs = append(addrs, n.GetGossipAddr())
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		if err := p.gossip.Join(addrs); err != nil {
+			p.log.Warn("gossip: cannot reach live nodes it does not know", "nodes", missing, "err", err)
+		} else {
+			p.log.Info("gossip: joined live nodes it did not know (a split mended)", "nodes", missing)
 		}
 	}
 }

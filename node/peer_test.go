@@ -1555,3 +1555,32 @@ func freeGossipAddr(t *testing.T) string {
 	t.Fatal("no port free for both TCP and UDP")
 	return ""
 }
+
+// TestGossipSplitIsMended: the first node restarts without --join and
+// comes back alone in gossip, while the other saw it fail and never
+// contacts it again; etcd lists both, and the nodes join the gossip of the
+// live nodes they do not know, so the split mends.
+func TestGossipSplitIsMended(t *testing.T) {
+	defer func(d time.Duration) { gossipMendEvery = d }(gossipMendEvery)
+	gossipMendEvery = 200 * time.Millisecond
+	eps := etcdtest.Start(t)
+	a, b, _ := twoNodes(t, eps...)
+	a.crash()
+	waitFor(t, 20*time.Second, func() error {
+		for _, m := range b.gossip.Members() {
+			if m.Name == "a" {
+				return errors.New("b still sees a in gossip")
+			}
+		}
+		return nil
+	})
+	a2 := startPeerWith(t, "a", func(cfg *PeerConfig) { cfg.Etcd = eps }) // no --join
+	waitFor(t, 20*time.Second, func() error {
+		for _, p := range []*Peer{a2, b} {
+			if n := len(p.gossip.Members()); n != 2 {
+				return fmt.Errorf("a node sees %d gossip members, want 2", n)
+			}
+		}
+		return nil
+	})
+}
