@@ -122,6 +122,19 @@ func (m *Embedded) Endpoints() []string {
 	return out
 }
 
+// Kill stops the server at once, as a kill -9 of its process would: it
+// stops answering at once, where Close lets the calls under way finish
+// for up to its request timeout (seconds, in which the server still
+// serves the connections it has). For tests of a crashed node. Close
+// follows it.
+func (m *Embedded) Kill() {
+	if m.e != nil && m.e.Server != nil {
+		m.level.SetLevel(zap.FatalLevel)
+		m.e.Server.HardStop()
+	}
+	m.Close()
+}
+
 // Close stops the server; safe to call twice.
 func (m *Embedded) Close() {
 	if m.e != nil {

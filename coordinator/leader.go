@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,15 +28,33 @@ type LeaderConfig struct {
 	// Resync is how often the leader reconciles even without a change
 	// (a safety net against missed watch events).
 	Resync time.Duration
+	// RegisterGrace is how long after its election the leader waits for
+	// a node that holds tasks and is not registered to register (again)
+	// before it moves the node's tasks: right after an election, which
+	// follows any etcd outage or restart, nodes may be re-registering
+	// (their leases lost while etcd was away), and the assignment it
+	// would compute from a part of the cluster would move every task of
+	// the others. Meanwhile it changes no assignment. A node that Gone
+	// reports gone is not waited for. 0 waits for none.
+	RegisterGrace time.Duration
+	// Gone, if set, reports whether a faster, non-authoritative signal
+	// (gossip) has declared the node failed or gone, so that the tasks of
+	// a node that really died move at once, even within RegisterGrace.
+	// It is called from the leader's goroutine and must be safe for
+	// concurrent use. nil: no node is known to be gone, and every
+	// unregistered node with tasks is waited for during the grace.
+	Gone func(node string) bool
 	// Log receives the leader's log; nil means slog.Default().
 	Log *slog.Logger
 }
 
 // DefaultLeaderConfig returns settings tuned for failover within a few
-// seconds: a 2 s session TTL (etcd's lease granularity is a second) and a
-// 10 s resync.
+// seconds: a 2 s session TTL (etcd's lease granularity is a second), a
+// 10 s resync, and a 5 s grace after an election for nodes to register
+// again (a node whose lease was lost registers as soon as etcd answers;
+// one restarted at once waits out its old key, a lease TTL of 3 s).
 func DefaultLeaderConfig(name string) LeaderConfig {
-	return LeaderConfig{Name: name, SessionTTL: 2 * time.Second, Resync: 10 * time.Second}
+	return LeaderConfig{Name: name, SessionTTL: 2 * time.Second, Resync: 10 * time.Second, RegisterGrace: 5 * time.Second}
 }
 
 // Validate names the first bad field.
@@ -47,6 +66,8 @@ func (c LeaderConfig) Validate() error {
 		return fmt.Errorf("leader config: SessionTTL %v is below etcd's 1s lease granularity", c.SessionTTL)
 	case c.Resync <= 0:
 		return fmt.Errorf("leader config: Resync %v must be positive", c.Resync)
+	case c.RegisterGrace < 0:
+		return fmt.Errorf("leader config: RegisterGrace %v is negative", c.RegisterGrace)
 	}
 	return nil
 }
@@ -63,6 +84,15 @@ type Leader struct {
 	// nextKill is when the earliest kill under way is due (Unix ns; 0:
 	// none), for the leader to finish it if its node does not.
 	nextKill atomic.Int64
+	// electedAt is when this node last won the election (Unix ns; 0:
+	// never), the start of its RegisterGrace.
+	electedAt atomic.Int64
+	// recheck is when a reconcile that waits for nodes to register looks
+	// again (Unix ns; 0: none).
+	recheck atomic.Int64
+	// waitingFor names the nodes the last reconcile waited for, so that
+	// a wait is logged once.
+	waitingFor string
 }
 
 // NewLeader makes a Leader; Run starts it.
@@ -157,6 +187,7 @@ func (l *Leader) term(ctx context.Context) error {
 		return errors.New("campaign: the election session's lease expired as the campaign ended; campaigning again")
 	default:
 	}
+	l.electedAt.Store(time.Now().UnixNano())
 	l.leader.Store(true)
 	defer l.leader.Store(false)
 	l.log.Info("elected leader")
@@ -216,12 +247,17 @@ const (
 // stays idle.
 func (l *Leader) waitForChange(ctx context.Context, sess *concurrency.Session, watch clientv3.WatchChan, resync <-chan time.Time, killDue *time.Timer, retry time.Duration) error {
 	killDue.Stop()
-	switch next := l.nextKill.Load(); {
+	next := l.nextKill.Load()
+	if r := l.recheck.Load(); r != 0 && (next == 0 || r < next) {
+		next = r
+	}
+	switch {
 	case retry > 0:
 		// The retry comes first; it reconciles any kill due meanwhile.
 		killDue.Reset(retry)
 	case next != 0:
-		// Wake when a kill under way is due, in case its node is gone.
+		// Wake when a kill under way is due, in case its node is gone,
+		// or when a wait for nodes to register looks again.
 		killDue.Reset(time.Until(time.Unix(0, next)))
 	}
 	for {
@@ -357,7 +393,18 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 			}
 		}
 	}
-	if len(slots) > 0 {
+	held, recheck := l.held(nodes, prev, now)
+	l.recheck.Store(recheck)
+	if len(held) > 0 {
+		if w := strings.Join(held, ","); w != l.waitingFor {
+			l.waitingFor = w
+			l.log.Info("newly elected: waiting for nodes with tasks to register again before changing assignments",
+				"nodes", w, "at_most", time.Until(time.Unix(0, l.electedAt.Load()).Add(l.cfg.RegisterGrace)).Round(time.Millisecond).String())
+		}
+	} else {
+		l.waitingFor = ""
+	}
+	if len(slots) > 0 && len(held) == 0 {
 		next, err := ScheduleKeeping(tasks, slots, prev, func(name string) bool { return !balancesOnJoin(live[name]) })
 		if err != nil {
 			return fmt.Errorf("schedule: %w", err)
@@ -407,6 +454,54 @@ func (l *Leader) Reconcile(ctx context.Context, el *concurrency.Election) error 
 	l.reconciles.Add(1)
 	return nil
 }
+
+// held returns the nodes that the current assignment gives tasks, that
+// are not registered, and that the leader still waits for: it was elected
+// less than RegisterGrace ago and Gone does not report them gone. While
+// there are any, it changes no assignment (see LeaderConfig.RegisterGrace):
+// a node re-registering keeps its tasks and their state, and a node that
+// is gone for good loses them once the grace ends, or as soon as gossip
+// declares it dead. recheck is when to look again (Unix ns; 0: no need):
+// at the end of the grace, and every holdRecheck while Gone may change
+// its mind.
+func (l *Leader) held(nodes []*galev1.NodeInfo, prev map[TaskRef]string, now time.Time) (held []string, recheck int64) {
+	elected := l.electedAt.Load()
+	if l.cfg.RegisterGrace <= 0 || elected == 0 {
+		return nil, 0
+	}
+	end := time.Unix(0, elected).Add(l.cfg.RegisterGrace)
+	if !now.Before(end) {
+		return nil, 0
+	}
+	registered := map[string]bool{}
+	for _, n := range nodes {
+		registered[n.GetName()] = true
+	}
+	seen := map[string]bool{}
+	for _, node := range prev {
+		if registered[node] || seen[node] {
+			continue
+		}
+		seen[node] = true
+		if l.cfg.Gone != nil && l.cfg.Gone(node) {
+			continue
+		}
+		held = append(held, node)
+	}
+	if len(held) == 0 {
+		return nil, 0
+	}
+	slices.Sort(held)
+	at := end
+	if l.cfg.Gone != nil && now.Add(holdRecheck).Before(at) {
+		at = now.Add(holdRecheck)
+	}
+	return held, at.UnixNano()
+}
+
+// holdRecheck is how often a leader waiting for nodes to register asks
+// Gone again.
+const holdRecheck = 200 * time.Millisecond
 
 // killGrace is how long after a kill's end of wait the leader leaves it to
 // the node that took the request, which normally finishes it itself.

@@ -499,3 +499,108 @@ func testAFollowerWhoseSessionExpiredCampaignsAgain(t *testing.T, c *clientv3.Cl
 		t.Fatal("a stopped leading")
 	}
 }
+
+// TestANewLeaderWaitsForNodesToRegisterAgain: right after an election
+// (which follows any etcd restart) a node with tasks may not be registered
+// yet because it is taking its key back under a new lease. The new leader
+// changes no assignment while it waits for such a node, rather than move
+// every task onto the nodes registered so far; it does not wait for a node
+// that gossip reports gone, and one that does not come back loses its
+// tasks when the grace ends.
+func TestANewLeaderWaitsForNodesToRegisterAgain(t *testing.T) {
+	s := NewStore(startEtcd(t))
+	ctx := context.Background()
+	registerNode(t, s, "n1", 1)
+	l2 := registerNode(t, s, "n2", 1)
+	l3 := registerNode(t, s, "n3", 1)
+	// It balances on join: n3 takes its share again when it comes back.
+	if err := s.CreateTopology(ctx, &galev1.TopologyRecord{Spec: balancing(testSpec("wc", 2, 2, 2)), Id: "wc-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE}); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startLeader(t, s, "n1")
+	spread := func() (*galev1.Assignment, error) {
+		a, err := assignment(s, "wc")
+		if err != nil {
+			return nil, err
+		}
+		if c := perNode(a); len(a.GetTasks()) != 7 || c["n1"] == 0 || c["n2"] == 0 || c["n3"] == 0 {
+			return nil, fmt.Errorf("assignment %v", c)
+		}
+		return a, nil
+	}
+	var first *galev1.Assignment
+	waitFor(t, 10*time.Second, func() (err error) { first, err = spread(); return err })
+	stop()
+	reconciled := func(l *Leader) {
+		t.Helper()
+		waitFor(t, 10*time.Second, func() error {
+			if l.Reconciles() == 0 {
+				return errors.New("no reconcile yet")
+			}
+			return nil
+		})
+	}
+
+	// n2 and n3 lost their leases; a new leader is elected with a grace
+	// of a minute. Gossip says n3 died; n2 is registering again.
+	for _, l := range []clientv3.LeaseID{l2, l3} {
+		if _, err := s.Client().Revoke(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := DefaultLeaderConfig("n1")
+	cfg.RegisterGrace = time.Minute
+	cfg.Gone = func(node string) bool { return node == "n3" }
+	l, stop := startLeaderWith(t, s, cfg)
+	reconciled(l)
+	if a, _ := assignment(s, "wc"); a.GetVersion() != first.GetVersion() {
+		t.Fatalf("assignment rewritten while n2 registers again: %v", perNode(a))
+	}
+	// n2 is back: n3's tasks move, n2's stay.
+	registerNode(t, s, "n2", 1)
+	var second *galev1.Assignment
+	waitFor(t, 10*time.Second, func() error {
+		a, err := assignment(s, "wc")
+		if err != nil {
+			return err
+		}
+		if perNode(a)["n3"] != 0 {
+			return errors.New("n3's tasks have not moved yet")
+		}
+		second = a
+		return nil
+	})
+	for task, node := range first.GetTasks() {
+		if node != "n3" && second.GetTasks()[task] != node {
+			t.Fatalf("task %d moved from %s to %s", task, node, second.GetTasks()[task])
+		}
+	}
+
+	// n3 comes back and takes its share; then it loses its lease for good
+	// and a new leader, with no word from gossip, waits out its grace.
+	l3 = registerNode(t, s, "n3", 1)
+	waitFor(t, 10*time.Second, func() (err error) { _, err = spread(); return err })
+	before, _ := assignment(s, "wc")
+	stop()
+	if _, err := s.Client().Revoke(ctx, l3); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Gone, cfg.RegisterGrace = nil, 2*time.Second
+	l, _ = startLeaderWith(t, s, cfg)
+	reconciled(l)
+	elected := time.Now()
+	if a, _ := assignment(s, "wc"); a.GetVersion() != before.GetVersion() {
+		t.Fatalf("assignment rewritten during the grace: %v", perNode(a))
+	}
+	waitFor(t, 10*time.Second, func() error {
+		a, err := assignment(s, "wc")
+		if err != nil {
+			return err
+		}
+		if perNode(a)["n3"] != 0 {
+			return errors.New("n3 still has tasks")
+		}
+		return nil
+	})
+	t.Logf("the tasks of a node that did not come back moved %v after the election (grace 2s)", time.Since(elected).Round(time.Millisecond))
+}

@@ -18,9 +18,12 @@ const (
 	topologiesPrefix  = keyPrefix + "topologies/"
 	assignmentsPrefix = keyPrefix + "assignments/"
 	nodesPrefix       = keyPrefix + "nodes/"
-	finishedPrefix    = keyPrefix + "finished/"
-	failingPrefix     = keyPrefix + "failing/"
-	electionPrefix    = keyPrefix + "leader"
+	// incarnationsPrefix holds, beside each node key and under the same
+	// lease, the incarnation id of the process that registered it.
+	incarnationsPrefix = keyPrefix + "incarnations/"
+	finishedPrefix     = keyPrefix + "finished/"
+	failingPrefix      = keyPrefix + "failing/"
+	electionPrefix     = keyPrefix + "leader"
 )
 
 // Errors of the coordinator: store, leader and scheduler.
@@ -287,16 +290,34 @@ func (s *Store) FailingRuns(ctx context.Context) (map[string][]*galev1.NodeRun, 
 
 // RegisterNode writes a node's info under its lease: the key disappears
 // when the lease expires, which is how the cluster learns a node is gone.
-// A name held by another live node (another lease) is refused with
-// ErrNameTaken, so two processes cannot run as one node.
-func (s *Store) RegisterNode(ctx context.Context, info *galev1.NodeInfo, lease clientv3.LeaseID) error {
+//
+// incarnation identifies the process (a random id it makes when it
+// starts) and is written beside the node key, under the same lease, in
+// the same transaction. The key is written when the name is free, when it
+// is held under lease already, or when it is held under another lease by
+// the same incarnation: a process that lost its lease (its etcd was
+// unreachable for longer than the TTL, or restarted) takes its own key
+// over under a new lease at once, in one transaction, instead of waiting
+// for its old lease to expire. A name held by another process (another
+// incarnation, or none) under a live lease is refused with ErrNameTaken,
+// so two processes cannot run as one node. An empty incarnation is never
+// matched.
+func (s *Store) RegisterNode(ctx context.Context, info *galev1.NodeInfo, lease clientv3.LeaseID, incarnation string) error {
 	key := nodesPrefix + info.GetName()
-	val := marshal(info)
-	for _, cmp := range []clientv3.Cmp{
+	incKey := incarnationsPrefix + info.GetName()
+	puts := []clientv3.Op{clientv3.OpPut(key, marshal(info), clientv3.WithLease(lease))}
+	cmps := []clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(key), "=", 0), // a new name
 		clientv3.Compare(clientv3.LeaseValue(key), "=", lease), // our own key
-	} {
-		resp, err := s.c.Txn(ctx).If(cmp).Then(clientv3.OpPut(key, val, clientv3.WithLease(lease))).Commit()
+	}
+	if incarnation != "" {
+		puts = append(puts, clientv3.OpPut(incKey, incarnation, clientv3.WithLease(lease)))
+		// Our own key under a lease we lost. A missing incarnation key
+		// (a node of an older Gale) never compares equal.
+		cmps = append(cmps, clientv3.Compare(clientv3.Value(incKey), "=", incarnation))
+	}
+	for _, cmp := range cmps {
+		resp, err := s.c.Txn(ctx).If(cmp).Then(puts...).Commit()
 		if err != nil {
 			return fmt.Errorf("register node %s: %w", info.GetName(), err)
 		}

@@ -87,10 +87,61 @@ func registerNode(t *testing.T, s *Store, name string, slots int32) clientv3.Lea
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: name, Slots: slots, State: galev1.NodeState_NODE_STATE_ALIVE}, l.ID); err != nil {
+	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: name, Slots: slots, State: galev1.NodeState_NODE_STATE_ALIVE}, l.ID, "inc-"+name); err != nil {
 		t.Fatal(err)
 	}
 	return l.ID
+}
+
+// TestANodeTakesItsOwnKeyOverUnderANewLease: a process that lost its
+// lease registers under a new one while the old one still lives (etcd
+// restores leases with a renewed TTL when it restarts): the same
+// incarnation takes its key over at once, and the key then follows the
+// new lease; another process (another incarnation, or none) is refused.
+func TestANodeTakesItsOwnKeyOverUnderANewLease(t *testing.T) {
+	forEachEtcd(t, testANodeTakesItsOwnKeyOverUnderANewLease)
+}
+
+func testANodeTakesItsOwnKeyOverUnderANewLease(t *testing.T, c *clientv3.Client) {
+	s := NewStore(c)
+	ctx := context.Background()
+	old := registerNode(t, s, "n1", 1) // incarnation "inc-n1"
+	lease := func() clientv3.LeaseID {
+		l, err := c.Grant(ctx, 60)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.ID
+	}
+	info := &galev1.NodeInfo{Name: "n1", Slots: 3, State: galev1.NodeState_NODE_STATE_ALIVE}
+	for _, inc := range []string{"another-process", ""} {
+		if err := s.RegisterNode(ctx, info, lease(), inc); !errors.Is(err, ErrNameTaken) {
+			t.Fatalf("incarnation %q under another lease = %v, want ErrNameTaken", inc, err)
+		}
+	}
+	fresh := lease()
+	if err := s.RegisterNode(ctx, info, fresh, "inc-n1"); err != nil {
+		t.Fatalf("the same incarnation under a new lease: %v", err)
+	}
+	// The key left the old lease: revoking it leaves the node registered.
+	if _, err := c.Revoke(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := s.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].GetSlots() != 3 {
+		t.Fatalf("after the old lease ended: %v, %v", nodes, err)
+	}
+	// And it follows the new one.
+	if _, err := c.Revoke(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, _, _ = s.Nodes(ctx); len(nodes) != 0 {
+		t.Fatalf("after the new lease ended: %v", nodes)
+	}
+	// The name is free again: any process takes it.
+	if err := s.RegisterNode(ctx, info, lease(), "another-process"); err != nil {
+		t.Fatalf("a free name: %v", err)
+	}
 }
 
 func TestStoreNodesFollowLeases(t *testing.T) { forEachEtcd(t, testStoreNodesFollowLeases) }
@@ -106,10 +157,10 @@ func testStoreNodesFollowLeases(t *testing.T, c *clientv3.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: "n1"}, other.ID); !errors.Is(err, ErrNameTaken) {
+	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: "n1"}, other.ID, "another-process"); !errors.Is(err, ErrNameTaken) {
 		t.Fatalf("duplicate name = %v, want ErrNameTaken", err)
 	}
-	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: "n1", Slots: 1, State: galev1.NodeState_NODE_STATE_LEAVING}, l1); err != nil {
+	if err := s.RegisterNode(ctx, &galev1.NodeInfo{Name: "n1", Slots: 1, State: galev1.NodeState_NODE_STATE_LEAVING}, l1, "inc-n1"); err != nil {
 		t.Fatalf("re-register under the own lease: %v", err)
 	}
 	nodes, _, err := s.Nodes(ctx)

@@ -76,8 +76,11 @@ type Membership struct {
 	// memberlist.Members returns are its own state, which it changes
 	// under its lock while a reader would look at them (a data race).
 	members map[string]Member
-	stop    sync.Once
-	meta    *metaDelegate
+	// gone are the nodes gossip declared dead or that left, by name,
+	// until they are seen again.
+	gone map[string]bool
+	stop sync.Once
+	meta *metaDelegate
 }
 
 // StartMembership starts gossip on cfg.BindAddr.
@@ -97,7 +100,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("gossip metadata is %d bytes, memberlist allows %d", len(meta), memberlist.MetaMaxSize)
 	}
-	m := &Membership{name: cfg.Name, log: cfg.Log, changed: make(chan struct{}), members: map[string]Member{}}
+	m := &Membership{name: cfg.Name, log: cfg.Log, changed: make(chan struct{}), members: map[string]Member{}, gone: map[string]bool{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -176,6 +179,16 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
+// Gone reports whether gossip declared the node dead, or saw it leave,
+// and has not seen it since. A node this process's gossip never saw is
+// not gone: a node restarted after the others joined it (a seed node)
+// may not have heard of them yet. Safe for concurrent use.
+func (m *Membership) Gone(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.gone[name]
+}
+
 // record copies what Members reports of n. memberlist calls the event
 // delegate with its lock held, so n is stable here.
 func (m *Membership) record(n *memberlist.Node) {
@@ -184,6 +197,7 @@ func (m *Membership) record(n *memberlist.Node) {
 	mb := Member{Name: n.Name, GossipAddr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Meta: meta}
 	m.mu.Lock()
 	m.members[n.Name] = mb
+	delete(m.gone, n.Name)
 	m.mu.Unlock()
 }
 
@@ -278,6 +292,7 @@ func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	e.m.log.Info("gossip: node left or failed", "member", n.Name, "addr", n.Address())
 	e.m.mu.Lock()
 	delete(e.m.members, n.Name)
+	e.m.gone[n.Name] = true
 	e.m.mu.Unlock()
 	e.m.notify()
 }

@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -152,6 +155,12 @@ type Peer struct {
 	lis     net.Listener
 	gossip  *Membership
 	lease   atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
+	// incarnation identifies this process in its registration: after a
+	// lost lease it takes its own node key over under a new one
+	// (Store.RegisterNode), where another process of the same name waits.
+	incarnation string
+	// leaving is set by Drain: registering again keeps the node leaving.
+	leaving atomic.Bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
@@ -252,7 +261,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		return nil, err
 	}
 	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, addrOf: map[string]string{}, transfer: transfer.NewServer(), hub: external.NewHub(),
-		failingOps: make(chan failingRunOp, 256)}
+		failingOps: make(chan failingRunOp, 256), incarnation: newIncarnation()}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
@@ -274,6 +283,13 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		p.etcdTLS.SetLogger(p.log)
 	}
 	return p, nil
+}
+
+// newIncarnation returns a random id for this process's registration.
+func newIncarnation() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }
 
 // absFiles makes the paths of f absolute.
@@ -426,6 +442,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			}
 		}()
 	}
+	p.goRun(func() { p.joinRegistered(runCtx) })
 	// A node restarted right after a crash finds its old key still held by
 	// the dead process's lease: wait for that lease to expire rather than
 	// fail. Another live node of the same name keeps renewing it, so the
@@ -455,6 +472,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	stopWatch()
 	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
 	lcfg.Log = p.cfg.Log // the leader adds the node name itself
+	lcfg.Gone = p.gossip.Gone
 	p.leader, err = coordinator.NewLeader(p.store, lcfg)
 	if err != nil {
 		return err
@@ -573,16 +591,15 @@ func (p *Peer) joinGossip(ctx context.Context, last error) error {
 	}
 }
 
-// gossipMendEvery is how often a node looks for live nodes (registered in
-// etcd) that its gossip does not know (a variable for tests).
+// gossipMendEvery is how often a node joins the gossip of registered
+// nodes it does not know (mendGossip; a variable for tests).
 var gossipMendEvery = 10 * time.Second
 
-// mendGossip joins, every gossipMendEvery, the gossip of the live nodes
-// that etcd lists and this node's gossip does not: a node that restarts
-// without --join (the first node, often) comes back alone, and the others,
-// which saw it fail, never contacted it again, so gossip stayed split in
-// two for good without a word (etcd, which scheduling reads, saw all of
-// them).
+// mendGossip runs joinRegistered every gossipMendEvery: a split can happen
+// at any time, not only at this node's start (the first node restarts
+// without --join and comes back alone; the others saw it fail and never
+// contact it again), and without this gossip stayed split for good without
+// a word (etcd, which scheduling reads, saw all of them).
 func (p *Peer) mendGossip(ctx context.Context) {
 	for {
 		select {
@@ -590,32 +607,42 @@ func (p *Peer) mendGossip(ctx context.Context) {
 			return
 		case <-time.After(gossipMendEvery):
 		}
-		known := map[string]bool{}
-		for _, m := range p.gossip.Members() {
-			known[m.Name] = true
-		}
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		nodes, _, err := p.store.Nodes(rctx)
-		cancel()
-		if err != nil {
-			continue
-		}
-		var missing, addrs []string
-		for _, n := range nodes {
-			if n.GetName() != p.cfg.Name && !known[n.GetName()] && n.GetGossipAddr() != "" {
-				missing = append(missing, n.GetName())
-				addrs = append(addrs, n.GetGossipAddr())
-			}
-		}
-		if len(addrs) == 0 {
-			continue
-		}
-		if err := p.gossip.Join(addrs); err != nil {
-			p.log.Warn("gossip: cannot reach live nodes it does not know", "nodes", missing, "err", err)
-		} else {
-			p.log.Info("gossip: joined live nodes it did not know (a split mended)", "nodes", missing)
+		p.joinRegistered(ctx)
+	}
+}
+
+// joinRegistered joins the gossip of the nodes registered in etcd that
+// gossip does not know. A node restarted after others joined it (the seed
+// node their --join names, which joins no one) otherwise hears of them
+// only by chance: they declared it dead and no longer gossip with it.
+// Until it does, it cannot tell them alive, nor they it, and a new leader
+// takes gossip's word on which nodes are gone (LeaderConfig.Gone).
+func (p *Peer) joinRegistered(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	nodes, _, err := p.store.Nodes(rctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	known := map[string]bool{p.cfg.Name: true}
+	for _, m := range p.gossip.Members() {
+		known[m.Name] = true
+	}
+	var missing, addrs []string
+	for _, n := range nodes {
+		if !known[n.GetName()] && n.GetGossipAddr() != "" {
+			missing = append(missing, n.GetName())
+			addrs = append(addrs, n.GetGossipAddr())
 		}
 	}
+	if len(addrs) == 0 || ctx.Err() != nil {
+		return
+	}
+	if err := p.gossip.Join(addrs); err != nil {
+		p.log.Warn("cannot join the gossip of registered nodes it does not know", "nodes", strings.Join(missing, ","), "addrs", strings.Join(addrs, ","), "err", err)
+		return
+	}
+	p.log.Info("joined the gossip of registered nodes it did not know", "nodes", strings.Join(missing, ","))
 }
 
 // etcdWaitWarnAfter is how long a node waits for its etcd at start
@@ -694,21 +721,55 @@ func probeEtcd(endpoints []string, cfg *tls.Config) string {
 	return strings.Join(out, "; ")
 }
 
+// nodeInfo is what the node registers: ALIVE, or LEAVING once it drains.
+func (p *Peer) nodeInfo() *galev1.NodeInfo {
+	state := galev1.NodeState_NODE_STATE_ALIVE
+	if p.leaving.Load() {
+		state = galev1.NodeState_NODE_STATE_LEAVING
+	}
+	return &galev1.NodeInfo{
+		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
+		Version: p.cfg.Version, State: state,
+	}
+}
+
+// register registers the node under a new lease.
 func (p *Peer) register(ctx context.Context) error {
 	l, err := p.client.Grant(ctx, int64(p.cfg.LeaseTTL/time.Second))
 	if err != nil {
 		return fmt.Errorf("grant node lease: %w", err)
 	}
 	p.lease.Store(int64(l.ID))
-	info := &galev1.NodeInfo{
-		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
-		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_ALIVE,
-	}
-	return p.store.RegisterNode(ctx, info, clientv3.LeaseID(p.lease.Load()))
+	return p.store.RegisterNode(ctx, p.nodeInfo(), l.ID, p.incarnation)
 }
 
-// keepAlive keeps the liveness lease; if it is lost (etcd unreachable for
-// longer than the TTL) the node registers again once etcd answers.
+// regain gets the node's registration back after its keep-alive stream
+// ended. etcd restores the leases it had when it restarts, with their TTL
+// renewed, and the client gives a lease up after a TTL without an answer
+// while etcd may still hold it: so the node first renews the lease it
+// had, and its key, with everything under that lease, stays as it was
+// (kept reports it). Only a lease etcd no longer has is replaced, by a new
+// one under which the node takes its own key over at once
+// (Store.RegisterNode compares the incarnation).
+func (p *Peer) regain(ctx context.Context) (kept bool, err error) {
+	if id := clientv3.LeaseID(p.lease.Load()); id != 0 {
+		_, err := p.client.KeepAliveOnce(ctx, id)
+		switch {
+		case err == nil:
+			// Written again in case the key went (deleted by hand): a
+			// no-op otherwise.
+			return true, p.store.RegisterNode(ctx, p.nodeInfo(), id, p.incarnation)
+		case !errors.Is(err, rpctypes.ErrLeaseNotFound):
+			return false, err
+		}
+	}
+	return false, p.register(ctx)
+}
+
+// keepAlive keeps the liveness lease; if the client loses it (etcd
+// unreachable for longer than the TTL, or restarting) the node gets its
+// registration back once etcd answers (regain), keeping its lease when
+// etcd still has it.
 func (p *Peer) keepAlive(ctx context.Context) {
 	for ctx.Err() == nil {
 		ch, err := p.client.KeepAlive(ctx, clientv3.LeaseID(p.lease.Load()))
@@ -723,16 +784,16 @@ func (p *Peer) keepAlive(ctx context.Context) {
 		p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 		for ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := p.register(rctx)
+			kept, err := p.regain(rctx)
 			cancel()
 			if err == nil {
-				p.log.Info("node registered again")
+				p.log.Info("node registered again", "lease_kept", kept)
 				p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 				break
 			}
 			p.log.Warn("register node", "err", err)
 			select {
-			case <-time.After(time.Second):
+			case <-time.After(250 * time.Millisecond):
 			case <-ctx.Done():
 			}
 		}
@@ -1268,16 +1329,13 @@ func (p *Peer) Finished(id string) bool {
 // runs none (or only finished ones), or until ctx ends. In-flight trees
 // through this node replay from their spouts. Shutdown follows.
 func (p *Peer) Drain(ctx context.Context) error {
-	info := &galev1.NodeInfo{
-		Name: p.cfg.Name, GrpcAddr: p.Addr(), GossipAddr: p.gossip.Addr(), Slots: int32(p.cfg.Slots),
-		Version: p.cfg.Version, State: galev1.NodeState_NODE_STATE_LEAVING,
-	}
+	p.leaving.Store(true)
 	// Without etcd nothing can move the tasks: say so within seconds
 	// rather than wait out the whole drain. They replay elsewhere once
 	// the node's lease expires.
 	ectx, cancel := context.WithTimeout(ctx, drainEtcdTimeout)
 	defer cancel()
-	if err := p.store.RegisterNode(ectx, info, clientv3.LeaseID(p.lease.Load())); err != nil {
+	if err := p.store.RegisterNode(ectx, p.nodeInfo(), clientv3.LeaseID(p.lease.Load()), p.incarnation); err != nil {
 		return fmt.Errorf("mark node leaving (is etcd reachable?): %w", err)
 	}
 	nodes, _, err := p.store.Nodes(ectx)

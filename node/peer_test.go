@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -55,6 +56,9 @@ func startPeerWith(t *testing.T, name string, edit func(*PeerConfig)) *Peer {
 	cfg.EtcdClientAddr, cfg.EtcdPeerAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("GALE_TEST_LOG") != "" {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	edit(&cfg)
 	p, err := NewPeer(cfg)
 	if err != nil {
@@ -1583,4 +1587,162 @@ func TestGossipSplitIsMended(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// freeAddr returns a 127.0.0.1 address with a free port, for a node that
+// must be restarted on the addresses it had.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestTasksStayPutWhenTheEtcdNodeRestarts is the cluster of the README:
+// a runs the embedded etcd and leads, b and c join it. a is killed (its
+// etcd with it) and started again with the same command once b and c
+// have lost their leases. b and c must keep running their tasks through
+// it, with their state (no task of theirs starts again), and take their
+// registrations back instead of being refused by their own old keys; the
+// new leader must not move tasks away from nodes that are registering
+// again, so every task stays where it was; and every message completes.
+func TestTasksStayPutWhenTheEtcdNodeRestarts(t *testing.T) {
+	aDir := t.TempDir()
+	grpcAddr, gossipAddr, etcdClient, etcdPeer := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	asA := func(cfg *PeerConfig) {
+		cfg.DataDir, cfg.GRPCAddr, cfg.GossipAddr = aDir, grpcAddr, gossipAddr
+		cfg.EtcdClientAddr, cfg.EtcdPeerAddr = etcdClient, etcdPeer
+	}
+	a := startPeerWith(t, "a", asA)
+	join := func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} }
+	b := startPeerWith(t, "b", join)
+	c := startPeerWith(t, "c", join)
+	client, _ := dialPeer(t, b)
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 3 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	if !a.leader.IsLeader() {
+		t.Fatal("a, the first node, does not lead")
+	}
+	const n = 20000
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 3, KeyMessageTimeout: 2, "test.per_call": 1}).
+		spout("seq", "test.Seq", 3, "id").
+		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 1.5})
+	tp.s.Name = "restart"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	acked := func() int {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.acked)
+	}
+	nodeOf := func() (map[int32]string, error) {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "restart"})
+		if err != nil {
+			return nil, err
+		}
+		out := map[int32]string{}
+		for _, comp := range s.GetComponents() {
+			for _, task := range comp.GetTasks() {
+				out[task.GetTaskId()] = task.GetNode()
+			}
+		}
+		return out, nil
+	}
+	var before map[int32]string
+	waitFor(t, 20*time.Second, func() (err error) {
+		if acked() < n/20 {
+			return fmt.Errorf("%d acked so far", acked())
+		}
+		before, err = nodeOf()
+		return err
+	})
+	perNode := map[string]int{}
+	for _, node := range before {
+		perNode[node]++
+	}
+	if perNode["a"] == 0 || perNode["b"] == 0 || perNode["c"] == 0 {
+		t.Fatalf("tasks per node %v: want some on each", perNode)
+	}
+	starts := st.startCounts()
+	conns := map[*Peer]*grpc.ClientConn{}
+	for _, p := range []*Peer{b, c} {
+		_, conns[p] = dialPeer(t, p)
+	}
+
+	// kill -9 a, its etcd with it.
+	killed := time.Now()
+	a.etcd.Kill()
+	a.crash()
+	coordServing := func(p *Peer) healthpb.HealthCheckResponse_ServingStatus {
+		h, err := healthpb.NewHealthClient(conns[p]).Check(ctx, &healthpb.HealthCheckRequest{Service: galev1.CoordinatorService_ServiceDesc.ServiceName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.GetStatus()
+	}
+	waitFor(t, 20*time.Second, func() error {
+		for _, p := range []*Peer{b, c} {
+			if h := coordServing(p); h != healthpb.HealthCheckResponse_NOT_SERVING {
+				return fmt.Errorf("%s: the Coordinator API is %v: its lease is not lost yet", p.cfg.Name, h)
+			}
+		}
+		return nil
+	})
+	t.Logf("b and c lost their leases %v after a died", time.Since(killed).Round(time.Millisecond))
+	startPeerWith(t, "a", asA) // the same command
+	restarted := time.Now()
+	waitFor(t, 20*time.Second, func() error {
+		for _, p := range []*Peer{b, c} {
+			if h := coordServing(p); h != healthpb.HealthCheckResponse_SERVING {
+				return fmt.Errorf("%s: the Coordinator API is %v after a came back", p.cfg.Name, h)
+			}
+		}
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		leaders := 0
+		for _, n := range nodes.GetNodes() {
+			if n.GetLeader() {
+				leaders++
+			}
+		}
+		if len(nodes.GetNodes()) != 3 || leaders != 1 {
+			return fmt.Errorf("nodes after a came back: %v", nodes.GetNodes())
+		}
+		return nil
+	})
+	t.Logf("the cluster was whole again %v after a restarted", time.Since(restarted).Round(time.Millisecond))
+	waitFor(t, 120*time.Second, func() error {
+		if got := acked(); got != n {
+			return fmt.Errorf("%d of %d messages completed", got, n)
+		}
+		return nil
+	})
+	after, err := nodeOf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := st.startCounts()
+	for task, node := range before {
+		if after[task] != node {
+			t.Errorf("task %d moved from %s to %s", task, node, after[task])
+		}
+		if node != "a" && now[task] != starts[task] {
+			t.Errorf("task %d on %s started %d times, %d before a died: it was restarted", task, node, now[task], starts[task])
+		}
+	}
 }
