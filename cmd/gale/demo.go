@@ -60,7 +60,7 @@ func runDemoTraffic(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "most events of one visitor in one request (the tracker's batch)")
 	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "concurrent HTTP requests")
 	fs.DurationVar(&cfg.Visit, "visit", cfg.Visit, "mean time a visitor stays on the page")
-	fs.DurationVar(&cfg.Away, "away", cfg.Away, "mean time before a visitor's place is taken again (a returning visitor starts a new session)")
+	fs.DurationVar(&cfg.Away, "away", cfg.Away, "mean time before a visitor's place is taken again; a third of the arrivals are returning visitors, whose return starts a new session only after more than the session gap (30 s by default)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed, for reproducible visitors (0: random)")
 	fs.StringVar(&cfg.Trust, "trust", "", "PEM file of certificates to trust for an https:// target beyond the system's: a private CA, or the ingest's own certificate")
 	fs.Usage = func() {

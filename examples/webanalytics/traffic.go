@@ -46,7 +46,10 @@ type TrafficConfig struct {
 	Senders int
 	// Visit is the mean time a visitor stays; Away the mean time a slot
 	// stays empty after a visitor left. A third of the arrivals are
-	// returning visitors (same id, so a new session after a gap).
+	// returning visitors (same id): a return after more than the session
+	// gap (webanalytics.session_gap_ms, 30 s by default) starts a new
+	// session, while one sooner (most, with the default Away of 5 s)
+	// continues the visitor's last session.
 	Visit, Away time.Duration
 	// Seed makes the visitors' behaviour reproducible (0: random).
 	Seed uint64
