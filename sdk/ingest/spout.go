@@ -446,6 +446,13 @@ func (s *Spout) handler() http.Handler {
 	mux.HandleFunc("POST "+EventsPath, s.handleEvents)
 	mux.HandleFunc("OPTIONS "+EventsPath, s.handlePreflight)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.HandleFunc("GET "+EventsPath, func(w http.ResponseWriter, r *http.Request) {
+		// Someone trying the tracker's endpoint in a browser: say what
+		// it takes (the asset server answered a plain 404 page).
+		s.cors(w, r)
+		w.Header().Set("Allow", "POST, OPTIONS")
+		s.reject(w, http.StatusMethodNotAllowed, -1, fmt.Sprintf("GET %s: events are sent with POST %s (JSON, see EVENTS.md); GET /healthz says whether the ingest is up", EventsPath, EventsPath))
+	})
 	if s.assets != nil {
 		mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 			s.cors(w, r)

@@ -927,4 +927,10 @@ func TestAWrongPathIsA404ATrackerCanRead(t *testing.T) {
 	if r.code != http.StatusMethodNotAllowed || r.header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("PUT /events: %d %v %s", r.code, r.header, r.body)
 	}
+	// Someone opening the endpoint in a browser learns what it takes
+	// (with assets served, it was a plain 404 page).
+	r = h.do("GET", EventsPath, "", "", nil)
+	if r.code != http.StatusMethodNotAllowed || !strings.Contains(r.body, "events are sent with POST /events") || r.header.Get("Allow") != "POST, OPTIONS" {
+		t.Fatalf("GET /events: %d %v %s", r.code, r.header, r.body)
+	}
 }
