@@ -494,6 +494,17 @@ func TestResetTimeoutSparesHeldTreesAcrossNodes(t *testing.T) {
 	}
 }
 
+// waitCompleted waits until acked (slowSpread's) counts n messages.
+func waitCompleted(t *testing.T, acked func() int, n int, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, func() error {
+		if got := acked(); got != n {
+			return fmt.Errorf("%d of %d messages completed", got, n)
+		}
+		return nil
+	})
+}
+
 // waitAcked waits until n messages were acked.
 func waitAcked(t *testing.T, st *testState, n int) {
 	t.Helper()
@@ -618,12 +629,7 @@ func TestTasksOfACrashedNodeMoveAndEveryMessageCompletes(t *testing.T) {
 	// Reported, not asserted (no timed assertions in tests): the README
 	// records the measured failover time.
 	t.Logf("tasks of the crashed node reassigned in %v", moved.Round(time.Millisecond))
-	waitFor(t, 60*time.Second, func() error {
-		if got := acked(); got != n {
-			return fmt.Errorf("%d of %d messages completed", got, n)
-		}
-		return nil
-	})
+	waitCompleted(t, acked, n, 60*time.Second)
 }
 
 // TestANodeBackAtAnotherAddressIsReached: a node that dies and comes back
@@ -672,12 +678,7 @@ func TestANodeBackAtAnotherAddressIsReached(t *testing.T) {
 		}
 		return errors.New("no sink task on b executed a tuple yet")
 	})
-	waitFor(t, 60*time.Second, func() error {
-		if got := acked(); got != n {
-			return fmt.Errorf("%d of %d messages completed", got, n)
-		}
-		return nil
-	})
+	waitCompleted(t, acked, n, 60*time.Second)
 }
 
 // TestANodeJoiningMovesOnlyTheTasksThatMove: when a third node joins a
@@ -742,12 +743,7 @@ func TestANodeJoiningMovesOnlyTheTasksThatMove(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d of %d tasks moved to the new node", moved, len(after))
-	waitFor(t, 60*time.Second, func() error {
-		if got := acked(); got != n {
-			return fmt.Errorf("%d of %d messages completed", got, n)
-		}
-		return nil
-	})
+	waitCompleted(t, acked, n, 60*time.Second)
 }
 
 // TestANodeJoiningTakesNoRunningTask: by default a node that joins takes
@@ -904,12 +900,7 @@ func TestTreesOfAMovedAckerStillComplete(t *testing.T) {
 		}
 		return errors.New("no acker on c yet")
 	})
-	waitFor(t, 40*time.Second, func() error {
-		if got := acked(); got != n {
-			return fmt.Errorf("%d of %d messages completed", got, n)
-		}
-		return nil
-	})
+	waitCompleted(t, acked, n, 40*time.Second)
 }
 
 // TestAFailedRunRestarts: a run that fails on a node (here a bolt's first
@@ -1071,12 +1062,7 @@ func TestDrainMovesTasksBeforeLeaving(t *testing.T) {
 	if err := b.Shutdown(dctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, func() error {
-		if got := acked(); got != n {
-			return fmt.Errorf("%d of %d messages completed", got, n)
-		}
-		return nil
-	})
+	waitCompleted(t, acked, n, 60*time.Second)
 }
 
 // twoNodes starts nodes a and b (b joins a through gossip), waits until
@@ -1591,15 +1577,7 @@ func TestGossipSplitIsMended(t *testing.T) {
 
 // freeAddr returns a 127.0.0.1 address with a free port, for a node that
 // must be restarted on the addresses it had.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return etcdtest.FreeAddr(t) }
 
 // TestTasksStayPutWhenTheEtcdNodeRestarts is the cluster of the README:
 // a runs the embedded etcd and leads, b and c join it. a is killed (its
@@ -1726,12 +1704,7 @@ func TestTasksStayPutWhenTheEtcdNodeRestarts(t *testing.T) {
 		return nil
 	})
 	t.Logf("the cluster was whole again %v after a restarted", time.Since(restarted).Round(time.Millisecond))
-	waitFor(t, 120*time.Second, func() error {
-		if got := acked(); got != n {
-			return fmt.Errorf("%d of %d messages completed", got, n)
-		}
-		return nil
-	})
+	waitCompleted(t, acked, n, 120*time.Second)
 	after, err := nodeOf()
 	if err != nil {
 		t.Fatal(err)

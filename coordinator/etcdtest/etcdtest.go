@@ -26,7 +26,8 @@ import (
 // a test failure instead of a skip.
 const RequireEnv = "GALE_REQUIRE_EXTERNAL_ETCD"
 
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +85,7 @@ func startServer(t testing.TB, files security.TLSFiles) *Server {
 	// A port that was free a moment ago can be taken by another test
 	// process before etcd binds it: then try other ports.
 	for attempt := 1; ; attempt++ {
-		s.client, s.peer = scheme+freeAddr(t), "http://"+freeAddr(t)
+		s.client, s.peer = scheme+FreeAddr(t), "http://"+FreeAddr(t)
 		out, err := s.start()
 		if err == nil {
 			return s

@@ -24,7 +24,7 @@ func TestStartReportsATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	s := &Server{bin: bin, dir: t.TempDir(), client: "http://" + l.Addr().String(), peer: "http://" + freeAddr(t)}
+	s := &Server{bin: bin, dir: t.TempDir(), client: "http://" + l.Addr().String(), peer: "http://" + FreeAddr(t)}
 	out, err := s.start()
 	if err == nil || !strings.Contains(err.Error(), "exited before it served") || !strings.Contains(out, "address already in use") {
 		t.Fatalf("start on a taken port: %v\n%s", err, out)
