@@ -898,6 +898,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 				}
 			}
 			e.deferred = e.deferred[:0] // nor those it was yet to be told of
+			clear(e.refails)            // a new process's ids are its own
 			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
 		}
 	}()
@@ -975,9 +976,11 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 					wait = d
 				}
 			}
-			if due := e.nextFailDue(); due != 0 {
-				if d := time.Duration(max(due-e.now, 0)); wait < 0 || d < wait {
-					wait = d
+			for _, due := range [...]int64{e.nextFailDue(), e.nextSweepDue()} {
+				if due != 0 {
+					if d := time.Duration(max(due-e.now, 0)); wait < 0 || d < wait {
+						wait = d
+					}
 				}
 			}
 			if !active {

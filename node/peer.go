@@ -168,7 +168,7 @@ type Peer struct {
 	hub      *external.Hub
 	connMu   sync.Mutex
 	conns    map[string]*grpc.ClientConn // by address
-	addrOf   map[string]string           // node name -> the address its connections use (connToNode)
+	addrOf   map[string]nodeAddr         // node name -> the address its connections use (connToNode)
 
 	mu   sync.Mutex
 	runs map[string]*localRun // by topology name
@@ -260,7 +260,7 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	if cfg.EtcdTLS, err = absFiles(cfg.EtcdTLS); err != nil {
 		return nil, err
 	}
-	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, addrOf: map[string]string{}, transfer: transfer.NewServer(), hub: external.NewHub(),
+	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, addrOf: map[string]nodeAddr{}, transfer: transfer.NewServer(), hub: external.NewHub(),
 		failingOps: make(chan failingRunOp, 256), incarnation: newIncarnation()}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err

@@ -763,10 +763,10 @@ func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := stateFor(t)
-	nodesOf := func(name string) map[int32]string {
+	nodesOf := func(name string) (map[int32]string, error) {
 		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: name})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		out := map[int32]string{}
 		for _, c := range s.GetComponents() {
@@ -774,7 +774,7 @@ func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
 				out[task.GetTaskId()] = task.GetNode()
 			}
 		}
-		return out
+		return out, nil
 	}
 	waitFor(t, 20*time.Second, func() error {
 		if n := len(st.startCounts()); n != 6 {
@@ -782,7 +782,10 @@ func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
 		}
 		return nil
 	})
-	before := nodesOf("stays")
+	before, err := nodesOf("stays")
+	if err != nil {
+		t.Fatal(err)
+	}
 	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
 	// A topology submitted after c joined lands on c: the leader saw c.
 	// (Its own test state: newTopo would replace this test's.)
@@ -796,16 +799,20 @@ func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
 		if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: later.s}); err != nil && status.Code(err) != codes.AlreadyExists {
 			return err
 		}
-		for _, node := range nodesOf("later") {
+		on, err := nodesOf("later") // a kill below may have removed it
+		if err != nil {
+			return err
+		}
+		for _, node := range on {
 			if node == "c" {
 				return nil
 			}
 		}
-		_, err := client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "later", WaitSeconds: proto.Int32(0)})
+		_, err = client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "later", WaitSeconds: proto.Int32(0)})
 		return fmt.Errorf("no task of a topology submitted after c joined runs on c (kill: %v)", err)
 	})
-	if after := nodesOf("stays"); !maps.Equal(after, before) {
-		t.Fatalf("running tasks moved when c joined: %v, before %v", after, before)
+	if after, err := nodesOf("stays"); err != nil || !maps.Equal(after, before) {
+		t.Fatalf("running tasks moved when c joined: %v (%v), before %v", after, err, before)
 	}
 	for task, n := range st.startCounts() {
 		if n != 1 {
@@ -1551,7 +1558,9 @@ func freeGossipAddr(t *testing.T) string {
 // contacts it again; etcd lists both, and the nodes join the gossip of the
 // live nodes they do not know, so the split mends.
 func TestGossipSplitIsMended(t *testing.T) {
-	defer func(d time.Duration) { gossipMendEvery = d }(gossipMendEvery)
+	// Restored after the peers stop (cleanups run last in, first out),
+	// not while their mendGossip reads it.
+	t.Cleanup(func(d time.Duration) func() { return func() { gossipMendEvery = d } }(gossipMendEvery))
 	gossipMendEvery = 200 * time.Millisecond
 	eps := etcdtest.Start(t)
 	a, b, _ := twoNodes(t, eps...)
@@ -1718,4 +1727,77 @@ func TestTasksStayPutWhenTheEtcdNodeRestarts(t *testing.T) {
 			t.Errorf("task %d on %s started %d times, %d before a died: it was restarted", task, node, now[task], starts[task])
 		}
 	}
+}
+
+// TestMarkersReachANodeBackAtAnotherAddress: a node comes back at
+// another address and takes pass tasks back after the quick spout ended:
+// the pass tasks there need quick's end-of-input marker, which the run's
+// sender to the old address owed (it was lost when the sender moved, and
+// the topology never finished; found by a review).
+func TestMarkersReachANodeBackAtAnotherAddress(t *testing.T) {
+	a, b, client := twoNodes(t)
+	ctx := context.Background()
+	tp := newTopo(t, map[string]any{KeyAckers: 0, spec.KeyBalanceOnJoin: true}).
+		spout("quick", "test.Seq", 1, "id").
+		spout("long", "test.Seq", 1, "id").
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
+		bolt("pass", "test.Pass", 4, []string{"id"}, "quick:shuffle", "long:shuffle").
+		conf("quick", map[string]any{"test.count": 10}).
+		conf("long", map[string]any{"test.count": 40000}).
+		conf("pass", map[string]any{"test.sleep": 0.5})
+	tp.s.Name = "markers"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	st := stateFor(t)
+	waitFor(t, 20*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.sunk) < 100 {
+			return fmt.Errorf("%d values sunk so far", len(st.sunk))
+		}
+		return nil
+	})
+	state := func() (galev1.TopologyState, string) {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "markers"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		onB := ""
+		for _, c := range s.GetComponents() {
+			for _, task := range c.GetTasks() {
+				if task.GetNode() == "b" {
+					onB += fmt.Sprintf(" %s/%d", c.GetId(), task.GetTaskId())
+				}
+			}
+		}
+		return s.GetSummary().GetState(), onB
+	}
+	oldAddr := b.Addr()
+	b.crash()
+	waitFor(t, 20*time.Second, func() error {
+		if _, onB := state(); onB != "" {
+			return fmt.Errorf("b still has%s", onB)
+		}
+		return nil
+	})
+	b2 := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	if b2.Addr() == oldAddr {
+		t.Skip("same address")
+	}
+	waitFor(t, 30*time.Second, func() error {
+		if _, onB := state(); !strings.Contains(onB, "pass/") {
+			return fmt.Errorf("no pass task on b yet (b has%s)", onB)
+		}
+		return nil
+	})
+	waitFor(t, 60*time.Second, func() error {
+		if s, onB := state(); s != galev1.TopologyState_TOPOLOGY_STATE_FINISHED {
+			st.mu.Lock()
+			n := len(st.sunk)
+			st.mu.Unlock()
+			return fmt.Errorf("state %v (b has%s), %d sunk", s, onB, n)
+		}
+		return nil
+	})
 }

@@ -89,9 +89,11 @@ func (r *remoteRoutes) senderFor(task int32) (*transfer.Sender, error) {
 // recheck runs after a send to task's node failed as unavailable: at most
 // once a second per node, it looks the node's address up afresh, and if
 // the node is now elsewhere (it came back at another address), it replaces
-// the node's sender with one on the new connection. Without it a run kept
-// dialling the address the node had when the run first sent to it, for as
-// long as the run lasted, and every tuple for the node's tasks failed.
+// the node's sender with one on the new connection, which owes the old
+// one's end-of-input markers. Without it a run kept dialling the address
+// the node had when the run first sent to it, for as long as the run
+// lasted, and every tuple for the node's tasks failed. The look-up (etcd,
+// up to 2 s) runs on a goroutine of its own: not on the sending task's.
 func (r *remoteRoutes) recheck(task int32, sendErr error) {
 	if r.redial == nil || !errors.Is(sendErr, transfer.ErrUnavailable) {
 		return
@@ -108,6 +110,11 @@ func (r *remoteRoutes) recheck(task int32, sendErr error) {
 	}
 	r.checked[node] = now
 	r.mu.Unlock()
+	go r.moveSender(node)
+}
+
+// moveSender is recheck's look-up and swap.
+func (r *remoteRoutes) moveSender(node string) {
 	conn, err := r.redial(node)
 	if err != nil {
 		return
@@ -118,10 +125,12 @@ func (r *remoteRoutes) recheck(task int32, sendErr error) {
 		r.mu.Unlock()
 		return
 	}
-	r.senders[node] = transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
+	s := transfer.NewSender(conn, r.local, r.runID, r.window(), r.rejected)
+	r.senders[node] = s
 	r.conns[node] = conn
 	r.mu.Unlock()
 	old.Abort() // its frames in flight fail, and their trees replay
+	s.AdoptMarkers(old.Markers())
 }
 
 // window is the credit per destination task (Settings.CreditWindow and
@@ -166,10 +175,13 @@ func (r *remoteRoutes) SendAcks(dest int32, ops []router.AckOp) error {
 // ForwardAcks implements Remote.
 func (r *remoteRoutes) ForwardAcks(dest int32, ops []router.AckOp) error {
 	s, err := r.senderFor(dest)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.SendAcks(ops, transfer.AckMeta{Forwarded: true})
 	}
-	return s.SendAcks(ops, transfer.AckMeta{Forwarded: true})
+	if err != nil {
+		r.recheck(dest, err)
+	}
+	return err
 }
 
 // SendEndOfInput implements Remote: one frame per node.
@@ -185,8 +197,11 @@ func (r *remoteRoutes) SendEndOfInput(from int32, to []int32) error {
 		if err == nil {
 			err = s.SendEndOfInput(from, tasks)
 		}
-		if err != nil && first == nil {
-			first = err
+		if err != nil {
+			r.recheck(tasks[0], err)
+			if first == nil {
+				first = err
+			}
 		}
 	}
 	return first
@@ -224,6 +239,18 @@ func (r *remoteRoutes) close() {
 	}
 }
 
+// nodeAddr is the address a node's connections use, and when etcd last
+// confirmed it (a fresh look-up; 0: gossip's word, or etcd's at a first
+// look-up).
+type nodeAddr struct {
+	addr      string
+	confirmed int64
+}
+
+// addrConfirmedFor is how long etcd's answer beats gossip's: by then a
+// node that moved has gossiped its new address.
+const addrConfirmedFor = 30 * time.Second
+
 // connTo returns a shared connection to a node's gRPC address, found
 // through gossip (or etcd when gossip does not know it yet).
 func (p *Peer) connTo(node string) (*grpc.ClientConn, error) { return p.connToNode(node, false) }
@@ -245,8 +272,12 @@ func (p *Peer) connToNode(node string, fresh bool) (*grpc.ClientConn, error) {
 	}
 	addr := ""
 	if !fresh {
+		// etcd's answer to a recent fresh look-up beats gossip, which
+		// may still hold the address a node had before it moved.
 		p.connMu.Lock()
-		addr = p.addrOf[node] // what the first look-up found, or etcd's answer to the last fresh one
+		if a := p.addrOf[node]; a.confirmed != 0 && time.Since(time.Unix(0, a.confirmed)) < addrConfirmedFor {
+			addr = a.addr
+		}
 		p.connMu.Unlock()
 		if addr == "" {
 			addr = fromGossip()
@@ -273,18 +304,22 @@ func (p *Peer) connToNode(node string, fresh bool) (*grpc.ClientConn, error) {
 	}
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
-	switch old := p.addrOf[node]; {
-	case old == "":
-		p.addrOf[node] = addr
-	case fresh && old != addr:
+	old := p.addrOf[node]
+	if old.addr != "" && old.addr != addr {
 		// The node moved: nothing should dial its old address again
-		// (each run's senders there recheck and move too).
-		if c := p.conns[old]; c != nil {
-			delete(p.conns, old)
+		// (each run's senders there fail, recheck and move too).
+		if c := p.conns[old.addr]; c != nil {
+			delete(p.conns, old.addr)
 			go c.Close()
 		}
-		p.addrOf[node] = addr
 	}
+	next := nodeAddr{addr: addr}
+	if fresh {
+		next.confirmed = time.Now().UnixNano()
+	} else if old.addr == addr {
+		next.confirmed = old.confirmed
+	}
+	p.addrOf[node] = next
 	if c := p.conns[addr]; c != nil {
 		return c, nil
 	}

@@ -326,6 +326,28 @@ func (s *Sender) SendEndOfInput(from int32, to []int32) error {
 	return nil
 }
 
+// Markers returns the end-of-input markers sent so far, for a sender that
+// takes this one's place (the node came back at another address).
+func (s *Sender) Markers() []*galev1.TaskEndOfInput {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.markers)
+}
+
+// AdoptMarkers makes the sender owe ms as if it had sent them: it sends
+// them on its next stream (opened at once).
+func (s *Sender) AdoptMarkers(ms []*galev1.TaskEndOfInput) {
+	if len(ms) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.markers = append(s.markers, ms...)
+	if s.stream == nil && s.open() != nil {
+		s.kick()
+	}
+}
+
 // Abort breaks the stream at once, unblocking a send waiting on a receiver
 // that does not read, and makes every later send fail. It does not wait
 // for the lock a blocked send holds.
