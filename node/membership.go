@@ -112,6 +112,13 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	mc.ProbeInterval = 500 * time.Millisecond
 	mc.ProbeTimeout = 250 * time.Millisecond
 	mc.SuspicionMult = 3
+	// A suspicion lasts SuspicionMult x ProbeInterval (1.5 s here) only
+	// once enough other members confirm it; otherwise memberlist's default
+	// waits up to six times that, 9 s, which in a cluster of two or three
+	// is every time: a new leader then waited out its grace for a dead
+	// leader (LeaderConfig.Gone), and the dead leader's tasks moved after
+	// 7 s instead of 3. Liveness is etcd's lease anyway.
+	mc.SuspicionMaxTimeoutMult = 2
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.GossipNodes = 3
 	mc.PushPullInterval = 10 * time.Second
