@@ -365,6 +365,17 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 	defer d.mu.Unlock()
 	if v, ok := t.Field("snapshot"); ok {
 		page, _ := t.Field("page")
+		var gone struct {
+			Evicted bool `json:"evicted"`
+		}
+		if json.Unmarshal([]byte(v.Str()), &gone) == nil && gone.Evicted {
+			// Its page-stats task dropped it (idle, at the page cap).
+			delete(d.pages, page.Str())
+			delete(d.newest, page.Str())
+			d.version++
+			d.changed.Broadcast()
+			return
+		}
 		d.pages[page.Str()] = json.RawMessage(v.Str())
 		// The lag of a snapshot is from the time of the newest event in it
 		// (the page's clock: it includes the tracker's batching) to now.

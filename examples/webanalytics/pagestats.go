@@ -57,9 +57,13 @@ const (
 //
 // A task tracks at most webanalytics.max_pages pages (default 1000): page
 // paths come from the tracker, that is from anyone, and each page costs
-// about 12 KB of heatmaps here and in every dashboard's state. Events of
-// further pages are acked and only counted (Untracked); the task reports
-// them at the 1st, 10th, 100th... such event.
+// about 12 KB of heatmaps here and in every dashboard's state. At the cap,
+// a new page takes the place of the page idle longest if that one has had
+// no event for pageIdleEvict (it leaves the dashboard: a snapshot with
+// "evicted": true), so that made-up paths posted once do not lock real
+// pages out for good; otherwise its events are acked and only counted
+// (Untracked), and the task reports them at the 1st, 10th, 100th... such
+// event.
 type PageStats struct {
 	out       *sdk.BoltCollector
 	pages     map[string]*pageState
@@ -67,7 +71,12 @@ type PageStats struct {
 	cta       string
 	maxPages  int
 	untracked int64
+	evictScan time.Time // when an idle page was last looked for (at most once a second)
 }
+
+// pageIdleEvict is how long a page must have had no event before a new
+// page may take its place at the cap.
+const pageIdleEvict = 10 * time.Minute
 
 type pageState struct {
 	lastSeen  map[string]int64 // visitor -> arrival (unix ms)
@@ -77,6 +86,7 @@ type pageState struct {
 	clicks    [heatRows * heatCols]uint32
 	events    uint64
 	newestTS  int64 // event time of the newest event
+	lastEvent int64 // arrival of the last event (unix ms)
 	dirty     bool
 }
 
@@ -140,7 +150,7 @@ func (b *PageStats) Execute(t *sdk.Tuple) {
 	page := t.Str(fPage)
 	p := b.pages[page]
 	if p == nil {
-		if len(b.pages) >= b.maxPages {
+		if len(b.pages) >= b.maxPages && !b.evictIdle() {
 			b.untracked++
 			if n := b.untracked; isPowerOf10(n) {
 				b.out.ReportError(fmt.Errorf("%s: %d events of pages beyond the %d this task tracks (%s), the last for %q, were counted but not tracked: "+
@@ -153,7 +163,8 @@ func (b *PageStats) Execute(t *sdk.Tuple) {
 		b.pages[page] = p
 	}
 	visitor := t.Str(fVisitor)
-	p.lastSeen[visitor] = time.Now().UnixMilli()
+	p.lastEvent = time.Now().UnixMilli()
+	p.lastSeen[visitor] = p.lastEvent
 	p.viewers[visitor] = true
 	p.events++
 	p.dirty = true
@@ -240,4 +251,32 @@ func isPowerOf10(n int64) bool {
 		n /= 10
 	}
 	return n == 1
+}
+
+// evictIdle makes room at the cap: it drops the page idle longest if it
+// has had no event for pageIdleEvict, and tells the dashboard. It looks at
+// most once a second (a scan of every page), so a flood of new paths costs
+// a scan a second, not one an event.
+func (b *PageStats) evictIdle() bool {
+	now := time.Now()
+	if now.Sub(b.evictScan) < time.Second {
+		return false
+	}
+	b.evictScan = now
+	oldest, at := "", int64(0)
+	for page, p := range b.pages {
+		if oldest == "" || p.lastEvent < at {
+			oldest, at = page, p.lastEvent
+		}
+	}
+	if oldest == "" || now.UnixMilli()-at < pageIdleEvict.Milliseconds() {
+		return false
+	}
+	delete(b.pages, oldest)
+	data, _ := json.Marshal(struct {
+		Page    string `json:"page"`
+		Evicted bool   `json:"evicted"`
+	}{oldest, true})
+	b.out.Emit(nil, sdk.String(oldest), sdk.String(string(data)))
+	return true
 }

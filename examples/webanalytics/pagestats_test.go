@@ -3,9 +3,11 @@ package webanalytics
 import (
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gale-stream/gale/sdk"
 )
@@ -52,5 +54,48 @@ func TestPageStatsTracksAtMostMaxPages(t *testing.T) {
 		if err := NewPageStats().Prepare(t.Context(), tc, sdk.NewBoltCollector(rec)); err == nil || !strings.Contains(err.Error(), KeyMaxPages) {
 			t.Fatalf("max_pages %d: Prepare = %v, want an error naming the key", bad, err)
 		}
+	}
+}
+
+// At the cap, a new page takes the place of one idle for pageIdleEvict,
+// which leaves the dashboard too: made-up paths posted once do not lock
+// real pages out for good.
+func TestPageStatsEvictsAnIdlePageAtTheCap(t *testing.T) {
+	b := NewPageStats()
+	rec := &errorsOf{}
+	tc := &sdk.TaskContext{Config: sdk.Config{KeyMaxPages: sdk.Int(2)}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := b.Prepare(t.Context(), tc, sdk.NewBoltCollector(rec)); err != nil {
+		t.Fatal(err)
+	}
+	b.Execute(ev(1000, "move", "/fake", 10, 10, "", sdk.Null()))
+	b.Execute(ev(1001, "move", "/b", 10, 10, "", sdk.Null()))
+	b.pages["/fake"].lastEvent -= (pageIdleEvict + time.Minute).Milliseconds()
+	b.Execute(ev(1002, "move", "/real", 10, 10, "", sdk.Null()))
+	if _, ok := b.pages["/real"]; !ok || b.Untracked() != 0 {
+		t.Fatalf("pages %v, %d untracked: want /real in the place of the idle /fake", slices.Sorted(maps.Keys(b.pages)), b.Untracked())
+	}
+	if len(rec.values) != 1 || rec.values[0][0].Str() != "/fake" || !strings.Contains(rec.values[0][1].Str(), `"evicted":true`) {
+		t.Fatalf("emitted %v, want /fake's eviction", rec.values)
+	}
+	// A page that is not idle keeps its place: the next new one is untracked.
+	b.evictScan = time.Time{}
+	b.Execute(ev(1003, "move", "/other", 10, 10, "", sdk.Null()))
+	if b.Untracked() != 1 {
+		t.Fatalf("%d untracked, want the new page untracked while both tracked pages are active", b.Untracked())
+	}
+
+	// The dashboard drops an evicted page.
+	d := NewDashboard()
+	dtc := &sdk.TaskContext{Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
+		Config: sdk.Config{"dashboard.addr": sdk.String("127.0.0.1:0")}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := d.Prepare(t.Context(), dtc, sdk.NewBoltCollector(&emits{})); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Cleanup()
+	src := sdk.NewSource("pages", sdk.DefaultStream, []string{"page", "snapshot"})
+	d.Execute(&sdk.Tuple{Source: src, Values: []sdk.Value{sdk.String("/fake"), sdk.String(`{"page":"/fake","events":1}`)}})
+	d.Execute(&sdk.Tuple{Source: src, Values: []sdk.Value{rec.values[0][0], rec.values[0][1]}})
+	if _, ok := d.pages["/fake"]; ok {
+		t.Fatal("the dashboard kept an evicted page")
 	}
 }
