@@ -763,19 +763,7 @@ func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := stateFor(t)
-	nodesOf := func(name string) (map[int32]string, error) {
-		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: name})
-		if err != nil {
-			return nil, err
-		}
-		out := map[int32]string{}
-		for _, c := range s.GetComponents() {
-			for _, task := range c.GetTasks() {
-				out[task.GetTaskId()] = task.GetNode()
-			}
-		}
-		return out, nil
-	}
+	nodesOf := func(name string) (map[int32]string, error) { return taskNodes(client, name) }
 	waitFor(t, 20*time.Second, func() error {
 		if n := len(st.startCounts()); n != 6 {
 			return fmt.Errorf("%d of 6 tasks started", n)
@@ -821,26 +809,22 @@ func TestANodeJoiningTakesNoRunningTask(t *testing.T) {
 	}
 }
 
-// TestAMovedTaskGetsTheMarkersOfTasksThatEnded: a bolt task that moves to
-// a new node after one of its upstream tasks ended still gets that task's
-// end-of-input marker (its old node got the first one), so the topology
-// still finishes.
-func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
-	a, _, client := twoNodes(t)
-	ctx := context.Background()
-	// Without acking, and with the pass tasks last, the tasks the new node
-	// takes (the highest ids of the nodes above their share) include a
-	// pass task.
+// submitMarkers submits the "markers" topology, which lets nodes that
+// join take its tasks: spouts quick (10 ids, it ends at once) and long
+// (long ids), four pass tasks that take 0.5 ms a tuple, one sink, no
+// acking; it returns once 100 values reached the sink.
+func submitMarkers(t *testing.T, client galev1.CoordinatorServiceClient, long int) *testState {
+	t.Helper()
 	tp := newTopo(t, map[string]any{KeyAckers: 0, spec.KeyBalanceOnJoin: true}).
 		spout("quick", "test.Seq", 1, "id").
 		spout("long", "test.Seq", 1, "id").
 		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
 		bolt("pass", "test.Pass", 4, []string{"id"}, "quick:shuffle", "long:shuffle").
 		conf("quick", map[string]any{"test.count": 10}).
-		conf("long", map[string]any{"test.count": 30000}).
+		conf("long", map[string]any{"test.count": long}).
 		conf("pass", map[string]any{"test.sleep": 0.5})
 	tp.s.Name = "markers"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+	if _, err := client.SubmitTopology(context.Background(), &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
 		t.Fatal(err)
 	}
 	st := stateFor(t)
@@ -852,22 +836,55 @@ func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
 		}
 		return nil
 	})
-	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
-	state := func() (galev1.TopologyState, string) {
-		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "markers"})
-		if err != nil {
-			t.Fatal(err)
+	return st
+}
+
+// taskNodes returns the node of every task of a topology, from its status.
+func taskNodes(client galev1.CoordinatorServiceClient, name string) (map[int32]string, error) {
+	s, err := client.GetTopologyStatus(context.Background(), &galev1.GetTopologyStatusRequest{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]string{}
+	for _, c := range s.GetComponents() {
+		for _, task := range c.GetTasks() {
+			out[task.GetTaskId()] = task.GetNode()
 		}
-		onC := ""
-		for _, c := range s.GetComponents() {
-			for _, task := range c.GetTasks() {
-				if task.GetNode() == "c" {
-					onC += fmt.Sprintf(" %s/%d", c.GetId(), task.GetTaskId())
-				}
+	}
+	return out, nil
+}
+
+// markersOn returns the state of the "markers" topology and its tasks on
+// node (" component/task" each).
+func markersOn(t *testing.T, client galev1.CoordinatorServiceClient, node string) (galev1.TopologyState, string) {
+	t.Helper()
+	s, err := client.GetTopologyStatus(context.Background(), &galev1.GetTopologyStatusRequest{Name: "markers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := ""
+	for _, c := range s.GetComponents() {
+		for _, task := range c.GetTasks() {
+			if task.GetNode() == node {
+				on += fmt.Sprintf(" %s/%d", c.GetId(), task.GetTaskId())
 			}
 		}
-		return s.GetSummary().GetState(), onC
 	}
+	return s.GetSummary().GetState(), on
+}
+
+// TestAMovedTaskGetsTheMarkersOfTasksThatEnded: a bolt task that moves to
+// a new node after one of its upstream tasks ended still gets that task's
+// end-of-input marker (its old node got the first one), so the topology
+// still finishes.
+func TestAMovedTaskGetsTheMarkersOfTasksThatEnded(t *testing.T) {
+	a, _, client := twoNodes(t)
+	// Without acking, and with the pass tasks last, the tasks the new node
+	// takes (the highest ids of the nodes above their share) include a
+	// pass task.
+	submitMarkers(t, client, 30000)
+	startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	state := func() (galev1.TopologyState, string) { return markersOn(t, client, "c") }
 	waitFor(t, 20*time.Second, func() error {
 		if _, onC := state(); !strings.Contains(onC, "pass/") {
 			return fmt.Errorf("no pass task on c yet (c has%s)", onC)
@@ -1635,19 +1652,7 @@ func TestTasksStayPutWhenTheEtcdNodeRestarts(t *testing.T) {
 		defer st.mu.Unlock()
 		return len(st.acked)
 	}
-	nodeOf := func() (map[int32]string, error) {
-		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "restart"})
-		if err != nil {
-			return nil, err
-		}
-		out := map[int32]string{}
-		for _, comp := range s.GetComponents() {
-			for _, task := range comp.GetTasks() {
-				out[task.GetTaskId()] = task.GetNode()
-			}
-		}
-		return out, nil
-	}
+	nodeOf := func() (map[int32]string, error) { return taskNodes(client, "restart") }
 	var before map[int32]string
 	waitFor(t, 20*time.Second, func() (err error) {
 		if acked() < n/20 {
@@ -1736,43 +1741,8 @@ func TestTasksStayPutWhenTheEtcdNodeRestarts(t *testing.T) {
 // the topology never finished; found by a review).
 func TestMarkersReachANodeBackAtAnotherAddress(t *testing.T) {
 	a, b, client := twoNodes(t)
-	ctx := context.Background()
-	tp := newTopo(t, map[string]any{KeyAckers: 0, spec.KeyBalanceOnJoin: true}).
-		spout("quick", "test.Seq", 1, "id").
-		spout("long", "test.Seq", 1, "id").
-		bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
-		bolt("pass", "test.Pass", 4, []string{"id"}, "quick:shuffle", "long:shuffle").
-		conf("quick", map[string]any{"test.count": 10}).
-		conf("long", map[string]any{"test.count": 40000}).
-		conf("pass", map[string]any{"test.sleep": 0.5})
-	tp.s.Name = "markers"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
-		t.Fatal(err)
-	}
-	st := stateFor(t)
-	waitFor(t, 20*time.Second, func() error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		if len(st.sunk) < 100 {
-			return fmt.Errorf("%d values sunk so far", len(st.sunk))
-		}
-		return nil
-	})
-	state := func() (galev1.TopologyState, string) {
-		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "markers"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		onB := ""
-		for _, c := range s.GetComponents() {
-			for _, task := range c.GetTasks() {
-				if task.GetNode() == "b" {
-					onB += fmt.Sprintf(" %s/%d", c.GetId(), task.GetTaskId())
-				}
-			}
-		}
-		return s.GetSummary().GetState(), onB
-	}
+	st := submitMarkers(t, client, 40000)
+	state := func() (galev1.TopologyState, string) { return markersOn(t, client, "b") }
 	oldAddr := b.Addr()
 	b.crash()
 	waitFor(t, 20*time.Second, func() error {
