@@ -85,9 +85,10 @@ type sessionStats struct {
 }
 
 // openReport is a sessionizer task's last count of open sessions. Tasks
-// report on every tick; a count not renewed for openReportTTL is dropped,
-// so that a task whose node died (and whose tasks have not moved, or whose
-// replacement has not ticked yet) does not hold the total up.
+// report on every tick; a count not renewed for openReportTTL is dropped
+// (checked as the other tasks' reports come), so that a task whose node
+// died (and whose tasks have not moved, or whose replacement has not
+// ticked yet) does not hold the total up.
 type openReport struct {
 	n  int64
 	at time.Time
@@ -422,13 +423,34 @@ func (d *Dashboard) Execute(t *sdk.Tuple) {
 			d.sessions.Depth[i]++
 		}
 	} else if v, ok := t.Field("open"); ok {
-		d.sessions.openByTask[t.SourceTask] = openReport{v.Int(), time.Now()}
+		// Reports come every tick; only a change of the total is news for
+		// the dashboards (each push sends the whole state).
+		now := time.Now()
+		before, first := d.openTotal(), len(d.sessions.openByTask) == 0
+		d.sessions.openByTask[t.SourceTask] = openReport{v.Int(), now}
+		for task, r := range d.sessions.openByTask {
+			if now.Sub(r.at) > openReportTTL {
+				delete(d.sessions.openByTask, task)
+			}
+		}
+		if d.sessions.Open = d.openTotal(); d.sessions.Open == before && !first {
+			return
+		}
 	} else {
 		d.out.ReportError(fmt.Errorf("dashboard: a tuple from %s/%s has no snapshot, session or open field", t.Component(), t.Stream()))
 		return
 	}
 	d.version++
 	d.changed.Broadcast()
+}
+
+// openTotal adds up the sessionizer tasks' open sessions; d.mu is held.
+func (d *Dashboard) openTotal() int64 {
+	var n int64
+	for _, r := range d.sessions.openByTask {
+		n += r.n
+	}
+	return n
 }
 
 // state is the JSON the page gets.
@@ -446,14 +468,6 @@ func (d *Dashboard) state() ([]byte, uint64) {
 		}
 	}
 	sessions := d.sessions
-	sessions.Open = 0
-	for task, r := range d.sessions.openByTask {
-		if time.Since(r.at) > openReportTTL {
-			delete(d.sessions.openByTask, task)
-			continue
-		}
-		sessions.Open += r.n
-	}
 	if len(d.sessions.openByTask) == 0 {
 		// No sessionizer reports open sessions: a visitor active on a page
 		// is in an open session.

@@ -99,3 +99,39 @@ func TestPageStatsEvictsAnIdlePageAtTheCap(t *testing.T) {
 		t.Fatal("the dashboard kept an evicted page")
 	}
 }
+
+// Sessionizer tasks report their open sessions on every tick: a report that
+// changes nothing is not pushed to the dashboards (each push sends the
+// whole state), and a task that stopped reporting leaves the total.
+func TestOpenReportsPushOnlyChanges(t *testing.T) {
+	d := NewDashboard()
+	tc := &sdk.TaskContext{Component: "dashboard", ComponentTasks: map[string][]int32{"dashboard": {1}},
+		Config: sdk.Config{"dashboard.addr": sdk.String("127.0.0.1:0")}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := d.Prepare(t.Context(), tc, sdk.NewBoltCollector(&emits{})); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Cleanup()
+	src := sdk.NewSource("sessions", OpenStream, []string{"open"})
+	report := func(task int32, n int64) uint64 {
+		d.Execute(&sdk.Tuple{Source: src, SourceTask: task, Values: []sdk.Value{sdk.Int(n)}})
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.version
+	}
+	v1 := report(4, 3)
+	if v2 := report(4, 3); v2 != v1 {
+		t.Fatalf("an unchanged report bumped the version %d -> %d", v1, v2)
+	}
+	v3 := report(5, 2)
+	if v3 == v1 || d.sessions.Open != 5 {
+		t.Fatalf("version %d (was %d), open %d: want a push and 5 open", v3, v1, d.sessions.Open)
+	}
+	d.mu.Lock()
+	r := d.sessions.openByTask[5]
+	r.at = r.at.Add(-2 * openReportTTL) // task 5 went silent
+	d.sessions.openByTask[5] = r
+	d.mu.Unlock()
+	if report(4, 3); d.sessions.Open != 3 {
+		t.Fatalf("open %d after task 5 went silent, want 3", d.sessions.Open)
+	}
+}
