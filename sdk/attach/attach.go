@@ -946,28 +946,28 @@ func (o *outbox) emit(em *galev1.Emit, size int) {
 }
 
 func (o *outbox) ack(id uint64, ok bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.acks == nil {
-		o.acks = &galev1.InputAcks{}
-	}
-	if ok {
-		o.acks.Acked = append(o.acks.Acked, id)
-	} else {
-		o.acks.Failed = append(o.acks.Failed, id)
-	}
-	if o.nacks++; o.nacks >= 64*maxFrameItems {
-		o.moveAcks()
-	}
+	o.addAck(func(a *galev1.InputAcks) {
+		if ok {
+			a.Acked = append(a.Acked, id)
+		} else {
+			a.Failed = append(a.Failed, id)
+		}
+	})
 }
 
 func (o *outbox) resetTimeout(id uint64) {
+	o.addAck(func(a *galev1.InputAcks) { a.ResetTimeout = append(a.ResetTimeout, id) })
+}
+
+// addAck adds one id to the open acks frame, which closes once it holds
+// 64 frames' worth of items.
+func (o *outbox) addAck(add func(*galev1.InputAcks)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.acks == nil {
 		o.acks = &galev1.InputAcks{}
 	}
-	o.acks.ResetTimeout = append(o.acks.ResetTimeout, id)
+	add(o.acks)
 	if o.nacks++; o.nacks >= 64*maxFrameItems {
 		o.moveAcks()
 	}
