@@ -79,7 +79,7 @@ type executor struct {
 	maxPending     int
 	// alive notes when the acker last said that a bolt touched a pending
 	// tree (AckAlive, from ResetTimeout), so that the sweep for lost
-	// results spares it; entries of finished trees go at the next sweep.
+	// results spares it; an entry goes when its tree leaves pending.
 	alive map[uint64]int64
 	// refails and deferred are the replay backoff (replaybackoff.go).
 	refails       map[uint64]refail
@@ -1056,13 +1056,9 @@ func (e *executor) sweepLostResults() {
 			lost = append(lost, root)
 		}
 	})
-	for root := range e.alive {
-		if !e.pending.has(root) {
-			delete(e.alive, root) // finished since
-		}
-	}
 	for _, root := range lost {
 		if p, ok := e.pending.take(root); ok {
+			delete(e.alive, root)
 			e.stats.failed++
 			e.failMessage(p.msgID)
 		}
@@ -1087,7 +1083,7 @@ func (e *executor) drainCtrl() {
 			continue
 		}
 		if len(e.alive) > 0 {
-			delete(e.alive, op.Root) // the sweep forgets them only in distributed runs
+			delete(e.alive, op.Root)
 		}
 		if op.Kind == router.AckCompleted {
 			e.stats.acked++

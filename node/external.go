@@ -899,6 +899,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 			}
 			e.deferred = e.deferred[:0] // nor those it was yet to be told of
 			clear(e.refails)            // a new process's ids are its own
+			clear(e.alive)
 			x.proxy.acked, x.proxy.failed = x.proxy.acked[:0], x.proxy.failed[:0]
 		}
 	}()
