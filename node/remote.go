@@ -240,8 +240,8 @@ func (r *remoteRoutes) close() {
 }
 
 // nodeAddr is the address a node's connections use, and when etcd last
-// confirmed it (a fresh look-up; 0: gossip's word, or etcd's at a first
-// look-up).
+// confirmed it in a fresh look-up (0: gossip's word, or etcd's at an
+// ordinary look-up).
 type nodeAddr struct {
 	addr      string
 	confirmed int64
@@ -270,7 +270,7 @@ func (p *Peer) connToNode(node string, fresh bool) (*grpc.ClientConn, error) {
 		}
 		return addr
 	}
-	addr := ""
+	addr, fromEtcd := "", false
 	if !fresh {
 		// etcd's answer to a recent fresh look-up beats gossip, which
 		// may still hold the address a node had before it moved.
@@ -292,7 +292,7 @@ func (p *Peer) connToNode(node string, fresh bool) (*grpc.ClientConn, error) {
 		}
 		for _, n := range nodes {
 			if n.GetName() == node {
-				addr = n.GetGrpcAddr()
+				addr, fromEtcd = n.GetGrpcAddr(), true
 			}
 		}
 		if addr == "" && fresh {
@@ -314,7 +314,7 @@ func (p *Peer) connToNode(node string, fresh bool) (*grpc.ClientConn, error) {
 		}
 	}
 	next := nodeAddr{addr: addr}
-	if fresh {
+	if fresh && fromEtcd {
 		next.confirmed = time.Now().UnixNano()
 	} else if old.addr == addr {
 		next.confirmed = old.confirmed
