@@ -795,6 +795,9 @@ func (e *executor) runBolt(ctx context.Context) error {
 				}
 			case <-timerC:
 			case <-tickC:
+				if !e.passFence(ctx) {
+					return nil
+				}
 				e.tick()
 			case <-ctx.Done():
 				return nil
@@ -816,6 +819,10 @@ func (e *executor) runBolt(ctx context.Context) error {
 			b.Release()
 			continue
 		}
+		if !e.passFence(ctx) {
+			b.Release()
+			return nil
+		}
 		e.executeBatch(b)
 		b.Release()
 		e.flushFailures()
@@ -834,7 +841,7 @@ func (e *executor) runBolt(ctx context.Context) error {
 		if tickC != nil {
 			select {
 			case <-tickC:
-				e.tick()
+				e.tick() // after a batch that passed the fence
 			default:
 			}
 		}
@@ -939,6 +946,9 @@ func (e *executor) runSpout(ctx context.Context) error {
 			return nil
 		}
 		e.now = router.Nanotime()
+		if !e.passFence(ctx) {
+			return nil
+		}
 		e.drainCtrl()
 		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
 			// Before NextTuple, which may replay what this fails: the

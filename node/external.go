@@ -450,6 +450,10 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 	doneC := s.Done() // nil while the process's last frames are handled (see drainLast)
 	for {
 		e.now = router.Nanotime()
+		if !e.passFence(ctx) {
+			s.Close(nil)
+			return false
+		}
 		if doneC != nil {
 			e.sendInputs(x, s, maxBatch)
 		}
@@ -573,6 +577,10 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			}
 			e.flushFailures()
 		case <-tickC:
+			if !e.passFence(ctx) {
+				s.Close(nil)
+				return false
+			}
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
 		case <-doneC:
@@ -906,6 +914,10 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 	doneC := s.Done() // nil while the process's last frames are handled (see drainLast)
 	for {
 		e.now = router.Nanotime()
+		if !e.passFence(ctx) {
+			s.Close(nil)
+			return false
+		}
 		e.drainCtrl()
 		if e.rt.remote != nil && e.now-e.lastSweep > int64(e.rt.settings.MessageTimeout) {
 			e.sweepLostResults()

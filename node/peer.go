@@ -58,7 +58,11 @@ type PeerConfig struct {
 	Join []string
 	// Slots weighs how many tasks the scheduler gives this node.
 	Slots int
-	// LeaseTTL is how long the node's liveness key outlives the node.
+	// LeaseTTL is how long the node's liveness key outlives the node: how
+	// long the cluster waits for a node that stopped answering etcd before
+	// its tasks move. Whole seconds, 1 s to MaxLeaseTTL. The leader's
+	// election session lasts a second less (at least 2 s), and a stall of
+	// a third of it fences the node's tasks (fence.go).
 	LeaseTTL time.Duration
 	// Version is reported in the node's info.
 	Version string
@@ -102,6 +106,10 @@ func DefaultPeerConfig() PeerConfig {
 	}
 }
 
+// MaxLeaseTTL bounds PeerConfig.LeaseTTL: a node gone for longer than
+// that without its tasks moving is no failover any more.
+const MaxLeaseTTL = 5 * time.Minute
+
 // Validate names the first bad field.
 func (c PeerConfig) Validate() error {
 	switch {
@@ -115,8 +123,8 @@ func (c PeerConfig) Validate() error {
 		return errors.New("node config: DataDir is empty (needed for the embedded etcd)")
 	case c.Slots < 1:
 		return fmt.Errorf("node config: Slots %d must be at least 1", c.Slots)
-	case c.LeaseTTL < time.Second:
-		return fmt.Errorf("node config: LeaseTTL %v is below etcd's 1s granularity", c.LeaseTTL)
+	case c.LeaseTTL < time.Second || c.LeaseTTL%time.Second != 0 || c.LeaseTTL > MaxLeaseTTL:
+		return fmt.Errorf("node config: LeaseTTL %v: want whole seconds from 1s to %v (etcd's leases count seconds)", c.LeaseTTL, MaxLeaseTTL)
 	case !c.TLS.IsZero() && c.TLS.CA == "":
 		return errors.New("node config: TLS.CA is empty: TLS needs CA, Cert and Key")
 	case !c.TLS.IsZero() && c.TLS.Cert == "":
@@ -183,6 +191,10 @@ type Peer struct {
 	// failingOps are the changes of this node's failing-run keys in etcd,
 	// written in order by failingReporter.
 	failingOps chan failingRunOp
+
+	// fence holds the node's tasks after it stalled, until etcd confirms
+	// them (fence.go).
+	fence *stallFence
 }
 
 type localRun struct {
@@ -261,7 +273,10 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 		return nil, err
 	}
 	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, addrOf: map[string]nodeAddr{}, transfer: transfer.NewServer(), hub: external.NewHub(),
-		failingOps: make(chan failingRunOp, 256), incarnation: newIncarnation()}
+		failingOps: make(chan failingRunOp, 256), incarnation: newIncarnation(),
+		// A stall of a third of the lease's TTL may be followed by the
+		// lease's end: a keepalive goes every third (fence.go).
+		fence: newStallFence(cfg.LeaseTTL / 3)}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
@@ -471,6 +486,10 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	}
 	stopWatch()
 	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
+	// A longer node lease (--lease-ttl) rides out longer stalls: so does
+	// the leadership, a second shorter so that a dead leader's successor
+	// is elected before its tasks move.
+	lcfg.SessionTTL = max(lcfg.SessionTTL, p.cfg.LeaseTTL-time.Second)
 	lcfg.Log = p.cfg.Log // the leader adds the node name itself
 	lcfg.Gone = p.gossip.Gone
 	p.leader, err = coordinator.NewLeader(p.store, lcfg)
@@ -504,6 +523,7 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	})
 	p.goRun(func() { _ = p.leader.Run(runCtx) })
 	p.goRun(func() { p.keepAlive(runCtx) })
+	p.goRun(func() { p.watchStalls(runCtx) })
 	p.goRun(func() { p.failingReporter(runCtx) })
 	p.goRun(func() { p.watch(runCtx) })
 	p.goRun(func() { p.mendGossip(runCtx) })
@@ -821,6 +841,9 @@ func (p *Peer) watch(ctx context.Context) {
 				if !p.restartsDue() {
 					continue
 				}
+			case <-p.fence.engage:
+				p.confirmAfterStall(ctx)
+				continue
 			}
 			if err := p.sync(ctx); err != nil && ctx.Err() == nil {
 				p.log.Warn("sync with assignments", "err", err)
@@ -1017,7 +1040,7 @@ func (p *Peer) attachCandidates(ctx context.Context, topology, component string)
 // startRun starts a local run of the tasks in mine; called with p.mu held.
 func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]bool, nodeOf map[int32]string, ended map[int32]bool, restarts int, lastErr error, lastErrAt time.Time) *localRun {
 	run := &localRun{id: rec.GetId(), mine: mine, done: make(chan struct{}), started: time.Now(), restarts: restarts, lastErr: lastErr, lastErrAt: lastErrAt}
-	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr()), AttachTLS: p.cfg.TLS}
+	opts := Options{Logger: p.log.With("topology", name), ID: rec.GetId(), Attach: p.hub, AttachAddr: LoopbackAddr(p.Addr()), AttachTLS: p.cfg.TLS, fence: p.fence}
 	// Every run on a node is distributed, even one that has all its
 	// tasks here for now: later assignments may move some of them.
 	run.routes = newRemoteRoutes(p.cfg.Name, p.connTo, rec.GetId(), nodeOf)

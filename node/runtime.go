@@ -78,6 +78,9 @@ type Runtime struct {
 	// localGen counts the changes of which tasks run here (Reassign);
 	// executors rebuild their groupers when it moves.
 	localGen atomic.Uint64
+	// fence holds the tasks after their node stalled (fence.go); nil in
+	// local mode.
+	fence *stallFence
 
 	errMu sync.Mutex // guards the tasks' errors
 }
@@ -204,6 +207,8 @@ type Options struct {
 	// AttachTLS are the TLS files a managed process connects to AttachAddr
 	// with (GALE_TLS_*): the node's own. Zero for plaintext.
 	AttachTLS security.TLSFiles
+	// fence is the node's stall fence (fence.go); nil: none.
+	fence *stallFence
 }
 
 // Remote is how a runtime reaches tasks in other processes (the node's
@@ -240,6 +245,7 @@ func New(spec *galev1.TopologySpec, opts Options) (*Runtime, error) {
 	}
 	rt.remote = opts.Remote
 	rt.hub, rt.attachAddr, rt.attachTLS = opts.Attach, opts.AttachAddr, opts.AttachTLS
+	rt.fence = opts.fence
 	rt.cfg = sdk.ConfigFromProto(spec.GetConfig())
 	var err error
 	if rt.settings, err = SettingsFromConfig(rt.cfg); err != nil {

@@ -35,6 +35,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	debugAddr := fs.String("debug-addr", "", "HOST:PORT to serve Go's profiler on (/debug/pprof/); empty: off. Keep it on loopback")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long to wait for this node's tasks to move elsewhere")
+	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", cfg.LeaseTTL, "how long the cluster waits for this node when it stops answering etcd (dead, frozen, cut off) before its tasks move elsewhere: whole seconds, 1s to 5m. Longer rides out VM pauses and migrations, for a slower failover")
 	realtime := realtimeFlag(fs)
 	fs.StringVar(&cfg.TLS.CA, "tls-ca", "", "mutual TLS on the gRPC port: PEM file of the CA that signed every node's and client's certificate (with --tls-cert and --tls-key; also used for the embedded etcd)")
 	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "mutual TLS: PEM file of this node's certificate, used as server and as client (it must name the addresses others dial, and 127.0.0.1 for managed processes when --grpc-addr is a wildcard)")
@@ -44,7 +45,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.EtcdTLS.Key, "etcd-key", "", "the --etcd-cert's private key")
 	gossipKey := fs.String("gossip-key-file", "", "file holding a base64 key of 16, 24 or 32 bytes that encrypts and authenticates gossip (the same on every node; e.g. head -c 32 /dev/urandom | base64)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,... | --etcd-client-addr HOST:PORT --etcd-peer-addr HOST:PORT] [--slots N] [--tls-ca F --tls-cert F --tls-key F] [--etcd-ca F [--etcd-cert F --etcd-key F]] [--gossip-key-file F] [--drain-timeout D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
+		fmt.Fprintln(stderr, "usage: gale node [--name N] [--grpc-addr HOST:PORT] [--gossip-addr HOST:PORT] [--join HOST:PORT,...] [--data-dir DIR] [--etcd URL,... | --etcd-client-addr HOST:PORT --etcd-peer-addr HOST:PORT] [--slots N] [--tls-ca F --tls-cert F --tls-key F] [--etcd-ca F [--etcd-cert F --etcd-key F]] [--gossip-key-file F] [--drain-timeout D] [--lease-ttl D] [--debug-addr HOST:PORT] [--log-level L] [--realtime]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args, stderr)
@@ -56,6 +57,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := checkNodeName(cfg.Name); err != nil {
 		return err
+	}
+	if cfg.LeaseTTL < time.Second || cfg.LeaseTTL > node.MaxLeaseTTL || cfg.LeaseTTL%time.Second != 0 {
+		return usagef("--lease-ttl %v: want whole seconds from 1s to %v (etcd's leases count seconds)", cfg.LeaseTTL, node.MaxLeaseTTL)
 	}
 	for flagName, v := range map[string]string{"--grpc-addr": cfg.GRPCAddr, "--gossip-addr": cfg.GossipAddr, "--etcd-client-addr": cfg.EtcdClientAddr, "--etcd-peer-addr": cfg.EtcdPeerAddr} {
 		if err := checkHostPort(flagName, v); err != nil {

@@ -1,0 +1,217 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gale-stream/gale/router"
+)
+
+// A node runs a task only while the current assignment gives it that task.
+// A node that stalls (SIGSTOP, a paused or migrated VM, a swap storm) stops
+// renewing its lease in etcd while its goroutines stand still; the leader
+// sees the lease expire and gives its tasks to other nodes, which start
+// them. When the node resumes, its tasks go on with what was queued (and a
+// spout where it was) until the node's next read of the assignments stops
+// them: a few milliseconds when etcd answers, and for as long as it does
+// not when etcd is away too. Meanwhile two copies of a task run, and a
+// sink writes what the new copy writes too (a helper's walkthrough:
+// thousands of stale lines per resume, and 32 s of a second spout while
+// etcd was frozen).
+//
+// So a node that stalled fences its tasks until etcd confirms what they
+// are: a watchdog beats every stallBeat, and a beat later than the stall
+// limit (a third of the lease's TTL: the lease may lapse after two thirds)
+// engages the fence. Executors look at the fence before each batch, spout
+// call or tick; they also engage it themselves when the watchdog's last
+// beat is older than the limit, because after a stall every goroutine
+// resumes at once and a task may run before the watchdog does. The node
+// lifts the fence once its lease is confirmed (renewed, or the node
+// registered again) and a read of the assignments after that has stopped
+// the tasks that moved away. A node that only lost etcd, without stalling,
+// keeps its tasks running: it cannot tell whether its tasks moved, and
+// stopping every task of the cluster while etcd restarts would be worse.
+
+// stallBeat is how often a node's watchdog beats.
+const stallBeat = 100 * time.Millisecond
+
+// stallFence holds a node's tasks after the node stalled; nil holds none
+// (local mode).
+type stallFence struct {
+	limit    int64        // a beat older than this (ns) is a stall
+	lastBeat atomic.Int64 // router.Nanotime of the watchdog's last beat
+	engaged  atomic.Bool
+
+	mu     sync.Mutex
+	lifted chan struct{} // closed when the fence lifts; made anew on engage
+	// stalls counts the stalls that engaged the fence (tests, logs).
+	stalls int
+	// engage tells the node to confirm its tasks (capacity 1).
+	engage chan struct{}
+}
+
+func newStallFence(limit time.Duration) *stallFence {
+	f := &stallFence{limit: int64(limit), lifted: make(chan struct{}), engage: make(chan struct{}, 1)}
+	close(f.lifted)
+	f.lastBeat.Store(router.Nanotime())
+	return f
+}
+
+// beat records the watchdog's beat at now and reports the gap since the
+// last one when it was a stall (0 otherwise), engaging the fence.
+func (f *stallFence) beat(now int64) time.Duration {
+	// Engaged before the beat is stored: an executor that looks in
+	// between sees either the old beat or the fence.
+	gap := now - f.lastBeat.Load()
+	if gap > f.limit {
+		f.hold()
+	}
+	f.lastBeat.Store(now)
+	if gap <= f.limit {
+		return 0
+	}
+	return time.Duration(gap)
+}
+
+// check is an executor's look at the fence at now: nil to go on, or a
+// channel closed when the fence lifts.
+func (f *stallFence) check(now int64) <-chan struct{} {
+	if f == nil || (!f.engaged.Load() && now-f.lastBeat.Load() <= f.limit) {
+		return nil
+	}
+	return f.hold()
+}
+
+// hold engages the fence (once per stall) and returns the channel that
+// lifting it closes.
+func (f *stallFence) hold() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.engaged.Load() {
+		f.engaged.Store(true)
+		f.lifted = make(chan struct{})
+		f.stalls++
+		select {
+		case f.engage <- struct{}{}:
+		default:
+		}
+	}
+	return f.lifted
+}
+
+// lift lets the executors go on unless the node stalled again since the
+// stall count was stalls (the confirmation may predate the new stall),
+// and reports whether it did.
+func (f *stallFence) lift(stalls int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stalls != stalls {
+		return false
+	}
+	if f.engaged.Load() {
+		f.engaged.Store(false)
+		close(f.lifted)
+	}
+	return true
+}
+
+// held reports whether the fence is engaged.
+func (f *stallFence) held() bool { return f != nil && f.engaged.Load() }
+
+// stallCount returns how many stalls engaged the fence.
+func (f *stallFence) stallCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stalls
+}
+
+// passFence is an executor's look at its node's stall fence before it
+// executes, calls its spout or ticks: it waits while the fence holds, and
+// returns false if the task stopped meanwhile (it moved away).
+func (e *executor) passFence(ctx context.Context) bool {
+	lifted := e.rt.fence.check(e.now)
+	if lifted == nil {
+		return true
+	}
+	e.stats.publish(&e.t.counters)
+	select {
+	case <-lifted:
+		e.now = router.Nanotime()
+		return ctx.Err() == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// watchStalls is the node's watchdog: it beats every stallBeat, and a beat
+// that comes more than the stall limit late engages the fence (fence.go).
+func (p *Peer) watchStalls(ctx context.Context) {
+	tick := time.NewTicker(stallBeat)
+	defer tick.Stop()
+	p.fence.lastBeat.Store(router.Nanotime()) // the node's start was no stall
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if gap := p.fence.beat(router.Nanotime()); gap > 0 {
+			p.log.Warn("this node stalled; its tasks wait until etcd confirms they are still its own",
+				"stalled", gap.Round(time.Millisecond).String(), "limit", time.Duration(p.fence.limit).String())
+		}
+	}
+}
+
+// confirmAfterStall lifts the stall fence once the node's lease is
+// confirmed (renewed, or registered again by keepAlive) and a sync after
+// that has stopped the tasks the leader gave to other nodes meanwhile. It
+// tries until it can or the node stops: while etcd does not answer, the
+// tasks wait.
+func (p *Peer) confirmAfterStall(ctx context.Context) {
+	since := time.Now()
+	var lastErr string
+	for ctx.Err() == nil {
+		stalls := p.fence.stallCount()
+		err := p.confirmLease(ctx)
+		if err == nil {
+			err = p.sync(ctx)
+		}
+		if err == nil {
+			if p.fence.lift(stalls) {
+				p.log.Info("tasks confirmed after a stall; those still here go on", "waited", time.Since(since).Round(time.Millisecond).String())
+				return
+			}
+			continue // it stalled again meanwhile: confirm again
+		}
+		if msg := err.Error(); msg != lastErr && ctx.Err() == nil {
+			lastErr = msg
+			p.log.Warn("after a stall, cannot confirm this node's tasks with etcd yet; they wait", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// confirmLease renews the node's lease once: it fails while etcd does not
+// answer, and while the lease is lost and keepAlive has not registered
+// the node again.
+func (p *Peer) confirmLease(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	resp, err := p.client.KeepAliveOnce(cctx, clientv3.LeaseID(p.lease.Load()))
+	if err != nil {
+		return fmt.Errorf("renew the node's lease: %w", err)
+	}
+	if resp.TTL <= 0 {
+		return errors.New("renew the node's lease: it has expired")
+	}
+	return nil
+}
