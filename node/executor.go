@@ -29,9 +29,13 @@ type executor struct {
 	panics int // panics recovered in Execute (the first logs its stack)
 	// sendFailures counts sends to other nodes that failed since the last
 	// report, made at sendFailureAt (reportSendFailure).
-	sendFailures    int
-	sendFailureAt   int64
-	sendFailedSince int64 // when sends began to fail, 0 after one that went out
+	sendFailures  int
+	sendFailureAt int64
+	// sendFailedSince holds, per destination task, when sends to it began
+	// to fail; a send to it that goes out removes it. Per destination: a
+	// task that sends to several nodes, one of them down, has sends that
+	// go out all the time, and one clock for all never passed the grace.
+	sendFailedSince map[int32]int64
 
 	out    *router.Outbox
 	routes map[string]*route
@@ -172,7 +176,9 @@ func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 	var tooLarge *transfer.TooLargeError
 	switch {
 	case err == nil:
-		e.sendFailedSince = 0
+		if len(e.sendFailedSince) > 0 {
+			delete(e.sendFailedSince, dest)
+		}
 	case errors.As(err, &tooLarge):
 		// The other tuples went out. These never can: fail their trees
 		// (the spout's Fail decides what becomes of them) and say why,
@@ -215,10 +221,14 @@ const sendFailureGrace = time.Second
 func (e *executor) reportSendFailure(dest int32, b *router.Batch, err error) {
 	e.sendFailures++
 	now := router.Nanotime()
-	if e.sendFailedSince == 0 {
-		e.sendFailedSince = now
+	since, ok := e.sendFailedSince[dest]
+	if !ok {
+		if e.sendFailedSince == nil {
+			e.sendFailedSince = map[int32]int64{}
+		}
+		e.sendFailedSince[dest], since = now, now
 	}
-	if now-e.sendFailedSince < int64(sendFailureGrace) {
+	if now-since < int64(sendFailureGrace) {
 		return
 	}
 	if e.sendFailureAt != 0 && now-e.sendFailureAt < int64(sendFailureEvery) {

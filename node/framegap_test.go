@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,4 +206,65 @@ func TestBriefSendFailuresAreNotReported(t *testing.T) {
 	if n := countComponent(rt.Errors(), "pass"); n != 0 {
 		t.Fatalf("%d errors of pass for sends that failed for a moment: %v", n, rt.Errors())
 	}
+}
+
+// partlyRefusingRemote fails every send to the tasks in down, as a node
+// that is down, and takes (and drops) every other send, as a node that is
+// up.
+type partlyRefusingRemote struct {
+	down map[int32]bool
+	err  error
+}
+
+func (r partlyRefusingRemote) fail(dest int32) error {
+	if r.down[dest] {
+		return r.err
+	}
+	return nil
+}
+func (r partlyRefusingRemote) SendTuples(dest int32, _ *router.Batch) error   { return r.fail(dest) }
+func (r partlyRefusingRemote) SendAcks(dest int32, _ []router.AckOp) error    { return r.fail(dest) }
+func (r partlyRefusingRemote) ForwardAcks(dest int32, _ []router.AckOp) error { return r.fail(dest) }
+func (r partlyRefusingRemote) SendEndOfInput(from int32, to []int32) error {
+	for _, d := range to {
+		if err := r.fail(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// One node down among several that are up: a task that keeps failing to
+// send to the one while its sends to the others go out says so too. Each
+// send that went out used to restart the grace, so with one dead node of
+// three (the common failure) the task never reported anything however
+// long the node stayed down.
+func TestSendFailuresToOneNodeOfSeveralAreReported(t *testing.T) {
+	// Without acking: the up node drops what it gets, and trees that never
+	// complete would soon stop the spout at its max pending.
+	tp := newTopo(t, map[string]any{"test.count": 1_000_000_000, "topology.acker.executors": 0}).
+		spout("seq", "test.Seq", 1, "id").                           // task 1
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2
+		bolt("sink", "test.Sink", 2, nil, "pass:shuffle")            // tasks 3 (down) and 4 (up), elsewhere
+	refused := errors.New("remote node unavailable: connection refused")
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id < 3 },
+		Remote: partlyRefusingRemote{down: map[int32]bool{3: true}, err: refused},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilTestEnds(t, rt)
+	waitFor(t, 5*time.Second, func() error {
+		for _, e := range rt.Errors() {
+			if e.Component == "pass" {
+				if !strings.Contains(e.Err.Error(), "to task 3,") {
+					return fmt.Errorf("report %q does not name task 3", e.Err)
+				}
+				return nil
+			}
+		}
+		return errors.New("no send failure reported")
+	})
 }
