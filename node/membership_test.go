@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,5 +69,33 @@ func TestGossipCarriesMetadataAndNoticesFailures(t *testing.T) {
 	}
 	if err := a.Join([]string{"127.0.0.1:1"}); err == nil {
 		t.Fatal("joining a dead address succeeded")
+	}
+}
+
+// A node whose --join names a node that is down, and that is in the gossip
+// of other nodes all the same (it joined the registered ones), stops
+// trying --join: it warned every 5 s that it could not join gossip, for as
+// long as that node stayed down.
+func TestJoinGossipStopsOnceInTheGossipOfOthers(t *testing.T) {
+	a := startMember(t, "a", MemberMeta{})
+	b := startMember(t, "b", MemberMeta{})
+	dead := startMember(t, "dead", MemberMeta{})
+	deadAddr := dead.Addr()
+	dead.Leave(time.Second)
+	p := &Peer{cfg: PeerConfig{Name: "a", Join: []string{deadAddr}}, gossip: a, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	first := a.Join(p.cfg.Join)
+	if first == nil {
+		t.Fatal("joined a node that left")
+	}
+	if err := a.Join([]string{b.Addr()}); err != nil { // as joinRegistered does
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := p.joinGossip(ctx, first); err != nil {
+		t.Fatalf("joinGossip = %v, want nil once gossip knows b", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("joinGossip went on until its context ended")
 	}
 }

@@ -586,10 +586,18 @@ func (p *Peer) EtcdEndpoints() []string {
 }
 
 // joinGossip retries joining gossip after a failed try (last), waiting
-// 0.2 s doubling to 5 s between tries, until it joins, the gossip keys
-// are found to differ (no retry helps), or ctx ends.
+// 0.2 s doubling to 5 s between tries, until it joins, gossip knows other
+// nodes by another way (joinRegistered: a node with --etcd whose --join
+// names a node that is down joins the registered ones, and went on
+// warning that it could not join, every 5 s for as long as that node
+// stayed down), the gossip keys are found to differ (no retry helps), or
+// ctx ends.
 func (p *Peer) joinGossip(ctx context.Context, last error) error {
 	for wait := 200 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		if last != nil && p.inGossip() {
+			p.log.Info("in the gossip of other nodes; no longer trying --join", "join", strings.Join(p.cfg.Join, ","), "last_err", last)
+			return nil
+		}
 		if last != nil {
 			p.log.Warn("cannot join gossip yet; retrying", "err", last, "in", wait)
 		}
@@ -609,6 +617,16 @@ func (p *Peer) joinGossip(ctx context.Context, last error) error {
 			return last
 		}
 	}
+}
+
+// inGossip reports whether gossip knows a node other than this one.
+func (p *Peer) inGossip() bool {
+	for _, m := range p.gossip.Members() {
+		if m.Name != p.cfg.Name {
+			return true
+		}
+	}
+	return false
 }
 
 // gossipMendEvery is how often a node joins the gossip of registered
