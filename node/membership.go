@@ -222,14 +222,40 @@ func (m *Membership) notify() {
 	m.mu.Unlock()
 }
 
-// EtcdEndpoints returns the etcd endpoints some member advertises.
+// EtcdEndpoints returns the etcd endpoints the members advertise (see
+// chooseEtcd).
 func (m *Membership) EtcdEndpoints() []string {
-	for _, mem := range m.Members() {
+	return chooseEtcd(m.Members())
+}
+
+// chooseEtcd picks, of the etcd endpoint lists members advertise, the one
+// the most members use, then the longest, then that of the first member
+// by name. The first member's list alone was taken before: one node
+// started with a single endpoint (--etcd naming one member of three) gave
+// that one endpoint to every node that joined without --etcd whenever its
+// name sorted first, and all of them lost etcd with that one member while
+// the etcd cluster was up. Lists are not merged: a node pointed at another
+// etcd cluster by mistake would mix two clusters in one client.
+func chooseEtcd(members []Member) []string {
+	var best []string
+	bestN := 0
+	count := map[string]int{}
+	for _, mem := range members {
 		if len(mem.Meta.Etcd) > 0 {
-			return mem.Meta.Etcd
+			count[strings.Join(mem.Meta.Etcd, ",")]++
 		}
 	}
-	return nil
+	for _, mem := range members {
+		eps := mem.Meta.Etcd
+		if len(eps) == 0 {
+			continue
+		}
+		n := count[strings.Join(eps, ",")]
+		if best == nil || n > bestN || (n == bestN && len(eps) > len(best)) {
+			best, bestN = eps, n
+		}
+	}
+	return best
 }
 
 // Leave tells the others this node is leaving, then stops gossip. Safe to

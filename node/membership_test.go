@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 )
@@ -97,5 +98,30 @@ func TestJoinGossipStopsOnceInTheGossipOfOthers(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("joinGossip went on until its context ended")
+	}
+}
+
+// A node that joins without --etcd takes the etcd endpoints most members
+// use, then the longest list: it took the first member's by name, so one
+// node started with a single endpoint of three handed that one endpoint to
+// every node that joined after it.
+func TestChooseEtcdPrefersTheCommonAndLongestList(t *testing.T) {
+	all := []string{"http://e1:2379", "http://e2:2379", "http://e3:2379"}
+	one := []string{"http://e2:2379"}
+	m := func(name string, etcd []string) Member { return Member{Name: name, Meta: MemberMeta{Etcd: etcd}} }
+	for _, c := range []struct {
+		name    string
+		members []Member
+		want    []string
+	}{
+		{"none", []Member{m("a", nil)}, nil},
+		{"a single-endpoint node sorts first", []Member{m("a4", one), m("n2", all), m("n3", all)}, all},
+		{"a tie goes to the longer list", []Member{m("a4", one), m("n2", all)}, all},
+		{"the most common list", []Member{m("a", all), m("b", one), m("c", one)}, one},
+		{"nodes without a list do not count", []Member{m("a", nil), m("b", one)}, one},
+	} {
+		if got := chooseEtcd(c.members); !slices.Equal(got, c.want) {
+			t.Errorf("%s: chooseEtcd = %v, want %v", c.name, got, c.want)
+		}
 	}
 }
