@@ -24,9 +24,11 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	"github.com/gale-stream/gale/coordinator"
 	"github.com/gale-stream/gale/node/external"
@@ -475,6 +477,17 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			// it, and what a connection to it meets.
 			return fmt.Errorf("cannot reach etcd at %s: %w (%s)", strings.Join(endpoints, ","), err, probeEtcd(endpoints, p.etcdTLS.ClientTLS()))
 		}
+		if transientEtcdErr(err) {
+			// etcd answers that it cannot serve now (an etcd cluster
+			// that lost its quorum times the grant out on its side):
+			// wait for it as for an etcd that does not answer at all.
+			// The node exited after about 7 s instead.
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
 		if !errors.Is(err, coordinator.ErrNameTaken) || time.Now().After(deadline) {
 			return err
 		}
@@ -681,6 +694,29 @@ func (p *Peer) joinRegistered(ctx context.Context) {
 		return
 	}
 	p.log.Info("joined the gossip of registered nodes it did not know", "nodes", strings.Join(missing, ","))
+}
+
+// transientEtcdErr reports whether err is etcd saying it cannot serve now
+// (no leader, a request that timed out on its side, as while its cluster
+// has lost its quorum), which waiting may mend, rather than a refusal no
+// retry mends.
+func transientEtcdErr(err error) bool {
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return ee.Code() == codes.Unavailable
+	}
+	s, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch s.Code() {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	case codes.Unknown:
+		// A request etcd's own deadline cut short ends as Unknown.
+		return strings.Contains(s.Message(), context.DeadlineExceeded.Error())
+	}
+	return false
 }
 
 // etcdWaitWarnAfter is how long a node waits for its etcd at start
