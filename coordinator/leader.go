@@ -202,6 +202,20 @@ func (l *Leader) term(ctx context.Context) error {
 func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concurrency.Election) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Reconciles end with the session: etcd's client retries a read that
+	// etcd cannot serve (its cluster lost its quorum, or etcd is down)
+	// for as long as its context lasts, and a leader caught in one went on
+	// leading in its own eyes for the whole outage (its session expired
+	// unseen, until etcd came back).
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	go func() {
+		select {
+		case <-sess.Done():
+			rcancel()
+		case <-rctx.Done():
+		}
+	}()
 	watch := l.store.c.Watch(wctx, keyPrefix, clientv3.WithPrefix())
 	resync := time.NewTicker(l.cfg.Resync)
 	defer resync.Stop()
@@ -212,12 +226,17 @@ func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concur
 	// refresh may already be past.
 	var retry time.Duration
 	for {
-		if err := l.Reconcile(ctx, el); err != nil {
+		if err := l.Reconcile(rctx, el); err != nil {
 			if errors.Is(err, ErrNotLeader) {
 				return err
 			}
 			if ctx.Err() != nil {
 				return nil // stopping: the reconcile was cut short, not failed
+			}
+			select {
+			case <-sess.Done():
+				return errors.New("election session expired")
+			default:
 			}
 			retry = min(max(2*retry, reconcileRetryMin), reconcileRetryMax)
 			l.log.Warn("reconcile failed; will retry", "err", err, "in", retry)
