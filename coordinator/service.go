@@ -562,7 +562,8 @@ func (s *Service) GetTopologyStatus(ctx context.Context, req *galev1.GetTopology
 // gather asks the other nodes that run tasks of the topology for their
 // tasks' counters, queues and errors and their runs (local_only), and adds
 // the statuses of the tasks each runs to live. A node that does not answer
-// in time leaves its tasks without counters and has no run.
+// in time leaves its tasks without counters, and a run in state
+// unspecified whose error says so (unansweredRun).
 func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment, live map[int32]*galev1.TaskStatus) ([]*galev1.ComponentError, []*galev1.NodeRun) {
 	if s.leader == nil {
 		return nil, nil
@@ -598,15 +599,19 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 			defer cancel()
 			conn, err := grpc.NewClient(addr, DialOptions(s.sec)...)
 			if err != nil {
+				mu.Lock()
+				runs = append(runs, unansweredRun(node, err, s.now()))
+				mu.Unlock()
 				return
 			}
 			defer conn.Close()
 			resp, err := galev1.NewCoordinatorServiceClient(conn).GetTopologyStatus(cctx, &galev1.GetTopologyStatusRequest{Name: name, LocalOnly: true})
-			if err != nil {
-				return
-			}
 			mu.Lock()
 			defer mu.Unlock()
+			if err != nil {
+				runs = append(runs, unansweredRun(node, err, s.now()))
+				return
+			}
 			for _, c := range resp.GetComponents() {
 				for _, t := range c.GetTasks() {
 					// Only the tasks that node runs: it reports zeros for
@@ -626,6 +631,22 @@ func (s *Service) gather(ctx context.Context, name string, a *galev1.Assignment,
 	}
 	wg.Wait()
 	return errs, runs
+}
+
+// unansweredRun is the run of a registered node that did not answer the
+// status request (frozen, overloaded, cut off): state unspecified, and
+// why in its error, so that status says the node did not answer instead
+// of showing it like one that has not started its run (its tasks' counters
+// are missing, not zero).
+func unansweredRun(node string, err error, now time.Time) *galev1.NodeRun {
+	msg := err.Error()
+	if st, ok := status.FromError(err); ok {
+		msg = st.Message()
+		if st.Code() == codes.DeadlineExceeded {
+			msg = "no answer within 2s"
+		}
+	}
+	return &galev1.NodeRun{Node: node, Error: "did not answer the status request: " + msg, ErrorUnixMillis: now.UnixMilli()}
 }
 
 // addCounters adds b into a; latency histograms are merged bucket by bucket

@@ -1,8 +1,13 @@
 package coordinator
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 )
@@ -27,6 +32,28 @@ func TestUptimeStopsWhenATopologyFinishes(t *testing.T) {
 	} {
 		if got := s.summary(tc.rec, nil, nil).GetUptimeSeconds(); got != tc.want {
 			t.Errorf("%s: uptime %d s, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestAnUnansweredNodeHasARunThatSaysSo: a registered node that does not
+// answer the status request (frozen by SIGSTOP, overloaded, cut off) is
+// reported as a run in state unspecified with the reason, not left out
+// (status showed it like a node that has not started its run, its tasks'
+// missing counters as zeros).
+func TestAnUnansweredNodeHasARunThatSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{status.Error(codes.DeadlineExceeded, context.DeadlineExceeded.Error()), "did not answer the status request: no answer within 2s"},
+		{status.Error(codes.Unavailable, "connection refused"), "did not answer the status request: connection refused"},
+		{errors.New("bad target"), "did not answer the status request: bad target"},
+	} {
+		now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+		r := unansweredRun("n2", tc.err, now)
+		if r.GetNode() != "n2" || r.GetState() != galev1.NodeRunState_NODE_RUN_STATE_UNSPECIFIED || r.GetError() != tc.want || r.GetErrorUnixMillis() != now.UnixMilli() {
+			t.Errorf("%v: run %v, want node n2, state unspecified, error %q at %v", tc.err, r, tc.want, now)
 		}
 	}
 }

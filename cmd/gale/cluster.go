@@ -556,8 +556,18 @@ func runState(r *galev1.NodeRun) string {
 	case galev1.NodeRunState_NODE_RUN_STATE_FAILED:
 		return "failed to start"
 	default:
+		if unanswered(r) {
+			return "no answer"
+		}
 		return "no run reported"
 	}
+}
+
+// unanswered reports whether r stands for a node that did not answer the
+// status request (the node asked says why in the error): its tasks'
+// counters are missing, not zero.
+func unanswered(r *galev1.NodeRun) bool {
+	return r.GetState() == galev1.NodeRunState_NODE_RUN_STATE_UNSPECIFIED && r.GetError() != ""
 }
 
 // errorRun is one task's error and how often it reported one like it: a

@@ -39,6 +39,8 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 			{Node: "n1", State: galev1.NodeRunState_NODE_RUN_STATE_RUNNING, UpMillis: 90_500},
 			{Node: "n2", State: galev1.NodeRunState_NODE_RUN_STATE_RESTARTING, Restarts: 3, Error: "component split task 2: exited 5 times in a row",
 				ErrorUnixMillis: ms(3 * time.Second), RestartInMillis: 7420},
+			// A registered node that did not answer the node asked.
+			{Node: "n4", Error: "did not answer the status request: no answer within 2s", ErrorUnixMillis: ms(4 * time.Second)},
 		},
 	}
 	var out bytes.Buffer
@@ -51,6 +53,8 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 		"n2    restarting in 7.4s  -      3         2026-11-29 12:00:03 component split task 2: exited 5 times in a row",
 		// A node with tasks that did not answer has a row too.
 		"n3    no run reported     -      0         -",
+		// One that did not answer says so, and why, not "no run".
+		"n4    no answer           -      0         2026-11-29 12:00:04 did not answer the status request: no answer within 2s",
 		// Oldest first across components; a task's errors that differ
 		// only in numbers fold into the latest.
 		"recent errors, oldest first (60 reported in all; each task's last 20 are kept):\n" +
