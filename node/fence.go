@@ -34,15 +34,22 @@ import (
 // resumes at once and a task may run before the watchdog does. The node
 // lifts the fence once its lease is confirmed (renewed, or the node
 // registered again) and a read of the assignments after that has stopped
-// the tasks that moved away. A node that only lost etcd, without stalling,
-// keeps its tasks running: it cannot tell whether its tasks moved, and
-// stopping every task of the cluster while etcd restarts would be worse.
+// the tasks that moved away.
+//
+// A node cut off from etcd alone, while the others reach it, loses its
+// lease the same way, and its tasks move while it runs them: nodes say by
+// gossip whether they hold their leases (MemberMeta.EtcdLost), and a node
+// that lost its lease while more of the others hold theirs than not holds
+// its tasks too (cutOff), until etcd confirms them or the others lose etcd
+// as well. A node that lost etcd with the others (an outage, in which no
+// task can move) keeps its tasks running: stopping every task of the
+// cluster while etcd restarts would be worse.
 
 // stallBeat is how often a node's watchdog beats.
 const stallBeat = 100 * time.Millisecond
 
-// stallFence holds a node's tasks after the node stalled; nil holds none
-// (local mode).
+// stallFence holds a node's tasks after the node stalled, or while it is
+// cut off from etcd alone; nil holds none (local mode).
 type stallFence struct {
 	limit    int64        // a beat older than this (ns) is a stall
 	lastBeat atomic.Int64 // router.Nanotime of the watchdog's last beat
@@ -50,8 +57,12 @@ type stallFence struct {
 
 	mu     sync.Mutex
 	lifted chan struct{} // closed when the fence lifts; made anew on engage
-	// stalls counts the stalls that engaged the fence (tests, logs).
+	// stalls counts the stalls (and cuts) that engaged the fence: a
+	// confirmation lifts it only if none came since it began.
 	stalls int
+	// stalled: the node stalled since the fence engaged (not only cut
+	// off), so only etcd's confirmation lifts it.
+	stalled bool
 	// engage tells the node to confirm its tasks (capacity 1).
 	engage chan struct{}
 }
@@ -82,27 +93,60 @@ func (f *stallFence) beat(now int64) time.Duration {
 // check is an executor's look at the fence at now: nil to go on, or a
 // channel closed when the fence lifts.
 func (f *stallFence) check(now int64) <-chan struct{} {
-	if f == nil || (!f.engaged.Load() && now-f.lastBeat.Load() <= f.limit) {
+	switch {
+	case f == nil:
 		return nil
+	case f.engaged.Load():
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.lifted // closed already if it lifted since
+	case now-f.lastBeat.Load() > f.limit:
+		return f.hold()
 	}
-	return f.hold()
+	return nil
 }
 
-// hold engages the fence (once per stall) and returns the channel that
+// hold engages the fence for a stall and returns the channel that
 // lifting it closes.
-func (f *stallFence) hold() <-chan struct{} {
+func (f *stallFence) hold() <-chan struct{} { return f.engageFor(true) }
+
+// holdCut engages the fence for a node cut off from etcd alone (see
+// Peer.cutOff).
+func (f *stallFence) holdCut() { f.engageFor(false) }
+
+func (f *stallFence) engageFor(stall bool) <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.engaged.Load() {
+	switch {
+	case !f.engaged.Load():
 		f.engaged.Store(true)
 		f.lifted = make(chan struct{})
 		f.stalls++
+		f.stalled = stall
 		select {
 		case f.engage <- struct{}{}:
 		default:
 		}
+	case stall && !f.stalled:
+		f.stalls++ // a confirmation under way predates the stall
+		f.stalled = true
 	}
 	return f.lifted
+}
+
+// dropCut lifts a fence engaged only because the node was cut off from
+// etcd alone, once that no longer seems so (the other nodes lost etcd
+// too: an outage, in which no task can move). A fence a stall engaged
+// waits for etcd.
+func (f *stallFence) dropCut() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.engaged.Load() || f.stalled {
+		return false
+	}
+	f.engaged.Store(false)
+	close(f.lifted)
+	return true
 }
 
 // lift lets the executors go on unless the node stalled again since the
@@ -116,6 +160,7 @@ func (f *stallFence) lift(stalls int) bool {
 	}
 	if f.engaged.Load() {
 		f.engaged.Store(false)
+		f.stalled = false
 		close(f.lifted)
 	}
 	return true
@@ -165,6 +210,55 @@ func (p *Peer) watchStalls(ctx context.Context) {
 			p.log.Warn("this node stalled; its tasks wait until etcd confirms they are still its own",
 				"stalled", gap.Round(time.Millisecond).String(), "limit", time.Duration(p.fence.limit).String())
 		}
+		switch cut, held := p.cutOff(time.Now()), p.fence.held(); {
+		case cut && !held:
+			p.fence.holdCut()
+			p.log.Warn("this node lost etcd while most nodes still reach it: its tasks, which the leader may be moving, wait until etcd confirms them",
+				"lost_for", time.Since(time.Unix(0, p.etcdLostAt.Load())).Round(time.Millisecond).String())
+		case !cut && held && p.fence.dropCut():
+			p.log.Info("the other nodes lost etcd too (an outage: no task can move); this node's tasks go on")
+		}
+	}
+}
+
+// cutOff reports whether this node seems cut off from etcd while the
+// cluster still reaches it: its lease lost for a while (a third of its TTL
+// and a second), and more of the other nodes gossip knows say they hold
+// their leases than say they lost them (MemberMeta.EtcdLost). Then the
+// leader, which reaches etcd, moves this node's tasks, and they must not
+// run here meanwhile. In an outage every node loses its lease within a
+// keepalive of the others and says so by gossip in under a second, so the
+// others' word tips the other way; a node that knows no other (alone, or
+// cut off from gossip too) cannot tell, and keeps its tasks running, as a
+// node without etcd does.
+func (p *Peer) cutOff(now time.Time) bool {
+	lost := p.etcdLostAt.Load()
+	if lost == 0 || now.Sub(time.Unix(0, lost)) < p.cfg.LeaseTTL/3+time.Second {
+		return false
+	}
+	hold, lostToo := 0, 0
+	for _, m := range p.gossip.Members() {
+		switch {
+		case m.Name == p.cfg.Name:
+		case m.Meta.EtcdLost != 0:
+			lostToo++
+		default:
+			hold++
+		}
+	}
+	return hold > lostToo
+}
+
+// noteEtcd records whether the node holds its lease in etcd, and gossips
+// it (MemberMeta.EtcdLost).
+func (p *Peer) noteEtcd(lostAt time.Time) {
+	var at, ms int64
+	if !lostAt.IsZero() {
+		at, ms = lostAt.UnixNano(), lostAt.UnixMilli()
+	}
+	p.etcdLostAt.Store(at)
+	if err := p.gossip.UpdateMeta(func(m *MemberMeta) { m.EtcdLost = ms }); err != nil {
+		p.log.Warn("gossip whether this node reaches etcd", "err", err)
 	}
 }
 
@@ -176,7 +270,7 @@ func (p *Peer) watchStalls(ctx context.Context) {
 func (p *Peer) confirmAfterStall(ctx context.Context) {
 	since := time.Now()
 	var lastErr string
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && p.fence.held() {
 		stalls := p.fence.stallCount()
 		err := p.confirmLease(ctx)
 		if err == nil {

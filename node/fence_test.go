@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gale-stream/gale/coordinator/etcdtest"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
 )
 
 func TestStallFence(t *testing.T) {
@@ -57,6 +62,26 @@ func TestStallFence(t *testing.T) {
 	if !f.lift(f.stallCount()) || f.held() {
 		t.Fatal("the second confirmation did not lift the fence")
 	}
+
+	// Cut off from etcd alone: the fence holds until the node is no
+	// longer (dropCut), and executors waiting on it do not make it a
+	// stall's.
+	f.holdCut()
+	if c := f.check(f.lastBeat.Load()); c == nil || !f.held() {
+		t.Fatal("a cut-off node's tasks went on")
+	}
+	if !f.dropCut() || f.held() {
+		t.Fatal("dropCut did not lift a fence held for a cut alone")
+	}
+	// A stall while cut off: only etcd's confirmation lifts it.
+	f.holdCut()
+	f.beat(f.lastBeat.Load() + 2*limit)
+	if f.dropCut() || !f.held() {
+		t.Fatal("dropCut lifted a fence that a stall held too")
+	}
+	if !f.lift(f.stallCount()) || f.held() {
+		t.Fatal("the confirmation did not lift the fence")
+	}
 }
 
 // A node that stalled (its goroutines frozen: SIGSTOP, a paused VM) may
@@ -66,27 +91,8 @@ func TestStallFence(t *testing.T) {
 func TestAStalledNodesTasksWaitForEtcd(t *testing.T) {
 	srv := etcdtest.StartServer(t)
 	p := startPeer(t, "solo", srv.Endpoints()...)
-	ctx := context.Background()
 	client, _ := dialPeer(t, p)
-	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 4}).
-		spout("seq", "test.Seq", 1, "id").
-		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
-	endless.s.Name = "endless"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless.s}); err != nil {
-		t.Fatal(err)
-	}
-	sunk := func() int {
-		st := stateFor(t)
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		return len(st.sunk)
-	}
-	waitFor(t, 10*time.Second, func() error {
-		if sunk() == 0 {
-			return errors.New("nothing flowing yet")
-		}
-		return nil
-	})
+	sunk := submitEndless(t, client, 0.05)
 	srv.Stop()
 	// The node stalls: its watchdog's last beat is far behind, as after
 	// a SIGSTOP (the test cannot freeze the test binary's goroutines).
@@ -121,4 +127,173 @@ func TestAStalledNodesTasksWaitForEtcd(t *testing.T) {
 	if s := p.fence.stallCount(); s < 1 {
 		t.Errorf("stalls %d, want at least 1", s)
 	}
+}
+
+// cutProxy forwards TCP connections to an address until cut, which closes
+// them and refuses new ones until mend: a network between one node and
+// its etcd that fails.
+type cutProxy struct {
+	l     net.Listener
+	to    string
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]bool
+}
+
+func startCutProxy(t *testing.T, to string) *cutProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{l: l, to: to, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { l.Close(); p.setCut(true) })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.l.Addr().String() }
+
+// track adds c to the open connections, or closes it if the proxy is cut.
+func (p *cutProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		c.Close()
+		return false
+	}
+	p.conns[c] = true
+	return true
+}
+
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
+	}
+}
+
+func (p *cutProxy) serve(c net.Conn) {
+	if !p.track(c) {
+		return
+	}
+	d, err := net.Dial("tcp", p.to)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if !p.track(d) {
+		c.Close()
+		return
+	}
+	go func() { _, _ = io.Copy(d, c); d.Close() }()
+	go func() { _, _ = io.Copy(c, d); c.Close() }()
+}
+
+// localExecuted is what the bolts of topology name on p executed (not
+// its ackers, which are not held: acks for trees of other nodes' spouts
+// have no effect but on those trees).
+func localExecuted(p *Peer, name string) uint64 {
+	p.mu.Lock()
+	run := p.runs[name]
+	p.mu.Unlock()
+	if run == nil || run.rt == nil {
+		return 0
+	}
+	var n uint64
+	for _, st := range run.rt.TaskStats() {
+		if st.Component != sdk.AckerComponent {
+			n += st.Counters.Executed
+		}
+	}
+	return n
+}
+
+// A node cut off from etcd alone, while the other nodes still reach it,
+// loses its lease, and the leader moves its tasks: the node's copies must
+// not run beside the new ones. It sees by gossip that the others still
+// hold their leases and holds its tasks until etcd confirms them; when it
+// reaches etcd again, it stops those that moved and goes on.
+func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
+	a := startPeer(t, "a")
+	proxy := startCutProxy(t, strings.TrimPrefix(a.EtcdEndpoints()[0], "http://"))
+	join := func(etcd string) func(*PeerConfig) {
+		return func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = []string{etcd}, []string{a.GossipAddr()} }
+	}
+	b := startPeerWith(t, "b", join("http://"+proxy.addr()))
+	c := startPeerWith(t, "c", join(a.EtcdEndpoints()[0]))
+	client, _ := dialPeer(t, a)
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 3 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
+		spout("seq", "test.Seq", 3, "id").
+		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 0.1})
+	tp.s.Name = "cut"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if n := localExecuted(b, "cut"); n == 0 {
+			return errors.New("b executed nothing yet")
+		}
+		return nil
+	})
+	proxy.setCut(true)
+	// b's lease lapses (3 s) and, a second and a third of that later, it
+	// holds its tasks; the leader moves them to a and c.
+	// (Tasks publish their counters every few batches, and a task blocked
+	// in a send publishes when it reaches the fence: the counts settle
+	// a little after the fence holds.)
+	var held uint64
+	waitFor(t, 15*time.Second, func() error {
+		if !b.fence.held() {
+			return errors.New("b's fence is not held")
+		}
+		n := localExecuted(b, "cut")
+		time.Sleep(time.Second)
+		if m := localExecuted(b, "cut"); m != n {
+			return fmt.Errorf("b still executes: %d -> %d", n, m)
+		}
+		held = n
+		return nil
+	})
+	if a.fence.held() || c.fence.held() {
+		t.Fatalf("the fence holds on nodes that reach etcd: a %v, c %v", a.fence.held(), c.fence.held())
+	}
+	time.Sleep(time.Second)
+	if n := localExecuted(b, "cut"); n != held {
+		t.Fatalf("b's tasks ran while it was cut off: executed %d -> %d", held, n)
+	}
+	proxy.setCut(false)
+	waitFor(t, 20*time.Second, func() error {
+		if b.fence.held() {
+			return errors.New("b's fence still holds")
+		}
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 3 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ type MemberMeta struct {
 	// Etcd lists the etcd client URLs the node uses, so that a node that
 	// joins with --join and no --etcd can find the cluster's etcd.
 	Etcd []string `json:"e,omitempty"`
+	// EtcdLost is when (Unix ms) the node lost its lease in etcd, 0 while
+	// it holds it: a node cut off from etcd alone learns from the others
+	// that it is (fence.go).
+	EtcdLost int64 `json:"l,omitempty"`
 }
 
 // Member is a node as gossip sees it.
@@ -134,7 +139,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 		// default once a key is set (GossipVerifyIncoming/Outgoing).
 		mc.SecretKey = cfg.Key
 	}
-	m.meta = &metaDelegate{b: meta}
+	m.meta = &metaDelegate{b: meta, cur: cfg.Meta}
 	mc.Delegate = m.meta
 	mc.Events = &eventDelegate{m: m}
 	mc.Logger = log.New(io.Discard, "", 0) // memberlist's chatter; events are logged below
@@ -281,8 +286,9 @@ func (m *Membership) Shutdown() error {
 
 // metaDelegate serves this node's metadata to memberlist.
 type metaDelegate struct {
-	mu sync.Mutex
-	b  []byte
+	mu  sync.Mutex
+	b   []byte
+	cur MemberMeta // what b encodes
 }
 
 func (d *metaDelegate) NodeMeta(limit int) []byte {
@@ -298,6 +304,16 @@ func (*metaDelegate) GetBroadcasts(int, int) [][]byte { return nil }
 func (*metaDelegate) LocalState(bool) []byte          { return nil }
 func (*metaDelegate) MergeRemoteState([]byte, bool)   {}
 
+// UpdateMeta changes this node's metadata with change and gossips it.
+func (m *Membership) UpdateMeta(change func(*MemberMeta)) error {
+	m.meta.mu.Lock()
+	meta := m.meta.cur
+	m.meta.mu.Unlock()
+	meta.Etcd = slices.Clone(meta.Etcd)
+	change(&meta)
+	return m.SetMeta(meta)
+}
+
 // SetMeta changes this node's metadata and gossips it.
 func (m *Membership) SetMeta(meta MemberMeta) error {
 	b, err := json.Marshal(meta)
@@ -308,7 +324,7 @@ func (m *Membership) SetMeta(meta MemberMeta) error {
 		return fmt.Errorf("gossip metadata is %d bytes, memberlist allows %d", len(b), memberlist.MetaMaxSize)
 	}
 	m.meta.mu.Lock()
-	m.meta.b = b
+	m.meta.b, m.meta.cur = b, meta
 	m.meta.mu.Unlock()
 	return m.ml.UpdateNode(time.Second)
 }

@@ -194,9 +194,12 @@ type Peer struct {
 	// written in order by failingReporter.
 	failingOps chan failingRunOp
 
-	// fence holds the node's tasks after it stalled, until etcd confirms
-	// them (fence.go).
+	// fence holds the node's tasks after it stalled, or while it is cut
+	// off from etcd alone, until etcd confirms them (fence.go).
 	fence *stallFence
+	// etcdLostAt is when keepAlive lost the node's lease (Unix ns), 0
+	// while the node holds it.
+	etcdLostAt atomic.Int64
 }
 
 type localRun struct {
@@ -855,12 +858,14 @@ func (p *Peer) keepAlive(ctx context.Context) {
 			return
 		}
 		p.log.Warn("node lease lost; registering again")
+		p.noteEtcd(time.Now())
 		p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
 		for ctx.Err() == nil {
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			kept, err := p.regain(rctx)
 			cancel()
 			if err == nil {
+				p.noteEtcd(time.Time{})
 				p.log.Info("node registered again", "lease_kept", kept)
 				p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 				break

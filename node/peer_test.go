@@ -315,19 +315,27 @@ func TestSecondNodeJoinsThroughGossip(t *testing.T) {
 	})
 }
 
-func TestNodeRecoversFromEtcdRestart(t *testing.T) {
-	srv := etcdtest.StartServer(t)
-	p := startPeer(t, "solo", srv.Endpoints()...)
-	ctx := context.Background()
-	client, conn := dialPeer(t, p)
+// submitEndless submits topology "endless" through client, a spout of ids
+// to a sink, with a bolt between them that takes pace ms a tuple if pace
+// is more than 0 (the sink keeps every id it sees, and the package's
+// memory tests bound the live heap), and waits until ids reach the sink.
+// It returns how many the sink has seen.
+func submitEndless(t *testing.T, client galev1.CoordinatorServiceClient, pace float64) (sunk func() int) {
+	t.Helper()
 	endless := newTopo(t, map[string]any{"test.count": 1 << 40, "test.per_call": 4}).
-		spout("seq", "test.Seq", 1, "id").
-		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+		spout("seq", "test.Seq", 1, "id")
+	if pace > 0 {
+		endless.bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+			bolt("sink", "test.Sink", 1, nil, "pass:shuffle").
+			conf("pass", map[string]any{"test.sleep": pace})
+	} else {
+		endless.bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	}
 	endless.s.Name = "endless"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: endless.s}); err != nil {
+	if _, err := client.SubmitTopology(context.Background(), &galev1.SubmitTopologyRequest{Spec: endless.s}); err != nil {
 		t.Fatal(err)
 	}
-	sunk := func() int {
+	sunk = func() int {
 		st := stateFor(t)
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -339,6 +347,15 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 		}
 		return nil
 	})
+	return sunk
+}
+
+func TestNodeRecoversFromEtcdRestart(t *testing.T) {
+	srv := etcdtest.StartServer(t)
+	p := startPeer(t, "solo", srv.Endpoints()...)
+	ctx := context.Background()
+	client, conn := dialPeer(t, p)
+	sunk := submitEndless(t, client, 0)
 	// etcd dies for longer than the node's lease and comes back.
 	srv.Stop()
 	before := sunk()

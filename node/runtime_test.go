@@ -39,7 +39,11 @@ type topo struct{ s *galev1.TopologySpec }
 
 func newTopo(t *testing.T, conf map[string]any) *topo {
 	id := t.Name()
-	newState(id)
+	st := newState(id)
+	// The state stays for components that still run while the test's
+	// nodes stop, but what it keeps goes: a sink keeps every value it
+	// sees, and the package's memory tests bound the live heap.
+	t.Cleanup(st.forget)
 	c := map[string]*galev1.Value{"test.id": {Kind: &galev1.Value_StringValue{StringValue: id}}}
 	for k, v := range conf {
 		c[k] = protoValue(v)

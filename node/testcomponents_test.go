@@ -46,6 +46,14 @@ func (s *testState) startCounts() map[int32]int {
 	return maps.Clone(s.starts)
 }
 
+// forget drops what the state kept (newTopo, at the test's end).
+func (s *testState) forget() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.acked, s.failed, s.sunk, s.dropped = map[uint64]int{}, map[uint64]int{}, map[int64]int{}, map[uint64]bool{}
+	s.sinkOrder = nil
+}
+
 var states sync.Map // test.id -> *testState
 
 func newState(id string) *testState {
