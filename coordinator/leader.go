@@ -134,12 +134,17 @@ func (l *Leader) CurrentLeader(ctx context.Context) (string, error) {
 func (l *Leader) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := l.term(ctx)
+		led, err := l.term(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		switch {
+		case err != nil && led:
 			l.log.Warn("leadership term ended", "err", err)
+		case err != nil:
+			// A follower's campaign that ended (its session lapsed in a
+			// stall or an etcd outage) is no lost leadership.
+			l.log.Info("campaign ended; campaigning again", "err", err)
 		}
 		select {
 		case <-time.After(backoff):
@@ -151,11 +156,11 @@ func (l *Leader) Run(ctx context.Context) error {
 	return nil
 }
 
-// term is one campaign and, if won, one period of leadership.
-func (l *Leader) term(ctx context.Context) error {
+// term is one campaign and, if won (led), one period of leadership.
+func (l *Leader) term(ctx context.Context) (led bool, _ error) {
 	sess, err := concurrency.NewSession(l.store.c, concurrency.WithTTL(int(l.cfg.SessionTTL/time.Second)), concurrency.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("open election session: %w", err)
+		return false, fmt.Errorf("open election session: %w", err)
 	}
 	defer sess.Close()
 	el := concurrency.NewElection(sess, electionPrefix)
@@ -177,14 +182,14 @@ func (l *Leader) term(ctx context.Context) error {
 	if err := el.Campaign(cctx, l.cfg.Name); err != nil {
 		select {
 		case <-sess.Done():
-			return errors.New("campaign: the election session's lease expired (the node stalled past its TTL, or etcd was unreachable); campaigning again")
+			return false, errors.New("campaign: the election session's lease expired (the node stalled past its TTL, or etcd was unreachable)")
 		default:
 		}
-		return fmt.Errorf("campaign: %w", err)
+		return false, fmt.Errorf("campaign: %w", err)
 	}
 	select {
 	case <-sess.Done(): // elected by a key that is gone: not the leader
-		return errors.New("campaign: the election session's lease expired as the campaign ended; campaigning again")
+		return false, errors.New("campaign: the election session's lease expired as the campaign ended")
 	default:
 	}
 	l.electedAt.Store(time.Now().UnixNano())
@@ -196,7 +201,7 @@ func (l *Leader) term(ctx context.Context) error {
 		defer cancel()
 		_ = el.Resign(rctx) // best effort: the lease expiry resigns anyway
 	}()
-	return l.lead(ctx, sess, el)
+	return true, l.lead(ctx, sess, el)
 }
 
 func (l *Leader) lead(ctx context.Context, sess *concurrency.Session, el *concurrency.Election) error {

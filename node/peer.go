@@ -1146,7 +1146,7 @@ func (p *Peer) startRun(name string, rec *galev1.TopologyRecord, mine map[int32]
 		switch {
 		case err == nil:
 			run.finished.Store(true)
-			p.log.Info("topology finished", "topology", name, "id", run.id)
+			p.log.Info("this node's part of the topology ran to its end", "topology", name, "id", run.id)
 		case errors.Is(err, ErrStopped):
 		default:
 			run.err = err
