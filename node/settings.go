@@ -104,7 +104,8 @@ type Settings struct {
 // (a frame out, a grant back), and on a loaded machine such a round trip
 // takes milliseconds: a window of QueueSize batches of the smaller
 // in-memory BatchSize (16 frames) held pass-through without acking at
-// 0.8 of the rate this window gives (README, Cluster benchmark).
+// 0.8 of the rate this window gives (node/bench/PERFORMANCE.md, On three
+// nodes).
 func (s Settings) CreditWindow() int64 {
 	return int64(s.QueueSize) * int64(max(s.BatchSize, s.RemoteBatchSize))
 }

@@ -17,4 +17,7 @@
 //
 // `gale bench` prints the table; `go test -bench . ./node/bench` runs the
 // same scenarios as Go benchmarks.
+//
+// PERFORMANCE.md in this folder records what was measured and tried while
+// tuning, run by run: the record behind the README's Benchmarks section.
 package bench
