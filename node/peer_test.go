@@ -381,6 +381,15 @@ func TestNodeRecoversFromEtcdRestart(t *testing.T) {
 	if _, _, err := coordinator.DialCoordinator(ctx, p.Addr(), nil, time.Second); err == nil || !strings.Contains(err.Error(), "is up but cannot reach its etcd") {
 		t.Errorf("dialling the node without its etcd: %v", err)
 	}
+	// The node's health says so at once: a client does not wait out its
+	// timeout first (every command of an outage took it).
+	start := time.Now()
+	lctx, lcancel := context.WithTimeout(ctx, time.Minute)
+	_, _, err := coordinator.DialCoordinator(lctx, p.Addr(), nil, time.Hour)
+	lcancel()
+	if err == nil || !strings.Contains(err.Error(), "is up but cannot reach its etcd") || time.Since(start) > 30*time.Second {
+		t.Errorf("dialling the node without its etcd, with a timeout of an hour: %v after %v", err, time.Since(start))
+	}
 	// A drain cannot move tasks without etcd: it says so instead of
 	// waiting out its whole time.
 	dctx, dcancel := context.WithTimeout(ctx, time.Hour)
