@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -501,6 +502,9 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		}
 	}
 	stopWatch()
+	if len(p.cfg.Etcd) > 0 {
+		p.warnUnnamedEtcdMembers(ctx)
+	}
 	lcfg := coordinator.DefaultLeaderConfig(p.cfg.Name)
 	// A longer node lease (--lease-ttl) rides out longer stalls: so does
 	// the leadership, a second shorter so that a dead leader's successor
@@ -1541,3 +1545,49 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 }
 
 var _ coordinator.StatsSource = (*Peer)(nil)
+
+// warnUnnamedEtcdMembers says so when --etcd names fewer members of the
+// etcd cluster than it has: the node's client talks to the members it was
+// given only, so it loses etcd with them while the cluster is up (a
+// helper's node, given one member of three, lost its lease with that
+// member and ran its tasks beside their new copies).
+func (p *Peer) warnUnnamedEtcdMembers(ctx context.Context) {
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := p.client.MemberList(mctx)
+	if err != nil {
+		return // the cluster's members are its business; nothing is lost
+	}
+	var all [][]string
+	for _, m := range resp.Members {
+		all = append(all, m.GetClientURLs())
+	}
+	if missing := unnamedMembers(p.cfg.Etcd, all); len(missing) > 0 {
+		p.log.Warn("--etcd names some of the etcd cluster's members only: this node loses etcd with them while the others are up; name them all",
+			"named", strings.Join(p.cfg.Etcd, ","), "unnamed", strings.Join(missing, ","))
+	}
+}
+
+// unnamedMembers returns the first client URL of each member (given by its
+// client URLs) that none of the named endpoints is, when fewer endpoints
+// are named than the cluster has members (endpoints may name members by
+// other names than those they advertise: as many of them say nothing).
+func unnamedMembers(named []string, members [][]string) []string {
+	if len(named) >= len(members) {
+		return nil
+	}
+	given := map[string]bool{}
+	for _, u := range named {
+		given[strings.TrimSuffix(u, "/")] = true
+	}
+	var missing []string
+	for _, urls := range members {
+		if len(urls) == 0 {
+			continue // a member not started yet
+		}
+		if !slices.ContainsFunc(urls, func(u string) bool { return given[strings.TrimSuffix(u, "/")] }) {
+			missing = append(missing, urls[0])
+		}
+	}
+	return missing
+}
