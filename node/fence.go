@@ -127,8 +127,12 @@ func (f *stallFence) engageFor(stall bool) <-chan struct{} {
 		case f.engage <- struct{}{}:
 		default:
 		}
-	case stall && !f.stalled:
-		f.stalls++ // a confirmation under way predates the stall
+	case stall:
+		// A confirmation under way may predate this stall (its read of
+		// the assignments made before the node froze again): whether the
+		// fence was held for a cut or for an earlier stall, it must not
+		// lift it.
+		f.stalls++
 		f.stalled = true
 	}
 	return f.lifted

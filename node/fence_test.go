@@ -297,3 +297,26 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 		return nil
 	})
 }
+
+// A node that stalls again while a confirmation of its first stall is
+// under way (after the confirmation's read of the assignments, which the
+// leader may have changed during the second stall) keeps its fence: the
+// confirmation predates the stall.
+func TestAStallDuringAConfirmationKeepsTheFence(t *testing.T) {
+	const limit = int64(time.Second)
+	f := newStallFence(time.Duration(limit))
+	f.beat(f.lastBeat.Load() + 2*limit) // the first stall engages the fence
+	<-f.engage
+	seen := f.stallCount() // confirmAfterStall starts
+	// The node freezes again before the confirmation lifts the fence; the
+	// watchdog's first beat after it finds the fence still held.
+	if gap := f.beat(f.lastBeat.Load() + 5*limit); gap == 0 {
+		t.Fatal("the second stall was not seen")
+	}
+	if f.lift(seen) || !f.held() {
+		t.Fatal("a confirmation made before the second stall lifted the fence")
+	}
+	if !f.lift(f.stallCount()) || f.held() {
+		t.Fatal("a confirmation after the second stall did not lift the fence")
+	}
+}
