@@ -214,31 +214,46 @@ func (p *Peer) watchStalls(ctx context.Context) {
 			p.log.Warn("this node stalled; its tasks wait until etcd confirms they are still its own",
 				"stalled", gap.Round(time.Millisecond).String(), "limit", time.Duration(p.fence.limit).String())
 		}
-		switch cut, held := p.cutOff(time.Now()), p.fence.held(); {
-		case cut && !held:
-			p.fence.holdCut()
-			p.log.Warn("this node lost etcd while most nodes still reach it: its tasks, which the leader may be moving, wait until etcd confirms them",
-				"lost_for", time.Since(time.Unix(0, p.etcdLostAt.Load())).Round(time.Millisecond).String())
-		case !cut && held && p.fence.dropCut():
-			p.log.Info("the other nodes lost etcd too (an outage: no task can move); this node's tasks go on")
-		}
+		p.checkCut(time.Now())
 	}
 }
 
-// cutOff reports whether this node seems cut off from etcd while the
-// cluster still reaches it: its lease lost for a while (a third of its TTL
-// and a second), and more of the other nodes gossip knows say they hold
-// their leases than say they lost them (MemberMeta.EtcdLost). Then the
-// leader, which reaches etcd, moves this node's tasks, and they must not
-// run here meanwhile. In an outage every node loses its lease within a
-// keepalive of the others and says so by gossip in under a second, so the
-// others' word tips the other way; a node that knows no other (alone, or
-// cut off from gossip too) cannot tell, and keeps its tasks running, as a
-// node without etcd does.
-func (p *Peer) cutOff(now time.Time) bool {
+// checkCut engages the fence while the node seems cut off from etcd
+// alone (cutOff), and lifts a fence so engaged once the other nodes lost
+// etcd too (an outage). Nothing else lifts it here: a node that holds its
+// lease again, or that lost it again a moment ago, is no longer seen cut
+// off, but its tasks may have moved while it was, and its fence waits for
+// confirmAfterStall, which lifts it after a sync has stopped them.
+func (p *Peer) checkCut(now time.Time) {
 	lost := p.etcdLostAt.Load()
-	if lost == 0 || now.Sub(time.Unix(0, lost)) < p.cfg.LeaseTTL/3+time.Second {
-		return false
+	if lost == 0 {
+		return
+	}
+	switch cut, outage := p.cutOff(lost, now); {
+	case cut && !p.fence.held():
+		p.fence.holdCut()
+		p.log.Warn("this node lost etcd while most nodes still reach it: its tasks, which the leader may be moving, wait until etcd confirms them",
+			"lost_for", now.Sub(time.Unix(0, lost)).Round(time.Millisecond).String())
+	case outage && p.fence.held() && p.fence.dropCut():
+		p.log.Info("the other nodes lost etcd too (an outage: no task can move); this node's tasks go on")
+	}
+}
+
+// cutOff reports whether this node, which lost its lease at lost (Unix
+// ns, 0: it holds it), seems cut off from etcd while the cluster still
+// reaches it (cut): its lease lost for a while (a third of its TTL and a
+// second), and more of the other nodes gossip knows say they hold their
+// leases than say they lost them (MemberMeta.EtcdLost). Then the leader,
+// which reaches etcd, moves this node's tasks, and they must not run here
+// meanwhile. In an outage every node loses its lease within a keepalive
+// of the others and says so by gossip in under a second, so the others'
+// word tips the other way (outage: this node lost its lease, and the
+// others do not say they hold theirs); a node that knows no other (alone,
+// or cut off from gossip too) cannot tell, and keeps its tasks running, as
+// a node without etcd does.
+func (p *Peer) cutOff(lost int64, now time.Time) (cut, outage bool) {
+	if lost == 0 {
+		return false, false
 	}
 	hold, lostToo := 0, 0
 	for _, m := range p.gossip.Members() {
@@ -250,7 +265,10 @@ func (p *Peer) cutOff(now time.Time) bool {
 			hold++
 		}
 	}
-	return hold > lostToo
+	if hold <= lostToo {
+		return false, true
+	}
+	return now.Sub(time.Unix(0, lost)) >= p.cfg.LeaseTTL/3+time.Second, false
 }
 
 // noteEtcd records whether the node holds its lease in etcd, and gossips

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -318,5 +319,44 @@ func TestAStallDuringAConfirmationKeepsTheFence(t *testing.T) {
 	}
 	if !f.lift(f.stallCount()) || f.held() {
 		t.Fatal("a confirmation after the second stall did not lift the fence")
+	}
+}
+
+// A node cut off from etcd alone that reaches etcd again (or loses it
+// again at once) keeps its tasks held until a sync has stopped those the
+// leader moved meanwhile (confirmAfterStall): its lease back, it no longer
+// seems cut off, and the watchdog lifted the fence at once, so that the
+// moved tasks ran beside their new copies until the next sync. Only the
+// others' losing etcd too (an outage) lifts it without etcd.
+func TestACutOffNodeBackOnEtcdWaitsForConfirmation(t *testing.T) {
+	members := func(otherLost int64) *Membership {
+		return &Membership{members: map[string]Member{
+			"a": {Name: "a", Meta: MemberMeta{EtcdLost: otherLost}},
+			"b": {Name: "b"},
+			"c": {Name: "c", Meta: MemberMeta{EtcdLost: otherLost}},
+		}}
+	}
+	p := &Peer{cfg: PeerConfig{Name: "b", LeaseTTL: 3 * time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		fence: newStallFence(time.Second), gossip: members(0)}
+	now := time.Now()
+	p.etcdLostAt.Store(now.Add(-5 * time.Second).UnixNano())
+	p.checkCut(now)
+	if !p.fence.held() {
+		t.Fatal("a node cut off from etcd alone for 5 s does not hold its tasks")
+	}
+	p.etcdLostAt.Store(0) // keepAlive registered it again
+	p.checkCut(now)
+	if !p.fence.held() {
+		t.Fatal("the fence lifted when the node got its lease back, before a sync stopped the tasks that moved")
+	}
+	p.etcdLostAt.Store(now.UnixNano()) // and lost it again at once
+	p.checkCut(now)
+	if !p.fence.held() {
+		t.Fatal("the fence lifted when the node lost its lease again, before a sync stopped the tasks that moved")
+	}
+	p.gossip = members(now.UnixMilli()) // the others lose etcd too: an outage
+	p.checkCut(now)
+	if p.fence.held() {
+		t.Fatal("the fence still holds while every node lost etcd")
 	}
 }
