@@ -184,7 +184,12 @@ func (f *stallFence) stallCount() int {
 // executes, calls its spout or ticks: it waits while the fence holds, and
 // returns false if the task stopped meanwhile (it moved away).
 func (e *executor) passFence(ctx context.Context) bool {
-	lifted := e.rt.fence.check(e.now)
+	if e.rt.fence == nil {
+		return true
+	}
+	// The clock now, not e.now: an executor woken by a tick after a stall
+	// last read it before it slept, before the watchdog's last beat.
+	lifted := e.rt.fence.check(router.Nanotime())
 	if lifted == nil {
 		return true
 	}

@@ -360,3 +360,23 @@ func TestACutOffNodeBackOnEtcdWaitsForConfirmation(t *testing.T) {
 		t.Fatal("the fence still holds while every node lost etcd")
 	}
 }
+
+// An executor that slept before a stall (an idle bolt with a tick) and is
+// woken by its ticker after it, before the watchdog beats, holds: its own
+// clock, read before it slept, is older than the watchdog's last beat.
+func TestAnExecutorWokenAfterAStallHolds(t *testing.T) {
+	const limit = int64(time.Second)
+	f := newStallFence(time.Duration(limit))
+	beat := router.Nanotime() - 5*limit // the watchdog's last beat, before the stall
+	f.lastBeat.Store(beat)
+	e := &executor{rt: &Runtime{fence: f}, t: &task{}}
+	e.now = beat - limit/10 // the bolt went to sleep a little before that beat
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the test does not wait for a lift
+	if e.passFence(ctx) {
+		t.Fatal("a tick after a stall went on before etcd confirmed the task")
+	}
+	if !f.held() {
+		t.Fatal("the executor did not engage the fence")
+	}
+}
