@@ -299,8 +299,12 @@ func (p *Peer) confirmAfterStall(ctx context.Context) {
 	var lastErr string
 	for ctx.Err() == nil && p.fence.held() {
 		stalls := p.fence.stallCount()
-		err := p.confirmLease(ctx)
-		if err == nil {
+		var err error
+		if p.etcdLostAt.Load() != 0 {
+			// keepAlive stores the new lease before it writes the
+			// node's key: the lease alone is no registration.
+			err = errors.New("the node is not registered again yet")
+		} else if err = p.confirmLease(ctx); err == nil {
 			err = p.sync(ctx)
 		}
 		if err == nil {

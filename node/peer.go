@@ -35,6 +35,7 @@ import (
 	"github.com/gale-stream/gale/node/external"
 	"github.com/gale-stream/gale/node/transfer"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
+	"github.com/gale-stream/gale/router"
 	"github.com/gale-stream/gale/sdk"
 	"github.com/gale-stream/gale/sdk/security"
 	"github.com/gale-stream/gale/sdk/spec"
@@ -541,6 +542,9 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 			p.log.Error("gRPC server stopped", "err", err)
 		}
 	})
+	// The watchdog's clock starts now (the start may have waited long for
+	// etcd), before the watch loop can start any task.
+	p.fence.lastBeat.Store(router.Nanotime())
 	p.goRun(func() { _ = p.leader.Run(runCtx) })
 	p.goRun(func() { p.keepAlive(runCtx) })
 	p.goRun(func() { p.watchStalls(runCtx) })
