@@ -245,7 +245,7 @@ func (p *Peer) checkCut(now time.Time) {
 }
 
 // cutOff reports whether this node, which lost its lease at lost (Unix
-// ns, 0: it holds it), seems cut off from etcd while the cluster still
+// ns), seems cut off from etcd while the cluster still
 // reaches it (cut): its lease lost for a while (a third of its TTL and a
 // second), and more of the other nodes gossip knows say they hold their
 // leases than say they lost them (MemberMeta.EtcdLost). Then the leader,
@@ -257,9 +257,6 @@ func (p *Peer) checkCut(now time.Time) {
 // or cut off from gossip too) cannot tell, and keeps its tasks running, as
 // a node without etcd does.
 func (p *Peer) cutOff(lost int64, now time.Time) (cut, outage bool) {
-	if lost == 0 {
-		return false, false
-	}
 	hold, lostToo := 0, 0
 	for _, m := range p.gossip.Members() {
 		switch {

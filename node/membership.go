@@ -74,6 +74,9 @@ type Membership struct {
 	ml   *memberlist.Memberlist
 	name string
 	log  *slog.Logger
+	// setMeta orders the changes of this node's metadata (SetMeta,
+	// UpdateMeta): each reads what the one before wrote.
+	setMeta sync.Mutex
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every membership change
@@ -306,16 +309,25 @@ func (*metaDelegate) MergeRemoteState([]byte, bool)   {}
 
 // UpdateMeta changes this node's metadata with change and gossips it.
 func (m *Membership) UpdateMeta(change func(*MemberMeta)) error {
+	m.setMeta.Lock()
+	defer m.setMeta.Unlock()
 	m.meta.mu.Lock()
 	meta := m.meta.cur
 	m.meta.mu.Unlock()
 	meta.Etcd = slices.Clone(meta.Etcd)
 	change(&meta)
-	return m.SetMeta(meta)
+	return m.setMetaLocked(meta)
 }
 
 // SetMeta changes this node's metadata and gossips it.
 func (m *Membership) SetMeta(meta MemberMeta) error {
+	m.setMeta.Lock()
+	defer m.setMeta.Unlock()
+	return m.setMetaLocked(meta)
+}
+
+// setMetaLocked is SetMeta with m.setMeta held.
+func (m *Membership) setMetaLocked(meta MemberMeta) error {
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return fmt.Errorf("gossip metadata: %w", err)
