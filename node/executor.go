@@ -833,7 +833,10 @@ func (e *executor) runBolt(ctx context.Context) error {
 			b.Release()
 			return nil
 		}
-		e.executeBatch(b)
+		if !e.executeBatch(ctx, b) {
+			b.Release()
+			return nil // the task stopped while its fence held
+		}
 		b.Release()
 		e.flushFailures()
 		e.t.lastProgress.Store(e.now)
@@ -886,18 +889,29 @@ func (e *executor) tick() {
 // first tuple's Execute is timed for the process latency: one sample per
 // batch (Storm samples 5% of tuples) costs two clock reads a batch, not
 // two a tuple.
-func (e *executor) executeBatch(b *router.Batch) {
+//
+// The node's fence may engage while a batch runs (a batch to a slow bolt
+// can take seconds): executeFrom stops before the next tuple, and the
+// batch goes on once the fence lifts, or is given up (false) if the task
+// stopped meanwhile (it moved away; its trees replay).
+func (e *executor) executeBatch(ctx context.Context, b *router.Batch) bool {
 	if len(b.Tuples) == 0 {
-		return
+		return true
 	}
 	start := router.Nanotime()
 	i := e.executeFrom(b, 0, 1)
 	end := router.Nanotime()
-	e.proc.Record(end - start)
+	if i > 0 {
+		e.proc.Record(end - start)
+	}
 	for i < len(b.Tuples) {
+		if e.rt.fence.held() && !e.passFence(ctx) {
+			return false
+		}
 		i = e.executeFrom(b, i, len(b.Tuples))
 	}
 	e.publishProcess(end)
+	return true
 }
 
 // publishProcess merges the bolt's sampled Execute times into the task's
@@ -910,7 +924,8 @@ func (e *executor) publishProcess(now int64) {
 	e.t.process.merge(&e.proc)
 }
 
-// executeFrom executes tuples i to end-1, or up to one that panics.
+// executeFrom executes tuples i to end-1, or up to one that panics, or
+// up to the first it finds its node's fence held before.
 func (e *executor) executeFrom(b *router.Batch, i, end int) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -926,7 +941,11 @@ func (e *executor) executeFrom(b *router.Batch, i, end int) (next int) {
 			next++
 		}
 	}()
+	fence := e.rt.fence
 	for next = i; next < end; next++ {
+		if fence != nil && fence.engaged.Load() {
+			return next
+		}
 		e.stats.executed++
 		e.bolt.Execute(&b.Tuples[next])
 	}

@@ -37,13 +37,22 @@ import (
 // the tasks that moved away.
 //
 // A node cut off from etcd alone, while the others reach it, loses its
-// lease the same way, and its tasks move while it runs them: nodes say by
-// gossip whether they hold their leases (MemberMeta.EtcdLost), and a node
-// that lost its lease while more of the others hold theirs than not holds
-// its tasks too (cutOff), until etcd confirms them or the others lose etcd
-// as well. A node that lost etcd with the others (an outage, in which no
-// task can move) keeps its tasks running: stopping every task of the
-// cluster while etcd restarts would be worse.
+// lease the same way, and its tasks move while it runs them. Nodes say by
+// gossip whether their renewals succeed (MemberMeta.EtcdLost), and a node
+// whose renewals fail while another node's succeed holds its tasks with
+// the same fence a little before etcd can expire its lease (cutOff,
+// checkCut): the node renews its lease itself and knows when it sent the
+// last renewal etcd answered, and etcd counts the TTL from that
+// renewal's arrival, so the fence holds before the leader can move a
+// task (it held them only some 3 s after, when it waited for the lease to
+// be lost first). The fence lifts once etcd confirms the tasks, or once
+// the others lose etcd as well (an outage, in which no task can move: a
+// node keeps its tasks running, since stopping every task of the cluster
+// while etcd restarts would be worse).
+//
+// An executor looks at the fence before each batch and each tuple of it
+// (a batch to a slow bolt can take seconds), but a tuple that is being
+// executed finishes.
 
 // stallBeat is how often a node's watchdog beats.
 const stallBeat = 100 * time.Millisecond
@@ -219,71 +228,56 @@ func (p *Peer) watchStalls(ctx context.Context) {
 			p.log.Warn("this node stalled; its tasks wait until etcd confirms they are still its own",
 				"stalled", gap.Round(time.Millisecond).String(), "limit", time.Duration(p.fence.limit).String())
 		}
-		p.checkCut(time.Now())
+		p.checkCut(router.Nanotime())
 	}
 }
 
-// checkCut engages the fence while the node seems cut off from etcd
-// alone (cutOff), and lifts a fence so engaged once the other nodes lost
-// etcd too (an outage). Nothing else lifts it here: a node that holds its
-// lease again, or that lost it again a moment ago, is no longer seen cut
-// off, but its tasks may have moved while it was, and its fence waits for
+// cutMargin is how long before the earliest expiry of its lease
+// (leaseUntil) a node cut off from etcd alone holds its tasks: the
+// watchdog's beat, and an executor's batch, come a little after the
+// moment (a tenth of the TTL, at least 300 ms).
+func (p *Peer) cutMargin() time.Duration { return max(p.cfg.LeaseTTL/10, 300*time.Millisecond) }
+
+// checkCut engages the fence, at now (router.Nanotime), while the node
+// seems cut off from etcd alone (cutOff) and its lease may expire within
+// cutMargin: before etcd can expire it, and so before the leader can give
+// its tasks to other nodes. It lifts a fence so engaged once the other
+// nodes lost etcd too (an outage). Nothing else lifts it here: a node
+// whose renewals are answered again is no longer seen cut off, but its
+// tasks may have moved while it was, and its fence waits for
 // confirmAfterStall, which lifts it after a sync has stopped them.
-func (p *Peer) checkCut(now time.Time) {
-	lost := p.etcdLostAt.Load()
-	if lost == 0 {
+func (p *Peer) checkCut(now int64) {
+	until := p.leaseUntil.Load()
+	if until == 0 || now < until-int64(p.cutMargin()) {
 		return
 	}
-	switch cut, outage := p.cutOff(lost, now); {
+	switch cut, outage := p.cutOff(); {
 	case cut && !p.fence.held():
 		p.fence.holdCut()
-		p.log.Warn("this node lost etcd while most nodes still reach it: its tasks, which the leader may be moving, wait until etcd confirms them",
-			"lost_for", now.Sub(time.Unix(0, lost)).Round(time.Millisecond).String())
+		p.log.Warn("this node cannot renew its lease in etcd while other nodes renew theirs: its tasks, which the leader moves if the lease expires, wait until etcd confirms them",
+			"lease_left", time.Duration(until-now).Round(time.Millisecond).String())
 	case outage && p.fence.held() && p.fence.dropCut():
-		p.log.Info("the other nodes lost etcd too (an outage: no task can move); this node's tasks go on")
+		p.log.Info("the other nodes cannot reach etcd either (an outage: no task can move); this node's tasks go on")
 	}
 }
 
-// cutOff reports whether this node, which lost its lease at lost (Unix
-// ns), seems cut off from etcd while the cluster still
-// reaches it (cut): its lease lost for a while (a third of its TTL and a
-// second), and more of the other nodes gossip knows say they hold their
-// leases than say they lost them (MemberMeta.EtcdLost). Then the leader,
-// which reaches etcd, moves this node's tasks, and they must not run here
-// meanwhile. In an outage every node loses its lease within a keepalive
-// of the others and says so by gossip in under a second, so the others'
-// word tips the other way (outage: this node lost its lease, and the
-// others do not say they hold theirs); a node that knows no other (alone,
-// or cut off from gossip too) cannot tell, and keeps its tasks running, as
-// a node without etcd does.
-func (p *Peer) cutOff(lost int64, now time.Time) (cut, outage bool) {
-	hold, lostToo := 0, 0
+// cutOff reports whether this node, whose lease may be about to expire,
+// seems cut off from etcd while the cluster still reaches it (cut): some
+// other node gossip knows renews its lease (MemberMeta.EtcdLost is 0).
+// Any such node can lead, or become the leader, and move this node's
+// tasks once its lease expires, so they must not run here from then on.
+// In an outage no node renews its lease, every node says so by gossip
+// within a renewal and a gossip round of the others, and no task can
+// move: outage reports that (no other node says it renews), and a node
+// that knows no other (alone, or cut off from gossip too) cannot tell
+// and keeps its tasks running, as a node without etcd does.
+func (p *Peer) cutOff() (cut, outage bool) {
 	for _, m := range p.gossip.Members() {
-		switch {
-		case m.Name == p.cfg.Name:
-		case m.Meta.EtcdLost != 0:
-			lostToo++
-		default:
-			hold++
+		if m.Name != p.cfg.Name && m.Meta.EtcdLost == 0 {
+			return true, false
 		}
 	}
-	if hold <= lostToo {
-		return false, true
-	}
-	return now.Sub(time.Unix(0, lost)) >= p.cfg.LeaseTTL/3+time.Second, false
-}
-
-// noteEtcd records whether the node holds its lease in etcd, and gossips
-// it (MemberMeta.EtcdLost).
-func (p *Peer) noteEtcd(lostAt time.Time) {
-	var at, ms int64
-	if !lostAt.IsZero() {
-		at, ms = lostAt.UnixNano(), lostAt.UnixMilli()
-	}
-	p.etcdLostAt.Store(at)
-	if err := p.gossip.UpdateMeta(func(m *MemberMeta) { m.EtcdLost = ms }); err != nil {
-		p.log.Warn("gossip whether this node reaches etcd", "err", err)
-	}
+	return false, true
 }
 
 // confirmAfterStall lifts the stall fence once the node's lease is
@@ -328,12 +322,8 @@ func (p *Peer) confirmAfterStall(ctx context.Context) {
 func (p *Peer) confirmLease(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	resp, err := p.client.KeepAliveOnce(cctx, clientv3.LeaseID(p.lease.Load()))
-	if err != nil {
+	if err := p.renewLease(cctx, clientv3.LeaseID(p.lease.Load())); err != nil {
 		return fmt.Errorf("renew the node's lease: %w", err)
-	}
-	if resp.TTL <= 0 {
-		return errors.New("renew the node's lease: it has expired")
 	}
 	return nil
 }

@@ -261,8 +261,8 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 		return nil
 	})
 	proxy.setCut(true)
-	// b's lease lapses (3 s) and, a second and a third of that later, it
-	// holds its tasks; the leader moves them to a and c.
+	// b holds its tasks a little before its lease can expire (3 s after
+	// its last renewal); then the leader moves them to a and c.
 	// (Tasks publish their counters every few batches, and a task blocked
 	// in a send publishes when it reaches the fence: the counts settle
 	// a little after the fence holds.)
@@ -282,9 +282,25 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	if a.fence.held() || c.fence.held() {
 		t.Fatalf("the fence holds on nodes that reach etcd: a %v, c %v", a.fence.held(), c.fence.held())
 	}
+	// The moved tasks run on a and c; no copy left on b ran after them.
+	st, _ := states.Load(t.Name())
+	state := st.(*testState)
+	waitFor(t, 15*time.Second, func() error {
+		state.mu.Lock()
+		defer state.mu.Unlock()
+		for _, run := range state.latestRun {
+			if run > 1 {
+				return nil
+			}
+		}
+		return errors.New("no task of b's runs elsewhere yet")
+	})
 	time.Sleep(time.Second)
 	if n := localExecuted(b, "cut"); n != held {
 		t.Fatalf("b's tasks ran while it was cut off: executed %d -> %d", held, n)
+	}
+	if n := state.staleRuns.Load(); n != 0 {
+		t.Fatalf("b's tasks executed %d tuples after their new copies on other nodes had begun", n)
 	}
 	proxy.setCut(false)
 	waitFor(t, 20*time.Second, func() error {
@@ -297,6 +313,94 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// In an etcd outage no node renews its lease and no task can move: the
+// nodes, each seeing by gossip that the others cannot renew either, keep
+// their tasks running (a fence engaged for a moment is dropped), and
+// once etcd is back every task is where it was, started once.
+func TestTasksRunOnThroughAnEtcdOutage(t *testing.T) {
+	srv := etcdtest.StartServer(t)
+	a := startPeer(t, "a", srv.Endpoints()...)
+	join := func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = srv.Endpoints(), []string{a.GossipAddr()} }
+	peers := []*Peer{a, startPeerWith(t, "b", join), startPeerWith(t, "c", join)}
+	client, _ := dialPeer(t, a)
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 3 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
+		spout("seq", "test.Seq", 3, "id").
+		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 0.1})
+	tp.s.Name = "outage"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	executed := func() (n uint64) {
+		for _, p := range peers {
+			n += localExecuted(p, "outage")
+		}
+		return n
+	}
+	var before map[int32]string
+	waitFor(t, 10*time.Second, func() (err error) {
+		if executed() == 0 {
+			return errors.New("nothing executed yet")
+		}
+		before, err = taskNodes(client, "outage")
+		return err
+	})
+	state := stateFor(t)
+	starts := state.startCounts()
+	srv.Stop()
+	// Every node loses its lease (etcd's TTL is 3 s); their fences, if
+	// any engaged before the others' gossip came, are dropped.
+	waitFor(t, 15*time.Second, func() error {
+		for _, p := range peers {
+			if p.etcdLostAt.Load() == 0 {
+				return fmt.Errorf("%s has not lost its lease yet", p.cfg.Name)
+			}
+			if p.fence.held() {
+				return fmt.Errorf("%s holds its tasks in an outage", p.cfg.Name)
+			}
+		}
+		return nil
+	})
+	n := executed()
+	waitFor(t, 10*time.Second, func() error {
+		if m := executed(); m <= n {
+			return fmt.Errorf("nothing executed during the outage: %d -> %d", n, m)
+		}
+		return nil
+	})
+	srv.Restart(t)
+	waitFor(t, 20*time.Second, func() error {
+		for _, p := range peers {
+			if p.etcdLostAt.Load() != 0 || p.fence.held() {
+				return fmt.Errorf("%s: lease lost %v, fence held %v", p.cfg.Name, p.etcdLostAt.Load() != 0, p.fence.held())
+			}
+		}
+		return nil
+	})
+	after, err := taskNodes(client, "outage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := state.startCounts()
+	for task, node := range before {
+		if after[task] != node || now[task] != starts[task] {
+			t.Errorf("task %d: on %s, then on %s; started %d times, then %d", task, node, after[task], starts[task], now[task])
+		}
+	}
+	if n := state.staleRuns.Load(); n != 0 {
+		t.Errorf("%d tuples executed by a task's old copy beside its new one", n)
+	}
 }
 
 // A node that stalls again while a confirmation of its first stall is
@@ -322,13 +426,15 @@ func TestAStallDuringAConfirmationKeepsTheFence(t *testing.T) {
 	}
 }
 
-// A node cut off from etcd alone that reaches etcd again (or loses it
-// again at once) keeps its tasks held until a sync has stopped those the
-// leader moved meanwhile (confirmAfterStall): its lease back, it no longer
-// seems cut off, and the watchdog lifted the fence at once, so that the
-// moved tasks ran beside their new copies until the next sync. Only the
-// others' losing etcd too (an outage) lifts it without etcd.
-func TestACutOffNodeBackOnEtcdWaitsForConfirmation(t *testing.T) {
+// A node cut off from etcd alone holds its tasks a little before etcd
+// can expire its lease, not after; and once it reaches etcd again (or
+// loses it again at once) it keeps them held until a sync has stopped
+// those the leader moved meanwhile (confirmAfterStall): its lease back,
+// it no longer seems cut off, and the watchdog lifted the fence at once,
+// so that the moved tasks ran beside their new copies until the next
+// sync. Only the others' losing etcd too (an outage) lifts it without
+// etcd.
+func TestACutOffNodeHoldsBeforeItsLeaseCanExpire(t *testing.T) {
 	members := func(otherLost int64) *Membership {
 		return &Membership{members: map[string]Member{
 			"a": {Name: "a", Meta: MemberMeta{EtcdLost: otherLost}},
@@ -338,26 +444,63 @@ func TestACutOffNodeBackOnEtcdWaitsForConfirmation(t *testing.T) {
 	}
 	p := &Peer{cfg: PeerConfig{Name: "b", LeaseTTL: 3 * time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		fence: newStallFence(time.Second), gossip: members(0)}
-	now := time.Now()
-	p.etcdLostAt.Store(now.Add(-5 * time.Second).UnixNano())
+	now := router.Nanotime()
+	p.leaseUntil.Store(now + int64(time.Second)) // renewals failing: a second left
+	p.checkCut(now)
+	if p.fence.held() {
+		t.Fatal("the fence holds a second before the lease can expire")
+	}
+	p.checkCut(now + int64(time.Second-p.cutMargin()))
+	if !p.fence.held() {
+		t.Fatalf("a node cut off from etcd alone does not hold its tasks %v before its lease can expire", p.cutMargin())
+	}
+	p.leaseUntil.Store(now + int64(3*time.Second)) // renewed again
 	p.checkCut(now)
 	if !p.fence.held() {
-		t.Fatal("a node cut off from etcd alone for 5 s does not hold its tasks")
+		t.Fatal("the fence lifted when the node renewed its lease, before a sync stopped the tasks that moved")
 	}
-	p.etcdLostAt.Store(0) // keepAlive registered it again
-	p.checkCut(now)
-	if !p.fence.held() {
-		t.Fatal("the fence lifted when the node got its lease back, before a sync stopped the tasks that moved")
-	}
-	p.etcdLostAt.Store(now.UnixNano()) // and lost it again at once
+	p.leaseUntil.Store(now) // and lost it again at once
 	p.checkCut(now)
 	if !p.fence.held() {
 		t.Fatal("the fence lifted when the node lost its lease again, before a sync stopped the tasks that moved")
 	}
-	p.gossip = members(now.UnixMilli()) // the others lose etcd too: an outage
+	p.gossip = members(time.Now().UnixMilli()) // the others lose etcd too: an outage
 	p.checkCut(now)
 	if p.fence.held() {
 		t.Fatal("the fence still holds while every node lost etcd")
+	}
+}
+
+// A node whose lease may expire holds its tasks if any other node it
+// knows renews its lease (that node can lead and move them), and keeps
+// them running in an outage (no other node renews) or alone.
+func TestCutOff(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		othersLost []bool
+		cut        bool
+	}{
+		{"alone", nil, false},
+		{"one other renews", []bool{false}, true},
+		{"the only other lost etcd too", []bool{true}, false},
+		{"one of two others renews", []bool{true, false}, true},
+		{"every other lost etcd", []bool{true, true, true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &Membership{members: map[string]Member{"self": {Name: "self"}}}
+			for i, lost := range tc.othersLost {
+				var at int64
+				if lost {
+					at = time.Now().UnixMilli()
+				}
+				name := fmt.Sprint("n", i)
+				m.members[name] = Member{Name: name, Meta: MemberMeta{EtcdLost: at}}
+			}
+			p := &Peer{cfg: PeerConfig{Name: "self"}, gossip: m}
+			if cut, outage := p.cutOff(); cut != tc.cut || outage == tc.cut {
+				t.Fatalf("cutOff() = %v, %v; want cut %v", cut, outage, tc.cut)
+			}
+		})
 	}
 }
 

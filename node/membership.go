@@ -30,8 +30,9 @@ type MemberMeta struct {
 	// Etcd lists the etcd client URLs the node uses, so that a node that
 	// joins with --join and no --etcd can find the cluster's etcd.
 	Etcd []string `json:"e,omitempty"`
-	// EtcdLost is when (Unix ms) the node lost its lease in etcd, 0 while
-	// it holds it: a node cut off from etcd alone learns from the others
+	// EtcdLost is since when (Unix ms) the node has not renewed its lease
+	// in etcd (its renewals fail, or it has not registered yet), 0 while
+	// it renews it: a node cut off from etcd alone learns from the others
 	// that it is (fence.go).
 	EtcdLost int64 `json:"l,omitempty"`
 }

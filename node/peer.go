@@ -199,9 +199,22 @@ type Peer struct {
 	// fence holds the node's tasks after it stalled, or while it is cut
 	// off from etcd alone, until etcd confirms them (fence.go).
 	fence *stallFence
-	// etcdLostAt is when keepAlive lost the node's lease (Unix ns), 0
+	// etcdLostAt is when keepAlive lost the node's lease (Unix ns): etcd
+	// may have expired it, and the node is not registered again yet; 0
 	// while the node holds it.
 	etcdLostAt atomic.Int64
+	// leaseUntil is the earliest etcd can expire the node's lease
+	// (router.Nanotime ns): when the node sent the last renewal etcd
+	// answered, plus the TTL it answered with (etcd counts the TTL from
+	// the renewal's arrival). Before then no other node can be given
+	// this node's tasks; the cut-off fence engages a little before it
+	// (fence.go).
+	leaseUntil atomic.Int64
+	// renewFailing is since when keepAlive's renewals fail (zero while
+	// they succeed), as gossiped (noteRenewals).
+	renewMu      sync.Mutex
+	renewFailing time.Time
+	renewChanged chan struct{} // noteRenewals -> gossipRenewals (capacity 1)
 }
 
 type localRun struct {
@@ -282,8 +295,8 @@ func NewPeer(cfg PeerConfig) (*Peer, error) {
 	p := &Peer{cfg: cfg, log: cfg.Log, runs: map[string]*localRun{}, retired: map[string]*localRun{}, conns: map[string]*grpc.ClientConn{}, addrOf: map[string]nodeAddr{}, transfer: transfer.NewServer(), hub: external.NewHub(),
 		failingOps: make(chan failingRunOp, 256), incarnation: newIncarnation(),
 		// A stall of a third of the lease's TTL may be followed by the
-		// lease's end: a keepalive goes every third (fence.go).
-		fence: newStallFence(cfg.LeaseTTL / 3)}
+		// lease's end: a renewal goes every quarter (fence.go).
+		fence: newStallFence(cfg.LeaseTTL / 3), renewChanged: make(chan struct{}, 1)}
 	if p.sec, err = security.Load(cfg.TLS, "--tls"); err != nil {
 		return nil, err
 	}
@@ -363,7 +376,11 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on %s: %w", p.cfg.GRPCAddr, err)
 	}
-	meta := MemberMeta{GRPCAddr: p.Addr(), Slots: p.cfg.Slots, Version: p.cfg.Version}
+	// Not registered yet, the node holds no lease: it says so until it
+	// does, so that the others' fences do not count it as a node that
+	// could move their tasks (fence.go).
+	p.renewFailing = time.Now()
+	meta := MemberMeta{GRPCAddr: p.Addr(), Slots: p.cfg.Slots, Version: p.cfg.Version, EtcdLost: p.renewFailing.UnixMilli()}
 	p.gossip, err = StartMembership(MembershipConfig{Name: p.cfg.Name, BindAddr: p.cfg.GossipAddr, Meta: meta, Key: p.cfg.GossipKey, Log: p.log})
 	if err != nil {
 		return err
@@ -503,6 +520,8 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 		}
 	}
 	stopWatch()
+	p.goRun(func() { p.gossipRenewals(runCtx) })
+	p.noteRenewals(time.Time{}) // registered: no longer EtcdLost
 	if len(p.cfg.Etcd) > 0 {
 		p.warnUnnamedEtcdMembers(ctx)
 	}
@@ -820,25 +839,53 @@ func (p *Peer) nodeInfo() *galev1.NodeInfo {
 
 // register registers the node under a new lease.
 func (p *Peer) register(ctx context.Context) error {
+	sent := router.Nanotime()
 	l, err := p.client.Grant(ctx, int64(p.cfg.LeaseTTL/time.Second))
 	if err != nil {
 		return fmt.Errorf("grant node lease: %w", err)
 	}
 	p.lease.Store(int64(l.ID))
+	p.leaseUntil.Store(sent + l.TTL*int64(time.Second))
 	return p.store.RegisterNode(ctx, p.nodeInfo(), l.ID, p.incarnation)
 }
 
-// regain gets the node's registration back after its keep-alive stream
-// ended. etcd restores the leases it had when it restarts, with their TTL
-// renewed, and the client gives a lease up after a TTL without an answer
-// while etcd may still hold it: so the node first renews the lease it
-// had, and its key, with everything under that lease, stays as it was
-// (kept reports it). Only a lease etcd no longer has is replaced, by a new
-// one under which the node takes its own key over at once
+// renewLease renews lease id once and moves leaseUntil on: etcd answered
+// a renewal sent at sent, so it expires the lease no sooner than sent and
+// the TTL it answered.
+func (p *Peer) renewLease(ctx context.Context, id clientv3.LeaseID) error {
+	sent := router.Nanotime()
+	resp, err := p.client.KeepAliveOnce(ctx, id)
+	if err != nil {
+		return err
+	}
+	if resp.TTL <= 0 {
+		return rpctypes.ErrLeaseNotFound
+	}
+	if id != clientv3.LeaseID(p.lease.Load()) {
+		return nil // a renewal of a lease the node has since replaced
+	}
+	until := sent + resp.TTL*int64(time.Second)
+	for {
+		// Renewals of one lease may answer out of order (keepAlive's and
+		// confirmLease's): keep the latest bound.
+		old := p.leaseUntil.Load()
+		if until <= old || p.leaseUntil.CompareAndSwap(old, until) {
+			return nil
+		}
+	}
+}
+
+// regain gets the node's registration back after it lost its lease (no
+// renewal answered for the TTL). etcd restores the leases it had when it
+// restarts, with their TTL renewed, and a lease the node could not renew
+// may be alive in etcd still: so the node first renews the lease it had,
+// and its key, with everything under that lease, stays as it was (kept
+// reports it). Only a lease etcd no longer has is replaced, by a new one
+// under which the node takes its own key over at once
 // (Store.RegisterNode compares the incarnation).
 func (p *Peer) regain(ctx context.Context) (kept bool, err error) {
 	if id := clientv3.LeaseID(p.lease.Load()); id != 0 {
-		_, err := p.client.KeepAliveOnce(ctx, id)
+		err := p.renewLease(ctx, id)
 		switch {
 		case err == nil:
 			// Written again in case the key went (deleted by hand): a
@@ -851,38 +898,130 @@ func (p *Peer) regain(ctx context.Context) (kept bool, err error) {
 	return false, p.register(ctx)
 }
 
-// keepAlive keeps the liveness lease; if the client loses it (etcd
-// unreachable for longer than the TTL, or restarting) the node gets its
+// renewEvery is how often keepAlive renews the node's lease: a quarter of
+// its TTL, so that one slow or failed renewal leaves the lease well
+// ahead of the cut-off fence.
+func (p *Peer) renewEvery() time.Duration { return p.cfg.LeaseTTL / 4 }
+
+// keepAlive keeps the liveness lease. It renews the lease itself, once
+// every renewEvery, rather than through the client's KeepAlive stream,
+// whose answers do not say when their requests were sent: leaseUntil
+// needs that. While renewals fail the node says so by gossip
+// (MemberMeta.EtcdLost), which tells the others' fences an etcd outage
+// from a node cut off alone. Once no renewal has been answered for the
+// TTL (leaseUntil passed) the lease may be gone: the node gets its
 // registration back once etcd answers (regain), keeping its lease when
 // etcd still has it.
 func (p *Peer) keepAlive(ctx context.Context) {
+	warned := false // of failing renewals, since the last that succeeded
 	for ctx.Err() == nil {
-		ch, err := p.client.KeepAlive(ctx, clientv3.LeaseID(p.lease.Load()))
-		if err == nil {
-			for range ch {
-			}
-		}
+		started := time.Now()
+		// A renewal not answered within renewEvery is said failing at
+		// once (the others' fences need to know in time), and given up
+		// after half the TTL.
+		slow := time.AfterFunc(p.renewEvery(), func() { p.noteRenewals(started) })
+		rctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseTTL/2)
+		err := p.renewLease(rctx, clientv3.LeaseID(p.lease.Load()))
+		cancel()
+		slow.Stop()
 		if ctx.Err() != nil {
 			return
 		}
-		p.log.Warn("node lease lost; registering again")
-		p.noteEtcd(time.Now())
-		p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
-		for ctx.Err() == nil {
-			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			kept, err := p.regain(rctx)
-			cancel()
-			if err == nil {
-				p.noteEtcd(time.Time{})
-				p.log.Info("node registered again", "lease_kept", kept)
-				p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-				break
+		wait := p.renewEvery() - time.Since(started)
+		if err == nil {
+			p.noteRenewals(time.Time{})
+			if warned {
+				warned = false
+				p.log.Info("node lease renewed again")
 			}
-			p.log.Warn("register node", "err", err)
-			select {
-			case <-time.After(250 * time.Millisecond):
-			case <-ctx.Done():
+		} else {
+			p.noteRenewals(started)
+			if !warned {
+				warned = true
+				p.log.Warn("cannot renew the node's lease in etcd; trying again", "err", err,
+					"lease_left", time.Duration(p.leaseUntil.Load()-router.Nanotime()).Round(time.Millisecond).String())
 			}
+			wait = min(wait, 250*time.Millisecond)
+		}
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) || router.Nanotime() >= p.leaseUntil.Load() {
+			p.recoverLease(ctx)
+			warned = false
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// noteRenewals records that the node's renewals of its lease fail since
+// failing, or that they succeed (failing is zero), and has gossipRenewals
+// gossip it (MemberMeta.EtcdLost) when that changed. A failure already
+// noted keeps its time.
+func (p *Peer) noteRenewals(failing time.Time) {
+	p.renewMu.Lock()
+	defer p.renewMu.Unlock()
+	if p.renewFailing.IsZero() == failing.IsZero() {
+		return
+	}
+	p.renewFailing = failing
+	select {
+	case p.renewChanged <- struct{}{}:
+	default: // gossipRenewals has yet to take the last change: it reads this one
+	}
+}
+
+// gossipRenewals gossips what noteRenewals records. Apart from keepAlive,
+// whose renewals must not wait for gossip: an update waits up to a second
+// for its broadcast.
+func (p *Peer) gossipRenewals(ctx context.Context) {
+	sent := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.renewChanged:
+		}
+		p.renewMu.Lock()
+		var ms int64
+		if !p.renewFailing.IsZero() {
+			ms = p.renewFailing.UnixMilli()
+		}
+		p.renewMu.Unlock()
+		if ms == sent {
+			continue
+		}
+		sent = ms
+		if err := p.gossip.UpdateMeta(func(m *MemberMeta) { m.EtcdLost = ms }); err != nil {
+			p.log.Warn("gossip whether this node reaches etcd", "err", err)
+		}
+	}
+}
+
+// recoverLease gets the node's registration back after it lost its
+// lease: etcd may have expired it, and the leader moved its tasks (the
+// cut-off fence held them meanwhile, unless every node lost etcd).
+func (p *Peer) recoverLease(ctx context.Context) {
+	p.log.Warn("node lease lost; registering again")
+	p.etcdLostAt.Store(time.Now().UnixNano())
+	p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_NOT_SERVING)
+	for ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		kept, err := p.regain(rctx)
+		cancel()
+		if err == nil {
+			p.etcdLostAt.Store(0)
+			p.noteRenewals(time.Time{})
+			p.log.Info("node registered again", "lease_kept", kept)
+			p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+			return
+		}
+		p.log.Warn("register node", "err", err)
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
 		}
 	}
 }

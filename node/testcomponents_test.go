@@ -31,12 +31,32 @@ type testState struct {
 	prepareFailed atomic.Bool
 	panics        atomic.Int64 // panics of pass bolts with test.panic_rate
 	sinkInputs    []sdk.Input  // the TaskContext.Inputs a sink was prepared with
+	// latestRun is the latest start (its starts count) of each task that
+	// executed a tuple, and staleRuns counts the tuples executed by an
+	// earlier start of the task after that: two copies of one task
+	// running at once (pass and sink bolts).
+	latestRun map[int32]int
+	staleRuns atomic.Int64
 }
 
-// started counts a start of task id (Open or Prepare).
-func (s *testState) started(id int32) {
+// started counts a start of task id (Open or Prepare) and returns its
+// number: 1 for the task's first start.
+func (s *testState) started(id int32) int {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.starts[id]++
+	return s.starts[id]
+}
+
+// executing notes that start run of task id executes a tuple, and counts
+// it stale if a later start of the task executed one before.
+func (s *testState) executing(id int32, run int) {
+	s.mu.Lock()
+	if run < s.latestRun[id] {
+		s.staleRuns.Add(1)
+	} else {
+		s.latestRun[id] = run
+	}
 	s.mu.Unlock()
 }
 
@@ -57,7 +77,7 @@ func (s *testState) forget() {
 var states sync.Map // test.id -> *testState
 
 func newState(id string) *testState {
-	s := &testState{acked: map[uint64]int{}, failed: map[uint64]int{}, sunk: map[int64]int{}, dropped: map[uint64]bool{}, starts: map[int32]int{}}
+	s := &testState{acked: map[uint64]int{}, failed: map[uint64]int{}, sunk: map[int64]int{}, dropped: map[uint64]bool{}, starts: map[int32]int{}, latestRun: map[int32]int{}}
 	states.Store(id, s)
 	return s
 }
@@ -169,6 +189,8 @@ func (s *seqSpout) Close() error { return nil }
 // test.sleep it sleeps per tuple; with test.fanout it emits n copies.
 type passBolt struct {
 	st        *testState
+	task      int32
+	run       int // this start's number (testState.started)
 	out       *sdk.BoltCollector
 	failRate  float64
 	panicRate float64
@@ -182,7 +204,7 @@ type passBolt struct {
 func (b *passBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
 func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.st, b.out = stateOf(tc), out
-	b.st.started(tc.TaskID)
+	b.task, b.run = tc.TaskID, b.st.started(tc.TaskID)
 	b.failRate, _ = tc.Config.Float("test.fail_rate", 0)
 	b.panicRate, _ = tc.Config.Float("test.panic_rate", 0)
 	b.dropFirst, _ = tc.Config.Bool("test.drop_first", false)
@@ -205,6 +227,7 @@ func (b *passBolt) Execute(t *sdk.Tuple) {
 		b.st.ticks.Add(1)
 		return
 	}
+	b.st.executing(b.task, b.run)
 	if b.sleep > 0 {
 		time.Sleep(b.sleep)
 	}
@@ -235,14 +258,16 @@ func (b *passBolt) Cleanup() error { return nil }
 
 // sinkBolt records every id it sees and acks.
 type sinkBolt struct {
-	st  *testState
-	out *sdk.BoltCollector
+	st   *testState
+	out  *sdk.BoltCollector
+	task int32
+	run  int // this start's number (testState.started)
 }
 
 func (b *sinkBolt) DeclareOutputFields(*sdk.OutputDeclarer) {}
 func (b *sinkBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.BoltCollector) error {
 	b.st, b.out = stateOf(tc), out
-	b.st.started(tc.TaskID)
+	b.task, b.run = tc.TaskID, b.st.started(tc.TaskID)
 	b.st.mu.Lock()
 	b.st.sinkInputs = tc.Inputs
 	b.st.mu.Unlock()
@@ -254,6 +279,7 @@ func (b *sinkBolt) Execute(t *sdk.Tuple) {
 		b.out.Ack(t) // as bolts that ack every input do
 		return
 	}
+	b.st.executing(b.task, b.run)
 	b.st.mu.Lock()
 	b.st.sunk[t.Int(0)]++
 	b.st.sinkOrder = append(b.st.sinkOrder, t.Int(0))
