@@ -480,6 +480,13 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			return false
 		}
 		stallAt := e.watchStall(x, doneC != nil && (x.cur != nil || len(in) > 0) && x.waitsForRoom())
+		if stallAt == 0 && doneC != nil && !x.stallReported && x.full() {
+			// Full with no input waiting yet: input that comes later
+			// does not wake this loop (inC is nil while full), and a
+			// process stuck in execute sends no frame that would. Look
+			// again in a heartbeat, so that watchStall sees it.
+			stallAt = e.now + int64(x.hb)
+		}
 		inC := in
 		if x.cur != nil || x.full() || x.eofLeft == 0 || doneC == nil {
 			inC = nil

@@ -384,6 +384,29 @@ func TestAWindowLargerThanTheLimitsIsReported(t *testing.T) {
 	})
 }
 
+// TestAStuckBoltIsReportedWhenInputComesLater: a bolt whose execute
+// hangs (here: holds every input) takes exactly as many inputs as it may
+// while nothing else waits, so its executor goes to sleep with no input to
+// look at. The replays that arrive later (message timeout 1 s) wait for
+// room it never gives; the run's errors must still say so, as they do
+// when input already waits at the moment the process fills up.
+func TestAStuckBoltIsReportedWhenInputComesLater(t *testing.T) {
+	const n = 600 // all of them fit in the process: none waits at first
+	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 0, KeyMessageTimeout: 1}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
+		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
+		conf("hold", map[string]any{KeyExternalMaxInflight: n, KeyExternalHeartbeat: 100})
+	rt := tp.newWithHub(t)
+	runUntilTestEnds(t, rt)
+	waitFor(t, 20*time.Second, func() error {
+		if msg := errorsText(rt); !strings.Contains(msg, "gets no more input") {
+			return fmt.Errorf("no report of the stuck bolt yet; errors:\n%s", msg)
+		}
+		return nil
+	})
+}
+
 // A command that cannot start fails the run with its reason, after a few
 // tries, instead of restarting forever.
 func TestExternalCommandNotFound(t *testing.T) {
