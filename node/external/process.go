@@ -289,11 +289,8 @@ func (s *Supervisor) environ(token string) []string {
 // Dropped lines are counted in a line of their own once output resumes
 // within the limit, and the tail kept for error reports sees every line.
 func (s *Supervisor) pipeLines(r io.Reader, log *slog.Logger, level slog.Level, tail *lastLines) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	limit := lineLimiter{tokens: logBurst, last: time.Now()}
-	for sc.Scan() {
-		line := sc.Text()
+	readLines(r, maxLogLine, func(line string) {
 		if tail != nil {
 			tail.add(line)
 		}
@@ -304,11 +301,54 @@ func (s *Supervisor) pipeLines(r io.Reader, log *slog.Logger, level slog.Level, 
 		if ok {
 			log.Log(context.Background(), level, line, "stream", streamName(level))
 		}
-	}
+	})
 	if limit.dropped > 0 {
 		log.Warn("external process output was rate-limited", "stream", streamName(level), "dropped_lines", limit.dropped, "limit_per_second", logRate)
 	}
 }
+
+// readLines calls f with each line of r (without its "\n" or "\r\n"),
+// the last one also without a newline, until r ends or fails. A line
+// longer than max is cut to its first max bytes, with a note of how many
+// more it had: the rest is read and dropped, so r is always read to its
+// end (bufio.Scanner stops at such a line, and a process whose output is
+// no longer read blocks in its next write to it).
+func readLines(r io.Reader, max int, f func(line string)) {
+	br := bufio.NewReaderSize(r, max)
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line := string(chunk)
+			cut := 0
+			for errors.Is(err, bufio.ErrBufferFull) {
+				chunk, err = br.ReadSlice('\n')
+				cut += len(chunk)
+			}
+			if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+				cut--
+				if len(chunk) > 1 && chunk[len(chunk)-2] == '\r' {
+					cut--
+				}
+			}
+			f(fmt.Sprintf("%s ... (%d more bytes of this line not logged)", line, cut))
+		} else if len(chunk) > 0 {
+			line := chunk
+			if line[len(line)-1] == '\n' {
+				line = line[:len(line)-1]
+				if len(line) > 0 && line[len(line)-1] == '\r' {
+					line = line[:len(line)-1]
+				}
+			}
+			f(string(line))
+		}
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return
+		}
+	}
+}
+
+// maxLogLine is how much of one output line the node logs.
+const maxLogLine = 64 << 10
 
 const (
 	logRate  = 200  // output lines a second a process may log, after the burst

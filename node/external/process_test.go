@@ -177,3 +177,63 @@ func TestAnOldErrorLineDoesNotLeadTheExit(t *testing.T) {
 		t.Fatalf("tail %q still leads with the old error line", got)
 	}
 }
+
+// A line longer than the node keeps of one (a debug print of a 1 MB
+// tuple, say) is logged cut short, and the lines after it are read and
+// logged too: the pipe must never stop being read, or the process blocks
+// for ever in its next write to it while its SDK's heartbeats keep it
+// looking alive.
+func TestPipeLinesReadsPastALongLine(t *testing.T) {
+	long := strings.Repeat("y", 5*maxLogLine+17)
+	in := "before\n" + long + "\r\nafter\nlast without newline"
+	h := &recordHandler{}
+	tail := &lastLines{max: 5}
+	(&Supervisor{}).pipeLines(strings.NewReader(in), slog.New(h), slog.LevelInfo, tail)
+	var msgs []string
+	for _, m := range h.msgs {
+		msgs = append(msgs, strings.TrimSuffix(m, " stream=stdout"))
+	}
+	if len(msgs) != 4 || msgs[0] != "before" || msgs[2] != "after" || msgs[3] != "last without newline" {
+		t.Fatalf("logged %d lines, want before, the long one, after, and the last: %.200q", len(msgs), msgs)
+	}
+	if !strings.HasPrefix(msgs[1], long[:maxLogLine]) || len(msgs[1]) > maxLogLine+100 ||
+		!strings.Contains(msgs[1], fmt.Sprintf("%d more bytes of this line not logged", len(long)-maxLogLine)) {
+		t.Fatalf("the long line was logged as %d bytes ending %q", len(msgs[1]), msgs[1][max(0, len(msgs[1])-80):])
+	}
+	if !strings.Contains(tail.String(), "after") {
+		t.Fatalf("tail %q lacks the lines after the long one", tail.String())
+	}
+}
+
+// A process that prints a line longer than the node keeps, then more, is
+// not blocked: it runs to its end.
+func TestAProcessPrintingALongLineIsNotBlocked(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `head -c 300000 /dev/zero | tr '\0' y; echo; i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done`)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := &recordHandler{}
+	done := make(chan struct{})
+	go func() {
+		(&Supervisor{}).pipeLines(stdout, slog.New(h), slog.LevelInfo, nil)
+		close(done)
+	}()
+	exited := make(chan error, 1)
+	go func() { <-done; exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("process: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the process is blocked writing its output: the node stopped reading after a long line")
+	}
+	if n := len(h.msgs); n < 2001 {
+		t.Fatalf("logged %d lines, want the long one and 2000 more", n)
+	}
+}
