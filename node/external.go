@@ -99,8 +99,18 @@ type externalTask struct {
 	sent      []sentFrame
 	lastFrame uint64
 	lastID    uint64
-	cur       *router.Batch // batch being sent to the process
-	curIdx    int
+	// order lists the inputs sent, by id (increasing), from orderHead
+	// on; settledThrough is the highest id the process acked, failed or
+	// reset. Every SDK executes its inputs one at a time in the order it
+	// got them, so every input up to settledThrough has been executed (or
+	// is being): those the process still holds, it holds on purpose. The
+	// first input after it is the oldest the process has not begun, the
+	// head of its queue for the timeouts' backlog (unstartedBorn).
+	order          []uint64
+	orderHead      int
+	settledThrough uint64
+	cur            *router.Batch // batch being sent to the process
+	curIdx         int
 
 	// spout state
 	proxy *spoutProxy
@@ -110,7 +120,8 @@ type externalTask struct {
 type inflightInput struct {
 	t     *sdk.Tuple
 	frame uint64
-	bytes int // sdk.WireSize of its values
+	bytes int   // sdk.WireSize of its values
+	born  int64 // its batch's Born (Nanotime)
 }
 
 // sentFrame is when an inputs frame was sent.
@@ -495,7 +506,10 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 		if len(s.Frames()) == 0 && (inC == nil || len(inC) == 0) {
 			// Nothing more to do at once: publish and send partial batches.
 			e.stats.publish(&e.t.counters)
-			if x.cur == nil && len(x.inflight) == 0 {
+			if x.cur == nil && len(in) == 0 && x.unstartedBorn() == 0 {
+				// Nothing waits here that the process has not begun: the
+				// inputs it still holds, it holds on purpose (as a Go
+				// bolt's held tuples, they do not hold timeouts back).
 				e.t.headBorn.Store(0)
 			}
 			dl, err := e.idleFlushAndFail()
@@ -527,8 +541,8 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				b.Release()
 				break
 			}
-			e.t.headBorn.Store(b.Born)
 			x.cur, x.curIdx = b, 0
+			e.t.headBorn.Store(x.headBorn(b.Born))
 		case f, ok := <-s.Frames():
 			if !ok {
 				e.endSession(ctx, s, "ended")
@@ -543,6 +557,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				for _, id := range fr.Acks.GetResetTimeout() {
 					if in, ok := x.inflight[id]; ok {
 						e.ResetTimeout(in.t)
+						x.settled(id)
 						x.blockedSince, x.stallReported = 0, false // it holds them on purpose
 					} else {
 						e.protocolError(s, fmt.Errorf("reset timeout of input %d, which the process does not hold (never sent, or already acked or failed)", id))
@@ -569,6 +584,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				if len(fr.Acks.GetAcked())+len(fr.Acks.GetFailed()) > 0 {
 					e.t.lastProgress.Store(e.now)
 				}
+				e.t.headBorn.Store(x.headBorn(e.t.headBorn.Load()))
 			case *galev1.AttachRequest_Log:
 				e.logRecord(fr.Log)
 			case *galev1.AttachRequest_Error:
@@ -654,11 +670,54 @@ func (x *externalTask) take(id uint64) *sdk.Tuple {
 	}
 	delete(x.inflight, id)
 	x.inflightBytes -= int64(in.bytes)
+	x.settled(id)
 	x.blockedSince, x.stallReported = 0, false // the process settles inputs
 	if x.frames[in.frame]--; x.frames[in.frame] <= 0 {
 		delete(x.frames, in.frame)
 	}
 	return in.t
+}
+
+// settled notes that the process acked, failed or reset input id: it has
+// begun every input up to id.
+func (x *externalTask) settled(id uint64) {
+	x.settledThrough = max(x.settledThrough, id)
+}
+
+// unstartedBorn returns the Born of the oldest input the process holds
+// and has not begun (see externalTask.order), 0 if none.
+func (x *externalTask) unstartedBorn() int64 {
+	for x.orderHead < len(x.order) {
+		id := x.order[x.orderHead]
+		if in, ok := x.inflight[id]; ok && id > x.settledThrough {
+			return in.born
+		}
+		x.orderHead++
+		if x.orderHead >= 1024 && 2*x.orderHead >= len(x.order) {
+			x.order = x.order[:copy(x.order, x.order[x.orderHead:])]
+			x.orderHead = 0
+		}
+	}
+	x.order, x.orderHead = x.order[:0], 0
+	return 0
+}
+
+// headBorn is what an external bolt's task says is the oldest work it has
+// not begun (taskState.headBorn, for the timeouts' backlog): the oldest
+// input its process holds and has not begun, else the batch being fed
+// to it, else keep (the batch last taken, while the queue waits for room).
+// A process that works through a long window of inputs is a queue like
+// the task's own: the trees waiting in it must not time out (they did,
+// while the batch last taken counted; a helper's slow Python bolt had 12%
+// of its work complete and the rest replay).
+func (x *externalTask) headBorn(keep int64) int64 {
+	if born := x.unstartedBorn(); born != 0 {
+		return born
+	}
+	if x.cur != nil {
+		return x.cur.Born
+	}
+	return keep
 }
 
 // sendInputs sends queued inputs to the process while the window and the
@@ -703,7 +762,8 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 				id := x.lastID
 				// Acks, fails and anchoring read only the anchors (and
 				// the source, for errors): not the values.
-				x.inflight[id] = inflightInput{t: &sdk.Tuple{Source: t.Source, SourceTask: t.SourceTask, Anchors: slices.Clone(t.Anchors)}, frame: x.lastFrame, bytes: size}
+				x.inflight[id] = inflightInput{t: &sdk.Tuple{Source: t.Source, SourceTask: t.SourceTask, Anchors: slices.Clone(t.Anchors)}, frame: x.lastFrame, bytes: size, born: b.Born}
+				x.order = append(x.order, id)
 				pt := &galev1.Tuple{Stream: t.Source.Stream, SourceTask: t.SourceTask, Id: id, Values: make([]*galev1.Value, len(t.Values))}
 				for j, v := range t.Values {
 					pt.Values[j] = sdk.ValueToProto(v)
@@ -838,8 +898,8 @@ func (e *executor) nextInputBatch(x *externalTask) bool {
 				b.Release()
 				continue
 			}
-			e.t.headBorn.Store(b.Born)
 			x.cur, x.curIdx = b, 0
+			e.t.headBorn.Store(x.headBorn(b.Born))
 		default:
 			return false
 		}
@@ -857,6 +917,7 @@ func (e *executor) failInflight(x *externalTask) {
 	x.inflightBytes = 0
 	clear(x.frames)
 	x.sent = x.sent[:0]
+	x.order, x.orderHead = x.order[:0], 0
 	if b := x.cur; b != nil {
 		for i := x.curIdx; i < len(b.Tuples); i++ {
 			e.Fail(&b.Tuples[i])

@@ -407,6 +407,34 @@ func TestAStuckBoltIsReportedWhenInputComesLater(t *testing.T) {
 	})
 }
 
+// TestTreesWaitingInASlowProcessDoNotTimeOut: an external bolt's process
+// holding many inputs it has not begun is a queue like the task's own, and
+// the trees waiting in it are making progress: they must not time out and
+// replay. Here a pass bolt feeds 200 inputs a second for 2 s to a process
+// that takes 20 ms each and may hold all 400 (8 s of work), with a message
+// timeout of 1 s; they timed out and replayed when only the batch last taken from
+// the task's queue counted for the backlog (a helper's slow Python bolt
+// had 12% of its trees complete, the rest replaying).
+func TestTreesWaitingInASlowProcessDoNotTimeOut(t *testing.T) {
+	const n = 400
+	tp := newTopo(t, map[string]any{"test.count": n, KeyMessageTimeout: 1}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pace", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		ext("slow", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "slow", nil, "pace").
+		bolt("sink", "test.Sink", 1, nil, "slow:shuffle").
+		conf("pace", map[string]any{"test.sleep": 5}).
+		conf("slow", map[string]any{KeyExternalMaxInflight: n})
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errorsText(rt))
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.acked) != n || len(st.failed) != 0 {
+		t.Fatalf("%d of %d messages acked, %d failed (timed out while waiting in the process)", len(st.acked), n, len(st.failed))
+	}
+}
+
 // A command that cannot start fails the run with its reason, after a few
 // tries, instead of restarting forever.
 func TestExternalCommandNotFound(t *testing.T) {
