@@ -854,13 +854,20 @@ func (e *executor) runBolt(ctx context.Context) error {
 		if tickC != nil {
 			select {
 			case <-tickC:
-				e.tick() // after a batch that passed the fence
+				// The fence may have engaged during the batch.
+				if !e.passFence(ctx) {
+					return nil
+				}
+				e.tick()
 			default:
 			}
 		}
 	}
 	// Every upstream task has ended and everything it sent was executed.
 	if f, ok := e.bolt.(sdk.Finisher); ok {
+		if !e.passFence(ctx) {
+			return nil // the task moved away meanwhile: its new copy finishes
+		}
 		e.now = router.Nanotime()
 		if err := e.safely("finish", f.Finish); err != nil {
 			return e.taskErr("finish", err)

@@ -248,10 +248,13 @@ func (m *Membership) EtcdEndpoints() []string {
 func chooseEtcd(members []Member) []string {
 	var best []string
 	bestN := 0
+	// The same endpoints in another order (--etcd e2,e1) are the same
+	// list.
+	key := func(eps []string) string { return strings.Join(slices.Sorted(slices.Values(eps)), ",") }
 	count := map[string]int{}
 	for _, mem := range members {
 		if len(mem.Meta.Etcd) > 0 {
-			count[strings.Join(mem.Meta.Etcd, ",")]++
+			count[key(mem.Meta.Etcd)]++
 		}
 	}
 	for _, mem := range members {
@@ -259,7 +262,7 @@ func chooseEtcd(members []Member) []string {
 		if len(eps) == 0 {
 			continue
 		}
-		n := count[strings.Join(eps, ",")]
+		n := count[key(eps)]
 		if best == nil || n > bestN || (n == bestN && len(eps) > len(best)) {
 			best, bestN = eps, n
 		}

@@ -119,6 +119,7 @@ func TestChooseEtcdPrefersTheCommonAndLongestList(t *testing.T) {
 		{"a tie goes to the longer list", []Member{m("a4", one), m("n2", all)}, all},
 		{"the most common list", []Member{m("a", all), m("b", one), m("c", one)}, one},
 		{"nodes without a list do not count", []Member{m("a", nil), m("b", one)}, one},
+		{"the same list in another order counts as one", []Member{m("a", one), m("b", one), m("c", all), m("d", []string{all[2], all[0], all[1]}), m("e", []string{all[1], all[0], all[2]})}, all},
 	} {
 		if got := chooseEtcd(c.members); !slices.Equal(got, c.want) {
 			t.Errorf("%s: chooseEtcd = %v, want %v", c.name, got, c.want)
