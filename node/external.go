@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/gale-stream/gale/node/external"
 	galev1 "github.com/gale-stream/gale/proto/gale/v1"
 	"github.com/gale-stream/gale/router"
@@ -364,6 +367,12 @@ func (e *executor) endSession(ctx context.Context, s external.Session, what stri
 	err := s.Err()
 	if err != nil && s.Hello().GetSdk() == external.MultilangSDK {
 		return // the process's exit report says it (Stdio), once
+	}
+	if status.Code(err) == codes.Canceled && e.comp.spec.GetCommand() != nil {
+		// The process cancelled its stream: it exited, and the node
+		// started it, so its exit report (status and last output) says
+		// so, once.
+		return
 	}
 	if err == nil {
 		err = errors.New("the process ended its stream")

@@ -317,6 +317,11 @@ func TestExternalCrashReplays(t *testing.T) {
 	if !strings.Contains(errorsText(rt), "exit status 3") {
 		t.Fatalf("the crash is not reported; errors:\n%s", errorsText(rt))
 	}
+	// Once: the end of its session, which the exit cancelled, is no
+	// second error beside it.
+	if msg := errorsText(rt); strings.Contains(msg, "context canceled") {
+		t.Fatalf("the crash is reported twice; errors:\n%s", msg)
+	}
 }
 
 // A process that stops heartbeating (SIGSTOP) is dropped after 3 intervals
