@@ -23,6 +23,7 @@ const (
 	fVH      = ingest.IdxVH
 	fTarget  = ingest.IdxTarget
 	fValue   = ingest.IdxValue
+	fEvent   = ingest.IdxEvent
 )
 
 // Heatmap grid: columns across the viewport's width, and rows heatRowPx
@@ -52,8 +53,10 @@ const (
 // (topology.tick.tuple.freq.secs) it emits a snapshot of every page that
 // changed, as JSON, on fields [page, snapshot].
 //
-// Its inputs are acked at once: the aggregates are live views, and a
-// replayed event counts again (at-least-once).
+// Its inputs are acked at once: the aggregates are live views. A replayed
+// event (the same ingest event id, ingest.FieldEvent) counts once, when its
+// first delivery came within the latest two million events of its ingest
+// run (seenEvents); events without an id count each time.
 //
 // A task tracks at most webanalytics.max_pages pages (default 1000): page
 // paths come from the tracker, that is from anyone, and each page costs
@@ -72,6 +75,8 @@ type PageStats struct {
 	maxPages  int
 	untracked int64
 	evictScan time.Time // when an idle page was last looked for (at most once a second)
+	seen      seenEvents
+	replays   int64
 }
 
 // pageIdleEvict is how long a page must have had no event before a new
@@ -123,6 +128,10 @@ func (b *PageStats) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bol
 // the task counted without tracking them.
 func (b *PageStats) Untracked() int64 { return b.untracked }
 
+// Replays returns how many replayed events the task recognised and did
+// not count again.
+func (b *PageStats) Replays() int64 { return b.replays }
+
 // cell maps a document position, seen in a viewport vw pixels wide, to a
 // heatmap cell, or -1.
 func cell(x, y, vw int64) int {
@@ -145,6 +154,11 @@ func cell(x, y, vw int64) int {
 func (b *PageStats) Execute(t *sdk.Tuple) {
 	if t.IsTick() {
 		b.flush(time.Now().UnixMilli())
+		return
+	}
+	if len(t.Values) > fEvent && t.Values[fEvent].Kind() == sdk.KindInt && !b.seen.first(t.Int(fEvent)) {
+		b.replays++
+		b.out.Ack(t)
 		return
 	}
 	page := t.Str(fPage)

@@ -105,8 +105,9 @@ func (b *sessionsBolt) Execute(t *sdk.Tuple) {
 // (AckOnFire, which resets their timeouts while sessions last) would keep
 // every cursor event of every open session in memory and in the spouts'
 // pending limit, where the aggregate keeps a small accumulator; so a node
-// failure loses its open sessions (the dashboard's counts dip), and
-// nothing is counted twice.
+// failure loses its open sessions (the dashboard's counts dip). An event
+// replayed after a failure elsewhere counts again in its session (unlike
+// PageStats, this bolt does not look at the ingest's event id yet).
 //
 // Memory: the metrics are aggregated incrementally (window.NewAggregate),
 // so an open session costs a small accumulator (plus its distinct pages),

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"math/rand/v2"
 	"strconv"
 
 	"github.com/gale-stream/gale/sdk"
@@ -30,6 +31,11 @@ const (
 	FieldValue   = "value"
 	FieldDW      = "dw"
 	FieldDH      = "dh"
+	// FieldEvent is the event's id: unique among the events of every
+	// ingest task and run, and the same in each replay of an event, so
+	// that a bolt that counts can count a replayed event once
+	// (EventIDRun, EventIDSeq).
+	FieldEvent = "event"
 )
 
 // FieldSent is the member of a batch body ({"events": [...], "sent": T})
@@ -50,11 +56,27 @@ const (
 	IdxValue
 	IdxDW
 	IdxDH
+	IdxEvent
 	NumFields
 )
 
 // Fields lists the output fields of the default stream, in tuple order.
-var Fields = []string{FieldVisitor, FieldTS, FieldType, FieldPage, FieldX, FieldY, FieldVW, FieldVH, FieldTarget, FieldValue, FieldDW, FieldDH}
+var Fields = []string{FieldVisitor, FieldTS, FieldType, FieldPage, FieldX, FieldY, FieldVW, FieldVH, FieldTarget, FieldValue, FieldDW, FieldDH, FieldEvent}
+
+// An event id (FieldEvent) is a run of an ingest task, a random number
+// drawn when the task opens, above the event's sequence number in that
+// run: EventIDRun and EventIDSeq take them apart. Runs are 23 bits, so
+// that ids stay positive int64s; a run's sequence numbers count from 1.
+const eventSeqBits = 40
+
+// EventIDRun returns the ingest run of event id.
+func EventIDRun(id int64) int64 { return id >> eventSeqBits }
+
+// EventIDSeq returns the sequence number of event id in its run.
+func EventIDSeq(id int64) int64 { return id & (1<<eventSeqBits - 1) }
+
+// newEventRun draws a run for event ids: 1 to 2^23-1.
+func newEventRun() int64 { return 1 + rand.Int64N(1<<(63-eventSeqBits)-1) }
 
 // Limits of the string fields, in Unicode characters.
 const (
@@ -87,8 +109,9 @@ type Event struct {
 	Has                         uint16
 }
 
-// AppendValues appends the event's tuple values (Fields order) to dst.
-func (e *Event) AppendValues(dst []sdk.Value) []sdk.Value {
+// AppendValues appends the event's tuple values (Fields order) to dst,
+// with id as its event id (FieldEvent).
+func (e *Event) AppendValues(dst []sdk.Value, id int64) []sdk.Value {
 	opt := func(bit uint16, v int32) sdk.Value {
 		if e.Has&bit != 0 {
 			return sdk.Int(int64(v))
@@ -112,7 +135,7 @@ func (e *Event) AppendValues(dst []sdk.Value) []sdk.Value {
 	return append(dst,
 		sdk.String(e.Visitor), sdk.Int(e.TS), sdk.String(e.Type), sdk.String(e.Page),
 		opt(HasX, e.X), opt(HasY, e.Y), opt(HasVW, e.VW), opt(HasVH, e.VH),
-		target, value, opt(HasDW, e.DW), opt(HasDH, e.DH))
+		target, value, opt(HasDW, e.DW), opt(HasDH, e.DH), sdk.Int(id))
 }
 
 // AppendJSON appends the event in its wire form (EVENTS.md) to dst; the

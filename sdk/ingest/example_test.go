@@ -14,7 +14,7 @@ func ExampleDecode() {
 		{"visitor":"v1","ts":1700000000400,"type":"scroll","page":"/","depth":0.8}]`))
 	fmt.Println(len(evs), err)
 	for _, e := range evs {
-		vals := e.AppendValues(nil)
+		vals := e.AppendValues(nil, 1)
 		fmt.Println(vals[ingest.IdxType], vals[ingest.IdxTarget], vals[ingest.IdxValue])
 	}
 	_, err = ingest.Decode(nil, []byte(`[{"visitor":"v1","ts":1,"type":"move","page":"/","x":1,"y":2}]`))

@@ -116,6 +116,7 @@ type Spout struct {
 	cur       *batch
 	curPos    int
 	nextID    uint64
+	run       int64 // this run's part of event ids (newEventRun)
 	pending   map[uint64]pendingEvent
 	retry     []uint64
 	retryHead int
@@ -176,6 +177,7 @@ func (s *Spout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColle
 		}
 	}
 	s.pending = make(map[uint64]pendingEvent)
+	s.run = newEventRun()
 	s.closed = make(chan struct{})
 	s.batches.New = func() any { return &batch{events: make([]Event, 0, 32)} }
 	s.bodies.New = func() any { return new(bytes.Buffer) }
@@ -336,8 +338,17 @@ func (s *Spout) NextTuple() {
 }
 
 func (s *Spout) emit(id uint64, ev *Event) {
-	s.vals = ev.AppendValues(s.vals[:0])
+	s.vals = ev.AppendValues(s.vals[:0], s.eventID(id))
 	s.out.Emit(id, s.vals...)
+}
+
+// eventID is the event id (FieldEvent) of the event with message id id:
+// the run and the message id, which a replay keeps. Past 2^40 events a
+// run goes on as the next run number.
+func (s *Spout) eventID(id uint64) int64 {
+	const runs = 1<<(63-eventSeqBits) - 1
+	run := (s.run-1+int64(id>>eventSeqBits))%runs + 1
+	return run<<eventSeqBits | int64(id&(1<<eventSeqBits-1))
 }
 
 // nextBatch makes the next accepted batch current, taking the inbox when

@@ -212,6 +212,10 @@ func TestValidBatchEmitsTypedTuples(t *testing.T) {
 				t.Errorf("tuple %d field %s: got %s %v, want %s %v", i, Fields[j], e.values[j].Kind(), e.values[j], want[i][j].Kind(), want[i][j])
 			}
 		}
+		// The event id: this run's, with the message id as its sequence.
+		if id := e.values[IdxEvent].Int(); EventIDRun(id) != h.spout.run || EventIDSeq(id) != int64(e.msgID) || h.spout.run < 1 {
+			t.Errorf("tuple %d: event id %#x, want run %#x and sequence %d", i, id, h.spout.run, e.msgID)
+		}
 	}
 	// The object form, text/plain as sendBeacon sends it.
 	r = h.do("POST", EventsPath, "text/plain;charset=UTF-8", `{"events":[`+event("v2", 5, "scroll", `,"depth":1`)+`]}`, nil)
@@ -488,6 +492,9 @@ func TestReplayAfterFail(t *testing.T) {
 	for _, e := range again[:2] {
 		if e.values[IdxVisitor].Str() != byID[e.msgID] {
 			t.Fatalf("replay of %d carries %v, want visitor %s", e.msgID, e.values, byID[e.msgID])
+		}
+		if e.values[IdxEvent].Int() != first[slices.IndexFunc(first, func(f emitted) bool { return f.msgID == e.msgID })].values[IdxEvent].Int() {
+			t.Fatalf("replay of %d has another event id than its first emit", e.msgID)
 		}
 	}
 	if again[2].values[IdxVisitor].Str() != "new" {
@@ -932,5 +939,26 @@ func TestAWrongPathIsA404ATrackerCanRead(t *testing.T) {
 	r = h.do("GET", EventsPath, "", "", nil)
 	if r.code != http.StatusMethodNotAllowed || !strings.Contains(r.body, "events are sent with POST /events") || r.header.Get("Allow") != "POST, OPTIONS" {
 		t.Fatalf("GET /events: %d %v %s", r.code, r.header, r.body)
+	}
+}
+
+// Event ids stay unique and positive past a run's 2^40 sequence numbers:
+// the run goes on as the next run number, wrapping at 2^23.
+func TestEventIDs(t *testing.T) {
+	last := int64(1<<(63-eventSeqBits) - 1)
+	for _, c := range []struct {
+		run  int64
+		id   uint64
+		want int64
+	}{
+		{1, 1, 1<<eventSeqBits | 1},
+		{5, 1<<eventSeqBits + 7, 6<<eventSeqBits | 7},
+		{last, 1, last<<eventSeqBits | 1},
+		{last, 1<<eventSeqBits | 2, 1<<eventSeqBits | 2},
+	} {
+		s := &Spout{run: c.run}
+		if got := s.eventID(c.id); got != c.want || got <= 0 {
+			t.Errorf("run %#x, message %#x: event id %#x, want %#x", c.run, c.id, got, c.want)
+		}
 	}
 }

@@ -1,0 +1,86 @@
+package webanalytics
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/ingest"
+)
+
+func eventID(run, seq int64) int64 { return run<<40 | seq }
+
+func TestSeenEvents(t *testing.T) {
+	var s seenEvents
+	steps := []struct {
+		name  string
+		id    int64
+		first bool
+	}{
+		{"a first event", eventID(1, 5_000_000), true},
+		{"its replay", eventID(1, 5_000_000), false},
+		{"the next", eventID(1, 5_000_001), true},
+		{"an earlier event of the run, first seen here", eventID(1, 4_999_000), true},
+		{"its replay", eventID(1, 4_999_000), false},
+		{"the same sequence in another run", eventID(2, 5_000_000), true},
+		{"far ahead: the window slides", eventID(1, 5_000_000+3*seenWindow), true},
+		{"an event now older than the window counts", eventID(1, 5_000_001), true},
+		{"the far one's replay", eventID(1, 5_000_000+3*seenWindow), false},
+		{"a little ahead, within the window", eventID(1, 5_000_000+3*seenWindow+100), true},
+		{"half a window ahead: the window slides by part", eventID(1, 5_000_000+3*seenWindow+seenWindow/2*3), true},
+		{"still in the window after the slide", eventID(1, 5_000_000+3*seenWindow+seenWindow/2*3-seenWindow/4), true},
+		{"its replay", eventID(1, 5_000_000+3*seenWindow+seenWindow/2*3-seenWindow/4), false},
+	}
+	for _, st := range steps {
+		if got := s.first(st.id); got != st.first {
+			t.Fatalf("%s (%#x): first = %v, want %v", st.name, st.id, got, st.first)
+		}
+	}
+	// Runs beyond seenRuns drop the least recently used.
+	for run := int64(10); run < 10+seenRuns; run++ {
+		s.first(eventID(run, 1))
+	}
+	if len(s.runs) != seenRuns || s.runs[2] != nil || s.runs[1] != nil {
+		t.Fatalf("%d runs kept (run 1 kept: %v, run 2: %v), want %d and the oldest gone", len(s.runs), s.runs[1] != nil, s.runs[2] != nil, seenRuns)
+	}
+}
+
+// A replayed event (the same ingest event id) does not count again in the
+// page's aggregates; it is acked. Events without an id count every time.
+func TestPageStatsCountsAReplayOnce(t *testing.T) {
+	b := NewPageStats()
+	rec := &errorsOf{}
+	tc := &sdk.TaskContext{Config: sdk.Config{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := b.Prepare(t.Context(), tc, sdk.NewBoltCollector(rec)); err != nil {
+		t.Fatal(err)
+	}
+	withID := func(tu *sdk.Tuple, id int64) *sdk.Tuple {
+		for len(tu.Values) < ingest.NumFields {
+			tu.Values = append(tu.Values, sdk.Null())
+		}
+		tu.Values[ingest.IdxEvent] = sdk.Int(id)
+		return tu
+	}
+	click := func() *sdk.Tuple { return ev(1000, "click", "/", 10, 10, "#cta", sdk.Null()) }
+	b.Execute(withID(click(), eventID(7, 1)))
+	b.Execute(withID(click(), eventID(7, 2)))
+	b.Execute(withID(click(), eventID(7, 1))) // a replay
+	b.Execute(click())                        // no id
+	b.Execute(click())
+	if rec.acks != 5 || b.Replays() != 1 {
+		t.Fatalf("%d acked, %d replays: want all 5 acked and 1 replay", rec.acks, b.Replays())
+	}
+	b.Execute(&sdk.Tuple{Source: sdk.TickSource})
+	if len(rec.values) != 1 {
+		t.Fatalf("%d snapshots, want 1", len(rec.values))
+	}
+	var snap PageSnapshot
+	if err := json.Unmarshal([]byte(rec.values[0][1].Str()), &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Events != 4 {
+		t.Fatalf("the page counted %d events, want 4 (the replay once)", snap.Events)
+	}
+}
