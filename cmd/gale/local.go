@@ -95,11 +95,15 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hs.SetServingStatus(galev1.AttachService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
+	// The processes the run ended get their streams' OK before the server
+	// goes (Stop alone cut them off: an attached process then exited 1,
+	// "lost the node"); one that does not end within a second is cut.
+	defer stopServer(srv, time.Second)
 	addr := node.LoopbackAddr(lis.Addr().String())
+	var attached []*galev1.ComponentSpec
 	for _, c := range ts.GetComponents() {
 		if c.GetAttached() != nil {
+			attached = append(attached, c)
 			fmt.Fprintf(stderr, "component %s: waiting for %d process(es) to attach at %s (GALE_ATTACH_ADDR=%s GALE_TOPOLOGY=%s GALE_COMPONENT=%s)\n",
 				c.GetId(), c.GetParallelism(), addr, addr, ts.GetName(), c.GetId())
 		}
@@ -108,6 +112,25 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageError{fmt.Errorf("%s: %w", pos[0], err)}
 	}
+	// Serve once every attached task is there to be taken: a process
+	// started as soon as the line above is printed would otherwise find
+	// the tasks not yet started and be refused (every task "already has a
+	// process"). Until then its connection waits in the listener.
+	runDone := make(chan struct{})
+	defer close(runDone)
+	go func() {
+		for _, c := range attached {
+			for hub.Registered(ts.GetName(), c.GetId()) < int(c.GetParallelism()) {
+				select {
+				case <-runDone:
+					lis.Close()
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}
+		_ = srv.Serve(lis)
+	}()
 	start := time.Now()
 	err = rt.Run(ctx)
 	if !*quiet {
@@ -117,6 +140,23 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errStopped
 	}
 	return err
+}
+
+// stopServer stops srv gracefully, letting its calls end, and at once
+// after grace.
+func stopServer(srv *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		srv.Stop()
+	}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {

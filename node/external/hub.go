@@ -92,6 +92,20 @@ func (h *Hub) Register(o SlotOptions) (*Slot, error) {
 	return s, nil
 }
 
+// Registered is how many tasks of a topology's component are registered
+// here.
+func (h *Hub) Registered(topology, component string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for k := range h.slots {
+		if k.topology == topology && k.component == component {
+			n++
+		}
+	}
+	return n
+}
+
 // Unregister removes the slot; a process attaching for it from now on is
 // told NOT_FOUND. A session it runs is not ended: the executor does that.
 func (s *Slot) Unregister() {
