@@ -84,3 +84,46 @@ func TestPageStatsCountsAReplayOnce(t *testing.T) {
 		t.Fatalf("the page counted %d events, want 4 (the replay once)", snap.Events)
 	}
 }
+
+// A replayed event (the same ingest event id) is acked and left out of
+// its session; events without an id all count.
+func TestSessionsCountAReplayOnce(t *testing.T) {
+	bolt := NewSessions()
+	out := &emits{}
+	tc := &sdk.TaskContext{Component: "sessions", Config: sdk.Config{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := bolt.Prepare(t.Context(), tc, sdk.NewBoltCollector(out)); err != nil {
+		t.Fatal(err)
+	}
+	withID := func(tu *sdk.Tuple, id int64) *sdk.Tuple {
+		vals := make([]sdk.Value, ingest.NumFields)
+		copy(vals, tu.Values)
+		for i := len(tu.Values); i < len(vals); i++ {
+			vals[i] = sdk.Null()
+		}
+		vals[ingest.IdxEvent] = sdk.Int(id)
+		tu.Values = vals
+		tu.Source = sdk.NewSource("ingest", sdk.DefaultStream, ingest.Fields)
+		return tu
+	}
+	bolt.Execute(withID(ev(1000, "pageview", "/", 0, 0, "", sdk.Null()), eventID(3, 1)))
+	bolt.Execute(withID(ev(1100, "click", "/", 5, 5, "#cta", sdk.Null()), eventID(3, 2)))
+	bolt.Execute(withID(ev(1100, "click", "/", 5, 5, "#cta", sdk.Null()), eventID(3, 2))) // a replay
+	bolt.Execute(ev(1200, "move", "/", 5, 5, "", sdk.Null()))                             // no id
+	bolt.Execute(ev(1200, "move", "/", 5, 5, "", sdk.Null()))
+	if err := bolt.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if st := bolt.Stats(); st.Filtered != 1 {
+		t.Fatalf("stats %+v, want 1 input filtered", st)
+	}
+	if len(out.values) != 1 {
+		t.Fatalf("%d sessions, want 1", len(out.values))
+	}
+	var m SessionMetrics
+	if err := json.Unmarshal([]byte(out.values[0][1].Str()), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Events != 4 || m.Clicks != 1 {
+		t.Fatalf("session of %d events and %d clicks, want 4 and 1 (the replay once)", m.Events, m.Clicks)
+	}
+}

@@ -106,8 +106,8 @@ func (b *sessionsBolt) Execute(t *sdk.Tuple) {
 // every cursor event of every open session in memory and in the spouts'
 // pending limit, where the aggregate keeps a small accumulator; so a node
 // failure loses its open sessions (the dashboard's counts dip). An event
-// replayed after a failure elsewhere counts again in its session (unlike
-// PageStats, this bolt does not look at the ingest's event id yet).
+// replayed after a failure elsewhere (the same ingest event id) is acked
+// and left out (seenEvents, as in PageStats).
 //
 // Memory: the metrics are aggregated incrementally (window.NewAggregate),
 // so an open session costs a small accumulator (plus its distinct pages),
@@ -122,12 +122,19 @@ func NewSessions() *window.Bolt {
 	cfg.TimeoutCheck = window.CheckOff // nothing is held: acked on receipt
 	cfg.LateStream = ""                // late events only count
 	s := &sessionizer{}
-	return window.NewAggregate[*sessionAcc](cfg, s, window.WithPrepare(s.prepare))
+	return window.NewAggregate[*sessionAcc](cfg, s, window.WithPrepare(s.prepare), window.WithFilter(s.first))
 }
 
 type sessionizer struct {
 	idleThreshold int64
 	cta           string
+	seen          seenEvents
+}
+
+// first reports whether t is not a replay of an event this task has
+// folded (by the ingest's event id; an event without one is not).
+func (s *sessionizer) first(t *sdk.Tuple) bool {
+	return len(t.Values) <= fEvent || t.Values[fEvent].Kind() != sdk.KindInt || s.seen.first(t.Int(fEvent))
 }
 
 func (s *sessionizer) prepare(_ context.Context, tc *sdk.TaskContext, cfg *window.Config) error {

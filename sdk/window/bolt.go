@@ -86,9 +86,21 @@ func WithLate(f func(key string, ts int64, t *sdk.Tuple)) Option {
 	return func(b *Bolt) { b.onLate = f }
 }
 
+// WithFilter leaves out the inputs for which keep returns false: they are
+// acked at once and counted in Stats.Filtered, and no window sees them
+// (a bolt that recognises a replayed event, say). With AckOnFire, an input
+// left out is acked although an earlier copy of it may be held in a window
+// whose tree failed: if the task then dies before that window fires, the
+// event is lost; filter duplicates with AckOnReceipt only.
+func WithFilter(keep func(t *sdk.Tuple) bool) Option {
+	return func(b *Bolt) { b.keep = keep }
+}
+
 // Stats are a task's counters, for tests and tools.
 type Stats struct {
 	Events, Late, Invalid, Fired int64
+	// Filtered counts the inputs WithFilter left out.
+	Filtered int64
 	// Touches counts the rounds in which held events (AckOnFire) had
 	// their message timeout reset.
 	Touches int64
@@ -111,6 +123,7 @@ type Bolt struct {
 	onFinish  func() error
 	onCleanup func() error
 	onLate    func(string, int64, *sdk.Tuple)
+	keep      func(*sdk.Tuple) bool
 
 	out  *sdk.BoltCollector
 	log  *slog.Logger
@@ -362,6 +375,11 @@ func (b *Bolt) checkInputFields(inputs []sdk.Input) error {
 var errInvalid = errors.New("not a windowable event")
 
 func (b *Bolt) event(t *sdk.Tuple) {
+	if b.keep != nil && !b.keep(t) {
+		b.stats.Filtered++
+		b.out.Ack(t)
+		return
+	}
 	ix := b.fields(t.Source)
 	key := ""
 	if b.cfg.KeyField != "" {

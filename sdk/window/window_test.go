@@ -641,3 +641,36 @@ func TestLateEventsAreWarnedOf(t *testing.T) {
 		}
 	}
 }
+
+// WithFilter leaves out the inputs it rejects: acked at once, counted, and
+// in no window.
+func TestWithFilter(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Window, cfg.TimeField = Tumbling(10*time.Millisecond), "ts"
+	cfg.KeyField, cfg.OutputFields, cfg.LateStream = "key", []string{"n"}, ""
+	var fired [][]int64
+	fe := &fakeEmitter{}
+	b := New(cfg, func(_ Window, events []*sdk.Tuple, out *Output) {
+		var idx []int64
+		for _, e := range events {
+			idx = append(idx, e.Int(2))
+		}
+		fired = append(fired, idx)
+	}, WithFilter(func(t *sdk.Tuple) bool { return t.Int(2)%2 == 1 })) // odd indexes only
+	if err := b.Prepare(t.Context(), testTC(nil), sdk.NewBoltCollector(fe)); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= 4; i++ {
+		b.Execute(&sdk.Tuple{Values: []sdk.Value{sdk.String("a"), sdk.Int(i), sdk.Int(i)},
+			Anchors: []sdk.Anchor{{Root: uint64(i), ID: uint64(i)}}, Source: caseEvents, SourceTask: 1})
+	}
+	if len(fe.acks) != 2 || fe.acks[0].Int(2) != 2 || fe.acks[1].Int(2) != 4 {
+		t.Fatalf("acked before the window fired: %d inputs, want the 2 left out", len(fe.acks))
+	}
+	if err := b.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Filtered != 2 || st.Events != 2 || !reflect.DeepEqual(fired, [][]int64{{1, 3}}) {
+		t.Fatalf("stats %+v, fired %v: want 2 filtered, 2 events, one window of 1 and 3", st, fired)
+	}
+}
