@@ -27,8 +27,8 @@ import (
 //
 // So a node that stalled fences its tasks until etcd confirms what they
 // are: a watchdog beats every stallBeat, and a beat later than the stall
-// limit (a third of the lease's TTL: the lease may lapse after two thirds)
-// engages the fence. Executors look at the fence before each batch, spout
+// limit (a third of the lease's TTL: renewed every quarter, the lease may
+// lapse three quarters of the TTL after a stall began) engages the fence. Executors look at the fence before each batch, spout
 // call or tick; they also engage it themselves when the watchdog's last
 // beat is older than the limit, because after a stall every goroutine
 // resumes at once and a task may run before the watchdog does. The node
