@@ -919,10 +919,20 @@ func (p *Peer) keepAlive(ctx context.Context) {
 		// A renewal not answered within renewEvery is said failing at
 		// once (the others' fences need to know in time), and given up
 		// after half the TTL.
-		slow := time.AfterFunc(p.renewEvery(), func() { p.noteRenewals(started) })
+		answered := false // under renewMu
+		slow := time.AfterFunc(p.renewEvery(), func() {
+			p.renewMu.Lock()
+			defer p.renewMu.Unlock()
+			if !answered { // not a renewal that returned meanwhile
+				p.noteRenewalsLocked(started)
+			}
+		})
 		rctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseTTL/2)
 		err := p.renewLease(rctx, clientv3.LeaseID(p.lease.Load()))
 		cancel()
+		p.renewMu.Lock()
+		answered = true
+		p.renewMu.Unlock()
 		slow.Stop()
 		if ctx.Err() != nil {
 			return
@@ -963,6 +973,10 @@ func (p *Peer) keepAlive(ctx context.Context) {
 func (p *Peer) noteRenewals(failing time.Time) {
 	p.renewMu.Lock()
 	defer p.renewMu.Unlock()
+	p.noteRenewalsLocked(failing)
+}
+
+func (p *Peer) noteRenewalsLocked(failing time.Time) {
 	if p.renewFailing.IsZero() == failing.IsZero() {
 		return
 	}
