@@ -238,22 +238,8 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	c := startPeerWith(t, "c", join(a.EtcdEndpoints()[0]))
 	client, _ := dialPeer(t, a)
 	ctx := context.Background()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 3 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
-	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
-		spout("seq", "test.Seq", 3, "id").
-		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
-		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
-		conf("pass", map[string]any{"test.sleep": 0.1})
-	tp.s.Name = "cut"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
-		t.Fatal(err)
-	}
+	waitForNodes(t, client, 3)
+	submitSpread(t, client, "cut")
 	waitFor(t, 10*time.Second, func() error {
 		if n := localExecuted(b, "cut"); n == 0 {
 			return errors.New("b executed nothing yet")
@@ -315,6 +301,22 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	})
 }
 
+// submitSpread submits an endless topology of three tasks of each
+// component (a spout, a pass bolt taking 0.1 ms a tuple, a sink) and
+// three ackers, for three nodes.
+func submitSpread(t *testing.T, client galev1.CoordinatorServiceClient, name string) {
+	t.Helper()
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
+		spout("seq", "test.Seq", 3, "id").
+		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 0.1})
+	tp.s.Name = name
+	if _, err := client.SubmitTopology(context.Background(), &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // In an etcd outage no node renews its lease and no task can move: the
 // nodes, each seeing by gossip that the others cannot renew either, keep
 // their tasks running (a fence engaged for a moment is dropped), and
@@ -325,23 +327,8 @@ func TestTasksRunOnThroughAnEtcdOutage(t *testing.T) {
 	join := func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = srv.Endpoints(), []string{a.GossipAddr()} }
 	peers := []*Peer{a, startPeerWith(t, "b", join), startPeerWith(t, "c", join)}
 	client, _ := dialPeer(t, a)
-	ctx := context.Background()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 3 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
-	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
-		spout("seq", "test.Seq", 3, "id").
-		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
-		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
-		conf("pass", map[string]any{"test.sleep": 0.1})
-	tp.s.Name = "outage"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
-		t.Fatal(err)
-	}
+	waitForNodes(t, client, 3)
+	submitSpread(t, client, "outage")
 	executed := func() (n uint64) {
 		for _, p := range peers {
 			n += localExecuted(p, "outage")

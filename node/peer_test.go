@@ -1123,18 +1123,24 @@ func twoNodes(t *testing.T, etcd ...string) (*Peer, *Peer, galev1.CoordinatorSer
 	a := startPeer(t, "a", etcd...)
 	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = etcd, []string{a.GossipAddr()} })
 	client, _ := dialPeer(t, a)
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
+	waitForNodes(t, client, 2)
 	return a, b, client
 }
 
 // dialPeer connects to p's Coordinator API for the test; the connection
 // closes when the test ends.
+// waitForNodes waits until the cluster lists n nodes.
+func waitForNodes(t *testing.T, client galev1.CoordinatorServiceClient, n int) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(context.Background(), &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != n {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+}
+
 func dialPeer(t *testing.T, p *Peer) (galev1.CoordinatorServiceClient, *grpc.ClientConn) {
 	t.Helper()
 	client, conn, err := coordinator.DialCoordinator(context.Background(), p.Addr(), nil, 10*time.Second)
@@ -1652,13 +1658,7 @@ func TestTasksStayPutWhenTheEtcdNodeRestarts(t *testing.T) {
 	c := startPeerWith(t, "c", join)
 	client, _ := dialPeer(t, b)
 	ctx := context.Background()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 3 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
+	waitForNodes(t, client, 3)
 	if !a.leader.IsLeader() {
 		t.Fatal("a, the first node, does not lead")
 	}

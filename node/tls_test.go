@@ -51,13 +51,7 @@ func TestATLSClusterRunsASpreadTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 2 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
+	waitForNodes(t, client, 2)
 
 	const n = 3000
 	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 2}).
