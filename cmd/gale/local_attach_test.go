@@ -37,7 +37,7 @@ bolts:
 // attached, runs = times; each time, as soon as gale local says where to
 // attach, attachers serve the split bolt's two tasks. It fails the test
 // when an attacher fails or the run does not end with its counts.
-func runAttachedLocal(t *testing.T, runs int, input string, attachers func(ctx context.Context, addr string) []error) {
+func runAttachedLocal(t *testing.T, runs int, input string, attacher func(ctx context.Context, addr string) error) {
 	t.Helper()
 	dir := t.TempDir()
 	topo := filepath.Join(dir, "attached.yaml")
@@ -74,7 +74,16 @@ func runAttachedLocal(t *testing.T, runs int, input string, attachers func(ctx c
 		}
 		go io.Copy(io.Discard, stderr)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		errs := attachers(ctx, addr)
+		errs := make([]error, 2) // one attacher per task of split
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = attacher(ctx, addr)
+			}()
+		}
+		wg.Wait()
 		cancel()
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
@@ -106,18 +115,8 @@ func runAttachedLocal(t *testing.T, runs int, input string, attachers func(ctx c
 // asks for are there to be taken, not "every task already has a process"
 // because they had not started yet.
 func TestLocalTakesProcessesThatAttachAtOnce(t *testing.T) {
-	runAttachedLocal(t, 20, "", func(ctx context.Context, addr string) []error {
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = attach.Run(ctx, wordcount.NewSplitSentence(), attach.Options{Addr: addr, Topology: "attached", Component: "split"})
-			}()
-		}
-		wg.Wait()
-		return errs
+	runAttachedLocal(t, 20, "", func(ctx context.Context, addr string) error {
+		return attach.Run(ctx, wordcount.NewSplitSentence(), attach.Options{Addr: addr, Topology: "attached", Component: "split"})
 	})
 }
 
@@ -133,21 +132,12 @@ func TestLocalEndsAttachedProcessesNormally(t *testing.T) {
 	if err := os.WriteFile(input, []byte(randomText(50000, 7)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	runAttachedLocal(t, 8, input, func(ctx context.Context, addr string) []error {
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cmd := exec.CommandContext(ctx, "python3", split)
-				cmd.Env = append(os.Environ(), "GALE_ATTACH_ADDR="+addr, "GALE_TOPOLOGY=attached", "GALE_COMPONENT=split")
-				if out, err := cmd.CombinedOutput(); err != nil {
-					errs[i] = fmt.Errorf("%v: %s", err, out)
-				}
-			}()
+	runAttachedLocal(t, 8, input, func(ctx context.Context, addr string) error {
+		cmd := exec.CommandContext(ctx, "python3", split)
+		cmd.Env = append(os.Environ(), "GALE_ATTACH_ADDR="+addr, "GALE_TOPOLOGY=attached", "GALE_COMPONENT=split")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%v: %s", err, out)
 		}
-		wg.Wait()
-		return errs
+		return nil
 	})
 }
