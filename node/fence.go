@@ -245,7 +245,9 @@ func (p *Peer) cutMargin() time.Duration { return max(p.cfg.LeaseTTL/10, 300*tim
 // nodes lost etcd too (an outage). Nothing else lifts it here: a node
 // whose renewals are answered again is no longer seen cut off, but its
 // tasks may have moved while it was, and its fence waits for
-// confirmAfterStall, which lifts it after a sync has stopped them.
+// confirmAfterStall, which lifts it after a sync has stopped them. Nor
+// does an outage that began after the lease may have expired
+// (renewedAfter): the tasks may have moved before it.
 func (p *Peer) checkCut(now int64) {
 	until := p.leaseUntil.Load()
 	if until == 0 || now < until-int64(p.cutMargin()) {
@@ -256,7 +258,7 @@ func (p *Peer) checkCut(now int64) {
 		p.fence.holdCut()
 		p.log.Warn("this node cannot renew its lease in etcd while other nodes renew theirs: its tasks, which the leader moves if the lease expires, wait until etcd confirms them",
 			"lease_left", time.Duration(until-now).Round(time.Millisecond).String())
-	case outage && p.fence.held() && p.fence.dropCut():
+	case outage && p.fence.held() && !p.renewedAfter(until, now) && p.fence.dropCut():
 		p.log.Info("the other nodes cannot reach etcd either (an outage: no task can move); this node's tasks go on")
 	}
 }
@@ -278,6 +280,26 @@ func (p *Peer) cutOff() (cut, outage bool) {
 		}
 	}
 	return false, true
+}
+
+// renewedAfter reports whether some other node gossip knows says its
+// renewals began to fail (MemberMeta.EtcdLost, Unix ms) after this
+// node's lease could expire, at until (router.Nanotime; now is the
+// clock now): that node reached etcd, and could lead, after the lease
+// may have expired, so this node's tasks may have moved before the
+// outage began, and only etcd can say which are still its own (a node
+// cut off alone whose tasks moved to the others ran its old copies
+// beside the new ones for as long as an outage that came later lasted).
+// In an outage that cut every node off at once, each began to fail
+// within a renewal of the others, before any lease could expire.
+func (p *Peer) renewedAfter(until, now int64) bool {
+	expiry := time.Now().Add(time.Duration(until - now)).UnixMilli()
+	for _, m := range p.gossip.Members() {
+		if m.Name != p.cfg.Name && m.Meta.EtcdLost > expiry {
+			return true
+		}
+	}
+	return false
 }
 
 // confirmAfterStall lifts the stall fence once the node's lease is

@@ -458,6 +458,39 @@ func TestACutOffNodeHoldsBeforeItsLeaseCanExpire(t *testing.T) {
 	}
 }
 
+// A node cut off from etcd alone whose lease may have expired while
+// another node still renewed its own (the leader may have moved its
+// tasks) keeps them held when the others lose etcd later: an outage
+// that begins after the tasks moved does not give them back, and the
+// old copies must not run beside the new ones until etcd confirms which
+// are this node's (they ran on, for the whole outage).
+func TestACutOffNodeWhoseTasksMayHaveMovedStaysHeldInALaterOutage(t *testing.T) {
+	members := func(otherLost int64) *Membership {
+		return &Membership{members: map[string]Member{
+			"a": {Name: "a", Meta: MemberMeta{EtcdLost: otherLost}},
+			"b": {Name: "b"},
+			"c": {Name: "c", Meta: MemberMeta{EtcdLost: otherLost}},
+		}}
+	}
+	p := &Peer{cfg: PeerConfig{Name: "b", LeaseTTL: 3 * time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		fence: newStallFence(time.Second), gossip: members(0)}
+	now := router.Nanotime()
+	p.leaseUntil.Store(now + int64(p.cutMargin()/2))
+	p.checkCut(now)
+	if !p.fence.held() {
+		t.Fatal("a node cut off from etcd alone does not hold its tasks")
+	}
+	// 5 s on, a and c still renew: b's lease has expired, its tasks moved.
+	now += int64(5 * time.Second)
+	p.checkCut(now)
+	// Then etcd goes away for everyone.
+	p.gossip = members(time.Now().UnixMilli())
+	p.checkCut(now + int64(time.Second))
+	if !p.fence.held() {
+		t.Fatal("the fence lifted in an outage that began after the node's tasks may have moved to other nodes")
+	}
+}
+
 // A node whose lease may expire holds its tasks if any other node it
 // knows renews its lease (that node can lead and move them), and keeps
 // them running in an outage (no other node renews) or alone.
@@ -508,5 +541,65 @@ func TestAnExecutorWokenAfterAStallHolds(t *testing.T) {
 	}
 	if !f.held() {
 		t.Fatal("the executor did not engage the fence")
+	}
+}
+
+// The same on three nodes: b is cut off from etcd alone, the leader
+// moves its tasks to a and c; then etcd stops for everyone. b's old
+// copies must stay held beside the new ones on a and c.
+func TestAnOutageAfterACutDoesNotRestartTheMovedTasks(t *testing.T) {
+	srv := etcdtest.StartServer(t)
+	proxy := startCutProxy(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
+	a := startPeer(t, "a", srv.Endpoints()...)
+	join := func(etcd string) func(*PeerConfig) {
+		return func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = []string{etcd}, []string{a.GossipAddr()} }
+	}
+	b := startPeerWith(t, "b", join("http://"+proxy.addr()))
+	startPeerWith(t, "c", join(srv.Endpoints()[0]))
+	client, _ := dialPeer(t, a)
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, func() error {
+		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
+		if err != nil || len(nodes.GetNodes()) != 3 {
+			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
+		spout("seq", "test.Seq", 3, "id").
+		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
+		conf("pass", map[string]any{"test.sleep": 0.1})
+	tp.s.Name = "cutthenout"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if n := localExecuted(b, "cutthenout"); n == 0 {
+			return errors.New("b executed nothing yet")
+		}
+		return nil
+	})
+	proxy.setCut(true)
+	state := stateFor(t)
+	// b's tasks move to a and c.
+	waitFor(t, 20*time.Second, func() error {
+		if !b.fence.held() {
+			return errors.New("b's fence is not held")
+		}
+		state.mu.Lock()
+		defer state.mu.Unlock()
+		for _, run := range state.latestRun {
+			if run > 1 {
+				return nil
+			}
+		}
+		return errors.New("no task of b's runs elsewhere yet")
+	})
+	time.Sleep(time.Second)
+	srv.Stop() // and etcd stops for everyone
+	time.Sleep(6 * time.Second)
+	if n := state.staleRuns.Load(); n != 0 || !b.fence.held() {
+		t.Fatalf("b's fence held %v; its old copies executed %d tuples beside the new ones", b.fence.held(), n)
 	}
 }
