@@ -557,23 +557,8 @@ func TestAnOutageAfterACutDoesNotRestartTheMovedTasks(t *testing.T) {
 	b := startPeerWith(t, "b", join("http://"+proxy.addr()))
 	startPeerWith(t, "c", join(srv.Endpoints()[0]))
 	client, _ := dialPeer(t, a)
-	ctx := context.Background()
-	waitFor(t, 10*time.Second, func() error {
-		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
-		if err != nil || len(nodes.GetNodes()) != 3 {
-			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
-		}
-		return nil
-	})
-	tp := newTopo(t, map[string]any{"test.count": 1 << 40, KeyAckers: 3}).
-		spout("seq", "test.Seq", 3, "id").
-		bolt("pass", "test.Pass", 3, []string{"id"}, "seq:shuffle").
-		bolt("sink", "test.Sink", 3, nil, "pass:shuffle").
-		conf("pass", map[string]any{"test.sleep": 0.1})
-	tp.s.Name = "cutthenout"
-	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
-		t.Fatal(err)
-	}
+	waitForNodes(t, client, 3)
+	submitSpread(t, client, "cutthenout")
 	waitFor(t, 10*time.Second, func() error {
 		if n := localExecuted(b, "cutthenout"); n == 0 {
 			return errors.New("b executed nothing yet")

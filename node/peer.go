@@ -903,80 +903,116 @@ func (p *Peer) regain(ctx context.Context) (kept bool, err error) {
 // ahead of the cut-off fence.
 func (p *Peer) renewEvery() time.Duration { return p.cfg.LeaseTTL / 4 }
 
+// maxRenewals is how many renewals keepAlive has under way at once: a
+// TTL's worth (each is given up after the TTL).
+const maxRenewals = 4
+
 // keepAlive keeps the liveness lease. It renews the lease itself, once
 // every renewEvery, rather than through the client's KeepAlive stream,
 // whose answers do not say when their requests were sent: leaseUntil
-// needs that. While renewals fail the node says so by gossip
-// (MemberMeta.EtcdLost), which tells the others' fences an etcd outage
-// from a node cut off alone. Once no renewal has been answered for the
-// TTL (leaseUntil passed) the lease may be gone: the node gets its
-// registration back once etcd answers (regain), keeping its lease when
-// etcd still has it.
+// needs that. A renewal does not wait for the one before to be answered,
+// so that leaseUntil trails the clock by an etcd round trip and a renewal
+// interval, not by two round trips (one at a time, a live etcd answering
+// in 1.4 s, with a TTL of 3 s, left the lease within the cut-off fence's
+// margin before every answer, and the node held its tasks while etcd
+// renewed its lease: a helper's review). When no renewal has been
+// answered for two intervals the node says by gossip that its renewals
+// fail (MemberMeta.EtcdLost, with the time of the last answer), which
+// tells the others' fences an etcd outage from a node cut off alone; it
+// looks at the answers, not at each request, so that a slow etcd whose
+// answers keep coming is not taken for a failing one. Once no renewal
+// has been answered for the TTL (leaseUntil passed) the lease may be
+// gone: the node gets its registration back once etcd answers (regain),
+// keeping its lease when etcd still has it.
 func (p *Peer) keepAlive(ctx context.Context) {
+	type renewal struct {
+		id  clientv3.LeaseID
+		err error
+	}
+	done := make(chan renewal, maxRenewals) // never full: at most maxRenewals under way
+	inflight := 0
 	warned := false // of failing renewals, since the last that succeeded
+	lastAnswer := time.Now()
+	next := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for ctx.Err() == nil {
-		started := time.Now()
-		// A renewal not answered within renewEvery is said failing at
-		// once (the others' fences need to know in time), and given up
-		// after half the TTL.
-		answered := false // under renewMu
-		slow := time.AfterFunc(p.renewEvery(), func() {
-			p.renewMu.Lock()
-			defer p.renewMu.Unlock()
-			if !answered { // not a renewal that returned meanwhile
-				p.noteRenewalsLocked(started)
-			}
-		})
-		rctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseTTL/2)
-		err := p.renewLease(rctx, clientv3.LeaseID(p.lease.Load()))
-		cancel()
-		p.renewMu.Lock()
-		answered = true
-		p.renewMu.Unlock()
-		slow.Stop()
-		if ctx.Err() != nil {
-			return
+		now := time.Now()
+		if inflight < maxRenewals && !now.Before(next) {
+			id := clientv3.LeaseID(p.lease.Load())
+			inflight++
+			next = now.Add(p.renewEvery())
+			p.wg.Add(1) // keepAlive is counted: Shutdown waits for these too
+			go func() {
+				defer p.wg.Done()
+				rctx, cancel := context.WithTimeout(ctx, p.cfg.LeaseTTL)
+				err := p.renewLease(rctx, id)
+				cancel()
+				done <- renewal{id, err}
+			}()
 		}
-		wait := p.renewEvery() - time.Since(started)
-		if err == nil {
-			p.noteRenewals(time.Time{})
-			if warned {
-				warned = false
-				p.log.Info("node lease renewed again")
-			}
-		} else {
-			p.noteRenewals(started)
-			if !warned {
-				warned = true
-				p.log.Warn("cannot renew the node's lease in etcd; trying again", "err", err,
-					"lease_left", time.Duration(p.leaseUntil.Load()-router.Nanotime()).Round(time.Millisecond).String())
-			}
-			wait = min(wait, 250*time.Millisecond)
+		failAt := lastAnswer.Add(2 * p.renewEvery())
+		if !now.Before(failAt) {
+			p.noteRenewals(lastAnswer)
 		}
-		if errors.Is(err, rpctypes.ErrLeaseNotFound) || router.Nanotime() >= p.leaseUntil.Load() {
-			p.recoverLease(ctx)
-			warned = false
-			continue
+		// Wake for the next renewal, when renewals count as failing, or
+		// when the lease may be gone.
+		wake := time.Duration(p.leaseUntil.Load() - router.Nanotime())
+		if inflight < maxRenewals {
+			wake = min(wake, next.Sub(now))
 		}
+		if now.Before(failAt) {
+			wake = min(wake, failAt.Sub(now))
+		}
+		timer.Reset(max(wake, time.Millisecond))
+		var r renewal
+		answered := false
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-timer.C:
+		case r = <-done:
+			inflight--
+			// An answer about a lease since replaced says nothing.
+			answered = r.id == clientv3.LeaseID(p.lease.Load())
+		}
+		timer.Stop()
+		if answered {
+			if r.err == nil {
+				lastAnswer = time.Now()
+				p.noteRenewals(time.Time{})
+				if warned {
+					warned = false
+					p.log.Info("node lease renewed again")
+				}
+			} else {
+				if !warned {
+					warned = true
+					p.log.Warn("cannot renew the node's lease in etcd; trying again", "err", r.err,
+						"lease_left", time.Duration(p.leaseUntil.Load()-router.Nanotime()).Round(time.Millisecond).String())
+				}
+				if soon := time.Now().Add(250 * time.Millisecond); soon.Before(next) {
+					next = soon
+				}
+			}
+		}
+		if answered && errors.Is(r.err, rpctypes.ErrLeaseNotFound) || router.Nanotime() >= p.leaseUntil.Load() {
+			// Renewals still under way are of the lost lease: their
+			// answers are ignored once it is replaced.
+			p.recoverLease(ctx)
+			warned = false
+			lastAnswer, next = time.Now(), time.Now()
 		}
 	}
 }
 
-// noteRenewals records that the node's renewals of its lease fail since
-// failing, or that they succeed (failing is zero), and has gossipRenewals
-// gossip it (MemberMeta.EtcdLost) when that changed. A failure already
-// noted keeps its time.
+// noteRenewals records that no renewal of the node's lease has been
+// answered since failing, or that they are (failing is zero), and has
+// gossipRenewals gossip it (MemberMeta.EtcdLost) when that changed. A
+// failure already noted keeps its time.
 func (p *Peer) noteRenewals(failing time.Time) {
 	p.renewMu.Lock()
 	defer p.renewMu.Unlock()
-	p.noteRenewalsLocked(failing)
-}
-
-func (p *Peer) noteRenewalsLocked(failing time.Time) {
 	if p.renewFailing.IsZero() == failing.IsZero() {
 		return
 	}
