@@ -319,6 +319,11 @@ func (p *Peer) confirmAfterStall(ctx context.Context) {
 			err = errors.New("the node is not registered again yet")
 		} else if err = p.confirmLease(ctx); err == nil {
 			err = p.sync(ctx)
+			if until := p.leaseUntil.Load(); err == nil && router.Nanotime() >= until-int64(p.cutMargin()) {
+				// A sync slower than the lease's margin: the lease
+				// renewed before it may be about to expire again.
+				err = errors.New("the lease renewed before the read of the assignments may expire")
+			}
 		}
 		if err == nil {
 			if p.fence.lift(stalls) {

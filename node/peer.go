@@ -522,6 +522,18 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	stopWatch()
 	p.goRun(func() { p.gossipRenewals(runCtx) })
 	p.noteRenewals(time.Time{}) // registered: no longer EtcdLost
+	// The server ("") is serving while the process runs, and so are
+	// Transfer and Attach (they need no etcd); the Coordinator API only
+	// while the node holds its lease in etcd (keepAlive): without etcd it
+	// takes calls it cannot answer.
+	p.health = health.NewServer()
+	p.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	p.health.SetServingStatus(galev1.TransferService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	p.health.SetServingStatus(galev1.AttachService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	// Renewals start with the lease: the rest of the start talks to etcd
+	// too, and with a slow etcd took longer than the TTL (a review).
+	p.goRun(func() { p.keepAlive(runCtx) })
 	if len(p.cfg.Etcd) > 0 {
 		p.warnUnnamedEtcdMembers(ctx)
 	}
@@ -542,15 +554,6 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	}
 	p.server = grpc.NewServer(append(sopts, coordinator.RecoverPanics(p.cfg.Log)...)...)
 	galev1.RegisterCoordinatorServiceServer(p.server, coordinator.NewService(p.store, p.leader, p, sdk.RegistryResolver{}, coordinator.WithSecurity(p.sec)))
-	// The server ("") is serving while the process runs, and so are
-	// Transfer and Attach (they need no etcd); the Coordinator API only
-	// while the node holds its lease in etcd (keepAlive): without etcd it
-	// takes calls it cannot answer.
-	p.health = health.NewServer()
-	p.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	p.health.SetServingStatus(galev1.CoordinatorService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	p.health.SetServingStatus(galev1.TransferService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	p.health.SetServingStatus(galev1.AttachService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(p.server, p.health)
 	galev1.RegisterTransferServiceServer(p.server, p.transfer)
 	p.hub.Candidates = p.attachCandidates
@@ -565,7 +568,6 @@ func (p *Peer) Start(ctx context.Context) (err error) {
 	// etcd), before the watch loop can start any task.
 	p.fence.lastBeat.Store(router.Nanotime())
 	p.goRun(func() { _ = p.leader.Run(runCtx) })
-	p.goRun(func() { p.keepAlive(runCtx) })
 	p.goRun(func() { p.watchStalls(runCtx) })
 	p.goRun(func() { p.failingReporter(runCtx) })
 	p.goRun(func() { p.watch(runCtx) })
