@@ -121,6 +121,7 @@ func (b *PageStats) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bol
 		return fmt.Errorf("config %s: must be between 1 and 1000000, got %d", KeyMaxPages, maxPages)
 	}
 	b.maxPages = int(maxPages)
+	b.seen.sizeFor(tc)
 	return nil
 }
 

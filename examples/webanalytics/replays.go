@@ -1,6 +1,9 @@
 package webanalytics
 
-import "github.com/gale-stream/gale/sdk/ingest"
+import (
+	"github.com/gale-stream/gale/sdk"
+	"github.com/gale-stream/gale/sdk/ingest"
+)
 
 // seenEvents remembers which events (by the ingest's event id,
 // ingest.FieldEvent) a task has counted, so that a replayed event counts
@@ -15,11 +18,16 @@ import "github.com/gale-stream/gale/sdk/ingest"
 // window of the latest seenWindow sequence numbers as a bitmap (256 KiB).
 // An event older than its run's window is counted (it cannot be told from
 // a first delivery; at-least-once as before), and so is an event without
-// an id. At most seenRuns runs are kept (ingest tasks that restarted or
-// moved start new runs), the least recently used going first.
+// an id. At most seenRuns runs are kept, or eight more than the task's
+// inputs have tasks when that is more (every ingest task has a live run,
+// and ingest tasks that restarted or moved start new ones: with fewer
+// runs than live ingest tasks, the least recently used would be dropped
+// at every event, and no replay recognised), the least recently used
+// going first; its bitmap is reused.
 type seenEvents struct {
-	runs map[int64]*seenRun
-	use  uint64 // a clock for seenRun.used
+	runs    map[int64]*seenRun
+	use     uint64 // a clock for seenRun.used
+	maxRuns int    // 0: seenRuns
 }
 
 type seenRun struct {
@@ -43,13 +51,17 @@ func (s *seenEvents) first(id int64) bool {
 	s.use++
 	r := s.runs[run]
 	if r == nil {
-		if len(s.runs) >= seenRuns {
-			s.dropOldest()
+		var bits []uint64
+		if len(s.runs) >= max(s.maxRuns, seenRuns) {
+			bits = s.dropOldest()
+			clear(bits)
+		} else {
+			bits = make([]uint64, seenWindow/64)
 		}
 		// The window starts a little below the run's first event here:
 		// replays of earlier events (sent to another task of this
 		// component before this one started) count as first deliveries.
-		r = &seenRun{bits: make([]uint64, seenWindow/64)}
+		r = &seenRun{bits: bits}
 		if seq > seenWindow/2 {
 			r.base = (seq - seenWindow/2) &^ 63
 		}
@@ -79,7 +91,8 @@ func (s *seenEvents) first(id int64) bool {
 	return true
 }
 
-func (s *seenEvents) dropOldest() {
+// dropOldest forgets the least recently used run and returns its bitmap.
+func (s *seenEvents) dropOldest() []uint64 {
 	var oldest int64
 	var used uint64
 	for run, r := range s.runs {
@@ -87,5 +100,20 @@ func (s *seenEvents) dropOldest() {
 			oldest, used = run, r.used
 		}
 	}
+	bits := s.runs[oldest].bits
 	delete(s.runs, oldest)
+	return bits
+}
+
+// sizeFor keeps a run for each task of the task's inputs (the ingest's
+// tasks) and seenRuns/2 more, when that is more than seenRuns.
+func (s *seenEvents) sizeFor(tc *sdk.TaskContext) {
+	n, counted := 0, map[string]bool{}
+	for _, in := range tc.Inputs {
+		if !counted[in.Component] && in.Stream != sdk.TickStream {
+			counted[in.Component] = true
+			n += len(tc.ComponentTasks[in.Component])
+		}
+	}
+	s.maxRuns = n + seenRuns/2
 }

@@ -127,3 +127,45 @@ func TestSessionsCountAReplayOnce(t *testing.T) {
 		t.Fatalf("session of %d events and %d clicks, want 4 and 1 (the replay once)", m.Events, m.Clicks)
 	}
 }
+
+// With more ingest tasks than seenRuns, every task's run must be kept: the
+// runs are all live, so the least recently used one is dropped at every
+// event (each time with a new 256 KiB bitmap), and a replay of any of them
+// counted again. The tasks size their runs by the ingest's tasks.
+func TestPageStatsKeepsTheRunOfEveryIngestTask(t *testing.T) {
+	const ingestTasks = seenRuns + 4
+	tasks := make([]int32, ingestTasks)
+	for i := range tasks {
+		tasks[i] = int32(i + 1)
+	}
+	b := NewPageStats()
+	rec := &errorsOf{}
+	tc := &sdk.TaskContext{
+		Config:         sdk.Config{},
+		ComponentTasks: map[string][]int32{"ingest": tasks, "pages": {ingestTasks + 1}},
+		Inputs:         []sdk.Input{{Component: "ingest", Stream: sdk.DefaultStream, Fields: ingest.Fields}},
+		Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if err := b.Prepare(t.Context(), tc, sdk.NewBoltCollector(rec)); err != nil {
+		t.Fatal(err)
+	}
+	click := func(id int64) *sdk.Tuple {
+		tu := ev(1000, "click", "/", 10, 10, "#cta", sdk.Null())
+		for len(tu.Values) < ingest.NumFields {
+			tu.Values = append(tu.Values, sdk.Null())
+		}
+		tu.Values[ingest.IdxEvent] = sdk.Int(id)
+		return tu
+	}
+	// Each ingest task (its own run) sends in turn, then replays.
+	for round := range 2 {
+		for seq := int64(1); seq <= 3; seq++ {
+			for run := int64(1); run <= ingestTasks; run++ {
+				b.Execute(click(eventID(run, seq)))
+			}
+		}
+		if want := int64(round * 3 * ingestTasks); b.Replays() != want {
+			t.Fatalf("round %d: %d replays recognised, want %d (%d runs kept of %d ingest tasks)", round, b.Replays(), want, len(b.seen.runs), ingestTasks)
+		}
+	}
+}

@@ -162,6 +162,7 @@ func (s *sessionizer) prepare(_ context.Context, tc *sdk.TaskContext, cfg *windo
 	idle, err := ms(KeyIdleThresholdMS, 5000)
 	s.idleThreshold = idle.Milliseconds()
 	s.cta = tc.Config.String(KeyCTA, "#cta")
+	s.seen.sizeFor(tc)
 	return err
 }
 
