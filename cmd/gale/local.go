@@ -82,6 +82,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("--attach-addr %s: %w", *attachAddr, err)
 	}
+	defer lis.Close() // also when the run fails before it is served
 	// Plaintext: gale local is one process for development; its processes
 	// attach over the loopback (a cluster's nodes take --tls-*).
 	sopts, err := coordinator.ServerOptions(nil)
