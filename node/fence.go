@@ -182,6 +182,23 @@ func (f *stallFence) lift(stalls int) bool {
 // held reports whether the fence is engaged.
 func (f *stallFence) held() bool { return f != nil && f.engaged.Load() }
 
+// why says why the fence holds the node's tasks (galev1.NodeRun.held),
+// or "" while it does not.
+func (f *stallFence) why() string {
+	if !f.held() {
+		return ""
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case !f.engaged.Load():
+		return ""
+	case f.stalled:
+		return "the node stalled; its tasks wait until etcd confirms they are still its own"
+	}
+	return "the node cannot renew its lease in etcd while other nodes can; its tasks wait until etcd confirms they are still its own"
+}
+
 // stallCount returns how many stalls engaged the fence.
 func (f *stallFence) stallCount() int {
 	f.mu.Lock()

@@ -268,6 +268,18 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	if a.fence.held() || c.fence.held() {
 		t.Fatalf("the fence holds on nodes that reach etcd: a %v, c %v", a.fence.held(), c.fence.held())
 	}
+	// gale status shows b's run held, and why (b answers the status
+	// request over gRPC; it cannot reach etcd, which the request does not
+	// need).
+	status, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "cut"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range status.GetRuns() {
+		if held := run.GetHeld(); (run.GetNode() == "b") != strings.Contains(held, "cannot renew its lease") {
+			t.Errorf("%s's run says it is held for %q", run.GetNode(), held)
+		}
+	}
 	// The moved tasks run on a and c; no copy left on b ran after them.
 	st, _ := states.Load(t.Name())
 	state := st.(*testState)

@@ -1595,6 +1595,7 @@ func (p *Peer) RunState(id string) *galev1.NodeRun {
 	default:
 		out.State = galev1.NodeRunState_NODE_RUN_STATE_RUNNING
 		out.UpMillis = now.Sub(run.started).Milliseconds()
+		out.Held = p.fence.why()
 	}
 	return out
 }

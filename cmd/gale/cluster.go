@@ -422,6 +422,16 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 	if len(failing) > 0 {
 		health = fmt.Sprintf("; FAILING on %s: %s (see RUN below)", plural(len(failing), "node"), strings.Join(failing, ", "))
 	}
+	var held []string
+	for _, r := range resp.GetRuns() {
+		if r.GetHeld() != "" {
+			held = append(held, r.GetNode())
+		}
+	}
+	if len(held) > 0 {
+		slices.Sort(held)
+		health += fmt.Sprintf("; HELD on %s: %s (see RUN below)", plural(len(held), "node"), strings.Join(held, ", "))
+	}
 	fmt.Fprintf(w, "topology %s (id %s): %s, %d tasks on %s, up %s%s\n", name, s.GetId(), topologyState(s.GetState()),
 		s.GetTasks(), plural(int(s.GetNodes()), "node"), formatUptime(s.GetUptimeSeconds()), health)
 	comps := resp.GetComponents()
@@ -489,6 +499,11 @@ func printStatus(w io.Writer, name string, resp *galev1.GetTopologyStatusRespons
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", r.GetNode(), runState(r), up, r.GetRestarts(), failure)
 		}
 		tw.Flush()
+		for _, r := range runs {
+			if r.GetHeld() != "" {
+				fmt.Fprintf(w, "%s holds its tasks: %s\n", r.GetNode(), r.GetHeld())
+			}
+		}
 	}
 	printErrors(w, comps)
 }
@@ -545,6 +560,9 @@ func printErrors(w io.Writer, comps []*galev1.ComponentStatus) {
 func runState(r *galev1.NodeRun) string {
 	switch r.GetState() {
 	case galev1.NodeRunState_NODE_RUN_STATE_RUNNING:
+		if r.GetHeld() != "" {
+			return "held"
+		}
 		return "running"
 	case galev1.NodeRunState_NODE_RUN_STATE_FINISHED:
 		return "finished"

@@ -81,6 +81,29 @@ func TestStatusShowsAFailingRun(t *testing.T) {
 		t.Errorf("50 errors printed as:\n%s", flood.String())
 	}
 
+	// A node holding its tasks (fence.go) says so, and why.
+	heldResp := &galev1.GetTopologyStatusResponse{
+		Summary: &galev1.TopologySummary{Name: "cut", Id: "cut-1", State: galev1.TopologyState_TOPOLOGY_STATE_ACTIVE, Tasks: 2, Nodes: 2},
+		Components: []*galev1.ComponentStatus{{Id: "seq", Kind: galev1.ComponentKind_COMPONENT_KIND_SPOUT,
+			Tasks: []*galev1.TaskStatus{{TaskId: 1, Node: "n1"}, {TaskId: 2, Node: "n2"}}}},
+		Runs: []*galev1.NodeRun{
+			{Node: "n1", State: galev1.NodeRunState_NODE_RUN_STATE_RUNNING, UpMillis: 5000},
+			{Node: "n2", State: galev1.NodeRunState_NODE_RUN_STATE_RUNNING, UpMillis: 5000, Held: "the node stalled; its tasks wait"},
+		},
+	}
+	out.Reset()
+	printStatus(&out, "cut", heldResp)
+	for _, want := range []string{
+		"up 0s; HELD on 1 node: n2 (see RUN below)",
+		"n1    running  5s  0         -",
+		"n2    held     5s  0         -",
+		"n2 holds its tasks: the node stalled; its tasks wait",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+
 	// All running: no FAILING in the summary.
 	resp.Runs = resp.Runs[:1]
 	out.Reset()

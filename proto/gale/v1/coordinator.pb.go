@@ -761,7 +761,11 @@ type NodeRun struct {
 	// ran from its start to its end (FINISHED); 0 otherwise.
 	UpMillis int64 `protobuf:"varint,7,opt,name=up_millis,json=upMillis,proto3" json:"up_millis,omitempty"`
 	// topology_id is the topology run (TopologySummary.id) this is a run of.
-	TopologyId    string `protobuf:"bytes,8,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
+	TopologyId string `protobuf:"bytes,8,opt,name=topology_id,json=topologyId,proto3" json:"topology_id,omitempty"`
+	// held says why the node holds its tasks until etcd confirms them (it
+	// stalled, or it cannot reach etcd while other nodes can), or is empty
+	// while they run. A held run's tasks execute nothing.
+	Held          string `protobuf:"bytes,9,opt,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -848,6 +852,13 @@ func (x *NodeRun) GetUpMillis() int64 {
 func (x *NodeRun) GetTopologyId() string {
 	if x != nil {
 		return x.TopologyId
+	}
+	return ""
+}
+
+func (x *NodeRun) GetHeld() string {
+	if x != nil {
+		return x.Held
 	}
 	return ""
 }
@@ -1870,7 +1881,7 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"components\x18\x02 \x03(\v2\x18.gale.v1.ComponentStatusR\n" +
 	"components\x12$\n" +
-	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\x92\x02\n" +
+	"\x04runs\x18\x03 \x03(\v2\x10.gale.v1.NodeRunR\x04runs\"\xa6\x02\n" +
 	"\aNodeRun\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.gale.v1.NodeRunStateR\x05state\x12\x1a\n" +
@@ -1880,7 +1891,8 @@ const file_gale_v1_coordinator_proto_rawDesc = "" +
 	"\x11restart_in_millis\x18\x06 \x01(\x03R\x0frestartInMillis\x12\x1b\n" +
 	"\tup_millis\x18\a \x01(\x03R\bupMillis\x12\x1f\n" +
 	"\vtopology_id\x18\b \x01(\tR\n" +
-	"topologyId\"\xd8\x01\n" +
+	"topologyId\x12\x12\n" +
+	"\x04held\x18\t \x01(\tR\x04held\"\xd8\x01\n" +
 	"\x0fComponentStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12*\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.gale.v1.ComponentKindR\x04kind\x12-\n" +

@@ -26,7 +26,7 @@ from gale.v1 import topology_pb2 as gale_dot_v1_dot_topology__pb2
 from gale.v1 import value_pb2 as gale_dot_v1_dot_value__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gale/v1/coordinator.proto\x12\x07gale.v1\x1a\x16gale/v1/topology.proto\x1a\x13gale/v1/value.proto\"\xcf\x01\n\x15SubmitTopologyRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.gale.v1.TopologySpec\x12:\n\x06\x63onfig\x18\x02 \x03(\x0b\x32*.gale.v1.SubmitTopologyRequest.ConfigEntry\x12\x16\n\x0estart_inactive\x18\x03 \x01(\x08\x1a=\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.gale.v1.Value:\x02\x38\x01\"$\n\x16SubmitTopologyResponse\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x13KillTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x0cwait_seconds\x18\x02 \x01(\x05H\x00\x88\x01\x01\x42\x0f\n\r_wait_seconds\"\x16\n\x14KillTopologyResponse\"\x17\n\x15ListTopologiesRequest\"F\n\x16ListTopologiesResponse\x12,\n\ntopologies\x18\x01 \x03(\x0b\x32\x18.gale.v1.TopologySummary\"\x9f\x01\n\x0fTopologySummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.gale.v1.TopologyState\x12\r\n\x05tasks\x18\x04 \x01(\x05\x12\r\n\x05nodes\x18\x05 \x01(\x05\x12\x16\n\x0euptime_seconds\x18\x06 \x01(\x03\x12\x15\n\rfailing_nodes\x18\x07 \x03(\t\"<\n\x18GetTopologyStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nlocal_only\x18\x02 \x01(\x08\"\x94\x01\n\x19GetTopologyStatusResponse\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x18.gale.v1.TopologySummary\x12,\n\ncomponents\x18\x02 \x03(\x0b\x32\x18.gale.v1.ComponentStatus\x12\x1e\n\x04runs\x18\x03 \x03(\x0b\x32\x10.gale.v1.NodeRun\"\xbc\x01\n\x07NodeRun\x12\x0c\n\x04node\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.gale.v1.NodeRunState\x12\x10\n\x08restarts\x18\x03 \x01(\r\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x19\n\x11\x65rror_unix_millis\x18\x05 \x01(\x03\x12\x19\n\x11restart_in_millis\x18\x06 \x01(\x03\x12\x11\n\tup_millis\x18\x07 \x01(\x03\x12\x13\n\x0btopology_id\x18\x08 \x01(\t\"\xb5\x01\n\x0f\x43omponentStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.gale.v1.ComponentKind\x12#\n\x08\x63ounters\x18\x03 \x01(\x0b\x32\x11.gale.v1.Counters\x12\"\n\x05tasks\x18\x04 \x03(\x0b\x32\x13.gale.v1.TaskStatus\x12\'\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x17.gale.v1.ComponentError\"t\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\x05\x12\x0c\n\x04node\x18\x02 \x01(\t\x12#\n\x08\x63ounters\x18\x03 \x01(\x0b\x32\x11.gale.v1.Counters\x12\"\n\x05queue\x18\x04 \x01(\x0b\x32\x13.gale.v1.QueueState\"\x91\x01\n\nQueueState\x12\x0f\n\x07\x62\x61tches\x18\x01 \x01(\r\x12\x18\n\x10\x63\x61pacity_batches\x18\x02 \x01(\r\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x04 \x01(\x04\x12\x18\n\x10overflow_batches\x18\x05 \x01(\r\x12\x17\n\x0fhead_age_micros\x18\x06 \x01(\x03\"G\n\x0e\x43omponentError\x12\x0f\n\x07task_id\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x13\n\x0bunix_millis\x18\x03 \x01(\x03\"\xda\x01\n\x08\x43ounters\x12\x0f\n\x07\x65mitted\x18\x01 \x01(\x04\x12\x13\n\x0btransferred\x18\x02 \x01(\x04\x12\x10\n\x08\x65xecuted\x18\x03 \x01(\x04\x12\r\n\x05\x61\x63ked\x18\x04 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x04\x12\x33\n\x10\x63omplete_latency\x18\x06 \x01(\x0b\x32\x19.gale.v1.LatencyHistogram\x12\x32\n\x0fprocess_latency\x18\x07 \x01(\x0b\x32\x19.gale.v1.LatencyHistogram\x12\x0e\n\x06\x65rrors\x18\x08 \x01(\x04\"{\n\x10LatencyHistogram\x12\x1b\n\x13upper_bounds_micros\x18\x01 \x03(\x01\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x04\x12\x12\n\nsum_micros\x18\x03 \x01(\x01\x12\x12\n\np50_micros\x18\x04 \x01(\x01\x12\x12\n\np99_micros\x18\x05 \x01(\x01\"\'\n\x17\x41\x63tivateTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x41\x63tivateTopologyResponse\")\n\x19\x44\x65\x61\x63tivateTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65\x61\x63tivateTopologyResponse\"\xa5\x01\n\x18RebalanceTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12G\n\x0bparallelism\x18\x02 \x03(\x0b\x32\x32.gale.v1.RebalanceTopologyRequest.ParallelismEntry\x1a\x32\n\x10ParallelismEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x1b\n\x19RebalanceTopologyResponse\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.gale.v1.NodeInfo\"\xa2\x01\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tgrpc_addr\x18\x02 \x01(\t\x12\x13\n\x0bgossip_addr\x18\x03 \x01(\t\x12\r\n\x05slots\x18\x04 \x01(\x05\x12\r\n\x05tasks\x18\x05 \x01(\x05\x12\x0f\n\x07version\x18\x06 \x01(\t\x12!\n\x05state\x18\x07 \x01(\x0e\x32\x12.gale.v1.NodeState\x12\x0e\n\x06leader\x18\x08 \x01(\x08*\xdb\x01\n\rTopologyState\x12\x1e\n\x1aTOPOLOGY_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOPOLOGY_STATE_ACTIVE\x10\x01\x12\x1b\n\x17TOPOLOGY_STATE_INACTIVE\x10\x02\x12\x19\n\x15TOPOLOGY_STATE_KILLED\x10\x03\x12\x1e\n\x1aTOPOLOGY_STATE_REBALANCING\x10\x04\x12\x1b\n\x17TOPOLOGY_STATE_FINISHED\x10\x05\x12\x1a\n\x16TOPOLOGY_STATE_KILLING\x10\x06*\xa1\x01\n\x0cNodeRunState\x12\x1e\n\x1aNODE_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16NODE_RUN_STATE_RUNNING\x10\x01\x12\x1d\n\x19NODE_RUN_STATE_RESTARTING\x10\x02\x12\x19\n\x15NODE_RUN_STATE_FAILED\x10\x03\x12\x1b\n\x17NODE_RUN_STATE_FINISHED\x10\x04*\x82\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10NODE_STATE_ALIVE\x10\x01\x12\x16\n\x12NODE_STATE_SUSPECT\x10\x02\x12\x16\n\x12NODE_STATE_LEAVING\x10\x03\x12\x13\n\x0fNODE_STATE_DEAD\x10\x04\x32\xbb\x05\n\x12\x43oordinatorService\x12Q\n\x0eSubmitTopology\x12\x1e.gale.v1.SubmitTopologyRequest\x1a\x1f.gale.v1.SubmitTopologyResponse\x12K\n\x0cKillTopology\x12\x1c.gale.v1.KillTopologyRequest\x1a\x1d.gale.v1.KillTopologyResponse\x12Q\n\x0eListTopologies\x12\x1e.gale.v1.ListTopologiesRequest\x1a\x1f.gale.v1.ListTopologiesResponse\x12Z\n\x11GetTopologyStatus\x12!.gale.v1.GetTopologyStatusRequest\x1a\".gale.v1.GetTopologyStatusResponse\x12W\n\x10\x41\x63tivateTopology\x12 .gale.v1.ActivateTopologyRequest\x1a!.gale.v1.ActivateTopologyResponse\x12]\n\x12\x44\x65\x61\x63tivateTopology\x12\".gale.v1.DeactivateTopologyRequest\x1a#.gale.v1.DeactivateTopologyResponse\x12Z\n\x11RebalanceTopology\x12!.gale.v1.RebalanceTopologyRequest\x1a\".gale.v1.RebalanceTopologyResponse\x12\x42\n\tListNodes\x12\x19.gale.v1.ListNodesRequest\x1a\x1a.gale.v1.ListNodesResponseB2Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19gale/v1/coordinator.proto\x12\x07gale.v1\x1a\x16gale/v1/topology.proto\x1a\x13gale/v1/value.proto\"\xcf\x01\n\x15SubmitTopologyRequest\x12#\n\x04spec\x18\x01 \x01(\x0b\x32\x15.gale.v1.TopologySpec\x12:\n\x06\x63onfig\x18\x02 \x03(\x0b\x32*.gale.v1.SubmitTopologyRequest.ConfigEntry\x12\x16\n\x0estart_inactive\x18\x03 \x01(\x08\x1a=\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.gale.v1.Value:\x02\x38\x01\"$\n\x16SubmitTopologyResponse\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x13KillTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x0cwait_seconds\x18\x02 \x01(\x05H\x00\x88\x01\x01\x42\x0f\n\r_wait_seconds\"\x16\n\x14KillTopologyResponse\"\x17\n\x15ListTopologiesRequest\"F\n\x16ListTopologiesResponse\x12,\n\ntopologies\x18\x01 \x03(\x0b\x32\x18.gale.v1.TopologySummary\"\x9f\x01\n\x0fTopologySummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12%\n\x05state\x18\x03 \x01(\x0e\x32\x16.gale.v1.TopologyState\x12\r\n\x05tasks\x18\x04 \x01(\x05\x12\r\n\x05nodes\x18\x05 \x01(\x05\x12\x16\n\x0euptime_seconds\x18\x06 \x01(\x03\x12\x15\n\rfailing_nodes\x18\x07 \x03(\t\"<\n\x18GetTopologyStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nlocal_only\x18\x02 \x01(\x08\"\x94\x01\n\x19GetTopologyStatusResponse\x12)\n\x07summary\x18\x01 \x01(\x0b\x32\x18.gale.v1.TopologySummary\x12,\n\ncomponents\x18\x02 \x03(\x0b\x32\x18.gale.v1.ComponentStatus\x12\x1e\n\x04runs\x18\x03 \x03(\x0b\x32\x10.gale.v1.NodeRun\"\xca\x01\n\x07NodeRun\x12\x0c\n\x04node\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.gale.v1.NodeRunState\x12\x10\n\x08restarts\x18\x03 \x01(\r\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x19\n\x11\x65rror_unix_millis\x18\x05 \x01(\x03\x12\x19\n\x11restart_in_millis\x18\x06 \x01(\x03\x12\x11\n\tup_millis\x18\x07 \x01(\x03\x12\x13\n\x0btopology_id\x18\x08 \x01(\t\x12\x0c\n\x04held\x18\t \x01(\t\"\xb5\x01\n\x0f\x43omponentStatus\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04kind\x18\x02 \x01(\x0e\x32\x16.gale.v1.ComponentKind\x12#\n\x08\x63ounters\x18\x03 \x01(\x0b\x32\x11.gale.v1.Counters\x12\"\n\x05tasks\x18\x04 \x03(\x0b\x32\x13.gale.v1.TaskStatus\x12\'\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x17.gale.v1.ComponentError\"t\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\x05\x12\x0c\n\x04node\x18\x02 \x01(\t\x12#\n\x08\x63ounters\x18\x03 \x01(\x0b\x32\x11.gale.v1.Counters\x12\"\n\x05queue\x18\x04 \x01(\x0b\x32\x13.gale.v1.QueueState\"\x91\x01\n\nQueueState\x12\x0f\n\x07\x62\x61tches\x18\x01 \x01(\r\x12\x18\n\x10\x63\x61pacity_batches\x18\x02 \x01(\r\x12\r\n\x05\x62ytes\x18\x03 \x01(\x04\x12\x16\n\x0e\x63\x61pacity_bytes\x18\x04 \x01(\x04\x12\x18\n\x10overflow_batches\x18\x05 \x01(\r\x12\x17\n\x0fhead_age_micros\x18\x06 \x01(\x03\"G\n\x0e\x43omponentError\x12\x0f\n\x07task_id\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x13\n\x0bunix_millis\x18\x03 \x01(\x03\"\xda\x01\n\x08\x43ounters\x12\x0f\n\x07\x65mitted\x18\x01 \x01(\x04\x12\x13\n\x0btransferred\x18\x02 \x01(\x04\x12\x10\n\x08\x65xecuted\x18\x03 \x01(\x04\x12\r\n\x05\x61\x63ked\x18\x04 \x01(\x04\x12\x0e\n\x06\x66\x61iled\x18\x05 \x01(\x04\x12\x33\n\x10\x63omplete_latency\x18\x06 \x01(\x0b\x32\x19.gale.v1.LatencyHistogram\x12\x32\n\x0fprocess_latency\x18\x07 \x01(\x0b\x32\x19.gale.v1.LatencyHistogram\x12\x0e\n\x06\x65rrors\x18\x08 \x01(\x04\"{\n\x10LatencyHistogram\x12\x1b\n\x13upper_bounds_micros\x18\x01 \x03(\x01\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x04\x12\x12\n\nsum_micros\x18\x03 \x01(\x01\x12\x12\n\np50_micros\x18\x04 \x01(\x01\x12\x12\n\np99_micros\x18\x05 \x01(\x01\"\'\n\x17\x41\x63tivateTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x41\x63tivateTopologyResponse\")\n\x19\x44\x65\x61\x63tivateTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1c\n\x1a\x44\x65\x61\x63tivateTopologyResponse\"\xa5\x01\n\x18RebalanceTopologyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12G\n\x0bparallelism\x18\x02 \x03(\x0b\x32\x32.gale.v1.RebalanceTopologyRequest.ParallelismEntry\x1a\x32\n\x10ParallelismEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\x1b\n\x19RebalanceTopologyResponse\"\x12\n\x10ListNodesRequest\"5\n\x11ListNodesResponse\x12 \n\x05nodes\x18\x01 \x03(\x0b\x32\x11.gale.v1.NodeInfo\"\xa2\x01\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tgrpc_addr\x18\x02 \x01(\t\x12\x13\n\x0bgossip_addr\x18\x03 \x01(\t\x12\r\n\x05slots\x18\x04 \x01(\x05\x12\r\n\x05tasks\x18\x05 \x01(\x05\x12\x0f\n\x07version\x18\x06 \x01(\t\x12!\n\x05state\x18\x07 \x01(\x0e\x32\x12.gale.v1.NodeState\x12\x0e\n\x06leader\x18\x08 \x01(\x08*\xdb\x01\n\rTopologyState\x12\x1e\n\x1aTOPOLOGY_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOPOLOGY_STATE_ACTIVE\x10\x01\x12\x1b\n\x17TOPOLOGY_STATE_INACTIVE\x10\x02\x12\x19\n\x15TOPOLOGY_STATE_KILLED\x10\x03\x12\x1e\n\x1aTOPOLOGY_STATE_REBALANCING\x10\x04\x12\x1b\n\x17TOPOLOGY_STATE_FINISHED\x10\x05\x12\x1a\n\x16TOPOLOGY_STATE_KILLING\x10\x06*\xa1\x01\n\x0cNodeRunState\x12\x1e\n\x1aNODE_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16NODE_RUN_STATE_RUNNING\x10\x01\x12\x1d\n\x19NODE_RUN_STATE_RESTARTING\x10\x02\x12\x19\n\x15NODE_RUN_STATE_FAILED\x10\x03\x12\x1b\n\x17NODE_RUN_STATE_FINISHED\x10\x04*\x82\x01\n\tNodeState\x12\x1a\n\x16NODE_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10NODE_STATE_ALIVE\x10\x01\x12\x16\n\x12NODE_STATE_SUSPECT\x10\x02\x12\x16\n\x12NODE_STATE_LEAVING\x10\x03\x12\x13\n\x0fNODE_STATE_DEAD\x10\x04\x32\xbb\x05\n\x12\x43oordinatorService\x12Q\n\x0eSubmitTopology\x12\x1e.gale.v1.SubmitTopologyRequest\x1a\x1f.gale.v1.SubmitTopologyResponse\x12K\n\x0cKillTopology\x12\x1c.gale.v1.KillTopologyRequest\x1a\x1d.gale.v1.KillTopologyResponse\x12Q\n\x0eListTopologies\x12\x1e.gale.v1.ListTopologiesRequest\x1a\x1f.gale.v1.ListTopologiesResponse\x12Z\n\x11GetTopologyStatus\x12!.gale.v1.GetTopologyStatusRequest\x1a\".gale.v1.GetTopologyStatusResponse\x12W\n\x10\x41\x63tivateTopology\x12 .gale.v1.ActivateTopologyRequest\x1a!.gale.v1.ActivateTopologyResponse\x12]\n\x12\x44\x65\x61\x63tivateTopology\x12\".gale.v1.DeactivateTopologyRequest\x1a#.gale.v1.DeactivateTopologyResponse\x12Z\n\x11RebalanceTopology\x12!.gale.v1.RebalanceTopologyRequest\x1a\".gale.v1.RebalanceTopologyResponse\x12\x42\n\tListNodes\x12\x19.gale.v1.ListNodesRequest\x1a\x1a.gale.v1.ListNodesResponseB2Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,12 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITTOPOLOGYREQUEST_CONFIGENTRY']._serialized_options = b'8\001'
   _globals['_REBALANCETOPOLOGYREQUEST_PARALLELISMENTRY']._loaded_options = None
   _globals['_REBALANCETOPOLOGYREQUEST_PARALLELISMENTRY']._serialized_options = b'8\001'
-  _globals['_TOPOLOGYSTATE']._serialized_start=2548
-  _globals['_TOPOLOGYSTATE']._serialized_end=2767
-  _globals['_NODERUNSTATE']._serialized_start=2770
-  _globals['_NODERUNSTATE']._serialized_end=2931
-  _globals['_NODESTATE']._serialized_start=2934
-  _globals['_NODESTATE']._serialized_end=3064
+  _globals['_TOPOLOGYSTATE']._serialized_start=2562
+  _globals['_TOPOLOGYSTATE']._serialized_end=2781
+  _globals['_NODERUNSTATE']._serialized_start=2784
+  _globals['_NODERUNSTATE']._serialized_end=2945
+  _globals['_NODESTATE']._serialized_start=2948
+  _globals['_NODESTATE']._serialized_end=3078
   _globals['_SUBMITTOPOLOGYREQUEST']._serialized_start=84
   _globals['_SUBMITTOPOLOGYREQUEST']._serialized_end=291
   _globals['_SUBMITTOPOLOGYREQUEST_CONFIGENTRY']._serialized_start=230
@@ -65,39 +65,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETTOPOLOGYSTATUSRESPONSE']._serialized_start=758
   _globals['_GETTOPOLOGYSTATUSRESPONSE']._serialized_end=906
   _globals['_NODERUN']._serialized_start=909
-  _globals['_NODERUN']._serialized_end=1097
-  _globals['_COMPONENTSTATUS']._serialized_start=1100
-  _globals['_COMPONENTSTATUS']._serialized_end=1281
-  _globals['_TASKSTATUS']._serialized_start=1283
-  _globals['_TASKSTATUS']._serialized_end=1399
-  _globals['_QUEUESTATE']._serialized_start=1402
-  _globals['_QUEUESTATE']._serialized_end=1547
-  _globals['_COMPONENTERROR']._serialized_start=1549
-  _globals['_COMPONENTERROR']._serialized_end=1620
-  _globals['_COUNTERS']._serialized_start=1623
-  _globals['_COUNTERS']._serialized_end=1841
-  _globals['_LATENCYHISTOGRAM']._serialized_start=1843
-  _globals['_LATENCYHISTOGRAM']._serialized_end=1966
-  _globals['_ACTIVATETOPOLOGYREQUEST']._serialized_start=1968
-  _globals['_ACTIVATETOPOLOGYREQUEST']._serialized_end=2007
-  _globals['_ACTIVATETOPOLOGYRESPONSE']._serialized_start=2009
-  _globals['_ACTIVATETOPOLOGYRESPONSE']._serialized_end=2035
-  _globals['_DEACTIVATETOPOLOGYREQUEST']._serialized_start=2037
-  _globals['_DEACTIVATETOPOLOGYREQUEST']._serialized_end=2078
-  _globals['_DEACTIVATETOPOLOGYRESPONSE']._serialized_start=2080
-  _globals['_DEACTIVATETOPOLOGYRESPONSE']._serialized_end=2108
-  _globals['_REBALANCETOPOLOGYREQUEST']._serialized_start=2111
-  _globals['_REBALANCETOPOLOGYREQUEST']._serialized_end=2276
-  _globals['_REBALANCETOPOLOGYREQUEST_PARALLELISMENTRY']._serialized_start=2226
-  _globals['_REBALANCETOPOLOGYREQUEST_PARALLELISMENTRY']._serialized_end=2276
-  _globals['_REBALANCETOPOLOGYRESPONSE']._serialized_start=2278
-  _globals['_REBALANCETOPOLOGYRESPONSE']._serialized_end=2305
-  _globals['_LISTNODESREQUEST']._serialized_start=2307
-  _globals['_LISTNODESREQUEST']._serialized_end=2325
-  _globals['_LISTNODESRESPONSE']._serialized_start=2327
-  _globals['_LISTNODESRESPONSE']._serialized_end=2380
-  _globals['_NODEINFO']._serialized_start=2383
-  _globals['_NODEINFO']._serialized_end=2545
-  _globals['_COORDINATORSERVICE']._serialized_start=3067
-  _globals['_COORDINATORSERVICE']._serialized_end=3766
+  _globals['_NODERUN']._serialized_end=1111
+  _globals['_COMPONENTSTATUS']._serialized_start=1114
+  _globals['_COMPONENTSTATUS']._serialized_end=1295
+  _globals['_TASKSTATUS']._serialized_start=1297
+  _globals['_TASKSTATUS']._serialized_end=1413
+  _globals['_QUEUESTATE']._serialized_start=1416
+  _globals['_QUEUESTATE']._serialized_end=1561
+  _globals['_COMPONENTERROR']._serialized_start=1563
+  _globals['_COMPONENTERROR']._serialized_end=1634
+  _globals['_COUNTERS']._serialized_start=1637
+  _globals['_COUNTERS']._serialized_end=1855
+  _globals['_LATENCYHISTOGRAM']._serialized_start=1857
+  _globals['_LATENCYHISTOGRAM']._serialized_end=1980
+  _globals['_ACTIVATETOPOLOGYREQUEST']._serialized_start=1982
+  _globals['_ACTIVATETOPOLOGYREQUEST']._serialized_end=2021
+  _globals['_ACTIVATETOPOLOGYRESPONSE']._serialized_start=2023
+  _globals['_ACTIVATETOPOLOGYRESPONSE']._serialized_end=2049
+  _globals['_DEACTIVATETOPOLOGYREQUEST']._serialized_start=2051
+  _globals['_DEACTIVATETOPOLOGYREQUEST']._serialized_end=2092
+  _globals['_DEACTIVATETOPOLOGYRESPONSE']._serialized_start=2094
+  _globals['_DEACTIVATETOPOLOGYRESPONSE']._serialized_end=2122
+  _globals['_REBALANCETOPOLOGYREQUEST']._serialized_start=2125
+  _globals['_REBALANCETOPOLOGYREQUEST']._serialized_end=2290
+  _globals['_REBALANCETOPOLOGYREQUEST_PARALLELISMENTRY']._serialized_start=2240
+  _globals['_REBALANCETOPOLOGYREQUEST_PARALLELISMENTRY']._serialized_end=2290
+  _globals['_REBALANCETOPOLOGYRESPONSE']._serialized_start=2292
+  _globals['_REBALANCETOPOLOGYRESPONSE']._serialized_end=2319
+  _globals['_LISTNODESREQUEST']._serialized_start=2321
+  _globals['_LISTNODESREQUEST']._serialized_end=2339
+  _globals['_LISTNODESRESPONSE']._serialized_start=2341
+  _globals['_LISTNODESRESPONSE']._serialized_end=2394
+  _globals['_NODEINFO']._serialized_start=2397
+  _globals['_NODEINFO']._serialized_end=2559
+  _globals['_COORDINATORSERVICE']._serialized_start=3081
+  _globals['_COORDINATORSERVICE']._serialized_end=3780
 # @@protoc_insertion_point(module_scope)

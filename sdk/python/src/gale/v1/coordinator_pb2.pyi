@@ -134,7 +134,7 @@ class GetTopologyStatusResponse(_message.Message):
     def __init__(self, summary: _Optional[_Union[TopologySummary, _Mapping]] = ..., components: _Optional[_Iterable[_Union[ComponentStatus, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[NodeRun, _Mapping]]] = ...) -> None: ...
 
 class NodeRun(_message.Message):
-    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "up_millis", "topology_id")
+    __slots__ = ("node", "state", "restarts", "error", "error_unix_millis", "restart_in_millis", "up_millis", "topology_id", "held")
     NODE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +143,7 @@ class NodeRun(_message.Message):
     RESTART_IN_MILLIS_FIELD_NUMBER: _ClassVar[int]
     UP_MILLIS_FIELD_NUMBER: _ClassVar[int]
     TOPOLOGY_ID_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     node: str
     state: NodeRunState
     restarts: int
@@ -151,7 +152,8 @@ class NodeRun(_message.Message):
     restart_in_millis: int
     up_millis: int
     topology_id: str
-    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., up_millis: _Optional[int] = ..., topology_id: _Optional[str] = ...) -> None: ...
+    held: str
+    def __init__(self, node: _Optional[str] = ..., state: _Optional[_Union[NodeRunState, str]] = ..., restarts: _Optional[int] = ..., error: _Optional[str] = ..., error_unix_millis: _Optional[int] = ..., restart_in_millis: _Optional[int] = ..., up_millis: _Optional[int] = ..., topology_id: _Optional[str] = ..., held: _Optional[str] = ...) -> None: ...
 
 class ComponentStatus(_message.Message):
     __slots__ = ("id", "kind", "counters", "tasks", "errors")

@@ -370,6 +370,12 @@ export interface NodeRun {
   upMillis: bigint;
   /** topology_id is the topology run (TopologySummary.id) this is a run of. */
   topologyId: string;
+  /**
+   * held says why the node holds its tasks until etcd confirms them (it
+   * stalled, or it cannot reach etcd while other nodes can), or is empty
+   * while they run. A held run's tasks execute nothing.
+   */
+  held: string;
 }
 
 /** ComponentStatus aggregates the tasks of one component. */
@@ -1524,6 +1530,7 @@ function createBaseNodeRun(): NodeRun {
     restartInMillis: 0n,
     upMillis: 0n,
     topologyId: "",
+    held: "",
   };
 }
 
@@ -1561,6 +1568,9 @@ export const NodeRun: MessageFns<NodeRun> = {
     }
     if (message.topologyId !== "") {
       writer.uint32(66).string(message.topologyId);
+    }
+    if (message.held !== "") {
+      writer.uint32(74).string(message.held);
     }
     return writer;
   },
@@ -1642,6 +1652,14 @@ export const NodeRun: MessageFns<NodeRun> = {
             message.topologyId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.held = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1680,6 +1698,7 @@ export const NodeRun: MessageFns<NodeRun> = {
         : isSet(object.topology_id)
         ? globalThis.String(object.topology_id)
         : "",
+      held: isSet(object.held) ? globalThis.String(object.held) : "",
     };
   },
 
@@ -1709,6 +1728,9 @@ export const NodeRun: MessageFns<NodeRun> = {
     if (message.topologyId !== "") {
       obj.topologyId = message.topologyId;
     }
+    if (message.held !== "") {
+      obj.held = message.held;
+    }
     return obj;
   },
 
@@ -1729,6 +1751,7 @@ export const NodeRun: MessageFns<NodeRun> = {
       : 0n;
     message.upMillis = (object.upMillis !== undefined && object.upMillis !== null) ? BigInt(object.upMillis) : 0n;
     message.topologyId = object.topologyId ?? "";
+    message.held = object.held ?? "";
     return message;
   },
 };
