@@ -111,6 +111,8 @@ type SentenceSpout struct {
 
 	// now is the token bucket's clock; tests replace it before Open.
 	now func() time.Time
+	// sleep waits for a token (time.Sleep; tests record what it asks).
+	sleep func(time.Duration)
 
 	src         io.Closer // the open input file; nil for the sample or once read
 	r           *bufio.Reader
@@ -142,7 +144,7 @@ type pendingLine struct {
 }
 
 // NewSentenceSpout returns a spout to be configured by Open.
-func NewSentenceSpout() *SentenceSpout { return &SentenceSpout{now: time.Now} }
+func NewSentenceSpout() *SentenceSpout { return &SentenceSpout{now: time.Now, sleep: time.Sleep} }
 
 // DeclareOutputFields declares the default stream with field "sentence".
 func (s *SentenceSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("sentence") }
@@ -171,6 +173,9 @@ func (s *SentenceSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.Sp
 	s.pending = make(map[uint64]pendingLine)
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.sleep == nil {
+		s.sleep = time.Sleep
 	}
 	if cfg.Rate > 0 {
 		s.bucket = newTokenBucket(cfg.Rate, cfg.Batch, s.now())
@@ -215,7 +220,7 @@ func (s *SentenceSpout) NextTuple() {
 			// (which at a slow rate could be minutes).
 			s.lookAhead()
 			if s.hasWork() {
-				time.Sleep(s.bucket.wait(maxIdleSleep))
+				s.sleep(s.bucket.wait(maxIdleSleep))
 			}
 			return
 		}

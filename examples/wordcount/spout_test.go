@@ -336,14 +336,15 @@ func TestSentenceSpoutRateDoesNotBlock(t *testing.T) {
 	const rate = 50
 	path := writeFile(t, "in.txt", strings.Repeat("x\n", 10_000))
 	s, fe, _ := openSpout(t, map[string]any{KeyInput: path, KeyRate: rate}, 0, 1)
+	var longest time.Duration // the longest sleep NextTuple asked for
+	sleeps := 0
+	s.sleep = func(d time.Duration) {
+		longest, sleeps = max(longest, d), sleeps+1
+		time.Sleep(d)
+	}
 	start := time.Now()
-	var slowest time.Duration
-	calls := 0
 	for time.Since(start) < 200*time.Millisecond {
-		t0 := time.Now()
 		s.NextTuple()
-		slowest = max(slowest, time.Since(t0))
-		calls++
 	}
 	elapsed := time.Since(start)
 	got := len(fe.spout)
@@ -352,12 +353,11 @@ func TestSentenceSpoutRateDoesNotBlock(t *testing.T) {
 	if got < burst || got > maxWant {
 		t.Errorf("emitted %d in %v at %d/s, want %d..%d", got, elapsed, rate, burst, maxWant)
 	}
-	// NextTuple sleeps at most ~1ms; leave room for slow, raced machines.
-	if slowest > 20*time.Millisecond {
-		t.Errorf("slowest NextTuple took %v, want about 1ms at most", slowest)
-	}
-	if calls < 20 {
-		t.Errorf("only %d calls in %v: NextTuple blocks too long", calls, elapsed)
+	// Out of tokens, NextTuple sleeps at most maxIdleSleep, never until
+	// the next token (20 ms at this rate): what it asks for, not how long
+	// the machine took (a timed bound failed on a loaded machine).
+	if sleeps == 0 || longest > maxIdleSleep {
+		t.Errorf("NextTuple slept %d times, the longest %v; want some sleeps of at most %v", sleeps, longest, maxIdleSleep)
 	}
 }
 
