@@ -21,6 +21,10 @@ type stallProxy struct {
 	to      string
 	stalled chan struct{}
 	once    sync.Once
+
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool // the test's cleanup closed every connection
 }
 
 func startStallProxy(t *testing.T, listen, to string) *stallProxy {
@@ -30,28 +34,59 @@ func startStallProxy(t *testing.T, listen, to string) *stallProxy {
 		t.Fatal(err)
 	}
 	p := &stallProxy{l: l, to: to, stalled: make(chan struct{})}
-	t.Cleanup(func() { l.Close() })
+	// One cleanup closes every connection, also those accepted while the
+	// cleanups run: a connection left open kept the etcd behind it from
+	// closing (its server waits for its connections), and the test hung
+	// in its cleanup until the package's timeout.
+	t.Cleanup(func() {
+		l.Close()
+		p.mu.Lock()
+		p.closed = true
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+	})
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go p.serve(t, c)
+			go p.serve(c)
 		}
 	}()
 	return p
 }
 
+// keep records c to be closed by the cleanup, or closes it at once if the
+// cleanup ran, and reports whether c is kept.
+func (p *stallProxy) keep(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.Close()
+		return false
+	}
+	p.conns = append(p.conns, c)
+	return true
+}
+
 func (p *stallProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
 
-func (p *stallProxy) serve(t *testing.T, c net.Conn) {
+func (p *stallProxy) serve(c net.Conn) {
+	if !p.keep(c) {
+		return
+	}
 	d, err := net.Dial("tcp", p.to)
 	if err != nil {
 		c.Close()
 		return
 	}
-	t.Cleanup(func() { c.Close(); d.Close() })
+	if !p.keep(d) {
+		c.Close()
+		return
+	}
 	pipe := func(dst, src net.Conn) {
 		buf := make([]byte, 32<<10)
 		for {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +23,32 @@ func startDelayProxy(t *testing.T, to string, delay *atomic.Int64) string {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	t.Cleanup(func() { close(done); l.Close() })
+	var mu sync.Mutex
+	var conns []net.Conn
+	closed := false
+	// keep records a connection for the cleanup to close (a connection
+	// left open keeps the etcd behind it from closing), or closes it if
+	// the cleanup ran.
+	keep := func(c net.Conn) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			c.Close()
+			return false
+		}
+		conns = append(conns, c)
+		return true
+	}
+	t.Cleanup(func() {
+		close(done)
+		l.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
 	pipe := func(dst, src net.Conn) {
 		type chunk struct {
 			at time.Time
@@ -63,8 +89,15 @@ func startDelayProxy(t *testing.T, to string, delay *atomic.Int64) string {
 			if err != nil {
 				return
 			}
+			if !keep(c) {
+				continue
+			}
 			d, err := net.Dial("tcp", to)
 			if err != nil {
+				c.Close()
+				continue
+			}
+			if !keep(d) {
 				c.Close()
 				continue
 			}
