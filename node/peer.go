@@ -690,7 +690,55 @@ func (p *Peer) mendGossip(ctx context.Context) {
 			return
 		case <-time.After(gossipMendEvery):
 		}
-		p.joinRegistered(ctx)
+		if nodes := p.joinRegistered(ctx); nodes != nil {
+			p.pruneConns(nodes)
+		}
+	}
+}
+
+// pruneConns closes the connections to nodes that left the cluster: not
+// registered in etcd (registered), not members of the gossip, and in no
+// local run's routes. Each connection made for a node stays open (with
+// gRPC's goroutines and buffers) until then, and without this one was
+// kept for every node that ever sent or received a tuple here: a cluster
+// whose nodes come and go under new names or addresses (autoscaling, new
+// pods) gathered one for each, for as long as the node ran. A node that
+// comes back is dialled afresh (connToNode), and a run that still holds
+// a closed connection looks the node up again (remoteRoutes.recheck).
+func (p *Peer) pruneConns(registered []*galev1.NodeInfo) {
+	keep := map[string]bool{p.cfg.Name: true}
+	for _, n := range registered {
+		keep[n.GetName()] = true
+	}
+	for _, m := range p.gossip.Members() {
+		keep[m.Name] = true
+	}
+	p.mu.Lock()
+	for _, run := range p.runs {
+		if run.routes != nil {
+			for _, n := range *run.routes.nodeOf.Load() {
+				keep[n] = true
+			}
+		}
+	}
+	p.mu.Unlock()
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	inUse := map[string]bool{} // addresses of nodes kept: another name may have had one before
+	for name, a := range p.addrOf {
+		if keep[name] {
+			inUse[a.addr] = true
+		}
+	}
+	for name, a := range p.addrOf {
+		if keep[name] {
+			continue
+		}
+		delete(p.addrOf, name)
+		if c := p.conns[a.addr]; c != nil && !inUse[a.addr] {
+			delete(p.conns, a.addr)
+			go c.Close()
+		}
 	}
 }
 
@@ -700,12 +748,14 @@ func (p *Peer) mendGossip(ctx context.Context) {
 // only by chance: they declared it dead and no longer gossip with it.
 // Until it does, it cannot tell them alive, nor they it, and a new leader
 // takes gossip's word on which nodes are gone (LeaderConfig.Gone).
-func (p *Peer) joinRegistered(ctx context.Context) {
+//
+// It returns the registered nodes (nil when etcd did not answer).
+func (p *Peer) joinRegistered(ctx context.Context) []*galev1.NodeInfo {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	nodes, _, err := p.store.Nodes(rctx)
 	cancel()
 	if err != nil {
-		return
+		return nil
 	}
 	known := map[string]bool{p.cfg.Name: true}
 	for _, m := range p.gossip.Members() {
@@ -719,13 +769,14 @@ func (p *Peer) joinRegistered(ctx context.Context) {
 		}
 	}
 	if len(addrs) == 0 || ctx.Err() != nil {
-		return
+		return nodes
 	}
 	if err := p.gossip.Join(addrs); err != nil {
 		p.log.Warn("cannot join the gossip of registered nodes it does not know", "nodes", strings.Join(missing, ","), "addrs", strings.Join(addrs, ","), "err", err)
-		return
+		return nodes
 	}
 	p.log.Info("joined the gossip of registered nodes it did not know", "nodes", strings.Join(missing, ","))
+	return nodes
 }
 
 // transientEtcdErr reports whether err is etcd saying it cannot serve now
