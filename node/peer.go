@@ -713,15 +713,22 @@ func (p *Peer) pruneConns(registered []*galev1.NodeInfo) {
 	for _, m := range p.gossip.Members() {
 		keep[m.Name] = true
 	}
+	var routes []*remoteRoutes
 	p.mu.Lock()
 	for _, run := range p.runs {
 		if run.routes != nil {
+			routes = append(routes, run.routes)
 			for _, n := range *run.routes.nodeOf.Load() {
 				keep[n] = true
 			}
 		}
 	}
 	p.mu.Unlock()
+	// The runs' senders to those nodes go too: a run that lasts kept one
+	// for each node that ever ran some of its tasks.
+	for _, r := range routes {
+		r.forget(keep)
+	}
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
 	inUse := map[string]bool{} // addresses of nodes kept: another name may have had one before

@@ -216,6 +216,29 @@ func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
 	}
 }
 
+// forget closes and drops the senders to nodes that are not in keep and
+// run none of the run's tasks (nodes that left the cluster, Peer.pruneConns).
+func (r *remoteRoutes) forget(keep map[string]bool) {
+	here := map[string]bool{}
+	for _, n := range *r.nodeOf.Load() {
+		here[n] = true
+	}
+	var gone []*transfer.Sender
+	r.mu.Lock()
+	for node, s := range r.senders {
+		if !keep[node] && !here[node] {
+			gone = append(gone, s)
+			delete(r.senders, node)
+			delete(r.conns, node)
+			delete(r.checked, node)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range gone {
+		go s.Close()
+	}
+}
+
 // abort breaks every stream at once, without waiting for blocked sends.
 func (r *remoteRoutes) abort() {
 	r.mu.Lock()
