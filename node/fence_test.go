@@ -425,6 +425,23 @@ func TestAStallDuringAConfirmationKeepsTheFence(t *testing.T) {
 	}
 }
 
+// othersLost is node b's gossip view of a three-node cluster: a and c
+// say their renewals fail since lost (Unix ms; 0: they renew).
+func othersLost(lost int64) *Membership {
+	return &Membership{members: map[string]Member{
+		"a": {Name: "a", Meta: MemberMeta{EtcdLost: lost}},
+		"b": {Name: "b"},
+		"c": {Name: "c", Meta: MemberMeta{EtcdLost: lost}},
+	}}
+}
+
+// cutTestPeer is node b with what checkCut reads: its fence, its gossip
+// (a and c renew) and its lease's TTL (3 s).
+func cutTestPeer() *Peer {
+	return &Peer{cfg: PeerConfig{Name: "b", LeaseTTL: 3 * time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		fence: newStallFence(time.Second), gossip: othersLost(0)}
+}
+
 // A node cut off from etcd alone holds its tasks a little before etcd
 // can expire its lease, not after; and once it reaches etcd again (or
 // loses it again at once) it keeps them held until a sync has stopped
@@ -434,15 +451,7 @@ func TestAStallDuringAConfirmationKeepsTheFence(t *testing.T) {
 // sync. Only the others' losing etcd too (an outage) lifts it without
 // etcd.
 func TestACutOffNodeHoldsBeforeItsLeaseCanExpire(t *testing.T) {
-	members := func(otherLost int64) *Membership {
-		return &Membership{members: map[string]Member{
-			"a": {Name: "a", Meta: MemberMeta{EtcdLost: otherLost}},
-			"b": {Name: "b"},
-			"c": {Name: "c", Meta: MemberMeta{EtcdLost: otherLost}},
-		}}
-	}
-	p := &Peer{cfg: PeerConfig{Name: "b", LeaseTTL: 3 * time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		fence: newStallFence(time.Second), gossip: members(0)}
+	p := cutTestPeer()
 	now := router.Nanotime()
 	p.leaseUntil.Store(now + int64(time.Second)) // renewals failing: a second left
 	p.checkCut(now)
@@ -463,7 +472,7 @@ func TestACutOffNodeHoldsBeforeItsLeaseCanExpire(t *testing.T) {
 	if !p.fence.held() {
 		t.Fatal("the fence lifted when the node lost its lease again, before a sync stopped the tasks that moved")
 	}
-	p.gossip = members(time.Now().UnixMilli()) // the others lose etcd too: an outage
+	p.gossip = othersLost(time.Now().UnixMilli()) // the others lose etcd too: an outage
 	p.checkCut(now)
 	if p.fence.held() {
 		t.Fatal("the fence still holds while every node lost etcd")
@@ -477,15 +486,7 @@ func TestACutOffNodeHoldsBeforeItsLeaseCanExpire(t *testing.T) {
 // old copies must not run beside the new ones until etcd confirms which
 // are this node's (they ran on, for the whole outage).
 func TestACutOffNodeWhoseTasksMayHaveMovedStaysHeldInALaterOutage(t *testing.T) {
-	members := func(otherLost int64) *Membership {
-		return &Membership{members: map[string]Member{
-			"a": {Name: "a", Meta: MemberMeta{EtcdLost: otherLost}},
-			"b": {Name: "b"},
-			"c": {Name: "c", Meta: MemberMeta{EtcdLost: otherLost}},
-		}}
-	}
-	p := &Peer{cfg: PeerConfig{Name: "b", LeaseTTL: 3 * time.Second}, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		fence: newStallFence(time.Second), gossip: members(0)}
+	p := cutTestPeer()
 	now := router.Nanotime()
 	p.leaseUntil.Store(now + int64(p.cutMargin()/2))
 	p.checkCut(now)
@@ -496,7 +497,7 @@ func TestACutOffNodeWhoseTasksMayHaveMovedStaysHeldInALaterOutage(t *testing.T) 
 	now += int64(5 * time.Second)
 	p.checkCut(now)
 	// Then etcd goes away for everyone.
-	p.gossip = members(time.Now().UnixMilli())
+	p.gossip = othersLost(time.Now().UnixMilli())
 	p.checkCut(now + int64(time.Second))
 	if !p.fence.held() {
 		t.Fatal("the fence lifted in an outage that began after the node's tasks may have moved to other nodes")
