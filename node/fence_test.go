@@ -240,12 +240,7 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	ctx := context.Background()
 	waitForNodes(t, client, 3)
 	submitSpread(t, client, "cut")
-	waitFor(t, 10*time.Second, func() error {
-		if n := localExecuted(b, "cut"); n == 0 {
-			return errors.New("b executed nothing yet")
-		}
-		return nil
-	})
+	waitExecuting(t, b, "cut")
 	proxy.setCut(true)
 	// b holds its tasks a little before its lease can expire (3 s after
 	// its last renewal); then the leader moves them to a and c.
@@ -283,16 +278,7 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	// The moved tasks run on a and c; no copy left on b ran after them.
 	st, _ := states.Load(t.Name())
 	state := st.(*testState)
-	waitFor(t, 15*time.Second, func() error {
-		state.mu.Lock()
-		defer state.mu.Unlock()
-		for _, run := range state.latestRun {
-			if run > 1 {
-				return nil
-			}
-		}
-		return errors.New("no task of b's runs elsewhere yet")
-	})
+	waitFor(t, 15*time.Second, state.restartedElsewhere)
 	time.Sleep(time.Second)
 	if n := localExecuted(b, "cut"); n != held {
 		t.Fatalf("b's tasks ran while it was cut off: executed %d -> %d", held, n)
@@ -308,6 +294,17 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 		nodes, err := client.ListNodes(ctx, &galev1.ListNodesRequest{})
 		if err != nil || len(nodes.GetNodes()) != 3 {
 			return fmt.Errorf("nodes %v, %v", nodes.GetNodes(), err)
+		}
+		return nil
+	})
+}
+
+// waitExecuting waits until p's tasks of topology name execute tuples.
+func waitExecuting(t *testing.T, p *Peer, name string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() error {
+		if n := localExecuted(p, name); n == 0 {
+			return fmt.Errorf("%s executed nothing yet", p.cfg.Name)
 		}
 		return nil
 	})
@@ -572,12 +569,7 @@ func TestAnOutageAfterACutDoesNotRestartTheMovedTasks(t *testing.T) {
 	client, _ := dialPeer(t, a)
 	waitForNodes(t, client, 3)
 	submitSpread(t, client, "cutthenout")
-	waitFor(t, 10*time.Second, func() error {
-		if n := localExecuted(b, "cutthenout"); n == 0 {
-			return errors.New("b executed nothing yet")
-		}
-		return nil
-	})
+	waitExecuting(t, b, "cutthenout")
 	proxy.setCut(true)
 	state := stateFor(t)
 	// b's tasks move to a and c.
@@ -585,14 +577,7 @@ func TestAnOutageAfterACutDoesNotRestartTheMovedTasks(t *testing.T) {
 		if !b.fence.held() {
 			return errors.New("b's fence is not held")
 		}
-		state.mu.Lock()
-		defer state.mu.Unlock()
-		for _, run := range state.latestRun {
-			if run > 1 {
-				return nil
-			}
-		}
-		return errors.New("no task of b's runs elsewhere yet")
+		return state.restartedElsewhere()
 	})
 	time.Sleep(time.Second)
 	srv.Stop() // and etcd stops for everyone

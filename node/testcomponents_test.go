@@ -48,6 +48,19 @@ func (s *testState) started(id int32) int {
 	return s.starts[id]
 }
 
+// restartedElsewhere reports, as an error, that no task has executed a
+// tuple in a later start than its first yet (a task that moved).
+func (s *testState) restartedElsewhere() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, run := range s.latestRun {
+		if run > 1 {
+			return nil
+		}
+	}
+	return errors.New("no task has executed in a later start yet")
+}
+
 // executing notes that start run of task id executes a tuple, and counts
 // it stale if a later start of the task executed one before.
 func (s *testState) executing(id int32, run int) {
