@@ -28,9 +28,10 @@ import (
 // So a node that stalled fences its tasks until etcd confirms what they
 // are: a watchdog beats every stallBeat, and a beat later than the stall
 // limit (a third of the lease's TTL: renewed every quarter, the lease may
-// lapse three quarters of the TTL after a stall began) engages the fence. Executors look at the fence before each batch, spout
-// call or tick; they also engage it themselves when the watchdog's last
-// beat is older than the limit, because after a stall every goroutine
+// lapse three quarters of the TTL after a stall began) engages the
+// fence. Executors look at the fence before each batch, spout call or
+// tick; they also engage it themselves when the watchdog's last beat is
+// older than the limit, because after a stall every goroutine
 // resumes at once and a task may run before the watchdog does. The node
 // lifts the fence once its lease is confirmed (renewed, or the node
 // registered again) and a read of the assignments after that has stopped
