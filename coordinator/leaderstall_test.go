@@ -3,114 +3,13 @@ package coordinator
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/gale-stream/gale/coordinator/etcdtest"
 )
-
-// stallProxy forwards TCP connections to an address until stall is
-// called; from then on it keeps every connection open and forwards
-// nothing, as an etcd whose cluster lost its quorum: it takes requests and
-// answers none.
-type stallProxy struct {
-	l       net.Listener
-	to      string
-	stalled chan struct{}
-	once    sync.Once
-
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool // the test's cleanup closed every connection
-}
-
-func startStallProxy(t *testing.T, listen, to string) *stallProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{l: l, to: to, stalled: make(chan struct{})}
-	// One cleanup closes every connection, also those accepted while the
-	// cleanups run: a connection left open kept the etcd behind it from
-	// closing (its server waits for its connections), and the test hung
-	// in its cleanup until the package's timeout.
-	t.Cleanup(func() {
-		l.Close()
-		p.mu.Lock()
-		p.closed = true
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-// keep records c to be closed by the cleanup, or closes it at once if the
-// cleanup ran, and reports whether c is kept.
-func (p *stallProxy) keep(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		c.Close()
-		return false
-	}
-	p.conns = append(p.conns, c)
-	return true
-}
-
-func (p *stallProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
-
-func (p *stallProxy) serve(c net.Conn) {
-	if !p.keep(c) {
-		return
-	}
-	d, err := net.Dial("tcp", p.to)
-	if err != nil {
-		c.Close()
-		return
-	}
-	if !p.keep(d) {
-		c.Close()
-		return
-	}
-	pipe := func(dst, src net.Conn) {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := src.Read(buf)
-			if n > 0 {
-				select {
-				case <-p.stalled:
-					// Hold the connection open, forward nothing.
-					_, _ = io.Copy(io.Discard, src)
-					return
-				default:
-				}
-				if _, werr := dst.Write(buf[:n]); werr != nil {
-					return
-				}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}
-	go pipe(d, c)
-	go pipe(c, d)
-}
 
 // A leader in the middle of a reconcile when etcd stops answering (its
 // cluster lost its quorum) stops leading once its session expires. etcd's
@@ -125,8 +24,8 @@ func TestALeaderStuckInAReconcileStopsLeadingWhenItsSessionExpires(t *testing.T)
 	}
 	t.Cleanup(m.Close)
 	target := m.Endpoints()[0][len("http://"):]
-	proxy := startStallProxy(t, "127.0.0.1:0", target)
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy.l.Addr().String()}, DialTimeout: 5 * time.Second})
+	proxy := etcdtest.StartProxy(t, target)
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + proxy.Addr()}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +39,7 @@ func TestALeaderStuckInAReconcileStopsLeadingWhenItsSessionExpires(t *testing.T)
 		}
 		return nil
 	})
-	proxy.stall()
+	proxy.Stall()
 	waitFor(t, cfg.SessionTTL+5*time.Second, func() error {
 		if l.IsLeader() {
 			return errors.New("a still leads, its session expired, etcd silent")

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,80 +128,6 @@ func TestAStalledNodesTasksWaitForEtcd(t *testing.T) {
 	}
 }
 
-// cutProxy forwards TCP connections to an address until cut, which closes
-// them and refuses new ones until mend: a network between one node and
-// its etcd that fails.
-type cutProxy struct {
-	l     net.Listener
-	to    string
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]bool
-}
-
-func startCutProxy(t *testing.T, to string) *cutProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{l: l, to: to, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { l.Close(); p.setCut(true) })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) addr() string { return p.l.Addr().String() }
-
-// track adds c to the open connections, or closes it if the proxy is cut.
-func (p *cutProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cut {
-		c.Close()
-		return false
-	}
-	p.conns[c] = true
-	return true
-}
-
-func (p *cutProxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		for c := range p.conns {
-			c.Close()
-		}
-		clear(p.conns)
-	}
-}
-
-func (p *cutProxy) serve(c net.Conn) {
-	if !p.track(c) {
-		return
-	}
-	d, err := net.Dial("tcp", p.to)
-	if err != nil {
-		c.Close()
-		return
-	}
-	if !p.track(d) {
-		c.Close()
-		return
-	}
-	go func() { _, _ = io.Copy(d, c); d.Close() }()
-	go func() { _, _ = io.Copy(c, d); c.Close() }()
-}
-
 // localExecuted is what the bolts of topology name on p executed (not
 // its ackers, which are not held: acks for trees of other nodes' spouts
 // have no effect but on those trees).
@@ -230,18 +154,18 @@ func localExecuted(p *Peer, name string) uint64 {
 // reaches etcd again, it stops those that moved and goes on.
 func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	a := startPeer(t, "a")
-	proxy := startCutProxy(t, strings.TrimPrefix(a.EtcdEndpoints()[0], "http://"))
+	proxy := etcdtest.StartProxy(t, strings.TrimPrefix(a.EtcdEndpoints()[0], "http://"))
 	join := func(etcd string) func(*PeerConfig) {
 		return func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = []string{etcd}, []string{a.GossipAddr()} }
 	}
-	b := startPeerWith(t, "b", join("http://"+proxy.addr()))
+	b := startPeerWith(t, "b", join("http://"+proxy.Addr()))
 	c := startPeerWith(t, "c", join(a.EtcdEndpoints()[0]))
 	client, _ := dialPeer(t, a)
 	ctx := context.Background()
 	waitForNodes(t, client, 3)
 	submitSpread(t, client, "cut")
 	waitExecuting(t, b, "cut")
-	proxy.setCut(true)
+	proxy.SetCut(true)
 	// b holds its tasks a little before its lease can expire (3 s after
 	// its last renewal); then the leader moves them to a and c.
 	// (Tasks publish their counters every few batches, and a task blocked
@@ -286,7 +210,7 @@ func TestANodeCutOffFromEtcdAloneHoldsItsTasks(t *testing.T) {
 	if n := state.staleRuns.Load(); n != 0 {
 		t.Fatalf("b's tasks executed %d tuples after their new copies on other nodes had begun", n)
 	}
-	proxy.setCut(false)
+	proxy.SetCut(false)
 	waitFor(t, 20*time.Second, func() error {
 		if b.fence.held() {
 			return errors.New("b's fence still holds")
@@ -559,18 +483,18 @@ func TestAnExecutorWokenAfterAStallHolds(t *testing.T) {
 // copies must stay held beside the new ones on a and c.
 func TestAnOutageAfterACutDoesNotRestartTheMovedTasks(t *testing.T) {
 	srv := etcdtest.StartServer(t)
-	proxy := startCutProxy(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
+	proxy := etcdtest.StartProxy(t, strings.TrimPrefix(srv.Endpoints()[0], "http://"))
 	a := startPeer(t, "a", srv.Endpoints()...)
 	join := func(etcd string) func(*PeerConfig) {
 		return func(cfg *PeerConfig) { cfg.Etcd, cfg.Join = []string{etcd}, []string{a.GossipAddr()} }
 	}
-	b := startPeerWith(t, "b", join("http://"+proxy.addr()))
+	b := startPeerWith(t, "b", join("http://"+proxy.Addr()))
 	startPeerWith(t, "c", join(srv.Endpoints()[0]))
 	client, _ := dialPeer(t, a)
 	waitForNodes(t, client, 3)
 	submitSpread(t, client, "cutthenout")
 	waitExecuting(t, b, "cutthenout")
-	proxy.setCut(true)
+	proxy.SetCut(true)
 	state := stateFor(t)
 	// b's tasks move to a and c.
 	waitFor(t, 20*time.Second, func() error {
