@@ -157,7 +157,7 @@ func (b *PageStats) Execute(t *sdk.Tuple) {
 		b.flush(time.Now().UnixMilli())
 		return
 	}
-	if len(t.Values) > fEvent && t.Values[fEvent].Kind() == sdk.KindInt && !b.seen.first(t.Int(fEvent)) {
+	if !b.seen.firstTuple(t) {
 		b.replays++
 		b.out.Ack(t)
 		return

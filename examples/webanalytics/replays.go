@@ -41,6 +41,16 @@ const (
 	seenRuns   = 16
 )
 
+// firstTuple reports whether t is not a replay of an event seen before
+// (by its ingest event id, ingest.IdxEvent), and remembers it; a tuple
+// without an id is never a replay.
+func (s *seenEvents) firstTuple(t *sdk.Tuple) bool {
+	if len(t.Values) <= fEvent || t.Values[fEvent].Kind() != sdk.KindInt {
+		return true
+	}
+	return s.first(t.Int(fEvent))
+}
+
 // first reports whether event id has not been seen before, and remembers
 // it.
 func (s *seenEvents) first(id int64) bool {

@@ -122,19 +122,13 @@ func NewSessions() *window.Bolt {
 	cfg.TimeoutCheck = window.CheckOff // nothing is held: acked on receipt
 	cfg.LateStream = ""                // late events only count
 	s := &sessionizer{}
-	return window.NewAggregate[*sessionAcc](cfg, s, window.WithPrepare(s.prepare), window.WithFilter(s.first))
+	return window.NewAggregate[*sessionAcc](cfg, s, window.WithPrepare(s.prepare), window.WithFilter(s.seen.firstTuple))
 }
 
 type sessionizer struct {
 	idleThreshold int64
 	cta           string
 	seen          seenEvents
-}
-
-// first reports whether t is not a replay of an event this task has
-// folded (by the ingest's event id; an event without one is not).
-func (s *sessionizer) first(t *sdk.Tuple) bool {
-	return len(t.Values) <= fEvent || t.Values[fEvent].Kind() != sdk.KindInt || s.seen.first(t.Int(fEvent))
 }
 
 func (s *sessionizer) prepare(_ context.Context, tc *sdk.TaskContext, cfg *window.Config) error {
