@@ -1724,6 +1724,25 @@ func (p *Peer) idle() bool {
 // on the gRPC port, and the node's goroutines' last calls to etcd.
 const shutdownGrace = 2 * time.Second
 
+// StopServer stops srv gracefully, letting the calls under way end, and
+// at once after grace or when ctx ends.
+func StopServer(ctx context.Context, srv *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		srv.Stop()
+	case <-ctx.Done():
+		srv.Stop()
+	}
+}
+
 // Shutdown stops the node: its runs, the gRPC server (gracefully for
 // shutdownGrace, forced then or when ctx ends), the election and the
 // lease, and the embedded etcd. Safe to call twice.
@@ -1738,20 +1757,7 @@ func (p *Peer) Shutdown(ctx context.Context) error {
 			// Transfer streams to this one stay open, idle, until they
 			// end (its runs are stopped): waiting for them held every
 			// drained node for the whole shutdown limit (10 s).
-			done := make(chan struct{})
-			go func() {
-				p.server.GracefulStop()
-				close(done)
-			}()
-			grace := time.NewTimer(shutdownGrace)
-			select {
-			case <-done:
-			case <-grace.C:
-				p.server.Stop()
-			case <-ctx.Done():
-				p.server.Stop()
-			}
-			grace.Stop()
+			StopServer(ctx, p.server, shutdownGrace)
 		} else if p.lis != nil {
 			p.lis.Close()
 		}

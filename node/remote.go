@@ -216,17 +216,14 @@ func (r *remoteRoutes) rejected(m *galev1.TaskMoved) {
 	}
 }
 
-// forget closes and drops the senders to nodes that are not in keep and
-// run none of the run's tasks (nodes that left the cluster, Peer.pruneConns).
+// forget closes and drops the senders to nodes not in keep (nodes that
+// left the cluster: Peer.pruneConns keeps every node that runs some of
+// the run's tasks).
 func (r *remoteRoutes) forget(keep map[string]bool) {
-	here := map[string]bool{}
-	for _, n := range *r.nodeOf.Load() {
-		here[n] = true
-	}
 	var gone []*transfer.Sender
 	r.mu.Lock()
 	for node, s := range r.senders {
-		if !keep[node] && !here[node] {
+		if !keep[node] {
 			gone = append(gone, s)
 			delete(r.senders, node)
 			delete(r.conns, node)

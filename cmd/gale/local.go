@@ -99,7 +99,7 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The processes the run ended get their streams' OK before the server
 	// goes (Stop alone cut them off: an attached process then exited 1,
 	// "lost the node"); one that does not end within a second is cut.
-	defer stopServer(srv, time.Second)
+	defer node.StopServer(context.Background(), srv, time.Second)
 	addr := node.LoopbackAddr(lis.Addr().String())
 	var attached []*galev1.ComponentSpec
 	for _, c := range ts.GetComponents() {
@@ -141,23 +141,6 @@ func runLocal(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errStopped
 	}
 	return err
-}
-
-// stopServer stops srv gracefully, letting its calls end, and at once
-// after grace.
-func stopServer(srv *grpc.Server, grace time.Duration) {
-	done := make(chan struct{})
-	go func() {
-		srv.GracefulStop()
-		close(done)
-	}()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		srv.Stop()
-	}
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
