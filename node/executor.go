@@ -64,11 +64,15 @@ type executor struct {
 	// (Storm multilang scripts are told where each emit went).
 	trackRoutes bool
 	routed      []int32
-	lastSweep   int64   // spouts: last sweep for lost acker results
-	idleGap     int64   // Settings.IdleFlushGap
-	idleMin     int     // batches this full go at once when idle
-	idleCredit  float64 // idle-flush tokens
-	creditAt    int64   // when idleCredit was last refilled
+	lastSweep   int64 // spouts: last sweep for lost acker results
+	// lostAckersSeen and lostAckersAt are the Runtime.lostAckers
+	// generation and loss time this spout has failed the trees of.
+	lostAckersSeen uint64
+	lostAckersAt   int64
+	idleGap        int64   // Settings.IdleFlushGap
+	idleMin        int     // batches this full go at once when idle
+	idleCredit     float64 // idle-flush tokens
+	creditAt       int64   // when idleCredit was last refilled
 
 	// spout state
 	spout     sdk.Spout
@@ -1113,6 +1117,7 @@ func (e *executor) sweepLostResults() {
 
 // drainCtrl hands completed and failed trees to the spout.
 func (e *executor) drainCtrl() {
+	e.failTreesOfLostAckers()
 	ops := e.t.ctrl.take(e.ctrlSpare)
 	for _, op := range ops {
 		if op.Kind == router.AckAlive {

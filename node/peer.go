@@ -1219,10 +1219,14 @@ func (p *Peer) sync(ctx context.Context) error {
 	// this goroutine changes p.runs, and Shutdown, the one other writer,
 	// only stops runs.
 	p.mu.Lock()
-	changed := false
+	changed, ackerMoved := false, false
 	for name, w := range want {
-		if run := p.runs[name]; run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.failure() != nil {
+		run := p.runs[name]
+		if run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.failure() != nil {
 			changed = true
+		}
+		if run != nil && run.id == w.rec.GetId() && len(movedAckers(run, w.nodeOf)) > 0 {
+			ackerMoved = true
 		}
 	}
 	p.mu.Unlock()
@@ -1230,6 +1234,35 @@ func (p *Peer) sync(ctx context.Context) error {
 	if changed {
 		if reports, err = p.store.FinishedReports(ctx); err != nil {
 			p.log.Warn("read finished tasks", "err", err)
+		}
+	}
+	// An acker that moved off a node no longer registered lost its trees
+	// with it (a live node hands them over): the spouts here fail them.
+	var registered map[string]bool
+	if ackerMoved {
+		if nodes, _, err := p.store.Nodes(ctx); err != nil {
+			p.log.Warn("read nodes to tell lost ackers", "err", err)
+		} else {
+			registered = map[string]bool{}
+			for _, n := range nodes {
+				registered[n.GetName()] = true
+			}
+		}
+	}
+	loseAckers := func(name string, run *localRun, nodeOf map[int32]string) {
+		if registered == nil || run.rt == nil {
+			return
+		}
+		var lost []int32
+		for task, from := range movedAckers(run, nodeOf) {
+			if !registered[from] {
+				lost = append(lost, task)
+			}
+		}
+		if len(lost) > 0 {
+			slices.Sort(lost)
+			p.log.Info("ackers lost with their node; the spouts here replay their trees", "topology", name, "id", run.id, "acker_tasks", lost)
+			run.rt.AckersLost(lost)
 		}
 	}
 	ended := func(name, id string) map[int32]bool {
@@ -1273,6 +1306,7 @@ func (p *Peer) sync(ctx context.Context) error {
 		case ok && w.rec.GetId() == run.id && maps.Equal(w.mine, run.mine):
 		case ok && w.rec.GetId() == run.id && run.rt != nil:
 			// The same run with other tasks here: move only those.
+			loseAckers(name, run, w.nodeOf)
 			nodeOf := w.nodeOf
 			run.routes.nodeOf.Store(&nodeOf)
 			if err := run.rt.Reassign(w.mine, ended(name, run.id)); err != nil {
@@ -1307,6 +1341,7 @@ func (p *Peer) sync(ctx context.Context) error {
 			continue
 		}
 		if run.routes != nil && !maps.Equal(*run.routes.nodeOf.Load(), w.nodeOf) {
+			loseAckers(name, run, w.nodeOf)
 			nodeOf := w.nodeOf
 			run.routes.nodeOf.Store(&nodeOf)
 			if run.rt != nil {
@@ -1320,6 +1355,25 @@ func (p *Peer) sync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// movedAckers returns the acker tasks of run that nodeOf places on another
+// node than the run's routes do, with the node each moves from.
+func movedAckers(run *localRun, nodeOf map[int32]string) map[int32]string {
+	if run.rt == nil || run.routes == nil {
+		return nil
+	}
+	before := *run.routes.nodeOf.Load()
+	var moved map[int32]string
+	for _, task := range run.rt.ackers {
+		if from, to := before[task], nodeOf[task]; from != "" && from != to {
+			if moved == nil {
+				moved = map[int32]string{}
+			}
+			moved[task] = from
+		}
+	}
+	return moved
 }
 
 // attachCandidates lists connections to the other nodes that host tasks

@@ -953,6 +953,55 @@ func TestTreesOfAMovedAckerStillComplete(t *testing.T) {
 	waitCompleted(t, acked, n, 40*time.Second)
 }
 
+// TestTreesOfAnAckerLostWithItsNodeReplayAtOnce: when the node of the only
+// acker dies, its table of trees dies with it; the spouts on the other
+// node fail the trees it tracked as soon as the acker's move shows who
+// lost it, and replay them. The message timeout is an hour, so neither the
+// ackers' timeouts nor the spouts' sweep for lost results (three timeouts)
+// can be what completes them.
+func TestTreesOfAnAckerLostWithItsNodeReplayAtOnce(t *testing.T) {
+	a := startPeer(t, "a")
+	client, _ := dialPeer(t, a)
+	ctx := context.Background()
+	const n = 3000
+	acked := slowSpreadWith(t, client, "lost", n, 1, 3600)
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	ackerOn := func() (string, error) {
+		s, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "lost"})
+		if err != nil {
+			return "", err
+		}
+		for _, c := range s.GetComponents() {
+			if c.GetId() == sdk.AckerComponent {
+				return c.GetTasks()[0].GetNode(), nil
+			}
+		}
+		return "", errors.New("no acker in the status")
+	}
+	waitFor(t, 20*time.Second, func() error {
+		if on, err := ackerOn(); err != nil || on != "b" {
+			return fmt.Errorf("acker on %q (%v)", on, err)
+		}
+		return nil
+	})
+	// Trees begin with the acker on b, then b dies with their table.
+	begun := acked()
+	waitFor(t, 20*time.Second, func() error {
+		if got := acked(); got < begun+n/10 {
+			return fmt.Errorf("%d acked since the acker moved", got-begun)
+		}
+		return nil
+	})
+	b.crash()
+	if got := acked(); got == n {
+		t.Fatalf("every message completed before b died: the test lost nothing")
+	}
+	waitCompleted(t, acked, n, 60*time.Second)
+	if on, err := ackerOn(); err != nil || on != "a" {
+		t.Fatalf("acker on %q after b died (%v), want a", on, err)
+	}
+}
+
 // TestAFailedRunRestarts: a run that fails on a node (here a bolt's first
 // Prepare fails) is started again after a backoff, the status says so, and
 // the topology then completes.

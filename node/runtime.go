@@ -81,6 +81,9 @@ type Runtime struct {
 	// fence holds the tasks after their node stalled (fence.go); nil in
 	// local mode.
 	fence *stallFence
+	// lostAckers are acker tasks whose trees died with their node
+	// (lostackers.go).
+	lostAckers lostAckers
 
 	errMu sync.Mutex // guards the tasks' errors
 }
@@ -1045,6 +1048,12 @@ func (q *ctrlQueue) push(ops []router.AckOp) {
 	q.ops = append(q.ops, ops...)
 	q.n.Store(int32(len(q.ops)))
 	q.mu.Unlock()
+	q.wake()
+}
+
+// wake wakes the spout waiting on the queue, to look at something other
+// than its operations (lost ackers).
+func (q *ctrlQueue) wake() {
 	select {
 	case q.notify <- struct{}{}:
 	default:
