@@ -121,7 +121,7 @@ func ServeMultilang(slot *Slot, stdin io.WriteCloser, stdout io.Reader, spout bo
 			s.taskOf[id] = comp
 		}
 	}
-	pidDir, err := os.MkdirTemp("", "gale-multilang-")
+	pidDir, err := makePidDir()
 	if err != nil {
 		return fmt.Errorf("multilang handshake: %w", err)
 	}
