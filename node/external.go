@@ -34,6 +34,7 @@ import (
 // Defaults of the external task settings (component config keys).
 const (
 	defaultExternalHeartbeat   = time.Second
+	defaultSubprocessTimeout   = 30 * time.Second
 	defaultExternalMaxInflight = 2048
 	// defaultExternalMaxBytes bounds the values of the inputs a process
 	// holds (KeyExternalMaxBytes): counted alone, 2,048 inputs of 1 MiB
@@ -214,7 +215,13 @@ func (e *executor) runExternal(ctx context.Context) error {
 		return e.taskErr("start", err)
 	}
 	x := &externalTask{hb: hb, maxInflight: int(mi), maxInflightBytes: mb, exits: make(chan error, 8), starts: make(chan struct{}, 1), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
-	opts := external.SlotOptions{Welcome: e.welcome(hb)}
+	// Storm's bound on a multilang script's silence also bounds one call
+	// of an Attach process's component (its heartbeats say how long).
+	hookTimeout, err := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
+	if err != nil {
+		return e.taskErr("start", err)
+	}
+	opts := external.SlotOptions{Welcome: e.welcome(hb), HookTimeout: hookTimeout}
 	if a := e.comp.spec.GetAttached(); a != nil {
 		opts.Attached = true
 		opts.Token = a.GetToken()
@@ -251,13 +258,8 @@ func (e *executor) runExternal(ctx context.Context) error {
 			},
 		})
 		if cmd.GetProtocol() == galev1.ExternalProtocol_EXTERNAL_PROTOCOL_STORM_MULTILANG {
-			timeout, err := configDuration(e.comp.cfg, KeySubprocessTimeout, 30*time.Second)
-			if err != nil {
-				stopSup()
-				return e.taskErr("start", err)
-			}
 			x.sup.Stdio = func(_ context.Context, stdin io.WriteCloser, stdout io.Reader) error {
-				err := external.ServeMultilang(x.slot, stdin, stdout, e.comp.spout, timeout)
+				err := external.ServeMultilang(x.slot, stdin, stdout, e.comp.spout, hookTimeout)
 				if err != nil && !errors.Is(err, external.ErrProcessEnded) && supCtx.Err() == nil {
 					return fmt.Errorf("storm multilang: %w", err) // in the process's exit report
 				}
@@ -376,6 +378,14 @@ func (e *executor) endSession(ctx context.Context, s external.Session, what stri
 	}
 	if err == nil {
 		err = errors.New("the process ended its stream")
+	}
+	if errors.Is(err, external.ErrHookTimeout) {
+		how := "the node replaces it"
+		if e.comp.spec.GetCommand() == nil {
+			how = "attach another"
+		}
+		limit, _ := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
+		err = fmt.Errorf("%w, over its %s of %v; %s, and the inputs it held replay", err, KeySubprocessTimeout, limit, how)
 	}
 	e.ReportError(fmt.Errorf("external process (pid %d) %s: %w", s.Hello().GetPid(), what, err))
 }
@@ -836,11 +846,12 @@ const stallAfter = 10
 // ever when its window is larger than the limits (sdk/ATTACH.md, "Flow
 // control"). A slow bolt that acks now and then clears it.
 func (e *executor) reportStall(x *externalTask) {
+	limit, _ := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
 	e.rt.reportError(e.t, fmt.Errorf("the process holds %d inputs (%d bytes) and has acked or failed none for %v, so it gets no more input: "+
-		"its execute may be stuck in a call that does not return (its SDK's heartbeats keep the process alive; the inputs fail after the message timeout and replay), "+
+		"its execute may be slow or stuck (the node replaces a process whose SDK reports a call running longer than %s, now %v), "+
 		"or, if it holds inputs until a window fires or its input ends, set %s (now %d) and %s (now %d) above what it holds",
 		len(x.inflight), x.inflightBytes, time.Duration(e.now-x.blockedSince).Round(time.Millisecond),
-		KeyExternalMaxInflight, x.maxInflight, KeyExternalMaxBytes, x.maxInflightBytes))
+		KeySubprocessTimeout, limit, KeyExternalMaxInflight, x.maxInflight, KeyExternalMaxBytes, x.maxInflightBytes))
 }
 
 // full reports whether the process holds as many inputs, or as many

@@ -53,12 +53,14 @@ func runExternalTestComponent(name string) {
 
 // extPass re-emits each input anchored and acks it. GALE_TEST_CRASH_AFTER=k
 // makes the first process (per marker file GALE_TEST_MARKER) exit after k
-// inputs; GALE_TEST_STOP_AFTER=k makes it stop itself (SIGSTOP) instead.
+// inputs; GALE_TEST_STOP_AFTER=k makes it stop itself (SIGSTOP) instead,
+// and GALE_TEST_HANG_AFTER=k makes its k-th Execute never return.
 type extPass struct {
 	out   *sdk.BoltCollector
 	seen  int
 	crash int
 	stop  int
+	hang  int
 }
 
 func (b *extPass) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
@@ -69,18 +71,23 @@ func (b *extPass) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCo
 	}
 	b.crash, _ = strconv.Atoi(os.Getenv("GALE_TEST_CRASH_AFTER"))
 	b.stop, _ = strconv.Atoi(os.Getenv("GALE_TEST_STOP_AFTER"))
+	b.hang, _ = strconv.Atoi(os.Getenv("GALE_TEST_HANG_AFTER"))
 	return nil
 }
 func (b *extPass) Execute(t *sdk.Tuple) {
 	b.seen++
-	if (b.crash > 0 && b.seen == b.crash) || (b.stop > 0 && b.seen == b.stop) {
+	if (b.crash > 0 && b.seen == b.crash) || (b.stop > 0 && b.seen == b.stop) || (b.hang > 0 && b.seen == b.hang) {
 		marker := os.Getenv("GALE_TEST_MARKER")
 		if f, err := os.OpenFile(marker, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
 			f.Close()
-			if b.crash > 0 {
+			switch {
+			case b.crash > 0:
 				os.Exit(3) // mid-batch: inputs held by this process are lost
+			case b.stop > 0:
+				_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+			default:
+				time.Sleep(time.Hour) // stuck; its SDK heartbeats on
 			}
-			_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
 		}
 	}
 	b.out.Emit(t, t.Value(0))
@@ -321,6 +328,36 @@ func TestExternalCrashReplays(t *testing.T) {
 	// second error beside it.
 	if msg := errorsText(rt); strings.Contains(msg, "context canceled") {
 		t.Fatalf("the crash is reported twice; errors:\n%s", msg)
+	}
+}
+
+// A process whose Execute never returns goes on heartbeating from the
+// SDK's writer; its heartbeats say how long the call has run, and once
+// that is over topology.subprocess.timeout.secs the node ends the session
+// and replaces the process: what it held replays. Before, the task got
+// nothing done for ever.
+func TestAnExternalBoltStuckInExecuteIsReplaced(t *testing.T) {
+	const n = 3000
+	marker := filepath.Join(t.TempDir(), "stuck")
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("pass", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "pass", map[string]string{"GALE_TEST_HANG_AFTER": "700", "GALE_TEST_MARKER": marker}, "seq").
+		conf("pass", map[string]any{KeyExternalHeartbeat: 100, KeySubprocessTimeout: 1}).
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")
+	rt, st, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no process got stuck: %v", err)
+	}
+	checkAllAcked(t, st, n)
+	if len(st.failed) == 0 {
+		t.Fatalf("no message failed: the stuck process held nothing?")
+	}
+	want := "its execute has not returned for"
+	if msg := errorsText(rt); !strings.Contains(msg, want) || !strings.Contains(msg, KeySubprocessTimeout) {
+		t.Fatalf("errors do not say %q and name %s:\n%s", want, KeySubprocessTimeout, msg)
 	}
 }
 

@@ -55,6 +55,8 @@ type Slot struct {
 	token     string
 	attached  bool // any process with the token may take it (task_id 0)
 	heartbeat time.Duration
+	// hookTimeout bounds one call of the component (SlotOptions).
+	hookTimeout time.Duration
 
 	sessions chan Session // capacity 1: the executor takes sessions from here
 	busy     bool         // a session is being handed over or runs; guarded by hub.mu
@@ -71,6 +73,9 @@ type SlotOptions struct {
 	// Attached lets processes that name only the component (task_id 0)
 	// take the task.
 	Attached bool
+	// HookTimeout ends the session of a process whose heartbeats say that
+	// one call of its component has run longer (0: no bound).
+	HookTimeout time.Duration
 }
 
 // Register adds an external task. It fails if the task is registered
@@ -87,7 +92,7 @@ func (h *Hub) Register(o SlotOptions) (*Slot, error) {
 	if _, ok := h.slots[k]; ok {
 		return nil, fmt.Errorf("register task %d of %s/%s: already registered", k.task, k.topology, k.component)
 	}
-	s := &Slot{hub: h, key: k, welcome: w, token: o.Token, attached: o.Attached, heartbeat: hb, sessions: make(chan Session, 1)}
+	s := &Slot{hub: h, key: k, welcome: w, token: o.Token, attached: o.Attached, heartbeat: hb, hookTimeout: o.HookTimeout, sessions: make(chan Session, 1)}
 	h.slots[k] = s
 	return s, nil
 }
@@ -177,7 +182,7 @@ func (h *Hub) Attach(stream galev1.AttachService_AttachServer) error {
 		}
 		return err
 	}
-	sess := newStreamSession(hello, stream, slot.heartbeat)
+	sess := newStreamSession(hello, stream, slot.heartbeat, slot.hookTimeout)
 	welcome := proto.Clone(slot.welcome).(*galev1.TaskContext)
 	if err := stream.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Welcome{Welcome: welcome}}); err != nil {
 		slot.Release()

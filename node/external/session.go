@@ -17,6 +17,9 @@ var (
 	ErrNoHeartbeat = errors.New("no heartbeat")
 	// ErrProcessEnded means the process ended its stream.
 	ErrProcessEnded = errors.New("the process ended its stream")
+	// ErrHookTimeout means the process's heartbeats said that one call of
+	// its component's code has run longer than the slot's HookTimeout.
+	ErrHookTimeout = errors.New("a call of the component did not return in time")
 )
 
 // Session is one attached process running one task. Frames() and Send are
@@ -46,6 +49,9 @@ type streamSession struct {
 	hello     *galev1.AttachHello
 	stream    galev1.AttachService_AttachServer
 	heartbeat time.Duration
+	// hookTimeout bounds one call of the component's code, as the
+	// process's heartbeats report it (0: unbounded).
+	hookTimeout time.Duration
 
 	frames chan *galev1.AttachRequest
 
@@ -61,14 +67,15 @@ type streamSession struct {
 	lastSend atomic.Int64 // unix nanos of the last frame sent
 }
 
-func newStreamSession(hello *galev1.AttachHello, stream galev1.AttachService_AttachServer, heartbeat time.Duration) *streamSession {
+func newStreamSession(hello *galev1.AttachHello, stream galev1.AttachService_AttachServer, heartbeat, hookTimeout time.Duration) *streamSession {
 	s := &streamSession{
-		hello:     hello,
-		stream:    stream,
-		heartbeat: heartbeat,
-		frames:    make(chan *galev1.AttachRequest, 16),
-		wake:      make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		hello:       hello,
+		stream:      stream,
+		heartbeat:   heartbeat,
+		hookTimeout: hookTimeout,
+		frames:      make(chan *galev1.AttachRequest, 16),
+		wake:        make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	now := time.Now().UnixNano()
 	s.lastRecv.Store(now)
@@ -179,7 +186,11 @@ func (s *streamSession) read() error {
 			return fmt.Errorf("receiving from the process: %w", err)
 		}
 		s.lastRecv.Store(time.Now().UnixNano())
-		if f.GetHeartbeat() != nil {
+		if hb := f.GetHeartbeat(); hb != nil {
+			if err := s.checkBusy(hb); err != nil {
+				s.end(err)
+				return err
+			}
 			continue
 		}
 		select {
@@ -188,6 +199,23 @@ func (s *streamSession) read() error {
 			return s.Err()
 		}
 	}
+}
+
+// checkBusy returns ErrHookTimeout when heartbeat hb says that a call of
+// the component has run longer than the session allows: its SDK heartbeats
+// from another thread (or between awaits), so the process looks alive
+// while the call never returns, and the task would get nothing done for
+// ever.
+func (s *streamSession) checkBusy(hb *galev1.Heartbeat) error {
+	busy := time.Duration(hb.GetBusyMillis()) * time.Millisecond
+	if s.hookTimeout <= 0 || busy <= s.hookTimeout {
+		return nil
+	}
+	hook := hb.GetBusyIn()
+	if hook == "" {
+		hook = "hook"
+	}
+	return fmt.Errorf("%w: its %s has not returned for %v", ErrHookTimeout, hook, busy.Round(100*time.Millisecond))
 }
 
 // write sends queued frames, heartbeats when idle, and watches the

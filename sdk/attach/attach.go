@@ -320,6 +320,8 @@ type process struct {
 	closeSend chan struct{}
 	frames    chan *galev1.AttachResponse
 	recvEr    chan error
+	// busy times the component's calls for the heartbeats.
+	busy busyClock
 }
 
 func newProcess(stream galev1.AttachService_AttachClient, w *galev1.TaskContext, log *slog.Logger) *process {
@@ -506,11 +508,16 @@ func (p *process) write(ctx context.Context) error {
 		closing := false
 		select {
 		case frames = <-p.sendq:
-		case <-tick.C:
-			if time.Since(last) < p.hb*3/4 {
+		case now := <-tick.C:
+			busy, hook := p.busy.sample(now)
+			if now.Sub(last) < p.hb*3/4 {
 				continue
 			}
 			frames = hb
+			if busy >= p.hb {
+				frames = []*galev1.AttachRequest{{Frame: &galev1.AttachRequest_Heartbeat{Heartbeat: &galev1.Heartbeat{
+					BusyMillis: uint32(min(busy.Milliseconds(), math.MaxUint32)), BusyIn: hook}}}}
+			}
 		case <-p.closeSend:
 			// Everything flushed before hangUp is queued by now.
 			frames, closing = p.queued(), true
@@ -637,10 +644,10 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 			return nil
 		}
 		for _, id := range fr.SpoutAcks.GetAcked() {
-			p.call("ack", func() { p.spout.Ack(id - wireIDOffset) })
+			p.call(&hookAck, func() { p.spout.Ack(id - wireIDOffset) })
 		}
 		for _, id := range fr.SpoutAcks.GetFailed() {
-			p.call("fail", func() { p.spout.Fail(id - wireIDOffset) })
+			p.call(&hookFail, func() { p.spout.Fail(id - wireIDOffset) })
 		}
 	case *galev1.AttachResponse_Activate, *galev1.AttachResponse_Deactivate:
 		if p.spout == nil {
@@ -649,9 +656,9 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 		}
 		if a, ok := p.spout.(sdk.Activator); ok {
 			if _, on := fr.(*galev1.AttachResponse_Activate); on {
-				p.call("activate", a.Activate)
+				p.call(&hookActivate, a.Activate)
 			} else {
-				p.call("deactivate", a.Deactivate)
+				p.call(&hookDeactivate, a.Deactivate)
 			}
 		}
 	case *galev1.AttachResponse_EndOfInput:
@@ -660,7 +667,10 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 			return nil
 		}
 		if fin, ok := p.bolt.(sdk.Finisher); ok {
-			if err := safely(fin.Finish); err != nil {
+			p.busy.enter(&hookFinish)
+			err := safely(fin.Finish)
+			p.busy.leave()
+			if err != nil {
 				p.ReportError(fmt.Errorf("finish: %w", err))
 			}
 		}
@@ -682,9 +692,12 @@ func (p *process) handle(f *galev1.AttachResponse) error {
 }
 
 // call runs a component method, reporting a panic.
-func (p *process) call(what string, f func()) {
-	if err := safely(func() error { f(); return nil }); err != nil {
-		p.ReportError(fmt.Errorf("%s: %w", what, err))
+func (p *process) call(hook *string, f func()) {
+	p.busy.enter(hook)
+	err := safely(func() error { f(); return nil })
+	p.busy.leave()
+	if err != nil {
+		p.ReportError(fmt.Errorf("%s: %w", strings.ReplaceAll(*hook, "_", " "), err))
 	}
 }
 
@@ -719,7 +732,10 @@ func (p *process) execute(pt *galev1.Tuple) {
 		t.Anchors = []sdk.Anchor{{Root: id}}
 		p.held[id] = true
 	}
-	if err := safely(func() error { p.bolt.Execute(t); return nil }); err != nil {
+	p.busy.enter(&hookExecute)
+	err := safely(func() error { p.bolt.Execute(t); return nil })
+	p.busy.leave()
+	if err != nil {
 		p.ReportError(fmt.Errorf("execute (input %d, failed): %w", id, err))
 		if id != 0 && p.held[id] {
 			delete(p.held, id)
@@ -734,7 +750,7 @@ func (p *process) next(max int) {
 	since := time.Now()
 	for emitted := 0; emitted < max && !p.stopping(); {
 		before := p.out.emits
-		p.call("next tuple", p.spout.NextTuple)
+		p.call(&hookNextTuple, p.spout.NextTuple)
 		n := p.out.emits - before
 		if n == 0 {
 			break

@@ -73,6 +73,11 @@ func (b *confBolt) Execute(t *sdk.Tuple) {
 		for until := time.Now().Add(time.Duration(nV.Int()) * time.Millisecond); time.Now().Before(until); {
 		}
 		b.out.Ack(t)
+	case "wait":
+		// Wait n ms without working (a call that does not return for a
+		// while: a sleep).
+		time.Sleep(time.Duration(nV.Int()) * time.Millisecond)
+		b.out.Ack(t)
 	case "hold":
 		b.held = append(b.held, t.Clone())
 	case "reset-held":

@@ -115,6 +115,9 @@ type event struct {
 	log  *galev1.LogRecord
 	eoi  bool
 	err  error // end: the stream's end
+	// busyMs and busyIn are a heartbeat's busy_millis and busy_in.
+	busyMs uint32
+	busyIn string
 }
 
 // startFakeNode serves a fakeNode on 127.0.0.1:0 until the test ends.
@@ -258,7 +261,7 @@ func (h *harness) read() {
 		case *galev1.AttachRequest_Finished:
 			h.events <- event{kind: "finished"}
 		case *galev1.AttachRequest_Heartbeat:
-			h.events <- event{kind: "heartbeat"}
+			h.events <- event{kind: "heartbeat", busyMs: fr.Heartbeat.GetBusyMillis(), busyIn: fr.Heartbeat.GetBusyIn()}
 		default:
 			h.events <- event{kind: "unexpected " + fmt.Sprintf("%T", fr)}
 		}
@@ -323,6 +326,39 @@ func (h *harness) readEvents(i int, arg json.RawMessage, n int, live bool) []eve
 	return got
 }
 
+// expectBusy waits, sending heartbeats as a node does, for a heartbeat
+// whose busy_millis is at least minMs and whose busy_in is hook; any other
+// frame before it fails the case.
+func (h *harness) expectBusy(i int, hook string, minMs uint32) {
+	t := h.t
+	limit := time.Duration(minMs)*time.Millisecond + 5*h.hb + 2*time.Second
+	deadline := time.After(limit)
+	tick := time.NewTicker(h.hb)
+	defer tick.Stop()
+	var most uint32
+	for {
+		select {
+		case e := <-h.events:
+			if e.kind != "heartbeat" {
+				t.Fatalf("step %d: expected only heartbeats while %s runs, got %s", i, hook, describeEvents([]event{e}))
+			}
+			if e.busyMs > 0 && e.busyIn != hook {
+				t.Fatalf("step %d: a heartbeat says busy_in %q, want %q", i, e.busyIn, hook)
+			}
+			if e.busyMs >= minMs {
+				return
+			}
+			most = max(most, e.busyMs)
+		case <-tick.C:
+			if err := h.stream.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Heartbeat{Heartbeat: &galev1.Heartbeat{}}}); err != nil {
+				t.Fatalf("step %d: send a heartbeat: %v", i, err)
+			}
+		case <-deadline:
+			t.Fatalf("step %d: no heartbeat with busy_millis >= %d within %v (the most was %d)", i, minMs, limit, most)
+		}
+	}
+}
+
 func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 	t := h.t
 	switch kind {
@@ -349,9 +385,21 @@ func (h *harness) step(i int, kind string, arg json.RawMessage) (ended bool) {
 			if e.kind != "heartbeat" {
 				t.Fatalf("step %d: expected a heartbeat, got %s", i, describeEvents([]event{e}))
 			}
+			if e.busyMs != 0 {
+				t.Fatalf("step %d: an idle process's heartbeat says busy_millis %d (busy_in %q)", i, e.busyMs, e.busyIn)
+			}
 		case <-time.After(3 * h.hb):
 			t.Fatalf("step %d: no heartbeat within %v", i, 3*h.hb)
 		}
+	case "expect_busy":
+		var want struct {
+			Hook  string `json:"hook"`
+			MinMs uint32 `json:"min_ms"`
+		}
+		if err := json.Unmarshal(arg, &want); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		h.expectBusy(i, want.Hook, want.MinMs)
 	case "silence_ms":
 		var ms int
 		_ = json.Unmarshal(arg, &ms)

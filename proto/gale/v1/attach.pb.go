@@ -628,9 +628,22 @@ func (x *LogRecord) GetMessage() string {
 	return ""
 }
 
-// Heartbeat carries nothing; it proves liveness.
+// Heartbeat proves liveness. From a process it also says whether the
+// component's code has been running one call for a while: a process whose
+// SDK heartbeats from another thread stays live while that call never
+// returns, so the node needs to be told.
 type Heartbeat struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// busy_millis (from a process) is how long the component's current
+	// call (an execute, a next_tuple, an ack...) has run, in milliseconds, once
+	// it has run for at least heartbeat_millis; 0 when no call runs, or not
+	// for that long. The node ends the session of a process whose call runs
+	// longer than its component's topology.subprocess.timeout.secs, and a
+	// node-managed process is replaced. An SDK that cannot tell sends 0.
+	BusyMillis uint32 `protobuf:"varint,1,opt,name=busy_millis,json=busyMillis,proto3" json:"busy_millis,omitempty"`
+	// busy_in names that call's hook ("execute", "next_tuple", "ack",
+	// "fail", "activate", "deactivate", "finish"), when busy_millis is set.
+	BusyIn        string `protobuf:"bytes,2,opt,name=busy_in,json=busyIn,proto3" json:"busy_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -663,6 +676,20 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
 	return file_gale_v1_attach_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Heartbeat) GetBusyMillis() uint32 {
+	if x != nil {
+		return x.BusyMillis
+	}
+	return 0
+}
+
+func (x *Heartbeat) GetBusyIn() string {
+	if x != nil {
+		return x.BusyIn
+	}
+	return ""
 }
 
 // NextDone ends the spout's answer to one NextRequest.
@@ -1439,8 +1466,11 @@ const file_gale_v1_attach_proto_rawDesc = "" +
 	"\rreset_timeout\x18\x03 \x03(\x04R\fresetTimeout\"N\n" +
 	"\tLogRecord\x12'\n" +
 	"\x05level\x18\x01 \x01(\x0e2\x11.gale.v1.LogLevelR\x05level\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\v\n" +
-	"\tHeartbeat\",\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"E\n" +
+	"\tHeartbeat\x12\x1f\n" +
+	"\vbusy_millis\x18\x01 \x01(\rR\n" +
+	"busyMillis\x12\x17\n" +
+	"\abusy_in\x18\x02 \x01(\tR\x06busyIn\",\n" +
 	"\bNextDone\x12 \n" +
 	"\fend_of_input\x18\x01 \x01(\bR\n" +
 	"endOfInput\"\xdc\x03\n" +

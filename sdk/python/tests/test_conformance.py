@@ -159,6 +159,38 @@ class CaseRun:
             self.fail(f"no heartbeat within 3 x {self.hb * 1000:.0f} ms")
         if r.frame is None or r.frame.WhichOneof("frame") != "heartbeat":
             self.fail(f"want a heartbeat, got {r.frame!r} {r.end_reason}")
+        hb = r.frame.heartbeat
+        if hb.busy_millis != 0:
+            self.fail(f"an idle process's heartbeat says busy_millis {hb.busy_millis} (busy_in {hb.busy_in!r})")
+
+    def expect_busy(self, hook: str, min_ms: int) -> None:
+        """Waits, sending heartbeats as a node does, for a heartbeat whose
+        busy_millis is at least min_ms and whose busy_in is hook; any other
+        frame before it fails the case."""
+        limit = min_ms / 1000.0 + 5 * self.hb + 2.0
+        deadline = time.monotonic() + limit
+        next_beat = time.monotonic()
+        most = 0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self.fail(f"no heartbeat with busy_millis >= {min_ms} within {limit:.1f} s (the most was {most})")
+            if now >= next_beat:
+                self.node.send(attach_pb2.AttachResponse(heartbeat=attach_pb2.Heartbeat()))
+                next_beat = now + self.hb
+            r = self.node.recv(max(0.0, min(deadline, next_beat) - now))
+            if r is None:
+                continue
+            if r.frame is None:
+                self.fail(f"the component ended its stream ({r.end_reason}) while {hook} ran")
+            if r.frame.WhichOneof("frame") != "heartbeat":
+                self.fail(f"want only heartbeats while {hook} runs, got {events_of(r.frame)}")
+            hb = r.frame.heartbeat
+            if hb.busy_millis and hb.busy_in != hook:
+                self.fail(f"a heartbeat says busy_in {hb.busy_in!r}, want {hook!r}")
+            if hb.busy_millis >= min_ms:
+                return
+            most = max(most, hb.busy_millis)
 
     def silence(self, ms: int) -> None:
         deadline = time.monotonic() + ms / 1000.0
@@ -252,6 +284,8 @@ class CaseRun:
                 self.expect(arg, live=True)
             elif op == "expect_heartbeat":
                 self.expect_heartbeat()
+            elif op == "expect_busy":
+                self.expect_busy(arg["hook"], arg["min_ms"])
             elif op == "silence_ms":
                 self.silence(arg)
             elif op == "close":

@@ -195,8 +195,21 @@ export class Outbox {
     this.record(0x3a, LOG_LEVELS.error, message); // AttachRequest.error = 7
   }
 
-  heartbeat(): void {
-    this.push(HEARTBEAT);
+  /**
+   * Queues a heartbeat; busyMillis > 0 says that the component's call of
+   * hook has run that long (Heartbeat.busy_millis, busy_in).
+   */
+  heartbeat(busyMillis = 0, hook = ""): void {
+    if (busyMillis <= 0) {
+      this.push(HEARTBEAT);
+      return;
+    }
+    const w = new Writer(16 + hook.length * 3);
+    w.byte(0x08); // Heartbeat.busy_millis = 1
+    w.varint(Math.min(Math.floor(busyMillis), 0xffffffff));
+    w.byte(0x12); // Heartbeat.busy_in = 2
+    w.string(hook);
+    this.push(frame(0x2a, w.buf, w.pos)); // AttachRequest.heartbeat = 5
   }
 
   nextDone(endOfInput: boolean): void {

@@ -218,6 +218,11 @@ class Session {
   private lastRecv = Date.now();
   private lastSent = Date.now();
   private lastTick = Date.now();
+  // The component's call that returned a promise not yet settled, for the
+  // heartbeats' busy_millis: its hook ("" when none) and when it began.
+  private busyHook = "";
+  private busySince = 0;
+  private busyCalls = 0;
   private timer: NodeJS.Timeout | undefined;
   private welcomeTimer: NodeJS.Timeout | undefined;
   private resolve!: () => void;
@@ -539,7 +544,7 @@ class Session {
       }
       if (isPromise(r)) {
         const next = i + 1;
-        return r.then(
+        return this.awaiting("execute", r).then(
           () => this.inputs(batch, next),
           (e) => {
             this.executeFailed(t, e);
@@ -623,7 +628,7 @@ class Session {
       failed(e);
       return done();
     }
-    if (isPromise(r)) return r.then(done, (e) => (failed(e), done()));
+    if (isPromise(r)) return this.awaiting("finish", r).then(done, (e) => (failed(e), done()));
     done();
   }
 
@@ -646,7 +651,7 @@ class Session {
           break;
         }
         if (isPromise(r)) {
-          return r.then(
+          return this.awaiting("next_tuple", r).then(
             () => (out.emitted === before ? this.outbox.nextDone(out.ended) : loop()),
             (e) => {
               this.hookFailed("nextTuple failed", e);
@@ -680,7 +685,7 @@ class Session {
       }
       if (isPromise(r)) {
         const next = i + 1;
-        return r.then(
+        return this.awaiting(ok ? "ack" : "fail", r).then(
           () => this.spoutAcks(acked, failed, next),
           (e) => {
             this.hookFailed(`${ok ? "ack" : "fail"}(${id}) failed`, e);
@@ -695,10 +700,34 @@ class Session {
     const failed = (e: unknown) => this.hookFailed(`${name} failed`, e);
     try {
       const r = f();
-      if (isPromise(r)) return r.catch(failed);
+      if (isPromise(r)) return this.awaiting(name, r).catch(failed);
     } catch (e) {
       failed(e);
     }
+  }
+
+  /**
+   * Notes that the component's call of hook runs until r settles, for the
+   * heartbeats' busy_millis: the heartbeat timer runs between awaits, so a
+   * call whose promise never settles would look alive for ever, and a node
+   * replaces a process whose call runs longer than its
+   * topology.subprocess.timeout.secs. (A synchronous call that never
+   * returns stops the timer too, and with it the heartbeats.)
+   */
+  private awaiting(hook: string, r: Promise<void>): Promise<void> {
+    const call = ++this.busyCalls;
+    this.busyHook = hook;
+    this.busySince = Date.now();
+    const settled = () => {
+      if (this.busyCalls === call) this.busyHook = "";
+    };
+    return r.then(
+      () => settled(),
+      (e: unknown) => {
+        settled();
+        throw e;
+      },
+    );
   }
 
   /** The timer: silence check, periodic flush, heartbeat. */
@@ -715,7 +744,8 @@ class Session {
     }
     this.flush();
     if (now - this.lastSent >= hb) {
-      this.outbox.heartbeat();
+      const busy = this.busyHook === "" ? 0 : now - this.busySince;
+      this.outbox.heartbeat(busy >= hb ? busy : 0, this.busyHook);
       this.flush();
     }
   }

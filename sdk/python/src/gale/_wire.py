@@ -176,6 +176,14 @@ NEXT_DONE_FRAME = _pb.AttachRequest(next_done=_pb.NextDone(end_of_input=False)).
 NEXT_DONE_END_FRAME = _pb.AttachRequest(next_done=_pb.NextDone(end_of_input=True)).SerializeToString()
 
 
+def heartbeat_frame(busy_ms: int, hook: str) -> bytes:
+    """A heartbeat saying that the component's call of hook has run for
+    busy_ms (ATTACH.md, "Heartbeats")."""
+    return _pb.AttachRequest(
+        heartbeat=_pb.Heartbeat(busy_millis=min(busy_ms, 0xFFFFFFFF), busy_in=hook)
+    ).SerializeToString()
+
+
 def log_frame(level: int, message: str) -> bytes:
     """A ``log`` frame; level is a gale.v1.LogLevel number."""
     return _pb.AttachRequest(log=_pb.LogRecord(level=level, message=message)).SerializeToString()

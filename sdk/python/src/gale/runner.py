@@ -273,6 +273,15 @@ class _Session:
         self.hb_s = 1.0  # until the welcome says otherwise
         self.silence_limit = opts.welcome_timeout
         self.waiting_since: Optional[float] = None
+        # How long the component's current call has run, for heartbeats
+        # (busy_millis): the hooks' thread counts the calls it begins and
+        # names the frame's hook; the watchdog notes when the count last
+        # moved while a frame is handled (waiting_since is None).
+        self.calls = 0
+        self.hook = ""
+        self.busy_seen = -1
+        self.busy_since = 0.0
+        self.busy_ms = 0
         self.silent_for: Optional[float] = None
         self.stop = threading.Event()
         self.sender_done = threading.Event()
@@ -319,7 +328,11 @@ class _Session:
                 try:
                     item = get(timeout=self.hb_s)
                 except queue.Empty:
-                    yield _wire.HEARTBEAT_FRAME
+                    busy_ms, hook = self.busy_ms, self.hook
+                    if busy_ms >= self.hb_s * 1000 and hook and self.waiting_since is None:
+                        yield _wire.heartbeat_frame(busy_ms, hook)
+                    else:
+                        yield _wire.HEARTBEAT_FRAME
                     continue
                 if item is _CLOSE:
                     return
@@ -360,12 +373,25 @@ class _Session:
         while not self.stop.wait(min(self.hb_s / 4, 0.25)):
             since = self.waiting_since
             if since is None:
+                self._time_call()
                 continue
+            self.busy_ms = 0
             idle = time.monotonic() - since
             if idle > self.silence_limit:
                 self.silent_for = idle
                 self.call.cancel()
                 return
+
+    def _time_call(self) -> None:
+        """Updates busy_ms while a frame is handled: how long the call
+        running now has run, from when the count of calls last moved (0
+        outside the per-frame hooks: prepare and open are not timed)."""
+        now = time.monotonic()
+        calls = self.calls
+        if calls != self.busy_seen or not self.hook:
+            self.busy_seen, self.busy_since, self.busy_ms = calls, now, 0
+            return
+        self.busy_ms = int((now - self.busy_since) * 1000)
 
     # -- the stream ------------------------------------------------------------
 
@@ -673,6 +699,7 @@ class _Session:
         flush_every = self.hb_s / 4
         last_flush = time.monotonic()
         n = 0
+        self.hook = "execute"
         for pt in tuples:
             if self.stop_signal is not None:
                 break  # stopping: the node fails the inputs not executed
@@ -698,6 +725,7 @@ class _Session:
             tup = Tuple(vals, src, st, i)
             if i:
                 pending.add(i)
+            self.calls += 1
             try:
                 execute(tup)
             except Exception as e:
@@ -754,6 +782,8 @@ class _Session:
             self._protocol_error("end_of_input received again: finish already ran; answering finished again")
         else:
             self.finished = True
+            self.hook = "finish"
+            self.calls += 1
             try:
                 bolt.finish()
             except Exception as e:
@@ -797,6 +827,8 @@ class _Session:
             self._protocol_error(f"'{kind}' frame sent to a spout: {kind} is for bolts; ignored")
 
     def _call_hook(self, name: str, fn: Any, *args: Any) -> None:
+        self.hook = name
+        self.calls += 1
         try:
             fn(*args)
         except Exception as e:
@@ -808,9 +840,11 @@ class _Session:
         sp = self.comp
         sp._emitted = 0
         want = max_tuples if max_tuples > 0 else 1
+        self.hook = "next_tuple"
         try:
             while sp._emitted < want and self.stop_signal is None:
                 before = sp._emitted
+                self.calls += 1
                 sp.next_tuple()
                 if sp._emitted == before:
                     break

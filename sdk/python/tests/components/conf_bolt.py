@@ -57,6 +57,11 @@ class ConfBolt(gale.Bolt):
             while time.monotonic() < until:
                 pass
             self.ack(tup)
+        elif cmd == "wait":
+            # Wait n ms without working (a call that does not return for a
+            # while: a sleep).
+            time.sleep(n / 1000.0)
+            self.ack(tup)
         elif cmd == "hold":
             self.held.append(tup)
         elif cmd == "reset-held":

@@ -13,7 +13,7 @@ class ConformanceBolt extends Bolt {
     if (fail !== "") throw new Error(fail);
   }
 
-  execute(t: Tuple): void {
+  execute(t: Tuple): void | Promise<void> {
     const out = this.collector;
     if (t.isTick) {
       this.ticks++;
@@ -58,6 +58,15 @@ class ConformanceBolt extends Bolt {
         out.ack(t);
         return;
       }
+      case "wait":
+        // Wait n ms without working: an execute whose promise settles
+        // later (an awaited timer).
+        return new Promise((resolve) =>
+          setTimeout(() => {
+            out.ack(t);
+            resolve();
+          }, t.getNumber("n") ?? 0),
+        );
       case "hold":
         this.held.push(t);
         return;

@@ -105,7 +105,7 @@ export function responseOf(send: Json): AttachResponse {
     case "end_of_input":
       return { frame: { $case: "endOfInput", value: {} } };
     case "heartbeat":
-      return { frame: { $case: "heartbeat", value: {} } };
+      return { frame: { $case: "heartbeat", value: { busyMillis: 0, busyIn: "" } } };
     case "empty":
       return { frame: undefined };
     default:
@@ -434,7 +434,7 @@ export async function runCase(
             let wait = deadline - now;
             if (live) {
               if (now >= nextBeat) {
-                stream!.write({ frame: { $case: "heartbeat", value: {} } });
+                stream!.write({ frame: { $case: "heartbeat", value: { busyMillis: 0, busyIn: "" } } });
                 nextBeat = now + hb;
               }
               if (now - last >= 3 * hb) fail(`${where}: no frame for 3 x heartbeat = ${3 * hb} ms with events ${JSON.stringify(pending)} so far`);
@@ -456,7 +456,40 @@ export async function runCase(
           if (pending.length > 0) fail(`${where}: unexpected events ${JSON.stringify(pending)}`);
           const r = await inbox.next(3 * hb);
           if (r === "end" || r === "timeout") fail(`${where}: no heartbeat within ${3 * hb} ms (${r})`);
-          if ((r as AttachRequest).frame?.$case !== "heartbeat") fail(`${where}: got ${(r as AttachRequest).frame?.$case}, want heartbeat`);
+          const f = (r as AttachRequest).frame;
+          if (f?.$case !== "heartbeat") fail(`${where}: got ${f?.$case}, want heartbeat`);
+          else if (f.value.busyMillis !== 0) fail(`${where}: an idle process's heartbeat says busyMillis ${f.value.busyMillis} (busyIn ${f.value.busyIn})`);
+          break;
+        }
+        case "expect_busy": {
+          // Sending heartbeats as a node does, wait for a heartbeat whose
+          // busy_millis is at least min_ms and whose busy_in is the hook;
+          // any other frame before it fails the case.
+          if (pending.length > 0) fail(`${where}: unexpected events ${JSON.stringify(pending)}`);
+          const { hook, min_ms: minMs } = step.expect_busy as { hook: string; min_ms: number };
+          const limit = minMs + 5 * hb + 2000;
+          const deadline = Date.now() + limit;
+          let nextBeat = Date.now();
+          let most = 0;
+          for (;;) {
+            const now = Date.now();
+            if (now >= deadline) fail(`${where}: no heartbeat with busyMillis >= ${minMs} within ${limit} ms (the most was ${most})`);
+            if (now >= nextBeat) {
+              stream!.write({ frame: { $case: "heartbeat", value: { busyMillis: 0, busyIn: "" } } });
+              nextBeat = now + hb;
+            }
+            const r = await inbox.next(Math.max(0, Math.min(deadline, nextBeat) - now));
+            if (r === "timeout") continue;
+            if (r === "end") fail(`${where}: the process ended its stream while ${hook} ran`);
+            const f = (r as AttachRequest).frame;
+            if (f?.$case !== "heartbeat") {
+              fail(`${where}: want only heartbeats while ${hook} runs, got ${JSON.stringify(eventsOf(r as AttachRequest))}`);
+            } else {
+              if (f.value.busyMillis > 0 && f.value.busyIn !== hook) fail(`${where}: a heartbeat says busyIn ${f.value.busyIn}, want ${hook}`);
+              if (f.value.busyMillis >= minMs) break;
+              most = Math.max(most, f.value.busyMillis);
+            }
+          }
           break;
         }
         case "silence_ms": {

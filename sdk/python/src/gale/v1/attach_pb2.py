@@ -27,7 +27,7 @@ from gale.v1 import tuple_pb2 as gale_dot_v1_dot_tuple__pb2
 from gale.v1 import value_pb2 as gale_dot_v1_dot_value__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gale/v1/attach.proto\x12\x07gale.v1\x1a\x16gale/v1/topology.proto\x1a\x13gale/v1/tuple.proto\x1a\x13gale/v1/value.proto\"\xc8\x02\n\rAttachRequest\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.gale.v1.AttachHelloH\x00\x12#\n\x05\x65mits\x18\x02 \x01(\x0b\x32\x12.gale.v1.EmitBatchH\x00\x12\"\n\x04\x61\x63ks\x18\x03 \x01(\x0b\x32\x12.gale.v1.InputAcksH\x00\x12!\n\x03log\x18\x04 \x01(\x0b\x32\x12.gale.v1.LogRecordH\x00\x12\'\n\theartbeat\x18\x05 \x01(\x0b\x32\x12.gale.v1.HeartbeatH\x00\x12&\n\tnext_done\x18\x06 \x01(\x0b\x32\x11.gale.v1.NextDoneH\x00\x12#\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x12.gale.v1.LogRecordH\x00\x12%\n\x08\x66inished\x18\x08 \x01(\x0b\x32\x11.gale.v1.FinishedH\x00\x42\x07\n\x05\x66rame\"\x7f\n\x0b\x41ttachHello\x12\x10\n\x08topology\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\x05\x12\r\n\x05token\x18\x04 \x01(\t\x12\x0b\n\x03sdk\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x06 \x01(\x05\x12\x11\n\tmax_batch\x18\x07 \x01(\x05\")\n\tEmitBatch\x12\x1c\n\x05\x65mits\x18\x01 \x03(\x0b\x32\r.gale.v1.Emit\"p\n\x04\x45mit\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x1e\n\x06values\x18\x02 \x03(\x0b\x32\x0e.gale.v1.Value\x12\x0f\n\x07\x61nchors\x18\x03 \x03(\x04\x12\x12\n\nmessage_id\x18\x04 \x01(\x04\x12\x13\n\x0b\x64irect_task\x18\x05 \x01(\x05\"A\n\tInputAcks\x12\r\n\x05\x61\x63ked\x18\x01 \x03(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x03(\x04\x12\x15\n\rreset_timeout\x18\x03 \x03(\x04\">\n\tLogRecord\x12 \n\x05level\x18\x01 \x01(\x0e\x32\x11.gale.v1.LogLevel\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x0b\n\tHeartbeat\" \n\x08NextDone\x12\x14\n\x0c\x65nd_of_input\x18\x01 \x01(\x08\"\x86\x03\n\x0e\x41ttachResponse\x12\'\n\x07welcome\x18\x01 \x01(\x0b\x32\x14.gale.v1.TaskContextH\x00\x12%\n\x06inputs\x18\x02 \x01(\x0b\x32\x13.gale.v1.TupleBatchH\x00\x12$\n\x04next\x18\x03 \x01(\x0b\x32\x14.gale.v1.NextRequestH\x00\x12(\n\nspout_acks\x18\x04 \x01(\x0b\x32\x12.gale.v1.SpoutAcksH\x00\x12\'\n\theartbeat\x18\x05 \x01(\x0b\x32\x12.gale.v1.HeartbeatH\x00\x12%\n\x08\x61\x63tivate\x18\x06 \x01(\x0b\x32\x11.gale.v1.ActivateH\x00\x12)\n\ndeactivate\x18\x07 \x01(\x0b\x32\x13.gale.v1.DeactivateH\x00\x12+\n\x0c\x65nd_of_input\x18\x08 \x01(\x0b\x32\x13.gale.v1.EndOfInputH\x00\x12#\n\x05\x65rror\x18\t \x01(\x0b\x32\x12.gale.v1.LogRecordH\x00\x42\x07\n\x05\x66rame\"\xd2\x04\n\x0bTaskContext\x12\x10\n\x08topology\x18\x01 \x01(\t\x12\x13\n\x0btopology_id\x18\x02 \x01(\t\x12\x11\n\tcomponent\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\x05\x12\x12\n\ntask_index\x18\x05 \x01(\x05\x12\x30\n\x06\x63onfig\x18\x06 \x03(\x0b\x32 .gale.v1.TaskContext.ConfigEntry\x12\x41\n\x0f\x63omponent_tasks\x18\x07 \x03(\x0b\x32(.gale.v1.TaskContext.ComponentTasksEntry\x12$\n\x07outputs\x18\x08 \x03(\x0b\x32\x13.gale.v1.StreamSpec\x12\"\n\x06inputs\x18\t \x03(\x0b\x32\x12.gale.v1.InputSpec\x12=\n\rsource_fields\x18\n \x03(\x0b\x32&.gale.v1.TaskContext.SourceFieldsEntry\x12\x18\n\x10heartbeat_millis\x18\x0b \x01(\x05\x1a=\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.gale.v1.Value:\x02\x38\x01\x1aG\n\x13\x43omponentTasksEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.gale.v1.TaskIds:\x02\x38\x01\x1a\x44\n\x11SourceFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1e\n\x05value\x18\x02 \x01(\x0b\x32\x0f.gale.v1.Fields:\x02\x38\x01\"\x16\n\x07TaskIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05\"\x17\n\x06\x46ields\x12\r\n\x05names\x18\x01 \x03(\t\"\x1a\n\x0bNextRequest\x12\x0b\n\x03max\x18\x01 \x01(\x05\"*\n\tSpoutAcks\x12\r\n\x05\x61\x63ked\x18\x01 \x03(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x03(\x04\"\n\n\x08\x41\x63tivate\"\x0c\n\nDeactivate\"\x0c\n\nEndOfInput\"\n\n\x08\x46inished*w\n\x08LogLevel\x12\x19\n\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n\x0eLOG_LEVEL_INFO\x10\x02\x12\x12\n\x0eLOG_LEVEL_WARN\x10\x03\x12\x13\n\x0fLOG_LEVEL_ERROR\x10\x04\x32N\n\rAttachService\x12=\n\x06\x41ttach\x12\x16.gale.v1.AttachRequest\x1a\x17.gale.v1.AttachResponse(\x01\x30\x01\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14gale/v1/attach.proto\x12\x07gale.v1\x1a\x16gale/v1/topology.proto\x1a\x13gale/v1/tuple.proto\x1a\x13gale/v1/value.proto\"\xc8\x02\n\rAttachRequest\x12%\n\x05hello\x18\x01 \x01(\x0b\x32\x14.gale.v1.AttachHelloH\x00\x12#\n\x05\x65mits\x18\x02 \x01(\x0b\x32\x12.gale.v1.EmitBatchH\x00\x12\"\n\x04\x61\x63ks\x18\x03 \x01(\x0b\x32\x12.gale.v1.InputAcksH\x00\x12!\n\x03log\x18\x04 \x01(\x0b\x32\x12.gale.v1.LogRecordH\x00\x12\'\n\theartbeat\x18\x05 \x01(\x0b\x32\x12.gale.v1.HeartbeatH\x00\x12&\n\tnext_done\x18\x06 \x01(\x0b\x32\x11.gale.v1.NextDoneH\x00\x12#\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x12.gale.v1.LogRecordH\x00\x12%\n\x08\x66inished\x18\x08 \x01(\x0b\x32\x11.gale.v1.FinishedH\x00\x42\x07\n\x05\x66rame\"\x7f\n\x0b\x41ttachHello\x12\x10\n\x08topology\x18\x01 \x01(\t\x12\x11\n\tcomponent\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\x05\x12\r\n\x05token\x18\x04 \x01(\t\x12\x0b\n\x03sdk\x18\x05 \x01(\t\x12\x0b\n\x03pid\x18\x06 \x01(\x05\x12\x11\n\tmax_batch\x18\x07 \x01(\x05\")\n\tEmitBatch\x12\x1c\n\x05\x65mits\x18\x01 \x03(\x0b\x32\r.gale.v1.Emit\"p\n\x04\x45mit\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x1e\n\x06values\x18\x02 \x03(\x0b\x32\x0e.gale.v1.Value\x12\x0f\n\x07\x61nchors\x18\x03 \x03(\x04\x12\x12\n\nmessage_id\x18\x04 \x01(\x04\x12\x13\n\x0b\x64irect_task\x18\x05 \x01(\x05\"A\n\tInputAcks\x12\r\n\x05\x61\x63ked\x18\x01 \x03(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x03(\x04\x12\x15\n\rreset_timeout\x18\x03 \x03(\x04\">\n\tLogRecord\x12 \n\x05level\x18\x01 \x01(\x0e\x32\x11.gale.v1.LogLevel\x12\x0f\n\x07message\x18\x02 \x01(\t\"1\n\tHeartbeat\x12\x13\n\x0b\x62usy_millis\x18\x01 \x01(\r\x12\x0f\n\x07\x62usy_in\x18\x02 \x01(\t\" \n\x08NextDone\x12\x14\n\x0c\x65nd_of_input\x18\x01 \x01(\x08\"\x86\x03\n\x0e\x41ttachResponse\x12\'\n\x07welcome\x18\x01 \x01(\x0b\x32\x14.gale.v1.TaskContextH\x00\x12%\n\x06inputs\x18\x02 \x01(\x0b\x32\x13.gale.v1.TupleBatchH\x00\x12$\n\x04next\x18\x03 \x01(\x0b\x32\x14.gale.v1.NextRequestH\x00\x12(\n\nspout_acks\x18\x04 \x01(\x0b\x32\x12.gale.v1.SpoutAcksH\x00\x12\'\n\theartbeat\x18\x05 \x01(\x0b\x32\x12.gale.v1.HeartbeatH\x00\x12%\n\x08\x61\x63tivate\x18\x06 \x01(\x0b\x32\x11.gale.v1.ActivateH\x00\x12)\n\ndeactivate\x18\x07 \x01(\x0b\x32\x13.gale.v1.DeactivateH\x00\x12+\n\x0c\x65nd_of_input\x18\x08 \x01(\x0b\x32\x13.gale.v1.EndOfInputH\x00\x12#\n\x05\x65rror\x18\t \x01(\x0b\x32\x12.gale.v1.LogRecordH\x00\x42\x07\n\x05\x66rame\"\xd2\x04\n\x0bTaskContext\x12\x10\n\x08topology\x18\x01 \x01(\t\x12\x13\n\x0btopology_id\x18\x02 \x01(\t\x12\x11\n\tcomponent\x18\x03 \x01(\t\x12\x0f\n\x07task_id\x18\x04 \x01(\x05\x12\x12\n\ntask_index\x18\x05 \x01(\x05\x12\x30\n\x06\x63onfig\x18\x06 \x03(\x0b\x32 .gale.v1.TaskContext.ConfigEntry\x12\x41\n\x0f\x63omponent_tasks\x18\x07 \x03(\x0b\x32(.gale.v1.TaskContext.ComponentTasksEntry\x12$\n\x07outputs\x18\x08 \x03(\x0b\x32\x13.gale.v1.StreamSpec\x12\"\n\x06inputs\x18\t \x03(\x0b\x32\x12.gale.v1.InputSpec\x12=\n\rsource_fields\x18\n \x03(\x0b\x32&.gale.v1.TaskContext.SourceFieldsEntry\x12\x18\n\x10heartbeat_millis\x18\x0b \x01(\x05\x1a=\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.gale.v1.Value:\x02\x38\x01\x1aG\n\x13\x43omponentTasksEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1f\n\x05value\x18\x02 \x01(\x0b\x32\x10.gale.v1.TaskIds:\x02\x38\x01\x1a\x44\n\x11SourceFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x1e\n\x05value\x18\x02 \x01(\x0b\x32\x0f.gale.v1.Fields:\x02\x38\x01\"\x16\n\x07TaskIds\x12\x0b\n\x03ids\x18\x01 \x03(\x05\"\x17\n\x06\x46ields\x12\r\n\x05names\x18\x01 \x03(\t\"\x1a\n\x0bNextRequest\x12\x0b\n\x03max\x18\x01 \x01(\x05\"*\n\tSpoutAcks\x12\r\n\x05\x61\x63ked\x18\x01 \x03(\x04\x12\x0e\n\x06\x66\x61iled\x18\x02 \x03(\x04\"\n\n\x08\x41\x63tivate\"\x0c\n\nDeactivate\"\x0c\n\nEndOfInput\"\n\n\x08\x46inished*w\n\x08LogLevel\x12\x19\n\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n\x0eLOG_LEVEL_INFO\x10\x02\x12\x12\n\x0eLOG_LEVEL_WARN\x10\x03\x12\x13\n\x0fLOG_LEVEL_ERROR\x10\x04\x32N\n\rAttachService\x12=\n\x06\x41ttach\x12\x16.gale.v1.AttachRequest\x1a\x17.gale.v1.AttachResponse(\x01\x30\x01\x42\x32Z0github.com/gale-stream/gale/proto/gale/v1;galev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,8 +41,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKCONTEXT_COMPONENTTASKSENTRY']._serialized_options = b'8\001'
   _globals['_TASKCONTEXT_SOURCEFIELDSENTRY']._loaded_options = None
   _globals['_TASKCONTEXT_SOURCEFIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_LOGLEVEL']._serialized_start=2057
-  _globals['_LOGLEVEL']._serialized_end=2176
+  _globals['_LOGLEVEL']._serialized_start=2095
+  _globals['_LOGLEVEL']._serialized_end=2214
   _globals['_ATTACHREQUEST']._serialized_start=100
   _globals['_ATTACHREQUEST']._serialized_end=428
   _globals['_ATTACHHELLO']._serialized_start=430
@@ -56,35 +56,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGRECORD']._serialized_start=783
   _globals['_LOGRECORD']._serialized_end=845
   _globals['_HEARTBEAT']._serialized_start=847
-  _globals['_HEARTBEAT']._serialized_end=858
-  _globals['_NEXTDONE']._serialized_start=860
-  _globals['_NEXTDONE']._serialized_end=892
-  _globals['_ATTACHRESPONSE']._serialized_start=895
-  _globals['_ATTACHRESPONSE']._serialized_end=1285
-  _globals['_TASKCONTEXT']._serialized_start=1288
-  _globals['_TASKCONTEXT']._serialized_end=1882
-  _globals['_TASKCONTEXT_CONFIGENTRY']._serialized_start=1678
-  _globals['_TASKCONTEXT_CONFIGENTRY']._serialized_end=1739
-  _globals['_TASKCONTEXT_COMPONENTTASKSENTRY']._serialized_start=1741
-  _globals['_TASKCONTEXT_COMPONENTTASKSENTRY']._serialized_end=1812
-  _globals['_TASKCONTEXT_SOURCEFIELDSENTRY']._serialized_start=1814
-  _globals['_TASKCONTEXT_SOURCEFIELDSENTRY']._serialized_end=1882
-  _globals['_TASKIDS']._serialized_start=1884
-  _globals['_TASKIDS']._serialized_end=1906
-  _globals['_FIELDS']._serialized_start=1908
-  _globals['_FIELDS']._serialized_end=1931
-  _globals['_NEXTREQUEST']._serialized_start=1933
-  _globals['_NEXTREQUEST']._serialized_end=1959
-  _globals['_SPOUTACKS']._serialized_start=1961
-  _globals['_SPOUTACKS']._serialized_end=2003
-  _globals['_ACTIVATE']._serialized_start=2005
-  _globals['_ACTIVATE']._serialized_end=2015
-  _globals['_DEACTIVATE']._serialized_start=2017
-  _globals['_DEACTIVATE']._serialized_end=2029
-  _globals['_ENDOFINPUT']._serialized_start=2031
-  _globals['_ENDOFINPUT']._serialized_end=2043
-  _globals['_FINISHED']._serialized_start=2045
-  _globals['_FINISHED']._serialized_end=2055
-  _globals['_ATTACHSERVICE']._serialized_start=2178
-  _globals['_ATTACHSERVICE']._serialized_end=2256
+  _globals['_HEARTBEAT']._serialized_end=896
+  _globals['_NEXTDONE']._serialized_start=898
+  _globals['_NEXTDONE']._serialized_end=930
+  _globals['_ATTACHRESPONSE']._serialized_start=933
+  _globals['_ATTACHRESPONSE']._serialized_end=1323
+  _globals['_TASKCONTEXT']._serialized_start=1326
+  _globals['_TASKCONTEXT']._serialized_end=1920
+  _globals['_TASKCONTEXT_CONFIGENTRY']._serialized_start=1716
+  _globals['_TASKCONTEXT_CONFIGENTRY']._serialized_end=1777
+  _globals['_TASKCONTEXT_COMPONENTTASKSENTRY']._serialized_start=1779
+  _globals['_TASKCONTEXT_COMPONENTTASKSENTRY']._serialized_end=1850
+  _globals['_TASKCONTEXT_SOURCEFIELDSENTRY']._serialized_start=1852
+  _globals['_TASKCONTEXT_SOURCEFIELDSENTRY']._serialized_end=1920
+  _globals['_TASKIDS']._serialized_start=1922
+  _globals['_TASKIDS']._serialized_end=1944
+  _globals['_FIELDS']._serialized_start=1946
+  _globals['_FIELDS']._serialized_end=1969
+  _globals['_NEXTREQUEST']._serialized_start=1971
+  _globals['_NEXTREQUEST']._serialized_end=1997
+  _globals['_SPOUTACKS']._serialized_start=1999
+  _globals['_SPOUTACKS']._serialized_end=2041
+  _globals['_ACTIVATE']._serialized_start=2043
+  _globals['_ACTIVATE']._serialized_end=2053
+  _globals['_DEACTIVATE']._serialized_start=2055
+  _globals['_DEACTIVATE']._serialized_end=2067
+  _globals['_ENDOFINPUT']._serialized_start=2069
+  _globals['_ENDOFINPUT']._serialized_end=2081
+  _globals['_FINISHED']._serialized_start=2083
+  _globals['_FINISHED']._serialized_end=2093
+  _globals['_ATTACHSERVICE']._serialized_start=2216
+  _globals['_ATTACHSERVICE']._serialized_end=2294
 # @@protoc_insertion_point(module_scope)

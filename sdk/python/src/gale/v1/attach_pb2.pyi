@@ -100,8 +100,12 @@ class LogRecord(_message.Message):
     def __init__(self, level: _Optional[_Union[LogLevel, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("busy_millis", "busy_in")
+    BUSY_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    BUSY_IN_FIELD_NUMBER: _ClassVar[int]
+    busy_millis: int
+    busy_in: str
+    def __init__(self, busy_millis: _Optional[int] = ..., busy_in: _Optional[str] = ...) -> None: ...
 
 class NextDone(_message.Message):
     __slots__ = ("end_of_input",)

@@ -191,8 +191,27 @@ export interface LogRecord {
   message: string;
 }
 
-/** Heartbeat carries nothing; it proves liveness. */
+/**
+ * Heartbeat proves liveness. From a process it also says whether the
+ * component's code has been running one call for a while: a process whose
+ * SDK heartbeats from another thread stays live while that call never
+ * returns, so the node needs to be told.
+ */
 export interface Heartbeat {
+  /**
+   * busy_millis (from a process) is how long the component's current
+   * call (an execute, a next_tuple, an ack...) has run, in milliseconds, once
+   * it has run for at least heartbeat_millis; 0 when no call runs, or not
+   * for that long. The node ends the session of a process whose call runs
+   * longer than its component's topology.subprocess.timeout.secs, and a
+   * node-managed process is replaced. An SDK that cannot tell sends 0.
+   */
+  busyMillis: number;
+  /**
+   * busy_in names that call's hook ("execute", "next_tuple", "ack",
+   * "fail", "activate", "deactivate", "finish"), when busy_millis is set.
+   */
+  busyIn: string;
 }
 
 /** NextDone ends the spout's answer to one NextRequest. */
@@ -1208,11 +1227,17 @@ export const LogRecord: MessageFns<LogRecord> = {
 };
 
 function createBaseHeartbeat(): Heartbeat {
-  return {};
+  return { busyMillis: 0, busyIn: "" };
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
-  encode(_: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.busyMillis !== 0) {
+      writer.uint32(8).uint32(message.busyMillis);
+    }
+    if (message.busyIn !== "") {
+      writer.uint32(18).string(message.busyIn);
+    }
     return writer;
   },
 
@@ -1229,6 +1254,22 @@ export const Heartbeat: MessageFns<Heartbeat> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.busyMillis = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.busyIn = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1241,20 +1282,39 @@ export const Heartbeat: MessageFns<Heartbeat> = {
     }
   },
 
-  fromJSON(_: any): Heartbeat {
-    return {};
+  fromJSON(object: any): Heartbeat {
+    return {
+      busyMillis: isSet(object.busyMillis)
+        ? globalThis.Number(object.busyMillis)
+        : isSet(object.busy_millis)
+        ? globalThis.Number(object.busy_millis)
+        : 0,
+      busyIn: isSet(object.busyIn)
+        ? globalThis.String(object.busyIn)
+        : isSet(object.busy_in)
+        ? globalThis.String(object.busy_in)
+        : "",
+    };
   },
 
-  toJSON(_: Heartbeat): unknown {
+  toJSON(message: Heartbeat): unknown {
     const obj: any = {};
+    if (message.busyMillis !== 0) {
+      obj.busyMillis = Math.round(message.busyMillis);
+    }
+    if (message.busyIn !== "") {
+      obj.busyIn = message.busyIn;
+    }
     return obj;
   },
 
   create(base?: DeepPartial<Heartbeat>): Heartbeat {
     return Heartbeat.fromPartial(base ?? {});
   },
-  fromPartial(_: DeepPartial<Heartbeat>): Heartbeat {
+  fromPartial(object: DeepPartial<Heartbeat>): Heartbeat {
     const message = createBaseHeartbeat();
+    message.busyMillis = object.busyMillis ?? 0;
+    message.busyIn = object.busyIn ?? "";
     return message;
   },
 };
