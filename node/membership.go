@@ -35,6 +35,10 @@ type MemberMeta struct {
 	// it renews it: a node cut off from etcd alone learns from the others
 	// that it is (fence.go).
 	EtcdLost int64 `json:"l,omitempty"`
+	// Drained is set by a node whose drain (SIGTERM) ended with its tasks
+	// moved elsewhere: its acker tasks handed their trees over, so when it
+	// leaves, unregistered, its trees were not lost with it.
+	Drained bool `json:"d,omitempty"`
 }
 
 // Member is a node as gossip sees it.
@@ -88,8 +92,10 @@ type Membership struct {
 	// gone are the nodes gossip declared dead or that left, by name,
 	// until they are seen again.
 	gone map[string]bool
-	stop sync.Once
-	meta *metaDelegate
+	// drained are those of gone whose last metadata said Drained.
+	drained map[string]bool
+	stop    sync.Once
+	meta    *metaDelegate
 }
 
 // StartMembership starts gossip on cfg.BindAddr.
@@ -109,7 +115,7 @@ func StartMembership(cfg MembershipConfig) (*Membership, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("gossip metadata is %d bytes, memberlist allows %d", len(meta), memberlist.MetaMaxSize)
 	}
-	m := &Membership{name: cfg.Name, log: cfg.Log, changed: make(chan struct{}), members: map[string]Member{}, gone: map[string]bool{}}
+	m := &Membership{name: cfg.Name, log: cfg.Log, changed: make(chan struct{}), members: map[string]Member{}, gone: map[string]bool{}, drained: map[string]bool{}}
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -205,6 +211,15 @@ func (m *Membership) Gone(name string) bool {
 	return m.gone[name]
 }
 
+// Drained reports whether the node is gone from gossip after saying its
+// drain moved all its tasks (MemberMeta.Drained), and has not been seen
+// since. Safe for concurrent use.
+func (m *Membership) Drained(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.drained[name]
+}
+
 // record copies what Members reports of n. memberlist calls the event
 // delegate with its lock held, so n is stable here.
 func (m *Membership) record(n *memberlist.Node) {
@@ -214,6 +229,7 @@ func (m *Membership) record(n *memberlist.Node) {
 	m.mu.Lock()
 	m.members[n.Name] = mb
 	delete(m.gone, n.Name)
+	delete(m.drained, n.Name)
 	m.mu.Unlock()
 }
 
@@ -356,6 +372,11 @@ func (e *eventDelegate) NotifyJoin(n *memberlist.Node) {
 func (e *eventDelegate) NotifyLeave(n *memberlist.Node) {
 	e.m.log.Info("gossip: node left or failed", "member", n.Name, "addr", n.Address())
 	e.m.mu.Lock()
+	// (memberlist's event gives no way to tell a node that left from a
+	// dead one: its Node.State is not kept up to date.)
+	if e.m.members[n.Name].Meta.Drained {
+		e.m.drained[n.Name] = true
+	}
 	delete(e.m.members, n.Name)
 	e.m.gone[n.Name] = true
 	e.m.mu.Unlock()

@@ -1255,7 +1255,7 @@ func (p *Peer) sync(ctx context.Context) error {
 		}
 		var lost []int32
 		for task, from := range movedAckers(run, nodeOf) {
-			if !registered[from] {
+			if p.lostWithItsNode(from, registered) {
 				lost = append(lost, task)
 			}
 		}
@@ -1355,6 +1355,22 @@ func (p *Peer) sync(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// lostWithItsNode reports whether an acker task that moved off node from
+// lost its trees with it: from is not registered (it died, or was cut
+// off), and did not say by gossip that its drain moved all its tasks. A
+// drained node hands its ackers' trees over and only then stops, leaves
+// gossip and revokes its lease: a sync here that reads the nodes after
+// that (it ran late, behind a slow etcd or on a busy machine) found it
+// unregistered, and its spouts replayed trees that went on at the
+// acker's new node. A drain that ran out of time, or that had no other
+// node to move the tasks to, says nothing: those ackers' trees were lost.
+func (p *Peer) lostWithItsNode(from string, registered map[string]bool) bool {
+	if registered[from] {
+		return false
+	}
+	return p.gossip == nil || !p.gossip.Drained(from)
 }
 
 // movedAckers returns the acker tasks of run that nodeOf places on another
@@ -1749,6 +1765,14 @@ func (p *Peer) Drain(ctx context.Context) error {
 	p.log.Info("draining: waiting for the leader to move this node's tasks")
 	for {
 		if p.idle() {
+			// Its ackers handed their trees over: the spouts elsewhere
+			// need not replay them when this node is gone
+			// (lostWithItsNode).
+			if p.gossip != nil {
+				if err := p.gossip.UpdateMeta(func(m *MemberMeta) { m.Drained = true }); err != nil {
+					p.log.Warn("gossip that the drain ended", "err", err)
+				}
+			}
 			return nil
 		}
 		select {

@@ -1002,6 +1002,48 @@ func TestTreesOfAnAckerLostWithItsNodeReplayAtOnce(t *testing.T) {
 	}
 }
 
+// TestADrainedNodeLostNoAcker: a node that drained hands its ackers'
+// trees over and then leaves gossip and revokes its lease, so a sync on
+// another node that reads the nodes late finds it unregistered. It did not
+// lose its trees: only a node that is unregistered and that gossip did not
+// see leave (one that died) did.
+func TestADrainedNodeLostNoAcker(t *testing.T) {
+	a := startPeer(t, "a")
+	b := startPeerWith(t, "b", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	c := startPeerWith(t, "c", func(cfg *PeerConfig) { cfg.Join = []string{a.GossipAddr()} })
+	waitFor(t, 10*time.Second, func() error {
+		if n := len(a.gossip.Members()); n != 3 {
+			return fmt.Errorf("a's gossip has %d members, want 3", n)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.crash()
+	registered := map[string]bool{"a": true}
+	waitFor(t, 10*time.Second, func() error {
+		if !a.gossip.Gone("b") || !a.gossip.Gone("c") {
+			return fmt.Errorf("gossip: b gone %v, c gone %v", a.gossip.Gone("b"), a.gossip.Gone("c"))
+		}
+		return nil
+	})
+	if a.lostWithItsNode("b", registered) {
+		t.Errorf("the ackers of b, which drained and left, counted as lost with it")
+	}
+	if !a.lostWithItsNode("c", registered) {
+		t.Errorf("the ackers of c, which crashed, did not count as lost with it")
+	}
+	if a.lostWithItsNode("a", registered) {
+		t.Errorf("the ackers of a, registered, counted as lost")
+	}
+}
+
 // TestAFailedRunRestarts: a run that fails on a node (here a bolt's first
 // Prepare fails) is started again after a backoff, the status says so, and
 // the topology then completes.
