@@ -87,33 +87,50 @@ export class Tuple {
 
   /** The field with the given name; throws when the stream has no such field. */
   value(name: string): Value {
-    const i = this.source.fieldIndex(name);
-    if (i < 0) {
+    return this.field(name);
+  }
+
+  /**
+   * The field by name or position; throws a RangeError naming the stream
+   * and its fields when the stream has no such field (a typo in a field
+   * name must not read as an empty value).
+   */
+  private field(field: string | number): Value {
+    const i = typeof field === "number" ? field : this.source.fieldIndex(field);
+    if (!Number.isInteger(i) || i < 0 || i >= this.values.length) {
+      const what = typeof field === "number" ? `field ${field}` : `field '${field}'`;
       throw new RangeError(
-        `no field '${name}' on ${this.source.component}:${this.source.stream} (fields: ${this.source.fields.join(", ") || "none"})`,
+        `no ${what} on ${this.source.component}:${this.source.stream} (fields: ${this.source.fields.join(", ") || "none"})`,
       );
     }
     return this.values[i];
   }
 
-  /** A field as a string: by name or position; "" unless it is a string. */
+  /**
+   * A field as a string: by name or position; "" unless it is a string.
+   * A name or position the stream does not have throws a RangeError.
+   */
   getString(field: string | number): string {
-    const v = typeof field === "number" ? this.values[field] : this.get(field);
+    const v = this.field(field);
     return typeof v === "string" ? v : "";
   }
 
-  /** A field as an int64 (bigint): by name or position; undefined unless it is one. */
+  /**
+   * A field as an int64 (bigint): by name or position; undefined unless it
+   * is one. A name or position the stream does not have throws a RangeError.
+   */
   getInt(field: string | number): bigint | undefined {
-    const v = typeof field === "number" ? this.values[field] : this.get(field);
+    const v = this.field(field);
     return typeof v === "bigint" ? v : undefined;
   }
 
   /**
    * A field as a number: a double, or an int64 within the safe integer
-   * range; undefined otherwise.
+   * range; undefined otherwise. A name or position the stream does not
+   * have throws a RangeError.
    */
   getNumber(field: string | number): number | undefined {
-    return toNumber(typeof field === "number" ? this.values[field] : this.get(field));
+    return toNumber(this.field(field));
   }
 
   /** For logs: "input 7 from conf-spout:default (sent by task 1)". */

@@ -39,6 +39,13 @@ test("tuple fields by name and position", () => {
   assert.equal(t.getNumber(2), 0.5);
   assert.equal(t.get("missing"), undefined);
   assert.throws(() => t.value("missing"), /no field 'missing' on spout:default \(fields: cmd, n, x\)/);
+  // A typo in a field name is an error, not an empty value.
+  assert.throws(() => t.getString("cmdd"), /no field 'cmdd' on spout:default \(fields: cmd, n, x\)/);
+  assert.throws(() => t.getInt("nn"), RangeError);
+  assert.throws(() => t.getNumber("xx"), RangeError);
+  assert.throws(() => t.getString(3), /no field 3 on spout:default/);
+  assert.equal(t.getString("n"), ""); // a field of another type: "" as before
+  assert.equal(t.getInt("cmd"), undefined);
   assert.equal(t.sourceComponent, "spout");
   assert.equal(t.isTick, false);
 });
