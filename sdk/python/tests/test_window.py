@@ -225,7 +225,33 @@ def test_a_field_the_input_lacks_is_refused_at_start(key_field, time_field, sour
     ctx = context()
     ctx.inputs = [Input(*k.split(":"), "shuffle") for k in sources] or [Input("events", "default", "shuffle")]
     ctx.source_fields = dict(sources)
-    cfg = window.SessionConfig(gap_ms=10, key_field=key_field, time_field=time_field, timeout_check=window.CHECK_OFF)
+    # late_stream="": the late stream's width is checked below.
+    cfg = window.SessionConfig(gap_ms=10, key_field=key_field, time_field=time_field, timeout_check=window.CHECK_OFF, late_stream="")
+    if error is None:
+        Recording(cfg, collect([])).start(ctx)
+    else:
+        with pytest.raises(window.WindowConfigError, match=error):
+            Recording(cfg, collect([])).start(ctx)
+
+
+@pytest.mark.parametrize(
+    "sources,error",
+    [
+        ({"events:default": ("key", "ts", "index")}, None),
+        ({"events:default": ("key", "ts")}, "late_stream: stream 'late' of component 'sessions' declares 3 fields \\(key, ts, index\\), "
+         "but late events are emitted with the 2 values of input events/default \\(key, ts\\)"),
+        ({"events:default": ("key", "ts", "index"), "events:watermark": ("wm",)}, None),  # the watermark stream is not checked
+    ],
+)
+def test_a_late_stream_of_another_width_is_refused_at_start(sources, error):
+    # Every late event would be refused on emit, fail, replay and be late
+    # again: a run that never ends.
+    from gale.context import Input
+
+    ctx = context()
+    ctx.inputs = [Input(*k.split(":"), "shuffle") for k in sources]
+    ctx.source_fields = dict(sources)
+    cfg = window.SessionConfig(gap_ms=10, key_field="key", time_field="ts", timeout_check=window.CHECK_OFF)
     if error is None:
         Recording(cfg, collect([])).start(ctx)
     else:

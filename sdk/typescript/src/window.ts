@@ -533,6 +533,17 @@ export class SessionBolt extends Bolt {
           );
         }
       }
+      // Late events go out with their values unchanged: a late stream of
+      // another width would refuse every one of them, failing it, and its
+      // replay is late again (a loop, not a run that ends).
+      const late = s.lateStream ? context.outputs.find((o) => o.id === s.lateStream) : undefined;
+      if (late !== undefined && late.fields.length !== fields.length) {
+        throw new WindowConfigError(
+          `window config: lateStream: stream "${s.lateStream}" of component '${context.component}' declares ` +
+            `${late.fields.length} fields (${late.fields.join(", ")}), but late events are emitted with the ` +
+            `${fields.length} values of input ${input.component}/${stream} (${fields.join(", ")}): declare it with the input's fields`,
+        );
+      }
     }
   }
 

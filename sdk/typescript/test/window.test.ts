@@ -435,9 +435,30 @@ test("a field the input lacks is refused at start", () => {
     let inputs = Object.keys(sources).map((k) => ({ component: k.split(":")[0], stream: k.split(":")[1] }));
     if (inputs.length === 0) inputs = [{ component: "events", stream: "" }];
     const ctx = context({}, ["default", "late"], {}, inputs, quiet, sources);
-    const run = () => start(base({ keyField, timeField }), () => {}, ctx);
+    // lateStream "": the late stream's width is checked below.
+    const run = () => start(base({ keyField, timeField, lateStream: "" }), () => {}, ctx);
     if (error === null) run();
     else assert.throws(run, (e: unknown) => e instanceof WindowConfigError && error.test(e.message), `${keyField}/${timeField}`);
+  }
+});
+
+test("a late stream of another width is refused at start", () => {
+  // Every late event would be refused on emit, fail, replay and be late
+  // again: a run that never ends.
+  const cases: [Record<string, string[]>, RegExp | null][] = [
+    [{ "events:default": ["key", "ts", "index"] }, null],
+    [
+      { "events:default": ["key", "ts"] },
+      /lateStream: stream "late" of component 'sessions' declares 3 fields \(key, ts, index\), but late events are emitted with the 2 values of input events\/default \(key, ts\)/,
+    ],
+    [{ "events:default": ["key", "ts", "index"], "events:watermark": ["wm"] }, null], // the watermark stream is not checked
+  ];
+  for (const [sources, error] of cases) {
+    const inputs = Object.keys(sources).map((k) => ({ component: k.split(":")[0], stream: k.split(":")[1] }));
+    const ctx = context({}, ["default", "late"], {}, inputs, quiet, sources);
+    const run = () => start(base({ keyField: "key", timeField: "ts" }), () => {}, ctx);
+    if (error === null) run();
+    else assert.throws(run, (e: unknown) => e instanceof WindowConfigError && error.test(e.message), JSON.stringify(sources));
   }
 });
 

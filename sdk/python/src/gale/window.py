@@ -415,6 +415,16 @@ class SessionBolt(Bolt):
                         f"window config: {setting}: {name!r} is not a field of input {inp.component}/{inp.stream} "
                         f"(its fields: {', '.join(fields)})"
                     )
+            # Late events go out with their values unchanged: a late stream
+            # of another width would refuse every one of them, failing it,
+            # and its replay is late again (a loop, not a run that ends).
+            late = context.outputs.get(cfg.late_stream) if cfg.late_stream else None
+            if late is not None and len(late.fields) != len(fields):
+                raise WindowConfigError(
+                    f"window config: late_stream: stream {cfg.late_stream!r} of component '{context.component}' declares "
+                    f"{len(late.fields)} fields ({', '.join(late.fields)}), but late events are emitted with the "
+                    f"{len(fields)} values of input {inp.component}/{inp.stream} ({', '.join(fields)}): declare it with the input's fields"
+                )
 
     def prepare(self, context: TaskContext) -> None:
         if self._fn is None:
