@@ -90,6 +90,12 @@ type externalTask struct {
 	// out (see reportStall).
 	blockedSince  int64
 	stallReported bool
+	// quietSince is when the process last sent a frame (other than a
+	// heartbeat) while it held inputs, or when it was given inputs after
+	// holding none; 0 while it holds none. quietReported: watchQuiet
+	// reported this quiet spell.
+	quietSince    int64
+	quietReported bool
 	// frames counts the unsettled inputs of each inputs frame in flight,
 	// and sent lists the frames in the order they were sent. At most
 	// maxFrames frames younger than frameHold are in flight: while the
@@ -517,6 +523,9 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			// again in a heartbeat, so that watchStall sees it.
 			stallAt = e.now + int64(x.hb)
 		}
+		if q := e.watchQuiet(x, doneC != nil); q != 0 && (stallAt == 0 || q < stallAt) {
+			stallAt = q
+		}
 		inC := in
 		if x.cur != nil || x.full() || x.eofLeft == 0 || doneC == nil {
 			inC = nil
@@ -616,6 +625,12 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 				}
 			default:
 				e.protocolError(s, fmt.Errorf("unexpected %s frame from a bolt process", external.FrameName(f)))
+			}
+			// Any frame is a sign of life beyond heartbeats (the SDKs
+			// send those from a thread of their own).
+			x.quietSince, x.quietReported = 0, false
+			if len(x.inflight) > 0 {
+				x.quietSince = e.now
 			}
 			e.flushFailures()
 		case <-tickC:
@@ -801,6 +816,9 @@ func (e *executor) sendInputs(x *externalTask, s external.Session, maxBatch int)
 		if len(tb.Tuples) > 0 {
 			x.frames[x.lastFrame] = len(tb.Tuples)
 			x.sent = append(x.sent, sentFrame{id: x.lastFrame, at: e.now})
+			if x.quietSince == 0 {
+				x.quietSince = e.now
+			}
 			e.stats.executed += uint64(len(tb.Tuples))
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: tb}})
 		}
@@ -834,6 +852,36 @@ func (e *executor) watchStall(x *externalTask, blocked bool) int64 {
 		return 0
 	}
 	return at
+}
+
+// watchQuiet reports, once per quiet spell, a process that holds inputs
+// and has sent nothing but heartbeats for the message timeout (and at
+// least stallAfter heartbeats): an execute that hangs (a blocking call,
+// an endless loop) in a process whose SDK heartbeats from a thread of its
+// own. watchStall sees that only once the process holds as many inputs as
+// it may, which a bolt with little input or a high
+// topology.external.max.inflight never does: its inputs timed out and
+// replayed with nothing saying where they went. It returns when to look
+// again, 0 for never.
+func (e *executor) watchQuiet(x *externalTask, live bool) int64 {
+	if len(x.inflight) == 0 {
+		x.quietSince, x.quietReported = 0, false
+		return 0
+	}
+	if !live || x.quietSince == 0 || x.quietReported || x.stallReported {
+		return 0
+	}
+	limit := max(int64(e.rt.settings.MessageTimeout), stallAfter*int64(x.hb))
+	at := x.quietSince + limit
+	if e.now < at {
+		return at
+	}
+	x.quietReported = true
+	e.rt.reportError(e.t, fmt.Errorf("the process holds %d inputs and has sent nothing but heartbeats for %v (%s is %v): "+
+		"its execute may be stuck in a call that does not return (the node replaces a process whose SDK reports a call running longer than %s), "+
+		"or it holds inputs without acking them or resetting their timeout; the inputs it holds fail after the message timeout and replay",
+		len(x.inflight), time.Duration(e.now-x.quietSince).Round(time.Millisecond), KeyMessageTimeout, e.rt.settings.MessageTimeout, KeySubprocessTimeout))
+	return 0
 }
 
 // stallAfter is how many heartbeat periods a process may hold all the

@@ -449,6 +449,28 @@ func TestAStuckBoltIsReportedWhenInputComesLater(t *testing.T) {
 	})
 }
 
+// TestAHungBoltWithRoomIsReported: a bolt whose execute hangs (here:
+// holds every input and sends nothing) but may hold far more inputs than
+// it gets never fills up, so the stall report above never comes; its
+// inputs time out and replay into it. The run's errors must still say
+// that the process has sent nothing but heartbeats, instead of nothing.
+func TestAHungBoltWithRoomIsReported(t *testing.T) {
+	const n = 300
+	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 0, KeyMessageTimeout: 1}).
+		spout("seq", "test.Seq", 1, "id").
+		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
+		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
+		conf("hold", map[string]any{KeyExternalMaxInflight: 1000 * n, KeyExternalHeartbeat: 100})
+	rt := tp.newWithHub(t)
+	runUntilTestEnds(t, rt)
+	waitFor(t, 20*time.Second, func() error {
+		if msg := errorsText(rt); !strings.Contains(msg, "sent nothing but heartbeats") {
+			return fmt.Errorf("no report of the hung bolt yet; errors:\n%s", msg)
+		}
+		return nil
+	})
+}
+
 // TestTreesWaitingInASlowProcessDoNotTimeOut: an external bolt's process
 // holding many inputs it has not begun is a queue like the task's own, and
 // the trees waiting in it are making progress: they must not time out and
