@@ -165,8 +165,8 @@ func (e *executor) deliver(dest int32, b *router.Batch) error {
 
 // deliverRemote sends a batch to a task in another process. If it cannot
 // be sent, the trees of its tuples are failed at once (they replay) rather
-// than left to time out; lost acker operations are covered by the
-// timeouts.
+// than left to time out, and acker operations are held to be sent again
+// (unsent.go).
 func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 	var err error
 	switch {
@@ -198,6 +198,9 @@ func (e *executor) deliverRemote(dest int32, b *router.Batch) {
 		}
 	default:
 		e.reportSendFailure(dest, b, err)
+		if len(b.Acks) > 0 {
+			e.rt.holdUnsent(dest, b.Acks)
+		}
 		if e.nAck > 0 {
 			for i := range b.Tuples {
 				for _, a := range b.Tuples[i].Anchors {

@@ -209,8 +209,9 @@ func (rt *Runtime) passOn(dest int32, ops []router.AckOp, forwarded bool) {
 
 // sendResults hands tree results (completed, failed) to the spout task
 // that owns the trees, here or on its node. The caller keeps ops. A result
-// lost on the way leaves the tree pending at the spout, whose own sweep
-// fails it eventually.
+// that cannot be sent is held and sent again (unsent.go); one lost on the
+// way leaves the tree pending at the spout, whose own sweep fails it
+// eventually.
 func (rt *Runtime) sendResults(task int32, ops []router.AckOp) {
 	if t := rt.localTask(task); t != nil {
 		if t.ctrl != nil {
@@ -218,8 +219,8 @@ func (rt *Runtime) sendResults(task int32, ops []router.AckOp) {
 		}
 		return
 	}
-	if rt.remote != nil {
-		_ = rt.remote.SendAcks(task, ops)
+	if rt.remote != nil && rt.remote.SendAcks(task, ops) != nil {
+		rt.holdUnsent(task, ops)
 	}
 }
 

@@ -84,6 +84,9 @@ type Runtime struct {
 	// lostAckers are acker tasks whose trees died with their node
 	// (lostackers.go).
 	lostAckers lostAckers
+	// unsent are acker operations and results that could not be sent to
+	// another node, to send again (unsent.go).
+	unsent unsentAcks
 
 	errMu sync.Mutex // guards the tasks' errors
 }
@@ -445,6 +448,9 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}
 	ctl.mu.Unlock()
 
+	if rt.remote != nil {
+		rt.forwarders.goRun(func() { rt.resendUnsentLoop(ctx.Done()) })
+	}
 	if rt.remote == nil {
 		ctl.work.Wait()
 		if ctl.failure() == nil && rt.finished() {
@@ -740,8 +746,8 @@ func (rt *Runtime) failTrees(roots []uint64) {
 	for a, ops := range byAcker {
 		if rt.tasks[a].here.Load() || rt.remote == nil {
 			_ = rt.Acks(ops, transfer.AckMeta{})
-		} else {
-			_ = rt.remote.SendAcks(a, ops)
+		} else if rt.remote.SendAcks(a, ops) != nil {
+			rt.holdUnsent(a, ops)
 		}
 	}
 }

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/gale-stream/gale/node/transfer"
+	"github.com/gale-stream/gale/router"
+)
+
+// unsentAcks holds acker operations, and tree results for spouts, that
+// could not be sent to their task's node, to send again: an operation
+// lost leaves its tree incomplete until a timeout replays it (the acker's
+// message timeout; for a lost result, the spout's sweep after three). A
+// send fails while the task's node is down and the assignment has not
+// moved it yet, and in the moment between one node switching its routes
+// and another: when an acker's node died, the bolts of a node that had not
+// yet read the new assignment sent the acks of trees begun at the acker's
+// new copy to the dead node, and those trees waited out the message
+// timeout (one run of three in a helper's kill -9 test). Held operations
+// go again every resendEvery, to wherever the task then runs, until they
+// are older than the message timeout (their trees timed out by then).
+type unsentAcks struct {
+	mu  sync.Mutex
+	ops map[int32][]unsentOp // by destination task
+	n   int
+}
+
+type unsentOp struct {
+	op router.AckOp
+	at int64 // Nanotime of the first failed send
+}
+
+// maxUnsentAcks bounds the operations held (about 1.5 MiB at 24 bytes
+// each); what does not fit is left to the timeouts, as before.
+const maxUnsentAcks = 1 << 16
+
+// resendEvery is how often held operations are sent again.
+const resendEvery = 50 * time.Millisecond
+
+// holdUnsent keeps ops (the caller keeps the slice) for task dest, whose
+// node did not take them.
+func (rt *Runtime) holdUnsent(dest int32, ops []router.AckOp) {
+	at := router.Nanotime()
+	u := &rt.unsent
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ops == nil {
+		u.ops = map[int32][]unsentOp{}
+	}
+	for _, op := range ops {
+		if u.n >= maxUnsentAcks {
+			return
+		}
+		u.ops[dest] = append(u.ops[dest], unsentOp{op: op, at: at})
+		u.n++
+	}
+}
+
+// resendUnsent sends the held operations again: to the task here if it
+// runs here now, to its node otherwise; what fails again is held again,
+// unless it is older than the message timeout.
+func (rt *Runtime) resendUnsent(now int64) {
+	u := &rt.unsent
+	u.mu.Lock()
+	held := u.ops
+	u.ops, u.n = nil, 0
+	u.mu.Unlock()
+	expired := now - int64(rt.settings.MessageTimeout)
+	for dest, ops := range held {
+		kept := ops[:0]
+		for _, o := range ops {
+			if o.at >= expired {
+				kept = append(kept, o)
+			}
+		}
+		if ops = kept; len(ops) == 0 {
+			continue
+		}
+		plain := make([]router.AckOp, len(ops))
+		for i, o := range ops {
+			plain[i] = o.op
+		}
+		if rt.localTask(dest) != nil {
+			// Acks routes acker operations by root and results by their
+			// spout task, here or (a stale view) on to the task's node.
+			_ = rt.Acks(plain, transfer.AckMeta{})
+			continue
+		}
+		if rt.remote.SendAcks(dest, plain) != nil {
+			u.mu.Lock()
+			for _, o := range ops {
+				if u.n >= maxUnsentAcks {
+					break
+				}
+				if u.ops == nil {
+					u.ops = map[int32][]unsentOp{}
+				}
+				u.ops[dest] = append(u.ops[dest], o)
+				u.n++
+			}
+			u.mu.Unlock()
+		}
+	}
+}
+
+// unsentLen is how many operations are held.
+func (rt *Runtime) unsentLen() int {
+	u := &rt.unsent
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.n
+}
+
+// resendUnsentLoop sends held operations again every resendEvery until
+// the run ends (distributed runs).
+func (rt *Runtime) resendUnsentLoop(done <-chan struct{}) {
+	tick := time.NewTicker(resendEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-rt.ending:
+			return
+		case <-tick.C:
+			if rt.unsentLen() > 0 {
+				rt.resendUnsent(router.Nanotime())
+			}
+		}
+	}
+}
