@@ -328,6 +328,35 @@ func (s *Store) RegisterNode(ctx context.Context, info *galev1.NodeInfo, lease c
 	return fmt.Errorf("node name %s: %w", info.GetName(), ErrNameTaken)
 }
 
+// IncarnationPut reports whether ev (from Watch) writes the incarnation of
+// a node that registers, and which node and incarnation. A node name
+// whose incarnation changes was registered again by another process: the
+// one before is gone, with whatever its tasks held in memory.
+func IncarnationPut(ev *clientv3.Event) (node, incarnation string, ok bool) {
+	if ev == nil || ev.Type != clientv3.EventTypePut || ev.Kv == nil {
+		return "", "", false
+	}
+	node, ok = strings.CutPrefix(string(ev.Kv.Key), incarnationsPrefix)
+	if !ok || node == "" {
+		return "", "", false
+	}
+	return node, string(ev.Kv.Value), true
+}
+
+// Incarnations reads the incarnation of every registered node's process,
+// by node name (see RegisterNode).
+func (s *Store) Incarnations(ctx context.Context) (map[string]string, error) {
+	resp, err := s.c.Get(ctx, incarnationsPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list node incarnations: %w", err)
+	}
+	out := make(map[string]string, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[strings.TrimPrefix(string(kv.Key), incarnationsPrefix)] = string(kv.Value)
+	}
+	return out, nil
+}
+
 // Nodes reads the live nodes, sorted by name.
 func (s *Store) Nodes(ctx context.Context) ([]*galev1.NodeInfo, int64, error) {
 	resp, err := s.c.Get(ctx, nodesPrefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))

@@ -166,7 +166,13 @@ type Peer struct {
 	health  *health.Server // the Coordinator API's status follows the lease
 	lis     net.Listener
 	gossip  *Membership
-	lease   atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
+	// incarnations is the process last seen registered under each node
+	// name, and restarted the names registered again by another process
+	// since the last sync (their ackers' trees were lost): owned by the
+	// watch goroutine (noteIncarnations).
+	incarnations map[string]string
+	restarted    map[string]bool
+	lease        atomic.Int64 // clientv3.LeaseID; rewritten when the lease is lost
 	// incarnation identifies this process in its registration: after a
 	// lost lease it takes its own node key over under a new one
 	// (Store.RegisterNode), where another process of the same name waits.
@@ -1138,8 +1144,19 @@ func (p *Peer) recoverLease(ctx context.Context) {
 
 // watch keeps the local runs in line with the assignments.
 func (p *Peer) watch(ctx context.Context) {
+	p.incarnations, p.restarted = map[string]string{}, map[string]bool{}
 	for ctx.Err() == nil {
 		wch := p.store.Watch(ctx)
+		// The processes registered now, so that the watch can tell one
+		// registered again by another (noteIncarnations).
+		if incs, err := p.store.Incarnations(ctx); err == nil {
+			for node, inc := range incs {
+				if was := p.incarnations[node]; was != "" && was != inc && node != p.cfg.Name {
+					p.restarted[node] = true
+				}
+				p.incarnations[node] = inc
+			}
+		}
 		if err := p.sync(ctx); err != nil && ctx.Err() == nil { // a stopping node's sync just ends
 			p.log.Warn("sync with assignments", "err", err)
 		}
@@ -1153,6 +1170,7 @@ func (p *Peer) watch(ctx context.Context) {
 				if !ok || wr.Err() != nil {
 					break events
 				}
+				p.noteIncarnations(wr.Events)
 			case <-tick.C:
 				if !p.restartsDue() {
 					continue
@@ -1250,18 +1268,13 @@ func (p *Peer) sync(ctx context.Context) error {
 		}
 	}
 	loseAckers := func(name string, run *localRun, nodeOf map[int32]string) {
-		if registered == nil || run.rt == nil {
+		if run.rt == nil || run.routes == nil {
 			return
 		}
-		var lost []int32
-		for task, from := range movedAckers(run, nodeOf) {
-			if p.lostWithItsNode(from, registered) {
-				lost = append(lost, task)
-			}
-		}
+		lostWith := func(node string) bool { return registered != nil && p.lostWithItsNode(node, registered) }
+		lost := lostAckerTasks(run.rt.ackers, *run.routes.nodeOf.Load(), nodeOf, lostWith, p.restarted)
 		if len(lost) > 0 {
-			slices.Sort(lost)
-			p.log.Info("ackers lost with their node; the spouts here replay their trees", "topology", name, "id", run.id, "acker_tasks", lost)
+			p.log.Info("ackers lost with their node's process; the spouts here replay their trees", "topology", name, "id", run.id, "acker_tasks", lost)
 			run.rt.AckersLost(lost)
 		}
 	}
@@ -1291,6 +1304,9 @@ func (p *Peer) sync(ctx context.Context) error {
 	}
 	for name, run := range p.runs {
 		w, ok := want[name]
+		if ok && w.rec.GetId() == run.id {
+			loseAckers(name, run, w.nodeOf) // before the routes follow nodeOf
+		}
 		switch {
 		case ok && w.rec.GetId() == run.id && run.failure() != nil && run.rt != nil:
 			if !run.restartDue(time.Now()) {
@@ -1306,7 +1322,6 @@ func (p *Peer) sync(ctx context.Context) error {
 		case ok && w.rec.GetId() == run.id && maps.Equal(w.mine, run.mine):
 		case ok && w.rec.GetId() == run.id && run.rt != nil:
 			// The same run with other tasks here: move only those.
-			loseAckers(name, run, w.nodeOf)
 			nodeOf := w.nodeOf
 			run.routes.nodeOf.Store(&nodeOf)
 			if err := run.rt.Reassign(w.mine, ended(name, run.id)); err != nil {
@@ -1329,6 +1344,7 @@ func (p *Peer) sync(ctx context.Context) error {
 			}
 		}
 	}
+	clear(p.restarted) // told to every run that had ackers there
 	for name, run := range p.retired {
 		if finished[name] != run.id {
 			delete(p.retired, name)
@@ -1341,7 +1357,6 @@ func (p *Peer) sync(ctx context.Context) error {
 			continue
 		}
 		if run.routes != nil && !maps.Equal(*run.routes.nodeOf.Load(), w.nodeOf) {
-			loseAckers(name, run, w.nodeOf)
 			nodeOf := w.nodeOf
 			run.routes.nodeOf.Store(&nodeOf)
 			if run.rt != nil {
@@ -1371,6 +1386,47 @@ func (p *Peer) lostWithItsNode(from string, registered map[string]bool) bool {
 		return false
 	}
 	return p.gossip == nil || !p.gossip.Drained(from)
+}
+
+// lostAckerTasks returns, sorted, the acker tasks whose trees were lost
+// when the assignment went from before to after: those that moved off a
+// node that lostWith says died with them (a live node hands its ackers'
+// trees over), and those that were on a node registered again by another
+// process since (restarted; the process before took their tables with
+// it), whether they stay there or move.
+func lostAckerTasks(ackers []int32, before, after map[int32]string, lostWith func(node string) bool, restarted map[string]bool) []int32 {
+	var lost []int32
+	for _, task := range ackers {
+		from, to := before[task], after[task]
+		switch {
+		case from == "":
+		case restarted[from]:
+			lost = append(lost, task)
+		case from != to && lostWith(from):
+			lost = append(lost, task)
+		}
+	}
+	slices.Sort(lost)
+	return lost
+}
+
+// noteIncarnations notes, from watch events, the process registered under
+// each node name (coordinator.IncarnationPut), and the names registered
+// again by another process (p.restarted): a node killed and started again
+// under its name, whose tasks the leader may leave where they were. Owned
+// by the watch goroutine, as sync is.
+func (p *Peer) noteIncarnations(events []*clientv3.Event) {
+	for _, ev := range events {
+		node, inc, ok := coordinator.IncarnationPut(ev)
+		if !ok || node == p.cfg.Name || inc == "" {
+			continue
+		}
+		if was := p.incarnations[node]; was != "" && was != inc {
+			p.restarted[node] = true
+			p.log.Info("a node registered again by another process", "node", node)
+		}
+		p.incarnations[node] = inc
+	}
 }
 
 // movedAckers returns the acker tasks of run that nodeOf places on another
