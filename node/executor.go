@@ -251,7 +251,24 @@ func (e *executor) reportSendFailure(dest int32, b *router.Batch, err error) {
 	case len(b.Acks) > 0:
 		what = "acker operations (their trees time out and replay)"
 	case e.nAck > 0:
-		what = "tuples, whose trees failed and replay"
+		// Only anchored tuples have a tree to fail and replay; a bolt's
+		// unanchored emits (periodic snapshots, a window's results acked
+		// on receipt) are gone: saying they replay misled whoever read
+		// gale status after a node died.
+		anchored := 0
+		for i := range b.Tuples {
+			if len(b.Tuples[i].Anchors) > 0 {
+				anchored++
+			}
+		}
+		switch anchored {
+		case len(b.Tuples):
+			what = "tuples, whose trees failed and replay"
+		case 0:
+			what = "unanchored tuples, lost (no tree to replay)"
+		default:
+			what = fmt.Sprintf("tuples, whose trees failed and replay (%d unanchored, lost)", len(b.Tuples)-anchored)
+		}
 	default:
 		what = "tuples, lost (acking is off)"
 	}

@@ -175,6 +175,43 @@ func TestSendFailuresAreReported(t *testing.T) {
 	}
 }
 
+// A bolt's unanchored tuples that cannot be sent to another node are
+// lost, not replayed (they belong to no tree), and the report says so:
+// after a dashboard's node died, gale status said that the sessionizer's
+// and the page aggregates' unanchored results to it would replay.
+func TestSendFailuresOfUnanchoredTuplesSayTheyAreLost(t *testing.T) {
+	// test.sleep: sends go on for longer than sendFailureGrace (nothing
+	// fails and replays to keep them going).
+	tp := newTopo(t, map[string]any{"test.count": 1_000_000, "test.unanchored": true, "test.sleep": 1}).
+		spout("seq", "test.Seq", 1, "id").                           // task 1
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2, emits unanchored
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, elsewhere
+	refused := errors.New("remote node unavailable: connection refused")
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id != 3 },
+		Remote: refusingRemote{err: refused},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilTestEnds(t, rt)
+	var report string
+	waitFor(t, 10*time.Second, func() error {
+		for _, e := range rt.Errors() {
+			if e.Component == "pass" {
+				report = e.Err.Error()
+				return nil
+			}
+		}
+		return errors.New("no send failure reported")
+	})
+	want := regexp.MustCompile(`^[1-9][0-9]* sends to other nodes failed since the last report; the last, to task 3, of unanchored tuples, lost \(no tree to replay\): ` + regexp.QuoteMeta(refused.Error()) + `$`)
+	if !want.MatchString(report) {
+		t.Fatalf("report %q, want one matching %s", report, want)
+	}
+}
+
 func countComponent(errs []TaskError, component string) int {
 	n := 0
 	for _, e := range errs {

@@ -201,17 +201,18 @@ func (s *seqSpout) Close() error { return nil }
 // swallows (never acks) the first delivery of every id divisible by 10; with
 // test.sleep it sleeps per tuple; with test.fanout it emits n copies.
 type passBolt struct {
-	st        *testState
-	task      int32
-	run       int // this start's number (testState.started)
-	out       *sdk.BoltCollector
-	failRate  float64
-	panicRate float64
-	dropFirst bool
-	sleep     time.Duration
-	fanout    int
-	rng       *rand.Rand
-	failUntil time.Time // with test.fail_ms: every input fails until then
+	st         *testState
+	task       int32
+	run        int // this start's number (testState.started)
+	out        *sdk.BoltCollector
+	failRate   float64
+	panicRate  float64
+	dropFirst  bool
+	sleep      time.Duration
+	fanout     int
+	unanchored bool // test.unanchored: emit without anchoring to the input
+	rng        *rand.Rand
+	failUntil  time.Time // with test.fail_ms: every input fails until then
 }
 
 func (b *passBolt) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
@@ -223,6 +224,7 @@ func (b *passBolt) Prepare(_ context.Context, tc *sdk.TaskContext, out *sdk.Bolt
 	b.dropFirst, _ = tc.Config.Bool("test.drop_first", false)
 	b.sleep, _ = tc.Config.Duration("test.sleep", time.Millisecond, 0)
 	b.fanout = int(mustInt(tc.Config, "test.fanout", 1))
+	b.unanchored, _ = tc.Config.Bool("test.unanchored", false)
 	if ms := mustInt(tc.Config, "test.fail_ms", 0); ms > 0 {
 		b.failUntil = time.Now().Add(time.Duration(ms) * time.Millisecond)
 	}
@@ -262,8 +264,12 @@ func (b *passBolt) Execute(t *sdk.Tuple) {
 		b.out.Fail(t)
 		return
 	}
+	anchor := t
+	if b.unanchored {
+		anchor = nil
+	}
 	for i := 0; i < b.fanout; i++ {
-		b.out.Emit(t, t.Value(0))
+		b.out.Emit(anchor, t.Value(0))
 	}
 	b.out.Ack(t)
 }
