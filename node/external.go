@@ -382,6 +382,12 @@ func (e *executor) endSession(ctx context.Context, s external.Session, what stri
 		// so, once.
 		return
 	}
+	if (err == nil || errors.Is(err, external.ErrProcessEnded)) && e.comp.spec.GetCommand() != nil {
+		// A process the node started ended its stream on its own: it is
+		// exiting, and its exit report (status, last output) says why,
+		// once; its error frames, if any, were reported already.
+		return
+	}
 	if err == nil {
 		err = errors.New("the process ended its stream")
 	}
