@@ -1126,13 +1126,22 @@ func (e *executor) sweepLostResults() {
 			lost = append(lost, root)
 		}
 	})
-	for _, root := range lost {
+	e.failPending(lost)
+}
+
+// failPending fails the pending trees of roots at the spout (their acker
+// cannot say how they ended) and returns how many were pending.
+func (e *executor) failPending(roots []uint64) int {
+	n := 0
+	for _, root := range roots {
 		if p, ok := e.pending.take(root); ok {
 			delete(e.alive, root)
 			e.stats.failed++
 			e.failMessage(p.msgID)
+			n++
 		}
 	}
+	return n
 }
 
 // drainCtrl hands completed and failed trees to the spout.

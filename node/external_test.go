@@ -434,16 +434,24 @@ func TestAWindowLargerThanTheLimitsIsReported(t *testing.T) {
 // when input already waits at the moment the process fills up.
 func TestAStuckBoltIsReportedWhenInputComesLater(t *testing.T) {
 	const n = 600 // all of them fit in the process: none waits at first
+	waitHoldingBoltReported(t, n, n, "gets no more input")
+}
+
+// waitHoldingBoltReported runs n ids through an external bolt that holds
+// every input (it may hold maxInflight; message timeout 1 s) and waits for
+// a task error that says want.
+func waitHoldingBoltReported(t *testing.T, n, maxInflight int, want string) {
+	t.Helper()
 	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 0, KeyMessageTimeout: 1}).
 		spout("seq", "test.Seq", 1, "id").
 		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
 		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
-		conf("hold", map[string]any{KeyExternalMaxInflight: n, KeyExternalHeartbeat: 100})
+		conf("hold", map[string]any{KeyExternalMaxInflight: maxInflight, KeyExternalHeartbeat: 100})
 	rt := tp.newWithHub(t)
 	runUntilTestEnds(t, rt)
 	waitFor(t, 20*time.Second, func() error {
-		if msg := errorsText(rt); !strings.Contains(msg, "gets no more input") {
-			return fmt.Errorf("no report of the stuck bolt yet; errors:\n%s", msg)
+		if msg := errorsText(rt); !strings.Contains(msg, want) {
+			return fmt.Errorf("no report saying %q yet; errors:\n%s", want, msg)
 		}
 		return nil
 	})
@@ -456,19 +464,7 @@ func TestAStuckBoltIsReportedWhenInputComesLater(t *testing.T) {
 // that the process has sent nothing but heartbeats, instead of nothing.
 func TestAHungBoltWithRoomIsReported(t *testing.T) {
 	const n = 300
-	tp := newTopo(t, map[string]any{"test.count": n, KeyMaxSpoutPend: 0, KeyMessageTimeout: 1}).
-		spout("seq", "test.Seq", 1, "id").
-		ext("hold", galev1.ComponentKind_COMPONENT_KIND_BOLT, 1, "hold", nil, "seq").
-		bolt("sink", "test.Sink", 1, nil, "hold:shuffle").
-		conf("hold", map[string]any{KeyExternalMaxInflight: 1000 * n, KeyExternalHeartbeat: 100})
-	rt := tp.newWithHub(t)
-	runUntilTestEnds(t, rt)
-	waitFor(t, 20*time.Second, func() error {
-		if msg := errorsText(rt); !strings.Contains(msg, "sent nothing but heartbeats") {
-			return fmt.Errorf("no report of the hung bolt yet; errors:\n%s", msg)
-		}
-		return nil
-	})
+	waitHoldingBoltReported(t, n, 1000*n, "sent nothing but heartbeats")
 }
 
 // TestTreesWaitingInASlowProcessDoNotTimeOut: an external bolt's process

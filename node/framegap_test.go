@@ -143,15 +143,7 @@ func TestSendFailuresAreReported(t *testing.T) {
 		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2
 		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, elsewhere
 	refused := errors.New("transport: authentication handshake failed: x509: certificate is valid for 10.9.9.9, not 127.0.0.1")
-	rt, err := New(tp.s, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Local:  func(id int32) bool { return id != 3 },
-		Remote: refusingRemote{err: refused},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilTestEnds(t, rt)
+	rt := runWithSinkRefused(t, tp, refused)
 	var reports []string
 	waitFor(t, 10*time.Second, func() error {
 		reports = reports[:0]
@@ -187,15 +179,7 @@ func TestSendFailuresOfUnanchoredTuplesSayTheyAreLost(t *testing.T) {
 		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2, emits unanchored
 		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3, elsewhere
 	refused := errors.New("remote node unavailable: connection refused")
-	rt, err := New(tp.s, Options{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Local:  func(id int32) bool { return id != 3 },
-		Remote: refusingRemote{err: refused},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runUntilTestEnds(t, rt)
+	rt := runWithSinkRefused(t, tp, refused)
 	var report string
 	waitFor(t, 10*time.Second, func() error {
 		for _, e := range rt.Errors() {
@@ -210,6 +194,22 @@ func TestSendFailuresOfUnanchoredTuplesSayTheyAreLost(t *testing.T) {
 	if !want.MatchString(report) {
 		t.Fatalf("report %q, want one matching %s", report, want)
 	}
+}
+
+// runWithSinkRefused runs tp with every task here but task 3, whose node
+// refuses every send with refused, until the test ends.
+func runWithSinkRefused(t *testing.T, tp *topo, refused error) *Runtime {
+	t.Helper()
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id != 3 },
+		Remote: refusingRemote{err: refused},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntilTestEnds(t, rt)
+	return rt
 }
 
 func countComponent(errs []TaskError, component string) int {

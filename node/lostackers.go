@@ -77,14 +77,7 @@ func (e *executor) failTreesOfLostAckers() {
 			lost = append(lost, root)
 		}
 	})
-	for _, root := range lost {
-		if p, ok := e.pending.take(root); ok {
-			delete(e.alive, root)
-			e.stats.failed++
-			e.failMessage(p.msgID)
-		}
-	}
-	if len(lost) > 0 {
-		e.tc.Log.Info("failed the trees of ackers lost with their node; they replay", "trees", len(lost))
+	if n := e.failPending(lost); n > 0 {
+		e.tc.Log.Info("failed the trees of ackers lost with their node; they replay", "trees", n)
 	}
 }
