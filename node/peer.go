@@ -1271,7 +1271,14 @@ func (p *Peer) sync(ctx context.Context) error {
 		if run.rt == nil || run.routes == nil {
 			return
 		}
-		lostWith := func(node string) bool { return registered != nil && p.lostWithItsNode(node, registered) }
+		lostWith := func(node string) bool {
+			if registered != nil {
+				return p.lostWithItsNode(node, registered)
+			}
+			// The nodes could not be read: gossip's word that the node
+			// is gone (and did not drain) rather than a two-minute wait.
+			return p.gossip != nil && p.gossip.Gone(node) && !p.gossip.Drained(node)
+		}
 		lost := lostAckerTasks(run.rt.ackers, *run.routes.nodeOf.Load(), nodeOf, lostWith, p.restarted)
 		if len(lost) > 0 {
 			p.log.Info("ackers lost with their node's process; the spouts here replay their trees", "topology", name, "id", run.id, "acker_tasks", lost)
