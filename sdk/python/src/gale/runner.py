@@ -508,6 +508,10 @@ class _Session:
         requested (frames that arrived meanwhile are not handled, as frames
         the node sent after seeing the half-close would not be)."""
         self.waiting_since = time.monotonic()
+        # No hook runs while the loop waits, nor while it handles a frame
+        # that calls none (a heartbeat): the busy clock must not go on
+        # timing the last call that ran (_time_call).
+        self.hook = ""
         try:
             while self.stop_signal is None:
                 try:
@@ -578,6 +582,9 @@ class _Session:
             if resp is None:
                 return  # the node ended the stream with an OK status
             handle(resp)
+            # The frame's hooks returned: a flush that waits for the node
+            # (backpressure) is not a call of the component (busy_millis).
+            self.hook = ""
             if self.out.frames or self.out.emits or self.out.acked or self.out.failed or self.out.reset:
                 self._flush()
         self._hang_up()
@@ -734,7 +741,9 @@ class _Session:
             if not n & 63:
                 now = time.monotonic()
                 if now - last_flush >= flush_every or out.pending() >= _FLUSH_ITEMS:
+                    self.hook = ""  # waiting for room to send is not execute
                     self._flush()
+                    self.hook = "execute"
                     last_flush = now
 
     def _source(self, pt: Any) -> Optional[Source]:
