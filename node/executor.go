@@ -249,7 +249,9 @@ func (e *executor) reportSendFailure(dest int32, b *router.Batch, err error) {
 	case b.EndOfInput != 0:
 		what = "an end-of-input marker (sent again once the node answers)"
 	case len(b.Acks) > 0:
-		what = "acker operations (their trees time out and replay)"
+		// Held and sent again (unsent.go): their trees time out and
+		// replay only if the node stays out of reach that long.
+		what = fmt.Sprintf("acker operations (held, and sent again until they are older than the message timeout, %v)", e.rt.settings.MessageTimeout)
 	case e.nAck > 0:
 		// Only anchored tuples have a tree to fail and replay; a bolt's
 		// unanchored emits (periodic snapshots, a window's results acked

@@ -305,3 +305,41 @@ func TestSendFailuresToOneNodeOfSeveralAreReported(t *testing.T) {
 		return errors.New("no send failure reported")
 	})
 }
+
+// Acker operations that cannot be sent to their acker's node are held and
+// sent again (unsent.go), and the report says so: it said their trees
+// time out and replay, which they do only if the node stays out of reach
+// for the message timeout.
+func TestSendFailuresOfAckerOperationsSayTheyAreHeld(t *testing.T) {
+	tp := newTopo(t, map[string]any{"test.count": 1_000_000, "test.sleep": 1, KeyAckers: 1}).
+		spout("seq", "test.Seq", 1, "id").                           // task 1
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle"). // task 2
+		bolt("sink", "test.Sink", 1, nil, "pass:shuffle")            // task 3; the acker, task 4, elsewhere
+	refused := errors.New("remote node unavailable: connection refused")
+	rt, err := New(tp.s, Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local:  func(id int32) bool { return id != 4 },
+		Remote: refusingRemote{err: refused},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.ackers; len(got) != 1 || got[0] != 4 {
+		t.Fatalf("ackers %v, want [4]", got)
+	}
+	runUntilTestEnds(t, rt)
+	var report string
+	waitFor(t, 10*time.Second, func() error {
+		for _, e := range rt.Errors() {
+			if strings.Contains(e.Err.Error(), "acker operations") {
+				report = e.Err.Error()
+				return nil
+			}
+		}
+		return errors.New("no send failure of acker operations reported")
+	})
+	want := regexp.MustCompile(`^[1-9][0-9]* sends to other nodes failed since the last report; the last, to task 4, of acker operations \(held, and sent again until they are older than the message timeout, 30s\): ` + regexp.QuoteMeta(refused.Error()) + `$`)
+	if !want.MatchString(report) {
+		t.Fatalf("report %q, want one matching %s", report, want)
+	}
+}
