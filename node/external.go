@@ -396,8 +396,15 @@ func (e *executor) endSession(ctx context.Context, s external.Session, what stri
 		if e.comp.spec.GetCommand() == nil {
 			how = "attach another"
 		}
+		// A bolt's held inputs fail and replay from their spouts; a
+		// spout holds no inputs, and a new process cannot replay the
+		// messages this one emitted (serveSpout fails them here).
+		lost := "the inputs it held replay"
+		if e.comp.spout {
+			lost = "its pending messages count as failed (a new process cannot replay them)"
+		}
 		limit, _ := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
-		err = fmt.Errorf("%w, over its %s of %v; %s, and the inputs it held replay", err, KeySubprocessTimeout, limit, how)
+		err = fmt.Errorf("%w, over its %s of %v; %s, and %s", err, KeySubprocessTimeout, limit, how, lost)
 	}
 	e.ReportError(fmt.Errorf("external process (pid %d) %s: %w", s.Hello().GetPid(), what, err))
 }

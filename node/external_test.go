@@ -144,6 +144,10 @@ type extSeq struct {
 	next   int64
 	count  int64
 	replay []uint64
+	// hang: GALE_TEST_HANG_AFTER=k makes the first process (per marker
+	// file GALE_TEST_MARKER) never return from NextTuple once it emitted
+	// k tuples.
+	hang int64
 }
 
 func (s *extSeq) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
@@ -151,9 +155,16 @@ func (s *extSeq) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.SpoutColl
 	s.out = out
 	var err error
 	s.count, err = tc.Config.Int("test.count", 100)
+	s.hang, _ = strconv.ParseInt(os.Getenv("GALE_TEST_HANG_AFTER"), 10, 64)
 	return err
 }
 func (s *extSeq) NextTuple() {
+	if s.hang > 0 && s.next == s.hang {
+		if f, err := os.OpenFile(os.Getenv("GALE_TEST_MARKER"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644); err == nil {
+			f.Close()
+			time.Sleep(time.Hour) // stuck; its SDK heartbeats on
+		}
+	}
 	if len(s.replay) > 0 {
 		id := s.replay[0]
 		s.replay = s.replay[1:]
@@ -358,6 +369,36 @@ func TestAnExternalBoltStuckInExecuteIsReplaced(t *testing.T) {
 	want := "its execute has not returned for"
 	if msg := errorsText(rt); !strings.Contains(msg, want) || !strings.Contains(msg, KeySubprocessTimeout) {
 		t.Fatalf("errors do not say %q and name %s:\n%s", want, KeySubprocessTimeout, msg)
+	}
+}
+
+// A spout process stuck in NextTuple is replaced too, and the report says
+// what becomes of what it had emitted: a spout holds no inputs, and its
+// pending messages fail here (a new process cannot replay them), so
+// saying "the inputs it held replay", as for a bolt, misled.
+func TestAnExternalSpoutStuckInNextTupleIsReplaced(t *testing.T) {
+	const n = 2000
+	marker := filepath.Join(t.TempDir(), "stuck")
+	tp := newTopo(t, map[string]any{"test.count": n}).
+		ext("seq", galev1.ComponentKind_COMPONENT_KIND_SPOUT, 1, "seq", map[string]string{"GALE_TEST_HANG_AFTER": "700", "GALE_TEST_MARKER": marker}).
+		conf("seq", map[string]any{KeyExternalHeartbeat: 100, KeySubprocessTimeout: 1}).
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	rt, _, err := tp.runWithHub(t, 60*time.Second)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, errorsText(rt))
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("no process got stuck: %v", err)
+	}
+	msg := errorsText(rt)
+	if want := "its next_tuple has not returned for"; !strings.Contains(msg, want) {
+		t.Fatalf("errors do not say %q:\n%s", want, msg)
+	}
+	if strings.Contains(msg, "inputs it held") {
+		t.Fatalf("a spout's report speaks of inputs it held:\n%s", msg)
+	}
+	if want := "its pending messages count as failed"; !strings.Contains(msg, want) {
+		t.Fatalf("errors do not say %q:\n%s", want, msg)
 	}
 }
 
