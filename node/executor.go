@@ -1148,7 +1148,6 @@ func (e *executor) failPending(roots []uint64) int {
 
 // drainCtrl hands completed and failed trees to the spout.
 func (e *executor) drainCtrl() {
-	e.failTreesOfLostAckers()
 	ops := e.t.ctrl.take(e.ctrlSpare)
 	for _, op := range ops {
 		if op.Kind == router.AckAlive {
@@ -1180,6 +1179,9 @@ func (e *executor) drainCtrl() {
 		}
 	}
 	e.ctrlSpare = ops[:0]
+	// After the results queued: a tree its acker completed (or failed)
+	// before it was lost got that result, not a failure that replays it.
+	e.failTreesOfLostAckers()
 }
 
 // ackImmediate calls the spout's Ack for the reliable emits of acking-off

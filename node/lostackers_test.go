@@ -1,10 +1,15 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
 	"testing"
+
+	"github.com/gale-stream/gale/router"
+	"github.com/gale-stream/gale/sdk"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -56,5 +61,52 @@ func TestNoteIncarnationsTellsARestartedNode(t *testing.T) {
 	p.noteIncarnations([]*clientv3.Event{put("b", "22")})
 	if !p.restarted["b"] || len(p.restarted) != 1 {
 		t.Fatalf("restarted %v, want b", p.restarted)
+	}
+}
+
+// recordingSpout records what the runtime tells it.
+type recordingSpout struct{ acked, failed []uint64 }
+
+func (s *recordingSpout) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare("id") }
+func (s *recordingSpout) Open(context.Context, *sdk.TaskContext, *sdk.SpoutCollector) error {
+	return nil
+}
+func (s *recordingSpout) NextTuple()     {}
+func (s *recordingSpout) Ack(id uint64)  { s.acked = append(s.acked, id) }
+func (s *recordingSpout) Fail(id uint64) { s.failed = append(s.failed, id) }
+func (s *recordingSpout) Close() error   { return nil }
+
+// A tree whose acker told the spout it completed, before the acker was
+// lost with its node, completed: the spout hears that, not a failure that
+// replays it. drainCtrl failed the lost acker's trees before it took the
+// results already queued, and so failed (and replayed) trees that had
+// completed.
+func TestACompletedTreeOfALostAckerIsNotFailed(t *testing.T) {
+	tp := newTopo(t, map[string]any{KeyAckers: 1}).
+		spout("seq", "test.Seq", 1, "id"). // task 1
+		bolt("sink", "test.Sink", 1, nil, "seq:shuffle")
+	rt, err := New(tp.s, Options{ID: "order", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Local: func(id int32) bool { return id != 3 }, Remote: refusingRemote{err: errors.New("down")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.ackers; len(got) != 1 || got[0] != 3 {
+		t.Fatalf("ackers %v, want [3]", got)
+	}
+	sp := &recordingSpout{}
+	e := &executor{rt: rt, t: rt.tasks[1], spout: sp, pending: newPendingTable(0),
+		tc: &sdk.TaskContext{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}}
+	e.now = router.Nanotime()
+	const done, open = 11, 12 // roots; message ids 1 and 2
+	e.pending.put(done, pendingMsg{msgID: 1, start: e.now})
+	e.pending.put(open, pendingMsg{msgID: 2, start: e.now})
+	// The acker's result for one tree arrives, then the acker is lost
+	// before the spout looks.
+	rt.tasks[1].ctrl.push([]router.AckOp{{Kind: router.AckCompleted, Root: done, Task: 1, Value: uint64(e.now)}})
+	rt.AckersLost([]int32{3})
+	e.now = router.Nanotime()
+	e.drainCtrl()
+	if !slices.Equal(sp.acked, []uint64{1}) || !slices.Equal(sp.failed, []uint64{2}) {
+		t.Fatalf("acked %v and failed %v, want acked [1] (it completed) and failed [2] (lost)", sp.acked, sp.failed)
 	}
 }
