@@ -31,7 +31,7 @@ type unsentOp struct {
 	at int64 // Nanotime of the first failed send
 }
 
-// maxUnsentAcks bounds the operations held (about 1.5 MiB at 24 bytes
+// maxUnsentAcks bounds the operations held (about 2 MiB at 32 bytes
 // each); what does not fit is left to the timeouts, as before.
 const maxUnsentAcks = 1 << 16
 
