@@ -474,7 +474,8 @@ func (b *Bolt) late(key string, ts int64, t *sdk.Tuple) {
 		b.log.Warn(fmt.Sprintf("window: %d late events so far; the last, at %d (key %q, from %s/%s), came after the watermark %d%s: "+
 			"late events go to the late stream or are dropped; they come from a watermark punctuation that reached this bolt before events still on their way "+
 			"(through another bolt: send the watermark stream along the events' path), from inputs more out of order than OutOfOrderness, "+
-			"or from replays of inputs whose trees timed out while a window held them (an input quiet for longer than the message timeout without tick tuples)",
+			"from replays of inputs whose trees timed out while a window held them (an input quiet for longer than the message timeout without tick tuples), "+
+			"or from replays and resends after a failure (a node died: the events in flight replay to this task's new copy after newer events moved its watermark on; a client sent a batch again)",
 			n, ts, key, t.Component(), t.Stream(), b.wm, lateBy(b.cfg.AllowedLateness)))
 	}
 	if b.onLate != nil {

@@ -619,7 +619,9 @@ class SessionBolt(Bolt):
                 "late events go to the late stream or are dropped; they come from a watermark punctuation that reached "
                 "this bolt before events still on their way (through another bolt: send the watermark stream along the "
                 "events' path), from inputs more out of order than out_of_orderness_ms, or from replays of inputs whose "
-                "trees timed out while a session held them (an input quiet for longer than the message timeout without tick tuples)"
+                "trees timed out while a session held them (an input quiet for longer than the message timeout without tick tuples), "
+                "or from replays and resends after a failure (a node died: the events in flight replay to this task's new copy "
+                "after newer events moved its watermark on; a client sent a batch again)"
             )
         if self._on_late is not None:
             self._on_late(key, ts, tup)
