@@ -37,9 +37,10 @@
 // values, each reliably with message id id+1. It remembers only the ids in
 // flight. Ack forgets an id; Fail queues it, and a later NextTuple emits it
 // again, before any new id, oldest failure first; an id is replayed until it
-// is acked. After its last new id the task calls End once, and keeps
-// replaying failures afterwards, so a local run ends when every tree is
-// done. One NextTuple call emits at most 64 tuples. With seq.rate > 0 each
+// is acked. Once its last new id was emitted and every id acked, the task
+// calls End once (not before: a rate-limited call that emits nothing while
+// failed ids wait for tokens would end the run), so a local run ends when
+// every tree is done. One NextTuple call emits at most 64 tuples. With seq.rate > 0 each
 // task takes seq.rate/p tokens per second from a token bucket on time.Now;
 // a call that may not emit sleeps at most about a millisecond and returns,
 // so acks, fails and shutdown are never held up.

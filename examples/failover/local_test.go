@@ -130,3 +130,71 @@ func TestLocalReplaysFailures(t *testing.T) {
 		t.Errorf("check: missing %d %v, bad %v", r.Missing, r.FirstMissing, r.Errors)
 	}
 }
+
+// classFailAllAtOnce is a test-only bolt that holds every input until it
+// has seen failAllCount of them, then fails them all at once; replays pass.
+const classFailAllAtOnce = "failover_test.FailAllAtOnce"
+
+const failAllCount = 100
+
+func init() {
+	sdk.MustRegisterBolt(classFailAllAtOnce, func() sdk.Bolt { return &failAllAtOnce{seen: map[int64]bool{}} })
+}
+
+type failAllAtOnce struct {
+	out  *sdk.BoltCollector
+	seen map[int64]bool
+	held []*sdk.Tuple
+}
+
+func (f *failAllAtOnce) DeclareOutputFields(d *sdk.OutputDeclarer) { d.Declare(failover.FieldID) }
+func (f *failAllAtOnce) Prepare(_ context.Context, _ *sdk.TaskContext, out *sdk.BoltCollector) error {
+	f.out = out
+	return nil
+}
+func (f *failAllAtOnce) Cleanup() error { return nil }
+func (f *failAllAtOnce) Execute(t *sdk.Tuple) {
+	id := t.Int(0)
+	if !f.seen[id] {
+		f.seen[id] = true
+		f.held = append(f.held, t.Clone())
+		if len(f.held) == failAllCount {
+			for _, h := range f.held {
+				f.out.Fail(h)
+			}
+			f.held = nil
+		}
+		return
+	}
+	f.out.Emit(t, t.Value(0))
+	f.out.Ack(t)
+}
+
+// A rate-limited spout with more queued replays than tokens still replays
+// every one of them: a NextTuple that emits nothing because its bucket is
+// empty, with nothing in flight after End, must not end the run (it did,
+// with most of the failed ids never replayed).
+func TestLocalRateLimitedReplaysAllBeforeEnd(t *testing.T) {
+	dir := t.TempDir()
+	b := sdk.NewTopologyBuilder("failover-rate-replays")
+	b.SetConfig("topology.acker.executors", sdk.Int(1))
+	b.SetConfig("topology.message.timeout.secs", sdk.Int(30))
+	b.SetConfig(failover.KeyCount, sdk.Int(failAllCount))
+	b.SetConfig(failover.KeyRate, sdk.Int(100))
+	b.SetConfig(failover.KeySinkDir, sdk.String(dir))
+	b.SetSpout("seq", failover.ClassSequenceSpout, 1)
+	b.SetBolt("failall", classFailAllAtOnce, 1).ShuffleGrouping("seq")
+	b.SetBolt("sink", failover.ClassFileSink, 1).ShuffleGrouping("failall")
+	ts, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLocal(t, ts)
+	r, err := failover.CheckDir(dir, failAllCount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Errorf("check: missing %d %v, bad %v", r.Missing, r.FirstMissing, r.Errors)
+	}
+}

@@ -130,8 +130,8 @@ func (s *SequenceSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.Sp
 // NextTuple emits up to 64 tuples: failed ids first, oldest failure first,
 // then new ids. With a rate limit it emits what the token bucket allows,
 // and when that is nothing it sleeps briefly (at most ~1ms) instead of
-// spinning. It calls End once, right after the task's last new id (or on
-// the first call when the task has no ids at all).
+// spinning. It calls End once, when every id of the task was emitted and
+// acked (on the first call when the task has no ids at all).
 func (s *SequenceSpout) NextTuple() {
 	if s.hasWork() {
 		budget := emitBatch
@@ -149,7 +149,11 @@ func (s *SequenceSpout) NextTuple() {
 			s.bucket.refund(budget - n) // unused tokens stay available
 		}
 	}
-	if !s.ended && s.next >= s.count {
+	// End waits for the task's last tree: the runtime ends a spout whose
+	// NextTuple emits nothing after End while nothing is in flight, and
+	// with a rate limit a call may emit nothing although failed ids are
+	// queued (an empty bucket); ending then lost every queued replay.
+	if !s.ended && s.next >= s.count && len(s.pending) == 0 {
 		s.ended = true
 		s.out.End()
 	}

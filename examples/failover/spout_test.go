@@ -38,9 +38,16 @@ func drain(s *SequenceSpout, fe *fakeEmitter, limit int) {
 	for range limit {
 		n := len(fe.spout)
 		s.NextTuple()
-		if len(fe.spout) == n && fe.ends > 0 {
+		if len(fe.spout) == n {
 			return
 		}
+	}
+}
+
+// ackAll acks every message the spout emitted.
+func ackAll(s *SequenceSpout, fe *fakeEmitter) {
+	for _, e := range fe.spout {
+		s.Ack(e.msgID)
 	}
 }
 
@@ -53,6 +60,12 @@ func TestSequenceSpoutPartitionsOverTasks(t *testing.T) {
 	for i := range tasks {
 		s, fe := openSpout(t, map[string]any{KeyCount: count}, i, tasks)
 		drain(s, fe, 1000)
+		if fe.ends != 0 {
+			t.Errorf("task %d: End called %d times before the acks, want 0", i, fe.ends)
+		}
+		ackAll(s, fe)
+		s.NextTuple()
+		s.NextTuple()
 		if fe.ends != 1 {
 			t.Errorf("task %d: End called %d times, want 1", i, fe.ends)
 		}
@@ -98,9 +111,11 @@ func TestSequenceSpoutTaskWithoutIDsEnds(t *testing.T) {
 	}
 }
 
-// One NextTuple emits at most a batch; End comes with the call that emits
-// the last new id, exactly once, and replays continue after it.
-func TestSequenceSpoutEndOnceAndReplaysAfter(t *testing.T) {
+// One NextTuple emits at most a batch; End comes once the last new id was
+// emitted and every id acked, exactly once: the runtime ends a spout that
+// emits nothing after End with nothing in flight, and a rate-limited call
+// may emit nothing while failed ids wait for tokens.
+func TestSequenceSpoutEndOnceAfterTheLastAck(t *testing.T) {
 	s, fe := openSpout(t, map[string]any{KeyCount: 150}, 0, 1)
 	s.NextTuple()
 	if len(fe.spout) != emitBatch || fe.ends != 0 {
@@ -108,20 +123,51 @@ func TestSequenceSpoutEndOnceAndReplaysAfter(t *testing.T) {
 	}
 	s.NextTuple()
 	s.NextTuple()
-	if len(fe.spout) != 150 || fe.ends != 1 {
-		t.Fatalf("after three calls: %d emits, %d ends; want 150 and 1", len(fe.spout), fe.ends)
-	}
 	for range 10 {
 		s.NextTuple()
 	}
-	if len(fe.spout) != 150 || fe.ends != 1 {
-		t.Fatalf("idle calls: %d emits, %d ends; want 150 and 1", len(fe.spout), fe.ends)
+	if len(fe.spout) != 150 || fe.ends != 0 {
+		t.Fatalf("after the last id, nothing acked: %d emits, %d ends; want 150 and 0", len(fe.spout), fe.ends)
 	}
-	fe.takeSpout()
+	emitted := fe.takeSpout()
 	s.Fail(42 + 1)
 	s.NextTuple()
-	if got := fe.spoutIDs(); !slices.Equal(got, []int64{42}) || fe.ends != 1 {
-		t.Fatalf("replay after End: ids %v, %d ends; want [42] and 1", got, fe.ends)
+	if got := fe.spoutIDs(); !slices.Equal(got, []int64{42}) || fe.ends != 0 {
+		t.Fatalf("replay: ids %v, %d ends; want [42] and 0", got, fe.ends)
+	}
+	for _, e := range emitted[:149] {
+		s.Ack(e.msgID)
+	}
+	s.NextTuple()
+	if fe.ends != 0 {
+		t.Fatalf("one id in flight: %d ends, want 0", fe.ends)
+	}
+	s.Ack(emitted[149].msgID)
+	for range 10 {
+		s.NextTuple()
+	}
+	if fe.ends != 1 {
+		t.Fatalf("all acked: %d ends, want 1", fe.ends)
+	}
+}
+
+// A rate-limited task whose failed ids outnumber its tokens does not end
+// while they wait for tokens.
+func TestSequenceSpoutNoEndWhileReplaysWaitForTokens(t *testing.T) {
+	// At 0.001/s the bucket holds one token: the only id goes out in the
+	// first call, and no token comes back during the test.
+	s, fe := openSpout(t, map[string]any{KeyCount: 1, KeyRate: 0.001}, 0, 1)
+	s.NextTuple()
+	emitted := fe.takeSpout()
+	if len(emitted) != 1 {
+		t.Fatalf("first call: %d emits, want 1", len(emitted))
+	}
+	s.Fail(emitted[0].msgID)
+	for range 5 {
+		s.NextTuple()
+	}
+	if len(fe.spout) != 0 || fe.ends != 0 {
+		t.Fatalf("the failed id waits for a token: %d replays, %d ends; want 0 and 0", len(fe.spout), fe.ends)
 	}
 }
 
@@ -289,6 +335,8 @@ func TestSequenceSpoutRateDoesNotBlock(t *testing.T) {
 // returns at once: it neither sleeps nor takes tokens.
 func TestSequenceSpoutRateIdleDoesNotSleep(t *testing.T) {
 	s, fe := openSpout(t, map[string]any{KeyCount: 1, KeyRate: 0.001}, 0, 1)
+	s.NextTuple()
+	s.Ack(1)
 	s.NextTuple()
 	if len(fe.spout) != 1 || fe.ends != 1 {
 		t.Fatalf("%d emits, %d ends, want 1 and 1", len(fe.spout), fe.ends)
