@@ -520,6 +520,63 @@ func TestResetTimeoutSparesHeldTreesAcrossNodes(t *testing.T) {
 	}
 }
 
+// TestTreesWaitingOnASlowNodeDoNotTimeOut: a bolt that takes 2.2 s a
+// tuple runs on the node without the acker, with a message timeout of
+// 0.3 s (two tuples, so that its batch does not run for the 5 s after
+// which a task counts as stuck). The trees waiting behind it are held back
+// by the backlog its node reports, which it reported only with acker
+// operations: a task that acks once every 2.2 s sends them less often than
+// the one to two seconds a report holds timeouts back, and its trees
+// timed out and replayed (a Python bolt of 3 s a tuple on three nodes
+// replayed its inputs in a loop and never finished).
+func TestTreesWaitingOnASlowNodeDoNotTimeOut(t *testing.T) {
+	_, _, client := twoNodes(t)
+	ctx := context.Background()
+	const n = 2
+	tp := newTopo(t, map[string]any{"test.count": n, KeyAckers: 1, KeyMessageTimeout: 0.3, "test.max_replays": 0}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("pass", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		conf("pass", map[string]any{"test.sleep": 2200})
+	tp.s.Name = "slownode"
+	if _, err := client.SubmitTopology(ctx, &galev1.SubmitTopologyRequest{Spec: tp.s}); err != nil {
+		t.Fatal(err)
+	}
+	defer client.KillTopology(ctx, &galev1.KillTopologyRequest{Name: "slownode", WaitSeconds: proto.Int32(0)})
+	nodeOf := map[string]string{}
+	waitFor(t, 10*time.Second, func() error {
+		stat, err := client.GetTopologyStatus(ctx, &galev1.GetTopologyStatusRequest{Name: "slownode"})
+		if err != nil {
+			return err
+		}
+		for _, c := range stat.GetComponents() {
+			for _, task := range c.GetTasks() {
+				nodeOf[c.GetId()] = task.GetNode()
+			}
+		}
+		if nodeOf["pass"] == "" || nodeOf[sdk.AckerComponent] == "" {
+			return fmt.Errorf("tasks on %v", nodeOf)
+		}
+		return nil
+	})
+	if nodeOf["pass"] == nodeOf[sdk.AckerComponent] {
+		t.Fatalf("the slow bolt and the acker run on one node (%v): the test needs them apart", nodeOf)
+	}
+	st := stateFor(t)
+	waitFor(t, 30*time.Second, func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.acked)+len(st.failed) != n {
+			return fmt.Errorf("%d acked and %d failed of %d", len(st.acked), len(st.failed), n)
+		}
+		return nil
+	})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.failed) != 0 {
+		t.Fatalf("%d of %d trees failed while they waited behind a slow bolt on another node (tasks on %v)", len(st.failed), n, nodeOf)
+	}
+}
+
 // waitCompleted waits until acked (slowSpread's) counts n messages.
 func waitCompleted(t *testing.T, acked func() int, n int, timeout time.Duration) {
 	t.Helper()

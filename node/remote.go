@@ -172,6 +172,22 @@ func (r *remoteRoutes) SendAcks(dest int32, ops []router.AckOp) error {
 	return nil
 }
 
+// SendBacklog tells every other node of the run the age of the oldest
+// work waiting on this one (an acks frame with no operations), for the
+// timeouts of its ackers and the sweeps of its spouts (backlogReporter).
+func (r *remoteRoutes) SendBacklog(backlog time.Duration) {
+	sent := map[string]bool{r.local: true}
+	for task, node := range *r.nodeOf.Load() {
+		if sent[node] {
+			continue
+		}
+		sent[node] = true
+		if s, err := r.senderFor(task); err == nil {
+			_ = s.SendAcks(nil, transfer.AckMeta{Backlog: backlog})
+		}
+	}
+}
+
 // ForwardAcks implements Remote.
 func (r *remoteRoutes) ForwardAcks(dest int32, ops []router.AckOp) error {
 	s, err := r.senderFor(dest)

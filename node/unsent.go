@@ -112,11 +112,28 @@ func (rt *Runtime) unsentLen() int {
 	return u.n
 }
 
-// resendUnsentLoop sends held operations again every resendEvery until
-// the run ends (distributed runs).
+// backlogReporter is a Remote that can send this node's backlog to the
+// other nodes of the run without acker operations (remoteRoutes).
+type backlogReporter interface {
+	SendBacklog(backlog time.Duration)
+}
+
+// backlogEvery is how often a node with work waiting tells the other nodes
+// of its run how old the oldest is. Acker operations carry it too, but a
+// node whose tasks ack less often than a report holds timeouts back
+// (remoteBacklogWindow, one to two of them) would have its backlog age out
+// at the ackers while its work still waits: a bolt taking 2.5 s a tuple
+// had every tree waiting behind it time out and replay.
+const backlogEvery = remoteBacklogWindow / 2
+
+// resendUnsentLoop sends held operations again every resendEvery, and
+// this node's backlog to the other nodes every backlogEvery while it has
+// one, until the run ends (distributed runs).
 func (rt *Runtime) resendUnsentLoop(done <-chan struct{}) {
 	tick := time.NewTicker(resendEvery)
 	defer tick.Stop()
+	reporter, _ := rt.remote.(backlogReporter)
+	var lastReport int64
 	for {
 		select {
 		case <-done:
@@ -126,6 +143,13 @@ func (rt *Runtime) resendUnsentLoop(done <-chan struct{}) {
 		case <-tick.C:
 			if rt.unsentLen() > 0 {
 				rt.resendUnsent(router.Nanotime())
+			}
+			now := router.Nanotime()
+			if reporter != nil && len(rt.ackers) > 0 && now-lastReport >= backlogEvery {
+				if backlog := rt.localBacklog(now); backlog > 0 {
+					lastReport = now
+					reporter.SendBacklog(time.Duration(backlog))
+				}
 			}
 		}
 	}
