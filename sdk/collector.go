@@ -76,6 +76,11 @@ func (c *SpoutCollector) EmitDirect(task int32, stream string, msgID uint64, val
 // End declares end of input: the spout will emit nothing new, though it may
 // still replay failed messages. Once every tree completed or failed for
 // good, downstream bolts see end of input (Finisher) and a local run ends.
+// "For good" is judged by the calls: the spout ends at the first NextTuple
+// after End that emits nothing while none of its messages is pending, so
+// a spout replays a failed message in the first NextTuple after its Fail
+// (not when a rate limiter allows), or calls End only once all its
+// messages completed.
 func (c *SpoutCollector) End() { c.e.EndOfInput() }
 
 // ReportError records an error in the task's status.

@@ -207,10 +207,15 @@ func (s *SentenceSpout) Open(_ context.Context, tc *sdk.TaskContext, out *sdk.Sp
 // NextTuple emits up to Batch tuples: failed lines first, oldest failure
 // first, then new lines. With a rate limit it emits what the token bucket
 // allows, and when that is nothing it sleeps briefly (at most ~1ms) instead
-// of spinning.
+// of spinning; once the file ended, replays are not rate limited.
 func (s *SentenceSpout) NextTuple() {
 	budget := s.cfg.Batch
-	if s.cfg.Rate > 0 {
+	// Once the file ended only replays are left, and they go at once, not
+	// as tokens allow: the runtime ends a spout whose NextTuple emits
+	// nothing after End while nothing is pending, so a replay waiting for
+	// a token when its fail came would have been lost.
+	limited := s.cfg.Rate > 0 && !s.eof
+	if limited {
 		if !s.hasWork() {
 			return // idle: neither take tokens nor sleep
 		}
@@ -229,7 +234,7 @@ func (s *SentenceSpout) NextTuple() {
 	if n < budget {
 		n += s.emitNew(budget - n)
 	}
-	if s.cfg.Rate > 0 {
+	if limited {
 		s.bucket.refund(budget - n) // unused tokens stay available
 	}
 }

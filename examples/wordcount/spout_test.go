@@ -330,6 +330,37 @@ func TestSentenceSpoutRateTokenBucket(t *testing.T) {
 	step(0, 0)
 }
 
+// Once the file ended, a rate-limited spout replays a failed line on the
+// next call, with no token left: the runtime ends a spout whose call after
+// End emits nothing while nothing is pending, and a replay waiting for a
+// token was lost (a helper's failover runs lost the ids that failed after
+// the last new one).
+func TestSentenceSpoutReplaysAfterTheEndAtOnce(t *testing.T) {
+	clock := time.Unix(1_000_000, 0)
+	now := func() time.Time { return clock }
+	path := writeFile(t, "in.txt", "a\nb\nc\n")
+	s, fe, _, err := tryOpenSpout(map[string]any{KeyInput: path, KeyRate: 3}, 0, 1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.NextTuple() // the whole burst: every line
+	if got := len(fe.takeSpout()); got != 3 {
+		t.Fatalf("emitted %d lines, want 3", got)
+	}
+	s.NextTuple() // no token: reads the end of the file
+	if fe.ends != 1 {
+		t.Fatalf("End called %d times, want 1", fe.ends)
+	}
+	s.Fail(2)
+	s.Fail(3)
+	s.NextTuple() // still no token
+	ids, _ := emitLines(fe.takeSpout())
+	if !slices.Equal(ids, []uint64{2, 3}) {
+		t.Fatalf("replayed %v after the end with no token, want [2 3]", ids)
+	}
+}
+
 // With the real clock, a rate-limited spout returns quickly from every
 // call and emits about rate x elapsed (plus the initial burst).
 func TestSentenceSpoutRateDoesNotBlock(t *testing.T) {
