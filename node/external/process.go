@@ -238,8 +238,10 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 		}
 		log.Warn("killing external process to restart it: it did not exit after its stream ended", "grace", restartGrace)
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		err := <-exited
-		return describe(err)
+		<-exited
+		// Its own status would say "signal: killed", which is this kill:
+		// why its session ended was reported before.
+		return fmt.Errorf("external process killed by the node to replace it: it had not exited %v after its session ended", restartGrace)
 	case <-ctx.Done():
 	}
 	// The task stopped: its stream was ended, so the process should exit.
