@@ -17,7 +17,10 @@ import (
 type lostAckers struct {
 	mu sync.Mutex
 	// at is, per lost acker task, the Nanotime the loss was learnt at:
-	// trees a spout began before it had their INIT sent to the old copy.
+	// trees a spout began before it may have had their INIT sent to the
+	// old copy, and fail. (Those begun between the node's death and then
+	// had their INIT refused, held and sent to the new copy (unsent.go):
+	// they replay needlessly, as duplicates, a few seconds' worth.)
 	at  map[int32]int64
 	gen atomic.Uint64 // counts AckersLost calls; spouts look at it per loop
 }
