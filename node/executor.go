@@ -865,7 +865,9 @@ func (e *executor) runBolt(ctx context.Context) error {
 		}
 		b.Release()
 		e.flushFailures()
-		e.t.lastProgress.Store(e.now)
+		if e.t.lastProgress.Load() < e.now { // executeBatch may have noted a later time
+			e.t.lastProgress.Store(e.now)
+		}
 		if batches++; batches&15 == 0 {
 			// A task that never runs dry still publishes its counters,
 			// and stops when asked (its task moved to another node).
@@ -941,11 +943,20 @@ func (e *executor) executeBatch(ctx context.Context, b *router.Batch) bool {
 		if e.rt.fence.held() && !e.passFence(ctx) {
 			return false
 		}
-		i = e.executeFrom(b, i, len(b.Tuples))
+		// Progress every progressEvery tuples, not only at the end of the
+		// batch: a batch of slow tuples can outlast the time after which
+		// a task that made none counts as stuck, and a stuck task's queue
+		// no longer holds the timeouts of the trees waiting in it back.
+		i = e.executeFrom(b, i, min(i+progressEvery, len(b.Tuples)))
+		e.t.lastProgress.Store(router.Nanotime())
 	}
 	e.publishProcess(end)
 	return true
 }
+
+// progressEvery is how many tuples of a batch a bolt executes between two
+// notes of its progress (Runtime.localBacklog's stuck rule).
+const progressEvery = 64
 
 // publishProcess merges the bolt's sampled Execute times into the task's
 // process histogram, at most once a millisecond (see publishLatency).

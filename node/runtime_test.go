@@ -434,6 +434,25 @@ func TestNoSpuriousTimeoutBehindSlowBolt(t *testing.T) {
 	}
 }
 
+// A batch of slow tuples that takes longer than the time after which a
+// task that made no progress counts as stuck (here 5 s) must not make its
+// task look stuck meanwhile: a stuck task's queue no longer holds the
+// timeouts of the trees waiting in it back, and they replayed (the
+// progress was noted only at the end of each batch).
+func TestALongBatchOfSlowTuplesIsNotStuck(t *testing.T) {
+	const n = 600 // a batch of 512 (12 ms each: 6.1 s) and one of 88
+	tp := newTopo(t, map[string]any{"test.count": n, KeyMessageTimeout: 0.2, KeyMaxSpoutPend: 0, KeyBatchSize: 512, "test.max_replays": 0}).
+		spout("seq", "test.Seq", 1, "id").
+		bolt("slow", "test.Pass", 1, []string{"id"}, "seq:shuffle").
+		bolt("sink", "test.Sink", 1, nil, "slow:shuffle").
+		conf("slow", map[string]any{"test.sleep": 12.0})
+	_, st := tp.run(t)
+	if len(st.failed) != 0 {
+		t.Fatalf("%d trees failed while their tuples waited in a long batch of a slow bolt", len(st.failed))
+	}
+	checkAllAcked(t, st, n)
+}
+
 func TestResetTimeoutKeepsHeldTreesAlive(t *testing.T) {
 	// A bolt holds every input for four message timeouts, as a window
 	// does until it fires. Touched every third of the timeout, no tree
