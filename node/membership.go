@@ -358,7 +358,15 @@ func (m *Membership) setMetaLocked(meta MemberMeta) error {
 	m.meta.mu.Lock()
 	m.meta.b, m.meta.cur = b, meta
 	m.meta.mu.Unlock()
-	return m.ml.UpdateNode(time.Second)
+	// UpdateNode takes the new metadata at once and queues its broadcast;
+	// it waits (here up to a second) only for the broadcast to go out. On a
+	// busy machine it did not, and a node's Start failed on it ("timeout
+	// waiting for update broadcast"), though the update goes out with the
+	// next gossip round and every push-pull carries it.
+	if err := m.ml.UpdateNode(time.Second); err != nil {
+		m.log.Debug("gossip metadata not broadcast yet; it goes with the next rounds", "err", err)
+	}
+	return nil
 }
 
 type eventDelegate struct{ m *Membership }
