@@ -63,7 +63,10 @@ var (
 
 // externalTask is the per-task state of an external component.
 type externalTask struct {
-	hb          time.Duration
+	hb time.Duration
+	// hookTimeout bounds one call of the component (and a multilang
+	// script's silence): topology.subprocess.timeout.secs.
+	hookTimeout time.Duration
 	maxInflight int
 	slot        *external.Slot
 	sup         *external.Supervisor
@@ -220,13 +223,13 @@ func (e *executor) runExternal(ctx context.Context) error {
 	if err != nil {
 		return e.taskErr("start", err)
 	}
-	x := &externalTask{hb: hb, maxInflight: int(mi), maxInflightBytes: mb, exits: make(chan error, 8), starts: make(chan struct{}, 1), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
 	// Storm's bound on a multilang script's silence also bounds one call
 	// of an Attach process's component (its heartbeats say how long).
 	hookTimeout, err := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
 	if err != nil {
 		return e.taskErr("start", err)
 	}
+	x := &externalTask{hb: hb, hookTimeout: hookTimeout, maxInflight: int(mi), maxInflightBytes: mb, exits: make(chan error, 8), starts: make(chan struct{}, 1), inflight: map[uint64]inflightInput{}, frames: map[uint64]int{}, eofLeft: len(e.comp.upstream)}
 	opts := external.SlotOptions{Welcome: e.welcome(hb), HookTimeout: hookTimeout}
 	if a := e.comp.spec.GetAttached(); a != nil {
 		opts.Attached = true
@@ -359,16 +362,16 @@ func (e *executor) awaitSession(ctx context.Context, x *externalTask) (external.
 // handles those frames until that close (which ends the session for it),
 // so that nothing the process reported is lost. Otherwise it reports the
 // end and false.
-func (e *executor) drainLast(ctx context.Context, s external.Session) bool {
+func (e *executor) drainLast(ctx context.Context, x *externalTask, s external.Session) bool {
 	if errors.Is(s.Err(), external.ErrProcessEnded) {
 		return true
 	}
-	e.endSession(ctx, s, "ended")
+	e.endSession(ctx, x, s, "ended")
 	return false
 }
 
 // endSession reports why a session ended, unless the task is stopping.
-func (e *executor) endSession(ctx context.Context, s external.Session, what string) {
+func (e *executor) endSession(ctx context.Context, x *externalTask, s external.Session, what string) {
 	if ctx.Err() != nil {
 		return
 	}
@@ -403,8 +406,7 @@ func (e *executor) endSession(ctx context.Context, s external.Session, what stri
 		if e.comp.spout {
 			lost = "its pending messages count as failed (a new process cannot replay them)"
 		}
-		limit, _ := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
-		err = fmt.Errorf("%w, over its %s of %v; %s, and %s", err, KeySubprocessTimeout, limit, how, lost)
+		err = fmt.Errorf("%w, over its %s of %v; %s, and %s", err, KeySubprocessTimeout, x.hookTimeout, how, lost)
 	}
 	e.ReportError(fmt.Errorf("external process (pid %d) %s: %w", s.Hello().GetPid(), what, err))
 }
@@ -586,7 +588,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			e.t.headBorn.Store(x.headBorn(b.Born))
 		case f, ok := <-s.Frames():
 			if !ok {
-				e.endSession(ctx, s, "ended")
+				e.endSession(ctx, x, s, "ended")
 				return false
 			}
 			switch fr := f.GetFrame().(type) {
@@ -654,7 +656,7 @@ func (e *executor) serveBolt(ctx context.Context, x *externalTask, s external.Se
 			s.Send(&galev1.AttachResponse{Frame: &galev1.AttachResponse_Inputs{Inputs: &galev1.TupleBatch{Tuples: []*galev1.Tuple{{Stream: sdk.TickStream}}}}})
 		case <-timerC:
 		case <-doneC:
-			if !e.drainLast(ctx, s) {
+			if !e.drainLast(ctx, x, s) {
 				return false
 			}
 			doneC = nil
@@ -907,12 +909,11 @@ const stallAfter = 10
 // ever when its window is larger than the limits (sdk/ATTACH.md, "Flow
 // control"). A slow bolt that acks now and then clears it.
 func (e *executor) reportStall(x *externalTask) {
-	limit, _ := configDuration(e.comp.cfg, KeySubprocessTimeout, defaultSubprocessTimeout)
 	e.rt.reportError(e.t, fmt.Errorf("the process holds %d inputs (%d bytes) and has acked or failed none for %v, so it gets no more input: "+
 		"its execute may be slow or stuck (the node replaces a process whose SDK reports a call running longer than %s, now %v), "+
 		"or, if it holds inputs until a window fires or its input ends, set %s (now %d) and %s (now %d) above what it holds",
 		len(x.inflight), x.inflightBytes, time.Duration(e.now-x.blockedSince).Round(time.Millisecond),
-		KeySubprocessTimeout, limit, KeyExternalMaxInflight, x.maxInflight, KeyExternalMaxBytes, x.maxInflightBytes))
+		KeySubprocessTimeout, x.hookTimeout, KeyExternalMaxInflight, x.maxInflight, KeyExternalMaxBytes, x.maxInflightBytes))
 }
 
 // full reports whether the process holds as many inputs, or as many
@@ -1155,7 +1156,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		select {
 		case f, ok := <-s.Frames():
 			if !ok {
-				e.endSession(ctx, s, "ended")
+				e.endSession(ctx, x, s, "ended")
 				return false
 			}
 			switch fr := f.GetFrame().(type) {
@@ -1189,7 +1190,7 @@ func (e *executor) serveSpout(ctx context.Context, x *externalTask, s external.S
 		case <-e.t.ctrl.notify:
 		case <-timerC:
 		case <-doneC:
-			if !e.drainLast(ctx, s) {
+			if !e.drainLast(ctx, x, s) {
 				return false
 			}
 			doneC = nil

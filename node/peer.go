@@ -1243,7 +1243,7 @@ func (p *Peer) sync(ctx context.Context) error {
 		if run == nil || run.id != w.rec.GetId() || !maps.Equal(w.mine, run.mine) || run.failure() != nil {
 			changed = true
 		}
-		if run != nil && run.id == w.rec.GetId() && len(movedAckers(run, w.nodeOf)) > 0 {
+		if run != nil && run.id == w.rec.GetId() && ackersMoved(run, w.nodeOf) {
 			ackerMoved = true
 		}
 	}
@@ -1436,23 +1436,19 @@ func (p *Peer) noteIncarnations(events []*clientv3.Event) {
 	}
 }
 
-// movedAckers returns the acker tasks of run that nodeOf places on another
-// node than the run's routes do, with the node each moves from.
-func movedAckers(run *localRun, nodeOf map[int32]string) map[int32]string {
+// ackersMoved reports whether nodeOf places an acker task of run on another
+// node than the run's routes do.
+func ackersMoved(run *localRun, nodeOf map[int32]string) bool {
 	if run.rt == nil || run.routes == nil {
-		return nil
+		return false
 	}
 	before := *run.routes.nodeOf.Load()
-	var moved map[int32]string
 	for _, task := range run.rt.ackers {
-		if from, to := before[task], nodeOf[task]; from != "" && from != to {
-			if moved == nil {
-				moved = map[int32]string{}
-			}
-			moved[task] = from
+		if from := before[task]; from != "" && from != nodeOf[task] {
+			return true
 		}
 	}
-	return moved
+	return false
 }
 
 // attachCandidates lists connections to the other nodes that host tasks

@@ -42,19 +42,23 @@ const resendEvery = 50 * time.Millisecond
 // node did not take them.
 func (rt *Runtime) holdUnsent(dest int32, ops []router.AckOp) {
 	at := router.Nanotime()
-	u := &rt.unsent
+	held := make([]unsentOp, len(ops))
+	for i, op := range ops {
+		held[i] = unsentOp{op: op, at: at}
+	}
+	rt.unsent.hold(dest, held)
+}
+
+// hold keeps ops for dest, up to maxUnsentAcks in all.
+func (u *unsentAcks) hold(dest int32, ops []unsentOp) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.ops == nil {
 		u.ops = map[int32][]unsentOp{}
 	}
-	for _, op := range ops {
-		if u.n >= maxUnsentAcks {
-			return
-		}
-		u.ops[dest] = append(u.ops[dest], unsentOp{op: op, at: at})
-		u.n++
-	}
+	ops = ops[:min(len(ops), maxUnsentAcks-u.n)]
+	u.ops[dest] = append(u.ops[dest], ops...)
+	u.n += len(ops)
 }
 
 // resendUnsent sends the held operations again: to the task here if it
@@ -88,18 +92,7 @@ func (rt *Runtime) resendUnsent(now int64) {
 			continue
 		}
 		if rt.remote.SendAcks(dest, plain) != nil {
-			u.mu.Lock()
-			for _, o := range ops {
-				if u.n >= maxUnsentAcks {
-					break
-				}
-				if u.ops == nil {
-					u.ops = map[int32][]unsentOp{}
-				}
-				u.ops[dest] = append(u.ops[dest], o)
-				u.n++
-			}
-			u.mu.Unlock()
+			u.hold(dest, ops) // with the time of their first failed send
 		}
 	}
 }
